@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Builds the upstream Kubernetes control plane (kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubectl) and etcd from their published Go modules, at one pinned release.
+#
+# Why from Go modules: no container or binary registry is reachable here, only the Go module
+# proxy. k8s.io/kubernetes is not meant to be used as a dependency: its go.mod points every
+# staging module (k8s.io/api, k8s.io/client-go, ...) at ./staging, so a consumer must `replace`
+# each of them with its published v0.X.Y tag. That is what the generated go.mod below does.
+#
+# The result is cached under $KUBENODE_CACHE: a second run finds the binaries and builds nothing.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/versions.sh
+. "$here/versions.sh"
+
+cache=${KUBENODE_CACHE:-/var/cache/kubenode}
+out="$cache/bin/k8s-$KUBERNETES_VERSION"
+stamp="$out/.complete-etcd-$ETCD_VERSION"
+if [ -f "$stamp" ]; then
+  echo "control plane $KUBERNETES_VERSION and etcd $ETCD_VERSION already built in $out"
+  exit 0
+fi
+
+command -v go >/dev/null || { echo "build-control-plane: 'go' is not installed (needed only to build the upstream control plane): apt-get install golang-go or install Go >= 1.24" >&2; exit 1; }
+
+export GOFLAGS=-mod=mod
+export GOTOOLCHAIN=local
+export CGO_ENABLED=0
+mkdir -p "$out"
+
+# --- Kubernetes ------------------------------------------------------------
+k8s_mod="$cache/build/k8s-$KUBERNETES_VERSION"
+mkdir -p "$k8s_mod"
+minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
+staging_version="v0.${KUBERNETES_VERSION#v1.}"
+if [ ! -f "$k8s_mod/go.sum" ]; then
+  {
+    echo "module kubenode.local/control-plane"
+    echo
+    echo "go 1.24"
+    echo
+    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
+    echo
+    echo "replace ("
+    for m in $KUBERNETES_STAGING_MODULES; do echo "	k8s.io/$m => k8s.io/$m $staging_version"; done
+    echo ")"
+  } > "$k8s_mod/go.mod"
+  # `go get pkg@version` pins the release; without @version it would move to the newest one.
+  (cd "$k8s_mod" && go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBERNETES_VERSION" \
+     "k8s.io/kubernetes/cmd/kube-controller-manager@$KUBERNETES_VERSION" \
+     "k8s.io/kubernetes/cmd/kube-scheduler@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/kubectl@$KUBERNETES_VERSION")
+fi
+# The version is stamped as upstream's hack/lib/version.sh does, so `kubectl version` and the
+# apiserver's /version report the real release instead of v0.0.0-master.
+ldflags="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  ldflags="$ldflags -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+done
+for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  if [ ! -x "$out/$cmd" ]; then
+    echo "building $cmd $KUBERNETES_VERSION (first time only; several minutes)"
+    (cd "$k8s_mod" && go build -trimpath -ldflags "$ldflags" -o "$out/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd")
+    mv "$out/$cmd.tmp" "$out/$cmd"
+  fi
+done
+
+# --- etcd ------------------------------------------------------------------
+etcd_mod="$cache/build/etcd-$ETCD_VERSION"
+mkdir -p "$etcd_mod"
+if [ ! -x "$out/etcd" ]; then
+  if [ ! -f "$etcd_mod/go.sum" ]; then
+    {
+      echo "module kubenode.local/etcd"
+      echo
+      echo "go 1.24"
+      echo
+      echo "require go.etcd.io/etcd/v3 $ETCD_VERSION"
+      echo
+      # etcd's root module also replaces its sub-modules with local paths.
+      echo "replace ("
+      for m in api/v3 client/pkg/v3 client/v3 pkg/v3 server/v3 etcdutl/v3 etcdctl/v3 tests/v3; do
+        echo "	go.etcd.io/etcd/$m => go.etcd.io/etcd/$m $ETCD_VERSION"
+      done
+      echo ")"
+    } > "$etcd_mod/go.mod"
+    (cd "$etcd_mod" && go get "go.etcd.io/etcd/v3@$ETCD_VERSION")
+  fi
+  echo "building etcd $ETCD_VERSION"
+  (cd "$etcd_mod" && go build -trimpath -ldflags "-s -w" -o "$out/etcd.tmp" go.etcd.io/etcd/v3)
+  mv "$out/etcd.tmp" "$out/etcd"
+fi
+
+touch "$stamp"
+echo "control plane built in $out"

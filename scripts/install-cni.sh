@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install kubenode's CNI plugins into the standard CNI binary directory, beside Debian's
+# reference plugins (which Debian puts in /usr/lib/cni; we link them into /opt/cni/bin too, so
+# that one CNI_PATH holds both, as on a kubeadm-built node).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+dest=${CNI_BIN_DIR:-/opt/cni/bin}
+mkdir -p "$dest"
+node_bin=$(command -v node)
+for plugin in kubenode-bridge kubenode-ipam; do
+  src="$root/dist/cni/$plugin.cjs"
+  [ -f "$src" ] || { echo "install-cni: $src is missing: run npm run build first" >&2; exit 1; }
+  # A CNI runtime execs the plugin with a minimal environment, so the interpreter is an
+  # absolute path rather than `env node`.
+  tmp="$dest/.$plugin.tmp"
+  { echo "#!$node_bin"; tail -n +2 "$src"; } > "$tmp"
+  chmod 0755 "$tmp"
+  mv "$tmp" "$dest/$plugin"
+done
+if [ -d /usr/lib/cni ]; then
+  for f in /usr/lib/cni/*; do
+    n=$(basename "$f")
+    [ -e "$dest/$n" ] || ln -s "$f" "$dest/$n"
+  done
+fi
+echo "CNI plugins in $dest: $(ls "$dest" | tr '\n' ' ')"

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# One command to make this machine able to build, test and run kubenode:
+#   sudo scripts/setup.sh
+# Idempotent: every step checks first and does nothing when its work is already done, so a
+# second run takes seconds. Installs only from Debian's packages, the npm registry and Go modules.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+step() { printf '\n== %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh must run as root (it installs packages and starts dockerd): sudo scripts/setup.sh" >&2
+  exit 1
+fi
+
+# --- Debian packages ----------------------------------------------------------------------
+# docker.io: the container runtime the agent drives. iptables/ipset/ipvsadm/conntrack: what the
+# proxy programs. iproute2: namespaces and links. busybox-static: the test images' userland.
+# containernetworking-plugins: Debian's reference CNI plugins (bridge, host-local, portmap,
+# bandwidth), used beside ours in tests. qemu-system-x86 + a Debian kernel: the VM that IPVS
+# tests boot, because this machine's kernel has no IPVS. openssl: control-plane certificates.
+# vagrant: `vagrant validate` of our Vagrantfile. util-linux: nsenter.
+packages=(docker.io iptables ipset ipvsadm iproute2 conntrack busybox-static containernetworking-plugins
+          qemu-system-x86 openssl util-linux curl ca-certificates kmod e2fsprogs cpio zstd)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  step "Debian packages already installed"
+fi
+
+# --- Docker Engine ------------------------------------------------------------------------
+step "Docker Engine"
+bash "$root/scripts/dockerd.sh" start
+
+# --- npm dependencies and the TypeScript build ------------------------------------------
+step "npm dependencies"
+lock_hash=$(sha256sum package-lock.json | cut -c1-16)
+if [ -f node_modules/.kubenode-lock-hash ] && [ "$(cat node_modules/.kubenode-lock-hash)" = "$lock_hash" ]; then
+  echo "node_modules matches package-lock.json"
+else
+  npm ci --no-audit --no-fund
+  echo "$lock_hash" > node_modules/.kubenode-lock-hash
+fi
+step "TypeScript build"
+npm run --silent build
+
+# --- CNI plugins --------------------------------------------------------------------------
+step "CNI plugins into /opt/cni/bin"
+bash "$root/scripts/install-cni.sh"
+
+# --- test images --------------------------------------------------------------------------
+step "test images"
+bash "$root/scripts/build-images.sh"
+
+# --- the control plane, from upstream sources ----------------------------------------------
+step "control plane (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd)"
+bash "$root/scripts/build-control-plane.sh"
+
+# --- the IPVS test VM's kernel -------------------------------------------------------------
+if [ -x "$root/scripts/vm.sh" ]; then
+  step "IPVS test VM (Debian kernel for qemu)"
+  bash "$root/scripts/vm.sh" prepare
+fi
+
+step "setup complete"

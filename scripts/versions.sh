@@ -1,0 +1,10 @@
+# Pinned versions of everything the scripts build or fetch. Sourced, not run.
+# etcd's version is the one this Kubernetes release's go.mod names.
+KUBERNETES_VERSION=v1.34.4
+ETCD_VERSION=v3.6.4
+# The staging modules k8s.io/kubernetes replaces with ./staging paths in its go.mod.
+KUBERNETES_STAGING_MODULES="api apiextensions-apiserver apimachinery apiserver cli-runtime client-go
+  cloud-provider cluster-bootstrap code-generator component-base component-helpers controller-manager
+  cri-api cri-client csi-translation-lib dynamic-resource-allocation endpointslice externaljwt kms
+  kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics mount-utils
+  pod-security-admission sample-apiserver sample-cli-plugin sample-controller"
