@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs one benchmark (or all): `npm run bench -- cni-latency`. Benchmarks print figures; they
+# never fail on a number. Names are the files in bench/ without .ts.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+npm run --silent build >/dev/null
+if [ $# -eq 0 ]; then
+  set -- $(find dist/bench -maxdepth 1 -name '*.js' ! -name harness.js -printf '%f\n' | sed 's/\.js$//' | sort)
+fi
+for b in "$@"; do
+  echo
+  node "dist/bench/$b.js"
+done
