@@ -69,26 +69,17 @@ etcd_mod="$cache/build/etcd-$ETCD_VERSION"
 mkdir -p "$etcd_mod"
 if [ ! -x "$out/etcd" ]; then
   if [ ! -f "$etcd_mod/go.sum" ]; then
-    {
-      echo "module kubenode.local/etcd"
-      echo
-      echo "go 1.24"
-      echo
-      echo "require go.etcd.io/etcd/v3 $ETCD_VERSION"
-      echo
-      # etcd's root module also replaces its sub-modules with local paths.
-      echo "replace ("
-      for m in api/v3 client/pkg/v3 client/v3 pkg/v3 server/v3 etcdutl/v3 etcdctl/v3 tests/v3; do
-        echo "	go.etcd.io/etcd/$m => go.etcd.io/etcd/$m $ETCD_VERSION"
-      done
-      echo ")"
-    } > "$etcd_mod/go.mod"
-    (cd "$etcd_mod" && go get "go.etcd.io/etcd/v3@$ETCD_VERSION")
+    # etcd's server module is its `etcd` command (server/main.go).
+    printf 'module kubenode.local/etcd\n\ngo 1.24\n' > "$etcd_mod/go.mod"
+    (cd "$etcd_mod" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION")
   fi
   echo "building etcd $ETCD_VERSION"
-  (cd "$etcd_mod" && go build -trimpath -ldflags "-s -w" -o "$out/etcd.tmp" go.etcd.io/etcd/v3)
+  (cd "$etcd_mod" && go build -trimpath -ldflags "-s -w" -o "$out/etcd.tmp" go.etcd.io/etcd/server/v3)
   mv "$out/etcd.tmp" "$out/etcd"
 fi
 
+for c in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  "$out/$c" --version >/dev/null 2>&1 || "$out/$c" version --client >/dev/null 2>&1 || { echo "build-control-plane: $out/$c does not run" >&2; exit 1; }
+done
 touch "$stamp"
 echo "control plane built in $out"

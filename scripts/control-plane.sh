@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# A real Kubernetes control plane for kubenode's nodes: etcd, kube-apiserver,
+# kube-controller-manager and kube-scheduler, built from upstream sources by
+# scripts/build-control-plane.sh, run as plain processes with certificates made by openssl.
+#
+#   scripts/control-plane.sh up          start everything (or say it is already up)
+#   scripts/control-plane.sh down        stop everything; `down --purge` also removes its state
+#   scripts/control-plane.sh status      what runs, and whether the apiserver is ready
+#   scripts/control-plane.sh kubeconfig  print the admin kubeconfig's path
+#   scripts/control-plane.sh kubectl ARGS...         kubectl as the cluster admin
+#   scripts/control-plane.sh node-credentials NAME [IP...]
+#                                        client certificate (system:node:NAME) and kubelet
+#                                        serving certificate for a node; prints its directory
+#
+# Settings (environment; tests give each run its own directory and ports):
+#   KUBENODE_CONTROL_PLANE_DIR  state: pki, etcd data, logs, pids   (/var/lib/kubenode/control-plane)
+#   APISERVER_PORT (6443) ETCD_CLIENT_PORT (2379) ETCD_PEER_PORT (2380)
+#   CONTROLLER_MANAGER_PORT (10257) SCHEDULER_PORT (10259)   0 disables their HTTPS endpoints
+#   APISERVER_ADVERTISE_ADDRESS  the address nodes use to reach the apiserver (default: the
+#                                first global IPv4 address of this machine)
+#   APISERVER_EXTRA_SANS         more addresses for the serving certificate, space separated
+#   CLUSTER_CIDR (10.244.0.0/16) SERVICE_CIDR (10.96.0.0/16) NODE_CIDR_MASK_SIZE (24)
+#   NODE_MONITOR_GRACE_PERIOD (40s)  NOT_READY_TOLERATION_SECONDS (300)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/versions.sh
+. "$here/versions.sh"
+
+dir=${KUBENODE_CONTROL_PLANE_DIR:-/var/lib/kubenode/control-plane}
+bin=${KUBENODE_CONTROL_PLANE_BIN:-${KUBENODE_CACHE:-/var/cache/kubenode}/bin/k8s-$KUBERNETES_VERSION}
+apiserver_port=${APISERVER_PORT:-6443}
+etcd_client_port=${ETCD_CLIENT_PORT:-2379}
+etcd_peer_port=${ETCD_PEER_PORT:-2380}
+cm_port=${CONTROLLER_MANAGER_PORT:-10257}
+sched_port=${SCHEDULER_PORT:-10259}
+cluster_cidr=${CLUSTER_CIDR:-10.244.0.0/16}
+service_cidr=${SERVICE_CIDR:-10.96.0.0/16}
+node_mask=${NODE_CIDR_MASK_SIZE:-24}
+grace=${NODE_MONITOR_GRACE_PERIOD:-40s}
+toleration=${NOT_READY_TOLERATION_SECONDS:-300}
+components=(etcd kube-apiserver kube-controller-manager kube-scheduler)
+
+pki=$dir/pki
+logs=$dir/logs
+run=$dir/run
+admin_kubeconfig=$dir/admin.kubeconfig
+
+die() { echo "control-plane: $*" >&2; exit 1; }
+
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
+}
+
+# The first global IPv4 address: what the apiserver advertises in the `kubernetes` Service.
+default_advertise() {
+  ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -1
+}
+advertise=${APISERVER_ADVERTISE_ADDRESS:-$(default_advertise)}
+advertise=${advertise:-127.0.0.1}
+
+# The first address of the service range is the `kubernetes` Service's ClusterIP; the
+# apiserver's certificate must name it so pods can verify it.
+first_service_ip() {
+  local net=${service_cidr%/*}
+  IFS=. read -r a b c d <<<"$net"
+  echo "$a.$b.$c.$((d + 1))"
+}
+
+pid_of() { local f=$run/$1.pid; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"; }
+running() { pid_of "$1" >/dev/null; }
+
+port_taken() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+
+# --- certificates ---------------------------------------------------------------------------
+# cert NAME SUBJECT USAGE [SAN...]: a key and a certificate signed by our CA.
+#   USAGE is serverAuth, clientAuth or both ("serverAuth,clientAuth").
+cert() {
+  local name=$1 subject=$2 usage=$3; shift 3
+  [ -f "$pki/$name.crt" ] && return 0
+  local ext; ext=$(mktemp)
+  {
+    echo "basicConstraints=critical,CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=$usage"
+    if [ $# -gt 0 ]; then
+      local sans="" s
+      for s in "$@"; do
+        if [[ $s =~ ^[0-9.]+$ ]]; then sans="$sans,IP:$s"; else sans="$sans,DNS:$s"; fi
+      done
+      echo "subjectAltName=${sans#,}"
+    fi
+  } > "$ext"
+  openssl genrsa -out "$pki/$name.key" 2048 2>/dev/null
+  openssl req -new -key "$pki/$name.key" -subj "$subject" -out "$pki/$name.csr" 2>/dev/null
+  openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 3650 -sha256 -extfile "$ext" -out "$pki/$name.crt" 2>/dev/null
+  rm -f "$ext" "$pki/$name.csr"
+  chmod 0600 "$pki/$name.key"
+}
+
+ensure_pki() {
+  mkdir -p "$pki"
+  chmod 0700 "$pki"
+  if [ ! -f "$pki/ca.crt" ]; then
+    openssl genrsa -out "$pki/ca.key" 2048 2>/dev/null
+    openssl req -x509 -new -key "$pki/ca.key" -subj "/CN=kubenode-ca" -days 3650 -sha256 \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+      -out "$pki/ca.crt" 2>/dev/null
+  fi
+  # shellcheck disable=SC2086
+  cert apiserver "/CN=kube-apiserver" serverAuth \
+    kubernetes kubernetes.default kubernetes.default.svc kubernetes.default.svc.cluster.local localhost \
+    127.0.0.1 "$(first_service_ip)" "$advertise" ${APISERVER_EXTRA_SANS:-}
+  # The apiserver's client identity towards kubelets (logs, exec): bound to the built-in
+  # system:kubelet-api-admin role below rather than made a cluster admin.
+  cert apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client" clientAuth
+  cert admin "/O=system:masters/CN=kubernetes-admin" clientAuth
+  cert controller-manager "/CN=system:kube-controller-manager" clientAuth
+  cert scheduler "/CN=system:kube-scheduler" clientAuth
+  [ -f "$pki/sa.key" ] || { openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null; openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null; }
+}
+
+# kubeconfig FILE USER CERT_NAME: a kubeconfig using client certificate files.
+kubeconfig() {
+  local file=$1 user=$2 certname=$3 server=${4:-https://127.0.0.1:$apiserver_port}
+  cat > "$file" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: kubenode
+  cluster:
+    certificate-authority: $pki/ca.crt
+    server: $server
+users:
+- name: $user
+  user:
+    client-certificate: $pki/$certname.crt
+    client-key: $pki/$certname.key
+contexts:
+- name: $user@kubenode
+  context: {cluster: kubenode, user: $user}
+current-context: $user@kubenode
+EOF
+  chmod 0600 "$file"
+}
+
+# --- processes ------------------------------------------------------------------------------
+start() {
+  local name=$1; shift
+  mkdir -p "$logs" "$run"
+  # setsid: the component outlives this script; its pid file is how `down` finds it.
+  setsid "$@" >>"$logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$run/$name.pid"
+}
+
+stop() {
+  local name=$1 pid
+  pid=$(pid_of "$name") || { rm -f "$run/$name.pid"; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$run/$name.pid"
+}
+
+stop_all() {
+  local i
+  for ((i = ${#components[@]} - 1; i >= 0; i--)); do stop "${components[$i]}"; done
+}
+
+# wait_for NAME SECONDS COMMAND...: poll until COMMAND succeeds; fail if NAME died meanwhile.
+wait_for() {
+  local name=$1 secs=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    running "$name" || { echo "control-plane: $name exited; last lines of $logs/$name.log:" >&2; tail -15 "$logs/$name.log" >&2; return 1; }
+    [ $SECONDS -lt $deadline ] || { echo "control-plane: $name not ready after ${secs}s; see $logs/$name.log" >&2; return 1; }
+    sleep 0.3
+  done
+}
+
+kubectl_admin() { "$bin/kubectl" --kubeconfig "$admin_kubeconfig" "$@"; }
+
+up() {
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    [ -x "$bin/$c" ] || die "$bin/$c is missing: run 'sudo scripts/setup.sh' (it builds the control plane from upstream sources)"
+  done
+  command -v openssl >/dev/null || die "openssl is not installed: apt-get install openssl"
+  if running kube-apiserver; then
+    echo "control plane is already up (kubeconfig: $admin_kubeconfig)"
+    return 0
+  fi
+  # Check every port before starting anything, so a taken port leaves nothing half-started.
+  local p taken=()
+  for p in "$etcd_client_port" "$etcd_peer_port" "$apiserver_port" "$cm_port" "$sched_port"; do
+    [ "$p" != 0 ] && port_taken "$p" && taken+=("$p")
+  done
+  [ ${#taken[@]} -eq 0 ] || die "port ${taken[*]} already in use (by: $(ss -Hltnp "sport = :${taken[0]}" | sed -E 's/.*users:\(\("([^"]+)".*/\1/' | head -1)); stop what uses it or set APISERVER_PORT/ETCD_CLIENT_PORT/ETCD_PEER_PORT/CONTROLLER_MANAGER_PORT/SCHEDULER_PORT"
+
+  mkdir -p "$dir" "$logs" "$run"
+  ensure_pki
+  kubeconfig "$admin_kubeconfig" admin admin
+  kubeconfig "$dir/controller-manager.kubeconfig" controller-manager controller-manager
+  kubeconfig "$dir/scheduler.kubeconfig" scheduler scheduler
+
+  # From here on, a failure stops whatever was started.
+  trap 'echo "control-plane: start failed; stopping what was started" >&2; stop_all' ERR
+
+  echo "starting etcd $ETCD_VERSION on 127.0.0.1:$etcd_client_port"
+  start etcd "$bin/etcd" --name kubenode --data-dir "$dir/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_client_port" --advertise-client-urls "http://127.0.0.1:$etcd_client_port" \
+    --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+    --initial-cluster "kubenode=http://127.0.0.1:$etcd_peer_port" \
+    --listen-metrics-urls "" --log-level warn --quota-backend-bytes 2147483648
+  wait_for etcd 30 curl -fsS "http://127.0.0.1:$etcd_client_port/health"
+
+  echo "starting kube-apiserver $KUBERNETES_VERSION on :$apiserver_port (advertised as $advertise)"
+  start kube-apiserver "$bin/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$etcd_client_port" \
+    --bind-address 0.0.0.0 --secure-port "$apiserver_port" --advertise-address "$advertise" \
+    --service-cluster-ip-range "$service_cidr" --allow-privileged=true \
+    --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+    --client-ca-file "$pki/ca.crt" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority "$pki/ca.crt" --kubelet-preferred-address-types InternalIP,Hostname \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+    --default-not-ready-toleration-seconds "$toleration" --default-unreachable-toleration-seconds "$toleration" \
+    --profiling=false
+  wait_for kube-apiserver 90 kubectl_admin get --raw /readyz
+
+  # Let the apiserver reach kubelets (logs, exec) with the built-in kubelet-api-admin role.
+  kubectl_admin apply -f - >/dev/null <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: kubenode:apiserver-kubelet-client}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:kubelet-api-admin}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: kube-apiserver-kubelet-client}
+EOF
+
+  echo "starting kube-controller-manager (node CIDRs from $cluster_cidr, /$node_mask each)"
+  start kube-controller-manager "$bin/kube-controller-manager" \
+    --kubeconfig "$dir/controller-manager.kubeconfig" \
+    --authentication-kubeconfig "$dir/controller-manager.kubeconfig" --authorization-kubeconfig "$dir/controller-manager.kubeconfig" \
+    --secure-port "$cm_port" --bind-address 127.0.0.1 --leader-elect=false \
+    --allocate-node-cidrs --cluster-cidr "$cluster_cidr" --node-cidr-mask-size "$node_mask" \
+    --service-cluster-ip-range "$service_cidr" --use-service-account-credentials \
+    --root-ca-file "$pki/ca.crt" --service-account-private-key-file "$pki/sa.key" \
+    --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
+    --node-monitor-grace-period "$grace" --controllers '*,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller'
+  echo "starting kube-scheduler"
+  start kube-scheduler "$bin/kube-scheduler" \
+    --kubeconfig "$dir/scheduler.kubeconfig" \
+    --authentication-kubeconfig "$dir/scheduler.kubeconfig" --authorization-kubeconfig "$dir/scheduler.kubeconfig" \
+    --secure-port "$sched_port" --bind-address 127.0.0.1 --leader-elect=false
+  sleep 1
+  running kube-controller-manager || { tail -15 "$logs/kube-controller-manager.log" >&2; false; }
+  running kube-scheduler || { tail -15 "$logs/kube-scheduler.log" >&2; false; }
+  trap - ERR
+  echo "control plane is up: kubectl --kubeconfig $admin_kubeconfig get --raw /readyz"
+}
+
+status() {
+  local c
+  for c in "${components[@]}"; do
+    if running "$c"; then printf '%-24s running (pid %s)\n' "$c" "$(pid_of "$c")"; else printf '%-24s stopped\n' "$c"; fi
+  done
+  if running kube-apiserver && [ -f "$admin_kubeconfig" ]; then
+    printf '%-24s %s\n' "apiserver /readyz" "$(kubectl_admin get --raw /readyz 2>&1 | head -1)"
+  fi
+}
+
+node_credentials() {
+  local name=${1:-}; [ -n "$name" ] || die "usage: $0 node-credentials NODE_NAME [IP...]"
+  shift
+  [[ $name =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] || die "node name '$name' is not a valid DNS subdomain name"
+  [ -f "$pki/ca.crt" ] || die "no CA in $pki: run '$0 up' first"
+  local nd=$dir/nodes/$name
+  mkdir -p "$nd"
+  # The Node authorizer recognises nodes by this exact identity: user system:node:NAME in
+  # group system:nodes.
+  cert "node-$name" "/O=system:nodes/CN=system:node:$name" clientAuth
+  cert "kubelet-$name" "/CN=$name" serverAuth "$name" localhost 127.0.0.1 "$@"
+  cp "$pki/node-$name.crt" "$pki/node-$name.key" "$pki/kubelet-$name.crt" "$pki/kubelet-$name.key" "$pki/ca.crt" "$nd/"
+  kubeconfig "$nd/kubeconfig" "system:node:$name" "node-$name" "https://$advertise:$apiserver_port"
+  sed -i "s#$pki/node-$name#$nd/node-$name#g; s#$pki/ca.crt#$nd/ca.crt#" "$nd/kubeconfig"
+  echo "$nd"
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  up) up ;;
+  down)
+    stop_all
+    if [ "${1:-}" = --purge ]; then rm -rf "$dir"; echo "control plane stopped and $dir removed"; else echo "control plane stopped"; fi
+    ;;
+  status) status ;;
+  kubeconfig) [ -f "$admin_kubeconfig" ] || die "no kubeconfig yet: run '$0 up'"; echo "$admin_kubeconfig" ;;
+  kubectl) kubectl_admin "$@" ;;
+  node-credentials) node_credentials "$@" ;;
+  ""|-h|--help|help) usage; [ -n "$cmd" ] || exit 2 ;;
+  *) echo "control-plane: unknown subcommand '$cmd' (expected up, down, status, kubeconfig, kubectl, node-credentials)" >&2; exit 2 ;;
+esac
