@@ -1,0 +1,132 @@
+// The prober: probe workers for every running container instance, and what they concluded.
+// The agent's pod workers call addContainer when a container instance starts running and
+// removeContainer/removePod when it goes; they read isStarted/isReady when they compute status,
+// and get onChange the moment a thresholded result changes (so Ready is written at once, and a
+// container that failed liveness or startup is killed and restarted by its pod worker).
+// Contract: /work/notes/interfaces.md. Shape: kubelet's pkg/kubelet/prober (prober_manager.go,
+// worker.go, results cache), re-expressed with one scheduler instead of one goroutine per probe.
+import type { Logger } from '../../lib/log.js';
+import { ContainerProbes } from './container-probes.js';
+import { ProbeMetrics } from './metrics.js';
+import { runProbe, type ProbeRunner } from './run.js';
+import { TimerScheduler, type Scheduler } from './scheduler.js';
+import type { ProbeChange, ProbeTarget, ProbeTiming, ProbeType } from './types.js';
+
+export type { ProbeChange, ProbeTarget, ProbeTiming, ProbeType, ProbeOutcome, ProbeResult } from './types.js';
+export { validateProbes, type FieldError } from './validation.js';
+
+export interface ProbeManagerOptions {
+  logger: Logger;
+  onChange: (c: ProbeChange) => void;
+  // Extensions (all optional):
+  /** Every probe attempt's timing (benchmarks, tests). */
+  onProbe?: (t: ProbeTiming) => void;
+  /** Clock and timers (tests inject a ManualScheduler). */
+  scheduler?: Scheduler;
+  /** Runs one probe attempt (tests inject scripted outcomes). */
+  run?: ProbeRunner;
+  /** Jitter source, in [0, 1). */
+  random?: () => number;
+}
+
+const TYPE_WORD: Record<ProbeType, string> = { liveness: 'Liveness', readiness: 'Readiness', startup: 'Startup' };
+
+export class ProbeManager {
+  private readonly pods = new Map<string, Map<string, ContainerProbes>>();
+  private readonly metrics = new ProbeMetrics();
+  private readonly scheduler: Scheduler;
+  private readonly startedAt: number;
+  private stopped = false;
+
+  constructor(private readonly opts: ProbeManagerOptions) {
+    this.scheduler = opts.scheduler ?? new TimerScheduler();
+    this.startedAt = this.scheduler.now();
+  }
+
+  /** A container instance started running. The same containerId again is a no-op; a new one starts over. */
+  addContainer(podUid: string, target: ProbeTarget): void {
+    if (this.stopped) throw new Error('ProbeManager: addContainer after stop()');
+    const name = target.container.name;
+    let containers = this.pods.get(podUid);
+    const existing = containers?.get(name);
+    if (existing && existing.containerId === target.containerId) {
+      existing.target = target; // fresher pod spec or podIP accessor, same instance
+      return;
+    }
+    existing?.stop();
+    if (!containers) this.pods.set(podUid, (containers = new Map()));
+    containers.set(name, new ContainerProbes(podUid, target, {
+      scheduler: this.scheduler,
+      run: this.opts.run ?? runProbe,
+      random: this.opts.random ?? Math.random,
+      managerStartedAt: this.startedAt,
+      logger: this.logger(podUid, target),
+      attempted: (c, w, o, intendedAt, startedAt, durationMs) => {
+        // The counter is looked up once per worker and result, not built per probe.
+        const byResult = (c.counters[w.type] ??= {});
+        const counter = (byResult[o.result] ??= this.metrics.counter(
+          podUid, c.target.pod.metadata?.namespace ?? 'default', c.target.pod.metadata?.name ?? '', c.containerName, w.type, o.result,
+        ));
+        counter.count++;
+        const log = () => this.logger(podUid, c.target);
+        if (o.result === 'failure') {
+          // kubelet records an Unhealthy event for every failed attempt.
+          log().warn('Unhealthy', { reason: 'Unhealthy', probe: w.type, message: `${TYPE_WORD[w.type]} probe failed: ${o.message}` });
+        } else if (o.result === 'unknown') {
+          log().warn('probe could not run', { probe: w.type, message: `${TYPE_WORD[w.type]} probe errored: ${o.message}` });
+        } else if (o.warning) {
+          log().warn('ProbeWarning', { reason: 'ProbeWarning', probe: w.type, message: `${TYPE_WORD[w.type]} probe warning: ${o.warning}` });
+        }
+        this.opts.onProbe?.({ podUid, containerName: c.containerName, type: w.type, intendedAt, startedAt, durationMs, result: o.result });
+      },
+      changed: (c, type, result, message) => {
+        this.logger(podUid, c.target).info('probe result changed', { probe: type, result, message });
+        this.opts.onChange({ podUid, containerName: c.containerName, containerId: c.containerId, type, result, message });
+      },
+    }));
+  }
+
+  removeContainer(podUid: string, containerName: string): void {
+    const containers = this.pods.get(podUid);
+    containers?.get(containerName)?.stop();
+    containers?.delete(containerName);
+  }
+
+  removePod(podUid: string): void {
+    for (const c of this.pods.get(podUid)?.values() ?? []) c.stop();
+    this.pods.delete(podUid);
+    this.metrics.forgetPod(podUid);
+  }
+
+  /** True if no startup probe or it has succeeded (false for a container not added). */
+  isStarted(podUid: string, containerName: string): boolean {
+    return this.pods.get(podUid)?.get(containerName)?.isStarted() ?? false;
+  }
+
+  /** True if started and (no readiness probe or it is passing); false for a container not added. */
+  isReady(podUid: string, containerName: string): boolean {
+    return this.pods.get(podUid)?.get(containerName)?.isReady() ?? false;
+  }
+
+  metricsText(): string {
+    return this.metrics.text();
+  }
+
+  /** Stop every worker and the scheduler's timer. */
+  stop(): void {
+    this.stopped = true;
+    for (const containers of this.pods.values()) for (const c of containers.values()) c.stop();
+    this.pods.clear();
+    this.scheduler.stop();
+  }
+
+  private logger(podUid: string, target: ProbeTarget): Logger {
+    const meta = target.pod.metadata;
+    return this.opts.logger.with({
+      pod: `${meta?.namespace ?? 'default'}/${meta?.name ?? ''}`,
+      podUid,
+      container: target.container.name,
+      containerId: target.containerId,
+    });
+  }
+}
