@@ -1,6 +1,6 @@
 // The probe handlers against real servers on loopback: HTTP(S) status codes, headers,
 // redirects, timeouts; TCP; the gRPC health protocol, byte by byte and against the reference
-// gRPC implementation (@grpc/grpc-js, installed as a dependency of dockerode) in both
+// gRPC implementation (@grpc/grpc-js, a devDependency for exactly this check) in both
 // directions. Real containers are in test/integration/prober-*.test.ts.
 import t from 'tap';
 import http from 'node:http';
