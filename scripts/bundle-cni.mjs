@@ -18,6 +18,11 @@ for (const [name, entry] of Object.entries(plugins)) {
     minify: false,
     sourcemap: false,
     banner: { js: '#!/usr/bin/env node' },
+    // The netlink package has a native addon; only the optional netlink backend loads it.
+    external: ['netlink', 'netlink/*'],
+    // import() of the external package becomes require(): the bundle runs inside a vm.Script
+    // (bin/kubenode-*.cjs, for the code cache), where a real dynamic import has no loader.
+    supported: { 'dynamic-import': false },
     logLevel: 'warning',
   });
 }

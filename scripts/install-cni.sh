@@ -2,6 +2,10 @@
 # Install kubenode's CNI plugins into the standard CNI binary directory, beside Debian's
 # reference plugins (which Debian puts in /usr/lib/cni; we link them into /opt/cni/bin too, so
 # that one CNI_PATH holds both, as on a kubeadm-built node).
+#
+# Each installed plugin is bin/kubenode-<name>.cjs (a small launcher) with the interpreter and the
+# bundle directory made absolute: a CNI runtime execs plugins with a minimal environment, and the
+# launcher keeps its V8 code cache beside the bundle in dist/cni/v8cache.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dest=${CNI_BIN_DIR:-/opt/cni/bin}
@@ -10,10 +14,12 @@ node_bin=$(command -v node)
 for plugin in kubenode-bridge kubenode-ipam; do
   src="$root/dist/cni/$plugin.cjs"
   [ -f "$src" ] || { echo "install-cni: $src is missing: run npm run build first" >&2; exit 1; }
-  # A CNI runtime execs the plugin with a minimal environment, so the interpreter is an
-  # absolute path rather than `env node`.
+  launcher="$root/bin/$plugin.cjs"
+  grep -q 'kubenode:bundle-dir' "$launcher" || { echo "install-cni: $launcher has no bundle-dir line" >&2; exit 1; }
   tmp="$dest/.$plugin.tmp"
-  { echo "#!$node_bin"; tail -n +2 "$src"; } > "$tmp"
+  { echo "#!$node_bin"
+    tail -n +2 "$launcher" | sed "s|^const dir = .*// kubenode:bundle-dir\$|const dir = '$root/dist/cni'; // kubenode:bundle-dir|"
+  } > "$tmp"
   chmod 0755 "$tmp"
   mv "$tmp" "$dest/$plugin"
 done

@@ -1,0 +1,26 @@
+// Is CNI_NETNS a network namespace? Checked before anything is changed, so a wrong path fails
+// cleanly: a path that does not exist is an unknown container (spec code 3), a path that is not a
+// namespace is an invalid CNI_NETNS (code 4). statfs(2) on a namespace file reports nsfs.
+import { statfsSync } from 'node:fs';
+import { CniError, ErrorCode } from '../spec/errors.js';
+
+const NSFS_MAGIC = 0x6e736673;
+
+export type NetnsState = 'ok' | 'missing' | 'not-a-namespace';
+
+export function netnsState(path: string): NetnsState {
+  if (!path) return 'missing';
+  try {
+    return statfsSync(path).type === NSFS_MAGIC ? 'ok' : 'not-a-namespace';
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ESRCH') return 'missing';
+    throw e;
+  }
+}
+
+export function requireNetns(path: string): void {
+  const s = netnsState(path);
+  if (s === 'missing') throw new CniError(ErrorCode.UnknownContainer, 'network namespace does not exist', `CNI_NETNS ${path}: no such file`);
+  if (s === 'not-a-namespace') throw new CniError(ErrorCode.InvalidEnvironment, 'invalid environment variable CNI_NETNS', `CNI_NETNS ${path} is not a network namespace`);
+}
