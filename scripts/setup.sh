@@ -21,7 +21,7 @@ fi
 # tests boot, because this machine's kernel has no IPVS. openssl: control-plane certificates.
 # vagrant: `vagrant validate` of our Vagrantfile. util-linux: nsenter.
 packages=(docker.io iptables ipset ipvsadm iproute2 conntrack busybox-static containernetworking-plugins
-          qemu-system-x86 openssl util-linux curl ca-certificates kmod e2fsprogs cpio zstd)
+          qemu-system-x86 openssl util-linux curl ca-certificates kmod e2fsprogs cpio zstd vagrant)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

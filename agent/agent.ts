@@ -1,0 +1,335 @@
+// The agent: wires sources -> desired state (PodConfig) -> pod workers -> Docker, with the prober,
+// the status manager, garbage collection and the HTTP APIs around them. It owns every long-running
+// loop (relist, housekeeping) and stops them all in stop(); pods keep running across a restart
+// and are adopted by the next agent through their container labels.
+import { mkdir, readdir } from 'node:fs/promises';
+import { hostname, networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Logger } from '../lib/log.js';
+import type { AgentConfig } from './config/config.js';
+import { parseHostPort } from './config/config.js';
+import { CniNetwork, ProbeManager } from './contracts.js';
+import { Backoff } from './pods/backoff.js';
+import type { PodContext } from './pods/context.js';
+import { PodWorkers } from './pods/pod-workers.js';
+import { CgroupManager } from './runtime/cgroups.js';
+import { DockerRuntime } from './runtime/docker.js';
+import { ContainerGC } from './runtime/gc.js';
+import { ImageManager } from './runtime/images.js';
+import { NetworkStateStore } from './runtime/network-state.js';
+import { minimumOomScoreAdj } from './runtime/oom.js';
+import { podFingerprint, type PodRuntimeStatus } from './runtime/types.js';
+import { VolumeManager } from './runtime/volumes.js';
+import { AgentMetrics } from './server/metrics.js';
+import { ReadOnlyServer } from './server/read-only.js';
+import { FileSource } from './sources/file.js';
+import { ManifestServer, isLoopback } from './sources/manifest-server.js';
+import { PodConfig, type DesiredChanges } from './sources/merger.js';
+import type { ManifestError, PodSource } from './sources/types.js';
+import { UrlSource } from './sources/url.js';
+import { readCapacity } from './stats/capacity.js';
+import { StatsProvider } from './stats/summary.js';
+import { StatusManager } from './status/status-manager.js';
+// Type-only: the apiserver side (and @kubernetes/client-node, ~80 MiB) is loaded only with --kubeconfig.
+import type { ApiserverPods } from './apiserver/apiserver.js';
+import type { NodeAgent } from './node/node-agent.js';
+
+/** The node's address for pods' hostIP: --node-ip, else the first global IPv4 of a physical-looking interface. */
+export function defaultHostIP(): string {
+  const skip = /^(lo|docker|veth|br-|cni|kube|virbr|kt)/;
+  for (const [name, addrs] of Object.entries(networkInterfaces()).sort(([a], [b]) => a.localeCompare(b))) {
+    if (skip.test(name)) continue;
+    const a = addrs?.find((x) => x.family === 'IPv4' && !x.internal);
+    if (a) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+export class Agent {
+  readonly nodeName: string;
+  private readonly metrics = new AgentMetrics();
+  private readonly status = new StatusManager();
+  private runtime!: DockerRuntime;
+  private prober?: ProbeManager;
+  private workers!: PodWorkers;
+  private podConfig!: PodConfig;
+  private sources: PodSource[] = [];
+  private extraSources: PodSource[] = [];
+  private readOnly?: ReadOnlyServer;
+  private manifestServer?: ManifestServer;
+  private urlSource?: UrlSource;
+  private gc!: ContainerGC;
+  private timers: NodeJS.Timeout[] = [];
+  private stopEvents?: () => void;
+  private lastRelist = Date.now();
+  private lastRelistError?: string;
+  private ctx!: PodContext;
+  private stopped = false;
+  private rejectedForCapacity = new Set<string>();
+  private nodeAgent?: NodeAgent;
+  private apiPods?: ApiserverPods;
+
+  constructor(private readonly cfg: AgentConfig, private readonly logger: Logger) {
+    this.nodeName = (cfg.hostnameOverride ?? hostname()).toLowerCase();
+  }
+
+  get readOnlyPort(): number {
+    return this.readOnly?.port ?? 0;
+  }
+
+  get manifestServerPort(): number {
+    return this.manifestServer?.port ?? 0;
+  }
+
+  /**
+   * Another pod source (the apiserver's, in the control-plane issue), added before start(): it
+   * emits snapshots or add/update/remove for its own source name, merged with the others by UID.
+   */
+  addSource(source: PodSource): void {
+    this.extraSources.push(source);
+  }
+
+  /** Pod statuses as they change (for writing them to the apiserver). */
+  get statuses(): StatusManager {
+    return this.status;
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.cfg;
+    const logger = this.logger;
+    await mkdir(cfg.rootDir, { recursive: true });
+    this.runtime = new DockerRuntime({ endpoint: cfg.containerRuntimeEndpoint, instance: cfg.instance, logger: logger.with({ component: 'runtime' }) });
+    const dockerVersion = await this.runtime.ping();
+    const cgroups = new CgroupManager({ root: cfg.cgroupRoot, logger });
+    await cgroups.init();
+    const capacity = await readCapacity(cfg.rootDir, cfg.maxPods);
+    const hostIPs = [cfg.nodeIp ?? defaultHostIP()];
+    const minOomScoreAdj = minimumOomScoreAdj();
+    if (minOomScoreAdj > -1000) logger.warn('oom_score_adj cannot be lowered here (no CAP_SYS_RESOURCE): Guaranteed pods and sandboxes get the current score instead of a negative one', { minimum: minOomScoreAdj });
+    const network = new CniNetwork({ confDir: cfg.cniConfDir, binDirs: cfg.cniBinDir, cacheDir: cfg.cniCacheDir!, logger: logger.with({ component: 'cni' }) });
+    const networkState = new NetworkStateStore(join(cfg.rootDir, 'sandboxes'));
+    this.prober = new ProbeManager({ logger: logger.with({ component: 'prober' }), onChange: (c) => this.workers?.onProbeChange(c) });
+    this.ctx = {
+      nodeName: this.nodeName,
+      hostIPs,
+      instance: cfg.instance,
+      podInfraImage: cfg.podInfraContainerImage,
+      runtime: this.runtime,
+      network,
+      networkState,
+      prober: this.prober,
+      cgroups,
+      volumes: new VolumeManager({ rootDir: cfg.rootDir, logger }),
+      images: new ImageManager({ runtime: this.runtime, logger, pullTimeoutMs: cfg.imagePullTimeoutMs }),
+      backoff: new Backoff(),
+      status: this.status,
+      metrics: this.metrics,
+      logger,
+      capacity,
+      minOomScoreAdj,
+      syncFrequencyMs: cfg.syncFrequencyMs,
+    };
+    this.workers = new PodWorkers(this.ctx, cfg.syncConcurrency);
+    this.gc = new ContainerGC({
+      runtime: this.runtime, network, networkState, logger,
+      policy: { minAgeMs: cfg.minimumContainerTtlMs, maxPerPodContainer: cfg.maximumDeadContainersPerContainer, maxContainers: cfg.maximumDeadContainers },
+    });
+    this.podConfig = new PodConfig({ logger, onChange: (c) => this.onDesiredChange(c) });
+
+    if (cfg.podManifestPath) this.sources.push(new FileSource({ dir: cfg.podManifestPath, nodeName: this.nodeName, checkFrequencyMs: cfg.fileCheckFrequencyMs, logger: logger.with({ source: 'file' }) }));
+    if (cfg.manifestUrl) {
+      this.urlSource = new UrlSource({ url: cfg.manifestUrl, headers: cfg.manifestUrlHeader, nodeName: this.nodeName, checkFrequencyMs: cfg.httpCheckFrequencyMs, logger: logger.with({ source: 'http' }) });
+      this.sources.push(this.urlSource);
+    }
+    if (cfg.manifestServerAddress) {
+      const { host, port } = parseHostPort(cfg.manifestServerAddress, '--manifest-server-address');
+      let token: string | undefined;
+      if (cfg.manifestServerTokenFile) {
+        token = readFileSync(cfg.manifestServerTokenFile, 'utf8').trim();
+        if (!token) throw new Error(`--manifest-server-token-file ${cfg.manifestServerTokenFile} is empty`);
+      } else if (!isLoopback(host)) {
+        throw new Error(`--manifest-server-address ${host} is not a loopback address: --manifest-server-token-file is required`);
+      }
+      this.manifestServer = new ManifestServer({ host, port, token, nodeName: this.nodeName, logger: logger.with({ source: 'server' }), stateDir: join(cfg.rootDir, 'manifest-server') });
+      this.sources.push(this.manifestServer);
+    }
+    if (cfg.kubeconfig) {
+      const [{ NodeAgent }, { ApiserverPods }, { parseTaints }] = await Promise.all([
+        import('./node/node-agent.js'), import('./apiserver/apiserver.js'), import('./node/taints.js'),
+      ]);
+      this.nodeAgent = new NodeAgent({
+        kubeconfig: cfg.kubeconfig, nodeName: this.nodeName, nodeIP: hostIPs[0], rootDir: cfg.rootDir, maxPods: cfg.maxPods,
+        registerWithTaints: parseTaints(cfg.registerWithTaints ?? ''), // throws naming the bad entry
+        podCIDRFile: cfg.podCidrFile ?? join(cfg.rootDir, 'pod-cidr'),
+        runtimeVersion: async () => `docker://${await this.runtime.ping()}`,
+        readiness: async () => {
+          await this.runtime.ping();
+          const n = await network.status();
+          return n.ready ? { ready: true, reason: '', message: 'kubenode is posting ready status' } : { ready: false, reason: 'NetworkPluginNotReady', message: n.message };
+        },
+        logger: logger.with({ component: 'node' }),
+      });
+      this.apiPods = new ApiserverPods({ kubeconfig: cfg.kubeconfig, nodeName: this.nodeName, statuses: this.status, hasPod: (uid) => this.workers.has(uid), desired: () => this.podConfig.desired(), logger });
+      this.sources.push(this.apiPods.source);
+      this.apiPods.start();
+      void this.nodeAgent.start(); // registration retries in the background; pods don't wait for the apiserver
+    }
+    this.sources.push(...this.extraSources);
+    for (const s of this.sources) this.podConfig.register(s.name);
+
+    logger.info('agent starting', { node: this.nodeName, hostIP: hostIPs[0], docker: dockerVersion, cgroupVersion: cgroups.version, cgroupRoot: cgroups.root, instance: cfg.instance, sources: this.sources.map((s) => s.name) });
+
+    // Container events wake the pod's worker at once; the relist below is the safety net.
+    this.stopEvents = this.runtime.watchEvents((e) => { if (e.podUid && !e.ours) this.workers.requestSync(e.podUid); });
+
+    if (cfg.readOnlyPort > 0) {
+      const stats = new StatsProvider({ nodeName: this.nodeName, cgroups, status: this.status, capacity, startTime: new Date() });
+      this.readOnly = new ReadOnlyServer({
+        pods: () => this.podsWithStatus(),
+        manifestErrors: () => this.manifestErrors(),
+        healthy: () => this.healthy(),
+        metrics: () => this.metricsText(),
+        summary: () => stats.summary(),
+        runtime: this.runtime,
+      }, logger);
+      await this.readOnly.listen(cfg.address, cfg.readOnlyPort);
+    }
+
+    for (const s of this.sources) await s.start((u) => this.podConfig.apply(u));
+
+    this.every(5000, () => this.relist());
+    this.every(cfg.housekeepingIntervalMs, () => this.housekeeping());
+    // A first housekeeping pass soon after start: orphans of a previous run, dead sandboxes.
+    const first = setTimeout(() => void this.housekeeping(), Math.min(2000, cfg.housekeepingIntervalMs));
+    first.unref();
+    this.timers.push(first);
+  }
+
+  private every(ms: number, fn: () => Promise<void>): void {
+    let busy = false;
+    const t = setInterval(() => {
+      if (busy || this.stopped) return;
+      busy = true;
+      fn().catch((e) => this.logger.error('periodic task failed', { error: (e as Error).message })).finally(() => (busy = false));
+    }, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private onDesiredChange(c: DesiredChanges): void {
+    for (const p of c.removed) {
+      this.rejectedForCapacity.delete(p.metadata!.uid!);
+      this.status.delete(p.metadata!.uid!);
+      void this.workers.remove(p.metadata!.uid!).then(() => this.apiPods?.podTerminated(p));
+    }
+    for (const p of [...c.added, ...c.updated]) {
+      const uid = p.metadata!.uid!;
+      if (c.added.includes(p)) this.logger.info('pod added', { pod: `${p.metadata!.namespace}/${p.metadata!.name}`, uid, source: p.metadata!.annotations?.['kubernetes.io/config.source'] });
+      // Admission, as kubelet's: a node runs at most --max-pods pods; the rest fail with OutOfpods.
+      if (!this.workers.has(uid) && this.workers.activeCount() >= this.cfg.maxPods) {
+        this.rejectPod(p, 'OutOfpods', `Node didn't have enough resource: pods, requested: 1, used: ${this.workers.activeCount()}, capacity: ${this.cfg.maxPods}`);
+        continue;
+      }
+      this.rejectedForCapacity.delete(uid);
+      this.workers.update(p);
+    }
+  }
+
+  private rejectPod(p: V1Pod, reason: string, message: string): void {
+    if (!this.rejectedForCapacity.has(p.metadata!.uid!)) this.logger.warn('pod rejected', { pod: `${p.metadata!.namespace}/${p.metadata!.name}`, reason, message });
+    this.rejectedForCapacity.add(p.metadata!.uid!);
+    this.status.set(p, { phase: 'Failed', reason, message, startTime: new Date() });
+  }
+
+  /** PLEG-like relist: one list of our containers; pods whose containers changed are synced. */
+  private async relist(): Promise<void> {
+    let pods: Map<string, PodRuntimeStatus>;
+    try {
+      pods = await this.runtime.podStatuses();
+      this.lastRelist = Date.now();
+      this.lastRelistError = undefined;
+    } catch (e) {
+      this.lastRelistError = (e as Error).message;
+      throw e;
+    }
+    let runningPods = 0;
+    const running: Record<string, number> = {};
+    for (const [uid, p] of pods) {
+      this.workers.relisted(uid, podFingerprint(p));
+      if (p.sandboxes.some((s) => s.state === 'ready')) runningPods++;
+      for (const c of p.containers) running[c.state] = (running[c.state] ?? 0) + 1;
+      const live = p.containers.some((c) => c.state === 'running') || p.sandboxes.some((s) => s.state === 'ready');
+      if (live && this.podConfig.allSourcesReady() && !this.podConfig.get(uid) && !this.workers.has(uid)) this.workers.killOrphan(p);
+    }
+    this.metrics.runningPods.set({}, runningPods);
+    this.metrics.runningContainers.reset();
+    for (const [state, n] of Object.entries(running)) this.metrics.runningContainers.set({ container_state: state }, n);
+  }
+
+  private podState(uid: string): 'active' | 'deleted' | 'busy' {
+    if (this.workers.isTerminating(uid)) return 'busy';
+    return this.podConfig.get(uid) || this.workers.has(uid) ? 'active' : 'deleted';
+  }
+
+  /** Garbage collection and clean-up of what pods that are gone left behind. */
+  private async housekeeping(): Promise<void> {
+    if (!this.podConfig.allSourcesReady() || this.stopped) return;
+    await this.relist();
+    await this.gc.run((uid) => this.podState(uid));
+    // Pod directories and cgroups of pods that are gone (an agent killed mid-termination).
+    const inRuntime = await this.runtime.podStatuses();
+    let dirs: string[] = [];
+    try { dirs = await readdir(join(this.cfg.rootDir, 'pods')); } catch { /* none yet */ }
+    for (const uid of dirs) {
+      if (this.podState(uid) === 'deleted' && !inRuntime.has(uid)) {
+        this.logger.info('removing leftovers of a pod that is gone', { uid });
+        await this.ctx.volumes.tearDown(uid);
+        await this.ctx.cgroups.removePod(uid);
+      }
+    }
+  }
+
+  podsWithStatus(): V1Pod[] {
+    return this.podConfig.desired().map((p) => this.status.podWithStatus(p.metadata!.uid!) ?? { ...p, status: { phase: 'Pending', qosClass: undefined } });
+  }
+
+  manifestErrors(): ManifestError[] {
+    return [...this.podConfig.rejected(), ...(this.urlSource?.fetchError ? [this.urlSource.fetchError] : [])];
+  }
+
+  private healthy(): { ok: boolean; message: string } {
+    const age = Date.now() - this.lastRelist;
+    if (age > 60_000) return { ok: false, message: `no successful relist of the runtime for ${Math.round(age / 1000)}s: ${this.lastRelistError ?? ''}` };
+    return { ok: true, message: '' };
+  }
+
+  private metricsText(): string {
+    const bySource: Record<string, number> = {};
+    for (const p of this.podConfig.desired()) {
+      const s = p.metadata?.annotations?.['kubernetes.io/config.source'] ?? 'unknown';
+      bySource[s] = (bySource[s] ?? 0) + 1;
+    }
+    this.metrics.desiredPods.reset();
+    for (const [source, n] of Object.entries(bySource)) this.metrics.desiredPods.set({ source }, n);
+    this.metrics.manifestErrors.reset();
+    const errs: Record<string, number> = {};
+    for (const e of this.manifestErrors()) errs[e.source] = (errs[e.source] ?? 0) + 1;
+    for (const [source, n] of Object.entries(errs)) this.metrics.manifestErrors.set({ source }, n);
+    return this.metrics.text([this.prober?.metricsText() ?? '']);
+  }
+
+  /** Stop every loop and server; pods keep running (the next agent adopts them). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const s of this.sources) await s.stop().catch(() => {});
+    this.stopEvents?.();
+    this.apiPods?.stop();
+    await this.nodeAgent?.stop();
+    this.workers?.stop();
+    this.prober?.stop();
+    await this.readOnly?.close();
+  }
+}

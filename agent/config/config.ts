@@ -1,0 +1,235 @@
+// The agent's settings: kubelet's flag names where kubelet has one, kubenode's own otherwise, and
+// --config for a YAML file holding the same settings (camelCase keys; kubelet's
+// KubeletConfiguration names such as staticPodPath and staticPodURL are accepted too). Flags given
+// on the command line win over the file, as in kubelet.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { parseDuration } from './duration.js';
+
+export interface AgentConfig {
+  podManifestPath?: string;
+  manifestUrl?: string;
+  manifestUrlHeader: Record<string, string>;
+  fileCheckFrequencyMs: number;
+  httpCheckFrequencyMs: number;
+  hostnameOverride?: string;
+  nodeIp?: string;
+  rootDir: string;
+  cniConfDir: string;
+  cniBinDir: string[];
+  cniCacheDir?: string;
+  readOnlyPort: number;
+  address: string;
+  kubeconfig?: string;
+  registerWithTaints?: string;
+  podCidrFile?: string;
+  manifestServerAddress?: string;
+  manifestServerTokenFile?: string;
+  containerRuntimeEndpoint: string;
+  podInfraContainerImage: string;
+  cgroupRoot: string;
+  instance: string;
+  syncFrequencyMs: number;
+  housekeepingIntervalMs: number;
+  minimumContainerTtlMs: number;
+  maximumDeadContainersPerContainer: number;
+  maximumDeadContainers: number;
+  maxPods: number;
+  syncConcurrency: number;
+  imagePullTimeoutMs: number;
+}
+
+type Kind = 'string' | 'int' | 'duration' | 'list' | 'headers';
+
+interface Flag {
+  name: string;
+  key: keyof AgentConfig;
+  kind: Kind;
+  help: string;
+  /** KubeletConfiguration's name for it in a --config file, when it differs. */
+  alias?: string;
+}
+
+export const FLAGS: Flag[] = [
+  { name: 'config', key: 'podManifestPath', kind: 'string', help: 'YAML file with these settings (flags given on the command line win)' },
+  { name: 'pod-manifest-path', key: 'podManifestPath', kind: 'string', alias: 'staticPodPath', help: 'directory of static pod manifests (YAML/JSON), watched' },
+  { name: 'manifest-url', key: 'manifestUrl', kind: 'string', alias: 'staticPodURL', help: 'URL of a Pod or PodList, polled' },
+  { name: 'manifest-url-header', key: 'manifestUrlHeader', kind: 'headers', alias: 'staticPodURLHeader', help: "HTTP headers for --manifest-url, 'Name:value' (repeatable)" },
+  { name: 'file-check-frequency', key: 'fileCheckFrequencyMs', kind: 'duration', alias: 'fileCheckFrequency', help: 'rescan period of --pod-manifest-path (changes are seen at once anyway) [20s]' },
+  { name: 'http-check-frequency', key: 'httpCheckFrequencyMs', kind: 'duration', alias: 'httpCheckFrequency', help: 'poll period of --manifest-url [20s]' },
+  { name: 'hostname-override', key: 'hostnameOverride', kind: 'string', help: 'node name instead of the hostname' },
+  { name: 'node-ip', key: 'nodeIp', kind: 'string', help: "the node's IP (hostIP of pods) [first non-loopback IPv4]" },
+  { name: 'root-dir', key: 'rootDir', kind: 'string', help: 'state directory: pod volumes, sandbox network records [/var/lib/kubenode]' },
+  { name: 'cni-conf-dir', key: 'cniConfDir', kind: 'string', help: 'CNI configuration directory [/etc/cni/net.d]' },
+  { name: 'cni-bin-dir', key: 'cniBinDir', kind: 'list', help: 'comma-separated CNI plugin directories [/opt/cni/bin,/usr/lib/cni]' },
+  { name: 'cni-cache-dir', key: 'cniCacheDir', kind: 'string', help: 'CNI result cache [<root-dir>/cni-cache]' },
+  { name: 'read-only-port', key: 'readOnlyPort', kind: 'int', alias: 'readOnlyPort', help: 'port of the read-only HTTP API; 0 disables it [10255]' },
+  { name: 'address', key: 'address', kind: 'string', help: 'address the read-only API listens on [0.0.0.0]' },
+  { name: 'kubeconfig', key: 'kubeconfig', kind: 'string', help: 'kubeconfig of the apiserver (node credentials system:node:NAME): registers the Node, runs the pods bound to it' },
+  { name: 'register-with-taints', key: 'registerWithTaints', kind: 'string', alias: 'registerWithTaints', help: "taints the Node is created with: 'key=value:Effect,...'" },
+  { name: 'pod-cidr-file', key: 'podCidrFile', kind: 'string', help: "file receiving the Node's spec.podCIDR for the CNI IPAM [<root-dir>/pod-cidr]" },
+  { name: 'manifest-server-address', key: 'manifestServerAddress', kind: 'string', help: "[host:]port of the manifest server accepting POST/PUT/DELETE /pods (host defaults to 127.0.0.1)" },
+  { name: 'manifest-server-token-file', key: 'manifestServerTokenFile', kind: 'string', help: 'file holding the bearer token the manifest server requires (mandatory off loopback)' },
+  { name: 'container-runtime-endpoint', key: 'containerRuntimeEndpoint', kind: 'string', help: 'Docker Engine socket [unix:///var/run/docker.sock]' },
+  { name: 'pod-infra-container-image', key: 'podInfraContainerImage', kind: 'string', help: 'sandbox image [kubenode/pause:latest]' },
+  { name: 'cgroup-root', key: 'cgroupRoot', kind: 'string', alias: 'cgroupRoot', help: 'cgroup under which kubepods/ is created [/]' },
+  { name: 'instance', key: 'instance', kind: 'string', help: 'this agent manages, adopts and garbage-collects only containers labelled kubenode.io/instance=<instance> [kubenode]' },
+  { name: 'sync-frequency', key: 'syncFrequencyMs', kind: 'duration', alias: 'syncFrequency', help: 'periodic resync of every pod [1m]' },
+  { name: 'housekeeping-interval', key: 'housekeepingIntervalMs', kind: 'duration', help: 'period of container garbage collection and orphan checks [30s]' },
+  { name: 'minimum-container-ttl-duration', key: 'minimumContainerTtlMs', kind: 'duration', help: 'a dead container younger than this is not collected [0s]' },
+  { name: 'maximum-dead-containers-per-container', key: 'maximumDeadContainersPerContainer', kind: 'int', help: 'dead instances kept per container [1]' },
+  { name: 'maximum-dead-containers', key: 'maximumDeadContainers', kind: 'int', help: 'dead containers kept in total; -1 no limit [-1]' },
+  { name: 'max-pods', key: 'maxPods', kind: 'int', alias: 'maxPods', help: 'pods this node accepts [110]' },
+  { name: 'sync-concurrency', key: 'syncConcurrency', kind: 'int', help: 'pod syncs talking to Docker at once [16]' },
+  { name: 'image-pull-timeout', key: 'imagePullTimeoutMs', kind: 'duration', help: 'give up an image pull after this long [2m]' },
+];
+
+export function defaults(): AgentConfig {
+  return {
+    manifestUrlHeader: {},
+    fileCheckFrequencyMs: 20_000,
+    httpCheckFrequencyMs: 20_000,
+    rootDir: '/var/lib/kubenode',
+    cniConfDir: '/etc/cni/net.d',
+    cniBinDir: ['/opt/cni/bin', '/usr/lib/cni'],
+    readOnlyPort: 10255,
+    address: '0.0.0.0',
+    containerRuntimeEndpoint: 'unix:///var/run/docker.sock',
+    podInfraContainerImage: 'kubenode/pause:latest',
+    cgroupRoot: '/',
+    instance: 'kubenode',
+    syncFrequencyMs: 60_000,
+    housekeepingIntervalMs: 30_000,
+    minimumContainerTtlMs: 0,
+    maximumDeadContainersPerContainer: 1,
+    maximumDeadContainers: -1,
+    maxPods: 110,
+    syncConcurrency: 16,
+    imagePullTimeoutMs: 120_000,
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function convert(flag: Flag, raw: unknown, where: string, into: Partial<Record<keyof AgentConfig, unknown>>): void {
+  const fail = (why: string) => { throw new ConfigError(`${where}: ${why}`); };
+  switch (flag.kind) {
+    case 'string':
+      if (typeof raw !== 'string' || raw === '') fail('expected a non-empty string');
+      into[flag.key] = raw;
+      return;
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      if (!Number.isInteger(n)) fail(`expected an integer, got ${JSON.stringify(raw)}`);
+      into[flag.key] = n;
+      return;
+    }
+    case 'duration':
+      try {
+        into[flag.key] = typeof raw === 'number' ? raw * 1000 : parseDuration(String(raw));
+      } catch (e) {
+        fail((e as Error).message);
+      }
+      return;
+    case 'list':
+      into[flag.key] = (Array.isArray(raw) ? raw.map(String) : String(raw).split(',')).map((s) => s.trim()).filter(Boolean);
+      return;
+    case 'headers': {
+      const out = { ...(into[flag.key] as Record<string, string> | undefined) };
+      if (typeof raw === 'string') {
+        const i = raw.indexOf(':');
+        if (i <= 0) fail(`expected 'Name:value', got ${JSON.stringify(raw)}`);
+        out[raw.slice(0, i).trim()] = raw.slice(i + 1).trim();
+      } else if (raw && typeof raw === 'object') {
+        // KubeletConfiguration's staticPodURLHeader is a map of name to a list of values.
+        for (const [k, v] of Object.entries(raw)) out[k] = Array.isArray(v) ? v.join(',') : String(v);
+      } else fail('expected headers');
+      into[flag.key] = out;
+      return;
+    }
+  }
+}
+
+/** Settings from a --config YAML file. */
+export function readConfigFile(path: string): Partial<AgentConfig> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`--config ${path}: ${(e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(`--config ${path}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`--config ${path}: expected a mapping of settings`);
+  const out: Partial<Record<keyof AgentConfig, unknown>> = {};
+  for (const [k, v] of Object.entries(doc)) {
+    if (k === 'kind' || k === 'apiVersion') continue;
+    const flag = FLAGS.find((f) => f.name !== 'config' && (f.key === k || f.alias === k || f.name === k || f.key === `${k}Ms`));
+    if (!flag) throw new ConfigError(`--config ${path}: unknown setting ${JSON.stringify(k)}`);
+    convert(flag, v, `--config ${path}: ${k}`, out);
+  }
+  return out as Partial<AgentConfig>;
+}
+
+export function usage(): string {
+  const lines = ['Usage: kubenode-agent [flags]', '', 'A kubelet-like node agent running pods on Docker.', '', 'Flags:'];
+  for (const f of FLAGS) lines.push(`  --${f.name.padEnd(40)} ${f.help}`);
+  lines.push(`  --${'help'.padEnd(40)} print this help`);
+  return lines.join('\n');
+}
+
+/** argv (without node and script) -> settings; --config is read first and flags override it. */
+export function parseArgs(argv: string[]): AgentConfig | 'help' {
+  const fromFlags: Partial<Record<keyof AgentConfig, unknown>> = {};
+  let configFile: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') return 'help';
+    const m = /^--?([a-z0-9-]+)(?:=(.*))?$/s.exec(arg);
+    if (!m) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} (flags look like --name=value)`);
+    const flag = FLAGS.find((f) => f.name === m[1]);
+    if (!flag) throw new ConfigError(`unknown flag --${m[1]} (see --help)`);
+    let value = m[2];
+    if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new ConfigError(`flag --${flag.name} needs a value`);
+    }
+    if (flag.name === 'config') { configFile = value; continue; }
+    convert(flag, value, `--${flag.name}`, fromFlags);
+  }
+  const cfg: AgentConfig = { ...defaults(), ...(configFile ? readConfigFile(configFile) : {}), ...(fromFlags as Partial<AgentConfig>) };
+  validateConfig(cfg);
+  return cfg;
+}
+
+export function validateConfig(cfg: AgentConfig): void {
+  if (cfg.readOnlyPort < 0 || cfg.readOnlyPort > 65535) throw new ConfigError(`--read-only-port ${cfg.readOnlyPort}: must be between 0 and 65535`);
+  if (!cfg.rootDir.startsWith('/')) throw new ConfigError(`--root-dir ${cfg.rootDir}: must be an absolute path`);
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(cfg.instance)) throw new ConfigError(`--instance ${cfg.instance}: must be a valid label value`);
+  if (cfg.manifestUrl) {
+    try { new URL(cfg.manifestUrl); } catch { throw new ConfigError(`--manifest-url ${cfg.manifestUrl}: not a URL`); }
+  }
+  if (cfg.fileCheckFrequencyMs <= 0 || cfg.httpCheckFrequencyMs <= 0 || cfg.syncFrequencyMs <= 0) throw new ConfigError('check and sync frequencies must be positive');
+  if (cfg.syncConcurrency < 1) throw new ConfigError(`--sync-concurrency ${cfg.syncConcurrency}: must be at least 1`);
+  cfg.cniCacheDir ??= join(cfg.rootDir, 'cni-cache');
+}
+
+/** "[host:]port" -> host and port (host defaults to loopback). */
+export function parseHostPort(s: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[?([^\]]*?)\]?:)?(\d+)$/.exec(s.trim());
+  if (!m) throw new ConfigError(`${flag} ${s}: expected [host:]port`);
+  const port = Number(m[2]);
+  if (port > 65535) throw new ConfigError(`${flag} ${s}: port out of range`);
+  return { host: m[1] || '127.0.0.1', port };
+}

@@ -1,0 +1,9 @@
+// The two areas the agent uses but does not own, imported in one place so the rest of the agent
+// names them once: the CNI runtime side (agent/network/) and the prober (agent/prober/). Their
+// shapes are fixed by /work/notes/interfaces.md.
+export { CniNetwork } from './network/cni.js';
+export type { PodNetworkRequest, PodNetworkStatus } from './network/cni.js';
+export { ProbeManager, validateProbes } from './prober/manager.js';
+export type { ProbeChange, ProbeTarget, ProbeType, FieldError } from './prober/manager.js';
+export { dockerProbeTarget } from './prober/docker-target.js';
+export { dockerExec } from './prober/docker-exec.js';

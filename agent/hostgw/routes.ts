@@ -1,0 +1,206 @@
+// host-gw routing, the pure part: Node objects in, the routes this machine should have out.
+//
+// Every node owns a pod CIDR (spec.podCIDR, allocated by kube-controller-manager with
+// --allocate-node-cidrs). When all nodes share one L2 network, a pod on node A reaches a pod on
+// node B if A routes B's pod CIDR via B's InternalIP; no encapsulation. This is flannel's
+// "host-gw" backend and what kube-controller-manager's route controller asks a cloud for
+// (pkg/controller/route/route_controller.go reconciles "one route per node CIDR, via the node").
+//
+// The same planner serves two places: a node (nodeName set: every *other* node is routed) and
+// the machine hosting emulated nodes (no nodeName: every node is routed, so the host reaches pods).
+import type { V1Node } from '@kubernetes/client-node';
+import { formatIPv4, formatPrefix4, parseIPv4, parsePrefix4, prefixContains, prefixCovers, prefixesOverlap, type Prefix4 } from './ipv4.js';
+
+/** An address this machine holds, with its prefix length: "192.168.56.11/24" on "eth0". */
+export interface LocalAddress {
+  interface: string;
+  cidr: string;
+}
+
+/** A route to a pod CIDR via a node's address, out of the interface on that node's network. */
+export interface Route {
+  dst: string;
+  via: string;
+  dev: string;
+}
+
+export interface HostGwOptions {
+  /** This node's name: its own pod CIDR is local (the CNI bridge serves it), never routed. */
+  nodeName?: string;
+  /** Only pod CIDRs inside it are routed, and only routes inside it are ever removed. */
+  clusterCIDR?: string;
+  local: LocalAddress[];
+}
+
+/** Why a node got no route. "waiting" is normal (no pod CIDR or address yet); the others are bad input or conflicts. */
+export interface SkippedNode {
+  node: string;
+  kind: 'waiting' | 'invalid' | 'unreachable' | 'conflict' | 'unsupported';
+  field?: string;
+  reason: string;
+}
+
+export interface DesiredRoutes {
+  routes: Route[];
+  skipped: SkippedNode[];
+}
+
+function podCIDRsOf(node: V1Node): { field: string; value: string }[] {
+  const list = node.spec?.podCIDRs;
+  if (list && list.length > 0) return list.map((value, i) => ({ field: `spec.podCIDRs[${i}]`, value }));
+  return node.spec?.podCIDR ? [{ field: 'spec.podCIDR', value: node.spec.podCIDR }] : [];
+}
+
+function internalIPv4s(node: V1Node): { field: string; ip: number }[] {
+  const out: { field: string; ip: number }[] = [];
+  (node.status?.addresses ?? []).forEach((a, i) => {
+    if (a.type !== 'InternalIP') return;
+    const ip = parseIPv4(a.address);
+    if (ip !== undefined) out.push({ field: `status.addresses[${i}]`, ip });
+  });
+  return out;
+}
+
+interface LocalNet {
+  dev: string;
+  addr: number;
+  net: Prefix4;
+}
+
+function localNetworks(local: LocalAddress[]): LocalNet[] {
+  const out: LocalNet[] = [];
+  for (const l of local) {
+    const m = /^([0-9.]+)\/(\d+)$/.exec(l.cidr);
+    const addr = m ? parseIPv4(m[1]!) : undefined;
+    const net = parsePrefix4(l.cidr);
+    // A /32 holds no neighbours: nothing is directly reachable through it.
+    if (addr !== undefined && net && net.bits < 32) out.push({ dev: l.interface, addr, net });
+  }
+  return out;
+}
+
+/** The routes this machine should have, one per other node's IPv4 pod CIDR. */
+export function desiredRoutes(nodes: readonly V1Node[], opts: HostGwOptions): DesiredRoutes {
+  const skipped: SkippedNode[] = [];
+  const routes: Route[] = [];
+  const cluster = opts.clusterCIDR === undefined ? undefined : parsePrefix4(opts.clusterCIDR);
+  if (opts.clusterCIDR !== undefined && !cluster) throw new Error(`cluster CIDR "${opts.clusterCIDR}" is not an IPv4 CIDR like 10.244.0.0/16`);
+  const nets = localNetworks(opts.local);
+  const localAddrs = new Set(nets.map((n) => n.addr));
+
+  // Pod CIDRs already claimed: this node's own first (never routed, but nobody may overlap
+  // it), then other nodes in name order, so a conflict always resolves the same way.
+  const claimed: { node: string; prefix: Prefix4 }[] = [];
+  const sorted = [...nodes].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+  const self = sorted.find((n) => opts.nodeName !== undefined && n.metadata?.name === opts.nodeName);
+  if (self) {
+    for (const c of podCIDRsOf(self)) {
+      const p = parsePrefix4(c.value);
+      if (p) claimed.push({ node: opts.nodeName!, prefix: p });
+    }
+  }
+
+  for (const node of sorted) {
+    const name = node.metadata?.name ?? '';
+    if (name === opts.nodeName) continue;
+    const cidrs = podCIDRsOf(node);
+    if (cidrs.length === 0) {
+      skipped.push({ node: name, kind: 'waiting', field: 'spec.podCIDR', reason: 'no pod CIDR allocated yet' });
+      continue;
+    }
+    const v4: { field: string; prefix: Prefix4 }[] = [];
+    let bad = false;
+    for (const c of cidrs) {
+      if (c.value.includes(':')) {
+        skipped.push({ node: name, kind: 'unsupported', field: c.field, reason: `${c.value} is IPv6; host-gw routes IPv4 pod CIDRs only` });
+        continue;
+      }
+      const p = parsePrefix4(c.value);
+      if (!p) {
+        skipped.push({ node: name, kind: 'invalid', field: c.field, reason: `"${c.value}" is not an IPv4 CIDR` });
+        bad = true;
+        continue;
+      }
+      v4.push({ field: c.field, prefix: p });
+    }
+    if (bad || v4.length === 0) continue;
+
+    const all = internalIPv4s(node);
+    if (all.length === 0) {
+      skipped.push({ node: name, kind: 'waiting', field: 'status.addresses', reason: 'no IPv4 InternalIP yet' });
+      continue;
+    }
+    // An address this machine holds itself cannot be a gateway (every Vagrant VM has 10.0.2.15
+    // on its NAT interface, for one); another InternalIP of the node may still serve.
+    const ips = all.filter((i) => !localAddrs.has(i.ip));
+    if (ips.length === 0) {
+      skipped.push({ node: name, kind: 'conflict', field: 'status.addresses', reason: `its InternalIP ${all.map((i) => formatIPv4(i.ip)).join(', ')} is an address of this machine` });
+      continue;
+    }
+    // The first InternalIP on a network this machine is directly attached to is the gateway.
+    let gateway: { ip: number; dev: string } | undefined;
+    for (const i of ips) {
+      const n = nets.find((l) => prefixContains(l.net, i.ip));
+      if (n) { gateway = { ip: i.ip, dev: n.dev }; break; }
+    }
+    if (!gateway) {
+      skipped.push({ node: name, kind: 'unreachable', field: 'status.addresses', reason: `InternalIP ${ips.map((i) => formatIPv4(i.ip)).join(', ')} is not on a network directly attached here; host-gw needs all nodes on one L2 network` });
+      continue;
+    }
+
+    for (const c of v4) {
+      if (cluster && !prefixCovers(cluster, c.prefix)) {
+        skipped.push({ node: name, kind: 'invalid', field: c.field, reason: `${formatPrefix4(c.prefix)} is outside the cluster CIDR ${formatPrefix4(cluster)}` });
+        continue;
+      }
+      if (nets.some((l) => prefixesOverlap(l.net, c.prefix))) {
+        skipped.push({ node: name, kind: 'conflict', field: c.field, reason: `${formatPrefix4(c.prefix)} overlaps a network attached to this machine` });
+        continue;
+      }
+      const clash = claimed.find((x) => prefixesOverlap(x.prefix, c.prefix));
+      if (clash) {
+        skipped.push({ node: name, kind: 'conflict', field: c.field, reason: `${formatPrefix4(c.prefix)} overlaps ${formatPrefix4(clash.prefix)} of node ${clash.node}` });
+        continue;
+      }
+      claimed.push({ node: name, prefix: c.prefix });
+      routes.push({ dst: formatPrefix4(c.prefix), via: formatIPv4(gateway.ip), dev: gateway.dev });
+    }
+  }
+  return { routes, skipped };
+}
+
+export interface RouteSync {
+  /** Routes to install or correct (`ip route replace`). */
+  replace: Route[];
+  /** Routes we installed earlier that no node asks for any more. */
+  remove: Route[];
+}
+
+const sameRoute = (a: Route, b: Route) => a.dst === b.dst && a.via === b.via && a.dev === b.dev;
+
+/**
+ * What to change so that `actual` (the routes carrying our protocol mark) becomes `desired`.
+ * Routes outside the cluster CIDR are never removed: they are not ours to judge.
+ */
+export function planRouteSync(desired: readonly Route[], actual: readonly Route[], clusterCIDR?: string): RouteSync {
+  const cluster = clusterCIDR === undefined ? undefined : parsePrefix4(clusterCIDR);
+  const mine = actual.filter((r) => {
+    if (!cluster) return true;
+    const p = parsePrefix4(r.dst);
+    return p !== undefined && prefixCovers(cluster, p);
+  });
+  const replace = desired.filter((d) => !mine.some((a) => sameRoute(a, d)));
+  const remove = mine.filter((a) => !desired.some((d) => d.dst === a.dst));
+  return { replace, remove };
+}
+
+/**
+ * The `ip -batch` input for a sync: one line per route, each marked with our route protocol so
+ * that the next sync (and `--cleanup`) can tell our routes from everyone else's.
+ */
+export function batchInput(sync: RouteSync, protocol: number): string {
+  const lines: string[] = [];
+  for (const r of sync.remove) lines.push(`route del ${r.dst} via ${r.via} dev ${r.dev} proto ${protocol}`);
+  for (const r of sync.replace) lines.push(`route replace ${r.dst} via ${r.via} dev ${r.dev} proto ${protocol}`);
+  return lines.length ? lines.join('\n') + '\n' : '';
+}

@@ -1,0 +1,43 @@
+// kubenode-agent's entry point: flags (and --config), start the agent, stop it on SIGTERM/SIGINT.
+// Stopping the agent does not stop pods: a restarted agent adopts them.
+import { createLogger } from '../lib/log.js';
+import { Agent } from './agent.js';
+import { parseArgs, usage } from './config/config.js';
+
+const logger = createLogger('agent');
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`kubenode-agent: ${message}\n`);
+  process.exit(code);
+}
+
+let parsed: ReturnType<typeof parseArgs>;
+try {
+  parsed = parseArgs(process.argv.slice(2));
+} catch (e) {
+  fail((e as Error).message, 2);
+}
+if (parsed === 'help') {
+  process.stdout.write(usage() + '\n');
+  process.exit(0);
+}
+
+// A bug in one pod's handling must not take every other pod's agent down with it.
+process.on('unhandledRejection', (e) => logger.error('unhandled rejection', { error: (e as Error)?.stack ?? String(e) }));
+
+const agent = new Agent(parsed, logger);
+try {
+  await agent.start();
+} catch (e) {
+  logger.error('agent failed to start', { error: (e as Error).message });
+  fail((e as Error).message, 1);
+}
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    logger.info('stopping agent (pods keep running)', { signal });
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    void agent.stop().finally(() => process.exit(0));
+  });
+}

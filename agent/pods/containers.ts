@@ -1,0 +1,181 @@
+// Starting and killing one container of a pod, as kubelet's startContainer and killContainer:
+// back-off check, image, environment, mounts, create, start, postStart hook; and preStop hook,
+// then SIGTERM, then SIGKILL when the grace period runs out.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { V1Container, V1LifecycleHandler } from '@kubernetes/client-node';
+import { ContainerConfigError, resolveEnv } from './env.js';
+import { ImageError } from '../runtime/images.js';
+import { buildContainerConfig, type Mount } from '../runtime/container-spec.js';
+import { LABELS } from '../runtime/naming.js';
+import { latestContainer, type PodRuntimeStatus, type RuntimeContainer } from '../runtime/types.js';
+import { containerHash } from './actions.js';
+import type { PodContext } from './context.js';
+import { runHandler } from './lifecycle.js';
+import { formatDuration, gracePeriodSeconds, podKey, type PodState } from './pod-state.js';
+import { getPodQOS } from './qos.js';
+import { RuntimeError } from '../runtime/docker.js';
+
+/** kubelet's minimum time between SIGTERM and SIGKILL. */
+const MIN_GRACE_SECONDS = 2;
+
+function backoffKey(state: PodState, c: V1Container): string {
+  return `${state.uid}/${c.name}/${containerHash(c)}`;
+}
+
+function specField(state: PodState, c: V1Container, isInit: boolean): string {
+  const list = isInit ? state.pod.spec?.initContainers : state.pod.spec?.containers;
+  return `spec.${isInit ? 'initContainers' : 'containers'}[${list?.indexOf(c) ?? 0}]`;
+}
+
+async function mountsFor(state: PodState, c: V1Container): Promise<Mount[]> {
+  const out: Mount[] = [];
+  for (const m of c.volumeMounts ?? []) {
+    const v = state.volumes?.get(m.name);
+    if (!v) throw new ContainerConfigError(`volumeMounts ${m.name}`, 'the volume is not set up');
+    let hostPath = v.hostPath;
+    if (m.subPath) {
+      hostPath = join(v.hostPath, m.subPath);
+      await mkdir(hostPath, { recursive: true });
+    }
+    out.push({ hostPath, containerPath: m.mountPath, readOnly: m.readOnly ?? false });
+  }
+  return out;
+}
+
+async function checkRunAsNonRoot(ctx: PodContext, state: PodState, c: V1Container, imageId: string): Promise<void> {
+  const sc = c.securityContext ?? {};
+  const psc = state.pod.spec?.securityContext ?? {};
+  if (!(sc.runAsNonRoot ?? psc.runAsNonRoot)) return;
+  const uid = sc.runAsUser ?? psc.runAsUser;
+  if (uid !== undefined) {
+    if (uid === 0) throw new ContainerConfigError('securityContext.runAsNonRoot', 'container has runAsNonRoot and runAsUser 0');
+    return;
+  }
+  const user = (await ctx.runtime.imageInspect(imageId))?.Config?.User ?? '';
+  const name = user.split(':')[0] ?? '';
+  if (name === '' || name === '0' || name === 'root') throw new ContainerConfigError('securityContext.runAsNonRoot', 'container has runAsNonRoot and image will run as root');
+  if (!/^\d+$/.test(name)) throw new ContainerConfigError('securityContext.runAsNonRoot', `container has runAsNonRoot and image has non-numeric user (${name}), cannot verify user is non-root`);
+}
+
+/**
+ * Start one container (a new instance). Returns after how many ms the pod should be synced again
+ * when the container could not be started now (back-off, image pull...), else undefined.
+ */
+export async function startContainer(ctx: PodContext, state: PodState, rt: PodRuntimeStatus, c: V1Container, isInit: boolean, sandboxId: string): Promise<number | undefined> {
+  const pod = state.pod;
+  const latest = latestContainer(rt, c.name);
+  const now = Date.now();
+  // Restart back-off, measured from when the newest ended instance ended (as kubelet's doBackOff:
+  // a container killed in this same sync, say for failing liveness, counts its predecessor).
+  const lastEnded = rt.containers.find((x) => x.name === c.name && x.state === 'exited');
+  if (lastEnded) {
+    const key = backoffKey(state, c);
+    const ended = (lastEnded.finishedAt ?? lastEnded.startedAt ?? lastEnded.createdAt).getTime();
+    const left = ctx.backoff.remaining(key, ended, now);
+    if (left > 0) {
+      const delay = ctx.backoff.get(key)!.delayMs;
+      state.waiting.set(c.name, { reason: 'CrashLoopBackOff', message: `back-off ${formatDuration(delay)} restarting failed container=${c.name} pod=${podKey(pod)}` });
+      return left;
+    }
+    ctx.backoff.next(key, ended);
+  }
+  const attempt = latest ? latest.attempt + 1 : 0;
+  const field = specField(state, c, isInit);
+  let step = 'pull';
+  try {
+    const imageId = await ctx.images.ensure(c.image!, c.imagePullPolicy, state.uid);
+    step = 'config';
+    const env = resolveEnv(c, {
+      pod, podIPs: state.podIPs, hostIPs: ctx.hostIPs, nodeCpuMilli: ctx.capacity.cpuMilli, nodeMemoryBytes: ctx.capacity.memoryBytes,
+    }, field);
+    await checkRunAsNonRoot(ctx, state, c, imageId);
+    const mounts = await mountsFor(state, c);
+    const termFile = await ctx.volumes.terminationMessageFile(state.uid, c.name, attempt);
+    mounts.push({ hostPath: termFile, containerPath: c.terminationMessagePath ?? '/dev/termination-log', readOnly: false });
+    // kubelet's /etc/hosts for pods on the pod network (hostNetwork pods see the node's).
+    if (!pod.spec?.hostNetwork && !mounts.some((m) => m.containerPath === '/etc/hosts')) {
+      mounts.push({ hostPath: await ctx.volumes.writeHostsFile(pod, state.podIPs), containerPath: '/etc/hosts', readOnly: false });
+    }
+    const qos = getPodQOS(pod);
+    const cgroupParent = await ctx.cgroups.ensurePod(pod, qos);
+    step = 'create';
+    const opts = buildContainerConfig({
+      pod, container: c, isInit, attempt, hash: containerHash(c), sandboxId, cgroupParent, qos,
+      memoryCapacityBytes: ctx.capacity.memoryBytes, instance: ctx.instance, image: c.image!, env, mounts, minOomScoreAdj: ctx.minOomScoreAdj,
+    });
+    const id = await ctx.runtime.create(opts);
+    ctx.metrics.runtimeOperations.inc({ operation_type: 'create_container' });
+    step = 'start';
+    await ctx.runtime.start(id);
+    ctx.metrics.runtimeOperations.inc({ operation_type: 'start_container' });
+    state.waiting.delete(c.name);
+    if (latest) ctx.metrics.containerRestarts.inc({ container: c.name, pod: pod.metadata!.name!, namespace: pod.metadata!.namespace! });
+    state.log.info(latest ? 'restarted container' : 'started container', { container: c.name, id: id.slice(0, 12), restartCount: attempt, init: isInit || undefined });
+    if (c.lifecycle?.postStart) {
+      try {
+        await runHandler(c.lifecycle.postStart, { runtime: ctx.runtime, containerId: id, container: c, podIP: state.podIPs[0], timeoutMs: gracePeriodSeconds(pod) * 1000 || 30_000 });
+      } catch (e) {
+        const message = `PostStartHookError: ${(e as Error).message}`;
+        state.log.warn('postStart hook failed; killing the container', { container: c.name, error: message });
+        await killContainer(ctx, state, { id, name: c.name, state: 'running', labels: {} } as RuntimeContainer, message, 'PostStartHookError');
+      }
+    }
+    return undefined;
+  } catch (e) {
+    const err = e as Error;
+    let reason: string;
+    let retryMs = 2000;
+    if (err instanceof ImageError) reason = err.reason;
+    else if (err instanceof ContainerConfigError) { reason = 'CreateContainerConfigError'; retryMs = 10_000; }
+    else if (step === 'create') { reason = 'CreateContainerError'; ctx.metrics.runtimeErrors.inc({ operation_type: 'create_container' }); }
+    else if (step === 'start') { reason = 'RunContainerError'; ctx.metrics.runtimeErrors.inc({ operation_type: 'start_container' }); }
+    else reason = 'CreateContainerError';
+    const message = err instanceof ContainerConfigError ? `${field}.${err.message}` : err.message;
+    const prev = state.waiting.get(c.name);
+    if (prev?.reason !== reason || prev?.message !== message) state.log.warn('container not started', { container: c.name, reason, message });
+    state.waiting.set(c.name, { reason, message });
+    if (!(err instanceof RuntimeError) && !(err instanceof ImageError) && !(err instanceof ContainerConfigError) && step !== 'create' && step !== 'start') {
+      state.log.debug('unexpected start failure', { error: err.stack });
+    }
+    return retryMs;
+  }
+}
+
+function preStopOf(state: PodState, c: RuntimeContainer): V1LifecycleHandler | undefined {
+  const spec = [...(state.pod.spec?.containers ?? []), ...(state.pod.spec?.initContainers ?? [])].find((x) => x.name === c.name);
+  if (spec && !state.orphan) return spec.lifecycle?.preStop;
+  const label = c.labels[LABELS.preStop];
+  if (!label) return undefined;
+  try { return JSON.parse(label) as V1LifecycleHandler; } catch { return undefined; }
+}
+
+/** preStop hook (within the grace period), then stop: SIGTERM, SIGKILL after what is left of it. */
+export async function killContainer(ctx: PodContext, state: PodState, c: RuntimeContainer, message: string, reason?: string, graceOverride?: number): Promise<void> {
+  const grace = graceOverride ?? gracePeriodSeconds(state.pod, c.labels);
+  state.killed.set(c.id, { reason, message });
+  if (state.probed.get(c.name) === c.id) {
+    ctx.prober.removeContainer(state.uid, c.name);
+    state.probed.delete(c.name);
+  }
+  const started = Date.now();
+  const preStop = c.state === 'running' ? preStopOf(state, c) : undefined;
+  if (preStop) {
+    const spec = state.pod.spec?.containers?.find((x) => x.name === c.name);
+    try {
+      await runHandler(preStop, { runtime: ctx.runtime, containerId: c.id, container: spec, podIP: state.podIPs[0], timeoutMs: Math.max(1, grace) * 1000 });
+      state.log.info('preStop hook done', { container: c.name, ms: Date.now() - started });
+    } catch (e) {
+      state.log.warn('preStop hook failed', { container: c.name, error: (e as Error).message });
+    }
+  }
+  const left = Math.max(MIN_GRACE_SECONDS, grace - (Date.now() - started) / 1000);
+  state.log.info('killing container', { container: c.name, id: c.id.slice(0, 12), gracePeriod: Math.round(left), reason: message });
+  await ctx.runtime.stop(c.id, left);
+  ctx.metrics.runtimeOperations.inc({ operation_type: 'stop_container' });
+}
+
+/** Kill every running container of the pod, in parallel (app and init). */
+export async function killAllContainers(ctx: PodContext, state: PodState, rt: PodRuntimeStatus, message: string): Promise<void> {
+  await Promise.all(rt.containers.filter((c) => c.state === 'running').map((c) => killContainer(ctx, state, c, message)));
+}

@@ -1,0 +1,35 @@
+// Everything a pod worker needs, handed over in one object (built once by agent.ts).
+import type { Logger } from '../../lib/log.js';
+import type { CniNetwork, ProbeManager } from '../contracts.js';
+import type { DockerRuntime } from '../runtime/docker.js';
+import type { CgroupManager } from '../runtime/cgroups.js';
+import type { VolumeManager } from '../runtime/volumes.js';
+import type { ImageManager } from '../runtime/images.js';
+import type { NetworkStateStore } from '../runtime/network-state.js';
+import type { StatusManager } from '../status/status-manager.js';
+import type { AgentMetrics } from '../server/metrics.js';
+import type { Backoff } from './backoff.js';
+
+export interface PodContext {
+  nodeName: string;
+  hostIPs: string[];
+  instance: string;
+  podInfraImage: string;
+  runtime: DockerRuntime;
+  network: CniNetwork;
+  networkState: NetworkStateStore;
+  prober: ProbeManager;
+  cgroups: CgroupManager;
+  volumes: VolumeManager;
+  images: ImageManager;
+  /** Container restart back-off (CrashLoopBackOff), shared by all pods, keyed per container. */
+  backoff: Backoff;
+  status: StatusManager;
+  metrics: AgentMetrics;
+  logger: Logger;
+  capacity: { cpuMilli: number; memoryBytes: number };
+  /** Lowest oom_score_adj containers may get on this host (runtime/oom.ts). */
+  minOomScoreAdj: number;
+  /** Periodic resync of every pod, as kubelet's --sync-frequency. */
+  syncFrequencyMs: number;
+}

@@ -1,0 +1,42 @@
+// What the agent remembers about one pod between syncs (everything else is re-read from Docker):
+// why containers are waiting, why it killed a container, probe failures not yet acted on, and the
+// pod's IPs.
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Logger } from '../../lib/log.js';
+import type { Waiting } from '../status/status.js';
+import type { PodVolume } from '../runtime/volumes.js';
+import type { ProbeFailure } from './actions.js';
+
+export interface PodState {
+  readonly uid: string;
+  pod: V1Pod;
+  /** A pod no source wants any more, rebuilt from container labels only to be stopped. */
+  readonly orphan: boolean;
+  waiting: Map<string, Waiting>;
+  killed: Map<string, { reason?: string; message: string }>;
+  probeFailures: Map<string, ProbeFailure>;
+  /** Container instance registered with the prober, by container name. */
+  probed: Map<string, string>;
+  terminationMessages: Map<string, string>;
+  podIPs: string[];
+  sandboxReady: boolean;
+  volumes?: Map<string, PodVolume>;
+  firstSeen: Date;
+  log: Logger;
+}
+
+export function podKey(pod: V1Pod): string {
+  return `${pod.metadata?.name}_${pod.metadata?.namespace}(${pod.metadata?.uid})`;
+}
+
+export function gracePeriodSeconds(pod: V1Pod, labels?: Record<string, string>): number {
+  const fromLabel = labels ? Number(labels['io.kubernetes.pod.terminationGracePeriod']) : NaN;
+  return pod.spec?.terminationGracePeriodSeconds ?? (Number.isFinite(fromLabel) ? fromLabel : 30);
+}
+
+/** "10s", "1m20s", "5m0s", as Go's time.Duration prints back-off delays. */
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  return `${Math.floor(s / 60)}m${s % 60}s`;
+}

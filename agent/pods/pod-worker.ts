@@ -1,0 +1,345 @@
+// One worker per pod: it serialises everything done to that pod (syncs, probe reactions,
+// termination), so two decisions about the same pod never race, while different pods proceed in
+// parallel. Like kubelet's podWorkers: a sync is requested by a desired-state change, a container
+// event, a probe result, a back-off expiring, or the periodic resync.
+// https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/pod_workers.go
+import { performance } from 'node:perf_hooks';
+import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
+import { dockerProbeTarget, type ProbeChange } from '../contracts.js';
+import { generatePodStatus } from '../status/status.js';
+import { VolumeError } from '../runtime/volumes.js';
+import { podFingerprint, type PodRuntimeStatus } from '../runtime/types.js';
+import { computePodActions } from './actions.js';
+import type { PodContext } from './context.js';
+import { killAllContainers, killContainer, startContainer } from './containers.js';
+import type { PodState } from './pod-state.js';
+import { getPodQOS } from './qos.js';
+import { createSandbox, sandboxIPs, stopSandboxes } from './sandbox.js';
+import type { Semaphore } from './semaphore.js';
+
+export class PodWorker {
+  readonly state: PodState;
+  private running = false;
+  private pending = false;
+  private timer?: NodeJS.Timeout;
+  private nextDelayMs: number;
+  private terminateRequested = false;
+  private terminatedResolve?: () => void;
+  readonly terminated: Promise<void>;
+  private isTerminated = false;
+  private stopped = false;
+  private lastRuntime?: PodRuntimeStatus;
+  private startObserved = false;
+  private previousStatus?: V1PodStatus;
+  /** After a failed step, container events do not trigger syncs before this time (no hot loop). */
+  private notBefore = 0;
+  private failed = false;
+  /** The runtime state the last sync ended with (the relist compares against it). */
+  fingerprint = '';
+  private lastSandboxError?: string;
+  private lastVolumeError?: string;
+
+  constructor(pod: V1Pod, private readonly ctx: PodContext, private readonly slots: Semaphore, orphan = false) {
+    const uid = pod.metadata!.uid!;
+    this.state = {
+      uid, pod, orphan,
+      waiting: new Map(), killed: new Map(), probeFailures: new Map(), probed: new Map(), terminationMessages: new Map(),
+      podIPs: [], sandboxReady: false, firstSeen: new Date(),
+      log: ctx.logger.with({ pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, uid }),
+    };
+    this.nextDelayMs = ctx.syncFrequencyMs;
+    this.terminated = new Promise((r) => (this.terminatedResolve = r));
+  }
+
+  get uid(): string {
+    return this.state.uid;
+  }
+
+  get terminating(): boolean {
+    return this.terminateRequested;
+  }
+
+  /** The desired pod changed (same UID): sync to it. */
+  update(pod: V1Pod): void {
+    if (this.terminateRequested) return;
+    this.state.pod = pod;
+    this.requestSync();
+  }
+
+  /** `event`: a container event or relist noticed a change; held back while a failed step waits to be retried. */
+  requestSync(kind: 'event' | 'force' = 'force'): void {
+    if (this.stopped || this.isTerminated) return;
+    if (kind === 'event' && Date.now() < this.notBefore) return;
+    if (this.running) {
+      this.pending = true;
+      return;
+    }
+    void this.loop();
+  }
+
+  /** Stop the pod (preStop, SIGTERM, SIGKILL, sandbox, CNI DEL) and remove everything it had. */
+  terminate(): Promise<void> {
+    if (!this.terminateRequested) {
+      this.terminateRequested = true;
+      this.state.log.info('pod removed from the desired set: terminating');
+      this.requestSync();
+    }
+    return this.terminated;
+  }
+
+  /** Stop working on the pod without touching its containers (agent shutdown: pods keep running). */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private async loop(): Promise<void> {
+    this.running = true;
+    if (this.timer) clearTimeout(this.timer);
+    try {
+      do {
+        this.pending = false;
+        await this.slots.run(() => (this.terminateRequested ? this.doTerminate() : this.sync()));
+      } while (this.pending && !this.stopped && !this.isTerminated);
+    } finally {
+      this.running = false;
+    }
+    if (!this.stopped && !this.isTerminated) {
+      this.timer = setTimeout(() => this.requestSync(), this.nextDelayMs);
+      this.timer.unref();
+    }
+  }
+
+  private async sync(): Promise<void> {
+    const t0 = performance.now();
+    const { ctx, state } = this;
+    const pod = state.pod;
+    this.nextDelayMs = ctx.syncFrequencyMs;
+    this.failed = false;
+    try {
+      const rt = await ctx.runtime.podStatus(state.uid, pod.metadata!.name, pod.metadata!.namespace);
+      await this.observeNetwork(rt);
+      this.forgetStaleProbeFailures(rt);
+      const actions = computePodActions(pod, rt, state.probeFailures);
+      let changed = false;
+      const hasRunning = rt.containers.some((c) => c.state === 'running') || rt.sandboxes.some((s) => s.state === 'ready');
+      if (actions.killPod) {
+        if (hasRunning) state.log.info('killing pod', { reason: actions.reason });
+        await killAllContainers(ctx, state, rt, `pod is being killed: ${actions.reason}`);
+        await stopSandboxes(ctx, state, rt);
+        changed = hasRunning;
+      } else if (actions.containersToKill.length) {
+        await Promise.all(actions.containersToKill.map((k) => {
+          const c = rt.containers.find((x) => x.id === k.id)!;
+          return killContainer(ctx, state, c, k.message, k.reason);
+        }));
+        changed = true;
+      }
+      let sandboxId = actions.sandboxId;
+      const starts = actions.nextInitContainerToStart
+        ? [{ c: actions.nextInitContainerToStart, isInit: true }]
+        : actions.containersToStart.map((i) => ({ c: pod.spec!.containers[i]!, isInit: false }));
+      // Volumes first, as kubelet waits for them: a pod whose mount fails gets no sandbox (and no IP).
+      const volumesReady = starts.length || actions.createSandbox ? await this.ensureVolumes() : true;
+      if (actions.createSandbox && volumesReady) {
+        state.log.info('creating pod sandbox', { attempt: actions.attempt, reason: actions.reason });
+        try {
+          sandboxId = await createSandbox(ctx, state, actions.attempt);
+          this.lastSandboxError = undefined;
+          changed = true;
+          for (const [name, w] of state.waiting) if (w.reason === 'ContainerCreating') state.waiting.delete(name);
+        } catch (e) {
+          const message = (e as Error).message;
+          if (message !== this.lastSandboxError) state.log.warn('pod sandbox not created', { error: message });
+          this.lastSandboxError = message;
+          this.waitAll('ContainerCreating', message);
+          this.nextDelayMs = 2000;
+          this.failed = true;
+          sandboxId = undefined;
+        }
+      } else if (actions.createSandbox) {
+        sandboxId = undefined;
+      }
+      if (sandboxId && starts.length && volumesReady) {
+        for (const { c, isInit } of starts) {
+          const retry = await startContainer(ctx, state, rt, c, isInit, sandboxId);
+          if (retry !== undefined) {
+            this.nextDelayMs = Math.min(this.nextDelayMs, retry);
+            this.failed = true;
+          } else changed = true;
+        }
+      }
+      const after = changed ? await ctx.runtime.podStatus(state.uid, pod.metadata!.name, pod.metadata!.namespace) : rt;
+      if (changed) await this.observeNetwork(after);
+      this.lastRuntime = after;
+      this.fingerprint = podFingerprint(after);
+      this.registerProbes(after);
+      await this.readTerminationMessages(after);
+      this.publish();
+    } catch (e) {
+      state.log.error('pod sync failed', { error: (e as Error).message });
+      this.nextDelayMs = 2000;
+      this.failed = true;
+    } finally {
+      this.notBefore = this.failed ? Date.now() + this.nextDelayMs : 0;
+      ctx.metrics.podWorkerDuration.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  private waitAll(reason: string, message: string): void {
+    for (const c of [...(this.state.pod.spec?.initContainers ?? []), ...(this.state.pod.spec?.containers ?? [])]) {
+      const w = this.state.waiting.get(c.name);
+      if (!w || w.reason === 'ContainerCreating') this.state.waiting.set(c.name, { reason, message });
+    }
+  }
+
+  private async ensureVolumes(): Promise<boolean> {
+    try {
+      this.state.volumes = await this.ctx.volumes.setUp(this.state.pod);
+      this.lastVolumeError = undefined;
+      for (const [name, w] of this.state.waiting) if (w.reason === 'ContainerCreating') this.state.waiting.delete(name);
+      return true;
+    } catch (e) {
+      const message = e instanceof VolumeError ? e.message : `MountVolume.SetUp failed: ${(e as Error).message}`;
+      if (message !== this.lastVolumeError) this.state.log.warn('volume setup failed', { error: message });
+      this.lastVolumeError = message;
+      this.waitAll('ContainerCreating', message);
+      this.nextDelayMs = 2000;
+      this.failed = true;
+      return false;
+    }
+  }
+
+  private async observeNetwork(rt: PodRuntimeStatus): Promise<void> {
+    const latest = rt.sandboxes[0];
+    const ips = await sandboxIPs(this.ctx, latest);
+    this.state.podIPs = ips;
+    this.state.sandboxReady = latest?.state === 'ready' && ips.length > 0;
+  }
+
+  private forgetStaleProbeFailures(rt: PodRuntimeStatus): void {
+    for (const [name, f] of this.state.probeFailures) {
+      if (!rt.containers.some((c) => c.id === f.containerId && c.state === 'running')) this.state.probeFailures.delete(name);
+    }
+    const ids = new Set(rt.containers.map((c) => c.id));
+    for (const id of this.state.killed.keys()) if (!ids.has(id)) this.state.killed.delete(id);
+  }
+
+  /** Every running app container instance is handed to the prober once; ended ones are withdrawn. */
+  private registerProbes(rt: PodRuntimeStatus): void {
+    if (this.state.orphan) return;
+    const { state, ctx } = this;
+    for (const c of state.pod.spec?.containers ?? []) {
+      const latest = rt.containers.find((x) => x.name === c.name);
+      const running = latest?.state === 'running' ? latest : undefined;
+      const registered = state.probed.get(c.name);
+      if (running && registered !== running.id) {
+        ctx.prober.addContainer(state.uid, dockerProbeTarget({
+          docker: ctx.runtime.docker,
+          pod: state.pod,
+          podIP: () => state.podIPs[0],
+          container: c,
+          containerId: running.id,
+          startedAt: running.startedAt,
+        }));
+        state.probed.set(c.name, running.id);
+      } else if (!running && registered) {
+        ctx.prober.removeContainer(state.uid, c.name);
+        state.probed.delete(c.name);
+      }
+    }
+  }
+
+  private async readTerminationMessages(rt: PodRuntimeStatus): Promise<void> {
+    const { state, ctx } = this;
+    for (const c of rt.containers) {
+      if (c.state !== 'exited' || state.terminationMessages.has(c.id)) continue;
+      let msg = await ctx.volumes.readTerminationMessage(state.uid, c.name, c.attempt);
+      const spec = [...(state.pod.spec?.containers ?? []), ...(state.pod.spec?.initContainers ?? [])].find((x) => x.name === c.name);
+      if (!msg && spec?.terminationMessagePolicy === 'FallbackToLogsOnError' && c.exitCode !== 0) {
+        // The tail of the log, at most 80 lines and 2 KiB, as kubelet.
+        try {
+          const s = await ctx.runtime.logs(c.id, { follow: false, tail: 80, timestamps: false });
+          const chunks: Buffer[] = [];
+          for await (const b of s) chunks.push(b as Buffer);
+          const text = Buffer.concat(chunks).toString('utf8');
+          msg = text.slice(-2048) || undefined;
+        } catch { /* no log */ }
+      }
+      state.terminationMessages.set(c.id, msg ?? '');
+    }
+    const ids = new Set(rt.containers.map((c) => c.id));
+    for (const id of state.terminationMessages.keys()) if (!ids.has(id)) state.terminationMessages.delete(id);
+  }
+
+  /** Compute and store the pod's status from the last runtime view and the prober's results. */
+  publish(): void {
+    const { state, ctx } = this;
+    if (!this.lastRuntime || state.orphan || this.isTerminated) return;
+    const messages = new Map([...state.terminationMessages].filter(([, m]) => m));
+    const status = generatePodStatus({
+      pod: state.pod,
+      runtime: this.lastRuntime,
+      waiting: state.waiting,
+      killed: state.killed,
+      terminationMessages: messages,
+      isReady: (n) => ctx.prober.isReady(state.uid, n),
+      isStarted: (n) => ctx.prober.isStarted(state.uid, n),
+      podIPs: state.podIPs,
+      hostIPs: ctx.hostIPs,
+      sandboxReady: state.sandboxReady,
+      qosClass: getPodQOS(state.pod),
+      previous: this.previousStatus,
+      now: new Date(),
+      firstSeen: state.firstSeen,
+    });
+    this.previousStatus = status;
+    ctx.status.set(state.pod, status);
+    if (!this.startObserved && (status.containerStatuses ?? []).every((c) => c.state?.running)) {
+      this.startObserved = true;
+      ctx.metrics.podStartDuration.observe((Date.now() - state.firstSeen.getTime()) / 1000);
+    }
+  }
+
+  /** A probe's result changed: readiness shows in the status at once; liveness/startup failure restarts. */
+  onProbeChange(c: ProbeChange): void {
+    if (this.terminateRequested || this.isTerminated) return;
+    if (c.result === 'failure' && (c.type === 'liveness' || c.type === 'startup')) {
+      this.state.log.info('probe failed; the container will be killed', { container: c.containerName, probe: c.type, message: c.message });
+      this.state.probeFailures.set(c.containerName, { containerId: c.containerId, type: c.type, message: c.message });
+      this.requestSync();
+      return;
+    }
+    this.publish();
+  }
+
+  private async doTerminate(): Promise<void> {
+    const { ctx, state } = this;
+    const pod = state.pod;
+    try {
+      const rt = await ctx.runtime.podStatus(state.uid, pod.metadata!.name, pod.metadata!.namespace);
+      await killAllContainers(ctx, state, rt, 'pod removed');
+      await stopSandboxes(ctx, state, rt);
+      // Nothing of a removed pod is left: its containers, sandboxes, cgroup and volumes go too.
+      const rest = await ctx.runtime.podStatus(state.uid);
+      await Promise.all(rest.containers.map((c) => ctx.runtime.remove(c.id)));
+      for (const s of rest.sandboxes) {
+        await ctx.runtime.remove(s.id);
+        await ctx.networkState.remove(s.id);
+      }
+      ctx.prober.removePod(state.uid);
+      await ctx.cgroups.removePod(state.uid);
+      await ctx.volumes.tearDown(state.uid);
+      ctx.backoff.resetPrefix(`${state.uid}/`);
+      ctx.images.forgetPod(state.uid);
+      ctx.status.delete(state.uid);
+      state.log.info('pod terminated and cleaned up');
+      this.isTerminated = true;
+      if (this.timer) clearTimeout(this.timer);
+      this.terminatedResolve?.();
+    } catch (e) {
+      state.log.error('pod termination failed; retrying', { error: (e as Error).message });
+      this.nextDelayMs = 2000;
+    }
+  }
+}

@@ -1,0 +1,366 @@
+// The Docker Engine, through dockerode: the only file that talks to Docker. It lists and inspects
+// the containers of this agent (label kubenode.io/instance), creates, starts, stops and removes
+// them, pulls images, runs commands in containers and follows the event stream. No decisions are
+// made here: the pod worker decides, this file does.
+import Docker from 'dockerode';
+import { PassThrough, type Readable } from 'node:stream';
+import type { Logger } from '../../lib/log.js';
+import { dockerExec } from '../contracts.js';
+import { LABELS, SANDBOX_CONTAINER_NAME } from './naming.js';
+import { byNewest, type PodRuntimeStatus, type RuntimeContainer, type RuntimeContainerState, type RuntimeSandbox } from './types.js';
+
+export interface DockerRuntimeOptions {
+  /** unix:///var/run/docker.sock, or a plain socket path. */
+  endpoint: string;
+  /** Only containers with label kubenode.io/instance=<instance> belong to this agent. */
+  instance: string;
+  logger: Logger;
+}
+
+export interface RuntimeEvent {
+  action: string;
+  containerId: string;
+  podUid?: string;
+  /** The event of an action this runtime took itself (a start it made, a stop it asked for). */
+  ours: boolean;
+}
+
+export class RuntimeError extends Error {
+  constructor(message: string, readonly statusCode?: number) {
+    super(message);
+    this.name = 'RuntimeError';
+  }
+}
+
+const zeroTime = '0001-01-01T00:00:00Z';
+function time(s: string | undefined): Date | undefined {
+  return !s || s.startsWith('0001-') ? undefined : new Date(s);
+}
+
+function statusCode(e: unknown): number | undefined {
+  return (e as { statusCode?: number }).statusCode;
+}
+
+function dockerMessage(e: unknown): string {
+  const j = (e as { json?: { message?: string } }).json;
+  return j?.message ?? (e as Error).message;
+}
+
+export class DockerRuntime {
+  readonly docker: Docker;
+  /** Inspect results by container id, reused while the container's listed state is unchanged. */
+  private inspectCache = new Map<string, { state: string; info: Docker.ContainerInspectInfo }>();
+  /** Events our own calls will cause ("start:<id>"), so they do not wake a pod worker a second time. */
+  private expected = new Map<string, number>();
+
+  private expect(id: string, ...actions: string[]): void {
+    const now = Date.now();
+    for (const a of actions) this.expected.set(`${a}:${id}`, now);
+    if (this.expected.size > 5000) for (const [k, t] of this.expected) if (now - t > 60_000) this.expected.delete(k);
+  }
+
+  constructor(private readonly opts: DockerRuntimeOptions) {
+    const socketPath = opts.endpoint.replace(/^unix:\/\//, '');
+    this.docker = new Docker({ socketPath });
+  }
+
+  get instance(): string {
+    return this.opts.instance;
+  }
+
+  async ping(): Promise<string> {
+    try {
+      const v = await this.docker.version();
+      return v.Version;
+    } catch (e) {
+      throw new RuntimeError(`Docker Engine is not reachable at ${this.opts.endpoint} (${(e as Error).message}): install docker.io and start dockerd (sudo scripts/setup.sh)`);
+    }
+  }
+
+  /** Every container of this agent (running or not), as Docker lists them. */
+  async listContainers(extraLabels: string[] = []): Promise<Docker.ContainerInfo[]> {
+    return this.docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${this.opts.instance}`, ...extraLabels] } });
+  }
+
+  private async inspectListed(c: Docker.ContainerInfo): Promise<Docker.ContainerInspectInfo | undefined> {
+    const key = `${c.State}:${c.Status}`;
+    const cached = this.inspectCache.get(c.Id);
+    // A running container's status text changes ("Up 3 seconds" -> "Up 4 seconds") but nothing we
+    // read does; refresh only when its state changes.
+    if (cached && cached.state.split(':')[0] === c.State && (c.State === 'running' || cached.state === key)) return cached.info;
+    try {
+      const info = await this.docker.getContainer(c.Id).inspect();
+      this.inspectCache.set(c.Id, { state: key, info });
+      return info;
+    } catch (e) {
+      if (statusCode(e) === 404) return undefined; // removed meanwhile
+      throw e;
+    }
+  }
+
+  forget(id: string): void {
+    this.inspectCache.delete(id);
+  }
+
+  /** The runtime state of every pod of this agent (one list call), or of one pod. */
+  async podStatuses(uid?: string): Promise<Map<string, PodRuntimeStatus>> {
+    const listed = await this.listContainers(uid ? [`${LABELS.podUid}=${uid}`] : []);
+    const out = new Map<string, PodRuntimeStatus>();
+    const infos = await Promise.all(listed.map((c) => this.inspectListed(c)));
+    const live = new Set(listed.map((c) => c.Id));
+    if (!uid) for (const id of this.inspectCache.keys()) if (!live.has(id)) this.inspectCache.delete(id);
+    for (const info of infos) {
+      if (!info) continue;
+      const l = info.Config.Labels ?? {};
+      const podUid = l[LABELS.podUid];
+      if (!podUid) continue;
+      let s = out.get(podUid);
+      if (!s) out.set(podUid, (s = { uid: podUid, name: l[LABELS.podName] ?? '', namespace: l[LABELS.podNamespace] ?? '', sandboxes: [], containers: [] }));
+      if (l[LABELS.type] === 'podsandbox') s.sandboxes.push(toSandbox(info));
+      else s.containers.push(toContainer(info));
+    }
+    for (const s of out.values()) {
+      s.sandboxes.sort(byNewest);
+      s.containers.sort(byNewest);
+    }
+    return out;
+  }
+
+  async podStatus(uid: string, name = '', namespace = ''): Promise<PodRuntimeStatus> {
+    return (await this.podStatuses(uid)).get(uid) ?? { uid, name, namespace, sandboxes: [], containers: [] };
+  }
+
+  /**
+   * Create a container. A leftover with the same name (an exited instance an earlier agent did not
+   * remove) is removed first, if it is ours; anyone else's is an error.
+   */
+  async create(options: Docker.ContainerCreateOptions): Promise<string> {
+    try {
+      return (await this.docker.createContainer(options)).id;
+    } catch (e) {
+      if (statusCode(e) !== 409 || !options.name) throw new RuntimeError(`create container ${options.name}: ${dockerMessage(e)}`, statusCode(e));
+      const old = await this.docker.getContainer(options.name).inspect().catch(() => undefined);
+      if (!old || old.Config.Labels?.[LABELS.instance] !== this.opts.instance || old.State.Running) {
+        throw new RuntimeError(`create container ${options.name}: the name is taken by container ${old?.Id.slice(0, 12) ?? '?'}`, 409);
+      }
+      this.opts.logger.info('removing leftover container with the same name', { name: options.name, id: old.Id });
+      await this.remove(old.Id);
+      return (await this.docker.createContainer(options)).id;
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    this.expect(id, 'start');
+    try {
+      await this.docker.getContainer(id).start();
+    } catch (e) {
+      if (statusCode(e) === 304) return; // already running
+      throw new RuntimeError(dockerMessage(e), statusCode(e));
+    } finally {
+      this.inspectCache.delete(id);
+    }
+  }
+
+  /** SIGTERM (or the image's stop signal), then SIGKILL after `timeoutSeconds`. */
+  async stop(id: string, timeoutSeconds: number): Promise<void> {
+    this.expect(id, 'kill', 'die', 'stop');
+    try {
+      await this.docker.getContainer(id).stop({ t: Math.max(0, Math.ceil(timeoutSeconds)) });
+    } catch (e) {
+      const code = statusCode(e);
+      if (code === 304 || code === 404) return; // already stopped, or gone
+      throw new RuntimeError(`stop container ${id.slice(0, 12)}: ${dockerMessage(e)}`, code);
+    } finally {
+      this.inspectCache.delete(id);
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    this.expect(id, 'kill', 'die', 'destroy');
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (e) {
+      const code = statusCode(e);
+      if (code === 404) return;
+      // "removal already in progress"
+      if (code === 409) return;
+      throw new RuntimeError(`remove container ${id.slice(0, 12)}: ${dockerMessage(e)}`, code);
+    } finally {
+      this.inspectCache.delete(id);
+    }
+  }
+
+  async inspect(id: string): Promise<Docker.ContainerInspectInfo> {
+    return this.docker.getContainer(id).inspect();
+  }
+
+  async imageInspect(ref: string): Promise<Docker.ImageInspectInfo | undefined> {
+    try {
+      return await this.docker.getImage(ref).inspect();
+    } catch (e) {
+      if (statusCode(e) === 404) return undefined;
+      throw new RuntimeError(`inspect image ${ref}: ${dockerMessage(e)}`, statusCode(e));
+    }
+  }
+
+  /** Pull an image; rejects with Docker's reason (unreachable registry, unknown image...). */
+  async pull(ref: string, timeoutMs: number): Promise<void> {
+    const stream = await this.docker.pull(ref).catch((e: unknown) => {
+      throw new RuntimeError(dockerMessage(e), statusCode(e));
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        (stream as Readable).destroy();
+        reject(new RuntimeError(`pull of ${ref} took longer than ${timeoutMs / 1000}s`));
+      }, timeoutMs);
+      this.docker.modem.followProgress(stream, (err: Error | null, output: { error?: string }[]) => {
+        clearTimeout(timer);
+        const failed = output?.find((o) => o.error);
+        if (err) reject(new RuntimeError(err.message));
+        else if (failed) reject(new RuntimeError(failed.error!));
+        else resolve();
+      });
+    });
+  }
+
+  /**
+   * Run a command in a container and collect its output; on timeout the command (and what it
+   * started) is killed and the promise rejects. The prober's implementation, shared.
+   */
+  exec(id: string, cmd: string[], timeoutMs: number): Promise<{ exitCode: number; output: string }> {
+    return dockerExec(this.docker, id, cmd, timeoutMs);
+  }
+
+  /** The container's log as one demultiplexed stream (stdout and stderr interleaved, as kubectl logs). */
+  async logs(id: string, opts: { follow: boolean; tail?: number; timestamps: boolean; sinceSeconds?: number }): Promise<Readable> {
+    const c = this.docker.getContainer(id);
+    const params = { stdout: true, stderr: true, timestamps: opts.timestamps, since: opts.sinceSeconds ? Math.floor(Date.now() / 1000 - opts.sinceSeconds) : 0, ...(opts.tail !== undefined ? { tail: opts.tail } : {}) };
+    const out = new PassThrough();
+    if (opts.follow) {
+      const raw = await c.logs({ ...params, follow: true });
+      this.docker.modem.demuxStream(raw, out, out);
+      raw.on('end', () => out.end());
+      raw.on('error', (e) => out.destroy(e));
+      out.on('close', () => (raw as unknown as Readable).destroy());
+    } else {
+      const buf = (await c.logs({ ...params, follow: false })) as unknown as Buffer;
+      out.end(demuxBuffer(buf));
+    }
+    return out;
+  }
+
+  /**
+   * Container events of this agent (start, die, oom, destroy), like kubelet's PLEG but pushed:
+   * the pod worker of the container's pod is woken at once. Reconnects if the stream breaks.
+   */
+  watchEvents(onEvent: (e: RuntimeEvent) => void): () => void {
+    let stopped = false;
+    let current: Readable | undefined;
+    const connect = async () => {
+      while (!stopped) {
+        try {
+          const stream = (await this.docker.getEvents({
+            filters: { type: ['container'], label: [`${LABELS.instance}=${this.opts.instance}`], event: ['start', 'die', 'oom', 'destroy', 'stop', 'kill'] },
+          })) as unknown as Readable;
+          current = stream;
+          let buf = '';
+          await new Promise<void>((resolve) => {
+            stream.on('data', (chunk: Buffer) => {
+              buf += chunk.toString('utf8');
+              let nl: number;
+              while ((nl = buf.indexOf('\n')) >= 0) {
+                const line = buf.slice(0, nl).trim();
+                buf = buf.slice(nl + 1);
+                if (!line) continue;
+                try {
+                  const ev = JSON.parse(line) as { Action?: string; status?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+                  const id = ev.Actor?.ID ?? ev.id ?? '';
+                  const action = ev.Action ?? ev.status ?? '';
+                  this.inspectCache.delete(id);
+                  const ours = this.expected.delete(`${action}:${id}`);
+                  onEvent({ action, containerId: id, podUid: ev.Actor?.Attributes?.[LABELS.podUid], ours });
+                } catch { /* a partial line: ignored */ }
+              }
+            });
+            stream.on('end', () => resolve());
+            stream.on('close', () => resolve());
+            stream.on('error', () => resolve());
+          });
+        } catch (e) {
+          if (!stopped) this.opts.logger.warn('docker event stream failed; retrying', { error: e as Error });
+        }
+        if (!stopped) await new Promise((r) => setTimeout(r, 1000));
+      }
+    };
+    void connect();
+    return () => {
+      stopped = true;
+      current?.destroy();
+    };
+  }
+}
+
+/** Docker's multiplexed log format: 8-byte headers (stream, 0, 0, 0, size32) before each frame. */
+export function demuxBuffer(buf: Buffer): Buffer {
+  if (!Buffer.isBuffer(buf)) return Buffer.from(String(buf ?? ''));
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const type = buf[i]!;
+    if (type > 2 || buf[i + 1] !== 0 || buf[i + 2] !== 0 || buf[i + 3] !== 0) return buf; // a TTY container: not multiplexed
+    const size = buf.readUInt32BE(i + 4);
+    parts.push(buf.subarray(i + 8, i + 8 + size));
+    i += 8 + size;
+  }
+  return Buffer.concat(parts);
+}
+
+function state(info: Docker.ContainerInspectInfo): RuntimeContainerState {
+  const s = info.State;
+  if (s.Running) return 'running';
+  // A container Docker failed to start (bad command, missing binary) has ended as far as we are concerned.
+  if (s.Error) return 'exited';
+  if (s.Status === 'created') return 'created';
+  if (s.Status === 'exited' || s.Status === 'dead') return 'exited';
+  return 'unknown';
+}
+
+function toContainer(info: Docker.ContainerInspectInfo): RuntimeContainer {
+  const l = info.Config.Labels ?? {};
+  const st = state(info);
+  return {
+    id: info.Id,
+    name: l[LABELS.containerName] ?? '',
+    podUid: l[LABELS.podUid] ?? '',
+    attempt: Number(l[LABELS.restartCount] ?? 0),
+    hash: l[LABELS.hash] ?? '',
+    isInit: l[LABELS.initContainer] === 'true',
+    image: info.Config.Image,
+    imageId: info.Image,
+    state: st,
+    createdAt: new Date(info.Created),
+    startedAt: time(info.State.StartedAt),
+    finishedAt: st === 'exited' ? time(info.State.FinishedAt) : undefined,
+    exitCode: st === 'exited' ? info.State.ExitCode : undefined,
+    oomKilled: info.State.OOMKilled,
+    error: info.State.Error || undefined,
+    pid: info.State.Pid || undefined,
+    labels: l,
+  };
+}
+
+function toSandbox(info: Docker.ContainerInspectInfo): RuntimeSandbox {
+  const l = info.Config.Labels ?? {};
+  return {
+    id: info.Id,
+    podUid: l[LABELS.podUid] ?? '',
+    attempt: Number(l[LABELS.restartCount] ?? 0),
+    state: info.State.Running ? 'ready' : 'notready',
+    createdAt: new Date(info.Created),
+    pid: info.State.Pid || undefined,
+    hostNetwork: l[LABELS.hostNetwork] === 'true',
+    labels: l,
+  };
+}
+
+export { zeroTime, SANDBOX_CONTAINER_NAME };

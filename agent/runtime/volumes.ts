@@ -1,0 +1,183 @@
+// Pod volumes on the node. emptyDir is a directory under --root-dir
+// (pods/<uid>/volumes/kubernetes.io~empty-dir/<name>, as kubelet lays it out), or a tmpfs mounted
+// there for `medium: Memory` with `sizeLimit` as its size; every container of the pod binds the
+// same directory. hostPath binds a node path after its `type` check. Other volume types need the
+// apiserver and are reported as mount failures naming the volume.
+// https://kubernetes.io/docs/concepts/storage/volumes/#hostpath-volume-types
+import { lstat, mkdir, readFile, rm, stat, writeFile, open } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { V1Pod, V1Volume } from '@kubernetes/client-node';
+import type { Logger } from '../../lib/log.js';
+import { run } from '../../lib/exec.js';
+import { quantityValue } from '../../lib/quantity.js';
+
+/** kubelet's FailedMount: the pod stays in ContainerCreating with this message. */
+export class VolumeError extends Error {
+  constructor(readonly volume: string, reason: string) {
+    super(`MountVolume.SetUp failed for volume "${volume}": ${reason}`);
+    this.name = 'VolumeError';
+  }
+}
+
+export interface PodVolume {
+  name: string;
+  hostPath: string;
+}
+
+/** Mount points under a directory, from /proc/self/mounts (octal escapes decoded). */
+async function mountsUnder(dir: string): Promise<string[]> {
+  const text = await readFile('/proc/self/mounts', 'utf8');
+  return text.split('\n').map((l) => l.split(' ')[1] ?? '').map((p) => p.replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))))
+    .filter((p) => p === dir || p.startsWith(dir + '/'));
+}
+
+async function kindOf(path: string): Promise<string | undefined> {
+  try {
+    const st = await stat(path);
+    if (st.isDirectory()) return 'Directory';
+    if (st.isFile()) return 'File';
+    if (st.isSocket()) return 'Socket';
+    if (st.isCharacterDevice()) return 'CharDevice';
+    if (st.isBlockDevice()) return 'BlockDevice';
+    return 'other';
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** The hostPath type check; creates the path for DirectoryOrCreate and FileOrCreate. */
+export async function checkHostPath(volume: string, path: string, type: string): Promise<void> {
+  const kind = await kindOf(path);
+  const describe: Record<string, string> = { Directory: 'a directory', File: 'a file', Socket: 'a socket', CharDevice: 'a character device', BlockDevice: 'a block device' };
+  switch (type) {
+    case '':
+      return;
+    case 'DirectoryOrCreate':
+      if (kind === undefined) { await mkdir(path, { recursive: true, mode: 0o755 }); return; }
+      if (kind !== 'Directory') throw new VolumeError(volume, `hostPath type check failed: ${path} is not a directory`);
+      return;
+    case 'FileOrCreate':
+      if (kind === undefined) {
+        // As kubelet: the file is created empty (0644), but its directory must already exist.
+        if ((await kindOf(dirname(path))) !== 'Directory') throw new VolumeError(volume, `hostPath type check failed: ${dirname(path)} does not exist, so ${path} cannot be created`);
+        await (await open(path, 'a', 0o644)).close();
+        return;
+      }
+      if (kind !== 'File') throw new VolumeError(volume, `hostPath type check failed: ${path} is not a file`);
+      return;
+    default:
+      if (kind === undefined) throw new VolumeError(volume, `hostPath type check failed: ${path} does not exist (type ${type})`);
+      if (kind !== type) throw new VolumeError(volume, `hostPath type check failed: ${path} is not ${describe[type] ?? type}`);
+  }
+}
+
+export class VolumeManager {
+  constructor(private readonly opts: { rootDir: string; logger: Logger }) {}
+
+  podDir(uid: string): string {
+    return join(this.opts.rootDir, 'pods', uid);
+  }
+
+  emptyDirPath(uid: string, name: string): string {
+    return join(this.podDir(uid), 'volumes', 'kubernetes.io~empty-dir', name);
+  }
+
+  /** Set up every volume of the pod (idempotent); the host path of each, by volume name. */
+  async setUp(pod: V1Pod): Promise<Map<string, PodVolume>> {
+    const uid = pod.metadata!.uid!;
+    const out = new Map<string, PodVolume>();
+    for (const v of pod.spec?.volumes ?? []) out.set(v.name, { name: v.name, hostPath: await this.setUpVolume(uid, v) });
+    return out;
+  }
+
+  private async setUpVolume(uid: string, v: V1Volume): Promise<string> {
+    if (v.emptyDir) {
+      const dir = this.emptyDirPath(uid, v.name);
+      await mkdir(dir, { recursive: true, mode: 0o777 });
+      if (v.emptyDir.medium === 'Memory') {
+        if ((await mountsUnder(dir)).includes(dir)) return dir;
+        const opts = ['mode=1777'];
+        if (v.emptyDir.sizeLimit !== undefined) opts.push(`size=${quantityValue(v.emptyDir.sizeLimit as string)}`);
+        try {
+          await run('mount', ['-t', 'tmpfs', '-o', opts.join(','), 'tmpfs', dir], { timeoutMs: 10_000 });
+        } catch (e) {
+          throw new VolumeError(v.name, `mount tmpfs: ${(e as Error).message}`);
+        }
+      } else {
+        // World-writable as kubelet makes it, so a container running as any user can use it.
+        await run('chmod', ['0777', dir]);
+      }
+      return dir;
+    }
+    if (v.hostPath) {
+      await checkHostPath(v.name, v.hostPath.path, v.hostPath.type ?? '');
+      return v.hostPath.path;
+    }
+    const kind = Object.keys(v).find((k) => k !== 'name') ?? 'unknown';
+    throw new VolumeError(v.name, `volume type ${kind} is not supported without an apiserver (emptyDir and hostPath are)`);
+  }
+
+  /**
+   * The pod's /etc/hosts, as kubelet manages it: localhost, the pod's own IP under its hostname
+   * (so `hostname -i` answers without asking a DNS server), and spec.hostAliases.
+   */
+  async writeHostsFile(pod: V1Pod, podIPs: string[]): Promise<string> {
+    const uid = pod.metadata!.uid!;
+    const hostname = (pod.spec?.hostname ?? pod.metadata!.name!).slice(0, 63).replace(/[.-]+$/, '');
+    const fqdn = pod.spec?.subdomain ? `${hostname}.${pod.spec.subdomain}.${pod.metadata!.namespace}.svc.cluster.local\t` : '';
+    const lines = [
+      '# Kubernetes-managed hosts file (kubenode).',
+      '127.0.0.1\tlocalhost',
+      '::1\tlocalhost ip6-localhost ip6-loopback',
+      'fe00::0\tip6-localnet',
+      'fe00::0\tip6-mcastprefix',
+      'fe00::1\tip6-allnodes',
+      'fe00::2\tip6-allrouters',
+      ...podIPs.map((ip) => `${ip}\t${fqdn}${hostname}`),
+    ];
+    for (const a of pod.spec?.hostAliases ?? []) if (a.ip && a.hostnames?.length) lines.push(`${a.ip}\t${a.hostnames.join('\t')}`);
+    await mkdir(this.podDir(uid), { recursive: true });
+    const file = join(this.podDir(uid), 'etc-hosts');
+    await writeFile(file, lines.join('\n') + '\n', { mode: 0o644 });
+    return file;
+  }
+
+  /** A file for the container's termination message, bound at its terminationMessagePath. */
+  async terminationMessageFile(uid: string, container: string, attempt: number): Promise<string> {
+    const dir = join(this.podDir(uid), 'containers', container);
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, String(attempt));
+    await writeFile(file, '', { mode: 0o666, flag: 'a' });
+    return file;
+  }
+
+  async readTerminationMessage(uid: string, container: string, attempt: number): Promise<string | undefined> {
+    try {
+      const text = await readFile(join(this.podDir(uid), 'containers', container, String(attempt)), 'utf8');
+      // kubelet keeps at most 4096 bytes of it.
+      return text ? text.slice(0, 4096) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Unmount tmpfs volumes and remove the pod's directory. Never follows a mount it did not make. */
+  async tearDown(uid: string): Promise<void> {
+    const dir = this.podDir(uid);
+    for (const m of (await mountsUnder(dir)).sort().reverse()) {
+      await run('umount', [m], { allowFailure: true, timeoutMs: 10_000 });
+    }
+    const left = await mountsUnder(dir);
+    if (left.length) {
+      this.opts.logger.error('pod directory still has mounts; not removing it', { dir, mounts: left });
+      return;
+    }
+    try {
+      await lstat(dir);
+    } catch {
+      return;
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+}

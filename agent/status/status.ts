@@ -1,0 +1,181 @@
+// A pod's status as Kubernetes defines it, computed from what the runtime reports, what the last
+// sync could not do (waiting reasons such as CrashLoopBackOff or ErrImagePull) and what the
+// prober says. Pure: the same inputs give the same status, with transition times carried over
+// from the previous status when a condition did not change.
+// https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/kubelet_pods.go (generateAPIPodStatus, getPhase)
+import type { V1Container, V1ContainerState, V1ContainerStatus, V1Pod, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
+import type { PodRuntimeStatus, RuntimeContainer } from '../runtime/types.js';
+import type { QOSClass } from '../pods/qos.js';
+
+export interface Waiting {
+  reason: string;
+  message?: string;
+}
+
+export interface StatusInput {
+  pod: V1Pod;
+  runtime: PodRuntimeStatus;
+  /** Why a container is not running, from the last sync (by container name). */
+  waiting: ReadonlyMap<string, Waiting>;
+  /** Messages for container instances the agent killed (by container id): liveness failures etc. */
+  killed: ReadonlyMap<string, { reason?: string; message: string }>;
+  /** Termination messages read from the containers' terminationMessagePath (by container id). */
+  terminationMessages?: ReadonlyMap<string, string>;
+  isReady(containerName: string): boolean;
+  isStarted(containerName: string): boolean;
+  podIPs: string[];
+  hostIPs: string[];
+  sandboxReady: boolean;
+  qosClass: QOSClass;
+  previous?: V1PodStatus;
+  now: Date;
+  /** When the agent first saw the pod (startTime, unless the runtime knows an earlier one). */
+  firstSeen: Date;
+}
+
+function terminated(c: RuntimeContainer, input: StatusInput): V1ContainerState {
+  const killed = input.killed.get(c.id);
+  const reason = c.oomKilled ? 'OOMKilled' : c.exitCode === 0 ? 'Completed' : 'Error';
+  const message = input.terminationMessages?.get(c.id) ?? killed?.message ?? c.error;
+  return {
+    terminated: {
+      exitCode: c.exitCode ?? -1,
+      reason,
+      ...(message ? { message } : {}),
+      startedAt: c.startedAt ?? c.createdAt,
+      finishedAt: c.finishedAt ?? input.now,
+      containerID: `docker://${c.id}`,
+    },
+  };
+}
+
+function containerStatus(spec: V1Container, instances: RuntimeContainer[], input: StatusInput, defaultWaiting: string): V1ContainerStatus {
+  const [latest, previous] = instances;
+  const waiting = input.waiting.get(spec.name);
+  const base: V1ContainerStatus = {
+    name: spec.name,
+    image: spec.image!,
+    imageID: '',
+    ready: false,
+    started: false,
+    restartCount: latest?.attempt ?? 0,
+    state: { waiting: { reason: waiting?.reason ?? defaultWaiting, ...(waiting?.message ? { message: waiting.message } : {}) } },
+    lastState: {},
+  };
+  if (!latest) return base;
+  base.imageID = latest.imageId ? `docker://${latest.imageId}` : '';
+  base.containerID = `docker://${latest.id}`;
+  if (previous && previous.state === 'exited') base.lastState = terminated(previous, input);
+  if (latest.state === 'running') {
+    base.state = { running: { startedAt: latest.startedAt ?? latest.createdAt } };
+    base.started = input.isStarted(spec.name);
+    base.ready = base.started && input.isReady(spec.name);
+  } else if (latest.state === 'exited') {
+    if (waiting) {
+      // Waiting to be started again (back-off, image pull...): the instance that ended is lastState.
+      base.lastState = terminated(latest, input);
+      base.state = { waiting: { reason: waiting.reason, ...(waiting.message ? { message: waiting.message } : {}) } };
+    } else {
+      base.state = terminated(latest, input);
+    }
+  } else {
+    base.state = { waiting: { reason: waiting?.reason ?? 'ContainerCreating', ...(waiting?.message ? { message: waiting.message } : {}) } };
+  }
+  return base;
+}
+
+/** kubelet's getPhase, over the container statuses just computed. */
+export function podPhase(pod: V1Pod, init: V1ContainerStatus[], app: V1ContainerStatus[]): string {
+  const policy = pod.spec?.restartPolicy ?? 'Always';
+  let pendingInit = 0;
+  let failedInit = 0;
+  for (const s of init) {
+    if (s.state?.running) pendingInit++;
+    else if (s.state?.terminated) { if (s.state.terminated.exitCode !== 0) failedInit++; }
+    else if (s.state?.waiting && s.lastState?.terminated) { if (s.lastState.terminated.exitCode !== 0) failedInit++; }
+    else pendingInit++;
+  }
+  let running = 0, waiting = 0, stopped = 0, succeeded = 0;
+  for (const s of app) {
+    if (s.state?.running) running++;
+    else if (s.state?.terminated) { stopped++; if (s.state.terminated.exitCode === 0) succeeded++; }
+    else if (s.state?.waiting && s.lastState?.terminated) stopped++;
+    else waiting++;
+  }
+  if (failedInit > 0 && policy === 'Never') return 'Failed';
+  if (pendingInit > 0 || failedInit > 0 || waiting > 0) return 'Pending';
+  if (running > 0) return 'Running';
+  if (stopped > 0) {
+    if (policy === 'Always') return 'Running';
+    if (stopped === succeeded) return 'Succeeded';
+    if (policy === 'Never') return 'Failed';
+    return 'Running';
+  }
+  return 'Pending';
+}
+
+function condition(type: string, ok: boolean, input: StatusInput, reason?: string, message?: string): V1PodCondition {
+  const prev = input.previous?.conditions?.find((c) => c.type === type);
+  const status = ok ? 'True' : 'False';
+  return {
+    type,
+    status,
+    lastTransitionTime: prev && prev.status === status ? prev.lastTransitionTime : input.now,
+    ...(reason ? { reason } : {}),
+    ...(message ? { message } : {}),
+  };
+}
+
+export function generatePodStatus(input: StatusInput): V1PodStatus {
+  const { pod, runtime } = input;
+  const byName = new Map<string, RuntimeContainer[]>();
+  for (const c of runtime.containers) {
+    if (!byName.has(c.name)) byName.set(c.name, []);
+    byName.get(c.name)!.push(c); // already newest first
+  }
+  const inits = pod.spec?.initContainers ?? [];
+  const hasInit = inits.length > 0;
+  const initStatuses = inits.map((c) => containerStatus(c, byName.get(c.name) ?? [], input, 'PodInitializing'));
+  const appStatuses = (pod.spec?.containers ?? []).map((c) => containerStatus(c, byName.get(c.name) ?? [], input, hasInit ? 'PodInitializing' : 'ContainerCreating'));
+
+  let phase = podPhase(pod, initStatuses, appStatuses);
+  // A pod never leaves a terminal phase.
+  const prevPhase = input.previous?.phase;
+  if (prevPhase === 'Succeeded' || prevPhase === 'Failed') phase = prevPhase;
+
+  const initIncomplete = inits.filter((_, i) => initStatuses[i]!.state?.terminated?.exitCode !== 0);
+  const appStarted = appStatuses.some((s) => s.state?.running || s.state?.terminated || s.lastState?.terminated);
+  const initialized = !hasInit || initIncomplete.length === 0 || appStarted;
+  const unready = appStatuses.filter((s) => !s.ready).map((s) => s.name);
+  const done = phase === 'Succeeded' || phase === 'Failed';
+  const readyReason = done ? 'PodCompleted' : 'ContainersNotReady';
+  const readyMessage = done ? undefined : `containers with unready status: [${unready.join(' ')}]`;
+  const startTimes = runtime.sandboxes.map((s) => s.createdAt.getTime());
+  const prevStart = input.previous?.startTime ? new Date(input.previous.startTime).getTime() : undefined;
+  const startTime = new Date(prevStart ?? Math.min(input.firstSeen.getTime(), ...startTimes));
+
+  const conditions: V1PodCondition[] = [
+    condition('PodReadyToStartContainers', input.sandboxReady, input),
+    condition('Initialized', initialized, input, initialized ? (done && hasInit ? 'PodCompleted' : undefined) : 'ContainersNotInitialized',
+      initialized ? undefined : `containers with incomplete status: [${initIncomplete.map((c) => c.name).join(' ')}]`),
+    condition('Ready', unready.length === 0 && !done, input, unready.length === 0 && !done ? undefined : readyReason, unready.length === 0 && !done ? undefined : readyMessage),
+    condition('ContainersReady', unready.length === 0 && !done, input, unready.length === 0 && !done ? undefined : readyReason, unready.length === 0 && !done ? undefined : readyMessage),
+    condition('PodScheduled', true, input),
+  ];
+
+  const status: V1PodStatus = {
+    phase,
+    conditions,
+    hostIP: input.hostIPs[0],
+    hostIPs: input.hostIPs.map((ip) => ({ ip })),
+    startTime,
+    qosClass: input.qosClass,
+    containerStatuses: appStatuses,
+  };
+  if (input.podIPs.length) {
+    status.podIP = input.podIPs[0];
+    status.podIPs = input.podIPs.map((ip) => ({ ip }));
+  }
+  if (hasInit) status.initContainerStatuses = initStatuses;
+  return status;
+}

@@ -1,0 +1,236 @@
+// The pure planner for one Service: its ServicePorts and endpoints in, every iptables rule it
+// needs out, following upstream kube-proxy's iptables design (pkg/proxy/iptables/proxier.go,
+// syncProxyRules): KUBE-SERVICES captures the Service's IPs and jumps to KUBE-SVC (or KUBE-SVL
+// for internalTrafficPolicy Local), NodePorts/externalIPs/LB IPs go through KUBE-EXT, the
+// KUBE-SVC chain picks an endpoint with the statistic match, and KUBE-SEP DNATs to it. Services
+// without usable endpoints get REJECT (or DROP, when only remote endpoints exist) in the filter
+// table, so clients are refused at once instead of timing out.
+import { categorizeEndpoints } from '../model/categorize.js';
+import { type Endpoint, endpointsKey, endpointString, externallyAccessible, type ServicePort } from '../model/types.js';
+import { cidrContains, parseCidr } from '../model/validation.js';
+import { portProtoHash, sepChain } from './names.js';
+import { KUBE_EXTERNAL_SERVICES, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL, KUBE_SERVICES, type Table } from './static-rules.js';
+
+export interface PlanConfig {
+  /** This node's name: endpoints with this nodeName are local. */
+  nodeName: string;
+  /** --cluster-cidr (IPv4 part, normalised), or undefined: decides which sources are pods. */
+  clusterCIDR?: string;
+  /** --masquerade-all: SNAT every Service packet, not only those from outside the cluster CIDR. */
+  masqueradeAll: boolean;
+  /** The fwmark bit that asks KUBE-POSTROUTING to masquerade, e.g. "0x4000". */
+  masqueradeMark: string;
+  /** 'all': NodePorts answer on every local address; else only on these node IPs (--nodeport-addresses). */
+  nodePortIPs: 'all' | readonly string[];
+  /** This node's IPs (for loadBalancerSourceRanges that include the node itself). */
+  nodeIPs: readonly string[];
+}
+
+/** A rule this Service contributes to one of the shared chains (KUBE-SERVICES, KUBE-NODEPORTS...). */
+export interface SharedRule {
+  table: Table;
+  /** The whole rule as restore input: "-A CHAIN ...". */
+  line: string;
+  /**
+   * Add it with -I (top of chain) instead of -A in a partial sync: nat KUBE-SERVICES must keep
+   * its NodePort rule last, and an external or load balancer IP may be a local address.
+   */
+  insert: boolean;
+}
+
+/** A nat chain owned by this Service, and its whole content. */
+export interface ChainBody {
+  name: string;
+  /** Restore lines, "-A NAME ..." each ending in "\n". */
+  body: string;
+  rules: number;
+}
+
+export interface ServiceRules {
+  service: string;
+  shared: SharedRule[];
+  chains: ChainBody[];
+  natRules: number;
+  filterRules: number;
+}
+
+const comment = (text: string) => `-m comment --comment "${text}"`;
+const proto = (sp: ServicePort) => sp.protocol.toLowerCase();
+/** "-p tcp ... -m tcp --dport N" pieces, in the order iptables-save prints them. */
+const dport = (sp: ServicePort, port: number) => `-m ${proto(sp)} --dport ${port}`;
+
+/** The probability for the i-th of n remaining endpoints, formatted as upstream does (%0.10f). */
+export function probability(remaining: number): string {
+  return (1 / remaining).toFixed(10);
+}
+
+export function planService(service: string, ports: readonly ServicePort[], endpoints: ReadonlyMap<string, readonly Endpoint[]>, cfg: PlanConfig): ServiceRules {
+  const out: ServiceRules = { service, shared: [], chains: [], natRules: 0, filterRules: 0 };
+  for (const sp of ports) planPort(sp, endpoints.get(endpointsKey(sp.name, sp.protocol)) ?? [], cfg, out);
+  for (const r of out.shared) {
+    if (r.table === 'nat') out.natRules++;
+    else out.filterRules++;
+  }
+  for (const c of out.chains) out.natRules += c.rules;
+  return out;
+}
+
+class ChainWriter {
+  private lines: string[] = [];
+  constructor(readonly name: string) {}
+  add(spec: string): void {
+    this.lines.push(`-A ${this.name} ${spec}\n`);
+  }
+  done(): ChainBody {
+    return { name: this.name, body: this.lines.join(''), rules: this.lines.length };
+  }
+}
+
+function planPort(sp: ServicePort, eps: readonly Endpoint[], cfg: PlanConfig, out: ServiceRules): void {
+  const name = sp.name;
+  const p = proto(sp);
+  const { cluster, local, reachable, hasAny } = categorizeEndpoints(sp, eps, cfg.nodeName);
+  const hasEndpoints = reachable.length > 0;
+
+  // One hash names all four per-port chains (as upstream's portProtoHash).
+  const hash = portProtoHash(name, sp.protocol);
+  const clusterPolicyChain = `KUBE-SVC-${hash}`;
+  const localPolicyChain = `KUBE-SVL-${hash}`;
+  const sepNames = new Map(reachable.map((ep) => [ep, sepChain(name, sp.protocol, endpointString(ep))]));
+  const usesClusterChain = cluster.length > 0;
+  const usesLocalChain = local.length > 0;
+
+  const internalChain = sp.internalPolicyLocal ? localPolicyChain : clusterPolicyChain;
+  const hasInternal = sp.internalPolicyLocal ? usesLocalChain : usesClusterChain;
+  const externalPolicyChain = sp.externalPolicyLocal ? localPolicyChain : clusterPolicyChain;
+  const hasExternal = sp.externalPolicyLocal ? usesLocalChain : usesClusterChain;
+  const externalChain = `KUBE-EXT-${hash}`;
+  // The EXT chain exists whenever there are endpoints at all: even with ETP Local and no local
+  // endpoint, pods and the node itself are still sent to the cluster-wide endpoints.
+  const usesExternalChain = hasEndpoints && externallyAccessible(sp);
+  const firewallChain = `KUBE-FW-${hash}`;
+  const usesFirewall = hasEndpoints && sp.loadBalancerIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
+  const lbTarget = usesFirewall ? firewallChain : externalChain;
+
+  // What the filter table does with traffic we cannot deliver.
+  const noEndpoints = !hasEndpoints && !hasAny;
+  const rejectTarget = '-j REJECT --reject-with icmp-port-unreachable';
+  const internalFilter = noEndpoints
+    ? { text: `${name} has no endpoints`, target: rejectTarget }
+    : { text: `${name} has no local endpoints`, target: '-j DROP' };
+  const externalFilter = internalFilter;
+
+  const shared = (table: Table, line: string, insert = false) => out.shared.push({ table, line, insert });
+
+  // Cluster IP.
+  const clusterMatch = `-d ${sp.clusterIP}/32 -p ${p}`;
+  if (hasInternal) {
+    shared('nat', `-A ${KUBE_SERVICES} ${clusterMatch} ${comment(`${name} cluster IP`)} ${dport(sp, sp.port)} -j ${internalChain}`);
+  } else {
+    shared('filter', `-A ${KUBE_SERVICES} ${clusterMatch} ${comment(internalFilter.text)} ${dport(sp, sp.port)} ${internalFilter.target}`);
+  }
+
+  // External IPs.
+  for (const ip of sp.externalIPs) {
+    if (hasEndpoints) shared('nat', `-A ${KUBE_SERVICES} -d ${ip}/32 -p ${p} ${comment(`${name} external IP`)} ${dport(sp, sp.port)} -j ${externalChain}`, true);
+    if (!hasExternal) shared('filter', `-A ${KUBE_EXTERNAL_SERVICES} -d ${ip}/32 -p ${p} ${comment(externalFilter.text)} ${dport(sp, sp.port)} ${externalFilter.target}`);
+  }
+
+  // Load balancer ingress IPs.
+  for (const ip of sp.loadBalancerIPs) {
+    if (hasEndpoints) shared('nat', `-A ${KUBE_SERVICES} -d ${ip}/32 -p ${p} ${comment(`${name} loadbalancer IP`)} ${dport(sp, sp.port)} -j ${lbTarget}`, true);
+    if (usesFirewall) shared('filter', `-A ${KUBE_PROXY_FIREWALL} -d ${ip}/32 -p ${p} ${comment(`${name} traffic not accepted by ${firewallChain}`)} ${dport(sp, sp.port)} -j DROP`);
+    if (!hasExternal) shared('filter', `-A ${KUBE_EXTERNAL_SERVICES} -d ${ip}/32 -p ${p} ${comment(externalFilter.text)} ${dport(sp, sp.port)} ${externalFilter.target}`);
+  }
+
+  // NodePort.
+  if (sp.nodePort > 0) {
+    if (hasEndpoints) shared('nat', `-A ${KUBE_NODEPORTS} -p ${p} ${comment(name)} ${dport(sp, sp.nodePort)} -j ${externalChain}`);
+    if (!hasExternal) shared('filter', `-A ${KUBE_EXTERNAL_SERVICES} -p ${p} ${comment(externalFilter.text)} -m addrtype --dst-type LOCAL ${dport(sp, sp.nodePort)} ${externalFilter.target}`);
+  }
+
+  // The health check node port must be reachable even when everything else is dropped.
+  if (sp.healthCheckNodePort > 0) {
+    shared('filter', `-A ${KUBE_NODEPORTS} -p tcp ${comment(`${name} health check node port`)} -m tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`);
+  }
+
+  if (usesExternalChain) {
+    const ext = new ChainWriter(externalChain);
+    if (!sp.externalPolicyLocal) {
+      // Endpoints may be on other nodes: masquerade so replies come back through this node.
+      ext.add(`${comment(`masquerade traffic for ${name} external destinations`)} -j ${KUBE_MARK_MASQ}`);
+    } else {
+      // Pods going out to an external IP and back in are not subject to either policy
+      // (as if they had gone through a real load balancer).
+      if (cfg.clusterCIDR) ext.add(`-s ${cfg.clusterCIDR} ${comment(`pod traffic for ${name} external destinations`)} -j ${clusterPolicyChain}`);
+      // The node itself uses a local address as source, which endpoints elsewhere cannot answer.
+      ext.add(`${comment(`masquerade LOCAL traffic for ${name} external destinations`)} -m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`);
+      ext.add(`${comment(`route LOCAL traffic for ${name} external destinations`)} -m addrtype --src-type LOCAL -j ${clusterPolicyChain}`);
+    }
+    if (hasExternal) ext.add(`${comment(name)} -j ${externalPolicyChain}`);
+    out.chains.push(ext.done());
+  }
+
+  if (usesFirewall) {
+    const fw = new ChainWriter(firewallChain);
+    const c = comment(`${name} loadbalancer IP`);
+    let allowFromNode = false;
+    for (const src of sp.loadBalancerSourceRanges) {
+      fw.add(`-s ${src} ${c} -j ${externalChain}`);
+      const cidr = parseCidr(src);
+      if (cidr && cfg.nodeIPs.some((ip) => cidrContains(cidr, ip))) allowFromNode = true;
+    }
+    // Requests from the node to a VIP it holds loop back with the VIP as source.
+    if (allowFromNode) for (const ip of sp.loadBalancerIPs) fw.add(`-s ${ip}/32 ${c} -j ${externalChain}`);
+    fw.add(`${comment(`other traffic to ${name} will be dropped by ${KUBE_PROXY_FIREWALL}`)}`);
+    out.chains.push(fw.done());
+  }
+
+  if (usesClusterChain) {
+    const svc = new ChainWriter(clusterPolicyChain);
+    if (cfg.masqueradeAll) {
+      svc.add(`${clusterMatch} ${comment(`${name} cluster IP`)} ${dport(sp, sp.port)} -j ${KUBE_MARK_MASQ}`);
+    } else if (cfg.clusterCIDR) {
+      // Off-cluster sources reaching a ClusterIP (e.g. a route to the Service range via this
+      // node) may be sent to another node: masquerade them so replies return here.
+      svc.add(`! -s ${cfg.clusterCIDR} ${clusterMatch} ${comment(`${name} cluster IP`)} ${dport(sp, sp.port)} -j ${KUBE_MARK_MASQ}`);
+    }
+    writeLoadBalancing(svc, sp, cluster, sepNames);
+    out.chains.push(svc.done());
+  }
+  if (usesLocalChain) {
+    const svl = new ChainWriter(localPolicyChain);
+    writeLoadBalancing(svl, sp, local, sepNames);
+    out.chains.push(svl.done());
+  }
+
+  for (const ep of reachable) {
+    const epStr = endpointString(ep);
+    const sep = new ChainWriter(sepNames.get(ep)!);
+    const c = comment(name);
+    // Hairpin: a pod reaching itself through the Service must be masqueraded, or it would
+    // answer itself directly and the connection would never match.
+    sep.add(`-s ${ep.ip}/32 ${c} -j ${KUBE_MARK_MASQ}`);
+    const recent = sp.affinityTimeoutSeconds > 0 ? ` -m recent --set --name ${sep.name} --mask 255.255.255.255 --rsource` : '';
+    sep.add(`-p ${p} ${c}${recent} -m ${p} -j DNAT --to-destination ${epStr}`);
+    out.chains.push(sep.done());
+  }
+}
+
+/** Affinity rules first (a known client goes back to its endpoint), then the random spread. */
+function writeLoadBalancing(w: ChainWriter, sp: ServicePort, eps: readonly Endpoint[], sepNames: ReadonlyMap<Endpoint, string>): void {
+  const target = (ep: Endpoint) => sepNames.get(ep)!;
+  if (sp.affinityTimeoutSeconds > 0) {
+    for (const ep of eps) {
+      const sep = target(ep);
+      w.add(`${comment(`${sp.name} -> ${endpointString(ep)}`)} -m recent --rcheck --seconds ${sp.affinityTimeoutSeconds} --reap --name ${sep} --mask 255.255.255.255 --rsource -j ${sep}`);
+    }
+  }
+  eps.forEach((ep, i) => {
+    const remaining = eps.length - i;
+    // Each rule takes 1/remaining of what reaches it, which makes the choice uniform; the last
+    // one takes everything left.
+    const stat = remaining > 1 ? ` -m statistic --mode random --probability ${probability(remaining)}` : '';
+    w.add(`${comment(`${sp.name} -> ${endpointString(ep)}`)}${stat} -j ${target(ep)}`);
+  });
+}

@@ -1,0 +1,96 @@
+// The chains every node has regardless of Services, and the jumps from the built-in chains into
+// them (upstream: iptablesJumpChains and the static part of syncProxyRules). Pure data.
+import type { PlanConfig } from './service-rules.js';
+
+export type Table = 'nat' | 'filter';
+
+export const KUBE_SERVICES = 'KUBE-SERVICES';
+export const KUBE_EXTERNAL_SERVICES = 'KUBE-EXTERNAL-SERVICES';
+export const KUBE_NODEPORTS = 'KUBE-NODEPORTS';
+export const KUBE_POSTROUTING = 'KUBE-POSTROUTING';
+export const KUBE_MARK_MASQ = 'KUBE-MARK-MASQ';
+export const KUBE_FORWARD = 'KUBE-FORWARD';
+export const KUBE_PROXY_FIREWALL = 'KUBE-PROXY-FIREWALL';
+
+/** Chains with fixed names that we own, per table. */
+export const STATIC_CHAINS: Record<Table, readonly string[]> = {
+  nat: [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ],
+  filter: [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_FORWARD, KUBE_PROXY_FIREWALL],
+};
+
+/** A rule in a built-in chain that sends traffic into one of ours. */
+export interface JumpRule {
+  table: Table;
+  builtin: string;
+  target: string;
+  comment: string;
+  /** Matches before the comment, as iptables-save prints them. */
+  match: string;
+}
+
+const NEW = '-m conntrack --ctstate NEW';
+
+export const JUMP_RULES: readonly JumpRule[] = [
+  { table: 'filter', builtin: 'INPUT', target: KUBE_PROXY_FIREWALL, comment: 'kubernetes load balancer firewall', match: NEW },
+  { table: 'filter', builtin: 'INPUT', target: KUBE_NODEPORTS, comment: 'kubernetes health check service ports', match: '' },
+  { table: 'filter', builtin: 'INPUT', target: KUBE_EXTERNAL_SERVICES, comment: 'kubernetes externally-visible service portals', match: NEW },
+  { table: 'filter', builtin: 'FORWARD', target: KUBE_PROXY_FIREWALL, comment: 'kubernetes load balancer firewall', match: NEW },
+  { table: 'filter', builtin: 'FORWARD', target: KUBE_FORWARD, comment: 'kubernetes forwarding rules', match: '' },
+  { table: 'filter', builtin: 'FORWARD', target: KUBE_SERVICES, comment: 'kubernetes service portals', match: NEW },
+  { table: 'filter', builtin: 'FORWARD', target: KUBE_EXTERNAL_SERVICES, comment: 'kubernetes externally-visible service portals', match: NEW },
+  { table: 'filter', builtin: 'OUTPUT', target: KUBE_PROXY_FIREWALL, comment: 'kubernetes load balancer firewall', match: NEW },
+  { table: 'filter', builtin: 'OUTPUT', target: KUBE_SERVICES, comment: 'kubernetes service portals', match: NEW },
+  { table: 'nat', builtin: 'PREROUTING', target: KUBE_SERVICES, comment: 'kubernetes service portals', match: '' },
+  { table: 'nat', builtin: 'OUTPUT', target: KUBE_SERVICES, comment: 'kubernetes service portals', match: '' },
+  { table: 'nat', builtin: 'POSTROUTING', target: KUBE_POSTROUTING, comment: 'kubernetes postrouting rules', match: '' },
+];
+
+/** The rule text after "-A BUILTIN " / "-I BUILTIN 1 ". */
+export function jumpSpec(j: JumpRule): string {
+  return `${j.match ? j.match + ' ' : ''}-m comment --comment "${j.comment}" -j ${j.target}`;
+}
+
+/**
+ * Whether `lines` (one built-in chain as `iptables -S` prints it) already holds jump j. We look
+ * for the target and our comment rather than an exact text, so that a rule iptables prints with
+ * its matches in another order still counts.
+ */
+export function hasJump(lines: readonly string[], j: JumpRule): boolean {
+  return lines.some((l) => l.startsWith(`-A ${j.builtin} `) && l.endsWith(` -j ${j.target}`) && l.includes(`"${j.comment}"`));
+}
+
+/** Jump rules missing from the built-in chains (keyed "table BUILTIN"), in the order to insert them. */
+export function missingJumps(builtinRules: ReadonlyMap<string, readonly string[]>): JumpRule[] {
+  // Inserted at position 1 one after another, so insert in reverse to end up in listed order.
+  return JUMP_RULES.filter((j) => !hasJump(builtinRules.get(`${j.table} ${j.builtin}`) ?? [], j)).reverse();
+}
+
+export function markMasqRules(cfg: PlanConfig): string[] {
+  return [`-A ${KUBE_MARK_MASQ} -j MARK --or-mark ${cfg.masqueradeMark}`];
+}
+
+export function postroutingRules(cfg: PlanConfig): string[] {
+  const m = cfg.masqueradeMark;
+  return [
+    `-A ${KUBE_POSTROUTING} -m mark ! --mark ${m}/${m} -j RETURN`,
+    // Clear the mark so that a packet re-traversing the stack is not masqueraded twice.
+    `-A ${KUBE_POSTROUTING} -j MARK --xor-mark ${m}`,
+    `-A ${KUBE_POSTROUTING} -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully`,
+  ];
+}
+
+/** The end of nat KUBE-SERVICES: NodePort traffic goes on to KUBE-NODEPORTS. */
+export function nodePortsJumpRules(cfg: PlanConfig): string[] {
+  const comment = '-m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain"';
+  if (cfg.nodePortIPs === 'all') return [`-A ${KUBE_SERVICES} ${comment} -m addrtype --dst-type LOCAL -j ${KUBE_NODEPORTS}`];
+  return cfg.nodePortIPs.map((ip) => `-A ${KUBE_SERVICES} -d ${ip}/32 ${comment} -j ${KUBE_NODEPORTS}`);
+}
+
+export function forwardRules(cfg: PlanConfig): string[] {
+  const m = cfg.masqueradeMark;
+  return [
+    `-A ${KUBE_FORWARD} -m conntrack --ctstate INVALID -j DROP`,
+    `-A ${KUBE_FORWARD} -m comment --comment "kubernetes forwarding rules" -m mark --mark ${m}/${m} -j ACCEPT`,
+    `-A ${KUBE_FORWARD} -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+  ];
+}

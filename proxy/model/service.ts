@@ -1,0 +1,128 @@
+// V1Service -> ServicePort[]: validation and the derived fields upstream's newBaseServiceInfo
+// computes (pkg/proxy/serviceport.go). A Service that fails validation yields errors naming the
+// field and reason, and no ports: the caller logs it and keeps whatever it had before.
+import type { V1Service } from '@kubernetes/client-node';
+import { externallyAccessible, type FieldError, PROTOCOLS, type Protocol, type ServicePort, servicePortName } from './types.js';
+import { isDNS1123Label, isIPv4, isIPv6, isPort, isPortName, parseCidr } from './validation.js';
+
+/** kube-proxy's default ClientIP affinity timeout (3 hours), used when the Service gives none. */
+export const DEFAULT_AFFINITY_SECONDS = 10800;
+
+export interface ParsedService {
+  /** "namespace/name", or undefined when even the metadata is unusable. */
+  key: string | undefined;
+  ports: ServicePort[];
+  errors: FieldError[];
+  /** Services the proxy deliberately ignores (headless, ExternalName): not an error. */
+  ignoredReason?: string;
+}
+
+export function serviceKey(obj: { metadata?: { namespace?: string; name?: string } }): string | undefined {
+  const ns = obj.metadata?.namespace ?? 'default';
+  const name = obj.metadata?.name;
+  return typeof name === 'string' && name ? `${ns}/${name}` : undefined;
+}
+
+export function parseService(svc: V1Service): ParsedService {
+  const errors: FieldError[] = [];
+  const namespace = svc.metadata?.namespace ?? 'default';
+  const name = svc.metadata?.name;
+  if (!isDNS1123Label(namespace)) errors.push({ field: 'metadata.namespace', reason: `${JSON.stringify(namespace)} is not a DNS-1123 label` });
+  if (!isDNS1123Label(name)) errors.push({ field: 'metadata.name', reason: `${JSON.stringify(name)} is not a DNS-1123 label` });
+  const key = errors.length === 0 ? `${namespace}/${name}` : serviceKey(svc);
+  if (errors.length) return { key, ports: [], errors };
+
+  const spec = svc.spec ?? {};
+  const type = spec.type ?? 'ClusterIP';
+  if (type === 'ExternalName') return { key, ports: [], errors, ignoredReason: 'type ExternalName has no proxy rules' };
+  if (!['ClusterIP', 'NodePort', 'LoadBalancer'].includes(type)) errors.push({ field: 'spec.type', reason: `unknown type ${JSON.stringify(type)}` });
+
+  const clusterIP = spec.clusterIP;
+  if (clusterIP === 'None') return { key, ports: [], errors, ignoredReason: 'headless Service (clusterIP None)' };
+  if (clusterIP === undefined || clusterIP === '') {
+    errors.push({ field: 'spec.clusterIP', reason: 'missing (the apiserver allocates one; in a --services-dir file it must be written out)' });
+  } else if (isIPv6(clusterIP)) {
+    errors.push({ field: 'spec.clusterIP', reason: `${clusterIP}: IPv6 Services are not supported by kubenode-proxy yet` });
+  } else if (!isIPv4(clusterIP)) {
+    errors.push({ field: 'spec.clusterIP', reason: `${JSON.stringify(clusterIP)} is not a valid IPv4 address` });
+  }
+
+  const externalIPs: string[] = [];
+  (spec.externalIPs ?? []).forEach((ip, i) => {
+    if (!isIPv4(ip)) errors.push({ field: `spec.externalIPs[${i}]`, reason: `${JSON.stringify(ip)} is not a valid IPv4 address` });
+    else if (!externalIPs.includes(ip)) externalIPs.push(ip);
+  });
+  const loadBalancerIPs: string[] = [];
+  if (type === 'LoadBalancer') {
+    (svc.status?.loadBalancer?.ingress ?? []).forEach((ing, i) => {
+      if (ing.ip === undefined) return; // hostname-only ingress: nothing to capture
+      if (!isIPv4(ing.ip)) errors.push({ field: `status.loadBalancer.ingress[${i}].ip`, reason: `${JSON.stringify(ing.ip)} is not a valid IPv4 address` });
+      else if (!loadBalancerIPs.includes(ing.ip)) loadBalancerIPs.push(ing.ip);
+    });
+  }
+  const sourceRanges: string[] = [];
+  (spec.loadBalancerSourceRanges ?? []).forEach((r, i) => {
+    const c = typeof r === 'string' ? parseCidr(r) : undefined;
+    if (!c) errors.push({ field: `spec.loadBalancerSourceRanges[${i}]`, reason: `${JSON.stringify(r)} is not an IPv4 CIDR` });
+    else sourceRanges.push(c.text);
+  });
+
+  let affinityTimeoutSeconds = 0;
+  if (spec.sessionAffinity === 'ClientIP') {
+    const t = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_SECONDS;
+    if (!Number.isInteger(t) || t < 1 || t > 86400) errors.push({ field: 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', reason: `${t} is not within 1..86400` });
+    else affinityTimeoutSeconds = t;
+  } else if (spec.sessionAffinity !== undefined && spec.sessionAffinity !== 'None') {
+    errors.push({ field: 'spec.sessionAffinity', reason: `unknown value ${JSON.stringify(spec.sessionAffinity)}` });
+  }
+
+  const etp = spec.externalTrafficPolicy ?? 'Cluster';
+  const itp = spec.internalTrafficPolicy ?? 'Cluster';
+  if (etp !== 'Cluster' && etp !== 'Local') errors.push({ field: 'spec.externalTrafficPolicy', reason: `unknown value ${JSON.stringify(etp)}` });
+  if (itp !== 'Cluster' && itp !== 'Local') errors.push({ field: 'spec.internalTrafficPolicy', reason: `unknown value ${JSON.stringify(itp)}` });
+  const hcPort = spec.healthCheckNodePort ?? 0;
+  if (hcPort !== 0 && !isPort(hcPort)) errors.push({ field: 'spec.healthCheckNodePort', reason: `${hcPort} is not a port number` });
+
+  const specPorts = spec.ports ?? [];
+  if (specPorts.length === 0) errors.push({ field: 'spec.ports', reason: 'a Service needs at least one port' });
+  const seenNames = new Set<string>();
+  const ports: ServicePort[] = [];
+  specPorts.forEach((p, i) => {
+    const field = `spec.ports[${i}]`;
+    const portName = p.name ?? '';
+    if (portName === '' && specPorts.length > 1) errors.push({ field: `${field}.name`, reason: 'required when a Service has more than one port' });
+    else if (portName !== '' && !isPortName(portName)) errors.push({ field: `${field}.name`, reason: `${JSON.stringify(portName)} is not a valid port name` });
+    if (seenNames.has(portName)) errors.push({ field: `${field}.name`, reason: `duplicate port name ${JSON.stringify(portName)}` });
+    seenNames.add(portName);
+    const protocol = (p.protocol ?? 'TCP') as Protocol;
+    if (!PROTOCOLS.includes(protocol)) errors.push({ field: `${field}.protocol`, reason: `${JSON.stringify(p.protocol)} is not TCP, UDP or SCTP` });
+    if (!isPort(p.port)) errors.push({ field: `${field}.port`, reason: `${JSON.stringify(p.port)} is not a port number (1-65535)` });
+    const nodePort = p.nodePort ?? 0;
+    if (nodePort !== 0 && !isPort(nodePort)) errors.push({ field: `${field}.nodePort`, reason: `${JSON.stringify(p.nodePort)} is not a port number` });
+    if (nodePort !== 0 && type === 'ClusterIP') errors.push({ field: `${field}.nodePort`, reason: 'only NodePort and LoadBalancer Services may have a nodePort' });
+    const sp: ServicePort = {
+      name: servicePortName(namespace, name!, portName),
+      service: key!,
+      namespace,
+      serviceName: name!,
+      portName,
+      protocol,
+      clusterIP: clusterIP ?? '',
+      port: p.port,
+      nodePort: type === 'ClusterIP' ? 0 : nodePort,
+      externalIPs,
+      loadBalancerIPs,
+      loadBalancerSourceRanges: sourceRanges,
+      affinityTimeoutSeconds,
+      externalPolicyLocal: false,
+      internalPolicyLocal: itp === 'Local',
+      healthCheckNodePort: 0,
+    };
+    // ETP only means something for traffic that can arrive from outside (upstream's
+    // ExternallyAccessible); the health check port only for ETP Local LoadBalancers.
+    const etpLocal = etp === 'Local' && externallyAccessible(sp);
+    ports.push({ ...sp, externalPolicyLocal: etpLocal, healthCheckNodePort: etpLocal ? hcPort : 0 });
+  });
+  if (errors.length) return { key, ports: [], errors };
+  return { key, ports, errors };
+}

@@ -1,0 +1,25 @@
+// --proxy-mode -> a Proxier. Each mode builds itself from the flags; the rest of the program
+// only sees the Proxier interface.
+import type { Logger } from '../lib/log.js';
+import type { ProxyFlags } from './flags.js';
+import { IptablesBackend } from './iptables/backend.js';
+import { IptablesProxier } from './iptables/proxier.js';
+import { createIpvsProxier } from './ipvs/mode.js';
+import type { Proxier } from './proxier.js';
+
+export type ProxierFactory = (flags: ProxyFlags, log: Logger) => Promise<Proxier>;
+
+export const PROXY_MODES: Record<ProxyFlags['proxyMode'], ProxierFactory> = {
+  iptables: async (flags, log) =>
+    new IptablesProxier({
+      backend: await IptablesBackend.open(flags.iptablesBackend),
+      log,
+      nodeName: flags.hostnameOverride,
+      clusterCIDR: flags.clusterCIDR,
+      nodePortCIDRs: flags.nodePortAddresses,
+      masqueradeAll: flags.masqueradeAll,
+      masqueradeBit: flags.masqueradeBit,
+    }),
+  // IPVS mode (proxy/ipvs/) reuses the sources, trackers and model.
+  ipvs: createIpvsProxier,
+};

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Failover you can watch, against the cluster `npm start` brought up (or any cluster.sh cluster:
+# same settings as scripts/cluster.sh). A steady loop of 20 requests per second goes to node 1's
+# NodePort while it
+#   (a) kills one backend's container        (the agent restarts it)
+#   (b) makes one backend fail its readiness probe, then heals it
+#   (c) deletes one backend pod gracefully    (preStop keeps it serving meanwhile)
+#   (d) partitions a node holding backends    (until they are rescheduled), then heals it
+# and prints, for each, how many requests failed and for how long, and which pods answered
+# before and after.
+#   scripts/failover.sh [a b c d]     (default: all four, in that order)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+[ "$(id -u)" -eq 0 ] || { echo "failover.sh: needs root (it drives Docker and the node namespaces): sudo $0 $*" >&2; exit 1; }
+[ -f "$root/dist/bench/failover.js" ] || { echo "failover.sh: not built: run 'npm run build'" >&2; exit 1; }
+scenarios=${*:-a b c d}
+for s in $scenarios; do [[ $s =~ ^[abcd]$ ]] || { echo "failover.sh: unknown scenario '$s' (expected a, b, c, d)" >&2; exit 2; }; done
+exec node "$root/dist/bench/failover.js" --existing --scenarios "$(tr ' ' ',' <<<"$scenarios")"

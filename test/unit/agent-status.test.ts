@@ -1,0 +1,89 @@
+// Pod status as Kubernetes defines it, from runtime state, waiting reasons and probe results.
+import t from 'tap';
+import type { V1Pod } from '@kubernetes/client-node';
+import { generatePodStatus, type StatusInput } from '../../agent/status/status.js';
+import type { RuntimeContainer } from '../../agent/runtime/types.js';
+
+const at = (s: number) => new Date(Date.UTC(2024, 0, 1, 0, 0, s));
+const pod = (spec: Partial<NonNullable<V1Pod['spec']>> = {}): V1Pod => ({ metadata: { name: 'p', namespace: 'n', uid: 'u' }, spec: { restartPolicy: 'Always', containers: [{ name: 'a', image: 'img' }], ...spec } });
+const ctr = (name: string, state: RuntimeContainer['state'], attempt = 0, extra: Partial<RuntimeContainer> = {}): RuntimeContainer => ({
+  id: `${name}${attempt}`, name, podUid: 'u', attempt, hash: '', isInit: false, image: 'img', imageId: 'sha256:abc', state, createdAt: at(attempt * 10),
+  startedAt: at(attempt * 10 + 1), ...(state === 'exited' ? { finishedAt: at(attempt * 10 + 5), exitCode: 1 } : {}), labels: {}, ...extra,
+});
+function input(p: V1Pod, containers: RuntimeContainer[], more: Partial<StatusInput> = {}): StatusInput {
+  return {
+    pod: p, runtime: { uid: 'u', name: 'p', namespace: 'n', sandboxes: [{ id: 's', podUid: 'u', attempt: 0, state: 'ready', createdAt: at(0), hostNetwork: false, labels: {} }], containers },
+    waiting: new Map(), killed: new Map(), isReady: () => true, isStarted: () => true, podIPs: ['10.0.0.2'], hostIPs: ['192.168.0.1'],
+    sandboxReady: true, qosClass: 'BestEffort', now: at(100), firstSeen: at(0), ...more,
+  };
+}
+const cond = (s: ReturnType<typeof generatePodStatus>, type: string) => s.conditions!.find((c) => c.type === type)!;
+
+t.test('a running, ready pod', async (t) => {
+  const s = generatePodStatus(input(pod(), [ctr('a', 'running')]));
+  t.equal(s.phase, 'Running');
+  t.same(s.conditions!.map((c) => [c.type, c.status]), [['PodReadyToStartContainers', 'True'], ['Initialized', 'True'], ['Ready', 'True'], ['ContainersReady', 'True'], ['PodScheduled', 'True']]);
+  const c = s.containerStatuses![0]!;
+  t.match(c, { name: 'a', image: 'img', imageID: 'docker://sha256:abc', containerID: 'docker://a0', ready: true, started: true, restartCount: 0, state: { running: { startedAt: at(1) } } });
+  t.equal(s.podIP, '10.0.0.2');
+  t.same(s.podIPs, [{ ip: '10.0.0.2' }]);
+  t.equal(s.hostIP, '192.168.0.1');
+  t.equal(s.qosClass, 'BestEffort');
+  t.same(s.startTime, at(0));
+});
+
+t.test('readiness from the prober', async (t) => {
+  const s = generatePodStatus(input(pod(), [ctr('a', 'running')], { isReady: () => false }));
+  t.equal(s.containerStatuses![0]!.ready, false);
+  t.match(cond(s, 'Ready'), { status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [a]' });
+  const notStarted = generatePodStatus(input(pod(), [ctr('a', 'running')], { isStarted: () => false }));
+  t.equal(notStarted.containerStatuses![0]!.started, false);
+  t.equal(notStarted.containerStatuses![0]!.ready, false, 'not ready before the startup probe succeeds');
+});
+
+t.test('crash loop: waiting CrashLoopBackOff, lastState terminated, restartCount', async (t) => {
+  const s = generatePodStatus(input(pod(), [ctr('a', 'exited', 3)], { waiting: new Map([['a', { reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container=a' }]]) }));
+  const c = s.containerStatuses![0]!;
+  t.equal(c.restartCount, 3);
+  t.same(c.state, { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container=a' } });
+  t.match(c.lastState, { terminated: { exitCode: 1, reason: 'Error', containerID: 'docker://a3' } });
+  t.equal(s.phase, 'Running', 'Always: a crash-looping pod is Running');
+  const restarted = generatePodStatus(input(pod(), [ctr('a', 'running', 4), ctr('a', 'exited', 3, { oomKilled: true, exitCode: 137 })]));
+  t.match(restarted.containerStatuses![0]!.lastState, { terminated: { reason: 'OOMKilled', exitCode: 137 } });
+});
+
+t.test('phases for finished pods', async (t) => {
+  const never = pod({ restartPolicy: 'Never', containers: [{ name: 'a', image: 'i' }, { name: 'b', image: 'i' }] });
+  const ok = generatePodStatus(input(never, [ctr('a', 'exited', 0, { exitCode: 0 }), ctr('b', 'exited', 0, { exitCode: 0 })], { sandboxReady: false }));
+  t.equal(ok.phase, 'Succeeded');
+  t.match(cond(ok, 'Ready'), { status: 'False', reason: 'PodCompleted' });
+  t.match(ok.containerStatuses![0]!.state, { terminated: { reason: 'Completed', exitCode: 0 } });
+  t.equal(generatePodStatus(input(never, [ctr('a', 'exited', 0, { exitCode: 0 }), ctr('b', 'exited')])).phase, 'Failed');
+  t.equal(generatePodStatus(input(never, [ctr('a', 'exited', 0, { exitCode: 0 }), ctr('b', 'running')])).phase, 'Running');
+  t.equal(generatePodStatus(input(pod({ restartPolicy: 'OnFailure' }), [ctr('a', 'exited')])).phase, 'Running', 'OnFailure: a failed container will run again');
+  t.equal(generatePodStatus(input(never, [ctr('a', 'running')], { previous: { phase: 'Succeeded' } })).phase, 'Succeeded', 'terminal phases stay');
+});
+
+t.test('pending: waiting reasons, init containers, transition times kept', async (t) => {
+  const p = pod({ initContainers: [{ name: 'i', image: 'img' }] });
+  const s = generatePodStatus(input(p, [ctr('i', 'running', 0, { isInit: true })]));
+  t.equal(s.phase, 'Pending');
+  t.match(cond(s, 'Initialized'), { status: 'False', reason: 'ContainersNotInitialized', message: 'containers with incomplete status: [i]' });
+  t.same(s.containerStatuses![0]!.state, { waiting: { reason: 'PodInitializing' } });
+  t.match(s.initContainerStatuses![0]!.state, { running: {} });
+  const pull = generatePodStatus(input(pod(), [], { waiting: new Map([['a', { reason: 'ImagePullBackOff', message: 'Back-off pulling image "x"' }]]) }));
+  t.equal(pull.phase, 'Pending');
+  t.same(pull.containerStatuses![0]!.state, { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "x"' } });
+  const later = generatePodStatus(input(p, [ctr('i', 'running', 0, { isInit: true })], { previous: s, now: at(200) }));
+  t.same(cond(later, 'Initialized').lastTransitionTime, at(100), 'unchanged condition keeps its transition time');
+  const done = generatePodStatus(input(p, [ctr('a', 'running'), ctr('i', 'exited', 0, { exitCode: 0, isInit: true })], { previous: s, now: at(300) }));
+  t.match(cond(done, 'Initialized'), { status: 'True', lastTransitionTime: at(300) });
+});
+
+t.test('termination and kill messages', async (t) => {
+  const p = pod({ restartPolicy: 'Never' });
+  const s = generatePodStatus(input(p, [ctr('a', 'exited')], { killed: new Map([['a0', { message: 'Container a failed liveness probe: timeout' }]]) }));
+  t.match(s.containerStatuses![0]!.state, { terminated: { message: 'Container a failed liveness probe: timeout' } });
+  const m = generatePodStatus(input(p, [ctr('a', 'exited')], { terminationMessages: new Map([['a0', 'disk full']]) }));
+  t.match(m.containerStatuses![0]!.state, { terminated: { message: 'disk full' } });
+});
