@@ -5,20 +5,28 @@
 #
 # Each installed plugin is bin/kubenode-<name>.cjs (a small launcher) with the interpreter and the
 # bundle directory made absolute: a CNI runtime execs plugins with a minimal environment, and the
-# launcher keeps its V8 code cache beside the bundle in dist/cni/v8cache.
+# launcher keeps its V8 code cache beside the bundle. The bundles are copied to $lib, so the
+# installed plugins do not depend on this checkout staying where it is.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dest=${CNI_BIN_DIR:-/opt/cni/bin}
 mkdir -p "$dest"
+lib=${KUBENODE_CNI_LIB_DIR:-/usr/local/lib/kubenode/cni}
 node_bin=$(command -v node)
+mkdir -p "$lib"
 for plugin in kubenode-bridge kubenode-ipam; do
   src="$root/dist/cni/$plugin.cjs"
   [ -f "$src" ] || { echo "install-cni: $src is missing: run npm run build first" >&2; exit 1; }
+  if ! cmp -s "$src" "$lib/$plugin.cjs"; then
+    cp "$src" "$lib/.$plugin.cjs.tmp" && mv "$lib/.$plugin.cjs.tmp" "$lib/$plugin.cjs"
+    # A new bundle makes the old code cache stale (V8 would reject it anyway).
+    rm -f "$lib/v8cache/$plugin-"*
+  fi
   launcher="$root/bin/$plugin.cjs"
   grep -q 'kubenode:bundle-dir' "$launcher" || { echo "install-cni: $launcher has no bundle-dir line" >&2; exit 1; }
   tmp="$dest/.$plugin.tmp"
   { echo "#!$node_bin"
-    tail -n +2 "$launcher" | sed "s|^const dir = .*// kubenode:bundle-dir\$|const dir = '$root/dist/cni'; // kubenode:bundle-dir|"
+    tail -n +2 "$launcher" | sed "s|^const dir = .*// kubenode:bundle-dir\$|const dir = '$lib'; // kubenode:bundle-dir|"
   } > "$tmp"
   chmod 0755 "$tmp"
   mv "$tmp" "$dest/$plugin"
