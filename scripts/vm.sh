@@ -144,6 +144,7 @@ for arg in $($bb cat /proc/cmdline); do
   case $arg in
     kubenode.run=*) run=${arg#kubenode.run=} ;;
     kubenode.cache=*) cache=${arg#kubenode.cache=} ;;
+    kubenode.root=*) root=${arg#kubenode.root=} ;;
     kubenode.debug) set -x ;;
   esac
 done
@@ -163,6 +164,14 @@ $bb mount -t tmpfs -o mode=1777 shm $n/dev/shm
 $bb mount -t tmpfs -o mode=0755 run $n/run
 $bb mount -t tmpfs -o mode=1777 tmp $n/tmp
 $bb mkdir -p $n/run/lock $n/run/netns $n/run/kubenode-vm $n/lib/modules/$kver
+# A project checked out under /tmp or /run (CI's fresh clone may be) is hidden by the fresh
+# mounts above: give it back at the same path, writable through an overlay of its own.
+case $root in
+  /tmp/*|/run/*)
+    $bb mkdir -p /rw/project-upper /rw/project-work $n$root
+    $bb mount -t overlay overlay -o lowerdir=/lower$root,upperdir=/rw/project-upper,workdir=/rw/project-work $n$root || fail "project overlay for $root failed"
+    ;;
+esac
 # The host may or may not have this kernel's modules installed; the cache always has them.
 $bb mount --bind /lower$cache/kernel/$kver/lib/modules/$kver $n/lib/modules/$kver || fail "no modules for $kver"
 $bb cp /lower$run/cmd.sh $n/run/kubenode-vm/ || fail "run directory $run not found"
@@ -250,7 +259,7 @@ run_vm() {
     -nodefaults -no-user-config -nographic -no-reboot \
     -machine q35 "${firmware[@]}" -accel "$accel" -cpu max -smp "${KUBENODE_VM_CPUS:-2}" -m "${KUBENODE_VM_MEMORY:-2048}" \
     -kernel "$kdir/boot/vmlinuz-$kver" -initrd "$cache/initrd-$kver.img" \
-    -append "console=ttyS0 panic=-1 ${KUBENODE_VM_KARGS:-quiet loglevel=4} mitigations=off random.trust_cpu=on edd=off tsc=reliable no_timer_check kubenode.run=$tmp kubenode.cache=$cache" \
+    -append "console=ttyS0 panic=-1 ${KUBENODE_VM_KARGS:-quiet loglevel=4} mitigations=off random.trust_cpu=on edd=off tsc=reliable no_timer_check kubenode.run=$tmp kubenode.cache=$cache kubenode.root=$root" \
     -serial "file:$console" -monitor none \
     -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
     -device virtio-serial-pci \
