@@ -3,6 +3,7 @@
 import type { Server } from 'node:http';
 import { createLogger, type Logger } from '../lib/log.js';
 import { FlagError, parseFlags, type ProxyFlags, USAGE } from './flags.js';
+import { collectGarbage } from './gc.js';
 import { PROXY_MODES } from './modes.js';
 import { addressesInCidrs, nodeIPv4Addresses } from './node-addresses.js';
 import type { Proxier } from './proxier.js';
@@ -44,6 +45,7 @@ export async function startProxy(flags: ProxyFlags, log: Logger, proxier: Proxie
       const state = tracker.takeState();
       try {
         const r = await proxier.sync(state, { full: kind === 'full' });
+        if (r.full) collectGarbage();
         health.synced();
         metrics.synced(r, tracker.counts());
         const mem = process.memoryUsage();

@@ -8,7 +8,12 @@ export async function clearConntrack(deletions: readonly ConntrackDeletion[], lo
   let removed = 0;
   for (const d of deletions) {
     const args = conntrackArgs(d);
-    const r = await run('conntrack', args, { allowFailure: true, timeoutMs: 10_000 });
+    // A missing conntrack(8) must not fail the sync (the rules are in place already): say so.
+    const r = await run('conntrack', args, { allowFailure: true, timeoutMs: 10_000 }).catch((e: Error) => {
+      log.warn('cannot delete stale UDP conntrack entries', { error: e.message });
+      return undefined;
+    });
+    if (!r) break;
     // conntrack exits 1 when nothing matched, which is the usual case.
     const m = /(\d+) flow entries have been deleted/.exec(r.stderr + r.stdout);
     const n = m ? Number(m[1]) : 0;

@@ -36,6 +36,11 @@ export function sharedRules(a: AppliedRules | undefined): SharedRule[] {
   return a.shared.split('\n').map((l) => ({ table: l[0] === 'n' ? 'nat' : 'filter', insert: l[1] === 'i', line: l.slice(2) }));
 }
 
+/** The names of the chains a Service had. */
+export function chainNames(a: AppliedRules): string[] {
+  return a.chains === '' ? [] : a.chains.split('\n').map((c) => c.slice(0, c.indexOf(' ')));
+}
+
 /** Chain name -> digest, for comparing a Service's chains with what was applied. */
 export function chainDigests(a: AppliedRules | undefined): Map<string, string> {
   const out = new Map<string, string>();

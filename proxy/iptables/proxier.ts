@@ -11,7 +11,7 @@ import { addressesInCidrs, nodeIPv4Addresses } from '../node-addresses.js';
 import type { Cidr } from '../model/validation.js';
 import type { Proxier, SyncOptions, SyncResult } from '../proxier.js';
 import type { IptablesBackend } from './backend.js';
-import { type AppliedRules, compactRules } from './applied.js';
+import { type AppliedRules, chainNames, compactRules } from './applied.js';
 import { cleanupRules } from './cleanup.js';
 import { newStats, renderFullSync, renderPartialSync, type ServiceChange } from './restore.js';
 import { type PlanConfig, planService, type ServiceRules } from './service-rules.js';
@@ -46,6 +46,8 @@ export class IptablesProxier implements Proxier {
   private applied = new Map<string, AppliedRules>();
   private lastState: ProxyState | undefined;
   private needFull = true;
+  /** Whether the previous sync completed (so `applied` is exactly what the kernel holds of ours). */
+  private lastSucceeded = false;
   private cfg: PlanConfig | undefined;
   /** Rules in our chains, by table: from the last full render, then kept up to date. */
   private rules = { nat: 0, filter: 0 };
@@ -73,10 +75,16 @@ export class IptablesProxier implements Proxier {
     this.needFull = true;
     let restores = 0;
     let objectsWritten = 0;
+    const lastSucceeded = this.lastSucceeded;
+    this.lastSucceeded = false;
     if (full) {
-      const [cfg, chains, builtins] = await Promise.all([
+      // Which of our chains exist: after a successful sync, exactly those it left (a full sync
+      // declares every chain it needs, so one deleted by hand comes back anyway); otherwise
+      // (first sync, after a failure) ask the kernel, to find leftovers.
+      const known = lastSucceeded ? new Set([...this.applied.values()].flatMap(chainNames)) : undefined;
+      const [cfg, existing, builtins] = await Promise.all([
         this.planConfig(),
-        this.opts.backend.listChains(),
+        known ?? this.opts.backend.listChains().then((c) => c.nat),
         this.opts.backend.builtinRules(JUMP_RULES),
       ]);
       this.cfg = cfg;
@@ -98,7 +106,7 @@ export class IptablesProxier implements Proxier {
         services: plans(),
         cfg,
         missingJumps: missingJumps(builtins),
-        existingChains: chains.nat,
+        existingChains: existing,
         maxChainsPerRestore: this.opts.maxChainsPerRestore ?? (this.opts.backend.kind === 'nft' ? NFT_CHAINS_PER_COMMIT : Infinity),
       }, stats);
       // One process; each chunk is its own COMMIT, i.e. its own transaction.
@@ -129,6 +137,7 @@ export class IptablesProxier implements Proxier {
       objectsWritten = chainsWritten;
     }
     this.needFull = false;
+    this.lastSucceeded = true;
 
     if (this.opts.conntrack !== false) {
       const deletions = staleConntrack(this.lastState, state, this.opts.nodeName);
@@ -154,5 +163,6 @@ export class IptablesProxier implements Proxier {
     await cleanupRules(this.opts.backend, this.opts.log);
     this.applied.clear();
     this.needFull = true;
+    this.lastSucceeded = false;
   }
 }

@@ -9,7 +9,8 @@ import { createGenericNetlink, FlagsGet, type GenericNetlinkSocket, MessageType,
 import { Cmd, destAttr, genlMessage, IPVS_GENL_NAME, IPVS_GENL_VERSION, NLM_F_REQUEST, parseService, serviceAttr } from './genl-codec.js';
 import { vsKey } from './types.js';
 import type { IpvsOp } from './diff.js';
-import { type ConnectionCounts, type KernelVirtualServer, parseProcIpVs } from './ipvsadm.js';
+import { type ConnectionCounts, type KernelVirtualServer, parseIpvsadmSave, parseProcIpVs } from './ipvsadm.js';
+import { ipvsSave } from './kernel.js';
 
 /** Bytes of messages per datagram: well under the socket's send buffer. */
 const DATAGRAM_BYTES = 128 * 1024;
@@ -59,13 +60,17 @@ export class IpvsNetlink {
   async read(): Promise<KernelIpvs> {
     // Services from one netlink dump (/proc shows persistence timeouts in jiffies); their real
     // servers and connection counts from /proc/net/ip_vs, instead of one dump per service.
-    const [[msgs], proc] = await Promise.all([
-      this.sock.request(this.family, Cmd.GET_SERVICE, IPVS_GENL_VERSION, [], { flags: FlagsGet.DUMP, timeout: 60_000 }),
-      readFile('/proc/net/ip_vs', 'utf8').then(parseProcIpVs),
-    ]);
+    const proc = parseProcIpVs(await readFile('/proc/net/ip_vs', 'utf8'));
+    let settings: Array<ReturnType<typeof parseService>>;
+    try {
+      const [msgs] = await this.sock.request(this.family, Cmd.GET_SERVICE, IPVS_GENL_VERSION, [], { flags: FlagsGet.DUMP, timeout: 5_000 });
+      settings = msgs.map((m) => parseService(m.data));
+    } catch {
+      // A dump that never answers must not stall the sync: ipvsadm reads the same settings.
+      settings = [...parseIpvsadmSave(await ipvsSave()).values()];
+    }
     const services = new Map<string, KernelVirtualServer>();
-    for (const m of msgs) {
-      const s = parseService(m.data);
+    for (const s of settings) {
       if (s) services.set(vsKey(s), { ...s, realServers: proc.services.get(vsKey(s))?.realServers ?? [] });
     }
     return { services, counts: proc.counts };
@@ -117,7 +122,7 @@ export class IpvsNetlink {
       if (chunk.length) datagrams.push(Buffer.concat(chunk));
       await Promise.all(datagrams.map((d) => new Promise<void>((resolve, reject) => this.sock.socket.socket.send([d], {}, (e) => (e ? reject(e) : resolve())))));
       // A request that is acknowledged: its answer comes after every error of the batch.
-      await this.sock.request(this.family, Cmd.GET_INFO, IPVS_GENL_VERSION, [], { timeout: 60_000 });
+      await this.sock.request(this.family, Cmd.GET_INFO, IPVS_GENL_VERSION, [], { timeout: 20_000 });
     } finally {
       this.sock.socket.off('message', onMessage);
     }

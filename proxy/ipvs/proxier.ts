@@ -114,6 +114,7 @@ export class IpvsProxier implements Proxier {
     if (this.firstSync) {
       applySysctls(log);
       await this.removeIptablesModeRules();
+      log.debug('first sync: sysctls set, iptables mode rules checked', { ms: Math.round(performance.now() - t0) });
     }
     let k: KernelView;
     if (full || !prev) {
@@ -121,6 +122,7 @@ export class IpvsProxier implements Proxier {
         readAddresses(), this.table.read(), ipsetSave(), iptables.builtinRules(IPVS_JUMP_RULES),
       ]);
       const links = parseAddresses(addrJson);
+      log.debug('full sync: kernel state read', { ms: Math.round(performance.now() - t0), virtualServers: kernel.services.size });
       k = {
         services: kernel.services,
         counts: kernel.counts,

@@ -50,15 +50,17 @@ export class ApiserverSource implements Source {
     // An informer stops on an error (apiserver away, watch broken): restart it with back-off.
     // Rules stay as they are meanwhile.
     const listed = new Set<string>();
+    const lastError = new Map<string, string>();
     for (const [inf, what] of [[services, 'Services'], [slices, 'EndpointSlices']] as const) {
       let delay = 1000;
       (inf as InformerLike<KubernetesObject>).on('connect', () => {
         delay = 1000;
       });
       (inf as InformerLike<KubernetesObject>).on('error', (err) => {
+        lastError.set(what, describe(err));
         // Before the first successful list, startWithRetry below owns the retries.
         if (this.stopped || !listed.has(what)) return;
-        this.log.warn('watch failed; restarting', { resource: what, error: err instanceof Error ? err.message : String(err), retryInMs: delay });
+        this.log.warn('watch failed; restarting', { resource: what, error: describe(err), retryInMs: delay });
         const t = setTimeout(() => {
           this.timers.delete(t);
           if (!this.stopped) inf.start().catch(() => {});
@@ -69,8 +71,8 @@ export class ApiserverSource implements Source {
     }
     // start() resolves once the initial list has been delivered.
     await Promise.all([
-      startWithRetry(services, 'Services', this.log, () => this.stopped).then(() => listed.add('Services')),
-      startWithRetry(slices, 'EndpointSlices', this.log, () => this.stopped).then(() => listed.add('EndpointSlices')),
+      startWithRetry(services, 'Services', this.log, () => this.stopped, () => lastError.get('Services')).then(() => listed.add('Services')),
+      startWithRetry(slices, 'EndpointSlices', this.log, () => this.stopped, () => lastError.get('EndpointSlices')).then(() => listed.add('EndpointSlices')),
     ]);
     if (this.stopped) return;
     h.synced();
@@ -88,11 +90,25 @@ export class ApiserverSource implements Source {
  * its error callbacks and resolves anyway; a resource version is only set by a successful one).
  * Until then the proxy must not sync: an empty picture would remove every Service's rules.
  */
-async function startWithRetry(inf: { start(): Promise<void>; latestResourceVersion(): string }, what: string, log: Logger, stopped: () => boolean): Promise<void> {
+async function startWithRetry(inf: { start(): Promise<void>; latestResourceVersion(): string }, what: string, log: Logger, stopped: () => boolean, lastError: () => string | undefined): Promise<void> {
   for (let delay = 1000; !stopped(); delay = Math.min(delay * 2, 30_000)) {
-    const error = await inf.start().then(() => undefined, (e: Error) => e.message);
+    const error = await inf.start().then(() => undefined, (e: unknown) => describe(e));
     if (!error && inf.latestResourceVersion() !== '') return;
-    log.warn('initial list failed; retrying', { resource: what, error: error ?? 'list failed', retryInMs: delay });
+    log.warn('initial list failed; retrying', { resource: what, error: error ?? lastError() ?? 'list failed', retryInMs: delay });
     await new Promise((r) => setTimeout(r, delay));
   }
+}
+
+/** An API error as a person needs it: the HTTP code and the apiserver's message (e.g. RBAC). */
+function describe(err: unknown): string {
+  const e = err as { code?: number; statusCode?: number; body?: unknown; message?: string };
+  let body = typeof e?.body === 'string' ? e.body : '';
+  try {
+    const parsed = JSON.parse(body) as { message?: string };
+    if (parsed.message) body = parsed.message;
+  } catch {
+    /* not JSON */
+  }
+  const code = e?.code ?? e?.statusCode;
+  return [code ? `HTTP ${code}` : '', body || e?.message || String(err)].filter(Boolean).join(': ').slice(0, 500);
 }

@@ -134,9 +134,20 @@ t.test('nft backend (the default)', async (t) => {
     t.match(noDir.stderr, /--services-dir \/nonexistent\/kubenode: no such directory/);
   });
 
-  t.test('--cleanup leaves iptables-save as it found it', async (t) => {
+  t.test('a restart removes the chains of Services deleted while it was down', async (t) => {
     await proxy.stop();
     t.ok((await world.iptablesSave()).includes('KUBE-SERVICES'), 'stopping keeps the rules (traffic keeps flowing)');
+    const goodChains = lines(await world.iptablesSave(), '-A KUBE-SVC-').filter((l) => l.includes('default/good:http')).map((l) => l.split(' ')[1]);
+    t.ok(goodChains.length > 0);
+    proxy.remove('good.yaml');
+    const again = await startProxy(t, world, [], proxy.dir);
+    const save = await world.iptablesSave();
+    for (const c of new Set(goodChains)) t.notOk(save.includes(`:${c} `), `${c} deleted`);
+    t.ok(save.includes('default/web:http cluster IP'), 'the others stay');
+    await again.stop();
+  });
+
+  t.test('--cleanup leaves iptables-save as it found it', async (t) => {
     await cleanup(world);
     t.equal(normalize(await world.iptablesSave()), before);
     const again = await cleanup(world);

@@ -296,3 +296,24 @@ t.test('jump rules: present ones are recognised, missing ones inserted in order'
   const filterInput = missing.filter((j) => j.table === 'filter' && j.builtin === 'FORWARD').map((j) => j.target);
   t.same(filterInput, ['KUBE-EXTERNAL-SERVICES', 'KUBE-SERVICES', 'KUBE-FORWARD', 'KUBE-PROXY-FIREWALL'], 'inserted at 1 in reverse, so they end up in upstream order');
 });
+
+t.test('cleanup plan: our jumps and chains only, referrers deleted before what they jump to', async (t) => {
+  const { planCleanup } = await import('../../proxy/iptables/cleanup.js');
+  const builtins = new Map([
+    ['nat PREROUTING', ['-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES', '-A PREROUTING -j DOCKER']],
+    ['filter FORWARD', ['-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD', '-A FORWARD -j DOCKER-USER']],
+  ]);
+  const chains = {
+    nat: ['DOCKER', 'KUBE-SERVICES', 'KUBE-MARK-MASQ', 'KUBE-SEP-AAAAAAAAAAAAAAAA', 'KUBE-SVC-BBBBBBBBBBBBBBBB', 'KUBE-EXT-BBBBBBBBBBBBBBBB', 'KUBE-KUBELET-CANARY'],
+    filter: ['DOCKER-USER', 'KUBE-FORWARD', 'KUBE-SERVICES'],
+  };
+  const text = planCleanup(builtins, chains, 2).join('');
+  t.match(text, /^-D PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES$/m);
+  t.match(text, /^-D FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD$/m);
+  t.notMatch(text, /DOCKER|CANARY/, "other programs' chains and jumps are not touched");
+  const order = [...text.matchAll(/^-X (\S+)$/gm)].map((m) => m[1]);
+  t.ok(order.indexOf('KUBE-EXT-BBBBBBBBBBBBBBBB') < order.indexOf('KUBE-SVC-BBBBBBBBBBBBBBBB'));
+  t.ok(order.indexOf('KUBE-SVC-BBBBBBBBBBBBBBBB') < order.indexOf('KUBE-SEP-AAAAAAAAAAAAAAAA'));
+  t.equal(order[order.length - 1], 'KUBE-MARK-MASQ', 'the shared target goes last');
+  t.equal(order.length, 7);
+});
