@@ -89,7 +89,7 @@ async function runBench(scenarios: ScenarioName[], runs: number): Promise<void> 
       const failed: number[] = [];
       const windows: number[] = [];
       for (let i = 0; i < runs; i++) {
-        const r = await runScenario(c, sc, { nodePort: DEMO_NODE_PORT, replicas: 3, ratePerSecond: RATE });
+        const r = await runScenario(c, sc, { nodePort: DEMO_NODE_PORT, replicas: 3, ratePerSecond: RATE, targetIndex: i });
         failed.push(r.summary.failed);
         windows.push(sc === 'b' ? (r.facts.lastAnswerWhileFailingSeconds as number) : r.summary.windowSeconds);
         console.log(`  (${sc}) run ${i + 1}: ${r.summary.failed} failed of ${r.summary.requests}, window ${windows[i]!.toFixed(2)} s`);

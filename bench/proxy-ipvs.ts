@@ -22,7 +22,8 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const SELF = resolve(import.meta.dirname, 'proxy-ipvs.js');
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 1000);
 const ENDPOINTS = 5;
-const RUNS = { first: 3, resync: 3, change: 5 };
+// Few runs: under emulation one full sync of 1,000 Services takes seconds to tens of seconds.
+const RUNS = { first: Number(process.env.BENCH_RUNS ?? 2), resync: Number(process.env.BENCH_RUNS ?? 2), change: 2 * Number(process.env.BENCH_RUNS ?? 2) };
 const quiet = createLogger('bench', { level: 'error' });
 type Mode = 'iptables' | 'ipvs' | 'ipvs-ipvsadm';
 const MODES: readonly Mode[] = ['iptables', 'ipvs', 'ipvs-ipvsadm'];
@@ -103,6 +104,7 @@ async function inVm(): Promise<void> {
     await run('ip', ['netns', 'add', ns]);
     try {
       const child = spawn('ip', ['netns', 'exec', ns, process.execPath, SELF, '--worker', mode], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_SERVICES: String(SERVICES) } });
+      console.error(`# ${mode}: running`);
       let line = '';
       createInterface({ input: child.stdout! }).on('line', (l) => (line = l));
       const code = await new Promise<number | null>((r) => child.once('exit', r));
@@ -131,7 +133,7 @@ async function main(): Promise<void> {
   if (process.env.KUBENODE_VM === '1') return inVm();
   // On the host: boot the VM and run this same script inside it.
   const child = spawn('bash', [resolve(ROOT, 'scripts/vm.sh'), 'run', '--', process.execPath, SELF], {
-    stdio: 'inherit', env: { ...process.env, KUBENODE_VM_ENV: `${process.env.KUBENODE_VM_ENV ?? ''} BENCH_SERVICES`.trim() },
+    stdio: 'inherit', env: { ...process.env, KUBENODE_VM_ENV: `${process.env.KUBENODE_VM_ENV ?? ''} BENCH_SERVICES BENCH_RUNS`.trim() },
   });
   process.exitCode = (await new Promise<number | null>((r) => child.once('exit', r))) ?? 1;
 }

@@ -339,6 +339,8 @@ down() {
   done
   # Only a directory this script made (it holds our settings or nodes) is removed whole.
   if [ -f "$settings" ] || [ -d "$node_dirs" ] || [ -d "$KUBENODE_CONTROL_PLANE_DIR" ]; then rm -rf "$dir"; fi
+  # /var/lib/kubenode itself, when the default cluster made it and nothing else lives there.
+  [ "$dir" != "$default_dir" ] || rmdir "$(dirname "$dir")" 2>/dev/null || true
 
   # Prove it: nothing of ours may remain.
   ip netns list 2>/dev/null | awk '{print $1}' | grep -q "^$cname-node" && leftovers+=("namespaces: $(ip netns list | awk '{print $1}' | grep "^$cname-node" | tr '\n' ' ')")

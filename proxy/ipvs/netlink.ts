@@ -76,6 +76,11 @@ export class IpvsNetlink {
     return { services, counts: proc.counts };
   }
 
+  /** Connection counts of every real server: one read of /proc/net/ip_vs. */
+  async readCounts(): Promise<KernelIpvs['counts']> {
+    return parseProcIpVs(await readFile('/proc/net/ip_vs', 'utf8')).counts;
+  }
+
   /** Send every change: deletes, then services, then real servers, each phase one batch. */
   async apply(ops: readonly IpvsOp[]): Promise<void> {
     const failures: Array<{ op: string; error: string }> = [];

@@ -44,7 +44,7 @@ export async function openIpvsTable(log: Logger, prefer: IpvsBackendKind = 'netl
         return {
           kind: 'netlink',
           read: () => nl.read(),
-          readCounts: async () => (await nl.read()).counts,
+          readCounts: () => nl.readCounts(),
           apply: (ops) => nl.apply(ops),
           close: () => nl.close(),
         };

@@ -19,7 +19,9 @@ async function ensureNode(c: EmulatedCluster, i: number): Promise<string> {
   const name = c.nodeName(i);
   const exists = await c.kubectl(['get', 'node', name], { allowFailure: true });
   if (exists.code !== 0) {
-    await c.kubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name }, status: { addresses: [{ type: 'InternalIP', address: c.nodeIP(i) }] } }) });
+    const r = await c.kubectl(['create', '-f', '-'], { allowFailure: true, input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name }, status: { addresses: [{ type: 'InternalIP', address: c.nodeIP(i) }] } }) });
+    // The agent may have registered it meanwhile.
+    if (r.code !== 0 && !/AlreadyExists/.test(r.stderr)) throw new Error(`creating Node ${name}: ${r.stderr}`);
   }
   for (let k = 0; k < 100; k++) {
     const cidr = (await c.kubectl(['get', 'node', name, '-o', 'jsonpath={.spec.podCIDR}'])).stdout.trim();

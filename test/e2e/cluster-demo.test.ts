@@ -25,8 +25,9 @@ async function pinnedPod(c: EmulatedCluster, name: string, node: string, image: 
   throw new Error(`pod ${name} on ${node} not Running with an IP after 120s: ${(await c.kubectl(['describe', 'pod', name], { allowFailure: true })).stdout}`);
 }
 
-async function containerOf(pod: string): Promise<string> {
-  const r = await run('docker', ['ps', '-q', '--filter', `label=io.kubernetes.pod.name=${pod}`, '--filter', 'label=io.kubernetes.container.name=main']);
+/** Docker is shared with other clusters: the node's instance label tells ours apart. */
+async function containerOf(pod: string, node: string): Promise<string> {
+  const r = await run('docker', ['ps', '-q', '--filter', `label=io.kubernetes.pod.name=${pod}`, '--filter', `label=kubenode.io/instance=${node}`, '--filter', 'label=io.kubernetes.container.name=main']);
   const id = r.stdout.trim().split('\n')[0];
   if (!id) throw new Error(`no running container for pod ${pod}`);
   return id;
@@ -50,7 +51,7 @@ t.test('cluster up --nodes 3: Ready nodes, pod-to-pod across nodes, NodePort on 
   // A pod on node 1 reaches a pod on node 3 by its IP (host-gw routes, no NAT between them).
   const server = await pinnedPod(c, 'server-on-3', c.nodeName(3), IMAGES.demo);
   await pinnedPod(c, 'client-on-1', c.nodeName(1), IMAGES.busybox, ['sleep', '3600']);
-  const client = await containerOf('client-on-1');
+  const client = await containerOf('client-on-1', c.nodeName(1));
   let body = '';
   for (let k = 0; k < 20 && !body.startsWith('pod='); k++) {
     // busybox nc, not its wget (which crashes in these static images).

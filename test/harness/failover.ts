@@ -23,6 +23,8 @@ export interface ScenarioOptions {
   replicas: number;
   ratePerSecond?: number;
   timeoutMs?: number;
+  /** Which backend to act on, rotating (0: the first one off the entry node). */
+  targetIndex?: number;
   /** Progress lines for a person watching (failover.sh). */
   log?: (line: string) => void;
 }
@@ -41,18 +43,23 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const BASELINE_MS = 2000;
 const SETTLED_MS = 2000;
 
-/** The running `demo` container of a pod (Docker is shared by all emulated nodes). */
-async function demoContainer(pod: string): Promise<string> {
-  const res = await run('docker', ['ps', '-q', '--filter', `label=io.kubernetes.pod.name=${pod}`, '--filter', 'label=io.kubernetes.container.name=demo', '--filter', 'label=io.kubernetes.pod.namespace=default']);
+/** The running `demo` container of a pod, by its UID: Docker is shared by every emulated node
+ * and by other clusters, where a pod of the same name may exist. */
+async function demoContainer(pod: PodInfo): Promise<string> {
+  const res = await run('docker', ['ps', '-q', '--filter', `label=io.kubernetes.pod.uid=${pod.uid}`, '--filter', 'label=io.kubernetes.container.name=demo']);
   const id = res.stdout.trim().split('\n')[0];
-  if (!id) throw new Error(`no running demo container for pod ${pod}`);
+  if (!id) throw new Error(`no running demo container for pod ${pod.name} (uid ${pod.uid})`);
   return id;
 }
 
-/** A Ready backend, preferably on another node than the one the traffic enters by. */
-function pickTarget(pods: PodInfo[], entryNode: string): PodInfo {
-  const ready = pods.filter((p) => p.ready && !p.deleting).sort((a, b) => a.name.localeCompare(b.name));
-  const t = ready.find((p) => p.node !== entryNode) ?? ready[0];
+/**
+ * A Ready backend: those on other nodes than the one traffic enters by come first; `index`
+ * rotates through them, so repeated runs do not crash one container again and again (the agent,
+ * like kubelet, backs off restarting a container that keeps dying: 10 s, 20 s, 40 s...).
+ */
+function pickTarget(pods: PodInfo[], entryNode: string, index = 0): PodInfo {
+  const ready = pods.filter((p) => p.ready && !p.deleting).sort((a, b) => Number(a.node === entryNode) - Number(b.node === entryNode) || a.name.localeCompare(b.name));
+  const t = ready[index % Math.max(1, ready.length)];
   if (!t) throw new Error(`no Ready demo pod to act on: ${JSON.stringify(pods)}`);
   return t;
 }
@@ -74,19 +81,19 @@ export async function runScenario(c: ClusterAccess, scenario: ScenarioName, o: S
   try {
     switch (scenario) {
       case 'a': {
-        target = pickTarget(pods, entry);
-        const id = await demoContainer(target.name);
+        target = pickTarget(pods, entry, o.targetIndex);
+        const id = await demoContainer(target);
         log(`killing container ${id.slice(0, 12)} of ${target.name} on ${target.node}`);
         actionAt = loop.now();
         await run('docker', ['kill', '--signal', 'KILL', id]);
-        await waitForPods(c, `${target.name} restarted and Ready`, (p) => p.some((x) => x.name === target.name && x.restarts > target.restarts && x.ready), 60_000);
+        await waitForPods(c, `${target.name} restarted and Ready`, (p) => p.some((x) => x.name === target.name && x.restarts > target.restarts && x.ready), 120_000);
         facts.readyAgainSeconds = (loop.now() - actionAt) / 1000;
         log(`${target.name} restarted and Ready again after ${facts.readyAgainSeconds.toFixed(1)} s`);
         break;
       }
       case 'b': {
-        target = pickTarget(pods, entry);
-        const id = await demoContainer(target.name);
+        target = pickTarget(pods, entry, o.targetIndex);
+        const id = await demoContainer(target);
         log(`making ${target.name} on ${target.node} fail its readiness probe (rm /www/ready)`);
         actionAt = loop.now();
         await run('docker', ['exec', id, 'rm', '-f', '/www/ready']);
@@ -107,7 +114,7 @@ export async function runScenario(c: ClusterAccess, scenario: ScenarioName, o: S
         break;
       }
       case 'c': {
-        target = pickTarget(pods, entry);
+        target = pickTarget(pods, entry, o.targetIndex);
         log(`deleting ${target.name} on ${target.node} gracefully`);
         actionAt = loop.now();
         await c.kubectl(['delete', 'pod', target.name, '--wait=false']);
