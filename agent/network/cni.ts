@@ -1,4 +1,4 @@
-// The runtime side of CNI for the agent (the contract in /work/notes/interfaces.md): run the
+// The runtime side of CNI for the agent (the interface the pod workers use): run the
 // node's network configuration list for a pod sandbox, the way libcni does for kubelet and
 // containerd (SPEC.md section 3):
 //   ADD   plugins in order, each given the previous one's result as prevResult; the final result

@@ -41,7 +41,7 @@ export interface NodeAgentOptions {
   readiness(): Promise<Readiness>;
   logger: Logger;
 
-  // Extensions of the contract in /work/notes/interfaces.md (all optional):
+  // Options beyond the ones the agent core needs (all optional):
   /** kubernetes.io/hostname and the Hostname address; default nodeName (kubelet: the hostname override). */
   hostname?: string;
   /** The agent's root directory; its filesystem is nodefs (ephemeral-storage, DiskPressure). Default /var/lib/kubenode. */

@@ -3,7 +3,7 @@
 // removeContainer/removePod when it goes; they read isStarted/isReady when they compute status,
 // and get onChange the moment a thresholded result changes (so Ready is written at once, and a
 // container that failed liveness or startup is killed and restarted by its pod worker).
-// Contract: /work/notes/interfaces.md. Shape: kubelet's pkg/kubelet/prober (prober_manager.go,
+// Shape: kubelet's pkg/kubelet/prober (prober_manager.go,
 // worker.go, results cache), re-expressed with one scheduler instead of one goroutine per probe.
 import type { Logger } from '../../lib/log.js';
 import { ContainerProbes } from './container-probes.js';

@@ -1,6 +1,5 @@
 // The prober's vocabulary, shared by the manager, its workers and the handlers. The public
-// contract (ProbeTarget, ProbeChange, ProbeType) is re-exported by manager.ts; see
-// /work/notes/interfaces.md.
+// contract (ProbeTarget, ProbeChange, ProbeType) is re-exported by manager.ts.
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 
 export type ProbeType = 'liveness' | 'readiness' | 'startup';
