@@ -3,8 +3,8 @@
 # reference plugins (which Debian puts in /usr/lib/cni; we link them into /opt/cni/bin too, so
 # that one CNI_PATH holds both, as on a kubeadm-built node).
 #
-# Each installed plugin is bin/kubenode-<name>.cjs (a small launcher) with the interpreter and the
-# bundle directory made absolute: a CNI runtime execs plugins with a minimal environment, and the
+# Each installed plugin is a copy of bin/kubenode-cni.cjs (the launcher both plugins share) with
+# the interpreter, the plugin's name and the bundle directory made absolute: a CNI runtime execs plugins with a minimal environment, and the
 # launcher keeps its V8 code cache beside the bundle. The bundles are copied to $lib, so the
 # installed plugins do not depend on this checkout staying where it is.
 set -euo pipefail
@@ -22,11 +22,12 @@ for plugin in kubenode-bridge kubenode-ipam; do
     # A new bundle makes the old code cache stale (V8 would reject it anyway).
     rm -f "$lib/v8cache/$plugin-"*
   fi
-  launcher="$root/bin/$plugin.cjs"
+  launcher="$root/bin/kubenode-cni.cjs"
   grep -q 'kubenode:bundle-dir' "$launcher" || { echo "install-cni: $launcher has no bundle-dir line" >&2; exit 1; }
   tmp="$dest/.$plugin.tmp"
   { echo "#!$node_bin"
-    tail -n +2 "$launcher" | sed "s|^const dir = .*// kubenode:bundle-dir\$|const dir = '$lib'; // kubenode:bundle-dir|"
+    tail -n +2 "$launcher" | sed -e "s|^const dir = .*// kubenode:bundle-dir\$|const dir = '$lib'; // kubenode:bundle-dir|" \
+          -e "s|^const name = .*// kubenode:plugin-name\$|const name = '$plugin'; // kubenode:plugin-name|"
   } > "$tmp"
   chmod 0755 "$tmp"
   mv "$tmp" "$dest/$plugin"

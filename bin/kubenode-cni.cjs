@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// The kubenode-ipam CNI plugin. Loads the one-file bundle that `npm run build` makes
+// The launcher of both CNI plugins, kubenode-bridge and kubenode-ipam: the name it is run
+// under picks the plugin. Loads the plugin's one-file bundle that `npm run build` makes
 // (scripts/bundle-cni.mjs) through a V8 code cache: a CNI plugin is a new process per call, so
 // compiling the bundle on every ADD is latency; with the cache V8 skips parsing and compiling
 // what earlier runs already compiled (node 20 has no module.enableCompileCache()).
-// scripts/install-cni.sh copies this file with the bundle directory made absolute.
+// scripts/install-cni.sh copies this file once per plugin, with its name and the bundle directory
+// made absolute.
 'use strict';
 const dir = __dirname + '/../dist/cni'; // kubenode:bundle-dir
-const name = 'kubenode-ipam';
+const name = require('path').basename(process.argv[1] || '').replace(/\.cjs$/, ''); // kubenode:plugin-name
 const fs = require('fs');
 const vm = require('vm');
 const Module = require('module');
