@@ -24,6 +24,9 @@ import { podFingerprint, type PodRuntimeStatus } from './runtime/types.js';
 import { VolumeManager } from './runtime/volumes.js';
 import { AgentMetrics } from './server/metrics.js';
 import { ReadOnlyServer } from './server/read-only.js';
+import type { ReadOnlyApi } from './server/routes.js';
+import { startNodeApi } from './server/node-api.js';
+import type { SecureServer } from './server/secure.js';
 import { FileSource } from './sources/file.js';
 import { ManifestServer, isLoopback } from './sources/manifest-server.js';
 import { PodConfig, type DesiredChanges } from './sources/merger.js';
@@ -35,6 +38,10 @@ import { StatusManager } from './status/status-manager.js';
 // Type-only: the apiserver side (and @kubernetes/client-node, ~80 MiB) is loaded only with --kubeconfig.
 import type { ApiserverPods } from './apiserver/apiserver.js';
 import type { NodeAgent } from './node/node-agent.js';
+// Events: pure here; the apiserver sink is imported by createEventRecorder only with --kubeconfig.
+import { createEventRecorder, type Recorder } from './events/recorder.js';
+import { containerRef, nodeRef, podRef } from './events/types.js';
+import { nodeConditionEvents } from './events/node-events.js';
 
 /** The node's address for pods' hostIP: --node-ip, else the first global IPv4 of a physical-looking interface. */
 export function defaultHostIP(): string {
@@ -58,6 +65,7 @@ export class Agent {
   private sources: PodSource[] = [];
   private extraSources: PodSource[] = [];
   private readOnly?: ReadOnlyServer;
+  private secure?: SecureServer;
   private manifestServer?: ManifestServer;
   private urlSource?: UrlSource;
   private gc!: ContainerGC;
@@ -70,6 +78,8 @@ export class Agent {
   private rejectedForCapacity = new Set<string>();
   private nodeAgent?: NodeAgent;
   private apiPods?: ApiserverPods;
+  private recorder?: Recorder;
+  private nodeConditions = new Map<string, string>();
 
   constructor(private readonly cfg: AgentConfig, private readonly logger: Logger) {
     this.nodeName = (cfg.hostnameOverride ?? hostname()).toLowerCase();
@@ -77,6 +87,11 @@ export class Agent {
 
   get readOnlyPort(): number {
     return this.readOnly?.port ?? 0;
+  }
+
+  /** Port of the authenticated HTTPS node API (--port), 0 when it does not run. */
+  get securePort(): number {
+    return this.secure?.port ?? 0;
   }
 
   get manifestServerPort(): number {
@@ -110,7 +125,12 @@ export class Agent {
     if (minOomScoreAdj > -1000) logger.warn('oom_score_adj cannot be lowered here (no CAP_SYS_RESOURCE): Guaranteed pods and sandboxes get the current score instead of a negative one', { minimum: minOomScoreAdj });
     const network = new CniNetwork({ confDir: cfg.cniConfDir, binDirs: cfg.cniBinDir, cacheDir: cfg.cniCacheDir!, logger: logger.with({ component: 'cni' }) });
     const networkState = new NetworkStateStore(join(cfg.rootDir, 'sandboxes'));
-    this.prober = new ProbeManager({ logger: logger.with({ component: 'prober' }), onChange: (c) => this.workers?.onProbeChange(c) });
+    const recorder = (this.recorder = await createEventRecorder({ nodeName: this.nodeName, logger, kubeconfig: cfg.kubeconfig, count: (o) => this.metrics.events.inc({ result: o }) }));
+    recorder.event(nodeRef(this.nodeName), 'Normal', 'Starting', 'Starting kubenode agent.');
+    this.prober = new ProbeManager({
+      logger: logger.with({ component: 'prober' }), onChange: (c) => this.workers?.onProbeChange(c),
+      onEvent: (e) => recorder.event(containerRef(e.pod, e.containerName), e.type, e.reason, e.message),
+    });
     this.ctx = {
       nodeName: this.nodeName,
       hostIPs,
@@ -130,6 +150,7 @@ export class Agent {
       capacity,
       minOomScoreAdj,
       syncFrequencyMs: cfg.syncFrequencyMs,
+      recorder,
     };
     this.workers = new PodWorkers(this.ctx, cfg.syncConcurrency);
     this.gc = new ContainerGC({
@@ -159,8 +180,13 @@ export class Agent {
       const [{ NodeAgent }, { ApiserverPods }, { parseTaints }] = await Promise.all([
         import('./node/node-agent.js'), import('./apiserver/apiserver.js'), import('./node/taints.js'),
       ]);
+      // ConfigMaps, Secrets and service-account tokens for pods, with the node's credentials. Cached
+      // for one sync period (at most kubelet's default TTL, 1 minute): kubelet's cache strategy.
+      const { ApiPodObjects } = await import('./objects/api-objects.js');
+      this.ctx.objects = new ApiPodObjects({ kubeconfig: cfg.kubeconfig, ttlMs: Math.min(cfg.syncFrequencyMs, 60_000), logger: logger.with({ component: 'objects' }) });
       this.nodeAgent = new NodeAgent({
         kubeconfig: cfg.kubeconfig, nodeName: this.nodeName, nodeIP: hostIPs[0], rootDir: cfg.rootDir, maxPods: cfg.maxPods,
+        kubeletPort: cfg.port > 0 ? cfg.port : undefined, // where the apiserver finds the HTTPS node API (kubectl logs)
         registerWithTaints: parseTaints(cfg.registerWithTaints ?? ''), // throws naming the bad entry
         podCIDRFile: cfg.podCidrFile ?? join(cfg.rootDir, 'pod-cidr'),
         runtimeVersion: async () => `docker://${await this.runtime.ping()}`,
@@ -170,8 +196,13 @@ export class Agent {
           return n.ready ? { ready: true, reason: '', message: 'kubenode is posting ready status' } : { ready: false, reason: 'NetworkPluginNotReady', message: n.message };
         },
         logger: logger.with({ component: 'node' }),
+        onConditions: (conditions) => {
+          const now = new Map(conditions.map((c) => [c.type, c.status]));
+          for (const e of nodeConditionEvents(this.nodeName, this.nodeConditions, now)) recorder.event(nodeRef(this.nodeName), e.type, e.reason, e.message);
+          this.nodeConditions = now;
+        },
       });
-      this.apiPods = new ApiserverPods({ kubeconfig: cfg.kubeconfig, nodeName: this.nodeName, statuses: this.status, hasPod: (uid) => this.workers.has(uid), desired: () => this.podConfig.desired(), logger });
+      this.apiPods = new ApiserverPods({ kubeconfig: cfg.kubeconfig, nodeName: this.nodeName, statuses: this.status, hasPod: (uid) => this.workers.has(uid), desired: () => this.podConfig.desired(), observeWriteLatency: (s) => this.metrics.podStatusWriteLatency.observe(s), logger });
       this.sources.push(this.apiPods.source);
       this.apiPods.start();
       void this.nodeAgent.start(); // registration retries in the background; pods don't wait for the apiserver
@@ -184,18 +215,21 @@ export class Agent {
     // Container events wake the pod's worker at once; the relist below is the safety net.
     this.stopEvents = this.runtime.watchEvents((e) => { if (e.podUid && !e.ours) this.workers.requestSync(e.podUid); });
 
+    // One set of routes, two listeners: the plain read-only port and the authenticated HTTPS one.
+    const stats = new StatsProvider({ nodeName: this.nodeName, cgroups, status: this.status, capacity, startTime: new Date() });
+    const nodeApi: ReadOnlyApi = {
+      pods: () => this.podsWithStatus(),
+      manifestErrors: () => this.manifestErrors(),
+      healthy: () => this.healthy(),
+      metrics: () => this.metricsText(),
+      summary: () => stats.summary(),
+      runtime: this.runtime,
+    };
     if (cfg.readOnlyPort > 0) {
-      const stats = new StatsProvider({ nodeName: this.nodeName, cgroups, status: this.status, capacity, startTime: new Date() });
-      this.readOnly = new ReadOnlyServer({
-        pods: () => this.podsWithStatus(),
-        manifestErrors: () => this.manifestErrors(),
-        healthy: () => this.healthy(),
-        metrics: () => this.metricsText(),
-        summary: () => stats.summary(),
-        runtime: this.runtime,
-      }, logger);
+      this.readOnly = new ReadOnlyServer(nodeApi, logger);
       await this.readOnly.listen(cfg.address, cfg.readOnlyPort);
     }
+    this.secure = await startNodeApi(cfg, nodeApi, this.nodeName, logger); // throws naming a bad --tls-*/--client-ca-file
 
     for (const s of this.sources) await s.start((u) => this.podConfig.apply(u));
 
@@ -222,7 +256,7 @@ export class Agent {
     for (const p of c.removed) {
       this.rejectedForCapacity.delete(p.metadata!.uid!);
       this.status.delete(p.metadata!.uid!);
-      void this.workers.remove(p.metadata!.uid!).then(() => this.apiPods?.podTerminated(p));
+      void this.workers.remove(p.metadata!.uid!).then((final) => this.apiPods?.podTerminated(p, final));
     }
     for (const p of [...c.added, ...c.updated]) {
       const uid = p.metadata!.uid!;
@@ -238,7 +272,10 @@ export class Agent {
   }
 
   private rejectPod(p: V1Pod, reason: string, message: string): void {
-    if (!this.rejectedForCapacity.has(p.metadata!.uid!)) this.logger.warn('pod rejected', { pod: `${p.metadata!.namespace}/${p.metadata!.name}`, reason, message });
+    if (!this.rejectedForCapacity.has(p.metadata!.uid!)) {
+      this.logger.warn('pod rejected', { pod: `${p.metadata!.namespace}/${p.metadata!.name}`, reason, message });
+      this.recorder?.event(podRef(p), 'Warning', reason, message); // kubelet's admission rejection event
+    }
     this.rejectedForCapacity.add(p.metadata!.uid!);
     this.status.set(p, { phase: 'Failed', reason, message, startTime: new Date() });
   }
@@ -329,7 +366,9 @@ export class Agent {
     this.apiPods?.stop();
     await this.nodeAgent?.stop();
     this.workers?.stop();
+    await this.recorder?.stop(); // what is queued gets up to 2 s to reach the apiserver
     this.prober?.stop();
     await this.readOnly?.close();
+    await this.secure?.close();
   }
 }

@@ -6,6 +6,9 @@
 #   scripts/control-plane.sh up          start everything (or say it is already up)
 #   scripts/control-plane.sh down        stop everything; `down --purge` also removes its state
 #   scripts/control-plane.sh status      what runs, and whether the apiserver is ready
+#   scripts/control-plane.sh stop apiserver     stop only kube-apiserver (etcd, the other
+#                                        components and all state stay); `start apiserver`
+#                                        starts it again and waits for /readyz; `restart apiserver`
 #   scripts/control-plane.sh kubeconfig  print the admin kubeconfig's path
 #   scripts/control-plane.sh kubectl ARGS...         kubectl as the cluster admin
 #   scripts/control-plane.sh node-credentials NAME [IP...]
@@ -180,6 +183,22 @@ wait_for() {
 
 kubectl_admin() { "$bin/kubectl" --kubeconfig "$admin_kubeconfig" "$@"; }
 
+start_apiserver() {
+  echo "starting kube-apiserver $KUBERNETES_VERSION on :$apiserver_port (advertised as $advertise)"
+  start kube-apiserver "$bin/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$etcd_client_port" \
+    --bind-address 0.0.0.0 --secure-port "$apiserver_port" --advertise-address "$advertise" \
+    --service-cluster-ip-range "$service_cidr" --allow-privileged=true \
+    --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+    --client-ca-file "$pki/ca.crt" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority "$pki/ca.crt" --kubelet-preferred-address-types InternalIP,Hostname \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+    --default-not-ready-toleration-seconds "$toleration" --default-unreachable-toleration-seconds "$toleration" \
+    --profiling=false
+}
+
 up() {
   for c in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl; do
     [ -x "$bin/$c" ] || die "$bin/$c is missing: run 'sudo scripts/setup.sh' (it builds the control plane from upstream sources)"
@@ -213,19 +232,7 @@ up() {
     --listen-metrics-urls "" --log-level warn --quota-backend-bytes 2147483648
   wait_for etcd 30 curl -fsS "http://127.0.0.1:$etcd_client_port/health"
 
-  echo "starting kube-apiserver $KUBERNETES_VERSION on :$apiserver_port (advertised as $advertise)"
-  start kube-apiserver "$bin/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$etcd_client_port" \
-    --bind-address 0.0.0.0 --secure-port "$apiserver_port" --advertise-address "$advertise" \
-    --service-cluster-ip-range "$service_cidr" --allow-privileged=true \
-    --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
-    --client-ca-file "$pki/ca.crt" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
-    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
-    --kubelet-certificate-authority "$pki/ca.crt" --kubelet-preferred-address-types InternalIP,Hostname \
-    --service-account-issuer https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-    --default-not-ready-toleration-seconds "$toleration" --default-unreachable-toleration-seconds "$toleration" \
-    --profiling=false
+  start_apiserver
   wait_for kube-apiserver 90 kubectl_admin get --raw /readyz
 
   # Let the apiserver reach kubelets (logs, exec) with the built-in kubelet-api-admin role.
@@ -270,6 +277,25 @@ status() {
   fi
 }
 
+# stop apiserver / start apiserver: only kube-apiserver, keeping etcd, the other components and all
+# state (tests of what clients do while the apiserver is away). Other components: not needed yet.
+component_cmd() {
+  local verb=$1 what=${2:-}
+  [ "$what" = apiserver ] || [ "$what" = kube-apiserver ] || die "usage: $0 $verb apiserver (only the apiserver can be stopped or started alone)"
+  case "$verb" in
+    stop) stop kube-apiserver; echo "kube-apiserver stopped" ;;
+    start)
+      running etcd || die "etcd is not running: use '$0 up'"
+      if running kube-apiserver; then echo "kube-apiserver is already running"; return 0; fi
+      port_taken "$apiserver_port" && die "port $apiserver_port already in use"
+      start_apiserver
+      wait_for kube-apiserver 90 kubectl_admin get --raw /readyz
+      echo "kube-apiserver is up"
+      ;;
+    restart) component_cmd stop "$what"; component_cmd start "$what" ;;
+  esac
+}
+
 node_credentials() {
   local name=${1:-}; [ -n "$name" ] || die "usage: $0 node-credentials NODE_NAME [IP...]"
   shift
@@ -299,6 +325,7 @@ case "$cmd" in
   kubeconfig) [ -f "$admin_kubeconfig" ] || die "no kubeconfig yet: run '$0 up'"; echo "$admin_kubeconfig" ;;
   kubectl) kubectl_admin "$@" ;;
   node-credentials) node_credentials "$@" ;;
+  stop|start|restart) component_cmd "$cmd" "$@" ;;
   ""|-h|--help|help) usage; [ -n "$cmd" ] || exit 2 ;;
-  *) echo "control-plane: unknown subcommand '$cmd' (expected up, down, status, kubeconfig, kubectl, node-credentials)" >&2; exit 2 ;;
+  *) echo "control-plane: unknown subcommand '$cmd' (expected up, down, status, stop, start, restart, kubeconfig, kubectl, node-credentials)" >&2; exit 2 ;;
 esac

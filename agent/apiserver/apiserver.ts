@@ -2,7 +2,7 @@
 // source (list+watch of pods bound to this node), the status writer and the end of graceful
 // deletions, and the mirror pods of static pods. It authenticates with the kubeconfig's credentials (system:node:NAME under the Node
 // authorizer and NodeRestriction: it touches only pods bound to this node).
-import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Pod, type V1PodStatus } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { apiClients } from '../node/client.js';
 import type { StatusManager } from '../status/status-manager.js';
@@ -19,6 +19,8 @@ export interface ApiserverPodsOptions {
   hasPod: (uid: string) => boolean;
   /** The agent's desired pods (static ones get mirror pods). */
   desired: () => V1Pod[];
+  /** Seconds from the agent observing a status change to the end of the PATCH that wrote it. */
+  observeWriteLatency?: (seconds: number) => void;
   logger: Logger;
 }
 
@@ -31,10 +33,11 @@ export class ApiserverPods {
   constructor(o: ApiserverPodsOptions) {
     const { kubeConfig } = apiClients(o.kubeconfig);
     const core = kubeConfig.makeApiClient(CoreV1Api);
-    this.writer = new StatusWriter({ core, statuses: o.statuses, logger: o.logger.with({ component: 'status-writer' }) });
+    this.writer = new StatusWriter({ core, statuses: o.statuses, observeLatency: o.observeWriteLatency, logger: o.logger.with({ component: 'status-writer' }) });
     this.source = new ApiPodSource({
       kubeConfig, nodeName: o.nodeName, logger: o.logger.with({ source: 'api' }),
       onPods: (pods) => {
+        this.writer.retryNow();
         this.writer.observe(pods);
         this.deleter.reconcile(pods);
         this.mirrors.reconcile(pods);
@@ -56,9 +59,12 @@ export class ApiserverPods {
     this.writer.start();
   }
 
-  /** The agent's pod worker for `pod` finished terminating it (the pod left the desired set). */
-  podTerminated(pod: V1Pod): void {
-    if (fromApi(pod)) this.deleter.terminated(pod.metadata!.namespace!, pod.metadata!.name!, pod.metadata!.uid!);
+  /**
+   * The agent's pod worker for `pod` finished terminating it (the pod left the desired set);
+   * `finalStatus`: what it computed from the runtime after the kill (terminal phase, exit codes).
+   */
+  podTerminated(pod: V1Pod, finalStatus?: V1PodStatus): void {
+    if (fromApi(pod)) this.deleter.terminated(pod.metadata!.namespace!, pod.metadata!.name!, pod.metadata!.uid!, finalStatus);
   }
 
   stop(): void {

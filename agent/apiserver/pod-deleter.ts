@@ -1,24 +1,17 @@
 // The end of a graceful deletion, as kubelet does it: once a pod with a deletionTimestamp has been
 // terminated here (preStop, SIGTERM, SIGKILL after its grace period: the pod workers' job, started
-// when the apiserver source dropped the pod from the desired set), its final status is written and
-// the pod is deleted with grace period 0, preconditioned on its UID so that a new pod of the same
-// name is never touched. A deleting pod this agent does not run (never started, or deleted while
-// the agent was down) is finished at once.
+// when the apiserver source dropped the pod from the desired set), its final status is written
+// (terminal phase, every container terminated with its exit code: computed by the pod worker
+// from the runtime after the kill) and the pod is deleted with grace period 0, preconditioned on
+// its UID so that a new pod of the same name is never touched. A deleting pod this agent does not
+// run (never started, or deleted while the agent was down) is finished at once, with a final status
+// made from the last one known (terminalPodStatus).
 import type { CoreV1Api, V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { apiErrorMessage, isConflict, isNotFound, requestOptions } from '../node/client.js';
+import { terminalPodStatus } from '../status/terminal.js';
 import { isDeleting } from './pod-source.js';
 import type { StatusWriter } from './status-writer.js';
-
-/** The last status with the pod no longer ready: what a terminated pod shows before it goes. */
-export function finalStatus(last: V1PodStatus | undefined, now = new Date()): V1PodStatus {
-  const s: V1PodStatus = { ...last };
-  s.conditions = (last?.conditions ?? []).map((c) =>
-    (c.type === 'Ready' || c.type === 'ContainersReady') && c.status !== 'False' ? { ...c, status: 'False', reason: 'PodCompleted', lastTransitionTime: now } : c,
-  );
-  s.containerStatuses = last?.containerStatuses?.map((c) => ({ ...c, ready: false, started: false }));
-  return s;
-}
 
 export class PodDeleter {
   private readonly inFlight = new Set<string>();
@@ -38,20 +31,22 @@ export class PodDeleter {
     for (const p of pods) if (isDeleting(p) && !this.o.hasPod(p.metadata!.uid!)) void this.finish(p);
   }
 
-  /** A pod's worker finished terminating it. */
-  terminated(namespace: string, name: string, uid: string): void {
+  /** A pod's worker finished terminating it; `final`: the status it computed from the runtime. */
+  terminated(namespace: string, name: string, uid: string, final?: V1PodStatus): void {
     const p = this.o.apiPod(namespace, name);
-    if (p && p.metadata?.uid === uid && isDeleting(p)) void this.finish(p);
+    if (p && p.metadata?.uid === uid && isDeleting(p)) void this.finish(p, final);
   }
 
-  private async finish(p: V1Pod): Promise<void> {
+  private async finish(p: V1Pod, final?: V1PodStatus): Promise<void> {
     const uid = p.metadata!.uid!;
     const name = p.metadata!.name!;
     const namespace = p.metadata!.namespace!;
     if (this.inFlight.has(uid)) return;
     this.inFlight.add(uid);
     try {
-      await this.o.writer.writeNow(p, finalStatus(this.o.writer.lastWritten(uid) ?? p.status));
+      const status = final ?? terminalPodStatus(this.o.writer.lastWritten(uid) ?? p.status);
+      await this.o.writer.writeNow(p, status);
+      this.o.logger.info('wrote the final status of a terminated pod', { pod: `${namespace}/${name}`, phase: status.phase, exitCodes: status.containerStatuses?.map((c) => c.state?.terminated?.exitCode) });
       await this.o.core.deleteNamespacedPod(
         { name, namespace, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid } } },
         requestOptions({ timeoutMs: 10_000 }),
@@ -61,7 +56,7 @@ export class PodDeleter {
       // Already gone, or a new pod of that name (precondition failed): nothing of ours to delete.
       if (!isNotFound(err) && !isConflict(err)) {
         this.o.logger.warn('deleting a terminated pod failed; will retry on the next update', { pod: `${namespace}/${name}`, error: apiErrorMessage(err) });
-        setTimeout(() => { this.inFlight.delete(uid); const again = this.o.apiPod(namespace, name); if (again?.metadata?.uid === uid) void this.finish(again); }, 2000).unref();
+        setTimeout(() => { this.inFlight.delete(uid); const again = this.o.apiPod(namespace, name); if (again?.metadata?.uid === uid) void this.finish(again, final); }, 2000).unref();
         return;
       }
     }

@@ -53,7 +53,8 @@ export class ApiPodSource implements PodSource {
   private scheduled = false;
   private stopped = false;
   private retry?: NodeJS.Timeout;
-  private readonly backoff = new Backoff(500, 30_000);
+  // Capped at 7 s as the node Lease retries: a watch must resume soon after the apiserver is back.
+  private readonly backoff = new Backoff(500, 7000);
   private lastDesired = new Map<string, V1Pod>();
   /** Set once the first list succeeded. */
   connected = false;

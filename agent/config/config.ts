@@ -38,9 +38,19 @@ export interface AgentConfig {
   maxPods: number;
   syncConcurrency: number;
   imagePullTimeoutMs: number;
+  // The authenticated HTTPS node API (agent/server/secure.ts), kubelet's flags.
+  port: number;
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
+  clientCaFile?: string;
+  anonymousAuth: boolean;
+  /** Unset: Webhook with --kubeconfig, else AlwaysAllow (see validateConfig). */
+  authorizationMode?: 'Webhook' | 'AlwaysAllow';
+  /** Unset: on with --kubeconfig. */
+  authenticationTokenWebhook?: boolean;
 }
 
-type Kind = 'string' | 'int' | 'duration' | 'list' | 'headers';
+type Kind = 'string' | 'int' | 'duration' | 'list' | 'headers' | 'bool';
 
 interface Flag {
   name: string;
@@ -65,7 +75,7 @@ export const FLAGS: Flag[] = [
   { name: 'cni-bin-dir', key: 'cniBinDir', kind: 'list', help: 'comma-separated CNI plugin directories [/opt/cni/bin,/usr/lib/cni]' },
   { name: 'cni-cache-dir', key: 'cniCacheDir', kind: 'string', help: 'CNI result cache [<root-dir>/cni-cache]' },
   { name: 'read-only-port', key: 'readOnlyPort', kind: 'int', alias: 'readOnlyPort', help: 'port of the read-only HTTP API; 0 disables it [10255]' },
-  { name: 'address', key: 'address', kind: 'string', help: 'address the read-only API listens on [0.0.0.0]' },
+  { name: 'address', key: 'address', kind: 'string', help: 'address the read-only and HTTPS node APIs listen on [0.0.0.0]' },
   { name: 'kubeconfig', key: 'kubeconfig', kind: 'string', help: 'kubeconfig of the apiserver (node credentials system:node:NAME): registers the Node, runs the pods bound to it' },
   { name: 'register-with-taints', key: 'registerWithTaints', kind: 'string', alias: 'registerWithTaints', help: "taints the Node is created with: 'key=value:Effect,...'" },
   { name: 'pod-cidr-file', key: 'podCidrFile', kind: 'string', help: "file receiving the Node's spec.podCIDR for the CNI IPAM [<root-dir>/pod-cidr]" },
@@ -83,6 +93,13 @@ export const FLAGS: Flag[] = [
   { name: 'max-pods', key: 'maxPods', kind: 'int', alias: 'maxPods', help: 'pods this node accepts [110]' },
   { name: 'sync-concurrency', key: 'syncConcurrency', kind: 'int', help: 'pod syncs talking to Docker at once [16]' },
   { name: 'image-pull-timeout', key: 'imagePullTimeoutMs', kind: 'duration', help: 'give up an image pull after this long [2m]' },
+  { name: 'port', key: 'port', kind: 'int', help: 'port of the authenticated HTTPS node API (logs for the apiserver); 0 disables it [10250]' },
+  { name: 'tls-cert-file', key: 'tlsCertFile', kind: 'string', alias: 'tlsCertFile', help: 'serving certificate (PEM) of the HTTPS node API; without it that API is not started' },
+  { name: 'tls-private-key-file', key: 'tlsPrivateKeyFile', kind: 'string', alias: 'tlsPrivateKeyFile', help: 'private key (PEM) of --tls-cert-file' },
+  { name: 'client-ca-file', key: 'clientCaFile', kind: 'string', alias: 'clientCAFile', help: 'CA bundle client certificates are verified against (user = CN, groups = O)' },
+  { name: 'anonymous-auth', key: 'anonymousAuth', kind: 'bool', help: 'serve unauthenticated requests as system:anonymous [false]' },
+  { name: 'authorization-mode', key: 'authorizationMode', kind: 'string', help: 'Webhook (SubjectAccessReview to the apiserver) or AlwaysAllow [Webhook with --kubeconfig, else AlwaysAllow]' },
+  { name: 'authentication-token-webhook', key: 'authenticationTokenWebhook', kind: 'bool', help: 'accept bearer tokens the apiserver vouches for (TokenReview) [true with --kubeconfig]' },
 ];
 
 export function defaults(): AgentConfig {
@@ -107,6 +124,10 @@ export function defaults(): AgentConfig {
     maxPods: 110,
     syncConcurrency: 16,
     imagePullTimeoutMs: 120_000,
+    port: 10250,
+    // KubeletConfiguration v1beta1 (and kubeadm) defaults, not kubelet's bare-CLI ones (anonymous
+    // on, AlwaysAllow): upstream's recommended configuration wins.
+    anonymousAuth: false,
   };
 }
 
@@ -140,6 +161,11 @@ function convert(flag: Flag, raw: unknown, where: string, into: Partial<Record<k
     case 'list':
       into[flag.key] = (Array.isArray(raw) ? raw.map(String) : String(raw).split(',')).map((s) => s.trim()).filter(Boolean);
       return;
+    case 'bool':
+      if (typeof raw === 'boolean') into[flag.key] = raw;
+      else if (typeof raw === 'string' && /^(true|false|1|0)$/i.test(raw.trim())) into[flag.key] = /^(true|1)$/i.test(raw.trim());
+      else fail(`expected true or false, got ${JSON.stringify(raw)}`);
+      return;
     case 'headers': {
       const out = { ...(into[flag.key] as Record<string, string> | undefined) };
       if (typeof raw === 'string') {
@@ -154,6 +180,37 @@ function convert(flag: Flag, raw: unknown, where: string, into: Partial<Record<k
       return;
     }
   }
+}
+
+/**
+ * KubeletConfiguration nests the node API's security settings: authentication.x509.clientCAFile,
+ * authentication.anonymous.enabled, authentication.webhook.enabled, authorization.mode. They
+ * become the flat settings here; other nested keys are refused by name.
+ */
+function flattenAuth(doc: Record<string, unknown>, path: string): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...doc };
+  const obj = (v: unknown, where: string): Record<string, unknown> => {
+    if (v === undefined || v === null) return {};
+    if (typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`--config ${path}: ${where}: expected a mapping`);
+    return v as Record<string, unknown>;
+  };
+  if ('authentication' in doc) {
+    delete out.authentication;
+    const a = obj(doc.authentication, 'authentication');
+    for (const k of Object.keys(a)) if (!['x509', 'anonymous', 'webhook'].includes(k)) throw new ConfigError(`--config ${path}: unknown setting "authentication.${k}"`);
+    const x509 = obj(a.x509, 'authentication.x509');
+    if (x509.clientCAFile !== undefined) out.clientCAFile = x509.clientCAFile;
+    const anon = obj(a.anonymous, 'authentication.anonymous');
+    if (anon.enabled !== undefined) out.anonymousAuth = anon.enabled;
+    const hook = obj(a.webhook, 'authentication.webhook');
+    if (hook.enabled !== undefined) out.authenticationTokenWebhook = hook.enabled;
+  }
+  if ('authorization' in doc) {
+    delete out.authorization;
+    const z = obj(doc.authorization, 'authorization');
+    if (z.mode !== undefined) out.authorizationMode = z.mode;
+  }
+  return out;
 }
 
 /** Settings from a --config YAML file. */
@@ -173,7 +230,7 @@ export function readConfigFile(path: string): Partial<AgentConfig> {
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`--config ${path}: expected a mapping of settings`);
   const out: Partial<Record<keyof AgentConfig, unknown>> = {};
-  for (const [k, v] of Object.entries(doc)) {
+  for (const [k, v] of Object.entries(flattenAuth(doc as Record<string, unknown>, path))) {
     if (k === 'kind' || k === 'apiVersion') continue;
     const flag = FLAGS.find((f) => f.name !== 'config' && (f.key === k || f.alias === k || f.name === k || f.key === `${k}Ms`));
     if (!flag) throw new ConfigError(`--config ${path}: unknown setting ${JSON.stringify(k)}`);
@@ -201,6 +258,8 @@ export function parseArgs(argv: string[]): AgentConfig | 'help' {
     const flag = FLAGS.find((f) => f.name === m[1]);
     if (!flag) throw new ConfigError(`unknown flag --${m[1]} (see --help)`);
     let value = m[2];
+    // A boolean flag alone means true (--anonymous-auth), as Go's flag package reads it.
+    if (value === undefined && flag.kind === 'bool') value = 'true';
     if (value === undefined) {
       value = argv[++i];
       if (value === undefined) throw new ConfigError(`flag --${flag.name} needs a value`);
@@ -222,6 +281,15 @@ export function validateConfig(cfg: AgentConfig): void {
   }
   if (cfg.fileCheckFrequencyMs <= 0 || cfg.httpCheckFrequencyMs <= 0 || cfg.syncFrequencyMs <= 0) throw new ConfigError('check and sync frequencies must be positive');
   if (cfg.syncConcurrency < 1) throw new ConfigError(`--sync-concurrency ${cfg.syncConcurrency}: must be at least 1`);
+  if (cfg.port < 0 || cfg.port > 65535) throw new ConfigError(`--port ${cfg.port}: must be between 0 and 65535`);
+  if (!!cfg.tlsCertFile !== !!cfg.tlsPrivateKeyFile) throw new ConfigError(`--tls-cert-file and --tls-private-key-file: give both or neither`);
+  if (cfg.authorizationMode !== undefined && cfg.authorizationMode !== 'Webhook' && cfg.authorizationMode !== 'AlwaysAllow') {
+    throw new ConfigError(`--authorization-mode ${cfg.authorizationMode}: expected Webhook or AlwaysAllow`);
+  }
+  // Webhook asks the apiserver, so it needs --kubeconfig; it is the default when there is one
+  // (KubeletConfiguration's default), AlwaysAllow (any authenticated client) otherwise.
+  if (cfg.authorizationMode === 'Webhook' && !cfg.kubeconfig) throw new ConfigError('--authorization-mode Webhook needs --kubeconfig (the apiserver answers the SubjectAccessReviews)');
+  if (cfg.authenticationTokenWebhook && !cfg.kubeconfig) throw new ConfigError('--authentication-token-webhook needs --kubeconfig (the apiserver answers the TokenReviews)');
   cfg.cniCacheDir ??= join(cfg.rootDir, 'cni-cache');
 }
 

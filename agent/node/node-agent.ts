@@ -5,7 +5,7 @@
 // is away, and nothing here ever stops pods from running.
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/kubelet_node_status.go (the shape)
 import { hostname as osHostname } from 'node:os';
-import type { CoreV1Api, V1Node, V1Taint } from '@kubernetes/client-node';
+import type { CoreV1Api, V1Node, V1NodeCondition, V1Taint } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { Backoff, sleep } from './backoff.js';
 import { apiClients, apiErrorMessage, httpStatus, isNotFound, requestOptions, type ApiClients } from './client.js';
@@ -52,6 +52,8 @@ export interface NodeAgentOptions {
   leaseRenewIntervalMs?: number;      // 10 s
   statusUpdateFrequencyMs?: number;   // 10 s: how often the status is computed
   statusReportFrequencyMs?: number;   // 5 min: the longest time between writes of an unchanged status
+  /** The conditions just written to (or found on) the Node, for NodeReady/NodeNotReady... events. */
+  onConditions?: (conditions: V1NodeCondition[]) => void;
 }
 
 export class NodeOptionsError extends Error {
@@ -224,8 +226,10 @@ export class NodeAgent {
     this.node = { name: this.o.nodeName, uid: node.metadata!.uid! };
     this.observe(node);
     // A new Node got its status with the create; an adopted one gets it now.
-    if (statusChanges(node.status, body.status!).length === 0) this.lastWriteMs = now.getTime();
-    else await this.syncStatus(inputs);
+    if (statusChanges(node.status, body.status!).length === 0) {
+      this.lastWriteMs = now.getTime();
+      this.o.onConditions?.(body.status!.conditions ?? []);
+    } else await this.syncStatus(inputs);
     this.startAfterRegistration();
     this.resolveRegistered();
   }
@@ -255,6 +259,7 @@ export class NodeAgent {
     );
     this.lastWriteMs = now.getTime();
     this.observe(node);
+    this.o.onConditions?.(desired.conditions ?? []);
     const ready = desired.conditions!.find((c) => c.type === 'Ready')!;
     if (changes.length) this.log.info('wrote the Node status', { changed: changes, ready: ready.status, reason: ready.reason, message: ready.message });
     else this.log.debug('wrote the unchanged Node status (report frequency)');

@@ -4,7 +4,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Container, V1LifecycleHandler } from '@kubernetes/client-node';
-import { ContainerConfigError, resolveEnv } from './env.js';
+import { ContainerConfigError, resolveContainerEnv } from './env.js';
+import { fetchEnvObjects } from './env-objects.js';
 import { ImageError } from '../runtime/images.js';
 import { buildContainerConfig, type Mount } from '../runtime/container-spec.js';
 import { LABELS } from '../runtime/naming.js';
@@ -15,6 +16,8 @@ import { runHandler } from './lifecycle.js';
 import { formatDuration, gracePeriodSeconds, podKey, type PodState } from './pod-state.js';
 import { getPodQOS } from './qos.js';
 import { RuntimeError } from '../runtime/docker.js';
+import { podRef } from '../events/types.js';
+import { formatPod, killingMessage } from '../events/messages.js';
 
 /** kubelet's minimum time between SIGTERM and SIGKILL. */
 const MIN_GRACE_SECONDS = 2;
@@ -36,9 +39,11 @@ async function mountsFor(state: PodState, c: V1Container): Promise<Mount[]> {
     let hostPath = v.hostPath;
     if (m.subPath) {
       hostPath = join(v.hostPath, m.subPath);
-      await mkdir(hostPath, { recursive: true });
+      // A key of a configMap or secret volume is a file (a symlink through ..data): bind it as it is.
+      if (!v.readOnly) await mkdir(hostPath, { recursive: true });
     }
-    out.push({ hostPath, containerPath: m.mountPath, readOnly: m.readOnly ?? false });
+    // API-data volumes (configMap, secret, downwardAPI, projected) are always read-only, as kubelet mounts them.
+    out.push({ hostPath, containerPath: m.mountPath, readOnly: (m.readOnly ?? false) || (v.readOnly ?? false) });
   }
   return out;
 }
@@ -64,6 +69,7 @@ async function checkRunAsNonRoot(ctx: PodContext, state: PodState, c: V1Containe
  */
 export async function startContainer(ctx: PodContext, state: PodState, rt: PodRuntimeStatus, c: V1Container, isInit: boolean, sandboxId: string): Promise<number | undefined> {
   const pod = state.pod;
+  const ref = podRef(pod, { name: c.name, init: isInit });
   const latest = latestContainer(rt, c.name);
   const now = Date.now();
   // Restart back-off, measured from when the newest ended instance ended (as kubelet's doBackOff:
@@ -76,6 +82,7 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
     if (left > 0) {
       const delay = ctx.backoff.get(key)!.delayMs;
       state.waiting.set(c.name, { reason: 'CrashLoopBackOff', message: `back-off ${formatDuration(delay)} restarting failed container=${c.name} pod=${podKey(pod)}` });
+      ctx.recorder.event(ref, 'Warning', 'BackOff', `Back-off restarting failed container ${c.name} in pod ${formatPod(pod)}`, { repeatAfterMs: 10_000 });
       return left;
     }
     ctx.backoff.next(key, ended);
@@ -84,11 +91,14 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
   const field = specField(state, c, isInit);
   let step = 'pull';
   try {
-    const imageId = await ctx.images.ensure(c.image!, c.imagePullPolicy, state.uid);
+    const imageId = await ctx.images.ensure(c.image!, c.imagePullPolicy, state.uid, Date.now(), (type, reason, message) => ctx.recorder.event(ref, type, reason, message, { repeatAfterMs: type === 'Warning' || reason === 'BackOff' ? 10_000 : undefined }));
     step = 'config';
-    const env = resolveEnv(c, {
+    // ConfigMaps and Secrets first (through the objects cache), then the pure resolution.
+    const envObjects = await fetchEnvObjects(pod, c, field, ctx.objects);
+    const { env, skipped } = resolveContainerEnv(c, {
       pod, podIPs: state.podIPs, hostIPs: ctx.hostIPs, nodeCpuMilli: ctx.capacity.cpuMilli, nodeMemoryBytes: ctx.capacity.memoryBytes,
-    }, field);
+    }, field, envObjects);
+    for (const line of skipped) state.log.warn('invalid environment variable names skipped', { container: c.name, detail: line });
     await checkRunAsNonRoot(ctx, state, c, imageId);
     const mounts = await mountsFor(state, c);
     const termFile = await ctx.volumes.terminationMessageFile(state.uid, c.name, attempt);
@@ -105,9 +115,11 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
       memoryCapacityBytes: ctx.capacity.memoryBytes, instance: ctx.instance, image: c.image!, env, mounts, minOomScoreAdj: ctx.minOomScoreAdj,
     });
     const id = await ctx.runtime.create(opts);
+    ctx.recorder.event(ref, 'Normal', 'Created', `Created container: ${c.name}`);
     ctx.metrics.runtimeOperations.inc({ operation_type: 'create_container' });
     step = 'start';
     await ctx.runtime.start(id);
+    ctx.recorder.event(ref, 'Normal', 'Started', `Started container ${c.name}`);
     ctx.metrics.runtimeOperations.inc({ operation_type: 'start_container' });
     state.waiting.delete(c.name);
     if (latest) ctx.metrics.containerRestarts.inc({ container: c.name, pod: pod.metadata!.name!, namespace: pod.metadata!.namespace! });
@@ -117,6 +129,7 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
         await runHandler(c.lifecycle.postStart, { runtime: ctx.runtime, containerId: id, container: c, podIP: state.podIPs[0], timeoutMs: gracePeriodSeconds(pod) * 1000 || 30_000 });
       } catch (e) {
         const message = `PostStartHookError: ${(e as Error).message}`;
+        ctx.recorder.event(ref, 'Warning', 'FailedPostStartHook', 'PostStartHook failed'); // no handler output in Events, as kubelet (it may hold secrets)
         state.log.warn('postStart hook failed; killing the container', { container: c.name, error: message });
         await killContainer(ctx, state, { id, name: c.name, state: 'running', labels: {} } as RuntimeContainer, message, 'PostStartHookError');
       }
@@ -131,10 +144,11 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
     else if (step === 'create') { reason = 'CreateContainerError'; ctx.metrics.runtimeErrors.inc({ operation_type: 'create_container' }); }
     else if (step === 'start') { reason = 'RunContainerError'; ctx.metrics.runtimeErrors.inc({ operation_type: 'start_container' }); }
     else reason = 'CreateContainerError';
-    const message = err instanceof ContainerConfigError ? `${field}.${err.message}` : err.message;
+    const message = err instanceof ContainerConfigError ? (err.bare ? err.message : `${field}.${err.message}`) : err.message;
     const prev = state.waiting.get(c.name);
     if (prev?.reason !== reason || prev?.message !== message) state.log.warn('container not started', { container: c.name, reason, message });
     state.waiting.set(c.name, { reason, message });
+    ctx.recorder.event(ref, 'Warning', 'Failed', `Error: ${err instanceof ImageError ? reason : message}`, { repeatAfterMs: 10_000 });
     if (!(err instanceof RuntimeError) && !(err instanceof ImageError) && !(err instanceof ContainerConfigError) && step !== 'create' && step !== 'start') {
       state.log.debug('unexpected start failure', { error: err.stack });
     }
@@ -154,6 +168,7 @@ function preStopOf(state: PodState, c: RuntimeContainer): V1LifecycleHandler | u
 export async function killContainer(ctx: PodContext, state: PodState, c: RuntimeContainer, message: string, reason?: string, graceOverride?: number): Promise<void> {
   const grace = graceOverride ?? gracePeriodSeconds(state.pod, c.labels);
   state.killed.set(c.id, { reason, message });
+  ctx.recorder.event(podRef(state.pod, { name: c.name, init: c.isInit }), 'Normal', 'Killing', killingMessage(c.name, message, reason));
   if (state.probed.get(c.name) === c.id) {
     ctx.prober.removeContainer(state.uid, c.name);
     state.probed.delete(c.name);
@@ -167,6 +182,7 @@ export async function killContainer(ctx: PodContext, state: PodState, c: Runtime
       state.log.info('preStop hook done', { container: c.name, ms: Date.now() - started });
     } catch (e) {
       state.log.warn('preStop hook failed', { container: c.name, error: (e as Error).message });
+      ctx.recorder.event(podRef(state.pod, { name: c.name }), 'Warning', 'FailedPreStopHook', 'PreStopHook failed');
     }
   }
   const left = Math.max(MIN_GRACE_SECONDS, grace - (Date.now() - started) / 1000);

@@ -9,6 +9,8 @@ import type { NetworkStateStore } from '../runtime/network-state.js';
 import type { StatusManager } from '../status/status-manager.js';
 import type { AgentMetrics } from '../server/metrics.js';
 import type { Backoff } from './backoff.js';
+import type { PodObjects } from '../objects/types.js';
+import type { EventRecorder } from '../events/types.js';
 
 export interface PodContext {
   nodeName: string;
@@ -32,4 +34,8 @@ export interface PodContext {
   minOomScoreAdj: number;
   /** Periodic resync of every pod, as kubelet's --sync-frequency. */
   syncFrequencyMs: number;
+  /** ConfigMaps, Secrets and service-account tokens from the apiserver; absent without --kubeconfig. */
+  objects?: PodObjects;
+  /** kubelet-style Events about pods and containers (log only, or also the apiserver). */
+  recorder: EventRecorder;
 }

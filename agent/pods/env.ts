@@ -1,9 +1,12 @@
 // A container's environment as Kubernetes defines it: `value` with $(VAR) references to variables
 // defined before it, and `valueFrom` through the downward API (fieldRef, resourceFieldRef). The
-// same expansion applies to command and args. ConfigMap and Secret references need an apiserver
-// (a later issue): they are reported as a configuration error naming the variable.
+// same expansion applies to command and args. ConfigMap and Secret values (env valueFrom and
+// envFrom) come from objects fetched beforehand (env-objects.ts), so resolving stays pure.
+// A missing ConfigMap or Secret is kubelet's CreateContainerConfigError with its message
+// (`configmap "x" not found`): the pod stays Pending with that waiting reason. The issue said
+// ContainerCreating; upstream kubelet reports env failures this way, and upstream wins.
 // https://kubernetes.io/docs/tasks/inject-data-application/define-interdependent-environment-variables/
-import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Container, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { parseQuantity } from '../../lib/quantity.js';
 
 export interface EnvContext {
@@ -17,10 +20,54 @@ export interface EnvContext {
 
 /** A container that cannot be configured: kubelet's CreateContainerConfigError. */
 export class ContainerConfigError extends Error {
-  constructor(readonly field: string, reason: string) {
-    super(`${field}: ${reason}`);
+  /** `bare`: the message is the reason alone, worded as kubelet words it (the field is still recorded). */
+  constructor(readonly field: string, reason: string, readonly bare = false) {
+    super(bare ? reason : `${field}: ${reason}`);
     this.name = 'ContainerConfigError';
   }
+}
+
+/** ConfigMaps and Secrets the container's env refers to, by name (undefined: does not exist). */
+export interface EnvObjects {
+  configMaps: Map<string, V1ConfigMap | undefined>;
+  secrets: Map<string, V1Secret | undefined>;
+}
+
+export const NO_ENV_OBJECTS: EnvObjects = { configMaps: new Map(), secrets: new Map() };
+
+/** The ConfigMap and Secret names a container's env and envFrom refer to, with whether every use is optional. */
+export function envRefs(c: V1Container): { configMaps: Map<string, boolean>; secrets: Map<string, boolean> } {
+  const configMaps = new Map<string, boolean>();
+  const secrets = new Map<string, boolean>();
+  const add = (m: Map<string, boolean>, name: string | undefined, optional: boolean | undefined) => m.set(name ?? '', (m.get(name ?? '') ?? true) && (optional ?? false));
+  for (const e of c.envFrom ?? []) {
+    if (e.configMapRef) add(configMaps, e.configMapRef.name, e.configMapRef.optional);
+    if (e.secretRef) add(secrets, e.secretRef.name, e.secretRef.optional);
+  }
+  for (const e of c.env ?? []) {
+    if (e.valueFrom?.configMapKeyRef) add(configMaps, e.valueFrom.configMapKeyRef.name, e.valueFrom.configMapKeyRef.optional);
+    if (e.valueFrom?.secretKeyRef) add(secrets, e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.optional);
+  }
+  return { configMaps, secrets };
+}
+
+/**
+ * The rule for names taken from envFrom keys (a C identifier, plus '-' and '.', as kubelet's
+ * IsEnvVarName check); other keys are skipped with a log line, as kubelet skips them.
+ */
+export function isEnvVarName(name: string): boolean {
+  return /^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(name);
+}
+
+function configMapStrings(cm: V1ConfigMap): Record<string, string> {
+  return { ...(cm.data ?? {}) };
+}
+
+function secretStrings(s: V1Secret): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
+  for (const [k, v] of Object.entries(s.stringData ?? {})) out[k] = v;
+  return out;
 }
 
 /**
@@ -48,7 +95,8 @@ export function expand(input: string, vars: ReadonlyMap<string, string>): string
   return out;
 }
 
-function fieldValue(path: string, ctx: EnvContext): string {
+/** A downward API fieldRef's value (env and downwardAPI volumes share it). */
+export function fieldValue(path: string, ctx: Pick<EnvContext, 'pod' | 'podIPs' | 'hostIPs'>): string {
   const md = ctx.pod.metadata ?? {};
   const m = /^metadata\.(labels|annotations)\['([^']+)'\]$/.exec(path);
   if (m) return (m[1] === 'labels' ? md.labels : md.annotations)?.[m[2]!] ?? '';
@@ -67,7 +115,7 @@ function fieldValue(path: string, ctx: EnvContext): string {
 }
 
 /** resourceFieldRef: the container's request or limit divided by the divisor, rounded up. */
-function resourceValue(c: V1Container, resource: string, divisor: string | undefined, ctx: EnvContext): string {
+export function resourceValue(c: V1Container, resource: string, divisor: string | undefined, ctx: Pick<EnvContext, 'nodeCpuMilli' | 'nodeMemoryBytes'>): string {
   const [kind, name] = resource.split('.') as ['limits' | 'requests', string];
   let q = c.resources?.[kind]?.[name];
   if (q === undefined && kind === 'limits') q = name === 'cpu' ? `${ctx.nodeCpuMilli}m` : name === 'memory' ? String(ctx.nodeMemoryBytes) : undefined;
@@ -81,29 +129,105 @@ function resourceValue(c: V1Container, resource: string, divisor: string | undef
   return r.toString();
 }
 
-export function resolveEnv(c: V1Container, ctx: EnvContext, field: string): { name: string; value: string }[] {
+export interface ResolvedEnv {
+  env: { name: string; value: string }[];
+  /** envFrom keys that are not valid variable names, skipped as kubelet skips them (one line per source). */
+  skipped: string[];
+}
+
+/**
+ * The container's environment, as kubelet's makeEnvironmentVariables: envFrom sources first (in
+ * order, each key with the source's prefix), then env entries, which may refer to any variable
+ * defined before them with $(NAME). `objects` holds the ConfigMaps and Secrets already fetched.
+ */
+export function resolveContainerEnv(c: V1Container, ctx: EnvContext, field: string, objects: EnvObjects = NO_ENV_OBJECTS): ResolvedEnv {
   const vars = new Map<string, string>();
   const out: { name: string; value: string }[] = [];
-  if (c.envFrom?.length) throw new ContainerConfigError(`${field}.envFrom`, 'ConfigMap and Secret sources need the apiserver, which this agent is not connected to');
-  (c.env ?? []).forEach((e, i) => {
+  const skipped: string[] = [];
+  const ns = ctx.pod.metadata?.namespace ?? '';
+  (c.envFrom ?? []).forEach((src, i) => {
+    let data: Record<string, string>;
+    let what: string;
+    if (src.configMapRef) {
+      const name = src.configMapRef.name ?? '';
+      const cm = objects.configMaps.get(name);
+      if (!cm) {
+        if (src.configMapRef.optional) return;
+        throw new ContainerConfigError(`${field}.envFrom[${i}].configMapRef`, `configmap "${name}" not found`, true);
+      }
+      data = configMapStrings(cm);
+      what = `configMap ${ns}/${name}`;
+    } else if (src.secretRef) {
+      const name = src.secretRef.name ?? '';
+      const sec = objects.secrets.get(name);
+      if (!sec) {
+        if (src.secretRef.optional) return;
+        throw new ContainerConfigError(`${field}.envFrom[${i}].secretRef`, `secret "${name}" not found`, true);
+      }
+      data = secretStrings(sec);
+      what = `secret ${ns}/${name}`;
+    } else {
+      throw new ContainerConfigError(`${field}.envFrom[${i}]`, 'neither configMapRef nor secretRef is set');
+    }
+    const invalid: string[] = [];
+    for (const k of Object.keys(data).sort()) {
+      const name = (src.prefix ?? '') + k;
+      if (!isEnvVarName(name)) { invalid.push(name); continue; }
+      vars.set(name, data[k]!);
+      out.push({ name, value: data[k]! });
+    }
+    if (invalid.length) skipped.push(`keys [${invalid.join(', ')}] from the EnvFrom ${what} were skipped since they are not valid environment variable names`);
+  });
+  for (const [i, e] of (c.env ?? []).entries()) {
     let value: string;
     if (e.valueFrom) {
       const vf = e.valueFrom;
+      const at = `${field}.env[${i}].valueFrom`;
       if (vf.fieldRef) value = fieldValue(vf.fieldRef.fieldPath, ctx);
       else if (vf.resourceFieldRef) value = resourceValue(c, vf.resourceFieldRef.resource, vf.resourceFieldRef.divisor as string | undefined, ctx);
-      else {
-        const ref = vf.configMapKeyRef ? `configmap "${vf.configMapKeyRef.name}"` : `secret "${vf.secretKeyRef?.name}"`;
-        throw new ContainerConfigError(`${field}.env[${i}].valueFrom`, `${ref} not found: ConfigMap and Secret references need the apiserver, which this agent is not connected to`);
+      else if (vf.configMapKeyRef) {
+        const ref = vf.configMapKeyRef;
+        const cm = objects.configMaps.get(ref.name ?? '');
+        if (!cm) {
+          if (ref.optional) continue;
+          throw new ContainerConfigError(at, `configmap "${ref.name ?? ''}" not found`, true);
+        }
+        const v = configMapStrings(cm)[ref.key];
+        if (v === undefined) {
+          if (ref.optional) continue;
+          throw new ContainerConfigError(at, `couldn't find key ${ref.key} in ConfigMap ${ns}/${ref.name ?? ''}`, true);
+        }
+        value = v;
+      } else if (vf.secretKeyRef) {
+        const ref = vf.secretKeyRef;
+        const sec = objects.secrets.get(ref.name ?? '');
+        if (!sec) {
+          if (ref.optional) continue;
+          throw new ContainerConfigError(at, `secret "${ref.name ?? ''}" not found`, true);
+        }
+        const v = secretStrings(sec)[ref.key];
+        if (v === undefined) {
+          if (ref.optional) continue;
+          throw new ContainerConfigError(at, `couldn't find key ${ref.key} in Secret ${ns}/${ref.name ?? ''}`, true);
+        }
+        value = v;
+      } else {
+        throw new ContainerConfigError(at, 'no source is set (fieldRef, resourceFieldRef, configMapKeyRef or secretKeyRef)');
       }
     } else {
       value = expand(e.value ?? '', vars);
     }
     vars.set(e.name, value);
     out.push({ name: e.name, value });
-  });
-  // A later definition of the same name wins, as in Kubernetes.
+  }
+  // A later definition of the same name wins, as in Kubernetes (the first one keeps its place).
   const last = new Map(out.map((e) => [e.name, e.value]));
-  return [...last].map(([name, value]) => ({ name, value }));
+  return { env: [...last].map(([name, value]) => ({ name, value })), skipped };
+}
+
+/** The environment alone (see resolveContainerEnv). */
+export function resolveEnv(c: V1Container, ctx: EnvContext, field: string, objects: EnvObjects = NO_ENV_OBJECTS): { name: string; value: string }[] {
+  return resolveContainerEnv(c, ctx, field, objects).env;
 }
 
 export function expandArgs(args: string[] | undefined, env: { name: string; value: string }[]): string[] | undefined {

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import { dockerProbeTarget, type ProbeChange } from '../contracts.js';
 import { generatePodStatus } from '../status/status.js';
-import { VolumeError } from '../runtime/volumes.js';
+import { VolumeError, VolumeManager } from '../runtime/volumes.js';
 import { podFingerprint, type PodRuntimeStatus } from '../runtime/types.js';
 import { computePodActions } from './actions.js';
 import type { PodContext } from './context.js';
@@ -16,6 +16,7 @@ import type { PodState } from './pod-state.js';
 import { getPodQOS } from './qos.js';
 import { createSandbox, sandboxIPs, stopSandboxes } from './sandbox.js';
 import type { Semaphore } from './semaphore.js';
+import { podRef } from '../events/types.js';
 
 export class PodWorker {
   readonly state: PodState;
@@ -24,8 +25,9 @@ export class PodWorker {
   private timer?: NodeJS.Timeout;
   private nextDelayMs: number;
   private terminateRequested = false;
-  private terminatedResolve?: () => void;
-  readonly terminated: Promise<void>;
+  private terminatedResolve?: (final: V1PodStatus | undefined) => void;
+  /** Resolves once the pod is terminated and cleaned up, with its final status (undefined for an orphan). */
+  readonly terminated: Promise<V1PodStatus | undefined>;
   private isTerminated = false;
   private stopped = false;
   private lastRuntime?: PodRuntimeStatus;
@@ -78,7 +80,7 @@ export class PodWorker {
   }
 
   /** Stop the pod (preStop, SIGTERM, SIGKILL, sandbox, CNI DEL) and remove everything it had. */
-  terminate(): Promise<void> {
+  terminate(): Promise<V1PodStatus | undefined> {
     if (!this.terminateRequested) {
       this.terminateRequested = true;
       this.state.log.info('pod removed from the desired set: terminating');
@@ -140,9 +142,10 @@ export class PodWorker {
         ? [{ c: actions.nextInitContainerToStart, isInit: true }]
         : actions.containersToStart.map((i) => ({ c: pod.spec!.containers[i]!, isInit: false }));
       // Volumes first, as kubelet waits for them: a pod whose mount fails gets no sandbox (and no IP).
-      const volumesReady = starts.length || actions.createSandbox ? await this.ensureVolumes() : true;
+      const volumesReady = starts.length || actions.createSandbox ? await this.ensureVolumes() : actions.killPod || (await this.refreshVolumes());
       if (actions.createSandbox && volumesReady) {
         state.log.info('creating pod sandbox', { attempt: actions.attempt, reason: actions.reason });
+        if (actions.sandboxId) ctx.recorder.event(podRef(pod), 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.', { repeatAfterMs: 10_000 });
         try {
           sandboxId = await createSandbox(ctx, state, actions.attempt);
           this.lastSandboxError = undefined;
@@ -151,6 +154,7 @@ export class PodWorker {
         } catch (e) {
           const message = (e as Error).message;
           if (message !== this.lastSandboxError) state.log.warn('pod sandbox not created', { error: message });
+          ctx.recorder.event(podRef(pod), 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${message.replace(/^failed to create pod sandbox: /, '')}`, { repeatAfterMs: 10_000 });
           this.lastSandboxError = message;
           this.waitAll('ContainerCreating', message);
           this.nextDelayMs = 2000;
@@ -195,19 +199,37 @@ export class PodWorker {
 
   private async ensureVolumes(): Promise<boolean> {
     try {
-      this.state.volumes = await this.ctx.volumes.setUp(this.state.pod);
+      this.state.volumes = await this.ctx.volumes.setUp(this.state.pod, { objects: this.ctx.objects, capacity: this.ctx.capacity });
       this.lastVolumeError = undefined;
       for (const [name, w] of this.state.waiting) if (w.reason === 'ContainerCreating') this.state.waiting.delete(name);
       return true;
     } catch (e) {
       const message = e instanceof VolumeError ? e.message : `MountVolume.SetUp failed: ${(e as Error).message}`;
       if (message !== this.lastVolumeError) this.state.log.warn('volume setup failed', { error: message });
+      // At once when the message changes; the same one again every 30 s (kubelet repeats it as it retries).
+      this.ctx.recorder.event(podRef(this.state.pod), 'Warning', 'FailedMount', message, { repeatAfterMs: 30_000 });
       this.lastVolumeError = message;
       this.waitAll('ContainerCreating', message);
       this.nextDelayMs = 2000;
       this.failed = true;
       return false;
     }
+  }
+
+  /**
+   * Every sync of a running pod rewrites its configMap, secret, downwardAPI and projected volumes
+   * when their sources changed (kubelet's periodic remount), so an edited ConfigMap appears in the
+   * running containers within about --sync-frequency plus the objects cache TTL. A failure is
+   * only logged (by the volume manager): running containers keep the files they have.
+   */
+  private async refreshVolumes(): Promise<true> {
+    if (!VolumeManager.hasApiDataVolumes(this.state.pod)) return true;
+    try {
+      this.state.volumes = await this.ctx.volumes.setUp(this.state.pod, { objects: this.ctx.objects, capacity: this.ctx.capacity });
+    } catch (e) {
+      this.state.log.debug('volume refresh failed', { error: (e as Error).message });
+    }
+    return true;
   }
 
   private async observeNetwork(rt: PodRuntimeStatus): Promise<void> {
@@ -301,6 +323,34 @@ export class PodWorker {
     }
   }
 
+  /**
+   * The status a terminated pod ends with (kubelet's since 1.27): terminal phase, each container
+   * terminated with its exit code and reason. Undefined for an orphan (no pod to report on).
+   */
+  private async finalStatus(): Promise<V1PodStatus | undefined> {
+    const { ctx, state } = this;
+    if (state.orphan) return undefined;
+    const rt = await ctx.runtime.podStatus(state.uid, state.pod.metadata!.name, state.pod.metadata!.namespace);
+    await this.readTerminationMessages(rt);
+    return generatePodStatus({
+      pod: state.pod,
+      runtime: rt,
+      waiting: new Map(),
+      killed: new Map(),
+      terminationMessages: new Map([...state.terminationMessages].filter(([, m]) => m)),
+      isReady: () => false,
+      isStarted: () => false,
+      podIPs: state.podIPs,
+      hostIPs: ctx.hostIPs,
+      sandboxReady: false,
+      qosClass: getPodQOS(state.pod),
+      previous: this.previousStatus,
+      now: new Date(),
+      firstSeen: state.firstSeen,
+      podIsTerminal: true,
+    });
+  }
+
   /** A probe's result changed: readiness shows in the status at once; liveness/startup failure restarts. */
   onProbeChange(c: ProbeChange): void {
     if (this.terminateRequested || this.isTerminated) return;
@@ -320,6 +370,9 @@ export class PodWorker {
       const rt = await ctx.runtime.podStatus(state.uid, pod.metadata!.name, pod.metadata!.namespace);
       await killAllContainers(ctx, state, rt, 'pod removed');
       await stopSandboxes(ctx, state, rt);
+      // The final status, from the runtime now that every container has stopped and before
+      // anything is removed: exit codes and finish times are still there to read.
+      const final = await this.finalStatus();
       // Nothing of a removed pod is left: its containers, sandboxes, cgroup and volumes go too.
       const rest = await ctx.runtime.podStatus(state.uid);
       await Promise.all(rest.containers.map((c) => ctx.runtime.remove(c.id)));
@@ -330,13 +383,14 @@ export class PodWorker {
       ctx.prober.removePod(state.uid);
       await ctx.cgroups.removePod(state.uid);
       await ctx.volumes.tearDown(state.uid);
+      ctx.objects?.forgetPod(state.uid);
       ctx.backoff.resetPrefix(`${state.uid}/`);
       ctx.images.forgetPod(state.uid);
       ctx.status.delete(state.uid);
       state.log.info('pod terminated and cleaned up');
       this.isTerminated = true;
       if (this.timer) clearTimeout(this.timer);
-      this.terminatedResolve?.();
+      this.terminatedResolve?.(final);
     } catch (e) {
       state.log.error('pod termination failed; retrying', { error: (e as Error).message });
       this.nextDelayMs = 2000;

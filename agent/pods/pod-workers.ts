@@ -1,6 +1,6 @@
 // The set of pod workers: one per pod UID, created when a pod becomes desired (or is found running
 // with no source wanting it: an orphan, to be stopped), dropped once its termination completed.
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import type { ProbeChange } from '../contracts.js';
 import { LABELS } from '../runtime/naming.js';
 import type { PodRuntimeStatus } from '../runtime/types.js';
@@ -41,22 +41,23 @@ export class PodWorkers {
     nw.requestSync();
   }
 
-  /** A pod left the desired set: terminate it, then forget it. */
-  remove(uid: string): Promise<void> {
+  /** A pod left the desired set: terminate it, then forget it. Resolves with its final status. */
+  remove(uid: string): Promise<V1PodStatus | undefined> {
     this.comeBack.delete(uid);
     const w = this.workers.get(uid);
-    if (!w) return Promise.resolve();
+    if (!w) return Promise.resolve(undefined);
     return this.finish(w);
   }
 
-  private async finish(w: PodWorker): Promise<void> {
-    await w.terminate();
+  private async finish(w: PodWorker): Promise<V1PodStatus | undefined> {
+    const final = await w.terminate();
     if (this.workers.get(w.uid) === w) this.workers.delete(w.uid);
     const again = this.comeBack.get(w.uid);
     if (again) {
       this.comeBack.delete(w.uid);
       this.update(again);
     }
+    return final;
   }
 
   /** Pods with a worker that is not terminating them: what counts against --max-pods. */

@@ -26,11 +26,16 @@ function networkRequest(state: PodState, containerId: string, netnsPath: string)
 /** Create and wire a new sandbox; returns its id. Throws with the reason on failure (nothing left behind). */
 export async function createSandbox(ctx: PodContext, state: PodState, attempt: number): Promise<string> {
   const pod = state.pod;
+  // Where the time goes (in the log line below): Docker create/start vs CNI ADD.
+  const t0 = Date.now();
+  const ms: Record<string, number> = {};
   await ctx.images.ensure(ctx.podInfraImage, 'IfNotPresent', state.uid);
   const cgroupParent = await ctx.cgroups.ensurePod(pod, getPodQOS(pod));
   const id = await ctx.runtime.create(buildSandboxConfig({ pod, attempt, cgroupParent, instance: ctx.instance, image: ctx.podInfraImage, minOomScoreAdj: ctx.minOomScoreAdj }));
+  ms.createMs = Date.now() - t0;
   try {
     await ctx.runtime.start(id);
+    ms.startMs = Date.now() - t0 - ms.createMs;
     if (pod.spec?.hostNetwork) {
       await ctx.networkState.save(id, { podUid: state.uid, ips: ctx.hostIPs, netnsPath: '', tornDown: true });
       state.podIPs = ctx.hostIPs;
@@ -40,10 +45,12 @@ export async function createSandbox(ctx: PodContext, state: PodState, attempt: n
       const netnsPath = `/proc/${info.State.Pid}/ns/net`;
       // Recorded before ADD, so that a crash in between still leads to a DEL later.
       await ctx.networkState.save(id, { podUid: state.uid, ips: [], netnsPath, tornDown: false });
+      const cniStart = Date.now();
       const result = await ctx.network.setUpPod(networkRequest(state, id, netnsPath));
+      ms.cniMs = Date.now() - cniStart;
       await ctx.networkState.save(id, { podUid: state.uid, ips: result.ips, netnsPath, tornDown: false });
       state.podIPs = result.ips;
-      state.log.info('sandbox network set up', { sandbox: id.slice(0, 12), ips: result.ips });
+      state.log.info('sandbox network set up', { sandbox: id.slice(0, 12), ips: result.ips, ...ms, totalMs: Date.now() - t0 });
     }
   } catch (e) {
     await ctx.runtime.stop(id, 0).catch(() => {});

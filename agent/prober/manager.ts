@@ -5,6 +5,7 @@
 // container that failed liveness or startup is killed and restarted by its pod worker).
 // Shape: kubelet's pkg/kubelet/prober (prober_manager.go,
 // worker.go, results cache), re-expressed with one scheduler instead of one goroutine per probe.
+import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { ContainerProbes } from './container-probes.js';
 import { ProbeMetrics } from './metrics.js';
@@ -15,10 +16,23 @@ import type { ProbeChange, ProbeTarget, ProbeTiming, ProbeType } from './types.j
 export type { ProbeChange, ProbeTarget, ProbeTiming, ProbeType, ProbeOutcome, ProbeResult } from './types.js';
 export { validateProbes, type FieldError } from './validation.js';
 
+/** One probe attempt worth an Event: kubelet records one for every failed (or errored) attempt. */
+export interface ProbeEvent {
+  podUid: string;
+  pod: V1Pod;
+  containerName: string;
+  probe: ProbeType;
+  type: 'Warning';
+  reason: 'Unhealthy' | 'ProbeWarning';
+  message: string;
+}
+
 export interface ProbeManagerOptions {
   logger: Logger;
   onChange: (c: ProbeChange) => void;
   // Extensions (all optional):
+  /** Every failed, errored or warning attempt (Events); when set, these are not logged here (the recorder logs them). */
+  onEvent?: (e: ProbeEvent) => void;
   /** Every probe attempt's timing (benchmarks, tests). */
   onProbe?: (t: ProbeTiming) => void;
   /** Clock and timers (tests inject a ManualScheduler). */
@@ -69,7 +83,14 @@ export class ProbeManager {
         ));
         counter.count++;
         const log = () => this.logger(podUid, c.target);
-        if (o.result === 'failure') {
+        const onEvent = this.opts.onEvent;
+        if (onEvent && (o.result !== 'success' || o.warning)) {
+          const word = TYPE_WORD[w.type];
+          const [reason, message] = o.result === 'failure' ? ['Unhealthy', `${word} probe failed: ${o.message}`] as const
+            : o.result === 'unknown' ? ['Unhealthy', `${word} probe errored: ${o.message}`] as const
+              : ['ProbeWarning', `${word} probe warning: ${o.warning}`] as const;
+          onEvent({ podUid, pod: c.target.pod, containerName: c.containerName, probe: w.type, type: 'Warning', reason, message });
+        } else if (o.result === 'failure') {
           // kubelet records an Unhealthy event for every failed attempt.
           log().warn('Unhealthy', { reason: 'Unhealthy', probe: w.type, message: `${TYPE_WORD[w.type]} probe failed: ${o.message}` });
         } else if (o.result === 'unknown') {

@@ -1,8 +1,9 @@
 // Pod volumes on the node. emptyDir is a directory under --root-dir
 // (pods/<uid>/volumes/kubernetes.io~empty-dir/<name>, as kubelet lays it out), or a tmpfs mounted
 // there for `medium: Memory` with `sizeLimit` as its size; every container of the pod binds the
-// same directory. hostPath binds a node path after its `type` check. Other volume types need the
-// apiserver and are reported as mount failures naming the volume.
+// same directory. hostPath binds a node path after its `type` check. configMap, secret,
+// downwardAPI and projected volumes are written by ../volumes/api-volumes.ts and refreshed on
+// every pod sync. Other volume types are reported as mount failures naming the volume.
 // https://kubernetes.io/docs/concepts/storage/volumes/#hostpath-volume-types
 import { lstat, mkdir, readFile, rm, stat, writeFile, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -10,11 +11,14 @@ import type { V1Pod, V1Volume } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { run } from '../../lib/exec.js';
 import { quantityValue } from '../../lib/quantity.js';
+import { ApiVolumes, alreadyWritten, pluginDir, type ApiVolumeEnv } from '../volumes/api-volumes.js';
+import { isApiDataVolume } from '../volumes/payload.js';
 
 /** kubelet's FailedMount: the pod stays in ContainerCreating with this message. */
 export class VolumeError extends Error {
   constructor(readonly volume: string, reason: string) {
-    super(`MountVolume.SetUp failed for volume "${volume}": ${reason}`);
+    // kubelet's exact shape, space before the colon included.
+    super(`MountVolume.SetUp failed for volume "${volume}" : ${reason}`);
     this.name = 'VolumeError';
   }
 }
@@ -22,6 +26,8 @@ export class VolumeError extends Error {
 export interface PodVolume {
   name: string;
   hostPath: string;
+  /** API-data volumes are mounted read-only whatever the volumeMount says, as kubelet does. */
+  readOnly?: boolean;
 }
 
 /** Mount points under a directory, from /proc/self/mounts (octal escapes decoded). */
@@ -73,7 +79,13 @@ export async function checkHostPath(volume: string, path: string, type: string):
 }
 
 export class VolumeManager {
-  constructor(private readonly opts: { rootDir: string; logger: Logger }) {}
+  private readonly apiVolumes: ApiVolumes;
+  /** The last refresh failure logged per pod volume (logged once until it changes). */
+  private readonly refreshErrors = new Map<string, string>();
+
+  constructor(private readonly opts: { rootDir: string; logger: Logger }) {
+    this.apiVolumes = new ApiVolumes(opts.logger);
+  }
 
   podDir(uid: string): string {
     return join(this.opts.rootDir, 'pods', uid);
@@ -83,12 +95,40 @@ export class VolumeManager {
     return join(this.podDir(uid), 'volumes', 'kubernetes.io~empty-dir', name);
   }
 
-  /** Set up every volume of the pod (idempotent); the host path of each, by volume name. */
-  async setUp(pod: V1Pod): Promise<Map<string, PodVolume>> {
+  /**
+   * Set up every volume of the pod (idempotent); the host path of each, by volume name. API-data
+   * volumes are rewritten when their objects changed; once written, a failure to refresh one is
+   * logged and its current files stay (a running pod is never broken by a refresh).
+   */
+  async setUp(pod: V1Pod, env: ApiVolumeEnv = { capacity: { cpuMilli: 0, memoryBytes: 0 } }): Promise<Map<string, PodVolume>> {
     const uid = pod.metadata!.uid!;
     const out = new Map<string, PodVolume>();
-    for (const v of pod.spec?.volumes ?? []) out.set(v.name, { name: v.name, hostPath: await this.setUpVolume(uid, v) });
+    for (const v of pod.spec?.volumes ?? []) {
+      if (isApiDataVolume(v)) out.set(v.name, { name: v.name, hostPath: await this.setUpApiVolume(pod, v, env), readOnly: true });
+      else out.set(v.name, { name: v.name, hostPath: await this.setUpVolume(uid, v) });
+    }
     return out;
+  }
+
+  /** True when the pod has volumes whose contents follow API objects (refreshed on each sync). */
+  static hasApiDataVolumes(pod: V1Pod): boolean {
+    return (pod.spec?.volumes ?? []).some(isApiDataVolume);
+  }
+
+  private async setUpApiVolume(pod: V1Pod, v: V1Volume, env: ApiVolumeEnv): Promise<string> {
+    const uid = pod.metadata!.uid!;
+    const dir = join(this.podDir(uid), 'volumes', pluginDir(v), v.name);
+    const key = `${uid}/${v.name}`;
+    try {
+      await this.apiVolumes.setUp(pod, dir, v, env);
+      if (this.refreshErrors.delete(key)) this.opts.logger.info('volume refreshed again', { pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, volume: v.name });
+    } catch (e) {
+      const reason = (e as Error).message;
+      if (!(await alreadyWritten(dir))) throw new VolumeError(v.name, reason);
+      if (this.refreshErrors.get(key) !== reason) this.opts.logger.warn('volume refresh failed; the pod keeps its current files', { pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, volume: v.name, error: reason });
+      this.refreshErrors.set(key, reason);
+    }
+    return dir;
   }
 
   private async setUpVolume(uid: string, v: V1Volume): Promise<string> {
@@ -115,7 +155,7 @@ export class VolumeManager {
       return v.hostPath.path;
     }
     const kind = Object.keys(v).find((k) => k !== 'name') ?? 'unknown';
-    throw new VolumeError(v.name, `volume type ${kind} is not supported without an apiserver (emptyDir and hostPath are)`);
+    throw new VolumeError(v.name, `volume type ${kind} is not supported (emptyDir, hostPath, configMap, secret, downwardAPI and projected are)`);
   }
 
   /**
@@ -165,6 +205,7 @@ export class VolumeManager {
   /** Unmount tmpfs volumes and remove the pod's directory. Never follows a mount it did not make. */
   async tearDown(uid: string): Promise<void> {
     const dir = this.podDir(uid);
+    for (const k of this.refreshErrors.keys()) if (k.startsWith(`${uid}/`)) this.refreshErrors.delete(k);
     for (const m of (await mountsUnder(dir)).sort().reverse()) {
       await run('umount', [m], { allowFailure: true, timeoutMs: 10_000 });
     }

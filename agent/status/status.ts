@@ -31,6 +31,12 @@ export interface StatusInput {
   now: Date;
   /** When the agent first saw the pod (startTime, unless the runtime knows an earlier one). */
   firstSeen: Date;
+  /**
+   * The pod was terminated by the agent (deleted, or removed from its source) and its containers
+   * are stopped: the status is the final one, with a terminal phase whatever the restart policy,
+   * as kubelet writes since 1.27 before the pod is deleted.
+   */
+  podIsTerminal?: boolean;
 }
 
 function terminated(c: RuntimeContainer, input: StatusInput): V1ContainerState {
@@ -84,8 +90,29 @@ function containerStatus(spec: V1Container, instances: RuntimeContainer[], input
   return base;
 }
 
-/** kubelet's getPhase, over the container statuses just computed. */
-export function podPhase(pod: V1Pod, init: V1ContainerStatus[], app: V1ContainerStatus[]): string {
+/**
+ * In a terminated pod no container is waiting any more: one that never ran (or whose end the
+ * runtime no longer knows) is reported terminated with 137, as kubelet's status manager does
+ * (ContainerStatusUnknown); one that had ended shows that end rather than a back-off.
+ */
+function terminalContainerState(s: V1ContainerStatus): void {
+  s.ready = false;
+  s.started = false;
+  if (s.state?.terminated) return;
+  if (s.state?.waiting && s.lastState?.terminated && s.lastState.terminated.containerID === s.containerID) {
+    s.state = { terminated: s.lastState.terminated };
+    s.lastState = {};
+    return;
+  }
+  s.state = { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated' } };
+}
+
+/**
+ * kubelet's getPhase, over the container statuses just computed. `podIsTerminal`: nothing will be
+ * restarted whatever the restart policy, so stopped containers decide Succeeded or Failed, and a
+ * pod that never got that far is Failed (kubelet's status manager TerminatePod).
+ */
+export function podPhase(pod: V1Pod, init: V1ContainerStatus[], app: V1ContainerStatus[], podIsTerminal = false): string {
   const policy = pod.spec?.restartPolicy ?? 'Always';
   let pendingInit = 0;
   let failedInit = 0;
@@ -101,6 +128,10 @@ export function podPhase(pod: V1Pod, init: V1ContainerStatus[], app: V1Container
     else if (s.state?.terminated) { stopped++; if (s.state.terminated.exitCode === 0) succeeded++; }
     else if (s.state?.waiting && s.lastState?.terminated) stopped++;
     else waiting++;
+  }
+  if (podIsTerminal) {
+    if (failedInit > 0 || running > 0 || waiting > 0 || pendingInit > 0 || stopped === 0) return 'Failed';
+    return stopped === succeeded ? 'Succeeded' : 'Failed';
   }
   if (failedInit > 0 && policy === 'Never') return 'Failed';
   if (pendingInit > 0 || failedInit > 0 || waiting > 0) return 'Pending';
@@ -137,8 +168,9 @@ export function generatePodStatus(input: StatusInput): V1PodStatus {
   const hasInit = inits.length > 0;
   const initStatuses = inits.map((c) => containerStatus(c, byName.get(c.name) ?? [], input, 'PodInitializing'));
   const appStatuses = (pod.spec?.containers ?? []).map((c) => containerStatus(c, byName.get(c.name) ?? [], input, hasInit ? 'PodInitializing' : 'ContainerCreating'));
+  if (input.podIsTerminal) for (const s of [...initStatuses, ...appStatuses]) terminalContainerState(s);
 
-  let phase = podPhase(pod, initStatuses, appStatuses);
+  let phase = podPhase(pod, initStatuses, appStatuses, input.podIsTerminal);
   // A pod never leaves a terminal phase.
   const prevPhase = input.previous?.phase;
   if (prevPhase === 'Succeeded' || prevPhase === 'Failed') phase = prevPhase;

@@ -87,7 +87,7 @@ t.test('two agents as nodes of a real control plane', async (t) => {
   const single = {
     apiVersion: 'v1', kind: 'Pod', metadata: { name: `${ns}-one`, namespace: ns },
     spec: {
-      automountServiceAccountToken: false, terminationGracePeriodSeconds: 5,
+      terminationGracePeriodSeconds: 5,
       containers: [{ name: 'web', image: IMAGES.demo, imagePullPolicy: 'Never', readinessProbe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 1 } }],
     },
   };
@@ -125,7 +125,7 @@ t.test('two agents as nodes of a real control plane', async (t) => {
       template: {
         metadata: { labels },
         spec: {
-          automountServiceAccountToken: false, terminationGracePeriodSeconds: 5,
+          terminationGracePeriodSeconds: 5,
           topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: labels } }],
           containers: [{ name: 'web', image: IMAGES.demo, imagePullPolicy: 'Never', readinessProbe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 1 } }],
         },
@@ -211,7 +211,7 @@ t.test('two agents as nodes of a real control plane', async (t) => {
   const hooked = {
     apiVersion: 'v1', kind: 'Pod', metadata: { name: `${ns}-hooked`, namespace: ns },
     spec: {
-      automountServiceAccountToken: false, terminationGracePeriodSeconds: 10,
+      terminationGracePeriodSeconds: 10,
       volumes: [{ name: 'out', hostPath: { path: hookDir, type: 'Directory' } }],
       containers: [{
         name: 'main', image: IMAGES.busybox, imagePullPolicy: 'Never',

@@ -13,7 +13,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function pinnedPod(c: EmulatedCluster, name: string, node: string, image: string, command?: string[]): Promise<{ ip: string }> {
   const pod = {
     apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { test: 'pinned' } },
-    spec: { nodeName: node, automountServiceAccountToken: false, terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image, imagePullPolicy: 'Never', ...(command ? { command } : {}), env: [{ name: 'POD_NAME', value: name }, { name: 'NODE_NAME', value: node }] }] },
+    spec: { nodeName: node, terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image, imagePullPolicy: 'Never', ...(command ? { command } : {}), env: [{ name: 'POD_NAME', value: name }, { name: 'NODE_NAME', value: node }] }] },
   };
   await c.kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) });
   for (let k = 0; k < 240; k++) {
@@ -50,8 +50,12 @@ t.test('cluster up --nodes 3: Ready nodes, pod-to-pod across nodes, NodePort on 
 
   // A pod on node 1 reaches a pod on node 3 by its IP (host-gw routes, no NAT between them).
   const server = await pinnedPod(c, 'server-on-3', c.nodeName(3), IMAGES.demo);
-  await pinnedPod(c, 'client-on-1', c.nodeName(1), IMAGES.busybox, ['sleep', '3600']);
+  await pinnedPod(c, 'client-on-1', c.nodeName(1), IMAGES.busybox, ['sh', '-c', 'echo client-on-1 says hello; exec sleep 3600']);
   const client = await containerOf('client-on-1', c.nodeName(1));
+  // kubectl logs: the apiserver dials node 1's HTTPS API at its InternalIP:10250, checks its
+  // serving certificate against the cluster CA and authenticates with its kubelet client certificate.
+  const logs = await c.kubectl(['logs', 'client-on-1'], { allowFailure: true });
+  t.equal(logs.stdout, 'client-on-1 says hello\n', `kubectl logs through ${c.nodeName(1)}'s node API ${logs.stderr}`);
   let body = '';
   for (let k = 0; k < 20 && !body.startsWith('pod='); k++) {
     // busybox nc, not its wget (which crashes in these static images).

@@ -83,7 +83,10 @@ t.test('init containers, command/args, env, workingDir, securityContext, emptyDi
   while (!got.includes('followed-line') && Date.now() < deadline) got += new TextDecoder().decode((await reader.read()).value);
   ctl.abort();
   t.match(got, 'followed-line', 'follow streams new lines');
-  t.equal((await agent.get(`/containerLogs/${w.prefix}/${pod.metadata!.name}/nope`)).status, 400);
+  // kubelet's codes: a container the pod does not have is 404, as is a pod the node does not have.
+  t.equal((await agent.get(`/containerLogs/${w.prefix}/${pod.metadata!.name}/nope`)).status, 404);
+  t.equal((await agent.get(`/containerLogs/${w.prefix}/${pod.metadata!.name}/main?limitBytes=5`)).body, 'hello', 'limitBytes cuts the log');
+  t.equal((await agent.get(`/containerLogs/${w.prefix}/${pod.metadata!.name}/main?tailLines=x`)).status, 400);
   t.equal((await agent.get(`/containerLogs/${w.prefix}/missing/main`)).status, 404);
 });
 
@@ -107,7 +110,7 @@ t.test('hostPath type checks; a failed mount leaves the pod ContainerCreating', 
   const cat = await dockerExec(w.docker, findPod(ps, w, 'dir')!.status!.containerStatuses![0]!.containerID!.replace('docker://', ''), ['cat', '/h/file.txt'], 5000);
   t.equal(cat.output, 'from the node\n');
   const missing = await agent.waitFor('the mount error', (p) => (findPod(p, w, 'missing')?.status?.containerStatuses?.[0]?.state?.waiting?.message ? findPod(p, w, 'missing') : undefined), 10_000);
-  t.match(missing.status!.containerStatuses![0]!.state!.waiting, { reason: 'ContainerCreating', message: /MountVolume.SetUp failed for volume "h": hostPath type check failed: .*nothere does not exist/ });
+  t.match(missing.status!.containerStatuses![0]!.state!.waiting, { reason: 'ContainerCreating', message: /MountVolume.SetUp failed for volume "h" : hostPath type check failed: .*nothere does not exist/ });
   t.equal(missing.status!.phase, 'Pending');
   const wrong = await agent.waitFor('the type error', (p) => (findPod(p, w, 'wrongtype')?.status?.containerStatuses?.[0]?.state?.waiting?.message ? findPod(p, w, 'wrongtype') : undefined), 10_000);
   t.match(wrong.status!.containerStatuses![0]!.state!.waiting!.message, /is not a directory/);

@@ -4,7 +4,7 @@
 import t from 'tap';
 import type { V1Pod } from '@kubernetes/client-node';
 import { desiredFromApi, isMirror } from '../../agent/apiserver/pod-source.js';
-import { finalStatus } from '../../agent/apiserver/pod-deleter.js';
+import { terminalPodStatus } from '../../agent/status/terminal.js';
 import { mirrorPodFor } from '../../agent/apiserver/mirror-pods.js';
 import { statusKey } from '../../agent/apiserver/status-writer.js';
 
@@ -35,21 +35,26 @@ t.test('isMirror', async (t) => {
   t.ok(isMirror(apiPod({ annotations: { 'kubernetes.io/config.mirror': 'h' } })));
 });
 
-t.test('finalStatus: not ready, otherwise the last status', async (t) => {
+t.test('terminalPodStatus (a pod deleted that the agent does not run): Failed, not ready, containers ended', async (t) => {
   const now = new Date('2026-01-01T00:00:00Z');
-  const s = finalStatus({
+  const s = terminalPodStatus({
     phase: 'Running', podIP: '10.0.0.2',
     conditions: [{ type: 'Ready', status: 'True' }, { type: 'ContainersReady', status: 'True' }, { type: 'PodScheduled', status: 'True' }],
-    containerStatuses: [{ name: 'c', image: 'i', imageID: '', ready: true, started: true, restartCount: 0 }],
+    containerStatuses: [
+      { name: 'c', image: 'i', imageID: '', ready: true, started: true, restartCount: 0, state: { running: {} } },
+      { name: 'd', image: 'i', imageID: '', ready: false, started: false, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed' } } },
+    ],
   }, now);
+  t.equal(s.phase, 'Failed', 'a running pod whose end is unknown is Failed');
   t.same(s.conditions, [
     { type: 'Ready', status: 'False', reason: 'PodCompleted', lastTransitionTime: now },
     { type: 'ContainersReady', status: 'False', reason: 'PodCompleted', lastTransitionTime: now },
     { type: 'PodScheduled', status: 'True' },
   ]);
-  t.same(s.containerStatuses?.map((c) => [c.ready, c.started]), [[false, false]]);
+  t.same(s.containerStatuses?.map((c) => [c.ready, c.started, c.state?.terminated?.exitCode, c.state?.terminated?.reason]), [[false, false, 137, 'ContainerStatusUnknown'], [false, false, 0, 'Completed']]);
   t.equal(s.podIP, '10.0.0.2');
-  t.same(finalStatus(undefined, now).conditions, [], 'no status at all: an empty one');
+  t.equal(terminalPodStatus({ phase: 'Succeeded' }, now).phase, 'Succeeded', 'a terminal phase is kept');
+  t.same(terminalPodStatus(undefined, now), { phase: 'Failed', conditions: [] }, 'no status at all: Failed');
 });
 
 t.test('mirrorPodFor', async (t) => {

@@ -87,3 +87,35 @@ t.test('termination and kill messages', async (t) => {
   const m = generatePodStatus(input(p, [ctr('a', 'exited')], { terminationMessages: new Map([['a0', 'disk full']]) }));
   t.match(m.containerStatuses![0]!.state, { terminated: { message: 'disk full' } });
 });
+
+t.test('the final status of a terminated pod: terminal phase whatever the restart policy', async (t) => {
+  const term = { podIsTerminal: true, sandboxReady: false, isReady: () => false };
+  // restartPolicy Always, a container that trapped SIGTERM and exited 0: Succeeded.
+  const clean = generatePodStatus(input(pod(), [ctr('a', 'exited', 0, { exitCode: 0 })], term));
+  t.equal(clean.phase, 'Succeeded', 'all exited 0: Succeeded, although restartPolicy is Always');
+  t.match(clean.containerStatuses![0]!, { ready: false, started: false, state: { terminated: { exitCode: 0, reason: 'Completed', finishedAt: at(5), containerID: 'docker://a0' } } });
+  t.match(cond(clean, 'Ready'), { status: 'False', reason: 'PodCompleted' });
+  t.match(cond(clean, 'ContainersReady'), { status: 'False', reason: 'PodCompleted' });
+  // Killed by SIGTERM (143) or SIGKILL (137): Failed, the exit code and Error reason kept.
+  for (const code of [143, 137]) {
+    const s = generatePodStatus(input(pod(), [ctr('a', 'exited', 0, { exitCode: code })], term));
+    t.equal(s.phase, 'Failed', `exit ${code}: Failed`);
+    t.match(s.containerStatuses![0]!.state, { terminated: { exitCode: code, reason: 'Error' } });
+  }
+  // One of two failed.
+  const two = pod({ containers: [{ name: 'a', image: 'i' }, { name: 'b', image: 'i' }] });
+  t.equal(generatePodStatus(input(two, [ctr('a', 'exited', 0, { exitCode: 0 }), ctr('b', 'exited', 0, { exitCode: 2 })], term)).phase, 'Failed');
+  // A back-off waiting reason does not hide the end of the last instance.
+  const looping = generatePodStatus(input(pod(), [ctr('a', 'exited', 2, { exitCode: 1 })], { ...term, waiting: new Map([['a', { reason: 'CrashLoopBackOff' }]]) }));
+  t.match(looping.containerStatuses![0]!.state, { terminated: { exitCode: 1, containerID: 'docker://a2' } });
+  t.equal(looping.phase, 'Failed');
+  // A container that never ran: ContainerStatusUnknown 137, and the pod Failed.
+  const never = generatePodStatus(input(two, [ctr('a', 'exited', 0, { exitCode: 0 })], term));
+  t.match(never.containerStatuses![1]!.state, { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown' } });
+  t.equal(never.phase, 'Failed');
+  // The same pod not terminal: Always restarts it, so it is Running.
+  t.equal(generatePodStatus(input(pod(), [ctr('a', 'exited', 0, { exitCode: 0 })], { sandboxReady: false })).phase, 'Running');
+  // A phase once terminal stays.
+  const prev = generatePodStatus(input(pod(), [ctr('a', 'exited', 0, { exitCode: 1 })], term));
+  t.equal(generatePodStatus(input(pod(), [ctr('a', 'exited', 0, { exitCode: 0 })], { ...term, previous: prev })).phase, 'Failed');
+});

@@ -1,0 +1,127 @@
+// The agent's HTTP routes, one router served by two listeners: the plain read-only port (10255,
+// no authentication) and the authenticated HTTPS port (10250) the apiserver uses for `kubectl
+// logs`. Both see the same handlers; what differs is only what stands in front of them.
+//   /healthz                                    "ok" while the sync loop is alive
+//   /pods                                       PodList of the desired pods with their statuses
+//   /metrics                                    Prometheus text (agent and prober metrics)
+//   /stats/summary                              node and per-pod CPU and memory
+//   /containerLogs/{ns}/{pod}/{container}       PodLogOptions: follow tailLines limitBytes
+//                                               sinceSeconds sinceTime timestamps previous
+//   /manifestErrors                             manifests the agent refused: file/URL, object, field, reason
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform, type Readable } from 'node:stream';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { DockerRuntime } from '../runtime/docker.js';
+import type { ManifestError } from '../sources/types.js';
+import { isLogOptionsError, parseLogOptions, sinceSecondsFor } from './log-options.js';
+
+export interface ReadOnlyApi {
+  pods(): V1Pod[];
+  manifestErrors(): ManifestError[];
+  healthy(): { ok: boolean; message: string };
+  metrics(): string;
+  summary(): Promise<unknown>;
+  runtime: Pick<DockerRuntime, 'logs'>;
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+export function json(res: ServerResponse, code: number, body: unknown): void {
+  res.writeHead(code, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body, null, 1) + '\n');
+}
+
+export function text(res: ServerResponse, code: number, body: string, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(code, { 'content-type': type });
+  res.end(body);
+}
+
+/** The path without trailing slashes, as both listeners and the authorizer see it. */
+export function requestPath(req: IncomingMessage): { path: string; query: URLSearchParams } {
+  const url = new URL(req.url ?? '/', 'http://x');
+  return { path: url.pathname.replace(/\/+$/, '') || '/', query: url.searchParams };
+}
+
+/** Answers a handler's failure: a 500 if nothing was sent yet, else the connection is cut. */
+export function guarded(h: Handler): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    h(req, res).catch((e) => {
+      if (!res.headersSent) text(res, 500, `internal error: ${(e as Error).message}\n`);
+      else res.destroy();
+    });
+  };
+}
+
+export function createRouter(api: ReadOnlyApi): Handler {
+  return async (req, res) => {
+    // Nothing here changes state; kubelet's exec/attach/portForward (POST) are not served.
+    if (req.method !== 'GET' && req.method !== 'HEAD') return text(res, 405, `${req.method} is not supported: this API only reads (kubenode serves no exec, attach or port-forward)\n`);
+    const { path, query } = requestPath(req);
+    if (path === '/healthz') {
+      const h = api.healthy();
+      return text(res, h.ok ? 200 : 500, h.ok ? 'ok' : `unhealthy: ${h.message}\n`);
+    }
+    if (path === '/pods') return json(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items: api.pods() });
+    if (path === '/metrics') return text(res, 200, api.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
+    if (path === '/stats/summary' || path === '/stats') return json(res, 200, await api.summary());
+    if (path === '/manifestErrors') return json(res, 200, { items: api.manifestErrors() });
+    if (path === '/containerLogs' || path.startsWith('/containerLogs/')) {
+      const parts = path.split('/').slice(2).map(decodeURIComponent);
+      // kubelet names the piece that is missing.
+      const missing = ['podNamespace', 'podID', 'containerName'].find((_, i) => !parts[i]);
+      if (missing || parts.length > 3) return text(res, 400, missing ? `missing ${missing}.\n` : `unexpected path ${path}: expected /containerLogs/{namespace}/{pod}/{container}\n`);
+      return containerLogs(api, res, parts[0]!, parts[1]!, parts[2]!, query);
+    }
+    return text(res, 404, `404 page not found: ${path}\n`);
+  };
+}
+
+/** kubelet's getContainerLogs: its status codes and messages, the runtime's stream. */
+async function containerLogs(api: ReadOnlyApi, res: ServerResponse, ns: string, podName: string, container: string, q: URLSearchParams): Promise<void> {
+  const now = Date.now();
+  const opts = parseLogOptions(q, now);
+  if (isLogOptionsError(opts)) return text(res, opts.code, `${opts.message}\n`);
+  const pod = api.pods().find((p) => p.metadata?.namespace === ns && p.metadata?.name === podName);
+  if (!pod) return text(res, 404, `pod "${podName}" does not exist\n`);
+  const spec = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? []), ...(pod.spec?.ephemeralContainers ?? [])];
+  if (!spec.some((c) => c.name === container)) return text(res, 404, `container "${container}" not found in pod "${podName}"\n`);
+  const cs = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].find((c) => c.name === container);
+  const id = opts.previous ? cs?.lastState?.terminated?.containerID : cs?.containerID;
+  if (!id) {
+    const msg = opts.previous
+      ? `previous terminated container "${container}" in pod "${podName}" not found`
+      : `container "${container}" in pod "${podName}" is waiting to start: ${cs?.state?.waiting?.reason ?? 'ContainerCreating'}`;
+    return text(res, 400, `${msg}\n`);
+  }
+  let stream: Readable = await api.runtime.logs(id.replace(/^docker:\/\//, ''), {
+    follow: opts.follow, tail: opts.tailLines, timestamps: opts.timestamps, sinceSeconds: sinceSecondsFor(opts, now),
+  });
+  if (opts.limitBytes !== undefined) stream = limitBytes(stream, opts.limitBytes);
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+  // A follower must see the answer start before the first new line arrives.
+  if (opts.follow) res.flushHeaders();
+  res.on('close', () => stream.destroy());
+  stream.pipe(res);
+}
+
+/** The first `limit` bytes of `source`, then the end (and the source, a follower too, is released). */
+export function limitBytes(source: Readable, limit: number): Readable {
+  let left = limit;
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      if (left <= 0) return done();
+      const part = chunk.length > left ? chunk.subarray(0, left) : chunk;
+      left -= part.length;
+      this.push(part);
+      if (left <= 0) {
+        this.push(null);
+        source.unpipe(out);
+        source.destroy();
+      }
+      done();
+    },
+  });
+  out.on('close', () => source.destroy());
+  source.on('error', (e) => out.destroy(e));
+  return source.pipe(out);
+}

@@ -1,0 +1,139 @@
+// The authenticated node API on --port (10250, kubelet's): the routes of the read-only API over
+// TLS with the node's serving certificate, for the apiserver (`kubectl logs`, `kubectl get
+// --raw /api/v1/nodes/N/proxy/...`). In front of the routes, as kubelet: authentication (client
+// certificate, bearer token, anonymous) then authorization (SubjectAccessReview or AlwaysAllow).
+// The TLS layer asks for a client certificate but accepts a connection without one (or with an
+// untrusted one) so that the HTTP layer can answer 401 as kubelet does, not cut the handshake.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import { createSecureContext, type TLSSocket } from 'node:tls';
+import type { Logger } from '../../lib/log.js';
+import { authenticate, forbiddenMessage, requestAttributes, type PeerCertificate } from './auth-attributes.js';
+import type { Authorizer, TokenAuthenticator } from './auth-webhooks.js';
+import { createRouter, guarded, requestPath, text, type ReadOnlyApi } from './routes.js';
+
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  clientCA?: string;
+}
+
+export class TlsConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TlsConfigError';
+  }
+}
+
+function readFlagFile(flag: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new TlsConfigError(`--${flag} ${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Reads and checks the serving certificate, its key and the client CA; errors name the flag. */
+export function loadTlsFiles(paths: { certFile: string; keyFile: string; clientCAFile?: string }): TlsFiles {
+  const cert = readFlagFile('tls-cert-file', paths.certFile);
+  const key = readFlagFile('tls-private-key-file', paths.keyFile);
+  try { new X509Certificate(cert); } catch (e) { throw new TlsConfigError(`--tls-cert-file ${paths.certFile}: not a PEM certificate: ${(e as Error).message}`); }
+  try { createPrivateKey(key); } catch (e) { throw new TlsConfigError(`--tls-private-key-file ${paths.keyFile}: not a PEM private key: ${(e as Error).message}`); }
+  try { createSecureContext({ cert, key }); } catch (e) {
+    throw new TlsConfigError(`--tls-private-key-file ${paths.keyFile} does not match --tls-cert-file ${paths.certFile}: ${(e as Error).message}`);
+  }
+  let clientCA: string | undefined;
+  if (paths.clientCAFile) {
+    clientCA = readFlagFile('client-ca-file', paths.clientCAFile);
+    try { new X509Certificate(clientCA); } catch (e) { throw new TlsConfigError(`--client-ca-file ${paths.clientCAFile}: not a PEM certificate: ${(e as Error).message}`); }
+  }
+  return { cert, key, clientCA };
+}
+
+export interface SecureServerOptions {
+  tls: TlsFiles;
+  nodeName: string;
+  anonymous: boolean;
+  authorizer: Authorizer;
+  /** Set with --authentication-token-webhook. */
+  tokenAuthenticator?: TokenAuthenticator;
+  logger: Logger;
+}
+
+const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+const many = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/** What the TLS handshake established about the client's certificate, if it sent one. */
+function peerCertificate(socket: TLSSocket): PeerCertificate | undefined {
+  const c = socket.getPeerCertificate?.(false);
+  if (!c || Object.keys(c).length === 0) return undefined;
+  const error = socket.authorizationError;
+  return {
+    verified: socket.authorized,
+    error: error ? String(error) : undefined,
+    commonName: one(c.subject?.CN),
+    organizations: many(c.subject?.O),
+  };
+}
+
+function bearerToken(req: IncomingMessage): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  return m?.[1];
+}
+
+export class SecureServer {
+  private server?: Server;
+  port = 0;
+
+  constructor(private readonly api: ReadOnlyApi, private readonly o: SecureServerOptions) {}
+
+  async listen(host: string, port: number): Promise<number> {
+    const router = createRouter(this.api);
+    const handle = async (req: IncomingMessage, res: ServerResponse) => {
+      const cert = peerCertificate(req.socket as TLSSocket);
+      // A token is reviewed only when the certificate did not already name the user.
+      const token = cert?.verified && cert.commonName ? undefined : bearerToken(req);
+      const auth = authenticate({
+        cert,
+        token: token && this.o.tokenAuthenticator ? await this.o.tokenAuthenticator(token) : undefined,
+        anonymous: this.o.anonymous,
+      });
+      if ('unauthorized' in auth) {
+        this.o.logger.debug('node API request unauthenticated', { path: req.url, reason: auth.unauthorized });
+        return text(res, 401, 'Unauthorized\n');
+      }
+      const attrs = requestAttributes(req.method, requestPath(req).path, this.o.nodeName);
+      let allowed: boolean;
+      try {
+        allowed = await this.o.authorizer.authorize(auth.user, attrs);
+      } catch (e) {
+        this.o.logger.warn('node API authorization failed', { user: auth.user.name, path: req.url, error: (e as Error).message });
+        return text(res, 500, `Authorization error (user=${auth.user.name}, verb=${attrs.verb}, resource=${attrs.resource}, subresource=${attrs.subresource})\n`);
+      }
+      if (!allowed) {
+        this.o.logger.info('node API request forbidden', { user: auth.user.name, groups: auth.user.groups, verb: attrs.verb, subresource: attrs.subresource, path: req.url });
+        return text(res, 403, `${forbiddenMessage(auth.user, attrs)}\n`);
+      }
+      return router(req, res);
+    };
+    const { cert, key, clientCA } = this.o.tls;
+    // requestCert only when there is a CA to check against; rejectUnauthorized false: the HTTP
+    // layer answers an unknown or missing certificate with 401 (kubelet's behaviour).
+    this.server = createServer({ cert, key, ...(clientCA ? { ca: clientCA, requestCert: true } : { requestCert: false }), rejectUnauthorized: false, minVersion: 'TLSv1.2' }, guarded(handle));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', (e) => reject(new Error(`node API (--port) cannot listen on ${host}:${port}: ${(e as Error).message}`)));
+      this.server!.listen(port, host, () => resolve());
+    });
+    this.port = (this.server.address() as { port: number }).port;
+    this.o.logger.info('node API listening (HTTPS)', { address: `${host}:${this.port}`, clientCertificates: !!clientCA, anonymous: this.o.anonymous, tokenWebhook: !!this.o.tokenAuthenticator });
+    return this.port;
+  }
+
+  async close(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server!.close(() => r()));
+  }
+}

@@ -1,0 +1,146 @@
+// kubelet-style Events from a kubenode agent joined to a real control plane (Node authorizer,
+// NodeRestriction, node credentials): a pod that starts shows Scheduled (the scheduler's), then
+// Pulled, Created, Started from source kubelet on this node; a failing liveness probe shows
+// Unhealthy, counted on one Event object rather than many, and Killing; a container that exits 1
+// shows BackOff; a hostPath of type Directory that does not exist shows FailedMount while the
+// pod stays ContainerCreating; `kubectl describe pod` lists them; the Node has Starting and
+// NodeReady. Everything is named with the run prefix; the namespace is deleted at teardown.
+import t from 'tap';
+import { join } from 'node:path';
+import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
+import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
+import { createWorld, IMAGES, type AgentProcess } from '../fixtures/agent/world.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>, everyMs = 500): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+async function events(cp: ControlPlane, ns: string, object?: string): Promise<CoreV1Event[]> {
+  const args = ['-n', ns, 'get', 'events', '-o', 'json'];
+  if (object) args.push(`--field-selector=involvedObject.name=${object}`);
+  const items = (JSON.parse((await cp.kubectl(args)).stdout) as { items: CoreV1Event[] }).items;
+  return items;
+}
+
+const reasons = (es: CoreV1Event[]) => es.map((e) => e.reason ?? '');
+
+t.test('kubelet-style Events from a kubenode agent', async (t) => {
+  const cp = await startControlPlane(t);
+  const world = await createWorld(t);
+  const ns = world.prefix;
+  const node = world.nodeName;
+  let agent: AgentProcess | undefined;
+  t.teardown(async () => {
+    if ((!t.passing() || process.env.KUBENODE_TEST_LOG) && agent) process.stderr.write(`--- agent\n${agent.logs.slice(-120).join('\n')}\n`);
+    await cp.kubectl(['delete', 'namespace', ns, '--wait=false'], { allowFailure: true });
+  });
+  const creds = await cp.nodeCredentials(node, ['127.0.0.1']);
+  agent = await world.startAgent([`--kubeconfig=${join(creds, 'kubeconfig')}`], 90_000);
+  await until('the node Ready', 90_000, async () => {
+    const n = JSON.parse((await cp.kubectl(['get', 'node', node, '-o', 'json'])).stdout) as { status?: { conditions?: { type: string; status: string }[] } };
+    return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+  });
+  await cp.kubectl(['create', 'namespace', ns]);
+  await until('the default ServiceAccount', 30_000, async () => (await cp.kubectl(['-n', ns, 'get', 'serviceaccount', 'default'], { allowFailure: true })).code === 0);
+
+  const pod = (name: string, spec: Partial<NonNullable<V1Pod['spec']>> & Pick<NonNullable<V1Pod['spec']>, 'containers'>): V1Pod => ({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name: `${ns}-${name}`, namespace: ns },
+    spec: { automountServiceAccountToken: false, terminationGracePeriodSeconds: 2, ...spec },
+  });
+  const sh = (script: string) => ({ image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['sh', '-c', script] });
+  const pods = [
+    pod('ok', { containers: [{ name: 'main', ...sh('sleep 3600') }] }),
+    pod('live', { containers: [{ name: 'live', ...sh('sleep 3600'), livenessProbe: { exec: { command: ['sh', '-c', 'exit 1'] }, periodSeconds: 1, failureThreshold: 3 } }] }),
+    pod('crash', { containers: [{ name: 'crash', ...sh('exit 1') }] }),
+    pod('mount', {
+      containers: [{ name: 'main', ...sh('sleep 3600'), volumeMounts: [{ name: 'data', mountPath: '/data' }] }],
+      volumes: [{ name: 'data', hostPath: { path: `/nonexistent-${ns}`, type: 'Directory' } }],
+    }),
+  ];
+  await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: pods }) });
+
+  // --- a pod that starts: Scheduled, Pulled, Created, Started ---------------------------------
+  const ok = await until('Scheduled, Pulled, Created and Started for the pod that starts', 90_000, async () => {
+    const es = await events(cp, ns, `${ns}-ok`);
+    return ['Scheduled', 'Pulled', 'Created', 'Started'].every((r) => reasons(es).includes(r)) ? es : undefined;
+  });
+  const started = ok.find((e) => e.reason === 'Started')!;
+  t.equal(started.source?.component, 'kubelet', 'source.component kubelet');
+  t.equal(started.source?.host, node, 'source.host is the node');
+  t.equal(started.reportingComponent, 'kubelet');
+  t.equal(started.reportingInstance, node);
+  t.equal(started.type, 'Normal');
+  t.equal(started.message, 'Started container main');
+  t.equal(started.involvedObject.fieldPath, 'spec.containers{main}', 'container events point at the container');
+  t.equal(started.involvedObject.kind, 'Pod');
+  t.match(started.metadata.name, new RegExp(`^${ns}-ok\\.[0-9a-f]+$`), 'named <pod>.<hex nanos>');
+  t.match(ok.find((e) => e.reason === 'Pulled')!.message, /already present on machine/);
+  t.equal(ok.find((e) => e.reason === 'Created')!.message, 'Created container: main');
+  const apiPod = JSON.parse((await cp.kubectl(['-n', ns, 'get', 'pod', `${ns}-ok`, '-o', 'json'])).stdout) as V1Pod;
+  t.equal(started.involvedObject.uid, apiPod.metadata!.uid, 'the involved object is the API pod (its UID)');
+
+  // --- failing liveness: Unhealthy counted on one Event, and Killing ---------------------------
+  const unhealthy = await until('the Unhealthy event counted at least 3 times, and Killing', 90_000, async () => {
+    const es = await events(cp, ns, `${ns}-live`);
+    const u = es.filter((e) => e.reason === 'Unhealthy');
+    return u.some((e) => (e.count ?? 0) >= 3) && reasons(es).includes('Killing') ? u : undefined;
+  });
+  t.equal(unhealthy.length, 1, `one Unhealthy Event object for the repeated failure (${unhealthy.map((e) => `${e.count}x ${e.message}`).join('; ')})`);
+  t.equal(unhealthy[0]!.type, 'Warning');
+  t.match(unhealthy[0]!.message, /^Liveness probe failed: /);
+  t.equal(unhealthy[0]!.involvedObject.fieldPath, 'spec.containers{live}');
+  t.ok(new Date(unhealthy[0]!.lastTimestamp!).getTime() > new Date(unhealthy[0]!.firstTimestamp!).getTime(), 'lastTimestamp moved on with the count');
+  const killing = (await events(cp, ns, `${ns}-live`)).find((e) => e.reason === 'Killing')!;
+  t.equal(killing.message, 'Container live failed liveness probe, will be restarted');
+
+  // --- a container that exits 1: BackOff -------------------------------------------------------
+  const backoff = await until('BackOff for the crashing container', 90_000, async () => (await events(cp, ns, `${ns}-crash`)).find((e) => e.reason === 'BackOff'));
+  t.equal(backoff.type, 'Warning');
+  t.match(backoff.message, /^Back-off restarting failed container crash in pod /);
+
+  // --- a hostPath Directory that does not exist: FailedMount, still ContainerCreating ------------
+  const failedMount = await until('FailedMount', 60_000, async () => (await events(cp, ns, `${ns}-mount`)).find((e) => e.reason === 'FailedMount'));
+  t.equal(failedMount.type, 'Warning');
+  t.match(failedMount.message, /^MountVolume\.SetUp failed for volume "data" : /);
+  t.equal(failedMount.involvedObject.fieldPath, undefined, 'a pod-level event: no fieldPath');
+  const mountPod = JSON.parse((await cp.kubectl(['-n', ns, 'get', 'pod', `${ns}-mount`, '-o', 'json'])).stdout) as V1Pod;
+  t.equal(mountPod.status?.phase, 'Pending');
+  t.equal(mountPod.status?.containerStatuses?.[0]?.state?.waiting?.reason, 'ContainerCreating', 'the pod stays ContainerCreating');
+  t.equal((await events(cp, ns, `${ns}-mount`)).filter((e) => e.reason === 'FailedMount').length, 1, 'the retried mount is one Event, not one per retry');
+
+  // --- kubectl describe pod shows them ----------------------------------------------------------
+  const describeLive = (await cp.kubectl(['-n', ns, 'describe', 'pod', `${ns}-live`])).stdout;
+  const eventsSection = describeLive.slice(describeLive.indexOf('\nEvents:'));
+  t.ok(describeLive.includes('\nEvents:'), 'describe has an Events section');
+  for (const r of ['Scheduled', 'Created', 'Started', 'Unhealthy', 'Killing']) t.match(eventsSection, new RegExp(`\\b${r}\\b`), `describe pod lists ${r}`);
+  t.match(eventsSection, /kubelet/, 'From: kubelet');
+  t.match((await cp.kubectl(['-n', ns, 'describe', 'pod', `${ns}-mount`])).stdout, /FailedMount .*MountVolume\.SetUp failed/);
+  t.match((await cp.kubectl(['-n', ns, 'describe', 'pod', `${ns}-crash`])).stdout, /BackOff .*Back-off restarting failed container/);
+
+  // --- the Node: Starting, NodeReady -------------------------------------------------------------
+  const nodeEvents = await until('Starting and NodeReady for the Node', 30_000, async () => {
+    const es = (await events(cp, 'default', node)).filter((e) => e.involvedObject.kind === 'Node');
+    return ['Starting', 'NodeReady'].every((r) => reasons(es).includes(r)) ? es : undefined;
+  });
+  t.equal(nodeEvents.find((e) => e.reason === 'Starting')!.source?.host, node);
+  t.match((await cp.kubectl(['describe', 'node', node])).stdout, /Starting .*Starting kubenode agent/, 'describe node lists Starting');
+
+  // --- the agent's own log and metrics ----------------------------------------------------------
+  t.ok(agent.logs.some((l) => l.includes('"msg":"event"') && l.includes('"reason":"Started"') && l.includes(`${ns}/${ns}-ok`)), 'every event is in the agent log too');
+  const metrics = (await agent.get('/metrics')).body;
+  const sent = Number(/kubenode_events_total\{result="sent"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+  t.ok(sent > 0, `kubenode_events_total{result="sent"} ${sent}`);
+});

@@ -1,0 +1,188 @@
+// kubectl through the real apiserver to the agent's authenticated HTTPS API (--port, the
+// serving certificate control-plane.sh node-credentials signs, the cluster CA as client CA, the
+// node's kubeconfig for SubjectAccessReviews): `kubectl logs` plain, -f, --previous, --tail;
+// `kubectl describe pod/node`; and the API's own answers: no client certificate 401, a cluster
+// user without RBAC rights 403, the apiserver's kubelet client 200, another CA's certificate 401.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { run } from '../../lib/exec.js';
+import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
+import { requireProgram } from '../harness/require.js';
+import { createWorld, IMAGES, type AgentProcess } from '../fixtures/agent/world.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>, everyMs = 300): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+async function getJSON<T>(cp: ControlPlane, args: string[]): Promise<T> {
+  return JSON.parse((await cp.kubectl([...args, '-o', 'json'])).stdout) as T;
+}
+
+/** GET over HTTPS to the agent, checking its serving certificate against the cluster CA. */
+function httpsGet(port: number, path: string, ca: string, client?: { cert: string; key: string }, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET', ca, headers, ...(client ?? {}), timeout: 20_000 }, (res) => {
+      let body = '';
+      res.on('data', (b: Buffer) => (body += b.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A client certificate for `cn`, signed by the CA in caCrt/caKey (openssl, argument arrays). */
+async function clientCert(dir: string, name: string, cn: string, caCrt: string, caKey: string): Promise<{ cert: string; key: string }> {
+  const key = join(dir, `${name}.key`), csr = join(dir, `${name}.csr`), crt = join(dir, `${name}.crt`);
+  await run('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-subj', `/CN=${cn}`, '-out', csr]);
+  await run('openssl', ['x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-set_serial', String(Date.now()), '-days', '1', '-out', crt]);
+  return { cert: readFileSync(crt, 'utf8'), key: readFileSync(key, 'utf8') };
+}
+
+t.test('kubectl logs and describe through the apiserver; the node API authenticates and authorizes', async (t) => {
+  requireProgram('openssl', 'kubectl');
+  const cp = await startControlPlane(t);
+  const w = await createWorld(t);
+  const ns = w.prefix;
+  const creds = await cp.nodeCredentials(w.nodeName, ['127.0.0.1']);
+  const tmp = mkdtempSync(join(tmpdir(), `${w.prefix}-certs-`));
+  t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+  let agent: AgentProcess | undefined;
+  t.teardown(() => {
+    if (agent && (!t.passing() || process.env.KUBENODE_TEST_LOG)) process.stderr.write(`--- agent ${agent.pid}\n${agent.logs.slice(-60).join('\n')}\n`);
+  });
+  agent = await w.startAgent([
+    `--kubeconfig=${join(creds, 'kubeconfig')}`,
+    `--tls-cert-file=${join(creds, `kubelet-${w.nodeName}.crt`)}`, `--tls-private-key-file=${join(creds, `kubelet-${w.nodeName}.key`)}`,
+    `--client-ca-file=${join(creds, 'ca.crt')}`,
+  ], 90_000);
+  const port = agent.securePort!;
+  const a = agent;
+  t.ok(await until('the HTTPS node API to listen', 30_000, async () => a.logs.some((l) => l.includes('node API listening (HTTPS)'))), 'the HTTPS node API started');
+
+  const node = await until('the node Ready', 90_000, async () => {
+    const n = await getJSON<V1Node>(cp, ['get', 'node', w.nodeName]);
+    return n.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? n : undefined;
+  });
+  t.equal(node.status?.daemonEndpoints?.kubeletEndpoint?.Port, port, 'the Node publishes the HTTPS port (the apiserver dials it)');
+
+  await cp.kubectl(['create', 'namespace', ns]);
+  const pod = (name: string, command: string): V1Pod => ({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns },
+    spec: {
+      automountServiceAccountToken: false, terminationGracePeriodSeconds: 2,
+      containers: [{ name: 'main', image: IMAGES.busybox, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', command] }],
+    },
+  });
+  await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
+    pod('talker', 'echo first line; echo second line; exec sleep 3600'),
+    pod('crasher', 'echo "instance ended"; sleep 1; exit 3'),
+  ] }) });
+  const kubectl = (args: string[], allowFailure = false) => cp.kubectl(['-n', ns, ...args], { allowFailure });
+  await until('talker Running', 90_000, async () => (await getJSON<V1Pod>(cp, ['-n', ns, 'get', 'pod', 'talker'])).status?.phase === 'Running');
+
+  // --- kubectl logs, --tail ---------------------------------------------------------------------
+  const logs = await until('kubectl logs talker', 30_000, async () => {
+    const r = await kubectl(['logs', 'talker'], true);
+    return r.code === 0 && r.stdout.includes('second line') ? r.stdout : undefined;
+  });
+  t.equal(logs, 'first line\nsecond line\n', 'kubectl logs prints the container output');
+  t.equal((await kubectl(['logs', 'talker', '--tail=1'])).stdout, 'second line\n', '--tail=1');
+  t.equal((await kubectl(['logs', 'talker', '--limit-bytes=5'])).stdout, 'first', '--limit-bytes');
+  t.match((await kubectl(['logs', 'talker', '--timestamps', '--tail=1'])).stdout, /^\d{4}-\d\d-\d\dT[\d:.]+Z second line\n$/, '--timestamps');
+  t.equal((await kubectl(['logs', 'talker', '--since=1h'])).stdout, 'first line\nsecond line\n', '--since');
+  const nope = await kubectl(['logs', 'talker', '-c', 'nope'], true);
+  t.not(nope.code, 0);
+  t.match(nope.stderr, /container nope is not valid|nope/, 'an unknown container is an error');
+
+  // --- kubectl logs -f streams a line written after it started ---------------------------------
+  const follower = spawn('kubectl', ['--kubeconfig', cp.kubeconfig, '-n', ns, 'logs', '-f', 'talker'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => { if (follower.exitCode === null) follower.kill('SIGKILL'); });
+  let followed = '';
+  let followErr = '';
+  follower.stdout.on('data', (b: Buffer) => (followed += b.toString()));
+  follower.stderr.on('data', (b: Buffer) => (followErr += b.toString()));
+  await until(`kubectl logs -f to print the existing lines (stderr: ${followErr})`, 30_000, async () => followed.includes('second line'), 100);
+  const talker = await getJSON<V1Pod>(cp, ['-n', ns, 'get', 'pod', 'talker']);
+  const id = talker.status!.containerStatuses![0]!.containerID!.replace('docker://', '');
+  const exec = await w.docker.getContainer(id).exec({ Cmd: ['sh', '-c', 'echo written after follow started > /proc/1/fd/1'], AttachStdout: true, AttachStderr: true });
+  const s = await exec.start({});
+  s.resume();
+  await until('kubectl logs -f to print the new line', 30_000, async () => followed.includes('written after follow started'), 100);
+  t.equal(followed, 'first line\nsecond line\nwritten after follow started\n', 'kubectl logs -f streams new lines');
+  t.equal(follower.exitCode, null, 'and keeps following');
+  follower.kill('SIGTERM');
+
+  // --- kubectl logs --previous after a restart --------------------------------------------------
+  await until('crasher restarted', 90_000, async () => ((await getJSON<V1Pod>(cp, ['-n', ns, 'get', 'pod', 'crasher'])).status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1);
+  const previous = await until('kubectl logs --previous', 30_000, async () => {
+    const r = await kubectl(['logs', 'crasher', '--previous'], true);
+    return r.code === 0 ? r.stdout : undefined;
+  });
+  t.equal(previous, 'instance ended\n', 'kubectl logs --previous prints the terminated instance');
+  const noPrevious = await kubectl(['logs', 'talker', '--previous'], true);
+  t.not(noPrevious.code, 0, 'a container that never restarted has no previous log');
+  t.match(noPrevious.stderr, /previous terminated container "main" in pod "talker" not found/, 'with kubelet\'s message');
+
+  // --- kubectl describe -------------------------------------------------------------------------
+  const dp = (await kubectl(['describe', 'pod', 'talker'])).stdout;
+  t.match(dp, new RegExp(`Node:\\s+${w.nodeName}/127\\.0\\.0\\.1`), 'describe pod shows the node');
+  t.match(dp, /Status:\s+Running/);
+  const dn = (await cp.kubectl(['describe', 'node', w.nodeName])).stdout;
+  t.match(dn, new RegExp(`Name:\\s+${w.nodeName}`), 'describe node');
+  t.match(dn, /Ready\s+True/);
+  t.match(dn, new RegExp(`${ns}\\s+talker`), 'describe node lists the pods on it');
+
+  // (The apiserver's node proxy, kubectl get --raw /api/v1/nodes/N/proxy/..., refuses loopback
+  // node addresses, "address not allowed": this node's InternalIP is 127.0.0.1. Logs are not
+  // proxied that way, so they work.)
+
+  // --- the node API directly: authentication and authorization -----------------------------------
+  const ca = readFileSync(join(creds, 'ca.crt'), 'utf8');
+  const pki = join(cp.dir, 'pki');
+  const none = await httpsGet(port, '/pods', ca);
+  t.equal(none.status, 401, 'no client certificate: 401');
+  const nobody = await clientCert(tmp, 'nobody', `${w.prefix}-nobody`, join(pki, 'ca.crt'), join(pki, 'ca.key'));
+  const forbidden = await httpsGet(port, '/pods', ca, nobody);
+  t.equal(forbidden.status, 403, 'a cluster user without rights: 403');
+  t.match(forbidden.body, `Forbidden (user=${w.prefix}-nobody, verb=get, resource=nodes, subresource=proxy)`);
+  t.equal((await httpsGet(port, '/stats/summary', ca, nobody)).status, 403, 'nodes/stats denied too');
+  t.equal((await httpsGet(port, '/healthz', ca, nobody)).status, 403, 'every path is authorized');
+  const apiserverClient = { cert: readFileSync(join(pki, 'apiserver-kubelet-client.crt'), 'utf8'), key: readFileSync(join(pki, 'apiserver-kubelet-client.key'), 'utf8') };
+  const ok = await httpsGet(port, '/pods', ca, apiserverClient);
+  t.equal(ok.status, 200, "the apiserver's kubelet client certificate: 200");
+  t.ok((JSON.parse(ok.body) as { items: V1Pod[] }).items.some((p) => p.metadata?.name === 'talker'), 'and the pods');
+  const summary = await httpsGet(port, '/stats/summary', ca, apiserverClient);
+  t.equal((JSON.parse(summary.body) as { node?: { nodeName?: string } }).node?.nodeName, w.nodeName, 'nodes/stats for the kubelet-api-admin');
+  t.equal((await httpsGet(port, `/containerLogs/${ns}/talker/main?tailLines=1`, ca, apiserverClient)).body, 'written after follow started\n');
+  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(tmp, 'other-ca.key'), '-out', join(tmp, 'other-ca.crt'), '-subj', '/CN=another CA', '-days', '1']);
+  const impostor = await clientCert(tmp, 'impostor', 'kube-apiserver-kubelet-client', join(tmp, 'other-ca.crt'), join(tmp, 'other-ca.key'));
+  t.equal((await httpsGet(port, '/pods', ca, impostor)).status, 401, "the apiserver's name from another CA: 401");
+
+  // Bearer tokens, reviewed by the apiserver (TokenReview, on by default with --kubeconfig).
+  await kubectl(['create', 'serviceaccount', 'reader']);
+  const token = (await kubectl(['create', 'token', 'reader'])).stdout.trim();
+  const withToken = await httpsGet(port, '/pods', ca, undefined, { authorization: `Bearer ${token}` });
+  t.equal(withToken.status, 403, 'a service account token authenticates; the account has no nodes/proxy right');
+  t.match(withToken.body, `user=system:serviceaccount:${ns}:reader`);
+  t.equal((await httpsGet(port, '/pods', ca, undefined, { authorization: 'Bearer not-a-token' })).status, 401, 'a token the apiserver does not know: 401');
+});
