@@ -337,6 +337,9 @@ down() {
   ip -4 route show proto "$route_proto" 2>/dev/null | awk '{print $1}' | while read -r dst; do
     case $(ip -4 route show proto "$route_proto" "$dst" 2>/dev/null) in *"dev $bridge"*) ip route del "$dst" proto "$route_proto" 2>/dev/null || true ;; esac
   done
+  # Pod volumes the agents mounted (tmpfs for secrets and service-account tokens) outlive them, as
+  # kubelet's do: unmount them, deepest first, before removing the directory.
+  awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   # Only a directory this script made (it holds our settings or nodes) is removed whole.
   if [ -f "$settings" ] || [ -d "$node_dirs" ] || [ -d "$KUBENODE_CONTROL_PLANE_DIR" ]; then rm -rf "$dir"; fi
   # /var/lib/kubenode itself, when the default cluster made it and nothing else lives there.

@@ -201,6 +201,9 @@ down() {
   if p=$(program proxy); then node "$p" --cleanup >/dev/null 2>&1 || echo "node.sh ($name): proxy --cleanup failed" >&2; fi
   if p=$(program hostgw); then node "$p" --cleanup --cluster-cidr "$cluster_cidr" >/dev/null 2>&1 || true; fi
   remove_node_network
+  # Pod volumes the agent mounted (tmpfs for secrets and service-account tokens) outlive it, as
+  # kubelet's do: unmount them, deepest first, before removing the directory.
+  awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$dir"
   echo "node $name purged"
 }

@@ -88,8 +88,7 @@ function under(path: string, prefix: string): boolean {
 
 /**
  * The subresource of nodes/<name> a path needs. Everything else (/pods, /containerLogs, /exec,
- * /run, /attach, /portForward, /healthz...) is nodes/proxy, the broad permission, as in kubelet
- * without its KubeletFineGrainedAuthz gate (which would try nodes/pods and nodes/healthz first).
+ * /run, /attach, /portForward, /healthz...) is nodes/proxy, the broad permission.
  */
 export function subresourceFor(path: string): string {
   if (under(path, '/stats')) return 'stats';
@@ -104,9 +103,23 @@ export function requestAttributes(method: string | undefined, path: string, node
   return { verb: verbFor(method), group: '', version: 'v1', resource: 'nodes', subresource: subresourceFor(path), name: nodeName };
 }
 
-/** kubelet's 403 text: who, and what they would need. */
-export function forbiddenMessage(user: UserInfo, a: ResourceAttributes): string {
-  return `Forbidden (user=${user.name}, verb=${a.verb}, resource=${a.resource}, subresource=${a.subresource})`;
+/**
+ * The checks a request may pass, any one sufficing, in order. kubelet 1.33+ (its
+ * KubeletFineGrainedAuthz gate, on by default since then) first asks for a narrow permission on
+ * /pods (nodes/pods), /healthz (nodes/healthz) and /configz (nodes/configz), so that a monitoring
+ * agent needs no nodes/proxy, and falls back to nodes/proxy, which every older grant has.
+ */
+export function requestAttributesList(method: string | undefined, path: string, nodeName: string): ResourceAttributes[] {
+  const broad = requestAttributes(method, path, nodeName);
+  const fine = under(path, '/pods') ? 'pods' : under(path, '/healthz') ? 'healthz' : under(path, '/configz') ? 'configz' : undefined;
+  return fine ? [{ ...broad, subresource: fine }, broad] : [broad];
+}
+
+/** kubelet's 403 text: who, and what they would need (any one of the subresources). */
+export function forbiddenMessage(user: UserInfo, checks: ResourceAttributes[]): string {
+  const a = checks[0]!;
+  const sub = checks.length === 1 ? `subresource=${a.subresource}` : `subresource(s)=[${checks.map((c) => c.subresource).join(' ')}]`;
+  return `Forbidden (user=${user.name}, verb=${a.verb}, resource=${a.resource}, ${sub})`;
 }
 
 /**

@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import type { Logger } from '../../lib/log.js';
-import { authenticate, forbiddenMessage, requestAttributes, type PeerCertificate } from './auth-attributes.js';
+import { authenticate, forbiddenMessage, requestAttributesList, type PeerCertificate, type ResourceAttributes, type UserInfo } from './auth-attributes.js';
 import type { Authorizer, TokenAuthenticator } from './auth-webhooks.js';
 import { createRouter, guarded, requestPath, text, type ReadOnlyApi } from './routes.js';
 
@@ -104,17 +104,15 @@ export class SecureServer {
         this.o.logger.debug('node API request unauthenticated', { path: req.url, reason: auth.unauthorized });
         return text(res, 401, 'Unauthorized\n');
       }
-      const attrs = requestAttributes(req.method, requestPath(req).path, this.o.nodeName);
-      let allowed: boolean;
-      try {
-        allowed = await this.o.authorizer.authorize(auth.user, attrs);
-      } catch (e) {
-        this.o.logger.warn('node API authorization failed', { user: auth.user.name, path: req.url, error: (e as Error).message });
-        return text(res, 500, `Authorization error (user=${auth.user.name}, verb=${attrs.verb}, resource=${attrs.resource}, subresource=${attrs.subresource})\n`);
+      const checks = requestAttributesList(req.method, requestPath(req).path, this.o.nodeName);
+      const decision = await this.authorize(auth.user, checks);
+      if (decision === 'error') {
+        const a = checks[checks.length - 1]!;
+        return text(res, 500, `Authorization error (user=${auth.user.name}, verb=${a.verb}, resource=${a.resource}, subresource=${a.subresource})\n`);
       }
-      if (!allowed) {
-        this.o.logger.info('node API request forbidden', { user: auth.user.name, groups: auth.user.groups, verb: attrs.verb, subresource: attrs.subresource, path: req.url });
-        return text(res, 403, `${forbiddenMessage(auth.user, attrs)}\n`);
+      if (decision === 'denied') {
+        this.o.logger.info('node API request forbidden', { user: auth.user.name, groups: auth.user.groups, verb: checks[0]!.verb, subresources: checks.map((c) => c.subresource), path: req.url });
+        return text(res, 403, `${forbiddenMessage(auth.user, checks)}\n`);
       }
       return router(req, res);
     };
@@ -129,6 +127,20 @@ export class SecureServer {
     this.port = (this.server.address() as { port: number }).port;
     this.o.logger.info('node API listening (HTTPS)', { address: `${host}:${this.port}`, clientCertificates: !!clientCA, anonymous: this.o.anonymous, tokenWebhook: !!this.o.tokenAuthenticator });
     return this.port;
+  }
+
+  /** Any check allowed is enough; an error counts only when no check allowed the request. */
+  private async authorize(user: UserInfo, checks: ResourceAttributes[]): Promise<'allowed' | 'denied' | 'error'> {
+    let failed = false;
+    for (const a of checks) {
+      try {
+        if (await this.o.authorizer.authorize(user, a)) return 'allowed';
+      } catch (e) {
+        failed = true;
+        this.o.logger.warn('node API authorization failed', { user: user.name, subresource: a.subresource, error: (e as Error).message });
+      }
+    }
+    return failed ? 'error' : 'denied';
   }
 
   async close(): Promise<void> {

@@ -164,9 +164,19 @@ t.test('kubectl logs and describe through the apiserver; the node API authentica
   const nobody = await clientCert(tmp, 'nobody', `${w.prefix}-nobody`, join(pki, 'ca.crt'), join(pki, 'ca.key'));
   const forbidden = await httpsGet(port, '/pods', ca, nobody);
   t.equal(forbidden.status, 403, 'a cluster user without rights: 403');
-  t.match(forbidden.body, `Forbidden (user=${w.prefix}-nobody, verb=get, resource=nodes, subresource=proxy)`);
+  t.match(forbidden.body, `Forbidden (user=${w.prefix}-nobody, verb=get, resource=nodes, subresource(s)=[pods proxy])`);
+  t.match((await httpsGet(port, `/containerLogs/${ns}/talker/main`, ca, nobody)).body, `Forbidden (user=${w.prefix}-nobody, verb=get, resource=nodes, subresource=proxy)`);
   t.equal((await httpsGet(port, '/stats/summary', ca, nobody)).status, 403, 'nodes/stats denied too');
   t.equal((await httpsGet(port, '/healthz', ca, nobody)).status, 403, 'every path is authorized');
+  // A monitoring user with only nodes/pods: /pods is enough for it (kubelet 1.33+ asks for
+  // nodes/pods before nodes/proxy), container logs are not.
+  const monitorUser = `${w.prefix}-monitor`;
+  await cp.kubectl(['create', 'clusterrole', `${w.prefix}-pods-reader`, '--verb=get', '--resource=nodes/pods']);
+  await cp.kubectl(['create', 'clusterrolebinding', `${w.prefix}-pods-reader`, `--clusterrole=${w.prefix}-pods-reader`, `--user=${monitorUser}`]);
+  await until('RBAC to grant nodes/pods', 30_000, async () => (await cp.kubectl(['auth', 'can-i', 'get', 'nodes', '--subresource=pods', '--as', monitorUser], { allowFailure: true })).stdout.trim() === 'yes');
+  const monitor = await clientCert(tmp, 'monitor', monitorUser, join(pki, 'ca.crt'), join(pki, 'ca.key'));
+  t.equal((await httpsGet(port, '/pods', ca, monitor)).status, 200, 'nodes/pods suffices for /pods');
+  t.equal((await httpsGet(port, `/containerLogs/${ns}/talker/main`, ca, monitor)).status, 403, 'but not for logs (nodes/proxy)');
   const apiserverClient = { cert: readFileSync(join(pki, 'apiserver-kubelet-client.crt'), 'utf8'), key: readFileSync(join(pki, 'apiserver-kubelet-client.key'), 'utf8') };
   const ok = await httpsGet(port, '/pods', ca, apiserverClient);
   t.equal(ok.status, 200, "the apiserver's kubelet client certificate: 200");

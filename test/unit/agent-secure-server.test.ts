@@ -4,7 +4,7 @@
 import t from 'tap';
 import { PassThrough } from 'node:stream';
 import {
-  ANONYMOUS, DecisionCache, authenticate, forbiddenMessage, requestAttributes, subresourceFor, verbFor,
+  ANONYMOUS, DecisionCache, authenticate, forbiddenMessage, requestAttributes, requestAttributesList, subresourceFor, verbFor,
 } from '../../agent/server/auth-attributes.js';
 import { isLogOptionsError, parseLogOptions, sinceSecondsFor } from '../../agent/server/log-options.js';
 import { limitBytes } from '../../agent/server/routes.js';
@@ -30,7 +30,14 @@ t.test('paths map to nodes subresources as kubelet maps them', async (t) => {
   for (const [m, v] of verbs) t.equal(verbFor(m), v, `${m} -> ${v}`);
   t.same(requestAttributes('POST', '/exec/default/web/main', 'node-1'), { verb: 'create', group: '', version: 'v1', resource: 'nodes', subresource: 'proxy', name: 'node-1' });
   t.same(requestAttributes('GET', '/stats/summary', 'n2'), { verb: 'get', group: '', version: 'v1', resource: 'nodes', subresource: 'stats', name: 'n2' });
-  t.equal(forbiddenMessage({ name: 'bob', groups: [] }, requestAttributes('GET', '/pods', 'n')), 'Forbidden (user=bob, verb=get, resource=nodes, subresource=proxy)');
+  t.same(requestAttributesList('GET', '/pods', 'n').map((a) => a.subresource), ['pods', 'proxy'], '/pods: nodes/pods first, then nodes/proxy (KubeletFineGrainedAuthz)');
+  t.same(requestAttributesList('GET', '/healthz', 'n').map((a) => a.subresource), ['healthz', 'proxy']);
+  t.same(requestAttributesList('GET', '/configz', 'n').map((a) => a.subresource), ['configz', 'proxy']);
+  t.same(requestAttributesList('GET', '/containerLogs/a/b/c', 'n').map((a) => a.subresource), ['proxy']);
+  t.same(requestAttributesList('GET', '/stats/summary', 'n').map((a) => a.subresource), ['stats']);
+  t.same(requestAttributesList('GET', '/podsx', 'n').map((a) => a.subresource), ['proxy']);
+  t.equal(forbiddenMessage({ name: 'bob', groups: [] }, requestAttributesList('GET', '/containerLogs/a/b/c', 'n')), 'Forbidden (user=bob, verb=get, resource=nodes, subresource=proxy)');
+  t.equal(forbiddenMessage({ name: 'bob', groups: [] }, requestAttributesList('GET', '/pods', 'n')), 'Forbidden (user=bob, verb=get, resource=nodes, subresource(s)=[pods proxy])');
 });
 
 t.test('authentication: certificate, then token, then anonymous, else 401', async (t) => {
