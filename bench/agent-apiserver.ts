@@ -90,7 +90,7 @@ async function main() {
   await cp.kubectl(['create', 'namespace', ns]);
   await until('the default ServiceAccount', 30_000, async () => (await cp.kubectl(['-n', ns, 'get', 'sa', 'default'], { allowFailure: true })).code === 0, 300);
   const podSpec = {
-    automountServiceAccountToken: false, terminationGracePeriodSeconds: 2,
+    terminationGracePeriodSeconds: 2,
     containers: [{ name: 'web', image: IMAGES.demo, imagePullPolicy: 'Never', readinessProbe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 1 } }],
   };
   const gone = async () => (await core.listNamespacedPod({ namespace: ns })).items.length === 0 && (await Promise.all(worlds.map((w) => w.containers()))).every((c) => c.length === 0);

@@ -61,7 +61,7 @@ t.test('final pod statuses in the apiserver', async (t) => {
 
   const pod = (name: string, spec: Record<string, unknown>) => ({
     apiVersion: 'v1', kind: 'Pod', metadata: { name: `${ns}-${name}`, namespace: ns },
-    spec: { automountServiceAccountToken: false, ...spec },
+    spec: { ...spec },
   });
   const busybox = (name: string, script: string) => ({ name, image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['sh', '-c', script] });
   const pods = [

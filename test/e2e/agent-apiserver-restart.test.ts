@@ -52,7 +52,7 @@ t.test('the apiserver restarted under a running agent', async (t) => {
 
   const pod = (name: string, containers: unknown[]) => ({
     apiVersion: 'v1', kind: 'Pod', metadata: { name: `${ns}-${name}`, namespace: ns },
-    spec: { automountServiceAccountToken: false, terminationGracePeriodSeconds: 2, containers },
+    spec: { terminationGracePeriodSeconds: 2, containers },
   });
   const demo = { name: 'web', image: IMAGES.demo, imagePullPolicy: 'Never', readinessProbe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 1 } };
   const sleeper = { name: 'main', image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['sleep', '3600'] };

@@ -58,7 +58,7 @@ t.test('kubelet-style Events from a kubenode agent', async (t) => {
 
   const pod = (name: string, spec: Partial<NonNullable<V1Pod['spec']>> & Pick<NonNullable<V1Pod['spec']>, 'containers'>): V1Pod => ({
     apiVersion: 'v1', kind: 'Pod', metadata: { name: `${ns}-${name}`, namespace: ns },
-    spec: { automountServiceAccountToken: false, terminationGracePeriodSeconds: 2, ...spec },
+    spec: { terminationGracePeriodSeconds: 2, ...spec },
   });
   const sh = (script: string) => ({ image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['sh', '-c', script] });
   const pods = [
