@@ -87,8 +87,7 @@ async function main() {
     return worlds.every((w) => nodes.some((n) => n.metadata?.name === w.nodeName && n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')));
   }, 300);
   const ns = worlds[0]!.prefix;
-  await cp.kubectl(['create', 'namespace', ns]);
-  await until('the default ServiceAccount', 30_000, async () => (await cp.kubectl(['-n', ns, 'get', 'sa', 'default'], { allowFailure: true })).code === 0, 300);
+  await cp.createNamespace(ns);
   const podSpec = {
     terminationGracePeriodSeconds: 2,
     containers: [{ name: 'web', image: IMAGES.demo, imagePullPolicy: 'Never', readinessProbe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 1 } }],

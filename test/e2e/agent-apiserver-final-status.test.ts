@@ -10,23 +10,9 @@ import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
 import { startControlPlane } from '../harness/control-plane.js';
 import { createWorld, IMAGES, type AgentProcess } from '../fixtures/agent/world.js';
+import { sleep, until } from '../harness/until.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>, everyMs = 300): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(everyMs);
-  }
-}
 
 interface Seen { type: string; name: string; phase?: string; deleting: boolean; exitCodes: (number | undefined)[]; reasons: (string | undefined)[]; ready?: string }
 
@@ -44,8 +30,7 @@ t.test('final pod statuses in the apiserver', async (t) => {
   admin.loadFromFile(cp.kubeconfig);
   const core = admin.makeApiClient(CoreV1Api);
   await until('the node Ready', 60_000, async () => (await core.readNode({ name: w.nodeName })).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-  await cp.kubectl(['create', 'namespace', ns]);
-  await until('the default ServiceAccount', 30_000, async () => (await cp.kubectl(['-n', ns, 'get', 'serviceaccount', 'default'], { allowFailure: true })).code === 0);
+  await cp.createNamespace(ns);
 
   // Every event of the namespace's pods, as an admin's watch delivers them.
   const events: Seen[] = [];

@@ -11,24 +11,10 @@ import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { run } from '../../lib/exec.js';
 import { startControlPlane } from '../harness/control-plane.js';
 import { createWorld, IMAGES, type AgentProcess } from '../fixtures/agent/world.js';
+import { sleep, until } from '../harness/until.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DOWN_MS = 20_000;
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>, everyMs = 300): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(everyMs);
-  }
-}
 
 const ready = (o: { status?: { conditions?: { type: string; status: string }[] } } | undefined) => o?.status?.conditions?.find((c) => c.type === 'Ready')?.status;
 
@@ -47,8 +33,7 @@ t.test('the apiserver restarted under a running agent', async (t) => {
   const core = admin.makeApiClient(CoreV1Api);
   const nodeReady = async () => ready(await core.readNode({ name: w.nodeName })) === 'True';
   await until('the node Ready', 60_000, nodeReady);
-  await cp.kubectl(['create', 'namespace', ns]);
-  await until('the default ServiceAccount', 30_000, async () => (await cp.kubectl(['-n', ns, 'get', 'serviceaccount', 'default'], { allowFailure: true })).code === 0);
+  await cp.createNamespace(ns);
 
   const pod = (name: string, containers: unknown[]) => ({
     apiVersion: 'v1', kind: 'Pod', metadata: { name: `${ns}-${name}`, namespace: ns },

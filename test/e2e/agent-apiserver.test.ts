@@ -13,23 +13,9 @@ import { CoreV1Api, KubeConfig, type V1Node, type V1Pod } from '@kubernetes/clie
 import { run } from '../../lib/exec.js';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
 import { createWorld, IMAGES, testPod, type AgentProcess, type World } from '../fixtures/agent/world.js';
+import { until } from '../harness/until.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>, everyMs = 300): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(everyMs);
-  }
-}
 
 const ready = (o: { status?: { conditions?: { type: string; status: string }[] } } | undefined) => o?.status?.conditions?.find((c) => c.type === 'Ready')?.status;
 
@@ -79,9 +65,7 @@ t.test('two agents as nodes of a real control plane', async (t) => {
   });
   t.not(nodes[0]!.spec!.podCIDR, nodes[1]!.spec!.podCIDR, `distinct podCIDRs ${nodes.map((n) => n!.spec!.podCIDR).join(' ')}`);
   for (const [i, w] of worlds.entries()) t.equal(await until('the podCIDR file', 10_000, async () => readFileSync(join(w.rootDir, 'pod-cidr'), 'utf8')), `${nodes[i]!.spec!.podCIDR}\n`, 'the podCIDR file holds spec.podCIDR');
-  await cp.kubectl(['create', 'namespace', ns]);
-  // Pods are created once the namespace's default ServiceAccount exists.
-  await until('the default ServiceAccount', 30_000, async () => (await cp.kubectl(['-n', ns, 'get', 'serviceaccount', 'default'], { allowFailure: true })).code === 0);
+  await cp.createNamespace(ns);
 
   // --- one pod: time from kubectl apply to Ready in the API ---------------------------------------
   const single = {

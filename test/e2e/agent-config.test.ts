@@ -15,23 +15,9 @@ import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { run } from '../../lib/exec.js';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
 import { createWorld, IMAGES } from '../fixtures/agent/world.js';
+import { sleep, until } from '../harness/until.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>, everyMs = 300): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(everyMs);
-  }
-}
 
 const ready = (o: { status?: { conditions?: { type: string; status: string }[] } } | undefined) => o?.status?.conditions?.find((c) => c.type === 'Ready')?.status;
 const containerId = (p: V1Pod) => p.status!.containerStatuses![0]!.containerID!.replace(/^docker:\/\//, '');
@@ -59,10 +45,7 @@ t.test('ConfigMap, Secret, downward API and service-account token volumes and en
   const pod = (name: string) => core.readNamespacedPod({ name: `${ns}-${name}`, namespace: ns });
 
   await until('the node Ready', 60_000, async () => ready(await core.readNode({ name: w.nodeName })) === 'True');
-  await cp.kubectl(['create', 'namespace', ns]);
-  // What every pod's kube-api-access volume needs from the controller-manager.
-  await until('the default ServiceAccount', 30_000, async () => (await cp.kubectl(['-n', ns, 'get', 'serviceaccount', 'default'], { allowFailure: true })).code === 0);
-  await until('the kube-root-ca.crt ConfigMap', 30_000, async () => (await cp.kubectl(['-n', ns, 'get', 'configmap', 'kube-root-ca.crt'], { allowFailure: true })).code === 0);
+  await cp.createNamespace(ns);
 
   await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'app', namespace: ns }, data: { greeting: 'hello', MODE: 'fast' } },

@@ -10,23 +10,9 @@ import { join } from 'node:path';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
 import { createWorld, IMAGES, type AgentProcess } from '../fixtures/agent/world.js';
+import { until } from '../harness/until.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>, everyMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(everyMs);
-  }
-}
 
 async function events(cp: ControlPlane, ns: string, object?: string): Promise<CoreV1Event[]> {
   const args = ['-n', ns, 'get', 'events', '-o', 'json'];
@@ -53,8 +39,7 @@ t.test('kubelet-style Events from a kubenode agent', async (t) => {
     const n = JSON.parse((await cp.kubectl(['get', 'node', node, '-o', 'json'])).stdout) as { status?: { conditions?: { type: string; status: string }[] } };
     return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
   });
-  await cp.kubectl(['create', 'namespace', ns]);
-  await until('the default ServiceAccount', 30_000, async () => (await cp.kubectl(['-n', ns, 'get', 'serviceaccount', 'default'], { allowFailure: true })).code === 0);
+  await cp.createNamespace(ns);
 
   const pod = (name: string, spec: Partial<NonNullable<V1Pod['spec']>> & Pick<NonNullable<V1Pod['spec']>, 'containers'>): V1Pod => ({
     apiVersion: 'v1', kind: 'Pod', metadata: { name: `${ns}-${name}`, namespace: ns },

@@ -15,23 +15,9 @@ import { startControlPlane, type ControlPlane } from '../harness/control-plane.j
 import { requireDocker } from '../harness/docker.js';
 import { freePort } from '../harness/ports.js';
 import { runPrefix } from '../harness/prefix.js';
+import { sleep, until } from '../harness/until.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(300);
-  }
-}
 
 async function getJSON<T>(cp: ControlPlane, args: string[]): Promise<T> {
   return JSON.parse((await cp.kubectl([...args, '-o', 'json'])).stdout) as T;

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { run, type RunResult } from '../../lib/exec.js';
 import { freePorts } from './ports.js';
 import { requireRoot } from './require.js';
+import { until } from './until.js';
 import type { Teardownable } from './netns.js';
 
 export const PROJECT_ROOT = resolve(import.meta.dirname, '../../..');
@@ -20,6 +21,12 @@ export interface ControlPlane {
   kubectl(args: string[], opts?: { input?: string; allowFailure?: boolean }): Promise<RunResult>;
   /** Client certificate and serving certificate for a node; returns its directory. */
   nodeCredentials(name: string, ips?: string[]): Promise<string>;
+  /**
+   * Create a namespace and wait for what every pod in it needs from the controller-manager: the
+   * default ServiceAccount (the admission plugin refuses pods without it) and the
+   * kube-root-ca.crt ConfigMap (the kube-api-access volume projects it).
+   */
+  createNamespace(name: string): Promise<void>;
   script(args: string[], allowFailure?: boolean): Promise<RunResult>;
 }
 
@@ -50,6 +57,8 @@ export async function startControlPlane(t: Teardownable, opts: ControlPlaneOptio
     run('bash', [join(SCRIPTS, 'control-plane.sh'), ...args], { env, allowFailure, timeoutMs: 180_000 });
   t.teardown(() => script(['down', '--purge'], true));
   await script(['up']);
+  const kubectl: ControlPlane['kubectl'] = (args, o = {}) =>
+    run('bash', [join(SCRIPTS, 'control-plane.sh'), 'kubectl', ...args], { env, input: o.input, allowFailure: o.allowFailure, timeoutMs: 120_000 });
   const kubeconfig = join(dir, 'admin.kubeconfig');
   return {
     dir,
@@ -57,8 +66,13 @@ export async function startControlPlane(t: Teardownable, opts: ControlPlaneOptio
     kubeconfig,
     apiserverPort: api!,
     script,
-    kubectl: (args, o = {}) =>
-      run('bash', [join(SCRIPTS, 'control-plane.sh'), 'kubectl', ...args], { env, input: o.input, allowFailure: o.allowFailure, timeoutMs: 120_000 }),
+    kubectl,
     nodeCredentials: async (name, ips = []) => (await script(['node-credentials', name, ...ips])).stdout.trim().split('\n').pop()!,
+    createNamespace: async (name) => {
+      await kubectl(['create', 'namespace', name]);
+      for (const [kind, object] of [['serviceaccount', 'default'], ['configmap', 'kube-root-ca.crt']]) {
+        await until(`${kind} ${name}/${object}`, 60_000, async () => (await kubectl(['-n', name, 'get', kind!, object!], { allowFailure: true })).code === 0);
+      }
+    },
   };
 }
