@@ -14,23 +14,9 @@ import { run } from '../../lib/exec.js';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
 import { requireProgram } from '../harness/require.js';
 import { createWorld, IMAGES, type AgentProcess } from '../fixtures/agent/world.js';
+import { until } from '../harness/until.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>, everyMs = 300): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(everyMs);
-  }
-}
 
 async function getJSON<T>(cp: ControlPlane, args: string[]): Promise<T> {
   return JSON.parse((await cp.kubectl([...args, '-o', 'json'])).stdout) as T;
@@ -85,11 +71,11 @@ t.test('kubectl logs and describe through the apiserver; the node API authentica
   });
   t.equal(node.status?.daemonEndpoints?.kubeletEndpoint?.Port, port, 'the Node publishes the HTTPS port (the apiserver dials it)');
 
-  await cp.kubectl(['create', 'namespace', ns]);
+  await cp.createNamespace(ns);
   const pod = (name: string, command: string): V1Pod => ({
     apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns },
     spec: {
-      automountServiceAccountToken: false, terminationGracePeriodSeconds: 2,
+      terminationGracePeriodSeconds: 2,
       containers: [{ name: 'main', image: IMAGES.busybox, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', command] }],
     },
   });
