@@ -6,31 +6,17 @@
 // finish on their own (restartPolicy Never / OnFailure) show Succeeded or Failed with their exit
 // codes and stay in the API: the agent deletes only pods that were asked to be deleted.
 import t from 'tap';
-import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
-import { startControlPlane } from '../harness/control-plane.js';
-import { createWorld, IMAGES, type AgentProcess } from '../fixtures/agent/world.js';
+import { Watch, type V1Pod } from '@kubernetes/client-node';
+import { IMAGES } from '../fixtures/agent/world.js';
 import { sleep, until } from '../harness/until.js';
+import { joinAgent } from '../harness/joined-agent.js';
 
 
 
 interface Seen { type: string; name: string; phase?: string; deleting: boolean; exitCodes: (number | undefined)[]; reasons: (string | undefined)[]; ready?: string }
 
 t.test('final pod statuses in the apiserver', async (t) => {
-  const cp = await startControlPlane(t);
-  const w = await createWorld(t);
-  const ns = w.prefix;
-  let agent: AgentProcess | undefined;
-  t.teardown(() => {
-    if (agent && (!t.passing() || process.env.KUBENODE_TEST_LOG)) process.stderr.write(`--- agent ${agent.pid}\n${agent.logs.slice(-80).join('\n')}\n`);
-  });
-  const creds = await cp.nodeCredentials(w.nodeName, ['127.0.0.1']);
-  agent = await w.startAgent([`--kubeconfig=${join(creds, 'kubeconfig')}`], 90_000);
-  const admin = new KubeConfig();
-  admin.loadFromFile(cp.kubeconfig);
-  const core = admin.makeApiClient(CoreV1Api);
-  await until('the node Ready', 60_000, async () => (await core.readNode({ name: w.nodeName })).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-  await cp.createNamespace(ns);
+  const { cp, world: w, agent, admin, core, ns } = await joinAgent(t);
 
   // Every event of the namespace's pods, as an admin's watch delivers them.
   const events: Seen[] = [];

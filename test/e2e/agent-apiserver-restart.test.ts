@@ -6,12 +6,11 @@
 // afterwards is terminated and leaves the API); and a status change the agent saw while the
 // apiserver was away (a readiness flip) reaches the API once it is back.
 import t from 'tap';
-import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { run } from '../../lib/exec.js';
-import { startControlPlane } from '../harness/control-plane.js';
-import { createWorld, IMAGES, type AgentProcess } from '../fixtures/agent/world.js';
+import { IMAGES } from '../fixtures/agent/world.js';
 import { sleep, until } from '../harness/until.js';
+import { joinAgent } from '../harness/joined-agent.js';
 
 const DOWN_MS = 20_000;
 
@@ -19,21 +18,8 @@ const DOWN_MS = 20_000;
 const ready = (o: { status?: { conditions?: { type: string; status: string }[] } } | undefined) => o?.status?.conditions?.find((c) => c.type === 'Ready')?.status;
 
 t.test('the apiserver restarted under a running agent', async (t) => {
-  const cp = await startControlPlane(t);
-  const w = await createWorld(t);
-  const ns = w.prefix;
-  let agent: AgentProcess | undefined;
-  t.teardown(() => {
-    if (agent && (!t.passing() || process.env.KUBENODE_TEST_LOG)) process.stderr.write(`--- agent ${agent.pid}\n${agent.logs.slice(-100).join('\n')}\n`);
-  });
-  const creds = await cp.nodeCredentials(w.nodeName, ['127.0.0.1']);
-  agent = await w.startAgent([`--kubeconfig=${join(creds, 'kubeconfig')}`], 90_000);
-  const admin = new KubeConfig();
-  admin.loadFromFile(cp.kubeconfig);
-  const core = admin.makeApiClient(CoreV1Api);
+  const { cp, world: w, agent, core, ns } = await joinAgent(t, { logLines: 100 });
   const nodeReady = async () => ready(await core.readNode({ name: w.nodeName })) === 'True';
-  await until('the node Ready', 60_000, nodeReady);
-  await cp.createNamespace(ns);
 
   const pod = (name: string, containers: unknown[]) => ({
     apiVersion: 'v1', kind: 'Pod', metadata: { name: `${ns}-${name}`, namespace: ns },

@@ -11,11 +11,11 @@
 import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { run } from '../../lib/exec.js';
-import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
-import { createWorld, IMAGES } from '../fixtures/agent/world.js';
+import { IMAGES } from '../fixtures/agent/world.js';
 import { sleep, until } from '../harness/until.js';
+import { joinAgent } from '../harness/joined-agent.js';
 
 
 
@@ -31,21 +31,8 @@ async function mountsUnder(dir: string): Promise<string[]> {
 }
 
 t.test('ConfigMap, Secret, downward API and service-account token volumes and env', async (t) => {
-  const cp: ControlPlane = await startControlPlane(t);
-  const w = await createWorld(t);
-  const ns = w.prefix;
-  const creds = await cp.nodeCredentials(w.nodeName, ['127.0.0.1']);
-  const agent = await w.startAgent([`--kubeconfig=${join(creds, 'kubeconfig')}`, '--sync-frequency=5s'], 90_000);
-  t.teardown(() => {
-    if (!t.passing() || process.env.KUBENODE_TEST_LOG) process.stderr.write(`--- agent ${agent.pid}\n${agent.logs.slice(-80).join('\n')}\n`);
-  });
-  const admin = new KubeConfig();
-  admin.loadFromFile(cp.kubeconfig);
-  const core = admin.makeApiClient(CoreV1Api);
+  const { cp, world: w, agent, core, ns } = await joinAgent(t, { args: ['--sync-frequency=5s'] });
   const pod = (name: string) => core.readNamespacedPod({ name: `${ns}-${name}`, namespace: ns });
-
-  await until('the node Ready', 60_000, async () => ready(await core.readNode({ name: w.nodeName })) === 'True');
-  await cp.createNamespace(ns);
 
   await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'app', namespace: ns }, data: { greeting: 'hello', MODE: 'fast' } },

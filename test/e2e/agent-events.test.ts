@@ -6,11 +6,11 @@
 // pod stays ContainerCreating; `kubectl describe pod` lists them; the Node has Starting and
 // NodeReady. Everything is named with the run prefix; the namespace is deleted at teardown.
 import t from 'tap';
-import { join } from 'node:path';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
-import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
-import { createWorld, IMAGES, type AgentProcess } from '../fixtures/agent/world.js';
+import type { ControlPlane } from '../harness/control-plane.js';
+import { IMAGES } from '../fixtures/agent/world.js';
 import { until } from '../harness/until.js';
+import { joinAgent } from '../harness/joined-agent.js';
 
 
 
@@ -24,22 +24,9 @@ async function events(cp: ControlPlane, ns: string, object?: string): Promise<Co
 const reasons = (es: CoreV1Event[]) => es.map((e) => e.reason ?? '');
 
 t.test('kubelet-style Events from a kubenode agent', async (t) => {
-  const cp = await startControlPlane(t);
-  const world = await createWorld(t);
-  const ns = world.prefix;
+  const { cp, world, agent, ns } = await joinAgent(t, { logLines: 120 });
   const node = world.nodeName;
-  let agent: AgentProcess | undefined;
-  t.teardown(async () => {
-    if ((!t.passing() || process.env.KUBENODE_TEST_LOG) && agent) process.stderr.write(`--- agent\n${agent.logs.slice(-120).join('\n')}\n`);
-    await cp.kubectl(['delete', 'namespace', ns, '--wait=false'], { allowFailure: true });
-  });
-  const creds = await cp.nodeCredentials(node, ['127.0.0.1']);
-  agent = await world.startAgent([`--kubeconfig=${join(creds, 'kubeconfig')}`], 90_000);
-  await until('the node Ready', 90_000, async () => {
-    const n = JSON.parse((await cp.kubectl(['get', 'node', node, '-o', 'json'])).stdout) as { status?: { conditions?: { type: string; status: string }[] } };
-    return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-  });
-  await cp.createNamespace(ns);
+  t.teardown(() => cp.kubectl(['delete', 'namespace', ns, '--wait=false'], { allowFailure: true }));
 
   const pod = (name: string, spec: Partial<NonNullable<V1Pod['spec']>> & Pick<NonNullable<V1Pod['spec']>, 'containers'>): V1Pod => ({
     apiVersion: 'v1', kind: 'Pod', metadata: { name: `${ns}-${name}`, namespace: ns },

@@ -9,12 +9,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { run } from '../../lib/exec.js';
-import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
+import type { ControlPlane } from '../harness/control-plane.js';
 import { requireProgram } from '../harness/require.js';
-import { createWorld, IMAGES, type AgentProcess } from '../fixtures/agent/world.js';
+import { IMAGES } from '../fixtures/agent/world.js';
 import { until } from '../harness/until.js';
+import { joinAgent } from '../harness/joined-agent.js';
 
 
 
@@ -46,32 +47,15 @@ async function clientCert(dir: string, name: string, cn: string, caCrt: string, 
 
 t.test('kubectl logs and describe through the apiserver; the node API authenticates and authorizes', async (t) => {
   requireProgram('openssl', 'kubectl');
-  const cp = await startControlPlane(t);
-  const w = await createWorld(t);
-  const ns = w.prefix;
-  const creds = await cp.nodeCredentials(w.nodeName, ['127.0.0.1']);
+  const { cp, world: w, agent, ns, creds, node } = await joinAgent(t, { tls: true, logLines: 60 });
   const tmp = mkdtempSync(join(tmpdir(), `${w.prefix}-certs-`));
   t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
-  let agent: AgentProcess | undefined;
-  t.teardown(() => {
-    if (agent && (!t.passing() || process.env.KUBENODE_TEST_LOG)) process.stderr.write(`--- agent ${agent.pid}\n${agent.logs.slice(-60).join('\n')}\n`);
-  });
-  agent = await w.startAgent([
-    `--kubeconfig=${join(creds, 'kubeconfig')}`,
-    `--tls-cert-file=${join(creds, `kubelet-${w.nodeName}.crt`)}`, `--tls-private-key-file=${join(creds, `kubelet-${w.nodeName}.key`)}`,
-    `--client-ca-file=${join(creds, 'ca.crt')}`,
-  ], 90_000);
   const port = agent.securePort!;
   const a = agent;
   t.ok(await until('the HTTPS node API to listen', 30_000, async () => a.logs.some((l) => l.includes('node API listening (HTTPS)'))), 'the HTTPS node API started');
 
-  const node = await until('the node Ready', 90_000, async () => {
-    const n = await getJSON<V1Node>(cp, ['get', 'node', w.nodeName]);
-    return n.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? n : undefined;
-  });
   t.equal(node.status?.daemonEndpoints?.kubeletEndpoint?.Port, port, 'the Node publishes the HTTPS port (the apiserver dials it)');
 
-  await cp.createNamespace(ns);
   const pod = (name: string, command: string): V1Pod => ({
     apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns },
     spec: {
