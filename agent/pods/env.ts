@@ -129,6 +129,17 @@ export function resourceValue(c: V1Container, resource: string, divisor: string 
   return r.toString();
 }
 
+/**
+ * A ConfigMap's or Secret's data as strings; undefined when it is missing and the reference is
+ * optional; a missing required one is kubelet's CreateContainerConfigError (`configmap "x" not found`).
+ */
+function sourceData(objects: EnvObjects, kind: 'configmap' | 'secret', name: string, optional: boolean | undefined, at: string): Record<string, string> | undefined {
+  const o = kind === 'configmap' ? objects.configMaps.get(name) : objects.secrets.get(name);
+  if (o) return kind === 'configmap' ? configMapStrings(o as V1ConfigMap) : secretStrings(o as V1Secret);
+  if (optional) return undefined;
+  throw new ContainerConfigError(at, `${kind} "${name}" not found`, true);
+}
+
 export interface ResolvedEnv {
   env: { name: string; value: string }[];
   /** envFrom keys that are not valid variable names, skipped as kubelet skips them (one line per source). */
@@ -146,29 +157,13 @@ export function resolveContainerEnv(c: V1Container, ctx: EnvContext, field: stri
   const skipped: string[] = [];
   const ns = ctx.pod.metadata?.namespace ?? '';
   (c.envFrom ?? []).forEach((src, i) => {
-    let data: Record<string, string>;
-    let what: string;
-    if (src.configMapRef) {
-      const name = src.configMapRef.name ?? '';
-      const cm = objects.configMaps.get(name);
-      if (!cm) {
-        if (src.configMapRef.optional) return;
-        throw new ContainerConfigError(`${field}.envFrom[${i}].configMapRef`, `configmap "${name}" not found`, true);
-      }
-      data = configMapStrings(cm);
-      what = `configMap ${ns}/${name}`;
-    } else if (src.secretRef) {
-      const name = src.secretRef.name ?? '';
-      const sec = objects.secrets.get(name);
-      if (!sec) {
-        if (src.secretRef.optional) return;
-        throw new ContainerConfigError(`${field}.envFrom[${i}].secretRef`, `secret "${name}" not found`, true);
-      }
-      data = secretStrings(sec);
-      what = `secret ${ns}/${name}`;
-    } else {
-      throw new ContainerConfigError(`${field}.envFrom[${i}]`, 'neither configMapRef nor secretRef is set');
-    }
+    const ref = src.configMapRef ?? src.secretRef;
+    if (!ref) throw new ContainerConfigError(`${field}.envFrom[${i}]`, 'neither configMapRef nor secretRef is set');
+    const kind = src.configMapRef ? 'configmap' : 'secret';
+    const name = ref.name ?? '';
+    const data = sourceData(objects, kind, name, ref.optional, `${field}.envFrom[${i}].${src.configMapRef ? 'configMapRef' : 'secretRef'}`);
+    if (!data) return;
+    const what = `${src.configMapRef ? 'configMap' : 'secret'} ${ns}/${name}`;
     const invalid: string[] = [];
     for (const k of Object.keys(data).sort()) {
       const name = (src.prefix ?? '') + k;
@@ -185,30 +180,13 @@ export function resolveContainerEnv(c: V1Container, ctx: EnvContext, field: stri
       const at = `${field}.env[${i}].valueFrom`;
       if (vf.fieldRef) value = fieldValue(vf.fieldRef.fieldPath, ctx);
       else if (vf.resourceFieldRef) value = resourceValue(c, vf.resourceFieldRef.resource, vf.resourceFieldRef.divisor as string | undefined, ctx);
-      else if (vf.configMapKeyRef) {
-        const ref = vf.configMapKeyRef;
-        const cm = objects.configMaps.get(ref.name ?? '');
-        if (!cm) {
-          if (ref.optional) continue;
-          throw new ContainerConfigError(at, `configmap "${ref.name ?? ''}" not found`, true);
-        }
-        const v = configMapStrings(cm)[ref.key];
+      else if (vf.configMapKeyRef || vf.secretKeyRef) {
+        const ref = (vf.configMapKeyRef ?? vf.secretKeyRef)!;
+        const kind = vf.configMapKeyRef ? 'configmap' : 'secret';
+        const v = sourceData(objects, kind, ref.name ?? '', ref.optional, at)?.[ref.key];
         if (v === undefined) {
           if (ref.optional) continue;
-          throw new ContainerConfigError(at, `couldn't find key ${ref.key} in ConfigMap ${ns}/${ref.name ?? ''}`, true);
-        }
-        value = v;
-      } else if (vf.secretKeyRef) {
-        const ref = vf.secretKeyRef;
-        const sec = objects.secrets.get(ref.name ?? '');
-        if (!sec) {
-          if (ref.optional) continue;
-          throw new ContainerConfigError(at, `secret "${ref.name ?? ''}" not found`, true);
-        }
-        const v = secretStrings(sec)[ref.key];
-        if (v === undefined) {
-          if (ref.optional) continue;
-          throw new ContainerConfigError(at, `couldn't find key ${ref.key} in Secret ${ns}/${ref.name ?? ''}`, true);
+          throw new ContainerConfigError(at, `couldn't find key ${ref.key} in ${vf.configMapKeyRef ? 'ConfigMap' : 'Secret'} ${ns}/${ref.name ?? ''}`, true);
         }
         value = v;
       } else {
