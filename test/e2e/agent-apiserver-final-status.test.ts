@@ -13,7 +13,7 @@ import { joinAgent } from '../harness/joined-agent.js';
 
 
 
-interface Seen { type: string; name: string; phase?: string; deleting: boolean; exitCodes: (number | undefined)[]; reasons: (string | undefined)[]; ready?: string }
+interface Seen { type: string; name: string; phase?: string; deleting: boolean; exitCodes: (number | undefined)[]; reasons: (string | undefined)[]; waiting: (string | undefined)[]; ready?: string }
 
 t.test('final pod statuses in the apiserver', async (t) => {
   const { cp, world: w, agent, admin, core, ns } = await joinAgent(t);
@@ -25,6 +25,7 @@ t.test('final pod statuses in the apiserver', async (t) => {
       type, name: p.metadata!.name!, phase: p.status?.phase, deleting: Boolean(p.metadata?.deletionTimestamp),
       exitCodes: (p.status?.containerStatuses ?? []).map((c) => c.state?.terminated?.exitCode),
       reasons: (p.status?.containerStatuses ?? []).map((c) => c.state?.terminated?.reason),
+      waiting: (p.status?.containerStatuses ?? []).map((c) => c.state?.waiting?.reason),
       ready: p.status?.conditions?.find((c) => c.type === 'Ready')?.status,
     });
   }, () => {});
@@ -68,6 +69,13 @@ t.test('final pod statuses in the apiserver', async (t) => {
 
   // --- deleted while running: final status, then DELETED ---------------------------------------
   for (const name of ['trapper', 'sleeper']) await until(`${name} Running`, 60_000, async () => (await core.readNamespacedPod({ name: `${ns}-${name}`, namespace: ns })).status?.phase === 'Running');
+  // As kubelet: the first status is written before the sandbox exists (Pending, ContainerCreating).
+  for (const name of ['trapper', 'sleeper']) {
+    const seen = events.filter((e) => e.name === `${ns}-${name}`);
+    const creating = seen.findIndex((e) => e.phase === 'Pending' && e.waiting[0] === 'ContainerCreating');
+    const running = seen.findIndex((e) => e.phase === 'Running');
+    t.ok(creating >= 0 && creating < running, `${name}: Pending/ContainerCreating in the API before Running (${seen.map((e) => `${e.phase}/${e.waiting[0] ?? '-'}`).join(' ')})`);
+  }
   await sleep(500); // the trap is set once the shell runs its script
   await cp.kubectl(['-n', ns, 'delete', 'pod', `${ns}-trapper`, `${ns}-sleeper`, '--wait=false']);
   await until('both deleted pods gone (DELETED events)', 60_000, async () => ['trapper', 'sleeper'].every((n) => events.some((e) => e.type === 'DELETED' && e.name === `${ns}-${n}`)));
