@@ -2,6 +2,7 @@
 // socket binding plus typed messages). Selected with KUBENODE_CNI_HOST_LINK=netlink; kept so
 // bench/cni-latency can compare it with the iproute2 batch on every run. The package is not
 // bundled (it has a native addon) and is loaded only when this backend is chosen.
+import { nlattr } from '../../lib/netlink-attr.js';
 import { formatCIDR, type CIDR } from '../ip/addr.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
 import type { BridgeState, HostLinks, PortPlan } from './host.js';
@@ -11,15 +12,6 @@ const IFLA_INFO_KIND = 1, IFLA_INFO_SLAVE_KIND = 4, IFLA_INFO_SLAVE_DATA = 5, IF
 const NLM_F_REPLACE = 0x100, NLM_F_EXCL = 0x200, NLM_F_CREATE = 0x400;
 const AF_INET = 2, AF_INET6 = 10;
 
-/** One netlink attribute: length, type, payload padded to 4 bytes. */
-function nlattr(type: number, payload: Buffer): Buffer {
-  const len = 4 + payload.length;
-  const b = Buffer.alloc((len + 3) & ~3);
-  b.writeUInt16LE(len, 0);
-  b.writeUInt16LE(type, 2);
-  payload.copy(b, 4);
-  return b;
-}
 const cstr = (s: string) => Buffer.from(s + '\0');
 const macBytes = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
 function ipBytes(c: CIDR): Buffer {

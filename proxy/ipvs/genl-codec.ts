@@ -2,6 +2,7 @@
 // and layouts are those of <linux/ip_vs.h>; this is what ipvsadm's libipvs sends, without
 // opening a new socket and resolving the family again for every single command, which makes
 // ipvsadm cost milliseconds per virtual server.
+import { nlattr, parseAttrs } from '../../lib/netlink-attr.js';
 import type { Protocol } from '../model/types.js';
 import type { ForwardMethod, KernelRealServer, KernelVirtualServer } from './ipvsadm.js';
 import type { RealServer, VirtualServer } from './types.js';
@@ -30,14 +31,6 @@ const IP_VS_CONN_F_MASQ = 0;
 
 // --- netlink attributes -------------------------------------------------------------------
 
-export function attr(type: number, payload: Buffer): Buffer {
-  const len = 4 + payload.length;
-  const out = Buffer.alloc((len + 3) & ~3);
-  out.writeUInt16LE(len, 0);
-  out.writeUInt16LE(type, 2);
-  payload.copy(out, 4);
-  return out;
-}
 
 const u16 = (v: number) => {
   const b = Buffer.alloc(2);
@@ -62,25 +55,15 @@ const inetAddr = (ip: string) => {
 };
 const cstring = (s: string) => Buffer.concat([Buffer.from(s), Buffer.alloc(1)]);
 
-/** Attributes of a buffer, by type (the last one wins, as the kernel's nla_parse does). */
-export function parseAttrs(buf: Buffer): Map<number, Buffer> {
-  const out = new Map<number, Buffer>();
-  let off = 0;
-  while (off + 4 <= buf.length) {
-    const len = buf.readUInt16LE(off);
-    if (len < 4 || off + len > buf.length) break;
-    out.set(buf.readUInt16LE(off + 2) & 0x3fff, buf.subarray(off + 4, off + len));
-    off += (len + 3) & ~3;
-  }
-  return out;
-}
+
+export { parseAttrs };
 
 // --- requests -----------------------------------------------------------------------------
 
 type ServiceId = { protocol: Protocol; address: string; port: number };
 
 function serviceId(vs: ServiceId): Buffer[] {
-  return [attr(SVC.AF, u16(AF_INET)), attr(SVC.PROTOCOL, u16(IPPROTO[vs.protocol])), attr(SVC.ADDR, inetAddr(vs.address)), attr(SVC.PORT, be16(vs.port))];
+  return [nlattr(SVC.AF, u16(AF_INET)), nlattr(SVC.PROTOCOL, u16(IPPROTO[vs.protocol])), nlattr(SVC.ADDR, inetAddr(vs.address)), nlattr(SVC.PORT, be16(vs.port))];
 }
 
 /** The nested service attribute: identity only (lookups, deletes) or everything (add, edit). */
@@ -91,15 +74,15 @@ export function serviceAttr(vs: ServiceId | VirtualServer, full: boolean): Buffe
     const flags = Buffer.alloc(8);
     flags.writeUInt32LE(v.persistenceSeconds > 0 ? F_PERSISTENT : 0, 0);
     flags.writeUInt32LE(0xffffffff, 4); // mask: every flag is as given
-    parts.push(attr(SVC.SCHED_NAME, cstring(v.scheduler)), attr(SVC.FLAGS, flags), attr(SVC.TIMEOUT, u32(v.persistenceSeconds)), attr(SVC.NETMASK, u32(0xffffffff)));
+    parts.push(nlattr(SVC.SCHED_NAME, cstring(v.scheduler)), nlattr(SVC.FLAGS, flags), nlattr(SVC.TIMEOUT, u32(v.persistenceSeconds)), nlattr(SVC.NETMASK, u32(0xffffffff)));
   }
-  return attr(CMD_ATTR_SERVICE, Buffer.concat(parts));
+  return nlattr(CMD_ATTR_SERVICE, Buffer.concat(parts));
 }
 
 export function destAttr(rs: { address: string; port: number; weight?: number }, full: boolean): Buffer {
-  const parts = [attr(DEST.ADDR, inetAddr(rs.address)), attr(DEST.PORT, be16(rs.port))];
-  if (full) parts.push(attr(DEST.FWD_METHOD, u32(IP_VS_CONN_F_MASQ)), attr(DEST.WEIGHT, u32(rs.weight ?? 1)), attr(DEST.U_THRESH, u32(0)), attr(DEST.L_THRESH, u32(0)));
-  return attr(CMD_ATTR_DEST, Buffer.concat(parts));
+  const parts = [nlattr(DEST.ADDR, inetAddr(rs.address)), nlattr(DEST.PORT, be16(rs.port))];
+  if (full) parts.push(nlattr(DEST.FWD_METHOD, u32(IP_VS_CONN_F_MASQ)), nlattr(DEST.WEIGHT, u32(rs.weight ?? 1)), nlattr(DEST.U_THRESH, u32(0)), nlattr(DEST.L_THRESH, u32(0)));
+  return nlattr(CMD_ATTR_DEST, Buffer.concat(parts));
 }
 
 // --- replies --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 // one NFQNL_MSG_VERDICT_BATCH ("accept every id up to N") per timer tick.
 // Protocol: include/uapi/linux/netfilter/nfnetlink_queue.h (message types, attributes, structs).
 import { RawNetlinkSocket } from 'netlink';
+import { nlattr, parseAttrs } from '../../lib/netlink-attr.js';
 
 const NETLINK_NETFILTER = 12;
 const NFNL_SUBSYS_QUEUE = 3;
@@ -30,14 +31,6 @@ const NLM_F_REQUEST = 1;
 const NLMSG_ERROR = 2;
 const AF_INET = 2;
 
-function attr(type: number, payload: Buffer): Buffer {
-  const len = 4 + payload.length;
-  const out = Buffer.alloc((len + 3) & ~3);
-  out.writeUInt16LE(len, 0);
-  out.writeUInt16LE(type, 2);
-  payload.copy(out, 4);
-  return out;
-}
 
 function message(type: number, queue: number, attrs: Buffer[], seq: number): Buffer {
   const nfgen = Buffer.alloc(4);
@@ -66,14 +59,9 @@ export function packetIds(buf: Buffer): number[] {
       const errno = -buf.readInt32LE(off + 16);
       if (errno !== 0) throw new Error(`nfnetlink_queue refused a request: errno ${errno}`);
     } else if (type === ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET)) {
-      let a = off + 16 + 4;
-      while (a + 4 <= off + len) {
-        const alen = buf.readUInt16LE(a);
-        const atype = buf.readUInt16LE(a + 2) & 0x7fff;
-        if (alen < 4) break;
-        if (atype === NFQA_PACKET_HDR) ids.push(buf.readUInt32BE(a + 4));
-        a += (alen + 3) & ~3;
-      }
+      // After the netlink header (16 bytes) and struct nfgenmsg (4).
+      const hdr = parseAttrs(buf.subarray(off + 20, off + len)).get(NFQA_PACKET_HDR);
+      if (hdr && hdr.length >= 4) ids.push(hdr.readUInt32BE(0));
     }
     off += (len + 3) & ~3;
   }
@@ -109,10 +97,10 @@ function main(): void {
   params.writeUInt32BE(0, 0);
   params.writeUInt8(NFQNL_COPY_META, 4);
   const be32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(v); return b; };
-  send(NFQNL_MSG_CONFIG, [attr(NFQA_CFG_CMD, cmd)]);
+  send(NFQNL_MSG_CONFIG, [nlattr(NFQA_CFG_CMD, cmd)]);
   // Metadata only (no payload copied), a long queue, and fail-open: when the queue is full the
   // kernel accepts rather than drops, so this tool never adds loss of its own.
-  send(NFQNL_MSG_CONFIG, [attr(NFQA_CFG_PARAMS, params), attr(NFQA_CFG_QUEUE_MAXLEN, be32(8192)), attr(NFQA_CFG_MASK, be32(NFQA_CFG_F_FAIL_OPEN)), attr(NFQA_CFG_FLAGS, be32(NFQA_CFG_F_FAIL_OPEN))], () => {
+  send(NFQNL_MSG_CONFIG, [nlattr(NFQA_CFG_PARAMS, params), nlattr(NFQA_CFG_QUEUE_MAXLEN, be32(8192)), nlattr(NFQA_CFG_MASK, be32(NFQA_CFG_F_FAIL_OPEN)), nlattr(NFQA_CFG_FLAGS, be32(NFQA_CFG_F_FAIL_OPEN))], () => {
     // Netlink requests are handled within sendmsg: the queue is bound now. cluster.sh waits for
     // this line before sending packets our way.
     process.stderr.write(`netem-delay: ready: queue ${queue}, delay ${delayMs} ms\n`);
@@ -130,7 +118,7 @@ function main(): void {
       const v = Buffer.alloc(8);
       v.writeUInt32BE(NF_ACCEPT, 0);
       v.writeUInt32BE(last, 4);
-      send(NFQNL_MSG_VERDICT_BATCH, [attr(NFQA_VERDICT_HDR, v)]);
+      send(NFQNL_MSG_VERDICT_BATCH, [nlattr(NFQA_VERDICT_HDR, v)]);
     }
     if (head > 4096) { pending.splice(0, head); head = 0; }
     arm();
