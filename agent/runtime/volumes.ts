@@ -11,6 +11,7 @@ import type { V1Pod, V1Volume } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { run } from '../../lib/exec.js';
 import { quantityValue } from '../../lib/quantity.js';
+import { isMountPoint, mountsUnder } from './mounts.js';
 import { ApiVolumes, alreadyWritten, pluginDir, type ApiVolumeEnv } from '../volumes/api-volumes.js';
 import { isApiDataVolume } from '../volumes/payload.js';
 
@@ -28,13 +29,6 @@ export interface PodVolume {
   hostPath: string;
   /** API-data volumes are mounted read-only whatever the volumeMount says, as kubelet does. */
   readOnly?: boolean;
-}
-
-/** Mount points under a directory, from /proc/self/mounts (octal escapes decoded). */
-async function mountsUnder(dir: string): Promise<string[]> {
-  const text = await readFile('/proc/self/mounts', 'utf8');
-  return text.split('\n').map((l) => l.split(' ')[1] ?? '').map((p) => p.replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))))
-    .filter((p) => p === dir || p.startsWith(dir + '/'));
 }
 
 async function kindOf(path: string): Promise<string | undefined> {
@@ -136,7 +130,7 @@ export class VolumeManager {
       const dir = this.emptyDirPath(uid, v.name);
       await mkdir(dir, { recursive: true, mode: 0o777 });
       if (v.emptyDir.medium === 'Memory') {
-        if ((await mountsUnder(dir)).includes(dir)) return dir;
+        if (await isMountPoint(dir)) return dir;
         const opts = ['mode=1777'];
         if (v.emptyDir.sizeLimit !== undefined) opts.push(`size=${quantityValue(v.emptyDir.sizeLimit as string)}`);
         try {

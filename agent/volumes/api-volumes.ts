@@ -3,10 +3,11 @@
 // cache), builds the payload (payload.ts) and hands it to the atomic writer, which writes only
 // when something changed; running containers see the new files through the `..data` symlink.
 // Secret and projected volumes live on a tmpfs as with kubelet (secrets never touch the disk).
-import { mkdir, readFile, readlink } from 'node:fs/promises';
+import { mkdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Pod, V1Volume } from '@kubernetes/client-node';
 import { run } from '../../lib/exec.js';
+import { isMountPoint } from '../runtime/mounts.js';
 import type { Logger } from '../../lib/log.js';
 import { NotConnectedError, type PodObjects } from '../objects/types.js';
 import { TOKEN_DEFAULT_EXPIRATION_SECONDS, TOKEN_MIN_EXPIRATION_SECONDS } from '../objects/token-refresh.js';
@@ -52,11 +53,6 @@ export async function fetchVolumeObjects(pod: V1Pod, v: V1Volume, objects: PodOb
     }),
   ]);
   return out;
-}
-
-async function isMountPoint(dir: string): Promise<boolean> {
-  const text = await readFile('/proc/self/mounts', 'utf8');
-  return text.split('\n').some((l) => (l.split(' ')[1] ?? '').replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))) === dir);
 }
 
 export class ApiVolumes {

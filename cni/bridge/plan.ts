@@ -14,7 +14,7 @@ export interface PodAddress {
   gateway?: IP;
 }
 
-export interface Wiring {
+export interface WiringInput {
   conf: BridgeConf;
   names: AttachmentNames;
   ifName: string;
@@ -22,20 +22,14 @@ export interface Wiring {
   /** The plugin's own pid: `ip ... netns <pid>` moves the host end of the veth into our namespace. */
   pid: number;
   bridgeMac: string;
+  ipam?: CniResult;
+}
+
+export interface Wiring extends Omit<WiringInput, 'ipam'> {
   addresses: PodAddress[];
   routes: CniRoute[];
   /** Gateway addresses to put on the bridge (isGateway). */
   bridgeAddrs: CIDR[];
-}
-
-export interface WiringInput {
-  conf: BridgeConf;
-  names: AttachmentNames;
-  ifName: string;
-  netns: string;
-  pid: number;
-  bridgeMac: string;
-  ipam?: CniResult;
 }
 
 export function planWiring(i: WiringInput): Wiring {
