@@ -2,7 +2,7 @@
 // agent, proxy, CNI plugins and host-gw routes; the demo Deployment behind a NodePort.
 import t from 'tap';
 import { run } from '../../lib/exec.js';
-import { DEMO_NODE_PORT, deployDemo, newCluster, type EmulatedCluster } from '../harness/cluster.js';
+import { DEMO_NODE_PORT, demoPods, deployDemo, newCluster, type EmulatedCluster } from '../harness/cluster.js';
 import { IMAGES, requireDocker, requireImage } from '../harness/docker.js';
 import { clusterLeftovers } from '../harness/leftovers.js';
 import { getOnce, parseAnswer } from '../harness/traffic.js';
@@ -31,6 +31,14 @@ async function containerOf(pod: string, node: string): Promise<string> {
   const id = r.stdout.trim().split('\n')[0];
   if (!id) throw new Error(`no running container for pod ${pod}`);
   return id;
+}
+
+/** What node 1's proxy programmed for the demo Service and what it logged: printed when a replica never answered. */
+async function whyNotEveryReplica(c: EmulatedCluster): Promise<string> {
+  const nat = (await c.exec(1, ['iptables-save', '-t', 'nat'], { allowFailure: true })).stdout.split('\n').filter((l) => /demo/.test(l));
+  const slices = (await c.kubectl(['get', 'endpointslices', '-l', 'kubernetes.io/service-name=demo', '-o', 'yaml'], { allowFailure: true })).stdout;
+  const proxyLog = (await c.sh(['logs', '1', 'proxy'], { allowFailure: true })).stdout.split('\n').slice(-60);
+  return ['node 1 nat rules for demo:', ...nat, 'EndpointSlices:', slices, 'node 1 proxy log (last 60 lines):', ...proxyLog].join('\n');
 }
 
 t.test('cluster up --nodes 3: Ready nodes, pod-to-pod across nodes, NodePort on every node', async (t) => {
@@ -76,24 +84,30 @@ t.test('cluster up --nodes 3: Ready nodes, pod-to-pod across nodes, NodePort on 
     t.ok(answer && pods.some((p) => p.name === answer!.pod), `NodePort answers on ${c.nodeIP(i)} (by ${answer?.pod})`);
   }
 
-  // Over 100 requests through one node, every replica answers (once the EndpointSlice lists all
-  // three Ready and the proxies had a sync period to follow).
-  for (let k = 0; k < 60; k++) {
-    const ready = (await c.kubectl(['get', 'endpointslices', '-l', 'kubernetes.io/service-name=demo', '-o', 'jsonpath={range .items[*].endpoints[?(@.conditions.ready==true)]}{.targetRef.name} {end}'])).stdout.trim().split(' ').filter(Boolean);
-    if (ready.length === 3) break;
-    await sleep(500);
+  // Through one node, every replica answers (once the EndpointSlice lists all three Ready and
+  // the proxies had a sync period to follow). At least 100 requests, none may fail; if a replica
+  // has not answered yet, up to 300 more: the demo's probes (1 s period, one failure is enough)
+  // can take a replica out for a few seconds on a loaded machine, and it must come back.
+  let readyInSlice: string[] = [];
+  for (let k = 0; k < 60 && readyInSlice.length !== 3; k++) {
+    if (k) await sleep(500);
+    readyInSlice = (await c.kubectl(['get', 'endpointslices', '-l', 'kubernetes.io/service-name=demo', '-o', 'jsonpath={range .items[*].endpoints[?(@.conditions.ready==true)]}{.targetRef.name} {end}'])).stdout.trim().split(' ').filter(Boolean);
   }
+  t.equal(readyInSlice.length, 3, `the EndpointSlice lists 3 Ready endpoints (${readyInSlice.join(' ')})`);
   await sleep(2000);
   const seen = new Map<string, number>();
   let failed = 0;
-  for (let k = 0; k < 100; k++) {
+  let sent = 0;
+  for (; sent < 400 && (sent < 100 || seen.size < pods.length); sent++) {
     try {
       const a = parseAnswer((await getOnce(`http://${c.nodeIP(1)}:${DEMO_NODE_PORT}/`, 2000)).body);
       if (a) seen.set(a.pod, (seen.get(a.pod) ?? 0) + 1); else failed++;
     } catch { failed++; }
   }
-  t.equal(failed, 0, 'no request failed');
-  t.same([...seen.keys()].sort(), pods.map((p) => p.name).sort(), `every replica answered: ${[...seen.entries()].map(([p, n]) => `${p}=${n}`).join(' ')} (pods: ${pods.map((p) => `${p.name}@${p.node}`).join(' ')})`);
+  t.equal(failed, 0, `no request failed (of ${sent})`);
+  const podsNow = await demoPods(c);
+  const everyReplica = t.same([...seen.keys()].sort(), pods.map((p) => p.name).sort(), `every replica answered within ${sent} requests: ${[...seen.entries()].map(([p, n]) => `${p}=${n}`).join(' ')} (pods now: ${podsNow.map((p) => `${p.name}@${p.node} ready=${p.ready} restarts=${p.restarts}`).join(' ')})`);
+  if (!everyReplica) t.comment(await whyNotEveryReplica(c));
 
   const status = (await c.sh(['status'])).stdout;
   t.match(status, /demo/, 'status lists the demo');
