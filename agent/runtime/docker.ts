@@ -232,9 +232,9 @@ export class DockerRuntime {
   }
 
   /** The container's log as one demultiplexed stream (stdout and stderr interleaved, as kubectl logs). */
-  async logs(id: string, opts: { follow: boolean; tail?: number; timestamps: boolean; sinceSeconds?: number }): Promise<Readable> {
+  async logs(id: string, opts: { follow: boolean; tail?: number; timestamps: boolean; sinceMs?: number }): Promise<Readable> {
     const c = this.docker.getContainer(id);
-    const params = { stdout: true, stderr: true, timestamps: opts.timestamps, since: opts.sinceSeconds ? Math.floor(Date.now() / 1000 - opts.sinceSeconds) : 0, ...(opts.tail !== undefined ? { tail: opts.tail } : {}) };
+    const params = { stdout: true, stderr: true, timestamps: opts.timestamps, since: dockerSince(opts.sinceMs), ...(opts.tail !== undefined ? { tail: opts.tail } : {}) };
     const out = new PassThrough();
     if (opts.follow) {
       const raw = await c.logs({ ...params, follow: true });
@@ -301,6 +301,15 @@ export class DockerRuntime {
 }
 
 /** Docker's multiplexed log format: 8-byte headers (stream, 0, 0, 0, size32) before each frame. */
+/**
+ * Docker's `since` as a Unix time with a fraction ("1763800000.250"): Docker keeps sub-second
+ * precision, so sinceSeconds selects exactly the lines kubelet would (it filters by each line's
+ * timestamp). 0 means the whole log.
+ */
+export function dockerSince(sinceMs: number | undefined): string | number {
+  return sinceMs === undefined ? 0 : (Math.max(sinceMs, 1) / 1000).toFixed(3);
+}
+
 export function demuxBuffer(buf: Buffer): Buffer {
   if (!Buffer.isBuffer(buf)) return Buffer.from(String(buf ?? ''));
   const parts: Buffer[] = [];

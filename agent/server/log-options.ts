@@ -66,14 +66,3 @@ export function parseLogOptions(q: URLSearchParams, nowMs: number): LogOptions |
 export function isLogOptionsError(o: LogOptions | LogOptionsError): o is LogOptionsError {
   return 'code' in o;
 }
-
-/**
- * Docker's `since` is whole seconds before now; the runtime takes a duration. Rounded up so no
- * line after sinceMs is lost (a line up to a second older may show, as with Docker's own flag).
- */
-export function sinceSecondsFor(o: LogOptions, nowMs: number): number | undefined {
-  if (o.sinceMs === undefined) return undefined;
-  const s = Math.ceil((nowMs - o.sinceMs) / 1000);
-  // 0 would mean "no limit" to the runtime; a negative value (a time in the future) selects nothing.
-  return s === 0 ? 1 : s;
-}

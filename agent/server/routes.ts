@@ -13,7 +13,7 @@ import { Transform, type Readable } from 'node:stream';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { DockerRuntime } from '../runtime/docker.js';
 import type { ManifestError } from '../sources/types.js';
-import { isLogOptionsError, parseLogOptions, sinceSecondsFor } from './log-options.js';
+import { isLogOptionsError, parseLogOptions } from './log-options.js';
 
 export interface ReadOnlyApi {
   pods(): V1Pod[];
@@ -94,7 +94,7 @@ async function containerLogs(api: ReadOnlyApi, res: ServerResponse, ns: string, 
     return text(res, 400, `${msg}\n`);
   }
   let stream: Readable = await api.runtime.logs(id.replace(/^docker:\/\//, ''), {
-    follow: opts.follow, tail: opts.tailLines, timestamps: opts.timestamps, sinceSeconds: sinceSecondsFor(opts, now),
+    follow: opts.follow, tail: opts.tailLines, timestamps: opts.timestamps, sinceMs: opts.sinceMs,
   });
   if (opts.limitBytes !== undefined) stream = limitBytes(stream, opts.limitBytes);
   res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });

@@ -83,6 +83,13 @@ t.test('init containers, command/args, env, workingDir, securityContext, emptyDi
   while (!got.includes('followed-line') && Date.now() < deadline) got += new TextDecoder().decode((await reader.read()).value);
   ctl.abort();
   t.match(got, 'followed-line', 'follow streams new lines');
+  // sinceTime to the millisecond: a line written 400 ms before it is left out.
+  await sh(main, 'echo since-before > /proc/1/fd/1');
+  await new Promise((r) => setTimeout(r, 400));
+  const since = new Date().toISOString();
+  await new Promise((r) => setTimeout(r, 400));
+  await sh(main, 'echo since-after > /proc/1/fd/1');
+  t.equal((await agent.get(`/containerLogs/${w.prefix}/${pod.metadata!.name}/main?sinceTime=${encodeURIComponent(since)}`)).body, 'since-after\n', `sinceTime=${since} keeps its milliseconds`);
   // kubelet's codes: a container the pod does not have is 404, as is a pod the node does not have.
   t.equal((await agent.get(`/containerLogs/${w.prefix}/${pod.metadata!.name}/nope`)).status, 404);
   t.equal((await agent.get(`/containerLogs/${w.prefix}/${pod.metadata!.name}/main?limitBytes=5`)).body, 'hello', 'limitBytes cuts the log');

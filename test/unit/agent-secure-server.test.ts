@@ -6,7 +6,8 @@ import { PassThrough } from 'node:stream';
 import {
   ANONYMOUS, DecisionCache, authenticate, forbiddenMessage, requestAttributes, requestAttributesList, subresourceFor, verbFor,
 } from '../../agent/server/auth-attributes.js';
-import { isLogOptionsError, parseLogOptions, sinceSecondsFor } from '../../agent/server/log-options.js';
+import { isLogOptionsError, parseLogOptions } from '../../agent/server/log-options.js';
+import { dockerSince } from '../../agent/runtime/docker.js';
 import { limitBytes } from '../../agent/server/routes.js';
 import { parseArgs, readConfigFile } from '../../agent/config/config.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -98,10 +99,8 @@ t.test('PodLogOptions from the query, with kubelet\'s 400 and 422', async (t) =>
   t.match(err('sinceSeconds=0'), [422, /sinceSeconds/]);
   t.match(err('sinceSeconds=5&sinceTime=2026-11-22T09:59:00Z'), [422, /at most one/]);
   t.match(err('sinceTime=yesterday'), [400, /RFC 3339/]);
-  t.equal(sinceSecondsFor({ follow: false, previous: false, timestamps: false, sinceMs: now - 1500 }, now), 2, 'rounded up: nothing after sinceTime is lost');
-  t.equal(sinceSecondsFor({ follow: false, previous: false, timestamps: false, sinceMs: now }, now), 1, 'never 0 (which would mean everything)');
-  t.ok(sinceSecondsFor({ follow: false, previous: false, timestamps: false, sinceMs: now + 60_000 }, now)! < 0, 'a future time selects nothing');
-  t.equal(sinceSecondsFor({ follow: false, previous: false, timestamps: false }, now), undefined);
+  t.equal(dockerSince(undefined), 0, 'no since: the whole log');
+  t.equal(dockerSince(Date.UTC(2026, 10, 22, 10, 0, 0, 250)), '1795341600.250', 'milliseconds kept, not rounded to a second');
 });
 
 t.test('limitBytes cuts a stream and releases its source', async (t) => {
