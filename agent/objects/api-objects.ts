@@ -7,7 +7,7 @@ import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { apiClients, apiErrorMessage, isNotFound, requestOptions } from '../node/client.js';
 import { TtlCache } from './ttl-cache.js';
-import { issuedAt, tokenNeedsRefresh, tokenValid } from './token-refresh.js';
+import { issuedAt, TOKEN_REFRESH_MAX_JITTER_MS, tokenNeedsRefresh, tokenValid } from './token-refresh.js';
 import type { PodObjects, ServiceAccountToken, TokenRequestOptions } from './types.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -60,7 +60,7 @@ export class ApiPodObjects implements PodObjects {
     const key = `${md.namespace}/${serviceAccount}/${req.audience ?? ''}/${req.expirationSeconds}/${md.uid}`;
     const cached = this.tokens.get(key)?.token;
     const now = new Date();
-    if (cached && !tokenNeedsRefresh(cached, now)) return cached;
+    if (cached && !tokenNeedsRefresh(cached, now, Math.random() * TOKEN_REFRESH_MAX_JITTER_MS)) return cached;
     let p = this.inflightTokens.get(key);
     if (!p) {
       p = this.requestToken(pod, serviceAccount, req).finally(() => this.inflightTokens.delete(key));

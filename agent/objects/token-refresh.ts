@@ -11,11 +11,16 @@ export const TOKEN_MIN_EXPIRATION_SECONDS = 600;
 /** The API's default for serviceAccountToken.expirationSeconds. */
 export const TOKEN_DEFAULT_EXPIRATION_SECONDS = 3600;
 
-export function tokenNeedsRefresh(t: Pick<ServiceAccountToken, 'issuedAt' | 'expiresAt'>, now: Date): boolean {
+/** Up to this much earlier than due, at random, as kubelet: a node's pods do not all refresh in one instant. */
+export const TOKEN_REFRESH_MAX_JITTER_MS = 10_000;
+
+/** jitterMs (0 to TOKEN_REFRESH_MAX_JITTER_MS, the caller's random pick) brings the refresh forward. */
+export function tokenNeedsRefresh(t: Pick<ServiceAccountToken, 'issuedAt' | 'expiresAt'>, now: Date, jitterMs = 0): boolean {
   const iat = t.issuedAt.getTime();
   const exp = t.expiresAt.getTime();
-  if (now.getTime() >= iat + TOKEN_MAX_AGE_MS) return true;
-  return now.getTime() >= iat + 0.8 * (exp - iat);
+  const at = now.getTime() + jitterMs;
+  if (at >= iat + TOKEN_MAX_AGE_MS) return true;
+  return at >= iat + 0.8 * (exp - iat);
 }
 
 /** Still usable (a failed refresh keeps serving it until it expires, as kubelet does). */

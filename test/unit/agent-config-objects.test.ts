@@ -107,6 +107,8 @@ t.test('service-account token refresh: at 80% of its lifetime, or after 24 h', a
   const hour = { issuedAt: iat, expiresAt: at(3600) };
   t.notOk(tokenNeedsRefresh(hour, at(2879)), 'fresh before 80%');
   t.ok(tokenNeedsRefresh(hour, at(2880)), 'due at 80% (2880 s of 3600)');
+  t.ok(tokenNeedsRefresh(hour, at(2871), 10_000), 'a 10 s jitter brings it forward');
+  t.notOk(tokenNeedsRefresh(hour, at(2869), 10_000), 'by no more than the jitter');
   const year = { issuedAt: iat, expiresAt: at(365 * 86400) };
   t.notOk(tokenNeedsRefresh(year, at(86399)), 'an extended token is fresh for a day');
   t.ok(tokenNeedsRefresh(year, at(86400)), 'an extended token is due after 24 h, long before 80% of a year');
