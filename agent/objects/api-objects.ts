@@ -29,8 +29,9 @@ export class ApiPodObjects implements PodObjects {
 
   constructor(private readonly o: ApiPodObjectsOptions) {
     this.core = apiClients(o.kubeconfig).core;
-    this.configMaps = new TtlCache(o.ttlMs);
-    this.secrets = new TtlCache(o.ttlMs);
+    const immutable = (v: V1ConfigMap | V1Secret | null) => v?.immutable === true;
+    this.configMaps = new TtlCache(o.ttlMs, Date.now, immutable);
+    this.secrets = new TtlCache(o.ttlMs, Date.now, immutable);
   }
 
   configMap(pod: V1Pod, name: string): Promise<V1ConfigMap | undefined> {

@@ -6,7 +6,9 @@
 // than one watch per referenced object. A pod that references an object for the first time always
 // gets a fresh copy (kubelet's AddReference does the same), so a new pod never starts with data one
 // TTL old. Failures (forbidden, apiserver away) and absent answers (null: not found) are not
-// cached: a pod waiting for an object starts on the first retry after it appears.
+// cached: a pod waiting for an object starts on the first retry after it appears. An immutable
+// object (`immutable: true`) cannot change, so its copy never goes stale, as in kubelet; a new
+// pod's first reference still fetches it (it may have been deleted and made again).
 
 interface Entry<T> {
   value?: T;
@@ -18,7 +20,11 @@ interface Entry<T> {
 export class TtlCache<T> {
   private readonly entries = new Map<string, Entry<T>>();
 
-  constructor(private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+    private readonly immutable: (v: T) => boolean = () => false,
+  ) {}
 
   /** The cached value when fresh and already seen by `podUid`; else one fetch shared by concurrent callers. */
   async get(key: string, podUid: string, fetch: () => Promise<T>): Promise<T> {
@@ -29,7 +35,7 @@ export class TtlCache<T> {
     }
     const firstReference = !e.pods.has(podUid);
     e.pods.add(podUid);
-    if (!firstReference && e.value !== undefined && e.value !== null && this.now() < e.fetchedAt + this.ttlMs) return e.value;
+    if (!firstReference && e.value !== undefined && e.value !== null && (this.immutable(e.value) || this.now() < e.fetchedAt + this.ttlMs)) return e.value;
     if (e.inflight) return e.inflight;
     const entry = e;
     const started = this.now();

@@ -148,6 +148,22 @@ t.test('TTL cache: fresh values served, stale refetched, new pods always fetch, 
   t.equal(cache.size, 0, 'objects no pod references are dropped');
 });
 
+t.test('TTL cache: an immutable object never goes stale, but a new pod still fetches it', async (t) => {
+  let now = 0;
+  let fetches = 0;
+  const cache = new TtlCache<{ immutable?: boolean; v: number }>(5000, () => now, (o) => o.immutable === true);
+  const fetch = async () => ({ immutable: true, v: ++fetches });
+  t.equal((await cache.get('ns/frozen', 'pod1', fetch)).v, 1);
+  now = 3_600_000;
+  t.equal((await cache.get('ns/frozen', 'pod1', fetch)).v, 1, 'an hour later: still the cached copy');
+  t.equal((await cache.get('ns/frozen', 'pod2', fetch)).v, 2, "a pod's first reference fetches (deleted and made again)");
+  const mutable = new TtlCache<{ immutable?: boolean; v: number }>(5000, () => now, (o) => o.immutable === true);
+  const fetchMutable = async () => ({ immutable: false, v: ++fetches });
+  await mutable.get('ns/cfg', 'pod1', fetchMutable);
+  now += 5000;
+  t.equal((await mutable.get('ns/cfg', 'pod1', fetchMutable)).v, fetches, 'immutable: false expires as usual');
+});
+
 t.test('atomic writer plan: paths, changes, user-visible names', async (t) => {
   for (const bad of ['', '/abs', '../up', 'a/../b', '..hidden', 'a//b', './a']) t.ok(invalidPathReason(bad), `${JSON.stringify(bad)} refused`);
   for (const ok of ['a', 'a/b/c', 'a..b', '.dot']) t.equal(invalidPathReason(ok), undefined, `${ok} accepted`);
