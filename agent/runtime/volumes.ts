@@ -5,7 +5,7 @@
 // downwardAPI and projected volumes are written by ../volumes/api-volumes.ts and refreshed on
 // every pod sync. Other volume types are reported as mount failures naming the volume.
 // https://kubernetes.io/docs/concepts/storage/volumes/#hostpath-volume-types
-import { lstat, mkdir, readFile, rm, stat, writeFile, open } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, rm, stat, writeFile, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { V1Pod, V1Volume } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
@@ -14,6 +14,7 @@ import { quantityValue } from '../../lib/quantity.js';
 import { isMountPoint, mountsUnder } from './mounts.js';
 import { ApiVolumes, alreadyWritten, pluginDir, type ApiVolumeEnv } from '../volumes/api-volumes.js';
 import { isApiDataVolume } from '../volumes/payload.js';
+import { fsGroupOf, rootOwned, setVolumeOwnership } from '../volumes/ownership.js';
 
 /** kubelet's FailedMount: the pod stays in ContainerCreating with this message. */
 export class VolumeError extends Error {
@@ -99,7 +100,7 @@ export class VolumeManager {
     const out = new Map<string, PodVolume>();
     for (const v of pod.spec?.volumes ?? []) {
       if (isApiDataVolume(v)) out.set(v.name, { name: v.name, hostPath: await this.setUpApiVolume(pod, v, env), readOnly: true });
-      else out.set(v.name, { name: v.name, hostPath: await this.setUpVolume(uid, v) });
+      else out.set(v.name, { name: v.name, hostPath: await this.setUpVolume(uid, v, fsGroupOf(pod)) });
     }
     return out;
   }
@@ -125,23 +126,27 @@ export class VolumeManager {
     return dir;
   }
 
-  private async setUpVolume(uid: string, v: V1Volume): Promise<string> {
+  private async setUpVolume(uid: string, v: V1Volume, fsGroup: number | undefined): Promise<string> {
     if (v.emptyDir) {
       const dir = this.emptyDirPath(uid, v.name);
-      await mkdir(dir, { recursive: true, mode: 0o777 });
+      const made = await mkdir(dir, { recursive: true, mode: 0o777 });
       if (v.emptyDir.medium === 'Memory') {
-        if (await isMountPoint(dir)) return dir;
-        const opts = ['mode=1777'];
-        if (v.emptyDir.sizeLimit !== undefined) opts.push(`size=${quantityValue(v.emptyDir.sizeLimit as string)}`);
-        try {
-          await run('mount', ['-t', 'tmpfs', '-o', opts.join(','), 'tmpfs', dir], { timeoutMs: 10_000 });
-        } catch (e) {
-          throw new VolumeError(v.name, `mount tmpfs: ${(e as Error).message}`);
+        if (!(await isMountPoint(dir))) {
+          const opts = ['mode=1777'];
+          if (v.emptyDir.sizeLimit !== undefined) opts.push(`size=${quantityValue(v.emptyDir.sizeLimit as string)}`);
+          try {
+            await run('mount', ['-t', 'tmpfs', '-o', opts.join(','), 'tmpfs', dir], { timeoutMs: 10_000 });
+          } catch (e) {
+            throw new VolumeError(v.name, `mount tmpfs: ${(e as Error).message}`);
+          }
         }
-      } else {
-        // World-writable as kubelet makes it, so a container running as any user can use it.
-        await run('chmod', ['0777', dir]);
+      } else if (made !== undefined) {
+        // World-writable as kubelet makes it, so a container running as any user can use it
+        // (mkdir's mode passed through the umask).
+        await chmod(dir, 0o777);
       }
+      // Only the root is checked on later syncs: what the containers made in it is theirs.
+      if (fsGroup !== undefined && !(await rootOwned(dir, fsGroup, false))) await setVolumeOwnership(dir, fsGroup, false);
       return dir;
     }
     if (v.hostPath) {

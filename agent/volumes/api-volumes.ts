@@ -12,6 +12,7 @@ import type { Logger } from '../../lib/log.js';
 import { NotConnectedError, type PodObjects } from '../objects/types.js';
 import { TOKEN_DEFAULT_EXPIRATION_SECONDS, TOKEN_MIN_EXPIRATION_SECONDS } from '../objects/token-refresh.js';
 import { writeAtomically } from './atomic-writer.js';
+import { fsGroupOf, rootOwned, setVolumeOwnership } from './ownership.js';
 import { ProjectionError, volumePayload, volumeRefs, type FetchedObjects } from './payload.js';
 
 export interface ApiVolumeEnv {
@@ -69,7 +70,11 @@ export class ApiVolumes {
     const payload = volumePayload(v, objects, { pod, nodeCpuMilli: env.capacity.cpuMilli, nodeMemoryBytes: env.capacity.memoryBytes });
     await mkdir(dir, { recursive: true, mode: 0o755 });
     if (memoryBacked(v)) await this.ensureTmpfs(dir);
-    await writeAtomically(dir, payload);
+    const plan = await writeAtomically(dir, payload);
+    const fsGroup = fsGroupOf(pod);
+    if (fsGroup !== undefined && (plan.replaceData || plan.addVisible.length || !(await rootOwned(dir, fsGroup, true)))) {
+      await setVolumeOwnership(dir, fsGroup, true);
+    }
   }
 
   private async ensureTmpfs(dir: string): Promise<void> {

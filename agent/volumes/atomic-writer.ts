@@ -2,7 +2,7 @@
 // atomic-plan.ts): a running container sees an update appear all at once. Nothing is written when
 // the contents are unchanged, so a periodic refresh of an unchanged ConfigMap touches no file.
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DATA_DIR_NAME, NEW_DATA_DIR_NAME, dataDirName, invalidPathReason, planWrite, type CurrentVolume, type WritePlan } from './atomic-plan.js';
 import type { FileContent, Payload } from './payload.js';
@@ -55,6 +55,7 @@ export async function writeAtomically(dir: string, payload: Payload, now = new D
       await mkdir(dirname(file), { recursive: true, mode: 0o755 });
       await writeFile(file, c.data, { mode: c.mode });
       await chmod(file, c.mode); // writeFile's mode passes through the umask
+      if (c.uid !== undefined) await lchown(file, c.uid, -1);
     }
     await rm(join(dir, NEW_DATA_DIR_NAME), { force: true });
     await symlink(name, join(dir, NEW_DATA_DIR_NAME));

@@ -6,10 +6,13 @@
 import type { V1ConfigMap, V1DownwardAPIVolumeFile, V1KeyToPath, V1Pod, V1Secret, V1Volume } from '@kubernetes/client-node';
 import { fieldValue, resourceValue } from '../pods/env.js';
 import { notFoundMessage } from '../objects/types.js';
+import { fsGroupMode, fsGroupOf, fsUserOf } from './ownership.js';
 
 export interface FileContent {
   data: Buffer;
   mode: number;
+  /** The file's owner when not root (a token of a pod whose containers all run as one user). */
+  uid?: number;
 }
 
 /** Relative path inside the volume -> content. */
@@ -141,7 +144,19 @@ export function projectDownwardAPI(items: V1DownwardAPIVolumeFile[] | undefined,
 }
 
 /** The whole payload of an API-data volume. */
+/**
+ * The files of an API-data volume, with the pod's fsGroup applied to their modes (group read: the
+ * writer then compares against what ownership.ts leaves on disk, so an unchanged volume is not
+ * rewritten on every sync).
+ */
 export function volumePayload(v: V1Volume, objects: FetchedObjects, ctx: DownwardContext): Payload {
+  const payload = volumeFiles(v, objects, ctx);
+  const fsGroup = fsGroupOf(ctx.pod);
+  if (fsGroup !== undefined) for (const c of payload.values()) c.mode = fsGroupMode(c.mode, { dir: false, readOnly: true });
+  return payload;
+}
+
+function volumeFiles(v: V1Volume, objects: FetchedObjects, ctx: DownwardContext): Payload {
   const cmData = (name: string) => { const cm = objects.configMaps.get(name); return cm ? configMapData(cm) : undefined; };
   const secData = (name: string) => { const s = objects.secrets.get(name); return s ? secretData(s) : undefined; };
   if (v.configMap) {
@@ -164,8 +179,11 @@ export function volumePayload(v: V1Volume, objects: FetchedObjects, ctx: Downwar
       else if (src.serviceAccountToken) {
         const token = objects.tokens.get(i);
         if (token === undefined) throw new ProjectionError(`sources[${i}].serviceAccountToken: no token was fetched`);
-        // The token file has the volume's mode (kubelet does the same; fsGroup ownership aside).
-        part = new Map([[src.serviceAccountToken.path, { data: Buffer.from(token, 'utf8'), mode }]]);
+        // As kubelet: the token has the volume's mode, but only its owner may read it once the
+        // pod has an fsGroup or one user for all its containers (the owner, then).
+        const uid = fsUserOf(ctx.pod);
+        const owned = uid !== undefined || fsGroupOf(ctx.pod) !== undefined;
+        part = new Map([[src.serviceAccountToken.path, { data: Buffer.from(token, 'utf8'), mode: owned ? 0o600 : mode, ...(uid !== undefined ? { uid } : {}) }]]);
       } else {
         const kind = Object.keys(src)[0] ?? 'unknown';
         throw new ProjectionError(`sources[${i}]: projected source ${kind} is not supported (configMap, secret, downwardAPI and serviceAccountToken are)`);

@@ -123,6 +123,44 @@ t.test('hostPath type checks; a failed mount leaves the pod ContainerCreating', 
   t.match(wrong.status!.containerStatuses![0]!.state!.waiting!.message, /is not a directory/);
 });
 
+t.test('fsGroup: volumes get the group; a 0400 file is readable through it; new files inherit it', async (t) => {
+  const w = await createWorld(t);
+  // Pods synced every second: the end of the test looks at what later syncs do.
+  const agent = await w.startAgent(['--sync-frequency=1s']);
+  const mk = (name: string, fsGroup?: number) => testPod(w, name, [{
+    name: 'main', image: IMAGES.busybox, command: ['sleep', '3600'], securityContext: { runAsUser: 1000 },
+    volumeMounts: [{ name: 'info', mountPath: '/info' }, { name: 'scratch', mountPath: '/scratch' }, { name: 'mem', mountPath: '/mem' }],
+  }], {
+    ...(fsGroup !== undefined ? { securityContext: { fsGroup } } : {}),
+    volumes: [
+      { name: 'info', downwardAPI: { defaultMode: 0o400, items: [{ path: 'name', fieldRef: { fieldPath: 'metadata.name' } }] } },
+      { name: 'scratch', emptyDir: {} },
+      { name: 'mem', emptyDir: { medium: 'Memory' } },
+    ],
+  });
+  await w.writeManifest('fsgroup.yaml', [mk('grouped', 2000), mk('plain')]);
+  const ps = await agent.waitFor('both running', (p) => ['grouped', 'plain'].every((n) => allRunning(findPod(p, w, n))) && p, 30_000);
+  const idOf = (n: string) => findPod(ps, w, n)!.status!.containerStatuses![0]!.containerID!.replace('docker://', '');
+  const sh = (n: string, cmd: string) => dockerExec(w.docker, idOf(n), ['sh', '-c', cmd], 10_000);
+  const grouped = findPod(ps, w, 'grouped')!.metadata!.name!;
+  t.match((await sh('grouped', 'id -G')).output, /\b2000\b/, 'the fsGroup is one of the process groups');
+  t.same(await sh('grouped', 'cat /info/name'), { exitCode: 0, output: grouped }, 'user 1000 reads a mode 0400 file through the group');
+  t.equal((await sh('grouped', 'stat -c "%g %a" /info/..data/name')).output.trim(), '2000 440', 'the file: group 2000, group read added');
+  t.equal((await sh('grouped', 'stat -L -c "%g %a" /info/..data')).output.trim(), '2000 2755', 'its directory: group 2000, setgid');
+  for (const dir of ['/scratch', '/mem']) {
+    t.equal((await sh('grouped', `stat -c %g ${dir}`)).output.trim(), '2000', `emptyDir ${dir}: group 2000`);
+    t.equal((await sh('grouped', `touch ${dir}/made && stat -c %g ${dir}/made`)).output.trim(), '2000', `a file made in ${dir} inherits the group`);
+  }
+  // Without fsGroup the same volume stays root's: the difference the feature makes.
+  t.not((await sh('plain', 'cat /info/name')).exitCode, 0, 'without fsGroup, user 1000 cannot read the 0400 file');
+  t.equal((await sh('plain', 'stat -c %g /scratch')).output.trim(), '0', 'without fsGroup, the emptyDir keeps group 0');
+  // Later syncs change nothing: the volume is not rewritten, ownership stays.
+  const before = (await sh('grouped', 'readlink /info/..data')).output;
+  await new Promise((r) => setTimeout(r, 3000));
+  t.equal((await sh('grouped', 'readlink /info/..data')).output, before, 'an unchanged volume is not rewritten by the next syncs');
+  t.equal((await sh('grouped', 'stat -c "%g %a" /scratch')).output.trim(), '2000 2777', 'the emptyDir keeps its group and setgid');
+});
+
 t.test('images: pull policies; ErrImagePull then ImagePullBackOff; the agent stays up', async (t) => {
   const w = await createWorld(t);
   const agent = await w.startAgent();

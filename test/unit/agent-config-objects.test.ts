@@ -3,9 +3,10 @@
 // names, optional refs, kubelet's messages), token refresh timing, the TTL cache, and the
 // AtomicWriter's plan.
 import t from 'tap';
-import type { V1ConfigMap, V1Container, V1Pod, V1Secret, V1Volume } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Container, V1Pod, V1PodSecurityContext, V1Secret, V1Volume } from '@kubernetes/client-node';
 import { envRefs, isEnvVarName, resolveContainerEnv, type EnvObjects } from '../../agent/pods/env.js';
 import { configMapData, formatMap, projectKeys, volumePayload, volumeRefs, type FetchedObjects, type Payload } from '../../agent/volumes/payload.js';
+import { fsGroupMode, fsUserOf } from '../../agent/volumes/ownership.js';
 import { dataDirName, invalidPathReason, planWrite, userVisibleNames } from '../../agent/volumes/atomic-plan.js';
 import { issuedAt, tokenNeedsRefresh, tokenValid } from '../../agent/objects/token-refresh.js';
 import { TtlCache } from '../../agent/objects/ttl-cache.js';
@@ -64,6 +65,28 @@ t.test('volumePayload: configMap, secret, downwardAPI, projected (token, kube-ro
   t.same(volumeRefs(access), { configMaps: ['kube-root-ca.crt'], secrets: [], tokens: [{ index: 0, audience: undefined, expirationSeconds: 3607 }] });
   t.same(files(volumePayload(access, objs, dctx)), { token: 'jwt|644', 'ca.crt': 'PEM|644', namespace: 'shop|644' });
   t.throws(() => volumePayload({ name: 'p', projected: { sources: [{ clusterTrustBundle: { path: 'x' } }] } }, objs, dctx), { message: /clusterTrustBundle is not supported/ });
+});
+
+t.test('fsGroup and fsUser: modes with group read, the token readable by its owner only', async (t) => {
+  t.equal(fsGroupMode(0o400, { dir: false, readOnly: true }), 0o440, 'a read-only file gains group read');
+  t.equal(fsGroupMode(0o644, { dir: false, readOnly: false }), 0o664, 'a writable file gains group write');
+  t.equal(fsGroupMode(0o755, { dir: true, readOnly: true }), 0o2755, 'a directory gains setgid and group search');
+  t.equal(fsGroupMode(0o777, { dir: true, readOnly: false }), 0o2777);
+  const withSc = (podSc: V1PodSecurityContext, users: (number | undefined)[]): V1Pod => ({
+    ...pod, spec: { ...pod.spec!, securityContext: podSc, containers: users.map((u, i) => ({ name: `c${i}`, image: 'i', ...(u !== undefined ? { securityContext: { runAsUser: u } } : {}) })) },
+  });
+  t.equal(fsUserOf(withSc({ runAsUser: 1000 }, [undefined, undefined])), 1000, "the pod's runAsUser for all");
+  t.equal(fsUserOf(withSc({ runAsUser: 1000 }, [undefined, 1000])), 1000, 'the same user given twice');
+  t.equal(fsUserOf(withSc({ runAsUser: 1000 }, [undefined, 1001])), undefined, 'two users: none');
+  t.equal(fsUserOf(withSc({}, [1000, undefined])), undefined, 'a container with no user: none');
+  const objs: FetchedObjects = { configMaps: new Map([['cfg', cm({ k: 'v' })]]), secrets: new Map(), tokens: new Map([[0, 'jwt']]) };
+  const access: V1Volume = { name: 'api', projected: { defaultMode: 0o644, sources: [{ serviceAccountToken: { path: 'token' } }, { configMap: { name: 'cfg' } }] } };
+  const grouped = volumePayload(access, objs, { ...dctx, pod: withSc({ fsGroup: 2000 }, [undefined]) });
+  t.same(files(grouped), { token: 'jwt|640', k: 'v|644' }, 'with fsGroup: the token 0600 plus group read, other files as they were (0644 already has it)');
+  t.equal(grouped.get('token')!.uid, undefined, 'no single user: root keeps the token');
+  const owned = volumePayload(access, objs, { ...dctx, pod: withSc({ runAsUser: 1000 }, [undefined]) });
+  t.same([files(owned).token, owned.get('token')!.uid], ['jwt|600', 1000], 'one user for every container: the token is theirs, mode 0600');
+  t.same(files(volumePayload(access, objs, dctx)), { token: 'jwt|644', k: 'v|644' }, 'neither: the volume mode');
 });
 
 t.test('env: configMapKeyRef, secretKeyRef, envFrom with prefixes, invalid names, optional', async (t) => {
