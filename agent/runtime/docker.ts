@@ -3,7 +3,7 @@
 // them, pulls images, runs commands in containers and follows the event stream. No decisions are
 // made here: the pod worker decides, this file does.
 import Docker from 'dockerode';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
 import { dockerExec } from '../contracts.js';
 import { LABELS, SANDBOX_CONTAINER_NAME } from './naming.js';
@@ -231,6 +231,53 @@ export class DockerRuntime {
     return dockerExec(this.docker, id, cmd, timeoutMs);
   }
 
+  /**
+   * A command in a running container with its streams attached (`kubectl exec`). Without a TTY
+   * Docker multiplexes stdout and stderr on one connection; they come apart here.
+   */
+  async execInteractive(id: string, cmd: string[], o: StreamOptions): Promise<InteractiveSession> {
+    const exec = await this.docker.getContainer(id).exec({ Cmd: cmd, AttachStdin: o.stdin, AttachStdout: o.stdout, AttachStderr: o.stderr, Tty: o.tty });
+    const conn = (await exec.start({ hijack: true, stdin: o.stdin, Tty: o.tty })) as unknown as Duplex;
+    return this.interactive(conn, o, {
+      resize: (w, h) => exec.resize({ w, h }).then(() => undefined),
+      exitCode: async () => {
+        // The output ends a moment before Docker records the exit code.
+        for (let i = 0; i < 50; i++) {
+          const info = await exec.inspect();
+          if (!info.Running) return info.ExitCode ?? undefined;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        return undefined;
+      },
+    });
+  }
+
+  /** The streams of a container's main process (`kubectl attach`); stdin only if the container keeps it open. */
+  async attachInteractive(id: string, o: StreamOptions): Promise<InteractiveSession> {
+    const c = this.docker.getContainer(id);
+    const conn = (await c.attach({ stream: true, hijack: true, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr })) as unknown as Duplex;
+    return this.interactive(conn, o, {
+      resize: (w, h) => c.resize({ w, h }).then(() => undefined),
+      // Attaching ends when the process does or when the client leaves; no exit code is reported.
+      exitCode: async () => undefined,
+    });
+  }
+
+  private interactive(conn: Duplex, o: StreamOptions, more: Pick<InteractiveSession, 'resize' | 'exitCode'>): InteractiveSession {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    if (o.tty) {
+      conn.pipe(stdout);
+      stderr.end();
+    } else {
+      this.docker.modem.demuxStream(conn, stdout, stderr);
+      conn.once('end', () => { stdout.end(); stderr.end(); });
+    }
+    conn.once('close', () => { if (!stdout.writableEnded) stdout.end(); if (!stderr.writableEnded) stderr.end(); });
+    conn.on('error', () => conn.destroy());
+    return { stdin: o.stdin ? conn : undefined, stdout, stderr, close: () => conn.destroy(), ...more };
+  }
+
   /** The container's log as one demultiplexed stream (stdout and stderr interleaved, as kubectl logs). */
   async logs(id: string, opts: { follow: boolean; tail?: number; timestamps: boolean; sinceMs?: number }): Promise<Readable> {
     const c = this.docker.getContainer(id);
@@ -306,6 +353,26 @@ export class DockerRuntime {
  * precision, so sinceSeconds selects exactly the lines kubelet would (it filters by each line's
  * timestamp). 0 means the whole log.
  */
+export interface StreamOptions {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  tty: boolean;
+}
+
+export interface InteractiveSession {
+  /** The process's stdin; end() closes it. */
+  stdin?: NodeJS.WritableStream;
+  stdout: Readable;
+  /** Ends at once with a TTY (its output is all on stdout). */
+  stderr: Readable;
+  resize(width: number, height: number): Promise<void>;
+  /** After the output ended: the exit code, when the runtime reports one. */
+  exitCode(): Promise<number | undefined>;
+  /** Cut the connection (the client went away). */
+  close(): void;
+}
+
 export function dockerSince(sinceMs: number | undefined): string | number {
   return sinceMs === undefined ? 0 : (Math.max(sinceMs, 1) / 1000).toFixed(3);
 }

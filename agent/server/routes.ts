@@ -21,7 +21,7 @@ export interface ReadOnlyApi {
   healthy(): { ok: boolean; message: string };
   metrics(): string;
   summary(): Promise<unknown>;
-  runtime: Pick<DockerRuntime, 'logs'>;
+  runtime: Pick<DockerRuntime, 'logs' | 'execInteractive' | 'attachInteractive'>;
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -54,9 +54,11 @@ export function guarded(h: Handler): (req: IncomingMessage, res: ServerResponse)
 
 export function createRouter(api: ReadOnlyApi): Handler {
   return async (req, res) => {
-    // Nothing here changes state; kubelet's exec/attach/portForward (POST) are not served.
-    if (req.method !== 'GET' && req.method !== 'HEAD') return text(res, 405, `${req.method} is not supported: this API only reads (kubenode serves no exec, attach or port-forward)\n`);
     const { path, query } = requestPath(req);
+    // exec and attach arrive as connection upgrades (streaming.ts, on the HTTPS port only).
+    if (/^\/(exec|attach|portForward)\//.test(path)) return text(res, 400, 'Upgrade request required\n');
+    // Nothing else changes state.
+    if (req.method !== 'GET' && req.method !== 'HEAD') return text(res, 405, `${req.method} is not supported: this API only reads\n`);
     if (path === '/healthz') {
       const h = api.healthy();
       return text(res, h.ok ? 200 : 500, h.ok ? 'ok' : `unhealthy: ${h.message}\n`);
@@ -76,24 +78,34 @@ export function createRouter(api: ReadOnlyApi): Handler {
   };
 }
 
+/**
+ * The runtime id of a pod's container (the previous instance's, for --previous), or kubelet's
+ * status code and message for why there is none. Shared by logs, exec and attach.
+ */
+export function findContainer(api: Pick<ReadOnlyApi, 'pods'>, ns: string, podName: string, container: string, uid?: string, previous = false): { id: string } | { code: number; message: string } {
+  const pod = api.pods().find((p) => p.metadata?.namespace === ns && p.metadata?.name === podName && (!uid || p.metadata?.uid === uid));
+  if (!pod) return { code: 404, message: `pod "${podName}" does not exist` };
+  const spec = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? []), ...(pod.spec?.ephemeralContainers ?? [])];
+  if (!spec.some((c) => c.name === container)) return { code: 404, message: `container "${container}" not found in pod "${podName}"` };
+  const cs = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].find((c) => c.name === container);
+  const id = previous ? cs?.lastState?.terminated?.containerID : cs?.containerID;
+  if (!id) {
+    const message = previous
+      ? `previous terminated container "${container}" in pod "${podName}" not found`
+      : `container "${container}" in pod "${podName}" is waiting to start: ${cs?.state?.waiting?.reason ?? 'ContainerCreating'}`;
+    return { code: 400, message };
+  }
+  return { id: id.replace(/^docker:\/\//, '') };
+}
+
 /** kubelet's getContainerLogs: its status codes and messages, the runtime's stream. */
 async function containerLogs(api: ReadOnlyApi, res: ServerResponse, ns: string, podName: string, container: string, q: URLSearchParams): Promise<void> {
   const now = Date.now();
   const opts = parseLogOptions(q, now);
   if (isLogOptionsError(opts)) return text(res, opts.code, `${opts.message}\n`);
-  const pod = api.pods().find((p) => p.metadata?.namespace === ns && p.metadata?.name === podName);
-  if (!pod) return text(res, 404, `pod "${podName}" does not exist\n`);
-  const spec = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? []), ...(pod.spec?.ephemeralContainers ?? [])];
-  if (!spec.some((c) => c.name === container)) return text(res, 404, `container "${container}" not found in pod "${podName}"\n`);
-  const cs = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].find((c) => c.name === container);
-  const id = opts.previous ? cs?.lastState?.terminated?.containerID : cs?.containerID;
-  if (!id) {
-    const msg = opts.previous
-      ? `previous terminated container "${container}" in pod "${podName}" not found`
-      : `container "${container}" in pod "${podName}" is waiting to start: ${cs?.state?.waiting?.reason ?? 'ContainerCreating'}`;
-    return text(res, 400, `${msg}\n`);
-  }
-  let stream: Readable = await api.runtime.logs(id.replace(/^docker:\/\//, ''), {
+  const found = findContainer(api, ns, podName, container, undefined, opts.previous);
+  if ('code' in found) return text(res, found.code, `${found.message}\n`);
+  let stream: Readable = await api.runtime.logs(found.id, {
     follow: opts.follow, tail: opts.tailLines, timestamps: opts.timestamps, sinceMs: opts.sinceMs,
   });
   if (opts.limitBytes !== undefined) stream = limitBytes(stream, opts.limitBytes);

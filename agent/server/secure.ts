@@ -1,18 +1,20 @@
 // The authenticated node API on --port (10250, kubelet's): the routes of the read-only API over
 // TLS with the node's serving certificate, for the apiserver (`kubectl logs`, `kubectl get
-// --raw /api/v1/nodes/N/proxy/...`). In front of the routes, as kubelet: authentication (client
+// --raw /api/v1/nodes/N/proxy/...`), plus `kubectl exec` and `attach` (streaming.ts). In front of the routes, as kubelet: authentication (client
 // certificate, bearer token, anonymous) then authorization (SubjectAccessReview or AlwaysAllow).
 // The TLS layer asks for a client certificate but accepts a connection without one (or with an
 // untrusted one) so that the HTTP layer can answer 401 as kubelet does, not cut the handshake.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createServer, type Server } from 'node:https';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import type { Logger } from '../../lib/log.js';
 import { authenticate, forbiddenMessage, requestAttributesList, type PeerCertificate, type ResourceAttributes, type UserInfo } from './auth-attributes.js';
 import type { Authorizer, TokenAuthenticator } from './auth-webhooks.js';
 import { createRouter, guarded, requestPath, text, type ReadOnlyApi } from './routes.js';
+import { rawResponse, serveStreaming } from './streaming.js';
 
 export interface TlsFiles {
   cert: string;
@@ -89,37 +91,54 @@ export class SecureServer {
 
   constructor(private readonly api: ReadOnlyApi, private readonly o: SecureServerOptions) {}
 
+  /** Authentication then authorization, as kubelet's filters: undefined when the request may go on. */
+  private async admit(req: IncomingMessage): Promise<{ code: number; message: string } | undefined> {
+    const cert = peerCertificate(req.socket as TLSSocket);
+    // A token is reviewed only when the certificate did not already name the user.
+    const token = cert?.verified && cert.commonName ? undefined : bearerToken(req);
+    const auth = authenticate({
+      cert,
+      token: token && this.o.tokenAuthenticator ? await this.o.tokenAuthenticator(token) : undefined,
+      anonymous: this.o.anonymous,
+    });
+    if ('unauthorized' in auth) {
+      this.o.logger.debug('node API request unauthenticated', { path: req.url, reason: auth.unauthorized });
+      return { code: 401, message: 'Unauthorized' };
+    }
+    const checks = requestAttributesList(req.method, requestPath(req).path, this.o.nodeName);
+    const decision = await this.authorize(auth.user, checks);
+    if (decision === 'error') {
+      const a = checks[checks.length - 1]!;
+      return { code: 500, message: `Authorization error (user=${auth.user.name}, verb=${a.verb}, resource=${a.resource}, subresource=${a.subresource})` };
+    }
+    if (decision === 'denied') {
+      this.o.logger.info('node API request forbidden', { user: auth.user.name, groups: auth.user.groups, verb: checks[0]!.verb, subresources: checks.map((c) => c.subresource), path: req.url });
+      return { code: 403, message: forbiddenMessage(auth.user, checks) };
+    }
+    return undefined;
+  }
+
   async listen(host: string, port: number): Promise<number> {
     const router = createRouter(this.api);
     const handle = async (req: IncomingMessage, res: ServerResponse) => {
-      const cert = peerCertificate(req.socket as TLSSocket);
-      // A token is reviewed only when the certificate did not already name the user.
-      const token = cert?.verified && cert.commonName ? undefined : bearerToken(req);
-      const auth = authenticate({
-        cert,
-        token: token && this.o.tokenAuthenticator ? await this.o.tokenAuthenticator(token) : undefined,
-        anonymous: this.o.anonymous,
-      });
-      if ('unauthorized' in auth) {
-        this.o.logger.debug('node API request unauthenticated', { path: req.url, reason: auth.unauthorized });
-        return text(res, 401, 'Unauthorized\n');
-      }
-      const checks = requestAttributesList(req.method, requestPath(req).path, this.o.nodeName);
-      const decision = await this.authorize(auth.user, checks);
-      if (decision === 'error') {
-        const a = checks[checks.length - 1]!;
-        return text(res, 500, `Authorization error (user=${auth.user.name}, verb=${a.verb}, resource=${a.resource}, subresource=${a.subresource})\n`);
-      }
-      if (decision === 'denied') {
-        this.o.logger.info('node API request forbidden', { user: auth.user.name, groups: auth.user.groups, verb: checks[0]!.verb, subresources: checks.map((c) => c.subresource), path: req.url });
-        return text(res, 403, `${forbiddenMessage(auth.user, checks)}\n`);
-      }
+      const refused = await this.admit(req);
+      if (refused) return text(res, refused.code, `${refused.message}\n`);
       return router(req, res);
     };
     const { cert, key, clientCA } = this.o.tls;
     // requestCert only when there is a CA to check against; rejectUnauthorized false: the HTTP
     // layer answers an unknown or missing certificate with 401 (kubelet's behaviour).
     this.server = createServer({ cert, key, ...(clientCA ? { ca: clientCA, requestCert: true } : { requestCert: false }), rejectUnauthorized: false, minVersion: 'TLSv1.2' }, guarded(handle));
+    // exec and attach: the connection is upgraded to SPDY (streaming.ts), after the same checks.
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => socket.destroy());
+      this.admit(req)
+        .then((refused) => (refused ? rawResponse(socket, refused.code, refused.message) : serveStreaming(this.api, req, socket, head, this.o.logger)))
+        .catch((e: Error) => {
+          this.o.logger.warn('node API streaming request failed', { path: req.url, error: e.message });
+          socket.destroy();
+        });
+    });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', (e) => reject(new Error(`node API (--port) cannot listen on ${host}:${port}: ${(e as Error).message}`)));
       this.server!.listen(port, host, () => resolve());

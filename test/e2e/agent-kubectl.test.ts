@@ -1,7 +1,7 @@
 // kubectl through the real apiserver to the agent's authenticated HTTPS API (--port, the
 // serving certificate control-plane.sh node-credentials signs, the cluster CA as client CA, the
 // node's kubeconfig for SubjectAccessReviews): `kubectl logs` plain, -f, --previous, --tail;
-// `kubectl describe pod/node`; and the API's own answers: no client certificate 401, a cluster
+// `kubectl describe pod/node`; `kubectl exec` (exit code, stdin) and `kubectl attach`; and the API's own answers: no client certificate 401, a cluster
 // user without RBAC rights 403, the apiserver's kubelet client 200, another CA's certificate 401.
 import t from 'tap';
 import { spawn } from 'node:child_process';
@@ -32,6 +32,21 @@ function httpsGet(port: number, path: string, ca: string, client?: { cert: strin
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Status of a SPDY upgrade request (as the apiserver makes for exec) to the agent; the connection is then dropped. */
+function upgradeStatus(port: number, path: string, ca: string, client: { cert: string; key: string }): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: '127.0.0.1', port, path, method: 'POST', ca, ...client, timeout: 20_000,
+      headers: { connection: 'Upgrade', upgrade: 'SPDY/3.1', 'x-stream-protocol-version': 'v4.channel.k8s.io' },
+    });
+    req.on('response', (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    req.on('upgrade', (res, socket) => { socket.destroy(); resolve(res.statusCode ?? 0); });
+    req.on('timeout', () => req.destroy(new Error(`POST ${path} timed out`)));
     req.on('error', reject);
     req.end();
   });
@@ -122,6 +137,41 @@ t.test('kubectl logs and describe through the apiserver; the node API authentica
   t.match(dn, /Ready\s+True/);
   t.match(dn, new RegExp(`${ns}\\s+talker`), 'describe node lists the pods on it');
 
+  // --- kubectl exec and attach (SPDY between the apiserver and the node) ------------------------
+  const ex = await kubectl(['exec', 'talker', '--', 'sh', '-c', 'echo to-stdout; echo to-stderr >&2; exit 3'], true);
+  t.equal(ex.stdout, 'to-stdout\n', `kubectl exec: the command's stdout (stderr: ${ex.stderr})`);
+  t.match(ex.stderr, /to-stderr/, 'and its stderr');
+  t.equal(ex.code, 3, 'kubectl exits with the command\'s exit code');
+  t.match(ex.stderr, /command terminated with exit code 3/);
+  const piped = await cp.kubectl(['-n', ns, 'exec', '-i', 'talker', '--', 'sh', '-c', 'tr a-z A-Z; echo stdin closed'], { input: 'hello through stdin\n', allowFailure: true });
+  t.same([piped.code, piped.stdout], [0, 'HELLO THROUGH STDIN\nstdin closed\n'], `kubectl exec -i: stdin reaches the command and its end closes it (stderr: ${piped.stderr})`);
+  const inside = await kubectl(['exec', 'talker', '--', 'cat', '/proc/1/cmdline'], true);
+  t.equal(inside.stdout, 'sleep\x003600\x00', 'the command runs in the pod\'s container (its PID 1 is the pod\'s `exec sleep 3600`)');
+  // A TTY needs a terminal on kubectl's side: script(1) gives it one, of 40 rows by 100 columns,
+  // which kubectl sends on the resize stream. (script takes one shell command line; every part of
+  // it is quoted here, and comes from this test.)
+  requireProgram('script');
+  const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  const kubectlLine = ['kubectl', '--kubeconfig', cp.kubeconfig, '-n', ns, 'exec', '-it', 'talker', '--', 'sh', '-c', 'tty; sleep 1; stty size'].map(q).join(' ');
+  const tty = await run('script', ['-qec', `stty rows 40 cols 100; ${kubectlLine}`, '/dev/null'], { allowFailure: true, timeoutMs: 60_000 });
+  t.match(tty.stdout, /\/dev\/pts\/\d+/, `kubectl exec -it: the command has a terminal (${JSON.stringify(tty.stdout)} ${tty.stderr})`);
+  t.match(tty.stdout, /40 100/, "and the terminal's size came through the resize stream");
+  const badContainer = await kubectl(['exec', 'talker', '-c', 'nope', '--', 'true'], true);
+  t.not(badContainer.code, 0, 'exec into a container the pod does not have fails');
+  const attacher = spawn('kubectl', ['--kubeconfig', cp.kubeconfig, '-n', ns, 'attach', 'talker'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => { if (attacher.exitCode === null) attacher.kill('SIGKILL'); });
+  let attached = '';
+  let attachErr = '';
+  attacher.stdout.on('data', (b: Buffer) => (attached += b.toString()));
+  attacher.stderr.on('data', (b: Buffer) => (attachErr += b.toString()));
+  // What the container's PID 1 writes after the attach starts reaches kubectl.
+  await until('kubectl attach to say it is attached or to print', 20_000, async () => attached.length > 0 || /If you don't see a command prompt|attach/.test(attachErr) || attacher.exitCode !== null, 100);
+  await new Promise((r) => setTimeout(r, 1000));
+  await run('docker', ['exec', id, 'sh', '-c', 'echo written while attached > /proc/1/fd/1']);
+  await until(`kubectl attach to print the new line (stderr: ${attachErr})`, 20_000, async () => attached.includes('written while attached') || attacher.exitCode !== null, 100);
+  t.match(attached, 'written while attached', 'kubectl attach streams the container\'s output');
+  attacher.kill('SIGTERM');
+
   // (The apiserver's node proxy, kubectl get --raw /api/v1/nodes/N/proxy/..., refuses loopback
   // node addresses, "address not allowed": this node's InternalIP is 127.0.0.1. Logs are not
   // proxied that way, so they work.)
@@ -153,7 +203,11 @@ t.test('kubectl logs and describe through the apiserver; the node API authentica
   t.ok((JSON.parse(ok.body) as { items: V1Pod[] }).items.some((p) => p.metadata?.name === 'talker'), 'and the pods');
   const summary = await httpsGet(port, '/stats/summary', ca, apiserverClient);
   t.equal((JSON.parse(summary.body) as { node?: { nodeName?: string } }).node?.nodeName, w.nodeName, 'nodes/stats for the kubelet-api-admin');
-  t.equal((await httpsGet(port, `/containerLogs/${ns}/talker/main?tailLines=1`, ca, apiserverClient)).body, 'written after follow started\n');
+  t.equal((await httpsGet(port, `/containerLogs/${ns}/talker/main?tailLines=1`, ca, apiserverClient)).body, 'written while attached\n');
+  // exec is a connection upgrade, checked like any request: nodes/proxy, verb create.
+  t.equal(await upgradeStatus(port, `/exec/${ns}/talker/main?command=true&output=1`, ca, nobody), 403, 'exec by a user without nodes/proxy: 403');
+  t.equal(await upgradeStatus(port, `/exec/${ns}/talker/main?command=true&output=1`, ca, apiserverClient), 101, "exec by the apiserver's client: switched to SPDY/3.1");
+  t.equal(await upgradeStatus(port, `/exec/${ns}/talker/nope?command=true&output=1`, ca, apiserverClient), 404, 'exec into a container the pod lacks: 404');
   await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(tmp, 'other-ca.key'), '-out', join(tmp, 'other-ca.crt'), '-subj', '/CN=another CA', '-days', '1']);
   const impostor = await clientCert(tmp, 'impostor', 'kube-apiserver-kubelet-client', join(tmp, 'other-ca.crt'), join(tmp, 'other-ca.key'));
   t.equal((await httpsGet(port, '/pods', ca, impostor)).status, 401, "the apiserver's name from another CA: 401");
