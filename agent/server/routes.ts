@@ -21,7 +21,7 @@ export interface ReadOnlyApi {
   healthy(): { ok: boolean; message: string };
   metrics(): string;
   summary(): Promise<unknown>;
-  runtime: Pick<DockerRuntime, 'logs' | 'execInteractive' | 'attachInteractive'>;
+  runtime: Pick<DockerRuntime, 'logs' | 'execInteractive' | 'attachInteractive' | 'podStatus'>;
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;

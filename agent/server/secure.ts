@@ -1,6 +1,7 @@
 // The authenticated node API on --port (10250, kubelet's): the routes of the read-only API over
 // TLS with the node's serving certificate, for the apiserver (`kubectl logs`, `kubectl get
-// --raw /api/v1/nodes/N/proxy/...`), plus `kubectl exec` and `attach` (streaming.ts). In front of the routes, as kubelet: authentication (client
+// --raw /api/v1/nodes/N/proxy/...`), plus `kubectl exec` and `attach` (streaming.ts) and
+// `kubectl port-forward` (port-forward.ts). In front of the routes, as kubelet: authentication (client
 // certificate, bearer token, anonymous) then authorization (SubjectAccessReview or AlwaysAllow).
 // The TLS layer asks for a client certificate but accepts a connection without one (or with an
 // untrusted one) so that the HTTP layer can answer 401 as kubelet does, not cut the handshake.
@@ -14,6 +15,7 @@ import type { Logger } from '../../lib/log.js';
 import { authenticate, forbiddenMessage, requestAttributesList, type PeerCertificate, type ResourceAttributes, type UserInfo } from './auth-attributes.js';
 import type { Authorizer, TokenAuthenticator } from './auth-webhooks.js';
 import { createRouter, guarded, requestPath, text, type ReadOnlyApi } from './routes.js';
+import { servePortForward } from './port-forward.js';
 import { rawResponse, serveStreaming } from './streaming.js';
 
 export interface TlsFiles {
@@ -133,7 +135,12 @@ export class SecureServer {
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
       this.admit(req)
-        .then((refused) => (refused ? rawResponse(socket, refused.code, refused.message) : serveStreaming(this.api, req, socket, head, this.o.logger)))
+        .then((refused) => {
+          if (refused) return rawResponse(socket, refused.code, refused.message);
+          return requestPath(req).path.startsWith('/portForward/')
+            ? servePortForward(this.api, req, socket, head, this.o.logger)
+            : serveStreaming(this.api, req, socket, head, this.o.logger);
+        })
         .catch((e: Error) => {
           this.o.logger.warn('node API streaming request failed', { path: req.url, error: e.message });
           socket.destroy();

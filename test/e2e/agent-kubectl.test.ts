@@ -1,7 +1,7 @@
 // kubectl through the real apiserver to the agent's authenticated HTTPS API (--port, the
 // serving certificate control-plane.sh node-credentials signs, the cluster CA as client CA, the
 // node's kubeconfig for SubjectAccessReviews): `kubectl logs` plain, -f, --previous, --tail;
-// `kubectl describe pod/node`; `kubectl exec` (exit code, stdin) and `kubectl attach`; and the API's own answers: no client certificate 401, a cluster
+// `kubectl describe pod/node`; `kubectl exec` (exit code, stdin, TTY), `attach` and `port-forward`; and the API's own answers: no client certificate 401, a cluster
 // user without RBAC rights 403, the apiserver's kubelet client 200, another CA's certificate 401.
 import t from 'tap';
 import { spawn } from 'node:child_process';
@@ -81,6 +81,8 @@ t.test('kubectl logs and describe through the apiserver; the node API authentica
   await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
     pod('talker', 'echo first line; echo second line; exec sleep 3600'),
     pod('crasher', 'echo "instance ended"; sleep 1; exit 3'),
+    // Serves on the pod's loopback only: reachable by port-forward, not by the pod IP.
+    pod('web', 'mkdir -p /www && echo local only > /www/index.html && exec httpd -f -p 127.0.0.1:8081 -h /www'),
   ] }) });
   const kubectl = (args: string[], allowFailure = false) => cp.kubectl(['-n', ns, ...args], { allowFailure });
   await until('talker Running', 90_000, async () => (await getJSON<V1Pod>(cp, ['-n', ns, 'get', 'pod', 'talker'])).status?.phase === 'Running');
@@ -171,6 +173,28 @@ t.test('kubectl logs and describe through the apiserver; the node API authentica
   await until(`kubectl attach to print the new line (stderr: ${attachErr})`, 20_000, async () => attached.includes('written while attached') || attacher.exitCode !== null, 100);
   t.match(attached, 'written while attached', 'kubectl attach streams the container\'s output');
   attacher.kill('SIGTERM');
+
+  // --- kubectl port-forward: to 127.0.0.1 inside the pod's network namespace ---------------------
+  await until('web Running', 60_000, async () => (await getJSON<V1Pod>(cp, ['-n', ns, 'get', 'pod', 'web'])).status?.phase === 'Running');
+  const forwarder = spawn('kubectl', ['--kubeconfig', cp.kubeconfig, '-n', ns, 'port-forward', 'pod/web', ':8081', ':9'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => { if (forwarder.exitCode === null) forwarder.kill('SIGKILL'); });
+  let fwdOut = '';
+  let fwdErr = '';
+  forwarder.stdout.on('data', (b: Buffer) => (fwdOut += b.toString()));
+  forwarder.stderr.on('data', (b: Buffer) => (fwdErr += b.toString()));
+  await until(`kubectl port-forward to listen (stderr: ${fwdErr})`, 30_000, async () => /-> 8081/.test(fwdOut) && /-> 9\b/.test(fwdOut), 100);
+  const localPort = (to: number) => Number(new RegExp(`Forwarding from 127\\.0\\.0\\.1:(\\d+) -> ${to}\\b`).exec(fwdOut)?.[1]);
+  const web = localPort(8081);
+  for (const attempt of [1, 2]) {
+    const r = await fetch(`http://127.0.0.1:${web}/`).then(async (res) => ({ status: res.status, body: await res.text() }), (e: Error) => ({ status: 0, body: e.message }));
+    t.same(r, { status: 200, body: 'local only\n' }, `request ${attempt} through port-forward reaches the pod's loopback-only server (stderr: ${fwdErr})`);
+  }
+  const closed = await fetch(`http://127.0.0.1:${localPort(9)}/`).then((res) => `HTTP ${res.status}`, (e: Error) => `failed: ${e.message}`);
+  t.match(closed, /^failed/, 'a pod port nobody listens on: the request fails');
+  await until('kubectl to report the forwarding error', 10_000, async () => /error forwarding port 9 to pod/.test(fwdErr), 100);
+  t.match(fwdErr, /error forwarding port 9 to pod .*connection refused/, "with the node's reason");
+  // (kubectl then closes the whole connection and stops forwarding: its own choice, upstream.)
+  forwarder.kill('SIGTERM');
 
   // (The apiserver's node proxy, kubectl get --raw /api/v1/nodes/N/proxy/..., refuses loopback
   // node addresses, "address not allowed": this node's InternalIP is 127.0.0.1. Logs are not

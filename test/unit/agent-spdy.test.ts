@@ -13,6 +13,7 @@ import {
 } from '../../agent/server/spdy/frames.js';
 import { SpdySession, type SpdyStream } from '../../agent/server/spdy/session.js';
 import { exitStatus, expectedStreams, parseStreamRequest } from '../../agent/server/streaming.js';
+import { parsePortForwardPath, streamPort } from '../../agent/server/port-forward.js';
 
 t.test('the header dictionary is the one of SPDY/3 (length and digest)', async (t) => {
   t.equal(HEADER_DICTIONARY.length, 1423);
@@ -153,4 +154,14 @@ t.test('exec requests: kubelet parameters, streams expected, exit status', async
   t.same(expectedStreams({ stdin: true, stdout: true, stderr: false, tty: true }), ['error', 'stdin', 'stdout', 'resize']);
   t.same(exitStatus(['true'], 0), { metadata: {}, status: 'Success' });
   t.match(exitStatus(['sh', '-c', 'exit 3'], 3), { status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '3' }] } });
+});
+
+t.test('port-forward requests: the path, the port header', async (t) => {
+  t.same(parsePortForwardPath('/portForward/ns/web'), { namespace: 'ns', pod: 'web' });
+  t.same(parsePortForwardPath('/portForward/ns/web/uid-1'), { namespace: 'ns', pod: 'web', uid: 'uid-1' });
+  t.match(parsePortForwardPath('/portForward/ns'), { code: 404 });
+  t.equal(parsePortForwardPath('/exec/ns/web/main'), undefined);
+  t.equal(streamPort('8080'), 8080);
+  for (const bad of ['0', '65536', '80x', '-1', '']) t.match(streamPort(bad), /invalid port header/, `${JSON.stringify(bad)} refused`);
+  t.equal(streamPort(undefined), 'missing port header');
 });

@@ -1,0 +1,124 @@
+// `kubectl port-forward`, served to the apiserver as kubelet serves it
+// (pkg/kubelet/cri/streaming/portforward): POST /portForward/{ns}/{pod} upgraded to SPDY/3.1 with
+// protocol portforward.k8s.io. The connection stays open while kubectl runs; for each local
+// connection kubectl opens a pair of streams with the same "requestid" header, an "error" stream
+// and a "data" stream, both naming the pod port in a "port" header. The data stream is copied to
+// and from 127.0.0.1:port inside the pod's network namespace (so a server the pod binds to
+// loopback only is reachable, as with kubelet); a failure is written as text on the error stream.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../../lib/log.js';
+import type { DockerRuntime } from '../runtime/docker.js';
+import { requestPath, type ReadOnlyApi } from './routes.js';
+import { SpdySession, type SpdyStream } from './spdy/session.js';
+import { offeredProtocols, rawResponse, type HttpError } from './streaming.js';
+
+export const PORT_FORWARD_V1 = 'portforward.k8s.io';
+/** How long the second stream of a pair may lag behind the first (kubelet's stream creation timeout). */
+const PAIR_TIMEOUT_MS = 30_000;
+const RELAY = fileURLToPath(new URL('./port-relay.js', import.meta.url));
+
+export interface PortForwardApi extends Pick<ReadOnlyApi, 'pods'> {
+  runtime: Pick<DockerRuntime, 'podStatus'>;
+}
+
+export interface PortForwardTarget {
+  namespace: string;
+  pod: string;
+  uid?: string;
+}
+
+export function parsePortForwardPath(path: string): PortForwardTarget | HttpError | undefined {
+  const m = /^\/portForward\/(.*)$/.exec(path);
+  if (!m) return undefined;
+  const parts = m[1]!.split('/').map(decodeURIComponent);
+  if (parts.length !== 2 && parts.length !== 3) return { code: 404, message: `unexpected path ${path}: expected /portForward/{namespace}/{pod}[/{uid}]` };
+  return { namespace: parts[0]!, pod: parts[1]!, ...(parts[2] ? { uid: parts[2] } : {}) };
+}
+
+/** A stream's "port" header as a port number, or why it is not one. */
+export function streamPort(value: string | undefined): number | string {
+  if (value === undefined) return 'missing port header';
+  const n = Number(value);
+  return /^\d+$/.test(value) && n >= 1 && n <= 65535 ? n : `invalid port header ${JSON.stringify(value)}`;
+}
+
+interface Pair {
+  error?: SpdyStream;
+  data?: SpdyStream;
+  timer: NodeJS.Timeout;
+}
+
+/** Serves one upgraded port-forward connection; the caller has authenticated and authorized it. */
+export async function servePortForward(api: PortForwardApi, req: IncomingMessage, socket: Duplex, head: Buffer, log: Logger): Promise<void> {
+  const { path } = requestPath(req);
+  const target = parsePortForwardPath(path);
+  if (!target) return rawResponse(socket, 404, `404 page not found: ${path}`);
+  if ('code' in target) return rawResponse(socket, target.code, target.message);
+  const pod = api.pods().find((p) => p.metadata?.namespace === target.namespace && p.metadata?.name === target.pod && (!target.uid || p.metadata?.uid === target.uid));
+  if (!pod) return rawResponse(socket, 404, `pod "${target.pod}" does not exist`);
+  const uid = pod.metadata!.uid!;
+  if (!/(^|,)\s*spdy\/3\.1\s*(,|$)/i.test(req.headers.upgrade ?? '')) return rawResponse(socket, 400, 'Upgrade request required (SPDY/3.1)');
+  const offered = offeredProtocols(req);
+  if (!offered.includes(PORT_FORWARD_V1)) {
+    return rawResponse(socket, 403, `unable to upgrade: unable to negotiate protocol: client supports [${offered.join(' ')}], server supports [${PORT_FORWARD_V1}]`);
+  }
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${PORT_FORWARD_V1}\r\n\r\n`);
+  const who = `${target.namespace}/${target.pod}`;
+  const session = new SpdySession(socket, head, (e) => log.warn('SPDY protocol error; connection closed', { path, error: e.message }));
+  log.info('port-forward', { pod: who });
+  const pairs = new Map<string, Pair>();
+  session.on('stream', (s) => {
+    const id = s.header('requestid') ?? '';
+    const type = s.header('streamtype');
+    if (type !== 'error' && type !== 'data') {
+      log.debug('port-forward: stream of unknown type', { pod: who, type });
+      void s.end();
+      return;
+    }
+    let pair = pairs.get(id);
+    if (!pair) {
+      const p: Pair = { timer: setTimeout(() => { pairs.delete(id); void p.error?.end(); void p.data?.end(); }, PAIR_TIMEOUT_MS) };
+      pairs.set(id, (pair = p));
+    }
+    pair[type] = s;
+    if (pair.error && pair.data) {
+      clearTimeout(pair.timer);
+      pairs.delete(id);
+      void forward(api, uid, who, pair.error, pair.data, log);
+    }
+  });
+  await new Promise<void>((r) => session.once('close', () => r()));
+  for (const p of pairs.values()) clearTimeout(p.timer);
+}
+
+/** One forwarded connection: a relay in the pod's network namespace, its bytes on the data stream. */
+async function forward(api: PortForwardApi, uid: string, who: string, errorStream: SpdyStream, data: SpdyStream, log: Logger): Promise<void> {
+  const port = streamPort(data.header('port'));
+  const fail = async (reason: string) => {
+    await errorStream.write(Buffer.from(`error forwarding port ${typeof port === 'number' ? port : data.header('port')} to pod ${who}, uid ${uid}: ${reason}`));
+    await errorStream.end();
+    await data.end();
+  };
+  if (typeof port === 'string') return fail(port);
+  const sandbox = (await api.runtime.podStatus(uid)).sandboxes.find((s) => s.state === 'ready' && s.pid);
+  if (!sandbox) return fail('the pod has no running sandbox');
+  const child = spawn('nsenter', [`--net=/proc/${sandbox.pid}/ns/net`, '--', process.execPath, RELAY, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  child.stdin.on('error', () => {});
+  data.incoming.pipe(child.stdin);
+  const copied = (async () => {
+    for await (const chunk of child.stdout) await data.write(chunk as Buffer);
+  })();
+  const code = await new Promise<number | null>((r) => { child.once('close', (c) => r(c)); child.once('error', (e) => { stderr += e.message; r(-1); }); });
+  await copied.catch(() => {});
+  if (code !== 0) {
+    log.debug('port-forward connection failed', { pod: who, port, error: stderr.trim() });
+    return fail(stderr.trim() || `relay exited with ${code}`);
+  }
+  await data.end();
+  await errorStream.end();
+}
