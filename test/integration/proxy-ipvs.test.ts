@@ -9,7 +9,7 @@ import { run } from '../../lib/exec.js';
 import { createNetns, type Teardownable } from '../harness/netns.js';
 import { runPrefix } from '../harness/prefix.js';
 import { requireProgram, requireRoot } from '../harness/require.js';
-import { projectRoot, vmScript } from '../vm/vm.js';
+import { projectRoot, spawnScenariosInVm } from '../vm/vm.js';
 
 const PROXY_BIN = join(projectRoot, 'bin/kubenode-proxy.js');
 
@@ -39,12 +39,5 @@ t.test('an unknown --ipvs-scheduler is refused with the choices', async (t) => {
 });
 
 t.test('inside the VM: ClusterIP, NodePort, draining, affinity, refusal, cleanup', async (t) => {
-  requireRoot();
-  requireProgram('qemu-system-x86_64');
-  // The scenarios print TAP; tap reads it as this subtest's own assertions.
-  t.spawn('bash', [vmScript, 'run', '--', 'node', 'dist/test/vm/proxy-ipvs-scenarios.js'], {
-    cwd: projectRoot,
-    env: { ...process.env, KUBENODE_VM_TIMEOUT: '420' },
-    timeout: 480_000,
-  }, 'proxy-ipvs-scenarios (in the VM)');
+  spawnScenariosInVm(t, 'dist/test/vm/proxy-ipvs-scenarios.js', 420);
 });
