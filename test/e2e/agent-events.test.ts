@@ -3,14 +3,20 @@
 // Pulled, Created, Started from source kubelet on this node; a failing liveness probe shows
 // Unhealthy, counted on one Event object rather than many, and Killing; a container that exits 1
 // shows BackOff; a hostPath of type Directory that does not exist shows FailedMount while the
-// pod stays ContainerCreating; `kubectl describe pod` lists them; the Node has Starting and
-// NodeReady. Everything is named with the run prefix; the namespace is deleted at teardown.
+// pod stays ContainerCreating; a failing postStart hook shows FailedPostStartHook and Killing; a
+// sandbox killed under a running pod shows SandboxChanged and the pod is made again;
+// `kubectl describe pod` lists them; the Node has Starting and NodeReady. Everything is named with the run prefix; the namespace is deleted at teardown.
 import t from 'tap';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import type { ControlPlane } from '../harness/control-plane.js';
 import { IMAGES } from '../fixtures/agent/world.js';
 import { until } from '../harness/until.js';
 import { joinAgent } from '../harness/joined-agent.js';
+import { run } from '../../lib/exec.js';
+
+async function getPod(cp: ControlPlane, ns: string, name: string): Promise<V1Pod> {
+  return JSON.parse((await cp.kubectl(['-n', ns, 'get', 'pod', name, '-o', 'json'])).stdout) as V1Pod;
+}
 
 
 
@@ -41,6 +47,8 @@ t.test('kubelet-style Events from a kubenode agent', async (t) => {
       containers: [{ name: 'main', ...sh('sleep 3600'), volumeMounts: [{ name: 'data', mountPath: '/data' }] }],
       volumes: [{ name: 'data', hostPath: { path: `/nonexistent-${ns}`, type: 'Directory' } }],
     }),
+    pod('hook', { containers: [{ name: 'hooked', ...sh('sleep 3600'), lifecycle: { postStart: { exec: { command: ['sh', '-c', 'exit 1'] } } } }] }),
+    pod('sandbox', { containers: [{ name: 'main', ...sh('sleep 3600') }] }),
   ];
   await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: pods }) });
 
@@ -61,7 +69,7 @@ t.test('kubelet-style Events from a kubenode agent', async (t) => {
   t.match(started.metadata.name, new RegExp(`^${ns}-ok\\.[0-9a-f]+$`), 'named <pod>.<hex nanos>');
   t.match(ok.find((e) => e.reason === 'Pulled')!.message, /already present on machine/);
   t.equal(ok.find((e) => e.reason === 'Created')!.message, 'Created container: main');
-  const apiPod = JSON.parse((await cp.kubectl(['-n', ns, 'get', 'pod', `${ns}-ok`, '-o', 'json'])).stdout) as V1Pod;
+  const apiPod = await getPod(cp, ns, `${ns}-ok`);
   t.equal(started.involvedObject.uid, apiPod.metadata!.uid, 'the involved object is the API pod (its UID)');
 
   // --- failing liveness: Unhealthy counted on one Event, and Killing ---------------------------
@@ -92,6 +100,31 @@ t.test('kubelet-style Events from a kubenode agent', async (t) => {
   t.equal(mountPod.status?.phase, 'Pending');
   t.equal(mountPod.status?.containerStatuses?.[0]?.state?.waiting?.reason, 'ContainerCreating', 'the pod stays ContainerCreating');
   t.equal((await events(cp, ns, `${ns}-mount`)).filter((e) => e.reason === 'FailedMount').length, 1, 'the retried mount is one Event, not one per retry');
+
+  // --- a failing postStart hook: FailedPostStartHook, then the container is killed ----------------
+  const hookEvents = await until('FailedPostStartHook and its Killing', 60_000, async () => {
+    const es = await events(cp, ns, `${ns}-hook`);
+    return ['FailedPostStartHook', 'Killing'].every((r) => reasons(es).includes(r)) ? es : undefined;
+  });
+  const failedHook = hookEvents.find((e) => e.reason === 'FailedPostStartHook')!;
+  t.equal(failedHook.type, 'Warning');
+  t.equal(failedHook.involvedObject.fieldPath, 'spec.containers{hooked}');
+  t.equal(hookEvents.find((e) => e.reason === 'Killing')!.message, 'FailedPostStartHook', "Killing names the hook as kubelet's does");
+
+  // --- the sandbox killed under a running pod: SandboxChanged, the pod made again ------------------
+  const sandboxOf = async () => (await run('docker', ['ps', '-q', '--filter', `label=io.kubernetes.pod.name=${ns}-sandbox`, '--filter', 'label=io.kubernetes.docker.type=podsandbox'])).stdout.trim();
+  await until('the sandbox pod Running', 60_000, async () => (await getPod(cp, ns, `${ns}-sandbox`)).status?.phase === 'Running');
+  const firstSandbox = await sandboxOf();
+  t.ok(firstSandbox, 'the pod has a running sandbox container');
+  await run('docker', ['kill', firstSandbox]);
+  const changed = await until('SandboxChanged', 60_000, async () => (await events(cp, ns, `${ns}-sandbox`)).find((e) => e.reason === 'SandboxChanged'));
+  t.equal(changed.message, 'Pod sandbox changed, it will be killed and re-created.');
+  const again = await until('the pod Running again in a new sandbox', 60_000, async () => {
+    const p = await getPod(cp, ns, `${ns}-sandbox`);
+    const s = await sandboxOf();
+    return p.status?.containerStatuses?.[0]?.state?.running && s && s !== firstSandbox ? p : undefined;
+  });
+  t.equal(again.status!.containerStatuses![0]!.restartCount, 1, 'its container restarted once, in the new sandbox');
 
   // --- kubectl describe pod shows them ----------------------------------------------------------
   const describeLive = (await cp.kubectl(['-n', ns, 'describe', 'pod', `${ns}-live`])).stdout;
