@@ -32,6 +32,19 @@ for plugin in kubenode-bridge kubenode-ipam; do
   chmod 0755 "$tmp"
   mv "$tmp" "$dest/$plugin"
 done
+# The optional netlink backend (KUBENODE_CNI_HOST_LINK=netlink) loads the `netlink` package, a
+# native addon the bundles leave out: copied beside them with what it needs at run time, so the
+# installed plugins resolve it without this checkout.
+for pkg in netlink node-gyp-build; do
+  [ -d "$root/node_modules/$pkg" ] || { echo "install-cni: node_modules/$pkg is missing: run npm ci first" >&2; exit 1; }
+  if ! diff -rq "$root/node_modules/$pkg" "$lib/node_modules/$pkg" >/dev/null 2>&1; then
+    mkdir -p "$lib/node_modules"
+    rm -rf "$lib/node_modules/.$pkg.tmp"
+    cp -a "$root/node_modules/$pkg" "$lib/node_modules/.$pkg.tmp"
+    rm -rf "$lib/node_modules/$pkg"
+    mv "$lib/node_modules/.$pkg.tmp" "$lib/node_modules/$pkg"
+  fi
+done
 if [ -d /usr/lib/cni ]; then
   for f in /usr/lib/cni/*; do
     n=$(basename "$f")
