@@ -19,9 +19,10 @@ fi
 # containernetworking-plugins: Debian's reference CNI plugins (bridge, host-local, portmap,
 # bandwidth), used beside ours in tests. qemu-system-x86 + a Debian kernel: the VM that IPVS
 # tests boot, because this machine's kernel has no IPVS. openssl: control-plane certificates.
-# vagrant: `vagrant validate` of our Vagrantfile. util-linux: nsenter.
+# vagrant: `vagrant validate` of our Vagrantfile. util-linux: nsenter (tests, port-forward).
+# bsdutils: script(1), a terminal for the `kubectl exec -t` test.
 packages=(docker.io iptables ipset ipvsadm iproute2 conntrack busybox-static containernetworking-plugins
-          qemu-system-x86 openssl util-linux curl ca-certificates kmod e2fsprogs cpio zstd vagrant)
+          qemu-system-x86 openssl util-linux bsdutils curl ca-certificates kmod e2fsprogs cpio zstd vagrant)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
