@@ -5,7 +5,7 @@
 // user without RBAC rights 403, the apiserver's kubelet client 200, another CA's certificate 401.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -149,6 +149,14 @@ t.test('kubectl logs and describe through the apiserver; the node API authentica
   t.same([piped.code, piped.stdout], [0, 'HELLO THROUGH STDIN\nstdin closed\n'], `kubectl exec -i: stdin reaches the command and its end closes it (stderr: ${piped.stderr})`);
   const inside = await kubectl(['exec', 'talker', '--', 'cat', '/proc/1/cmdline'], true);
   t.equal(inside.stdout, 'sleep\x003600\x00', 'the command runs in the pod\'s container (its PID 1 is the pod\'s `exec sleep 3600`)');
+  // kubectl cp is tar through exec, both ways.
+  writeFileSync(join(tmp, 'copied.txt'), 'through kubectl cp\n');
+  const cpIn = await kubectl(['cp', join(tmp, 'copied.txt'), 'talker:/tmp/copied.txt'], true);
+  t.equal(cpIn.code, 0, `kubectl cp into the pod (${cpIn.stderr})`);
+  t.equal((await kubectl(['exec', 'talker', '--', 'cat', '/tmp/copied.txt'])).stdout, 'through kubectl cp\n', 'the file is in the container');
+  const cpOut = await kubectl(['cp', 'talker:/tmp/copied.txt', join(tmp, 'back.txt')], true);
+  t.equal(cpOut.code, 0, `kubectl cp out of the pod (${cpOut.stderr})`);
+  t.equal(readFileSync(join(tmp, 'back.txt'), 'utf8'), 'through kubectl cp\n', 'and comes back out unchanged');
   // A TTY needs a terminal on kubectl's side: script(1) gives it one, of 40 rows by 100 columns,
   // which kubectl sends on the resize stream. (script takes one shell command line; every part of
   // it is quoted here, and comes from this test.)

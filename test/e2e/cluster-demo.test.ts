@@ -64,6 +64,8 @@ t.test('cluster up --nodes 3: Ready nodes, pod-to-pod across nodes, NodePort on 
   // serving certificate against the cluster CA and authenticates with its kubelet client certificate.
   const logs = await c.kubectl(['logs', 'client-on-1'], { allowFailure: true });
   t.equal(logs.stdout, 'client-on-1 says hello\n', `kubectl logs through ${c.nodeName(1)}'s node API ${logs.stderr}`);
+  const exec = await c.kubectl(['exec', 'client-on-1', '--', 'sh', '-c', 'echo "exec on $NODE_NAME"'], { allowFailure: true });
+  t.equal(exec.stdout, `exec on ${c.nodeName(1)}\n`, `kubectl exec through ${c.nodeName(1)}'s node API ${exec.stderr}`);
   let body = '';
   for (let k = 0; k < 20 && !body.startsWith('pod='); k++) {
     // busybox nc, not its wget (which crashes in these static images).
