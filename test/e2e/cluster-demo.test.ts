@@ -1,5 +1,6 @@
 // The whole product on emulated nodes: `cluster.sh up --nodes 3` with the real control plane,
-// agent, proxy, CNI plugins and host-gw routes; the demo Deployment behind a NodePort.
+// agent, proxy, CNI plugins and host-gw routes; kubectl logs and exec through a node; a hostPort;
+// the demo Deployment behind a NodePort.
 import t from 'tap';
 import { run } from '../../lib/exec.js';
 import { DEMO_NODE_PORT, demoPods, deployDemo, newCluster, type EmulatedCluster } from '../harness/cluster.js';
@@ -10,10 +11,10 @@ import { getOnce, parseAnswer } from '../harness/traffic.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A pod pinned to a node (spec.nodeName: no scheduler involved), waited for until Running with an IP. */
-async function pinnedPod(c: EmulatedCluster, name: string, node: string, image: string, command?: string[]): Promise<{ ip: string }> {
+async function pinnedPod(c: EmulatedCluster, name: string, node: string, image: string, command?: string[], ports?: { containerPort: number; hostPort?: number }[]): Promise<{ ip: string }> {
   const pod = {
     apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { test: 'pinned' } },
-    spec: { nodeName: node, terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image, imagePullPolicy: 'Never', ...(command ? { command } : {}), env: [{ name: 'POD_NAME', value: name }, { name: 'NODE_NAME', value: node }] }] },
+    spec: { nodeName: node, terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image, imagePullPolicy: 'Never', ...(command ? { command } : {}), ...(ports ? { ports } : {}), env: [{ name: 'POD_NAME', value: name }, { name: 'NODE_NAME', value: node }] }] },
   };
   await c.kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) });
   for (let k = 0; k < 240; k++) {
@@ -73,6 +74,17 @@ t.test('cluster up --nodes 3: Ready nodes, pod-to-pod across nodes, NodePort on 
     if (!body.startsWith('pod=')) await sleep(500);
   }
   t.match(body, new RegExp(`^pod=server-on-3 ip=${server.ip.replace(/\./g, '\\.')} node=${c.nodeName(3)}`), 'pod on node1 reaches pod on node3 by IP');
+
+  // hostPort: the agent hands the pod's port mappings to the CNI chain (portmap), so the node's
+  // own address answers on that port.
+  const HOST_PORT = 18089;
+  await pinnedPod(c, 'hostport-on-2', c.nodeName(2), IMAGES.demo, undefined, [{ containerPort: 8080, hostPort: HOST_PORT }]);
+  let viaHostPort: ReturnType<typeof parseAnswer>;
+  for (let k = 0; k < 20 && !viaHostPort; k++) {
+    viaHostPort = parseAnswer((await getOnce(`http://${c.nodeIP(2)}:${HOST_PORT}/`, 2000).catch(() => ({ body: '' }))).body);
+    if (!viaHostPort) await sleep(500);
+  }
+  t.equal(viaHostPort?.pod, 'hostport-on-2', `hostPort ${HOST_PORT} on ${c.nodeIP(2)} reaches the pod`);
 
   // The demo behind a NodePort answers on all three node addresses.
   const pods = await deployDemo(c);
