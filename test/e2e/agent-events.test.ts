@@ -116,13 +116,16 @@ t.test('kubelet-style Events from a kubenode agent', async (t) => {
   await until('the sandbox pod Running', 60_000, async () => (await getPod(cp, ns, `${ns}-sandbox`)).status?.phase === 'Running');
   const firstSandbox = await sandboxOf();
   t.ok(firstSandbox, 'the pod has a running sandbox container');
+  const firstContainer = (await getPod(cp, ns, `${ns}-sandbox`)).status?.containerStatuses?.[0]?.containerID;
   await run('docker', ['kill', firstSandbox]);
   const changed = await until('SandboxChanged', 60_000, async () => (await events(cp, ns, `${ns}-sandbox`)).find((e) => e.reason === 'SandboxChanged'));
   t.equal(changed.message, 'Pod sandbox changed, it will be killed and re-created.');
   const again = await until('the pod Running again in a new sandbox', 60_000, async () => {
     const p = await getPod(cp, ns, `${ns}-sandbox`);
     const s = await sandboxOf();
-    return p.status?.containerStatuses?.[0]?.state?.running && s && s !== firstSandbox ? p : undefined;
+    // The app container outlives its sandbox until the agent kills it: wait for a new one.
+    const cs = p.status?.containerStatuses?.[0];
+    return cs?.state?.running && cs.containerID !== firstContainer && s && s !== firstSandbox ? p : undefined;
   });
   t.equal(again.status!.containerStatuses![0]!.restartCount, 1, 'its container restarted once, in the new sandbox');
 
