@@ -347,12 +347,6 @@ export class DockerRuntime {
   }
 }
 
-/** Docker's multiplexed log format: 8-byte headers (stream, 0, 0, 0, size32) before each frame. */
-/**
- * Docker's `since` as a Unix time with a fraction ("1763800000.250"): Docker keeps sub-second
- * precision, so sinceSeconds selects exactly the lines kubelet would (it filters by each line's
- * timestamp). 0 means the whole log.
- */
 export interface StreamOptions {
   stdin: boolean;
   stdout: boolean;
@@ -373,10 +367,16 @@ export interface InteractiveSession {
   close(): void;
 }
 
+/**
+ * Docker's `since` as a Unix time with a fraction ("1763800000.250"): Docker keeps sub-second
+ * precision, so sinceSeconds selects exactly the lines kubelet would (it filters by each line's
+ * timestamp). 0 means the whole log.
+ */
 export function dockerSince(sinceMs: number | undefined): string | number {
   return sinceMs === undefined ? 0 : (Math.max(sinceMs, 1) / 1000).toFixed(3);
 }
 
+/** Docker's multiplexed log format: 8-byte headers (stream, 0, 0, 0, size32) before each frame. */
 export function demuxBuffer(buf: Buffer): Buffer {
   if (!Buffer.isBuffer(buf)) return Buffer.from(String(buf ?? ''));
   const parts: Buffer[] = [];

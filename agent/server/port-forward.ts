@@ -11,9 +11,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
 import type { DockerRuntime } from '../runtime/docker.js';
-import { requestPath, type ReadOnlyApi } from './routes.js';
-import { SpdySession, type SpdyStream } from './spdy/session.js';
-import { offeredProtocols, rawResponse, type HttpError } from './streaming.js';
+import { findPod, requestPath, type ReadOnlyApi } from './routes.js';
+import type { SpdyStream } from './spdy/session.js';
+import { acceptSpdy, rawResponse, type HttpError } from './streaming.js';
 
 export const PORT_FORWARD_V1 = 'portforward.k8s.io';
 /** How long the second stream of a pair may lag behind the first (kubelet's stream creation timeout). */
@@ -57,17 +57,12 @@ export async function servePortForward(api: PortForwardApi, req: IncomingMessage
   const target = parsePortForwardPath(path);
   if (!target) return rawResponse(socket, 404, `404 page not found: ${path}`);
   if ('code' in target) return rawResponse(socket, target.code, target.message);
-  const pod = api.pods().find((p) => p.metadata?.namespace === target.namespace && p.metadata?.name === target.pod && (!target.uid || p.metadata?.uid === target.uid));
-  if (!pod) return rawResponse(socket, 404, `pod "${target.pod}" does not exist`);
+  const pod = findPod(api, target.namespace, target.pod, target.uid);
+  if ('code' in pod) return rawResponse(socket, pod.code, pod.message);
   const uid = pod.metadata!.uid!;
-  if (!/(^|,)\s*spdy\/3\.1\s*(,|$)/i.test(req.headers.upgrade ?? '')) return rawResponse(socket, 400, 'Upgrade request required (SPDY/3.1)');
-  const offered = offeredProtocols(req);
-  if (!offered.includes(PORT_FORWARD_V1)) {
-    return rawResponse(socket, 403, `unable to upgrade: unable to negotiate protocol: client supports [${offered.join(' ')}], server supports [${PORT_FORWARD_V1}]`);
-  }
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${PORT_FORWARD_V1}\r\n\r\n`);
+  const session = acceptSpdy(req, socket, head, PORT_FORWARD_V1, log);
+  if (!session) return;
   const who = `${target.namespace}/${target.pod}`;
-  const session = new SpdySession(socket, head, (e) => log.warn('SPDY protocol error; connection closed', { path, error: e.message }));
   log.info('port-forward', { pod: who });
   const pairs = new Map<string, Pair>();
   session.on('stream', (s) => {

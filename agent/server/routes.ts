@@ -78,13 +78,19 @@ export function createRouter(api: ReadOnlyApi): Handler {
   };
 }
 
+/** A pod this node runs, by namespace, name and (when the path gives one) UID; kubelet's 404 otherwise. */
+export function findPod(api: Pick<ReadOnlyApi, 'pods'>, ns: string, podName: string, uid?: string): V1Pod | { code: number; message: string } {
+  const pod = api.pods().find((p) => p.metadata?.namespace === ns && p.metadata?.name === podName && (!uid || p.metadata?.uid === uid));
+  return pod ?? { code: 404, message: `pod "${podName}" does not exist` };
+}
+
 /**
  * The runtime id of a pod's container (the previous instance's, for --previous), or kubelet's
  * status code and message for why there is none. Shared by logs, exec and attach.
  */
 export function findContainer(api: Pick<ReadOnlyApi, 'pods'>, ns: string, podName: string, container: string, uid?: string, previous = false): { id: string } | { code: number; message: string } {
-  const pod = api.pods().find((p) => p.metadata?.namespace === ns && p.metadata?.name === podName && (!uid || p.metadata?.uid === uid));
-  if (!pod) return { code: 404, message: `pod "${podName}" does not exist` };
+  const pod = findPod(api, ns, podName, uid);
+  if ('code' in pod) return pod;
   const spec = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? []), ...(pod.spec?.ephemeralContainers ?? [])];
   if (!spec.some((c) => c.name === container)) return { code: 404, message: `container "${container}" not found in pod "${podName}"` };
   const cs = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].find((c) => c.name === container);

@@ -92,6 +92,25 @@ export function rawResponse(socket: Duplex, code: number, body: string): void {
   socket.end(`HTTP/1.1 ${code} ${STATUS_CODES[code] ?? ''}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${b.length}\r\nConnection: close\r\n\r\n${b.toString()}`);
 }
 
+/**
+ * The handshake exec, attach and port-forward share (kubelet's httpstream.Handshake): the client
+ * must ask to upgrade to SPDY/3.1 and offer `protocol`; the answer is 101 and a SPDY session on the
+ * connection. Undefined when refused, the refusal having been written.
+ */
+export function acceptSpdy(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string, log: Logger): SpdySession | undefined {
+  if (!/(^|,)\s*spdy\/3\.1\s*(,|$)/i.test(req.headers.upgrade ?? '')) {
+    rawResponse(socket, 400, 'Upgrade request required (SPDY/3.1)');
+    return undefined;
+  }
+  const offered = offeredProtocols(req);
+  if (!offered.includes(protocol)) {
+    rawResponse(socket, 403, `unable to upgrade: unable to negotiate protocol: client supports [${offered.join(' ')}], server supports [${protocol}]`);
+    return undefined;
+  }
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`);
+  return new SpdySession(socket, head, (e) => log.warn('SPDY protocol error; connection closed', { path: req.url, error: e.message }));
+}
+
 /** The streams the apiserver opens, once all expected ones are there; undefined on timeout or close. */
 function collectStreams(session: SpdySession, expected: string[], timeoutMs: number): Promise<Map<string, SpdyStream> | undefined> {
   return new Promise((resolve) => {
@@ -155,13 +174,8 @@ export async function serveStreaming(api: StreamingApi, req: IncomingMessage, so
   if ('code' in r) return rawResponse(socket, r.code, r.message);
   const found = findContainer(api, r.namespace, r.pod, r.container, r.uid);
   if ('code' in found) return rawResponse(socket, found.code, found.message);
-  if (!/(^|,)\s*spdy\/3\.1\s*(,|$)/i.test(req.headers.upgrade ?? '')) return rawResponse(socket, 400, 'Upgrade request required (SPDY/3.1)');
-  const offered = offeredProtocols(req);
-  if (!offered.includes(REMOTE_COMMAND_V4)) {
-    return rawResponse(socket, 403, `unable to upgrade: unable to negotiate protocol: client supports [${offered.join(' ')}], server supports [${REMOTE_COMMAND_V4}]`);
-  }
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${REMOTE_COMMAND_V4}\r\n\r\n`);
-  const session = new SpdySession(socket, head, (e) => log.warn('SPDY protocol error; connection closed', { path, error: e.message }));
+  const session = acceptSpdy(req, socket, head, REMOTE_COMMAND_V4, log);
+  if (!session) return;
   const streams = await collectStreams(session, expectedStreams(r), STREAM_CREATION_TIMEOUT_MS);
   if (!streams) {
     log.warn(`${r.kind}: the client did not open its streams`, { pod: `${r.namespace}/${r.pod}`, container: r.container });
