@@ -7,7 +7,7 @@
 // ContainerCreating; upstream kubelet reports env failures this way, and upstream wins.
 // https://kubernetes.io/docs/tasks/inject-data-application/define-interdependent-environment-variables/
 import type { V1ConfigMap, V1Container, V1Pod, V1Secret } from '@kubernetes/client-node';
-import { parseQuantity } from '../../lib/quantity.js';
+import { parseQuantity, quantityMilliValue, quantityValue } from '../../lib/quantity.js';
 
 export interface EnvContext {
   pod: V1Pod;
@@ -114,19 +114,24 @@ export function fieldValue(path: string, ctx: Pick<EnvContext, 'pod' | 'podIPs' 
   throw new ContainerConfigError('fieldRef.fieldPath', `unsupported field path ${JSON.stringify(path)}`);
 }
 
-/** resourceFieldRef: the container's request or limit divided by the divisor, rounded up. */
-export function resourceValue(c: V1Container, resource: string, divisor: string | undefined, ctx: Pick<EnvContext, 'nodeCpuMilli' | 'nodeMemoryBytes'>): string {
-  const [kind, name] = resource.split('.') as ['limits' | 'requests', string];
-  let q = c.resources?.[kind]?.[name];
-  if (q === undefined && kind === 'limits') q = name === 'cpu' ? `${ctx.nodeCpuMilli}m` : name === 'memory' ? String(ctx.nodeMemoryBytes) : undefined;
-  if (q === undefined) return '0';
-  const v = parseQuantity(q as string);
-  const d = parseQuantity(divisor ?? '1');
-  // (v.n / v.d) / (d.n / d.d), rounded up
-  const num = v.numerator * d.denominator;
-  const den = v.denominator * d.numerator;
-  const r = num / den + (num % den === 0n ? 0n : 1n);
-  return r.toString();
+/**
+ * resourceFieldRef: the container's request or limit divided by the divisor, rounded up, as
+ * kubelet's ExtractContainerResourceValue (pkg/api/v1/resource/helpers.go): CPU in millicores
+ * divided by the divisor's millicores, everything else in whole units (bytes). A zero divisor is
+ * the API's default (unset) and means 1. An unset limit of CPU or memory is the node's
+ * allocatable, as kubelet's defaultPodLimitsForDownwardAPI; an unset request is 0.
+ */
+export function resourceValue(c: V1Container, resource: string, divisor: string | number | undefined, ctx: Pick<EnvContext, 'nodeCpuMilli' | 'nodeMemoryBytes'>): string {
+  const dot = resource.indexOf('.');
+  const kind = resource.slice(0, dot) as 'limits' | 'requests';
+  const name = resource.slice(dot + 1);
+  let q: string | number | undefined = c.resources?.[kind]?.[name] as string | number | undefined;
+  if (q === undefined && kind === 'limits') q = name === 'cpu' ? `${ctx.nodeCpuMilli}m` : name === 'memory' ? ctx.nodeMemoryBytes : undefined;
+  let d = parseQuantity(divisor ?? 0);
+  if (d.numerator === 0n) d = parseQuantity(1);
+  const v = parseQuantity(q ?? 0);
+  const ratio = name === 'cpu' ? quantityMilliValue(v) / quantityMilliValue(d) : quantityValue(v) / quantityValue(d);
+  return String(Math.ceil(ratio));
 }
 
 /**
@@ -179,7 +184,7 @@ export function resolveContainerEnv(c: V1Container, ctx: EnvContext, field: stri
       const vf = e.valueFrom;
       const at = `${field}.env[${i}].valueFrom`;
       if (vf.fieldRef) value = fieldValue(vf.fieldRef.fieldPath, ctx);
-      else if (vf.resourceFieldRef) value = resourceValue(c, vf.resourceFieldRef.resource, vf.resourceFieldRef.divisor as string | undefined, ctx);
+      else if (vf.resourceFieldRef) value = resourceValue(c, vf.resourceFieldRef.resource, vf.resourceFieldRef.divisor as string | number | undefined, ctx);
       else if (vf.configMapKeyRef || vf.secretKeyRef) {
         const ref = (vf.configMapKeyRef ?? vf.secretKeyRef)!;
         const kind = vf.configMapKeyRef ? 'configmap' : 'secret';

@@ -134,7 +134,7 @@ export function projectDownwardAPI(items: V1DownwardAPIVolumeFile[] | undefined,
       const all = [...(ctx.pod.spec?.containers ?? []), ...(ctx.pod.spec?.initContainers ?? [])];
       const c = all.find((x) => x.name === ref.containerName);
       if (!c) throw new ProjectionError(`downwardAPI ${item.path}: resourceFieldRef.containerName ${JSON.stringify(ref.containerName ?? '')} names no container of the pod`);
-      text = resourceValue(c, ref.resource, ref.divisor as string | undefined, ctx);
+      text = resourceValue(c, ref.resource, ref.divisor as string | number | undefined, ctx);
     } else {
       throw new ProjectionError(`downwardAPI ${item.path}: neither fieldRef nor resourceFieldRef is set`);
     }
