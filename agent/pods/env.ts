@@ -52,12 +52,19 @@ export function envRefs(c: V1Container): { configMaps: Map<string, boolean>; sec
 }
 
 /**
- * The rule for names taken from envFrom keys (a C identifier, plus '-' and '.', as kubelet's
- * IsEnvVarName check); other keys are skipped with a log line, as kubelet skips them.
+ * Kubernetes' relaxed rule for environment variable names (RelaxedEnvironmentVariableValidation,
+ * GA in 1.34, apimachinery's IsRelaxedEnvVarName): not empty, printable ASCII only, no '='. It
+ * replaced the C-identifier rule, so envFrom keys such as `1-data-1` or `$_-data-1` are kept.
+ * Kubelet 1.34 no longer checks envFrom keys at all (the apiserver checks prefixes and ConfigMap
+ * keys); the agent still skips a name that fails this rule, with a log line, since its static pods
+ * are not validated by an apiserver and Docker cannot carry a name with '='.
  */
 export function isEnvVarName(name: string): boolean {
-  return /^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(name);
+  return /^[\x20-\x3c\x3e-\x7e]+$/.test(name);
 }
+
+/** The apiserver's message for a name that fails isEnvVarName. */
+export const ENV_VAR_NAME_RULE = "a valid environment variable name must consist only of printable ASCII characters other than '='";
 
 function configMapStrings(cm: V1ConfigMap): Record<string, string> {
   return { ...(cm.data ?? {}) };

@@ -5,12 +5,12 @@
 import type { V1Container, V1Pod, V1LifecycleHandler } from '@kubernetes/client-node';
 import { parseQuantity, quantityMilliValue, QuantityError } from '../../lib/quantity.js';
 import { validateProbes, type FieldError } from '../contracts.js';
+import { ENV_VAR_NAME_RULE, isEnvVarName } from './env.js';
 
 export type { FieldError };
 
 const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const envVarName = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 const portName = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export const supportedFieldPaths = [
@@ -96,7 +96,7 @@ function validateContainer(errs: FieldError[], c: V1Container, field: string, vo
 
   (c.env ?? []).forEach((e, i) => {
     const f = `${field}.env[${i}]`;
-    if (typeof e.name !== 'string' || !envVarName.test(e.name)) errs.push({ field: `${f}.name`, reason: `Invalid value ${JSON.stringify(e.name)}: a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit` });
+    if (typeof e.name !== 'string' || !isEnvVarName(e.name)) errs.push({ field: `${f}.name`, reason: `Invalid value ${JSON.stringify(e.name)}: ${ENV_VAR_NAME_RULE}` });
     if (e.value !== undefined && e.valueFrom !== undefined) errs.push({ field: `${f}.valueFrom`, reason: 'may not be specified when `value` is not empty' });
     const vf = e.valueFrom;
     if (vf) {
@@ -110,6 +110,10 @@ function validateContainer(errs: FieldError[], c: V1Container, field: string, vo
         errs.push({ field: `${f}.valueFrom.resourceFieldRef.resource`, reason: `Unsupported value: ${JSON.stringify(rf.resource)}` });
       if (rf?.divisor !== undefined) checkQuantity(errs, `${f}.valueFrom.resourceFieldRef.divisor`, rf.divisor);
     }
+  });
+
+  (c.envFrom ?? []).forEach((e, i) => {
+    if (e.prefix !== undefined && e.prefix !== '' && !isEnvVarName(e.prefix)) errs.push({ field: `${field}.envFrom[${i}].prefix`, reason: `Invalid value ${JSON.stringify(e.prefix)}: ${ENV_VAR_NAME_RULE}` });
   });
 
   const mountPaths = new Set<string>();

@@ -2,7 +2,8 @@
 // (a zero divisor is 1), relaxed variable names, service environment variables, subPathExpr.
 import t from 'tap';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import { resolveContainerEnv, resourceValue } from '../../agent/pods/env.js';
+import { isEnvVarName, resolveContainerEnv, resourceValue } from '../../agent/pods/env.js';
+import { validatePod } from '../../agent/pods/validation.js';
 import { projectDownwardAPI } from '../../agent/volumes/payload.js';
 
 const node = { nodeCpuMilli: 2000, nodeMemoryBytes: 2 ** 33 };
@@ -29,4 +30,21 @@ t.test('resourceFieldRef: a zero or unset divisor is 1; CPU rounds up to cores, 
   t.same(env.filter((e) => e.name.includes('_')), [{ name: 'CPU_LIMIT', value: '2' }, { name: 'MEMORY_REQUEST', value: String(32 * 2 ** 20) }], 'env');
   const files = projectDownwardAPI([{ path: 'cpu_limit', resourceFieldRef: { containerName: 'c', resource: 'limits.cpu', divisor: '0' } }], 0o644, { pod, ...node });
   t.equal(files.get('cpu_limit')!.data.toString(), '2', 'downwardAPI volume items');
+});
+
+t.test("variable names: 1.34's relaxed rule (printable ASCII but '='), for envFrom keys and env names", async (t) => {
+  // The names of the conformance spec "should allow substituting values in a volume subpath" neighbours:
+  // "Variable Expansion should allow composing env vars into new env vars" and the envFrom specs.
+  for (const name of ['1-data-1', '$_-data-1', '#@!data-1', 'data 1', 'a.b-c', '~']) t.ok(isEnvVarName(name), `${JSON.stringify(name)} is valid`);
+  for (const name of ['', 'a=b', 'caf\u00e9', 'tab\t', '\u007f']) t.notOk(isEnvVarName(name), `${JSON.stringify(name)} is not`);
+  const pod: V1Pod = { metadata: { name: 'p', namespace: 'ns', uid: 'u' }, spec: { containers: [{ name: 'c', image: 'i', envFrom: [{ configMapRef: { name: 'cm' }, prefix: 'p_' }] }] } };
+  const r = resolveContainerEnv(pod.spec!.containers[0]!, { pod, podIPs: [], hostIPs: [], ...node }, 'spec.containers[0]', {
+    configMaps: new Map([['cm', { data: { '1-data-1': 'a', '$_-data-1': 'b', '#@!data-1': 'c' } }]]), secrets: new Map(),
+  });
+  t.same(r.env.map((e) => e.name), ['p_#@!data-1', 'p_$_-data-1', 'p_1-data-1'], 'none skipped');
+  t.same(r.skipped, []);
+  const v = (env: unknown, envFrom?: unknown) => validatePod({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'a', image: 'x', env, envFrom }] } });
+  t.same(v([{ name: '1-data-1', value: 'x' }]), [], 'a static pod may use such a name');
+  t.match(v([{ name: 'a=b', value: 'x' }]), [{ field: 'spec.containers[0].env[0].name', reason: /printable ASCII characters other than '='/ }]);
+  t.match(v(undefined, [{ prefix: 'x=', configMapRef: { name: 'cm' } }]), [{ field: 'spec.containers[0].envFrom[0].prefix' }]);
 });
