@@ -169,6 +169,13 @@ export function generatePodStatus(input: StatusInput): V1PodStatus {
   const initStatuses = inits.map((c) => containerStatus(c, byName.get(c.name) ?? [], input, 'PodInitializing'));
   const appStatuses = (pod.spec?.containers ?? []).map((c) => containerStatus(c, byName.get(c.name) ?? [], input, hasInit ? 'PodInitializing' : 'ContainerCreating'));
   if (input.podIsTerminal) for (const s of [...initStatuses, ...appStatuses]) terminalContainerState(s);
+  // An init container is ready once it completed (exit 0), and not while it runs, as kubelet's
+  // prober manager decides in UpdatePodStatus (pkg/kubelet/prober/prober_manager.go); sidecars
+  // (restartPolicy Always) are not run to completion, so the rule is not theirs.
+  inits.forEach((c, i) => {
+    const s = initStatuses[i]!;
+    if (c.restartPolicy !== 'Always') s.ready = s.state?.terminated?.exitCode === 0;
+  });
 
   let phase = podPhase(pod, initStatuses, appStatuses, input.podIsTerminal);
   // A pod never leaves a terminal phase.

@@ -80,6 +80,20 @@ t.test('pending: waiting reasons, init containers, transition times kept', async
   t.match(cond(done, 'Initialized'), { status: 'True', lastTransitionTime: at(300) });
 });
 
+t.test('init containers: ready once completed (exit 0), as kubelet', async (t) => {
+  const p = pod({ initContainers: [{ name: 'i1', image: 'img' }, { name: 'i2', image: 'img' }] });
+  const running = generatePodStatus(input(p, [ctr('i2', 'running', 0, { isInit: true }), ctr('i1', 'exited', 0, { exitCode: 0, isInit: true })]));
+  t.same(running.initContainerStatuses!.map((s) => [s.name, s.ready, s.started]), [['i1', true, false], ['i2', false, true]], 'completed: ready, not started; running: not ready yet');
+  const failed = generatePodStatus(input(p, [ctr('i1', 'exited', 0, { exitCode: 1, isInit: true })]));
+  t.equal(failed.initContainerStatuses![0]!.ready, false, 'failed: not ready');
+  const done = generatePodStatus(input(p, [ctr('a', 'running'), ctr('i2', 'exited', 0, { exitCode: 0, isInit: true }), ctr('i1', 'exited', 0, { exitCode: 0, isInit: true })]));
+  t.same(done.initContainerStatuses!.map((s) => s.ready), [true, true]);
+  const final = generatePodStatus(input(p, [ctr('a', 'exited', 0, { exitCode: 0 }), ctr('i2', 'exited', 0, { exitCode: 0, isInit: true }), ctr('i1', 'exited', 0, { exitCode: 0, isInit: true })], { podIsTerminal: true, isReady: () => false }));
+  t.same([final.initContainerStatuses!.map((s) => s.ready), final.containerStatuses![0]!.ready], [[true, true], false], 'in the final status too (app containers are not)');
+  const sidecar = generatePodStatus(input(pod({ initContainers: [{ name: 's', image: 'img', restartPolicy: 'Always' }] }), [ctr('s', 'exited', 0, { exitCode: 0, isInit: true })], { waiting: new Map() }));
+  t.equal(sidecar.initContainerStatuses![0]!.ready, false, 'a sidecar that exited is not ready');
+});
+
 t.test('termination and kill messages', async (t) => {
   const p = pod({ restartPolicy: 'Never' });
   const s = generatePodStatus(input(p, [ctr('a', 'exited')], { killed: new Map([['a0', { message: 'Container a failed liveness probe: timeout' }]]) }));
