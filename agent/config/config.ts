@@ -3,6 +3,7 @@
 // KubeletConfiguration names such as staticPodPath and staticPodURL are accepted too). Flags given
 // on the command line win over the file, as in kubelet.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from './duration.js';
@@ -48,6 +49,10 @@ export interface AgentConfig {
   authorizationMode?: 'Webhook' | 'AlwaysAllow';
   /** Unset: on with --kubeconfig. */
   authenticationTokenWebhook?: boolean;
+  // Pods' DNS (pods/pod-dns.ts), kubelet's flags.
+  clusterDns: string[];
+  clusterDomain: string;
+  resolvConf: string;
 }
 
 type Kind = 'string' | 'int' | 'duration' | 'list' | 'headers' | 'bool';
@@ -59,6 +64,8 @@ interface Flag {
   help: string;
   /** KubeletConfiguration's name for it in a --config file, when it differs. */
   alias?: string;
+  /** A string flag for which "" is a value of its own (--resolv-conf=""). */
+  allowEmpty?: boolean;
 }
 
 export const FLAGS: Flag[] = [
@@ -99,6 +106,9 @@ export const FLAGS: Flag[] = [
   { name: 'client-ca-file', key: 'clientCaFile', kind: 'string', alias: 'clientCAFile', help: 'CA bundle client certificates are verified against (user = CN, groups = O)' },
   { name: 'anonymous-auth', key: 'anonymousAuth', kind: 'bool', help: 'serve unauthenticated requests as system:anonymous [false]' },
   { name: 'authorization-mode', key: 'authorizationMode', kind: 'string', help: 'Webhook (SubjectAccessReview to the apiserver) or AlwaysAllow [Webhook with --kubeconfig, else AlwaysAllow]' },
+  { name: 'cluster-dns', key: 'clusterDns', kind: 'list', alias: 'clusterDNS', help: "comma-separated IPs of the cluster DNS Service: the nameservers of ClusterFirst pods (none: they fall back to Default)" },
+  { name: 'cluster-domain', key: 'clusterDomain', kind: 'string', alias: 'clusterDomain', help: "the cluster's DNS domain, e.g. cluster.local: search domains of ClusterFirst pods, pods' FQDNs" },
+  { name: 'resolv-conf', key: 'resolvConf', kind: 'string', alias: 'resolvConf', allowEmpty: true, help: "the node's resolver file, given to Default pods and forwarded to by cluster DNS; '' for none [/etc/resolv.conf]" },
   { name: 'authentication-token-webhook', key: 'authenticationTokenWebhook', kind: 'bool', help: 'accept bearer tokens the apiserver vouches for (TokenReview) [true with --kubeconfig]' },
 ];
 
@@ -128,6 +138,9 @@ export function defaults(): AgentConfig {
     // KubeletConfiguration v1beta1 (and kubeadm) defaults, not kubelet's bare-CLI ones (anonymous
     // on, AlwaysAllow): upstream's recommended configuration wins.
     anonymousAuth: false,
+    clusterDns: [],
+    clusterDomain: '',
+    resolvConf: '/etc/resolv.conf',
   };
 }
 
@@ -142,7 +155,7 @@ function convert(flag: Flag, raw: unknown, where: string, into: Partial<Record<k
   const fail = (why: string) => { throw new ConfigError(`${where}: ${why}`); };
   switch (flag.kind) {
     case 'string':
-      if (typeof raw !== 'string' || raw === '') fail('expected a non-empty string');
+      if (typeof raw !== 'string' || (raw === '' && !flag.allowEmpty)) fail('expected a non-empty string');
       into[flag.key] = raw;
       return;
     case 'int': {
@@ -290,6 +303,7 @@ export function validateConfig(cfg: AgentConfig): void {
   // (KubeletConfiguration's default), AlwaysAllow (any authenticated client) otherwise.
   if (cfg.authorizationMode === 'Webhook' && !cfg.kubeconfig) throw new ConfigError('--authorization-mode Webhook needs --kubeconfig (the apiserver answers the SubjectAccessReviews)');
   if (cfg.authenticationTokenWebhook && !cfg.kubeconfig) throw new ConfigError('--authentication-token-webhook needs --kubeconfig (the apiserver answers the TokenReviews)');
+  for (const ip of cfg.clusterDns) if (!isIP(ip)) throw new ConfigError(`--cluster-dns ${cfg.clusterDns.join(',')}: "${ip}" is not an IP address`);
   cfg.cniCacheDir ??= join(cfg.rootDir, 'cni-cache');
 }
 

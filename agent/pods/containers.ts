@@ -13,6 +13,7 @@ import { latestContainer, type PodRuntimeStatus, type RuntimeContainer } from '.
 import { containerHash } from './actions.js';
 import type { PodContext } from './context.js';
 import { runHandler } from './lifecycle.js';
+import { resolvConfFor, writeHostsFile } from './pod-dns.js';
 import { formatDuration, gracePeriodSeconds, podKey, type PodState } from './pod-state.js';
 import { getPodQOS } from './qos.js';
 import { RuntimeError } from '../runtime/docker.js';
@@ -103,9 +104,13 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
     const mounts = await mountsFor(state, c);
     const termFile = await ctx.volumes.terminationMessageFile(state.uid, c.name, attempt);
     mounts.push({ hostPath: termFile, containerPath: c.terminationMessagePath ?? '/dev/termination-log', readOnly: false });
-    // kubelet's /etc/hosts for pods on the pod network (hostNetwork pods see the node's).
-    if (!pod.spec?.hostNetwork && !mounts.some((m) => m.containerPath === '/etc/hosts')) {
-      mounts.push({ hostPath: await ctx.volumes.writeHostsFile(pod, state.podIPs), containerPath: '/etc/hosts', readOnly: false });
+    // kubelet's /etc/hosts (host-network pods get the node's under its own header) and the
+    // runtime's /etc/resolv.conf for the pod's dnsPolicy, unless the container mounts its own there.
+    if (state.podIPs.length > 0 && !mounts.some((m) => m.containerPath === '/etc/hosts')) {
+      mounts.push({ hostPath: await writeHostsFile(ctx, state), containerPath: '/etc/hosts', readOnly: false });
+    }
+    if (!mounts.some((m) => m.containerPath === '/etc/resolv.conf')) {
+      mounts.push({ hostPath: await resolvConfFor(ctx, state), containerPath: '/etc/resolv.conf', readOnly: false });
     }
     const qos = getPodQOS(pod);
     const cgroupParent = await ctx.cgroups.ensurePod(pod, qos);

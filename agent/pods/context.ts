@@ -11,12 +11,15 @@ import type { AgentMetrics } from '../server/metrics.js';
 import type { Backoff } from './backoff.js';
 import type { PodObjects } from '../objects/types.js';
 import type { EventRecorder } from '../events/types.js';
+import type { NodeDNSConfig } from './pod-dns.js';
 
 export interface PodContext {
   nodeName: string;
   hostIPs: string[];
   instance: string;
   podInfraImage: string;
+  /** --cluster-dns, --cluster-domain, --resolv-conf: what pods' resolv.conf and hosts files are made from. */
+  dns: NodeDNSConfig;
   runtime: DockerRuntime;
   network: CniNetwork;
   networkState: NetworkStateStore;

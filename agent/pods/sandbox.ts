@@ -7,6 +7,7 @@ import { buildSandboxConfig } from '../runtime/container-spec.js';
 import type { PodContext } from './context.js';
 import type { PodState } from './pod-state.js';
 import { getPodQOS } from './qos.js';
+import { sandboxHostname, writeResolvConf } from './pod-dns.js';
 
 function portMappings(state: PodState) {
   const out: { hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' | 'sctp'; hostIP?: string }[] = [];
@@ -31,7 +32,11 @@ export async function createSandbox(ctx: PodContext, state: PodState, attempt: n
   const ms: Record<string, number> = {};
   await ctx.images.ensure(ctx.podInfraImage, 'IfNotPresent', state.uid);
   const cgroupParent = await ctx.cgroups.ensurePod(pod, getPodQOS(pod));
-  const id = await ctx.runtime.create(buildSandboxConfig({ pod, attempt, cgroupParent, instance: ctx.instance, image: ctx.podInfraImage, minOomScoreAdj: ctx.minOomScoreAdj }));
+  // The sandbox's hostname and DNS settings, as kubelet's generatePodSandboxConfig makes them
+  // before RunPodSandbox: a pod whose hostname cannot be made gets no sandbox.
+  const hostname = sandboxHostname(ctx, pod);
+  await writeResolvConf(ctx, state);
+  const id = await ctx.runtime.create(buildSandboxConfig({ pod, attempt, cgroupParent, instance: ctx.instance, image: ctx.podInfraImage, minOomScoreAdj: ctx.minOomScoreAdj, hostname }));
   ms.createMs = Date.now() - t0;
   try {
     await ctx.runtime.start(id);

@@ -119,6 +119,11 @@ export interface SandboxConfigInput {
   instance: string;
   image: string;
   minOomScoreAdj?: number;
+  /**
+   * The pod's hostname (pods/pod-dns.ts: spec.hostname or the pod's name, cut to 63 characters,
+   * or the FQDN with setHostnameAsFQDN); undefined for a host-network pod, which keeps the node's.
+   */
+  hostname?: string;
 }
 
 /**
@@ -134,8 +139,8 @@ export function buildSandboxConfig(i: SandboxConfigInput): Docker.ContainerCreat
   return {
     name: sandboxName(md.name!, md.namespace!, md.uid!, i.attempt),
     Image: i.image,
-    // Pod names may be up to 253 characters; a hostname at most 63.
-    Hostname: hostNetwork ? undefined : (spec.hostname ?? md.name!).slice(0, 63).replace(/[.-]+$/, ''),
+    // Docker gives the app containers that join this sandbox's network its hostname too.
+    Hostname: hostNetwork ? undefined : i.hostname,
     Labels: {
       ...podLabels(pod, i.instance),
       [LABELS.containerName]: SANDBOX_CONTAINER_NAME,

@@ -158,28 +158,21 @@ export class VolumeManager {
   }
 
   /**
-   * The pod's /etc/hosts, as kubelet manages it: localhost, the pod's own IP under its hostname
-   * (so `hostname -i` answers without asking a DNS server), and spec.hostAliases.
+   * Write one of the files the agent makes for a pod's containers to bind (etc-hosts,
+   * resolv.conf: planned by pods/pod-dns.ts) into the pod's directory; its path. Written in place,
+   * not renamed over: a bind mount holds the file's inode, so running containers see the update.
    */
-  async writeHostsFile(pod: V1Pod, podIPs: string[]): Promise<string> {
-    const uid = pod.metadata!.uid!;
-    const hostname = (pod.spec?.hostname ?? pod.metadata!.name!).slice(0, 63).replace(/[.-]+$/, '');
-    const fqdn = pod.spec?.subdomain ? `${hostname}.${pod.spec.subdomain}.${pod.metadata!.namespace}.svc.cluster.local\t` : '';
-    const lines = [
-      '# Kubernetes-managed hosts file (kubenode).',
-      '127.0.0.1\tlocalhost',
-      '::1\tlocalhost ip6-localhost ip6-loopback',
-      'fe00::0\tip6-localnet',
-      'fe00::0\tip6-mcastprefix',
-      'fe00::1\tip6-allnodes',
-      'fe00::2\tip6-allrouters',
-      ...podIPs.map((ip) => `${ip}\t${fqdn}${hostname}`),
-    ];
-    for (const a of pod.spec?.hostAliases ?? []) if (a.ip && a.hostnames?.length) lines.push(`${a.ip}\t${a.hostnames.join('\t')}`);
+  async writePodFile(uid: string, name: 'etc-hosts' | 'resolv.conf', content: string): Promise<string> {
     await mkdir(this.podDir(uid), { recursive: true });
-    const file = join(this.podDir(uid), 'etc-hosts');
-    await writeFile(file, lines.join('\n') + '\n', { mode: 0o644 });
+    const file = join(this.podDir(uid), name);
+    await writeFile(file, content, { mode: 0o644 });
     return file;
+  }
+
+  /** The path of a pod file written before, or undefined when there is none. */
+  async existingPodFile(uid: string, name: 'etc-hosts' | 'resolv.conf'): Promise<string | undefined> {
+    const file = join(this.podDir(uid), name);
+    return (await kindOf(file)) === 'File' ? file : undefined;
   }
 
   /** A file for the container's termination message, bound at its terminationMessagePath. */

@@ -63,3 +63,20 @@ t.test('durations and host:port', async (t) => {
   t.same(parseHostPort('[::1]:9', '--x'), { host: '::1', port: 9 });
   t.throws(() => parseHostPort('host:port', '--x'), { message: /expected \[host:\]port/ });
 });
+
+t.test('cluster DNS settings: kubelet\'s flags and KubeletConfiguration names', async (t) => {
+  const d = parseArgs([]);
+  if (d === 'help') throw new Error('help');
+  t.same([d.clusterDns, d.clusterDomain, d.resolvConf], [[], '', '/etc/resolv.conf'], 'kubelet\'s defaults');
+  const f = parseArgs(['--cluster-dns=10.96.0.10,fd00::a', '--cluster-domain', 'cluster.local', '--resolv-conf=']);
+  if (f === 'help') throw new Error('help');
+  t.same([f.clusterDns, f.clusterDomain, f.resolvConf], [['10.96.0.10', 'fd00::a'], 'cluster.local', ''], '--resolv-conf "" means none');
+  const dir = await mkdtemp(join(tmpdir(), 'kn-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'kubelet.yaml');
+  await writeFile(file, 'kind: KubeletConfiguration\nclusterDNS: [10.96.0.10]\nclusterDomain: cluster.local\nresolvConf: /run/resolv.conf\n');
+  const c = parseArgs(['--config', file]);
+  if (c === 'help') throw new Error('help');
+  t.same([c.clusterDns, c.clusterDomain, c.resolvConf], [['10.96.0.10'], 'cluster.local', '/run/resolv.conf']);
+  t.throws(() => parseArgs(['--cluster-dns=10.96.0.10,kube-dns']), { name: 'ConfigError', message: /--cluster-dns 10\.96\.0\.10,kube-dns: "kube-dns" is not an IP address/ });
+});

@@ -98,15 +98,16 @@ t.test('securityContext, resources, namespaces, labels', async (t) => {
 
 t.test('the sandbox: no network, shareable IPC, pod cgroup, hostname', async (t) => {
   const p = pod({ name: 'a', image: 'i' });
-  const s = buildSandboxConfig({ pod: p, attempt: 0, cgroupParent: '/kubepods/podu', instance: 'test', image: 'kubenode/pause:latest', minOomScoreAdj: 0 });
+  const s = buildSandboxConfig({ pod: p, attempt: 0, cgroupParent: '/kubepods/podu', instance: 'test', image: 'kubenode/pause:latest', minOomScoreAdj: 0, hostname: 'web-n1' });
   t.equal(s.name, 'k8s_POD_web-n1_shop_uid-1_0');
-  t.equal(s.Hostname, 'web-n1');
+  t.equal(s.Hostname, 'web-n1', 'the hostname pods/pod-dns.ts planned');
   t.equal(s.HostConfig!.NetworkMode, 'none', 'the CNI plugin wires it');
   t.equal(s.HostConfig!.IpcMode, 'shareable');
   t.equal(s.HostConfig!.CgroupParent, '/kubepods/podu');
   t.equal(s.HostConfig!.OomScoreAdj, 0, 'clamped where a negative score is not allowed');
   t.equal(s.Labels!['io.kubernetes.docker.type'], 'podsandbox');
-  const hn = buildSandboxConfig({ pod: pod({ name: 'a', image: 'i' }, { hostNetwork: true }), attempt: 1, cgroupParent: '/x', instance: 't', image: 'p' });
+  const hn = buildSandboxConfig({ pod: pod({ name: 'a', image: 'i' }, { hostNetwork: true }), attempt: 1, cgroupParent: '/x', instance: 't', image: 'p', hostname: 'ignored' });
   t.equal(hn.HostConfig!.NetworkMode, 'host');
+  t.equal(hn.Hostname, undefined, 'a host-network pod keeps the node\'s hostname');
   t.equal(hn.HostConfig!.OomScoreAdj, -998);
 });
