@@ -181,6 +181,10 @@ export class VolumeManager {
     await mkdir(dir, { recursive: true });
     const file = join(dir, String(attempt));
     await writeFile(file, '', { mode: 0o666, flag: 'a' });
+    // The mode given at creation is masked by the umask (0644 under the usual 022); kubelet
+    // chmods the file to 0666 after creating it, so that a container running as any user can
+    // write its termination message (kuberuntime_container.go, makeMounts).
+    await chmod(file, 0o666);
     return file;
   }
 

