@@ -9,6 +9,13 @@
 'use strict';
 const dir = __dirname + '/../dist/cni'; // kubenode:bundle-dir
 const name = require('path').basename(process.argv[1] || '').replace(/\.cjs$/, ''); // kubenode:plugin-name
+if (name === 'kubenode-cni') {
+  // Run under its own name, the launcher is no plugin: say how it is meant to be used.
+  const help = process.argv.includes('--help') || process.argv.includes('-h');
+  (help ? process.stdout : process.stderr).write('Usage: kubenode-bridge | kubenode-ipam  (this launcher, installed under a plugin\'s name)\n' +
+    'scripts/install-cni.sh installs it as /opt/cni/bin/kubenode-bridge and kubenode-ipam; each answers --help.\n');
+  process.exit(help ? 0 : 2);
+}
 const fs = require('fs');
 const vm = require('vm');
 const Module = require('module');

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs one benchmark (or all): `npm run bench -- cni-latency`. Benchmarks print figures; they
 # never fail on a number. Names are the files in bench/ without .ts.
+# Usage: scripts/bench.sh [NAME...]      (npm run bench -- NAME...)
 set -euo pipefail
+. "$(dirname "$0")/lib/help.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 npm run --silent build >/dev/null

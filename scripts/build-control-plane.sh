@@ -8,7 +8,9 @@
 # each of them with its published v0.X.Y tag. That is what the generated go.mod below does.
 #
 # The result is cached under $KUBENODE_CACHE: a second run finds the binaries and builds nothing.
+# Usage: scripts/build-control-plane.sh    (setup.sh runs it; KUBENODE_CACHE, default /var/cache/kubenode)
 set -euo pipefail
+. "$(dirname "$0")/lib/help.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/versions.sh
 . "$here/versions.sh"

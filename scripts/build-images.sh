@@ -4,7 +4,9 @@
 #   kubenode/pause    the sandbox image: a PID 1 that reaps zombies and exits on SIGTERM
 #   kubenode/demo     HTTP server answering with its pod name and IP
 # Each image is labelled with a hash of its inputs; an image whose hash matches is not rebuilt.
+# Usage: scripts/build-images.sh           (setup.sh runs it; needs Docker Engine running)
 set -euo pipefail
+. "$(dirname "$0")/lib/help.sh"
 shopt -s nullglob
 root=$(cd "$(dirname "$0")/.." && pwd)
 busybox=/bin/busybox

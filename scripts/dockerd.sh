@@ -6,7 +6,9 @@
 # CNI plugin wires them), and Docker's own iptables rules would set the FORWARD policy to DROP
 # and add chains that have nothing to do with Kubernetes, hiding ours when people read
 # `iptables-save`. A dockerd that is already running is left as it is.
+# Usage: scripts/dockerd.sh [start]
 set -euo pipefail
+. "$(dirname "$0")/lib/help.sh"
 sock=/var/run/docker.sock
 log=/var/log/kubenode-dockerd.log
 

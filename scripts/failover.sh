@@ -8,8 +8,9 @@
 #   (d) partitions a node holding backends    (until they are rescheduled), then heals it
 # and prints, for each, how many requests failed and for how long, and which pods answered
 # before and after.
-#   scripts/failover.sh [a b c d]     (default: all four, in that order)
+# Usage: scripts/failover.sh [a b c d]     (default: all four, in that order)
 set -euo pipefail
+. "$(dirname "$0")/lib/help.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "failover.sh: needs root (it drives Docker and the node namespaces): sudo $0 $*" >&2; exit 1; }

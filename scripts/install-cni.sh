@@ -7,7 +7,10 @@
 # the interpreter, the plugin's name and the bundle directory made absolute: a CNI runtime execs plugins with a minimal environment, and the
 # launcher keeps its V8 code cache beside the bundle. The bundles are copied to $lib, so the
 # installed plugins do not depend on this checkout staying where it is.
+# Usage: scripts/install-cni.sh   (setup.sh runs it; CNI_BIN_DIR, default /opt/cni/bin;
+#        KUBENODE_CNI_LIB_DIR, default /usr/local/lib/kubenode/cni)
 set -euo pipefail
+. "$(dirname "$0")/lib/help.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 dest=${CNI_BIN_DIR:-/opt/cni/bin}
 mkdir -p "$dest"

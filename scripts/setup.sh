@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One command to make this machine able to build, test and run kubenode:
-#   sudo scripts/setup.sh
+# Usage: sudo scripts/setup.sh
 # Idempotent: every step checks first and does nothing when its work is already done, so a
 # second run takes seconds. Installs only from Debian's packages, the npm registry and Go modules.
 set -euo pipefail
+. "$(dirname "$0")/lib/help.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 step() { printf '\n== %s\n' "$*"; }
@@ -63,6 +64,10 @@ bash "$root/scripts/build-images.sh"
 # --- the control plane, from upstream sources ----------------------------------------------
 step "control plane (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd)"
 bash "$root/scripts/build-control-plane.sh"
+
+# --- cluster DNS, from upstream sources ---------------------------------------------------
+step "cluster DNS (CoreDNS binary and the kubenode/coredns image)"
+bash "$root/scripts/build-coredns.sh"
 
 # --- the IPVS test VM's kernel -------------------------------------------------------------
 if [ -x "$root/scripts/vm.sh" ]; then

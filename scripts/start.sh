@@ -2,9 +2,11 @@
 # `npm start`: a two-node emulated cluster (scripts/cluster.sh) with the demo app, a Deployment
 # of 3 replicas behind a NodePort Service (scripts/demo.yaml); ends with the curl commands to
 # try and how to tear down. Needs root and a machine prepared by `sudo scripts/setup.sh`.
+# Usage: sudo npm start      (or: sudo scripts/start.sh)
 #   KUBENODE_START_NODES (2)   how many nodes
 #   plus every setting of scripts/cluster.sh (KUBENODE_CLUSTER_SUBNET, CLUSTER_CIDR, ...)
 set -euo pipefail
+. "$(dirname "$0")/lib/help.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 cd "$root"

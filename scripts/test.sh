@@ -6,7 +6,9 @@
 # `npm test` runs all three; `npm test -- unit` (or integration, e2e) runs one; more arguments
 # after the tier are file names or globs under dist/test/<tier>.
 # Ends with one line, "N passed, N failed", counting tap's assertions across the tiers.
+# Usage: scripts/test.sh [unit|integration|e2e] [FILE...]     (npm test -- ...)
 set -uo pipefail
+. "$(dirname "$0")/lib/help.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 

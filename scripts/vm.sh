@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A small virtual machine for tests that need kernel features this machine's kernel lacks (IPVS).
 #
+# Usage:
 #   scripts/vm.sh prepare            fetch Debian's kernel package and build an initramfs (cached)
 #   scripts/vm.sh run -- COMMAND...  boot it, run COMMAND from the project root, return its
 #                                    stdout, stderr and exit status
@@ -19,6 +20,7 @@
 # guest's console to stderr), KUBENODE_VM_ENV (names of extra variables to pass into the guest).
 # Inside the guest, KUBENODE_VM=1 is set.
 set -euo pipefail
+. "$(dirname "$0")/lib/help.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 self="$root/scripts/vm.sh"
 cache=${KUBENODE_VM_CACHE:-/var/cache/kubenode/vm}

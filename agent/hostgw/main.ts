@@ -20,6 +20,18 @@ interface Flags {
   cleanup: boolean;
 }
 
+const USAGE = `Usage: kubenode-hostgw --kubeconfig FILE [flags]     (node dist/agent/hostgw/main.js)
+
+host-gw routes to every other node's pod CIDR, read from the Node objects.
+
+  --kubeconfig FILE           the cluster to watch Nodes on (required unless --cleanup)
+  --hostname-override NODE    this node's name: its own pod CIDR is not routed (default: route to every node)
+  --cluster-cidr CIDR         the pod network; only routes inside it are managed
+  --resync-period DURATION    how often routes are checked against the Nodes (default 10s)
+  --cleanup                   remove the routes it made (inside --cluster-cidr) and exit
+  -h, --help                  this text
+`;
+
 function parseDuration(flag: string, v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(v);
   if (!m) throw new Error(`${flag}: "${v}" is not a duration like 500ms, 10s or 1m`);
@@ -55,6 +67,10 @@ export function parseFlags(argv: string[]): Flags {
 async function main(): Promise<void> {
   const log = createLogger('hostgw');
   let flags: Flags;
+  if (process.argv.slice(2).some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
   try {
     flags = parseFlags(process.argv.slice(2));
   } catch (e) {

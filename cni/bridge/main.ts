@@ -9,4 +9,4 @@ runPlugin('kubenode-bridge', {
   check: async () => (await import('./check.js')).cmdCheck,
   status: async () => (await import('./status.js')).cmdStatus,
   gc: async () => (await import('./gc.js')).cmdGc,
-}, processIO).then((code) => { process.exitCode = code; });
+}, processIO, "connects pods to a Linux bridge on the node (kubenode-ipam assigns their addresses)").then((code) => { process.exitCode = code; });

@@ -11,4 +11,4 @@ runPlugin('kubenode-ipam', {
   check: async () => async (ctx: CommandContext) => { (await load()).ipamCheck(ctx); },
   status: async () => async (ctx: CommandContext) => { (await load()).ipamStatus(ctx); },
   gc: async () => async (ctx: CommandContext) => { (await load()).ipamGc(ctx); },
-}, processIO).then((code) => { process.exitCode = code; });
+}, processIO, "assigns pod addresses from the node's pod CIDR (host-local's configuration format)").then((code) => { process.exitCode = code; });

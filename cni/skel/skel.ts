@@ -10,6 +10,7 @@ import { asCniError, CniError, ErrorCode } from '../spec/errors.js';
 import { formatResult, type CniResult } from '../spec/result.js';
 import { LATEST, SUPPORTED_VERSIONS } from '../spec/version.js';
 import { parseEnv, type Command, type PluginEnv } from './env.js';
+import { aboutText, usageText } from './help.js';
 import { decodeJSON, parseNetConf, versionForErrors, type NetConf } from './netconf.js';
 import { trace } from './trace.js';
 
@@ -33,6 +34,8 @@ export interface PluginIO {
   stdin: () => Buffer;
   stdout: (s: string) => void;
   stderr: (s: string) => void;
+  /** The command line arguments: a runtime passes none; a person may pass --help. */
+  argv?: readonly string[];
 }
 
 export function readAllStdin(): Buffer {
@@ -61,13 +64,25 @@ export const processIO: PluginIO = {
   stdin: readAllStdin,
   stdout: (s) => writeSync(1, s),
   stderr: (s) => writeSync(2, s),
+  argv: process.argv.slice(2),
 };
 
 const handlerFor = (c: PluginCommands, cmd: Exclude<Command, 'VERSION'>) =>
   ({ ADD: c.add, DEL: c.del, CHECK: c.check, STATUS: c.status, GC: c.gc })[cmd];
 
-/** Run one invocation; returns the process exit code (0 success, 1 error as libcni's skel does). */
-export async function runPlugin(plugin: string, commands: PluginCommands, io: PluginIO = processIO): Promise<number> {
+/**
+ * Run one invocation; returns the process exit code (0 success, 1 error as libcni's skel does).
+ * `about` is the one line a person sees when running the plugin by hand (see help.ts).
+ */
+export async function runPlugin(plugin: string, commands: PluginCommands, io: PluginIO = processIO, about = 'a CNI plugin'): Promise<number> {
+  if (io.argv?.some((a) => a === '--help' || a === '-h')) {
+    io.stdout(usageText(plugin, about));
+    return 0;
+  }
+  if (!io.env.CNI_COMMAND) {
+    io.stderr(aboutText(plugin, about));
+    return 0;
+  }
   let raw: Record<string, unknown> | undefined;
   let version = LATEST;
   trace('plugin code running');
