@@ -38,6 +38,7 @@ import { StatusManager } from './status/status-manager.js';
 // Type-only: the apiserver side (and @kubernetes/client-node, ~80 MiB) is loaded only with --kubeconfig.
 import type { ApiserverPods } from './apiserver/apiserver.js';
 import type { NodeAgent } from './node/node-agent.js';
+import type { CertificateManager } from './certificate/manager.js';
 // Events: pure here; the apiserver sink is imported by createEventRecorder only with --kubeconfig.
 import { createEventRecorder, type Recorder } from './events/recorder.js';
 import { containerRef, nodeRef, podRef } from './events/types.js';
@@ -78,6 +79,9 @@ export class Agent {
   private rejectedForCapacity = new Set<string>();
   private nodeAgent?: NodeAgent;
   private apiPods?: ApiserverPods;
+  private clientCertificates?: CertificateManager;
+  private servingCertificates?: CertificateManager;
+  private nodeApi?: ReadOnlyApi;
   private recorder?: Recorder;
   private nodeConditions = new Map<string, string>();
 
@@ -115,6 +119,15 @@ export class Agent {
     const cfg = this.cfg;
     const logger = this.logger;
     await mkdir(cfg.rootDir, { recursive: true });
+    // TLS bootstrap, as kubelet: before anything reads --kubeconfig, credentials are made usable
+    // (requested with the bootstrap token when needed); with --rotate-certificates they are renewed.
+    if (cfg.kubeconfig && (cfg.bootstrapKubeconfig || cfg.rotateCertificates)) {
+      const { ensureClientCredentials } = await import('./certificate/bootstrap.js');
+      this.clientCertificates = await ensureClientCredentials({
+        kubeconfig: cfg.kubeconfig, bootstrapKubeconfig: cfg.bootstrapKubeconfig, certDir: cfg.certDir!,
+        nodeName: this.nodeName, rotate: cfg.rotateCertificates, logger,
+      });
+    }
     this.runtime = new DockerRuntime({ endpoint: cfg.containerRuntimeEndpoint, instance: cfg.instance, logger: logger.with({ component: 'runtime' }) });
     const dockerVersion = await this.runtime.ping();
     const cgroups = new CgroupManager({ root: cfg.cgroupRoot, logger });
@@ -177,6 +190,7 @@ export class Agent {
       this.manifestServer = new ManifestServer({ host, port, token, nodeName: this.nodeName, logger: logger.with({ source: 'server' }), stateDir: join(cfg.rootDir, 'manifest-server') });
       this.sources.push(this.manifestServer);
     }
+    let registered: Promise<void> | undefined;
     if (cfg.kubeconfig) {
       const [{ NodeAgent }, { ApiserverPods }, { parseTaints }] = await Promise.all([
         import('./node/node-agent.js'), import('./apiserver/apiserver.js'), import('./node/taints.js'),
@@ -206,7 +220,16 @@ export class Agent {
       this.apiPods = new ApiserverPods({ kubeconfig: cfg.kubeconfig, nodeName: this.nodeName, statuses: this.status, hasPod: (uid) => this.workers.has(uid), desired: () => this.podConfig.desired(), observeWriteLatency: (s) => this.metrics.podStatusWriteLatency.observe(s), logger });
       this.sources.push(this.apiPods.source);
       this.apiPods.start();
-      void this.nodeAgent.start(); // registration retries in the background; pods don't wait for the apiserver
+      registered = this.nodeAgent.start(); // registration retries in the background; pods don't wait for the apiserver
+      if (cfg.rotateServerCertificates) {
+        const [{ servingCertificateManager }, { apiClients }] = await Promise.all([import('./certificate/serving.js'), import('./node/client.js')]);
+        this.servingCertificates = servingCertificateManager({
+          certDir: cfg.certDir!, nodeName: this.nodeName, hostname: this.nodeName, nodeIPs: hostIPs,
+          requester: () => apiClients(cfg.kubeconfig!).kubeConfig,
+          onRotated: (pair) => this.secure?.setCertificate(pair.certPem, pair.keyPem),
+          logger,
+        });
+      }
     }
     this.sources.push(...this.extraSources);
     for (const s of this.sources) this.podConfig.register(s.name);
@@ -230,7 +253,9 @@ export class Agent {
       this.readOnly = new ReadOnlyServer(nodeApi, logger);
       await this.readOnly.listen(cfg.address, cfg.readOnlyPort);
     }
+    this.nodeApi = nodeApi;
     this.secure = await startNodeApi(cfg, nodeApi, this.nodeName, logger); // throws naming a bad --tls-*/--client-ca-file
+    if (this.servingCertificates) void registered!.then(() => this.serveWithClusterCertificate());
 
     for (const s of this.sources) await s.start((u) => this.podConfig.apply(u));
 
@@ -240,6 +265,23 @@ export class Agent {
     const first = setTimeout(() => void this.housekeeping(), Math.min(2000, cfg.housekeepingIntervalMs));
     first.unref();
     this.timers.push(first);
+  }
+
+  /**
+   * --rotate-server-certificates: once the Node is registered (an approver compares the
+   * certificate's SANs with its addresses), get the serving certificate, then serve the HTTPS
+   * node API with it and keep it renewed; renewals swap it in without a restart.
+   */
+  private async serveWithClusterCertificate(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const pair = await this.servingCertificates!.ensure();
+      if (this.stopped) return;
+      this.secure = await startNodeApi(this.cfg, this.nodeApi!, this.nodeName, this.logger, { cert: pair.certPem, key: pair.keyPem });
+      this.servingCertificates!.startRotation();
+    } catch (e) {
+      if (!this.stopped) this.logger.error('node API (HTTPS) not started: no serving certificate', { error: (e as Error).message });
+    }
   }
 
   private every(ms: number, fn: () => Promise<void>): void {
@@ -366,6 +408,8 @@ export class Agent {
     this.stopEvents?.();
     this.apiPods?.stop();
     await this.nodeAgent?.stop();
+    this.clientCertificates?.stop();
+    this.servingCertificates?.stop();
     this.workers?.stop();
     await this.recorder?.stop(); // what is queued gets up to 2 s to reach the apiserver
     this.prober?.stop();

@@ -49,6 +49,11 @@ export interface AgentConfig {
   authorizationMode?: 'Webhook' | 'AlwaysAllow';
   /** Unset: on with --kubeconfig. */
   authenticationTokenWebhook?: boolean;
+  // TLS bootstrap and certificate rotation (agent/certificate/), kubelet's flags.
+  bootstrapKubeconfig?: string;
+  certDir?: string;
+  rotateCertificates: boolean;
+  rotateServerCertificates: boolean;
   // Pods' DNS (pods/pod-dns.ts), kubelet's flags.
   clusterDns: string[];
   clusterDomain: string;
@@ -110,6 +115,10 @@ export const FLAGS: Flag[] = [
   { name: 'cluster-domain', key: 'clusterDomain', kind: 'string', alias: 'clusterDomain', help: "the cluster's DNS domain, e.g. cluster.local: search domains of ClusterFirst pods, pods' FQDNs" },
   { name: 'resolv-conf', key: 'resolvConf', kind: 'string', alias: 'resolvConf', allowEmpty: true, help: "the node's resolver file, given to Default pods and forwarded to by cluster DNS; '' for none [/etc/resolv.conf]" },
   { name: 'authentication-token-webhook', key: 'authenticationTokenWebhook', kind: 'bool', help: 'accept bearer tokens the apiserver vouches for (TokenReview) [true with --kubeconfig]' },
+  { name: 'bootstrap-kubeconfig', key: 'bootstrapKubeconfig', kind: 'string', help: 'kubeconfig with a bootstrap token: when --kubeconfig is missing or its client certificate is not valid, a certificate is requested with it and --kubeconfig is written' },
+  { name: 'cert-dir', key: 'certDir', kind: 'string', help: 'where bootstrapped and rotated certificates are kept (kubelet-client-current.pem, kubelet-server-current.pem) [<root-dir>/pki]' },
+  { name: 'rotate-certificates', key: 'rotateCertificates', kind: 'bool', alias: 'rotateCertificates', help: 'renew the client certificate at 70-90% of its lifetime through a CertificateSigningRequest [false]' },
+  { name: 'rotate-server-certificates', key: 'rotateServerCertificates', kind: 'bool', alias: 'serverTLSBootstrap', help: 'get and renew the HTTPS node API serving certificate from signer kubernetes.io/kubelet-serving (instead of --tls-cert-file) [false]' },
 ];
 
 export function defaults(): AgentConfig {
@@ -138,6 +147,8 @@ export function defaults(): AgentConfig {
     // KubeletConfiguration v1beta1 (and kubeadm) defaults, not kubelet's bare-CLI ones (anonymous
     // on, AlwaysAllow): upstream's recommended configuration wins.
     anonymousAuth: false,
+    rotateCertificates: false,
+    rotateServerCertificates: false,
     clusterDns: [],
     clusterDomain: '',
     resolvConf: '/etc/resolv.conf',
@@ -304,6 +315,11 @@ export function validateConfig(cfg: AgentConfig): void {
   if (cfg.authorizationMode === 'Webhook' && !cfg.kubeconfig) throw new ConfigError('--authorization-mode Webhook needs --kubeconfig (the apiserver answers the SubjectAccessReviews)');
   if (cfg.authenticationTokenWebhook && !cfg.kubeconfig) throw new ConfigError('--authentication-token-webhook needs --kubeconfig (the apiserver answers the TokenReviews)');
   for (const ip of cfg.clusterDns) if (!isIP(ip)) throw new ConfigError(`--cluster-dns ${cfg.clusterDns.join(',')}: "${ip}" is not an IP address`);
+  // kubelet needs --kubeconfig as the place to write what it bootstraps, and the apiserver for the rest.
+  if (cfg.bootstrapKubeconfig && !cfg.kubeconfig) throw new ConfigError('--bootstrap-kubeconfig needs --kubeconfig (where the bootstrapped credentials are written)');
+  if (cfg.rotateCertificates && !cfg.kubeconfig) throw new ConfigError('--rotate-certificates needs --kubeconfig');
+  if (cfg.rotateServerCertificates && !cfg.kubeconfig) throw new ConfigError('--rotate-server-certificates needs --kubeconfig (the serving certificate is requested from the apiserver)');
+  cfg.certDir ??= join(cfg.rootDir, 'pki');
   cfg.cniCacheDir ??= join(cfg.rootDir, 'cni-cache');
 }
 

@@ -48,12 +48,15 @@ export function loadTlsFiles(paths: { certFile: string; keyFile: string; clientC
   try { createSecureContext({ cert, key }); } catch (e) {
     throw new TlsConfigError(`--tls-private-key-file ${paths.keyFile} does not match --tls-cert-file ${paths.certFile}: ${(e as Error).message}`);
   }
-  let clientCA: string | undefined;
-  if (paths.clientCAFile) {
-    clientCA = readFlagFile('client-ca-file', paths.clientCAFile);
-    try { new X509Certificate(clientCA); } catch (e) { throw new TlsConfigError(`--client-ca-file ${paths.clientCAFile}: not a PEM certificate: ${(e as Error).message}`); }
-  }
-  return { cert, key, clientCA };
+  return { cert, key, clientCA: loadClientCA(paths.clientCAFile) };
+}
+
+/** The --client-ca-file bundle, checked; undefined without the flag. */
+export function loadClientCA(path: string | undefined): string | undefined {
+  if (!path) return undefined;
+  const clientCA = readFlagFile('client-ca-file', path);
+  try { new X509Certificate(clientCA); } catch (e) { throw new TlsConfigError(`--client-ca-file ${path}: not a PEM certificate: ${(e as Error).message}`); }
+  return clientCA;
 }
 
 export interface SecureServerOptions {
@@ -153,6 +156,18 @@ export class SecureServer {
     this.port = (this.server.address() as { port: number }).port;
     this.o.logger.info('node API listening (HTTPS)', { address: `${host}:${this.port}`, clientCertificates: !!clientCA, anonymous: this.o.anonymous, tokenWebhook: !!this.o.tokenAuthenticator });
     return this.port;
+  }
+
+  /**
+   * A renewed serving certificate (--rotate-server-certificates): new connections get it at once,
+   * open ones keep theirs, and the server is never restarted (kubelet reads its certificate
+   * manager's current pair at each handshake the same way).
+   */
+  setCertificate(cert: string, key: string): void {
+    this.o.tls = { ...this.o.tls, cert, key };
+    const { clientCA } = this.o.tls;
+    this.server?.setSecureContext({ cert, key, ...(clientCA ? { ca: clientCA } : {}), minVersion: 'TLSv1.2' });
+    this.o.logger.info('node API serving certificate replaced');
   }
 
   /** Any check allowed is enough; an error counts only when no check allowed the request. */
