@@ -11,7 +11,9 @@
 #                         --no-wait: do not wait for the nodes to be Ready.
 #   scripts/cluster.sh down                 remove every namespace, link, route, chain, container
 #                                           and file this cluster made
-#   scripts/cluster.sh status               nodes, pods and Services, and each node's network
+#   scripts/cluster.sh status               nodes, pods and Services, and each node's network;
+#                                           exits 0 when all is up, 1 when a node's program died,
+#                                           3 when the cluster is not up (as `systemctl status`)
 #   scripts/cluster.sh kubeconfig           the admin kubeconfig's path
 #   scripts/cluster.sh kubectl ARGS...      kubectl as the cluster admin
 #   scripts/cluster.sh nodes                one line per node: NAME ADDRESS NAMESPACE
@@ -354,10 +356,13 @@ down() {
   echo "cluster $cname removed"
 }
 
+# Exit status as control-plane.sh status (and `systemctl status`): 0 up, 1 a program of a node
+# is not running (died, or was never started), 3 not up (no nodes, or no control plane; a
+# --network-only cluster has none). A partitioned or impaired node is up: that is on purpose.
 status() {
-  local i ns veth state
+  local i ns veth state dead=0
   echo "cluster $cname: bridge $bridge $host_ip/$subnet_bits, pod network $cluster_cidr, state in $dir"
-  if [ -z "$(node_indexes)" ]; then echo "no nodes (up with: $0 up --nodes 2)"; return 0; fi
+  if [ -z "$(node_indexes)" ]; then echo "no nodes (up with: $0 up --nodes 2)"; return 3; fi
   printf '\n%-14s %-16s %-11s %-10s %-8s %-8s %s\n' NODE ADDRESS NETWORK AGENT PROXY HOSTGW IMPAIRMENT
   for i in $(node_indexes); do
     ns=$(ns_of "$i"); veth=$(veth_of "$i")
@@ -367,6 +372,7 @@ status() {
     for c in agent proxy hostgw; do
       f=$node_dirs/$ns/run/$c.pid
       if [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; then procs+=(running); else procs+=(-); fi
+      [[ " ${KUBENODE_NODE_COMPONENTS:-agent proxy hostgw} " != *" $c "* ]] || [ "${procs[-1]}" = running ] || dead=1
     done
     printf '%-14s %-16s %-11s %-10s %-8s %-8s %s\n' "$ns" "$(node_ip "$i")" "$state" "${procs[@]}" "$(netem_describe "$i")"
   done
@@ -376,7 +382,9 @@ status() {
     echo; kubectl_admin get services -A -o wide 2>&1 || true
   else
     echo; echo "control plane: not running"
+    return 3
   fi
+  [ "$dead" = 0 ] || { echo; echo "not every node program runs (see: $0 logs NODE agent|proxy|hostgw)"; return 1; }
 }
 
 # --- network emulation ----------------------------------------------------------------------

@@ -6,7 +6,9 @@
 # Usage:
 #   scripts/control-plane.sh up          start everything (or say it is already up)
 #   scripts/control-plane.sh down        stop everything; `down --purge` also removes its state
-#   scripts/control-plane.sh status      what runs, and whether the apiserver is ready
+#   scripts/control-plane.sh status      what runs, and whether the apiserver is ready; exits 0 when
+#                                        all is up, 1 when a component died or the apiserver is
+#                                        not ready, 3 when stopped (as `systemctl status`)
 #   scripts/control-plane.sh stop apiserver     stop only kube-apiserver (etcd, the other
 #                                        components and all state stay); `start apiserver`
 #                                        starts it again and waits for /readyz; `restart apiserver`
@@ -269,14 +271,25 @@ EOF
   echo "control plane is up: kubectl --kubeconfig $admin_kubeconfig get --raw /readyz"
 }
 
+# The exit status says whether the control plane is up, as `systemctl status` and LSB init scripts'
+# status action do: 0 running, 1 dead with its pid file left behind (here: a component died, or the
+# apiserver does not answer ready), 3 not running (stopped, or never started).
 status() {
-  local c
+  local c ready dead=0 stopped=0
   for c in "${components[@]}"; do
-    if running "$c"; then printf '%-24s running (pid %s)\n' "$c" "$(pid_of "$c")"; else printf '%-24s stopped\n' "$c"; fi
+    if running "$c"; then printf '%-24s running (pid %s)\n' "$c" "$(pid_of "$c")"
+    elif [ -f "$run/$c.pid" ]; then printf '%-24s dead (exited; see %s)\n' "$c" "$logs/$c.log"; dead=1
+    else printf '%-24s stopped\n' "$c"; stopped=1
+    fi
   done
-  if running kube-apiserver && [ -f "$admin_kubeconfig" ]; then
-    printf '%-24s %s\n' "apiserver /readyz" "$(kubectl_admin get --raw /readyz 2>&1 | head -1)"
+  if running kube-apiserver; then
+    ready=$(kubectl_admin get --raw /readyz 2>&1 | head -1) || true
+    printf '%-24s %s\n' "apiserver /readyz" "$ready"
+    [ "$ready" = ok ] || dead=1
   fi
+  if [ "$dead" = 1 ]; then return 1; fi
+  if [ "$stopped" = 1 ]; then return 3; fi
+  return 0
 }
 
 # stop apiserver / start apiserver: only kube-apiserver, keeping etcd, the other components and all
