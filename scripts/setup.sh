@@ -65,6 +65,10 @@ bash "$root/scripts/build-images.sh"
 step "control plane (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd)"
 bash "$root/scripts/build-control-plane.sh"
 
+# --- cluster DNS, from upstream sources ---------------------------------------------------
+step "cluster DNS (CoreDNS binary and the kubenode/coredns image)"
+bash "$root/scripts/build-coredns.sh"
+
 # --- the IPVS test VM's kernel -------------------------------------------------------------
 if [ -x "$root/scripts/vm.sh" ]; then
   step "IPVS test VM (Debian kernel for qemu)"

@@ -8,3 +8,5 @@ KUBERNETES_STAGING_MODULES="api apiextensions-apiserver apimachinery apiserver c
   cri-api cri-client csi-translation-lib dynamic-resource-allocation endpointslice externaljwt kms
   kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics mount-utils
   pod-security-admission sample-apiserver sample-cli-plugin sample-controller"
+# Cluster DNS: the CoreDNS release kubeadm installs with this Kubernetes release.
+COREDNS_VERSION=v1.12.1
