@@ -89,6 +89,8 @@ t.test('cluster up --nodes 3: Ready nodes, pod-to-pod across nodes, NodePort on 
   // The demo behind a NodePort answers on all three node addresses.
   const pods = await deployDemo(c);
   t.equal(pods.filter((p) => p.ready).length, 3, `3 demo replicas Ready on ${[...new Set(pods.map((p) => p.node))].join(', ')}`);
+  // The startup probe holds liveness back until httpd listens: no replica restarts on its own.
+  t.same(pods.map((p) => p.restarts), [0, 0, 0], 'no demo replica was restarted while starting');
   for (const i of [1, 2, 3]) {
     let answer: ReturnType<typeof parseAnswer>;
     for (let k = 0; k < 20 && !answer; k++) {
