@@ -82,6 +82,15 @@ function secretStrings(s: V1Secret): Record<string, string> {
  * written, as Kubernetes does.
  */
 export function expand(input: string, vars: ReadonlyMap<string, string>): string {
+  return expandWith(input, (name) => (vars.has(name) ? vars.get(name)! : `$(${name})`));
+}
+
+/**
+ * The $(NAME) syntax of Kubernetes' third_party/forked/golang/expansion: each complete $(NAME) is
+ * replaced by `lookup(NAME)`, "$$" is one dollar, anything else (a lone "$", "$(" without its
+ * ")") stays as written.
+ */
+export function expandWith(input: string, lookup: (name: string) => string): string {
   let out = '';
   for (let i = 0; i < input.length; i++) {
     const ch = input[i]!;
@@ -90,9 +99,8 @@ export function expand(input: string, vars: ReadonlyMap<string, string>): string
     if (next === '$') { out += '$'; i++; continue; }
     if (next === '(') {
       const close = input.indexOf(')', i + 2);
-      if (close < 0) { out += input.slice(i); break; }
-      const name = input.slice(i + 2, close);
-      out += vars.has(name) ? vars.get(name)! : `$(${name})`;
+      if (close < 0) { out += '$('; i++; continue; } // incomplete: kept, and the rest still parsed
+      out += lookup(input.slice(i + 2, close));
       i = close;
       continue;
     }

@@ -124,6 +124,9 @@ function validateContainer(errs: FieldError[], c: V1Container, field: string, vo
     else if (mountPaths.has(m.mountPath)) errs.push({ field: `${f}.mountPath`, reason: `Invalid value ${JSON.stringify(m.mountPath)}: must be unique` });
     else mountPaths.add(m.mountPath);
     if (m.subPath !== undefined && (m.subPath.startsWith('/') || m.subPath.split('/').includes('..'))) errs.push({ field: `${f}.subPath`, reason: "must be a relative path without '..'" });
+    // As the apiserver: the expression itself is checked here, what it expands to when the container starts.
+    if (m.subPathExpr !== undefined && (m.subPathExpr.startsWith('/') || m.subPathExpr.split('/').includes('..'))) errs.push({ field: `${f}.subPathExpr`, reason: "must be a relative path without '..'" });
+    if (m.subPath && m.subPathExpr) errs.push({ field: `${f}.subPathExpr`, reason: 'subPathExpr and subPath are mutually exclusive' });
   });
 
   const sc = c.securityContext;

@@ -2,6 +2,7 @@
 // containers: a non-root container writes a custom terminationMessagePath, completed init
 // containers are ready, resourceFieldRef with divisor "0", subPathExpr, activeDeadlineSeconds.
 import t from 'tap';
+import { dockerExec } from '../../agent/contracts.js';
 import { createWorld, testPod, findPod, IMAGES } from '../fixtures/agent/world.js';
 
 t.test('a non-root container writes its termination message; a completed init container is ready', async (t) => {
@@ -21,4 +22,24 @@ t.test('a non-root container writes its termination message; a completed init co
   const pod = await agent.waitFor('Succeeded', (ps) => { const p = findPod(ps, w, 'term'); return p?.status?.phase === 'Succeeded' && p; }, 40_000);
   t.match(pod.status!.containerStatuses![0]!.state!.terminated, { exitCode: 0, reason: 'Completed', message: 'DONE' }, 'user 1000 wrote the 0666 file');
   t.match(pod.status!.initContainerStatuses![0]!, { ready: true, state: { terminated: { exitCode: 0 } } }, 'the completed init container is ready');
+});
+
+t.test('subPathExpr: expanded from the container env; an absolute expansion is CreateContainerConfigError', async (t) => {
+  const w = await createWorld(t);
+  const agent = await w.startAgent();
+  const env = [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, { name: 'ABS', value: '/tmp' }];
+  await w.writeManifest('subpath.yaml', [
+    testPod(w, 'subpath', [{
+      name: 'main', image: IMAGES.busybox, command: ['sh', '-c', 'echo hi > /logs/x; sleep 3600'], env,
+      volumeMounts: [{ name: 'work', mountPath: '/logs', subPathExpr: 'logs/$(POD_NAME)' }, { name: 'work', mountPath: '/whole' }],
+    }], { volumes: [{ name: 'work', emptyDir: {} }] }),
+    testPod(w, 'abs', [{ name: 'main', image: IMAGES.busybox, command: ['sleep', '3600'], env, volumeMounts: [{ name: 'work', mountPath: '/logs', subPathExpr: '$(ABS)' }] }], { volumes: [{ name: 'work', emptyDir: {} }] }),
+  ]);
+  const pod = await agent.waitFor('running', (ps) => { const p = findPod(ps, w, 'subpath'); return p?.status?.containerStatuses?.[0]?.state?.running && p; }, 40_000);
+  const id = pod.status!.containerStatuses![0]!.containerID!.replace('docker://', '');
+  const out = (await dockerExec(w.docker, id, ['sh', '-c', `cat /whole/logs/${pod.metadata!.name}/x`], 10_000)).output.trim();
+  t.equal(out, 'hi', 'the file written at the expanded subpath is in the volume under logs/<pod name>');
+  const abs = await agent.waitFor('config error', (ps) => { const p = findPod(ps, w, 'abs'); return p?.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CreateContainerConfigError' && p; }, 30_000);
+  t.equal(abs.status!.containerStatuses![0]!.state!.waiting!.message, 'error SubPath `/tmp` must not be an absolute path', "kubelet's message");
+  t.equal(abs.status!.phase, 'Pending');
 });

@@ -2,7 +2,8 @@
 // (a zero divisor is 1), relaxed variable names, service environment variables, subPathExpr.
 import t from 'tap';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import { isEnvVarName, resolveContainerEnv, resourceValue } from '../../agent/pods/env.js';
+import { expandWith, isEnvVarName, resolveContainerEnv, resourceValue } from '../../agent/pods/env.js';
+import { volumeSubPath } from '../../agent/pods/subpath.js';
 import { validatePod } from '../../agent/pods/validation.js';
 import { projectDownwardAPI } from '../../agent/volumes/payload.js';
 
@@ -47,4 +48,26 @@ t.test("variable names: 1.34's relaxed rule (printable ASCII but '='), for envFr
   t.same(v([{ name: '1-data-1', value: 'x' }]), [], 'a static pod may use such a name');
   t.match(v([{ name: 'a=b', value: 'x' }]), [{ field: 'spec.containers[0].env[0].name', reason: /printable ASCII characters other than '='/ }]);
   t.match(v(undefined, [{ prefix: 'x=', configMapRef: { name: 'cm' } }]), [{ field: 'spec.containers[0].envFrom[0].prefix' }]);
+});
+
+t.test('subPathExpr: $(VAR) from the container env; missing values, absolute paths and .. fail the container', async (t) => {
+  const env = [{ name: 'POD_NAME', value: 'web-1' }, { name: 'ANNOTATION', value: 'mypath' }, { name: 'EMPTY', value: '' }, { name: 'UP', value: '..' }, { name: 'ABS', value: '/tmp' }];
+  const f = 'spec.containers[0].volumeMounts[0]';
+  t.equal(volumeSubPath({ name: 'v', mountPath: '/m', subPathExpr: '$(ANNOTATION)/$(POD_NAME)' }, env, f), 'mypath/web-1');
+  t.equal(volumeSubPath({ name: 'v', mountPath: '/m', subPathExpr: 'logs/$$(POD_NAME)' }, env, f), 'logs/$(POD_NAME)', '$$ escapes');
+  t.equal(volumeSubPath({ name: 'v', mountPath: '/m', subPathExpr: '$POD_NAME' }, env, f), '$POD_NAME', 'only the $(VAR) syntax expands');
+  t.equal(volumeSubPath({ name: 'v', mountPath: '/m', subPath: 'plain/$(POD_NAME)' }, env, f), 'plain/$(POD_NAME)', 'subPath is never expanded');
+  t.equal(volumeSubPath({ name: 'v', mountPath: '/m' }, env, f), '');
+  t.throws(() => volumeSubPath({ name: 'v', mountPath: '/m', subPathExpr: '$(NOPE)/$(EMPTY)/$(POD_NAME)' }, env, f),
+    { name: 'ContainerConfigError', message: 'missing value for EMPTY, NOPE', bare: true, field: `${f}.subPathExpr` }, "kubelet's message: unset and empty variables, sorted");
+  t.throws(() => volumeSubPath({ name: 'v', mountPath: '/m', subPathExpr: '$(ABS)' }, env, f), { message: 'error SubPath `/tmp` must not be an absolute path' }, 'conformance: absolute path');
+  t.throws(() => volumeSubPath({ name: 'v', mountPath: '/m', subPathExpr: '$(UP)' }, env, f), { message: "unable to provision SubPath `..`: must not contain '..'" }, 'conformance: backticks (a value of ..)');
+  t.throws(() => volumeSubPath({ name: 'v', mountPath: '/m', subPathExpr: 'a/$(UP)/b' }, env, f), { message: /must not contain '\.\.'/ });
+  t.equal(volumeSubPath({ name: 'v', mountPath: '/m', subPathExpr: 'a..b/$(POD_NAME)' }, env, f), 'a..b/web-1', "'..' only as a whole step");
+  t.equal(expandWith('$(A $$ x', () => 'v'), '$(A $ x', 'an incomplete reference is kept and the rest still parsed');
+
+  const v = (mount: Record<string, unknown>) => validatePod({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { volumes: [{ name: 'v', emptyDir: {} }], containers: [{ name: 'a', image: 'x', volumeMounts: [{ name: 'v', mountPath: '/m', ...mount }] }] } });
+  t.same(v({ subPathExpr: '$(POD_NAME)' }), []);
+  t.match(v({ subPathExpr: '/$(POD_NAME)' }), [{ field: 'spec.containers[0].volumeMounts[0].subPathExpr' }]);
+  t.match(v({ subPathExpr: '$(A)', subPath: 'x' }), [{ field: 'spec.containers[0].volumeMounts[0].subPathExpr', reason: /mutually exclusive/ }]);
 });
