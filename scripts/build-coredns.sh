@@ -7,7 +7,9 @@
 #
 # Both are cached: the binary under $KUBENODE_CACHE, the image labelled with the binary's hash; a
 # second run builds nothing.
+# Usage: scripts/build-coredns.sh    (setup.sh runs it; KUBENODE_CACHE, default /var/cache/kubenode)
 set -euo pipefail
+. "$(dirname "$0")/lib/help.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/versions.sh
 . "$here/versions.sh"
