@@ -21,6 +21,8 @@ export interface PodState {
   podIPs: string[];
   sandboxReady: boolean;
   volumes?: Map<string, PodVolume>;
+  /** Set once the agent failed the pod (activeDeadlineSeconds): nothing is started again. */
+  evicted?: { reason: string; message: string };
   firstSeen: Date;
   log: Logger;
 }

@@ -15,6 +15,7 @@ import { killAllContainers, killContainer, startContainer } from './containers.j
 import type { PodState } from './pod-state.js';
 import { getPodQOS } from './qos.js';
 import { createSandbox, sandboxIPs, stopSandboxes } from './sandbox.js';
+import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from './active-deadline.js';
 import type { Semaphore } from './semaphore.js';
 import { podRef } from '../events/types.js';
 
@@ -130,6 +131,10 @@ export class PodWorker {
         this.publish();
       }
       this.forgetStaleProbeFailures(rt);
+      if (state.evicted || this.pastActiveDeadline()) {
+        await this.killEvicted(rt);
+        return;
+      }
       const actions = computePodActions(pod, rt, state.probeFailures);
       let changed = false;
       const hasRunning = rt.containers.some((c) => c.state === 'running') || rt.sandboxes.some((s) => s.state === 'ready');
@@ -188,6 +193,7 @@ export class PodWorker {
       this.registerProbes(after);
       await this.readTerminationMessages(after);
       this.publish();
+      this.syncAtActiveDeadline();
     } catch (e) {
       state.log.error('pod sync failed', { error: (e as Error).message });
       this.nextDelayMs = 2000;
@@ -196,6 +202,43 @@ export class PodWorker {
       this.notBefore = this.failed ? Date.now() + this.nextDelayMs : 0;
       ctx.metrics.podWorkerDuration.observe((performance.now() - t0) / 1000);
     }
+  }
+
+  /** Has the pod been active longer than spec.activeDeadlineSeconds (kubelet's pastActiveDeadline)? */
+  private pastActiveDeadline(): boolean {
+    const phase = this.previousStatus?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') return false; // a terminal phase stays
+    const left = activeDeadlineRemainingMs(this.state.pod, this.previousStatus?.startTime, Date.now());
+    return left !== undefined && left <= 0;
+  }
+
+  /** As kubelet's pod workers requeue a pod for its deadline: the next sync no later than it. */
+  private syncAtActiveDeadline(): void {
+    const left = activeDeadlineRemainingMs(this.state.pod, this.previousStatus?.startTime, Date.now());
+    if (left !== undefined) this.nextDelayMs = Math.max(0, Math.min(this.nextDelayMs, left + 10));
+  }
+
+  /**
+   * The pod is past its active deadline: every container and the sandbox are stopped and stay
+   * stopped, and the phase is Failed with reason DeadlineExceeded, as kubelet (which then treats
+   * the pod as terminal while it stays bound to the node).
+   */
+  private async killEvicted(rt: PodRuntimeStatus): Promise<void> {
+    const { ctx, state } = this;
+    if (!state.evicted) {
+      state.evicted = { ...DEADLINE_EXCEEDED };
+      state.log.info('pod is past its active deadline: killing it', { activeDeadlineSeconds: state.pod.spec?.activeDeadlineSeconds, startTime: this.previousStatus?.startTime });
+      ctx.recorder.event(podRef(state.pod), 'Normal', state.evicted.reason, state.evicted.message);
+    }
+    const hasRunning = rt.containers.some((c) => c.state === 'running') || rt.sandboxes.some((s) => s.state === 'ready');
+    await killAllContainers(ctx, state, rt, state.evicted.message);
+    await stopSandboxes(ctx, state, rt);
+    const after = hasRunning ? await ctx.runtime.podStatus(state.uid, state.pod.metadata!.name, state.pod.metadata!.namespace) : rt;
+    this.lastRuntime = after;
+    this.fingerprint = podFingerprint(after);
+    this.registerProbes(after);
+    await this.readTerminationMessages(after);
+    this.publish();
   }
 
   private waitAll(reason: string, message: string): void {
@@ -322,6 +365,8 @@ export class PodWorker {
       previous: this.previousStatus,
       now: new Date(),
       firstSeen: state.firstSeen,
+      // Terminal once its containers are stopped (until then they show as they are).
+      ...(state.evicted ? { evicted: state.evicted, podIsTerminal: !this.lastRuntime.containers.some((c) => c.state === 'running') } : {}),
     });
     this.previousStatus = status;
     ctx.status.set(state.pod, status);
@@ -356,12 +401,13 @@ export class PodWorker {
       now: new Date(),
       firstSeen: state.firstSeen,
       podIsTerminal: true,
+      evicted: state.evicted,
     });
   }
 
   /** A probe's result changed: readiness shows in the status at once; liveness/startup failure restarts. */
   onProbeChange(c: ProbeChange): void {
-    if (this.terminateRequested || this.isTerminated) return;
+    if (this.terminateRequested || this.isTerminated || this.state.evicted) return;
     if (c.result === 'failure' && (c.type === 'liveness' || c.type === 'startup')) {
       this.state.log.info('probe failed; the container will be killed', { container: c.containerName, probe: c.type, message: c.message });
       this.state.probeFailures.set(c.containerName, { containerId: c.containerId, type: c.type, message: c.message });

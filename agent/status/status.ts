@@ -37,6 +37,11 @@ export interface StatusInput {
    * as kubelet writes since 1.27 before the pod is deleted.
    */
   podIsTerminal?: boolean;
+  /**
+   * The agent failed the pod itself (activeDeadlineSeconds passed): phase Failed with this reason
+   * and message, as kubelet's generateAPIPodStatus applies a PodSyncHandler's ShouldEvict.
+   */
+  evicted?: { reason: string; message: string };
 }
 
 function terminated(c: RuntimeContainer, input: StatusInput): V1ContainerState {
@@ -178,6 +183,7 @@ export function generatePodStatus(input: StatusInput): V1PodStatus {
   });
 
   let phase = podPhase(pod, initStatuses, appStatuses, input.podIsTerminal);
+  if (input.evicted) phase = 'Failed';
   // A pod never leaves a terminal phase.
   const prevPhase = input.previous?.phase;
   if (prevPhase === 'Succeeded' || prevPhase === 'Failed') phase = prevPhase;
@@ -216,5 +222,9 @@ export function generatePodStatus(input: StatusInput): V1PodStatus {
     status.podIPs = input.podIPs.map((ip) => ({ ip }));
   }
   if (hasInit) status.initContainerStatuses = initStatuses;
+  if (input.evicted && phase === 'Failed') {
+    status.reason = input.evicted.reason;
+    status.message = input.evicted.message;
+  }
   return status;
 }

@@ -43,3 +43,19 @@ t.test('subPathExpr: expanded from the container env; an absolute expansion is C
   t.equal(abs.status!.containerStatuses![0]!.state!.waiting!.message, 'error SubPath `/tmp` must not be an absolute path', "kubelet's message");
   t.equal(abs.status!.phase, 'Pending');
 });
+
+t.test('activeDeadlineSeconds: the pod is killed and Failed with DeadlineExceeded', async (t) => {
+  const w = await createWorld(t);
+  const agent = await w.startAgent();
+  await w.writeManifest('deadline.yaml', testPod(w, 'deadline', [{ name: 'main', image: IMAGES.busybox, command: ['sleep', '3600'] }], { activeDeadlineSeconds: 4 }));
+  const running = await agent.waitFor('running', (ps) => { const p = findPod(ps, w, 'deadline'); return p?.status?.containerStatuses?.[0]?.state?.running && p; }, 30_000);
+  const failed = await agent.waitFor('Failed', (ps) => { const p = findPod(ps, w, 'deadline'); return p?.status?.phase === 'Failed' && p; }, 30_000);
+  t.match(failed.status, { reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' });
+  const elapsed = new Date(failed.status!.containerStatuses![0]!.state!.terminated!.finishedAt!).getTime() - new Date(running.status!.startTime!).getTime();
+  t.ok(elapsed >= 4000, `killed after its deadline (${elapsed} ms after startTime)`);
+  const ids = (await w.containers()).filter((c) => c.State === 'running' && c.Labels['io.kubernetes.pod.name'] === failed.metadata!.name);
+  t.same(ids, [], 'nothing of the pod runs any more (sandbox included)');
+  await new Promise((r) => setTimeout(r, 3000));
+  const later = findPod(await agent.pods(), w, 'deadline')!;
+  t.equal(later.status!.phase, 'Failed', 'and it stays Failed: nothing restarted');
+});
