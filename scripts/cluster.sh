@@ -31,7 +31,9 @@
 #   KUBENODE_CLUSTER_DIR     state: settings, control plane, nodes' logs and pids
 #                            (/var/lib/kubenode/cluster, or /var/lib/kubenode/cluster-NAME)
 #   KUBENODE_CLUSTER_SUBNET  the nodes' network; .1 is the host (and apiserver), node i is .(10+i)
-#                            (192.168.56.0/24, as a Vagrant private network)
+#                            (192.168.56.0/24, as a Vagrant private network; when a route of
+#                            this machine already uses it, `up` takes the next free one of
+#                            192.168.57.0/24 ... 192.168.63.0/24 and says so)
 #   CLUSTER_CIDR             pod network, one /24 per node from the controller-manager (10.244.0.0/16)
 #   APISERVER_PORT ETCD_CLIENT_PORT ETCD_PEER_PORT CONTROLLER_MANAGER_PORT SCHEDULER_PORT
 #   NODE_MONITOR_GRACE_PERIOD (20s) NOT_READY_TOLERATION_SECONDS (10): short, so that failover
@@ -53,6 +55,7 @@ if [ "$cname" = kn ]; then default_dir=/var/lib/kubenode/cluster; else default_d
 dir=${KUBENODE_CLUSTER_DIR:-$default_dir}
 settings=$dir/cluster.env
 subnet=${KUBENODE_CLUSTER_SUBNET:-192.168.56.0/24}
+subnet_given=${KUBENODE_CLUSTER_SUBNET:+1}
 cluster_cidr=${CLUSTER_CIDR:-10.244.0.0/16}
 # A cluster that is up keeps the settings it was made with, whatever the environment says now.
 saved=0
@@ -75,14 +78,18 @@ route_proto=107
 # --- addresses ------------------------------------------------------------------------------
 ip2int() { local IFS=.; read -r a b c d <<<"$1"; echo $(((a << 24) | (b << 16) | (c << 8) | d)); }
 int2ip() { local v=$1; echo "$(((v >> 24) & 255)).$(((v >> 16) & 255)).$(((v >> 8) & 255)).$((v & 255))"; }
-[[ $subnet =~ ^([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)/([0-9]+)$ ]] || die "KUBENODE_CLUSTER_SUBNET '$subnet' is not an IPv4 CIDR like 192.168.56.0/24"
-subnet_bits=${BASH_REMATCH[2]}
-[ "$subnet_bits" -ge 16 ] && [ "$subnet_bits" -le 24 ] || die "KUBENODE_CLUSTER_SUBNET '$subnet': the prefix length must be between 16 and 24"
-subnet_base=$(( $(ip2int "${BASH_REMATCH[1]}") & ~((1 << (32 - subnet_bits)) - 1) & 0xffffffff ))
-host_ip=$(int2ip $((subnet_base + 1)))
+# The addresses derived from $subnet (again when `up` picks a free subnet).
+use_subnet() {
+  [[ $subnet =~ ^([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)/([0-9]+)$ ]] || die "KUBENODE_CLUSTER_SUBNET '$subnet' is not an IPv4 CIDR like 192.168.56.0/24"
+  subnet_bits=${BASH_REMATCH[2]}
+  [ "$subnet_bits" -ge 16 ] && [ "$subnet_bits" -le 24 ] || die "KUBENODE_CLUSTER_SUBNET '$subnet': the prefix length must be between 16 and 24"
+  subnet_base=$(( $(ip2int "${BASH_REMATCH[1]}") & ~((1 << (32 - subnet_bits)) - 1) & 0xffffffff ))
+  host_ip=$(int2ip $((subnet_base + 1)))
+  max_nodes=$(( (1 << (32 - subnet_bits)) - 12 ))
+  [ "$max_nodes" -le 200 ] || max_nodes=200
+}
+use_subnet
 node_ip() { int2ip $((subnet_base + 10 + $1)); }
-max_nodes=$(( (1 << (32 - subnet_bits)) - 12 ))
-[ "$max_nodes" -le 200 ] || max_nodes=200
 
 ns_of() { echo "$cname-node$1"; }
 veth_of() { echo "$cname-v$1"; }
@@ -127,13 +134,37 @@ preflight() {
   fi
 }
 
-# A network already routed here (not by us) would make our addresses ambiguous.
+# A network already routed here (not by us) would make our addresses ambiguous: the first route
+# to CIDR or inside it, other than our bridge's and our own (proto 107), if there is one.
+foreign_route() {
+  local cidr=$1
+  { ip -4 route show to match "$cidr" 2>/dev/null | grep -v '^default'; ip -4 route show root "$cidr" 2>/dev/null; } |
+    grep -v "dev $bridge " | grep -v "proto $route_proto" | head -1 || true
+}
+
 check_free() {
   local cidr=$1 what=$2 line
-  line=$(ip -4 route show to match "$cidr" 2>/dev/null | grep -v '^default' | grep -v "dev $bridge " | grep -v "proto $route_proto" | head -1 || true)
+  line=$(foreign_route "$cidr")
   [ -z "$line" ] || die "$what $cidr is already in use on this machine (route: $line); pick another with KUBENODE_CLUSTER_SUBNET / CLUSTER_CIDR"
-  line=$(ip -4 route show root "$cidr" 2>/dev/null | grep -v "dev $bridge " | grep -v "proto $route_proto" | head -1 || true)
-  [ -z "$line" ] || die "$what $cidr overlaps a network of this machine (route: $line); pick another with KUBENODE_CLUSTER_SUBNET / CLUSTER_CIDR"
+}
+
+# Without KUBENODE_CLUSTER_SUBNET, a taken 192.168.56.0/24 (VirtualBox's host-only network uses
+# it, and so may another cluster) is no reason to stop: the next free /24 of a short list is
+# taken, said out loud, and saved with the other settings, so every later command of this
+# cluster (status, down, netem...) uses it. A subnet the user chose is never replaced.
+subnet_candidates=(192.168.56.0/24 192.168.57.0/24 192.168.58.0/24 192.168.59.0/24 192.168.60.0/24 192.168.61.0/24 192.168.62.0/24 192.168.63.0/24)
+pick_free_subnet() {
+  local taken c
+  taken=$(foreign_route "$subnet")
+  [ -n "$taken" ] || return 0
+  for c in "${subnet_candidates[@]}"; do
+    [ -z "$(foreign_route "$c")" ] || continue
+    echo "the node network $subnet is already in use on this machine (route: $taken): using $c instead (KUBENODE_CLUSTER_SUBNET chooses)"
+    subnet=$c
+    use_subnet
+    return 0
+  done
+  die "the node network $subnet is already in use on this machine (route: $taken), and so are ${subnet_candidates[*]:1}: choose a free one with KUBENODE_CLUSTER_SUBNET"
 }
 
 save_settings() {
@@ -261,6 +292,7 @@ up() {
   require_root up
   preflight "$network_only"
   if [ "$saved" = 0 ]; then
+    [ -n "$subnet_given" ] || pick_free_subnet
     check_free "$subnet" "the node network"
     [ "$network_only" = 1 ] || check_free "$cluster_cidr" "the pod network (CLUSTER_CIDR)"
   fi
