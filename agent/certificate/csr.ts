@@ -4,7 +4,7 @@
 // extensionRequest attribute (RFC 2985 9.4). The request itself carries no key usages: the
 // CertificateSigningRequest object's spec.usages says those.
 import { createPublicKey, sign, type KeyObject } from 'node:crypto';
-import { bitString, ipBytes, nullValue, octetString, oid, sequence, set, tlv, utf8String, integer } from './der.js';
+import { bitString, ipBytes, nullValue, octetString, oid, sequence, set, tlv, utf8String, integer } from '../../lib/der.js';
 
 export interface CsrSubject {
   commonName: string;

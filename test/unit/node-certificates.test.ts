@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCsrPem } from '../../agent/certificate/csr.js';
-import { ipBytes, oid, tlv } from '../../agent/certificate/der.js';
+import { ipBytes, oid, tlv } from '../../lib/der.js';
 import { JwsError, signDetached, verifyDetached } from '../../agent/certificate/jws.js';
 import { caCertHash, parseCaCertHash } from '../../agent/certificate/ca-hash.js';
 import { rotationDeadline, delayUntil } from '../../agent/certificate/rotation.js';

@@ -1,5 +1,6 @@
-// Just enough ASN.1 DER to write a PKCS#10 certification request (RFC 2986): Node's crypto signs
-// and exports keys but has no CSR builder, and a CSR is a few nested TLVs. Pure: bytes in, bytes out.
+// Just enough ASN.1 DER for PKCS#10 certification requests (RFC 2986): the agent writes them
+// (Node's crypto signs and exports keys but has no CSR builder) and the serving-CSR approver reads
+// them. Pure: bytes in, bytes out.
 import { isIPv4, isIPv6 } from 'node:net';
 
 /** Tag, length (definite, short or long form), value. */
@@ -67,4 +68,61 @@ export function ipBytes(ip: string): Buffer {
   groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
   if (tail.length) Buffer.from(tail).copy(out, 12);
   return out;
+}
+
+/** One decoded TLV: its tag, its value bytes, and where the next one starts. */
+export interface Tlv {
+  tag: number;
+  value: Buffer;
+  end: number;
+}
+
+/** Reads the TLV at `offset` (definite lengths only, as DER has). */
+export function readTlv(buf: Buffer, offset = 0): Tlv {
+  if (offset + 2 > buf.length) throw new Error(`DER: truncated at byte ${offset}`);
+  const tag = buf[offset]!;
+  let len = buf[offset + 1]!;
+  let start = offset + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4) throw new Error(`DER: unsupported length form at byte ${offset}`);
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + buf[start + i]!;
+    start += n;
+  }
+  if (start + len > buf.length) throw new Error(`DER: value at byte ${offset} runs past the end`);
+  return { tag, value: buf.subarray(start, start + len), end: start + len };
+}
+
+/** The TLVs inside a constructed value (SEQUENCE, SET, [n]). */
+export function children(value: Buffer): Tlv[] {
+  const out: Tlv[] = [];
+  for (let off = 0; off < value.length;) {
+    const t = readTlv(value, off);
+    out.push(t);
+    off = t.end;
+  }
+  return out;
+}
+
+/** The dotted form of an OBJECT IDENTIFIER's value bytes. */
+export function oidString(value: Buffer): string {
+  const arcs: number[] = [];
+  let v = 0;
+  for (const b of value) {
+    v = v * 128 + (b & 0x7f);
+    if (!(b & 0x80)) {
+      if (arcs.length === 0) arcs.push(v < 80 ? Math.floor(v / 40) : 2, v < 80 ? v % 40 : v - 80);
+      else arcs.push(v);
+      v = 0;
+    }
+  }
+  return arcs.join('.');
+}
+
+/** The text form of an iPAddress GeneralName's 4 or 16 bytes (IPv6 not compressed). */
+export function ipString(b: Buffer): string {
+  if (b.length === 4) return [...b].join('.');
+  if (b.length === 16) return Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2).toString(16)).join(':');
+  throw new Error(`iPAddress of ${b.length} bytes`);
 }
