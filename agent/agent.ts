@@ -79,6 +79,7 @@ export class Agent {
   private rejectedForCapacity = new Set<string>();
   private nodeAgent?: NodeAgent;
   private apiPods?: ApiserverPods;
+  private serviceLister?: { stop(): Promise<void> };
   private clientCertificates?: CertificateManager;
   private servingCertificates?: CertificateManager;
   private nodeApi?: ReadOnlyApi;
@@ -199,6 +200,11 @@ export class Agent {
       // for one sync period (at most kubelet's default TTL, 1 minute): kubelet's cache strategy.
       const { ApiPodObjects } = await import('./objects/api-objects.js');
       this.ctx.objects = new ApiPodObjects({ kubeconfig: cfg.kubeconfig, ttlMs: Math.min(cfg.syncFrequencyMs, 60_000), logger: logger.with({ component: 'objects' }) });
+      // Services for the containers' service environment variables (kubelet's serviceLister).
+      const [{ ApiServiceLister }, { apiClients: clients }] = await Promise.all([import('./objects/service-lister.js'), import('./node/client.js')]);
+      const services = new ApiServiceLister({ kubeConfig: clients(cfg.kubeconfig).kubeConfig, logger: logger.with({ component: 'services' }) });
+      services.start();
+      this.ctx.services = this.serviceLister = services;
       this.nodeAgent = new NodeAgent({
         kubeconfig: cfg.kubeconfig, nodeName: this.nodeName, nodeIP: hostIPs[0], rootDir: cfg.rootDir, maxPods: cfg.maxPods,
         kubeletPort: cfg.port > 0 ? cfg.port : undefined, // where the apiserver finds the HTTPS node API (kubectl logs)
@@ -407,6 +413,7 @@ export class Agent {
     for (const s of this.sources) await s.stop().catch(() => {});
     this.stopEvents?.();
     this.apiPods?.stop();
+    await this.serviceLister?.stop();
     await this.nodeAgent?.stop();
     this.clientCertificates?.stop();
     this.servingCertificates?.stop();

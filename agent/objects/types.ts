@@ -1,7 +1,7 @@
 // What pods on this node need from the apiserver besides their own spec: ConfigMaps, Secrets and
 // service-account tokens. Types only and two small error classes, so an agent without
 // --kubeconfig loads none of @kubernetes/client-node.
-import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
 
 /** A service-account token as TokenRequest returned it. */
 export interface ServiceAccountToken {
@@ -30,6 +30,13 @@ export interface PodObjects {
   serviceAccountToken(pod: V1Pod, serviceAccount: string, opts: TokenRequestOptions): Promise<ServiceAccountToken>;
   /** The pod's worker is gone: its references and tokens are dropped. */
   forgetPod(uid: string): void;
+}
+
+/** The Services of the cluster, from a cache kept by list+watch (kubelet's serviceLister). */
+export interface ServiceLister {
+  /** The first list succeeded. */
+  hasSynced(): boolean;
+  list(): V1Service[];
 }
 
 /** The agent runs without --kubeconfig: nothing can be fetched. */

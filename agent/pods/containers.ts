@@ -7,6 +7,7 @@ import type { V1Container, V1LifecycleHandler } from '@kubernetes/client-node';
 import { ContainerConfigError, resolveContainerEnv } from './env.js';
 import { fetchEnvObjects } from './env-objects.js';
 import { volumeSubPath } from './subpath.js';
+import { podServiceEnv } from './service-env.js';
 import { ImageError } from '../runtime/images.js';
 import { buildContainerConfig, type Mount } from '../runtime/container-spec.js';
 import { LABELS } from '../runtime/naming.js';
@@ -100,6 +101,7 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
     const envObjects = await fetchEnvObjects(pod, c, field, ctx.objects);
     const { env, skipped } = resolveContainerEnv(c, {
       pod, podIPs: state.podIPs, hostIPs: ctx.hostIPs, nodeCpuMilli: ctx.capacity.cpuMilli, nodeMemoryBytes: ctx.capacity.memoryBytes,
+      serviceEnv: podServiceEnv(ctx.services, pod),
     }, field, envObjects);
     for (const line of skipped) state.log.warn('invalid environment variable names skipped', { container: c.name, detail: line });
     await checkRunAsNonRoot(ctx, state, c, imageId);

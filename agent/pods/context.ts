@@ -9,7 +9,7 @@ import type { NetworkStateStore } from '../runtime/network-state.js';
 import type { StatusManager } from '../status/status-manager.js';
 import type { AgentMetrics } from '../server/metrics.js';
 import type { Backoff } from './backoff.js';
-import type { PodObjects } from '../objects/types.js';
+import type { PodObjects, ServiceLister } from '../objects/types.js';
 import type { EventRecorder } from '../events/types.js';
 import type { NodeDNSConfig } from './pod-dns.js';
 
@@ -39,6 +39,8 @@ export interface PodContext {
   syncFrequencyMs: number;
   /** ConfigMaps, Secrets and service-account tokens from the apiserver; absent without --kubeconfig. */
   objects?: PodObjects;
+  /** Services for the containers' service environment variables; absent without --kubeconfig (then none, as kubelet without a kubeClient). */
+  services?: ServiceLister;
   /** kubelet-style Events about pods and containers (log only, or also the apiserver). */
   recorder: EventRecorder;
 }

@@ -16,6 +16,11 @@ export interface EnvContext {
   /** Used for resourceFieldRef of a limit the container does not set (kubelet uses node allocatable). */
   nodeCpuMilli: number;
   nodeMemoryBytes: number;
+  /**
+   * Service variables (service-env.ts): `$(VAR)` in env values may refer to them, and each is
+   * added unless the container defines that name itself, as kubelet's makeEnvironmentVariables.
+   */
+  serviceEnv?: ReadonlyMap<string, string>;
 }
 
 /** A container that cannot be configured: kubelet's CreateContainerConfigError. */
@@ -175,6 +180,9 @@ export function resolveContainerEnv(c: V1Container, ctx: EnvContext, field: stri
   const vars = new Map<string, string>();
   const out: { name: string; value: string }[] = [];
   const skipped: string[] = [];
+  const services = ctx.serviceEnv ?? new Map<string, string>();
+  // The container's own variables first, then the services' (kubelet's MappingFuncFor(tmpEnv, serviceEnv)).
+  const lookup = (name: string) => vars.get(name) ?? services.get(name) ?? `$(${name})`;
   const ns = ctx.pod.metadata?.namespace ?? '';
   (c.envFrom ?? []).forEach((src, i) => {
     const ref = src.configMapRef ?? src.secretRef;
@@ -213,13 +221,14 @@ export function resolveContainerEnv(c: V1Container, ctx: EnvContext, field: stri
         throw new ContainerConfigError(at, 'no source is set (fieldRef, resourceFieldRef, configMapKeyRef or secretKeyRef)');
       }
     } else {
-      value = expand(e.value ?? '', vars);
+      value = expandWith(e.value ?? '', lookup);
     }
     vars.set(e.name, value);
     out.push({ name: e.name, value });
   }
   // A later definition of the same name wins, as in Kubernetes (the first one keeps its place).
   const last = new Map(out.map((e) => [e.name, e.value]));
+  for (const [name, value] of services) if (!last.has(name)) last.set(name, value);
   return { env: [...last].map(([name, value]) => ({ name, value })), skipped };
 }
 

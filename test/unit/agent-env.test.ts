@@ -1,9 +1,10 @@
 // Container environment details found by upstream's conformance suite: resourceFieldRef divisors
 // (a zero divisor is 1), relaxed variable names, service environment variables, subPathExpr.
 import t from 'tap';
-import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1Pod, V1Service } from '@kubernetes/client-node';
 import { expandWith, isEnvVarName, resolveContainerEnv, resourceValue } from '../../agent/pods/env.js';
 import { volumeSubPath } from '../../agent/pods/subpath.js';
+import { podServiceEnv, serviceEnvVarMap } from '../../agent/pods/service-env.js';
 import { validatePod } from '../../agent/pods/validation.js';
 import { projectDownwardAPI } from '../../agent/volumes/payload.js';
 
@@ -70,4 +71,50 @@ t.test('subPathExpr: $(VAR) from the container env; missing values, absolute pat
   t.same(v({ subPathExpr: '$(POD_NAME)' }), []);
   t.match(v({ subPathExpr: '/$(POD_NAME)' }), [{ field: 'spec.containers[0].volumeMounts[0].subPathExpr' }]);
   t.match(v({ subPathExpr: '$(A)', subPath: 'x' }), [{ field: 'spec.containers[0].volumeMounts[0].subPathExpr', reason: /mutually exclusive/ }]);
+});
+
+t.test("service environment variables: kubelet's getServiceEnvVarMap and envvars.FromServices", async (t) => {
+  const svc = (namespace: string, name: string, clusterIP: string, ports: { port: number; name?: string; protocol?: string }[]): V1Service => ({ metadata: { namespace, name }, spec: { clusterIP, ports } });
+  const services = [
+    svc('default', 'kubernetes', '10.96.0.1', [{ name: 'https', port: 443, protocol: 'TCP' }]),
+    svc('shop', 'redis-primary', '10.96.0.20', [{ port: 6379 }]),
+    svc('shop', 'web', '10.96.0.30', [{ name: 'http', port: 80 }, { name: 'dns-udp', port: 53, protocol: 'UDP' }]),
+    svc('shop', 'headless', 'None', [{ port: 80 }]),
+    svc('other', 'elsewhere', '10.96.0.40', [{ port: 80 }]),
+    svc('shop', 'v6', 'fd00::10', [{ port: 8080 }]),
+  ];
+  const m = serviceEnvVarMap(services, 'shop', true);
+  t.same(Object.fromEntries([...m].filter(([k]) => k.startsWith('KUBERNETES'))), {
+    KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443', KUBERNETES_SERVICE_PORT_HTTPS: '443',
+    KUBERNETES_PORT: 'tcp://10.96.0.1:443', KUBERNETES_PORT_443_TCP: 'tcp://10.96.0.1:443', KUBERNETES_PORT_443_TCP_PROTO: 'tcp',
+    KUBERNETES_PORT_443_TCP_PORT: '443', KUBERNETES_PORT_443_TCP_ADDR: '10.96.0.1',
+  }, 'the master service of default, with its named port and docker-link variables');
+  t.equal(m.get('REDIS_PRIMARY_SERVICE_HOST'), '10.96.0.20', "names upper-cased, '-' as '_'");
+  t.equal(m.get('REDIS_PRIMARY_PORT'), 'tcp://10.96.0.20:6379', 'protocol defaults to TCP');
+  t.equal(m.get('WEB_SERVICE_PORT'), '80', 'the first port');
+  t.equal(m.get('WEB_SERVICE_PORT_DNS_UDP'), '53', 'every named port');
+  t.equal(m.get('WEB_PORT_53_UDP'), 'udp://10.96.0.30:53');
+  t.equal(m.get('WEB_PORT_53_UDP_PROTO'), 'udp');
+  t.equal(m.get('V6_PORT_8080_TCP'), 'tcp://[fd00::10]:8080', 'IPv6 in brackets');
+  t.notOk([...m.keys()].some((k) => k.startsWith('HEADLESS') || k.startsWith('ELSEWHERE')), 'headless Services and other namespaces: nothing');
+  t.same([...serviceEnvVarMap(services, 'shop', false).keys()].filter((k) => !k.startsWith('KUBERNETES')), [], 'enableServiceLinks false: only the master service');
+  const shadow = serviceEnvVarMap([svc('shop', 'kubernetes', '10.96.0.99', [{ port: 80 }]), ...services], 'shop', true);
+  t.equal(shadow.get('KUBERNETES_SERVICE_HOST'), '10.96.0.99', "a Service named kubernetes in the pod's namespace wins, as in kubelet");
+
+  const pod: V1Pod = { metadata: { name: 'p', namespace: 'shop', uid: 'u' }, spec: { containers: [{ name: 'c', image: 'i', env: [
+    { name: 'URL', value: 'http://$(WEB_SERVICE_HOST):$(WEB_SERVICE_PORT)/' },
+    { name: 'KUBERNETES_SERVICE_HOST', value: 'mine' },
+  ] }] } };
+  const env = new Map(resolveContainerEnv(pod.spec!.containers[0]!, { pod, podIPs: [], hostIPs: [], ...node, serviceEnv: m }, 'spec.containers[0]').env.map((e) => [e.name, e.value]));
+  t.equal(env.get('URL'), 'http://10.96.0.30:80/', '$(VAR) may refer to service variables');
+  t.equal(env.get('KUBERNETES_SERVICE_HOST'), 'mine', "the container's own definition wins");
+  t.equal(env.get('KUBERNETES_SERVICE_PORT'), '443', 'the rest are added');
+
+  const lister = (synced: boolean) => ({ hasSynced: () => synced, list: () => services });
+  const apiPod: V1Pod = { ...pod, metadata: { ...pod.metadata, annotations: { 'kubernetes.io/config.source': 'api' } } };
+  const staticPod: V1Pod = { ...pod, metadata: { ...pod.metadata, annotations: { 'kubernetes.io/config.source': 'file' } } };
+  t.same(podServiceEnv(undefined, apiPod), new Map(), 'no apiserver: none');
+  t.throws(() => podServiceEnv(lister(false), apiPod), { name: 'ContainerConfigError', message: 'services have not yet been read at least once, cannot construct envvars' }, 'an apiserver pod waits for the first list');
+  t.equal(podServiceEnv(lister(false), staticPod).get('KUBERNETES_SERVICE_HOST'), '10.96.0.1', 'a static pod does not wait');
+  t.equal(podServiceEnv(lister(true), { ...apiPod, spec: { ...apiPod.spec!, enableServiceLinks: false } }).get('WEB_SERVICE_HOST'), undefined);
 });
