@@ -1,7 +1,7 @@
 // The apiserver as a pod source: list+watch of the pods bound to this node (fieldSelector
 // spec.nodeName=NODE), as kubelet's apiserver config source does. client-node's ListWatch keeps
-// the cache, relists on 410 Gone and resumes watches; this file adds reconnection with back-off
-// (the ListWatch gives up on any other error) and turns the cache into snapshots for the merger.
+// the cache, relists on 410 Gone and resumes watches; node/list-watch.ts restarts it after other
+// errors, with back-off; this file turns the cache into snapshots for the merger.
 //
 // Why snapshots: the ListWatch fires one ADD per listed item, synchronously; emitting the whole
 // cache once those have run (coalesced with setImmediate) means the merger never sees half a list
@@ -13,10 +13,10 @@
 // A pod with a deletionTimestamp is left out of the snapshot (the agent terminates it) after it
 // was first re-emitted with its deletion grace period as terminationGracePeriodSeconds, so that
 // the pod worker kills it with the grace the deleter asked for (kubelet does the same override).
-import { CoreV1Api, ListWatch, Watch, type KubeConfig, type V1Pod, type V1PodList } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1Pod, type V1PodList } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { Backoff } from '../node/backoff.js';
-import { apiErrorMessage, requestOptions } from '../node/client.js';
+import { requestOptions } from '../node/client.js';
+import { ReconnectingListWatch } from '../node/list-watch.js';
 import { ANNOTATIONS, type PodSource, type SourceUpdate } from '../sources/types.js';
 
 export const API_SOURCE = 'api' as const;
@@ -47,14 +47,11 @@ export interface ApiPodSourceOptions {
 export class ApiPodSource implements PodSource {
   readonly name = API_SOURCE;
   private readonly started = Date.now();
-  private informer?: ListWatch<V1Pod>;
+  private watch?: ReconnectingListWatch<V1Pod>;
   private emit?: (u: SourceUpdate) => void;
   private listed = false;
   private scheduled = false;
   private stopped = false;
-  private retry?: NodeJS.Timeout;
-  // Capped at 7 s as the node Lease retries: a watch must resume soon after the apiserver is back.
-  private readonly backoff = new Backoff(500, 7000);
   private lastDesired = new Map<string, V1Pod>();
   /** Set once the first list succeeded. */
   connected = false;
@@ -70,36 +67,16 @@ export class ApiPodSource implements PodSource {
       if (!this.listed) this.o.logger.info('listed pods bound to this node; watching', { node: this.o.nodeName, pods: l.items.length, ms: Date.now() - this.started });
       this.listed = true;
       this.connected = true;
-      this.backoff.reset();
+      this.watch?.resetBackoff();
       this.schedule();
       return l;
     };
-    const path = '/api/v1/pods';
-    this.informer = new ListWatch<V1Pod>(path, new Watch(this.o.kubeConfig), list, false, undefined, fieldSelector);
-    for (const verb of ['add', 'update', 'delete'] as const) this.informer.on(verb, () => { this.backoff.reset(); this.schedule(); });
-    this.informer.on('error', (err: unknown) => this.reconnect(err));
+    const watch = (this.watch = new ReconnectingListWatch<V1Pod>({
+      kubeConfig: this.o.kubeConfig, path: '/api/v1/pods', list, fieldSelector, logger: this.o.logger, what: 'pod watch', note: 'running pods keep running',
+    }));
+    for (const verb of ['add', 'update', 'delete'] as const) watch.informer.on(verb, () => { watch.resetBackoff(); this.schedule(); });
     // Not awaited: the agent starts (and keeps running pods) whether or not the apiserver answers.
-    void this.run();
-  }
-
-  private async run(): Promise<void> {
-    if (this.stopped || !this.informer) return;
-    try {
-      await this.informer.start(); // list failures and watch ends come back through 'error'
-    } catch (err) {
-      this.reconnect(err);
-    }
-  }
-
-  private reconnect(err: unknown): void {
-    if (this.stopped || this.retry) return;
-    const delay = this.backoff.next();
-    this.o.logger.warn('pod watch failed; reconnecting (running pods keep running)', { error: apiErrorMessage(err), retryInMs: delay });
-    this.retry = setTimeout(() => {
-      this.retry = undefined;
-      void this.run();
-    }, delay);
-    this.retry.unref();
+    watch.start();
   }
 
   private schedule(): void {
@@ -113,8 +90,8 @@ export class ApiPodSource implements PodSource {
 
   /** The whole cache as one snapshot; deleting pods first go out once with their deletion grace period. */
   private flush(): void {
-    if (this.stopped || !this.listed || !this.informer || !this.emit) return;
-    const pods = [...this.informer.list()];
+    if (this.stopped || !this.listed || !this.watch || !this.emit) return;
+    const pods = [...this.watch.informer.list()];
     const graceUpdates: V1Pod[] = [];
     const desired = new Map<string, V1Pod>();
     for (const p of pods) {
@@ -135,7 +112,7 @@ export class ApiPodSource implements PodSource {
 
   /** The pod as the apiserver last showed it. */
   get(namespace: string, name: string): V1Pod | undefined {
-    return this.informer?.get(name, namespace);
+    return this.watch?.informer.get(name, namespace);
   }
 
   /** The pods the apiserver shows for this node; undefined until the first list succeeded. */
@@ -144,12 +121,11 @@ export class ApiPodSource implements PodSource {
   }
 
   list(): V1Pod[] {
-    return [...(this.informer?.list() ?? [])];
+    return [...(this.watch?.informer.list() ?? [])];
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.retry) clearTimeout(this.retry);
-    await this.informer?.stop();
+    await this.watch?.stop();
   }
 }
