@@ -35,8 +35,8 @@ t.test('resourceFieldRef: a zero or unset divisor is 1; CPU rounds up to cores, 
 });
 
 t.test("variable names: 1.34's relaxed rule (printable ASCII but '='), for envFrom keys and env names", async (t) => {
-  // The names of the conformance spec "should allow substituting values in a volume subpath" neighbours:
-  // "Variable Expansion should allow composing env vars into new env vars" and the envFrom specs.
+  // The names of the conformance specs "ConfigMap/Secrets should be consumable as environment
+  // variable names with various prefixes" (prefixes 1-, $_-, ABC_, #@! before data-1).
   for (const name of ['1-data-1', '$_-data-1', '#@!data-1', 'data 1', 'a.b-c', '~']) t.ok(isEnvVarName(name), `${JSON.stringify(name)} is valid`);
   for (const name of ['', 'a=b', 'caf\u00e9', 'tab\t', '\u007f']) t.notOk(isEnvVarName(name), `${JSON.stringify(name)} is not`);
   const pod: V1Pod = { metadata: { name: 'p', namespace: 'ns', uid: 'u' }, spec: { containers: [{ name: 'c', image: 'i', envFrom: [{ configMapRef: { name: 'cm' }, prefix: 'p_' }] }] } };
