@@ -34,6 +34,14 @@ export GOTOOLCHAIN=local
 # Static binaries: agnhost and nnp go into images that hold no C library.
 export CGO_ENABLED=0
 mkdir -p "$out"
+# One build at a time (setup.sh and a conformance run may start together): the second waits for
+# the first and then finds the stamp.
+exec 9>"$out/.lock"
+flock 9
+if [ -f "$stamp" ]; then
+  echo "conformance suite $KUBERNETES_VERSION already built in $out"
+  exit 0
+fi
 
 mod="$cache/build/conformance-$KUBERNETES_VERSION"
 mkdir -p "$mod"

@@ -21,9 +21,11 @@ fi
 # bandwidth), used beside ours in tests. qemu-system-x86 + a Debian kernel: the VM that IPVS
 # tests boot, because this machine's kernel has no IPVS. openssl: control-plane certificates.
 # vagrant: `vagrant validate` of our Vagrantfile. util-linux: nsenter (tests, port-forward).
-# bsdutils: script(1), a terminal for the `kubectl exec -t` test.
+# bsdutils: script(1), a terminal for the `kubectl exec -t` test. bash-static, bind9-dnsutils
+# (dig), netcat-openbsd: tools upstream's conformance images carry (test/conformance/IMAGES.md).
 packages=(docker.io iptables ipset ipvsadm iproute2 conntrack busybox-static containernetworking-plugins
-          qemu-system-x86 openssl util-linux bsdutils curl ca-certificates kmod e2fsprogs cpio zstd vagrant)
+          qemu-system-x86 openssl util-linux bsdutils curl ca-certificates kmod e2fsprogs cpio zstd vagrant
+          bash-static bind9-dnsutils netcat-openbsd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -68,6 +70,11 @@ bash "$root/scripts/build-control-plane.sh"
 # --- cluster DNS, from upstream sources ---------------------------------------------------
 step "cluster DNS (CoreDNS binary and the kubenode/coredns image)"
 bash "$root/scripts/build-coredns.sh"
+
+# --- upstream's conformance suite ----------------------------------------------------------
+step "conformance suite (e2e.test, ginkgo, agnhost, nnp) and its images"
+bash "$root/scripts/build-conformance.sh"
+bash "$root/scripts/build-conformance-images.sh"
 
 # --- the IPVS test VM's kernel -------------------------------------------------------------
 if [ -x "$root/scripts/vm.sh" ]; then
