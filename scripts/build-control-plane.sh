@@ -14,6 +14,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/versions.sh
 . "$here/versions.sh"
+# shellcheck source=scripts/lib/k8s-module.sh
+. "$here/lib/k8s-module.sh"
 
 cache=${KUBENODE_CACHE:-/var/cache/kubenode}
 out="$cache/bin/k8s-$KUBERNETES_VERSION"
@@ -33,31 +35,15 @@ mkdir -p "$out"
 # --- Kubernetes ------------------------------------------------------------
 k8s_mod="$cache/build/k8s-$KUBERNETES_VERSION"
 mkdir -p "$k8s_mod"
-minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
-staging_version="v0.${KUBERNETES_VERSION#v1.}"
 if [ ! -f "$k8s_mod/go.sum" ]; then
-  {
-    echo "module kubenode.local/control-plane"
-    echo
-    echo "go 1.24"
-    echo
-    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
-    echo
-    echo "replace ("
-    for m in $KUBERNETES_STAGING_MODULES; do echo "	k8s.io/$m => k8s.io/$m $staging_version"; done
-    echo ")"
-  } > "$k8s_mod/go.mod"
+  k8s_gomod kubenode.local/control-plane > "$k8s_mod/go.mod"
   # `go get pkg@version` pins the release; without @version it would move to the newest one.
   (cd "$k8s_mod" && go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBERNETES_VERSION" \
      "k8s.io/kubernetes/cmd/kube-controller-manager@$KUBERNETES_VERSION" \
      "k8s.io/kubernetes/cmd/kube-scheduler@$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/kubectl@$KUBERNETES_VERSION")
 fi
-# The version is stamped as upstream's hack/lib/version.sh does, so `kubectl version` and the
-# apiserver's /version report the real release instead of v0.0.0-master.
-ldflags="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ldflags="$ldflags -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-done
+# `kubectl version` and the apiserver's /version report the real release.
+ldflags=$(k8s_version_ldflags)
 for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   if [ ! -x "$out/$cmd" ]; then
     echo "building $cmd $KUBERNETES_VERSION (first time only; several minutes)"
