@@ -33,6 +33,8 @@ import { PodConfig, type DesiredChanges } from './sources/merger.js';
 import type { ManifestError, PodSource } from './sources/types.js';
 import { UrlSource } from './sources/url.js';
 import { readCapacity } from './stats/capacity.js';
+import { allocatableOf } from './node/capacity.js';
+import { DEFAULT_EVICTION_HARD } from './node/eviction.js';
 import { StatsProvider } from './stats/summary.js';
 import { StatusManager } from './status/status-manager.js';
 // Type-only: the apiserver side (and @kubernetes/client-node, ~80 MiB) is loaded only with --kubeconfig.
@@ -163,6 +165,9 @@ export class Agent {
       metrics: this.metrics,
       logger,
       capacity,
+      // As the Node's status.allocatable that node-agent reports (nothing reserved, the default
+      // hard eviction thresholds), which kubelet gives the downward API for unset limits.
+      allocatable: allocatableOf(capacity, {}, DEFAULT_EVICTION_HARD),
       minOomScoreAdj,
       syncFrequencyMs: cfg.syncFrequencyMs,
       recorder,

@@ -100,7 +100,7 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
     // ConfigMaps and Secrets first (through the objects cache), then the pure resolution.
     const envObjects = await fetchEnvObjects(pod, c, field, ctx.objects);
     const { env, skipped } = resolveContainerEnv(c, {
-      pod, podIPs: state.podIPs, hostIPs: ctx.hostIPs, nodeCpuMilli: ctx.capacity.cpuMilli, nodeMemoryBytes: ctx.capacity.memoryBytes,
+      pod, podIPs: state.podIPs, hostIPs: ctx.hostIPs, nodeCpuMilli: ctx.allocatable.cpuMilli, nodeMemoryBytes: ctx.allocatable.memoryBytes,
       serviceEnv: podServiceEnv(ctx.services, pod),
     }, field, envObjects);
     for (const line of skipped) state.log.warn('invalid environment variable names skipped', { container: c.name, detail: line });

@@ -33,6 +33,8 @@ export interface PodContext {
   metrics: AgentMetrics;
   logger: Logger;
   capacity: { cpuMilli: number; memoryBytes: number };
+  /** Node allocatable: what a resourceFieldRef reads for a limit the container does not set (kubelet's defaultPodLimitsForDownwardAPI). */
+  allocatable: { cpuMilli: number; memoryBytes: number };
   /** Lowest oom_score_adj containers may get on this host (runtime/oom.ts). */
   minOomScoreAdj: number;
   /** Periodic resync of every pod, as kubelet's --sync-frequency. */

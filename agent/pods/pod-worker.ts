@@ -250,7 +250,7 @@ export class PodWorker {
 
   private async ensureVolumes(): Promise<boolean> {
     try {
-      this.state.volumes = await this.ctx.volumes.setUp(this.state.pod, { objects: this.ctx.objects, capacity: this.ctx.capacity });
+      this.state.volumes = await this.ctx.volumes.setUp(this.state.pod, { objects: this.ctx.objects, capacity: this.ctx.allocatable });
       this.lastVolumeError = undefined;
       for (const [name, w] of this.state.waiting) if (w.reason === 'ContainerCreating') this.state.waiting.delete(name);
       return true;
@@ -276,7 +276,7 @@ export class PodWorker {
   private async refreshVolumes(): Promise<true> {
     if (!VolumeManager.hasApiDataVolumes(this.state.pod)) return true;
     try {
-      this.state.volumes = await this.ctx.volumes.setUp(this.state.pod, { objects: this.ctx.objects, capacity: this.ctx.capacity });
+      this.state.volumes = await this.ctx.volumes.setUp(this.state.pod, { objects: this.ctx.objects, capacity: this.ctx.allocatable });
     } catch (e) {
       this.state.log.debug('volume refresh failed', { error: (e as Error).message });
     }

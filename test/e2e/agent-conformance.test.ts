@@ -4,7 +4,8 @@
 // lowered on a running pod. One agent as a node of the real upstream control plane.
 import t from 'tap';
 import { join } from 'node:path';
-import type { V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
+import { quantityMilliValue, quantityValue } from '../../lib/quantity.js';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
 import { createWorld, IMAGES, type AgentProcess } from '../fixtures/agent/world.js';
 import { until } from '../harness/until.js';
@@ -38,7 +39,11 @@ t.test('apiserver pods: service env, relaxed envFrom names, subPathExpr fixed by
   const web = await getJSON<V1Service>(cp, ['-n', ns, 'get', 'service', 'web-front']);
 
   // --- service environment variables; envFrom keys that are not C identifiers ------------------------
-  const printEnv = { name: 'main', image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['env'], envFrom: [{ configMapRef: { name: 'data' }, prefix: '$_-' }] };
+  const printEnv = {
+    name: 'main', image: IMAGES.busybox, imagePullPolicy: 'Never', command: ['env'], envFrom: [{ configMapRef: { name: 'data' }, prefix: '$_-' }],
+    // No limits: the node's allocatable (as the conformance spec "Downward API should provide default limits.cpu/memory from node allocatable").
+    env: [{ name: 'CPU_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.cpu' } } }, { name: 'MEMORY_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '0' } } }],
+  };
   await apply(pod('links', { restartPolicy: 'Never', containers: [printEnv] }));
   await apply(pod('no-links', { restartPolicy: 'Never', enableServiceLinks: false, containers: [printEnv] }));
   for (const name of ['links', 'no-links']) await until(`${name} Succeeded`, 90_000, async () => (await get(name)).status?.phase === 'Succeeded');
@@ -52,6 +57,9 @@ t.test('apiserver pods: service env, relaxed envFrom names, subPathExpr fixed by
   t.equal(links.get('WEB_FRONT_PORT'), `tcp://${web.spec!.clusterIP}:80`);
   t.notOk([...links.keys()].some((k) => k.startsWith('HEADLESS_')), 'no variables for a headless Service');
   t.equal(links.get('$_-1-data-1'), 'value-1', 'an envFrom key with a relaxed name is kept');
+  const node = await getJSON<V1Node>(cp, ['get', 'node', w.nodeName]);
+  t.equal(links.get('MEMORY_LIMIT'), String(quantityValue(node.status!.allocatable!.memory!)), "an unset memory limit is the Node's allocatable memory, in bytes");
+  t.equal(links.get('CPU_LIMIT'), String(Math.ceil(quantityMilliValue(node.status!.allocatable!.cpu!) / 1000)), "an unset CPU limit is the Node's allocatable CPU, in cores");
   const noLinks = env(await logs('no-links'));
   t.equal(noLinks.get('KUBERNETES_SERVICE_HOST'), kubernetes.spec!.clusterIP, 'enableServiceLinks false: the master service still');
   t.equal(noLinks.get('WEB_FRONT_SERVICE_HOST'), undefined, 'but not the namespace’s Services');
