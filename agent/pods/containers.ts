@@ -149,7 +149,7 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
     let reason: string;
     let retryMs = 2000;
     if (err instanceof ImageError) reason = err.reason;
-    else if (err instanceof ContainerConfigError) { reason = 'CreateContainerConfigError'; retryMs = 10_000; }
+    else if (err instanceof ContainerConfigError) { reason = 'CreateContainerConfigError'; retryMs = err.retryAfterMs ?? 10_000; }
     else if (step === 'create') { reason = 'CreateContainerError'; ctx.metrics.runtimeErrors.inc({ operation_type: 'create_container' }); }
     else if (step === 'start') { reason = 'RunContainerError'; ctx.metrics.runtimeErrors.inc({ operation_type: 'start_container' }); }
     else reason = 'CreateContainerError';

@@ -25,8 +25,11 @@ export interface EnvContext {
 
 /** A container that cannot be configured: kubelet's CreateContainerConfigError. */
 export class ContainerConfigError extends Error {
-  /** `bare`: the message is the reason alone, worded as kubelet words it (the field is still recorded). */
-  constructor(readonly field: string, reason: string, readonly bare = false) {
+  /**
+   * `bare`: the message is the reason alone, worded as kubelet words it (the field is still recorded).
+   * `retryAfterMs`: when the condition is expected to clear soon by itself, the next try sooner than the usual 10 s.
+   */
+  constructor(readonly field: string, reason: string, readonly bare = false, readonly retryAfterMs?: number) {
     super(bare ? reason : `${field}: ${reason}`);
     this.name = 'ContainerConfigError';
   }

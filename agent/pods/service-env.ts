@@ -86,6 +86,7 @@ function fromApiserver(pod: V1Pod): boolean {
  */
 export function podServiceEnv(lister: ServiceLister | undefined, pod: V1Pod): Map<string, string> {
   if (!lister) return new Map();
-  if (fromApiserver(pod) && !lister.hasSynced()) throw new ContainerConfigError('env', 'services have not yet been read at least once, cannot construct envvars', true);
+  // Retried after 1 s: the first list is normally under way (the agent just started).
+  if (fromApiserver(pod) && !lister.hasSynced()) throw new ContainerConfigError('env', 'services have not yet been read at least once, cannot construct envvars', true, 1000);
   return serviceEnvVarMap(lister.list(), pod.metadata?.namespace ?? '', pod.spec?.enableServiceLinks !== false);
 }

@@ -114,7 +114,7 @@ t.test("service environment variables: kubelet's getServiceEnvVarMap and envvars
   const apiPod: V1Pod = { ...pod, metadata: { ...pod.metadata, annotations: { 'kubernetes.io/config.source': 'api' } } };
   const staticPod: V1Pod = { ...pod, metadata: { ...pod.metadata, annotations: { 'kubernetes.io/config.source': 'file' } } };
   t.same(podServiceEnv(undefined, apiPod), new Map(), 'no apiserver: none');
-  t.throws(() => podServiceEnv(lister(false), apiPod), { name: 'ContainerConfigError', message: 'services have not yet been read at least once, cannot construct envvars' }, 'an apiserver pod waits for the first list');
+  t.throws(() => podServiceEnv(lister(false), apiPod), { name: 'ContainerConfigError', message: 'services have not yet been read at least once, cannot construct envvars', retryAfterMs: 1000 }, 'an apiserver pod waits for the first list');
   t.equal(podServiceEnv(lister(false), staticPod).get('KUBERNETES_SERVICE_HOST'), '10.96.0.1', 'a static pod does not wait');
   t.equal(podServiceEnv(lister(true), { ...apiPod, spec: { ...apiPod.spec!, enableServiceLinks: false } }).get('WEB_SERVICE_HOST'), undefined);
 });
