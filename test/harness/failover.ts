@@ -4,7 +4,7 @@
 //   b  make one backend fail its readiness probe (rm /www/ready inside it), then heal it
 //   c  delete one backend pod gracefully (its preStop hook keeps it serving meanwhile)
 //   d  partition a node holding backends; wait until they are replaced on the other nodes
-import { run } from '../../lib/exec.js';
+import { run, type RunResult } from '../../lib/exec.js';
 import { demoPods, waitForPods, type EmulatedCluster, type PodInfo } from './cluster.js';
 import { RequestLoop, summarize, type Sample, type TrafficSummary } from './traffic.js';
 
@@ -16,7 +16,12 @@ export const SCENARIO_TITLES: Record<ScenarioName, string> = {
   d: 'partition a node holding backends',
 };
 
-export type ClusterAccess = Pick<EmulatedCluster, 'kubectl' | 'sh' | 'nodeName' | 'nodeIP'>;
+export type ClusterAccess = Pick<EmulatedCluster, 'kubectl' | 'sh' | 'nodeName' | 'nodeIP'> & {
+  /** docker on the machine that runs NODE's pods; default this machine's Docker, which every
+   * emulated node shares (Vagrant VMs each have their own). */
+  docker?: (node: string, args: string[]) => Promise<RunResult>;
+};
+const hostDocker = (_node: string, args: string[]) => run('docker', args);
 
 export interface ScenarioOptions {
   nodePort: number;
@@ -45,8 +50,8 @@ const SETTLED_MS = 2000;
 
 /** The running `demo` container of a pod, by its UID: Docker is shared by every emulated node
  * and by other clusters, where a pod of the same name may exist. */
-async function demoContainer(pod: PodInfo): Promise<string> {
-  const res = await run('docker', ['ps', '-q', '--filter', `label=io.kubernetes.pod.uid=${pod.uid}`, '--filter', 'label=io.kubernetes.container.name=demo']);
+async function demoContainer(docker: NonNullable<ClusterAccess['docker']>, pod: PodInfo): Promise<string> {
+  const res = await docker(pod.node, ['ps', '-q', '--filter', `label=io.kubernetes.pod.uid=${pod.uid}`, '--filter', 'label=io.kubernetes.container.name=demo']);
   const id = res.stdout.trim().split('\n')[0];
   if (!id) throw new Error(`no running demo container for pod ${pod.name} (uid ${pod.uid})`);
   return id;
@@ -68,6 +73,7 @@ const allReady = (replicas: number) => (p: PodInfo[]) => p.filter((x) => x.ready
 
 export async function runScenario(c: ClusterAccess, scenario: ScenarioName, o: ScenarioOptions): Promise<ScenarioResult> {
   const log = o.log ?? (() => {});
+  const docker = c.docker ?? hostDocker;
   const entry = c.nodeName(1);
   const url = `http://${c.nodeIP(1)}:${o.nodePort}/`;
   const pods = await waitForPods(c, `${o.replicas} demo pods Ready`, allReady(o.replicas), 180_000);
@@ -82,10 +88,10 @@ export async function runScenario(c: ClusterAccess, scenario: ScenarioName, o: S
     switch (scenario) {
       case 'a': {
         target = pickTarget(pods, entry, o.targetIndex);
-        const id = await demoContainer(target);
+        const id = await demoContainer(docker, target);
         log(`killing container ${id.slice(0, 12)} of ${target.name} on ${target.node}`);
         actionAt = loop.now();
-        await run('docker', ['kill', '--signal', 'KILL', id]);
+        await docker(target.node, ['kill', '--signal', 'KILL', id]);
         await waitForPods(c, `${target.name} restarted and Ready`, (p) => p.some((x) => x.name === target.name && x.restarts > target.restarts && x.ready), 120_000);
         facts.readyAgainSeconds = (loop.now() - actionAt) / 1000;
         log(`${target.name} restarted and Ready again after ${facts.readyAgainSeconds.toFixed(1)} s`);
@@ -93,10 +99,10 @@ export async function runScenario(c: ClusterAccess, scenario: ScenarioName, o: S
       }
       case 'b': {
         target = pickTarget(pods, entry, o.targetIndex);
-        const id = await demoContainer(target);
+        const id = await demoContainer(docker, target);
         log(`making ${target.name} on ${target.node} fail its readiness probe (rm /www/ready)`);
         actionAt = loop.now();
-        await run('docker', ['exec', id, 'rm', '-f', '/www/ready']);
+        await docker(target.node, ['exec', id, 'rm', '-f', '/www/ready']);
         await waitForPods(c, `${target.name} unready`, (p) => p.some((x) => x.name === target.name && !x.ready), 30_000);
         facts.unreadySeenAt = loop.now();
         facts.unreadySeenSeconds = (loop.now() - actionAt) / 1000;
@@ -104,7 +110,7 @@ export async function runScenario(c: ClusterAccess, scenario: ScenarioName, o: S
         await sleep(4000);
         const healAt = loop.now();
         facts.healAt = healAt;
-        await run('docker', ['exec', id, 'touch', '/www/ready']);
+        await docker(target.node, ['exec', id, 'touch', '/www/ready']);
         await waitForPods(c, `${target.name} Ready again`, (p) => p.some((x) => x.name === target.name && x.ready), 30_000);
         log(`${target.name} passes its readiness probe again`);
         const duringUnready = loop.samples.filter((s) => s.ok && s.pod === target.name && s.start >= actionAt && s.start < healAt);
