@@ -15,6 +15,8 @@
 #                                           exits 0 when all is up, 1 when a node's program died,
 #                                           3 when the cluster is not up (as `systemctl status`)
 #   scripts/cluster.sh kubeconfig           the admin kubeconfig's path
+#   scripts/cluster.sh env                  shell lines for the pinned kubectl and the admin kubeconfig:
+#                                           eval "$(sudo scripts/cluster.sh env)"; kubectl get nodes
 #   scripts/cluster.sh kubectl ARGS...      kubectl as the cluster admin
 #   scripts/cluster.sh nodes                one line per node: NAME ADDRESS NAMESPACE
 #   scripts/cluster.sh exec NODE -- CMD...  run a command in a node's network namespace
@@ -525,6 +527,7 @@ case "$cmd" in
   down) down ;;
   status) status ;;
   kubeconfig) [ -f "$KUBENODE_CONTROL_PLANE_DIR/admin.kubeconfig" ] || die "cluster $cname is not up: $0 up"; echo "$KUBENODE_CONTROL_PLANE_DIR/admin.kubeconfig" ;;
+  env) cp_up || die "cluster $cname is not up (no apiserver): $0 up"; cp_sh env ;;
   kubectl) cp_up || die "cluster $cname is not up (no apiserver): $0 up"; kubectl_admin "$@" ;;
   nodes) for i in $(node_indexes); do echo "$(ns_of "$i") $(node_ip "$i") $(ns_of "$i")"; done ;;
   exec)
@@ -545,5 +548,5 @@ case "$cmd" in
     if [ "${3:-}" = -f ]; then exec tail -n 50 -F "$f"; else cat "$f"; fi
     ;;
   ""|-h|--help|help) usage; [ -n "$cmd" ] || exit 2 ;;
-  *) echo "cluster.sh: unknown subcommand '$cmd' (expected up, down, status, kubeconfig, kubectl, nodes, exec, netem, partition, heal, logs)" >&2; exit 2 ;;
+  *) echo "cluster.sh: unknown subcommand '$cmd' (expected up, down, status, kubeconfig, kubectl, env, nodes, exec, netem, partition, heal, logs)" >&2; exit 2 ;;
 esac

@@ -13,6 +13,8 @@
 #                                        components and all state stay); `start apiserver`
 #                                        starts it again and waits for /readyz; `restart apiserver`
 #   scripts/control-plane.sh kubeconfig  print the admin kubeconfig's path
+#   scripts/control-plane.sh env         shell lines putting the pinned kubectl on PATH and the admin
+#                                        kubeconfig in KUBECONFIG: eval "$(sudo scripts/control-plane.sh env)"
 #   scripts/control-plane.sh kubectl ARGS...         kubectl as the cluster admin
 #   scripts/control-plane.sh node-credentials NAME [IP...]
 #                                        client certificate (system:node:NAME) and kubelet
@@ -328,6 +330,25 @@ node_credentials() {
   echo "$nd"
 }
 
+# The shell lines of `env`. Run through sudo by a user, the admin kubeconfig (root's, with keys
+# only root may read) is copied for that user with its certificates inline, as kubeadm tells its
+# users to copy admin.conf to ~/.kube/config and chown it; the copy lives in this control plane's
+# directory, so `down --purge` removes it.
+print_env() {
+  [ -f "$admin_kubeconfig" ] || die "no kubeconfig yet: run '$0 up'"
+  [ -x "$bin/kubectl" ] || die "$bin/kubectl is missing: run 'sudo scripts/setup.sh'"
+  local kc=$admin_kubeconfig tmp
+  if [ "$(id -u)" = 0 ] && [ -n "${SUDO_UID:-}" ] && [ "$SUDO_UID" != 0 ]; then
+    kc=$dir/admin-${SUDO_USER:-$SUDO_UID}.kubeconfig
+    tmp=$(mktemp "$dir/.kubeconfig.XXXXXX")
+    kubectl_admin config view --raw --flatten --minify >"$tmp"
+    chown "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" "$tmp"
+    mv "$tmp" "$kc"
+  fi
+  # shellcheck disable=SC2016
+  printf 'export KUBECONFIG=%q\nexport PATH=%q:"$PATH"\n' "$kc" "$bin"
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -339,8 +360,9 @@ case "$cmd" in
   status) status ;;
   kubeconfig) [ -f "$admin_kubeconfig" ] || die "no kubeconfig yet: run '$0 up'"; echo "$admin_kubeconfig" ;;
   kubectl) kubectl_admin "$@" ;;
+  env) print_env ;;
   node-credentials) node_credentials "$@" ;;
   stop|start|restart) component_cmd "$cmd" "$@" ;;
   ""|-h|--help|help) usage; [ -n "$cmd" ] || exit 2 ;;
-  *) echo "control-plane: unknown subcommand '$cmd' (expected up, down, status, stop, start, restart, kubeconfig, kubectl, node-credentials)" >&2; exit 2 ;;
+  *) echo "control-plane: unknown subcommand '$cmd' (expected up, down, status, stop, start, restart, kubeconfig, kubectl, env, node-credentials)" >&2; exit 2 ;;
 esac

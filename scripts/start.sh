@@ -53,6 +53,11 @@ echo "Try it (each answer names the pod, its IP and its node):"
 for a in "${addrs[@]}"; do echo "    curl http://$a:$node_port/"; done
 echo "    for i in \$(seq 10); do curl -s http://${addrs[0]}:$node_port/; done"
 echo
+# kubectl is not on the user's PATH: the pinned one lives beside the control plane's binaries.
+echo "kubectl (the release the control plane was built from) in your shell: run these, or eval \"\$(sudo scripts/cluster.sh env)\""
+cluster env | sed 's/^/    /'
+echo "    kubectl get pods -o wide"
+echo
 echo "Look around:"
 echo "    sudo scripts/cluster.sh status"
 echo "    sudo scripts/cluster.sh kubectl get pods -o wide"

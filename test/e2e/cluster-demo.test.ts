@@ -2,9 +2,12 @@
 // agent, proxy, CNI plugins and host-gw routes; kubectl logs and exec through a node; a hostPort;
 // the demo Deployment behind a NodePort.
 import t from 'tap';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { run } from '../../lib/exec.js';
 import { DEMO_NODE_PORT, demoPods, deployDemo, newCluster, type EmulatedCluster } from '../harness/cluster.js';
 import { IMAGES, requireDocker, requireImage } from '../harness/docker.js';
+import { SCRIPTS } from '../harness/control-plane.js';
 import { clusterLeftovers } from '../harness/leftovers.js';
 import { getOnce, parseAnswer } from '../harness/traffic.js';
 
@@ -91,6 +94,23 @@ t.test('cluster up --nodes 3: Ready nodes, pod-to-pod across nodes, NodePort on 
   t.equal(pods.filter((p) => p.ready).length, 3, `3 demo replicas Ready on ${[...new Set(pods.map((p) => p.node))].join(', ')}`);
   // The startup probe holds liveness back until httpd listens: no replica restarts on its own.
   t.same(pods.map((p) => p.restarts), [0, 0, 0], 'no demo replica was restarted while starting');
+
+  // `eval "$(sudo scripts/cluster.sh env)"`, as npm start suggests, gives a shell the pinned
+  // kubectl (ahead of any other on PATH; this machine may have /usr/bin/kubectl) and the admin kubeconfig.
+  const envLines = (await c.sh(['env'])).stdout;
+  t.match(envLines, /^export KUBECONFIG=\S+\nexport PATH=\S+:"\$PATH"\n$/, `env prints the two export lines: ${envLines}`);
+  const shell = await run('bash', ['-c', 'eval "$1"; command -v kubectl; kubectl get nodes -o name', 'bash', envLines],
+    { env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: c.dir }, allowFailure: true });
+  const [kubectlPath, ...nodeNames] = shell.stdout.trim().split('\n');
+  t.match(kubectlPath, /\/k8s-v[\d.]+\/kubectl$/, `the pinned kubectl is the one found (${kubectlPath})`);
+  t.same(nodeNames.sort(), [1, 2, 3].map((i) => `node/${c.nodeName(i)}`), `kubectl get nodes works in that shell (stderr: ${shell.stderr.trim()})`);
+  // Through sudo, the user gets a kubeconfig of their own (root's keys are root's only), with
+  // the certificates inline.
+  const asUser = await run('bash', [join(SCRIPTS, 'cluster.sh'), 'env'], { env: { ...c.env, SUDO_UID: '65534', SUDO_GID: '65534', SUDO_USER: 'nobody' } });
+  const userKubeconfig = /^export KUBECONFIG=(\S+)$/m.exec(asUser.stdout)?.[1] ?? '';
+  t.equal(statSync(userKubeconfig).uid, 65534, `the sudo user's kubeconfig (${userKubeconfig}) belongs to that user`);
+  t.equal(statSync(userKubeconfig).mode & 0o777, 0o600, 'readable by that user only');
+  t.match(readFileSync(userKubeconfig, 'utf8'), /client-key-data: /, 'with the key inline, not a path into the root-only pki directory');
   for (const i of [1, 2, 3]) {
     let answer: ReturnType<typeof parseAnswer>;
     for (let k = 0; k < 20 && !answer; k++) {
