@@ -1,12 +1,11 @@
 // Starting and killing one container of a pod, as kubelet's startContainer and killContainer:
 // back-off check, image, environment, mounts, create, start, postStart hook; and preStop hook,
 // then SIGTERM, then SIGKILL when the grace period runs out.
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { V1Container, V1LifecycleHandler } from '@kubernetes/client-node';
 import { ContainerConfigError, resolveContainerEnv } from './env.js';
 import { fetchEnvObjects } from './env-objects.js';
 import { volumeSubPath } from './subpath.js';
+import { prepareSubPath, SubPathError } from '../volumes/subpath-dir.js';
 import { podServiceEnv } from './service-env.js';
 import { ImageError } from '../runtime/images.js';
 import { buildContainerConfig, type Mount } from '../runtime/container-spec.js';
@@ -42,9 +41,13 @@ async function mountsFor(state: PodState, c: V1Container, env: { name: string; v
     let hostPath = v.hostPath;
     const subPath = volumeSubPath(m, env, `${field}.volumeMounts[${i}]`);
     if (subPath) {
-      hostPath = join(v.hostPath, subPath);
-      // A key of a configMap or secret volume is a file (a symlink through ..data): bind it as it is.
-      if (!v.readOnly) await mkdir(hostPath, { recursive: true });
+      // A key of a configMap or secret volume is a file (a symlink through ..data): bound as it is.
+      try {
+        hostPath = await prepareSubPath(v.hostPath, subPath, !v.readOnly);
+      } catch (e) {
+        if (e instanceof SubPathError) throw new ContainerConfigError(`${field}.volumeMounts[${i}].subPath`, e.message, true);
+        throw e;
+      }
     }
     // API-data volumes (configMap, secret, downwardAPI, projected) are always read-only, as kubelet mounts them.
     out.push({ hostPath, containerPath: m.mountPath, readOnly: (m.readOnly ?? false) || (v.readOnly ?? false) });

@@ -1,8 +1,14 @@
 // Behaviours upstream's conformance suite found different from kubelet, checked with real
 // containers: a non-root container writes a custom terminationMessagePath, completed init
-// containers are ready, resourceFieldRef with divisor "0", subPathExpr, activeDeadlineSeconds.
+// containers are ready, resourceFieldRef with divisor "0", subPathExpr (and the directories a
+// subPath makes), activeDeadlineSeconds.
 import t from 'tap';
+import { chmod, mkdir, mkdtemp, rm, stat, symlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { dockerExec } from '../../agent/contracts.js';
+import { prepareSubPath } from '../../agent/volumes/subpath-dir.js';
 import { createWorld, testPod, findPod, IMAGES } from '../fixtures/agent/world.js';
 
 t.test('a non-root container writes its termination message; a completed init container is ready', async (t) => {
@@ -31,6 +37,7 @@ t.test('subPathExpr: expanded from the container env; an absolute expansion is C
   await w.writeManifest('subpath.yaml', [
     testPod(w, 'subpath', [{
       name: 'main', image: IMAGES.busybox, command: ['sh', '-c', 'echo hi > /logs/x; sleep 3600'], env,
+      securityContext: { runAsUser: 1000 }, // the subdirectories made for the subPath are 0777, as the emptyDir
       volumeMounts: [{ name: 'work', mountPath: '/logs', subPathExpr: 'logs/$(POD_NAME)' }, { name: 'work', mountPath: '/whole' }],
     }], { volumes: [{ name: 'work', emptyDir: {} }] }),
     testPod(w, 'abs', [{ name: 'main', image: IMAGES.busybox, command: ['sleep', '3600'], env, volumeMounts: [{ name: 'work', mountPath: '/logs', subPathExpr: '$(ABS)' }] }], { volumes: [{ name: 'work', emptyDir: {} }] }),
@@ -58,4 +65,22 @@ t.test('activeDeadlineSeconds: the pod is killed and Failed with DeadlineExceede
   await new Promise((r) => setTimeout(r, 3000));
   const later = findPod(await agent.pods(), w, 'deadline')!;
   t.equal(later.status!.phase, 'Failed', 'and it stays Failed: nothing restarted');
+});
+
+t.test('subPath directories: the volume root\'s mode; a symlink out of the volume is refused', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'kn-subpath-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const vol = join(root, 'vol');
+  await mkdir(vol);
+  await chmod(vol, 0o2777);
+  const made = await prepareSubPath(vol, 'a/b/c', true);
+  t.equal(made, join(vol, 'a/b/c'));
+  for (const d of ['a', 'a/b', 'a/b/c']) t.equal((await stat(join(vol, d))).mode & 0o7777, 0o2777, `${d}: the root's mode, setgid kept, not narrowed by the umask`);
+  await mkdir(join(root, 'outside'));
+  await symlink(join(root, 'outside'), join(vol, 'escape'));
+  await t.rejects(prepareSubPath(vol, 'escape', true), { name: 'SubPathError', message: /not within volume path/ }, 'an existing symlink leading out');
+  await t.rejects(prepareSubPath(vol, 'escape/new', true), { name: 'SubPathError' }, 'nothing is created through it');
+  t.notOk(existsSync(join(root, 'outside', 'new')));
+  await symlink('a/b', join(vol, 'inside'));
+  t.equal(await prepareSubPath(vol, 'inside/c', true), join(vol, 'inside/c'), 'a symlink within the volume is fine');
 });
