@@ -5,10 +5,13 @@
 # scripts/control-plane.sh, in the root namespace, advertised on the bridge's address.
 #
 # Usage:
-#   scripts/cluster.sh up [--nodes N] [--network-only] [--no-wait]
+#   scripts/cluster.sh up [--nodes N] [--network-only] [--no-wait] [--no-dns]
 #                         start the control plane and nodes 1..N (default 2); adds missing nodes
 #                         to a running cluster. --network-only: bridge and namespaces only;
-#                         --no-wait: do not wait for the nodes to be Ready.
+#                         --no-wait: do not wait for the nodes (nor CoreDNS) to be Ready.
+#                         Once the nodes are Ready, the cluster DNS add-on (CoreDNS, Service
+#                         kube-system/kube-dns at CLUSTER_DNS_IP) is applied and waited for;
+#                         --no-dns: leave it out.
 #   scripts/cluster.sh down                 remove every namespace, link, route, chain, container
 #                                           and file this cluster made
 #   scripts/cluster.sh status               nodes, pods and Services, and each node's network;
@@ -42,6 +45,9 @@
 #                            after a partition can be watched in under a minute
 #   KUBENODE_NODE_COMPONENTS which programs each node runs (agent proxy hostgw)
 #   CNI_BIN_DIR              where the CNI plugins are (/opt/cni/bin, filled by setup.sh)
+#   CLUSTER_DNS_IP           the kube-dns Service's address, each agent's --cluster-dns
+#                            (the tenth address of SERVICE_CIDR: 10.96.0.10)
+#   KUBENODE_DNS_READY_TIMEOUT  seconds `up` waits for CoreDNS to be Ready (180)
 set -euo pipefail
 . "$(dirname "$0")/lib/help.sh"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -70,6 +76,21 @@ export KUBENODE_CONTROL_PLANE_DIR=$dir/control-plane
 export CLUSTER_CIDR=$cluster_cidr
 export NODE_MONITOR_GRACE_PERIOD=${NODE_MONITOR_GRACE_PERIOD:-20s}
 export NOT_READY_TOLERATION_SECONDS=${NOT_READY_TOLERATION_SECONDS:-10}
+# The cluster DNS address, as control-plane.sh derives it (the tenth address of the Service
+# range), exported so both use the same one.
+if [ -z "${CLUSTER_DNS_IP:-}" ]; then
+  IFS=. read -r _a _b _c _d <<<"$(cut -d/ -f1 <<<"${SERVICE_CIDR:-10.96.0.0/16}")"
+  CLUSTER_DNS_IP=$_a.$_b.$_c.$((_d + 10))
+fi
+export CLUSTER_DNS_IP
+# The emulated nodes' resolver file (each agent's --resolv-conf): what pods with dnsPolicy
+# Default get, CoreDNS among them, whose `forward .` sends every name outside the cluster there.
+# Not this machine's /etc/resolv.conf: a loopback resolver there (127.0.0.53 of systemd-resolved)
+# would, inside the CoreDNS pod, be CoreDNS itself, and its `loop` plugin stops it; and queries
+# for outside names must not leave this machine. The host's bridge address plays the Vagrant
+# host: nothing answers on it unless a person runs a DNS server there, so outside names fail
+# at once (port unreachable) while cluster names resolve.
+node_resolv_conf=$dir/resolv.conf
 bridge=$cname-vnet0
 node_dirs=$dir/nodes
 logs=$dir/logs
@@ -221,6 +242,9 @@ node_env() {
   echo "KUBENODE_NODE_DIR=$node_dirs/$name"
   echo "KUBENODE_NODE_KUBECONFIG=$KUBENODE_CONTROL_PLANE_DIR/nodes/$name/kubeconfig"
   echo "CLUSTER_CIDR=$cluster_cidr"
+  echo "KUBENODE_CLUSTER_DNS=$CLUSTER_DNS_IP"
+  echo "KUBENODE_CLUSTER_DOMAIN=cluster.local"
+  echo "KUBENODE_RESOLV_CONF=$node_resolv_conf"
   echo "KUBENODE_NODE_COMPONENTS=${KUBENODE_NODE_COMPONENTS:-agent proxy hostgw}"
 }
 
@@ -278,16 +302,49 @@ wait_nodes_ready() {
   done
 }
 
+# The resolver file of the emulated nodes (see node_resolv_conf above).
+write_node_resolv_conf() {
+  mkdir -p "$dir"
+  printf '# Written by scripts/cluster.sh: the resolver of cluster %s'"'"'s nodes (the agents'"'"' --resolv-conf).\nnameserver %s\n' "$cname" "$host_ip" >"$node_resolv_conf.tmp"
+  mv "$node_resolv_conf.tmp" "$node_resolv_conf"
+}
+
+# The DNS add-on (control-plane.sh addons), then, unless told not to wait, CoreDNS Ready.
+cluster_dns() {
+  local wait=$1 image
+  image=kubenode/coredns:$(. "$here/versions.sh"; echo "$COREDNS_VERSION")
+  if ! docker image inspect "$image" >/dev/null 2>&1; then
+    echo "    cluster DNS left out: image $image is missing: run 'sudo scripts/setup.sh' (scripts/build-coredns.sh); pods cannot resolve cluster names until then" >&2
+    return 0
+  fi
+  cp_sh addons | sed 's/^/    /'
+  [ "$wait" = 1 ] || return 0
+  local deadline=$((SECONDS + ${KUBENODE_DNS_READY_TIMEOUT:-180})) ready
+  while :; do
+    ready=$(kubectl_admin -n kube-system get deployment coredns -o jsonpath='{.status.readyReplicas}' 2>/dev/null || true)
+    [ "${ready:-0}" -ge 1 ] 2>/dev/null && { echo "    coredns Ready"; return 0; }
+    if [ $SECONDS -ge $deadline ]; then
+      echo "cluster.sh: CoreDNS is not Ready after ${KUBENODE_DNS_READY_TIMEOUT:-180}s, so pods cannot resolve cluster names; its pod, events and log:" >&2
+      kubectl_admin -n kube-system get pods -l k8s-app=kube-dns -o wide >&2 || true
+      kubectl_admin -n kube-system get events --field-selector involvedObject.kind=Pod --sort-by=.lastTimestamp 2>/dev/null | grep coredns | tail -8 >&2 || true
+      kubectl_admin -n kube-system logs -l k8s-app=kube-dns --tail 15 >&2 2>&1 || true
+      return 1
+    fi
+    sleep 1
+  done
+}
+
 # --- subcommands ----------------------------------------------------------------------------
 up() {
-  local nodes=2 network_only=0 wait=1
+  local nodes=2 network_only=0 wait=1 dns=1
   while [ $# -gt 0 ]; do
     case $1 in
       --nodes) [ $# -ge 2 ] || die "--nodes needs a number"; nodes=$2; shift 2 ;;
       --nodes=*) nodes=${1#--nodes=}; shift ;;
       --network-only) network_only=1; shift ;;
       --no-wait) wait=0; shift ;;
-      *) die "up: unknown flag '$1' (expected --nodes N, --network-only, --no-wait)" ;;
+      --no-dns) dns=0; shift ;;
+      *) die "up: unknown flag '$1' (expected --nodes N, --network-only, --no-wait, --no-dns)" ;;
     esac
   done
   [[ $nodes =~ ^[0-9]+$ ]] && [ "$nodes" -ge 1 ] && [ "$nodes" -le "$max_nodes" ] || die "--nodes must be a number from 1 to $max_nodes (the subnet $subnet holds that many), got '$nodes'"
@@ -318,6 +375,7 @@ up() {
   APISERVER_ADVERTISE_ADDRESS=$host_ip cp_sh up | sed 's/^/    /'
   kubectl_admin apply -f "$here/node-rbac.yaml" >/dev/null
   start_host_routes
+  write_node_resolv_conf
 
   for i in $(seq 1 "$nodes"); do
     local name; name=$(ns_of "$i")
@@ -329,6 +387,10 @@ up() {
   if [ "$wait" = 1 ] && [[ " ${KUBENODE_NODE_COMPONENTS:-agent proxy hostgw} " == *" agent "* ]]; then
     step "waiting for $nodes nodes to be Ready"
     wait_nodes_ready "$nodes"
+  fi
+  if [ "$dns" = 1 ] && [[ " ${KUBENODE_NODE_COMPONENTS:-agent proxy hostgw} " == *" agent "* ]]; then
+    step "cluster DNS: CoreDNS at $CLUSTER_DNS_IP"
+    cluster_dns "$wait"
   fi
   echo "cluster $cname is up: $0 status"
 }

@@ -15,6 +15,8 @@
 #   scripts/control-plane.sh kubeconfig  print the admin kubeconfig's path
 #   scripts/control-plane.sh env         shell lines putting the pinned kubectl on PATH and the admin
 #                                        kubeconfig in KUBECONFIG: eval "$(sudo scripts/control-plane.sh env)"
+#   scripts/control-plane.sh addons      apply the cluster add-ons (scripts/addons/: CoreDNS as the
+#                                        kube-dns Service at CLUSTER_DNS_IP) to the running cluster
 #   scripts/control-plane.sh kubectl ARGS...         kubectl as the cluster admin
 #   scripts/control-plane.sh node-credentials NAME [IP...]
 #                                        client certificate (system:node:NAME) and kubelet
@@ -29,6 +31,9 @@
 #   APISERVER_EXTRA_SANS         more addresses for the serving certificate, space separated
 #   CLUSTER_CIDR (10.244.0.0/16) SERVICE_CIDR (10.96.0.0/16) NODE_CIDR_MASK_SIZE (24)
 #   NODE_MONITOR_GRACE_PERIOD (40s)  NOT_READY_TOLERATION_SECONDS (300)
+#   CLUSTER_DNS_IP (the tenth address of SERVICE_CIDR: 10.96.0.10)  CLUSTER_DOMAIN (cluster.local)
+#                                the kube-dns Service's address and the domain it answers for;
+#                                agents get the same values (--cluster-dns, --cluster-domain)
 set -euo pipefail
 . "$(dirname "$0")/lib/help.sh"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -74,6 +79,16 @@ first_service_ip() {
   IFS=. read -r a b c d <<<"$net"
   echo "$a.$b.$c.$((d + 1))"
 }
+
+# The tenth address of the service range: the kube-dns Service's ClusterIP, by convention
+# (kubeadm's and kube-up's choice), so agents can be told it before the Service exists.
+dns_service_ip() {
+  local net=${service_cidr%/*}
+  IFS=. read -r a b c d <<<"$net"
+  echo "$a.$b.$c.$((d + 10))"
+}
+cluster_dns_ip=${CLUSTER_DNS_IP:-$(dns_service_ip)}
+cluster_domain=${CLUSTER_DOMAIN:-cluster.local}
 
 pid_of() { local f=$run/$1.pid; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"; }
 running() { pid_of "$1" >/dev/null; }
@@ -330,6 +345,20 @@ node_credentials() {
   echo "$nd"
 }
 
+# The add-ons in scripts/addons/, with this cluster's values filled in, applied as the admin.
+# Docker is asked whether the CoreDNS image is there only to say so early: the nodes (which may
+# be other machines, with their own Docker) are where it must be.
+addons() {
+  running kube-apiserver || die "the control plane is not up: run '$0 up' first"
+  local image=kubenode/coredns:$COREDNS_VERSION
+  if command -v docker >/dev/null && docker info >/dev/null 2>&1 && ! docker image inspect "$image" >/dev/null 2>&1; then
+    echo "control-plane: warning: image $image is not in this machine's Docker: run scripts/build-coredns.sh (the coredns pod cannot start on a node without it)" >&2
+  fi
+  sed -e "s|__COREDNS_IMAGE__|$image|g" -e "s|__DNS_SERVER_IP__|$cluster_dns_ip|g" -e "s|__DNS_DOMAIN__|$cluster_domain|g" \
+    "$here/addons/coredns.yaml" | kubectl_admin apply -f -
+  echo "cluster DNS: CoreDNS ($image) as Service kube-system/kube-dns at $cluster_dns_ip, domain $cluster_domain"
+}
+
 # The shell lines of `env`. Run through sudo by a user, the admin kubeconfig (root's, with keys
 # only root may read) is copied for that user with its certificates inline, as kubeadm tells its
 # users to copy admin.conf to ~/.kube/config and chown it; the copy lives in this control plane's
@@ -362,7 +391,8 @@ case "$cmd" in
   kubectl) kubectl_admin "$@" ;;
   env) print_env ;;
   node-credentials) node_credentials "$@" ;;
+  addons) addons ;;
   stop|start|restart) component_cmd "$cmd" "$@" ;;
   ""|-h|--help|help) usage; [ -n "$cmd" ] || exit 2 ;;
-  *) echo "control-plane: unknown subcommand '$cmd' (expected up, down, status, stop, start, restart, kubeconfig, kubectl, env, node-credentials)" >&2; exit 2 ;;
+  *) echo "control-plane: unknown subcommand '$cmd' (expected up, down, status, stop, start, restart, kubeconfig, kubectl, env, node-credentials, addons)" >&2; exit 2 ;;
 esac

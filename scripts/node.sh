@@ -20,6 +20,11 @@
 #   KUBENODE_NODE_COMPONENTS  which to run, of: agent proxy hostgw (default: all three)
 #   CLUSTER_CIDR              the pod network, split into per-node podCIDRs (10.244.0.0/16)
 #   CNI_BIN_DIR               where kubenode-bridge and kubenode-ipam are   (/opt/cni/bin)
+#   KUBENODE_CLUSTER_DNS      the cluster DNS Service's IP(s), comma-separated (--cluster-dns):
+#                             ClusterFirst pods' nameserver                (default: none)
+#   KUBENODE_CLUSTER_DOMAIN   the cluster's DNS domain (--cluster-domain)  (cluster.local)
+#   KUBENODE_RESOLV_CONF      the resolver file Default pods and CoreDNS's forwarding get
+#                             (--resolv-conf)                              (/etc/resolv.conf)
 #   KUBENODE_AGENT_ARGS / KUBENODE_PROXY_ARGS   extra flags, word-split
 set -euo pipefail
 . "$(dirname "$0")/lib/help.sh"
@@ -173,6 +178,12 @@ up() {
     if supports agent tls-cert-file && [ -f "$creds/kubelet-$name.crt" ]; then
       agent_args+=(--tls-cert-file "$creds/kubelet-$name.crt" --tls-private-key-file "$creds/kubelet-$name.key")
       supports agent client-ca-file && agent_args+=(--client-ca-file "$creds/ca.crt")
+    fi
+    # Pods' DNS (when this agent has the flags): kubelet's --cluster-dns, --cluster-domain, --resolv-conf.
+    if supports agent cluster-dns; then
+      [ -z "${KUBENODE_CLUSTER_DNS:-}" ] || agent_args+=(--cluster-dns "$KUBENODE_CLUSTER_DNS")
+      agent_args+=(--cluster-domain "${KUBENODE_CLUSTER_DOMAIN:-cluster.local}")
+      [ -z "${KUBENODE_RESOLV_CONF:-}" ] || agent_args+=(--resolv-conf "$KUBENODE_RESOLV_CONF")
     fi
     # shellcheck disable=SC2086
     start agent "$(program agent)" "${agent_args[@]}" ${KUBENODE_AGENT_ARGS:-}
