@@ -18,6 +18,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
 # shellcheck source=scripts/lib/k8s-module.sh
 . "$here/lib/k8s-module.sh"
+# shellcheck source=scripts/lib/go-build.sh
+. "$here/lib/go-build.sh"
 
 cache=${KUBENODE_CACHE:-/var/cache/kubenode}
 out="$cache/bin/conformance-$KUBERNETES_VERSION"
@@ -27,12 +29,8 @@ if [ -f "$stamp" ]; then
   exit 0
 fi
 
-command -v go >/dev/null || { echo "build-conformance: 'go' is not installed (needed to build the e2e suite): apt-get install golang-go or install Go >= 1.24" >&2; exit 1; }
-
-export GOFLAGS=-mod=mod
-export GOTOOLCHAIN=local
 # Static binaries: agnhost and nnp go into images that hold no C library.
-export CGO_ENABLED=0
+go_build_env build-conformance "the e2e suite" 1.24
 mkdir -p "$out"
 # One build at a time (setup.sh and a conformance run may start together): the second waits for
 # the first and then finds the stamp.

@@ -16,6 +16,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
 # shellcheck source=scripts/lib/k8s-module.sh
 . "$here/lib/k8s-module.sh"
+# shellcheck source=scripts/lib/go-build.sh
+. "$here/lib/go-build.sh"
 
 cache=${KUBENODE_CACHE:-/var/cache/kubenode}
 out="$cache/bin/k8s-$KUBERNETES_VERSION"
@@ -25,11 +27,7 @@ if [ -f "$stamp" ]; then
   exit 0
 fi
 
-command -v go >/dev/null || { echo "build-control-plane: 'go' is not installed (needed only to build the upstream control plane): apt-get install golang-go or install Go >= 1.24" >&2; exit 1; }
-
-export GOFLAGS=-mod=mod
-export GOTOOLCHAIN=local
-export CGO_ENABLED=0
+go_build_env build-control-plane "the upstream control plane" 1.24
 mkdir -p "$out"
 
 # --- Kubernetes ------------------------------------------------------------

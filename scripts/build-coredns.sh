@@ -13,6 +13,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/versions.sh
 . "$here/versions.sh"
+# shellcheck source=scripts/lib/go-build.sh
+. "$here/lib/go-build.sh"
 
 cache=${KUBENODE_CACHE:-/var/cache/kubenode}
 out="$cache/bin/coredns-$COREDNS_VERSION"
@@ -47,12 +49,8 @@ if [ -f "$stamp" ]; then
   exit 0
 fi
 
-command -v go >/dev/null || { echo "build-coredns: 'go' is not installed (needed only to build CoreDNS): apt-get install golang-go or install Go >= 1.23" >&2; exit 1; }
-
-export GOFLAGS=-mod=mod
-export GOTOOLCHAIN=local
-# Static: the image holds nothing but this binary.
-export CGO_ENABLED=0
+# Static (CGO off): the image holds nothing but this binary.
+go_build_env build-coredns CoreDNS 1.23
 mkdir -p "$out"
 
 mod="$cache/build/coredns-$COREDNS_VERSION"
