@@ -8,6 +8,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseDuration } from './config/duration.js';
 import { bootstrapKubeconfigYaml, discover, parseBootstrapToken } from './certificate/discovery.js';
+import { parseCaCertHash } from './certificate/ca-hash.js';
 
 const fail = (msg: string, code = 1): never => {
   process.stderr.write(`kubenode-join: ${msg}\n`);
@@ -40,6 +41,7 @@ const write = (path: string, text: string) => {
 
 try {
   const token = parseBootstrapToken(flags.token!);
+  if (flags['ca-cert-hash']) parseCaCertHash(flags['ca-cert-hash']); // a malformed pin fails now, not after retries
   const { caPem } = await discover({
     apiserver: apiserver!.origin, token, caHash: flags['ca-cert-hash'] || undefined,
     timeoutMs: flags.timeout ? parseDuration(flags.timeout) : 300_000,

@@ -21,6 +21,11 @@
 #   scripts/control-plane.sh node-credentials NAME [IP...]
 #                                        client certificate (system:node:NAME) and kubelet
 #                                        serving certificate for a node; prints its directory
+#   scripts/control-plane.sh token create [--ttl 24h]
+#                                        a bootstrap token for TLS bootstrapping (--ttl 0: never
+#                                        expires); the last line printed is the join command:
+#                                        KUBENODE_APISERVER=... KUBENODE_BOOTSTRAP_TOKEN=...
+#                                        KUBENODE_CA_CERT_HASH=sha256:... scripts/node.sh up
 #
 # Settings (environment; tests give each run its own directory and ports):
 #   KUBENODE_CONTROL_PLANE_DIR  state: pki, etcd data, logs, pids   (/var/lib/kubenode/control-plane)
@@ -31,6 +36,8 @@
 #   APISERVER_EXTRA_SANS         more addresses for the serving certificate, space separated
 #   CLUSTER_CIDR (10.244.0.0/16) SERVICE_CIDR (10.96.0.0/16) NODE_CIDR_MASK_SIZE (24)
 #   NODE_MONITOR_GRACE_PERIOD (40s)  NOT_READY_TOLERATION_SECONDS (300)
+#   CLUSTER_SIGNING_DURATION     lifetime of certificates the controller-manager signs for CSRs
+#                                (its --cluster-signing-duration; unset: upstream's 1 year)
 #   CLUSTER_DNS_IP (the tenth address of SERVICE_CIDR: 10.96.0.10)  CLUSTER_DOMAIN (cluster.local)
 #                                the kube-dns Service's address and the domain it answers for;
 #                                agents get the same values (--cluster-dns, --cluster-domain)
@@ -52,9 +59,11 @@ service_cidr=${SERVICE_CIDR:-10.96.0.0/16}
 node_mask=${NODE_CIDR_MASK_SIZE:-24}
 grace=${NODE_MONITOR_GRACE_PERIOD:-40s}
 toleration=${NOT_READY_TOLERATION_SECONDS:-300}
-components=(etcd kube-apiserver kube-controller-manager kube-scheduler)
+components=(etcd kube-apiserver kube-controller-manager kube-scheduler csr-approver)
 
 pki=$dir/pki
+# kubenode's approver of kubelet-serving CSRs (approver/), run with node like the agent.
+approver=$here/../dist/approver/main.js
 logs=$dir/logs
 run=$dir/run
 admin_kubeconfig=$dir/admin.kubeconfig
@@ -141,6 +150,7 @@ ensure_pki() {
   cert admin "/O=system:masters/CN=kubernetes-admin" clientAuth
   cert controller-manager "/CN=system:kube-controller-manager" clientAuth
   cert scheduler "/CN=system:kube-scheduler" clientAuth
+  cert csr-approver "/CN=kubenode:csr-approver" clientAuth
   [ -f "$pki/sa.key" ] || { openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null; openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null; }
 }
 
@@ -217,7 +227,7 @@ start_apiserver() {
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --default-not-ready-toleration-seconds "$toleration" --default-unreachable-toleration-seconds "$toleration" \
-    --profiling=false
+    --profiling=false --enable-bootstrap-token-auth --anonymous-auth=true
 }
 
 up() {
@@ -225,6 +235,7 @@ up() {
     [ -x "$bin/$c" ] || die "$bin/$c is missing: run 'sudo scripts/setup.sh' (it builds the control plane from upstream sources)"
   done
   command -v openssl >/dev/null || die "openssl is not installed: apt-get install openssl"
+  [ -f "$approver" ] || die "$approver is missing: run 'npm run build'"
   if running kube-apiserver; then
     echo "control plane is already up (kubeconfig: $admin_kubeconfig)"
     return 0
@@ -241,6 +252,7 @@ up() {
   kubeconfig "$admin_kubeconfig" admin admin
   kubeconfig "$dir/controller-manager.kubeconfig" controller-manager controller-manager
   kubeconfig "$dir/scheduler.kubeconfig" scheduler scheduler
+  kubeconfig "$dir/csr-approver.kubeconfig" csr-approver csr-approver
 
   # From here on, a failure stops whatever was started.
   trap 'echo "control-plane: start failed; stopping what was started" >&2; stop_all' ERR
@@ -265,6 +277,7 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:k
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: User, name: kube-apiserver-kubelet-client}
 EOF
+  bootstrap_setup
 
   echo "starting kube-controller-manager (node CIDRs from $cluster_cidr, /$node_mask each)"
   start kube-controller-manager "$bin/kube-controller-manager" \
@@ -275,7 +288,8 @@ EOF
     --service-cluster-ip-range "$service_cidr" --use-service-account-credentials \
     --root-ca-file "$pki/ca.crt" --service-account-private-key-file "$pki/sa.key" \
     --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
-    --node-monitor-grace-period "$grace" --controllers '*,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller'
+    --node-monitor-grace-period "$grace" ${CLUSTER_SIGNING_DURATION:+--cluster-signing-duration "$CLUSTER_SIGNING_DURATION"} \
+    --controllers '*,bootstrapsigner,tokencleaner,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller'
   echo "starting kube-scheduler"
   start kube-scheduler "$bin/kube-scheduler" \
     --kubeconfig "$dir/scheduler.kubeconfig" \
@@ -283,7 +297,11 @@ EOF
     --secure-port "$sched_port" --bind-address 127.0.0.1 --leader-elect=false
   sleep 1
   running kube-controller-manager || { tail -15 "$logs/kube-controller-manager.log" >&2; false; }
+  echo "starting the kubelet-serving CSR approver"
+  start csr-approver node "$approver" --kubeconfig "$dir/csr-approver.kubeconfig"
+  sleep 1
   running kube-scheduler || { tail -15 "$logs/kube-scheduler.log" >&2; false; }
+  running csr-approver || { tail -15 "$logs/csr-approver.log" >&2; false; }
   trap - ERR
   echo "control plane is up: kubectl --kubeconfig $admin_kubeconfig get --raw /readyz"
 }
@@ -345,6 +363,86 @@ node_credentials() {
   echo "$nd"
 }
 
+# --- TLS bootstrapping (kubeadm's bootstrap-token phase) ---------------------------------------
+# The SHA-256 of the CA's SubjectPublicKeyInfo (DER): the pin a joining node checks (kubeadm's
+# --discovery-token-ca-cert-hash).
+ca_cert_hash() {
+  echo "sha256:$(openssl x509 -pubkey -noout -in "$pki/ca.crt" | openssl pkey -pubin -outform DER | openssl dgst -sha256 -hex | sed 's/^.* //')"
+}
+
+# RBAC for bootstrap tokens, CSR approval and the approver (scripts/bootstrap-rbac.yaml), and
+# kube-public/cluster-info: a kubeconfig with only the CA and the apiserver's address, which the
+# controller-manager's bootstrapsigner signs with every signing token (jws-kubeconfig-<id>).
+bootstrap_setup() {
+  kubectl_admin apply -f "$here/bootstrap-rbac.yaml" >/dev/null
+  local ci; ci=$(mktemp)
+  cat >"$ci" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: ""
+  cluster:
+    certificate-authority-data: $(base64 -w0 <"$pki/ca.crt")
+    server: https://$advertise:$apiserver_port
+contexts: []
+current-context: ""
+preferences: {}
+users: []
+EOF
+  kubectl_admin -n kube-public create configmap cluster-info --from-file=kubeconfig="$ci" --dry-run=client -o yaml | kubectl_admin apply --server-side --field-manager=kubenode -f - >/dev/null
+  rm -f "$ci"
+}
+
+# "24h", "90m", "1h30m", "3600s", "0" -> seconds.
+duration_seconds() {
+  local d=$1 total=0
+  [ "$d" = 0 ] && { echo 0; return; }
+  [[ $d =~ ^([0-9]+[hms])+$ ]] || die "--ttl $d: expected a duration such as 24h, 90m, 1h30m (0: never expires)"
+  while [[ $d =~ ^([0-9]+)([hms])(.*)$ ]]; do
+    case ${BASH_REMATCH[2]} in h) total=$((total + BASH_REMATCH[1] * 3600)) ;; m) total=$((total + BASH_REMATCH[1] * 60)) ;; s) total=$((total + BASH_REMATCH[1])) ;; esac
+    d=${BASH_REMATCH[3]}
+  done
+  echo "$total"
+}
+
+# A bootstrap token Secret as kubeadm's `token create` makes it: id [a-z0-9]{6}, secret
+# [a-z0-9]{16}, usable for authentication and for signing cluster-info, nodes joining with it in
+# system:bootstrappers:kubeadm:default-node-token. The last line is the join command.
+token_create() {
+  local sub=${1:-}; [ "$sub" = create ] || die "usage: $0 token create [--ttl 24h]"
+  shift
+  local ttl=24h
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --ttl) [ $# -ge 2 ] || die "--ttl needs a value"; ttl=$2; shift 2 ;;
+      --ttl=*) ttl=${1#--ttl=}; shift ;;
+      *) die "token create: unknown argument '$1' (expected --ttl DURATION)" ;;
+    esac
+  done
+  running kube-apiserver || die "the control plane is not up: run '$0 up' first"
+  local secs id secret expiration=""
+  secs=$(duration_seconds "$ttl")
+  id=$(LC_ALL=C tr -dc 'a-z0-9' </dev/urandom | head -c 6 || true)
+  secret=$(LC_ALL=C tr -dc 'a-z0-9' </dev/urandom | head -c 16 || true)
+  [ "$secs" -gt 0 ] && expiration="  expiration: \"$(date -u -d "@$(($(date +%s) + secs))" +%Y-%m-%dT%H:%M:%SZ)\""
+  kubectl_admin apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Secret
+metadata: {name: bootstrap-token-$id, namespace: kube-system}
+type: bootstrap.kubernetes.io/token
+stringData:
+  description: "kubenode: scripts/control-plane.sh token create"
+  token-id: "$id"
+  token-secret: "$secret"
+$expiration
+  usage-bootstrap-authentication: "true"
+  usage-bootstrap-signing: "true"
+  auth-extra-groups: "system:bootstrappers:kubeadm:default-node-token"
+EOF
+  echo "bootstrap token $id created (ttl $ttl); join a node with:"
+  echo "KUBENODE_APISERVER=https://$advertise:$apiserver_port KUBENODE_BOOTSTRAP_TOKEN=$id.$secret KUBENODE_CA_CERT_HASH=$(ca_cert_hash) scripts/node.sh up"
+}
+
 # The add-ons in scripts/addons/, with this cluster's values filled in, applied as the admin.
 # Docker is asked whether the CoreDNS image is there only to say so early: the nodes (which may
 # be other machines, with their own Docker) are where it must be.
@@ -391,8 +489,9 @@ case "$cmd" in
   kubectl) kubectl_admin "$@" ;;
   env) print_env ;;
   node-credentials) node_credentials "$@" ;;
+  token) token_create "$@" ;;
   addons) addons ;;
   stop|start|restart) component_cmd "$cmd" "$@" ;;
   ""|-h|--help|help) usage; [ -n "$cmd" ] || exit 2 ;;
-  *) echo "control-plane: unknown subcommand '$cmd' (expected up, down, status, stop, start, restart, kubeconfig, kubectl, env, node-credentials, addons)" >&2; exit 2 ;;
+  *) echo "control-plane: unknown subcommand '$cmd' (expected up, down, status, stop, start, restart, kubeconfig, kubectl, env, node-credentials, token, addons)" >&2; exit 2 ;;
 esac
