@@ -1,5 +1,5 @@
-// What pods on this node need from the apiserver besides their own spec: ConfigMaps, Secrets and
-// service-account tokens. Types only and two small error classes, so an agent without
+// What pods on this node need from the apiserver besides their own spec: ConfigMaps, Secrets,
+// service-account tokens, and the Services behind their service environment variables. Types only and two small error classes, so an agent without
 // --kubeconfig loads none of @kubernetes/client-node.
 import type { V1ConfigMap, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
 
