@@ -390,7 +390,12 @@ up() {
   fi
   if [ "$dns" = 1 ] && [[ " ${KUBENODE_NODE_COMPONENTS:-agent proxy hostgw} " == *" agent "* ]]; then
     step "cluster DNS: CoreDNS at $CLUSTER_DNS_IP"
-    cluster_dns "$wait"
+    # CoreDNS reaches the apiserver through the kubernetes Service, which only the proxy serves.
+    if [[ " ${KUBENODE_NODE_COMPONENTS:-agent proxy hostgw} " == *" proxy "* ]]; then
+      cluster_dns "$wait"
+    else
+      echo "    left out: the nodes run no proxy, and CoreDNS reaches the apiserver through the kubernetes Service"
+    fi
   fi
   echo "cluster $cname is up: $0 status"
 }
