@@ -13,7 +13,8 @@ import type { Logger } from '../../lib/log.js';
 import type { DockerRuntime } from '../runtime/docker.js';
 import { findPod, requestPath, type ReadOnlyApi } from './routes.js';
 import type { SpdyStream } from './spdy/session.js';
-import { acceptSpdy, rawResponse, type HttpError } from './streaming.js';
+import { rawResponse } from './raw-response.js';
+import { acceptSpdy, type HttpError } from './streaming.js';
 
 export const PORT_FORWARD_V1 = 'portforward.k8s.io';
 /** How long the second stream of a pair may lag behind the first (kubelet's stream creation timeout). */

@@ -68,11 +68,9 @@ export function createRouter(api: ReadOnlyApi): Handler {
     if (path === '/stats/summary' || path === '/stats') return json(res, 200, await api.summary());
     if (path === '/manifestErrors') return json(res, 200, { items: api.manifestErrors() });
     if (path === '/containerLogs' || path.startsWith('/containerLogs/')) {
-      const parts = path.split('/').slice(2).map(decodeURIComponent);
-      // kubelet names the piece that is missing.
-      const missing = ['podNamespace', 'podID', 'containerName'].find((_, i) => !parts[i]);
-      if (missing || parts.length > 3) return text(res, 400, missing ? `missing ${missing}.\n` : `unexpected path ${path}: expected /containerLogs/{namespace}/{pod}/{container}\n`);
-      return containerLogs(api, res, parts[0]!, parts[1]!, parts[2]!, query);
+      const logs = await openContainerLogs(api, path, query);
+      if ('code' in logs) return text(res, logs.code, `${logs.message}\n`);
+      return serveLogs(res, logs.stream, logs.follow);
     }
     return text(res, 404, `404 page not found: ${path}\n`);
   };
@@ -93,7 +91,7 @@ export function findContainer(api: Pick<ReadOnlyApi, 'pods'>, ns: string, podNam
   if ('code' in pod) return pod;
   const spec = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? []), ...(pod.spec?.ephemeralContainers ?? [])];
   if (!spec.some((c) => c.name === container)) return { code: 404, message: `container "${container}" not found in pod "${podName}"` };
-  const cs = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].find((c) => c.name === container);
+  const cs = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.ephemeralContainerStatuses ?? [])].find((c) => c.name === container);
   const id = previous ? cs?.lastState?.terminated?.containerID : cs?.containerID;
   if (!id) {
     const message = previous
@@ -104,20 +102,31 @@ export function findContainer(api: Pick<ReadOnlyApi, 'pods'>, ns: string, podNam
   return { id: id.replace(/^docker:\/\//, '') };
 }
 
-/** kubelet's getContainerLogs: its status codes and messages, the runtime's stream. */
-async function containerLogs(api: ReadOnlyApi, res: ServerResponse, ns: string, podName: string, container: string, q: URLSearchParams): Promise<void> {
-  const now = Date.now();
-  const opts = parseLogOptions(q, now);
-  if (isLogOptionsError(opts)) return text(res, opts.code, `${opts.message}\n`);
+/**
+ * kubelet's getContainerLogs for /containerLogs/{ns}/{pod}/{container}: the runtime's stream, or
+ * kubelet's status code and message. Shared by plain HTTP and WebSocket (websocket/logs.ts).
+ */
+export async function openContainerLogs(api: Pick<ReadOnlyApi, 'pods' | 'runtime'>, path: string, q: URLSearchParams): Promise<{ stream: Readable; follow: boolean } | { code: number; message: string }> {
+  const parts = path.split('/').slice(2).map(decodeURIComponent);
+  // kubelet names the piece that is missing.
+  const missing = ['podNamespace', 'podID', 'containerName'].find((_, i) => !parts[i]);
+  if (missing || parts.length > 3) return { code: 400, message: missing ? `missing ${missing}.` : `unexpected path ${path}: expected /containerLogs/{namespace}/{pod}/{container}` };
+  const [ns, podName, container] = parts as [string, string, string];
+  const opts = parseLogOptions(q, Date.now());
+  if (isLogOptionsError(opts)) return opts;
   const found = findContainer(api, ns, podName, container, undefined, opts.previous);
-  if ('code' in found) return text(res, found.code, `${found.message}\n`);
+  if ('code' in found) return found;
   let stream: Readable = await api.runtime.logs(found.id, {
     follow: opts.follow, tail: opts.tailLines, timestamps: opts.timestamps, sinceMs: opts.sinceMs,
   });
   if (opts.limitBytes !== undefined) stream = limitBytes(stream, opts.limitBytes);
+  return { stream, follow: opts.follow };
+}
+
+function serveLogs(res: ServerResponse, stream: Readable, follow: boolean): void {
   res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
   // A follower must see the answer start before the first new line arrives.
-  if (opts.follow) res.flushHeaders();
+  if (follow) res.flushHeaders();
   res.on('close', () => stream.destroy());
   stream.pipe(res);
 }

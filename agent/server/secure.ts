@@ -9,14 +9,15 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createServer, type Server } from 'node:https';
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import type { Socket } from 'node:net';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import type { Logger } from '../../lib/log.js';
 import { authenticate, forbiddenMessage, requestAttributesList, type PeerCertificate, type ResourceAttributes, type UserInfo } from './auth-attributes.js';
 import type { Authorizer, TokenAuthenticator } from './auth-webhooks.js';
 import { createRouter, guarded, requestPath, text, type ReadOnlyApi } from './routes.js';
-import { servePortForward } from './port-forward.js';
-import { rawResponse, serveStreaming } from './streaming.js';
+import { rawResponse } from './raw-response.js';
+import { serveUpgrade } from './upgrade.js';
 
 export interface TlsFiles {
   cert: string;
@@ -91,7 +92,9 @@ function bearerToken(req: IncomingMessage): string | undefined {
 }
 
 export class SecureServer {
-  private server?: Server;
+  private server?: Http2SecureServer;
+  /** Every open connection (HTTP/2 sessions, HTTP/1.1 and upgraded ones), for close(). */
+  private readonly sockets = new Set<Socket>();
   port = 0;
 
   constructor(private readonly api: ReadOnlyApi, private readonly o: SecureServerOptions) {}
@@ -133,16 +136,27 @@ export class SecureServer {
     const { cert, key, clientCA } = this.o.tls;
     // requestCert only when there is a CA to check against; rejectUnauthorized false: the HTTP
     // layer answers an unknown or missing certificate with 401 (kubelet's behaviour).
-    this.server = createServer({ cert, key, ...(clientCA ? { ca: clientCA, requestCert: true } : { requestCert: false }), rejectUnauthorized: false, minVersion: 'TLSv1.2' }, guarded(handle));
-    // exec and attach: the connection is upgraded to SPDY (streaming.ts), after the same checks.
+    // HTTP/2 with HTTP/1.1 beside it, as kubelet's Go server offers both: the apiserver reads logs
+    // over HTTP/2, and its WebSocket log reader (wsstream messageCopy) drops the bytes of a read
+    // that also returns EOF, which an HTTP/1.1 body whose end arrives with its data does; an
+    // HTTP/2 body never returns the two together. Upgrades (exec, attach, port-forward, WebSocket)
+    // come over HTTP/1.1, where the apiserver asks for it in ALPN.
+    // (The compatibility API's request and response offer what the handlers use of IncomingMessage and ServerResponse.)
+    const onRequest = guarded(handle) as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void;
+    this.server = createSecureServer({
+      cert, key, ...(clientCA ? { ca: clientCA, requestCert: true } : { requestCert: false }), rejectUnauthorized: false, minVersion: 'TLSv1.2', allowHTTP1: true,
+    }, onRequest);
+    this.server.on('secureConnection', (sock: Socket) => {
+      this.sockets.add(sock);
+      sock.once('close', () => this.sockets.delete(sock));
+    });
+    // exec, attach, port-forward, logs over WebSocket: the connection is upgraded (upgrade.ts), after the same checks.
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
       this.admit(req)
         .then((refused) => {
           if (refused) return rawResponse(socket, refused.code, refused.message);
-          return requestPath(req).path.startsWith('/portForward/')
-            ? servePortForward(this.api, req, socket, head, this.o.logger)
-            : serveStreaming(this.api, req, socket, head, this.o.logger);
+          return serveUpgrade(this.api, req, socket, head, this.o.logger);
         })
         .catch((e: Error) => {
           this.o.logger.warn('node API streaming request failed', { path: req.url, error: e.message });
@@ -186,7 +200,8 @@ export class SecureServer {
 
   async close(): Promise<void> {
     if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server!.close(() => r()));
+    const closed = new Promise<void>((r) => this.server!.close(() => r()));
+    for (const sock of this.sockets) sock.destroy();
+    await closed;
   }
 }

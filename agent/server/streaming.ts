@@ -6,12 +6,18 @@
 // "error", on which the node writes the outcome as a metav1.Status before closing. A non-zero
 // exit is a Failure with reason NonZeroExitCode and the code in a cause, which is how kubectl
 // learns the exit code it returns.
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+// The same request may instead ask to upgrade to WebSocket (a client speaking `channel.k8s.io`
+// and its successors, whose upgrade the apiserver forwards unchanged): websocket/remote-command.ts
+// gives the same streams as channels of one WebSocket, and the command runs the same way.
+import type { IncomingMessage } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
 import type { DockerRuntime, InteractiveSession, StreamOptions } from '../runtime/docker.js';
+import { rawResponse } from './raw-response.js';
 import { findContainer, requestPath, type ReadOnlyApi } from './routes.js';
 import { SpdySession, type SpdyStream } from './spdy/session.js';
+import { isWebSocketRequest } from './websocket/connection.js';
+import { webSocketCommandStreams } from './websocket/remote-command.js';
 
 export const REMOTE_COMMAND_V4 = 'v4.channel.k8s.io';
 /** How long the apiserver has to open every stream it asked for (kubelet's default). */
@@ -86,12 +92,6 @@ export function internalErrorStatus(err: string): Record<string, unknown> {
   return { metadata: {}, status: 'Failure', message: `Internal error occurred: ${err}`, reason: 'InternalError', details: { causes: [{ message: err }] }, code: 500 };
 }
 
-/** A plain HTTP answer on a connection that was not upgraded. */
-export function rawResponse(socket: Duplex, code: number, body: string): void {
-  const b = Buffer.from(body.endsWith('\n') ? body : `${body}\n`);
-  socket.end(`HTTP/1.1 ${code} ${STATUS_CODES[code] ?? ''}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${b.length}\r\nConnection: close\r\n\r\n${b.toString()}`);
-}
-
 /**
  * The handshake exec, attach and port-forward share (kubelet's httpstream.Handshake): the client
  * must ask to upgrade to SPDY/3.1 and offer `protocol`; the answer is 101 and a SPDY session on the
@@ -133,8 +133,8 @@ function collectStreams(session: SpdySession, expected: string[], timeoutMs: num
   });
 }
 
-/** Copies a runtime stream to a SPDY stream (or drops it when the client did not ask for it), then ends it. */
-async function pump(from: Readable, to: SpdyStream | undefined): Promise<void> {
+/** Copies a runtime stream to a client's stream (or drops it when the client did not ask for it), then ends it. */
+async function pump(from: Readable, to: OutputStream | undefined): Promise<void> {
   if (!to) {
     from.resume();
     await new Promise((r) => { from.once('end', r); from.once('close', r); });
@@ -166,7 +166,50 @@ export interface StreamingApi extends Pick<ReadOnlyApi, 'pods'> {
   runtime: StreamingRuntime;
 }
 
-/** Serves one upgraded exec or attach request; the caller has authenticated and authorized it. */
+/** Where the output of a command goes, whichever the transport. */
+export interface OutputStream {
+  write(data: Buffer): Promise<void>;
+  end(): Promise<void>;
+}
+
+/** The client's side of an exec or attach, over SPDY streams or WebSocket channels. */
+export interface CommandStreams {
+  stdin?: Readable;
+  resize?: Readable;
+  stdout?: OutputStream;
+  stderr?: OutputStream;
+  /** The outcome on the error stream, in the form the protocol wants. */
+  writeStatus(status: Record<string, unknown>): Promise<void>;
+  close(): Promise<void>;
+  onClose(cb: () => void): void;
+}
+
+/** SPDY: the streams the apiserver opens, undefined (the session closed) if it does not open them all. */
+async function spdyCommandStreams(req: IncomingMessage, socket: Duplex, head: Buffer, r: StreamRequest, log: Logger): Promise<CommandStreams | undefined> {
+  const session = acceptSpdy(req, socket, head, REMOTE_COMMAND_V4, log);
+  if (!session) return undefined;
+  const streams = await collectStreams(session, expectedStreams(r), STREAM_CREATION_TIMEOUT_MS);
+  if (!streams) {
+    log.warn(`${r.kind}: the client did not open its streams`, { pod: `${r.namespace}/${r.pod}`, container: r.container });
+    await session.close();
+    return undefined;
+  }
+  const errorStream = streams.get('error')!;
+  return {
+    stdin: streams.get('stdin')?.incoming,
+    resize: streams.get('resize')?.incoming,
+    stdout: streams.get('stdout'),
+    stderr: streams.get('stderr'),
+    writeStatus: async (status) => {
+      await errorStream.write(Buffer.from(JSON.stringify(status)));
+      await errorStream.end();
+    },
+    close: () => session.close(),
+    onClose: (cb) => session.once('close', cb),
+  };
+}
+
+/** Serves one upgraded exec or attach request (SPDY or WebSocket); the caller has authenticated and authorized it. */
 export async function serveStreaming(api: StreamingApi, req: IncomingMessage, socket: Duplex, head: Buffer, log: Logger): Promise<void> {
   const { path, query } = requestPath(req);
   const r = parseStreamRequest(path, query);
@@ -174,36 +217,27 @@ export async function serveStreaming(api: StreamingApi, req: IncomingMessage, so
   if ('code' in r) return rawResponse(socket, r.code, r.message);
   const found = findContainer(api, r.namespace, r.pod, r.container, r.uid);
   if ('code' in found) return rawResponse(socket, found.code, found.message);
-  const session = acceptSpdy(req, socket, head, REMOTE_COMMAND_V4, log);
-  if (!session) return;
-  const streams = await collectStreams(session, expectedStreams(r), STREAM_CREATION_TIMEOUT_MS);
-  if (!streams) {
-    log.warn(`${r.kind}: the client did not open its streams`, { pod: `${r.namespace}/${r.pod}`, container: r.container });
-    await session.close();
-    return;
-  }
-  const errorStream = streams.get('error')!;
+  const streams = isWebSocketRequest(req) ? await webSocketCommandStreams(req, socket, head, r, log) : await spdyCommandStreams(req, socket, head, r, log);
+  if (!streams) return;
   let rt: InteractiveSession;
   try {
     rt = r.kind === 'exec' ? await api.runtime.execInteractive(found.id, r.command, r) : await api.runtime.attachInteractive(found.id, r);
   } catch (e) {
-    await errorStream.write(Buffer.from(JSON.stringify(internalErrorStatus((e as Error).message))));
-    await session.close();
+    await streams.writeStatus(internalErrorStatus((e as Error).message));
+    await streams.close();
     return;
   }
-  log.info(r.kind, { pod: `${r.namespace}/${r.pod}`, container: r.container, ...(r.kind === 'exec' ? { command: r.command } : {}), tty: r.tty, stdin: r.stdin });
-  session.once('close', () => rt.close());
-  const stdin = streams.get('stdin');
+  log.info(r.kind, { pod: `${r.namespace}/${r.pod}`, container: r.container, ...(r.kind === 'exec' ? { command: r.command } : {}), tty: r.tty, stdin: r.stdin, webSocket: isWebSocketRequest(req) });
+  streams.onClose(() => rt.close());
+  const { stdin } = streams;
   if (stdin && rt.stdin) {
-    stdin.incoming.pipe(rt.stdin);
-    rt.stdin.on('error', () => stdin.incoming.unpipe());
+    stdin.pipe(rt.stdin);
+    rt.stdin.on('error', () => stdin.unpipe());
   }
-  const resize = streams.get('resize');
-  if (resize) followResizes(resize.incoming, rt, log);
-  await Promise.all([pump(rt.stdout, streams.get('stdout')), pump(rt.stderr, streams.get('stderr'))]);
+  if (streams.resize) followResizes(streams.resize, rt, log);
+  await Promise.all([pump(rt.stdout, streams.stdout), pump(rt.stderr, streams.stderr)]);
   const exitCode = r.kind === 'exec' ? await rt.exitCode().catch(() => undefined) : undefined;
-  await errorStream.write(Buffer.from(JSON.stringify(exitStatus(r.command, exitCode))));
-  await errorStream.end();
-  await session.close();
+  await streams.writeStatus(exitStatus(r.command, exitCode));
+  await streams.close();
   rt.close();
 }
