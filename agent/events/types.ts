@@ -25,11 +25,11 @@ export const noopRecorder: EventRecorder = { event: () => {} };
  * pod with fieldPath `spec.containers{name}` (or `spec.initContainers{name}`), which is what
  * `kubectl describe pod` prints in the From/SubObject column.
  */
-export function podRef(pod: V1Pod, container?: { name: string; init?: boolean }): V1ObjectReference {
+export function podRef(pod: V1Pod, container?: { name: string; init?: boolean; ephemeral?: boolean }): V1ObjectReference {
   const md = pod.metadata ?? {};
   const ref: V1ObjectReference = { apiVersion: 'v1', kind: 'Pod', namespace: md.namespace ?? 'default', name: md.name ?? '', uid: md.uid };
   if (md.resourceVersion) ref.resourceVersion = md.resourceVersion;
-  if (container) ref.fieldPath = `spec.${container.init ? 'initContainers' : 'containers'}{${container.name}}`;
+  if (container) ref.fieldPath = `spec.${container.ephemeral ? 'ephemeralContainers' : container.init ? 'initContainers' : 'containers'}{${container.name}}`;
   return ref;
 }
 

@@ -1,7 +1,9 @@
 // What to do to bring a pod's containers from what is running to what is desired: a pure diff in
 // the shape of kubelet's computePodActions. It decides whether the sandbox must be (re)created,
 // which init container runs next, which app containers to start and which to kill, and whether
-// the whole pod is to be killed. Back-off is not decided here: the start step checks it, as kubelet.
+// the whole pod is to be killed, and which ephemeral containers (kubectl debug) to start: each
+// once, never restarted, even before initialisation completes. Back-off is not decided here: the
+// start step checks it, as kubelet.
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/kuberuntime/kuberuntime_manager.go
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { latestContainer, type PodRuntimeStatus, type RuntimeContainer } from '../runtime/types.js';
@@ -26,6 +28,8 @@ export interface PodActions {
   nextInitContainerToStart?: V1Container;
   /** Indexes in spec.containers. */
   containersToStart: number[];
+  /** Indexes in spec.ephemeralContainers: those the runtime has never seen. */
+  ephemeralContainersToStart: number[];
   containersToKill: ContainerToKill[];
   /** Why the pod is killed or recreated, for the log. */
   reason?: string;
@@ -107,6 +111,7 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probeFai
     sandboxId: sb.sandboxId,
     attempt: sb.attempt,
     containersToStart: [],
+    ephemeralContainersToStart: [],
     containersToKill: [],
     reason: sb.reason,
   };
@@ -133,12 +138,20 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probeFai
     return actions;
   }
 
+  // As kubelet: ephemeral containers may start before initialisation completes, and an ephemeral
+  // container the runtime knows (running or exited) is never started again.
+  (pod.spec?.ephemeralContainers ?? []).forEach((c, i) => {
+    if (!latestContainer(status, c.name)) actions.ephemeralContainersToStart.push(i);
+  });
+
   const init = findNextInitContainerToRun(pod, status);
   if (!init.done) {
     if (init.next) {
       if (init.failed && !restartOnFailure(pod)) {
         actions.killPod = true;
         actions.reason = `init container ${init.failed.name} failed and restartPolicy is Never`;
+        // kubelet would start them in the sandbox it just stopped, and fail: not started at all.
+        actions.ephemeralContainersToStart = [];
       } else {
         actions.nextInitContainerToStart = init.next;
       }
@@ -180,6 +193,7 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probeFai
   if (keep === 0 && actions.containersToStart.length === 0) {
     actions.killPod = true;
     actions.reason = 'no container is running or to be started';
+    actions.ephemeralContainersToStart = [];
   }
   return actions;
 }

@@ -1,7 +1,7 @@
 // Starting and killing one container of a pod, as kubelet's startContainer and killContainer:
 // back-off check, image, environment, mounts, create, start, postStart hook; and preStop hook,
 // then SIGTERM, then SIGKILL when the grace period runs out.
-import type { V1Container, V1LifecycleHandler } from '@kubernetes/client-node';
+import type { V1Container, V1EphemeralContainer, V1LifecycleHandler } from '@kubernetes/client-node';
 import { ContainerConfigError, resolveContainerEnv } from './env.js';
 import { fetchEnvObjects } from './env-objects.js';
 import { volumeSubPath } from './subpath.js';
@@ -28,9 +28,20 @@ function backoffKey(state: PodState, c: V1Container): string {
   return `${state.uid}/${c.name}/${containerHash(c)}`;
 }
 
-function specField(state: PodState, c: V1Container, isInit: boolean): string {
-  const list = isInit ? state.pod.spec?.initContainers : state.pod.spec?.containers;
-  return `spec.${isInit ? 'initContainers' : 'containers'}[${list?.indexOf(c) ?? 0}]`;
+function specField(state: PodState, c: V1Container, isInit: boolean, ephemeral: boolean): string {
+  const list: V1Container[] | undefined = ephemeral ? state.pod.spec?.ephemeralContainers : isInit ? state.pod.spec?.initContainers : state.pod.spec?.containers;
+  return `spec.${ephemeral ? 'ephemeralContainers' : isInit ? 'initContainers' : 'containers'}[${list?.indexOf(c) ?? 0}]`;
+}
+
+/**
+ * An ephemeral container with targetContainerName joins that container's PID namespace (kubelet's
+ * getTargetID: the target's current instance, which must exist); undefined when it names none.
+ */
+function targetContainerId(rt: PodRuntimeStatus, ec: V1EphemeralContainer | undefined): string | undefined {
+  if (!ec?.targetContainerName) return undefined;
+  const target = latestContainer(rt, ec.targetContainerName);
+  if (!target) throw new ContainerConfigError('targetContainerName', `unable to find target container ${ec.targetContainerName}`);
+  return target.id;
 }
 
 async function mountsFor(state: PodState, c: V1Container, env: { name: string; value: string }[], field: string): Promise<Mount[]> {
@@ -73,10 +84,11 @@ async function checkRunAsNonRoot(ctx: PodContext, state: PodState, c: V1Containe
 /**
  * Start one container (a new instance). Returns after how many ms the pod should be synced again
  * when the container could not be started now (back-off, image pull...), else undefined.
+ * `ephemeral`: the container is spec.ephemeralContainers' (c is its common part).
  */
-export async function startContainer(ctx: PodContext, state: PodState, rt: PodRuntimeStatus, c: V1Container, isInit: boolean, sandboxId: string): Promise<number | undefined> {
+export async function startContainer(ctx: PodContext, state: PodState, rt: PodRuntimeStatus, c: V1Container, isInit: boolean, sandboxId: string, ephemeral?: V1EphemeralContainer): Promise<number | undefined> {
   const pod = state.pod;
-  const ref = podRef(pod, { name: c.name, init: isInit });
+  const ref = podRef(pod, { name: c.name, init: isInit, ephemeral: !!ephemeral });
   const latest = latestContainer(rt, c.name);
   const now = Date.now();
   // Restart back-off, measured from when the newest ended instance ended (as kubelet's doBackOff:
@@ -95,7 +107,7 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
     ctx.backoff.next(key, ended);
   }
   const attempt = latest ? latest.attempt + 1 : 0;
-  const field = specField(state, c, isInit);
+  const field = specField(state, c, isInit, !!ephemeral);
   let step = 'pull';
   try {
     const imageId = await ctx.images.ensure(c.image!, c.imagePullPolicy, state.uid, Date.now(), (type, reason, message) => ctx.recorder.event(ref, type, reason, message, { repeatAfterMs: type === 'Warning' || reason === 'BackOff' ? 10_000 : undefined }));
@@ -119,12 +131,14 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
     if (!mounts.some((m) => m.containerPath === '/etc/resolv.conf')) {
       mounts.push({ hostPath: await resolvConfFor(ctx, state), containerPath: '/etc/resolv.conf', readOnly: false });
     }
+    const targetId = targetContainerId(rt, ephemeral);
     const qos = getPodQOS(pod);
     const cgroupParent = await ctx.cgroups.ensurePod(pod, qos);
     step = 'create';
     const opts = buildContainerConfig({
       pod, container: c, isInit, attempt, hash: containerHash(c), sandboxId, cgroupParent, qos,
       memoryCapacityBytes: ctx.capacity.memoryBytes, instance: ctx.instance, image: c.image!, env, mounts, minOomScoreAdj: ctx.minOomScoreAdj,
+      ...(ephemeral ? { ephemeral: true, targetContainerId: targetId } : {}),
     });
     const id = await ctx.runtime.create(opts);
     ctx.recorder.event(ref, 'Normal', 'Created', `Created container: ${c.name}`);
@@ -135,7 +149,7 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
     ctx.metrics.runtimeOperations.inc({ operation_type: 'start_container' });
     state.waiting.delete(c.name);
     if (latest) ctx.metrics.containerRestarts.inc({ container: c.name, pod: pod.metadata!.name!, namespace: pod.metadata!.namespace! });
-    state.log.info(latest ? 'restarted container' : 'started container', { container: c.name, id: id.slice(0, 12), restartCount: attempt, init: isInit || undefined });
+    state.log.info(latest ? 'restarted container' : 'started container', { container: c.name, id: id.slice(0, 12), restartCount: attempt, init: isInit || undefined, ephemeral: ephemeral ? true : undefined, target: ephemeral?.targetContainerName });
     if (c.lifecycle?.postStart) {
       try {
         await runHandler(c.lifecycle.postStart, { runtime: ctx.runtime, containerId: id, container: c, podIP: state.podIPs[0], timeoutMs: gracePeriodSeconds(pod) * 1000 || 30_000 });

@@ -4,7 +4,7 @@
 // event, a probe result, a back-off expiring, or the periodic resync.
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/pod_workers.go
 import { performance } from 'node:perf_hooks';
-import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
+import type { V1Container, V1EphemeralContainer, V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import { dockerProbeTarget, type ProbeChange } from '../contracts.js';
 import { generatePodStatus } from '../status/status.js';
 import { VolumeError, VolumeManager } from '../runtime/volumes.js';
@@ -151,9 +151,14 @@ export class PodWorker {
         changed = true;
       }
       let sandboxId = actions.sandboxId;
-      const starts = actions.nextInitContainerToStart
-        ? [{ c: actions.nextInitContainerToStart, isInit: true }]
-        : actions.containersToStart.map((i) => ({ c: pod.spec!.containers[i]!, isInit: false }));
+      // Ephemeral containers first, as kubelet's SyncPod step 5: a debugger may be needed precisely
+      // when an init container cannot start.
+      const starts: { c: V1Container; isInit: boolean; ephemeral?: V1EphemeralContainer }[] = [
+        ...actions.ephemeralContainersToStart.map((i) => ({ c: pod.spec!.ephemeralContainers![i]! as V1Container, isInit: false, ephemeral: pod.spec!.ephemeralContainers![i]! })),
+        ...(actions.nextInitContainerToStart
+          ? [{ c: actions.nextInitContainerToStart, isInit: true }]
+          : actions.containersToStart.map((i) => ({ c: pod.spec!.containers[i]!, isInit: false }))),
+      ];
       // Volumes first, as kubelet waits for them: a pod whose mount fails gets no sandbox (and no IP).
       const volumesReady = starts.length || actions.createSandbox ? await this.ensureVolumes() : actions.killPod || (await this.refreshVolumes());
       if (actions.createSandbox && volumesReady) {
@@ -178,8 +183,8 @@ export class PodWorker {
         sandboxId = undefined;
       }
       if (sandboxId && starts.length && volumesReady) {
-        for (const { c, isInit } of starts) {
-          const retry = await startContainer(ctx, state, rt, c, isInit, sandboxId);
+        for (const { c, isInit, ephemeral } of starts) {
+          const retry = await startContainer(ctx, state, rt, c, isInit, sandboxId, ephemeral);
           if (retry !== undefined) {
             this.nextDelayMs = Math.min(this.nextDelayMs, retry);
             this.failed = true;

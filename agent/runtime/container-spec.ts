@@ -31,6 +31,10 @@ export interface ContainerConfigInput {
   mounts: Mount[];
   /** The lowest oom_score_adj allowed here (see runtime/oom.ts). */
   minOomScoreAdj?: number;
+  /** An ephemeral container (kubectl debug): never restarted, so labelled for the runtime's readers. */
+  ephemeral?: boolean;
+  /** An ephemeral container's targetContainerName, resolved: it shares that container's PID namespace. */
+  targetContainerId?: string;
 }
 
 function podLabels(pod: V1Pod, instance: string): Record<string, string> {
@@ -72,6 +76,7 @@ export function buildContainerConfig(i: ContainerConfigInput): Docker.ContainerC
     [LABELS.terminationMessagePath]: c.terminationMessagePath ?? '/dev/termination-log',
   };
   if (i.isInit) labels[LABELS.initContainer] = 'true';
+  if (i.ephemeral) labels[LABELS.ephemeralContainer] = 'true';
   // Kept on the container so a restarted agent can still run the hook for a pod no source wants.
   if (c.lifecycle?.preStop) labels[LABELS.preStop] = JSON.stringify(c.lifecycle.preStop);
 
@@ -91,7 +96,9 @@ export function buildContainerConfig(i: ContainerConfigInput): Docker.ContainerC
     HostConfig: {
       NetworkMode: `container:${i.sandboxId}`,
       IpcMode: `container:${i.sandboxId}`,
-      PidMode: spec.hostPID ? 'host' : spec.shareProcessNamespace ? `container:${i.sandboxId}` : undefined,
+      // An ephemeral container's target wins: it is there to see that container's processes (as
+      // the CRI's NamespaceOption TARGET, Docker's pid: container:<id>).
+      PidMode: i.targetContainerId ? `container:${i.targetContainerId}` : spec.hostPID ? 'host' : spec.shareProcessNamespace ? `container:${i.sandboxId}` : undefined,
       CgroupParent: i.cgroupParent,
       CpuShares: res.cpuShares,
       CpuQuota: res.cpuQuotaUs || undefined,

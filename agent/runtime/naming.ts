@@ -18,6 +18,7 @@ export const LABELS = {
   preStop: 'io.kubernetes.container.preStopHandler',
   terminationMessagePath: 'io.kubernetes.container.terminationMessagePath',
   initContainer: 'kubenode.io/init-container',
+  ephemeralContainer: 'kubenode.io/ephemeral-container',
   hostNetwork: 'kubenode.io/host-network',
   /** Which agent owns the container: an agent only manages, adopts and collects its own. */
   instance: 'kubenode.io/instance',

@@ -173,7 +173,16 @@ export function generatePodStatus(input: StatusInput): V1PodStatus {
   const hasInit = inits.length > 0;
   const initStatuses = inits.map((c) => containerStatus(c, byName.get(c.name) ?? [], input, 'PodInitializing'));
   const appStatuses = (pod.spec?.containers ?? []).map((c) => containerStatus(c, byName.get(c.name) ?? [], input, hasInit ? 'PodInitializing' : 'ContainerCreating'));
-  if (input.podIsTerminal) for (const s of [...initStatuses, ...appStatuses]) terminalContainerState(s);
+  // Ephemeral containers (kubectl debug) are reported as any container, but the prober never
+  // looks at them (never ready, no started) and they count for neither phase nor readiness, as in
+  // kubelet's generateAPIPodStatus.
+  const ephemeralStatuses = (pod.spec?.ephemeralContainers ?? []).map((c) => {
+    const s = containerStatus(c as V1Container, byName.get(c.name) ?? [], input, hasInit ? 'PodInitializing' : 'ContainerCreating');
+    s.ready = false;
+    delete s.started;
+    return s;
+  });
+  if (input.podIsTerminal) for (const s of [...initStatuses, ...appStatuses, ...ephemeralStatuses]) terminalContainerState(s);
   // An init container is ready once it completed (exit 0), and not while it runs, as kubelet's
   // prober manager decides in UpdatePodStatus (pkg/kubelet/prober/prober_manager.go); sidecars
   // (restartPolicy Always) are not run to completion, so the rule is not theirs.
@@ -226,5 +235,6 @@ export function generatePodStatus(input: StatusInput): V1PodStatus {
     status.reason = input.evicted.reason;
     status.message = input.evicted.message;
   }
+  if (ephemeralStatuses.length) status.ephemeralContainerStatuses = ephemeralStatuses;
   return status;
 }

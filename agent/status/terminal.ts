@@ -21,5 +21,6 @@ export function terminalPodStatus(last: V1PodStatus | undefined, now = new Date(
   );
   if (last?.containerStatuses) s.containerStatuses = last.containerStatuses.map(ended);
   if (last?.initContainerStatuses) s.initContainerStatuses = last.initContainerStatuses.map(ended);
+  if (last?.ephemeralContainerStatuses) s.ephemeralContainerStatuses = last.ephemeralContainerStatuses.map(ended);
   return s;
 }

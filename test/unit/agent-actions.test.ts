@@ -18,7 +18,7 @@ function sandbox(state: 'ready' | 'notready', attempt = 0, id = `sb${attempt}`):
 }
 
 function ctr(p: V1Pod, name: string, state: RuntimeContainer['state'], extra: Partial<RuntimeContainer> = {}): RuntimeContainer {
-  const spec = [...(p.spec!.initContainers ?? []), ...p.spec!.containers].find((c) => c.name === name)!;
+  const spec = [...(p.spec!.initContainers ?? []), ...p.spec!.containers, ...(p.spec!.ephemeralContainers ?? [])].find((c) => c.name === name)!;
   return {
     id: `${name}-${extra.attempt ?? 0}`, name, podUid: 'u1', attempt: 0, hash: containerHash(spec), isInit: false,
     image: 'img', imageId: 'sha256:x', state, createdAt: at(10 + (extra.attempt ?? 0)), labels: {},
@@ -156,4 +156,26 @@ t.test('a container stuck in created is replaced', async (t) => {
   const a = computePodActions(p, status([sandbox('ready')], [stuck, ctr(p, 'b', 'running')]));
   t.same(a.containersToStart, [0]);
   t.equal(a.containersToKill[0]?.id, stuck.id);
+});
+
+t.test('ephemeral containers (kubectl debug): started once, never restarted, even before initialisation', async (t) => {
+  const p = pod({ ephemeralContainers: [{ name: 'debugger', image: 'busybox', targetContainerName: 'a' }] });
+  const added = computePodActions(p, status([sandbox('ready')], [ctr(p, 'a', 'running'), ctr(p, 'b', 'running')]));
+  t.same([added.ephemeralContainersToStart, added.containersToStart, added.killPod], [[0], [], false], 'added to a running pod: start it, touch nothing else');
+  for (const state of ['running', 'exited', 'created'] as const) {
+    const seen = computePodActions(p, status([sandbox('ready')], [ctr(p, 'debugger', state), ctr(p, 'a', 'running'), ctr(p, 'b', 'running')]));
+    t.same(seen.ephemeralContainersToStart, [], `an ephemeral container the runtime knows (${state}) is not started again`);
+  }
+  const exitedOk = computePodActions(p, status([sandbox('ready')], [ctr(p, 'debugger', 'exited', { exitCode: 0 }), ctr(p, 'a', 'running'), ctr(p, 'b', 'running')]));
+  t.same([exitedOk.containersToKill, exitedOk.killPod], [[], false], 'its exit neither kills nor restarts anything');
+
+  const withInit = pod({ restartPolicy: 'Always', initContainers: [{ name: 'init', image: 'img' }], ephemeralContainers: [{ name: 'debugger', image: 'busybox' }] });
+  const initRunning = computePodActions(withInit, status([sandbox('ready')], [ctr(withInit, 'init', 'running', { isInit: true })]));
+  t.same(initRunning.ephemeralContainersToStart, [0], 'started while an init container still runs');
+
+  const fresh = computePodActions(p, status([], []));
+  t.same([fresh.createSandbox, fresh.ephemeralContainersToStart], [true, []], 'not with a new sandbox (kubelet returns before them)');
+  const never = pod({ restartPolicy: 'Never', ephemeralContainers: [{ name: 'debugger', image: 'busybox' }] });
+  const done = computePodActions(never, status([sandbox('ready')], [ctr(never, 'a', 'exited'), ctr(never, 'b', 'exited')]));
+  t.same([done.killPod, done.ephemeralContainersToStart], [true, []], 'not in a pod being killed');
 });

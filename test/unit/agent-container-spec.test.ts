@@ -111,3 +111,16 @@ t.test('the sandbox: no network, shareable IPC, pod cgroup, hostname', async (t)
   t.equal(hn.Hostname, undefined, 'a host-network pod keeps the node\'s hostname');
   t.equal(hn.HostConfig!.OomScoreAdj, -998);
 });
+
+t.test("an ephemeral container: the sandbox's network and IPC, its target's PID namespace, labelled", async (t) => {
+  const c: V1Container = { name: 'debugger', image: 'busybox' };
+  const p = pod({ name: 'app', image: 'i' }, { shareProcessNamespace: true });
+  const base = {
+    pod: p, container: c, isInit: false, attempt: 0, hash: 'h', sandboxId: 'sbx', cgroupParent: '/kubepods/poduid-1', qos: 'BestEffort' as const,
+    memoryCapacityBytes: 2 ** 30, instance: 'test', image: 'busybox', env: [], mounts: [],
+  };
+  const targeted = buildContainerConfig({ ...base, ephemeral: true, targetContainerId: 'app-id' });
+  t.same([targeted.HostConfig!.NetworkMode, targeted.HostConfig!.IpcMode, targeted.HostConfig!.PidMode], ['container:sbx', 'container:sbx', 'container:app-id'], 'the target wins over the pod-wide PID namespace');
+  t.equal(targeted.Labels!['kubenode.io/ephemeral-container'], 'true');
+  t.equal(buildContainerConfig({ ...base, ephemeral: true }).HostConfig!.PidMode, 'container:sbx', "without a target: the pod's own sharing");
+});

@@ -133,3 +133,15 @@ t.test('the final status of a terminated pod: terminal phase whatever the restar
   const prev = generatePodStatus(input(pod(), [ctr('a', 'exited', 0, { exitCode: 1 })], term));
   t.equal(generatePodStatus(input(pod(), [ctr('a', 'exited', 0, { exitCode: 0 })], { ...term, previous: prev })).phase, 'Failed');
 });
+
+t.test('ephemeral containers: reported in ephemeralContainerStatuses, never ready, outside phase and readiness', async (t) => {
+  const p = pod({ ephemeralContainers: [{ name: 'debugger', image: 'busybox' }, { name: 'later', image: 'busybox' }] });
+  const s = generatePodStatus(input(p, [ctr('a', 'running'), ctr('debugger', 'running')]));
+  t.same(s.ephemeralContainerStatuses!.map((c) => [c.name, Object.keys(c.state!)[0], c.ready, c.started]), [['debugger', 'running', false, undefined], ['later', 'waiting', false, undefined]]);
+  t.equal(s.ephemeralContainerStatuses![1]!.state!.waiting!.reason, 'ContainerCreating');
+  t.same([s.phase, cond(s, 'Ready').status], ['Running', 'True'], 'an unready or waiting debugger does not make the pod unready or pending');
+  const ended = generatePodStatus(input(p, [ctr('a', 'running'), { ...ctr('debugger', 'exited'), exitCode: 0 }]));
+  t.match(ended.ephemeralContainerStatuses![0]!.state, { terminated: { exitCode: 0, reason: 'Completed' } }, 'its end is terminated, as any container');
+  t.equal(ended.phase, 'Running', 'and does not end the pod');
+  t.equal(generatePodStatus(input(pod(), [ctr('a', 'running')])).ephemeralContainerStatuses, undefined, 'no ephemeral containers: no field');
+});
