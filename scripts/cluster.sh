@@ -44,6 +44,10 @@
 #   NODE_MONITOR_GRACE_PERIOD (20s) NOT_READY_TOLERATION_SECONDS (10): short, so that failover
 #                            after a partition can be watched in under a minute
 #   KUBENODE_NODE_COMPONENTS which programs each node runs (agent proxy hostgw)
+#   KUBENODE_NODE_JOIN       how nodes get their credentials: token (default: TLS bootstrap with a
+#                            bootstrap token from `control-plane.sh token create`, as a Vagrant VM
+#                            joins) or credentials (certificates made beforehand by
+#                            `control-plane.sh node-credentials`)
 #   CNI_BIN_DIR              where the CNI plugins are (/opt/cni/bin, filled by setup.sh)
 #   CLUSTER_DNS_IP           the kube-dns Service's address, each agent's --cluster-dns
 #                            (the tenth address of SERVICE_CIDR: 10.96.0.10)
@@ -133,6 +137,12 @@ node_indexes() {
 }
 
 cp_sh() { bash "$here/control-plane.sh" "$@"; }
+join_mode=${KUBENODE_NODE_JOIN:-token}
+[[ $join_mode =~ ^(token|credentials)$ ]] || die "KUBENODE_NODE_JOIN '$join_mode': expected token or credentials"
+# The agent is what bootstraps a node's credentials: nodes without one get them made beforehand.
+[[ " ${KUBENODE_NODE_COMPONENTS:-agent proxy hostgw} " == *" agent "* ]] || join_mode=credentials
+# The join command `control-plane.sh token create` prints last (set by up in token mode).
+join_line=
 kubectl_admin() { cp_sh kubectl "$@"; }
 cp_up() { [ -f "$KUBENODE_CONTROL_PLANE_DIR/run/kube-apiserver.pid" ] && kill -0 "$(cat "$KUBENODE_CONTROL_PLANE_DIR/run/kube-apiserver.pid")" 2>/dev/null; }
 
@@ -240,7 +250,12 @@ node_env() {
   echo "KUBENODE_NODE_NAME=$name"
   echo "KUBENODE_NODE_IP=$(node_ip "$i")"
   echo "KUBENODE_NODE_DIR=$node_dirs/$name"
-  echo "KUBENODE_NODE_KUBECONFIG=$KUBENODE_CONTROL_PLANE_DIR/nodes/$name/kubeconfig"
+  if [ "$join_mode" = credentials ]; then
+    echo "KUBENODE_NODE_KUBECONFIG=$KUBENODE_CONTROL_PLANE_DIR/nodes/$name/kubeconfig"
+  elif [ -n "$join_line" ]; then
+    # KUBENODE_APISERVER, KUBENODE_BOOTSTRAP_TOKEN and KUBENODE_CA_CERT_HASH from the join line.
+    local w; for w in $join_line; do [[ $w == KUBENODE_*=* ]] && echo "$w"; done
+  fi
   echo "CLUSTER_CIDR=$cluster_cidr"
   echo "KUBENODE_CLUSTER_DNS=$CLUSTER_DNS_IP"
   echo "KUBENODE_CLUSTER_DOMAIN=cluster.local"
@@ -380,7 +395,12 @@ up() {
   for i in $(seq 1 "$nodes"); do
     local name; name=$(ns_of "$i")
     step "node $name ($(node_ip "$i")): ${KUBENODE_NODE_COMPONENTS:-agent proxy hostgw}"
-    APISERVER_ADVERTISE_ADDRESS=$host_ip cp_sh node-credentials "$name" "$(node_ip "$i")" >/dev/null
+    if [ "$join_mode" = credentials ]; then
+      APISERVER_ADVERTISE_ADDRESS=$host_ip cp_sh node-credentials "$name" "$(node_ip "$i")" >/dev/null
+    elif [ -z "$join_line" ]; then
+      # One short-lived token for the nodes this run starts (they join within minutes).
+      join_line=$(APISERVER_ADVERTISE_ADDRESS=$host_ip cp_sh token create --ttl 1h | tail -1)
+    fi
     node_sh "$i" up | sed 's/^/    /'
   done
 

@@ -17,6 +17,12 @@
 #   KUBENODE_NODE_DIR         state: logs, pids, CNI config, agent root dir  (/var/lib/kubenode/node)
 #   KUBENODE_NODE_KUBECONFIG  the node's kubeconfig (from control-plane.sh node-credentials)
 #                                                                (default: $KUBENODE_NODE_DIR/kubeconfig)
+#   KUBENODE_APISERVER        https://HOST:PORT of the apiserver, and
+#   KUBENODE_BOOTSTRAP_TOKEN  a bootstrap token (control-plane.sh token create prints both):
+#                             without KUBENODE_NODE_KUBECONFIG, the node joins by TLS bootstrap: the
+#                             CA from kube-public/cluster-info (checked with the token's signature),
+#                             then the agent gets its certificates through CSRs and rotates them
+#   KUBENODE_CA_CERT_HASH     sha256:HEX pin of the cluster CA's public key, checked on join
 #   KUBENODE_NODE_COMPONENTS  which to run, of: agent proxy hostgw (default: all three)
 #   CLUSTER_CIDR              the pod network, split into per-node podCIDRs (10.244.0.0/16)
 #   CNI_BIN_DIR               where kubenode-bridge and kubenode-ipam are   (/opt/cni/bin)
@@ -36,6 +42,10 @@ first_ipv4() { ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | 
 node_ip=${KUBENODE_NODE_IP:-$(first_ipv4)}
 dir=${KUBENODE_NODE_DIR:-/var/lib/kubenode/node}
 kubeconfig=${KUBENODE_NODE_KUBECONFIG:-$dir/kubeconfig}
+# TLS bootstrap (kubeadm join's way) when given a token and no ready-made kubeconfig.
+bootstrap=
+[ -n "${KUBENODE_BOOTSTRAP_TOKEN:-}" ] && [ -z "${KUBENODE_NODE_KUBECONFIG:-}" ] && bootstrap=1
+bootstrap_kubeconfig=$dir/bootstrap-kubeconfig
 components=${KUBENODE_NODE_COMPONENTS:-agent proxy hostgw}
 cluster_cidr=${CLUSTER_CIDR:-10.244.0.0/16}
 cni_bin_dir=${CNI_BIN_DIR:-/opt/cni/bin}
@@ -151,7 +161,12 @@ remove_node_network() {
 up() {
   [ "$(id -u)" -eq 0 ] || die "must run as root (it programs iptables and routes, and drives Docker)"
   [ -n "$node_ip" ] || die "no node address: set KUBENODE_NODE_IP"
-  [ -f "$kubeconfig" ] || die "no kubeconfig at $kubeconfig: make one with 'scripts/control-plane.sh node-credentials $name $node_ip' on the control plane and copy its directory here (or set KUBENODE_NODE_KUBECONFIG)"
+  if [ -n "$bootstrap" ]; then
+    [ -n "${KUBENODE_APISERVER:-}" ] || die "KUBENODE_BOOTSTRAP_TOKEN needs KUBENODE_APISERVER (https://HOST:PORT; 'scripts/control-plane.sh token create' prints both)"
+    [[ " $components " == *" agent "* ]] || die "joining with KUBENODE_BOOTSTRAP_TOKEN needs the agent in KUBENODE_NODE_COMPONENTS (it is what gets the node's certificates)"
+  else
+    [ -f "$kubeconfig" ] || die "no kubeconfig at $kubeconfig: join with a token (KUBENODE_APISERVER and KUBENODE_BOOTSTRAP_TOKEN from 'scripts/control-plane.sh token create'), or make one with 'scripts/control-plane.sh node-credentials $name $node_ip' on the control plane and copy its directory here (or set KUBENODE_NODE_KUBECONFIG)"
+  fi
   command -v iptables-restore >/dev/null || die "iptables is not installed: run 'sudo scripts/setup.sh' (or apt-get install iptables)"
   mkdir -p "$dir" "$logs" "$run"
   local c missing=()
@@ -160,6 +175,7 @@ up() {
   done
   [ ${#missing[@]} -eq 0 ] || die "not built: ${missing[*]} (no $root/bin/kubenode-${missing[0]}.js or dist/ entry): run 'npm run build'"
 
+  [ -z "$bootstrap" ] || discover
   node_network
   if [[ " $components " == *" agent "* ]]; then
     for p in kubenode-bridge kubenode-ipam portmap; do
@@ -173,9 +189,14 @@ up() {
     # Where the agent writes the Node's podCIDR for kubenode-ipam (when this agent has the flag).
     supports agent pod-cidr-file && agent_args+=(--pod-cidr-file "$pod_cidr_file")
     # The serving certificate control-plane.sh node-credentials made beside the kubeconfig, for
-    # the agent's authenticated API (logs, exec), when this agent serves one.
+    # the agent's authenticated API (logs, exec), when this agent serves one. Bootstrapped nodes
+    # get both certificates through CSRs instead, and renew them (kubeadm's kubelet does the same
+    # with serverTLSBootstrap and rotateCertificates).
     local creds; creds=$(dirname "$kubeconfig")
-    if supports agent tls-cert-file && [ -f "$creds/kubelet-$name.crt" ]; then
+    if [ -n "$bootstrap" ]; then
+      agent_args+=(--bootstrap-kubeconfig "$bootstrap_kubeconfig" --cert-dir "$dir/pki" --rotate-certificates
+        --rotate-server-certificates --client-ca-file "$dir/ca.crt")
+    elif supports agent tls-cert-file && [ -f "$creds/kubelet-$name.crt" ]; then
       agent_args+=(--tls-cert-file "$creds/kubelet-$name.crt" --tls-private-key-file "$creds/kubelet-$name.key")
       supports agent client-ca-file && agent_args+=(--client-ca-file "$creds/ca.crt")
     fi
@@ -188,6 +209,11 @@ up() {
     # shellcheck disable=SC2086
     start agent "$(program agent)" "${agent_args[@]}" ${KUBENODE_AGENT_ARGS:-}
   fi
+  # The proxy and the route controller run with the node's credentials: when bootstrapping, the
+  # ones the agent writes once its client CSR is approved.
+  if [ -n "$bootstrap" ] && [[ " $components " == *" proxy "* || " $components " == *" hostgw "* ]]; then
+    wait_for_kubeconfig
+  fi
   if [[ " $components " == *" proxy "* ]]; then
     # shellcheck disable=SC2086
     start proxy "$(program proxy)" \
@@ -197,6 +223,29 @@ up() {
   if [[ " $components " == *" hostgw "* ]]; then
     start hostgw "$(program hostgw)" --kubeconfig "$kubeconfig" --hostname-override "$name" --cluster-cidr "$cluster_cidr"
   fi
+}
+
+# Token discovery (agent/join.ts): the CA from kube-public/cluster-info, verified with the token
+# and the pin, into $dir/ca.crt and the bootstrap kubeconfig. Done once: a node that already has
+# its bootstrap kubeconfig (its token may have expired since) starts from what it has.
+discover() {
+  [ -f "$bootstrap_kubeconfig" ] && return 0
+  local join="$root/dist/agent/join.js"
+  [ -f "$join" ] || die "$join is missing: run 'npm run build'"
+  node "$join" --apiserver "$KUBENODE_APISERVER" --token "$KUBENODE_BOOTSTRAP_TOKEN" \
+    ${KUBENODE_CA_CERT_HASH:+--ca-cert-hash "$KUBENODE_CA_CERT_HASH"} \
+    --bootstrap-kubeconfig "$bootstrap_kubeconfig" --ca-file "$dir/ca.crt" || die "joining $KUBENODE_APISERVER failed (see above)"
+}
+
+wait_for_kubeconfig() {
+  local i
+  for i in $(seq 1 600); do
+    [ -f "$kubeconfig" ] && return 0
+    [ "$i" -gt 1 ] || echo "waiting for the agent's client certificate (CSR approval) and $kubeconfig"
+    if [[ " $components " == *" agent "* ]] && ! running agent; then die "the agent exited before writing $kubeconfig; see $logs/agent.log"; fi
+    sleep 0.2
+  done
+  die "no $kubeconfig after 120s: is the agent's CSR approved? (kubectl get csr; see $logs/agent.log)"
 }
 
 down() {

@@ -59,6 +59,14 @@ t.test('cluster up --nodes 3: Ready nodes, pod-to-pod across nodes, NodePort on 
     t.ok(n.spec.podCIDR, `${n.metadata.name} has a podCIDR (${n.spec.podCIDR})`);
     t.ok(n.status.addresses.some((a: any) => a.type === 'InternalIP' && a.address === c.nodeIP(Number(n.metadata.name.slice(-1)))), `${n.metadata.name} reports its InternalIP`);
   }
+  // cluster.sh joins nodes by TLS bootstrap (KUBENODE_NODE_JOIN=token, the default): client
+  // certificates from CSRs sent with the bootstrap token, serving certificates from CSRs the
+  // nodes sent themselves, approved by the control plane's approver.
+  const csrs = JSON.parse((await c.kubectl(['get', 'csr', '-o', 'json'])).stdout).items as any[];
+  t.equal(csrs.filter((x) => x.spec.signerName === 'kubernetes.io/kube-apiserver-client-kubelet' && x.spec.username.startsWith('system:bootstrap:') && x.status?.certificate).length, 3, 'three client certificates issued to the bootstrap token');
+  for (const n of nodes) {
+    t.ok(csrs.some((x) => x.spec.signerName === 'kubernetes.io/kubelet-serving' && x.spec.username === `system:node:${n.metadata.name}` && x.status?.certificate), `${n.metadata.name}'s serving certificate came from its own approved CSR`);
+  }
 
   // A pod on node 1 reaches a pod on node 3 by its IP (host-gw routes, no NAT between them).
   const server = await pinnedPod(c, 'server-on-3', c.nodeName(3), IMAGES.demo);
