@@ -15,8 +15,19 @@ const fail = (msg: string, code = 1): never => {
   process.exit(code);
 };
 
+const USAGE = `Usage: kubenode-join --apiserver https://HOST:PORT --token ID.SECRET [--ca-cert-hash sha256:HEX]
+                     --bootstrap-kubeconfig FILE --ca-file FILE [--timeout 5m]
+
+Token discovery (kubeadm join's): reads kube-public/cluster-info from the apiserver without
+credentials, checks its signature with the bootstrap token and the CA against --ca-cert-hash,
+then writes the bootstrap kubeconfig (for kubenode-agent --bootstrap-kubeconfig) and the CA.
+`;
 const flags: Record<string, string> = {};
 const argv = process.argv.slice(2);
+if (argv.includes('--help') || argv.includes('-h')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 for (let i = 0; i < argv.length; i++) {
   const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]!);
   if (!m || !['apiserver', 'token', 'ca-cert-hash', 'bootstrap-kubeconfig', 'ca-file', 'timeout'].includes(m[1]!)) fail(`unexpected argument ${JSON.stringify(argv[i])}`, 2);
