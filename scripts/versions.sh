@@ -16,3 +16,7 @@ NODE_VERSION=20.20.2
 # Go for a control-plane VM whose distribution's Go cannot build the control plane: the
 # golang.org/toolchain module of this version from the Go module proxy (scripts/node-setup.sh).
 GO_VERSION=1.26.8
+# The conformance images' busybox: the release upstream's busybox test image is made from
+# (test/images/busybox/BASEIMAGE), built from Debian's source package of the suite that has it.
+BUSYBOX_VERSION=1.37.0
+BUSYBOX_DEBIAN_SUITE=trixie
