@@ -109,6 +109,8 @@ cp "$bin/agnhost" "$d/agnhost"; ln -s agnhost "$d/agnhost-2"
 program "$d" /usr/bin/curl usr/bin/curl
 program "$d" /usr/bin/dig usr/bin/dig
 program "$d" /bin/nc.openbsd usr/bin/nc
+# getent: the DNS specs' /etc/hosts queries (`getent hosts NAME`); glibc's, with NSS in libc.
+program "$d" /usr/bin/getent usr/bin/getent
 cp "$k8s_dir/test/images/agnhost/porter/localhost.crt" "$k8s_dir/test/images/agnhost/porter/localhost.key" "$d/"
 mkdir -p "$d/uploads"
 echo 'user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh' >> "$d/etc/passwd"
@@ -119,9 +121,10 @@ import "$(image_ref Agnhost)" "$d" "$path" 'ENTRYPOINT ["/agnhost"]' 'CMD ["paus
 d=$work/busybox; base "$d"
 import "$(image_ref BusyBox)" "$d" "$path" 'CMD ["sh"]'
 
-# jessie-dnsutils: the DNS specs' second querier; upstream is Debian with dnsutils (dig).
+# jessie-dnsutils: the DNS specs' second querier; upstream is Debian with dnsutils (dig, getent).
 d=$work/jessie; base "$d"; with_bash "$d"
 program "$d" /usr/bin/dig usr/bin/dig
+program "$d" /usr/bin/getent usr/bin/getent
 import "$(image_ref JessieDnsutils)" "$d" "$path" 'CMD ["/bin/sh"]'
 
 # nginx and httpd: stand-ins. busybox httpd serving the same index page as the real image, on the
