@@ -17,6 +17,7 @@ import { PodWorkers } from './pods/pod-workers.js';
 import { CgroupManager } from './runtime/cgroups.js';
 import { DockerRuntime } from './runtime/docker.js';
 import { ContainerGC } from './runtime/gc.js';
+import { hostNetworkMode } from './runtime/host-network.js';
 import { ImageManager } from './runtime/images.js';
 import { NetworkStateStore } from './runtime/network-state.js';
 import { minimumOomScoreAdj } from './runtime/oom.js';
@@ -152,6 +153,7 @@ export class Agent {
       hostIPs,
       instance: cfg.instance,
       podInfraImage: cfg.podInfraContainerImage,
+      hostNetworkMode: await hostNetworkMode(this.runtime, cfg.hostNetworkContainer, logger), // throws naming a bad --host-network-container
       dns: { clusterDNS: cfg.clusterDns, clusterDomain: cfg.clusterDomain, resolvConf: cfg.resolvConf },
       runtime: this.runtime,
       network,

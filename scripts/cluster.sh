@@ -228,12 +228,54 @@ ensure_bridge() {
   ip link set "$bridge" up
 }
 
+# The container that holds node i's network namespace (see create_node_netns).
+holder_of() { echo "$cname-node$1-netns"; }
+
+# Node i's namespace, made by a holder container: a pause container started with no network,
+# whose namespace is then bind-mounted at /run/netns/<ns>, so that `ip netns`, nsenter and Docker
+# all see the same one. Why: on a real node hostNetwork pods share the node's namespace, and the
+# agent gets that with Docker's --network host; here the node is a namespace, and Docker can join
+# a namespace only through a container that has it (--network container:<holder>), never by
+# path, and a namespace made by `ip netns add` cannot be put into a container afterwards. So the
+# holder makes it and the agent is told its name (--host-network-container). `ip netns delete`
+# unmounts the name; the namespace lives on until the holder is removed too (down does both).
+# The holder is never restarted: a new one would have a new, empty namespace.
+create_node_netns() {
+  local i=$1 ns holder pid
+  ns=$(ns_of "$i"); holder=$(holder_of "$i")
+  docker rm -f "$holder" >/dev/null 2>&1 || true
+  docker run -d --name "$holder" --hostname "$ns" --network none --restart no \
+    --label "kubenode.io/cluster=$cname" --label "kubenode.io/node-netns=$ns" kubenode/pause:latest >/dev/null
+  pid=$(docker inspect -f '{{.State.Pid}}' "$holder")
+  [ "${pid:-0}" -gt 0 ] || die "the network namespace holder $holder of $ns is not running"
+  # As `ip netns add` prepares /run/netns: a shared mount point, so that the names are seen from
+  # every mount namespace made later (`ip netns exec` makes one).
+  mkdir -p /run/netns
+  mount --make-shared /run/netns 2>/dev/null || { mount --bind /run/netns /run/netns && mount --make-shared /run/netns; }
+  touch "/run/netns/$ns"
+  mount --bind "/proc/$pid/ns/net" "/run/netns/$ns"
+}
+
+# The holder of node i when it runs and holds the node's namespace now (a namespace made before
+# holders existed, or one whose holder died, has none: its hostNetwork pods use the root namespace).
+node_holder() {
+  local i=$1 holder pid
+  holder=$(holder_of "$i")
+  command -v docker >/dev/null || return 0
+  pid=$(docker inspect -f '{{if .State.Running}}{{.State.Pid}}{{end}}' "$holder" 2>/dev/null || true)
+  [ -n "$pid" ] && [ "$(ip netns identify "$pid" 2>/dev/null)" = "$(ns_of "$i")" ] && echo "$holder"
+  return 0
+}
+
 # Node i: namespace, a veth whose far end is the node's eth0 on the bridge, its address, and
-# forwarding on (pods' traffic crosses the node).
+# forwarding on (pods' traffic crosses the node). With_holder (1 when the node will run pods):
+# the namespace comes from a holder container (create_node_netns); else `ip netns add`.
 ensure_node_network() {
-  local i=$1 ns veth
+  local i=$1 with_holder=${2:-0} ns veth
   ns=$(ns_of "$i"); veth=$(veth_of "$i")
-  ip netns list | awk '{print $1}' | grep -qx "$ns" || ip netns add "$ns"
+  if ! ip netns list | awk '{print $1}' | grep -qx "$ns"; then
+    if [ "$with_holder" = 1 ]; then create_node_netns "$i"; else ip netns add "$ns"; fi
+  fi
   ip -n "$ns" link set lo up
   if ! ip link show "$veth" >/dev/null 2>&1; then
     ip link add "$veth" type veth peer name eth0 netns "$ns"
@@ -261,6 +303,7 @@ node_env() {
   echo "KUBENODE_CLUSTER_DOMAIN=cluster.local"
   echo "KUBENODE_RESOLV_CONF=$node_resolv_conf"
   echo "KUBENODE_NODE_COMPONENTS=${KUBENODE_NODE_COMPONENTS:-agent proxy hostgw}"
+  echo "KUBENODE_HOST_NETWORK_CONTAINER=$(node_holder "$i")"
 }
 
 # Run scripts/node.sh in node i's network namespace with that node's settings. nsenter, not
@@ -377,8 +420,10 @@ up() {
   step "network: bridge $bridge ($host_ip/$subnet_bits) and $nodes node namespaces"
   ensure_bridge
   local i
+  local with_holder=0
+  [ "$network_only" = 1 ] || [[ " ${KUBENODE_NODE_COMPONENTS:-agent proxy hostgw} " != *" agent "* ]] || with_holder=1
   for i in $(seq 1 "$nodes"); do
-    ensure_node_network "$i"
+    ensure_node_network "$i" "$with_holder"
     echo "    $(ns_of "$i")  $(node_ip "$i")"
   done
   if [ "$network_only" = 1 ]; then
@@ -454,6 +499,12 @@ down() {
 
   step "removing namespaces, links and routes"
   for i in $indexes; do ip netns delete "$(ns_of "$i")" 2>/dev/null || true; done
+  # The namespaces' holders (create_node_netns): the namespaces end with them.
+  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+    local holders; holders=$(docker ps -aq --filter "label=kubenode.io/cluster=$cname" 2>/dev/null || true)
+    # shellcheck disable=SC2086
+    [ -z "$holders" ] || docker rm -f $holders >/dev/null 2>&1 || true
+  fi
   ip link show "$bridge" >/dev/null 2>&1 && ip link delete "$bridge"
   for i in $indexes; do ip link delete "$(veth_of "$i")" 2>/dev/null || true; done
   # Our routes in the root namespace: the cluster CIDR's unreachable route and any host-gw
@@ -473,6 +524,9 @@ down() {
   # Prove it: nothing of ours may remain.
   ip netns list 2>/dev/null | awk '{print $1}' | grep -q "^$cname-node" && leftovers+=("namespaces: $(ip netns list | awk '{print $1}' | grep "^$cname-node" | tr '\n' ' ')")
   ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -q "^$cname-v" && leftovers+=("links: $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep "^$cname-v" | tr '\n' ' ')")
+  if command -v docker >/dev/null && [ -n "$(docker ps -aq --filter "label=kubenode.io/cluster=$cname" 2>/dev/null)" ]; then
+    leftovers+=("containers: $(docker ps -a --filter "label=kubenode.io/cluster=$cname" --format '{{.Names}}' | tr '\n' ' ')")
+  fi
   [ ${#leftovers[@]} -eq 0 ] || die "down left behind: ${leftovers[*]}"
   echo "cluster $cname removed"
 }

@@ -31,6 +31,8 @@
 #   KUBENODE_CLUSTER_DOMAIN   the cluster's DNS domain (--cluster-domain)  (cluster.local)
 #   KUBENODE_RESOLV_CONF      the resolver file Default pods and CoreDNS's forwarding get
 #                             (--resolv-conf)                              (/etc/resolv.conf)
+#   KUBENODE_HOST_NETWORK_CONTAINER  emulated nodes only (set by cluster.sh): the container whose
+#                             network namespace is the node's (--host-network-container)
 #   KUBENODE_AGENT_ARGS / KUBENODE_PROXY_ARGS   extra flags, word-split
 set -euo pipefail
 . "$(dirname "$0")/lib/help.sh"
@@ -206,6 +208,9 @@ up() {
       agent_args+=(--cluster-domain "${KUBENODE_CLUSTER_DOMAIN:-cluster.local}")
       [ -z "${KUBENODE_RESOLV_CONF:-}" ] || agent_args+=(--resolv-conf "$KUBENODE_RESOLV_CONF")
     fi
+    # Emulated nodes only (cluster.sh): the container that holds this node's network namespace,
+    # which hostNetwork pods join (agent/runtime/host-network.ts).
+    [ -z "${KUBENODE_HOST_NETWORK_CONTAINER:-}" ] || agent_args+=(--host-network-container "$KUBENODE_HOST_NETWORK_CONTAINER")
     # shellcheck disable=SC2086
     start agent "$(program agent)" "${agent_args[@]}" ${KUBENODE_AGENT_ARGS:-}
   fi

@@ -29,6 +29,8 @@ export interface AgentConfig {
   manifestServerTokenFile?: string;
   containerRuntimeEndpoint: string;
   podInfraContainerImage: string;
+  /** Emulation only: the container whose network namespace is this node's (hostNetwork pods join it). */
+  hostNetworkContainer?: string;
   cgroupRoot: string;
   instance: string;
   syncFrequencyMs: number;
@@ -95,6 +97,7 @@ export const FLAGS: Flag[] = [
   { name: 'manifest-server-token-file', key: 'manifestServerTokenFile', kind: 'string', help: 'file holding the bearer token the manifest server requires (mandatory off loopback)' },
   { name: 'container-runtime-endpoint', key: 'containerRuntimeEndpoint', kind: 'string', help: 'Docker Engine socket [unix:///var/run/docker.sock]' },
   { name: 'pod-infra-container-image', key: 'podInfraContainerImage', kind: 'string', help: 'sandbox image [kubenode/pause:latest]' },
+  { name: 'host-network-container', key: 'hostNetworkContainer', kind: 'string', help: "emulated nodes only: a running container whose network namespace is the node's; hostNetwork pods join it (Docker's container:NAME) instead of the machine's root namespace" },
   { name: 'cgroup-root', key: 'cgroupRoot', kind: 'string', alias: 'cgroupRoot', help: 'cgroup under which kubepods/ is created [/]' },
   { name: 'instance', key: 'instance', kind: 'string', help: 'this agent manages, adopts and garbage-collects only containers labelled kubenode.io/instance=<instance> [kubenode]' },
   { name: 'sync-frequency', key: 'syncFrequencyMs', kind: 'duration', alias: 'syncFrequency', help: 'periodic resync of every pod [1m]' },

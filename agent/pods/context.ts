@@ -18,6 +18,8 @@ export interface PodContext {
   hostIPs: string[];
   instance: string;
   podInfraImage: string;
+  /** Docker's network mode for hostNetwork sandboxes: "host", or container:<holder> on an emulated node (runtime/host-network.ts). */
+  hostNetworkMode: string;
   /** --cluster-dns, --cluster-domain, --resolv-conf: what pods' resolv.conf and hosts files are made from. */
   dns: NodeDNSConfig;
   runtime: DockerRuntime;

@@ -36,7 +36,7 @@ export async function createSandbox(ctx: PodContext, state: PodState, attempt: n
   // before RunPodSandbox: a pod whose hostname cannot be made gets no sandbox.
   const hostname = sandboxHostname(ctx, pod);
   await writeResolvConf(ctx, state);
-  const id = await ctx.runtime.create(buildSandboxConfig({ pod, attempt, cgroupParent, instance: ctx.instance, image: ctx.podInfraImage, minOomScoreAdj: ctx.minOomScoreAdj, hostname }));
+  const id = await ctx.runtime.create(buildSandboxConfig({ pod, attempt, cgroupParent, instance: ctx.instance, image: ctx.podInfraImage, minOomScoreAdj: ctx.minOomScoreAdj, hostname, hostNetworkMode: ctx.hostNetworkMode }));
   ms.createMs = Date.now() - t0;
   try {
     await ctx.runtime.start(id);

@@ -131,6 +131,8 @@ export interface SandboxConfigInput {
    * or the FQDN with setHostnameAsFQDN); undefined for a host-network pod, which keeps the node's.
    */
   hostname?: string;
+  /** Docker's network mode for a hostNetwork pod: "host" [default], or container:<holder> on an emulated node (runtime/host-network.ts). */
+  hostNetworkMode?: string;
 }
 
 /**
@@ -156,7 +158,7 @@ export function buildSandboxConfig(i: SandboxConfigInput): Docker.ContainerCreat
       [LABELS.hostNetwork]: String(hostNetwork),
     },
     HostConfig: {
-      NetworkMode: hostNetwork ? 'host' : 'none',
+      NetworkMode: hostNetwork ? (i.hostNetworkMode ?? 'host') : 'none',
       // "shareable" so that app containers may join it with container:<id>.
       IpcMode: spec.hostIPC ? 'host' : 'shareable',
       PidMode: spec.hostPID ? 'host' : undefined,

@@ -17,8 +17,9 @@ export async function clusterLeftovers(c: EmulatedCluster): Promise<string[]> {
   const save = (await run('iptables-save', [], { allowFailure: true })).stdout;
   const rules = save.split('\n').filter((l) => l.includes(c.name) || l.includes(prefix));
   if (rules.length) out.push(`root iptables: ${rules.join(' | ')}`);
-  const docker = await run('docker', ['ps', '-a', '--format', '{{.ID}} {{.Label "kubenode.io/instance"}}'], { allowFailure: true });
-  const containers = docker.stdout.split('\n').filter((l) => l.split(' ')[1]?.startsWith(`${c.name}-`));
+  // Pods' containers (labelled with their node's agent instance) and the nodes' network namespace holders.
+  const docker = await run('docker', ['ps', '-a', '--format', '{{.ID}} {{.Label "kubenode.io/instance"}} {{.Label "kubenode.io/cluster"}}'], { allowFailure: true });
+  const containers = docker.stdout.split('\n').filter((l) => l.split(' ')[1]?.startsWith(`${c.name}-`) || l.split(' ')[2] === c.name);
   if (containers.length) out.push(`containers: ${containers.join(', ')}`);
   if (existsSync(`${c.dir}/cluster.env`)) out.push(`state: ${c.dir}`);
   const listening = (await run('ss', ['-Hltn', `sport = :${c.env.APISERVER_PORT}`])).stdout.trim();

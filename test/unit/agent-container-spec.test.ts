@@ -110,6 +110,11 @@ t.test('the sandbox: no network, shareable IPC, pod cgroup, hostname', async (t)
   t.equal(hn.HostConfig!.NetworkMode, 'host');
   t.equal(hn.Hostname, undefined, 'a host-network pod keeps the node\'s hostname');
   t.equal(hn.HostConfig!.OomScoreAdj, -998);
+  const emulated = buildSandboxConfig({ pod: pod({ name: 'a', image: 'i' }, { hostNetwork: true }), attempt: 0, cgroupParent: '/x', instance: 't', image: 'p', hostNetworkMode: 'container:holder-id' });
+  t.equal(emulated.HostConfig!.NetworkMode, 'container:holder-id', "on an emulated node: the holder of the node's namespace");
+  t.equal(emulated.Hostname, undefined, 'Docker refuses a hostname with a container network mode; the holder carries the node name');
+  const podNet = buildSandboxConfig({ pod: pod({ name: 'a', image: 'i' }), attempt: 0, cgroupParent: '/x', instance: 't', image: 'p', hostNetworkMode: 'container:holder-id' });
+  t.equal(podNet.HostConfig!.NetworkMode, 'none', 'a pod-network pod is not affected');
 });
 
 t.test("an ephemeral container: the sandbox's network and IPC, its target's PID namespace, labelled", async (t) => {
