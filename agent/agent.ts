@@ -234,7 +234,7 @@ export class Agent {
       this.sources.push(this.apiPods.source);
       this.apiPods.start();
       registered = this.nodeAgent.start(); // registration retries in the background; pods don't wait for the apiserver
-      if (cfg.rotateServerCertificates) {
+      if (cfg.rotateServerCertificates && cfg.port > 0) { // --port 0: no HTTPS API, no serving certificate
         const [{ servingCertificateManager }, { apiClients }] = await Promise.all([import('./certificate/serving.js'), import('./node/client.js')]);
         this.servingCertificates = servingCertificateManager({
           certDir: cfg.certDir!, nodeName: this.nodeName, hostname: this.nodeName, nodeIPs: hostIPs,
