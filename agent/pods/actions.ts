@@ -4,7 +4,13 @@
 // the whole pod is to be killed, and which ephemeral containers (kubectl debug) to start: each
 // once, never restarted, even before initialisation completes. Back-off is not decided here: the
 // start step checks it, as kubelet.
+// Init containers follow kubelet's computeInitContainerActions (the SidecarContainers behaviour,
+// always on since 1.33): a native sidecar (an init container with restartPolicy Always) lets the
+// next init container start once it is started (running, and its startupProbe, if any, has
+// succeeded), keeps running beside the app containers, and is restarted whenever it exits,
+// whatever the pod's restartPolicy; it does not keep a pod alive whose app containers are done.
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/kuberuntime/kuberuntime_manager.go
+// https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/kuberuntime/kuberuntime_container.go
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { latestContainer, type PodRuntimeStatus, type RuntimeContainer } from '../runtime/types.js';
 import { hashObject } from './hash.js';
@@ -25,7 +31,11 @@ export interface PodActions {
   sandboxId?: string;
   /** Attempt number of a new sandbox. */
   attempt: number;
-  nextInitContainerToStart?: V1Container;
+  /**
+   * Indexes in spec.initContainers, in spec order: the next init container to run and any
+   * sidecar to (re)start. A regular init container that fails to start stops the ones after it.
+   */
+  initContainersToStart: number[];
   /** Indexes in spec.containers. */
   containersToStart: number[];
   /** Indexes in spec.ephemeralContainers: those the runtime has never seen. */
@@ -39,6 +49,11 @@ export interface ProbeFailure {
   containerId: string;
   type: 'liveness' | 'startup';
   message: string;
+}
+
+/** A native sidecar: an init container that runs beside the app containers (KEP-753). */
+export function isRestartableInitContainer(c: V1Container): boolean {
+  return c.restartPolicy === 'Always';
 }
 
 /** The hash a container's spec is recorded under; a change means the container must be replaced. */
@@ -63,6 +78,11 @@ export function shouldContainerBeRestarted(c: V1Container, pod: V1Pod, status: P
   if (pod.spec?.restartPolicy === 'Never') return false;
   if (pod.spec?.restartPolicy === 'OnFailure' && latest.exitCode === 0) return false;
   return true;
+}
+
+/** The pod without its sidecars: what "initialisation is done" means for a finished pod. */
+function withoutSidecars(pod: V1Pod): V1Pod {
+  return { ...pod, spec: { ...pod.spec!, initContainers: (pod.spec?.initContainers ?? []).filter((c) => !isRestartableInitContainer(c)) } };
 }
 
 function initFailed(c: RuntimeContainer): boolean {
@@ -103,13 +123,103 @@ function sandboxChanged(pod: V1Pod, status: PodRuntimeStatus): { create: boolean
   return { create: false, attempt: latest.attempt, sandboxId: latest.id };
 }
 
-export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probeFailures: ReadonlyMap<string, ProbeFailure> = new Map()): PodActions {
+/** What the prober knows that the diff needs: failures to act on, startup probes that passed. */
+export interface ProbeView {
+  failures: ReadonlyMap<string, ProbeFailure>;
+  /** Ids of container instances whose startupProbe has succeeded (kubelet's startupManager). */
+  startupSucceeded: ReadonlySet<string>;
+}
+
+interface InitActions {
+  initialized: boolean;
+  /** A regular init container failed and the pod never restarts: it is done. */
+  failedFor?: string;
+}
+
+/**
+ * kubelet's computeInitContainerActions, in our words. The init containers are read from the last
+ * to the first, because a completed one may have been removed from the runtime since: the last
+ * one the runtime knows tells how far initialisation got. Before it, only sidecars matter (kept
+ * running); from it on, what to start next. Returns whether the pod is initialised.
+ */
+function computeInitContainerActions(pod: V1Pod, status: PodRuntimeStatus, probes: ProbeView, actions: PodActions): InitActions {
+  const inits = pod.spec?.initContainers ?? [];
+  if (inits.length === 0) return { initialized: true };
+  const toStart: number[] = [];
+  const kill = (c: RuntimeContainer, message: string, reason?: string): void => {
+    actions.containersToKill.push({ id: c.id, name: c.name, message, reason });
+  };
+  // An app container created or running means initialisation finished before, even if the init
+  // containers' instances are gone (an exited one does not: it may be from an older sandbox).
+  let initialized = (pod.spec?.containers ?? []).some((c) => {
+    const s = latestContainer(status, c.name);
+    return s?.state === 'created' || s?.state === 'running';
+  });
+  // Once set, the init containers before the one being read ran to completion (or were started).
+  let earlierDone = initialized;
+  for (let i = inits.length - 1; i >= 0; i--) {
+    const c = inits[i]!;
+    const sidecar = isRestartableInitContainer(c);
+    const s = latestContainer(status, c.name);
+    if (!s) {
+      // Gone from the runtime after the pod was initialised: only a sidecar must be running again.
+      if (earlierDone && sidecar) toStart.push(i);
+      continue;
+    }
+    if (earlierDone && !sidecar) continue; // a regular init container never runs again
+    if (s.state === 'created') {
+      // Created and started are one step: one left in created failed to start.
+      toStart.push(i);
+    } else if (s.state === 'running') {
+      if (sidecar) {
+        const failure = probes.failures.get(c.name);
+        const failed = failure && failure.containerId === s.id ? failure : undefined;
+        if (c.startupProbe && failed?.type === 'startup') {
+          kill(s, `Init container ${c.name} failed startup probe: ${failed.message}, will be restarted`, 'StartupProbeFailed');
+          toStart.push(i);
+        } else if (!c.startupProbe || probes.startupSucceeded.has(s.id)) {
+          // Started: the next init container may run (once only: not again when the sidecar restarts).
+          if (i === inits.length - 1) initialized = true;
+          else if (!earlierDone) toStart.push(i + 1);
+          if (s.hash !== containerHash(c)) {
+            kill(s, `Init container ${c.name} definition changed, will be restarted`);
+            toStart.push(i);
+          } else if (failed?.type === 'liveness') {
+            kill(s, `Init container ${c.name} failed liveness probe: ${failed.message}, will be restarted`, 'LivenessProbeFailed');
+            toStart.push(i);
+          }
+        }
+      }
+      // A regular init container: wait for it to finish.
+    } else if (s.state === 'exited') {
+      if (sidecar) toStart.push(i); // whatever the pod's restartPolicy (back-off is the start step's)
+      else if (s.exitCode !== 0) {
+        if (!restartOnFailure(pod)) return { initialized: false, failedFor: c.name };
+        toStart.push(i);
+      } else if (i === inits.length - 1) initialized = true;
+      else toStart.push(i + 1);
+    } else {
+      // Unknown: stop what may be left of it before starting another.
+      if (!sidecar && !restartOnFailure(pod)) return { initialized: false, failedFor: c.name };
+      kill(s, `Init container ${c.name} is in an unknown state, will be restarted`);
+      toStart.push(i);
+    }
+    earlierDone = true;
+  }
+  if (!earlierDone) toStart.push(0); // nothing ran yet
+  actions.initContainersToStart = toStart.reverse();
+  return { initialized };
+}
+
+export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probes: ProbeView | ReadonlyMap<string, ProbeFailure> = new Map()): PodActions {
+  const view: ProbeView = probes instanceof Map ? { failures: probes, startupSucceeded: new Set() } : (probes as ProbeView);
   const sb = sandboxChanged(pod, status);
   const actions: PodActions = {
     killPod: sb.create,
     createSandbox: sb.create,
     sandboxId: sb.sandboxId,
     attempt: sb.attempt,
+    initContainersToStart: [],
     containersToStart: [],
     ephemeralContainersToStart: [],
     containersToKill: [],
@@ -125,13 +235,15 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probeFai
       return actions;
     }
     const toStart = containers.map((_, i) => i).filter((i) => !(pod.spec?.restartPolicy === 'OnFailure' && succeeded(latestContainer(status, containers[i]!.name))));
-    if (toStart.length === 0 && findNextInitContainerToRun(pod, status).done) {
+    // Sidecars stopped with the pod do not make it unfinished. (kubelet does not come here for a
+    // finished pod: its pod worker stops syncing a pod whose phase is terminal.)
+    if (toStart.length === 0 && findNextInitContainerToRun(withoutSidecars(pod), status).done) {
       actions.createSandbox = false;
       actions.reason = 'every container has succeeded';
       return actions;
     }
     if ((pod.spec?.initContainers ?? []).length) {
-      actions.nextInitContainerToStart = pod.spec!.initContainers![0];
+      actions.initContainersToStart = [0];
       return actions;
     }
     actions.containersToStart = toStart;
@@ -144,20 +256,17 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probeFai
     if (!latestContainer(status, c.name)) actions.ephemeralContainersToStart.push(i);
   });
 
-  const init = findNextInitContainerToRun(pod, status);
-  if (!init.done) {
-    if (init.next) {
-      if (init.failed && !restartOnFailure(pod)) {
-        actions.killPod = true;
-        actions.reason = `init container ${init.failed.name} failed and restartPolicy is Never`;
-        // kubelet would start them in the sandbox it just stopped, and fail: not started at all.
-        actions.ephemeralContainersToStart = [];
-      } else {
-        actions.nextInitContainerToStart = init.next;
-      }
-    }
-    return actions; // app containers wait for the init containers
+  const init = computeInitContainerActions(pod, status, view, actions);
+  if (init.failedFor) {
+    actions.killPod = true;
+    actions.reason = `init container ${init.failedFor} failed and restartPolicy is Never`;
+    actions.initContainersToStart = [];
+    actions.containersToKill = [];
+    // kubelet would start them in the sandbox it just stopped, and fail: not started at all.
+    actions.ephemeralContainersToStart = [];
+    return actions;
   }
+  if (!init.initialized) return actions; // app containers wait for the init containers
 
   let keep = 0;
   containers.forEach((c, i) => {
@@ -173,7 +282,7 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probeFai
     let message: string;
     let reason: string | undefined;
     let restart = restartOnFailure(pod);
-    const failure = probeFailures.get(c.name);
+    const failure = view.failures.get(c.name);
     if (latest.hash !== containerHash(c)) {
       message = `Container ${c.name} definition changed`;
       restart = true;
@@ -190,10 +299,13 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probeFai
     }
     actions.containersToKill.push({ id: latest.id, name: c.name, message, reason });
   });
+  // Only app containers keep a pod alive: with none running or to start, the pod is done and its
+  // sidecars are stopped, not restarted (kubelet clears InitContainersToStart here).
   if (keep === 0 && actions.containersToStart.length === 0) {
     actions.killPod = true;
     actions.reason = 'no container is running or to be started';
     actions.ephemeralContainersToStart = [];
+    actions.initContainersToStart = [];
   }
   return actions;
 }

@@ -20,6 +20,7 @@ import { getPodQOS } from './qos.js';
 import { RuntimeError } from '../runtime/docker.js';
 import { podRef } from '../events/types.js';
 import { formatPod, killingMessage } from '../events/messages.js';
+import { terminationPrerequisites } from './termination-order.js';
 
 /** kubelet's minimum time between SIGTERM and SIGKILL. */
 const MIN_GRACE_SECONDS = 2;
@@ -190,8 +191,12 @@ function preStopOf(state: PodState, c: RuntimeContainer): V1LifecycleHandler | u
   try { return JSON.parse(label) as V1LifecycleHandler; } catch { return undefined; }
 }
 
-/** preStop hook (within the grace period), then stop: SIGTERM, SIGKILL after what is left of it. */
-export async function killContainer(ctx: PodContext, state: PodState, c: RuntimeContainer, message: string, reason?: string, graceOverride?: number): Promise<void> {
+/**
+ * preStop hook (within the grace period), then stop: SIGTERM, SIGKILL after what is left of it.
+ * `turn`: resolves when this container may be signalled (a sidecar waits for the app containers
+ * and the later sidecars); waited for at most what is left of the grace period, as kubelet.
+ */
+export async function killContainer(ctx: PodContext, state: PodState, c: RuntimeContainer, message: string, reason?: string, graceOverride?: number, turn?: Promise<void>): Promise<void> {
   const grace = graceOverride ?? gracePeriodSeconds(state.pod, c.labels);
   state.killed.set(c.id, { reason, message });
   ctx.recorder.event(podRef(state.pod, { name: c.name, init: c.isInit }), 'Normal', 'Killing', killingMessage(c.name, message, reason));
@@ -202,7 +207,7 @@ export async function killContainer(ctx: PodContext, state: PodState, c: Runtime
   const started = Date.now();
   const preStop = c.state === 'running' ? preStopOf(state, c) : undefined;
   if (preStop) {
-    const spec = state.pod.spec?.containers?.find((x) => x.name === c.name);
+    const spec = [...(state.pod.spec?.containers ?? []), ...(state.pod.spec?.initContainers ?? [])].find((x) => x.name === c.name);
     try {
       await runHandler(preStop, { runtime: ctx.runtime, containerId: c.id, container: spec, podIP: state.podIPs[0], timeoutMs: Math.max(1, grace) * 1000 });
       state.log.info('preStop hook done', { container: c.name, ms: Date.now() - started });
@@ -211,13 +216,34 @@ export async function killContainer(ctx: PodContext, state: PodState, c: Runtime
       ctx.recorder.event(podRef(state.pod, { name: c.name }), 'Warning', 'FailedPreStopHook', 'PreStopHook failed');
     }
   }
+  const remainingMs = grace * 1000 - (Date.now() - started);
+  if (turn && remainingMs > 0) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([turn, new Promise<void>((r) => (timer = setTimeout(r, remainingMs)))]);
+    clearTimeout(timer);
+  }
   const left = Math.max(MIN_GRACE_SECONDS, grace - (Date.now() - started) / 1000);
   state.log.info('killing container', { container: c.name, id: c.id.slice(0, 12), gracePeriod: Math.round(left), reason: message });
   await ctx.runtime.stop(c.id, left);
   ctx.metrics.runtimeOperations.inc({ operation_type: 'stop_container' });
 }
 
-/** Kill every running container of the pod, in parallel (app and init). */
+/**
+ * Kill every running container of the pod, in parallel (app and init), sidecars after the app
+ * containers and in reverse order of definition (termination-order.ts).
+ */
 export async function killAllContainers(ctx: PodContext, state: PodState, rt: PodRuntimeStatus, message: string): Promise<void> {
-  await Promise.all(rt.containers.filter((c) => c.state === 'running').map((c) => killContainer(ctx, state, c, message)));
+  const running = rt.containers.filter((c) => c.state === 'running');
+  const prereqs = state.orphan ? new Map<string, string[]>() : terminationPrerequisites(state.pod, new Set(running.map((c) => c.name)));
+  const stopped = new Map<string, Promise<void>>();
+  const done = new Map<string, () => void>();
+  for (const c of running) stopped.set(c.name, new Promise<void>((r) => done.set(c.name, r)));
+  await Promise.all(running.map(async (c) => {
+    const waitFor = prereqs.get(c.name)?.map((n) => stopped.get(n)!).filter(Boolean);
+    try {
+      await killContainer(ctx, state, c, message, undefined, undefined, waitFor?.length ? Promise.all(waitFor).then(() => undefined) : undefined);
+    } finally {
+      done.get(c.name)?.();
+    }
+  }));
 }

@@ -9,7 +9,7 @@ import { dockerProbeTarget, type ProbeChange } from '../contracts.js';
 import { generatePodStatus } from '../status/status.js';
 import { VolumeError, VolumeManager } from '../runtime/volumes.js';
 import { podFingerprint, type PodRuntimeStatus } from '../runtime/types.js';
-import { computePodActions } from './actions.js';
+import { computePodActions, isRestartableInitContainer } from './actions.js';
 import type { PodContext } from './context.js';
 import { killAllContainers, killContainer, startContainer } from './containers.js';
 import type { PodState } from './pod-state.js';
@@ -135,7 +135,7 @@ export class PodWorker {
         await this.killEvicted(rt);
         return;
       }
-      const actions = computePodActions(pod, rt, state.probeFailures);
+      const actions = computePodActions(pod, rt, { failures: state.probeFailures, startupSucceeded: this.startedSidecars(rt) });
       let changed = false;
       const hasRunning = rt.containers.some((c) => c.state === 'running') || rt.sandboxes.some((s) => s.state === 'ready');
       if (actions.killPod) {
@@ -153,11 +153,12 @@ export class PodWorker {
       let sandboxId = actions.sandboxId;
       // Ephemeral containers first, as kubelet's SyncPod step 5: a debugger may be needed precisely
       // when an init container cannot start.
+      // Then init containers (the next one, and sidecars to restart) in spec order, then app
+      // containers, as SyncPod's steps 6 and 7.
       const starts: { c: V1Container; isInit: boolean; ephemeral?: V1EphemeralContainer }[] = [
         ...actions.ephemeralContainersToStart.map((i) => ({ c: pod.spec!.ephemeralContainers![i]! as V1Container, isInit: false, ephemeral: pod.spec!.ephemeralContainers![i]! })),
-        ...(actions.nextInitContainerToStart
-          ? [{ c: actions.nextInitContainerToStart, isInit: true }]
-          : actions.containersToStart.map((i) => ({ c: pod.spec!.containers[i]!, isInit: false }))),
+        ...actions.initContainersToStart.map((i) => ({ c: pod.spec!.initContainers![i]!, isInit: true })),
+        ...actions.containersToStart.map((i) => ({ c: pod.spec!.containers[i]!, isInit: false })),
       ];
       // Volumes first, as kubelet waits for them: a pod whose mount fails gets no sandbox (and no IP).
       const volumesReady = starts.length || actions.createSandbox ? await this.ensureVolumes() : actions.killPod || (await this.refreshVolumes());
@@ -188,6 +189,9 @@ export class PodWorker {
           if (retry !== undefined) {
             this.nextDelayMs = Math.min(this.nextDelayMs, retry);
             this.failed = true;
+            // As kubelet: a regular init container that cannot start stops the pod's start here;
+            // a sidecar that cannot start (back-off) does not hold up the others.
+            if (isInit && !isRestartableInitContainer(c)) break;
           } else changed = true;
         }
       }
@@ -303,11 +307,30 @@ export class PodWorker {
     for (const id of this.state.killed.keys()) if (!ids.has(id)) this.state.killed.delete(id);
   }
 
-  /** Every running app container instance is handed to the prober once; ended ones are withdrawn. */
+  /**
+   * The running sidecar instances whose startupProbe has succeeded: the next init container waits
+   * for them (kubelet reads its startupManager). The prober's answer is for the instance it probes.
+   */
+  private startedSidecars(rt: PodRuntimeStatus): Set<string> {
+    const out = new Set<string>();
+    for (const c of this.state.pod.spec?.initContainers ?? []) {
+      if (!isRestartableInitContainer(c) || !c.startupProbe) continue;
+      const latest = rt.containers.find((x) => x.name === c.name && x.state === 'running');
+      if (latest && this.state.probed.get(c.name) === latest.id && this.ctx.prober.isStarted(this.state.uid, c.name)) out.add(latest.id);
+    }
+    return out;
+  }
+
+  /**
+   * Every running app container instance, and every running sidecar (whose probes run as an app
+   * container's, as kubelet's prober manager adds workers for restartable init containers), is
+   * handed to the prober once; ended ones are withdrawn.
+   */
   private registerProbes(rt: PodRuntimeStatus): void {
     if (this.state.orphan) return;
     const { state, ctx } = this;
-    for (const c of state.pod.spec?.containers ?? []) {
+    const sidecars = (state.pod.spec?.initContainers ?? []).filter(isRestartableInitContainer);
+    for (const c of [...sidecars, ...(state.pod.spec?.containers ?? [])]) {
       const latest = rt.containers.find((x) => x.name === c.name);
       const running = latest?.state === 'running' ? latest : undefined;
       const registered = state.probed.get(c.name);
@@ -416,6 +439,11 @@ export class PodWorker {
     if (c.result === 'failure' && (c.type === 'liveness' || c.type === 'startup')) {
       this.state.log.info('probe failed; the container will be killed', { container: c.containerName, probe: c.type, message: c.message });
       this.state.probeFailures.set(c.containerName, { containerId: c.containerId, type: c.type, message: c.message });
+      this.requestSync();
+      return;
+    }
+    // A sidecar's startup probe passing lets the next init container start: sync, not just publish.
+    if (c.result === 'success' && c.type === 'startup' && (this.state.pod.spec?.initContainers ?? []).some((x) => x.name === c.containerName && isRestartableInitContainer(x))) {
       this.requestSync();
       return;
     }

@@ -112,22 +112,43 @@ function terminalContainerState(s: V1ContainerStatus): void {
   s.state = { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated' } };
 }
 
+/** A native sidecar: an init container with restartPolicy Always (KEP-753). */
+function isSidecar(c: V1Container | undefined): boolean {
+  return c?.restartPolicy === 'Always';
+}
+
 /**
  * kubelet's getPhase, over the container statuses just computed. `podIsTerminal`: nothing will be
  * restarted whatever the restart policy, so stopped containers decide Succeeded or Failed, and a
  * pod that never got that far is Failed (kubelet's status manager TerminatePod).
+ * Sidecars (in `init`, by spec index) count as running containers while they run, hold the pod
+ * Pending until started only during initialisation (`podHasInitialized`: an app container ran),
+ * and are ignored once stopped: a finished pod's phase is its app containers'.
  */
-export function podPhase(pod: V1Pod, init: V1ContainerStatus[], app: V1ContainerStatus[], podIsTerminal = false): string {
+export function podPhase(pod: V1Pod, init: V1ContainerStatus[], app: V1ContainerStatus[], podIsTerminal = false, podHasInitialized = false): string {
   const policy = pod.spec?.restartPolicy ?? 'Always';
+  const specs = pod.spec?.initContainers ?? [];
   let pendingInit = 0;
   let failedInit = 0;
-  for (const s of init) {
+  let pendingSidecars = 0;
+  let running = 0, waiting = 0, stopped = 0, succeeded = 0;
+  init.forEach((s, i) => {
+    if (!isSidecar(specs[i])) return;
+    if (s.state?.running) {
+      if (!s.started) pendingSidecars++;
+      running++;
+    } else if (!s.state?.terminated && !s.lastState?.terminated) {
+      pendingSidecars++;
+      waiting++;
+    }
+  });
+  for (const [i, s] of init.entries()) {
+    if (isSidecar(specs[i])) continue;
     if (s.state?.running) pendingInit++;
     else if (s.state?.terminated) { if (s.state.terminated.exitCode !== 0) failedInit++; }
     else if (s.state?.waiting && s.lastState?.terminated) { if (s.lastState.terminated.exitCode !== 0) failedInit++; }
     else pendingInit++;
   }
-  let running = 0, waiting = 0, stopped = 0, succeeded = 0;
   for (const s of app) {
     if (s.state?.running) running++;
     else if (s.state?.terminated) { stopped++; if (s.state.terminated.exitCode === 0) succeeded++; }
@@ -139,7 +160,7 @@ export function podPhase(pod: V1Pod, init: V1ContainerStatus[], app: V1Container
     return stopped === succeeded ? 'Succeeded' : 'Failed';
   }
   if (failedInit > 0 && policy === 'Never') return 'Failed';
-  if (pendingInit > 0 || failedInit > 0 || waiting > 0) return 'Pending';
+  if (pendingInit > 0 || failedInit > 0 || waiting > 0 || (pendingSidecars > 0 && !podHasInitialized)) return 'Pending';
   if (running > 0) return 'Running';
   if (stopped > 0) {
     if (policy === 'Always') return 'Running';
@@ -185,22 +206,27 @@ export function generatePodStatus(input: StatusInput): V1PodStatus {
   if (input.podIsTerminal) for (const s of [...initStatuses, ...appStatuses, ...ephemeralStatuses]) terminalContainerState(s);
   // An init container is ready once it completed (exit 0), and not while it runs, as kubelet's
   // prober manager decides in UpdatePodStatus (pkg/kubelet/prober/prober_manager.go); sidecars
-  // (restartPolicy Always) are not run to completion, so the rule is not theirs.
+  // (restartPolicy Always) are not run to completion, so the rule is not theirs: their started and
+  // ready come from their probes, as an app container's.
   inits.forEach((c, i) => {
     const s = initStatuses[i]!;
-    if (c.restartPolicy !== 'Always') s.ready = s.state?.terminated?.exitCode === 0;
+    if (!isSidecar(c)) s.ready = s.state?.terminated?.exitCode === 0;
   });
 
-  let phase = podPhase(pod, initStatuses, appStatuses, input.podIsTerminal);
+  const appStarted = appStatuses.some((s) => s.state?.running || s.state?.terminated || s.lastState?.terminated);
+  let phase = podPhase(pod, initStatuses, appStatuses, input.podIsTerminal, appStarted);
   if (input.evicted) phase = 'Failed';
   // A pod never leaves a terminal phase.
   const prevPhase = input.previous?.phase;
   if (prevPhase === 'Succeeded' || prevPhase === 'Failed') phase = prevPhase;
 
-  const initIncomplete = inits.filter((_, i) => initStatuses[i]!.state?.terminated?.exitCode !== 0);
-  const appStarted = appStatuses.some((s) => s.state?.running || s.state?.terminated || s.lastState?.terminated);
+  // A sidecar is initialised once started; a regular init container once it completed
+  // (pkg/kubelet/status/generate.go, GeneratePodInitializedCondition).
+  const initIncomplete = inits.filter((c, i) => (isSidecar(c) ? !initStatuses[i]!.started : initStatuses[i]!.state?.terminated?.exitCode !== 0));
   const initialized = !hasInit || initIncomplete.length === 0 || appStarted;
-  const unready = appStatuses.filter((s) => !s.ready).map((s) => s.name);
+  // ContainersReady (and so Ready) counts the sidecars' readiness too, listed first, as
+  // GenerateContainersReadyCondition.
+  const unready = [...initStatuses.filter((s, i) => isSidecar(inits[i]) && !s.ready), ...appStatuses.filter((s) => !s.ready)].map((s) => s.name);
   const done = phase === 'Succeeded' || phase === 'Failed';
   const readyReason = done ? 'PodCompleted' : 'ContainersNotReady';
   const readyMessage = done ? undefined : `containers with unready status: [${unready.join(' ')}]`;

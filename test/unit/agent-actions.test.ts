@@ -128,22 +128,22 @@ t.test('init containers run one at a time, in order, before app containers', asy
   const p = pod({ initContainers: [{ name: 'i1', image: 'img' }, { name: 'i2', image: 'img' }] });
   const s0 = status([], []);
   const create = computePodActions(p, s0);
-  t.equal(create.nextInitContainerToStart?.name, 'i1');
+  t.same(create.initContainersToStart, [0]);
   t.same(create.containersToStart, []);
 
   const running = computePodActions(p, status([sandbox('ready')], [ctr(p, 'i1', 'running', { isInit: true })]));
-  t.equal(running.nextInitContainerToStart, undefined, 'wait for i1 to finish');
+  t.same(running.initContainersToStart, [], 'wait for i1 to finish');
   t.same(running.containersToStart, []);
 
   const next = computePodActions(p, status([sandbox('ready')], [ctr(p, 'i1', 'exited', { exitCode: 0, isInit: true })]));
-  t.equal(next.nextInitContainerToStart?.name, 'i2');
+  t.same(next.initContainersToStart, [1]);
 
   const done = computePodActions(p, status([sandbox('ready')], [ctr(p, 'i2', 'exited', { exitCode: 0, isInit: true }), ctr(p, 'i1', 'exited', { exitCode: 0, isInit: true })]));
-  t.equal(done.nextInitContainerToStart, undefined);
+  t.same(done.initContainersToStart, []);
   t.same(done.containersToStart, [0, 1]);
 
   const failed = computePodActions(p, status([sandbox('ready')], [ctr(p, 'i1', 'exited', { exitCode: 1, isInit: true })]));
-  t.equal(failed.nextInitContainerToStart?.name, 'i1', 'a failed init container is retried');
+  t.same(failed.initContainersToStart, [0], 'a failed init container is retried');
   const never = pod({ restartPolicy: 'Never', initContainers: [{ name: 'i1', image: 'img' }] });
   const nf = computePodActions(never, status([sandbox('ready')], [ctr(never, 'i1', 'exited', { exitCode: 1, isInit: true })]));
   t.equal(nf.killPod, true, 'Never: a failed init container fails the pod');
@@ -178,4 +178,79 @@ t.test('ephemeral containers (kubectl debug): started once, never restarted, eve
   const never = pod({ restartPolicy: 'Never', ephemeralContainers: [{ name: 'debugger', image: 'busybox' }] });
   const done = computePodActions(never, status([sandbox('ready')], [ctr(never, 'a', 'exited'), ctr(never, 'b', 'exited')]));
   t.same([done.killPod, done.ephemeralContainersToStart], [true, []], 'not in a pod being killed');
+});
+
+// Native sidecars (init containers with restartPolicy Always), as kubelet's computeInitContainerActions.
+const sidecarPod = (restartPolicy: 'Always' | 'OnFailure' | 'Never' = 'Always', startupProbe = false) => pod({
+  restartPolicy,
+  initContainers: [
+    { name: 'sc', image: 'img', restartPolicy: 'Always', ...(startupProbe ? { startupProbe: { exec: { command: ['true'] } } } : {}) },
+    { name: 'init', image: 'img' },
+  ],
+  containers: [{ name: 'a', image: 'img' }],
+});
+
+t.test('sidecars: the next init container starts once the sidecar is started, not when it exits', async (t) => {
+  const p = sidecarPod();
+  t.same(computePodActions(p, status([], [])).initContainersToStart, [0], 'a new pod starts the sidecar first');
+  const scRunning = ctr(p, 'sc', 'running', { isInit: true });
+  const a = computePodActions(p, status([sandbox('ready')], [scRunning]));
+  t.same([a.initContainersToStart, a.containersToStart, a.containersToKill, a.killPod], [[1], [], [], false], 'sidecar running: start the regular init container');
+  const initRunning = computePodActions(p, status([sandbox('ready')], [ctr(p, 'init', 'running', { isInit: true }), scRunning]));
+  t.same([initRunning.initContainersToStart, initRunning.containersToStart], [[], []], 'the regular init container runs: wait');
+  const initDone = computePodActions(p, status([sandbox('ready')], [ctr(p, 'init', 'exited', { isInit: true, exitCode: 0 }), scRunning]));
+  t.same([initDone.initContainersToStart, initDone.containersToStart, initDone.killPod], [[], [0], false], 'initialised: the app starts, the sidecar keeps running');
+  const all = computePodActions(p, status([sandbox('ready')], [ctr(p, 'a', 'running'), ctr(p, 'init', 'exited', { isInit: true, exitCode: 0 }), scRunning]));
+  t.same([all.initContainersToStart, all.containersToStart, all.containersToKill, all.killPod], [[], [], [], false], 'steady state: nothing to do');
+});
+
+t.test('sidecars: a startupProbe holds the next init container until it succeeds; its failure restarts the sidecar', async (t) => {
+  const p = sidecarPod('Always', true);
+  const sc = ctr(p, 'sc', 'running', { isInit: true });
+  const s = status([sandbox('ready')], [sc]);
+  t.same(computePodActions(p, s).initContainersToStart, [], 'startup probe not yet passed: wait');
+  t.same(computePodActions(p, s, { failures: new Map(), startupSucceeded: new Set(['other']) }).initContainersToStart, [], 'another instance passing does not count');
+  t.same(computePodActions(p, s, { failures: new Map(), startupSucceeded: new Set([sc.id]) }).initContainersToStart, [1], 'passed: next init container');
+  const failed = computePodActions(p, s, { failures: new Map([['sc', { containerId: sc.id, type: 'startup' as const, message: 'exit 1' }]]), startupSucceeded: new Set() });
+  t.same(failed.initContainersToStart, [0]);
+  t.match(failed.containersToKill, [{ id: sc.id, name: 'sc', reason: 'StartupProbeFailed' }]);
+});
+
+t.test('sidecars: restarted when they exit, whatever the pod restartPolicy; liveness failures and spec changes restart them', async (t) => {
+  for (const policy of ['Always', 'OnFailure', 'Never'] as const) {
+    const p = sidecarPod(policy);
+    for (const exitCode of [0, 137]) {
+      const a = computePodActions(p, status([sandbox('ready')], [ctr(p, 'a', 'running'), ctr(p, 'init', 'exited', { isInit: true, exitCode: 0 }), ctr(p, 'sc', 'exited', { isInit: true, exitCode })]));
+      t.same([a.initContainersToStart, a.containersToStart, a.killPod], [[0], [], false], `${policy}, exit ${exitCode}: the sidecar alone is restarted`);
+    }
+    // Its instance removed from the runtime after initialisation: started again, the regular init container not.
+    const gone = computePodActions(p, status([sandbox('ready')], [ctr(p, 'a', 'running')]));
+    t.same(gone.initContainersToStart, [0], `${policy}: a sidecar gone from the runtime is started again, not the init container`);
+  }
+  const p = sidecarPod();
+  const sc = ctr(p, 'sc', 'running', { isInit: true });
+  const base = [ctr(p, 'a', 'running'), ctr(p, 'init', 'exited', { isInit: true, exitCode: 0 }), sc];
+  const live = computePodActions(p, status([sandbox('ready')], base), new Map([['sc', { containerId: sc.id, type: 'liveness' as const, message: 'timeout' }]]));
+  t.same(live.initContainersToStart, [0], 'liveness failure: restart');
+  t.match(live.containersToKill, [{ id: sc.id, reason: 'LivenessProbeFailed' }]);
+  t.equal(live.killPod, false);
+  const changed = computePodActions(p, status([sandbox('ready')], [base[0]!, base[1]!, { ...sc, hash: 'old' }]));
+  t.same([changed.initContainersToStart, changed.containersToKill.map((k) => k.id)], [[0], [sc.id]], 'definition changed: replaced');
+  // Before initialisation, a sidecar that exited is restarted and the next init container waits for it.
+  const early = computePodActions(p, status([sandbox('ready')], [ctr(p, 'sc', 'exited', { isInit: true, exitCode: 1 })]));
+  t.same(early.initContainersToStart, [0]);
+});
+
+t.test('sidecars: the app containers done (Never/OnFailure) kills the pod, sidecars included, and they are not restarted', async (t) => {
+  for (const policy of ['OnFailure', 'Never'] as const) {
+    const p = sidecarPod(policy);
+    const a = computePodActions(p, status([sandbox('ready')], [ctr(p, 'a', 'exited', { exitCode: 0 }), ctr(p, 'init', 'exited', { isInit: true, exitCode: 0 }), ctr(p, 'sc', 'running', { isInit: true })]));
+    t.same([a.killPod, a.initContainersToStart, a.containersToStart], [true, [], []], `${policy}: the pod is done`);
+    // Afterwards (sandbox stopped, sidecar killed with 137): no new sandbox, nothing started.
+    const after = computePodActions(p, status([sandbox('notready')], [ctr(p, 'a', 'exited', { exitCode: 0 }), ctr(p, 'init', 'exited', { isInit: true, exitCode: 0 }), ctr(p, 'sc', 'exited', { isInit: true, exitCode: 137 })]));
+    t.same([after.createSandbox, after.initContainersToStart, after.containersToStart], [false, [], []], `${policy}: a stopped sidecar does not make the pod unfinished`);
+  }
+  const never = sidecarPod('Never');
+  const failedInit = computePodActions(never, status([sandbox('ready')], [ctr(never, 'init', 'exited', { isInit: true, exitCode: 2 }), ctr(never, 'sc', 'running', { isInit: true })]));
+  t.same([failedInit.killPod, failedInit.initContainersToStart], [true, []], 'Never: a failed regular init container fails the pod, sidecar and all');
 });

@@ -145,3 +145,39 @@ t.test('ephemeral containers: reported in ephemeralContainerStatuses, never read
   t.equal(ended.phase, 'Running', 'and does not end the pod');
   t.equal(generatePodStatus(input(pod(), [ctr('a', 'running')])).ephemeralContainerStatuses, undefined, 'no ephemeral containers: no field');
 });
+
+t.test('native sidecars: started/ready from probes, Initialized once started, counted in ContainersReady, ignored for a finished pod\'s phase', async (t) => {
+  const spec = (restartPolicy: 'Always' | 'Never') => pod({ restartPolicy, initContainers: [{ name: 'sc', image: 'img', restartPolicy: 'Always' }, { name: 'init', image: 'img' }] });
+  const p = spec('Always');
+  // The sidecar started, the regular init container runs: what kubectl shows as Init:1/2.
+  const initRunning = generatePodStatus(input(p, [ctr('init', 'running'), ctr('sc', 'running')]));
+  t.equal(initRunning.phase, 'Pending');
+  t.match(initRunning.initContainerStatuses, [{ name: 'sc', started: true, ready: true, state: { running: {} } }, { name: 'init', ready: false, state: { running: {} } }]);
+  t.match(cond(initRunning, 'Initialized'), { status: 'False', message: 'containers with incomplete status: [init]' });
+  // Not started yet (startup probe pending): Pending, not initialised, not ready.
+  const notStarted = generatePodStatus(input(p, [ctr('sc', 'running')], { isStarted: (n) => n !== 'sc' }));
+  t.equal(notStarted.phase, 'Pending');
+  t.match(notStarted.initContainerStatuses![0], { started: false, ready: false });
+  t.match(cond(notStarted, 'Initialized'), { status: 'False', message: 'containers with incomplete status: [sc init]' });
+  // Running: app and sidecar ready; the sidecar's readiness counts.
+  const running = [ctr('a', 'running'), ctr('init', 'exited', 0, { exitCode: 0 }), ctr('sc', 'running')];
+  const ok = generatePodStatus(input(p, running));
+  t.equal(ok.phase, 'Running');
+  t.match([cond(ok, 'Initialized').status, cond(ok, 'Ready').status, cond(ok, 'ContainersReady').status], ['True', 'True', 'True']);
+  const scUnready = generatePodStatus(input(p, running, { isReady: (n) => n !== 'sc' }));
+  t.match(scUnready.initContainerStatuses![0], { ready: false, started: true });
+  t.match(cond(scUnready, 'Ready'), { status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [sc]' });
+  t.match(cond(scUnready, 'ContainersReady'), { status: 'False', message: 'containers with unready status: [sc]' });
+  // A sidecar restarting after initialisation keeps the pod Running and Initialized.
+  const restarting = generatePodStatus(input(p, [ctr('a', 'running'), ctr('init', 'exited', 0, { exitCode: 0 }), ctr('sc', 'exited', 1, { exitCode: 137 })], { waiting: new Map([['sc', { reason: 'CrashLoopBackOff' }]]) }));
+  t.equal(restarting.phase, 'Running');
+  t.equal(cond(restarting, 'Initialized').status, 'True');
+  t.match(cond(restarting, 'Ready'), { status: 'False', message: 'containers with unready status: [sc]' });
+  // Never: the app completed, the sidecar still runs (Running), then is stopped (Succeeded by the app alone).
+  const never = spec('Never');
+  const appDone = [ctr('a', 'exited', 0, { exitCode: 0 }), ctr('init', 'exited', 0, { exitCode: 0 })];
+  t.equal(generatePodStatus(input(never, [...appDone, ctr('sc', 'running')])).phase, 'Running');
+  t.equal(generatePodStatus(input(never, [...appDone, ctr('sc', 'exited', 0, { exitCode: 137 })])).phase, 'Succeeded');
+  t.equal(generatePodStatus(input(never, [ctr('a', 'exited', 0, { exitCode: 2 }), appDone[1]!, ctr('sc', 'exited', 0, { exitCode: 0 })])).phase, 'Failed');
+  t.equal(generatePodStatus(input(never, [...appDone, ctr('sc', 'exited', 0, { exitCode: 137 })], { podIsTerminal: true })).phase, 'Succeeded', 'terminal: the sidecar stopped by the kill does not fail the pod');
+});
