@@ -114,7 +114,7 @@ export async function ensureClientCredentials(o: ClientBootstrapOptions): Promis
   const manager = new CertificateManager({
     pair: 'kubelet-client', certDir: o.certDir, signerName: CLIENT_SIGNER, usages: CLIENT_USAGES,
     template: () => ({ subject: nodeSubject(o.nodeName) }),
-    requester, generateName: problem ? 'node-csr-' : 'csr-', logger: o.logger,
+    requester, generateName: () => (kubeconfigProblem(o.kubeconfig) ? 'node-csr-' : 'csr-'), logger: o.logger,
   });
   if (problem) {
     if (!bootstrap) throw new Error(`--kubeconfig ${o.kubeconfig}: ${problem}, and there is no --bootstrap-kubeconfig to get credentials with`);

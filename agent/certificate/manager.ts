@@ -10,6 +10,7 @@ import { createCsrPem, type CsrSubject } from './csr.js';
 import { requestCertificate } from './request.js';
 import { delayUntil, rotationDeadline } from './rotation.js';
 import { isValidAt, loadCurrent, parsePair, storePair, type KeyPair, type PairName } from './store.js';
+import { templateMismatch } from './template.js';
 
 export interface CertificateTemplate {
   subject: CsrSubject;
@@ -26,7 +27,7 @@ export interface CertificateManagerOptions {
   /** The credentials the CSR is sent with: the node's own, or the bootstrap token's when those are not valid (yet). */
   requester: () => KubeConfig;
   /** CSR name prefix: "node-csr-" bootstrapping, "csr-" renewing (kubelet's). */
-  generateName?: string;
+  generateName?: () => string;
   /** Called with every new pair after it is stored. */
   onRotated?: (pair: KeyPair) => void;
   logger: Logger;
@@ -64,9 +65,17 @@ export class CertificateManager {
 
   /** The current pair if it is valid now; else one is requested (retrying until it is issued or stop()). */
   async ensure(): Promise<KeyPair> {
-    if (this.pair && isValidAt(this.pair.cert, new Date())) return this.pair;
-    if (this.pair) this.log.warn('the current certificate has expired or is not valid yet; requesting a new one', { notAfter: this.pair.cert.validTo });
-    return this.renewWithBackoff('no valid certificate');
+    if (!this.pair) return this.renewWithBackoff('no certificate yet');
+    if (!isValidAt(this.pair.cert, new Date())) {
+      this.log.warn('the current certificate has expired or is not valid yet; requesting a new one', { notAfter: this.pair.cert.validTo });
+      return this.renewWithBackoff('certificate not valid now');
+    }
+    const mismatch = templateMismatch(this.pair.cert, this.o.template());
+    if (mismatch) {
+      this.log.info('the current certificate does not match what this node would ask for; requesting a new one', { mismatch });
+      return this.renewWithBackoff(`certificate outdated: ${mismatch}`);
+    }
+    return this.pair;
   }
 
   /** Renews at a random point in 70-90% of each certificate's lifetime, for as long as it runs. */
@@ -112,7 +121,7 @@ export class CertificateManager {
       signerName: this.o.signerName,
       usages: usagesFor(this.o.usages, key),
       csrPem,
-      generateName: this.o.generateName ?? 'csr-',
+      generateName: this.o.generateName?.() ?? 'csr-',
       timeoutMs: this.o.requestTimeoutMs ?? 15 * 60_000,
       logger: this.log,
       signal: this.abort.signal,

@@ -24,6 +24,6 @@ export function servingCertificateManager(o: ServingCertificateOptions): Certifi
   return new CertificateManager({
     pair: 'kubelet-server', certDir: o.certDir, signerName: SERVING_SIGNER, usages: SERVING_USAGES,
     template: () => ({ subject: nodeSubject(o.nodeName), dnsNames: [o.hostname], ipAddresses: o.nodeIPs }),
-    requester: o.requester, generateName: 'csr-', onRotated: o.onRotated, logger: o.logger,
+    requester: o.requester, onRotated: o.onRotated, logger: o.logger,
   });
 }

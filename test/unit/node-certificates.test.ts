@@ -15,6 +15,7 @@ import { rotationDeadline, delayUntil } from '../../agent/certificate/rotation.j
 import { csrOutcome } from '../../agent/certificate/request.js';
 import { fileTimestamp, loadCurrent, parsePair, storePair, isValidAt } from '../../agent/certificate/store.js';
 import { usagesFor } from '../../agent/certificate/manager.js';
+import { templateMismatch } from '../../agent/certificate/template.js';
 import { requireProgram } from '../harness/require.js';
 
 function tmp(test: { teardown(fn: () => void): void }): string {
@@ -143,4 +144,18 @@ t.test('cert dir: kubelet-client-<timestamp>.pem holds certificate and key, -cur
   t.throws(() => parsePair(a.cert + b.key, 'mixed.pem'), /mixed\.pem: the private key does not belong to the certificate/);
   t.throws(() => parsePair(a.cert, 'nokey.pem'), /nokey\.pem: no private key/);
   t.ok(new X509Certificate(readFileSync(join(dir, 'kubelet-client-2026-03-04-05-06-07.pem'))).subject.includes('system:node:a'), 'older pair kept');
+});
+
+t.test('template: a certificate is reused only when its subject and names are what the node would ask for', async (t) => {
+  requireProgram('openssl');
+  const dir = tmp(t);
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'),
+    '-subj', '/O=system:nodes/CN=system:node:n1', '-addext', 'subjectAltName=DNS:n1,IP:10.0.0.1', '-days', '1']);
+  const cert = new X509Certificate(readFileSync(join(dir, 'c.pem')));
+  const subject = { commonName: 'system:node:n1', organizations: ['system:nodes'] };
+  t.equal(templateMismatch(cert, { subject, dnsNames: ['n1'], ipAddresses: ['10.0.0.1'] }), undefined, 'same: reused');
+  t.match(templateMismatch(cert, { subject, dnsNames: ['n1'], ipAddresses: ['10.0.0.2'] }), /IP addresses \[10\.0\.0\.1\] are not \[10\.0\.0\.2\]/, 'a new --node-ip: renewed');
+  t.match(templateMismatch(cert, { subject, dnsNames: ['n2'], ipAddresses: ['10.0.0.1'] }), /DNS names/);
+  t.match(templateMismatch(cert, { subject: { commonName: 'system:node:n2', organizations: ['system:nodes'] }, dnsNames: ['n1'], ipAddresses: ['10.0.0.1'] }), /subject O=system:nodes, CN=system:node:n1 is not/);
+  t.match(templateMismatch(cert, { subject }), /DNS names \[n1\] are not \[\]/, 'a client template (no names) does not match a serving certificate');
 });
