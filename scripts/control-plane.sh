@@ -439,8 +439,12 @@ $expiration
   usage-bootstrap-signing: "true"
   auth-extra-groups: "system:bootstrappers:kubeadm:default-node-token"
 EOF
+  # The address `up` published in cluster-info (what nodes will be told anyway), not this
+  # invocation's default: `token create` may run without the APISERVER_ADVERTISE_ADDRESS `up` had.
+  local server
+  server=$(kubectl_admin -n kube-public get configmap cluster-info -o jsonpath='{.data.kubeconfig}' | sed -n 's/^ *server: *//p' | head -1)
   echo "bootstrap token $id created (ttl $ttl); join a node with:"
-  echo "KUBENODE_APISERVER=https://$advertise:$apiserver_port KUBENODE_BOOTSTRAP_TOKEN=$id.$secret KUBENODE_CA_CERT_HASH=$(ca_cert_hash) scripts/node.sh up"
+  echo "KUBENODE_APISERVER=${server:-https://$advertise:$apiserver_port} KUBENODE_BOOTSTRAP_TOKEN=$id.$secret KUBENODE_CA_CERT_HASH=$(ca_cert_hash) scripts/node.sh up"
 }
 
 # The add-ons in scripts/addons/, with this cluster's values filled in, applied as the admin.
