@@ -21,7 +21,8 @@ die() { echo "build-busybox: $*" >&2; exit 1; }
 
 cache=${KUBENODE_CACHE:-/var/cache/kubenode}
 out="$cache/bin/busybox-$BUSYBOX_VERSION"
-if [ -f "$out/.complete" ]; then
+stamp="$out/.complete-no-standalone"
+if [ -f "$stamp" ]; then
   echo "busybox $BUSYBOX_VERSION already built in $out"
   exit 0
 fi
@@ -45,7 +46,11 @@ src="$work/busybox-$BUSYBOX_VERSION"
 rm -rf "$src" "$work/debian"
 tar -C "$work" -xjf "$work/$orig"
 tar -C "$work" -xJf "$work"/busybox_"$BUSYBOX_VERSION"-*.debian.tar.xz
-cp "$work/debian/config/pkg/static" "$src/.config"
+# Less two options Debian's rescue shell needs and an image must not have: with them ash runs its
+# own applet even where the image has the real program earlier in PATH (agnhost's netcat-openbsd
+# `nc -v -z`, curl); upstream's defconfig and Alpine's leave them off.
+sed -E 's/^CONFIG_(FEATURE_SH_STANDALONE|FEATURE_PREFER_APPLETS)=y$/# CONFIG_\1 is not set/' \
+  "$work/debian/config/pkg/static" > "$src/.config"
 echo "building busybox $BUSYBOX_VERSION (about a minute)"
 # oldconfig asks about options Debian's configuration does not name: their defaults (`yes ''`,
 # which then ends by SIGPIPE: hence no pipefail there).
@@ -54,5 +59,5 @@ echo "building busybox $BUSYBOX_VERSION (about a minute)"
 install -m 0755 "$src/busybox" "$out/busybox"
 "$out/busybox" true || die "$out/busybox does not run"
 file -L "$out/busybox" 2>/dev/null | grep -q dynamically && die "$out/busybox is not static (CONFIG_STATIC)"
-touch "$out/.complete"
+touch "$stamp"
 echo "busybox $BUSYBOX_VERSION built in $out"
