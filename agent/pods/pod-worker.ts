@@ -192,7 +192,13 @@ export class PodWorker {
             // As kubelet: a regular init container that cannot start stops the pod's start here;
             // a sidecar that cannot start (back-off) does not hold up the others.
             if (isInit && !isRestartableInitContainer(c)) break;
-          } else changed = true;
+          } else {
+            changed = true;
+            // A sidecar does not exit to say it is done, so no container event would bring the
+            // next sync: sync again now (kubelet's PLEG reports the start and the worker resyncs),
+            // to start what waits for it (or, with a startupProbe, to wait for that probe).
+            if (isInit && isRestartableInitContainer(c)) this.pending = true;
+          }
         }
       }
       const after = changed ? await ctx.runtime.podStatus(state.uid, pod.metadata!.name, pod.metadata!.namespace) : rt;
