@@ -208,9 +208,13 @@ export function generatePodStatus(input: StatusInput): V1PodStatus {
   // prober manager decides in UpdatePodStatus (pkg/kubelet/prober/prober_manager.go); sidecars
   // (restartPolicy Always) are not run to completion, so the rule is not theirs: their started and
   // ready come from their probes, as an app container's.
+  // A running regular init container is started: it can have no startup probe, and the prober
+  // manager reports started for a container without one.
   inits.forEach((c, i) => {
     const s = initStatuses[i]!;
-    if (!isSidecar(c)) s.ready = s.state?.terminated?.exitCode === 0;
+    if (isSidecar(c)) return;
+    s.ready = s.state?.terminated?.exitCode === 0;
+    if (s.state?.running) s.started = true;
   });
 
   const appStarted = appStatuses.some((s) => s.state?.running || s.state?.terminated || s.lastState?.terminated);

@@ -153,6 +153,8 @@ t.test('native sidecars: started/ready from probes, Initialized once started, co
   const initRunning = generatePodStatus(input(p, [ctr('init', 'running'), ctr('sc', 'running')]));
   t.equal(initRunning.phase, 'Pending');
   t.match(initRunning.initContainerStatuses, [{ name: 'sc', started: true, ready: true, state: { running: {} } }, { name: 'init', ready: false, state: { running: {} } }]);
+  const unprobed = generatePodStatus(input(p, [ctr('init', 'running'), ctr('sc', 'running')], { isStarted: (n) => n === 'sc' }));
+  t.equal(unprobed.initContainerStatuses![1]!.started, true, 'a running regular init container is started (it has no probes), as kubelet reports it');
   t.match(cond(initRunning, 'Initialized'), { status: 'False', message: 'containers with incomplete status: [init]' });
   // Not started yet (startup probe pending): Pending, not initialised, not ready.
   const notStarted = generatePodStatus(input(p, [ctr('sc', 'running')], { isStarted: (n) => n !== 'sc' }));
