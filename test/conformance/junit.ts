@@ -32,12 +32,20 @@ function attributes(tag: string): Map<string, string> {
 
 /**
  * Why a spec failed, in one line: Ginkgo's "[FAILED] ..." (or [PANICKED], [TIMEDOUT],
- * [INTERRUPTED]) line when there is one, else the first line with text.
+ * [INTERRUPTED]) message when there is one, else the first line with text. A message Gomega
+ * spreads over lines ("Expected", "<string>: ...", "to equal", ...) is joined up to its location
+ * line ("In [It] at: ..."), so the line says what was expected.
  */
 export function firstFailureLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-  const marked = lines.find((l) => /^\[(FAILED|PANICKED|TIMEDOUT|INTERRUPTED|ABORTED)\]/.test(l));
-  return (marked ?? lines[0] ?? '').replace(/^\[FAILED\]\s*/, '');
+  const lines = text.split('\n').map((l) => l.trim());
+  const start = lines.findIndex((l) => /^\[(FAILED|PANICKED|TIMEDOUT|INTERRUPTED|ABORTED)\]/.test(l));
+  if (start < 0) return lines.find((l) => l !== '') ?? '';
+  const parts = [lines[start]!.replace(/^\[FAILED\]\s*/, '')];
+  for (const l of lines.slice(start + 1)) {
+    if (l === '' || /^In \[/.test(l) || parts.join(' ').length > 400) break;
+    parts.push(l);
+  }
+  return parts.filter((p) => p !== '').join(' ');
 }
 
 const NODE_PREFIX = /^\[(It|BeforeSuite|AfterSuite|SynchronizedBeforeSuite|SynchronizedAfterSuite|ReportBeforeSuite|ReportAfterSuite|DeferCleanup \([^)]*\))\]\s*/;

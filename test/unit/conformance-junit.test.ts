@@ -24,6 +24,7 @@ t.test('decodeXml: named entities and Go\'s numeric references', async (t) => {
 
 t.test('firstFailureLine: the [FAILED] line without its marker, else the first text', async (t) => {
   t.equal(firstFailureLine('\n  timeline...\n[FAILED] pod never ran\nIn [It] at: x.go:1'), 'pod never ran');
+  t.equal(firstFailureLine('[FAILED] Expected\n    <string>: a\nto equal\n    <string>: b\nIn [It] at: x.go:1\nmore'), 'Expected <string>: a to equal <string>: b', 'a message over several lines, joined up to its location');
   t.equal(firstFailureLine('[TIMEDOUT] A suite timeout occurred\n'), '[TIMEDOUT] A suite timeout occurred');
   t.equal(firstFailureLine('\n\nsomething broke\nmore'), 'something broke');
   t.equal(firstFailureLine(''), '');
@@ -35,7 +36,7 @@ t.test('parseJUnit: one outcome per testcase, spec names without the node prefix
   t.same(out[0], { name: '[SynchronizedBeforeSuite]', result: 'passed', seconds: 3.2, firstFailureLine: '', kind: 'suite' });
   t.same(out[1], { name: '[sig-node] Pods should get a host IP [NodeConformance] [Conformance]', result: 'passed', seconds: 4.25, firstFailureLine: '', kind: 'spec' });
   t.equal(out[2]!.result, 'failed');
-  t.equal(out[2]!.firstFailureLine, 'Expected');
+  t.equal(out[2]!.firstFailureLine, 'Expected <string>: "CPU_LIMIT=2" to contain substring \'CPU_LIMIT=\'');
   t.equal(out[3]!.result, 'skipped');
 });
 
@@ -57,7 +58,7 @@ t.test('summarize and renderSummary: failures first, skipped only counted, the l
   const text = renderSummary(s);
   const lines = text.split('\n');
   t.equal(lines.at(-1), '1 passed, 1 failed');
-  t.match(lines[1]!, /Downward API.*failed\s+33\.0\s+Expected$/);
+  t.match(lines[1]!, /Downward API.*failed\s+33\.0\s+Expected <string>/);
   t.notMatch(text, /sig-apps/, 'a spec that did not run has no row');
 });
 
