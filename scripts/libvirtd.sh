@@ -17,7 +17,7 @@ answers() { virsh -c "$uri" version >/dev/null 2>&1; }
 start() {
   [ "$(id -u)" -eq 0 ] || { echo "libvirtd.sh: must run as root: sudo $0 start" >&2; exit 1; }
   for p in libvirtd virtlogd virsh; do
-    command -v "$p" >/dev/null || { echo "libvirtd.sh: $p is missing: apt-get install libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients (sudo scripts/setup.sh --vagrant does it)" >&2; exit 1; }
+    command -v "$p" >/dev/null || { echo "libvirtd.sh: $p is missing: apt-get install libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients (sudo scripts/setup.sh does it)" >&2; exit 1; }
   done
   if answers; then
     echo "libvirtd is running"
@@ -50,7 +50,9 @@ start() {
     virsh -c "$uri" pool-define-as default dir --target /var/lib/libvirt/images >/dev/null
     virsh -c "$uri" pool-autostart default >/dev/null
   fi
-  virsh -c "$uri" pool-info default 2>/dev/null | grep -q 'State: *running' || virsh -c "$uri" pool-start default >/dev/null
+  local state
+  state=$(virsh -c "$uri" pool-info default 2>/dev/null | awk '$1 == "State:" {print $2}')
+  [ "$state" = running ] || virsh -c "$uri" pool-start default >/dev/null
   echo "libvirtd is up ($uri, storage pool default)"
 }
 

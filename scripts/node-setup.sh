@@ -80,7 +80,8 @@ fi
 
 # --- Debian packages ------------------------------------------------------------------------
 # The same list scripts/vagrant-box.sh puts in the box.
-packages=(docker.io iptables ipset ipvsadm conntrack iproute2 containernetworking-plugins ca-certificates curl rsync kmod procps)
+# apparmor: on a kernel with AppArmor on, Docker starts no container without its profile loaded.
+packages=(docker.io apparmor iptables ipset ipvsadm conntrack iproute2 containernetworking-plugins ca-certificates curl rsync kmod procps)
 [ "$role" = control-plane ] && packages+=(openssl unzip)
 missing=()
 for p in "${packages[@]}"; do
@@ -108,8 +109,10 @@ fi
 # --- Docker Engine --------------------------------------------------------------------------
 step "Docker Engine"
 # kubenode wires pods with CNI and owns the iptables rules: Docker's would set FORWARD to DROP
-# (scripts/dockerd.sh says more).
-want='{ "iptables": false, "ip6tables": false }'
+# (scripts/dockerd.sh says more). The agent places pods under cgroupfs-style parents (as kubelet
+# with cgroupDriver cgroupfs), so Docker must use the same driver; on a systemd machine Docker
+# defaults to the systemd driver, which refuses a parent that is not a ".slice".
+want='{ "iptables": false, "ip6tables": false, "exec-opts": ["native.cgroupdriver=cgroupfs"] }'
 if [ "$(tr -d ' \n' </etc/docker/daemon.json 2>/dev/null)" != "$(tr -d ' \n' <<<"$want")" ]; then
   mkdir -p /etc/docker && echo "$want" > /etc/docker/daemon.json
   docker version >/dev/null 2>&1 && { systemctl restart docker 2>/dev/null || true; }

@@ -23,9 +23,14 @@ fi
 # vagrant: `vagrant validate` of our Vagrantfile. util-linux: nsenter (tests, port-forward).
 # bsdutils: script(1), a terminal for the `kubectl exec -t` test. bash-static, bind9-dnsutils
 # (dig), netcat-openbsd: tools upstream's conformance images carry (test/conformance/IMAGES.md).
+# vagrant-libvirt, libvirt-daemon(-driver-qemu), libvirt-clients, dnsmasq-base, qemu-utils, rsync:
+# Vagrant VMs as nodes under libvirt (without libvirt-daemon-system, which wants systemd);
+# mmdebstrap, grub-pc-bin, fdisk: scripts/vagrant-box.sh builds their box from Debian packages.
 packages=(docker.io iptables ipset ipvsadm iproute2 conntrack busybox-static containernetworking-plugins
           qemu-system-x86 openssl util-linux bsdutils curl ca-certificates kmod e2fsprogs cpio zstd vagrant
-          bash-static bind9-dnsutils netcat-openbsd)
+          bash-static bind9-dnsutils netcat-openbsd
+          vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base qemu-utils rsync
+          mmdebstrap grub-pc-bin fdisk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -81,5 +86,10 @@ if [ -x "$root/scripts/vm.sh" ]; then
   step "IPVS test VM (Debian kernel for qemu)"
   bash "$root/scripts/vm.sh" prepare
 fi
+
+# --- Vagrant VMs as nodes ------------------------------------------------------------------
+step "Vagrant VMs: libvirt's daemons and the kubenode/bookworm box"
+bash "$root/scripts/libvirtd.sh" start
+bash "$root/scripts/vagrant-box.sh"
 
 step "setup complete"

@@ -16,7 +16,8 @@
 # virtio disk and network.
 #
 # The result is cached in $KUBENODE_CACHE/vagrant-box (/var/cache/kubenode) under a hash of its
-# inputs (this script, the package list, the Node.js version): a second run builds nothing.
+# inputs (the functions that build it, the package list, the Node.js version): a second run
+# builds nothing.
 # Needs: mmdebstrap, grub-pc-bin, qemu-utils, e2fsprogs, fdisk (sfdisk), npm (or curl).
 set -euo pipefail
 . "$(dirname "$0")/lib/help.sh"
@@ -34,20 +35,23 @@ disk_gib=8
 die() { echo "vagrant-box: $*" >&2; exit 1; }
 
 # The box's packages. The kernel, init and login first; then what scripts/node-setup.sh checks
-# for on a node (keep the two lists in step).
+# for on a node (keep the two lists in step). apparmor: the cloud kernel enables AppArmor, and
+# Docker then refuses to start a container unless it can load its docker-default profile.
 packages=(linux-image-cloud-amd64 initramfs-tools systemd-sysv udev dbus openssh-server sudo ifupdown
   isc-dhcp-client netbase ca-certificates rsync procps kmod curl less
-  docker.io iptables ipset ipvsadm conntrack iproute2 containernetworking-plugins)
+  docker.io apparmor iptables ipset ipvsadm conntrack iproute2 containernetworking-plugins)
 
+# What the image is made from: the functions that make it, the package list, the versions
+# (not this file as a whole: a changed comment or message needs no new box).
 inputs_hash() {
-  { sha256sum "$0" "$here/lib/nodejs.sh" | cut -d' ' -f1; echo "${packages[*]} $NODE_VERSION $suite"; } | sha256sum | cut -c1-16
+  { declare -f build configure_rootfs write_grub_cfg nodejs_install; echo "${packages[*]} $NODE_VERSION $suite $disk_gib"; } | sha256sum | cut -c1-16
 }
 
 build() {
   local hash=$1 out=$2 work
   [ "$(id -u)" -eq 0 ] || die "must run as root (mmdebstrap, chroot): sudo $0"
   for p in mmdebstrap grub-mkimage qemu-img mkfs.ext4 sfdisk; do
-    command -v "$p" >/dev/null || die "$p is missing: apt-get install mmdebstrap grub-pc-bin qemu-utils e2fsprogs fdisk (sudo scripts/setup.sh --vagrant)"
+    command -v "$p" >/dev/null || die "$p is missing: apt-get install mmdebstrap grub-pc-bin qemu-utils e2fsprogs fdisk (sudo scripts/setup.sh installs them)"
   done
   [ -d /usr/lib/grub/i386-pc ] || die "/usr/lib/grub/i386-pc is missing: apt-get install grub-pc-bin"
   local pubkey
@@ -56,8 +60,9 @@ build() {
   tgz=$(nodejs_fetch "$cache/downloads") || die "cannot fetch Node.js $NODE_VERSION"
 
   work=$(mktemp -d "$cache/build.XXXXXX")
+  # Never remove through a mount mmdebstrap left behind (its /proc, /sys, /dev/pts) if it was killed.
   # shellcheck disable=SC2064
-  trap "rm -rf '$work'" EXIT
+  trap "grep -q ' $work/' /proc/mounts || rm -rf '$work'" EXIT
   local rootfs=$work/rootfs
   echo "vagrant-box: mmdebstrap $suite (${#packages[@]} packages and their dependencies; a few minutes)"
   mmdebstrap --variant=apt --mode=root --format=directory \
@@ -148,9 +153,10 @@ EOF
   rm -f "$r"/etc/ssh/ssh_host_*
   mkdir -p "$r/etc/systemd/system/ssh.service.d"
   printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' > "$r/etc/systemd/system/ssh.service.d/host-keys.conf"
-  # Docker leaves iptables to kubenode (scripts/dockerd.sh says why); node-setup.sh checks it.
+  # Docker leaves iptables to kubenode and uses the cgroupfs driver, as the agent expects:
+  # node-setup.sh says why and checks it.
   mkdir -p "$r/etc/docker"
-  printf '{ "iptables": false, "ip6tables": false }\n' > "$r/etc/docker/daemon.json"
+  printf '{ "iptables": false, "ip6tables": false, "exec-opts": ["native.cgroupdriver=cgroupfs"] }\n' > "$r/etc/docker/daemon.json"
   # A VM without a network at boot should not wait long for it.
   mkdir -p "$r/etc/systemd/system/networking.service.d"
   printf '[Service]\nTimeoutStartSec=60\n' > "$r/etc/systemd/system/networking.service.d/timeout.conf"
