@@ -10,6 +10,7 @@ import { IMAGES, requireDocker, requireImage } from '../harness/docker.js';
 import { SCRIPTS } from '../harness/control-plane.js';
 import { clusterLeftovers } from '../harness/leftovers.js';
 import { getOnce, parseAnswer } from '../harness/traffic.js';
+import { until } from '../harness/until.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -102,6 +103,15 @@ t.test('cluster up --nodes 3: Ready nodes, pod-to-pod across nodes, NodePort on 
   t.equal(pods.filter((p) => p.ready).length, 3, `3 demo replicas Ready on ${[...new Set(pods.map((p) => p.node))].join(', ')}`);
   // The startup probe holds liveness back until httpd listens: no replica restarts on its own.
   t.same(pods.map((p) => p.restarts), [0, 0, 0], 'no demo replica was restarted while starting');
+  // Each replica's native sidecar runs beside the app and logs the readiness file it watches.
+  const first = pods[0]!;
+  const sidecar = JSON.parse((await c.kubectl(['get', 'pod', first.name, '-o', 'jsonpath={.status.initContainerStatuses[0]}'])).stdout);
+  t.match(sidecar, { name: 'readiness-log', started: true, ready: true, state: { running: {} } }, `${first.name}: the readiness-log sidecar runs beside the app`);
+  const sidecarLog = await until('the sidecar logged the replica ready', 30_000, async () => {
+    const out = (await c.kubectl(['logs', first.name, '-c', 'readiness-log'], { allowFailure: true })).stdout;
+    return / ready$/m.test(out) ? out : undefined;
+  });
+  t.match(sidecarLog, /^\d{4}-\d\d-\d\dT\S+Z ready$/m, `kubectl logs -c readiness-log: ${sidecarLog.trim()}`);
 
   // `eval "$(sudo scripts/cluster.sh env)"`, as npm start suggests, gives a shell the pinned
   // kubectl (ahead of any other on PATH; this machine may have /usr/bin/kubectl) and the admin kubeconfig.
