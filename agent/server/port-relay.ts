@@ -21,6 +21,11 @@ socket.once('error', (e: NodeJS.ErrnoException) => {
   process.stderr.write(`failed to connect to localhost:${port} inside the pod's network namespace: ${reason}\n`);
   process.exit(1);
 });
-// The pod's side is done: stop reading stdin so the process can end once stdout has drained
-// (process.exit here could drop output still queued for the pipe).
+// The pod's side has sent everything: the forwarded connection is over, as for kubelet's runtimes,
+// which end a forward when the copy from the pod ends (a client that half-closed first was still
+// waiting for this). Exit once stdout has taken the last bytes; nothing may be left in a pipe.
+socket.once('end', () => {
+  process.stdin.destroy();
+  process.stdout.write('', () => process.exit(0));
+});
 socket.once('close', () => process.stdin.destroy());

@@ -6,7 +6,8 @@
 //    node unchanged, so the node's WebSocket server answers them (agent/server/websocket/);
 //  - v5.channel.k8s.io at the node itself with the half-close signal ending stdin;
 //  - pod logs over WebSocket (binary.k8s.io, base64.binary.k8s.io) through the apiserver and at
-//    the node's /containerLogs.
+//    the node's /containerLogs;
+//  - port-forward over WebSocket (v4.channel.k8s.io, ports in the query) through the apiserver.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import type { RequestOptions } from 'node:https';
@@ -51,8 +52,10 @@ t.test('exec, attach and logs over WebSocket', async (t) => {
   await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
     pod('talker', 'echo container is alive; exec sleep 3600'),
     pod('echoer', 'while read line; do echo "echo:$line"; done', true),
+    // Serves on the pod's loopback only: reachable by port-forward, not by the pod IP.
+    pod('web', 'mkdir -p /www && echo local only > /www/index.html && exec httpd -f -p 127.0.0.1:8081 -h /www'),
   ] }) });
-  for (const name of ['talker', 'echoer']) {
+  for (const name of ['talker', 'echoer', 'web']) {
     await until(`${name} Running`, 90_000, async () => JSON.parse((await cp.kubectl(['-n', ns, 'get', 'pod', name, '-o', 'json'])).stdout).status?.phase === 'Running');
   }
 
@@ -114,6 +117,18 @@ t.test('exec, attach and logs over WebSocket', async (t) => {
     const text = logs.messages.map((m) => (protocol.startsWith('base64') ? Buffer.from(m.data.toString(), 'base64') : m.data).toString()).join('');
     t.equal(text, 'container is alive\n', `kubectl-style logs over WebSocket (${protocol}) through the apiserver`);
   }
+
+  // --- port-forward over WebSocket through the apiserver (as upstream's "forwarding over websockets" spec) ---
+  const fwd = opened(await connectWebSocket(api, `/api/v1/namespaces/${ns}/pods/web/portforward?ports=8081,9`, ['v4.channel.k8s.io']), 'port-forward');
+  await until('the port headers', 10_000, async () => fwd.messages.length >= 4, 50);
+  t.same(fwd.messages.slice(0, 4).map((m) => [...m.data]), [[0, 0x91, 0x1f], [1, 0x91, 0x1f], [2, 9, 0], [3, 9, 0]], 'each channel opens with its port, little-endian: 8081 on 0 and 1, 9 on 2 and 3');
+  fwd.send(Buffer.concat([Buffer.from([0]), Buffer.from('GET / HTTP/1.0\r\n\r\n')]));
+  // The server's end of the connection ends the forward, and the last forward the WebSocket.
+  await Promise.race([fwd.closed, new Promise((_, reject) => setTimeout(() => reject(new Error('port-forward: the WebSocket was not closed 30 s after the server answered')), 30_000))]);
+  // What each channel carried after its port header.
+  const after = (n: number) => Buffer.concat(fwd.messages.filter((m) => m.data[0] === n).slice(1).map((m) => m.data.subarray(1))).toString();
+  t.match(after(0), /^HTTP\/1\.[01] 200 OK[\s\S]*local only\n$/, "the request reaches the server on the pod's loopback; its answer comes back on the data channel");
+  t.match(after(3), /error forwarding port 9 to pod .*connection refused/, "a port nobody listens on: kubelet's message on its error channel");
 
   // --- the node directly: v5 with half-close, logs, a refused protocol ----------------------------
   const pki = join(cp.dir, 'pki');

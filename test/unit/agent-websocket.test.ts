@@ -10,6 +10,7 @@ import { createServer, connect, type Socket } from 'node:net';
 import { CloseCode, FrameError, Opcode, acceptKey, encodeFrame, splitFrames, type Frame } from '../../agent/server/websocket/frames.js';
 import { WebSocketConnection, negotiateSubprotocol } from '../../agent/server/websocket/connection.js';
 import type { Teardownable } from '../harness/netns.js';
+import { parsePortsQuery, portHeader } from '../../agent/server/websocket/port-forward.js';
 import { REMOTE_COMMAND_PROTOCOLS, decodeChannelMessage, encodeChannelMessage } from '../../agent/server/websocket/channels.js';
 
 const proto = (name: string) => REMOTE_COMMAND_PROTOCOLS.find((p) => p.name === name)!;
@@ -178,4 +179,15 @@ t.test('a text message that is not UTF-8 closes the connection with 1007', async
   const [f] = await closing;
   t.same([f!.opcode, f!.payload.readUInt16BE(0)], [Opcode.Close, CloseCode.InvalidPayload]);
   t.equal(got, 0, 'the message is not delivered');
+});
+
+t.test("port-forward over WebSocket: kubelet's port query and the port header of each channel", async (t) => {
+  const q = (s: string) => parsePortsQuery(new URLSearchParams(s));
+  t.same(q('port=80,8080&port=9'), [80, 8080, 9], 'comma-separated and repeated, as the apiserver sends them');
+  t.equal(q(''), 'query parameter "port" is required');
+  t.equal(q('port='), 'query parameter "port" cannot be empty');
+  t.equal(q('port=http'), 'unable to parse "http" as a port');
+  t.equal(q('port=70000'), 'unable to parse "70000" as a port');
+  t.equal(q('port=0'), 'port "0" must be > 0');
+  t.same(portHeader(8081), Buffer.from([0x91, 0x1f]), 'two bytes, little-endian');
 });
