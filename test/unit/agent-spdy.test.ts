@@ -6,7 +6,7 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { constants, createDeflate, createInflate } from 'node:zlib';
 import {
   FLAG_FIN, FrameType, HEADER_DICTIONARY, controlFrame, dataFrame, decodeHeaderBlock, encodeHeaderBlock, parseStreamHeaders, splitFrames, words, type Frame,
@@ -14,6 +14,7 @@ import {
 import { SpdySession, type SpdyStream } from '../../agent/server/spdy/session.js';
 import { exitStatus, expectedStreams, parseStreamRequest } from '../../agent/server/streaming.js';
 import { parsePortForwardPath, streamPort } from '../../agent/server/port-forward.js';
+import { socketPair } from '../harness/socket-pair.js';
 
 t.test('the header dictionary is the one of SPDY/3 (length and digest)', async (t) => {
   t.equal(HEADER_DICTIONARY.length, 1423);
@@ -87,14 +88,7 @@ function spdyClient(sock: Socket) {
 }
 
 t.test('session: streams answered with SYN_REPLY, data both ways, FIN, PING, GOAWAY on close', async (t) => {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => server.close());
-  const accepted = once(server, 'connection') as Promise<[Socket]>;
-  const sock = connect((server.address() as { port: number }).port, '127.0.0.1');
-  await once(sock, 'connect');
-  const [serverSock] = await accepted;
+  const [sock, serverSock] = await socketPair(t);
   const session = new SpdySession(serverSock);
   const streams: SpdyStream[] = [];
   session.on('stream', (s) => streams.push(s));

@@ -6,10 +6,10 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { CloseCode, FrameError, Opcode, acceptKey, encodeFrame, splitFrames, type Frame } from '../../agent/server/websocket/frames.js';
 import { WebSocketConnection, negotiateSubprotocol } from '../../agent/server/websocket/connection.js';
-import type { Teardownable } from '../harness/netns.js';
+import { socketPair } from '../harness/socket-pair.js';
 import { parsePortsQuery, portHeader } from '../../agent/server/websocket/port-forward.js';
 import { REMOTE_COMMAND_PROTOCOLS, decodeChannelMessage, encodeChannelMessage } from '../../agent/server/websocket/channels.js';
 
@@ -102,19 +102,6 @@ t.test('channel messages: a byte or an ASCII digit first, then raw or base64 dat
   t.same(decodeChannelMessage(proto('v4.channel.k8s.io'), Buffer.alloc(0)), { kind: 'ignore' });
   t.same([proto('channel.k8s.io').statusAsJson, proto('v4.channel.k8s.io').statusAsJson], [false, true], 'v4 writes the Status as JSON');
 });
-
-async function socketPair(t: Teardownable): Promise<[Socket, Socket]> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => server.close());
-  const accepted = once(server, 'connection') as Promise<[Socket]>;
-  const client = connect((server.address() as { port: number }).port, '127.0.0.1');
-  await once(client, 'connect');
-  const [serverSide] = await accepted;
-  t.teardown(() => { client.destroy(); serverSide.destroy(); });
-  return [client, serverSide];
-}
 
 /** Frames the client reads until `n` have arrived. */
 function readFrames(sock: Socket, n: number): Promise<Frame[]> {
