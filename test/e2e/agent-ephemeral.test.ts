@@ -3,8 +3,11 @@
 // (network, IPC) sharing its target's PID namespace, reports it in ephemeralContainerStatuses
 // (running, then terminated), never restarts it, and kills a running one with the pod.
 import t from 'tap';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { IMAGES } from '../fixtures/agent/world.js';
+import { SCRIPTS } from '../harness/control-plane.js';
 import { joinAgent } from '../harness/joined-agent.js';
 import { requireProgram } from '../harness/require.js';
 import { until } from '../harness/until.js';
@@ -58,6 +61,21 @@ t.test('kubectl debug: an ephemeral container in the pod, run once, killed with 
   const instances = await w.docker.listContainers({ all: true, filters: { label: [`io.kubernetes.pod.uid=${pod.metadata!.uid}`, 'io.kubernetes.container.name=debugger'] } });
   t.same(instances.map((c) => c.State), ['exited'], 'one instance of the ephemeral container, exited, not started again');
   t.match((await debuggerStatus())?.state?.terminated, { exitCode: 0 }, 'and its status stays terminated');
+
+  // kubectl debug -i: kubectl waits for the ephemeral container to run, then attaches to it
+  // (through the node's attach), so stdin reaches it and its output comes back. Stdin stays open,
+  // as a person's terminal, until the answer is there.
+  const debug = spawn('bash', [join(SCRIPTS, 'control-plane.sh'), 'kubectl', '-n', ns, 'debug', 'app', '-i', '-c', 'interactive', `--image=${IMAGES.busybox}`, '--image-pull-policy=IfNotPresent', '--', 'sh', '-c', 'read line; echo "debug:$line"'], { env: cp.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  t.teardown(() => { if (debug.exitCode === null) debug.kill('SIGKILL'); });
+  let debugOut = '';
+  let debugErr = '';
+  debug.stdout.on('data', (b: Buffer) => (debugOut += b.toString()));
+  debug.stderr.on('data', (b: Buffer) => (debugErr += b.toString()));
+  await until(`kubectl debug -i to attach (stderr: ${debugErr})`, 60_000, async () => /If you don't see a command prompt/.test(debugErr) || debug.exitCode !== null, 100);
+  debug.stdin.write('hello\n');
+  await until(`the ephemeral container's answer (stdout: ${debugOut}, stderr: ${debugErr})`, 30_000, async () => debugOut.includes('debug:hello') || debug.exitCode !== null, 100);
+  t.match(debugOut, /debug:hello/, 'kubectl debug -i: attached to the ephemeral container, stdin in, stdout out');
+  debug.stdin.end();
 
   // A running ephemeral container goes with the pod.
   await kubectl(['debug', 'app', '-c', 'sleeper', `--image=${IMAGES.busybox}`, '--image-pull-policy=IfNotPresent', '--', 'sleep', '3600']);
