@@ -211,6 +211,7 @@ function computeInitContainerActions(pod: V1Pod, status: PodRuntimeStatus, probe
   return { initialized };
 }
 
+/** `probes`: the prober's view; a bare map of failures means no startup probe has passed yet. */
 export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probes: ProbeView | ReadonlyMap<string, ProbeFailure> = new Map()): PodActions {
   const view: ProbeView = probes instanceof Map ? { failures: probes, startupSucceeded: new Set() } : (probes as ProbeView);
   const sb = sandboxChanged(pod, status);
