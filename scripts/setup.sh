@@ -22,13 +22,14 @@ fi
 # tests boot, because this machine's kernel has no IPVS. openssl: control-plane certificates.
 # vagrant: `vagrant validate` of our Vagrantfile. util-linux: nsenter (tests, port-forward).
 # bsdutils: script(1), a terminal for the `kubectl exec -t` test. bash-static, bind9-dnsutils
-# (dig), netcat-openbsd: tools upstream's conformance images carry (test/conformance/IMAGES.md).
+# (dig), netcat-openbsd: tools upstream's conformance images carry (test/conformance/IMAGES.md);
+# gcc, make, libc6-dev, bzip2, xz-utils: the images' busybox is built from source (build-busybox.sh).
 # vagrant-libvirt, libvirt-daemon(-driver-qemu), libvirt-clients, dnsmasq-base, qemu-utils, rsync:
 # Vagrant VMs as nodes under libvirt (without libvirt-daemon-system, which wants systemd);
 # mmdebstrap, grub-pc-bin, fdisk: scripts/vagrant-box.sh builds their box from Debian packages.
 packages=(docker.io iptables ipset ipvsadm iproute2 conntrack busybox-static containernetworking-plugins
           qemu-system-x86 openssl util-linux bsdutils curl ca-certificates kmod e2fsprogs cpio zstd vagrant
-          bash-static bind9-dnsutils netcat-openbsd
+          bash-static bind9-dnsutils netcat-openbsd gcc make libc6-dev bzip2 xz-utils
           vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base qemu-utils rsync
           mmdebstrap grub-pc-bin fdisk)
 missing=()
