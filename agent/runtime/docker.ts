@@ -283,15 +283,20 @@ export class DockerRuntime {
     const c = this.docker.getContainer(id);
     const params = { stdout: true, stderr: true, timestamps: opts.timestamps, since: dockerSince(opts.sinceMs), ...(opts.tail !== undefined ? { tail: opts.tail } : {}) };
     const out = new PassThrough();
+    // A TTY container's log is the terminal's bytes, not Docker's multiplexed frames. Decide by
+    // the container's Config.Tty, as kubelet's runtime knows it, never by guessing from the
+    // bytes: a log shorter than one 8-byte frame header (a first "polo\r\n") cannot be told apart.
+    const tty = (await this.inspect(id)).Config.Tty === true;
     if (opts.follow) {
       const raw = await c.logs({ ...params, follow: true });
-      this.docker.modem.demuxStream(raw, out, out);
+      if (tty) (raw as unknown as Readable).pipe(out, { end: false });
+      else this.docker.modem.demuxStream(raw, out, out);
       raw.on('end', () => out.end());
       raw.on('error', (e) => out.destroy(e));
       out.on('close', () => (raw as unknown as Readable).destroy());
     } else {
       const buf = (await c.logs({ ...params, follow: false })) as unknown as Buffer;
-      out.end(demuxBuffer(buf));
+      out.end(tty ? (Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf ?? ''))) : demuxBuffer(buf));
     }
     return out;
   }
