@@ -3,12 +3,15 @@
 # Machines without systemd (like CI's, which starts on a fresh process table) need them started
 # by hand; where systemd manages libvirt we let it. Idempotent: a running daemon is left alone.
 #
+# Usage: sudo scripts/libvirtd.sh start|status
+#
 #   scripts/libvirtd.sh start     start them and wait until `virsh` answers
 #   scripts/libvirtd.sh status    say whether libvirtd answers
 #
 # Also makes libvirt's `default` storage pool (/var/lib/libvirt/images), where vagrant-libvirt
 # puts boxes and disks, when it is missing.
 set -euo pipefail
+. "$(dirname "$0")/lib/help.sh"
 log=/var/log/kubenode-libvirtd.log
 uri=qemu:///system
 

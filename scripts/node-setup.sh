@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make a machine a kubenode node (what the Vagrant VMs run; scripts/setup.sh stays the set-up of
-# a development machine):
+# a development machine).
+# Usage:
 #   sudo scripts/node-setup.sh                  a worker: Docker, iptables/ipset/ipvsadm/conntrack,
 #                                               iproute2, the CNI plugins, Node.js, the images
 #   sudo scripts/node-setup.sh --control-plane  also openssl and Go, and builds the control plane

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A small Debian bookworm box for vagrant-libvirt, built from Debian's packages on this machine,
-# for offline use and CI (no box registry is needed):
+# for offline use and CI (no box registry is needed).
 #
+# Usage:
 #   sudo scripts/vagrant-box.sh          build it (cached) and register it as kubenode/bookworm
 #   sudo scripts/vagrant-box.sh path     print the cached .box file's path (building it if needed)
 #
