@@ -46,20 +46,11 @@ image_ref() {
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# shellcheck source=scripts/lib/rootfs.sh
+. "$here/lib/rootfs.sh"
 # base DIR: busybox (scripts/build-busybox.sh: upstream's ash, which keeps environment variables
 # whose names are not identifiers) and its applets in /bin, the users and groups every image has.
-base() {
-  local dir=$1 applet
-  mkdir -p "$dir"/{bin,sbin,usr/bin,usr/local/bin,etc,tmp,proc,sys,dev,root,var/run}
-  chmod 1777 "$dir/tmp"
-  cp "$busybox" "$dir/bin/busybox"
-  for applet in $("$busybox" --list); do
-    [ "$applet" = busybox ] || ln -sf busybox "$dir/bin/$applet"
-  done
-  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$dir/etc/passwd"
-  printf 'root:x:0:\nnobody:x:65534:\n' > "$dir/etc/group"
-  printf 'hosts: files dns\n' > "$dir/etc/nsswitch.conf"
-}
+base() { busybox_rootfs "$busybox" "$1" usr/bin usr/local/bin; }
 
 # program DIR SRC DEST: SRC as DIR/DEST, with the shared libraries it loads (as ldd lists them)
 # at their own paths, so a Debian program runs in an image without Debian.

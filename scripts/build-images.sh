@@ -17,26 +17,17 @@ docker version >/dev/null 2>&1 || { echo "build-images: Docker Engine is not run
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# rootfs DIR: a busybox userland in DIR.
-rootfs() {
-  local dir=$1
-  mkdir -p "$dir"/{bin,sbin,etc,tmp,proc,sys,dev,root,www,var/run}
-  chmod 1777 "$dir/tmp"
-  cp "$busybox" "$dir/bin/busybox"
-  for applet in $("$busybox" --list); do
-    [ "$applet" = busybox ] || ln -sf busybox "$dir/bin/$applet"
-  done
-  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$dir/etc/passwd"
-  printf 'root:x:0:\nnobody:x:65534:\n' > "$dir/etc/group"
-  printf 'hosts: files dns\n' > "$dir/etc/nsswitch.conf"
-}
+# shellcheck source=scripts/lib/rootfs.sh
+. "$root/scripts/lib/rootfs.sh"
+# rootfs DIR: a busybox userland in DIR, with /www for the demo's pages.
+rootfs() { busybox_rootfs "$busybox" "$1" www; }
 
 # build NAME HASH_INPUTS... -- IMPORT_CHANGES...: import $work/NAME as kubenode/NAME:latest.
 build() {
   local name=$1; shift
   local image="kubenode/$name:latest"
   local hash
-  hash=$( { sha256sum "$busybox" | cut -d' ' -f1; for f in "$root/images/$name"/* "$0"; do sha256sum "$f" | cut -d' ' -f1; done; } | sha256sum | cut -c1-16)
+  hash=$( { sha256sum "$busybox" | cut -d' ' -f1; for f in "$root/images/$name"/* "$0" "$root/scripts/lib/rootfs.sh"; do sha256sum "$f" | cut -d' ' -f1; done; } | sha256sum | cut -c1-16)
   if [ "$(docker image inspect -f '{{ index .Config.Labels "kubenode.image.hash" }}' "$image" 2>/dev/null)" = "$hash" ]; then
     echo "$image is up to date"
     return

@@ -26,6 +26,8 @@ root=$(cd "$here/.." && pwd)
 . "$here/versions.sh"
 # shellcheck source=scripts/lib/nodejs.sh
 . "$here/lib/nodejs.sh"
+# shellcheck source=scripts/lib/apt.sh
+. "$here/lib/apt.sh"
 
 role=worker
 case "${1:-}" in
@@ -84,18 +86,7 @@ fi
 # apparmor: on a kernel with AppArmor on, Docker starts no container without its profile loaded.
 packages=(docker.io apparmor iptables ipset ipvsadm conntrack iproute2 containernetworking-plugins ca-certificates curl rsync kmod procps)
 [ "$role" = control-plane ] && packages+=(openssl unzip)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  step "installing Debian packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-else
-  step "Debian packages present (${#packages[@]})"
-fi
+install_missing_packages "${packages[@]}"
 
 # --- Node.js --------------------------------------------------------------------------------
 if nodejs_ok; then

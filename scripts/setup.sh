@@ -32,18 +32,9 @@ packages=(docker.io iptables ipset ipvsadm iproute2 conntrack busybox-static con
           bash-static bind9-dnsutils netcat-openbsd gcc make libc6-dev bzip2 xz-utils
           vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base qemu-utils rsync
           mmdebstrap grub-pc-bin fdisk)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  step "installing Debian packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-else
-  step "Debian packages already installed"
-fi
+# shellcheck source=scripts/lib/apt.sh
+. "$root/scripts/lib/apt.sh"
+install_missing_packages "${packages[@]}"
 
 # --- Docker Engine ------------------------------------------------------------------------
 step "Docker Engine"
