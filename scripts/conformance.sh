@@ -68,9 +68,8 @@ cluster() { bash "$here/cluster.sh" "$@"; }
 out=${KUBENODE_CONFORMANCE_DIR:-/var/lib/kubenode/conformance/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$out"
 
-teardown() {
-  local rc=$?
-  trap - EXIT INT TERM
+# teardown_cluster: the cluster's logs into $out, then the cluster down (unless --keep).
+teardown_cluster() {
   if [ -d "$KUBENODE_CLUSTER_DIR/nodes" ]; then
     mkdir -p "$out/cluster-logs"
     cp -r "$KUBENODE_CLUSTER_DIR/logs" "$out/cluster-logs/host" 2>/dev/null || true
@@ -80,8 +79,13 @@ teardown() {
     echo "cluster $KUBENODE_CLUSTER_NAME left up (--keep): KUBENODE_CLUSTER_NAME=$KUBENODE_CLUSTER_NAME $here/cluster.sh down"
   else
     step "tearing down cluster $KUBENODE_CLUSTER_NAME"
-    cluster down >"$out/cluster-down.log" 2>&1 || { echo "conformance.sh: cluster down failed: see $out/cluster-down.log" >&2; rc=1; }
+    cluster down >"$out/cluster-down.log" 2>&1 || { echo "conformance.sh: cluster down failed: see $out/cluster-down.log" >&2; return 1; }
   fi
+}
+teardown() {
+  local rc=$?
+  trap - EXIT INT TERM
+  teardown_cluster || rc=1
   exit "$rc"
 }
 trap teardown EXIT
@@ -135,5 +139,11 @@ pass() {  # pass NAME LABEL-FILTER GINKGO-FLAGS...: one run of the suite; its st
 pass parallel "$labels && !Serial && !Disruptive" -p --procs="$procs"
 pass serial "$labels && (Serial || Disruptive)"
 
+rc=0
+node "$root/dist/test/conformance/summary.js" "${reports[@]}" >"$out/summary.txt" || rc=$?
+teardown_cluster || rc=1
+trap - EXIT INT TERM
+# The table and its "N passed, N failed" come last, after the teardown's own lines.
 step "results ($out)"
-node "$root/dist/test/conformance/summary.js" "${reports[@]}"
+cat "$out/summary.txt"
+exit "$rc"
