@@ -102,8 +102,10 @@ export class EtcdSource implements PodSource {
         end = 'disconnected';
       }
       if (end === 'stopped') return;
-      if (end === 'canceled') { listed = false; continue; }
-      if (this.watcherWasConnected) delay = min;
+      // A canceled watch is listed again after the back-off, which grows if etcd keeps canceling;
+      // a watch that got going and then lost its connection is retried soon.
+      if (end === 'canceled') listed = false;
+      else if (this.watcherWasConnected) delay = min;
       this.watcherWasConnected = false;
       try { await sleep(delay, undefined, { signal: this.abort.signal }); } catch { return; }
       delay = Math.min(delay * 2, max);
@@ -142,6 +144,7 @@ export class EtcdSource implements PodSource {
       });
       w.on('data', (res: IWatchResponse) => this.apply(res));
       w.on('disconnected', (e: Error) => {
+        if (done) return; // stopped: the client's close() drops the stream
         this.fail(`watch disconnected: ${message(e)}`);
         // Detach this watcher (etcd3 would re-attach it itself, from a revision it advances on
         // reconnection before the events in between have arrived); the loop makes a new one.
@@ -150,10 +153,13 @@ export class EtcdSource implements PodSource {
       });
       // Canceled by etcd: for a start revision that was compacted away (ErrCompacted) and for any
       // other reason a watch cannot go on. Either way only a fresh list is sure to be complete.
-      w.on('error', (e: Error) => void this.whyCanceled(from, e).then((why) => {
-        this.opts.logger.warn('etcd canceled the watch: listing the prefix again', { prefix: this.opts.prefix, fromRevision: from, reason: why });
-        end('canceled');
-      }));
+      w.on('error', (e: Error) => {
+        if (done) return;
+        void this.whyCanceled(from, e).then((why) => {
+          this.opts.logger.warn('etcd canceled the watch: listing the prefix again', { prefix: this.opts.prefix, fromRevision: from, reason: why });
+          end('canceled');
+        });
+      });
     });
   }
 

@@ -50,6 +50,16 @@ export async function startEtcd(t: Teardownable, o: { prefix: string; tls?: bool
   for (const b of [bin, ctl]) if (!existsSync(b)) throw new Error(`${b} is missing: run sudo scripts/setup.sh (scripts/build-control-plane.sh builds etcd and etcdctl)`);
   const dir = join(tmpdir(), `${o.prefix}-etcd`);
   await mkdir(dir, { recursive: true });
+  let child: ChildProcess | undefined;
+  const stop = async () => {
+    const c = child;
+    child = undefined;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGTERM');
+    await exited;
+  };
+  t.teardown(async () => { await stop(); await rm(dir, { recursive: true, force: true }); });
   const [client, peer] = await freePorts(2);
   const scheme = o.tls ? 'https' : 'http';
   const endpoint = `${scheme}://127.0.0.1:${client}`;
@@ -64,16 +74,7 @@ export async function startEtcd(t: Teardownable, o: { prefix: string; tls?: bool
     // A throw-away store: no fsync, so a busy disk (other tests, image builds) does not stall it.
     '--unsafe-no-fsync',
   ];
-  let child: ChildProcess | undefined;
   const etcdctl = (a: string[], input?: string) => run(ctl, ['--endpoints', endpoint, ...clientTls, ...a], { input, timeoutMs: 20_000 });
-  const stop = async () => {
-    const c = child;
-    child = undefined;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGTERM');
-    await exited;
-  };
   const start = async () => {
     const c = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child = c;
@@ -87,7 +88,6 @@ export async function startEtcd(t: Teardownable, o: { prefix: string; tls?: bool
       return true;
     }, 500);
   };
-  t.teardown(async () => { await stop(); await rm(dir, { recursive: true, force: true }); });
   await start();
   return {
     endpoint, dir, tls, etcdctl, stop, start,
