@@ -71,7 +71,6 @@ export class Agent {
   private readOnly?: ReadOnlyServer;
   private secure?: SecureServer;
   private manifestServer?: ManifestServer;
-  private urlSource?: UrlSource;
   private gc!: ContainerGC;
   private timers: NodeJS.Timeout[] = [];
   private stopEvents?: () => void;
@@ -183,8 +182,7 @@ export class Agent {
 
     if (cfg.podManifestPath) this.sources.push(new FileSource({ dir: cfg.podManifestPath, nodeName: this.nodeName, checkFrequencyMs: cfg.fileCheckFrequencyMs, logger: logger.with({ source: 'file' }) }));
     if (cfg.manifestUrl) {
-      this.urlSource = new UrlSource({ url: cfg.manifestUrl, headers: cfg.manifestUrlHeader, nodeName: this.nodeName, checkFrequencyMs: cfg.httpCheckFrequencyMs, logger: logger.with({ source: 'http' }) });
-      this.sources.push(this.urlSource);
+      this.sources.push(new UrlSource({ url: cfg.manifestUrl, headers: cfg.manifestUrlHeader, nodeName: this.nodeName, checkFrequencyMs: cfg.httpCheckFrequencyMs, logger: logger.with({ source: 'http' }) }));
     }
     if (cfg.manifestServerAddress) {
       const { host, port } = parseHostPort(cfg.manifestServerAddress, '--manifest-server-address');
@@ -197,6 +195,15 @@ export class Agent {
       }
       this.manifestServer = new ManifestServer({ host, port, token, nodeName: this.nodeName, logger: logger.with({ source: 'server' }), stateDir: join(cfg.rootDir, 'manifest-server') });
       this.sources.push(this.manifestServer);
+    }
+    if (cfg.manifestEtcdEndpoints.length) {
+      // Imported only with the flag: etcd3 brings gRPC and its protobuf loader (start-up time, memory).
+      const { EtcdSource } = await import('./sources/etcd.js');
+      this.sources.push(new EtcdSource({
+        endpoints: cfg.manifestEtcdEndpoints, prefix: cfg.manifestEtcdPrefix ?? `/kubenode/nodes/${this.nodeName}/pods/`,
+        caFile: cfg.manifestEtcdCafile, certFile: cfg.manifestEtcdCertfile, keyFile: cfg.manifestEtcdKeyfile,
+        nodeName: this.nodeName, logger: logger.with({ source: 'etcd' }),
+      }));
     }
     let registered: Promise<void> | undefined;
     if (cfg.kubeconfig) {
@@ -389,7 +396,7 @@ export class Agent {
   }
 
   manifestErrors(): ManifestError[] {
-    return [...this.podConfig.rejected(), ...(this.urlSource?.fetchError ? [this.urlSource.fetchError] : [])];
+    return [...this.podConfig.rejected(), ...this.sources.flatMap((s) => (s.fetchError ? [s.fetchError] : []))];
   }
 
   private healthy(): { ok: boolean; message: string } {

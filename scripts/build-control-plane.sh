@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the upstream Kubernetes control plane (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl) and etcd from their published Go modules, at one pinned release.
+# kube-scheduler, kubectl) and etcd (with etcdctl, for the agent's etcd manifest source) from their
+# published Go modules, at one pinned release.
 #
 # Why from Go modules: no container or binary registry is reachable here, only the Go module
 # proxy. k8s.io/kubernetes is not meant to be used as a dependency: its go.mod points every
@@ -21,7 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 cache=${KUBENODE_CACHE:-/var/cache/kubenode}
 out="$cache/bin/k8s-$KUBERNETES_VERSION"
-stamp="$out/.complete-etcd-$ETCD_VERSION"
+stamp="$out/.complete-etcd-$ETCD_VERSION-etcdctl"
 if [ -f "$stamp" ]; then
   echo "control plane $KUBERNETES_VERSION and etcd $ETCD_VERSION already built in $out"
   exit 0
@@ -51,21 +52,27 @@ for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
 done
 
 # --- etcd ------------------------------------------------------------------
-etcd_mod="$cache/build/etcd-$ETCD_VERSION"
-mkdir -p "$etcd_mod"
-if [ ! -x "$out/etcd" ]; then
-  if [ ! -f "$etcd_mod/go.sum" ]; then
-    # etcd's server module is its `etcd` command (server/main.go).
-    printf 'module kubenode.local/etcd\n\ngo 1.24\n' > "$etcd_mod/go.mod"
-    (cd "$etcd_mod" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION")
+# build_etcd_program NAME MODULE: one program of etcd's release, from its own Go module (whose
+# root package is the command), in a generated module of its own under the cache.
+build_etcd_program() {
+  local mod="$cache/build/$1-$ETCD_VERSION"
+  [ -x "$out/$1" ] && return 0
+  mkdir -p "$mod"
+  if [ ! -f "$mod/go.sum" ]; then
+    printf 'module kubenode.local/%s\n\ngo 1.24\n' "$1" > "$mod/go.mod"
+    (cd "$mod" && go get "$2@$ETCD_VERSION")
   fi
-  echo "building etcd $ETCD_VERSION"
-  (cd "$etcd_mod" && go build -trimpath -ldflags "-s -w" -o "$out/etcd.tmp" go.etcd.io/etcd/server/v3)
-  mv "$out/etcd.tmp" "$out/etcd"
-fi
+  echo "building $1 $ETCD_VERSION"
+  (cd "$mod" && go build -trimpath -ldflags "-s -w" -o "$out/$1.tmp" "$2")
+  mv "$out/$1.tmp" "$out/$1"
+}
+# etcd's server module is its `etcd` command (server/main.go).
+build_etcd_program etcd go.etcd.io/etcd/server/v3
+# etcdctl: the README's way to put a pod for the agent's --manifest-etcd-endpoints source.
+build_etcd_program etcdctl go.etcd.io/etcd/etcdctl/v3
 
-for c in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-  "$out/$c" --version >/dev/null 2>&1 || "$out/$c" version --client >/dev/null 2>&1 || { echo "build-control-plane: $out/$c does not run" >&2; exit 1; }
+for c in etcd etcdctl kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  "$out/$c" --version >/dev/null 2>&1 || "$out/$c" version --client >/dev/null 2>&1 || "$out/$c" version >/dev/null 2>&1 || { echo "build-control-plane: $out/$c does not run" >&2; exit 1; }
 done
 touch "$stamp"
 echo "control plane built in $out"

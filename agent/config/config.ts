@@ -7,8 +7,9 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from './duration.js';
+import { ETCD_FLAGS, etcdSourceProblem, type EtcdSourceConfig } from './etcd.js';
 
-export interface AgentConfig {
+export interface AgentConfig extends EtcdSourceConfig {
   podManifestPath?: string;
   manifestUrl?: string;
   manifestUrlHeader: Record<string, string>;
@@ -64,7 +65,7 @@ export interface AgentConfig {
 
 type Kind = 'string' | 'int' | 'duration' | 'list' | 'headers' | 'bool';
 
-interface Flag {
+export interface Flag {
   name: string;
   key: keyof AgentConfig;
   kind: Kind;
@@ -95,6 +96,7 @@ export const FLAGS: Flag[] = [
   { name: 'pod-cidr-file', key: 'podCidrFile', kind: 'string', help: "file receiving the Node's spec.podCIDR for the CNI IPAM [<root-dir>/pod-cidr]" },
   { name: 'manifest-server-address', key: 'manifestServerAddress', kind: 'string', help: "[host:]port of the manifest server accepting POST/PUT/DELETE /pods (host defaults to 127.0.0.1)" },
   { name: 'manifest-server-token-file', key: 'manifestServerTokenFile', kind: 'string', help: 'file holding the bearer token the manifest server requires (mandatory off loopback)' },
+  ...ETCD_FLAGS,
   { name: 'container-runtime-endpoint', key: 'containerRuntimeEndpoint', kind: 'string', help: 'Docker Engine socket [unix:///var/run/docker.sock]' },
   { name: 'pod-infra-container-image', key: 'podInfraContainerImage', kind: 'string', help: 'sandbox image [kubenode/pause:latest]' },
   { name: 'host-network-container', key: 'hostNetworkContainer', kind: 'string', help: "emulated nodes only: a running container whose network namespace is the node's; hostNetwork pods join it (Docker's container:NAME) instead of the machine's root namespace" },
@@ -127,6 +129,7 @@ export const FLAGS: Flag[] = [
 export function defaults(): AgentConfig {
   return {
     manifestUrlHeader: {},
+    manifestEtcdEndpoints: [],
     fileCheckFrequencyMs: 20_000,
     httpCheckFrequencyMs: 20_000,
     rootDir: '/var/lib/kubenode',
@@ -306,6 +309,8 @@ export function validateConfig(cfg: AgentConfig): void {
   if (cfg.manifestUrl) {
     try { new URL(cfg.manifestUrl); } catch { throw new ConfigError(`--manifest-url ${cfg.manifestUrl}: not a URL`); }
   }
+  const etcd = etcdSourceProblem(cfg);
+  if (etcd) throw new ConfigError(etcd);
   if (cfg.fileCheckFrequencyMs <= 0 || cfg.httpCheckFrequencyMs <= 0 || cfg.syncFrequencyMs <= 0) throw new ConfigError('check and sync frequencies must be positive');
   if (cfg.syncConcurrency < 1) throw new ConfigError(`--sync-concurrency ${cfg.syncConcurrency}: must be at least 1`);
   if (cfg.port < 0 || cfg.port > 65535) throw new ConfigError(`--port ${cfg.port}: must be between 0 and 65535`);

@@ -1,4 +1,4 @@
-// Naming and identity of static pods (pods from files, URLs and the manifest server), as kubelet
+// Naming and identity of static pods (pods from files, URLs, the manifest server and etcd), as kubelet
 // gives them: the name gets "-<node name>" appended so two nodes running the same manifest do not
 // collide, and, unless the manifest sets one, the UID is a hash of the manifest's content, the node
 // and where it came from, so that a changed manifest is a new pod.
@@ -16,7 +16,9 @@ export function staticPodName(name: string, nodeName: string): string {
 /** 32 hex characters, stable across agent restarts for the same manifest, node and origin. */
 export function staticPodUid(raw: unknown, nodeName: string, source: SourceName, origin: string): string {
   const h = createHash('sha256');
-  if (source === 'file') h.update(`host:${nodeName}\nfile:${origin}\n`);
+  // kubelet hashes the host with a file's path (the same file on two nodes is two pods) and only
+  // the URL for a URL. An etcd key is treated as a file: several nodes may share one prefix.
+  if (source === 'file' || source === 'etcd') h.update(`host:${nodeName}\n${source}:${origin}\n`);
   else h.update(`${source}:${origin}\n`);
   h.update(stableStringify(raw));
   const hex = h.digest('hex');

@@ -9,10 +9,13 @@ import { join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 
-/** The programs a text names: scripts/NAME.sh and bin/NAME, in order of first mention. */
+/**
+ * The programs a text names: scripts/NAME.sh and bin/NAME, in order of first mention. A bin/
+ * inside an absolute path (/var/cache/kubenode/bin/...) is the machine's, not the repository's.
+ */
 export function namedPrograms(text: string): string[] {
   const found = new Set<string>();
-  for (const m of text.matchAll(/(?<![\w.-])(?:scripts|bin)\/[\w.\-/]*[\w-]/g)) {
+  for (const m of text.matchAll(/(?<![\w.-])(?:scripts|(?<!\/)bin)\/[\w.\-/]*[\w-]/g)) {
     const path = m[0];
     if (path.startsWith('bin/') || path.endsWith('.sh')) found.add(path);
   }
@@ -36,6 +39,7 @@ t.test('namedPrograms finds scripts and bins, not manifests or prose', async (t)
     "vagrant ssh cp -c 'sudo /vagrant/scripts/control-plane.sh kubectl apply -f /vagrant/scripts/demo.yaml'",
     'see `scripts/cluster.sh --help`.', 'the agent (bin/kubenode-agent.js), scripts/node.sh: the agent',
     'scripts/ holds shell; dist/bench/failover.js is built', 'scripts/setup.sh again',
+    'k8s=/var/cache/kubenode/bin/k8s-v1.34.4; $k8s/etcdctl put',
   ].join('\n')), ['scripts/setup.sh', 'scripts/control-plane.sh', 'scripts/cluster.sh', 'bin/kubenode-agent.js', 'scripts/node.sh']);
 });
 
