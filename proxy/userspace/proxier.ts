@@ -127,7 +127,7 @@ export class UserspaceProxier implements Proxier {
 
   /** Close every proxy socket (rules stay, as the other modes leave theirs on exit). */
   async close(): Promise<void> {
-    for (const p of this.ports.values()) await p.socket.close();
+    for (const p of this.ports.values()) await p.socket.close(true);
     this.ports.clear();
     this.lastInput = '';
   }

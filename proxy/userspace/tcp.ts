@@ -13,18 +13,25 @@ export const DIAL_TIMEOUTS_MS = [250, 500, 1000, 2000];
 
 export interface ProxySocket {
   readonly port: number;
-  /** Stop accepting; connections in progress go on until either side closes them. */
-  close(): Promise<void>;
+  /**
+   * Stop accepting. Connections in progress go on until either side closes them (a Service
+   * removed), or are cut (dropConnections: the proxy is stopping).
+   */
+  close(dropConnections?: boolean): Promise<void>;
 }
 
 export class TcpProxySocket implements ProxySocket {
   private constructor(
     private readonly server: Server,
     readonly port: number,
+    private readonly open: Set<Socket>,
   ) {}
 
   static async listen(name: string, picker: EndpointPicker, log: Logger): Promise<TcpProxySocket> {
+    const open = new Set<Socket>();
     const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) => {
+      open.add(client);
+      client.once('close', () => open.delete(client));
       void proxyConnection(client, picker, log.with({ service: name }));
     });
     await new Promise<void>((resolve, reject) => {
@@ -34,11 +41,13 @@ export class TcpProxySocket implements ProxySocket {
     server.on('error', (e) => log.error('TCP proxy socket failed', { service: name, error: e.message }));
     const addr = server.address();
     if (addr === null || typeof addr === 'string') throw new Error(`TCP proxy socket for ${name} has no port`);
-    return new TcpProxySocket(server, addr.port);
+    return new TcpProxySocket(server, addr.port, open);
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+  async close(dropConnections = false): Promise<void> {
+    // server.close() calls back only when every connection has ended: not waited for.
+    this.server.close();
+    if (dropConnections) for (const c of this.open) c.destroy();
   }
 }
 

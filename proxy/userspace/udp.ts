@@ -88,7 +88,7 @@ export class UdpProxySocket implements ProxySocket {
     c.backend.close();
   }
 
-  close(): Promise<void> {
+  close(_dropConnections?: boolean): Promise<void> {
     for (const key of [...this.connections.keys()]) this.drop(key);
     return new Promise((resolve) => this.sock.close(() => resolve()));
   }
