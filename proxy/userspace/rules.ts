@@ -18,7 +18,8 @@
 // gets a REJECT in filter KUBE-PORTALS-REJECT instead of a redirect, so a client is refused at
 // once, as upstream 1.34's iptables and nftables modes do (upstream's userspace proxy accepted
 // and closed the connection).
-import type { JumpRule, Table } from '../iptables/static-rules.js';
+import { renderChainCleanup } from '../iptables/chain-cleanup.js';
+import { hasJump, type JumpRule, jumpSpec, type Table } from '../iptables/static-rules.js';
 import type { Protocol } from '../model/types.js';
 
 export const KUBE_PORTALS_CONTAINER = 'KUBE-PORTALS-CONTAINER';
@@ -106,16 +107,9 @@ export function planPortals(portals: readonly Portal[], cfg: UserspacePlanConfig
   return rules;
 }
 
-const jumpSpec = (j: JumpRule) => `${j.match ? j.match + ' ' : ''}${comment(j.comment)} -j ${j.target}`;
-
-/** Whether a built-in chain's rules (as `-S` prints them) already hold jump j. */
-export function hasUserspaceJump(lines: readonly string[], j: JumpRule): boolean {
-  return lines.some((l) => l.startsWith(`-A ${j.builtin} `) && l.endsWith(` -j ${j.target}`) && l.includes(`"${j.comment}"`));
-}
-
 /** Jumps missing from the built-in chains (keyed "table BUILTIN"), in the order to insert them at the top. */
 export function missingUserspaceJumps(builtins: ReadonlyMap<string, readonly string[]>): JumpRule[] {
-  return USERSPACE_JUMP_RULES.filter((j) => !hasUserspaceJump(builtins.get(`${j.table} ${j.builtin}`) ?? [], j));
+  return USERSPACE_JUMP_RULES.filter((j) => !hasJump(builtins.get(`${j.table} ${j.builtin}`) ?? [], j));
 }
 
 /**
@@ -137,20 +131,5 @@ export function renderPortals(rules: ReadonlyMap<string, readonly string[]>, mis
 
 /** --cleanup: delete our jumps, then flush and delete our chains that exist (pure). */
 export function renderUserspaceCleanup(builtins: ReadonlyMap<string, readonly string[]>, chains: Record<Table, ReadonlySet<string>>): string {
-  let input = '';
-  for (const table of ['filter', 'nat'] as const) {
-    const lines: string[] = [];
-    for (const j of USERSPACE_JUMP_RULES) {
-      if (j.table !== table) continue;
-      for (const l of builtins.get(`${table} ${j.builtin}`) ?? []) {
-        const del = `-D${l.slice(2)}\n`;
-        if (hasUserspaceJump([l], j) && !lines.includes(del)) lines.push(del);
-      }
-    }
-    const ours = USERSPACE_CHAINS[table].filter((c) => chains[table].has(c));
-    for (const c of ours) lines.push(`:${c} - [0:0]\n`);
-    for (const c of ours) lines.push(`-X ${c}\n`);
-    if (lines.length) input += `*${table}\n${lines.join('')}COMMIT\n`;
-  }
-  return input;
+  return renderChainCleanup(USERSPACE_JUMP_RULES, USERSPACE_CHAINS, builtins, chains);
 }
