@@ -71,7 +71,7 @@ export class UserspaceProxier implements Proxier {
       this.firstSync = false;
     }
     if (full) this.hostIP = await this.opts.hostIP();
-    if (!this.hostIP) log.warn('no non-loopback IPv4 address on this node: Services are not reachable from the node itself');
+    if (full && !this.hostIP) log.warn('no non-loopback IPv4 address on this node: Services are not reachable from the node itself');
 
     const portals = new Map<string, Portal>();
     for (const sps of state.services.values()) {

@@ -83,6 +83,11 @@ async function proxyConnection(client: Socket, picker: EndpointPicker, log: Logg
       log.info('endpoint connect failed; trying the next one', { endpoint, error: backend, client: clientIP });
       continue;
     }
+    if (client.destroyed) {
+      // The client gave up while we were connecting: nothing to relay.
+      backend.destroy();
+      return;
+    }
     picker.connected(clientIP, endpoint, Date.now());
     splice(client, backend);
     return;
