@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { isIPv6, parseCidr, type Cidr } from './model/validation.js';
 
 export interface ProxyFlags {
-  proxyMode: 'iptables' | 'ipvs';
+  proxyMode: 'iptables' | 'ipvs' | 'userspace';
   kubeconfig?: string;
   servicesDir?: string;
   hostnameOverride: string;
@@ -21,6 +21,8 @@ export interface ProxyFlags {
   iptablesBackend: 'auto' | 'nft' | 'legacy';
   /** --ipvs-scheduler as given ('' = rr); validated by the IPVS mode (proxy/ipvs/scheduler.ts). */
   ipvsScheduler: string;
+  /** --udp-timeout: userspace mode's idle timeout of a UDP "connection" (upstream default 250ms). */
+  udpIdleTimeoutMs: number;
   help: boolean;
 }
 
@@ -33,7 +35,7 @@ export class FlagError extends Error {
 
 export const USAGE = `Usage: kubenode-proxy [flags]
 
-  --proxy-mode iptables|ipvs       which proxier to run (default iptables)
+  --proxy-mode iptables|ipvs|userspace  which proxier to run (default iptables)
   --kubeconfig PATH                watch Services and EndpointSlices on this cluster's apiserver
   --services-dir DIR               standalone: Service/EndpointSlice YAML files in DIR, watched
   --hostname-override NAME         this node's name, to recognise local endpoints (default: hostname)
@@ -47,6 +49,7 @@ export const USAGE = `Usage: kubenode-proxy [flags]
   --iptables-masquerade-bit N      fwmark bit used to mark packets for SNAT (default 14)
   --iptables-backend auto|nft|legacy  iptables flavour (default: what 'iptables' is here)
   --ipvs-scheduler NAME            IPVS mode's scheduler: rr (default), wrr, lc, wlc, sh, dh, sed, nq, mh...
+  --udp-timeout DURATION           userspace mode: idle UDP connections are closed after this (default 250ms)
   --cleanup                        remove every rule kubenode-proxy installed, then exit
 `;
 
@@ -63,7 +66,7 @@ const BOOLEAN = new Set(['cleanup', 'masquerade-all', 'help']);
 const VALUED = new Set([
   'proxy-mode', 'kubeconfig', 'services-dir', 'hostname-override', 'cluster-cidr', 'nodeport-addresses', 'min-sync-period',
   'sync-period', 'healthz-bind-address', 'metrics-bind-address', 'iptables-masquerade-bit', 'iptables-backend',
-  'ipvs-scheduler',
+  'ipvs-scheduler', 'udp-timeout',
 ]);
 
 export function parseFlags(argv: readonly string[]): ProxyFlags {
@@ -91,7 +94,7 @@ export function parseFlags(argv: readonly string[]): ProxyFlags {
   }
 
   const mode = raw.get('proxy-mode') ?? 'iptables';
-  if (mode !== 'iptables' && mode !== 'ipvs') throw new FlagError(`--proxy-mode: ${JSON.stringify(mode)} is not iptables or ipvs`);
+  if (mode !== 'iptables' && mode !== 'ipvs' && mode !== 'userspace') throw new FlagError(`--proxy-mode: ${JSON.stringify(mode)} is not iptables, ipvs or userspace`);
   const backend = raw.get('iptables-backend') ?? 'auto';
   if (backend !== 'auto' && backend !== 'nft' && backend !== 'legacy') throw new FlagError(`--iptables-backend: ${JSON.stringify(backend)} is not auto, nft or legacy`);
 
@@ -127,8 +130,10 @@ export function parseFlags(argv: readonly string[]): ProxyFlags {
     masqueradeBit: bit,
     iptablesBackend: backend,
     ipvsScheduler: raw.get('ipvs-scheduler') ?? '',
+    udpIdleTimeoutMs: parseDuration('udp-timeout', raw.get('udp-timeout') ?? '250ms'),
     help: raw.get('help') === 'true',
   };
+  if (flags.udpIdleTimeoutMs <= 0) throw new FlagError('--udp-timeout: must be greater than 0');
   if (flags.syncPeriodMs <= 0) throw new FlagError('--sync-period: must be greater than 0');
   if (flags.minSyncPeriodMs > flags.syncPeriodMs) throw new FlagError('--min-sync-period: must not be longer than --sync-period');
   if (!flags.cleanup && !flags.help) {

@@ -134,6 +134,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.once('SIGINT', onSignal);
     });
     await running.stop();
+    await proxier.close?.();
     return 0;
   } catch (e) {
     log.error('kubenode-proxy failed', { error: e instanceof Error ? e.message : String(e) });

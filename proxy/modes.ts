@@ -6,12 +6,14 @@ import { IptablesBackend } from './iptables/backend.js';
 import { IptablesProxier } from './iptables/proxier.js';
 import { createIpvsProxier } from './ipvs/mode.js';
 import type { Proxier } from './proxier.js';
+import { createUserspaceProxier, withUserspaceRemoved } from './userspace/mode.js';
 
 export type ProxierFactory = (flags: ProxyFlags, log: Logger) => Promise<Proxier>;
 
 export const PROXY_MODES: Record<ProxyFlags['proxyMode'], ProxierFactory> = {
-  iptables: async (flags, log) =>
-    new IptablesProxier({
+  iptables: async (flags, log) => {
+    await withUserspaceRemoved(flags, log);
+    return new IptablesProxier({
       backend: await IptablesBackend.open(flags.iptablesBackend),
       log,
       nodeName: flags.hostnameOverride,
@@ -19,7 +21,13 @@ export const PROXY_MODES: Record<ProxyFlags['proxyMode'], ProxierFactory> = {
       nodePortCIDRs: flags.nodePortAddresses,
       masqueradeAll: flags.masqueradeAll,
       masqueradeBit: flags.masqueradeBit,
-    }),
+    });
+  },
   // IPVS mode (proxy/ipvs/) reuses the sources, trackers and model.
-  ipvs: createIpvsProxier,
+  ipvs: async (flags, log) => {
+    await withUserspaceRemoved(flags, log);
+    return createIpvsProxier(flags, log);
+  },
+  // Userspace mode (proxy/userspace/): the proxy accepts the connections itself.
+  userspace: createUserspaceProxier,
 };

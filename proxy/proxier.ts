@@ -24,4 +24,6 @@ export interface Proxier {
   sync(state: ProxyState, opts?: SyncOptions): Promise<SyncResult>;
   /** Remove everything this mode installs (--cleanup). */
   cleanup(): Promise<void>;
+  /** Release what the mode holds open (userspace mode's sockets) when the proxy stops; rules stay. */
+  close?(): void | Promise<void>;
 }

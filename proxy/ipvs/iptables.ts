@@ -4,6 +4,7 @@
 // lets Service traffic through the filter table, and rejects other ports on Service addresses.
 // The whole of it is rewritten by one iptables-restore --noflush, which leaves every chain that
 // is not ours alone.
+import { renderChainCleanup } from '../iptables/chain-cleanup.js';
 import type { JumpRule, Table } from '../iptables/static-rules.js';
 import type { Protocol } from '../model/types.js';
 import {
@@ -138,20 +139,5 @@ export function renderIpvsIptables(cfg: IpvsPlanConfig, missingJumps: readonly J
 
 /** --cleanup: delete our jump rules, flush and delete our chains (given what the kernel has). */
 export function renderIpvsIptablesCleanup(builtinRules: ReadonlyMap<string, readonly string[]>, chains: Record<Table, ReadonlySet<string>>): string {
-  let input = '';
-  for (const table of ['filter', 'nat'] as const) {
-    const lines: string[] = [];
-    for (const j of IPVS_JUMP_RULES) {
-      if (j.table !== table) continue;
-      for (const l of builtinRules.get(`${table} ${j.builtin}`) ?? []) {
-        const del = `-D${l.slice(2)}\n`;
-        if (hasJumpRule([l], j) && !lines.includes(del)) lines.push(del);
-      }
-    }
-    const ours = IPVS_CHAINS[table].filter((ch) => chains[table].has(ch));
-    for (const ch of ours) lines.push(`:${ch} - [0:0]\n`);
-    for (const ch of ours) lines.push(`-X ${ch}\n`);
-    if (lines.length) input += `*${table}\n${lines.join('')}COMMIT\n`;
-  }
-  return input;
+  return renderChainCleanup(IPVS_JUMP_RULES, IPVS_CHAINS, builtinRules, chains);
 }

@@ -156,7 +156,10 @@ t.test('flags: kube-proxy names, durations, and clear errors', async (t) => {
   t.equal(f.metricsBindAddress, '127.0.0.1:10249');
   t.equal(parseDuration('x', '1.5s'), 1500);
   t.throws(() => parseFlags(['--services-dir', '/x', '--sync-period', 'soon']), /--sync-period: "soon" is not a duration/);
-  t.throws(() => parseFlags(['--services-dir', '/x', '--proxy-mode', 'userspace']), /--proxy-mode/);
+  t.throws(() => parseFlags(['--services-dir', '/x', '--proxy-mode', 'kernelspace']), /--proxy-mode: "kernelspace" is not/);
+  t.match(parseFlags(['--services-dir', '/x', '--proxy-mode', 'userspace']), { proxyMode: 'userspace', udpIdleTimeoutMs: 250 }, 'userspace mode, upstream\'s 250ms UDP timeout');
+  t.equal(parseFlags(['--services-dir', '/x', '--udp-timeout', '2s']).udpIdleTimeoutMs, 2000);
+  t.throws(() => parseFlags(['--services-dir', '/x', '--udp-timeout', '0']), /--udp-timeout: must be greater than 0/);
   t.throws(() => parseFlags(['--services-dir', '/x', '--cluster-cidr', '10.244.0.0/33']), /--cluster-cidr/);
   t.throws(() => parseFlags(['--bogus']), FlagError);
   t.throws(() => parseFlags([]), /--kubeconfig .* or --services-dir/);
