@@ -1,6 +1,7 @@
 // kubenode-agent's entry point: flags (and --config), start the agent, stop it on SIGTERM/SIGINT.
 // Stopping the agent does not stop pods: a restarted agent adopts them.
 import { createLogger } from '../lib/log.js';
+import { loadFaultPoints } from '../lib/faultpoints.js';
 import { Agent } from './agent.js';
 import { parseArgs, usage } from './config/config.js';
 
@@ -20,6 +21,14 @@ try {
 if (parsed === 'help') {
   process.stdout.write(usage() + '\n');
   process.exit(0);
+}
+
+// Fault points for tests (lib/faultpoints.ts): inert unless KUBENODE_FAULTPOINTS is set.
+try {
+  const points = loadFaultPoints();
+  if (points.length) logger.warn('fault points armed (KUBENODE_FAULTPOINTS): the agent will fail on purpose', { points });
+} catch (e) {
+  fail((e as Error).message, 2);
 }
 
 // A bug in one pod's handling must not take every other pod's agent down with it.

@@ -304,6 +304,10 @@ node_env() {
   echo "KUBENODE_RESOLV_CONF=$node_resolv_conf"
   echo "KUBENODE_NODE_COMPONENTS=${KUBENODE_NODE_COMPONENTS:-agent proxy hostgw}"
   echo "KUBENODE_HOST_NETWORK_CONTAINER=$(node_holder "$i")"
+  # The read-only port stays on here (a joined agent's default is off, as kubelet's): an emulated
+  # node's address is reachable only from this machine, and `curl http://<node IP>:10255/pods`
+  # is how one reads what an agent thinks of its pods while learning.
+  echo "KUBENODE_READ_ONLY_PORT=10255"
 }
 
 # Run scripts/node.sh in node i's network namespace with that node's settings. nsenter, not

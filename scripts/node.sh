@@ -33,6 +33,9 @@
 #                             (--resolv-conf)                              (/etc/resolv.conf)
 #   KUBENODE_HOST_NETWORK_CONTAINER  emulated nodes only (set by cluster.sh): the container whose
 #                             network namespace is the node's (--host-network-container)
+#   KUBENODE_READ_ONLY_PORT   the agent's unauthenticated read-only port (--read-only-port): unset,
+#                             the agent's default for a node of a cluster, 0 (off) as kubelet's;
+#                             cluster.sh sets 10255 on its emulated nodes
 #   KUBENODE_AGENT_ARGS / KUBENODE_PROXY_ARGS   extra flags, word-split
 set -euo pipefail
 . "$(dirname "$0")/lib/help.sh"
@@ -211,6 +214,7 @@ up() {
     # Emulated nodes only (cluster.sh): the container that holds this node's network namespace,
     # which hostNetwork pods join (agent/runtime/host-network.ts).
     [ -z "${KUBENODE_HOST_NETWORK_CONTAINER:-}" ] || agent_args+=(--host-network-container "$KUBENODE_HOST_NETWORK_CONTAINER")
+    [ -z "${KUBENODE_READ_ONLY_PORT:-}" ] || agent_args+=(--read-only-port "$KUBENODE_READ_ONLY_PORT")
     # shellcheck disable=SC2086
     start agent "$(program agent)" "${agent_args[@]}" ${KUBENODE_AGENT_ARGS:-}
   fi

@@ -89,7 +89,7 @@ export const FLAGS: Flag[] = [
   { name: 'cni-conf-dir', key: 'cniConfDir', kind: 'string', help: 'CNI configuration directory [/etc/cni/net.d]' },
   { name: 'cni-bin-dir', key: 'cniBinDir', kind: 'list', help: 'comma-separated CNI plugin directories [/opt/cni/bin,/usr/lib/cni]' },
   { name: 'cni-cache-dir', key: 'cniCacheDir', kind: 'string', help: 'CNI result cache [<root-dir>/cni-cache]' },
-  { name: 'read-only-port', key: 'readOnlyPort', kind: 'int', alias: 'readOnlyPort', help: 'port of the read-only HTTP API; 0 disables it [10255]' },
+  { name: 'read-only-port', key: 'readOnlyPort', kind: 'int', alias: 'readOnlyPort', help: 'port of the read-only HTTP API (no authentication); 0 disables it [0 with --kubeconfig, as kubelet; 10255 without]' },
   { name: 'address', key: 'address', kind: 'string', help: 'address the read-only and HTTPS node APIs listen on [0.0.0.0]' },
   { name: 'kubeconfig', key: 'kubeconfig', kind: 'string', help: 'kubeconfig of the apiserver (node credentials system:node:NAME): registers the Node, runs the pods bound to it' },
   { name: 'register-with-taints', key: 'registerWithTaints', kind: 'string', alias: 'registerWithTaints', help: "taints the Node is created with: 'key=value:Effect,...'" },
@@ -297,7 +297,14 @@ export function parseArgs(argv: string[]): AgentConfig | 'help' {
     if (flag.name === 'config') { configFile = value; continue; }
     convert(flag, value, `--${flag.name}`, fromFlags);
   }
-  const cfg: AgentConfig = { ...defaults(), ...(configFile ? readConfigFile(configFile) : {}), ...(fromFlags as Partial<AgentConfig>) };
+  const chosen = { ...(configFile ? readConfigFile(configFile) : {}), ...(fromFlags as Partial<AgentConfig>) };
+  const cfg: AgentConfig = { ...defaults(), ...chosen };
+  // kubelet's read-only port is off by default (KubeletConfiguration v1beta1, kubeadm): on a node
+  // of a cluster it would show every pod's spec and status to anyone who can reach the node. A
+  // standalone agent keeps 10255, since /pods there is the only way to read pod status and
+  // nothing but loopback reaches it in our setups (the tests, the README's examples); the
+  // emulated cluster asks for it explicitly (scripts/cluster.sh).
+  if (chosen.readOnlyPort === undefined && cfg.kubeconfig) cfg.readOnlyPort = 0;
   validateConfig(cfg);
   return cfg;
 }

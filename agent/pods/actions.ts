@@ -111,7 +111,7 @@ export function findNextInitContainerToRun(pod: V1Pod, status: PodRuntimeStatus)
   return { next: inits[0], done: false };
 }
 
-/** Does the pod need a new sandbox? (none yet, the latest is not running, or more than one runs) */
+/** Does the pod need a new sandbox? (none yet, the latest is not running or has no network, or more than one runs) */
 function sandboxChanged(pod: V1Pod, status: PodRuntimeStatus): { create: boolean; attempt: number; sandboxId?: string; reason?: string } {
   const latest = status.sandboxes[0];
   if (!latest) return { create: true, attempt: 0, reason: 'no sandbox yet' };
@@ -120,6 +120,8 @@ function sandboxChanged(pod: V1Pod, status: PodRuntimeStatus): { create: boolean
   if (ready.length > 1) return { create: true, attempt: nextAttempt, sandboxId: latest.id, reason: `${ready.length} sandboxes are running` };
   if (latest.state !== 'ready') return { create: true, attempt: nextAttempt, sandboxId: latest.id, reason: 'the sandbox is not running' };
   if (latest.hostNetwork !== (pod.spec?.hostNetwork ?? false)) return { create: true, attempt: nextAttempt, sandboxId: latest.id, reason: 'hostNetwork changed' };
+  // As kubelet's podSandboxChanged: a pod-network sandbox without an IP is replaced.
+  if (!latest.hostNetwork && latest.networkProblem) return { create: true, attempt: nextAttempt, sandboxId: latest.id, reason: latest.networkProblem };
   return { create: false, attempt: latest.attempt, sandboxId: latest.id };
 }
 

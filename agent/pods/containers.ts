@@ -21,6 +21,7 @@ import { RuntimeError } from '../runtime/docker.js';
 import { podRef } from '../events/types.js';
 import { formatPod, killingMessage } from '../events/messages.js';
 import { terminationPrerequisites } from './termination-order.js';
+import { faultPoint } from '../../lib/faultpoints.js';
 
 /** kubelet's minimum time between SIGTERM and SIGKILL. */
 const MIN_GRACE_SECONDS = 2;
@@ -151,6 +152,7 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
     state.waiting.delete(c.name);
     if (latest) ctx.metrics.containerRestarts.inc({ container: c.name, pod: pod.metadata!.name!, namespace: pod.metadata!.namespace! });
     state.log.info(latest ? 'restarted container' : 'started container', { container: c.name, id: id.slice(0, 12), restartCount: attempt, init: isInit || undefined, ephemeral: ephemeral ? true : undefined, target: ephemeral?.targetContainerName });
+    if (isInit) await faultPoint('after-init-container-start');
     if (c.lifecycle?.postStart) {
       try {
         await runHandler(c.lifecycle.postStart, { runtime: ctx.runtime, containerId: id, container: c, podIP: state.podIPs[0], timeoutMs: gracePeriodSeconds(pod) * 1000 || 30_000 });
@@ -209,7 +211,10 @@ export async function killContainer(ctx: PodContext, state: PodState, c: Runtime
   if (preStop) {
     const spec = [...(state.pod.spec?.containers ?? []), ...(state.pod.spec?.initContainers ?? [])].find((x) => x.name === c.name);
     try {
-      await runHandler(preStop, { runtime: ctx.runtime, containerId: c.id, container: spec, podIP: state.podIPs[0], timeoutMs: Math.max(1, grace) * 1000 });
+      const hook = runHandler(preStop, { runtime: ctx.runtime, containerId: c.id, container: spec, podIP: state.podIPs[0], timeoutMs: Math.max(1, grace) * 1000 });
+      hook.catch(() => {}); // awaited below; a fault point's throw must not leave it unhandled
+      await faultPoint('during-pre-stop');
+      await hook;
       state.log.info('preStop hook done', { container: c.name, ms: Date.now() - started });
     } catch (e) {
       state.log.warn('preStop hook failed', { container: c.name, error: (e as Error).message });

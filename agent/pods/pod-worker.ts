@@ -14,10 +14,11 @@ import type { PodContext } from './context.js';
 import { killAllContainers, killContainer, startContainer } from './containers.js';
 import type { PodState } from './pod-state.js';
 import { getPodQOS } from './qos.js';
-import { createSandbox, sandboxIPs, stopSandboxes } from './sandbox.js';
+import { createSandbox, sandboxNetwork, stopSandboxes } from './sandbox.js';
 import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from './active-deadline.js';
 import type { Semaphore } from './semaphore.js';
 import { podRef } from '../events/types.js';
+import { faultPoint } from '../../lib/faultpoints.js';
 
 export class PodWorker {
   readonly state: PodState;
@@ -298,11 +299,13 @@ export class PodWorker {
     return true;
   }
 
+  /** The pod IPs, and whether the sandbox's network is set up (computePodActions replaces it if not). */
   private async observeNetwork(rt: PodRuntimeStatus): Promise<void> {
     const latest = rt.sandboxes[0];
-    const ips = await sandboxIPs(this.ctx, latest);
-    this.state.podIPs = ips;
-    this.state.sandboxReady = latest?.state === 'ready' && ips.length > 0;
+    const net = await sandboxNetwork(this.ctx, latest);
+    if (latest && net.problem) latest.networkProblem = net.problem;
+    this.state.podIPs = net.ips;
+    this.state.sandboxReady = latest?.state === 'ready' && net.ips.length > 0;
   }
 
   private forgetStaleProbeFailures(rt: PodRuntimeStatus): void {
@@ -462,6 +465,7 @@ export class PodWorker {
     try {
       const rt = await ctx.runtime.podStatus(state.uid, pod.metadata!.name, pod.metadata!.namespace);
       await killAllContainers(ctx, state, rt, 'pod removed');
+      await faultPoint('before-sandbox-teardown');
       await stopSandboxes(ctx, state, rt);
       // The final status, from the runtime now that every container has stopped and before
       // anything is removed: exit codes and finish times are still there to read.

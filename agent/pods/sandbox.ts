@@ -2,7 +2,9 @@
 // network namespace) and stop it (CNI DEL first, while the namespace still exists, then the
 // container), as kubelet's RunPodSandbox and StopPodSandbox do.
 import { run } from '../../lib/exec.js';
+import { faultPoint } from '../../lib/faultpoints.js';
 import type { PodRuntimeStatus, RuntimeSandbox } from '../runtime/types.js';
+import { sandboxNetworkProblem } from '../runtime/network-state.js';
 import { buildSandboxConfig } from '../runtime/container-spec.js';
 import type { PodContext } from './context.js';
 import type { PodState } from './pod-state.js';
@@ -50,12 +52,14 @@ export async function createSandbox(ctx: PodContext, state: PodState, attempt: n
       const netnsPath = `/proc/${info.State.Pid}/ns/net`;
       // Recorded before ADD, so that a crash in between still leads to a DEL later.
       await ctx.networkState.save(id, { podUid: state.uid, ips: [], netnsPath, tornDown: false });
+      await faultPoint('before-cni-add');
       const cniStart = Date.now();
       const result = await ctx.network.setUpPod(networkRequest(state, id, netnsPath));
       ms.cniMs = Date.now() - cniStart;
       await ctx.networkState.save(id, { podUid: state.uid, ips: result.ips, netnsPath, tornDown: false });
       state.podIPs = result.ips;
       state.log.info('sandbox network set up', { sandbox: id.slice(0, 12), ips: result.ips, ...ms, totalMs: Date.now() - t0 });
+      await faultPoint('after-cni-add');
     }
   } catch (e) {
     await ctx.runtime.stop(id, 0).catch(() => {});
@@ -87,14 +91,25 @@ async function stopSandbox(ctx: PodContext, state: PodState, s: RuntimeSandbox):
   if (s.state === 'ready') await ctx.runtime.stop(s.id, 10);
 }
 
-/** The IPs of the pod's current sandbox: from the state file, or read from its namespace. */
-export async function sandboxIPs(ctx: PodContext, s: RuntimeSandbox | undefined): Promise<string[]> {
-  if (!s || s.state !== 'ready') return [];
-  if (s.hostNetwork) return ctx.hostIPs;
+/** The pod's current sandbox's network: its IPs, or why it has no usable network. */
+export interface SandboxNetworkView {
+  ips: string[];
+  /** Set for a running pod-network sandbox whose network is not set up (it must be replaced). */
+  problem?: string;
+}
+
+/** The IPs of the pod's current sandbox: from its network record, or read from its namespace. */
+export async function sandboxNetwork(ctx: PodContext, s: RuntimeSandbox | undefined): Promise<SandboxNetworkView> {
+  if (!s || s.state !== 'ready') return { ips: [] };
+  if (s.hostNetwork) return { ips: ctx.hostIPs };
   const net = await ctx.networkState.load(s.id);
-  if (net?.ips.length) return net.ips;
-  if (!s.pid) return [];
+  if (net) {
+    const problem = sandboxNetworkProblem(net, s.pid);
+    return problem ? { ips: [], problem } : { ips: net.ips };
+  }
+  if (!s.pid) return { ips: [] };
   // No record (lost state directory): ask the namespace itself.
   const r = await run('nsenter', [`--net=/proc/${s.pid}/ns/net`, 'ip', '-o', 'addr', 'show', 'dev', 'eth0', 'scope', 'global'], { allowFailure: true, timeoutMs: 5000 });
-  return [...r.stdout.matchAll(/inet6? ([0-9a-f.:]+)\//g)].map((m) => m[1]!);
+  const ips = [...r.stdout.matchAll(/inet6? ([0-9a-f.:]+)\//g)].map((m) => m[1]!);
+  return ips.length ? { ips } : { ips, problem: 'the sandbox has no IP address (no network record, and none on eth0 in its namespace)' };
 }

@@ -162,7 +162,9 @@ export class CgroupManager {
 
   /** Remove a cgroup path (children first) in every hierarchy. Fails quietly for a busy cgroup. */
   async remove(path: string): Promise<void> {
-    const mounts = this.version === 2 ? [this.unified!] : [...new Set(this.controllers.values())];
+    // On a hybrid host runc also makes every container's cgroup path in the (controller-less) v2
+    // tree at /sys/fs/cgroup/unified: the pod's directory there must go as well.
+    const mounts = this.version === 2 ? [this.unified!] : [...new Set([...this.controllers.values(), ...(this.unified ? [this.unified] : [])])];
     for (const m of mounts) await removeTree(join(m, path)).catch((e) => this.opts.logger.warn('cannot remove cgroup', { path: join(m, path), error: e as Error }));
   }
 

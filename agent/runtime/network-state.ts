@@ -53,3 +53,17 @@ export class NetworkStateStore {
     await rm(this.file(id), { force: true });
   }
 }
+
+/**
+ * Why the pod network a record describes is not usable in the sandbox running as `pid`, or
+ * undefined when it is. Pure. A sandbox with no recorded IP was left between its start and the end
+ * of CNI ADD (an agent killed there); one whose process is not the one the namespace path names
+ * was restarted and holds a new, empty namespace. kubelet asks the runtime for the sandbox's IP
+ * and, finding none, makes a new sandbox ("Sandbox for pod has no IP address").
+ */
+export function sandboxNetworkProblem(net: SandboxNetwork, pid: number | undefined): string | undefined {
+  if (net.tornDown) return 'the sandbox network was torn down';
+  if (net.ips.length === 0) return 'the sandbox has no IP address (its CNI ADD never completed)';
+  if (pid && net.netnsPath && net.netnsPath !== `/proc/${pid}/ns/net`) return 'the sandbox network namespace is not the one its network was set up in';
+  return undefined;
+}

@@ -38,6 +38,11 @@ export interface RuntimeSandbox {
   pid?: number;
   hostNetwork: boolean;
   labels: Record<string, string>;
+  /**
+   * Why the pod network in this running sandbox is not usable, when it is not (no IP, namespace
+   * replaced). Docker cannot tell: the pod worker fills it in from the sandbox's network record.
+   */
+  networkProblem?: string;
 }
 
 export interface PodRuntimeStatus {

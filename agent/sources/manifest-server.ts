@@ -8,6 +8,7 @@
 // bearer token file is required and every request must carry "Authorization: Bearer <token>".
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
 import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -27,8 +28,15 @@ export interface ManifestServerOptions {
   stateDir?: string;
 }
 
+/**
+ * Does binding to `host` keep the server on this machine? Only address literals count (and
+ * "localhost"): a DNS name such as 127.example.org may resolve anywhere.
+ */
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+  if (host === 'localhost') return true;
+  const v = isIP(host);
+  // The URL parser writes an IPv6 address in its shortest form (0:0:0:0:0:0:0:1 is [::1]).
+  return (v === 4 && host.startsWith('127.')) || (v === 6 && new URL(`http://[${host}]/`).hostname === '[::1]');
 }
 
 export class ManifestServer implements PodSource {

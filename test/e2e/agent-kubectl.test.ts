@@ -2,14 +2,16 @@
 // serving certificate control-plane.sh node-credentials signs, the cluster CA as client CA, the
 // node's kubeconfig for SubjectAccessReviews): `kubectl logs` plain, -f, --previous, --tail;
 // `kubectl describe pod/node`; `kubectl exec` (exit code, stdin, TTY), `attach` and `port-forward`; and the API's own answers: no client certificate 401, a cluster
-// user without RBAC rights 403, the apiserver's kubelet client 200, another CA's certificate 401.
+// user without RBAC rights 403 (on /pods, logs, exec, attach and port-forward), the apiserver's
+// kubelet client 200, another CA's certificate 401; and the agent's own credentials, used with
+// kubectl, refused (Node authorizer, NodeRestriction: 403) on another Node and its pods.
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { run } from '../../lib/exec.js';
 import type { ControlPlane } from '../harness/control-plane.js';
 import { requireProgram } from '../harness/require.js';
@@ -38,10 +40,10 @@ function httpsGet(port: number, path: string, ca: string, client?: { cert: strin
 }
 
 /** Status of a SPDY upgrade request (as the apiserver makes for exec) to the agent; the connection is then dropped. */
-function upgradeStatus(port: number, path: string, ca: string, client: { cert: string; key: string }): Promise<number> {
+function upgradeStatus(port: number, path: string, ca: string, client?: { cert: string; key: string }): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request({
-      host: '127.0.0.1', port, path, method: 'POST', ca, ...client, timeout: 20_000,
+      host: '127.0.0.1', port, path, method: 'POST', ca, ...(client ?? {}), timeout: 20_000,
       headers: { connection: 'Upgrade', upgrade: 'SPDY/3.1', 'x-stream-protocol-version': 'v4.channel.k8s.io' },
     });
     req.on('response', (res) => { res.resume(); resolve(res.statusCode ?? 0); });
@@ -238,6 +240,10 @@ t.test('kubectl logs and describe through the apiserver; the node API authentica
   t.equal((await httpsGet(port, `/containerLogs/${ns}/talker/main?tailLines=1`, ca, apiserverClient)).body, 'written while attached\n');
   // exec is a connection upgrade, checked like any request: nodes/proxy, verb create.
   t.equal(await upgradeStatus(port, `/exec/${ns}/talker/main?command=true&output=1`, ca, nobody), 403, 'exec by a user without nodes/proxy: 403');
+  t.equal(await upgradeStatus(port, `/attach/${ns}/talker/main?output=1`, ca, nobody), 403, 'attach by a user without nodes/proxy: 403');
+  t.equal(await upgradeStatus(port, `/portForward/${ns}/web`, ca, nobody), 403, 'port-forward by a user without nodes/proxy: 403');
+  t.equal((await httpsGet(port, `/containerLogs/${ns}/talker/main`, ca, nobody)).status, 403, 'logs by a user without nodes/proxy: 403');
+  t.equal(await upgradeStatus(port, `/exec/${ns}/talker/main?command=true&output=1`, ca), 401, 'exec without credentials: 401 (no anonymous access)');
   t.equal(await upgradeStatus(port, `/exec/${ns}/talker/main?command=true&output=1`, ca, apiserverClient), 101, "exec by the apiserver's client: switched to SPDY/3.1");
   t.equal(await upgradeStatus(port, `/exec/${ns}/talker/nope?command=true&output=1`, ca, apiserverClient), 404, 'exec into a container the pod lacks: 404');
   await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(tmp, 'other-ca.key'), '-out', join(tmp, 'other-ca.crt'), '-subj', '/CN=another CA', '-days', '1']);
@@ -251,4 +257,42 @@ t.test('kubectl logs and describe through the apiserver; the node API authentica
   t.equal(withToken.status, 403, 'a service account token authenticates; the account has no nodes/proxy right');
   t.match(withToken.body, `user=system:serviceaccount:${ns}:reader`);
   t.equal((await httpsGet(port, '/pods', ca, undefined, { authorization: 'Bearer not-a-token' })).status, 401, 'a token the apiserver does not know: 401');
+
+  // --- the agent's own credentials, with kubectl: the Node authorizer and NodeRestriction keep
+  // them to this node. Another Node and a pod bound to it, made by the admin:
+  const other = `${w.prefix}-other`;
+  await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
+    { apiVersion: 'v1', kind: 'Node', metadata: { name: other } },
+    { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'elsewhere', namespace: ns }, spec: { nodeName: other, containers: [{ name: 'main', image: IMAGES.busybox }] } },
+  ] }) });
+  t.teardown(() => cp.kubectl(['delete', 'node', other, '--ignore-not-found'], { allowFailure: true }));
+  const asNode = (args: string[]) => run('kubectl', ['--kubeconfig', join(creds, 'kubeconfig'), ...args], { allowFailure: true, timeoutMs: 60_000 });
+  const self = w.nodeName;
+  t.equal((await asNode(['label', 'node', self, `kubenode.io/${w.prefix}=own`])).code, 0, 'the credentials work: the node may label itself');
+  const denied = async (what: string, args: string[], message: RegExp) => {
+    const r = await asNode(args);
+    t.not(r.code, 0, `${what}: refused`);
+    t.match(r.stderr, /Error from server \(Forbidden\)/, `${what}: 403 Forbidden`);
+    t.match(r.stderr, message, `${what}: ${r.stderr.trim().split('\n').pop()}`);
+  };
+  // kubectl label and patch read the object first, which the Node authorizer already refuses
+  // (a node reads only its own Node and its own pods); a PUT of the whole object goes through
+  // authorization (nodes may update nodes and pods/status) to NodeRestriction, which refuses it.
+  await denied('read another Node', ['label', 'node', other, 'x=y'], new RegExp(`node '${self}' cannot read '${other}', only its own Node object`));
+  const put = async (what: string, path: string, object: unknown, message: RegExp) => {
+    const file = join(tmp, `${what.replace(/\W+/g, '-')}.json`);
+    writeFileSync(file, JSON.stringify(object));
+    await denied(what, ['replace', '--raw', path, '-f', file], message);
+  };
+  const otherNode = await getJSON<V1Node>(cp, ['get', 'node', other]);
+  await put('modify another Node', `/api/v1/nodes/${other}`, { ...otherNode, metadata: { ...otherNode.metadata, labels: { x: 'y' } } },
+    new RegExp(`node "${self}" is not allowed to modify node "${other}"`));
+  const elsewhere = await getJSON<V1Pod>(cp, ['-n', ns, 'get', 'pod', 'elsewhere']);
+  await put('write the status of a pod bound to another node', `/api/v1/namespaces/${ns}/pods/elsewhere/status`, { ...elsewhere, status: { ...elsewhere.status, phase: 'Failed' } },
+    new RegExp(`node "${self}" can only update pod status for pods with spec.nodeName set to itself`));
+  await denied('delete a pod bound to another node', ['-n', ns, 'delete', 'pod', 'elsewhere', '--wait=false'], new RegExp(`node "${self}" can only delete pods with spec.nodeName set to itself`));
+  const mirror = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'fake-mirror', namespace: ns, annotations: { 'kubernetes.io/config.mirror': 'x' } }, spec: { nodeName: other, containers: [{ name: 'main', image: IMAGES.busybox }] } };
+  writeFileSync(join(tmp, 'mirror.json'), JSON.stringify(mirror));
+  await denied('create a mirror pod for another node', ['create', '-f', join(tmp, 'mirror.json')], new RegExp(`node "${self}" can only create pods with spec.nodeName set to itself`));
+  t.equal((await getJSON<V1Pod>(cp, ['-n', ns, 'get', 'pod', 'elsewhere'])).status?.phase, 'Pending', 'the other node\'s pod is untouched');
 });

@@ -28,6 +28,9 @@ t.test('hostNetwork pods share their emulated node\'s network namespace', async 
   const holder = `${c.nodeName(1)}-netns`;
   const pid = (await docker.getContainer(holder).inspect()).State.Pid;
   t.equal((await c.sh(['exec', '1', '--', 'ip', 'netns', 'identify', String(pid)])).stdout.trim(), c.nodeName(1), `node 1's namespace is held by container ${holder}`);
+  // A joined agent's read-only port is off by default (kubelet's); cluster.sh turns it on for its nodes.
+  const readOnly = await fetch(`http://${c.nodeIP(1)}:10255/healthz`, { signal: AbortSignal.timeout(5000) }).then((r) => r.status, (e: Error) => e.message);
+  t.equal(readOnly, 200, "an emulated node's read-only port answers (KUBENODE_READ_ONLY_PORT=10255 from cluster.sh)");
 
   const hostNet = (name: string, node: number, command: string) => ({
     apiVersion: 'v1', kind: 'Pod', metadata: { name },

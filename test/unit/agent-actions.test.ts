@@ -3,6 +3,7 @@ import t from 'tap';
 import type { V1Pod } from '@kubernetes/client-node';
 import { computePodActions, containerHash, findNextInitContainerToRun } from '../../agent/pods/actions.js';
 import type { PodRuntimeStatus, RuntimeContainer, RuntimeSandbox } from '../../agent/runtime/types.js';
+import { sandboxNetworkProblem } from '../../agent/runtime/network-state.js';
 
 const at = (s: number) => new Date(Date.UTC(2024, 0, 1, 0, 0, s));
 
@@ -55,6 +56,20 @@ t.test('a dead sandbox means a new one (attempt+1) and killing the old container
   t.equal(a.killPod, true);
   t.equal(a.attempt, 3);
   t.same(a.containersToStart, [0, 1]);
+});
+
+t.test('a running sandbox without its network (agent killed before CNI ADD finished) is replaced', async (t) => {
+  const p = pod();
+  const noNet = { ...sandbox('ready', 0), networkProblem: 'the sandbox has no IP address (its CNI ADD never completed)' };
+  const a = computePodActions(p, status([noNet], []));
+  t.equal(a.killPod, true, 'the sandbox is stopped (CNI DEL) first');
+  t.equal(a.createSandbox, true);
+  t.equal(a.attempt, 1);
+  t.equal(a.sandboxId, 'sb0', 'the old one is named: SandboxChanged');
+  t.match(a.reason, /no IP address/);
+  t.same(a.containersToStart, [0, 1]);
+  const host = computePodActions(pod({ hostNetwork: true }), status([{ ...noNet, hostNetwork: true }], []));
+  t.equal(host.createSandbox, false, 'a hostNetwork sandbox has no pod network to lack');
 });
 
 t.test('two running sandboxes: recreate', async (t) => {
@@ -253,4 +268,12 @@ t.test('sidecars: the app containers done (Never/OnFailure) kills the pod, sidec
   const never = sidecarPod('Never');
   const failedInit = computePodActions(never, status([sandbox('ready')], [ctr(never, 'init', 'exited', { isInit: true, exitCode: 2 }), ctr(never, 'sc', 'running', { isInit: true })]));
   t.same([failedInit.killPod, failedInit.initContainersToStart], [true, []], 'Never: a failed regular init container fails the pod, sidecar and all');
+});
+
+t.test('sandboxNetworkProblem: what makes a running sandbox\'s network unusable', async (t) => {
+  const net = { podUid: 'u1', ips: ['10.0.0.2'], netnsPath: '/proc/42/ns/net', tornDown: false };
+  t.equal(sandboxNetworkProblem(net, 42), undefined, 'recorded IPs, same process: set up');
+  t.match(sandboxNetworkProblem({ ...net, ips: [] }, 42), /no IP address/, 'ADD never recorded its result');
+  t.match(sandboxNetworkProblem(net, 43), /namespace is not the one/, 'the sandbox process (and its namespace) was replaced');
+  t.match(sandboxNetworkProblem({ ...net, tornDown: true }, 42), /torn down/);
 });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, parseHostPort, ConfigError } from '../../agent/config/config.js';
 import { parseDuration } from '../../agent/config/duration.js';
+import { isLoopback } from '../../agent/sources/manifest-server.js';
 
 t.test('defaults and flags', async (t) => {
   const c = parseArgs([]);
@@ -21,6 +22,19 @@ t.test('defaults and flags', async (t) => {
   t.equal(f.cniCacheDir, '/r/cni-cache');
   t.same(f.manifestUrlHeader, { 'X-A': '1', 'X-B': '2' });
   t.equal(parseArgs(['--help']), 'help');
+});
+
+t.test('--read-only-port: off by default for a node of a cluster (kubelet\'s default), on when standalone', async (t) => {
+  const joined = parseArgs(['--kubeconfig=/etc/kubenode/kubeconfig']);
+  if (joined === 'help') throw new Error('help');
+  t.equal(joined.readOnlyPort, 0, 'with --kubeconfig: no unauthenticated port');
+  const asked = parseArgs(['--kubeconfig=/k', '--read-only-port=10255']);
+  t.equal(asked !== 'help' && asked.readOnlyPort, 10255, 'asked for explicitly: on');
+  const dir = await mkdtemp(join(tmpdir(), 'agent-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'c.yaml'), 'kind: KubeletConfiguration\nreadOnlyPort: 10266\n');
+  const fromFile = parseArgs([`--config=${join(dir, 'c.yaml')}`, '--kubeconfig=/k']);
+  t.equal(fromFile !== 'help' && fromFile.readOnlyPort, 10266, 'readOnlyPort in --config counts as asked');
 });
 
 t.test('--config YAML, overridden by flags', async (t) => {
@@ -62,6 +76,9 @@ t.test('durations and host:port', async (t) => {
   t.same(parseHostPort('0.0.0.0:9', '--x'), { host: '0.0.0.0', port: 9 });
   t.same(parseHostPort('[::1]:9', '--x'), { host: '::1', port: 9 });
   t.throws(() => parseHostPort('host:port', '--x'), { message: /expected \[host:\]port/ });
+  // What the manifest server may bind without a token: loopback address literals only.
+  for (const h of ['127.0.0.1', '127.1.2.3', '::1', '0:0:0:0:0:0:0:1', 'localhost']) t.ok(isLoopback(h), `${h} is loopback`);
+  for (const h of ['0.0.0.0', '10.0.0.1', '::', '127.example.org', '::ffff:10.0.0.1', '']) t.notOk(isLoopback(h), `${h || '(empty)'} is not loopback`);
 });
 
 t.test('cluster DNS settings: kubelet\'s flags and KubeletConfiguration names', async (t) => {
