@@ -14,6 +14,7 @@ import { CniNetwork, ProbeManager } from './contracts.js';
 import { Backoff } from './pods/backoff.js';
 import type { PodContext } from './pods/context.js';
 import { PodWorkers } from './pods/pod-workers.js';
+import { AllocationManager } from './allocation/manager.js';
 import { CgroupManager } from './runtime/cgroups.js';
 import { DockerRuntime } from './runtime/docker.js';
 import { ContainerGC } from './runtime/gc.js';
@@ -174,6 +175,11 @@ export class Agent {
       syncFrequencyMs: cfg.syncFrequencyMs,
       recorder,
     };
+    // What each pod is allocated (checkpointed across restarts) and the decisions on resizes.
+    this.ctx.allocation = new AllocationManager({
+      file: join(cfg.rootDir, 'allocated_pods_state'), capacity, logger: logger.with({ component: 'allocation' }), recorder,
+      onChange: (p) => this.workers.update(p),
+    });
     this.workers = new PodWorkers(this.ctx, cfg.syncConcurrency);
     this.gc = new ContainerGC({
       runtime: this.runtime, network, networkState, logger,
@@ -312,6 +318,7 @@ export class Agent {
     for (const p of c.removed) {
       this.rejectedForCapacity.delete(p.metadata!.uid!);
       this.status.delete(p.metadata!.uid!);
+      this.ctx.allocation?.remove(p.metadata!.uid!);
       void this.workers.remove(p.metadata!.uid!).then((final) => this.apiPods?.podTerminated(p, final));
     }
     for (const p of [...c.added, ...c.updated]) {
@@ -323,7 +330,7 @@ export class Agent {
         continue;
       }
       this.rejectedForCapacity.delete(uid);
-      this.workers.update(p);
+      this.workers.update(this.ctx.allocation!.podToRun(p)); // as allocated: a resize only once it is
     }
   }
 
@@ -371,6 +378,7 @@ export class Agent {
     if (!this.podConfig.allSourcesReady() || this.stopped) return;
     await this.relist();
     await this.gc.run((uid) => this.podState(uid));
+    this.ctx.allocation?.removeOrphans(new Set(this.podConfig.desired().map((p) => p.metadata!.uid!)));
     // Pod directories and cgroups of pods that are gone (an agent killed mid-termination).
     const inRuntime = await this.runtime.podStatuses();
     let dirs: string[] = [];
@@ -425,6 +433,7 @@ export class Agent {
     this.clientCertificates?.stop();
     this.servingCertificates?.stop();
     this.workers?.stop();
+    this.ctx?.allocation?.stop();
     await this.recorder?.stop(); // what is queued gets up to 2 s to reach the apiserver
     this.prober?.stop();
     await this.readOnly?.close();
