@@ -128,3 +128,20 @@ t.test('allocation manager: decisions, conditions and the checkpoint across a re
   await writeFile(file, '{"data":"{}","checksum":"x"}');
   t.throws(() => open(), /could not restore state from checkpoint: checksum mismatch, please drain this node and delete/, 'a corrupt checkpoint is refused, naming the file');
 });
+
+t.test('allocation manager: a Deferred resize is allocated once another pod leaves', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kubenode-alloc-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const changed: V1Pod[] = [];
+  const m = new AllocationManager({ file: join(dir, 'state'), capacity: { cpuMilli: 2000, memoryBytes: 1024 * Mi }, logger: createLogger('test', { level: 'error' }), onChange: (p) => changed.push(p) });
+  t.teardown(() => m.stop());
+  m.podToRun(pod([ctr('big', { cpu: '1500m' }, {})], { uid: 'other' }));
+  m.podToRun(pod([ctr('a', { cpu: '100m' }, {})]));
+  m.podToRun(pod([ctr('a', { cpu: '1' }, {})], { generation: 2 }));
+  t.same(m.conditions('u1').map((c) => [c.reason, c.message]), [['Deferred', 'Node didn\'t have enough resource: cpu, requested: 1000, used: 1500, capacity: 2000']], 'Deferred beside the other pod');
+  t.same(changed, [], 'nothing to run yet');
+  m.remove('other');
+  t.equal(changed.length, 1, 'the pod runs again once the other left');
+  t.equal(changed[0]!.spec!.containers[0]!.resources!.requests!.cpu, '1', 'with the resize allocated');
+  t.same(m.conditions('u1').map((c) => c.type), ['PodResizeInProgress'], 'pending cleared, in progress');
+});
