@@ -250,8 +250,14 @@ function sameResources(a: V1Pod, b: V1Pod): boolean {
   return stableStringify(allocationFromPod(a)) === stableStringify(allocationFromPod(b));
 }
 
-/** The ResizeCompleted event's message: the allocated resources, as kubelet's podResizeCompletionMsg. */
+/**
+ * The ResizeCompleted event's message: the allocated resources, as kubelet's podResizeCompletionMsg
+ * marshals them (initContainers, then containers; limits, then requests; resource names sorted).
+ */
 function resizeSummary(pod: V1Pod): string {
-  const list = (cs: V1Container[] | undefined) => cs?.length ? cs.map((c) => ({ name: c.name, resources: c.resources ?? {} })) : undefined;
-  return stableStringify({ initContainers: list(pod.spec?.initContainers), containers: list(pod.spec?.containers) });
+  const sorted = (l: Record<string, unknown> | undefined) => (l ? Object.fromEntries(Object.entries(l).sort(([a], [b]) => a.localeCompare(b))) : undefined);
+  const list = (cs: V1Container[] | undefined) => cs?.length
+    ? cs.map((c) => ({ name: c.name, resources: { limits: sorted(c.resources?.limits), requests: sorted(c.resources?.requests) } }))
+    : undefined;
+  return JSON.stringify({ initContainers: list(pod.spec?.initContainers), containers: list(pod.spec?.containers) });
 }

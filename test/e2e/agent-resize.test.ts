@@ -3,13 +3,16 @@
 // restart (same container ID, restartCount 0), the container's and the pod's cgroup files on the
 // host show the new values, containerStatuses[].resources and allocatedResources show them, and
 // no resize condition is left once done; a container whose resizePolicy says RestartContainer for
-// memory is restarted (restartCount 1) with the new limit; a resize asking for more CPU than the
-// node has is PodResizePending/Infeasible and changes nothing; and an agent restarted with that
-// resize pending neither applies it nor undoes the earlier ones (its allocation checkpoint).
+// memory is restarted (restartCount 1) with the new limit; a memory limit below what the
+// container uses is refused (PodResizeInProgress, reason Error) until reverted; a resize asking
+// for more CPU than the node has is PodResizePending/Infeasible and changes nothing; and an agent
+// restarted with that resize pending neither applies it nor undoes the earlier ones (its
+// allocation checkpoint).
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
+import { run } from '../../lib/exec.js';
 import { createLogger } from '../../lib/log.js';
 import { CgroupManager } from '../../agent/runtime/cgroups.js';
 import { IMAGES } from '../fixtures/agent/world.js';
@@ -92,6 +95,22 @@ t.test('in-place pod resize', async (t) => {
   t.same(await cgroupValues(podCgroup), expect(25_000, 153, 72 * Mi), 'the pod\'s cgroup shrank');
   const events = await core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name},reason=ResizeCompleted` });
   t.ok(events.items.length >= 1, `a ResizeCompleted event: ${events.items[0]?.message?.slice(0, 120)}`);
+
+  // --- a memory limit below what is in use: refused, as 1.34 refuses it ---------------------------------
+  // 30 MiB in the pod's /dev/shm (tmpfs pages are charged to the writer's memory cgroup).
+  await run('docker', ['exec', cId, 'sh', '-c', 'head -c 31457280 /dev/zero > /dev/shm/fill']);
+  await resize('c', { requests: { cpu: '100m', memory: '16Mi' }, limits: { cpu: '150m', memory: '20Mi' } });
+  const refused = await until('PodResizeInProgress with reason Error', 60_000, async () => {
+    const p = await get();
+    return conds(p).find((c) => c.type === 'PodResizeInProgress' && c.reason === 'Error') ? p : undefined;
+  });
+  t.match(conds(refused).find((c) => c.type === 'PodResizeInProgress')?.message,
+    /^cannot decrease memory limits: attempting to set container "c" memory limit \(20971520\) below current usage \(\d+\)$/, 'the runtime step is refused with 1.34\'s message');
+  t.same(await cgroupValues(`${podCgroup}/${cId}`), expect(15_000, 102, 40 * Mi), 'nothing was written');
+  await resize('c', { requests: { cpu: '100m', memory: '24Mi' }, limits: { cpu: '150m', memory: '40Mi' } });
+  await settled('the refused resize reverted', (p) => cs(p, 'c').resources?.limits?.memory === '40Mi');
+  t.equal(cid(await get(), 'c'), cId, 'reverted: the condition is gone, the same container');
+  await run('docker', ['exec', cId, 'rm', '/dev/shm/fill']);
 
   // --- resizePolicy RestartContainer for memory ------------------------------------------------------
   await resize('m', { requests: { cpu: '50m', memory: '24Mi' }, limits: { cpu: '100m', memory: '48Mi' } });
