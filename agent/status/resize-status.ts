@@ -39,6 +39,7 @@ export function addResizeStatus(status: V1PodStatus, i: ResizeStatusInput): V1Po
     status.observedGeneration = generation;
     for (const c of status.conditions ?? []) c.observedGeneration = generation;
   }
-  if (!i.podIsTerminal && i.resizeConditions.length) status.conditions = [...i.resizeConditions.map((c) => ({ ...c })), ...(status.conditions ?? [])];
+  const terminal = i.podIsTerminal || status.phase === 'Succeeded' || status.phase === 'Failed';
+  if (!terminal && i.resizeConditions.length) status.conditions = [...i.resizeConditions.map((c) => ({ ...c })), ...(status.conditions ?? [])];
   return status;
 }
