@@ -32,7 +32,7 @@ import type { SecureServer } from './server/secure.js';
 import { FileSource } from './sources/file.js';
 import { ManifestServer, isLoopback } from './sources/manifest-server.js';
 import { PodConfig, type DesiredChanges } from './sources/merger.js';
-import type { ManifestError, PodSource } from './sources/types.js';
+import { ANNOTATIONS, type ManifestError, type PodSource } from './sources/types.js';
 import { UrlSource } from './sources/url.js';
 import { readCapacity } from './stats/capacity.js';
 import { allocatableOf } from './node/capacity.js';
@@ -178,6 +178,7 @@ export class Agent {
     // What each pod is allocated (checkpointed across restarts) and the decisions on resizes.
     this.ctx.allocation = new AllocationManager({
       file: join(cfg.rootDir, 'allocated_pods_state'), capacity, logger: logger.with({ component: 'allocation' }), recorder,
+      isStaticPod: (p) => p.metadata?.annotations?.[ANNOTATIONS.configSource] !== 'api', // API_SOURCE, not imported without --kubeconfig
       onChange: (p) => this.workers.update(p),
     });
     this.workers = new PodWorkers(this.ctx, cfg.syncConcurrency);

@@ -16,7 +16,6 @@ import { quantityMilliValue } from '../../lib/quantity.js';
 import { stableStringify } from '../pods/hash.js';
 import type { EventRecorder } from '../events/types.js';
 import { podRef } from '../events/types.js';
-import { ANNOTATIONS } from '../sources/types.js';
 import { AllocationCheckpoint, type Allocations } from './checkpoint.js';
 import { resizeFits, type PodRequests } from './fit.js';
 
@@ -74,6 +73,8 @@ export class AllocationManager {
     capacity: PodRequests;
     logger: Logger;
     recorder?: EventRecorder;
+    /** A pod from a source other than the apiserver (kubelet's IsStaticPod): never resized in place. */
+    isStaticPod: (pod: V1Pod) => boolean;
     /** A resize was allocated, or a pod's resize conditions changed, outside podToRun: run it again. */
     onChange: (pod: V1Pod) => void;
     now?: () => Date;
@@ -114,7 +115,7 @@ export class AllocationManager {
       this.clearPending(uid);
       return;
     }
-    if (pod.metadata?.annotations?.[ANNOTATIONS.configSource] !== 'api') {
+    if (this.o.isStaticPod(pod)) {
       this.setPending(uid, 'Infeasible', 'In-place resize of static-pods is not supported', generation);
       return;
     }

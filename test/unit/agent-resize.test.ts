@@ -27,6 +27,7 @@ const running = (name: string, cpuShares: number, cpuQuotaUs: number, memoryLimi
   resources: { cpuShares, cpuQuotaUs, cpuPeriodUs: 100_000, memoryLimitBytes, memoryRequest, memoryRequestBytes: Number(memoryRequest.replace('Mi', '')) * Mi },
 });
 const rt = (...containers: RuntimeContainer[]): PodRuntimeStatus => ({ uid: 'u1', name: 'p', namespace: 'ns', sandboxes: [{ id: 's', podUid: 'u1', attempt: 0, state: 'ready', createdAt: new Date(0), hostNetwork: false, labels: {} }], containers });
+const isStaticPod = (p: V1Pod) => p.metadata?.annotations?.['kubernetes.io/config.source'] !== 'api';
 const describe = (steps: ResizeStep[]) => steps.map((s) => (s.kind === 'pod' ? `pod ${JSON.stringify(s.set)}` : `${s.name} ${JSON.stringify(s.update)}`));
 
 t.test('growing: the pod cgroup first, limits before requests; nothing else touched', async (t) => {
@@ -101,7 +102,7 @@ t.test('allocation manager: decisions, conditions and the checkpoint across a re
   const file = join(dir, 'allocated_pods_state');
   const logger = createLogger('test', { level: 'error' });
   const changed: V1Pod[] = [];
-  const open = () => new AllocationManager({ file, capacity: { cpuMilli: 2000, memoryBytes: 1024 * Mi }, logger, onChange: (p) => changed.push(p), now: () => new Date(1000) });
+  const open = () => new AllocationManager({ file, capacity: { cpuMilli: 2000, memoryBytes: 1024 * Mi }, logger, onChange: (p) => changed.push(p), now: () => new Date(1000), isStaticPod });
   const m = open();
   const v1 = pod([ctr('a', { cpu: '100m' }, { cpu: '200m' })]);
   t.equal(m.podToRun(v1), v1, 'a new pod runs as it asks');
@@ -133,7 +134,7 @@ t.test('allocation manager: a Deferred resize is allocated once another pod leav
   const dir = await mkdtemp(join(tmpdir(), 'kubenode-alloc-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const changed: V1Pod[] = [];
-  const m = new AllocationManager({ file: join(dir, 'state'), capacity: { cpuMilli: 2000, memoryBytes: 1024 * Mi }, logger: createLogger('test', { level: 'error' }), onChange: (p) => changed.push(p) });
+  const m = new AllocationManager({ file: join(dir, 'state'), capacity: { cpuMilli: 2000, memoryBytes: 1024 * Mi }, logger: createLogger('test', { level: 'error' }), onChange: (p) => changed.push(p), isStaticPod });
   t.teardown(() => m.stop());
   m.podToRun(pod([ctr('big', { cpu: '1500m' }, {})], { uid: 'other' }));
   m.podToRun(pod([ctr('a', { cpu: '100m' }, {})]));
