@@ -68,6 +68,15 @@ export function containerHash(c: V1Container): string {
   return hashObject(rest);
 }
 
+/**
+ * Does a running instance's hash label say it was made from this spec? Containers made by an
+ * agent from before in-place resize carry a hash of the whole spec: accepted too, so that an
+ * upgraded agent adopts them instead of restarting every container once.
+ */
+export function sameSpec(hash: string, c: V1Container): boolean {
+  return hash === containerHash(c) || hash === hashObject(c);
+}
+
 function restartOnFailure(pod: V1Pod): boolean {
   return pod.spec?.restartPolicy !== 'Never';
 }
@@ -188,7 +197,7 @@ function computeInitContainerActions(pod: V1Pod, status: PodRuntimeStatus, probe
           // Started: the next init container may run (once only: not again when the sidecar restarts).
           if (i === inits.length - 1) initialized = true;
           else if (!earlierDone) toStart.push(i + 1);
-          if (s.hash !== containerHash(c)) {
+          if (!sameSpec(s.hash, c)) {
             kill(s, `Init container ${c.name} definition changed, will be restarted`);
             toStart.push(i);
           } else if (failed?.type === 'liveness') {
@@ -297,7 +306,7 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probes: 
     let reason: string | undefined;
     let restart = restartOnFailure(pod);
     const failure = view.failures.get(c.name);
-    if (latest.hash !== containerHash(c)) {
+    if (!sameSpec(latest.hash, c)) {
       message = `Container ${c.name} definition changed`;
       restart = true;
     } else if (failure && failure.containerId === latest.id) {

@@ -11,6 +11,7 @@ import { memoryDecreaseError, planPodResize, resizeInProgress, statusResources, 
 import { podRequests, resizeFits } from '../../agent/allocation/fit.js';
 import { AllocationManager } from '../../agent/allocation/manager.js';
 import { computePodActions, containerHash } from '../../agent/pods/actions.js';
+import { hashObject } from '../../agent/pods/hash.js';
 import type { PodRuntimeStatus, RuntimeContainer } from '../../agent/runtime/types.js';
 
 const Mi = 2 ** 20;
@@ -70,6 +71,11 @@ t.test('resizePolicy RestartContainer: the container is restarted, not updated',
   const notRequired = pod([ctr('n', { cpu: '50m', memory: '24Mi' }, { cpu: '100m', memory: '32Mi' })]);
   t.notOk(resizeInProgress(notRequired, rt(running('n', 51, 10_000, 32 * Mi, '16Mi'))), 'with NotRequired a request-only memory change has nothing to write');
   t.equal(containerHash(p.spec!.containers[0]!), containerHash(ctr('m', { cpu: '1' }, { cpu: '2' })), 'resources are not part of the container hash');
+  const legacy = rt({ ...now.containers[0]!, hash: hashObject(p.spec!.containers[0]!) });
+  t.same(computePodActions(p, legacy).containersToKill, [], 'a container made by an agent from before (a hash of the whole spec) is adopted, not replaced');
+  const sidecarPod: V1Pod = { ...p, spec: { initContainers: [{ ...p.spec!.containers[0]!, restartPolicy: 'Always' }], containers: [ctr('app', {}, {})] } };
+  const sc = computePodActions(sidecarPod, rt({ ...now.containers[0]!, hash: containerHash(sidecarPod.spec!.initContainers![0]!) }, { ...running('app', 2, 0, 0), hash: containerHash(ctr('app', {}, {})) }), new Map(), new Set(['m']));
+  t.same([sc.containersToKill.map((k) => k.message), sc.initContainersToStart], [['Container m resize requires restart'], [0]], 'a sidecar is restarted for a resize too');
 });
 
 t.test('memory limits are not lowered below usage (1.34 messages)', async (t) => {
