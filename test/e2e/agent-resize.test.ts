@@ -7,7 +7,7 @@
 // container uses is refused (PodResizeInProgress, reason Error) until reverted; a resize asking
 // for more CPU than the node has is PodResizePending/Infeasible and changes nothing; and an agent
 // restarted with that resize pending neither applies it nor undoes the earlier ones (its
-// allocation checkpoint).
+// allocation checkpoint). The README's resize commands are run as printed, too.
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -134,6 +134,31 @@ t.test('in-place pod resize', async (t) => {
   t.equal(cond.observedGeneration, pending.metadata?.generation, 'for the generation that asked');
   t.same(cs(pending, 'c').resources?.limits, { cpu: '150m', memory: '40Mi' }, 'containerStatuses[].resources unchanged');
   t.same({ c: await cgroupValues(`${podCgroup}/${cId}`), pod: await cgroupValues(podCgroup) }, before, 'no cgroup changed');
+
+  // --- the README's commands, as printed (in this run's namespace) ------------------------------------
+  const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8');
+  const lines = readme.split('\n').map((l) => l.trim());
+  const manifestLines = readme.split('\n');
+  const start = manifestLines.findIndex((l) => l.trim() === "kubectl apply -f - <<'EOF'");
+  const indent = manifestLines[start]!.length - manifestLines[start]!.trimStart().length;
+  const yaml = manifestLines.slice(start + 1, manifestLines.findIndex((l, i) => i > start && l.trim() === 'EOF')).map((l) => l.slice(indent)).join('\n');
+  t.ok(start >= 0 && yaml.includes('name: resize-demo'), 'the README\'s manifest found');
+  /** A printed `kubectl ...` line with single-quoted arguments, split as a shell would. */
+  const argv = (line: string) => [...line.matchAll(/(?:'[^']*'|[^\s'])+/g)].map((m) => m[0].replace(/'([^']*)'/g, '$1')).slice(1);
+  const printed = (prefix: string) => lines.filter((l) => l.startsWith(prefix)).map(argv);
+  await cp.kubectl(['-n', ns, 'apply', '-f', '-'], { input: yaml });
+  await until('resize-demo running', 60_000, async () => (await core.readNamespacedPod({ name: 'resize-demo', namespace: ns })).status?.containerStatuses?.[0]?.resources);
+  const [grow, infeasible] = printed('kubectl patch pod resize-demo');
+  await cp.kubectl(['-n', ns, ...grow!]);
+  const [show, pendingMessage] = printed('kubectl get pod resize-demo');
+  const shown = await until('the README\'s resize done', 60_000, async () => {
+    const out = (await cp.kubectl(['-n', ns, ...show!])).stdout;
+    return out.includes('"400m"') ? out : undefined;
+  });
+  t.match(shown, /"limits":\{"cpu":"400m","memory":"128Mi"\}.* restarts=0/, `the README's resize, as it says: ${shown.trim()}`);
+  await cp.kubectl(['-n', ns, ...infeasible!]);
+  const told = await until('the README\'s Infeasible resize', 60_000, async () => (await cp.kubectl(['-n', ns, ...pendingMessage!])).stdout.trim() || undefined);
+  t.match(told, /^Node didn't have enough capacity: cpu, requested: 100000, capacity: \d+$/, 'and its Infeasible one');
 
   // --- an agent restarted with the resize pending: nothing undone, nothing applied -----------------------
   await agent.stop();
