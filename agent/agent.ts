@@ -14,6 +14,7 @@ import { CniNetwork, ProbeManager } from './contracts.js';
 import { Backoff } from './pods/backoff.js';
 import type { PodContext } from './pods/context.js';
 import { PodWorkers } from './pods/pod-workers.js';
+import { AllocationManager } from './allocation/manager.js';
 import { CgroupManager } from './runtime/cgroups.js';
 import { DockerRuntime } from './runtime/docker.js';
 import { ContainerGC } from './runtime/gc.js';
@@ -31,7 +32,7 @@ import type { SecureServer } from './server/secure.js';
 import { FileSource } from './sources/file.js';
 import { ManifestServer, isLoopback } from './sources/manifest-server.js';
 import { PodConfig, type DesiredChanges } from './sources/merger.js';
-import type { ManifestError, PodSource } from './sources/types.js';
+import { ANNOTATIONS, type ManifestError, type PodSource } from './sources/types.js';
 import { UrlSource } from './sources/url.js';
 import { readCapacity } from './stats/capacity.js';
 import { allocatableOf } from './node/capacity.js';
@@ -173,6 +174,12 @@ export class Agent {
       syncFrequencyMs: cfg.syncFrequencyMs,
       recorder,
     };
+    // What each pod is allocated (checkpointed across restarts) and the decisions on resizes.
+    this.ctx.allocation = new AllocationManager({
+      file: join(cfg.rootDir, 'allocated_pods_state'), capacity, logger: logger.with({ component: 'allocation' }), recorder,
+      isStaticPod: (p) => p.metadata?.annotations?.[ANNOTATIONS.configSource] !== 'api', // API_SOURCE, not imported without --kubeconfig
+      onChange: (p) => this.workers.update(p),
+    });
     this.workers = new PodWorkers(this.ctx, cfg.syncConcurrency);
     this.gc = new ContainerGC({
       runtime: this.runtime, network, networkState, logger,
@@ -319,6 +326,7 @@ export class Agent {
     for (const p of c.removed) {
       this.rejectedForCapacity.delete(p.metadata!.uid!);
       this.status.delete(p.metadata!.uid!);
+      this.ctx.allocation?.remove(p.metadata!.uid!);
       void this.workers.remove(p.metadata!.uid!).then((final) => this.apiPods?.podTerminated(p, final));
     }
     for (const p of [...c.added, ...c.updated]) {
@@ -330,7 +338,7 @@ export class Agent {
         continue;
       }
       this.rejectedForCapacity.delete(uid);
-      this.workers.update(p);
+      this.workers.update(this.ctx.allocation!.podToRun(p)); // as allocated: a resize only once it is
     }
   }
 
@@ -378,6 +386,7 @@ export class Agent {
     if (!this.podConfig.allSourcesReady() || this.stopped) return;
     await this.relist();
     await this.gc.run((uid) => this.podState(uid));
+    this.ctx.allocation?.removeOrphans(new Set(this.podConfig.desired().map((p) => p.metadata!.uid!)));
     // Pod directories and cgroups of pods that are gone (an agent killed mid-termination).
     const inRuntime = await this.runtime.podStatuses();
     let dirs: string[] = [];
@@ -432,6 +441,7 @@ export class Agent {
     this.clientCertificates?.stop();
     this.servingCertificates?.stop();
     this.workers?.stop();
+    this.ctx?.allocation?.stop();
     await this.recorder?.stop(); // what is queued gets up to 2 s to reach the apiserver
     this.prober?.stop();
     await this.readOnly?.close();

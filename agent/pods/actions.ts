@@ -56,9 +56,25 @@ export function isRestartableInitContainer(c: V1Container): boolean {
   return c.restartPolicy === 'Always';
 }
 
-/** The hash a container's spec is recorded under; a change means the container must be replaced. */
+/**
+ * The hash a container's spec is recorded under; a change means the container must be replaced.
+ * CPU and memory (resources, resizePolicy) are left out: since in-place resize (1.27, beta and
+ * on by default in 1.33) a resize is applied to the running container or restarts it as its
+ * resizePolicy says (pods/resize.ts), never through a changed hash. (kubelet hashes only name and
+ * image; we keep the rest, which other sources than the apiserver may change under one UID.)
+ */
 export function containerHash(c: V1Container): string {
-  return hashObject(c);
+  const { resources: _r, resizePolicy: _p, ...rest } = c;
+  return hashObject(rest);
+}
+
+/**
+ * Does a running instance's hash label say it was made from this spec? Containers made by an
+ * agent from before in-place resize carry a hash of the whole spec: accepted too, so that an
+ * upgraded agent adopts them instead of restarting every container once.
+ */
+export function sameSpec(hash: string, c: V1Container): boolean {
+  return hash === containerHash(c) || hash === hashObject(c);
 }
 
 function restartOnFailure(pod: V1Pod): boolean {
@@ -144,7 +160,7 @@ interface InitActions {
  * one the runtime knows tells how far initialisation got. Before it, only sidecars matter (kept
  * running); from it on, what to start next. Returns whether the pod is initialised.
  */
-function computeInitContainerActions(pod: V1Pod, status: PodRuntimeStatus, probes: ProbeView, actions: PodActions): InitActions {
+function computeInitContainerActions(pod: V1Pod, status: PodRuntimeStatus, probes: ProbeView, actions: PodActions, resizeRestart: ReadonlySet<string>): InitActions {
   const inits = pod.spec?.initContainers ?? [];
   if (inits.length === 0) return { initialized: true };
   const toStart: number[] = [];
@@ -183,11 +199,14 @@ function computeInitContainerActions(pod: V1Pod, status: PodRuntimeStatus, probe
           // Started: the next init container may run (once only: not again when the sidecar restarts).
           if (i === inits.length - 1) initialized = true;
           else if (!earlierDone) toStart.push(i + 1);
-          if (s.hash !== containerHash(c)) {
+          if (!sameSpec(s.hash, c)) {
             kill(s, `Init container ${c.name} definition changed, will be restarted`);
             toStart.push(i);
           } else if (failed?.type === 'liveness') {
             kill(s, `Init container ${c.name} failed liveness probe: ${failed.message}, will be restarted`, 'LivenessProbeFailed');
+            toStart.push(i);
+          } else if (resizeRestart.has(c.name)) {
+            kill(s, `Container ${c.name} resize requires restart`);
             toStart.push(i);
           }
         }
@@ -213,8 +232,11 @@ function computeInitContainerActions(pod: V1Pod, status: PodRuntimeStatus, probe
   return { initialized };
 }
 
-/** `probes`: the prober's view; a bare map of failures means no startup probe has passed yet. */
-export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probes: ProbeView | ReadonlyMap<string, ProbeFailure> = new Map()): PodActions {
+/**
+ * `probes`: the prober's view; a bare map of failures means no startup probe has passed yet.
+ * `resizeRestart`: running containers an in-place resize restarts (pods/resize.ts).
+ */
+export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probes: ProbeView | ReadonlyMap<string, ProbeFailure> = new Map(), resizeRestart: ReadonlySet<string> = new Set()): PodActions {
   const view: ProbeView = probes instanceof Map ? { failures: probes, startupSucceeded: new Set() } : (probes as ProbeView);
   const sb = sandboxChanged(pod, status);
   const actions: PodActions = {
@@ -259,7 +281,7 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probes: 
     if (!latestContainer(status, c.name)) actions.ephemeralContainersToStart.push(i);
   });
 
-  const init = computeInitContainerActions(pod, status, view, actions);
+  const init = computeInitContainerActions(pod, status, view, actions, resizeRestart);
   if (init.failedFor) {
     actions.killPod = true;
     actions.reason = `init container ${init.failedFor} failed and restartPolicy is Never`;
@@ -286,12 +308,17 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probes: 
     let reason: string | undefined;
     let restart = restartOnFailure(pod);
     const failure = view.failures.get(c.name);
-    if (latest.hash !== containerHash(c)) {
+    if (!sameSpec(latest.hash, c)) {
       message = `Container ${c.name} definition changed`;
       restart = true;
     } else if (failure && failure.containerId === latest.id) {
       message = `Container ${c.name} failed ${failure.type} probe: ${failure.message}`;
       reason = failure.type === 'liveness' ? 'LivenessProbeFailed' : 'StartupProbeFailed';
+    } else if (resizeRestart.has(c.name)) {
+      // kubelet's computePodResizeAction: restarted whatever the pod's restartPolicy.
+      actions.containersToKill.push({ id: latest.id, name: c.name, message: `Container ${c.name} resize requires restart` });
+      actions.containersToStart.push(i);
+      return;
     } else {
       keep++;
       return;

@@ -12,6 +12,7 @@ import type { Backoff } from './backoff.js';
 import type { PodObjects, ServiceLister } from '../objects/types.js';
 import type { EventRecorder } from '../events/types.js';
 import type { NodeDNSConfig } from './pod-dns.js';
+import type { AllocationManager } from '../allocation/manager.js';
 
 export interface PodContext {
   nodeName: string;
@@ -47,4 +48,6 @@ export interface PodContext {
   services?: ServiceLister;
   /** kubelet-style Events about pods and containers (log only, or also the apiserver). */
   recorder: EventRecorder;
+  /** Allocated resources and resize decisions (in-place resize); absent in tests that run a bare worker. */
+  allocation?: AllocationManager;
 }

@@ -19,6 +19,8 @@ import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from './active-deadline.
 import type { Semaphore } from './semaphore.js';
 import { podRef } from '../events/types.js';
 import { faultPoint } from '../../lib/faultpoints.js';
+import { addResizeStatus } from '../status/resize-status.js';
+import { actuateResize, prepareResize } from './resize-apply.js';
 
 export class PodWorker {
   readonly state: PodState;
@@ -136,7 +138,8 @@ export class PodWorker {
         await this.killEvicted(rt);
         return;
       }
-      const actions = computePodActions(pod, rt, { failures: state.probeFailures, startupSucceeded: this.startedSidecars(rt) });
+      const resize = await prepareResize(ctx, state, rt);
+      const actions = computePodActions(pod, rt, { failures: state.probeFailures, startupSucceeded: this.startedSidecars(rt) }, resize?.plan.restart);
       let changed = false;
       const hasRunning = rt.containers.some((c) => c.state === 'running') || rt.sandboxes.some((s) => s.state === 'ready');
       if (actions.killPod) {
@@ -150,6 +153,12 @@ export class PodWorker {
           return killContainer(ctx, state, c, k.message, k.reason);
         }));
         changed = true;
+      }
+      // kubelet's SyncPod step 7: resize running containers in place (before restarted ones start),
+      // then sync again to see the result (kubelet's SetPodWatchCondition).
+      if (resize && !actions.killPod && (await actuateResize(ctx, state, resize))) {
+        changed = true;
+        this.pending = true;
       }
       let sandboxId = actions.sandboxId;
       // Ephemeral containers first, as kubelet's SyncPod step 5: a debugger may be needed precisely
@@ -405,6 +414,7 @@ export class PodWorker {
       // Terminal once its containers are stopped (until then they show as they are).
       ...(state.evicted ? { evicted: state.evicted, podIsTerminal: !this.lastRuntime.containers.some((c) => c.state === 'running') } : {}),
     });
+    addResizeStatus(status, { pod: state.pod, runtime: this.lastRuntime, resizeConditions: ctx.allocation?.conditions(state.uid) ?? [] });
     this.previousStatus = status;
     ctx.status.set(state.pod, status);
     if (!this.startObserved && (status.containerStatuses ?? []).every((c) => c.state?.running)) {
@@ -422,7 +432,7 @@ export class PodWorker {
     if (state.orphan) return undefined;
     const rt = await ctx.runtime.podStatus(state.uid, state.pod.metadata!.name, state.pod.metadata!.namespace);
     await this.readTerminationMessages(rt);
-    return generatePodStatus({
+    const status = generatePodStatus({
       pod: state.pod,
       runtime: rt,
       waiting: new Map(),
@@ -440,6 +450,7 @@ export class PodWorker {
       podIsTerminal: true,
       evicted: state.evicted,
     });
+    return addResizeStatus(status, { pod: state.pod, runtime: rt, resizeConditions: [], podIsTerminal: true });
   }
 
   /** A probe's result changed: readiness shows in the status at once; liveness/startup failure restarts. */

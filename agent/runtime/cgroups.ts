@@ -14,6 +14,14 @@ import type { QOSClass } from '../pods/qos.js';
 
 export type CgroupVersion = 1 | 2;
 
+/** A pod cgroup's CPU and memory values; -1 quota and Infinity memory mean no limit, as read from the kernel. */
+export interface PodCgroupConfig {
+  cpuShares: number;
+  cpuQuotaUs: number;
+  cpuPeriodUs: number;
+  memoryLimitBytes: number;
+}
+
 export interface CgroupUsage {
   /** Total CPU time used, in nanoseconds. */
   cpuUsageNs: number;
@@ -151,6 +159,35 @@ export class CgroupManager {
     return path;
   }
 
+  /**
+   * The pod cgroup's CPU and memory values as the kernel has them (kubelet's GetPodCgroupConfig):
+   * quota -1 and memory Infinity when there is no limit.
+   */
+  async podConfig(path: string): Promise<PodCgroupConfig> {
+    const read = async (controller: string, file: string) => (await readFile(join(this.controllerDir(controller, path), file), 'utf8')).trim();
+    if (this.version === 2) {
+      const [quota, period] = (await read('cpu', 'cpu.max')).split(/\s+/);
+      const weight = Number(await read('cpu', 'cpu.weight'));
+      const mem = await read('memory', 'memory.max');
+      return { cpuShares: weightToShares(weight), cpuQuotaUs: quota === 'max' ? -1 : Number(quota), cpuPeriodUs: Number(period), memoryLimitBytes: mem === 'max' ? Infinity : Number(mem) };
+    }
+    const mem = Number(await read('memory', 'memory.limit_in_bytes'));
+    return {
+      cpuShares: Number(await read('cpu', 'cpu.shares')), cpuQuotaUs: Number(await read('cpu', 'cpu.cfs_quota_us')), cpuPeriodUs: Number(await read('cpu', 'cpu.cfs_period_us')),
+      // v1 reports "no limit" as the largest page-aligned 64-bit value.
+      memoryLimitBytes: mem >= 2 ** 62 ? Infinity : mem,
+    };
+  }
+
+  /** Write some of the pod cgroup's values (kubelet's SetPodCgroupConfig): one resize step. */
+  async setPodConfig(path: string, set: Partial<PodCgroupConfig>): Promise<void> {
+    if (set.memoryLimitBytes !== undefined) await this.setMemory(path, Number.isFinite(set.memoryLimitBytes) ? set.memoryLimitBytes : undefined);
+    if (set.cpuQuotaUs === undefined && set.cpuShares === undefined) return;
+    const cur = await this.podConfig(path);
+    const quota = set.cpuQuotaUs ?? cur.cpuQuotaUs;
+    await this.setCpu(path, set.cpuShares ?? cur.cpuShares, quota < 0 ? undefined : quota, set.cpuPeriodUs ?? cur.cpuPeriodUs);
+  }
+
   /** The pod's cgroup path if it exists (under whichever QoS it was created). */
   async findPod(uid: string): Promise<string | undefined> {
     for (const qos of ['Guaranteed', 'Burstable', 'BestEffort'] as const) {
@@ -198,6 +235,11 @@ export class CgroupManager {
   controllerDir(controller: string, path: string): string {
     return this.version === 2 ? join(this.unified!, path) : join(this.controllers.get(controller)!, path);
   }
+}
+
+/** The inverse of sharesToWeight (runc's mapping), for reading a v2 pod cgroup back as shares. */
+function weightToShares(weight: number): number {
+  return weight <= 0 ? 0 : 2 + Math.round(((weight - 1) * 262142) / 9999);
 }
 
 function parseKeyed(text: string): Record<string, number> {

@@ -76,6 +76,9 @@ export function buildContainerConfig(i: ContainerConfigInput): Docker.ContainerC
     [LABELS.terminationMessagePath]: c.terminationMessagePath ?? '/dev/termination-log',
   };
   if (i.isInit) labels[LABELS.initContainer] = 'true';
+  // What an in-place resize compares the memory request with (no cgroup value holds it).
+  const memoryRequest = c.resources?.requests?.memory ?? c.resources?.limits?.memory;
+  if (memoryRequest !== undefined) labels[LABELS.memoryRequest] = String(memoryRequest);
   if (i.ephemeral) labels[LABELS.ephemeralContainer] = 'true';
   // Kept on the container so a restarted agent can still run the hook for a pod no source wants.
   if (c.lifecycle?.preStop) labels[LABELS.preStop] = JSON.stringify(c.lifecycle.preStop);

@@ -7,7 +7,8 @@ import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
 import { dockerExec } from '../contracts.js';
 import { LABELS, SANDBOX_CONTAINER_NAME } from './naming.js';
-import { byNewest, type PodRuntimeStatus, type RuntimeContainer, type RuntimeContainerState, type RuntimeSandbox } from './types.js';
+import { quantityValue } from '../../lib/quantity.js';
+import { byNewest, type PodRuntimeStatus, type RuntimeContainer, type RuntimeContainerState, type RuntimeResources, type RuntimeSandbox } from './types.js';
 
 export interface DockerRuntimeOptions {
   /** unix:///var/run/docker.sock, or a plain socket path. */
@@ -187,6 +188,26 @@ export class DockerRuntime {
       throw new RuntimeError(`remove container ${id.slice(0, 12)}: ${dockerMessage(e)}`, code);
     } finally {
       this.inspectCache.delete(id);
+    }
+  }
+
+  /**
+   * Change a running container's CPU and memory in place (Docker's container update, which
+   * writes the container's cgroup). Only the fields given change; the swap limit follows the
+   * memory limit, as at create (no swap beyond it).
+   */
+  async updateResources(id: string, r: { cpuShares?: number; cpuQuotaUs?: number; cpuPeriodUs?: number; memoryLimitBytes?: number }): Promise<void> {
+    const body: Record<string, number> = {};
+    if (r.cpuShares !== undefined) body.CpuShares = r.cpuShares;
+    if (r.cpuQuotaUs !== undefined) body.CpuQuota = r.cpuQuotaUs;
+    if (r.cpuPeriodUs !== undefined) body.CpuPeriod = r.cpuPeriodUs;
+    if (r.memoryLimitBytes !== undefined) Object.assign(body, { Memory: r.memoryLimitBytes, MemorySwap: r.memoryLimitBytes });
+    try {
+      await this.docker.getContainer(id).update(body);
+    } catch (e) {
+      throw new RuntimeError(`update container ${id.slice(0, 12)} resources: ${dockerMessage(e)}`, statusCode(e));
+    } finally {
+      this.inspectCache.delete(id); // the next status reads the new values
     }
   }
 
@@ -426,7 +447,19 @@ function toContainer(info: Docker.ContainerInspectInfo): RuntimeContainer {
     oomKilled: info.State.OOMKilled,
     error: info.State.Error || undefined,
     pid: info.State.Pid || undefined,
+    resources: toResources(info),
     labels: l,
+  };
+}
+
+function toResources(info: Docker.ContainerInspectInfo): RuntimeResources {
+  const h = info.HostConfig;
+  const memoryRequest = info.Config.Labels?.[LABELS.memoryRequest];
+  let memoryRequestBytes: number | undefined;
+  try { memoryRequestBytes = memoryRequest === undefined ? undefined : quantityValue(memoryRequest); } catch { /* not ours to judge */ }
+  return {
+    cpuShares: h.CpuShares ?? 0, cpuQuotaUs: h.CpuQuota ?? 0, cpuPeriodUs: h.CpuPeriod ?? 0, memoryLimitBytes: h.Memory ?? 0,
+    ...(memoryRequestBytes !== undefined ? { memoryRequest, memoryRequestBytes } : {}),
   };
 }
 

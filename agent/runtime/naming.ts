@@ -18,6 +18,8 @@ export const LABELS = {
   preStop: 'io.kubernetes.container.preStopHandler',
   terminationMessagePath: 'io.kubernetes.container.terminationMessagePath',
   initContainer: 'kubenode.io/init-container',
+  /** The memory request a container was created with: no cgroup holds it, and a resize compares it. */
+  memoryRequest: 'kubenode.io/memory-request',
   ephemeralContainer: 'kubenode.io/ephemeral-container',
   hostNetwork: 'kubenode.io/host-network',
   /** Which agent owns the container: an agent only manages, adopts and collects its own. */

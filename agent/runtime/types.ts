@@ -24,8 +24,23 @@ export interface RuntimeContainer {
   /** Docker's error for a container that failed to start. */
   error?: string;
   pid?: number;
+  /** The cgroup values Docker has for the container (what a resize changes). */
+  resources?: RuntimeResources;
   /** Docker labels, for a pod that is gone from the desired set (grace period, preStop handler). */
   labels: Record<string, string>;
+}
+
+/** CPU and memory as applied to a container: Docker's HostConfig, and the request it was created with. */
+export interface RuntimeResources {
+  cpuShares: number;
+  /** 0: no CFS quota. */
+  cpuQuotaUs: number;
+  cpuPeriodUs: number;
+  /** 0: no limit. */
+  memoryLimitBytes: number;
+  /** The memory request the container was created with (a label; no cgroup holds it), as written and in bytes. */
+  memoryRequest?: string;
+  memoryRequestBytes?: number;
 }
 
 export interface RuntimeSandbox {

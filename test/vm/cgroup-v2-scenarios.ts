@@ -96,3 +96,26 @@ t.test('a Burstable pod without limits: no quota, no memory limit', async (t) =>
   t.equal(await read(path, 'cpu.weight'), String(sharesToWeight(102)), 'weight from requests.cpu 100m (102 shares)');
   await cg.removePod('burstable');
 });
+
+t.test('a pod cgroup resized in place (v2): read back, grown and shrunk one value at a time', async (t) => {
+  const Mi = 2 ** 20;
+  const path = await cg.ensurePod(podOf('resized', { requests: { cpu: '100m', memory: '32Mi' }, limits: { cpu: '200m', memory: '64Mi' } }), 'Burstable');
+  const cur = await cg.podConfig(path);
+  t.same({ ...cur, cpuShares: undefined }, { cpuShares: undefined, cpuQuotaUs: 20_000, cpuPeriodUs: 100_000, memoryLimitBytes: 64 * Mi }, 'read back: quota, period, memory.max');
+  t.equal(sharesToWeight(cur.cpuShares), sharesToWeight(102), 'cpu.weight read back as shares of the same weight');
+  await cg.setPodConfig(path, { memoryLimitBytes: 128 * Mi });
+  t.equal(await read(path, 'memory.max'), String(128 * Mi), 'memory.max grown');
+  await cg.setPodConfig(path, { cpuQuotaUs: 40_000, cpuPeriodUs: 100_000 });
+  t.equal(await read(path, 'cpu.max'), '40000 100000', 'cpu.max grown');
+  t.equal(await read(path, 'cpu.weight'), String(sharesToWeight(102)), 'the weight untouched by a quota step');
+  await cg.setPodConfig(path, { cpuShares: 204 });
+  t.equal(await read(path, 'cpu.weight'), String(sharesToWeight(204)), 'cpu.weight from the new shares');
+  t.equal(await read(path, 'cpu.max'), '40000 100000', 'the quota untouched by a shares step');
+  await cg.setPodConfig(path, { memoryLimitBytes: 48 * Mi, cpuQuotaUs: 15_000, cpuPeriodUs: 100_000 });
+  t.same([await read(path, 'memory.max'), await read(path, 'cpu.max')], [String(48 * Mi), '15000 100000'], 'and shrunk');
+  await cg.removePod('resized');
+  const open = await cg.ensurePod(podOf('open', { requests: { cpu: '100m' } }), 'Burstable');
+  const o = await cg.podConfig(open);
+  t.same([o.cpuQuotaUs, o.memoryLimitBytes], [-1, Infinity], 'no limits read back as -1 quota and Infinity memory, as kubelet reads them');
+  await cg.removePod('open');
+});
