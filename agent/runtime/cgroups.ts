@@ -198,7 +198,8 @@ export class CgroupManager {
   }
 }
 
-function parseKeyed(text: string): Record<string, number> {
+/** "key value" lines (memory.stat, cpu.stat) -> numbers by key. */
+export function parseKeyed(text: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
     const [k, v] = line.trim().split(/\s+/);
