@@ -79,8 +79,12 @@ export class ImageGCManager {
     return inUse;
   }
 
-  /** The periodic collection: free space down to the low threshold once usage is at the high one. */
+  /**
+   * The periodic collection (kubelet's GarbageCollect): detect first, every time (that is what
+   * records last uses), then free space down to the low threshold if usage is at the high one.
+   */
   async garbageCollect(): Promise<void> {
+    await this.detect();
     if (!this.o.imagefsDir) return;
     const fs = await readNodefs(this.o.imagefsDir);
     const want = bytesToFree(fs.capacityBytes, fs.availableBytes, this.o.policy);

@@ -249,6 +249,7 @@ export class PodWorker {
     await killAllContainers(ctx, state, rt, state.evicted.message, state.evicted.gracePeriodSeconds);
     await stopSandboxes(ctx, state, rt);
     const after = hasRunning ? await ctx.runtime.podStatus(state.uid, state.pod.metadata!.name, state.pod.metadata!.namespace) : rt;
+    if (state.evicted.reason === 'Evicted' && !after.containers.some((c) => c.state === 'running')) await ctx.volumes.removeEmptyDirs(state.pod);
     this.lastRuntime = after;
     this.fingerprint = podFingerprint(after);
     this.registerProbes(after);
