@@ -334,12 +334,23 @@ export class Agent {
       // kubelet's eviction manager admits no pod (only non-BestEffort ones under memory pressure alone).
       const pressure = this.workers.has(uid) ? undefined : this.eviction?.manager.admit(p);
       if (pressure) {
-        this.rejectPod(p, 'Evicted', pressure);
+        void this.admitUnderPressure(p, pressure);
         continue;
       }
       this.rejectedForCapacity.delete(uid);
       this.workers.update(p);
     }
+  }
+
+  /**
+   * Under pressure a new pod is rejected (phase Failed, reason Evicted). A pod whose containers
+   * already run here was admitted before (by an agent that restarted since): it is adopted, and
+   * the eviction manager ranks it with the others.
+   */
+  private async admitUnderPressure(p: V1Pod, message: string): Promise<void> {
+    const rt = await this.runtime.podStatus(p.metadata!.uid!).catch(() => undefined);
+    if (rt && (rt.containers.length || rt.sandboxes.length)) this.workers.update(p);
+    else if (!this.workers.has(p.metadata!.uid!)) this.rejectPod(p, 'Evicted', message);
   }
 
   private rejectPod(p: V1Pod, reason: string, message: string): void {
