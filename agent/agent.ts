@@ -91,6 +91,8 @@ export class Agent {
   private recorder?: Recorder;
   private nodeConditions = new Map<string, string>();
   private eviction?: NodeEviction;
+  /** Pods with containers or sandboxes in the runtime at the last relist. */
+  private inRuntime = new Set<string>();
 
   constructor(private readonly cfg: AgentConfig, private readonly logger: Logger) {
     this.nodeName = (cfg.hostnameOverride ?? hostname()).toLowerCase();
@@ -279,6 +281,7 @@ export class Agent {
     this.secure = await startNodeApi(cfg, nodeApi, this.nodeName, logger); // throws naming a bad --tls-*/--client-ca-file
     if (this.servingCertificates) void registered!.then(() => this.serveWithClusterCertificate());
 
+    await this.relist().catch(() => {}); // what already runs here, before any source speaks (admission)
     for (const s of this.sources) await s.start((u) => this.podConfig.apply(u));
 
     this.every(5000, () => this.relist());
@@ -332,25 +335,15 @@ export class Agent {
         continue;
       }
       // kubelet's eviction manager admits no pod (only non-BestEffort ones under memory pressure alone).
-      const pressure = this.workers.has(uid) ? undefined : this.eviction?.manager.admit(p);
+      // A pod whose containers already run here was admitted by an earlier agent: it is adopted.
+      const pressure = this.workers.has(uid) || this.inRuntime.has(uid) ? undefined : this.eviction?.manager.admit(p);
       if (pressure) {
-        void this.admitUnderPressure(p, pressure);
+        this.rejectPod(p, 'Evicted', pressure);
         continue;
       }
       this.rejectedForCapacity.delete(uid);
       this.workers.update(p);
     }
-  }
-
-  /**
-   * Under pressure a new pod is rejected (phase Failed, reason Evicted). A pod whose containers
-   * already run here was admitted before (by an agent that restarted since): it is adopted, and
-   * the eviction manager ranks it with the others.
-   */
-  private async admitUnderPressure(p: V1Pod, message: string): Promise<void> {
-    const rt = await this.runtime.podStatus(p.metadata!.uid!).catch(() => undefined);
-    if (rt && (rt.containers.length || rt.sandboxes.length)) this.workers.update(p);
-    else if (!this.workers.has(p.metadata!.uid!)) this.rejectPod(p, 'Evicted', message);
   }
 
   private rejectPod(p: V1Pod, reason: string, message: string): void {
@@ -373,6 +366,7 @@ export class Agent {
       this.lastRelistError = (e as Error).message;
       throw e;
     }
+    this.inRuntime = new Set(pods.keys());
     let runningPods = 0;
     const running: Record<string, number> = {};
     for (const [uid, p] of pods) {
