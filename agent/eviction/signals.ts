@@ -60,13 +60,14 @@ async function sameDevice(a: string, b: string): Promise<boolean> {
 
 export async function measureSignals(src: SignalSources): Promise<Measured> {
   const [mem, nodefs, imagefs, pids] = await Promise.all([
-    memory(src),
+    // Without a readable root memory cgroup there is no memory signal (the rest still counts).
+    memory(src).catch(() => undefined),
     readNodefs(src.rootDir),
     src.imagefsDir ? readNodefs(src.imagefsDir).catch(() => undefined) : Promise.resolve(undefined),
     readPids(),
   ]);
   const observations: Observations = {
-    'memory.available': mem,
+    ...(mem ? { 'memory.available': mem } : {}),
     'nodefs.available': { available: nodefs.availableBytes, capacity: nodefs.capacityBytes },
     'pid.available': { available: pids.max - pids.inUse, capacity: pids.max },
   };
