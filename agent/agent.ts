@@ -36,7 +36,9 @@ import { ANNOTATIONS, type ManifestError, type PodSource } from './sources/types
 import { UrlSource } from './sources/url.js';
 import { readCapacity } from './stats/capacity.js';
 import { allocatableOf } from './node/capacity.js';
-import { DEFAULT_EVICTION_HARD } from './node/eviction.js';
+import { nodeThresholds } from './node/eviction.js';
+import { evictionThresholds } from './config/eviction-flags.js';
+import { startEviction, type NodeEviction } from './eviction/setup.js';
 import { StatsProvider } from './stats/summary.js';
 import { StatusManager } from './status/status-manager.js';
 // Type-only: the apiserver side (and @kubernetes/client-node, ~80 MiB) is loaded only with --kubeconfig.
@@ -88,6 +90,9 @@ export class Agent {
   private nodeApi?: ReadOnlyApi;
   private recorder?: Recorder;
   private nodeConditions = new Map<string, string>();
+  private eviction?: NodeEviction;
+  /** Pods with containers or sandboxes in the runtime at the last relist. */
+  private inRuntime = new Set<string>();
 
   constructor(private readonly cfg: AgentConfig, private readonly logger: Logger) {
     this.nodeName = (cfg.hostnameOverride ?? hostname()).toLowerCase();
@@ -137,6 +142,7 @@ export class Agent {
     const cgroups = new CgroupManager({ root: cfg.cgroupRoot, logger });
     await cgroups.init();
     const capacity = await readCapacity(cfg.rootDir, cfg.maxPods);
+    const evictionHard = nodeThresholds(evictionThresholds(cfg), { memoryBytes: capacity.memoryBytes, nodefsBytes: capacity.ephemeralStorageBytes });
     const hostIPs = [cfg.nodeIp ?? defaultHostIP()];
     const minOomScoreAdj = minimumOomScoreAdj();
     if (minOomScoreAdj > -1000) logger.warn('oom_score_adj cannot be lowered here (no CAP_SYS_RESOURCE): Guaranteed pods and sandboxes get the current score instead of a negative one', { minimum: minOomScoreAdj });
@@ -167,9 +173,9 @@ export class Agent {
       metrics: this.metrics,
       logger,
       capacity,
-      // As the Node's status.allocatable that node-agent reports (nothing reserved, the default
-      // hard eviction thresholds), which kubelet gives the downward API for unset limits.
-      allocatable: allocatableOf(capacity, {}, DEFAULT_EVICTION_HARD),
+      // As the Node's status.allocatable that node-agent reports (nothing reserved, the hard
+      // eviction thresholds), which kubelet gives the downward API for unset limits.
+      allocatable: allocatableOf(capacity, {}, evictionHard),
       minOomScoreAdj,
       syncFrequencyMs: cfg.syncFrequencyMs,
       recorder,
@@ -186,6 +192,10 @@ export class Agent {
       policy: { minAgeMs: cfg.minimumContainerTtlMs, maxPerPodContainer: cfg.maximumDeadContainersPerContainer, maxContainers: cfg.maximumDeadContainers },
     });
     this.podConfig = new PodConfig({ logger, onChange: (c) => this.onDesiredChange(c) });
+    this.eviction = await startEviction({
+      cfg, nodeName: this.nodeName, runtime: this.runtime, cgroups, workers: this.workers, status: this.status, recorder, logger,
+      desired: () => this.podConfig.desired(), deleteDeadContainers: async () => { await this.gc.run((uid) => this.podState(uid)); },
+    });
 
     if (cfg.podManifestPath) this.sources.push(new FileSource({ dir: cfg.podManifestPath, nodeName: this.nodeName, checkFrequencyMs: cfg.fileCheckFrequencyMs, logger: logger.with({ source: 'file' }) }));
     if (cfg.manifestUrl) {
@@ -228,6 +238,7 @@ export class Agent {
       this.ctx.services = this.serviceLister = services;
       this.nodeAgent = new NodeAgent({
         kubeconfig: cfg.kubeconfig, nodeName: this.nodeName, nodeIP: hostIPs[0], rootDir: cfg.rootDir, maxPods: cfg.maxPods,
+        evictionHard, pressure: () => this.eviction?.pressure() ?? {},
         kubeletPort: cfg.port > 0 ? cfg.port : undefined, // where the apiserver finds the HTTPS node API (kubectl logs)
         registerWithTaints: parseTaints(cfg.registerWithTaints ?? ''), // throws naming the bad entry
         podCIDRFile: cfg.podCidrFile ?? join(cfg.rootDir, 'pod-cidr'),
@@ -284,6 +295,7 @@ export class Agent {
     this.secure = await startNodeApi(cfg, nodeApi, this.nodeName, logger); // throws naming a bad --tls-*/--client-ca-file
     if (this.servingCertificates) void registered!.then(() => this.serveWithClusterCertificate());
 
+    await this.relist().catch(() => {}); // what already runs here, before any source speaks (admission)
     for (const s of this.sources) await s.start((u) => this.podConfig.apply(u));
 
     this.every(5000, () => this.relist());
@@ -337,6 +349,13 @@ export class Agent {
         this.rejectPod(p, 'OutOfpods', `Node didn't have enough resource: pods, requested: 1, used: ${this.workers.activeCount()}, capacity: ${this.cfg.maxPods}`);
         continue;
       }
+      // kubelet's eviction manager admits no pod (only non-BestEffort ones under memory pressure alone).
+      // A pod whose containers already run here was admitted by an earlier agent: it is adopted.
+      const pressure = this.workers.has(uid) || this.inRuntime.has(uid) ? undefined : this.eviction?.manager.admit(p);
+      if (pressure) {
+        this.rejectPod(p, 'Evicted', pressure);
+        continue;
+      }
       this.rejectedForCapacity.delete(uid);
       this.workers.update(this.ctx.allocation!.podToRun(p)); // as allocated: a resize only once it is
     }
@@ -362,6 +381,7 @@ export class Agent {
       this.lastRelistError = (e as Error).message;
       throw e;
     }
+    this.inRuntime = new Set(pods.keys());
     let runningPods = 0;
     const running: Record<string, number> = {};
     for (const [uid, p] of pods) {
@@ -433,6 +453,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    this.eviction?.stop();
     for (const s of this.sources) await s.stop().catch(() => {});
     this.stopEvents?.();
     this.apiPods?.stop();

@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from './duration.js';
 import { ETCD_FLAGS, etcdSourceProblem, type EtcdSourceConfig } from './etcd.js';
+import { EVICTION_FLAGS, evictionConfigErrors, evictionDefaults, statementsOf, type EvictionConfig } from './eviction-flags.js';
 
-export interface AgentConfig extends EtcdSourceConfig {
+export interface AgentConfig extends EtcdSourceConfig, EvictionConfig {
   podManifestPath?: string;
   manifestUrl?: string;
   manifestUrlHeader: Record<string, string>;
@@ -63,7 +64,7 @@ export interface AgentConfig extends EtcdSourceConfig {
   resolvConf: string;
 }
 
-type Kind = 'string' | 'int' | 'duration' | 'list' | 'headers' | 'bool';
+type Kind = 'string' | 'int' | 'duration' | 'list' | 'headers' | 'bool' | 'map';
 
 export interface Flag {
   name: string;
@@ -124,6 +125,7 @@ export const FLAGS: Flag[] = [
   { name: 'cert-dir', key: 'certDir', kind: 'string', help: 'where bootstrapped and rotated certificates are kept (kubelet-client-current.pem, kubelet-server-current.pem) [<root-dir>/pki]' },
   { name: 'rotate-certificates', key: 'rotateCertificates', kind: 'bool', alias: 'rotateCertificates', help: 'renew the client certificate at 70-90% of its lifetime through a CertificateSigningRequest [false]' },
   { name: 'rotate-server-certificates', key: 'rotateServerCertificates', kind: 'bool', alias: 'serverTLSBootstrap', help: 'get and renew the HTTPS node API serving certificate from signer kubernetes.io/kubelet-serving (instead of --tls-cert-file) [false]' },
+  ...EVICTION_FLAGS,
 ];
 
 export function defaults(): AgentConfig {
@@ -158,6 +160,7 @@ export function defaults(): AgentConfig {
     clusterDns: [],
     clusterDomain: '',
     resolvConf: '/etc/resolv.conf',
+    ...evictionDefaults(),
   };
 }
 
@@ -195,6 +198,9 @@ function convert(flag: Flag, raw: unknown, where: string, into: Partial<Record<k
       if (typeof raw === 'boolean') into[flag.key] = raw;
       else if (typeof raw === 'string' && /^(true|false|1|0)$/i.test(raw.trim())) into[flag.key] = /^(true|1)$/i.test(raw.trim());
       else fail(`expected true or false, got ${JSON.stringify(raw)}`);
+      return;
+    case 'map': // kubelet's "key<value,..." (--eviction-hard), or a mapping in --config
+      try { into[flag.key] = statementsOf(raw); } catch (e) { fail((e as Error).message); }
       return;
     case 'headers': {
       const out = { ...(into[flag.key] as Record<string, string> | undefined) };
@@ -334,6 +340,8 @@ export function validateConfig(cfg: AgentConfig): void {
   if (cfg.bootstrapKubeconfig && !cfg.kubeconfig) throw new ConfigError('--bootstrap-kubeconfig needs --kubeconfig (where the bootstrapped credentials are written)');
   if (cfg.rotateCertificates && !cfg.kubeconfig) throw new ConfigError('--rotate-certificates needs --kubeconfig');
   if (cfg.rotateServerCertificates && !cfg.kubeconfig) throw new ConfigError('--rotate-server-certificates needs --kubeconfig (the serving certificate is requested from the apiserver)');
+  const eviction = evictionConfigErrors(cfg);
+  if (eviction.length) throw new ConfigError(eviction.join('; '));
   cfg.certDir ??= join(cfg.rootDir, 'pki');
   cfg.cniCacheDir ??= join(cfg.rootDir, 'cni-cache');
 }

@@ -27,29 +27,36 @@ export interface Readiness {
 
 const pct = (f: number) => `${Math.round(f * 100)}%`;
 
+/**
+ * The eviction manager's decision, for the conditions it decides (those it has thresholds for):
+ * the thresholds that hold each one True (kept True for the pressure transition period), or an
+ * empty list for False. Conditions absent here are judged from the readings.
+ */
+export type PressureDecision = Partial<Record<'MemoryPressure' | 'DiskPressure' | 'PIDPressure', string[]>>;
+
 // Messages name the threshold, never the current reading: a reading changes every few seconds
 // and a changed message is a changed status, which would be written to the apiserver each time.
-export function pressureConditions(r: MachineReadings, t: EvictionThresholds): ConditionState[] {
-  const memory = r.memoryAvailableBytes < t.memoryAvailableBytes;
+export function pressureConditions(r: MachineReadings, t: EvictionThresholds, decided: PressureDecision = {}): ConditionState[] {
+  const memory = decided.MemoryPressure ? decided.MemoryPressure.length > 0 : r.memoryAvailableBytes < t.memoryAvailableBytes;
   const diskBytes = r.nodefs.availableBytes < r.nodefs.capacityBytes * t.nodefsAvailable;
   const diskInodes = r.nodefs.inodes > 0 && r.nodefs.inodesFree < r.nodefs.inodes * t.nodefsInodesFree;
-  const pids = r.pids.max - r.pids.inUse < r.pids.max * t.pidAvailable;
-  const memLimit = `memory.available<${formatBytes(t.memoryAvailableBytes)}`;
+  const disk = decided.DiskPressure ? decided.DiskPressure.length > 0 : diskBytes || diskInodes;
+  const pids = decided.PIDPressure ? decided.PIDPressure.length > 0 : r.pids.max - r.pids.inUse < r.pids.max * t.pidAvailable;
+  const memLimit = decided.MemoryPressure?.join(', ') || `memory.available<${formatBytes(t.memoryAvailableBytes)}`;
+  const diskLimit = decided.DiskPressure?.join(', ') || (diskBytes ? `nodefs.available<${pct(t.nodefsAvailable)}` : `nodefs.inodesFree<${pct(t.nodefsInodesFree)}`);
+  const pidLimit = decided.PIDPressure?.join(', ') || `pid.available<${pct(t.pidAvailable)}`;
   return [
     memory
       ? { type: 'MemoryPressure', status: 'True', reason: 'KubeletHasInsufficientMemory', message: `available memory is below the hard eviction threshold ${memLimit}` }
       : { type: 'MemoryPressure', status: 'False', reason: 'KubeletHasSufficientMemory', message: `available memory is above the hard eviction threshold ${memLimit}` },
-    diskBytes || diskInodes
-      ? {
-          type: 'DiskPressure', status: 'True', reason: 'KubeletHasDiskPressure',
-          message: `the node filesystem is below the hard eviction threshold ${diskBytes ? `nodefs.available<${pct(t.nodefsAvailable)}` : `nodefs.inodesFree<${pct(t.nodefsInodesFree)}`}`,
-        }
+    disk
+      ? { type: 'DiskPressure', status: 'True', reason: 'KubeletHasDiskPressure', message: `the node filesystem is below the hard eviction threshold ${diskLimit}` }
       : {
           type: 'DiskPressure', status: 'False', reason: 'KubeletHasNoDiskPressure',
           message: `the node filesystem is above the hard eviction thresholds nodefs.available<${pct(t.nodefsAvailable)}, nodefs.inodesFree<${pct(t.nodefsInodesFree)}`,
         },
     pids
-      ? { type: 'PIDPressure', status: 'True', reason: 'KubeletHasInsufficientPID', message: `available process ids are below the hard eviction threshold pid.available<${pct(t.pidAvailable)}` }
+      ? { type: 'PIDPressure', status: 'True', reason: 'KubeletHasInsufficientPID', message: `available process ids are below the hard eviction threshold ${pidLimit}` }
       : { type: 'PIDPressure', status: 'False', reason: 'KubeletHasSufficientPID', message: `available process ids are above the hard eviction threshold pid.available<${pct(t.pidAvailable)}` },
   ];
 }

@@ -23,3 +23,24 @@ export const DEFAULT_EVICTION_HARD: EvictionThresholds = {
   nodefsInodesFree: 0.05,
   pidAvailable: 0.1,
 };
+
+/**
+ * The node-status view of --eviction-hard (kubelet's syntax, agent/eviction/thresholds.ts): the
+ * memory and nodefs thresholds as bytes and fractions of the given capacities; a signal without
+ * a threshold keeps nothing back. pid.available keeps kubenode's default unless one is given.
+ */
+export function nodeThresholds(list: readonly { signal: string; quantity?: number; percentage?: number }[], capacity: { memoryBytes: number; nodefsBytes: number }): EvictionThresholds {
+  const of = (signal: string, total: number, asFraction: boolean): number => {
+    const t = list.find((x) => x.signal === signal);
+    if (!t) return 0;
+    if (t.percentage !== undefined) return asFraction ? t.percentage : Math.trunc(total * t.percentage);
+    return asFraction ? (total > 0 ? Math.min(1, t.quantity! / total) : 0) : t.quantity!;
+  };
+  const pid = list.find((x) => x.signal === 'pid.available');
+  return {
+    memoryAvailableBytes: of('memory.available', capacity.memoryBytes, false),
+    nodefsAvailable: of('nodefs.available', capacity.nodefsBytes, true),
+    nodefsInodesFree: list.find((x) => x.signal === 'nodefs.inodesFree')?.percentage ?? 0,
+    pidAvailable: pid ? pid.percentage ?? 0 : DEFAULT_EVICTION_HARD.pidAvailable,
+  };
+}

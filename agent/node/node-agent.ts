@@ -9,7 +9,7 @@ import type { CoreV1Api, V1Node, V1NodeCondition, V1Taint } from '@kubernetes/cl
 import type { Logger } from '../../lib/log.js';
 import { Backoff, sleep } from './backoff.js';
 import { apiClients, apiErrorMessage, httpStatus, isNotFound, requestOptions, type ApiClients } from './client.js';
-import type { Readiness } from './conditions.js';
+import type { PressureDecision, Readiness } from './conditions.js';
 import { DEFAULT_EVICTION_HARD, type EvictionThresholds } from './eviction.js';
 import { NodeLease, type NodeRef } from './lease.js';
 import { detectNodeIP } from './node-ip.js';
@@ -48,6 +48,8 @@ export interface NodeAgentOptions {
   rootDir?: string;
   /** Hard eviction thresholds the pressure conditions use; kubelet's defaults otherwise. */
   evictionHard?: Partial<EvictionThresholds>;
+  /** The eviction manager's pressure conditions (kubelet's setters ask it); readings decide the rest. */
+  pressure?: () => PressureDecision;
   /** Intervals, for tests that cannot wait 5 minutes; kubelet's defaults otherwise. */
   leaseRenewIntervalMs?: number;      // 10 s
   statusUpdateFrequencyMs?: number;   // 10 s: how often the status is computed
@@ -184,7 +186,7 @@ export class NodeAgent {
     return {
       readings, readiness, runtimeVersion, facts: this.facts!, nodeIP: this.nodeIP, hostname: this.hostname,
       maxPods: this.o.maxPods ?? 110, reserved: this.o.reserved ?? {}, evictionHard: this.evictionHard,
-      kubeletPort: this.o.kubeletPort ?? 10250,
+      pressure: this.o.pressure?.(), kubeletPort: this.o.kubeletPort ?? 10250,
     };
   }
 

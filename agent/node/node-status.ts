@@ -5,7 +5,7 @@
 // https://kubernetes.io/docs/reference/node/node-status/#heartbeats
 import type { V1NodeAddress, V1NodeStatus, V1NodeSystemInfo } from '@kubernetes/client-node';
 import { allocatableOf, capacityOf, resourceList, sameResources, type Reserved } from './capacity.js';
-import { CONDITION_TYPES, pressureConditions, readyCondition, withTimes, type Readiness } from './conditions.js';
+import { CONDITION_TYPES, pressureConditions, readyCondition, withTimes, type PressureDecision, type Readiness } from './conditions.js';
 import type { EvictionThresholds } from './eviction.js';
 import type { MachineReadings } from './readings.js';
 import type { SystemFacts } from './system-info.js';
@@ -21,6 +21,8 @@ export interface StatusInputs {
   maxPods: number;
   reserved: Reserved;
   evictionHard: EvictionThresholds;
+  /** The eviction manager's pressure conditions, where it decides them. */
+  pressure?: PressureDecision;
   kubeletPort: number;
 }
 
@@ -45,7 +47,7 @@ export function desiredNodeStatus(inp: StatusInputs, current: V1NodeStatus | und
   return {
     capacity: resourceList(capacity),
     allocatable: resourceList(allocatableOf(capacity, inp.reserved, inp.evictionHard)),
-    conditions: withTimes([...pressureConditions(inp.readings, inp.evictionHard), readyCondition(inp.readiness)], current?.conditions, now),
+    conditions: withTimes([...pressureConditions(inp.readings, inp.evictionHard, inp.pressure), readyCondition(inp.readiness)], current?.conditions, now),
     addresses: nodeAddresses(inp.nodeIP, inp.hostname),
     daemonEndpoints: { kubeletEndpoint: { Port: inp.kubeletPort } },
     nodeInfo: nodeInfo(inp.facts, inp.runtimeVersion),

@@ -33,7 +33,7 @@ export async function readMachine(rootDir: string): Promise<MachineReadings> {
 
 // statfs of the root dir itself rather than systeminformation's fsSize(): that one runs df over
 // every mount and leaves us to guess which mount holds the directory; the kernel answers exactly.
-async function readNodefs(rootDir: string): Promise<MachineReadings['nodefs']> {
+export async function readNodefs(rootDir: string): Promise<MachineReadings['nodefs']> {
   let dir = rootDir;
   for (;;) {
     try {
@@ -50,7 +50,7 @@ async function readNodefs(rootDir: string): Promise<MachineReadings['nodefs']> {
 
 // kubelet: the limit is the smaller of kernel.pid_max and kernel.threads-max, and what is in
 // use is the kernel's task count (sysinfo procs), which /proc/loadavg's fourth field also shows.
-async function readPids(): Promise<MachineReadings['pids']> {
+export async function readPids(): Promise<MachineReadings['pids']> {
   const [pidMax, threadsMax, loadavg] = await Promise.all([
     readFile('/proc/sys/kernel/pid_max', 'utf8'),
     readFile('/proc/sys/kernel/threads-max', 'utf8').catch(() => ''),

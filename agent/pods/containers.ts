@@ -207,7 +207,7 @@ export async function killContainer(ctx: PodContext, state: PodState, c: Runtime
     state.probed.delete(c.name);
   }
   const started = Date.now();
-  const preStop = c.state === 'running' ? preStopOf(state, c) : undefined;
+  const preStop = c.state === 'running' && grace > 0 ? preStopOf(state, c) : undefined; // kubelet: no hook without a grace period
   if (preStop) {
     const spec = [...(state.pod.spec?.containers ?? []), ...(state.pod.spec?.initContainers ?? [])].find((x) => x.name === c.name);
     try {
@@ -237,7 +237,7 @@ export async function killContainer(ctx: PodContext, state: PodState, c: Runtime
  * Kill every running container of the pod, in parallel (app and init), sidecars after the app
  * containers and in reverse order of definition (termination-order.ts).
  */
-export async function killAllContainers(ctx: PodContext, state: PodState, rt: PodRuntimeStatus, message: string): Promise<void> {
+export async function killAllContainers(ctx: PodContext, state: PodState, rt: PodRuntimeStatus, message: string, graceOverride?: number): Promise<void> {
   const running = rt.containers.filter((c) => c.state === 'running');
   const prereqs = state.orphan ? new Map<string, string[]>() : terminationPrerequisites(state.pod, new Set(running.map((c) => c.name)));
   const stopped = new Map<string, Promise<void>>();
@@ -246,7 +246,7 @@ export async function killAllContainers(ctx: PodContext, state: PodState, rt: Po
   await Promise.all(running.map(async (c) => {
     const waitFor = prereqs.get(c.name)?.map((n) => stopped.get(n)!).filter(Boolean);
     try {
-      await killContainer(ctx, state, c, message, undefined, undefined, waitFor?.length ? Promise.all(waitFor).then(() => undefined) : undefined);
+      await killContainer(ctx, state, c, message, undefined, graceOverride, waitFor?.length ? Promise.all(waitFor).then(() => undefined) : undefined);
     } finally {
       done.get(c.name)?.();
     }

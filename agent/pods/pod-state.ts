@@ -1,7 +1,7 @@
 // What the agent remembers about one pod between syncs (everything else is re-read from Docker):
 // why containers are waiting, why it killed a container, probe failures not yet acted on, and the
 // pod's IPs.
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Pod, V1PodCondition } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import type { Waiting } from '../status/status.js';
 import type { PodVolume } from '../runtime/volumes.js';
@@ -21,8 +21,11 @@ export interface PodState {
   podIPs: string[];
   sandboxReady: boolean;
   volumes?: Map<string, PodVolume>;
-  /** Set once the agent failed the pod (activeDeadlineSeconds): nothing is started again. */
-  evicted?: { reason: string; message: string };
+  /**
+   * Set once the agent failed the pod (activeDeadlineSeconds, or the eviction manager, which
+   * kills with a grace period of 0 and adds a DisruptionTarget condition): nothing starts again.
+   */
+  evicted?: { reason: string; message: string; condition?: V1PodCondition; gracePeriodSeconds?: number };
   firstSeen: Date;
   log: Logger;
 }

@@ -4,7 +4,7 @@
 // event, a probe result, a back-off expiring, or the periodic resync.
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/pod_workers.go
 import { performance } from 'node:perf_hooks';
-import type { V1Container, V1EphemeralContainer, V1Pod, V1PodStatus } from '@kubernetes/client-node';
+import type { V1Container, V1EphemeralContainer, V1Pod, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
 import { dockerProbeTarget, type ProbeChange } from '../contracts.js';
 import { generatePodStatus } from '../status/status.js';
 import { VolumeError, VolumeManager } from '../runtime/volumes.js';
@@ -256,14 +256,28 @@ export class PodWorker {
       ctx.recorder.event(podRef(state.pod), 'Normal', state.evicted.reason, state.evicted.message);
     }
     const hasRunning = rt.containers.some((c) => c.state === 'running') || rt.sandboxes.some((s) => s.state === 'ready');
-    await killAllContainers(ctx, state, rt, state.evicted.message);
+    await killAllContainers(ctx, state, rt, state.evicted.message, state.evicted.gracePeriodSeconds);
     await stopSandboxes(ctx, state, rt);
     const after = hasRunning ? await ctx.runtime.podStatus(state.uid, state.pod.metadata!.name, state.pod.metadata!.namespace) : rt;
+    if (state.evicted.reason === 'Evicted' && !after.containers.some((c) => c.state === 'running')) await ctx.volumes.removeEmptyDirs(state.pod);
     this.lastRuntime = after;
     this.fingerprint = podFingerprint(after);
     this.registerProbes(after);
     await this.readTerminationMessages(after);
     this.publish();
+  }
+
+  /**
+   * The eviction manager's kill: every container stopped with the given grace period and the
+   * pod failed with reason Evicted (kubelet's killPodFunc with its status function). False when
+   * the pod is already terminating or failed.
+   */
+  evict(message: string, condition: V1PodCondition, gracePeriodSeconds: number): boolean {
+    if (this.terminateRequested || this.isTerminated || this.state.evicted || this.state.orphan) return false;
+    this.state.evicted = { reason: 'Evicted', message, condition, gracePeriodSeconds };
+    this.state.log.info('evicting pod', { message, gracePeriod: gracePeriodSeconds });
+    this.requestSync();
+    return true;
   }
 
   private waitAll(reason: string, message: string): void {

@@ -1,6 +1,6 @@
 // The set of pod workers: one per pod UID, created when a pod becomes desired (or is found running
 // with no source wanting it: an orphan, to be stopped), dropped once its termination completed.
-import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
+import type { V1Pod, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
 import type { ProbeChange } from '../contracts.js';
 import { LABELS } from '../runtime/naming.js';
 import type { PodRuntimeStatus } from '../runtime/types.js';
@@ -83,6 +83,11 @@ export class PodWorkers {
     this.workers.set(rt.uid, w);
     this.ctx.logger.info('stopping orphaned pod (no source wants it)', { pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, uid: rt.uid });
     void this.finish(w);
+  }
+
+  /** The eviction manager's kill (pod-worker.ts evict); false if there is no such pod to evict. */
+  evict(uid: string, message: string, condition: V1PodCondition, gracePeriodSeconds: number): boolean {
+    return this.workers.get(uid)?.evict(message, condition, gracePeriodSeconds) ?? false;
   }
 
   /** A container event saw this pod change. */

@@ -242,7 +242,8 @@ function weightToShares(weight: number): number {
   return weight <= 0 ? 0 : 2 + Math.round(((weight - 1) * 262142) / 9999);
 }
 
-function parseKeyed(text: string): Record<string, number> {
+/** "key value" lines (memory.stat, cpu.stat) -> numbers by key. */
+export function parseKeyed(text: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
     const [k, v] = line.trim().split(/\s+/);

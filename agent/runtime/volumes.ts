@@ -199,6 +199,16 @@ export class VolumeManager {
   }
 
   /** Unmount tmpfs volumes and remove the pod's directory. Never follows a mount it did not make. */
+  /**
+   * Remove the disk-backed emptyDir volumes of a pod whose containers have all stopped: kubelet
+   * tears down a terminated pod's volumes, which is what gives an evicted pod's space back.
+   */
+  async removeEmptyDirs(pod: V1Pod): Promise<void> {
+    for (const v of pod.spec?.volumes ?? []) {
+      if (v.emptyDir && v.emptyDir.medium !== 'Memory') await rm(this.emptyDirPath(pod.metadata!.uid!, v.name), { recursive: true, force: true });
+    }
+  }
+
   async tearDown(uid: string): Promise<void> {
     const dir = this.podDir(uid);
     for (const k of this.refreshErrors.keys()) if (k.startsWith(`${uid}/`)) this.refreshErrors.delete(k);

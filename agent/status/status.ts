@@ -41,7 +41,7 @@ export interface StatusInput {
    * The agent failed the pod itself (activeDeadlineSeconds passed): phase Failed with this reason
    * and message, as kubelet's generateAPIPodStatus applies a PodSyncHandler's ShouldEvict.
    */
-  evicted?: { reason: string; message: string };
+  evicted?: { reason: string; message: string; condition?: V1PodCondition };
 }
 
 function terminated(c: RuntimeContainer, input: StatusInput): V1ContainerState {
@@ -246,6 +246,12 @@ export function generatePodStatus(input: StatusInput): V1PodStatus {
     condition('ContainersReady', unready.length === 0 && !done, input, unready.length === 0 && !done ? undefined : readyReason, unready.length === 0 && !done ? undefined : readyMessage),
     condition('PodScheduled', true, input),
   ];
+  // The eviction manager's DisruptionTarget (reason TerminationByKubelet), as 1.34 kubelet adds it.
+  const disruption = input.evicted?.condition;
+  if (disruption) {
+    const prev = input.previous?.conditions?.find((c) => c.type === disruption.type);
+    conditions.push({ ...disruption, lastTransitionTime: prev?.status === disruption.status ? prev.lastTransitionTime : input.now });
+  }
 
   const status: V1PodStatus = {
     phase,

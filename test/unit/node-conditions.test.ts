@@ -72,3 +72,11 @@ t.test('lastTransitionTime moves only when the status does; the heartbeat always
   const fromWatch = withTimes([readyCondition({ ready: true, reason: '', message: '' })], [{ type: 'Ready', status: 'True', lastTransitionTime: '2025-01-01T00:00:00Z' as unknown as Date }], now);
   t.same(fromWatch[0]!.lastTransitionTime, then, 'times from a raw watch event (strings) are understood');
 });
+
+t.test("the eviction manager's decision wins over the readings where it decides", async (t) => {
+  const low = { ...healthy, memoryAvailableBytes: 10 * Mi };
+  const c = Object.fromEntries(pressureConditions(low, DEFAULT_EVICTION_HARD, { MemoryPressure: [], DiskPressure: ['imagefs.available<15%'] }).map((x) => [x.type, x]));
+  t.equal(c.MemoryPressure!.status, 'False', 'not crossed in the manager\'s round: False, whatever this reading says');
+  t.same([c.DiskPressure!.status, c.DiskPressure!.message], ['True', 'the node filesystem is below the hard eviction threshold imagefs.available<15%'], 'True, naming the threshold that was crossed');
+  t.equal(c.PIDPressure!.status, 'False', 'a condition the manager does not decide comes from the readings');
+});
