@@ -401,9 +401,22 @@ export class Agent {
     return this.podConfig.get(uid) || this.workers.has(uid) ? 'active' : 'deleted';
   }
 
+  private housekeepingBusy = false;
+
   /** Garbage collection and clean-up of what pods that are gone left behind. */
   private async housekeeping(): Promise<void> {
-    if (!this.podConfig.allSourcesReady() || this.stopped) return;
+    // The first pass (a timer of its own) and the interval can fall due together with a short
+    // --housekeeping-interval: one pass at a time, or garbage collection runs twice at once.
+    if (!this.podConfig.allSourcesReady() || this.stopped || this.housekeepingBusy) return;
+    this.housekeepingBusy = true;
+    try {
+      await this.housekeepingPass();
+    } finally {
+      this.housekeepingBusy = false;
+    }
+  }
+
+  private async housekeepingPass(): Promise<void> {
     await this.relist();
     await this.gc.run((uid) => this.podState(uid));
     this.ctx.allocation?.removeOrphans(new Set(this.podConfig.desired().map((p) => p.metadata!.uid!)));
