@@ -1,10 +1,10 @@
 // One trace, kernel side: start `nft monitor`, add our tracing table, wait until the monitor
-// sees it, then run the command (or just wait) until the first packet of the flow has been traced
+// sees changes to it, add the rules that mark the flow, then run the command (or just wait) until the first packet of the flow has been traced
 // or the timeout passes. The table is deleted on every way out: normal return, an exception,
 // SIGINT/SIGTERM (handlers below); a SIGKILL leaves it to the next run's sweep (its pid is gone).
 import { spawn } from 'node:child_process';
-import { createTraceTable, deleteTraceTable, type Netns } from './kernel.js';
-import { startMonitor } from './monitor.js';
+import { addMarkRules, addProbeChain, createTraceTable, deleteTraceTable, type Netns } from './kernel.js';
+import { type Monitor, startMonitor } from './monitor.js';
 import { PacketAssembler, type PacketTrace, parseTraceLine } from './nft-trace.js';
 import type { TracedFlow } from './table.js';
 
@@ -36,6 +36,19 @@ function runCommand(ns: Netns, command: string[]): { done: Promise<number>; kill
   return { done, kill: () => { if (child.exitCode === null) child.kill('SIGTERM'); } };
 }
 
+/**
+ * `nft monitor` subscribes some time after it starts, and a packet marked before then would be
+ * missed: add probe chains to our table until the monitor prints one.
+ */
+async function untilListening(ns: Netns, table: string, monitor: Monitor): Promise<void> {
+  for (let i = 0; ; i++) {
+    const seen = monitor.waitFor((l) => l.startsWith(`add chain ip ${table} ready${i}`), 500).then(() => true, () => false);
+    await addProbeChain(ns, table, `ready${i}`);
+    if (await seen) return;
+    if (i >= 40) throw new Error(`nft monitor saw none of ${i + 1} changes to table ${table}`);
+  }
+}
+
 export async function capture(ns: Netns, table: string, flow: TracedFlow, opts: CaptureOptions): Promise<Capture> {
   const assembler = new PacketAssembler(table);
   let sawPacket!: () => void;
@@ -56,9 +69,9 @@ export async function capture(ns: Netns, table: string, flow: TracedFlow, opts: 
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const listening = monitor.waitFor((l) => l.startsWith(`add table ip ${table}`), 10_000);
     await createTraceTable(ns, table, flow);
-    await listening;
+    await untilListening(ns, table, monitor);
+    await addMarkRules(ns, table, flow);
     if (opts.command) command = runCommand(ns, opts.command);
     const seen = await Promise.race([firstPacket.then(() => true), sleep(opts.timeoutMs).then(() => false)]);
     let commandExit: number | undefined;

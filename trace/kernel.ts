@@ -3,7 +3,7 @@
 // IPVS entries. Thin: each function runs one program and hands its output to a pure parser.
 import { existsSync, readdirSync } from 'node:fs';
 import { run, runInNetns, type RunOptions, type RunResult } from '../lib/exec.js';
-import { staleTables, tableScript, type TracedFlow } from './table.js';
+import { markRules, staleTables, tableScript, type TracedFlow } from './table.js';
 
 export const NETNS_DIR = '/run/netns';
 
@@ -44,6 +44,15 @@ export function pidAlive(pid: number): boolean {
 
 export async function createTraceTable(ns: Netns, name: string, flow: TracedFlow): Promise<void> {
   await ns.run('nft', ['-f', '-'], { input: tableScript(name, flow) });
+}
+
+/** An empty regular chain: a harmless change that makes the monitor print a line. */
+export async function addProbeChain(ns: Netns, name: string, chain: string): Promise<void> {
+  await ns.run('nft', ['add', 'chain', 'ip', name, chain]);
+}
+
+export async function addMarkRules(ns: Netns, name: string, flow: TracedFlow): Promise<void> {
+  await ns.run('nft', ['-f', '-'], { input: markRules(name, flow) });
 }
 
 export async function deleteTraceTable(ns: Netns, name: string): Promise<void> {

@@ -46,13 +46,18 @@ export function flowMatch(f: TracedFlow): string {
 }
 
 /**
- * The table, for `nft -f -`. Priority -301: before everything else netfilter runs on the packet,
- * iptables' raw table (-300) included, so the trace covers every rule the packet meets.
- * Prerouting sees packets arriving (from pods, from outside); output sees the node's own.
+ * The table and its base chains, empty, for `nft -f -`. Priority -301: before everything else
+ * netfilter runs on the packet, iptables' raw table (-300) included, so the trace covers every
+ * rule the packet meets. Prerouting sees packets arriving (from pods, from outside); output sees
+ * the node's own.
  */
 export function tableScript(name: string, f: TracedFlow): string {
-  const match = flowMatch(f);
-  const chain = (hook: string) =>
-    `  chain ${hook} {\n    type filter hook ${hook} priority -301; policy accept;\n    ${match} meta nftrace set 1\n  }\n`;
+  const chain = (hook: string) => `  chain ${hook} {\n    type filter hook ${hook} priority -301; policy accept;\n  }\n`;
   return `table ip ${name} {\n${f.localOnly ? '' : chain('prerouting')}${chain('output')}}\n`;
+}
+
+/** The rules that mark the flow, added once the monitor is known to listen. */
+export function markRules(name: string, f: TracedFlow): string {
+  const hooks = f.localOnly ? ['output'] : ['prerouting', 'output'];
+  return hooks.map((h) => `add rule ip ${name} ${h} ${flowMatch(f)} meta nftrace set 1\n`).join('');
 }

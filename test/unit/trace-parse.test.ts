@@ -6,7 +6,7 @@ import { parseConntrackLine } from '../../trace/conntrack.js';
 import { parseTraceLine } from '../../trace/nft-trace.js';
 import { podsFromCacheEntries, resolvePod } from '../../trace/pods.js';
 import { iptablesRuleFor, parseIptablesSave, parseNftHandles, splitRule } from '../../trace/ruleset.js';
-import { ownerPid, staleTables, tableName, tableScript } from '../../trace/table.js';
+import { markRules, ownerPid, staleTables, tableName, tableScript } from '../../trace/table.js';
 import { read } from '../fixtures/trace/load.js';
 
 t.test('arguments: the two forms, and usage errors', async (t) => {
@@ -27,9 +27,11 @@ t.test('the tracing table: pid in the name, stale ones found, content', async (t
   t.equal(ownerPid('kube-proxy'), undefined);
   const listing = 'table ip filter\ntable ip nat\ntable ip kubenode_trace_p4242_ab12\ntable ip kubenode_trace_p7_00ff\ntable inet kubenode_trace_p9_0000\n';
   t.same(staleTables(listing, (pid) => pid === 7), ['kubenode_trace_p4242_ab12'], 'only ours, only of dead pids');
-  const script = tableScript(name, { proto: 'tcp', from: '10.244.1.14', to: '10.96.0.10', port: 80, localOnly: false });
-  t.match(script, /chain prerouting \{\n\s+type filter hook prerouting priority -301; policy accept;\n\s+ip saddr 10\.244\.1\.14 ip daddr 10\.96\.0\.10 tcp dport 80 meta nftrace set 1/);
-  t.notMatch(tableScript(name, { proto: 'udp', to: '10.96.0.10', port: 53, localOnly: true }), /prerouting/, 'a command on the node: output only');
+  const flow = { proto: 'tcp' as const, from: '10.244.1.14', to: '10.96.0.10', port: 80, localOnly: false };
+  t.match(tableScript(name, flow), /^table ip kubenode_trace_p4242_ab12 \{\n\s+chain prerouting \{\n\s+type filter hook prerouting priority -301; policy accept;\n\s+\}\n\s+chain output/);
+  t.equal(markRules(name, flow), 'add rule ip kubenode_trace_p4242_ab12 prerouting ip saddr 10.244.1.14 ip daddr 10.96.0.10 tcp dport 80 meta nftrace set 1\nadd rule ip kubenode_trace_p4242_ab12 output ip saddr 10.244.1.14 ip daddr 10.96.0.10 tcp dport 80 meta nftrace set 1\n');
+  const local = { proto: 'udp' as const, to: '10.96.0.10', port: 53, localOnly: true };
+  t.notMatch(tableScript(name, local) + markRules(name, local), /prerouting/, 'a command on the node: output only');
 });
 
 t.test('nft monitor trace lines', async (t) => {
