@@ -73,11 +73,12 @@ export async function capture(ns: Netns, table: string, flow: TracedFlow, opts: 
     await untilListening(ns, table, monitor);
     await addMarkRules(ns, table, flow);
     if (opts.command) command = runCommand(ns, opts.command);
-    const seen = await Promise.race([firstPacket.then(() => true), sleep(opts.timeoutMs).then(() => false)]);
+    const ended = command ? command.done.then(() => sleep(opts.settleMs ?? 500)).then(() => false) : new Promise<boolean>(() => {});
+    const seen = await Promise.race([firstPacket.then(() => true), sleep(opts.timeoutMs).then(() => false), ended]);
     let commandExit: number | undefined;
-    if (seen && command) {
+    if (command) {
       // The rest of the command's exchange is not needed; a command that hangs is stopped.
-      commandExit = await Promise.race([command.done, sleep(opts.timeoutMs).then(() => undefined)]);
+      commandExit = await Promise.race([command.done, sleep(seen ? opts.timeoutMs : 0).then(() => undefined)]);
     }
     if (seen) await sleep(opts.settleMs ?? 500);
     return { packets: seen ? assembler.packets : [], ...(commandExit !== undefined ? { commandExit } : {}) };

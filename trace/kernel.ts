@@ -83,8 +83,13 @@ export async function snapshotRules(ns: Netns): Promise<RuleSnapshot> {
 }
 
 export async function routeGet(ns: Netns, dst: string): Promise<string | undefined> {
+  return (await routeLookup(ns, dst)).route;
+}
+
+/** `ip route get`: the route, or why there is none ("Network is unreachable"). */
+export async function routeLookup(ns: Netns, dst: string): Promise<{ route?: string; error?: string }> {
   const r = await ns.run('ip', ['route', 'get', dst], { allowFailure: true });
-  return r.code === 0 ? r.stdout.split('\n')[0]!.trim() : undefined;
+  return r.code === 0 ? { route: r.stdout.split('\n')[0]!.trim() } : { error: r.stderr.trim().replace(/^RTNETLINK answers: /, '') };
 }
 
 /** The bridge port behind which the destination's MAC address was learnt, when dev is a bridge. */

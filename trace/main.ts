@@ -6,7 +6,7 @@ import { isIPv4 } from 'node:net';
 import { parseArgs, type TraceOptions, USAGE, UsageError } from './args.js';
 import { capture } from './capture.js';
 import { parseConntrack } from './conntrack.js';
-import { bridgePort, conntrackList, ipvsConnectionTable, listNetns, Netns, netnsExists, routeGet, type RuleSnapshot, snapshotRules, sweepStaleTables } from './kernel.js';
+import { bridgePort, conntrackList, ipvsConnectionTable, listNetns, Netns, netnsExists, routeGet, routeLookup, type RuleSnapshot, snapshotRules, sweepStaleTables } from './kernel.js';
 import { detectMode } from './modes/index.js';
 import { parseIpvsConnections } from './modes/ipvs.js';
 import type { PodRef } from './modes/types.js';
@@ -71,7 +71,11 @@ async function trace(opts: TraceOptions): Promise<number> {
   const got = await capture(ns, table, flow, { ...(opts.command ? { command: opts.command } : {}), timeoutMs: opts.timeoutMs });
   if (got.packets.length === 0) {
     const what = `${opts.proto}${from ? ` from ${from}` : ''} to ${to.ip}:${to.port}`;
-    process.stderr.write(`kubenode-trace: no packet ${what} on node ${node} within ${opts.timeoutMs / 1000} s\n`);
+    const why = got.commandExit !== undefined ? `: the command exited (status ${got.commandExit}) without sending one` : ` within ${opts.timeoutMs / 1000} s`;
+    process.stderr.write(`kubenode-trace: no packet ${what} on node ${node}${why}\n`);
+    // A local process with no route to the address gets an error from connect() and sends nothing.
+    const lookup = opts.command ? await routeLookup(ns, to.ip) : {};
+    if (lookup.error) process.stderr.write(`kubenode-trace: node ${node} has no route to ${to.ip} (ip route get: ${lookup.error}), so the command's connect() failed before any packet was sent\n`);
     return 1;
   }
   const flowInfo: Observation['flow'] = { proto: opts.proto, ...(from ? { from } : {}), ...(opts.from && from !== opts.from ? { fromPod: opts.from } : {}), to: to.ip, port: to.port, ...(opts.command ? { command: opts.command } : {}) };

@@ -136,6 +136,9 @@ t.test('bad input: no packet, unknown node or pod, usage', async (t) => {
   const none = await startTrace(['--to', '10.96.0.99:80', '--timeout', '1s']).done;
   t.equal(none.code, 1);
   t.match(none.stderr, /no packet tcp to 10\.96\.0\.99:80 on node \S+ within 1 s/);
+  const quiet = await startTrace(['--to', '10.96.0.10:80', '--', 'true']).done;
+  t.equal(quiet.code, 1);
+  t.match(quiet.stderr, /no packet tcp to 10\.96\.0\.10:80 on node \S+: the command exited \(status 0\) without sending one/, 'a command that sends nothing ends the wait');
   const node = await run(process.execPath, [TRACE_BIN, '--node', `${world.prefix}-nope`, '--to', '10.96.0.10:80'], { allowFailure: true });
   t.equal(node.code, 1);
   t.match(node.stderr, new RegExp(`node '${world.prefix}-nope' not found.*namespaces here: .*${world.node}`));
