@@ -6,7 +6,7 @@ import { findIpvsConnection, type IpvsConnection } from './modes/ipvs.js';
 import { MODES } from './modes/index.js';
 import type { ExplainContext, PodRef, ProxyMode, RuleStep } from './modes/types.js';
 import type { PacketInfo, PacketTrace } from './nft-trace.js';
-import { type HandleIndex, iptablesRuleFor, type SaveIndex } from './ruleset.js';
+import { type HandleIndex, iptablesRuleFor, optionValue, type SaveIndex, splitRule } from './ruleset.js';
 
 export interface RuleListing {
   handles: HandleIndex;
@@ -74,6 +74,9 @@ const addr = (ip?: string, port?: number) => `${ip ?? '?'}${port !== undefined ?
 function genericMeaning(s: RuleStep): string | undefined {
   if (s.kind === 'policy') return `end of ${s.chain}: the chain's policy, ${s.verdict}`;
   if (s.kind === 'verdict') return `${s.verdict}${s.target ? ` ${s.target}` : ''}`;
+  // Rules of other programs (the CNI plugin's masquerade chain...) say what they are in their comment.
+  const comment = s.source ? optionValue(splitRule(s.source), '--comment') : undefined;
+  if (comment) return `${comment} -> ${s.verdict}${s.target ? ` ${s.target}` : ''}`;
   if (/^(jump|goto)$/.test(s.verdict)) return undefined;
   if (s.verdict === 'accept' && /\bdnat to (\S+)/.test(s.nft)) return `DNAT to ${/\bdnat to (\S+)/.exec(s.nft)![1]}`;
   if (/\bmasquerade\b/.test(s.nft)) return 'masquerade (SNAT to the outgoing interface\'s address)';
