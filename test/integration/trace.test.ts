@@ -3,28 +3,23 @@
 // and the real kernel's nftables tracing. Each scenario asserts the chains the packet met and the
 // pod that answered, which the test also learns from the answer itself.
 import t from 'tap';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ResultCache } from '../../agent/network/cache.js';
 import { run } from '../../lib/exec.js';
 import { requireProgram } from '../harness/require.js';
-import { endpointSlice, EXT_IP, eventually, NODE_IP, PROJECT_ROOT, service, startProxy, createWorld, type World } from '../fixtures/proxy/world.js';
+import { endpointSlice, EXT_IP, eventually, NODE_IP, service, startProxy, createWorld } from '../fixtures/proxy/world.js';
+import { TRACE_BIN, tracer } from '../fixtures/trace/world.js';
 import type { TraceReport } from '../../trace/report.js';
 
 requireProgram('nft', 'setpriv', 'curl');
-const TRACE_BIN = join(PROJECT_ROOT, 'bin/kubenode-trace.js');
 
 const world = await createWorld(t, ['a', 'b', 'c', 'cli']);
 await world.startBackends(['a', 'b', 'c']);
 // A long resync period: a full resync would recreate the `recent` lists mid-test.
 const proxy = await startProxy(t, world, ['--sync-period', '10m']);
 
-// The pods as the agent records them after kubenode-bridge's ADD (<root-dir>/cni-cache).
-const cniCache = mkdtempSync(join(tmpdir(), 'kubenode-trace-cni-'));
-t.teardown(() => rmSync(cniCache, { recursive: true, force: true }));
-await writeCniResults(world, cniCache);
+const tr = await tracer(t, world);
+const cniCache = tr.cniCache;
 
 const synced = proxy.nextSync();
 proxy.write('svc.yaml', [
@@ -38,42 +33,10 @@ proxy.write('svc.yaml', [
 ]);
 await synced;
 
-async function writeCniResults(w: World, dir: string): Promise<void> {
-  const cache = new ResultCache(dir);
-  for (const [i, p] of w.pods.entries()) {
-    await cache.write({
-      kind: 'kubenodeCniCacheV1', networkName: 'kubenode', cniVersion: '1.0.0', config: {}, configFile: '', containerId: `${w.prefix}${i}`, ifName: 'eth0', netnsPath: `/run/netns/${p.netns}`,
-      cniArgs: [['K8S_POD_NAMESPACE', 'default'], ['K8S_POD_NAME', p.name]], capabilityArgs: {},
-      result: { cniVersion: '1.0.0', interfaces: [{ name: 'cbr0' }, { name: `veth${i}` }, { name: 'eth0', sandbox: `/run/netns/${p.netns}` }], ips: [{ address: `${p.ip}/24`, interface: 2 }] },
-    });
-  }
-}
-
-interface TraceRun { child: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> }
-
-function startTrace(args: string[]): TraceRun {
-  const child = spawn(process.execPath, [TRACE_BIN, '--node', world.node, '--cni-cache-dir', cniCache, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
-  child.stdout!.on('data', (b) => (stdout += b));
-  child.stderr!.on('data', (b) => (stderr += b));
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((r) => child.on('close', (code, signal) => r({ code, signal, stdout, stderr })));
-  return { child, done };
-}
-
-const ourTables = async () => (await world.exec(world.node, 'nft', ['list', 'tables'])).split('\n').filter((l) => l.includes('kubenode_trace_p'));
-
-/** Wait until this run's tracing table exists: from then on a matching packet is traced. */
-const tracing = (r: TraceRun) => eventually('the tracing table', async () => (await ourTables()).some((l) => l.includes(`kubenode_trace_p${r.child.pid}_`)));
-
-async function traceFlow(args: string[], traffic: () => Promise<unknown>): Promise<{ report: TraceReport; answer: unknown }> {
-  const r = startTrace(['--json', ...args]);
-  await tracing(r);
-  const answer = await traffic();
-  const res = await r.done;
-  if (res.code !== 0) throw new Error(`kubenode-trace exited ${res.code}: ${res.stderr}`);
-  return { report: JSON.parse(res.stdout) as TraceReport, answer };
-}
+const startTrace = tr.start;
+const ourTables = tr.tables;
+const tracing = tr.tracing;
+const traceFlow = tr.flow;
 
 const ruleChains = (r: TraceReport) => r.hops.flatMap((h) => h.steps.filter((s) => s.kind === 'rule').map((s) => s.chain.replace(/^(KUBE-(SVC|SEP|EXT)-).*/, '$1*')));
 const podAnswering = (body: string | undefined) => body?.split(' ')[0];
