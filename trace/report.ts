@@ -73,7 +73,7 @@ const addr = (ip?: string, port?: number) => `${ip ?? '?'}${port !== undefined ?
 
 function genericMeaning(s: RuleStep): string | undefined {
   if (s.kind === 'policy') return `end of ${s.chain}: the chain's policy, ${s.verdict}`;
-  if (s.kind === 'verdict') return `${s.verdict}${s.target ? ` ${s.target}` : ''}`;
+  if (s.kind === 'verdict') return s.verdict === 'continue' ? `no rule of ${s.chain} decided: back to the chain that jumped here` : `${s.verdict}${s.target ? ` ${s.target}` : ''}`;
   // Rules of other programs (the CNI plugin's masquerade chain...) say what they are in their comment.
   const comment = s.source ? optionValue(splitRule(s.source), '--comment') : undefined;
   if (comment) return `${comment} -> ${s.verdict}${s.target ? ` ${s.target}` : ''}`;
