@@ -15,15 +15,29 @@ const BOX_W = W - 80;
 
 interface Drawing { parts: string[]; y: number }
 
+/** Word-wrap to lines of at most n characters (monospace), at most 4 lines. */
+export function wrap(s: string, n: number): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (const word of s.split(' ')) {
+    if (cur && cur.length + 1 + word.length > n) { out.push(cur); cur = word; } else cur = cur ? `${cur} ${word}` : word;
+  }
+  if (cur) out.push(cur);
+  return out.length > 4 ? [...out.slice(0, 3), clip(out.slice(3).join(' '), n)] : out.map((l) => clip(l, n));
+}
+
+/** A box with a bold first line; the others wrapped to its width (8.2 px per monospace character). */
 function box(d: Drawing, cls: string, lines: string[], x = BOX_X, w = BOX_W): void {
-  const h = 12 + lines.length * 18;
+  const n = Math.floor((w - 24) / 8.2);
+  const text = [clip(lines[0] ?? '', n), ...lines.slice(1).filter(Boolean).flatMap((l) => wrap(l, n))];
+  const h = 12 + text.length * 18;
   d.parts.push(`<rect class="${cls}" x="${x}" y="${d.y}" width="${w}" height="${h}" rx="6"/>`);
-  lines.forEach((l, i) => d.parts.push(`<text x="${x + 12}" y="${d.y + 22 + i * 18}"${i === 0 ? ' class="title"' : ''}>${esc(clip(l, Math.floor(w / 7.2)))}</text>`));
+  text.forEach((l, i) => d.parts.push(`<text x="${x + 12}" y="${d.y + 22 + i * 18}"${i === 0 ? ' class="title"' : ''}>${esc(l)}</text>`));
   d.y += h;
 }
 
 function arrow(d: Drawing, label: string): void {
-  const x = W / 2;
+  const x = BOX_X + 60;
   d.parts.push(`<line class="arrow" x1="${x}" y1="${d.y + 4}" x2="${x}" y2="${d.y + 40}" marker-end="url(#head)"/>`);
   d.parts.push(`<text class="label" x="${x + 12}" y="${d.y + 27}">${esc(label)}</text>`);
   d.y += 46;
