@@ -5,7 +5,7 @@ import t from 'tap';
 import { observation, read } from '../fixtures/trace/load.js';
 import { buildReport, type TraceReport } from '../../trace/report.js';
 import { renderText } from '../../trace/render/text.js';
-import { renderHtml } from '../../trace/render/html.js';
+import { renderHtml, wrap } from '../../trace/render/html.js';
 
 const flow = { proto: 'tcp', to: '10.96.0.10', port: 80 };
 const chains = (r: TraceReport) => r.hops.flatMap((h) => h.steps.filter((s) => s.kind === 'rule').map((s) => `${s.table} ${s.chain} ${s.verdict}${s.target ? ` ${s.target}` : ''}`));
@@ -86,5 +86,7 @@ t.test('text and HTML renderings', async (t) => {
   t.notMatch(html, /<script|src="http|href="http/, 'self-contained');
   t.match(html, /node&lt;1&gt;/, 'text is escaped');
   t.notMatch(html, /node<1>/);
+  t.same(wrap('aa bb cc dd', 5), ['aa bb', 'cc dd'], 'meanings wrap at word boundaries');
+  t.equal(wrap(Array(40).fill('word').join(' '), 10).length, 4, 'at most four lines');
   for (const s of ['KUBE-SVC-WB3MK3LNQLB56VT3', 'endpoint 10.244.1.11:8080', 'pod default/a on node-1', '10.244.1.11:8080 (after NAT)']) t.ok(html.includes(s), `draws ${s}`);
 });
