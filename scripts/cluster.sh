@@ -28,6 +28,11 @@
 #   scripts/cluster.sh partition NODE       cut the node off the network (silently: no link down)
 #   scripts/cluster.sh heal NODE            undo partition and netem
 #   scripts/cluster.sh logs NODE agent|proxy|hostgw [-f]
+#   scripts/cluster.sh trace --node NODE [ARGS...]
+#                                           kubenode-trace on that node, with its pods (CNI results)
+#                                           and the cluster's: follow a real packet through its rules
+#                                           (`trace --node 1 -- curl -s http://10.96.x.y/`, or
+#                                           `--from POD --to ADDR:PORT`; all options: --help after trace)
 #   NODE is a node's number (1), short name (node1) or full name (kn-node1).
 #
 # Settings (environment; saved by `up` in the state directory, which later commands read):
@@ -127,7 +132,8 @@ node_index() {
   [ -n "$n" ] || die "which node? give a number, node<i> or $cname-node<i>"
   n=${n#"$cname-"}; n=${n#node}
   [[ $n =~ ^[0-9]+$ ]] || die "'$1' is not a node of cluster $cname (expected a number, node<i> or $cname-node<i>)"
-  ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$(ns_of "$n")" || die "node $(ns_of "$n") does not exist (see: $0 nodes)"
+  ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$(ns_of "$n")" ||
+    die "node $(ns_of "$n") does not exist; nodes of cluster $cname: $(node_indexes | sed "s/^/$cname-node/" | tr '\n' ' ')(see: $0 nodes)"
   echo "$n"
 }
 
@@ -665,6 +671,28 @@ heal() {
   echo "$(ns_of "$i") ($(node_ip "$i")) healed"
 }
 
+# kubenode-trace with the node's namespace, its CNI result cache (pod names) and, when the
+# control plane runs, the admin kubeconfig (pods on other nodes). Everything else is passed on.
+trace() {
+  require_root trace
+  local args=() node=""
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --node) [ $# -ge 2 ] || die "--node needs a node (1, node1 or $cname-node1)"; node=$2; shift 2 ;;
+      --node=*) node=${1#--node=}; shift ;;
+      -h|--help) exec node "$root/bin/kubenode-trace.js" --help ;;
+      --) args+=("$@"); break ;;
+      *) args+=("$1"); shift ;;
+    esac
+  done
+  [ -n "$node" ] || { echo "usage: $0 trace --node NODE [kubenode-trace arguments]" >&2; exit 2; }
+  local i ns extra=()
+  i=$(node_index "$node"); ns=$(ns_of "$i")
+  extra=(--cni-cache-dir "$node_dirs/$ns/root/cni-cache")
+  if cp_up; then extra+=(--kubeconfig "$KUBENODE_CONTROL_PLANE_DIR/admin.kubeconfig"); fi
+  exec node "$root/bin/kubenode-trace.js" --node "$ns" "${extra[@]}" "${args[@]}"
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -692,6 +720,7 @@ case "$cmd" in
     [ -f "$f" ] || die "no $c log for $(ns_of "$i") yet ($f)"
     if [ "${3:-}" = -f ]; then exec tail -n 50 -F "$f"; else cat "$f"; fi
     ;;
+  trace) trace "$@" ;;
   ""|-h|--help|help) usage; [ -n "$cmd" ] || exit 2 ;;
-  *) echo "cluster.sh: unknown subcommand '$cmd' (expected up, down, status, kubeconfig, kubectl, env, nodes, exec, netem, partition, heal, logs)" >&2; exit 2 ;;
+  *) echo "cluster.sh: unknown subcommand '$cmd' (expected up, down, status, kubeconfig, kubectl, env, nodes, exec, netem, partition, heal, logs, trace)" >&2; exit 2 ;;
 esac

@@ -1,7 +1,7 @@
 // The whole product on emulated nodes: `cluster.sh up --nodes 3` with the real control plane,
 // agent, proxy, CNI plugins and host-gw routes; kubectl logs and exec through a node; a hostPort;
 // the demo Deployment behind a NodePort.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../../lib/exec.js';
@@ -44,6 +44,18 @@ async function whyNotEveryReplica(c: EmulatedCluster): Promise<string> {
   const slices = (await c.kubectl(['get', 'endpointslices', '-l', 'kubernetes.io/service-name=demo', '-o', 'yaml'], { allowFailure: true })).stdout;
   const proxyLog = (await c.sh(['logs', '1', 'proxy'], { allowFailure: true })).stdout.split('\n').slice(-60);
   return ['node 1 nat rules for demo:', ...nat, 'EndpointSlices:', slices, 'node 1 proxy log (last 60 lines):', ...proxyLog].join('\n');
+}
+
+/** kubenode-trace on node 1 through cluster.sh: the NodePort rule explained, the answering pod named. */
+async function traceNodePort(t: Test, c: EmulatedCluster, demo: string[]): Promise<void> {
+  const traced = await c.sh(['trace', '--node', '1', '--json', '--timeout', '30s', '--', 'curl', '-s', '-m', '10', `http://${c.nodeIP(1)}:${DEMO_NODE_PORT}/`], { allowFailure: true, timeoutMs: 90_000 });
+  t.equal(traced.code, 0, `cluster.sh trace exits 0 (stderr: ${traced.stderr.trim()})`);
+  const report = JSON.parse(traced.stdout || '{}') as { endpoint?: { pod?: { name: string; node?: string } }; hops?: { steps: { chain: string; meaning?: string }[] }[] };
+  const answeredBy = /pod=(\S+)/.exec(traced.stderr)?.[1];
+  t.ok(answeredBy && demo.includes(answeredBy), `curl's answer came from a demo replica (${answeredBy})`);
+  t.equal(report.endpoint?.pod?.name, answeredBy, 'kubenode-trace names the pod that answered');
+  const steps = (report.hops ?? []).flatMap((h) => h.steps);
+  t.ok(steps.some((s) => s.chain === 'KUBE-NODEPORTS' && s.meaning === `Service default/demo port http: NodePort ${DEMO_NODE_PORT}`), 'the NodePort rule, explained');
 }
 
 t.test('cluster up --nodes 3: Ready nodes, pod-to-pod across nodes, NodePort on every node', async (t) => {
@@ -137,6 +149,10 @@ t.test('cluster up --nodes 3: Ready nodes, pod-to-pod across nodes, NodePort on 
     }
     t.ok(answer && pods.some((p) => p.name === answer!.pod), `NodePort answers on ${c.nodeIP(i)} (by ${answer?.pod})`);
   }
+
+  // `cluster.sh trace` follows one request to the NodePort through node 1's rules with the
+  // kernel's tracing (kubenode-trace), and names the pod that answered it.
+  await traceNodePort(t, c, pods.map((p) => p.name));
 
   // Through one node, every replica answers (once the EndpointSlice lists all three Ready and
   // the proxies had a sync period to follow). At least 100 requests, none may fail; if a replica
