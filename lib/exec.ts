@@ -44,7 +44,7 @@ const packages: Record<string, string> = {
   iptables: 'iptables', 'iptables-restore': 'iptables', 'iptables-save': 'iptables',
   'ip6tables-restore': 'iptables', ipset: 'ipset', ipvsadm: 'ipvsadm', ip: 'iproute2',
   tc: 'iproute2', conntrack: 'conntrack', docker: 'docker.io', dockerd: 'docker.io',
-  nsenter: 'util-linux', 'qemu-system-x86_64': 'qemu-system-x86', openssl: 'openssl',
+  nsenter: 'util-linux', nft: 'nftables', 'qemu-system-x86_64': 'qemu-system-x86', openssl: 'openssl',
 };
 
 export function installHint(file: string): string {

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { isIPv6, parseCidr, type Cidr } from './model/validation.js';
 
 export interface ProxyFlags {
-  proxyMode: 'iptables' | 'ipvs';
+  proxyMode: 'iptables' | 'ipvs' | 'nftables';
   kubeconfig?: string;
   servicesDir?: string;
   hostnameOverride: string;
@@ -33,7 +33,7 @@ export class FlagError extends Error {
 
 export const USAGE = `Usage: kubenode-proxy [flags]
 
-  --proxy-mode iptables|ipvs       which proxier to run (default iptables)
+  --proxy-mode iptables|ipvs|nftables  which proxier to run (default iptables)
   --kubeconfig PATH                watch Services and EndpointSlices on this cluster's apiserver
   --services-dir DIR               standalone: Service/EndpointSlice YAML files in DIR, watched
   --hostname-override NAME         this node's name, to recognise local endpoints (default: hostname)
@@ -91,7 +91,7 @@ export function parseFlags(argv: readonly string[]): ProxyFlags {
   }
 
   const mode = raw.get('proxy-mode') ?? 'iptables';
-  if (mode !== 'iptables' && mode !== 'ipvs') throw new FlagError(`--proxy-mode: ${JSON.stringify(mode)} is not iptables or ipvs`);
+  if (mode !== 'iptables' && mode !== 'ipvs' && mode !== 'nftables') throw new FlagError(`--proxy-mode: ${JSON.stringify(mode)} is not iptables, ipvs or nftables`);
   const backend = raw.get('iptables-backend') ?? 'auto';
   if (backend !== 'auto' && backend !== 'nft' && backend !== 'legacy') throw new FlagError(`--iptables-backend: ${JSON.stringify(backend)} is not auto, nft or legacy`);
 

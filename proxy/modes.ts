@@ -5,6 +5,7 @@ import type { ProxyFlags } from './flags.js';
 import { IptablesBackend } from './iptables/backend.js';
 import { IptablesProxier } from './iptables/proxier.js';
 import { createIpvsProxier } from './ipvs/mode.js';
+import { createNftablesProxier } from './nftables/mode.js';
 import type { Proxier } from './proxier.js';
 
 export type ProxierFactory = (flags: ProxyFlags, log: Logger) => Promise<Proxier>;
@@ -22,4 +23,6 @@ export const PROXY_MODES: Record<ProxyFlags['proxyMode'], ProxierFactory> = {
     }),
   // IPVS mode (proxy/ipvs/) reuses the sources, trackers and model.
   ipvs: createIpvsProxier,
+  // nftables mode (proxy/nftables/): its own table, verdict maps, same model.
+  nftables: createNftablesProxier,
 };
