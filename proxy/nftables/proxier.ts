@@ -13,7 +13,7 @@ import type { Applied, ElementOwners } from './applied.js';
 import { deleteTables, type ExistingObjects, listExisting, nftApply } from './nft.js';
 import { type NftPlanConfig, planNftService } from './service-plan.js';
 import type { SkeletonConfig } from './skeleton.js';
-import { renderFullSync, renderPartialSync, type ServiceChange } from './transactions.js';
+import { type Pending, renderFullSync, renderPartialSync, type ServiceChange } from './transactions.js';
 
 /**
  * Per-Service chains per transaction in a full sync. One nft transaction costs about the same
@@ -43,6 +43,8 @@ export interface NftablesProxierOptions {
 export class NftablesProxier implements Proxier {
   private applied = new Map<string, Applied>();
   private owners: ElementOwners = new Map();
+  /** Chains and sets emptied by partial syncs, deleted later (see transactions.ts). */
+  private pending: Pending = { chains: new Set(), sets: new Map() };
   private lastState: ProxyState | undefined;
   private needFull = true;
   /** Whether `applied` is exactly what the kernel holds of ours (the last sync succeeded). */
@@ -93,6 +95,7 @@ export class NftablesProxier implements Proxier {
       if (out.counts.chainsDeleted) this.opts.log.info('deleted stale chains', { count: out.counts.chainsDeleted });
       this.applied = out.applied;
       this.owners = out.owners;
+      this.pending = { chains: new Set(), sets: new Map() };
       this.chainCount = out.counts.chainsWritten;
       this.elementCount = out.counts.elementsWritten;
       objectsWritten = out.counts.chainsWritten;
@@ -103,7 +106,7 @@ export class NftablesProxier implements Proxier {
         const ports = state.services.get(svc);
         changes.push({ service: svc, old: this.applied.get(svc), next: ports ? planNftService(svc, ports, state.endpoints, cfg) : undefined });
       }
-      const { script, applied, counts } = renderPartialSync(changes, this.owners);
+      const { script, applied, counts } = renderPartialSync(changes, this.owners, this.pending);
       if (script) {
         await this.apply(script);
         restores++;
@@ -130,8 +133,8 @@ export class NftablesProxier implements Proxier {
 
   /** After a successful sync, the chains and sets that exist are exactly those it left. */
   private async existingFromMemory(): Promise<ExistingObjects> {
-    const chains = new Set<string>();
-    const sets = new Map<string, number | undefined>();
+    const chains = new Set<string>(this.pending.chains);
+    const sets = new Map<string, number | undefined>(this.pending.sets);
     for (const a of this.applied.values()) {
       for (const c of a.chains.keys()) chains.add(c);
       for (const s of a.sets) sets.set(s.name, s.timeoutSeconds);
@@ -144,6 +147,7 @@ export class NftablesProxier implements Proxier {
     this.opts.log.info('removed the kubenode nftables table');
     this.applied.clear();
     this.owners.clear();
+    this.pending = { chains: new Set(), sets: new Map() };
     this.needFull = true;
     this.known = false;
   }

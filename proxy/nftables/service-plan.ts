@@ -2,7 +2,7 @@
 // chains, its elements in the shared verdict maps, and its affinity sets out. The design is
 // upstream kube-proxy's nftables mode (pkg/proxy/nftables): one lookup in @service-ips
 // (address . protocol . port) or @service-nodeports sends a packet to the Service port's
-// chain, where `numgen random mod N vmap` picks an endpoint chain that DNATs. Services without
+// chain, where a random pick (`numgen random mod N`) sends it to an endpoint chain that DNATs. Services without
 // usable endpoints are elements of @no-endpoint-services / @no-endpoint-nodeports (reject, or
 // drop for traffic policy Local), loadBalancerSourceRanges elements of @firewall-ips. The
 // decisions (which endpoints, which chain, reject or drop) are the iptables planner's, taken
@@ -148,11 +148,21 @@ function masqueradeRule(sp: ServicePort, cfg: NftPlanConfig): string[] {
   return [];
 }
 
-/** Affinity first (a known client goes back to its endpoint), then a uniform random pick. */
+/**
+ * Affinity first (a known client goes back to its endpoint), then a uniform random pick: the
+ * i-th of n rules takes 1/(n-i) of what reaches it, the last takes the rest, as the iptables
+ * mode's statistic rules do. Upstream writes one `numgen random mod n vmap { ... }` instead;
+ * each such rule is an anonymous set, and the kernel finds sets by walking a list (and sets
+ * new in a transaction by walking the whole transaction), so 10,000 of them make a cold start
+ * quadratic: minutes. Plain rules cost nothing of the kind, and run only for a connection's
+ * first packet.
+ */
 function loadBalancing(sp: ServicePort, eps: readonly Endpoint[], bases: ReadonlyMap<Endpoint, string>): string[] {
   const rules: string[] = [];
   if (sp.affinityTimeoutSeconds > 0) for (const ep of eps) rules.push(`ip saddr @${affinitySet(bases.get(ep)!)} goto ${endpointChain(bases.get(ep)!)}`);
-  const arms = eps.map((ep, i) => `${i} : goto ${endpointChain(bases.get(ep)!)}`);
-  rules.push(`numgen random mod ${eps.length} vmap { ${arms.join(', ')} }`);
+  eps.forEach((ep, i) => {
+    const remaining = eps.length - i;
+    rules.push(`${remaining > 1 ? `numgen random mod ${remaining} 0 ` : ''}goto ${endpointChain(bases.get(ep)!)}`);
+  });
   return rules;
 }

@@ -1,58 +1,54 @@
 // Turn Service plans into nft scripts (pure). Each script is one `nft -f` run, which nft makes
-// one atomic transaction. Nothing here ever asks nft to list anything: what is in the table is
-// known from what earlier syncs wrote (applied records), so nft never has to read the table.
+// one atomic transaction. Nothing here ever asks nft to list anything, and rules and elements
+// are written as chain and map blocks, which spare nft reading the table into its cache (see
+// skeleton.ts): what is in the table is known from what earlier syncs wrote.
 //
 // Full sync: every chain of ours declared, flushed and rewritten, maps emptied and refilled,
-// stale chains and sets deleted, all in the last transaction; a large sync first creates the
-// Services' chains in transactions of their own (unreachable until the maps point at them).
+// stale chains and sets deleted, all in the last transaction; a large sync may first create
+// the Services' chains in transactions of their own (unreachable until the maps point at them).
 // Partial sync: only the chains of changed Services are rewritten (flush + rules), only their
-// map elements are deleted and added, and their stale chains are deleted in the same
-// transaction: one endpoint change is a few lines.
+// map elements are deleted and added. Chains no longer used are emptied at once (nothing can
+// reach them) and deleted later, together, by the next transaction that must make nft read
+// its cache anyway (one deleting elements, or a full sync): deleting is the one thing a block
+// cannot express.
 import { affinitySetLine, type Applied, type ElementOwners, recordOf } from './applied.js';
-import { FIXED_CHAINS, prelude, skeleton, type SkeletonConfig, T } from './skeleton.js';
-import type { NftChain, NftElement, ServicePlan } from './service-plan.js';
+import { chainBlock, elementsBlock, FIXED_CHAINS, prelude, skeleton, type SkeletonConfig, T } from './skeleton.js';
+import type { NftElement, ServicePlan } from './service-plan.js';
 
 export interface SyncCounts {
   chainsWritten: number;
   chainsDeleted: number;
   elementsWritten: number;
-  rules: number;
 }
 
-export const newCounts = (): SyncCounts => ({ chainsWritten: 0, chainsDeleted: 0, elementsWritten: 0, rules: 0 });
+/** Emptied chains and unused affinity sets waiting to be deleted (set name -> timeout). */
+export interface Pending {
+  chains: Set<string>;
+  sets: Map<string, number | undefined>;
+}
 
-const chainText = (c: NftChain) => c.rules.map((r) => `add rule ${T} ${c.name} ${r}\n`).join('');
+/** Delete the pending chains and sets once this many have gathered, even without other deletions. */
+export const PENDING_LIMIT = 1000;
+
 const elementText = (e: NftElement) => (e.value === undefined ? e.key : `${e.key} : ${e.value}`);
 
-/** "add element" commands, one per map, for elements in order. */
-function addElements(elements: readonly NftElement[]): string {
-  const byMap = new Map<string, string[]>();
+function byMap(elements: readonly NftElement[], text: (e: NftElement) => string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
   for (const e of elements) {
-    let l = byMap.get(e.map);
-    if (!l) byMap.set(e.map, (l = []));
-    l.push(elementText(e));
+    let l = out.get(e.map);
+    if (!l) out.set(e.map, (l = []));
+    l.push(text(e));
   }
-  let out = '';
-  for (const [map, items] of byMap) out += `add element ${T} ${map} { ${items.join(', ')} }\n`;
   return out;
 }
 
-function deleteElements(elements: readonly NftElement[]): string {
-  const byMap = new Map<string, string[]>();
-  for (const e of elements) {
-    let l = byMap.get(e.map);
-    if (!l) byMap.set(e.map, (l = []));
-    l.push(e.key);
-  }
-  let out = '';
-  for (const [map, keys] of byMap) out += `delete element ${T} ${map} { ${keys.join(', ')} }\n`;
-  return out;
-}
+const addElements = (elements: readonly NftElement[]) => [...byMap(elements, elementText)].map(([map, items]) => elementsBlock(map, items)).join('');
+const deleteElements = (elements: readonly NftElement[]) => [...byMap(elements, (e) => e.key)].map(([map, keys]) => `delete element ${T} ${map} { ${keys.join(', ')} }\n`).join('');
 
 export interface FullSyncInput {
   plans: Iterable<ServicePlan>;
   skeleton: SkeletonConfig;
-  /** Per-Service chains and affinity sets of ours that exist now (from memory or a listing). */
+  /** Per-Service chains of ours that exist now (from memory or a listing), pending ones included. */
   existingChains: ReadonlySet<string>;
   /** Affinity set name -> its timeout in seconds (undefined: not known). */
   existingSets: ReadonlyMap<string, number | undefined>;
@@ -71,7 +67,7 @@ export interface FullSyncOutput {
 }
 
 export function renderFullSync(input: FullSyncInput): FullSyncOutput {
-  const counts = newCounts();
+  const counts: SyncCounts = { chainsWritten: 0, chainsDeleted: 0, elementsWritten: 0 };
   const applied = new Map<string, Applied>();
   const owners: ElementOwners = new Map();
   const conflicts: FullSyncOutput['conflicts'] = [];
@@ -87,7 +83,7 @@ export function renderFullSync(input: FullSyncInput): FullSyncOutput {
       chunk = [];
       chunkChains = 0;
     }
-    // Declared, emptied, refilled: atomic per chain, whatever the chain held before.
+    // Declared and emptied first (a chain may jump to another of the same Service), then refilled.
     for (const c of plan.chains) chunk.push(`add chain ${T} ${c.name}\nflush chain ${T} ${c.name}\n`);
     for (const s of plan.sets) {
       if (activeSets.has(s.name)) continue;
@@ -98,9 +94,8 @@ export function renderFullSync(input: FullSyncInput): FullSyncOutput {
       chunk.push(affinitySetLine(s));
     }
     for (const c of plan.chains) {
-      chunk.push(chainText(c));
+      chunk.push(chainBlock(c.name, c.rules));
       active.add(c.name);
-      counts.rules += c.rules.length;
     }
     chunkChains += plan.chains.length;
     counts.chainsWritten += plan.chains.length;
@@ -138,70 +133,93 @@ export interface ServiceChange {
   next: ServicePlan | undefined;
 }
 
-/** One transaction for the changed Services, or '' when nothing in the kernel changes. */
-export function renderPartialSync(changes: Iterable<ServiceChange>, owners: ElementOwners): { script: string; applied: Map<string, Applied | undefined>; counts: SyncCounts } {
-  const counts = newCounts();
-  const addSets: string[] = [];
-  const addChains: string[] = [];
-  const bodies: string[] = [];
-  const delElements: NftElement[] = [];
-  const addElementsList: NftElement[] = [];
-  const delChains: string[] = [];
-  const delSets: string[] = [];
-  const applied = new Map<string, Applied | undefined>();
-  for (const { service, old, next } of changes) {
-    const oldChains = old?.chains ?? new Map<string, string>();
-    const nextNames = new Set(next?.chains.map((c) => c.name));
-    for (const c of next?.chains ?? []) {
-      const text = c.rules.join('\n');
-      const before = oldChains.get(c.name);
-      if (before === text) continue;
-      if (before === undefined) addChains.push(`add chain ${T} ${c.name}\n`);
-      else bodies.push(`flush chain ${T} ${c.name}\n`);
-      bodies.push(chainText(c));
-      counts.chainsWritten++;
-    }
-    for (const name of oldChains.keys()) {
-      if (nextNames.has(name)) continue;
-      delChains.push(`delete chain ${T} ${name}\n`);
-      counts.chainsDeleted++;
-    }
-    const oldSets = new Map((old?.sets ?? []).map((s) => [s.name, s.timeoutSeconds]));
-    const nextSets = new Map((next?.sets ?? []).map((s) => [s.name, s.timeoutSeconds]));
-    for (const s of next?.sets ?? []) {
-      if (oldSets.get(s.name) === s.timeoutSeconds) continue;
-      if (oldSets.has(s.name)) delSets.push(`delete set ${T} ${s.name}\n`);
-      addSets.push(affinitySetLine(s));
-    }
-    for (const [name] of oldSets) if (!nextSets.has(name)) delSets.push(`delete set ${T} ${name}\n`);
+interface PartialParts {
+  addSets: string[];
+  newChains: string[];
+  bodies: string[];
+  delElements: NftElement[];
+  addElements: NftElement[];
+  counts: SyncCounts;
+}
 
-    // Elements: what this Service owned and no longer wants (or wants with another verdict)
-    // goes; what it wants and nobody else owns comes.
-    const oldEls = new Map((old?.elements ?? []).map((e) => [`${e.map} ${e.key}`, e]));
-    const kept: NftElement[] = [];
-    const wanted = new Map((next?.elements ?? []).map((e) => [`${e.map} ${e.key}`, e]));
-    for (const [k, e] of oldEls) {
-      const w = wanted.get(k);
-      if (w && w.value === e.value) continue;
-      delElements.push(e);
-      owners.delete(k);
-    }
-    for (const [k, e] of wanted) {
-      const o = oldEls.get(k);
-      if (o && o.value === e.value) {
-        kept.push(e);
-        continue;
-      }
-      if (owners.has(k)) continue;
-      owners.set(k, service);
-      addElementsList.push(e);
+/** The chains and sets of one changed Service: what to create, rewrite, and leave to pending. */
+function changeChains({ old, next }: ServiceChange, parts: PartialParts, pending: Pending): void {
+  const oldChains = old?.chains ?? new Map<string, string>();
+  const nextNames = new Set(next?.chains.map((c) => c.name));
+  for (const c of next?.chains ?? []) {
+    const before = oldChains.get(c.name);
+    if (before === c.rules.join('\n')) continue;
+    // An emptied chain waiting for deletion is used again as it is.
+    const exists = before !== undefined || pending.chains.delete(c.name);
+    if (exists) parts.bodies.push(`flush chain ${T} ${c.name}\n`);
+    else parts.newChains.push(`add chain ${T} ${c.name}\n`);
+    parts.bodies.push(chainBlock(c.name, c.rules));
+    parts.counts.chainsWritten++;
+  }
+  for (const name of oldChains.keys()) {
+    if (nextNames.has(name)) continue;
+    parts.bodies.push(`flush chain ${T} ${name}\n`);
+    pending.chains.add(name);
+  }
+  const oldSets = new Map((old?.sets ?? []).map((s) => [s.name, s.timeoutSeconds]));
+  const nextSets = new Set((next?.sets ?? []).map((s) => s.name));
+  for (const s of next?.sets ?? []) {
+    const had = oldSets.has(s.name) ? oldSets.get(s.name) : pending.sets.get(s.name);
+    pending.sets.delete(s.name);
+    if (had === s.timeoutSeconds) continue;
+    if (had !== undefined || oldSets.has(s.name)) parts.addSets.push(`delete set ${T} ${s.name}\n`);
+    parts.addSets.push(affinitySetLine(s));
+  }
+  for (const [name, timeout] of oldSets) if (!nextSets.has(name)) pending.sets.set(name, timeout);
+}
+
+/** The elements of one changed Service: what it no longer owns goes, what it wants and nobody owns comes. */
+function changeElements({ service, old, next }: ServiceChange, parts: PartialParts, owners: ElementOwners): NftElement[] {
+  const oldEls = new Map((old?.elements ?? []).map((e) => [`${e.map} ${e.key}`, e]));
+  const wanted = new Map((next?.elements ?? []).map((e) => [`${e.map} ${e.key}`, e]));
+  const kept: NftElement[] = [];
+  for (const [k, e] of oldEls) {
+    if (wanted.get(k)?.value === e.value && wanted.has(k)) continue;
+    parts.delElements.push(e);
+    owners.delete(k);
+  }
+  for (const [k, e] of wanted) {
+    if (oldEls.has(k) && oldEls.get(k)!.value === e.value) {
       kept.push(e);
-      counts.elementsWritten++;
+      continue;
     }
-    applied.set(service, next ? recordOf(next, kept) : undefined);
+    if (owners.has(k)) continue;
+    owners.set(k, service);
+    parts.addElements.push(e);
+    kept.push(e);
+    parts.counts.elementsWritten++;
+  }
+  return kept;
+}
+
+/** One transaction for the changed Services, or '' when nothing in the kernel changes. `pending` and `owners` are updated. */
+export function renderPartialSync(changes: Iterable<ServiceChange>, owners: ElementOwners, pending: Pending): { script: string; applied: Map<string, Applied | undefined>; counts: SyncCounts } {
+  const parts: PartialParts = { addSets: [], newChains: [], bodies: [], delElements: [], addElements: [], counts: { chainsWritten: 0, chainsDeleted: 0, elementsWritten: 0 } };
+  const applied = new Map<string, Applied | undefined>();
+  for (const change of changes) {
+    changeChains(change, parts, pending);
+    const kept = changeElements(change, parts, owners);
+    applied.set(change.service, change.next ? recordOf(change.next, kept) : undefined);
+  }
+  // Deleting costs nft a read of the table: done when elements must go anyway, or when enough
+  // emptied chains have gathered.
+  const deletes: string[] = [];
+  if (parts.delElements.length || pending.chains.size + pending.sets.size >= PENDING_LIMIT) {
+    for (const c of pending.chains) deletes.push(`delete chain ${T} ${c}\n`);
+    for (const s of pending.sets.keys()) deletes.push(`delete set ${T} ${s}\n`);
+    parts.counts.chainsDeleted = pending.chains.size;
+    pending.chains.clear();
+    pending.sets.clear();
   }
   // New sets and chains exist before anything refers to them; references go before the
   // chains and sets they point to are deleted, all within this one transaction.
-  const script = addSets.join('') + addChains.join('') + bodies.join('') + deleteElements(delElements) + addElements(addElementsList) + delChains.join('') + delSets.join('');
-  return { script: script ? prelude() + script : '', applied, counts };
+  const script = parts.addSets.join('') + parts.newChains.join('') + parts.bodies.join('') + deleteElements(parts.delElements) + addElements(parts.addElements) + deletes.join('');
+  return { script: script ? prelude() + script : '', applied, counts: parts.counts };
 }
+
+

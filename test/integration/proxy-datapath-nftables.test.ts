@@ -16,7 +16,7 @@ t.test('nftables mode: only our table, nothing in iptables', async (t) => {
   const table = await world.exec(world.node, 'nft', ['list', 'table', 'ip', 'kubenode']);
   t.match(table, /map service-ips \{/);
   t.match(table, /10\.96\.0\.10 \. tcp \. 80 : goto service-\S+-default\/web\/tcp\/http/, 'the ClusterIP is an element of the service-ips verdict map');
-  t.match(table, /numgen random mod 2 vmap/, 'web (2 ready endpoints) picks one of two endpoint chains');
+  t.match(table, /numgen random mod 2 0 goto endpoint-\S+-default\/web\/tcp\/http__10\.244\.1\.\d+\/8080/, 'web (2 ready endpoints): the first endpoint chain takes half');
 });
 
 t.test('nftables mode: an endpoint change is one small partial sync', async (t) => {
