@@ -15,8 +15,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # --- Debian packages ----------------------------------------------------------------------
-# docker.io: the container runtime the agent drives. iptables/ipset/ipvsadm/conntrack: what the
-# proxy programs. iproute2: namespaces and links. busybox-static: the test images' userland.
+# docker.io: the container runtime the agent drives. iptables/ipset/ipvsadm/conntrack/nftables:
+# what the proxy programs (nft for --proxy-mode nftables). iproute2: namespaces and links. busybox-static: the test images' userland.
 # containernetworking-plugins: Debian's reference CNI plugins (bridge, host-local, portmap,
 # bandwidth), used beside ours in tests. qemu-system-x86 + a Debian kernel: the VM that IPVS
 # tests boot, because this machine's kernel has no IPVS. openssl: control-plane certificates.
@@ -27,7 +27,7 @@ fi
 # vagrant-libvirt, libvirt-daemon(-driver-qemu), libvirt-clients, dnsmasq-base, qemu-utils, rsync:
 # Vagrant VMs as nodes under libvirt (without libvirt-daemon-system, which wants systemd);
 # mmdebstrap, grub-pc-bin, fdisk: scripts/vagrant-box.sh builds their box from Debian packages.
-packages=(docker.io iptables ipset ipvsadm iproute2 conntrack busybox-static containernetworking-plugins
+packages=(docker.io iptables ipset ipvsadm nftables iproute2 conntrack busybox-static containernetworking-plugins
           qemu-system-x86 openssl util-linux bsdutils curl ca-certificates kmod e2fsprogs cpio zstd vagrant
           bash-static bind9-dnsutils netcat-openbsd gcc make libc6-dev bzip2 xz-utils
           vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base qemu-utils rsync

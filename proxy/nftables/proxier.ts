@@ -10,7 +10,7 @@ import type { Cidr } from '../model/validation.js';
 import { addressesInCidrs, nodeIPv4Addresses } from '../node-addresses.js';
 import type { Proxier, SyncOptions, SyncResult } from '../proxier.js';
 import type { Applied, ElementOwners } from './applied.js';
-import { deleteTables, type ExistingObjects, listExisting, nftApply } from './nft.js';
+import { deleteTables, type ExistingObjects, listExisting, nftApply, tableExists } from './nft.js';
 import { type NftPlanConfig, planNftService } from './service-plan.js';
 import type { SkeletonConfig } from './skeleton.js';
 import { type Pending, renderFullSync, renderPartialSync, type ServiceChange } from './transactions.js';
@@ -21,6 +21,14 @@ import { type Pending, renderFullSync, renderPartialSync, type ServiceChange } f
  * a smaller figure bounds how long each transaction holds the nftables lock.
  */
 export const CHAINS_PER_TRANSACTION = Infinity;
+
+/**
+ * How often the periodic sync rewrites everything (upstream's nftables mode: hourly). In between,
+ * a --sync-period tick checks that our table is still there (`nft list tables`, which reads no
+ * chain) and otherwise writes only what changed: a full rewrite at 10,000 Services costs
+ * seconds of CPU, which every 30 s would be a sixth of a core spent on an idle node.
+ */
+export const FULL_REWRITE_PERIOD_MS = 3_600_000;
 
 export interface NftablesProxierOptions {
   log: Logger;
@@ -36,6 +44,8 @@ export interface NftablesProxierOptions {
   maxChainsPerTransaction?: number;
   /** Where the node's addresses come from (tests may pin them). */
   nodeAddresses?: () => Promise<string[]>;
+  /** Override FULL_REWRITE_PERIOD_MS. */
+  fullRewritePeriodMs?: number;
   /** How a script reaches the kernel (the benchmark records them). */
   apply?: (script: string) => Promise<void>;
 }
@@ -52,6 +62,7 @@ export class NftablesProxier implements Proxier {
   private cfg: NftPlanConfig | undefined;
   private chainCount = 0;
   private elementCount = 0;
+  private lastRewrite = -Infinity;
 
   constructor(private readonly opts: NftablesProxierOptions) {}
 
@@ -71,7 +82,11 @@ export class NftablesProxier implements Proxier {
 
   async sync(state: ProxyState, opts: SyncOptions = {}): Promise<SyncResult> {
     const t0 = performance.now();
-    const full = opts.full === true || this.needFull || this.cfg === undefined;
+    let full = opts.full === true || this.needFull || this.cfg === undefined;
+    // A periodic full sync (not the first, not after a failure) rewrites only when it is due or
+    // when our table was removed behind our back.
+    const periodic = full && !this.needFull && this.known && this.cfg !== undefined;
+    if (periodic && Date.now() - this.lastRewrite < (this.opts.fullRewritePeriodMs ?? FULL_REWRITE_PERIOD_MS) && (await tableExists())) full = false;
     // Until this sync succeeds, the kernel is in an unknown state: the next one must be full.
     this.needFull = true;
     const known = this.known;
@@ -94,6 +109,7 @@ export class NftablesProxier implements Proxier {
       }
       if (out.counts.chainsDeleted) this.opts.log.info('deleted stale chains', { count: out.counts.chainsDeleted });
       this.applied = out.applied;
+      this.lastRewrite = Date.now();
       this.owners = out.owners;
       this.pending = { chains: new Set(), sets: new Map() };
       this.chainCount = out.counts.chainsWritten;

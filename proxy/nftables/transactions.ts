@@ -219,7 +219,7 @@ export function renderPartialSync(changes: Iterable<ServiceChange>, owners: Elem
   // New sets and chains exist before anything refers to them; references go before the
   // chains and sets they point to are deleted, all within this one transaction.
   const script = parts.addSets.join('') + parts.newChains.join('') + parts.bodies.join('') + deleteElements(parts.delElements) + addElements(parts.addElements) + deletes.join('');
-  return { script: script ? prelude() + script : '', applied, counts: parts.counts };
+  return { script, applied, counts: parts.counts };
 }
 
 
