@@ -60,7 +60,7 @@ async function coldStarts(n: number, tracker: ChangeTracker): Promise<{ proxier:
     const floor: number[] = [];
     let proxier: NftablesProxier | undefined;
     let recorded: string[] = [];
-    for (let i = 0; i < (n > 1000 ? 2 : 3); i++) {
+    for (let i = 0; i < (n > 1000 ? (max === undefined ? 2 : 1) : 3); i++) {
       await deleteTables();
       recorded = [];
       proxier = recordingProxier(recorded, max);

@@ -24,8 +24,8 @@ export const CHAINS_PER_TRANSACTION = Infinity;
 
 /**
  * How often the periodic sync rewrites everything (upstream's nftables mode: hourly). In between,
- * a --sync-period tick checks that our table is still there (`nft list tables`, which reads no
- * chain) and otherwise writes only what changed: a full rewrite at 10,000 Services costs
+ * a --sync-period tick checks that our table is still there (see tableExists: nft reads no
+ * chain for it) and otherwise writes only what changed: a full rewrite at 10,000 Services costs
  * seconds of CPU, which every 30 s would be a sixth of a core spent on an idle node.
  */
 export const FULL_REWRITE_PERIOD_MS = 3_600_000;
