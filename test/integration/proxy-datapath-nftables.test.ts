@@ -3,6 +3,7 @@
 // mode: everything lives in our own table, a partial sync writes a small transaction, another
 // mode's start removes the table, and --cleanup removes it.
 import t from 'tap';
+import { run } from '../../lib/exec.js';
 import { datapathScenario } from '../fixtures/proxy/datapath-scenario.js';
 import { endpointSlice, PROXY_BIN, service, startProxy, tally } from '../fixtures/proxy/world.js';
 
@@ -45,4 +46,11 @@ t.test('starting iptables mode removes the nftables table; --cleanup removes our
   await back.stop();
   await world.exec(world.node, process.execPath, [PROXY_BIN, '--proxy-mode', 'nftables', '--cleanup']);
   t.equal((await world.exec(world.node, 'nft', ['list', 'tables'])).includes('kubenode'), false, '--cleanup deleted the table');
+});
+
+t.test('without nft, nftables mode exits 2 and says what to install', async (t) => {
+  // A PATH without nft: the mode is refused before anything is touched.
+  const r = await run(process.execPath, [PROXY_BIN, '--proxy-mode', 'nftables', '--services-dir', proxy.dir, '--healthz-bind-address=', '--metrics-bind-address='], { allowFailure: true, env: { ...process.env, PATH: '/nonexistent' }, timeoutMs: 30_000 });
+  t.equal(r.code, 2);
+  t.match(r.stderr, /--proxy-mode nftables: nft is not installed \(apt-get install nftables\); or use --proxy-mode iptables/);
 });
