@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { isIPv6, parseCidr, type Cidr } from './model/validation.js';
 
 export interface ProxyFlags {
-  proxyMode: 'iptables' | 'ipvs' | 'userspace';
+  proxyMode: 'iptables' | 'ipvs' | 'nftables' | 'userspace';
   kubeconfig?: string;
   servicesDir?: string;
   hostnameOverride: string;
@@ -35,7 +35,7 @@ export class FlagError extends Error {
 
 export const USAGE = `Usage: kubenode-proxy [flags]
 
-  --proxy-mode iptables|ipvs|userspace  which proxier to run (default iptables)
+  --proxy-mode iptables|ipvs|nftables|userspace  which proxier to run (default iptables)
   --kubeconfig PATH                watch Services and EndpointSlices on this cluster's apiserver
   --services-dir DIR               standalone: Service/EndpointSlice YAML files in DIR, watched
   --hostname-override NAME         this node's name, to recognise local endpoints (default: hostname)
@@ -94,7 +94,7 @@ export function parseFlags(argv: readonly string[]): ProxyFlags {
   }
 
   const mode = raw.get('proxy-mode') ?? 'iptables';
-  if (mode !== 'iptables' && mode !== 'ipvs' && mode !== 'userspace') throw new FlagError(`--proxy-mode: ${JSON.stringify(mode)} is not iptables, ipvs or userspace`);
+  if (mode !== 'iptables' && mode !== 'ipvs' && mode !== 'nftables' && mode !== 'userspace') throw new FlagError(`--proxy-mode: ${JSON.stringify(mode)} is not iptables, ipvs, nftables or userspace`);
   const backend = raw.get('iptables-backend') ?? 'auto';
   if (backend !== 'auto' && backend !== 'nft' && backend !== 'legacy') throw new FlagError(`--iptables-backend: ${JSON.stringify(backend)} is not auto, nft or legacy`);
 

@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../lib/log.js';
 import { FlagError, parseFlags, type ProxyFlags, USAGE } from './flags.js';
 import { collectGarbage } from './gc.js';
 import { PROXY_MODES } from './modes.js';
+import { removeOtherModes } from './other-modes.js';
 import { addressesInCidrs, nodeIPv4Addresses } from './node-addresses.js';
 import type { Proxier } from './proxier.js';
 import { SyncRunner } from './runner.js';
@@ -123,6 +124,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       await proxier.cleanup();
       return 0;
     }
+    await removeOtherModes(flags, log);
     const running = await startProxy(flags, log, proxier);
     log.info('kubenode-proxy running', { mode: flags.proxyMode, source: flags.kubeconfig ? 'apiserver' : `dir ${flags.servicesDir}` });
     await new Promise<void>((resolve) => {
@@ -137,6 +139,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     await proxier.close?.();
     return 0;
   } catch (e) {
+    // A mode this machine cannot run (nftables without nf_tables) is a usage error, as a bad flag.
+    if (e instanceof FlagError) {
+      process.stderr.write(`kubenode-proxy: ${e.message}\n`);
+      return 2;
+    }
     log.error('kubenode-proxy failed', { error: e instanceof Error ? e.message : String(e) });
     return 1;
   }

@@ -5,6 +5,7 @@ import type { ProxyFlags } from './flags.js';
 import { IptablesBackend } from './iptables/backend.js';
 import { IptablesProxier } from './iptables/proxier.js';
 import { createIpvsProxier } from './ipvs/mode.js';
+import { createNftablesProxier } from './nftables/mode.js';
 import type { Proxier } from './proxier.js';
 import { createUserspaceProxier, withUserspaceRemoved } from './userspace/mode.js';
 
@@ -27,6 +28,11 @@ export const PROXY_MODES: Record<ProxyFlags['proxyMode'], ProxierFactory> = {
   ipvs: async (flags, log) => {
     await withUserspaceRemoved(flags, log);
     return createIpvsProxier(flags, log);
+  },
+  // nftables mode (proxy/nftables/): its own table, verdict maps, same model.
+  nftables: async (flags, log) => {
+    await withUserspaceRemoved(flags, log);
+    return createNftablesProxier(flags, log);
   },
   // Userspace mode (proxy/userspace/): the proxy accepts the connections itself.
   userspace: createUserspaceProxier,

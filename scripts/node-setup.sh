@@ -82,9 +82,9 @@ if compgen -G "$host_files/ca/*.crt" >/dev/null; then
 fi
 
 # --- Debian packages ------------------------------------------------------------------------
-# The same list scripts/vagrant-box.sh puts in the box.
+# The same list scripts/vagrant-box.sh puts in the box, and nftables (for --proxy-mode nftables).
 # apparmor: on a kernel with AppArmor on, Docker starts no container without its profile loaded.
-packages=(docker.io apparmor iptables ipset ipvsadm conntrack iproute2 containernetworking-plugins ca-certificates curl rsync kmod procps)
+packages=(docker.io apparmor iptables ipset ipvsadm nftables conntrack iproute2 containernetworking-plugins ca-certificates curl rsync kmod procps)
 [ "$role" = control-plane ] && packages+=(openssl unzip)
 install_missing_packages "${packages[@]}"
 

@@ -15,8 +15,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # --- Debian packages ----------------------------------------------------------------------
-# docker.io: the container runtime the agent drives. iptables/ipset/ipvsadm/conntrack: what the
-# proxy programs. nftables: nft, whose tracing kubenode-trace reads. iproute2: namespaces and links. busybox-static: the test images' userland.
+# docker.io: the container runtime the agent drives. iptables/ipset/ipvsadm/conntrack/nftables:
+# what the proxy programs (nft for --proxy-mode nftables; kubenode-trace reads nft's packet tracing).
+# iproute2: namespaces and links. busybox-static: the test images' userland.
 # containernetworking-plugins: Debian's reference CNI plugins (bridge, host-local, portmap,
 # bandwidth), used beside ours in tests. qemu-system-x86 + a Debian kernel: the VM that IPVS
 # tests boot, because this machine's kernel has no IPVS. openssl: control-plane certificates.
@@ -28,8 +29,7 @@ fi
 # Vagrant VMs as nodes under libvirt (without libvirt-daemon-system, which wants systemd);
 # mmdebstrap, grub-pc-bin, fdisk: scripts/vagrant-box.sh builds their box from Debian packages.
 # wrk: the HTTP load of bench/proxy-modes (requests per second through a ClusterIP, per proxy mode).
-# nftables: kubenode-trace's packet tracing (nft monitor trace) and the proxy's nftables mode.
-packages=(docker.io iptables ipset ipvsadm iproute2 conntrack nftables busybox-static containernetworking-plugins
+packages=(docker.io iptables ipset ipvsadm nftables iproute2 conntrack busybox-static containernetworking-plugins
           qemu-system-x86 openssl util-linux bsdutils curl ca-certificates kmod e2fsprogs cpio zstd vagrant
           bash-static bind9-dnsutils netcat-openbsd gcc make libc6-dev bzip2 xz-utils
           vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base qemu-utils rsync

@@ -20,7 +20,10 @@ function usable(eps: readonly Endpoint[]): Endpoint[] {
 }
 
 export function usesClusterEndpoints(sp: ServicePort): boolean {
-  return !sp.internalPolicyLocal || (externallyAccessible(sp) && !sp.externalPolicyLocal);
+  // Upstream's UsesClusterEndpoints: even with externalTrafficPolicy Local, pods and the node
+  // reaching an external address are short-circuited to the cluster-wide endpoints, so an
+  // externally reachable port needs them whatever its internal policy.
+  return !sp.internalPolicyLocal || externallyAccessible(sp);
 }
 
 export function usesLocalEndpoints(sp: ServicePort): boolean {
