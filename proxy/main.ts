@@ -122,6 +122,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const proxier = await PROXY_MODES[flags.proxyMode](flags, log);
     if (flags.cleanup) {
       await proxier.cleanup();
+      await removeOtherModes(flags, log); // upstream's --cleanup removes every mode's rules
       return 0;
     }
     await removeOtherModes(flags, log);

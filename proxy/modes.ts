@@ -1,5 +1,5 @@
 // --proxy-mode -> a Proxier. Each mode builds itself from the flags; the rest of the program
-// only sees the Proxier interface.
+// only sees the Proxier interface. What other modes left behind is removed by other-modes.ts.
 import type { Logger } from '../lib/log.js';
 import type { ProxyFlags } from './flags.js';
 import { IptablesBackend } from './iptables/backend.js';
@@ -7,14 +7,13 @@ import { IptablesProxier } from './iptables/proxier.js';
 import { createIpvsProxier } from './ipvs/mode.js';
 import { createNftablesProxier } from './nftables/mode.js';
 import type { Proxier } from './proxier.js';
-import { createUserspaceProxier, withUserspaceRemoved } from './userspace/mode.js';
+import { createUserspaceProxier } from './userspace/mode.js';
 
 export type ProxierFactory = (flags: ProxyFlags, log: Logger) => Promise<Proxier>;
 
 export const PROXY_MODES: Record<ProxyFlags['proxyMode'], ProxierFactory> = {
-  iptables: async (flags, log) => {
-    await withUserspaceRemoved(flags, log);
-    return new IptablesProxier({
+  iptables: async (flags, log) =>
+    new IptablesProxier({
       backend: await IptablesBackend.open(flags.iptablesBackend),
       log,
       nodeName: flags.hostnameOverride,
@@ -22,18 +21,11 @@ export const PROXY_MODES: Record<ProxyFlags['proxyMode'], ProxierFactory> = {
       nodePortCIDRs: flags.nodePortAddresses,
       masqueradeAll: flags.masqueradeAll,
       masqueradeBit: flags.masqueradeBit,
-    });
-  },
+    }),
   // IPVS mode (proxy/ipvs/) reuses the sources, trackers and model.
-  ipvs: async (flags, log) => {
-    await withUserspaceRemoved(flags, log);
-    return createIpvsProxier(flags, log);
-  },
+  ipvs: createIpvsProxier,
   // nftables mode (proxy/nftables/): its own table, verdict maps, same model.
-  nftables: async (flags, log) => {
-    await withUserspaceRemoved(flags, log);
-    return createNftablesProxier(flags, log);
-  },
+  nftables: createNftablesProxier,
   // Userspace mode (proxy/userspace/): the proxy accepts the connections itself.
   userspace: createUserspaceProxier,
 };

@@ -35,7 +35,3 @@ export async function chooseHostIP(): Promise<string | undefined> {
   return (await nodeIPv4Addresses()).find((a) => !a.startsWith('127.'));
 }
 
-/** Other modes starting on a node that ran userspace mode: its redirects would take their traffic. */
-export async function withUserspaceRemoved(flags: ProxyFlags, log: Logger): Promise<void> {
-  await removeUserspaceRules(await IptablesBackend.open(flags.iptablesBackend), log);
-}

@@ -12,7 +12,7 @@ import type { IptablesBackend } from '../iptables/backend.js';
 import { categorizeEndpoints } from '../model/categorize.js';
 import { endpointsKey, type ProxyState, type ServicePort } from '../model/types.js';
 import type { Proxier, SyncOptions, SyncResult } from '../proxier.js';
-import { removeOtherModes, removeUserspaceRules } from './cleanup.js';
+import { removeUserspaceRules } from './cleanup.js';
 import { EndpointPicker } from './picker.js';
 import { missingUserspaceJumps, planPortals, type Portal, renderPortals, USERSPACE_JUMP_RULES } from './rules.js';
 import { type ProxySocket, TcpProxySocket } from './tcp.js';
@@ -38,7 +38,6 @@ export class UserspaceProxier implements Proxier {
   private readonly ports = new Map<string, ProxiedPort>();
   private lastInput = '';
   private lastPortals = new Map<string, Portal>();
-  private firstSync = true;
   private hostIP: string | undefined;
 
   constructor(private readonly opts: UserspaceProxierOptions) {}
@@ -66,10 +65,6 @@ export class UserspaceProxier implements Proxier {
     const t0 = performance.now();
     const { backend, log } = this.opts;
     const full = opts.full === true || this.lastInput === '';
-    if (this.firstSync) {
-      await removeOtherModes(backend, log);
-      this.firstSync = false;
-    }
     if (full) this.hostIP = await this.opts.hostIP();
     if (full && !this.hostIP) log.warn('no non-loopback IPv4 address on this node: Services are not reachable from the node itself');
 
