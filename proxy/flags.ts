@@ -21,6 +21,8 @@ export interface ProxyFlags {
   iptablesBackend: 'auto' | 'nft' | 'legacy';
   /** --ipvs-scheduler as given ('' = rr); validated by the IPVS mode (proxy/ipvs/scheduler.ts). */
   ipvsScheduler: string;
+  /** --iptables-localhost-nodeports (default true, as upstream): NodePorts on 127.0.0.1 too. */
+  iptablesLocalhostNodePorts: boolean;
   help: boolean;
 }
 
@@ -46,6 +48,7 @@ export const USAGE = `Usage: kubenode-proxy [flags]
   --masquerade-all                 SNAT all Service traffic
   --iptables-masquerade-bit N      fwmark bit used to mark packets for SNAT (default 14)
   --iptables-backend auto|nft|legacy  iptables flavour (default: what 'iptables' is here)
+  --iptables-localhost-nodeports=false  no NodePorts on 127.0.0.1 (default true: sets route_localnet=1)
   --ipvs-scheduler NAME            IPVS mode's scheduler: rr (default), wrr, lc, wlc, sh, dh, sed, nq, mh...
   --cleanup                        remove every rule kubenode-proxy installed, then exit
 `;
@@ -59,7 +62,7 @@ export function parseDuration(flag: string, v: string): number {
   return ms;
 }
 
-const BOOLEAN = new Set(['cleanup', 'masquerade-all', 'help']);
+const BOOLEAN = new Set(['cleanup', 'masquerade-all', 'help', 'iptables-localhost-nodeports']);
 const VALUED = new Set([
   'proxy-mode', 'kubeconfig', 'services-dir', 'hostname-override', 'cluster-cidr', 'nodeport-addresses', 'min-sync-period',
   'sync-period', 'healthz-bind-address', 'metrics-bind-address', 'iptables-masquerade-bit', 'iptables-backend',
@@ -127,6 +130,7 @@ export function parseFlags(argv: readonly string[]): ProxyFlags {
     masqueradeBit: bit,
     iptablesBackend: backend,
     ipvsScheduler: raw.get('ipvs-scheduler') ?? '',
+    iptablesLocalhostNodePorts: raw.get('iptables-localhost-nodeports') !== 'false',
     help: raw.get('help') === 'true',
   };
   if (flags.syncPeriodMs <= 0) throw new FlagError('--sync-period: must be greater than 0');
