@@ -8,6 +8,7 @@ import { parseEndpointSlice } from '../../proxy/model/endpoint-slice.js';
 import { parseService } from '../../proxy/model/service.js';
 import type { Endpoint, ServicePort } from '../../proxy/model/types.js';
 import { parseCidr } from '../../proxy/model/validation.js';
+import { FlagError, parseFlags } from '../../proxy/flags.js';
 import { addressesInCidrs } from '../../proxy/node-addresses.js';
 import { localhostNodePortsInEffect } from '../../proxy/iptables/localhost.js';
 import { newStats, renderFullSync } from '../../proxy/iptables/restore.js';
@@ -95,6 +96,14 @@ t.test('--iptables-localhost-nodeports: in effect when 127.0.0.1 is a NodePort a
   t.equal(localhostNodePortsInEffect(false, []), false, 'the flag turns it off');
   t.same(addressesInCidrs(['127.0.0.1', '192.0.2.1'], [cidr('0.0.0.0/0')]), ['192.0.2.1'], 'loopback left out without it');
   t.same(addressesInCidrs(['127.0.0.1', '192.0.2.1'], [cidr('0.0.0.0/0')], true), ['127.0.0.1', '192.0.2.1']);
+});
+
+t.test('--iptables-localhost-nodeports: true unless =false, as upstream', async (t) => {
+  const flags = (...a: string[]) => parseFlags(['--services-dir', '/tmp', ...a]);
+  t.equal(flags().iptablesLocalhostNodePorts, true);
+  t.equal(flags('--iptables-localhost-nodeports=false').iptablesLocalhostNodePorts, false);
+  t.equal(flags('--iptables-localhost-nodeports').iptablesLocalhostNodePorts, true);
+  t.throws(() => flags('--iptables-localhost-nodeports=maybe'), new FlagError('--iptables-localhost-nodeports: "maybe" is not true or false'));
 });
 
 t.test('localhost NodePorts: the KUBE-SERVICES tail rule, KUBE-FIREWALL and its jumps', async (t) => {
