@@ -85,6 +85,7 @@ t.test('periodic syncs, counters and the canary', async (t) => {
       const save = await world.iptablesSave();
       t.match(save, /^:KUBE-PROXY-CANARY - /m, 'the canary is back');
       t.equal(save.split('\n').filter((l) => l === '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES').length, 1, 'the jump is back, once');
+      t.equal(save.split('\n').filter((l) => l === '-A INPUT -j KUBE-FIREWALL').length, 1, 'KUBE-FIREWALL\'s jump (no comment) is recognised, never doubled');
       t.equal((await world.http(cli, '10.96.0.10', 80, 10)).filter((x) => x.ok).length, 10, 'the Service works again');
     });
   }
