@@ -150,6 +150,13 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('proxy-upstream needs root (network namespaces, a control plane): sudo node dist/bench/proxy-upstream.js');
   if ((await run(UPSTREAM_BIN, ['--version'], { allowFailure: true }).catch(() => ({ code: 1 }))).code !== 0) throw new Error(`${UPSTREAM_BIN} is missing: run scripts/build-kube-proxy.sh`);
   const teardowns: Array<() => unknown> = [];
+  let tornDown: Promise<void> | undefined;
+  const tearDown = () => (tornDown ??= (async () => {
+    for (const fn of teardowns.reverse()) await fn();
+  })());
+  // Interrupted (upstream's cold start at 10,000 Services can take half an hour): stop both
+  // proxies, delete the namespaces and the control plane all the same.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void tearDown().then(() => process.exit(130)));
   const dir = mkdtempSync(join(tmpdir(), 'kubenode-bench-upstream-'));
   const prefix = runPrefix();
   try {
@@ -164,16 +171,18 @@ async function main(): Promise<void> {
       await createServices(cp, have, n);
       have = n;
       console.log(`\n# ${n} Services + EndpointSlices in the apiserver (created in ${((performance.now() - t0) / 1000).toFixed(0)} s); load: ${(await run('uptime', [])).stdout.trim()}`);
-      const nodes = [await createBenchNode(cp, 'kubenode', names.kubenode, 1), await createBenchNode(cp, 'upstream', names.upstream, 2)];
-      try {
-        await measureSize(cp, nodes, n, dir, kubeconfigs);
-      } finally {
-        for (const node of nodes) await deleteBenchNode(cp, node);
-      }
+      const nodes: BenchNode[] = [];
+      const removeNodes = async () => {
+        for (const node of nodes.splice(0)) await deleteBenchNode(cp, node);
+      };
+      teardowns.push(removeNodes);
+      nodes.push(await createBenchNode(cp, 'kubenode', names.kubenode, 1), await createBenchNode(cp, 'upstream', names.upstream, 2));
+      await measureSize(cp, nodes, n, dir, kubeconfigs);
+      await removeNodes();
     }
     console.log(`\n# logs of both proxies: ${dir}`);
   } finally {
-    for (const fn of teardowns.reverse()) await fn();
+    await tearDown();
   }
 }
 
