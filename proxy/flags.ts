@@ -23,6 +23,8 @@ export interface ProxyFlags {
   ipvsScheduler: string;
   /** --udp-timeout: userspace mode's idle timeout of a UDP "connection" (upstream default 250ms). */
   udpIdleTimeoutMs: number;
+  /** --iptables-localhost-nodeports (default true, as upstream): NodePorts on 127.0.0.1 too. */
+  iptablesLocalhostNodePorts: boolean;
   help: boolean;
 }
 
@@ -48,6 +50,7 @@ export const USAGE = `Usage: kubenode-proxy [flags]
   --masquerade-all                 SNAT all Service traffic
   --iptables-masquerade-bit N      fwmark bit used to mark packets for SNAT (default 14)
   --iptables-backend auto|nft|legacy  iptables flavour (default: what 'iptables' is here)
+  --iptables-localhost-nodeports=false  no NodePorts on 127.0.0.1 (default true: sets route_localnet=1)
   --ipvs-scheduler NAME            IPVS mode's scheduler: rr (default), wrr, lc, wlc, sh, dh, sed, nq, mh...
   --udp-timeout DURATION           userspace mode: idle UDP connections are closed after this (default 250ms)
   --cleanup                        remove every rule kubenode-proxy installed, then exit
@@ -62,7 +65,7 @@ export function parseDuration(flag: string, v: string): number {
   return ms;
 }
 
-const BOOLEAN = new Set(['cleanup', 'masquerade-all', 'help']);
+const BOOLEAN = new Set(['cleanup', 'masquerade-all', 'help', 'iptables-localhost-nodeports']);
 const VALUED = new Set([
   'proxy-mode', 'kubeconfig', 'services-dir', 'hostname-override', 'cluster-cidr', 'nodeport-addresses', 'min-sync-period',
   'sync-period', 'healthz-bind-address', 'metrics-bind-address', 'iptables-masquerade-bit', 'iptables-backend',
@@ -131,6 +134,7 @@ export function parseFlags(argv: readonly string[]): ProxyFlags {
     iptablesBackend: backend,
     ipvsScheduler: raw.get('ipvs-scheduler') ?? '',
     udpIdleTimeoutMs: parseDuration('udp-timeout', raw.get('udp-timeout') ?? '250ms'),
+    iptablesLocalhostNodePorts: raw.get('iptables-localhost-nodeports') !== 'false',
     help: raw.get('help') === 'true',
   };
   if (flags.udpIdleTimeoutMs <= 0) throw new FlagError('--udp-timeout: must be greater than 0');

@@ -45,12 +45,12 @@ export async function startProxy(flags: ProxyFlags, log: Logger, proxier: Proxie
     run: async (kind) => {
       const state = tracker.takeState();
       try {
-        const r = await proxier.sync(state, { full: kind === 'full' });
+        const r = await proxier.sync(state, { full: kind !== 'partial', periodic: kind === 'periodic' });
         if (r.full) collectGarbage();
         health.synced();
         metrics.synced(r, tracker.counts());
         const mem = process.memoryUsage();
-        (r.full ? log.info : log.debug)('synced proxy rules', { full: r.full, ms: Math.round(r.durationMs), changedServices: state.changed.size, rules: r.rules, written: r.objectsWritten, restores: r.restores, rssMiB: Math.round(mem.rss / 2 ** 20), heapMiB: Math.round(mem.heapUsed / 2 ** 20) });
+        (r.full ? log.info : log.debug)('synced proxy rules', { kind, full: r.full, ms: Math.round(r.durationMs), changedServices: state.changed.size, rules: r.rules, written: r.objectsWritten, restores: r.restores, rssMiB: Math.round(mem.rss / 2 ** 20), heapMiB: Math.round(mem.heapUsed / 2 ** 20) });
       } catch (e) {
         metrics.failed();
         tracker.requeue(state.changed);

@@ -21,6 +21,7 @@ export const PROXY_MODES: Record<ProxyFlags['proxyMode'], ProxierFactory> = {
       nodePortCIDRs: flags.nodePortAddresses,
       masqueradeAll: flags.masqueradeAll,
       masqueradeBit: flags.masqueradeBit,
+      localhostNodePorts: flags.iptablesLocalhostNodePorts,
     }),
   // IPVS mode (proxy/ipvs/) reuses the sources, trackers and model.
   ipvs: createIpvsProxier,

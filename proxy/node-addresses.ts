@@ -19,7 +19,10 @@ export async function nodeIPv4Addresses(): Promise<string[]> {
   return parseIpAddrJson((await run('ip', ['-j', 'addr', 'show'], { timeoutMs: 10_000 })).stdout);
 }
 
-/** Addresses inside any of the CIDRs (pure). Loopback NodePorts need route_localnet: excluded. */
-export function addressesInCidrs(addrs: readonly string[], cidrs: readonly Cidr[]): string[] {
-  return addrs.filter((ip) => !ip.startsWith('127.') && cidrs.some((c) => cidrContains(c, ip)));
+/**
+ * Addresses inside any of the CIDRs (pure). Loopback addresses only when asked: NodePorts on them
+ * need route_localnet (iptables mode's --iptables-localhost-nodeports).
+ */
+export function addressesInCidrs(addrs: readonly string[], cidrs: readonly Cidr[], loopback = false): string[] {
+  return addrs.filter((ip) => (loopback || !ip.startsWith('127.')) && cidrs.some((c) => cidrContains(c, ip)));
 }

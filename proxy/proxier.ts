@@ -17,6 +17,11 @@ export interface SyncResult {
 export interface SyncOptions {
   /** Rewrite everything, repairing whatever someone changed by hand. */
   full?: boolean;
+  /**
+   * This full sync is the runner's periodic one (--sync-period). A mode that can check cheaply
+   * that its rules are intact may then write only what changed (iptables does, as upstream).
+   */
+  periodic?: boolean;
 }
 
 export interface Proxier {

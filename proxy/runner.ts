@@ -1,14 +1,16 @@
 // The bounded-frequency sync runner (upstream: pkg/util/async/bounded_frequency_runner.go):
 // changes ask for a sync, which runs as soon as --min-sync-period allows, so a burst of events
-// becomes one sync; and a full sync runs at least every --sync-period, repairing whatever was
-// changed behind our back. One sync at a time; stop() waits for the one in progress.
+// becomes one sync; and a periodic sync runs at least every --sync-period, repairing whatever was
+// changed behind our back (each mode decides how: a full rewrite, or a cheap check first). One
+// sync at a time; stop() waits for the one in progress.
 import type { Logger } from '../lib/log.js';
 
-export type SyncKind = 'partial' | 'full';
+/** partial: what changed; full: everything (first sync, retry); periodic: --sync-period elapsed. */
+export type SyncKind = 'partial' | 'full' | 'periodic';
 
 export interface SyncRunnerOptions {
   minIntervalMs: number;
-  /** Full resync period. */
+  /** Periodic resync period (--sync-period). */
   maxIntervalMs: number;
   run: (kind: SyncKind) => Promise<void>;
   log: Logger;
@@ -66,14 +68,14 @@ export class SyncRunner {
     this.timer = undefined;
     if (this.stopped) return;
     const now = Date.now();
-    const kind: SyncKind = this.fullRequested || now >= this.lastFull + this.opts.maxIntervalMs ? 'full' : 'partial';
+    const kind: SyncKind = this.fullRequested ? 'full' : now >= this.lastFull + this.opts.maxIntervalMs ? 'periodic' : 'partial';
     this.pending = false;
     this.fullRequested = false;
     this.lastStart = now;
     this.running = this.opts
       .run(kind)
       .then(() => {
-        if (kind === 'full') this.lastFull = now;
+        if (kind !== 'partial') this.lastFull = now;
         this.retryAt = -Infinity;
       })
       .catch((e: unknown) => {

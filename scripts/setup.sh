@@ -66,6 +66,10 @@ bash "$root/scripts/build-images.sh"
 step "control plane (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd)"
 bash "$root/scripts/build-control-plane.sh"
 
+# --- upstream kube-proxy, for the side-by-side benchmarks ----------------------------------
+step "upstream kube-proxy (bench/proxy-upstream.ts runs it beside kubenode-proxy)"
+bash "$root/scripts/build-kube-proxy.sh"
+
 # --- cluster DNS, from upstream sources ---------------------------------------------------
 step "cluster DNS (CoreDNS binary and the kubenode/coredns image)"
 bash "$root/scripts/build-coredns.sh"

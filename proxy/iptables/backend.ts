@@ -102,23 +102,38 @@ export class IptablesBackend {
 
   /** The rules of the built-in chains we jump from, keyed "table CHAIN", in one process. */
   async builtinRules(builtins: ReadonlyArray<{ table: Table; builtin: string }>): Promise<Map<string, string[]>> {
+    const rules = await this.chainRules(builtins.map((b) => ({ table: b.table, chain: b.builtin })));
+    if (!rules) throw new Error(`${this.programs.restore} could not list the built-in chains ${builtins.map((b) => `${b.table} ${b.builtin}`).join(', ')}`);
+    return rules;
+  }
+
+  /**
+   * The rules of these chains, keyed "table CHAIN", in one process; undefined when one of them
+   * does not exist (which is how the canary check learns that a chain was deleted).
+   */
+  async chainRules(chains: ReadonlyArray<{ table: Table; chain: string }>): Promise<Map<string, string[]> | undefined> {
     // `-S CHAIN` inside a restore input prints that chain and changes nothing; one process reads
-    // every built-in chain we care about without dumping the (possibly huge) whole table.
+    // every chain we care about without dumping the (possibly huge) whole table. A chain that
+    // does not exist fails the whole process, with a message that varies by backend and version
+    // (iptables-nft 1.8.9: "chain `X' in table `nat' is incompatible"): any failure counts as
+    // missing, and the caller's answer to that (a full sync) is also right for other failures.
     const byTable = new Map<Table, Set<string>>();
-    for (const b of builtins) {
-      if (!byTable.has(b.table)) byTable.set(b.table, new Set());
-      byTable.get(b.table)!.add(b.builtin);
+    for (const c of chains) {
+      if (!byTable.has(c.table)) byTable.set(c.table, new Set());
+      byTable.get(c.table)!.add(c.chain);
     }
     let input = '';
-    for (const [table, chains] of byTable) input += `*${table}\n${[...chains].map((c) => `-S ${c}\n`).join('')}COMMIT\n`;
-    const out = (await run(this.programs.restore, ['-w', '5', '--noflush'], { input, timeoutMs: 60_000 })).stdout;
-    // Each listing starts with "-P CHAIN POLICY"; listings come in the order asked for.
-    const order = [...byTable].flatMap(([table, chains]) => [...chains].map((c) => `${table} ${c}`));
+    for (const [table, names] of byTable) input += `*${table}\n${[...names].map((c) => `-S ${c}\n`).join('')}COMMIT\n`;
+    const r = await run(this.programs.restore, ['-w', '5', '--noflush'], { input, timeoutMs: 60_000, allowFailure: true });
+    if (r.code !== 0) return undefined;
+    // Each listing starts with "-P CHAIN POLICY" (built-in) or "-N CHAIN"; listings come in the
+    // order asked for.
+    const order = [...byTable].flatMap(([table, names]) => [...names].map((c) => `${table} ${c}`));
     const result = new Map<string, string[]>();
     let i = -1;
     let current: string[] = [];
-    for (const line of out.split('\n')) {
-      if (line.startsWith('-P ')) {
+    for (const line of r.stdout.split('\n')) {
+      if (line.startsWith('-P ') || line.startsWith('-N ')) {
         i++;
         current = [];
         if (order[i]) result.set(order[i]!, current);

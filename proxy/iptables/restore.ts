@@ -12,7 +12,8 @@ import { type AppliedRules, bodyDigest, chainDigests, sharedRules } from './appl
 import { isServiceChain } from './names.js';
 import type { PlanConfig, ServiceRules, SharedRule } from './service-rules.js';
 import {
-  forwardRules, type JumpRule, jumpSpec, KUBE_MARK_MASQ, markMasqRules, nodePortsJumpRules, postroutingRules, STATIC_CHAINS, type Table,
+  forwardRules, type JumpRule, jumpSpec, KUBE_FIREWALL, KUBE_MARK_MASQ, localhostFirewallRules, markMasqRules, nodePortsJumpRules, postroutingRules,
+  STATIC_CHAINS, type Table,
 } from './static-rules.js';
 
 const chainLine = (name: string) => `:${name} - [0:0]\n`;
@@ -97,12 +98,16 @@ export function* renderFullSync(input: FullSyncInput, stats: SyncStats): Generat
   const filterBody: string[] = [];
   for (const c of STATIC_CHAINS.filter) filter.push(chainLine(c));
   for (const l of forwardRules(cfg)) filterBody.push(l + '\n');
+  // KUBE-FIREWALL exists before INPUT and OUTPUT jump to it (the jumps come below).
+  const firewall = cfg.localhostNodePorts ? localhostFirewallRules() : [];
+  if (firewall.length) filter.push(chainLine(KUBE_FIREWALL));
+  for (const l of firewall) filterBody.push(l + '\n');
   for (const lines of shared.filter.values()) filterBody.push(...lines);
   for (const j of input.missingJumps) if (j.table === 'filter') filterBody.push(`-I ${j.builtin} 1 ${jumpSpec(j)}\n`);
 
   stats.natRules += markMasqRules(cfg).length + postroutingRules(cfg).length + nodePortsJumpRules(cfg).length;
   for (const lines of shared.nat.values()) stats.natRules += lines.length;
-  stats.filterRules += forwardRules(cfg).length;
+  stats.filterRules += forwardRules(cfg).length + firewall.length;
   for (const lines of shared.filter.values()) stats.filterRules += lines.length;
 
   yield `*filter\n${filter.join('')}${filterBody.join('')}COMMIT\n*nat\n${nat.join('')}${natBody.join('')}COMMIT\n`;

@@ -24,6 +24,27 @@ export interface PlanConfig {
   nodePortIPs: 'all' | readonly string[];
   /** This node's IPs (for loadBalancerSourceRanges that include the node itself). */
   nodeIPs: readonly string[];
+  /** --iptables-localhost-nodeports, in effect (IPv4 loopback within --nodeport-addresses). */
+  localhostNodePorts: boolean;
+  /**
+   * More than LARGE_CLUSTER_ENDPOINTS endpoints in all: the KUBE-SVC/SVL -> KUBE-SEP rules and
+   * the KUBE-SEP rules go without comments (upstream's largeClusterMode).
+   */
+  largeCluster: boolean;
+}
+
+/**
+ * Upstream's largeClusterEndpointsThreshold: above it, per-endpoint comments are a third of the
+ * restore input (their text is the longest part of those rules) for little reading value, since
+ * the chain names and DNAT targets say the same.
+ */
+export const LARGE_CLUSTER_ENDPOINTS = 1000;
+
+/** Upstream's largeClusterMode: endpoints of every Service port, counted, above the threshold. */
+export function largeClusterMode(services: ReadonlyMap<string, readonly ServicePort[]>, endpoints: ReadonlyMap<string, readonly Endpoint[]>): boolean {
+  let n = 0;
+  for (const ports of services.values()) for (const sp of ports) n += endpoints.get(endpointsKey(sp.name, sp.protocol))?.length ?? 0;
+  return n > LARGE_CLUSTER_ENDPOINTS;
 }
 
 /** A rule this Service contributes to one of the shared chains (KUBE-SERVICES, KUBE-NODEPORTS...). */
@@ -55,6 +76,8 @@ export interface ServiceRules {
 }
 
 const comment = (text: string) => `-m comment --comment "${text}"`;
+/** A per-endpoint comment and its trailing space, or nothing in a large cluster. */
+const endpointComment = (cfg: PlanConfig, text: string) => (cfg.largeCluster ? '' : `${comment(text)} `);
 const proto = (sp: ServicePort) => sp.protocol.toLowerCase();
 /** "-p tcp ... -m tcp --dport N" pieces, in the order iptables-save prints them. */
 const dport = (sp: ServicePort, port: number) => `-m ${proto(sp)} --dport ${port}`;
@@ -195,42 +218,43 @@ function planPort(sp: ServicePort, eps: readonly Endpoint[], cfg: PlanConfig, ou
       // node) may be sent to another node: masquerade them so replies return here.
       svc.add(`! -s ${cfg.clusterCIDR} ${clusterMatch} ${comment(`${name} cluster IP`)} ${dport(sp, sp.port)} -j ${KUBE_MARK_MASQ}`);
     }
-    writeLoadBalancing(svc, sp, cluster, sepNames);
+    writeLoadBalancing(svc, sp, cluster, sepNames, cfg);
     out.chains.push(svc.done());
   }
   if (usesLocalChain) {
     const svl = new ChainWriter(localPolicyChain);
-    writeLoadBalancing(svl, sp, local, sepNames);
+    writeLoadBalancing(svl, sp, local, sepNames, cfg);
     out.chains.push(svl.done());
   }
 
   for (const ep of reachable) {
     const epStr = endpointString(ep);
     const sep = new ChainWriter(sepNames.get(ep)!);
-    const c = comment(name);
+    const c = endpointComment(cfg, name);
     // Hairpin: a pod reaching itself through the Service must be masqueraded, or it would
     // answer itself directly and the connection would never match.
-    sep.add(`-s ${ep.ip}/32 ${c} -j ${KUBE_MARK_MASQ}`);
-    const recent = sp.affinityTimeoutSeconds > 0 ? ` -m recent --set --name ${sep.name} --mask 255.255.255.255 --rsource` : '';
-    sep.add(`-p ${p} ${c}${recent} -m ${p} -j DNAT --to-destination ${epStr}`);
+    sep.add(`-s ${ep.ip}/32 ${c}-j ${KUBE_MARK_MASQ}`);
+    const recent = sp.affinityTimeoutSeconds > 0 ? `-m recent --set --name ${sep.name} --mask 255.255.255.255 --rsource ` : '';
+    sep.add(`-p ${p} ${c}${recent}-m ${p} -j DNAT --to-destination ${epStr}`);
     out.chains.push(sep.done());
   }
 }
 
 /** Affinity rules first (a known client goes back to its endpoint), then the random spread. */
-function writeLoadBalancing(w: ChainWriter, sp: ServicePort, eps: readonly Endpoint[], sepNames: ReadonlyMap<Endpoint, string>): void {
+function writeLoadBalancing(w: ChainWriter, sp: ServicePort, eps: readonly Endpoint[], sepNames: ReadonlyMap<Endpoint, string>, cfg: PlanConfig): void {
   const target = (ep: Endpoint) => sepNames.get(ep)!;
+  const c = (ep: Endpoint) => endpointComment(cfg, `${sp.name} -> ${endpointString(ep)}`);
   if (sp.affinityTimeoutSeconds > 0) {
     for (const ep of eps) {
       const sep = target(ep);
-      w.add(`${comment(`${sp.name} -> ${endpointString(ep)}`)} -m recent --rcheck --seconds ${sp.affinityTimeoutSeconds} --reap --name ${sep} --mask 255.255.255.255 --rsource -j ${sep}`);
+      w.add(`${c(ep)}-m recent --rcheck --seconds ${sp.affinityTimeoutSeconds} --reap --name ${sep} --mask 255.255.255.255 --rsource -j ${sep}`);
     }
   }
   eps.forEach((ep, i) => {
     const remaining = eps.length - i;
     // Each rule takes 1/remaining of what reaches it, which makes the choice uniform; the last
     // one takes everything left.
-    const stat = remaining > 1 ? ` -m statistic --mode random --probability ${probability(remaining)}` : '';
-    w.add(`${comment(`${sp.name} -> ${endpointString(ep)}`)}${stat} -j ${target(ep)}`);
+    const stat = remaining > 1 ? `-m statistic --mode random --probability ${probability(remaining)} ` : '';
+    w.add(`${c(ep)}${stat}-j ${target(ep)}`);
   });
 }

@@ -13,7 +13,7 @@ import { newStats, renderFullSync, renderPartialSync } from '../../proxy/iptable
 import { type PlanConfig, planService, type ServiceRules } from '../../proxy/iptables/service-rules.js';
 import { JUMP_RULES, missingJumps, nodePortsJumpRules } from '../../proxy/iptables/static-rules.js';
 
-const cfg: PlanConfig = { nodeName: 'node-1', clusterCIDR: '10.244.0.0/16', masqueradeAll: false, masqueradeMark: '0x4000', nodePortIPs: 'all', nodeIPs: ['192.0.2.1'] };
+const cfg: PlanConfig = { nodeName: 'node-1', clusterCIDR: '10.244.0.0/16', masqueradeAll: false, masqueradeMark: '0x4000', nodePortIPs: 'all', nodeIPs: ['192.0.2.1'], localhostNodePorts: true, largeCluster: false };
 
 interface Ep {
   ip: string;
