@@ -15,6 +15,7 @@ import Docker from 'dockerode';
 import { run } from '../../lib/exec.js';
 import { createWorld } from '../fixtures/agent/world.js';
 import { requireDocker } from '../harness/docker.js';
+import { createNetns } from '../harness/netns.js';
 import { requireProgram } from '../harness/require.js';
 import { sleep, until } from '../harness/until.js';
 
@@ -35,6 +36,8 @@ t.test('image GC: unused images, least recently used first, down to the low thre
   requireProgram('dockerd', 'docker', 'tar', 'mount');
   const main = await requireDocker();
   const before = new Set((await main.listImages()).map((i) => i.Id));
+  const hostBridges = async () => (await run('ip', ['-o', 'link', 'show', 'type', 'bridge'])).stdout.split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter(Boolean).sort();
+  const bridgesBefore = await hostBridges();
   const w = await createWorld(t);
   // Short paths: the socket's path must fit in sun_path.
   const d = await mkdtemp(`/tmp/${w.prefix}-dk-`);
@@ -43,7 +46,11 @@ t.test('image GC: unused images, least recently used first, down to the low thre
   const host = `unix://${sock}`;
   const work = await mkdtemp(join(w.dir, 'imgs-')); // tarballs: not on the measured tmpfs
   await mkdir(join(d, 'data'));
-  const dockerd = spawn('dockerd', [
+  // A network namespace of its own: a dockerd started with --bridge=none deletes any docker0 it
+  // sees (moby removes the default bridge interface when the bridge is disabled), and the host's
+  // docker0 belongs to the machine's Docker.
+  const netns = await createNetns(t, `${w.prefix}-gcd`);
+  const dockerd = spawn('ip', ['netns', 'exec', netns, 'dockerd',
     `--data-root=${join(d, 'data')}`, `--exec-root=${join(d, 'x')}`, `--pidfile=${join(d, 'pid')}`, `--host=${host}`,
     '--storage-driver=vfs', '--bridge=none', '--iptables=false', '--ip6tables=false', '--containerd-namespace=' + w.prefix,
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -111,4 +118,5 @@ t.test('image GC: unused images, least recently used first, down to the low thre
   await agent.stop();
   const after = new Set((await main.listImages()).map((i) => i.Id));
   t.same([...before].filter((id) => !after.has(id)), [], "every image of the machine's Docker is still there");
+  t.same((await hostBridges()).filter((b) => !b.startsWith(w.prefix)), bridgesBefore.filter((b) => !b.startsWith(w.prefix)), "the host's bridges (docker0 among them) are untouched by the private dockerd");
 });
