@@ -1,9 +1,10 @@
 // The project's benchmark harness: time things, print medians and p99 beside a floor measured
 // in the same run, and the ratio between them. Benchmarks print; they never fail on a number.
 import { performance } from 'node:perf_hooks';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
+import { run } from '../lib/exec.js';
 
 export interface Stats {
   n: number;
@@ -74,4 +75,19 @@ export function cpuSeconds(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
   return ticks / 100; // USER_HZ is 100 on Linux
+}
+
+/**
+ * Run this bench file again with --inner inside a network namespace of its own (created and
+ * removed here), so that the rules it programs never touch the machine's own.
+ */
+export async function runInnerInNetns(ns: string, file: string): Promise<void> {
+  await run('ip', ['netns', 'add', ns]);
+  try {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, file, '--inner'], { stdio: 'inherit' });
+    const code = await new Promise<number | null>((res) => child.once('exit', res));
+    if (code !== 0) process.exitCode = 1;
+  } finally {
+    await run('ip', ['netns', 'delete', ns], { allowFailure: true });
+  }
 }

@@ -14,11 +14,10 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
 import { createLogger } from '../lib/log.js';
-import { run } from '../lib/exec.js';
 import { deleteTables, nftApply } from '../proxy/nftables/nft.js';
 import { NftablesProxier } from '../proxy/nftables/proxier.js';
 import { ChangeTracker } from '../proxy/tracker/change-tracker.js';
-import { printMachine, ratio, report, rssMiB, stats } from './harness.js';
+import { printMachine, ratio, report, rssMiB, runInnerInNetns, stats } from './harness.js';
 import { benchService, benchSlice, ENDPOINTS } from './proxy-objects.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -191,15 +190,7 @@ async function outer(): Promise<void> {
   printMachine('kubenode-proxy sync benchmark (nftables mode)');
   console.log(`# load: ${spawnSync('uptime', { encoding: 'utf8' }).stdout.trim()}`);
   if (process.getuid?.() !== 0) throw new Error('proxy-sync-nft needs root (it creates a network namespace): sudo npm run bench -- proxy-sync-nft');
-  const ns = `kbnft${process.pid}`;
-  await run('ip', ['netns', 'add', ns]);
-  try {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, import.meta.filename, '--inner'], { stdio: 'inherit' });
-    const code = await new Promise<number | null>((res) => child.once('exit', res));
-    if (code !== 0) process.exitCode = 1;
-  } finally {
-    await run('ip', ['netns', 'delete', ns], { allowFailure: true });
-  }
+  await runInnerInNetns(`kbnft${process.pid}`, import.meta.filename);
 }
 
 if (process.argv.includes('--inner')) await inner();

@@ -15,11 +15,10 @@ import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { createLogger } from '../lib/log.js';
-import { run } from '../lib/exec.js';
 import { IptablesBackend } from '../proxy/iptables/backend.js';
 import { IptablesProxier } from '../proxy/iptables/proxier.js';
 import { ChangeTracker } from '../proxy/tracker/change-tracker.js';
-import { printMachine, ratio, report, rssMiB, stats } from './harness.js';
+import { printMachine, ratio, report, rssMiB, runInnerInNetns, stats } from './harness.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const ENDPOINTS = 5;
@@ -212,15 +211,7 @@ async function inner(): Promise<void> {
 async function outer(): Promise<void> {
   printMachine('kubenode-proxy sync benchmark (iptables mode)');
   if (process.getuid?.() !== 0) throw new Error('proxy-sync needs root (it creates a network namespace): sudo npm run bench -- proxy-sync');
-  const ns = `kbench${process.pid}`;
-  await run('ip', ['netns', 'add', ns]);
-  try {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, import.meta.filename, '--inner'], { stdio: 'inherit' });
-    const code = await new Promise<number | null>((res) => child.once('exit', res));
-    if (code !== 0) process.exitCode = 1;
-  } finally {
-    await run('ip', ['netns', 'delete', ns], { allowFailure: true });
-  }
+  await runInnerInNetns(`kbench${process.pid}`, import.meta.filename);
 }
 
 if (process.argv.includes('--inner')) await inner();
