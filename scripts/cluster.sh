@@ -5,13 +5,16 @@
 # scripts/control-plane.sh, in the root namespace, advertised on the bridge's address.
 #
 # Usage:
-#   scripts/cluster.sh up [--nodes N] [--network-only] [--no-wait] [--no-dns]
+#   scripts/cluster.sh up [--nodes N] [--proxy-mode MODE] [--network-only] [--no-wait] [--no-dns]
 #                         start the control plane and nodes 1..N (default 2); adds missing nodes
 #                         to a running cluster. --network-only: bridge and namespaces only;
 #                         --no-wait: do not wait for the nodes (nor CoreDNS) to be Ready.
 #                         Once the nodes are Ready, the cluster DNS add-on (CoreDNS, Service
 #                         kube-system/kube-dns at CLUSTER_DNS_IP) is applied and waited for;
-#                         --no-dns: leave it out.
+#                         --no-dns: leave it out. --proxy-mode: every node's kubenode-proxy mode,
+#                         iptables (default), nftables or userspace (ipvs needs a kernel with
+#                         IPVS, which the emulated nodes share with this machine); kept for the
+#                         cluster's life, like the other settings.
 #   scripts/cluster.sh down                 remove every namespace, link, route, chain, container
 #                                           and file this cluster made
 #   scripts/cluster.sh status               nodes, pods and Services, and each node's network;
@@ -74,6 +77,7 @@ settings=$dir/cluster.env
 subnet=${KUBENODE_CLUSTER_SUBNET:-192.168.56.0/24}
 subnet_given=${KUBENODE_CLUSTER_SUBNET:+1}
 cluster_cidr=${CLUSTER_CIDR:-10.244.0.0/16}
+proxy_mode=iptables
 # A cluster that is up keeps the settings it was made with, whatever the environment says now.
 saved=0
 if [ -f "$settings" ]; then
@@ -221,6 +225,7 @@ SCHEDULER_PORT=${SCHEDULER_PORT:-10259}
 NODE_MONITOR_GRACE_PERIOD=$NODE_MONITOR_GRACE_PERIOD
 NOT_READY_TOLERATION_SECONDS=$NOT_READY_TOLERATION_SECONDS
 KUBENODE_NODE_COMPONENTS="${KUBENODE_NODE_COMPONENTS:-agent proxy hostgw}"
+proxy_mode=$proxy_mode
 export APISERVER_PORT ETCD_CLIENT_PORT ETCD_PEER_PORT CONTROLLER_MANAGER_PORT SCHEDULER_PORT KUBENODE_NODE_COMPONENTS
 EOF
 }
@@ -309,6 +314,7 @@ node_env() {
   echo "KUBENODE_CLUSTER_DOMAIN=cluster.local"
   echo "KUBENODE_RESOLV_CONF=$node_resolv_conf"
   echo "KUBENODE_NODE_COMPONENTS=${KUBENODE_NODE_COMPONENTS:-agent proxy hostgw}"
+  echo "KUBENODE_PROXY_MODE=$proxy_mode"
   echo "KUBENODE_HOST_NETWORK_CONTAINER=$(node_holder "$i")"
   # The read-only port stays on here (a joined agent's default is off, as kubelet's): an emulated
   # node's address is reachable only from this machine, and `curl http://<node IP>:10255/pods`
@@ -404,7 +410,7 @@ cluster_dns() {
 
 # --- subcommands ----------------------------------------------------------------------------
 up() {
-  local nodes=2 network_only=0 wait=1 dns=1
+  local nodes=2 network_only=0 wait=1 dns=1 proxy_mode_given=''
   while [ $# -gt 0 ]; do
     case $1 in
       --nodes) [ $# -ge 2 ] || die "--nodes needs a number"; nodes=$2; shift 2 ;;
@@ -412,10 +418,17 @@ up() {
       --network-only) network_only=1; shift ;;
       --no-wait) wait=0; shift ;;
       --no-dns) dns=0; shift ;;
-      *) die "up: unknown flag '$1' (expected --nodes N, --network-only, --no-wait, --no-dns)" ;;
+      --proxy-mode) [ $# -ge 2 ] || die "--proxy-mode needs a mode"; proxy_mode_given=$2; shift 2 ;;
+      --proxy-mode=*) proxy_mode_given=${1#--proxy-mode=}; shift ;;
+      *) die "up: unknown flag '$1' (expected --nodes N, --proxy-mode MODE, --network-only, --no-wait, --no-dns)" ;;
     esac
   done
   [[ $nodes =~ ^[0-9]+$ ]] && [ "$nodes" -ge 1 ] && [ "$nodes" -le "$max_nodes" ] || die "--nodes must be a number from 1 to $max_nodes (the subnet $subnet holds that many), got '$nodes'"
+  if [ -n "$proxy_mode_given" ]; then
+    [[ $proxy_mode_given =~ ^(iptables|ipvs|nftables|userspace)$ ]] || die "--proxy-mode must be iptables, ipvs, nftables or userspace, got '$proxy_mode_given'"
+    [ "$saved" = 0 ] || [ "$proxy_mode_given" = "$proxy_mode" ] || die "this cluster runs --proxy-mode $proxy_mode: 'down' it first to change the mode"
+    proxy_mode=$proxy_mode_given
+  fi
   require_root up
   preflight "$network_only"
   if [ "$saved" = 0 ]; then
@@ -546,7 +559,7 @@ down() {
 # --network-only cluster has none). A partitioned or impaired node is up: that is on purpose.
 status() {
   local i ns veth state dead=0
-  echo "cluster $cname: bridge $bridge $host_ip/$subnet_bits, pod network $cluster_cidr, state in $dir"
+  echo "cluster $cname: bridge $bridge $host_ip/$subnet_bits, pod network $cluster_cidr, proxy mode $proxy_mode, state in $dir"
   if [ -z "$(node_indexes)" ]; then echo "no nodes (up with: $0 up --nodes 2)"; return 3; fi
   printf '\n%-14s %-16s %-11s %-10s %-8s %-8s %s\n' NODE ADDRESS NETWORK AGENT PROXY HOSTGW IMPAIRMENT
   for i in $(node_indexes); do

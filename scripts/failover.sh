@@ -17,4 +17,10 @@ root=$(cd "$here/.." && pwd)
 [ -f "$root/dist/bench/failover.js" ] || { echo "failover.sh: not built: run 'npm run build'" >&2; exit 1; }
 scenarios=${*:-a b c d}
 for s in $scenarios; do [[ $s =~ ^[abcd]$ ]] || { echo "failover.sh: unknown scenario '$s' (expected a, b, c, d)" >&2; exit 2; }; done
+# The proxy mode decides what a failover costs (userspace mode retries another endpoint; the
+# kernel modes send new connections to a dead pod until its endpoint leaves the slice): say it.
+cname=${KUBENODE_CLUSTER_NAME:-kn}
+if [ "$cname" = kn ]; then cdir=/var/lib/kubenode/cluster; else cdir=/var/lib/kubenode/cluster-$cname; fi
+mode=$(sed -n 's/^proxy_mode=//p' "${KUBENODE_CLUSTER_DIR:-$cdir}/cluster.env" 2>/dev/null || true)
+echo "failover.sh: cluster $cname, kubenode-proxy in ${mode:-iptables} mode"
 exec node "$root/dist/bench/failover.js" --existing --scenarios "$(tr ' ' ',' <<<"$scenarios")"

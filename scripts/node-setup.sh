@@ -82,7 +82,8 @@ if compgen -G "$host_files/ca/*.crt" >/dev/null; then
 fi
 
 # --- Debian packages ------------------------------------------------------------------------
-# The same list scripts/vagrant-box.sh puts in the box, and nftables (for --proxy-mode nftables).
+# The same list scripts/vagrant-box.sh puts in the box (nftables: --proxy-mode nftables and
+# kubenode-trace), so that a worker VM booted from that box runs no apt at all.
 # apparmor: on a kernel with AppArmor on, Docker starts no container without its profile loaded.
 packages=(docker.io apparmor iptables ipset ipvsadm nftables conntrack iproute2 containernetworking-plugins ca-certificates curl rsync kmod procps)
 [ "$role" = control-plane ] && packages+=(openssl unzip)

@@ -36,6 +36,8 @@
 #   KUBENODE_READ_ONLY_PORT   the agent's unauthenticated read-only port (--read-only-port): unset,
 #                             the agent's default for a node of a cluster, 0 (off) as kubelet's;
 #                             cluster.sh sets 10255 on its emulated nodes
+#   KUBENODE_PROXY_MODE       the proxy's --proxy-mode: iptables, ipvs, nftables or userspace
+#                             (default iptables, as kube-proxy's on Linux)
 #   KUBENODE_AGENT_ARGS / KUBENODE_PROXY_ARGS   extra flags, word-split
 set -euo pipefail
 . "$(dirname "$0")/lib/help.sh"
@@ -53,6 +55,11 @@ bootstrap=
 bootstrap_kubeconfig=$dir/bootstrap-kubeconfig
 components=${KUBENODE_NODE_COMPONENTS:-agent proxy hostgw}
 cluster_cidr=${CLUSTER_CIDR:-10.244.0.0/16}
+proxy_mode=${KUBENODE_PROXY_MODE:-iptables}
+case $proxy_mode in
+  iptables|ipvs|nftables|userspace) ;;
+  *) echo "node.sh: KUBENODE_PROXY_MODE '$proxy_mode' is not iptables, ipvs, nftables or userspace" >&2; exit 2 ;;
+esac
 cni_bin_dir=${CNI_BIN_DIR:-/opt/cni/bin}
 logs=$dir/logs
 run=$dir/run
@@ -226,7 +233,7 @@ up() {
   if [[ " $components " == *" proxy "* ]]; then
     # shellcheck disable=SC2086
     start proxy "$(program proxy)" \
-      --kubeconfig "$kubeconfig" --hostname-override "$name" --proxy-mode iptables \
+      --kubeconfig "$kubeconfig" --hostname-override "$name" --proxy-mode "$proxy_mode" \
       --cluster-cidr "$cluster_cidr" --nodeport-addresses "$node_ip/32" ${KUBENODE_PROXY_ARGS:-}
   fi
   if [[ " $components " == *" hostgw "* ]]; then
@@ -269,7 +276,7 @@ down() {
     [ -z "$ids" ] || docker rm -f -v $ids >/dev/null
   fi
   local p
-  if p=$(program proxy); then node "$p" --cleanup >/dev/null 2>&1 || echo "node.sh ($name): proxy --cleanup failed" >&2; fi
+  if p=$(program proxy); then node "$p" --cleanup --proxy-mode "$proxy_mode" >/dev/null 2>&1 || echo "node.sh ($name): proxy --cleanup failed" >&2; fi
   if p=$(program hostgw); then node "$p" --cleanup --cluster-cidr "$cluster_cidr" >/dev/null 2>&1 || true; fi
   remove_node_network
   # Pod volumes the agent mounted (tmpfs for secrets and service-account tokens) outlive it, as

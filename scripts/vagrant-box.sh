@@ -40,7 +40,7 @@ die() { echo "vagrant-box: $*" >&2; exit 1; }
 # Docker then refuses to start a container unless it can load its docker-default profile.
 packages=(linux-image-cloud-amd64 initramfs-tools systemd-sysv udev dbus openssh-server sudo ifupdown
   isc-dhcp-client netbase ca-certificates rsync procps kmod curl less
-  docker.io apparmor iptables ipset ipvsadm conntrack iproute2 containernetworking-plugins)
+  docker.io apparmor iptables ipset ipvsadm nftables conntrack iproute2 containernetworking-plugins)
 
 # What the image is made from: the functions that make it, the package list, the versions
 # (not this file as a whole: a changed comment or message needs no new box).

@@ -55,11 +55,16 @@ async function getFrom(container: string, host: string, port: number): Promise<s
   return r.stdout.trim().split('\n').pop() ?? '';
 }
 
-t.test('pods on two emulated nodes: pod to pod, host to pod, ClusterIP and NodePort', async (t) => {
+// In nftables mode (`cluster.sh up --proxy-mode nftables`): the other cluster tests run the default
+// iptables mode, so this one is where the nftables mode meets a real apiserver and real nodes.
+t.test('pods on two emulated nodes: pod to pod, host to pod, ClusterIP and NodePort (proxy in nftables mode)', async (t) => {
   const docker = await requireDocker();
   for (const i of [IMAGES.pause, IMAGES.demo]) await requireImage(docker, i);
   const c = await newCluster(t);
-  await c.sh(['up', '--nodes', '2', '--no-wait'], { timeoutMs: 600_000 });
+  await c.sh(['up', '--nodes', '2', '--no-wait', '--proxy-mode', 'nftables'], { timeoutMs: 600_000 });
+  t.match((await c.sh(['status'], { allowFailure: true })).stdout, /proxy mode nftables/, 'status names the proxy mode');
+  const refused = await c.sh(['up', '--nodes', '2', '--proxy-mode', 'iptables'], { allowFailure: true });
+  t.match(refused.stderr, /this cluster runs --proxy-mode nftables: 'down' it first/, 'the mode of a running cluster is not changed behind its back');
   const cidrs = [await ensureNode(c, 1), await ensureNode(c, 2)];
   t.not(cidrs[0], cidrs[1], `distinct podCIDRs ${cidrs.join(' ')}`);
 
@@ -104,6 +109,12 @@ t.test('pods on two emulated nodes: pod to pod, host to pod, ClusterIP and NodeP
   const viaClusterIP = new Set<string>();
   for (let k = 0; k < 20; k++) viaClusterIP.add(parseAnswer(await getFrom(p1.id, clusterIP, 80))?.pod ?? 'none');
   t.same([...viaClusterIP].sort(), ['static-demo-1', 'static-demo-2'], `a pod reaches both endpoints through the ClusterIP ${clusterIP} (itself by hairpin)`);
+  for (const i of [1, 2]) {
+    const table = await c.exec(i, ['nft', 'list', 'map', 'ip', 'kubenode', 'service-ips']);
+    t.match(table.stdout, new RegExp(`${clusterIP.replace(/\./g, '\\.')} \\. tcp \\. 80 : goto service-`), `${c.nodeName(i)}: the ClusterIP is an element of the nftables mode's service-ips map`);
+    const nat = await c.exec(i, ['iptables-save', '-t', 'nat']);
+    t.notMatch(nat.stdout, /KUBE-SERVICES/, `${c.nodeName(i)}: no iptables mode chain`);
+  }
 
   await c.sh(['down']);
   t.same(await clusterLeftovers(c), [], 'down leaves no namespace, link, route, chain, container or state');

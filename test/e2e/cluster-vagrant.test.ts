@@ -39,7 +39,7 @@ t.test('vagrant validate accepts the Vagrantfile', async (t) => {
   for (const [name, value, message] of [
     ['KUBENODE_CONTROL_PLANE', 'cloud', /KUBENODE_CONTROL_PLANE must be vm or host, got cloud/],
     ['KUBENODE_LIBVIRT_DRIVER', 'xen', /KUBENODE_LIBVIRT_DRIVER must be kvm or qemu, got xen/],
-    ['KUBENODE_PROXY_MODE', 'nft', /KUBENODE_PROXY_MODE must be iptables or ipvs, got nft/],
+    ['KUBENODE_PROXY_MODE', 'nft', /KUBENODE_PROXY_MODE must be iptables, ipvs, nftables or userspace, got nft/],
   ] as const) {
     const r = await validate('1', { [name]: value });
     t.not(r.code, 0, `${name}=${value} is refused`);
