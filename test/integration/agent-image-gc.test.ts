@@ -33,7 +33,7 @@ async function importImage(host: string, dir: string, ref: string, bytes: number
 }
 
 t.test('image GC: unused images, least recently used first, down to the low threshold', async (t) => {
-  requireProgram('dockerd', 'docker', 'tar', 'mount');
+  requireProgram('dockerd', 'docker', 'tar', 'mount', 'nsenter');
   const main = await requireDocker();
   const before = new Set((await main.listImages()).map((i) => i.Id));
   const hostBridges = async () => (await run('ip', ['-o', 'link', 'show', 'type', 'bridge'])).stdout.split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter(Boolean).sort();
@@ -50,7 +50,8 @@ t.test('image GC: unused images, least recently used first, down to the low thre
   // sees (moby removes the default bridge interface when the bridge is disabled), and the host's
   // docker0 belongs to the machine's Docker.
   const netns = await createNetns(t, `${w.prefix}-gcd`);
-  const dockerd = spawn('ip', ['netns', 'exec', netns, 'dockerd',
+  // nsenter, not `ip netns exec`: the latter also remounts /sys, and dockerd then finds no cgroups.
+  const dockerd = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', 'dockerd',
     `--data-root=${join(d, 'data')}`, `--exec-root=${join(d, 'x')}`, `--pidfile=${join(d, 'pid')}`, `--host=${host}`,
     '--storage-driver=vfs', '--bridge=none', '--iptables=false', '--ip6tables=false', '--containerd-namespace=' + w.prefix,
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
