@@ -18,7 +18,7 @@ import { deleteTables, nftApply } from '../proxy/nftables/nft.js';
 import { NftablesProxier } from '../proxy/nftables/proxier.js';
 import { ChangeTracker } from '../proxy/tracker/change-tracker.js';
 import { printMachine, ratio, report, rssMiB, runInnerInNetns, stats } from './harness.js';
-import { benchService, benchSlice, ENDPOINTS } from './proxy-objects.js';
+import { benchService, benchSlice, ENDPOINTS } from './lib/proxy-objects.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const quiet = createLogger('bench', { level: 'error' });
