@@ -178,6 +178,10 @@ t.test('switching modes: each removes the other\'s rules; --cleanup removes ours
   await proxy.stop();
 
   await run('ip', ['netns', 'exec', world.node, process.execPath, PROXY_BIN, '--cleanup', '--proxy-mode', 'userspace'], { timeoutMs: 60_000 });
-  t.same(await chains(), [], 'no chain of ours left');
-  t.notMatch(await world.iptablesSave(), 'KUBE-', 'no jump either');
+  // KUBE-FIREWALL (the iptables mode's guard of localhost NodePorts, with its INPUT/OUTPUT jumps)
+  // outlives --cleanup on purpose, as upstream's does: route_localnet stays 1, and without the
+  // guard's martian drop, 127.0.0.0/8 would be reachable from outside.
+  const firewall = /KUBE-FIREWALL/;
+  t.same((await chains()).filter((c) => !firewall.test(c)), [], 'no chain of ours left (but the iptables mode\'s KUBE-FIREWALL)');
+  t.notMatch((await world.iptablesSave()).split('\n').filter((l) => !firewall.test(l)).join('\n'), 'KUBE-', 'no jump either');
 });
