@@ -113,3 +113,9 @@ export async function ipvsConnectionTable(ns: Netns): Promise<string> {
   const r = await ns.run('ipvsadm', ['-Lnc'], { allowFailure: true });
   return r.stdout;
 }
+
+/** The listening TCP sockets and their processes (the userspace proxy's ports). */
+export async function tcpListeners(ns: Netns): Promise<string> {
+  const r = await ns.run('ss', ['-ltnp'], { allowFailure: true });
+  return r.stdout;
+}

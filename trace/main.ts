@@ -6,7 +6,7 @@ import { isIPv4 } from 'node:net';
 import { parseArgs, type TraceOptions, USAGE, UsageError } from './args.js';
 import { capture } from './capture.js';
 import { parseConntrack } from './conntrack.js';
-import { bridgePort, conntrackList, ipvsConnectionTable, listNetns, Netns, netnsExists, routeGet, routeLookup, type RuleSnapshot, snapshotRules, sweepStaleTables } from './kernel.js';
+import { bridgePort, conntrackList, ipvsConnectionTable, listNetns, tcpListeners, Netns, netnsExists, routeGet, routeLookup, type RuleSnapshot, snapshotRules, sweepStaleTables } from './kernel.js';
 import { detectMode } from './modes/index.js';
 import { parseIpvsConnections } from './modes/ipvs.js';
 import type { PodRef } from './modes/types.js';
@@ -45,14 +45,16 @@ async function observe(ns: Netns, flow: TracedFlow, before: RuleSnapshot, base: 
   const mine = ct.find((c) => c.original.sport === first.sport && c.original.dport === first.dport);
   const finalDst = mine?.reply.src ?? (lastSeen?.kind === 'packet' ? lastSeen.packet.daddr : undefined) ?? flow.to;
   const oif = lastSeen?.kind === 'packet' ? lastSeen.packet.oif : undefined;
-  const [route, port, ipvs] = await Promise.all([
+  const [route, port, ipvs, listeners] = await Promise.all([
     routeGet(ns, finalDst),
     oif ? bridgePort(ns, oif, finalDst) : Promise.resolve(undefined),
     mode === 'ipvs' ? ipvsConnectionTable(ns) : Promise.resolve(''),
+    mode === 'userspace' ? tcpListeners(ns) : Promise.resolve(undefined),
   ]);
   return {
     ...base, ...(mode ? { mode } : {}), rules: [listing(snap), listing(before)],
     conntrack: ct, ipvs: parseIpvsConnections(ipvs), ...(route ? { route } : {}), ...(port ? { bridgePort: port } : {}),
+    ...(listeners !== undefined ? { listeners } : {}),
   };
 }
 

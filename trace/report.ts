@@ -4,6 +4,7 @@
 import type { ConntrackEntry } from './conntrack.js';
 import { findIpvsConnection, type IpvsConnection } from './modes/ipvs.js';
 import { MODES } from './modes/index.js';
+import { listenerOn, proxyPortOf, type ProxyListener } from './modes/userspace.js';
 import type { ExplainContext, PodRef, ProxyMode, RuleStep } from './modes/types.js';
 import type { PacketInfo, PacketTrace } from './nft-trace.js';
 import { type HandleIndex, iptablesRuleFor, optionValue, type SaveIndex, splitRule } from './ruleset.js';
@@ -31,6 +32,8 @@ export interface Observation {
   conntrack: ConntrackEntry[];
   ipvs: IpvsConnection[];
   commandExit?: number;
+  /** Userspace mode: `ss -ltnp` in the node, to name the proxy's listening port and process. */
+  listeners?: string;
 }
 
 /** One netfilter hook the packet went through: the base chain it entered and what it met. */
@@ -65,6 +68,8 @@ export interface TraceReport {
   endpoint?: Endpoint;
   conntrack?: ConntrackEntry;
   ipvs?: IpvsConnection;
+  /** Userspace mode: the proxy socket this packet was sent to; the endpoint is its second connection's. */
+  userspaceProxy?: ProxyListener;
   laterPackets: number;
   commandExit?: number;
 }
@@ -146,6 +151,9 @@ export function buildReport(obs: Observation): TraceReport | undefined {
   if (steps.some((s) => /\bmasquerade\b/.test(s.nft) || /-j MASQUERADE/.test(s.source ?? ''))) {
     report.snat = { before: addr(first.saddr, first.sport), ...(ct ? { after: addr(ct.reply.dst, ct.reply.dport) } : {}) };
   }
+  const portal = obs.mode === 'userspace' ? steps.find((s) => s.source && /-j (REDIRECT|DNAT)/.test(s.source)) : undefined;
+  const proxyPort = portal ? proxyPortOf(portal.source!) : undefined;
+  if (proxyPort) report.userspaceProxy = (obs.listeners !== undefined ? listenerOn(obs.listeners, proxyPort) : undefined) ?? { port: proxyPort };
   if (obs.route) report.route = obs.route;
   if (last.oif) report.interface = last.oif;
   if (obs.bridgePort) report.bridgePort = obs.bridgePort;

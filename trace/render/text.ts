@@ -33,6 +33,7 @@ export function renderText(r: TraceReport): string {
   if (r.dnat) out.push(`DNAT:       ${r.dnat.before} -> ${r.dnat.after}`);
   if (r.snat) out.push(`Masquerade: ${r.snat.before} -> ${r.snat.after ?? '(the outgoing interface\'s address)'}`);
   if (r.ipvs) out.push(`IPVS:       ${r.ipvs.proto} ${r.ipvs.source} -> ${r.ipvs.virtual} -> ${r.ipvs.destination} (${r.ipvs.state})`);
+  if (r.userspaceProxy) out.push(`Proxy:      port ${r.userspaceProxy.port}${r.userspaceProxy.process ? `, process ${r.userspaceProxy.process} (pid ${r.userspaceProxy.pid})` : ''}: it accepts this connection and opens a new one from the node to an endpoint (a second flow, not traced here)`);
   if (r.route) out.push(`Route:      ${r.route}`);
   if (r.interface) out.push(`Interface:  ${r.interface}${r.bridgePort ? `, bridge port ${r.bridgePort}` : ''}`);
   if (r.endpoint) out.push(`Answered:   ${r.endpoint.address}${r.endpoint.pod ? `, ${describePod(r.endpoint.pod)}` : ' (no pod known at this address)'}`);
