@@ -30,6 +30,10 @@
 #                                           impair packets arriving at the node
 #   scripts/cluster.sh partition NODE       cut the node off the network (silently: no link down)
 #   scripts/cluster.sh heal NODE            undo partition and netem
+#   scripts/cluster.sh reboot NODE [--down-for SECONDS]
+#                                           power cut and boot: kill the node's programs, remove its
+#                                           pod containers and namespace (its directory, the disk,
+#                                           stays), then start it again as `up` does
 #   scripts/cluster.sh logs NODE agent|proxy|hostgw [-f]
 #   scripts/cluster.sh trace --node NODE [ARGS...]
 #                                           kubenode-trace on that node, with its pods (CNI results)
@@ -62,6 +66,7 @@
 #   KUBENODE_DNS_READY_TIMEOUT  seconds `up` waits for CoreDNS to be Ready (180)
 set -euo pipefail
 . "$(dirname "$0")/lib/help.sh"
+. "$(dirname "$0")/lib/cluster-reboot.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
@@ -726,6 +731,7 @@ case "$cmd" in
   netem) netem "$@" ;;
   partition) partition "$@" ;;
   heal) heal "$@" ;;
+  reboot) reboot_node "$@" ;;
   logs)
     i=$(node_index "${1:-}"); c=${2:-}
     [[ $c =~ ^(agent|proxy|hostgw)$ ]] || die "usage: $0 logs NODE agent|proxy|hostgw [-f]"
@@ -735,5 +741,5 @@ case "$cmd" in
     ;;
   trace) trace "$@" ;;
   ""|-h|--help|help) usage; [ -n "$cmd" ] || exit 2 ;;
-  *) echo "cluster.sh: unknown subcommand '$cmd' (expected up, down, status, kubeconfig, kubectl, env, nodes, exec, netem, partition, heal, logs, trace)" >&2; exit 2 ;;
+  *) echo "cluster.sh: unknown subcommand '$cmd' (expected up, down, status, kubeconfig, kubectl, env, nodes, exec, netem, partition, heal, reboot, logs, trace)" >&2; exit 2 ;;
 esac

@@ -1,18 +1,20 @@
 // The failover scenarios of scripts/failover.sh, asserted on a 3-node emulated cluster with the
 // demo app (probes every second, failureThreshold 1; preStop sleep 3): traffic at 20 requests
 // per second through node 1's NodePort while one backend is broken.
+// (e): a power cut and boot of node 2 (`cluster.sh reboot`, issue 20 fault 4).
 import t from 'tap';
 import { DEMO_NODE_PORT, demoPods, deployDemo, newCluster } from '../harness/cluster.js';
 import { IMAGES, requireDocker, requireImage } from '../harness/docker.js';
 import { healAfterPartition, runScenario, type ScenarioResult } from '../harness/failover.js';
 import { clusterLeftovers } from '../harness/leftovers.js';
+import { ipamAddresses, nodeReady, pinnedDemoPod, podAddresses, pollUntil, watchReady } from '../harness/reboot.js';
 import { formatPods, getOnce, parseAnswer } from '../harness/traffic.js';
 
 const describe = (r: ScenarioResult) =>
   `${r.title} (${r.target}): ${r.summary.failed} of ${r.summary.requests} failed, window ${r.summary.windowSeconds.toFixed(2)} s; before: ${formatPods(r.summary.podsBefore)}; after: ${formatPods(r.summary.podsAfter)}` +
   (Object.keys(r.summary.errors).length ? `; errors: ${JSON.stringify(r.summary.errors)}` : '');
 
-t.test('failover scenarios a-d', async (t) => {
+t.test('failover scenarios a-d and a node reboot (e)', async (t) => {
   const docker = await requireDocker();
   for (const i of [IMAGES.pause, IMAGES.demo]) await requireImage(docker, i);
   const c = await newCluster(t);
@@ -79,6 +81,53 @@ t.test('failover scenarios a-d', async (t) => {
       const pods = streak < 10 ? (await demoPods(c)).map((p) => `${p.name}@${p.node} ready=${p.ready} restarts=${p.restarts}${p.deleting ? ' deleting' : ''}`) : [];
       t.equal(streak, 10, `the NodePort on surviving ${c.nodeName(i)} answers 10 requests in a row from pods off ${victim}${pods.length ? ` (failures: ${problems.slice(-5).join('; ')}; pods: ${pods.join(', ')})` : ''}`);
     }
+  });
+
+  // Issue 20, fault 4: a power cut of node 2 for 25 s (longer than the cluster's 20 s
+  // NODE_MONITOR_GRACE_PERIOD, so the node controller marks it NotReady), then its boot.
+  await t.test('(e) a node reboot: pods recreated, addresses reclaimed, NotReady then Ready, Services converge', async (t) => {
+    const pinned = 'demo-reboot';
+    await c.kubectl(['apply', '-f', '-'], { input: JSON.stringify(pinnedDemoPod(c, 2, pinned)) });
+    t.teardown(() => c.kubectl(['delete', 'pod', pinned, '--wait=false'], { allowFailure: true }).then(() => {}));
+    const podJson = async () => JSON.parse((await c.kubectl(['get', 'pod', pinned, '-o', 'json'])).stdout);
+    const isReady = (p: any) => (p.status?.conditions ?? []).some((x: any) => x.type === 'Ready' && x.status === 'True');
+    const before = await pollUntil(podJson, isReady, 120_000);
+    t.ok(isReady(before), `${pinned} runs on ${c.nodeName(2)} before the reboot (${before.status?.podIP})`);
+    t.equal(await nodeReady(c, 2), 'True', `${c.nodeName(2)} is Ready before the reboot`);
+    const ipamBefore = ipamAddresses(c, 2);
+
+    const watch = watchReady(c, 2);
+    const start = Date.now();
+    const out = await c.sh(['reboot', '2', '--down-for', '25'], { timeoutMs: 180_000 });
+    const booted = Date.now();
+    t.comment(out.stdout.trim().split('\n').join(' | '));
+    const after = await pollUntil(podJson, (p) => isReady(p) && p.status.podIP !== before.status.podIP, 120_000);
+    t.ok(isReady(after), `${pinned} is Ready again after the reboot`);
+    t.not(after.status?.podIP, before.status?.podIP, `with a new sandbox's address (${before.status?.podIP} -> ${after.status?.podIP})`);
+    t.equal(after.metadata.uid, before.metadata.uid, 'the same pod object, recreated by its own agent (not evicted)');
+    const podReadyAt = Date.now();
+    await pollUntil(() => nodeReady(c, 2), (s) => s === 'True', 60_000);
+    const transitions = await watch.stop();
+    const shown = transitions.map((x) => `${x.status}@+${((x.at - start) / 1000).toFixed(1)}s`).join(' ');
+    const notReady = transitions.findIndex((x) => x.status !== 'True');
+    t.ok(notReady > 0, `the Node turned NotReady/Unknown while down (Ready: ${shown})`);
+    t.ok(notReady > 0 && transitions.slice(notReady).some((x) => x.status === 'True'), `then Ready again (Ready: ${shown})`);
+
+    // The Service: node 1's NodePort reaches the rebooted node's pod again.
+    const answered = await pollUntil(
+      () => getOnce(`http://${c.nodeIP(1)}:${DEMO_NODE_PORT}/`, 2000).then((x) => parseAnswer(x.body)?.pod ?? x.body, (e: Error) => e.message),
+      (a) => a === pinned, 60_000, 200);
+    t.equal(answered, pinned, `the NodePort on ${c.nodeName(1)} reaches ${pinned} on the rebooted ${c.nodeName(2)}`);
+    const serviceAt = Date.now();
+
+    // No address leaked: once the agent's garbage collection has run, the IPAM store holds
+    // exactly the addresses of the node's live pods.
+    const same = (a: string[], b: string[]) => a.join() === b.join();
+    let pods: string[] = [];
+    const ipam = await pollUntil(async () => { pods = await podAddresses(c, 2); return ipamAddresses(c, 2); }, (a) => same(a, pods), 90_000);
+    t.same(ipam, pods, `the IPAM store of ${c.nodeName(2)} holds exactly its live pods' addresses (before the reboot: ${ipamBefore.join(' ')})`);
+    const s = (at: number) => ((at - start) / 1000).toFixed(1);
+    t.comment(`reboot of ${c.nodeName(2)} (down 25 s): booted +${s(booted)} s, pod Ready +${s(podReadyAt)} s, NodePort reaches it +${s(serviceAt)} s, IPAM converged +${s(Date.now())} s`);
   });
 
   await c.sh(['down']);
