@@ -28,8 +28,8 @@ const SERVICES = 4000;
 const WEB_IP = '10.96.0.10';
 const bulkIP = (i: number) => `10.97.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 
-/** Pids of the iptables-restore processes whose parent is `pid` (read from /proc). */
-function restoresOf(pid: number): number[] {
+/** Pids of the `program` (iptables-restore, nft) processes whose parent is `pid` (read from /proc). */
+function restoresOf(pid: number, program = 'restore'): number[] {
   const out: number[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -37,7 +37,7 @@ function restoresOf(pid: number): number[] {
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
       if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== pid) continue;
       // Not the proxy's other children (iptables-save, iptables -S for the jump checks).
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0')[0]!.includes('restore')) out.push(Number(d));
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0')[0]!.includes(program)) out.push(Number(d));
     } catch {
       // exited meanwhile
     }
@@ -77,8 +77,8 @@ function normalize(save: string): string {
 }
 
 /** The proxy spawned by hand (startProxy waits for a sync; these are killed before one). */
-function spawnProxy(world: World, dir: string): ChildProcess {
-  const args = [PROXY_BIN, '--services-dir', dir, '--hostname-override', NODE_NAME, '--cluster-cidr', CLUSTER_CIDR, '--min-sync-period', '100ms', '--sync-period', '30s', '--healthz-bind-address', '', '--metrics-bind-address', ''];
+function spawnProxy(world: World, dir: string, extraArgs: string[] = []): ChildProcess {
+  const args = [PROXY_BIN, ...extraArgs, '--services-dir', dir, '--hostname-override', NODE_NAME, '--cluster-cidr', CLUSTER_CIDR, '--min-sync-period', '100ms', '--sync-period', '30s', '--healthz-bind-address', '', '--metrics-bind-address', ''];
   return spawn('ip', ['netns', 'exec', world.node, process.execPath, ...args], { stdio: 'ignore' });
 }
 
@@ -196,4 +196,53 @@ t.test('proxy SIGKILLed mid-sync: no failed connection, the restarted proxy repa
     t.equal(repaired, normalize(await world.iptablesSave()), 'the repaired rules are exactly what a clean proxy writes');
     await clean.stop();
   });
+});
+
+// nftables mode: each transaction is one `nft -f -`, which reads its whole script before it
+// commits, so a kill during one leaves the previous table or the new one, never a mix.
+t.test('nftables mode: proxy SIGKILLed during the nft run of a full sync', async (t) => {
+  const mode = ['--proxy-mode', 'nftables'];
+  const world = await createWorld(t, ['a', 'cli']);
+  await world.startBackends(['a']);
+  const A = world.pod('a').ip;
+  const first = await startProxy(t, world, mode);
+  const synced = first.nextSync();
+  first.write('web.yaml', [service({ name: 'web', clusterIP: WEB_IP }), endpointSlice('web', [{ ip: A }])]);
+  await synced;
+  const loop = clientLoop(t, world, world.pod('cli').netns);
+  await eventually('the client loop reaches the Service', async () => loop.seen.ok >= 5, 20_000);
+  await first.stop();
+  const bulk: object[] = [];
+  for (let i = 0; i < SERVICES; i++) bulk.push(service({ name: `bulk-${i}`, clusterIP: bulkIP(i) }), endpointSlice(`bulk-${i}`, [{ ip: A }]));
+  first.write('bulk.yaml', bulk);
+
+  const proxy = spawnProxy(world, first.dir, mode);
+  // The full sync's nft, not the short probe before it: one still running 50 ms after it was seen.
+  const runs = await eventually('a long nft child of the proxy', async () => {
+    const seen = restoresOf(proxy.pid!, 'nft');
+    if (!seen.length) return false;
+    await new Promise((r) => setTimeout(r, 50));
+    return seen.some(alive) && seen;
+  }, 60_000, 5);
+  await kill(proxy, runs);
+  const left = await world.exec(world.node, 'nft', ['list', 'chains', 'ip']);
+  t.comment(`after the kill: ${[...left.matchAll(/^\s*chain service-\S+-default\//gm)].length} Service chains in the table`);
+  t.equal(loop.seen.failed, 0, `no failed connection after the kill (${loop.seen.ok} ok)`);
+
+  const t0 = performance.now();
+  const again = await startProxy(t, world, mode, first.dir);
+  const repairMs = performance.now() - t0;
+  t.equal(again.logs.find((l) => l.msg === 'synced proxy rules')!.full, true, 'the first sync is a full one');
+  const table = await world.exec(world.node, 'nft', ['list', 'table', 'ip', 'kubenode']);
+  // Per-Service chains are named service-HASH-namespace/name/protocol/port (proxy/nftables/names.ts).
+  t.equal([...table.matchAll(/^\s*chain service-\S+-default\//gm)].length, SERVICES + 1, 'a Service chain for every Service');
+  t.equal([...table.matchAll(/^\s*chain endpoint-\S+-default\//gm)].length, SERVICES + 1, 'and an endpoint chain, nothing stale');
+  for (const i of [0, SERVICES - 1]) {
+    const r = await world.http(world.pod('cli').netns, bulkIP(i), 80, 2);
+    t.ok(r.every((x) => x.ok && x.body!.startsWith('a ')), `bulk-${i} (${bulkIP(i)}) answers from pod a`);
+  }
+  loop.stop();
+  t.equal(loop.seen.failed, 0, `no failed connection through the kill and the repair (${loop.seen.ok} ok)`);
+  t.comment(`figures (nftables): ${loop.seen.failed} failed connections of ${loop.seen.failed + loop.seen.ok}; repair took ${Math.round(repairMs)} ms from start, ${SERVICES + 1} Services`);
+  await again.stop();
 });
