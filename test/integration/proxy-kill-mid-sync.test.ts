@@ -113,27 +113,35 @@ async function kill(proxy: ChildProcess, restores: number[]) {
   await eventually('the orphaned iptables-restore to exit', async () => restores.every((p) => !alive(p)), 60_000, 50);
 }
 
-t.test('proxy SIGKILLed mid-sync: no failed connection, the restarted proxy repairs every rule', async (t) => {
-  requireProgram('nft');
-  const world = await createWorld(t, ['a', 'b', 'cli']);
-  await world.startBackends(['a', 'b']);
+/**
+ * A working Service (web, 10.96.0.10) behind a proxy in `mode`, a client loop through its
+ * ClusterIP, then the proxy stopped (SIGTERM keeps the rules: the Service keeps working) and
+ * SERVICES more Services written, so that the next proxy starts with a long full sync.
+ */
+async function setUp(t: Teardownable, mode: string[], backends: string[]) {
+  const world = await createWorld(t, [...backends, 'cli']);
+  await world.startBackends(backends);
   const A = world.pod('a').ip;
-  const B = world.pod('b').ip;
-  const first = await startProxy(t, world);
+  const first = await startProxy(t, world, mode);
   const synced = first.nextSync();
-  first.write('web.yaml', [service({ name: 'web', clusterIP: WEB_IP }), endpointSlice('web', [{ ip: A }, { ip: B }])]);
+  first.write('web.yaml', [service({ name: 'web', clusterIP: WEB_IP }), endpointSlice('web', backends.map((b) => ({ ip: world.pod(b).ip })))]);
   await synced;
   const loop = clientLoop(t, world, world.pod('cli').netns);
   await eventually('the client loop reaches the Service', async () => loop.seen.ok >= 5, 20_000);
-  await first.stop(); // SIGTERM keeps the rules: the Service keeps working.
-
+  await first.stop();
   const bulk: object[] = [];
   for (let i = 0; i < SERVICES; i++) bulk.push(service({ name: `bulk-${i}`, clusterIP: bulkIP(i) }), endpointSlice(`bulk-${i}`, [{ ip: A }]));
   first.write('bulk.yaml', bulk);
+  return { world, dir: first.dir, loop };
+}
+
+t.test('proxy SIGKILLed mid-sync: no failed connection, the restarted proxy repairs every rule', async (t) => {
+  requireProgram('nft');
+  const { world, dir, loop } = await setUp(t, [], ['a', 'b']);
   const before = new Set(await natChains(world));
 
   t.test('killed between two transactions of a split full sync', async (t) => {
-    const proxy = spawnProxy(world, first.dir);
+    const proxy = spawnProxy(world, dir);
     const restores: number[] = [];
     // The first transaction is committed when the kernel holds new Service chains.
     const committed = await eventually('the first transaction of the full sync', async () => {
@@ -152,7 +160,7 @@ t.test('proxy SIGKILLed mid-sync: no failed connection, the restarted proxy repa
   });
 
   t.test('killed while the iptables-restore of a full sync runs', async (t) => {
-    const proxy = spawnProxy(world, first.dir);
+    const proxy = spawnProxy(world, dir);
     // The full sync's restore, not a short one before it (the canary's): one still running
     // 200 ms after it was seen, i.e. busy with the Services' chains.
     const restores = await eventually('a long iptables-restore child of the proxy', async () => {
@@ -171,7 +179,7 @@ t.test('proxy SIGKILLed mid-sync: no failed connection, the restarted proxy repa
 
   t.test('the restarted proxy repairs every rule on its first sync', async (t) => {
     const t0 = performance.now();
-    const proxy = await startProxy(t, world, [], first.dir);
+    const proxy = await startProxy(t, world, [], dir);
     const repairMs = performance.now() - t0;
     const sync = proxy.logs.find((l) => l.msg === 'synced proxy rules')!;
     t.equal(sync.full, true, 'the first sync is a full one');
@@ -192,7 +200,7 @@ t.test('proxy SIGKILLed mid-sync: no failed connection, the restarted proxy repa
     await proxy.stop();
     await run('ip', ['netns', 'exec', world.node, process.execPath, PROXY_BIN, '--cleanup'], { timeoutMs: 120_000 });
     t.notMatch(await world.iptablesSave(), /KUBE-(SVC|SEP)-/, 'the cleanup removed our chains');
-    const clean = await startProxy(t, world, [], first.dir);
+    const clean = await startProxy(t, world, [], dir);
     t.equal(repaired, normalize(await world.iptablesSave()), 'the repaired rules are exactly what a clean proxy writes');
     await clean.stop();
   });
@@ -202,21 +210,9 @@ t.test('proxy SIGKILLed mid-sync: no failed connection, the restarted proxy repa
 // commits, so a kill during one leaves the previous table or the new one, never a mix.
 t.test('nftables mode: proxy SIGKILLed during the nft run of a full sync', async (t) => {
   const mode = ['--proxy-mode', 'nftables'];
-  const world = await createWorld(t, ['a', 'cli']);
-  await world.startBackends(['a']);
-  const A = world.pod('a').ip;
-  const first = await startProxy(t, world, mode);
-  const synced = first.nextSync();
-  first.write('web.yaml', [service({ name: 'web', clusterIP: WEB_IP }), endpointSlice('web', [{ ip: A }])]);
-  await synced;
-  const loop = clientLoop(t, world, world.pod('cli').netns);
-  await eventually('the client loop reaches the Service', async () => loop.seen.ok >= 5, 20_000);
-  await first.stop();
-  const bulk: object[] = [];
-  for (let i = 0; i < SERVICES; i++) bulk.push(service({ name: `bulk-${i}`, clusterIP: bulkIP(i) }), endpointSlice(`bulk-${i}`, [{ ip: A }]));
-  first.write('bulk.yaml', bulk);
+  const { world, dir, loop } = await setUp(t, mode, ['a']);
 
-  const proxy = spawnProxy(world, first.dir, mode);
+  const proxy = spawnProxy(world, dir, mode);
   // The full sync's nft, not the short probe before it: one still running 50 ms after it was seen.
   const runs = await eventually('a long nft child of the proxy', async () => {
     const seen = restoresOf(proxy.pid!, 'nft');
@@ -230,7 +226,7 @@ t.test('nftables mode: proxy SIGKILLed during the nft run of a full sync', async
   t.equal(loop.seen.failed, 0, `no failed connection after the kill (${loop.seen.ok} ok)`);
 
   const t0 = performance.now();
-  const again = await startProxy(t, world, mode, first.dir);
+  const again = await startProxy(t, world, mode, dir);
   const repairMs = performance.now() - t0;
   t.equal(again.logs.find((l) => l.msg === 'synced proxy rules')!.full, true, 'the first sync is a full one');
   const table = await world.exec(world.node, 'nft', ['list', 'table', 'ip', 'kubenode']);
