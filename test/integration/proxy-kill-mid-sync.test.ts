@@ -1,0 +1,244 @@
+// Issue 20, fault 3: kubenode-proxy (iptables mode, iptables-nft) SIGKILLed mid-sync. A client
+// loop keeps opening connections to a working Service through its ClusterIP the whole time and
+// must see no failure, and the restarted proxy's first sync must leave exactly the rules a clean
+// proxy writes.
+//
+// Size: NFT_CHAINS_PER_COMMIT (3,000) chains per transaction and two chains per Service (SVC
+// and one SEP) split a full sync of 4,000 Services into three transactions. The issue's figure
+// is 10,000 Services; 4,000 is enough to have a restore that runs for a while and a split full
+// sync, at a fraction of the CI time.
+//
+// Kill 1 lands between two transactions of a split full sync: after the kernel holds the first
+// transaction's chains and before the last one (which makes them reachable from KUBE-SERVICES).
+// Kill 2 lands while the iptables-restore of a full sync is running (seen as the proxy's child).
+// The orphaned iptables-restore sees its input end in the middle of a transaction: that
+// transaction is never committed (nothing half-written is ever reachable).
+import t from 'tap';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { performance } from 'node:perf_hooks';
+import { run } from '../../lib/exec.js';
+import type { Teardownable } from '../harness/netns.js';
+import { requireProgram } from '../harness/require.js';
+import { CLUSTER_CIDR, createWorld, endpointSlice, eventually, NODE_NAME, PROJECT_ROOT, PROXY_BIN, service, startProxy, type World } from '../fixtures/proxy/world.js';
+
+const SERVICES = 4000;
+const WEB_IP = '10.96.0.10';
+const bulkIP = (i: number) => `10.97.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+
+/** Pids of the `program` (iptables-restore, nft) processes whose parent is `pid` (read from /proc). */
+function restoresOf(pid: number, program = 'restore'): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== pid) continue;
+      // Not the proxy's other children (iptables-save, iptables -S for the jump checks).
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0')[0]!.includes(program)) out.push(Number(d));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** iptables-save of our tables, normalised: no counters or comments, chains and rules in name order. */
+function normalize(save: string): string {
+  const lines = save.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '[0:0]'));
+  const out: string[] = [];
+  let table: string[] = [];
+  const flush = () => {
+    const decl = table.filter((l) => l.startsWith(':')).sort();
+    // Stable sort by chain keeps the order of rules within each chain, which matters.
+    const rules = table.filter((l) => l.startsWith('-A')).sort((a, b) => a.split(' ')[1]!.localeCompare(b.split(' ')[1]!));
+    out.push(...decl, ...rules);
+    table = [];
+  };
+  for (const l of lines) {
+    if (l.startsWith('*')) out.push(l);
+    else if (l === 'COMMIT') {
+      flush();
+      out.push(l);
+    } else table.push(l);
+  }
+  return out.join('\n');
+}
+
+/** The proxy spawned by hand (startProxy waits for a sync; these are killed before one). */
+function spawnProxy(world: World, dir: string, extraArgs: string[] = []): ChildProcess {
+  const args = [PROXY_BIN, ...extraArgs, '--services-dir', dir, '--hostname-override', NODE_NAME, '--cluster-cidr', CLUSTER_CIDR, '--min-sync-period', '100ms', '--sync-period', '30s', '--healthz-bind-address', '', '--metrics-bind-address', ''];
+  return spawn('ip', ['netns', 'exec', world.node, process.execPath, ...args], { stdio: 'ignore' });
+}
+
+/** A client that opens a new connection to the ClusterIP again and again, counting failures. */
+function clientLoop(t: Teardownable, world: World, netns: string) {
+  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, join(PROJECT_ROOT, 'test/fixtures/proxy/client.mjs'), 'http', WEB_IP, '80', '10000000', '3000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  const seen = { ok: 0, failed: 0, errors: [] as string[] };
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    const r = JSON.parse(l) as { ok: boolean; error?: string };
+    if (r.ok) seen.ok++;
+    else {
+      seen.failed++;
+      seen.errors.push(r.error ?? '?');
+    }
+  });
+  return { seen, stop: () => child.kill('SIGTERM') };
+}
+
+const natChains = async (world: World) => {
+  // The chain names only (no rules): cheap at thousands of chains.
+  const out = await world.exec(world.node, 'nft', ['list', 'chains', 'ip']);
+  const nat = out.split(/^table /m).find((s) => s.startsWith('ip nat ')) ?? '';
+  return [...nat.matchAll(/^\s*chain (\S+)/gm)].map((m) => m[1]!);
+};
+
+/** SIGKILL the proxy; wait for its orphaned iptables-restore (if any) to finish. */
+async function kill(proxy: ChildProcess, restores: number[]) {
+  const exited = new Promise((r) => proxy.once('exit', r));
+  proxy.kill('SIGKILL');
+  await exited;
+  await eventually('the orphaned iptables-restore to exit', async () => restores.every((p) => !alive(p)), 60_000, 50);
+}
+
+/**
+ * A working Service (web, 10.96.0.10) behind a proxy in `mode`, a client loop through its
+ * ClusterIP, then the proxy stopped (SIGTERM keeps the rules: the Service keeps working) and
+ * SERVICES more Services written, so that the next proxy starts with a long full sync.
+ */
+async function setUp(t: Teardownable, mode: string[], backends: string[]) {
+  const world = await createWorld(t, [...backends, 'cli']);
+  await world.startBackends(backends);
+  const A = world.pod('a').ip;
+  const first = await startProxy(t, world, mode);
+  const synced = first.nextSync();
+  first.write('web.yaml', [service({ name: 'web', clusterIP: WEB_IP }), endpointSlice('web', backends.map((b) => ({ ip: world.pod(b).ip })))]);
+  await synced;
+  const loop = clientLoop(t, world, world.pod('cli').netns);
+  await eventually('the client loop reaches the Service', async () => loop.seen.ok >= 5, 20_000);
+  await first.stop();
+  const bulk: object[] = [];
+  for (let i = 0; i < SERVICES; i++) bulk.push(service({ name: `bulk-${i}`, clusterIP: bulkIP(i) }), endpointSlice(`bulk-${i}`, [{ ip: A }]));
+  first.write('bulk.yaml', bulk);
+  return { world, dir: first.dir, loop };
+}
+
+t.test('proxy SIGKILLed mid-sync: no failed connection, the restarted proxy repairs every rule', async (t) => {
+  requireProgram('nft');
+  const { world, dir, loop } = await setUp(t, [], ['a', 'b']);
+  const before = new Set(await natChains(world));
+
+  t.test('killed between two transactions of a split full sync', async (t) => {
+    const proxy = spawnProxy(world, dir);
+    const restores: number[] = [];
+    // The first transaction is committed when the kernel holds new Service chains.
+    const committed = await eventually('the first transaction of the full sync', async () => {
+      restores.push(...restoresOf(proxy.pid!).filter((p) => !restores.includes(p)));
+      const n = (await natChains(world)).filter((c) => !before.has(c)).length;
+      return n > 0 && n;
+    }, 60_000, 20);
+    await kill(proxy, restores);
+    const chains = (await natChains(world)).filter((c) => !before.has(c));
+    const save = await world.iptablesSave();
+    const reachable = save.split('\n').filter((l) => l.startsWith('-A KUBE-SERVICES') && l.includes('default/bulk-')).length;
+    t.comment(`killed with ${committed} new chains in the kernel; after iptables-restore ended: ${chains.length} of ${SERVICES * 2}, ${reachable} reachable`);
+    t.ok(chains.length > 0 && chains.length < SERVICES * 2, 'the kill landed between transactions: some, not all, of the new chains were committed');
+    t.equal(reachable, 0, 'and none of them is reachable (KUBE-SERVICES comes with the last transaction)');
+    t.equal(loop.seen.failed, 0, `no failed connection (${loop.seen.ok} ok; errors: ${loop.seen.errors.slice(0, 5).join(', ')})`);
+  });
+
+  t.test('killed while the iptables-restore of a full sync runs', async (t) => {
+    const proxy = spawnProxy(world, dir);
+    // The full sync's restore, not a short one before it (the canary's): one still running
+    // 200 ms after it was seen, i.e. busy with the Services' chains.
+    const restores = await eventually('a long iptables-restore child of the proxy', async () => {
+      const seen = restoresOf(proxy.pid!);
+      if (!seen.length) return false;
+      await new Promise((r) => setTimeout(r, 200));
+      return seen.some(alive) && seen;
+    }, 60_000, 10);
+    t.ok(restores.some(alive), 'the restore is still running when the proxy is killed');
+    await kill(proxy, restores);
+    const save = await world.iptablesSave();
+    const reachable = save.split('\n').filter((l) => l.startsWith('-A KUBE-SERVICES') && l.includes('default/bulk-')).length;
+    t.comment(`killed 200 ms into the restore; after it ended: ${(await natChains(world)).filter((c) => !before.has(c)).length} of ${SERVICES * 2} new chains, ${reachable} reachable`);
+    t.equal(loop.seen.failed, 0, `no failed connection (${loop.seen.ok} ok; errors: ${loop.seen.errors.slice(0, 5).join(', ')})`);
+  });
+
+  t.test('the restarted proxy repairs every rule on its first sync', async (t) => {
+    const t0 = performance.now();
+    const proxy = await startProxy(t, world, [], dir);
+    const repairMs = performance.now() - t0;
+    const sync = proxy.logs.find((l) => l.msg === 'synced proxy rules')!;
+    t.equal(sync.full, true, 'the first sync is a full one');
+    const repaired = normalize(await world.iptablesSave());
+    const save = await world.iptablesSave();
+    t.equal(save.split('\n').filter((l) => l.startsWith('-A KUBE-SERVICES') && l.includes('cluster IP"')).length, SERVICES + 1, 'every Service is reachable from KUBE-SERVICES');
+    t.equal(save.split('\n').filter((l) => /^:KUBE-(SVC|SEP)-/.test(l)).length, (SERVICES + 1) * 2 + 1, 'and has its chains, nothing stale');
+    for (const i of [0, 1999, SERVICES - 1]) {
+      const r = await world.http(world.pod('cli').netns, bulkIP(i), 80, 2);
+      t.ok(r.every((x) => x.ok && x.body!.startsWith('a ')), `bulk-${i} (${bulkIP(i)}) answers from pod a`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    loop.stop();
+    t.equal(loop.seen.failed, 0, `no failed connection through both kills and the repair (${loop.seen.ok} ok)`);
+    t.comment(`figures: ${loop.seen.failed} failed connections of ${loop.seen.failed + loop.seen.ok}; first sync after the kills (repair) took ${Math.round(repairMs)} ms from start, ${SERVICES + 1} Services`);
+
+    // What a clean proxy writes for the same Services: cleanup, then a fresh start.
+    await proxy.stop();
+    await run('ip', ['netns', 'exec', world.node, process.execPath, PROXY_BIN, '--cleanup'], { timeoutMs: 120_000 });
+    t.notMatch(await world.iptablesSave(), /KUBE-(SVC|SEP)-/, 'the cleanup removed our chains');
+    const clean = await startProxy(t, world, [], dir);
+    t.equal(repaired, normalize(await world.iptablesSave()), 'the repaired rules are exactly what a clean proxy writes');
+    await clean.stop();
+  });
+});
+
+// nftables mode: each transaction is one `nft -f -`, which reads its whole script before it
+// commits, so a kill during one leaves the previous table or the new one, never a mix.
+t.test('nftables mode: proxy SIGKILLed during the nft run of a full sync', async (t) => {
+  const mode = ['--proxy-mode', 'nftables'];
+  const { world, dir, loop } = await setUp(t, mode, ['a']);
+
+  const proxy = spawnProxy(world, dir, mode);
+  // The full sync's nft, not the short probe before it: one still running 50 ms after it was seen.
+  const runs = await eventually('a long nft child of the proxy', async () => {
+    const seen = restoresOf(proxy.pid!, 'nft');
+    if (!seen.length) return false;
+    await new Promise((r) => setTimeout(r, 50));
+    return seen.some(alive) && seen;
+  }, 60_000, 5);
+  await kill(proxy, runs);
+  const left = await world.exec(world.node, 'nft', ['list', 'chains', 'ip']);
+  t.comment(`after the kill: ${[...left.matchAll(/^\s*chain service-\S+-default\//gm)].length} Service chains in the table`);
+  t.equal(loop.seen.failed, 0, `no failed connection after the kill (${loop.seen.ok} ok)`);
+
+  const t0 = performance.now();
+  const again = await startProxy(t, world, mode, dir);
+  const repairMs = performance.now() - t0;
+  t.equal(again.logs.find((l) => l.msg === 'synced proxy rules')!.full, true, 'the first sync is a full one');
+  const table = await world.exec(world.node, 'nft', ['list', 'table', 'ip', 'kubenode']);
+  // Per-Service chains are named service-HASH-namespace/name/protocol/port (proxy/nftables/names.ts).
+  t.equal([...table.matchAll(/^\s*chain service-\S+-default\//gm)].length, SERVICES + 1, 'a Service chain for every Service');
+  t.equal([...table.matchAll(/^\s*chain endpoint-\S+-default\//gm)].length, SERVICES + 1, 'and an endpoint chain, nothing stale');
+  for (const i of [0, SERVICES - 1]) {
+    const r = await world.http(world.pod('cli').netns, bulkIP(i), 80, 2);
+    t.ok(r.every((x) => x.ok && x.body!.startsWith('a ')), `bulk-${i} (${bulkIP(i)}) answers from pod a`);
+  }
+  loop.stop();
+  t.equal(loop.seen.failed, 0, `no failed connection through the kill and the repair (${loop.seen.ok} ok)`);
+  t.comment(`figures (nftables): ${loop.seen.failed} failed connections of ${loop.seen.failed + loop.seen.ok}; repair took ${Math.round(repairMs)} ms from start, ${SERVICES + 1} Services`);
+  await again.stop();
+});
