@@ -3,6 +3,7 @@
 // and why, as the apiserver's field errors do; the caller adds which file or URL it came from.
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/apis/core/validation/validation.go
 import type { V1Container, V1ContainerPort, V1EnvFromSource, V1EnvVar, V1LifecycleHandler, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { listItems } from '../../lib/list-items.js';
 import { parseQuantity, quantityMilliValue, QuantityError } from '../../lib/quantity.js';
 import { validateProbes, type FieldError } from '../contracts.js';
 import { ENV_VAR_NAME_RULE, isEnvVarName } from './env.js';
@@ -22,23 +23,6 @@ export const hostPathTypes = ['', 'DirectoryOrCreate', 'Directory', 'FileOrCreat
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/**
- * The items of an optional list field, each with its field path. A manifest is hostile input (the
- * fuzz test in test/unit/fuzz-pod-manifests.test.ts found `ports: "80"` and `env: [null]` throwing
- * TypeErrors out of the validation): a field that is not a list, or an item that is not an object,
- * is reported here by field and reason, and only object items are handed on to be checked.
- */
-function items<T>(errs: FieldError[], field: string, v: unknown): Array<[T, string]> {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) { errs.push({ field, reason: `must be a list, got ${JSON.stringify(v)?.slice(0, 80)}` }); return []; }
-  const out: Array<[T, string]> = [];
-  v.forEach((item, i) => {
-    if (isObject(item)) out.push([item as T, `${field}[${i}]`]);
-    else errs.push({ field: `${field}[${i}]`, reason: 'must be an object' });
-  });
-  return out;
 }
 
 /** Not a guard on purpose: the typed field keeps its type for the checks that follow. */
@@ -107,7 +91,7 @@ function validateContainer(errs: FieldError[], c: V1Container, field: string, vo
   }
 
   const portNames = new Set<string>();
-  for (const [p, f] of items<V1ContainerPort>(errs, `${field}.ports`, c.ports)) {
+  for (const [p, f] of listItems<V1ContainerPort>(errs, `${field}.ports`, c.ports)) {
     if (!Number.isInteger(p.containerPort) || p.containerPort < 1 || p.containerPort > 65535) errs.push({ field: `${f}.containerPort`, reason: `Invalid value ${JSON.stringify(p.containerPort)}: must be between 1 and 65535, inclusive` });
     if (p.hostPort !== undefined && (!Number.isInteger(p.hostPort) || p.hostPort < 0 || p.hostPort > 65535)) errs.push({ field: `${f}.hostPort`, reason: `Invalid value ${JSON.stringify(p.hostPort)}: must be between 1 and 65535, inclusive` });
     if (p.protocol !== undefined && !['TCP', 'UDP', 'SCTP'].includes(p.protocol)) errs.push({ field: `${f}.protocol`, reason: `Unsupported value: ${JSON.stringify(p.protocol)}: supported values: "SCTP", "TCP", "UDP"` });
@@ -118,7 +102,7 @@ function validateContainer(errs: FieldError[], c: V1Container, field: string, vo
     }
   }
 
-  for (const [e, f] of items<V1EnvVar>(errs, `${field}.env`, c.env)) {
+  for (const [e, f] of listItems<V1EnvVar>(errs, `${field}.env`, c.env)) {
     if (typeof e.name !== 'string' || !isEnvVarName(e.name)) errs.push({ field: `${f}.name`, reason: `Invalid value ${JSON.stringify(e.name)}: ${ENV_VAR_NAME_RULE}` });
     if (e.value !== undefined && e.valueFrom !== undefined) errs.push({ field: `${f}.valueFrom`, reason: 'may not be specified when `value` is not empty' });
     const vf = e.valueFrom;
@@ -136,12 +120,12 @@ function validateContainer(errs: FieldError[], c: V1Container, field: string, vo
     }
   }
 
-  for (const [e, f] of items<V1EnvFromSource>(errs, `${field}.envFrom`, c.envFrom)) {
+  for (const [e, f] of listItems<V1EnvFromSource>(errs, `${field}.envFrom`, c.envFrom)) {
     if (e.prefix !== undefined && e.prefix !== '' && (typeof e.prefix !== 'string' || !isEnvVarName(e.prefix))) errs.push({ field: `${f}.prefix`, reason: `Invalid value ${JSON.stringify(e.prefix)}: ${ENV_VAR_NAME_RULE}` });
   }
 
   const mountPaths = new Set<string>();
-  for (const [m, f] of items<V1VolumeMount>(errs, `${field}.volumeMounts`, c.volumeMounts)) {
+  for (const [m, f] of listItems<V1VolumeMount>(errs, `${field}.volumeMounts`, c.volumeMounts)) {
     if (!volumeNames.has(m.name)) errs.push({ field: `${f}.name`, reason: `Not found: ${JSON.stringify(m.name)}` });
     if (typeof m.mountPath !== 'string' || !m.mountPath.startsWith('/')) errs.push({ field: `${f}.mountPath`, reason: 'must be an absolute path' });
     else if (mountPaths.has(m.mountPath)) errs.push({ field: `${f}.mountPath`, reason: `Invalid value ${JSON.stringify(m.mountPath)}: must be unique` });
@@ -189,7 +173,7 @@ export function validatePod(obj: unknown): FieldError[] {
   if (g !== undefined && (!Number.isInteger(g) || g < 0)) errs.push({ field: 'spec.terminationGracePeriodSeconds', reason: 'must be greater than or equal to 0' });
 
   const volumeNames = new Set<string>();
-  for (const [v, f] of items<V1Volume>(errs, 'spec.volumes', spec.volumes)) {
+  for (const [v, f] of listItems<V1Volume>(errs, 'spec.volumes', spec.volumes)) {
     checkName(errs, `${f}.name`, v.name, dns1123Label, 63, 'a lowercase RFC 1123 label');
     if (volumeNames.has(v.name)) errs.push({ field: `${f}.name`, reason: `Duplicate value: ${JSON.stringify(v.name)}` });
     volumeNames.add(v.name);
