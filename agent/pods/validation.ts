@@ -2,7 +2,8 @@
 // relies on. Each error names the field by its path ("spec.containers[1].resources.limits.cpu")
 // and why, as the apiserver's field errors do; the caller adds which file or URL it came from.
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/apis/core/validation/validation.go
-import type { V1Container, V1Pod, V1LifecycleHandler } from '@kubernetes/client-node';
+import type { V1Container, V1ContainerPort, V1EnvFromSource, V1EnvVar, V1LifecycleHandler, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { listItems } from '../../lib/list-items.js';
 import { parseQuantity, quantityMilliValue, QuantityError } from '../../lib/quantity.js';
 import { validateProbes, type FieldError } from '../contracts.js';
 import { ENV_VAR_NAME_RULE, isEnvVarName } from './env.js';
@@ -22,6 +23,14 @@ export const hostPathTypes = ['', 'DirectoryOrCreate', 'Directory', 'FileOrCreat
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Not a guard on purpose: the typed field keeps its type for the checks that follow. */
+const notObject = (v: unknown): boolean => !isObject(v);
+
+/** A relative path field (subPath, subPathExpr); not a string is an error, not a TypeError. */
+function badRelativePath(v: unknown): boolean {
+  return typeof v !== 'string' || v.startsWith('/') || v.split('/').includes('..');
 }
 
 function checkName(errs: FieldError[], field: string, v: unknown, pattern: RegExp, max: number, what: string): void {
@@ -82,8 +91,7 @@ function validateContainer(errs: FieldError[], c: V1Container, field: string, vo
   }
 
   const portNames = new Set<string>();
-  (c.ports ?? []).forEach((p, i) => {
-    const f = `${field}.ports[${i}]`;
+  for (const [p, f] of listItems<V1ContainerPort>(errs, `${field}.ports`, c.ports)) {
     if (!Number.isInteger(p.containerPort) || p.containerPort < 1 || p.containerPort > 65535) errs.push({ field: `${f}.containerPort`, reason: `Invalid value ${JSON.stringify(p.containerPort)}: must be between 1 and 65535, inclusive` });
     if (p.hostPort !== undefined && (!Number.isInteger(p.hostPort) || p.hostPort < 0 || p.hostPort > 65535)) errs.push({ field: `${f}.hostPort`, reason: `Invalid value ${JSON.stringify(p.hostPort)}: must be between 1 and 65535, inclusive` });
     if (p.protocol !== undefined && !['TCP', 'UDP', 'SCTP'].includes(p.protocol)) errs.push({ field: `${f}.protocol`, reason: `Unsupported value: ${JSON.stringify(p.protocol)}: supported values: "SCTP", "TCP", "UDP"` });
@@ -92,14 +100,14 @@ function validateContainer(errs: FieldError[], c: V1Container, field: string, vo
       else if (portNames.has(p.name)) errs.push({ field: `${f}.name`, reason: `Duplicate value: ${JSON.stringify(p.name)}` });
       else portNames.add(p.name);
     }
-  });
+  }
 
-  (c.env ?? []).forEach((e, i) => {
-    const f = `${field}.env[${i}]`;
+  for (const [e, f] of listItems<V1EnvVar>(errs, `${field}.env`, c.env)) {
     if (typeof e.name !== 'string' || !isEnvVarName(e.name)) errs.push({ field: `${f}.name`, reason: `Invalid value ${JSON.stringify(e.name)}: ${ENV_VAR_NAME_RULE}` });
     if (e.value !== undefined && e.valueFrom !== undefined) errs.push({ field: `${f}.valueFrom`, reason: 'may not be specified when `value` is not empty' });
     const vf = e.valueFrom;
-    if (vf) {
+    if (vf !== undefined && notObject(vf)) errs.push({ field: `${f}.valueFrom`, reason: 'must be an object' });
+    else if (vf) {
       const kinds = ['fieldRef', 'resourceFieldRef', 'configMapKeyRef', 'secretKeyRef'].filter((k) => (vf as Record<string, unknown>)[k] !== undefined);
       if (kinds.length !== 1) errs.push({ field: `${f}.valueFrom`, reason: 'must specify exactly one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`' });
       const fp = vf.fieldRef?.fieldPath;
@@ -110,24 +118,23 @@ function validateContainer(errs: FieldError[], c: V1Container, field: string, vo
         errs.push({ field: `${f}.valueFrom.resourceFieldRef.resource`, reason: `Unsupported value: ${JSON.stringify(rf.resource)}` });
       if (rf?.divisor !== undefined) checkQuantity(errs, `${f}.valueFrom.resourceFieldRef.divisor`, rf.divisor);
     }
-  });
+  }
 
-  (c.envFrom ?? []).forEach((e, i) => {
-    if (e.prefix !== undefined && e.prefix !== '' && !isEnvVarName(e.prefix)) errs.push({ field: `${field}.envFrom[${i}].prefix`, reason: `Invalid value ${JSON.stringify(e.prefix)}: ${ENV_VAR_NAME_RULE}` });
-  });
+  for (const [e, f] of listItems<V1EnvFromSource>(errs, `${field}.envFrom`, c.envFrom)) {
+    if (e.prefix !== undefined && e.prefix !== '' && (typeof e.prefix !== 'string' || !isEnvVarName(e.prefix))) errs.push({ field: `${f}.prefix`, reason: `Invalid value ${JSON.stringify(e.prefix)}: ${ENV_VAR_NAME_RULE}` });
+  }
 
   const mountPaths = new Set<string>();
-  (c.volumeMounts ?? []).forEach((m, i) => {
-    const f = `${field}.volumeMounts[${i}]`;
+  for (const [m, f] of listItems<V1VolumeMount>(errs, `${field}.volumeMounts`, c.volumeMounts)) {
     if (!volumeNames.has(m.name)) errs.push({ field: `${f}.name`, reason: `Not found: ${JSON.stringify(m.name)}` });
     if (typeof m.mountPath !== 'string' || !m.mountPath.startsWith('/')) errs.push({ field: `${f}.mountPath`, reason: 'must be an absolute path' });
     else if (mountPaths.has(m.mountPath)) errs.push({ field: `${f}.mountPath`, reason: `Invalid value ${JSON.stringify(m.mountPath)}: must be unique` });
     else mountPaths.add(m.mountPath);
-    if (m.subPath !== undefined && (m.subPath.startsWith('/') || m.subPath.split('/').includes('..'))) errs.push({ field: `${f}.subPath`, reason: "must be a relative path without '..'" });
+    if (m.subPath !== undefined && badRelativePath(m.subPath)) errs.push({ field: `${f}.subPath`, reason: "must be a relative path without '..'" });
     // As the apiserver: the expression itself is checked here, what it expands to when the container starts.
-    if (m.subPathExpr !== undefined && (m.subPathExpr.startsWith('/') || m.subPathExpr.split('/').includes('..'))) errs.push({ field: `${f}.subPathExpr`, reason: "must be a relative path without '..'" });
+    if (m.subPathExpr !== undefined && badRelativePath(m.subPathExpr)) errs.push({ field: `${f}.subPathExpr`, reason: "must be a relative path without '..'" });
     if (m.subPath && m.subPathExpr) errs.push({ field: `${f}.subPathExpr`, reason: 'subPathExpr and subPath are mutually exclusive' });
-  });
+  }
 
   const sc = c.securityContext;
   if (sc?.runAsUser !== undefined && (!Number.isInteger(sc.runAsUser) || sc.runAsUser < 0)) errs.push({ field: `${field}.securityContext.runAsUser`, reason: 'must be between 0 and 2147483647, inclusive' });
@@ -166,22 +173,23 @@ export function validatePod(obj: unknown): FieldError[] {
   if (g !== undefined && (!Number.isInteger(g) || g < 0)) errs.push({ field: 'spec.terminationGracePeriodSeconds', reason: 'must be greater than or equal to 0' });
 
   const volumeNames = new Set<string>();
-  (spec.volumes ?? []).forEach((v, i) => {
-    const f = `spec.volumes[${i}]`;
+  for (const [v, f] of listItems<V1Volume>(errs, 'spec.volumes', spec.volumes)) {
     checkName(errs, `${f}.name`, v.name, dns1123Label, 63, 'a lowercase RFC 1123 label');
     if (volumeNames.has(v.name)) errs.push({ field: `${f}.name`, reason: `Duplicate value: ${JSON.stringify(v.name)}` });
     volumeNames.add(v.name);
     const sources = Object.keys(v).filter((k) => k !== 'name');
     if (sources.length > 1) errs.push({ field: f, reason: `may not specify more than 1 volume type (got ${sources.join(', ')})` });
-    if (v.hostPath) {
+    if (v.hostPath !== undefined && notObject(v.hostPath)) errs.push({ field: `${f}.hostPath`, reason: 'must be an object' });
+    else if (v.hostPath) {
       if (typeof v.hostPath.path !== 'string' || !v.hostPath.path.startsWith('/')) errs.push({ field: `${f}.hostPath.path`, reason: 'must be an absolute path' });
       if (v.hostPath.type !== undefined && !hostPathTypes.includes(v.hostPath.type)) errs.push({ field: `${f}.hostPath.type`, reason: `Unsupported value: ${JSON.stringify(v.hostPath.type)}: supported values: ${hostPathTypes.map((t) => JSON.stringify(t)).join(', ')}` });
     }
-    if (v.emptyDir) {
+    if (v.emptyDir !== undefined && v.emptyDir !== null && notObject(v.emptyDir)) errs.push({ field: `${f}.emptyDir`, reason: 'must be an object' });
+    else if (v.emptyDir) {
       if (v.emptyDir.medium !== undefined && !['', 'Memory'].includes(v.emptyDir.medium)) errs.push({ field: `${f}.emptyDir.medium`, reason: `Unsupported value: ${JSON.stringify(v.emptyDir.medium)}: supported values: "", "Memory"` });
       if (v.emptyDir.sizeLimit !== undefined) checkQuantity(errs, `${f}.emptyDir.sizeLimit`, v.emptyDir.sizeLimit);
     }
-  });
+  }
 
   // Container names are unique across init and app containers: they name the container in status,
   // logs and the Docker container name.

@@ -1,7 +1,8 @@
 // V1EndpointSlice -> endpoints per Service port (upstream: pkg/proxy/endpointslicecache.go).
 // A slice belongs to the Service named by its kubernetes.io/service-name label; each of its ports
 // (matched to Service ports by name and protocol) gets every endpoint's first address.
-import type { V1EndpointSlice } from '@kubernetes/client-node';
+import type { DiscoveryV1EndpointPort, V1Endpoint, V1EndpointSlice } from '@kubernetes/client-node';
+import { listItems } from '../../lib/list-items.js';
 import { type Endpoint, endpointsKey, type FieldError, PROTOCOLS, type Protocol, servicePortName } from './types.js';
 import { isDNS1123Label, isDNS1123Subdomain, isIPv4, isPort, isPortName } from './validation.js';
 
@@ -36,26 +37,26 @@ export function parseEndpointSlice(slice: V1EndpointSlice): ParsedSlice {
   }
 
   const endpoints: Endpoint[] = [];
-  (slice.endpoints ?? []).forEach((ep, i) => {
-    const ip = ep.addresses?.[0];
+  for (const [ep, f] of listItems<V1Endpoint>(errors, 'endpoints', slice.endpoints)) {
+    const ip = Array.isArray(ep.addresses) ? ep.addresses[0] : undefined;
     if (!isIPv4(ip)) {
-      errors.push({ field: `endpoints[${i}].addresses[0]`, reason: `${JSON.stringify(ip)} is not a valid IPv4 address` });
-      return;
+      errors.push({ field: `${f}.addresses[0]`, reason: `${JSON.stringify(ip)} is not a valid IPv4 address` });
+      continue;
     }
     // Unknown conditions count as ready (and serving), as the EndpointSlice API documents.
     const ready = ep.conditions?.ready ?? true;
     const serving = ep.conditions?.serving ?? ready;
     const terminating = ep.conditions?.terminating ?? false;
     endpoints.push({ ip, port: 0, ready, serving, terminating, nodeName: ep.nodeName ?? '' });
-  });
-  (slice.ports ?? []).forEach((p, i) => {
+  }
+  for (const [p, f] of listItems<DiscoveryV1EndpointPort>(errors, 'ports', slice.ports)) {
     const portName = p.name ?? '';
     const protocol = (p.protocol ?? 'TCP') as Protocol;
-    if (portName !== '' && !isPortName(portName)) errors.push({ field: `ports[${i}].name`, reason: `${JSON.stringify(portName)} is not a valid port name` });
-    else if (!PROTOCOLS.includes(protocol)) errors.push({ field: `ports[${i}].protocol`, reason: `${JSON.stringify(p.protocol)} is not TCP, UDP or SCTP` });
-    else if (!isPort(p.port)) errors.push({ field: `ports[${i}].port`, reason: `${JSON.stringify(p.port)} is not a port number (1-65535)` });
+    if (portName !== '' && !isPortName(portName)) errors.push({ field: `${f}.name`, reason: `${JSON.stringify(portName)} is not a valid port name` });
+    else if (!PROTOCOLS.includes(protocol)) errors.push({ field: `${f}.protocol`, reason: `${JSON.stringify(p.protocol)} is not TCP, UDP or SCTP` });
+    else if (!isPort(p.port)) errors.push({ field: `${f}.port`, reason: `${JSON.stringify(p.port)} is not a port number (1-65535)` });
     else ports.set(endpointsKey(servicePortName(namespace, svcName!, portName), protocol), endpoints.map((e) => ({ ...e, port: p.port! })));
-  });
+  }
   if (errors.length) return { key, service, ports: new Map(), errors };
   return { key, service, ports, errors };
 }

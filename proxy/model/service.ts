@@ -1,7 +1,8 @@
 // V1Service -> ServicePort[]: validation and the derived fields upstream's newBaseServiceInfo
 // computes (pkg/proxy/serviceport.go). A Service that fails validation yields errors naming the
 // field and reason, and no ports: the caller logs it and keeps whatever it had before.
-import type { V1Service } from '@kubernetes/client-node';
+import type { V1LoadBalancerIngress, V1Service, V1ServicePort } from '@kubernetes/client-node';
+import { listItems } from '../../lib/list-items.js';
 import { externallyAccessible, type FieldError, PROTOCOLS, type Protocol, type ServicePort, servicePortName } from './types.js';
 import { isDNS1123Label, isIPv4, isIPv6, isPort, isPortName, parseCidr } from './validation.js';
 
@@ -48,20 +49,25 @@ export function parseService(svc: V1Service): ParsedService {
   }
 
   const externalIPs: string[] = [];
-  (spec.externalIPs ?? []).forEach((ip, i) => {
+  // String lists: listItems is for lists of objects, so the type of the list is checked here.
+  const ips = spec.externalIPs;
+  if (ips !== undefined && ips !== null && !Array.isArray(ips)) errors.push({ field: 'spec.externalIPs', reason: 'must be a list of IPv4 addresses' });
+  (Array.isArray(ips) ? ips : []).forEach((ip, i) => {
     if (!isIPv4(ip)) errors.push({ field: `spec.externalIPs[${i}]`, reason: `${JSON.stringify(ip)} is not a valid IPv4 address` });
     else if (!externalIPs.includes(ip)) externalIPs.push(ip);
   });
   const loadBalancerIPs: string[] = [];
   if (type === 'LoadBalancer') {
-    (svc.status?.loadBalancer?.ingress ?? []).forEach((ing, i) => {
-      if (ing.ip === undefined) return; // hostname-only ingress: nothing to capture
-      if (!isIPv4(ing.ip)) errors.push({ field: `status.loadBalancer.ingress[${i}].ip`, reason: `${JSON.stringify(ing.ip)} is not a valid IPv4 address` });
+    for (const [ing, f] of listItems<V1LoadBalancerIngress>(errors, 'status.loadBalancer.ingress', svc.status?.loadBalancer?.ingress)) {
+      if (ing.ip === undefined) continue; // hostname-only ingress: nothing to capture
+      if (!isIPv4(ing.ip)) errors.push({ field: `${f}.ip`, reason: `${JSON.stringify(ing.ip)} is not a valid IPv4 address` });
       else if (!loadBalancerIPs.includes(ing.ip)) loadBalancerIPs.push(ing.ip);
-    });
+    }
   }
   const sourceRanges: string[] = [];
-  (spec.loadBalancerSourceRanges ?? []).forEach((r, i) => {
+  const ranges = spec.loadBalancerSourceRanges;
+  if (ranges !== undefined && ranges !== null && !Array.isArray(ranges)) errors.push({ field: 'spec.loadBalancerSourceRanges', reason: 'must be a list of IPv4 CIDRs' });
+  (Array.isArray(ranges) ? ranges : []).forEach((r, i) => {
     const c = typeof r === 'string' ? parseCidr(r) : undefined;
     if (!c) errors.push({ field: `spec.loadBalancerSourceRanges[${i}]`, reason: `${JSON.stringify(r)} is not an IPv4 CIDR` });
     else sourceRanges.push(c.text);
@@ -83,12 +89,11 @@ export function parseService(svc: V1Service): ParsedService {
   const hcPort = spec.healthCheckNodePort ?? 0;
   if (hcPort !== 0 && !isPort(hcPort)) errors.push({ field: 'spec.healthCheckNodePort', reason: `${hcPort} is not a port number` });
 
-  const specPorts = spec.ports ?? [];
-  if (specPorts.length === 0) errors.push({ field: 'spec.ports', reason: 'a Service needs at least one port' });
+  const specPorts = listItems<V1ServicePort>(errors, 'spec.ports', spec.ports);
+  if (specPorts.length === 0 && errors.every((e) => !e.field.startsWith('spec.ports'))) errors.push({ field: 'spec.ports', reason: 'a Service needs at least one port' });
   const seenNames = new Set<string>();
   const ports: ServicePort[] = [];
-  specPorts.forEach((p, i) => {
-    const field = `spec.ports[${i}]`;
+  for (const [p, field] of specPorts) {
     const portName = p.name ?? '';
     if (portName === '' && specPorts.length > 1) errors.push({ field: `${field}.name`, reason: 'required when a Service has more than one port' });
     else if (portName !== '' && !isPortName(portName)) errors.push({ field: `${field}.name`, reason: `${JSON.stringify(portName)} is not a valid port name` });
@@ -122,7 +127,7 @@ export function parseService(svc: V1Service): ParsedService {
     // ExternallyAccessible); the health check port only for ETP Local LoadBalancers.
     const etpLocal = etp === 'Local' && externallyAccessible(sp);
     ports.push({ ...sp, externalPolicyLocal: etpLocal, healthCheckNodePort: etpLocal ? hcPort : 0 });
-  });
+  }
   if (errors.length) return { key, ports: [], errors };
   return { key, ports, errors };
 }
