@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { V1ResourceRequirements } from '@kubernetes/client-node';
+import { namingPath } from '../../lib/fs-errors.js';
 
 /** Per pod UID, per container name (app containers and sidecars): the allocated requirements. */
 export type Allocations = Map<string, Record<string, V1ResourceRequirements>>;
@@ -39,7 +40,11 @@ export class AllocationCheckpoint {
     const data = JSON.stringify({ entries: Object.fromEntries(a) });
     mkdirSync(dirname(this.file), { recursive: true });
     const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ data, checksum: checksum(data) }));
+    try {
+      writeFileSync(tmp, JSON.stringify({ data, checksum: checksum(data) }));
+    } catch (e) {
+      throw namingPath(tmp, e); // ENOSPC names no file otherwise
+    }
     renameSync(tmp, this.file);
   }
 }

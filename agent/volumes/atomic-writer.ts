@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { DATA_DIR_NAME, NEW_DATA_DIR_NAME, dataDirName, invalidPathReason, planWrite, type CurrentVolume, type WritePlan } from './atomic-plan.js';
 import type { FileContent, Payload } from './payload.js';
 import { ProjectionError } from './payload.js';
+import { namingPath } from '../../lib/fs-errors.js';
 
 async function readTree(root: string, rel = '', out = new Map<string, FileContent>()): Promise<Map<string, FileContent>> {
   for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
@@ -38,6 +39,21 @@ async function readCurrent(dir: string): Promise<{ current: CurrentVolume; oldDa
   }
 }
 
+/** The payload's files under a new timestamped directory; an error names the file. */
+async function writeData(tsDir: string, payload: Payload): Promise<void> {
+  for (const [p, c] of payload) {
+    const file = join(tsDir, p);
+    try {
+      await mkdir(dirname(file), { recursive: true, mode: 0o755 });
+      await writeFile(file, c.data, { mode: c.mode });
+      await chmod(file, c.mode); // writeFile's mode passes through the umask
+      if (c.uid !== undefined) await lchown(file, c.uid, -1);
+    } catch (e) {
+      throw namingPath(file, e);
+    }
+  }
+}
+
 /** Write `payload` under `dir` (which must exist). Returns the plan that was carried out. */
 export async function writeAtomically(dir: string, payload: Payload, now = new Date()): Promise<WritePlan> {
   for (const p of payload.keys()) {
@@ -50,12 +66,12 @@ export async function writeAtomically(dir: string, payload: Payload, now = new D
     const name = dataDirName(now, randomBytes(4).toString('hex'));
     const tsDir = join(dir, name);
     await mkdir(tsDir, { mode: 0o755 });
-    for (const [p, c] of payload) {
-      const file = join(tsDir, p);
-      await mkdir(dirname(file), { recursive: true, mode: 0o755 });
-      await writeFile(file, c.data, { mode: c.mode });
-      await chmod(file, c.mode); // writeFile's mode passes through the umask
-      if (c.uid !== undefined) await lchown(file, c.uid, -1);
+    try {
+      await writeData(tsDir, payload);
+    } catch (e) {
+      // A full disk (ENOSPC) must not leave half a payload taking space; the old data stays visible.
+      await rm(tsDir, { recursive: true, force: true }).catch(() => {});
+      throw e;
     }
     await rm(join(dir, NEW_DATA_DIR_NAME), { force: true });
     await symlink(name, join(dir, NEW_DATA_DIR_NAME));
