@@ -45,7 +45,12 @@ t.test('kubectl get pod: Init:1/2, then Running 2/2, sidecar restarts counted', 
     return r[3] === '1' && r[2] === 'Running' && r[1] === '2/2' ? r : undefined;
   }, 200);
   t.equal(after[2], 'Running', `RESTARTS counts the sidecar's restart (${after.join(' ')})`);
-  const json = JSON.parse((await cp.kubectl(['-n', ns, 'get', 'pod', 'sc', '-o', 'json'])).stdout) as V1Pod;
+  // The status that first counts the restart can come from a relist that has the new instance
+  // but not yet the old one's end (a loaded machine); the end follows in the next status write.
+  const json = await until('the sidecar\'s lastState', 30_000, async () => {
+    const p = JSON.parse((await cp.kubectl(['-n', ns, 'get', 'pod', 'sc', '-o', 'json'])).stdout) as V1Pod;
+    return p.status?.initContainerStatuses?.[0]?.lastState?.terminated ? p : undefined;
+  }, 500);
   t.match(json.status!.initContainerStatuses![0], { name: 'tail', restartCount: 1, started: true, ready: true, lastState: { terminated: { exitCode: 137 } } });
   t.match(json.status!.containerStatuses![0], { name: 'app', restartCount: 0 });
   await cp.kubectl(['-n', ns, 'delete', 'pod', 'sc', '--wait=true', '--timeout=60s']);
