@@ -54,7 +54,12 @@ const container = await docker.createContainer({
   Labels: { [TEST_LABEL]: prefix },
   HostConfig: { NetworkMode: 'bridge' },
 });
-await container.start();
+// A failure here is a top-level throw, and the process exits before tap runs teardowns: remove
+// the container ourselves (a dockerd without docker0 once left it behind).
+await container.start().catch(async (e: unknown) => {
+  await container.remove({ force: true }).catch(() => undefined);
+  throw e;
+});
 const info = await container.inspect();
 const ip = info.NetworkSettings.Networks.bridge?.IPAddress;
 const netns = `/proc/${info.State.Pid}/ns/net`;
