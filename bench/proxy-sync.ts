@@ -13,42 +13,15 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
-import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { createLogger } from '../lib/log.js';
 import { IptablesBackend } from '../proxy/iptables/backend.js';
 import { IptablesProxier } from '../proxy/iptables/proxier.js';
 import { ChangeTracker } from '../proxy/tracker/change-tracker.js';
 import { printMachine, ratio, report, rssMiB, runInnerInNetns, stats } from './harness.js';
+import { benchService as serviceObj, benchSlice as sliceObj, ENDPOINTS } from './lib/proxy-objects.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const ENDPOINTS = 5;
 const quiet = createLogger('bench', { level: 'error' });
-
-function serviceObj(i: number): V1Service {
-  const nodePort = i % 10 === 0;
-  return {
-    apiVersion: 'v1', kind: 'Service',
-    metadata: { name: `svc-${i}`, namespace: 'bench' },
-    spec: {
-      type: nodePort ? 'NodePort' : 'ClusterIP',
-      clusterIP: `10.96.${i >> 8}.${i & 255}`,
-      ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', ...(nodePort ? { nodePort: 30000 + (i / 10) } : {}) }],
-    },
-  };
-}
-
-function sliceObj(i: number, count = ENDPOINTS): V1EndpointSlice {
-  return {
-    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-    metadata: { name: `svc-${i}-x`, namespace: 'bench', labels: { 'kubernetes.io/service-name': `svc-${i}` } },
-    addressType: 'IPv4',
-    endpoints: Array.from({ length: count }, (_, e) => {
-      const idx = i * ENDPOINTS + e;
-      return { addresses: [`10.244.${idx >> 8}.${idx & 255}`], nodeName: 'bench-node', conditions: { ready: true } };
-    }),
-    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-  };
-}
 
 /** Merge the nat transactions of a restore input into one (declarations first). */
 function singleTransaction(input: string): string {
