@@ -6,7 +6,7 @@ import { IptablesBackend } from './iptables/backend.js';
 import { IptablesProxier } from './iptables/proxier.js';
 import { createIpvsProxier } from './ipvs/mode.js';
 import { createNftablesProxier } from './nftables/mode.js';
-import type { Proxier } from './proxier.js';
+import { serviceNatOptions, type Proxier } from './proxier.js';
 import { createUserspaceProxier } from './userspace/mode.js';
 
 export type ProxierFactory = (flags: ProxyFlags, log: Logger) => Promise<Proxier>;
@@ -14,13 +14,8 @@ export type ProxierFactory = (flags: ProxyFlags, log: Logger) => Promise<Proxier
 export const PROXY_MODES: Record<ProxyFlags['proxyMode'], ProxierFactory> = {
   iptables: async (flags, log) =>
     new IptablesProxier({
+      ...serviceNatOptions(flags, log),
       backend: await IptablesBackend.open(flags.iptablesBackend),
-      log,
-      nodeName: flags.hostnameOverride,
-      clusterCIDR: flags.clusterCIDR,
-      nodePortCIDRs: flags.nodePortAddresses,
-      masqueradeAll: flags.masqueradeAll,
-      masqueradeBit: flags.masqueradeBit,
       localhostNodePorts: flags.iptablesLocalhostNodePorts,
     }),
   // IPVS mode (proxy/ipvs/) reuses the sources, trackers and model.

@@ -1,6 +1,36 @@
 // What the main program needs from a proxy mode. The iptables proxier implements it here; the
 // IPVS proxier (proxy/ipvs/) implements the same, from the same ProxyState.
+import type { Logger } from '../lib/log.js';
+import type { ProxyFlags } from './flags.js';
 import type { ProxyState } from './model/types.js';
+import type { Cidr } from './model/validation.js';
+
+/** What the NAT-programming modes (iptables, nftables) take from the flags alike. */
+export interface ServiceNatOptions {
+  log: Logger;
+  nodeName: string;
+  clusterCIDR?: Cidr;
+  /** --nodeport-addresses; empty: every local address. */
+  nodePortCIDRs: readonly Cidr[];
+  masqueradeAll?: boolean;
+  /** --iptables-masquerade-bit (default 14 -> 0x4000). */
+  masqueradeBit?: number;
+  /** Delete stale UDP conntrack entries (needs conntrack(8)). */
+  conntrack?: boolean;
+  /** Where the node's addresses come from (tests may pin them). */
+  nodeAddresses?: () => Promise<string[]>;
+}
+
+export function serviceNatOptions(flags: ProxyFlags, log: Logger): ServiceNatOptions {
+  return {
+    log,
+    nodeName: flags.hostnameOverride,
+    clusterCIDR: flags.clusterCIDR,
+    nodePortCIDRs: flags.nodePortAddresses,
+    masqueradeAll: flags.masqueradeAll,
+    masqueradeBit: flags.masqueradeBit,
+  };
+}
 
 export interface SyncResult {
   /** Whether every chain was rewritten (versus only those of changed Services). */

@@ -9,14 +9,12 @@
 // writes only what changed, so packet counters of unchanged rules keep counting, an idle proxy
 // costs one small process per period, and an endpoint change never waits behind a full rewrite.
 import { performance } from 'node:perf_hooks';
-import type { Logger } from '../../lib/log.js';
 import { clearConntrack } from '../conntrack/clear.js';
 import { staleConntrack } from '../conntrack/plan.js';
 import type { ProxyState } from '../model/types.js';
 import { addressesInCidrs, nodeIPv4Addresses } from '../node-addresses.js';
 import { enableRouteLocalnet, localhostNodePortsInEffect } from './localhost.js';
-import type { Cidr } from '../model/validation.js';
-import type { Proxier, SyncOptions, SyncResult } from '../proxier.js';
+import type { Proxier, SyncOptions, SyncResult, ServiceNatOptions } from '../proxier.js';
 import type { IptablesBackend } from './backend.js';
 import { type AppliedRules, chainNames, compactRules } from './applied.js';
 import { cleanupRules } from './cleanup.js';
@@ -34,22 +32,10 @@ export const NFT_CHAINS_PER_COMMIT = 3000;
 /** Upstream's proxyutil.FullSyncPeriod: everything is rewritten at least this often. */
 export const FULL_SYNC_PERIOD_MS = 3_600_000;
 
-export interface IptablesProxierOptions {
+export interface IptablesProxierOptions extends ServiceNatOptions {
   backend: IptablesBackend;
-  log: Logger;
-  nodeName: string;
-  clusterCIDR?: Cidr;
-  /** --nodeport-addresses; empty: every local address. */
-  nodePortCIDRs: readonly Cidr[];
-  masqueradeAll?: boolean;
-  /** --iptables-masquerade-bit (default 14 -> 0x4000). */
-  masqueradeBit?: number;
-  /** Delete stale UDP conntrack entries (needs conntrack(8)). */
-  conntrack?: boolean;
   /** Override the chunking of large full syncs (see restore.ts). */
   maxChainsPerRestore?: number;
-  /** Where the node's addresses come from (tests may pin them). */
-  nodeAddresses?: () => Promise<string[]>;
   /** --iptables-localhost-nodeports (default true, as upstream). */
   localhostNodePorts?: boolean;
   /** Override FULL_SYNC_PERIOD_MS (tests). */

@@ -2,7 +2,7 @@
 // calls). A machine without nft or nf_tables is refused at once, with what to do instead.
 import type { Logger } from '../../lib/log.js';
 import { FlagError, type ProxyFlags } from '../flags.js';
-import type { Proxier } from '../proxier.js';
+import { serviceNatOptions, type Proxier } from '../proxier.js';
 import { checkNftables } from './nft.js';
 import { NftablesProxier } from './proxier.js';
 
@@ -12,12 +12,5 @@ export async function createNftablesProxier(flags: ProxyFlags, log: Logger): Pro
     const problem = await checkNftables();
     if (problem) throw new FlagError(`--proxy-mode nftables: ${problem}`);
   }
-  return new NftablesProxier({
-    log,
-    nodeName: flags.hostnameOverride,
-    clusterCIDR: flags.clusterCIDR,
-    nodePortCIDRs: flags.nodePortAddresses,
-    masqueradeAll: flags.masqueradeAll,
-    masqueradeBit: flags.masqueradeBit,
-  });
+  return new NftablesProxier(serviceNatOptions(flags, log));
 }

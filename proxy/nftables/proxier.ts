@@ -2,13 +2,11 @@
 // applies with `nft -f -` (one transaction per script). Keeps, per Service, what it wrote, so a
 // partial sync writes only the difference and nft never has to read the table.
 import { performance } from 'node:perf_hooks';
-import type { Logger } from '../../lib/log.js';
 import { clearConntrack } from '../conntrack/clear.js';
 import { staleConntrack } from '../conntrack/plan.js';
 import type { ProxyState } from '../model/types.js';
-import type { Cidr } from '../model/validation.js';
 import { addressesInCidrs, nodeIPv4Addresses } from '../node-addresses.js';
-import type { Proxier, SyncOptions, SyncResult } from '../proxier.js';
+import type { Proxier, SyncOptions, SyncResult, ServiceNatOptions } from '../proxier.js';
 import type { Applied, ElementOwners } from './applied.js';
 import { deleteTables, type ExistingObjects, listExisting, nftApply, tableExists } from './nft.js';
 import { type NftPlanConfig, planNftService } from './service-plan.js';
@@ -30,20 +28,8 @@ export const CHAINS_PER_TRANSACTION = Infinity;
  */
 export const FULL_REWRITE_PERIOD_MS = 3_600_000;
 
-export interface NftablesProxierOptions {
-  log: Logger;
-  nodeName: string;
-  clusterCIDR?: Cidr;
-  /** --nodeport-addresses; empty: every local address. */
-  nodePortCIDRs: readonly Cidr[];
-  masqueradeAll?: boolean;
-  /** --iptables-masquerade-bit (default 14 -> 0x4000). */
-  masqueradeBit?: number;
-  /** Delete stale UDP conntrack entries (needs conntrack(8)). */
-  conntrack?: boolean;
+export interface NftablesProxierOptions extends ServiceNatOptions {
   maxChainsPerTransaction?: number;
-  /** Where the node's addresses come from (tests may pin them). */
-  nodeAddresses?: () => Promise<string[]>;
   /** Override FULL_REWRITE_PERIOD_MS. */
   fullRewritePeriodMs?: number;
   /** How a script reaches the kernel (the benchmark records them). */

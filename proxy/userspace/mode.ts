@@ -5,7 +5,6 @@ import type { ProxyFlags } from '../flags.js';
 import { IptablesBackend } from '../iptables/backend.js';
 import { nodeIPv4Addresses } from '../node-addresses.js';
 import type { Proxier } from '../proxier.js';
-import { removeUserspaceRules } from './cleanup.js';
 import { UserspaceProxier } from './proxier.js';
 
 export async function createUserspaceProxier(flags: ProxyFlags, log: Logger): Promise<Proxier> {
