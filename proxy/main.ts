@@ -50,7 +50,10 @@ export async function startProxy(flags: ProxyFlags, log: Logger, proxier: Proxie
         health.synced();
         metrics.synced(r, tracker.counts());
         const mem = process.memoryUsage();
-        (r.full ? log.info : log.debug)('synced proxy rules', { kind, full: r.full, ms: Math.round(r.durationMs), changedServices: state.changed.size, rules: r.rules, written: r.objectsWritten, restores: r.restores, rssMiB: Math.round(mem.rss / 2 ** 20), heapMiB: Math.round(mem.heapUsed / 2 ** 20) });
+        // A partial sync that changed a Service is logged at info too (upstream kube-proxy logs
+        // every "SyncProxyRules complete" at V(2)): it is when traffic follows an endpoint change,
+        // which scripts/failover.sh's page draws from this line.
+        (r.full || state.changed.size > 0 ? log.info : log.debug)('synced proxy rules', { kind, full: r.full, ms: Math.round(r.durationMs), changedServices: state.changed.size, rules: r.rules, written: r.objectsWritten, restores: r.restores, rssMiB: Math.round(mem.rss / 2 ** 20), heapMiB: Math.round(mem.heapUsed / 2 ** 20) });
       } catch (e) {
         metrics.failed();
         tracker.requeue(state.changed);
