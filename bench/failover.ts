@@ -10,16 +10,27 @@
 //
 // With --existing it instead runs the scenarios once each against the cluster already up (what
 // scripts/failover.sh does): `node dist/bench/failover.js --existing --scenarios a,b,c,d`.
+// --html FILE also records what the cluster reports meanwhile (Pod, EndpointSlice and Event
+// watches, the proxies' sync log lines) and writes the failover page there (for the bench: the
+// first run of each scenario); --proxy-mode only labels the page.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { printMachine, report, stats } from './harness.js';
 import { DEMO_NODE_PORT, deployDemo, existingCluster, newCluster, type EmulatedCluster } from '../test/harness/cluster.js';
 import { healAfterPartition, runScenario, SCENARIO_TITLES, type ScenarioName, type ScenarioResult } from '../test/harness/failover.js';
 import { formatPods, RequestLoop, summarize } from '../test/harness/traffic.js';
+import { recorded } from '../test/harness/failover-record.js';
+import { renderFailoverPage, type ScenarioRecord } from '../test/harness/failover-page.js';
 
 const RUNS = 5;
 const RATE = 20;
 
-function parseArgs(argv: string[]): { existing: boolean; scenarios: ScenarioName[]; runs: number } {
+interface Args { existing: boolean; scenarios: ScenarioName[]; runs: number; html?: string; proxyMode: string }
+
+function parseArgs(argv: string[]): Args {
   let existing = false;
+  let html: string | undefined;
+  let proxyMode = 'iptables';
   let scenarios: ScenarioName[] = ['a', 'b'];
   let runs = RUNS;
   for (let i = 0; i < argv.length; i++) {
@@ -33,9 +44,14 @@ function parseArgs(argv: string[]): { existing: boolean; scenarios: ScenarioName
     } else if (a === '--runs') {
       runs = Number(argv[++i]);
       if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
-    } else throw new Error(`unknown argument ${a} (expected --existing, --scenarios a,b,c,d, --runs N)`);
+    } else if (a === '--html' || a === '--proxy-mode') {
+      const v = argv[++i];
+      if (!v) throw new Error(`${a} needs a value`);
+      if (a === '--html') html = v;
+      else proxyMode = v;
+    } else throw new Error(`unknown argument ${a} (expected --existing, --scenarios a,b,c,d, --runs N, --html FILE, --proxy-mode MODE)`);
   }
-  return { existing, scenarios, runs };
+  return { existing, scenarios, runs, html, proxyMode };
 }
 
 function printResult(r: ScenarioResult): void {
@@ -49,7 +65,14 @@ function printResult(r: ScenarioResult): void {
   console.log(`    answered after:  ${formatPods(s.podsAfter)}`);
 }
 
-async function runExisting(scenarios: ScenarioName[]): Promise<void> {
+function writePage(file: string, cluster: string, proxyMode: string, scenarios: ScenarioRecord[]): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, renderFailoverPage({ cluster, proxyMode, ratePerSecond: RATE, generatedAt: new Date().toISOString(), scenarios }));
+  console.log(`\nfailover page (${scenarios.length} scenarios): ${file}`);
+}
+
+async function runExisting({ scenarios, html, proxyMode }: Args): Promise<void> {
+  const records: ScenarioRecord[] | undefined = html ? [] : undefined;
   const c = await existingCluster();
   const nodePort = Number((await c.kubectl(['get', 'service', 'demo', '-o', 'jsonpath={.spec.ports[0].nodePort}'], { allowFailure: true })).stdout.trim());
   const replicas = Number((await c.kubectl(['get', 'deployment', 'demo', '-o', 'jsonpath={.spec.replicas}'], { allowFailure: true })).stdout.trim());
@@ -57,7 +80,7 @@ async function runExisting(scenarios: ScenarioName[]): Promise<void> {
   console.log(`# failover against cluster ${c.name}: demo (${replicas} replicas), ${RATE} requests/s to http://${c.nodeIP(1)}:${nodePort}/`);
   for (const sc of scenarios) {
     console.log(`\n== (${sc}) ${SCENARIO_TITLES[sc]}`);
-    const r = await runScenario(c, sc, { nodePort, replicas, ratePerSecond: RATE, log: (l) => console.log(`    ${l}`) });
+    const r = await recorded(c, records, () => runScenario(c, sc, { nodePort, replicas, ratePerSecond: RATE, log: (l) => console.log(`    ${l}`) }));
     printResult(r);
     if (sc === 'd') {
       console.log(`    healing ${r.facts.partitionedNode} ...`);
@@ -65,9 +88,11 @@ async function runExisting(scenarios: ScenarioName[]): Promise<void> {
       console.log(`    ${r.facts.partitionedNode} is back and the demo whole again`);
     }
   }
+  if (html) writePage(html, c.name, proxyMode, records!);
 }
 
-async function runBench(scenarios: ScenarioName[], runs: number): Promise<void> {
+async function runBench({ scenarios, runs, html }: Args): Promise<void> {
+  const records: ScenarioRecord[] | undefined = html ? [] : undefined;
   printMachine('failover: failed requests and failover window, 3 emulated nodes, demo app, 20 req/s');
   const teardowns: (() => unknown)[] = [];
   const t = { teardown: (fn: () => unknown) => teardowns.unshift(fn) };
@@ -89,7 +114,7 @@ async function runBench(scenarios: ScenarioName[], runs: number): Promise<void> 
       const failed: number[] = [];
       const windows: number[] = [];
       for (let i = 0; i < runs; i++) {
-        const r = await runScenario(c, sc, { nodePort: DEMO_NODE_PORT, replicas: 3, ratePerSecond: RATE, targetIndex: i });
+        const r = await recorded(c, i === 0 ? records : undefined, () => runScenario(c!, sc, { nodePort: DEMO_NODE_PORT, replicas: 3, ratePerSecond: RATE, targetIndex: i }));
         failed.push(r.summary.failed);
         windows.push(sc === 'b' ? (r.facts.lastAnswerWhileFailingSeconds as number) : r.summary.windowSeconds);
         console.log(`  (${sc}) run ${i + 1}: ${r.summary.failed} failed of ${r.summary.requests}, window ${windows[i]!.toFixed(2)} s`);
@@ -100,6 +125,7 @@ async function runBench(scenarios: ScenarioName[], runs: number): Promise<void> 
       if (sc === 'a' || sc === 'b') console.log(`${`(${sc}) window goal < 2 s`.padEnd(44)} median ${w.median.toFixed(2)} s: ${w.median < 2 ? 'met' : 'NOT met'}`);
       if (sc === 'c') console.log(`${'(c) goal: zero failed requests'.padEnd(44)} median ${stats(failed).median}: ${stats(failed).max === 0 ? 'met' : 'NOT met'}`);
     }
+    if (html) writePage(html, c.name, 'iptables', records!);
   } finally {
     for (const fn of teardowns) await fn();
   }
@@ -109,8 +135,8 @@ const args = (() => {
   try { return parseArgs(process.argv.slice(2)); } catch (e) { console.error(`failover: ${(e as Error).message}`); process.exit(2); }
 })();
 try {
-  if (args.existing) await runExisting(args.scenarios);
-  else await runBench(args.scenarios, args.runs);
+  if (args.existing) await runExisting(args);
+  else await runBench(args);
 } catch (e) {
   console.error(`failover: ${(e as Error).message}`);
   process.exit(1);

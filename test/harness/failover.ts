@@ -42,6 +42,11 @@ export interface ScenarioResult {
   samples: Sample[];
   /** Scenario-specific facts, e.g. when the pod was seen unready, which answered after. */
   facts: Record<string, number | string | boolean>;
+  /** The loop's start as wall-clock ms (Date.now()), so cluster timestamps map onto samples. */
+  t0Wall: number;
+  /** Loop ms: when the scenario acted, and from when traffic counted as settled. */
+  actionAt: number;
+  settledFrom: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -80,6 +85,7 @@ export async function runScenario(c: ClusterAccess, scenario: ScenarioName, o: S
   const facts: ScenarioResult['facts'] = {};
   const loop = new RequestLoop(url, o.ratePerSecond ?? 20, o.timeoutMs ?? 1000);
   loop.start();
+  const t0Wall = Date.now() - loop.now();
   await sleep(BASELINE_MS);
   let target: PodInfo;
   let actionAt: number;
@@ -155,7 +161,7 @@ export async function runScenario(c: ClusterAccess, scenario: ScenarioName, o: S
   const samples = loop.samples;
   const summary = summarize(samples, actionAt!, settledFrom!);
   if (scenario === 'a' || scenario === 'b') facts.targetAnsweredAfter = (summary.podsAfter[target!.name] ?? 0) > 0;
-  return { scenario, title: SCENARIO_TITLES[scenario], target: target!.name, summary, samples, facts };
+  return { scenario, title: SCENARIO_TITLES[scenario], target: target!.name, summary, samples, facts, t0Wall, actionAt: actionAt!, settledFrom: settledFrom! };
 }
 
 /** After scenario d: heal the node and wait until it is Ready and the demo is whole again. */
