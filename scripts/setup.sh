@@ -29,11 +29,13 @@ fi
 # Vagrant VMs as nodes under libvirt (without libvirt-daemon-system, which wants systemd);
 # mmdebstrap, grub-pc-bin, fdisk: scripts/vagrant-box.sh builds their box from Debian packages.
 # wrk: the HTTP load of bench/proxy-modes (requests per second through a ClusterIP, per proxy mode).
+# chromium: the headless browser (driven by npm's playwright-core) that opens the failover page
+# in the e2e test and takes docs/failover.png (scripts/failover-screenshot.sh).
 packages=(docker.io iptables ipset ipvsadm nftables iproute2 conntrack busybox-static containernetworking-plugins
           qemu-system-x86 openssl util-linux bsdutils curl ca-certificates kmod e2fsprogs cpio zstd vagrant
           bash-static bind9-dnsutils netcat-openbsd gcc make libc6-dev bzip2 xz-utils
           vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base qemu-utils rsync
-          mmdebstrap grub-pc-bin fdisk wrk)
+          mmdebstrap grub-pc-bin fdisk wrk chromium)
 # shellcheck source=scripts/lib/apt.sh
 . "$root/scripts/lib/apt.sh"
 install_missing_packages "${packages[@]}"

@@ -2,10 +2,18 @@
 // demo app (probes every second, failureThreshold 1; preStop sleep 3): traffic at 20 requests
 // per second through node 1's NodePort while one backend is broken.
 // (e): a power cut and boot of node 2 (`cluster.sh reboot`, issue 20 fault 4).
+// Scenarios a-d are recorded as scripts/failover.sh records them, and their page is opened in
+// headless Chromium (f): a chart per scenario, a mark per request, the cluster's events drawn.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
+import { inspectFailoverPage } from '../harness/browser.js';
+import { renderFailoverPage, type ScenarioRecord } from '../harness/failover-page.js';
+import { recorded } from '../harness/failover-record.js';
 import { DEMO_NODE_PORT, demoPods, deployDemo, newCluster } from '../harness/cluster.js';
 import { IMAGES, requireDocker, requireImage } from '../harness/docker.js';
-import { healAfterPartition, runScenario, type ScenarioResult } from '../harness/failover.js';
+import { healAfterPartition, runScenario as runFailoverScenario, type ScenarioResult } from '../harness/failover.js';
 import { clusterLeftovers } from '../harness/leftovers.js';
 import { ipamAddresses, nodeReady, pinnedDemoPod, podAddresses, pollUntil, watchReady } from '../harness/reboot.js';
 import { formatPods, getOnce, parseAnswer } from '../harness/traffic.js';
@@ -21,6 +29,8 @@ t.test('failover scenarios a-d and a node reboot (e)', async (t) => {
   await c.sh(['up', '--nodes', '3'], { timeoutMs: 600_000 });
   await deployDemo(c);
   const opts = { nodePort: DEMO_NODE_PORT, replicas: 3, log: (l: string) => t.comment(l) };
+  const records: ScenarioRecord[] = [];
+  const runScenario: typeof runFailoverScenario = (cl, sc, o) => recorded(c, records, () => runFailoverScenario(cl, sc, o));
 
   await t.test('(a) traffic recovers after a killed container restarts', async (t) => {
     const r = await runScenario(c, 'a', opts);
@@ -80,6 +90,32 @@ t.test('failover scenarios a-d and a node reboot (e)', async (t) => {
       if (problems.length) t.comment(`${c.nodeName(i)}: ${problems.length} failed before converging: ${problems.slice(0, 5).join('; ')}`);
       const pods = streak < 10 ? (await demoPods(c)).map((p) => `${p.name}@${p.node} ready=${p.ready} restarts=${p.restarts}${p.deleting ? ' deleting' : ''}`) : [];
       t.equal(streak, 10, `the NodePort on surviving ${c.nodeName(i)} answers 10 requests in a row from pods off ${victim}${pods.length ? ` (failures: ${problems.slice(-5).join('; ')}; pods: ${pods.join(', ')})` : ''}`);
+    }
+  });
+
+  await t.test('(f) the failover page, in a real browser: a chart per scenario, a mark per request, the events', async (t) => {
+    t.equal(records.length, 4, 'scenarios a-d were recorded');
+    const dir = join(process.env.KUBENODE_ARTEFACT_DIR ?? join(tmpdir(), 'kubenode-artefacts'), c.name);
+    mkdirSync(dir, { recursive: true });
+    const html = join(dir, 'failover.html'), png = join(dir, 'failover.png');
+    writeFileSync(html, renderFailoverPage({ cluster: c.name, proxyMode: 'iptables', ratePerSecond: 20, generatedAt: new Date().toISOString(), scenarios: records }));
+    const shown = await inspectFailoverPage(html, png);
+    t.comment(`failover page: ${html}; screenshot: ${png}`);
+    t.same(shown.map((s) => s.scenario), ['a', 'b', 'c', 'd'], 'one chart per scenario, in order');
+    for (const [i, s] of shown.entries()) {
+      const r = records[i]!;
+      const kinds = new Set(r.events.map((e) => e.kind));
+      t.comment(`(${s.scenario}) ${s.points} marks (${s.failedPoints} failed), ${s.eventLines} event lines: ${r.events.map((e) => `${(e.at / 1000).toFixed(1)}s ${e.text}`).join(' | ')}`);
+      t.ok(s.width > 500 && s.height > 50, `(${s.scenario}) the chart is laid out (${s.width}x${s.height})`);
+      t.equal(s.points, r.samples.length, `(${s.scenario}) a mark for each of the ${r.samples.length} requests`);
+      t.equal(s.failedPoints, r.summary.failed, `(${s.scenario}) a red mark for each of the ${r.summary.failed} failed requests`);
+      t.equal(s.eventLines, r.events.length, `(${s.scenario}) a line for each of the ${r.events.length} events`);
+      t.ok(kinds.has('endpoint'), `(${s.scenario}) the EndpointSlice change is drawn (from the watch)`);
+      t.ok(kinds.has('sync'), `(${s.scenario}) the proxies' rule syncs are drawn (from their logs)`);
+      if (s.scenario === 'a') t.ok(kinds.has('container'), '(a) the container ending is drawn (from the Pod watch)');
+      if (s.scenario === 'b') t.ok(kinds.has('probe') && kinds.has('unready'), '(b) the failing probe (Unhealthy Event) and the pod unready are drawn');
+      if (s.scenario === 'c' || s.scenario === 'd') t.ok(r.events.some((e) => /^replacement .* Ready$/.test(e.text)), `(${s.scenario}) the replacement Ready is drawn`);
+      t.equal(s.windows, r.window ? 1 : 0, `(${s.scenario}) the measured window is shaded (${r.window?.label ?? 'none: nothing failed'})`);
     }
   });
 
