@@ -34,7 +34,7 @@ export interface RenderedScenario {
 export async function inspectFailoverPage(file: string, screenshot: string): Promise<RenderedScenario[]> {
   const browser = await launchChromium();
   try {
-    const page = await browser.newPage({ viewport: { width: 1180, height: 900 } });
+    const page = await browser.newPage({ viewport: { width: 1180, height: 400 } });
     await page.goto(pathToFileURL(file).href);
     const found = await page.evaluate(() => {
       // Runs in the page (this project compiles without the DOM types).

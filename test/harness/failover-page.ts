@@ -39,7 +39,7 @@ const KIND_WORDS: Record<EventKind, string> = {
 };
 const NODE_COLOURS = ['#1f77b4', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#bcbd22'];
 
-const W = 1100, LEFT = 230, RIGHT = 20, TOP = 26, ROW = 24, BOTTOM = 34;
+const W = 1100, LEFT = 310, RIGHT = 20, TOP = 36, ROW = 24, BOTTOM = 34;
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -89,7 +89,7 @@ function chart(r: ScenarioRecord): string {
   }
   r.events.forEach((e, i) => {
     parts.push(`<g class="event event-${e.kind}"><line x1="${x(e.at)}" x2="${x(e.at)}" y1="${TOP - 4}" y2="${TOP + rows.length * ROW}" stroke="${KIND_COLOURS[e.kind]}"/>` +
-      `<text x="${x(e.at)}" y="${TOP - 8 - (i % 2) * 9}" text-anchor="middle" fill="${KIND_COLOURS[e.kind]}">${i + 1}</text>` +
+      `<text x="${x(e.at)}" y="${TOP - 8 - (i % 3) * 9}" text-anchor="middle" fill="${KIND_COLOURS[e.kind]}">${i + 1}</text>` +
       `<title>${escapeHtml(`${i + 1}. ${secs(e.at)} ${e.text} (${e.source})`)}</title></g>`);
   });
   parts.push('</svg>');
@@ -124,6 +124,7 @@ svg text{font:11px system-ui,sans-serif}
 .window{fill:#d62728;fill-opacity:.10;stroke:#d62728;stroke-opacity:.4}
 table.events{border-collapse:collapse;margin-top:6px;font-size:12px}
 table.events td,table.events th{border-bottom:1px solid #eee;padding:2px 8px;text-align:left;vertical-align:top}
+table.events td:nth-child(-n+3){white-space:nowrap}
 .src{color:#666}.swatch{display:inline-block;width:10px;height:10px;margin-right:5px;border-radius:2px}
 .note{color:#b00}.legend span{margin-right:14px}`;
 
