@@ -64,7 +64,7 @@ echo "    sudo scripts/cluster.sh kubectl get pods -o wide"
 echo "    sudo scripts/cluster.sh logs node1 agent"
 echo
 echo "Break things and watch failover:"
-echo "    sudo scripts/failover.sh                      # scenarios a-d, with failed requests and windows"
+echo "    sudo scripts/failover.sh                      # scenarios a-d: failed requests, windows, and a page drawing them"
 echo "    sudo scripts/cluster.sh netem node2 --delay 50ms --loss 1%"
 echo "    sudo scripts/cluster.sh partition node2       # and: sudo scripts/cluster.sh heal node2"
 echo
