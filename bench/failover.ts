@@ -68,7 +68,7 @@ function printResult(r: ScenarioResult): void {
 function writePage(file: string, cluster: string, proxyMode: string, scenarios: ScenarioRecord[]): void {
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, renderFailoverPage({ cluster, proxyMode, ratePerSecond: RATE, generatedAt: new Date().toISOString(), scenarios }));
-  console.log(`\nfailover page (${scenarios.length} scenarios): ${file}`);
+  console.log(`\nfailover page (${scenarios.length} scenario${scenarios.length === 1 ? '' : 's'}): ${file}`);
 }
 
 async function runExisting({ scenarios, html, proxyMode }: Args): Promise<void> {

@@ -7,12 +7,12 @@ import { chromium, type Browser } from 'playwright-core';
 
 export const CHROMIUM = process.env.KUBENODE_CHROMIUM ?? '/usr/bin/chromium';
 
-export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium (sudo scripts/setup.sh does; or apt-get install chromium), or set KUBENODE_CHROMIUM to another Chromium`);
+export async function launchChromium(executable = CHROMIUM): Promise<Browser> {
+  if (!existsSync(executable)) {
+    throw new Error(`no Chromium at ${executable}: install Debian's chromium (sudo scripts/setup.sh does; or apt-get install chromium), or set KUBENODE_CHROMIUM to another Chromium`);
   }
   // --no-sandbox: Chromium refuses to start its sandbox as root, which the tests run as.
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+  return chromium.launch({ executablePath: executable, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
 }
 
 export interface RenderedScenario {

@@ -1,6 +1,7 @@
 // The failover page's pure parts: turning what the watches and proxy logs said into events, and
 // rendering recorded scenarios into one self-contained HTML page.
 import t from 'tap';
+import { launchChromium } from '../../test/harness/browser.js';
 import { endpointSliceEvents, kubernetesEvents, podEvents, proxySyncEvents, splitJsonObjects, type Observed } from '../../test/harness/failover-events.js';
 import { renderFailoverPage, type ScenarioRecord } from '../../test/harness/failover-page.js';
 import { summarize, type Sample } from '../../test/harness/traffic.js';
@@ -119,4 +120,8 @@ t.test('the page: a chart per scenario with a mark per request, event lines, the
   const data = JSON.parse(json);
   t.equal(data.scenarios.length, 2);
   t.same(data.scenarios[0].samples, samples, 'the recorded data round-trips through the page');
+});
+
+t.test('without Chromium the browser check fails, saying what to install', async (t) => {
+  await t.rejects(launchChromium('/nonexistent/chromium'), /no Chromium at \/nonexistent\/chromium: install Debian's chromium \(sudo scripts\/setup.sh/);
 });
