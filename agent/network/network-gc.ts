@@ -3,7 +3,9 @@
 // runtime, does the same: once after the first relist at start-up (addresses whose sandboxes
 // vanished in a node reboot or an agent crash, records and all, are reclaimed) and then
 // periodically in housekeeping. The valid list is every sandbox container of this agent, ready or
-// not (a not-ready sandbox still holds its address until its teardown DEL).
+// not (a not-ready sandbox still holds its address until its teardown DEL). Like containerd, the
+// agent assumes it is the only runtime using the network's configuration: sandboxes of another
+// --instance sharing the same network name and IPAM store would be collected.
 import type { Logger } from '../../lib/log.js';
 import type { PodRuntimeStatus } from '../runtime/types.js';
 import type { CniNetwork, ValidAttachment } from './cni.js';
