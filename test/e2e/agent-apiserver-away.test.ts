@@ -175,7 +175,9 @@ async function afterReturn(t: Test, r: Return): Promise<void> {
   for (const name of [`${ns}-web`, `${ns}-idle`, r.staticA]) {
     await until(`${name} Ready in the API`, 60_000, async () => ready(await core.readNamespacedPod({ name, namespace: ns })) === 'True');
   }
-  t.comment(`all pods Ready in the API +${Date.now() - backAt} ms (the node lifecycle controller sets them False when it marks the node Unknown)`);
+  // (When the node lifecycle controller marks a node Unknown it also sets its pods' Ready False:
+  // "pod web Ready=False" among the node states above when the poll saw that.)
+  t.comment(`all pods Ready in the API +${Date.now() - backAt} ms`);
 
   // Events recorded while the apiserver was away: delivered (client-go's retries outlast 60 s).
   // lastTimestamp has whole seconds: a second of margin either side.
