@@ -112,11 +112,12 @@ t.test('apiserver and etcd away for 60 s under a running agent', async (t) => {
   for (const [k, v] of dockerBefore) if (!k.startsWith(`${staticA}/app`)) t.equal(dockerDuring.get(k), v, `${k}: same container, same start, during the outage`);
 
   // --- back ----------------------------------------------------------------------------------------
+  const returnMark = agent.logs.length;
   await cp.script(['start', 'etcd']);
   await cp.script(['start', 'apiserver']);
   const backAt = Date.now();
   t.comment(`apiserver and etcd away for ${backAt - stoppedAt} ms`);
-  await afterReturn(t, { core, admin, w, ns, staticA, staticB, restartedCid, backAt, stoppedAt, nodeName: w.nodeName });
+  await afterReturn(t, { core, admin, w, ns, staticA, staticB, restartedCid, backAt, stoppedAt, nodeName: w.nodeName, agent, logMark: returnMark });
 
   t.same((await pods()).filter((p) => p.metadata?.name !== staticB).map((p) => `${p.metadata!.name} ${p.metadata!.uid}`).sort(), uidsBefore, 'no pod was deleted or replaced: same names and UIDs (mirror pods included)');
   t.notOk((await pods()).some((p) => p.metadata?.deletionTimestamp), 'none is being deleted');
@@ -134,6 +135,7 @@ t.test('apiserver and etcd away for 60 s under a running agent', async (t) => {
 interface Return {
   core: CoreV1Api; admin: Awaited<ReturnType<typeof joinAgent>>['admin']; w: World; ns: string; nodeName: string;
   staticA: string; staticB: string; restartedCid: string; backAt: number; stoppedAt: number;
+  agent: AgentProcess; logMark: number;
 }
 
 /** After the return: the node, the mirror pods, the pods' readiness and the Events catch up. */
@@ -177,7 +179,8 @@ async function afterReturn(t: Test, r: Return): Promise<void> {
   }
   // (When the node lifecycle controller marks a node Unknown it also sets its pods' Ready False:
   // "pod web Ready=False" among the node states above when the poll saw that.)
-  t.comment(`all pods Ready in the API +${Date.now() - backAt} ms`);
+  const repairs = r.agent.logs.slice(r.logMark).filter((l) => l.includes('differs from the one written; writing it again')).map((l) => (JSON.parse(l) as { pod: string }).pod.replace(`${ns}/${ns}-`, ''));
+  t.comment(`all pods Ready in the API +${Date.now() - backAt} ms; pods whose Ready the agent wrote again after the controller changed it: ${repairs.join(', ') || 'none'}`);
 
   // Events recorded while the apiserver was away: delivered (client-go's retries outlast 60 s).
   // lastTimestamp has whole seconds: a second of margin either side.
