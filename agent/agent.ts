@@ -11,6 +11,7 @@ import type { Logger } from '../lib/log.js';
 import type { AgentConfig } from './config/config.js';
 import { parseHostPort } from './config/config.js';
 import { CniNetwork, ProbeManager } from './contracts.js';
+import { collectNetworkGarbage, NETWORK_GC_INTERVAL_MS } from './network/network-gc.js';
 import { Backoff } from './pods/backoff.js';
 import type { PodContext } from './pods/context.js';
 import { PodWorkers } from './pods/pod-workers.js';
@@ -296,9 +297,12 @@ export class Agent {
     if (this.servingCertificates) void registered!.then(() => this.serveWithClusterCertificate());
 
     await this.relist().catch(() => {}); // what already runs here, before any source speaks (admission)
+    const networkGc = (when: string) => collectNetworkGarbage(network, this.runtime, logger.with({ component: 'cni' }), when);
+    void networkGc('start-up'); // ADDs wait for it (GcGate), nothing else does
     for (const s of this.sources) await s.start((u) => this.podConfig.apply(u));
 
     this.every(5000, () => this.relist());
+    this.every(NETWORK_GC_INTERVAL_MS, () => networkGc('periodic'));
     this.every(cfg.housekeepingIntervalMs, () => this.housekeeping());
     // A first housekeeping pass soon after start: orphans of a previous run, dead sandboxes.
     const first = setTimeout(() => void this.housekeeping(), Math.min(2000, cfg.housekeepingIntervalMs));

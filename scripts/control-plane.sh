@@ -12,6 +12,8 @@
 #   scripts/control-plane.sh stop apiserver     stop only kube-apiserver (etcd, the other
 #                                        components and all state stay); `start apiserver`
 #                                        starts it again and waits for /readyz; `restart apiserver`
+#   scripts/control-plane.sh stop etcd   stop only etcd (its data stays); `start etcd` starts it
+#                                        again and waits for its /health
 #   scripts/control-plane.sh kubeconfig  print the admin kubeconfig's path
 #   scripts/control-plane.sh env         shell lines putting the pinned kubectl on PATH and the admin
 #                                        kubeconfig in KUBECONFIG: eval "$(sudo scripts/control-plane.sh env)"
@@ -214,6 +216,16 @@ wait_for() {
 
 kubectl_admin() { "$bin/kubectl" --kubeconfig "$admin_kubeconfig" "$@"; }
 
+start_etcd() {
+  echo "starting etcd $ETCD_VERSION on 127.0.0.1:$etcd_client_port"
+  start etcd "$bin/etcd" --name kubenode --data-dir "$dir/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_client_port" --advertise-client-urls "http://127.0.0.1:$etcd_client_port" \
+    --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+    --initial-cluster "kubenode=http://127.0.0.1:$etcd_peer_port" \
+    --listen-metrics-urls "" --log-level warn --quota-backend-bytes 2147483648
+  wait_for etcd 30 curl -fsS "http://127.0.0.1:$etcd_client_port/health"
+}
+
 start_apiserver() {
   echo "starting kube-apiserver $KUBERNETES_VERSION on :$apiserver_port (advertised as $advertise)"
   start kube-apiserver "$bin/kube-apiserver" \
@@ -257,14 +269,7 @@ up() {
   # From here on, a failure stops whatever was started.
   trap 'echo "control-plane: start failed; stopping what was started" >&2; stop_all' ERR
 
-  echo "starting etcd $ETCD_VERSION on 127.0.0.1:$etcd_client_port"
-  start etcd "$bin/etcd" --name kubenode --data-dir "$dir/etcd" \
-    --listen-client-urls "http://127.0.0.1:$etcd_client_port" --advertise-client-urls "http://127.0.0.1:$etcd_client_port" \
-    --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
-    --initial-cluster "kubenode=http://127.0.0.1:$etcd_peer_port" \
-    --listen-metrics-urls "" --log-level warn --quota-backend-bytes 2147483648
-  wait_for etcd 30 curl -fsS "http://127.0.0.1:$etcd_client_port/health"
-
+  start_etcd
   start_apiserver
   wait_for kube-apiserver 90 kubectl_admin get --raw /readyz
 
@@ -328,19 +333,30 @@ status() {
 }
 
 # stop apiserver / start apiserver: only kube-apiserver, keeping etcd, the other components and all
-# state (tests of what clients do while the apiserver is away). Other components: not needed yet.
+# state (tests of what clients do while the apiserver is away). stop etcd / start etcd: etcd alone,
+# its data kept (with the apiserver stopped too: the whole control plane's store away, as in an
+# outage of the control-plane host). Other components: not needed yet.
 component_cmd() {
   local verb=$1 what=${2:-}
-  [ "$what" = apiserver ] || [ "$what" = kube-apiserver ] || die "usage: $0 $verb apiserver (only the apiserver can be stopped or started alone)"
+  case "$what" in
+    apiserver | kube-apiserver) what=kube-apiserver ;;
+    etcd) ;;
+    *) die "usage: $0 $verb apiserver|etcd (only the apiserver or etcd can be stopped or started alone)" ;;
+  esac
   case "$verb" in
-    stop) stop kube-apiserver; echo "kube-apiserver stopped" ;;
+    stop) stop "$what"; echo "$what stopped" ;;
     start)
-      running etcd || die "etcd is not running: use '$0 up'"
-      if running kube-apiserver; then echo "kube-apiserver is already running"; return 0; fi
-      port_taken "$apiserver_port" && die "port $apiserver_port already in use"
-      start_apiserver
-      wait_for kube-apiserver 90 kubectl_admin get --raw /readyz
-      echo "kube-apiserver is up"
+      if running "$what"; then echo "$what is already running"; return 0; fi
+      if [ "$what" = etcd ]; then
+        port_taken "$etcd_client_port" && die "port $etcd_client_port already in use"
+        start_etcd
+      else
+        running etcd || die "etcd is not running: use '$0 start etcd' (or '$0 up')"
+        port_taken "$apiserver_port" && die "port $apiserver_port already in use"
+        start_apiserver
+        wait_for kube-apiserver 90 kubectl_admin get --raw /readyz
+      fi
+      echo "$what is up"
       ;;
     restart) component_cmd stop "$what"; component_cmd start "$what" ;;
   esac

@@ -1,8 +1,11 @@
 // Writes correlated Events to the apiserver with the node's credentials, off the pod workers'
 // path: record() only enqueues; one loop sends, in order (a create before the patches of the same
-// Event). When the apiserver is away an event is retried a few times with back-off and then
-// dropped and counted, as client-go's recordToSink gives up after its retries: events are
-// best-effort, pods must never wait for them and memory must stay bounded (maxQueue).
+// Event). When the apiserver is away an event is retried as client-go's recordToSink (v1.34) does
+// for kubelet: up to 12 tries, the first retry after a random part of 10 s (so that nodes do not
+// all come back at once), then every 10 s; the events behind it wait in the queue. So an outage of
+// up to ~100 s loses no event: they are all delivered once the apiserver is back. After that the
+// event is dropped and counted: events are best-effort, pods must never wait for them and memory
+// must stay bounded (maxQueue, client-go's 1000).
 // Loaded only with --kubeconfig (it imports @kubernetes/client-node at run time).
 import type { CoreV1Api, CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
@@ -14,11 +17,10 @@ export interface ApiEventSinkOptions {
   logger: Logger;
   /** Events waiting beyond this are dropped (default 1000). */
   maxQueue?: number;
-  /** Tries per event when the apiserver cannot be reached or answers 5xx/429 (default 5). */
+  /** Tries per event when the apiserver cannot be reached or answers 5xx/429 (client-go's 12). */
   attempts?: number;
-  /** First retry delay, doubling up to retryMaxMs (defaults 500 ms, 8 s). */
-  retryBaseMs?: number;
-  retryMaxMs?: number;
+  /** Pause between tries; the first one is a random part of it (client-go's 10 s). */
+  sleepMs?: number;
   requestTimeoutMs?: number;
   count?: (outcome: EventOutcome) => void;
 }
@@ -32,7 +34,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Worth trying again: the apiserver away (no HTTP status), overloaded (429) or failing (5xx). */
+/** Worth trying again: the apiserver away (no HTTP status), overloaded (429) or failing (5xx).
+ * client-go's recordEvent gives up on any status answer, but its REST client has already retried
+ * 429s and 5xx answers that carry Retry-After (as an apiserver still starting sends them). */
 function retriable(err: unknown): boolean {
   const s = httpStatus(err);
   return s === undefined || s === 429 || s >= 500;
@@ -77,8 +81,8 @@ export class ApiEventSink implements EventSink {
   }
 
   private async send(item: SinkItem): Promise<void> {
-    const attempts = this.o.attempts ?? 5;
-    let delay = this.o.retryBaseMs ?? 500;
+    const attempts = this.o.attempts ?? 12;
+    const pause = this.o.sleepMs ?? 10_000;
     for (let i = 1; ; i++) {
       try {
         await this.write(item);
@@ -87,8 +91,7 @@ export class ApiEventSink implements EventSink {
         return;
       } catch (err) {
         if (!retriable(err) || i >= attempts || this.abort.signal.aborted) return this.drop(item, apiErrorMessage(err));
-        await sleep(delay, this.abort.signal);
-        delay = Math.min(delay * 2, this.o.retryMaxMs ?? 8000);
+        await sleep(i === 1 ? Math.random() * pause : pause, this.abort.signal);
       }
     }
   }

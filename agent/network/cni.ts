@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { ResultCache, type CachedAttachment } from './cache.js';
 import { compareVersions, loadNetwork, noNetworkMessage, parseConfig, type NetworkConfigList, type PluginConf } from './conflist.js';
+import { GcGate } from './gc-gate.js';
 import { findPlugin, invokePlugin, requestConfig, type Invocation } from './invoke.js';
 
 export { CniPluginError } from './invoke.js';
@@ -25,6 +26,11 @@ export interface PodNetworkRequest {
   podUid: string;
   portMappings?: { hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' | 'sctp'; hostIP?: string }[];
   bandwidth?: { ingressRate?: number; ingressBurst?: number; egressRate?: number; egressBurst?: number };
+}
+
+export interface ValidAttachment {
+  containerId: string;
+  ifName?: string;
 }
 
 export interface PodNetworkStatus {
@@ -80,6 +86,7 @@ export function podIPs(result: unknown, ifName: string): string[] {
 export class CniNetwork {
   private readonly log: Logger;
   private readonly cache: ResultCache;
+  private readonly gate = new GcGate();
 
   constructor(private readonly opts: CniNetworkOptions) {
     this.log = opts.logger ?? createLogger('cni');
@@ -98,6 +105,10 @@ export class CniNetwork {
   }
 
   async setUpPod(req: PodNetworkRequest): Promise<PodNetworkStatus> {
+    return this.gate.add(() => this.add(req));
+  }
+
+  private async add(req: PodNetworkRequest): Promise<PodNetworkStatus> {
     const net = await this.network();
     const ifName = req.ifName ?? 'eth0';
     const caps = capabilityArgs(req);
@@ -205,9 +216,18 @@ export class CniNetwork {
     return { ready: true, message: `network ${net.name} (${net.file}, CNI ${net.cniVersion}) ready` };
   }
 
-  /** GC (an extension of the contract): every attachment not listed is released by the plugins
-   * (1.1.0 configurations without disableGC) and dropped from the cache. */
-  async garbageCollect(valid: { containerId: string; ifName?: string }[]): Promise<void> {
+  /**
+   * GC (CNI 1.1, libcni's GCNetworkList): every attachment not listed is released by the plugins
+   * (1.1.0 configurations without disableGC) and dropped from the cache. `valid` may be a function
+   * listing the sandboxes that exist: it is called with ADDs held back (see GcGate), and when it
+   * throws nothing is collected, so a runtime that cannot be listed never looks like an empty node.
+   */
+  async garbageCollect(valid: ValidAttachment[] | (() => Promise<ValidAttachment[]>)): Promise<number> {
+    return this.gate.exclusive(async () => this.collect(typeof valid === 'function' ? await valid() : valid));
+  }
+
+  /** Returns how many cached attachments were dropped. */
+  private async collect(valid: ValidAttachment[]): Promise<number> {
     const keep = new Set(valid.map((v) => `${v.containerId}\0${v.ifName ?? 'eth0'}`));
     const net = await this.network();
     const errors: Error[] = [];
@@ -221,9 +241,14 @@ export class CniNetwork {
         }
       }
     }
+    let dropped = 0;
     for (const c of await this.cache.list()) {
-      if (c.networkName === net.name && !keep.has(`${c.containerId}\0${c.ifName}`)) await this.cache.remove(c.containerId, c.ifName);
+      if (c.networkName === net.name && !keep.has(`${c.containerId}\0${c.ifName}`)) {
+        await this.cache.remove(c.containerId, c.ifName);
+        dropped++;
+      }
     }
     if (errors.length) throw new Error(`CNI GC: ${errors.map((e) => e.message).join('; ')}`);
+    return dropped;
   }
 }

@@ -6,6 +6,7 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+import { run } from '../../lib/exec.js';
 import { IMAGES } from '../fixtures/agent/world.js';
 import { SCRIPTS } from '../harness/control-plane.js';
 import { joinAgent } from '../harness/joined-agent.js';
@@ -14,7 +15,11 @@ import { until } from '../harness/until.js';
 
 t.test('kubectl debug: an ephemeral container in the pod, run once, killed with the pod', async (t) => {
   requireProgram('kubectl');
-  const { cp, world: w, ns } = await joinAgent(t, { tls: true });
+  // No --read-only-port: a joined node's default is kubelet's, off (issue #20).
+  const { cp, world: w, ns, agent } = await joinAgent(t, { tls: true, defaultReadOnlyPort: true });
+  const listening = (await run('ss', ['-Hltnp'])).stdout.split('\n').filter((l) => l.includes(`pid=${agent.pid},`)).map((l) => l.split(/\s+/)[3]);
+  t.ok(listening.length > 0 && !listening.some((a) => a?.endsWith(':10255')), `the joined agent listens on ${listening.join(' ')}: not on the read-only port 10255`);
+  t.notOk(agent.logs.some((l) => l.includes('read-only API listening')), 'and its log says no read-only API was started');
   const kubectl = (args: string[], allowFailure = false) => cp.kubectl(['-n', ns, ...args], { allowFailure });
   const getPod = async () => JSON.parse((await kubectl(['get', 'pod', 'app', '-o', 'json'])).stdout) as V1Pod;
   const app: V1Pod = {

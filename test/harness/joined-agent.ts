@@ -32,6 +32,8 @@ export interface JoinOptions {
   controlPlane?: ControlPlaneOptions;
   /** How many of the agent's log lines to print when the test fails [80]. */
   logLines?: number;
+  /** Leave --read-only-port to the agent's default (off for a joined node); needs tls. */
+  defaultReadOnlyPort?: boolean;
 }
 
 export async function joinAgent(t: Teardownable & { passing(): boolean }, o: JoinOptions = {}): Promise<JoinedAgent> {
@@ -43,7 +45,7 @@ export async function joinAgent(t: Teardownable & { passing(): boolean }, o: Joi
     `--client-ca-file=${join(creds, 'ca.crt')}`,
   ] : [];
   // Loading @kubernetes/client-node is slow on a busy machine: a generous start-up bound.
-  const agent = await world.startAgent([`--kubeconfig=${join(creds, 'kubeconfig')}`, ...tls, ...(o.args ?? [])], 90_000);
+  const agent = await world.startAgent([`--kubeconfig=${join(creds, 'kubeconfig')}`, ...tls, ...(o.args ?? [])], 90_000, { defaultReadOnlyPort: o.defaultReadOnlyPort });
   t.teardown(() => {
     if (!t.passing() || process.env.KUBENODE_TEST_LOG) process.stderr.write(`--- agent ${agent.pid}\n${agent.logs.slice(-(o.logLines ?? 80)).join('\n')}\n`);
   });

@@ -205,7 +205,7 @@ t.test('the apiserver sink never blocks, retries a few times and then drops, cou
   const kc = new KubeConfig();
   kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${port}` }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
   const outcomes: string[] = [];
-  const sink = new ApiEventSink({ core: kc.makeApiClient(CoreV1Api), logger: createLogger('t', { sink: () => {} }), maxQueue: 3, attempts: 3, retryBaseMs: 20, count: (o) => outcomes.push(o) });
+  const sink = new ApiEventSink({ core: kc.makeApiClient(CoreV1Api), logger: createLogger('t', { sink: () => {} }), maxQueue: 3, attempts: 3, sleepMs: 20, count: (o) => outcomes.push(o) });
   const cor = new EventCorrelator({ source });
   const t0 = performance.now();
   for (let i = 0; i < 5; i++) {
