@@ -50,11 +50,17 @@ function collect(value: unknown, where: string, objects: ManifestObject[], error
     }
     const kind = item.kind;
     const api = item.apiVersion;
-    const name = isObject(item.metadata) ? `${String(item.metadata.namespace ?? 'default')}/${String(item.metadata.name)}` : '(no metadata)';
+    const name = isObject(item.metadata) ? `${shown(item.metadata.namespace ?? 'default')}/${shown(item.metadata.name)}` : '(no metadata)';
     if (kind === 'Service' && (api === 'v1' || api === undefined)) objects.push({ kind, obj: item as V1Service });
     else if (kind === 'EndpointSlice' && (api === 'discovery.k8s.io/v1' || api === undefined)) objects.push({ kind, obj: item as V1EndpointSlice });
-    else errors.push(`${at}: ${String(kind)} ${name} (apiVersion ${String(api)}) is not a v1 Service or discovery.k8s.io/v1 EndpointSlice; skipped`);
+    else errors.push(`${at}: ${shown(kind)} ${name} (apiVersion ${shown(api)}) is not a v1 Service or discovery.k8s.io/v1 EndpointSlice; skipped`);
   });
+}
+
+/** A value quoted in an error, cut short: a mutated kind of megabytes made a log line as long. */
+function shown(v: unknown): string {
+  const s = String(v);
+  return s.length > 80 ? `${s.slice(0, 80)}... (${s.length} characters)` : s;
 }
 
 function isObject(v: unknown): v is Record<string, any> {

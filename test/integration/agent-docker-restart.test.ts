@@ -6,9 +6,11 @@
 // kubelet does, the agent records SandboxChanged, makes a new sandbox and starts the containers
 // again, each container's restartCount going up by one. Checked: every pod Running and Ready on a
 // new sandbox, one running sandbox per pod, the host-local store holding exactly the pods' IPs.
-// 10 pods (the issue says 20): 20 pods with 1 s exec readiness probes through one dockerd took the
-// 2-core CI machine past the probes' timeouts (Ready flapping for minutes, load rather than the
-// fault), and CI time must stay small; the logic does not depend on the count. Prints the time from dockerd up to all Ready.
+// 20 pods, as the issue asks. Their readiness probes are tcpSocket (a handshake from the host to
+// the pod IP, as kubelet probes it) rather than exec: an exec probe is a dockerd exec round trip,
+// and 20 of them a second through one dockerd on the 2-core CI machine made Ready flap for minutes
+// (probe load, not the fault under test). The restart is what is tested, so the probes are kept
+// cheap. Prints the time from dockerd up to all Ready.
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -18,16 +20,19 @@ import { createWorld, testPod, findPod, podReady, IMAGES, type World } from '../
 import { startPrivateDockerd } from '../fixtures/agent/private-dockerd.js';
 import { runPrefix } from '../harness/prefix.js';
 
-const PODS = 10;
+const PODS = 20;
 const names = Array.from({ length: PODS }, (_, i) => `p${i}`);
 
 function pod(w: World, name: string): V1Pod {
   return testPod(w, name, [{
     name: 'app', image: IMAGES.busybox,
-    command: ['sh', '-c', 'trap "exit 0" TERM; touch /tmp/ready; while :; do sleep 0.2; done'],
-    // A generous timeout: exec probes go through dockerd, slow on a loaded 2-core CI machine (with
-    // 20 pods and the default 1 s timeout they flapped there, which is load, not the fault).
-    readinessProbe: { exec: { command: ['cat', '/tmp/ready'] }, periodSeconds: 2, timeoutSeconds: 5 },
+    // busybox httpd only has to accept connections: the probe is a TCP handshake. sh is PID 1 so
+    // that TERM ends the container at once (PID 1 without a handler ignores it).
+    command: ['sh', '-c', 'trap "exit 0" TERM; httpd -f -p 8080 & wait'],
+    ports: [{ name: 'probe', containerPort: 8080 }],
+    // A timeout above the default 1 s: the host answers 20 pods' probes while dockerd restarts 40
+    // containers on a loaded 2-core machine.
+    readinessProbe: { tcpSocket: { port: 'probe' }, periodSeconds: 2, timeoutSeconds: 5 },
   }], { terminationGracePeriodSeconds: 2 });
 }
 
@@ -39,7 +44,10 @@ async function ipamAddresses(w: World): Promise<string[]> {
 t.test('Docker Engine restarted under running pods: new sandboxes, all Ready, nothing leaked', async (t) => {
   // Started before the world, so that its teardown (tap runs them in order) stops the containers
   // before the world removes the cgroups they live in.
-  const dockerd = await startPrivateDockerd(t, runPrefix(), 256);
+  // Its data on a tmpfs; with the vfs driver every container is a full copy of its image (about
+  // 4 MiB here), and after the restart 40 dead containers sit beside 40 new ones: 1 GiB leaves
+  // room (tmpfs takes memory only for what is written).
+  const dockerd = await startPrivateDockerd(t, runPrefix(), 1024);
   const w = await createWorld(t);
   await dockerd.loadImages([IMAGES.pause, IMAGES.busybox]);
   const agent = await w.startAgent([`--container-runtime-endpoint=${dockerd.host}`, '--eviction-hard=memory.available<1Ki']);
@@ -47,7 +55,7 @@ t.test('Docker Engine restarted under running pods: new sandboxes, all Ready, no
   const before = await agent.waitFor(`${PODS} pods Ready`, (ps) => {
     const p = names.map((n) => findPod(ps, w, n));
     return p.every(podReady) && p as V1Pod[];
-  }, 90_000);
+  }, 180_000);
   const sandboxes = async () => {
     const list = await dockerd.docker.listContainers({ all: true, filters: { label: [`kubenode.io/instance=${w.prefix}`, 'io.kubernetes.container.name=POD'] } });
     return list.map((c) => ({ uid: c.Labels['io.kubernetes.pod.uid']!, id: c.Id, running: c.State === 'running' }));
@@ -62,7 +70,7 @@ t.test('Docker Engine restarted under running pods: new sandboxes, all Ready, no
   const after = await agent.waitFor('every pod Ready again', (ps) => {
     const p = names.map((n) => findPod(ps, w, n));
     return p.every((x) => podReady(x) && x!.status!.containerStatuses![0]!.restartCount >= 1) && p as V1Pod[];
-  }, 90_000);
+  }, 180_000);
   const seconds = (Date.now() - restartedAt) / 1000;
   t.comment(`dockerd restart: ${PODS} pods Ready on new sandboxes ${seconds.toFixed(1)} s after dockerd was back`);
 

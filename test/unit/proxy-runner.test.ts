@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../lib/log.js';
 import { SyncRunner, type SyncKind } from '../../proxy/runner.js';
-import { DirectorySource } from '../../proxy/sources/directory.js';
+import { DirectorySource, MAX_MANIFEST_BYTES } from '../../proxy/sources/directory.js';
 
 const quiet = createLogger('test', { sink: () => {} });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -103,6 +103,16 @@ t.test('services dir: initial listing, add, change, delete, a bad file keeps its
   writeFileSync(join(dir, 'c.yaml'), svc('a', '10.96.0.5'));
   await until(() => errors.some((e) => e.includes('already defined')));
   t.ok(errors.some((e) => e.includes('c.yaml: Service default/a is already defined in a.yaml')));
+
+  // Larger than the apiserver would take: not read, named once with its size (not at every rescan).
+  writeFileSync(join(dir, 'big.yaml'), svc('d', '10.96.0.7') + '#' + 'x'.repeat(MAX_MANIFEST_BYTES) + '\n');
+  await until(() => errors.some((e) => e.startsWith('big.yaml: ')));
+  await sleep(300);
+  t.same(events.splice(0), [], 'a file over the size limit is not read');
+  t.equal(errors.filter((e) => e.startsWith('big.yaml: ') && e.includes('bytes is more than')).length, 1, 'it is named once, with its size');
+  writeFileSync(join(dir, 'big.yaml'), svc('d', '10.96.0.7'));
+  await until(() => events.length >= 1);
+  t.same(events.splice(0), ['update d 10.96.0.7'], 'back under the limit: read');
 
   unlinkSync(join(dir, 'a.yaml'));
   await until(() => events.length >= 1);
