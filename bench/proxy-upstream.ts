@@ -31,8 +31,15 @@ const ENDPOINTS = 5;
 const NS = 'bench';
 const UPSTREAM_BIN = `${process.env.KUBENODE_CACHE ?? '/var/cache/kubenode'}/bin/k8s-v1.34.4/kube-proxy`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** The address change i gives an endpoint (what the nftables listener looks for). */
-const changedIP = (i: number) => `10.250.${i >> 8}.${i & 255}`;
+/**
+ * The address the i-th change at size n gives an endpoint (what the nftables listener looks
+ * for). Unique across sizes: the Services of a smaller size stay in the apiserver with their
+ * changed endpoints, and a larger size's cold start programs those addresses again.
+ */
+const changedIP = (n: number, i: number) => {
+  const k = SIZES.indexOf(n) * CHANGES + i;
+  return `10.250.${k >> 8}.${k & 255}`;
+};
 const epIP = (idx: number) => `10.244.${(idx >> 8) & 255}.${idx & 255}`;
 
 /** kubectl as admin with a long timeout (creating 20,000 objects takes minutes). */
@@ -96,7 +103,7 @@ async function measureSize(cp: ControlPlane, nodes: BenchNode[], n: number, dir:
   const events = new Map<ProxyKind, NftEvents>();
   const listen = async (node: BenchNode) => {
     events.get(node.kind)?.stop();
-    events.set(node.kind, await NftEvents.start(node.netns, [ip, ...Array.from({ length: CHANGES }, (_, i) => changedIP(i))]));
+    events.set(node.kind, await NftEvents.start(node.netns, [ip, ...Array.from({ length: CHANGES }, (_, i) => changedIP(n, i))]));
   };
   let floor: number[];
   try {
@@ -136,7 +143,7 @@ async function measureChanges(cp: ControlPlane, nodes: BenchNode[], n: number, f
   const floor: number[] = [];
   for (let i = 0; i < CHANGES; i++) {
     const svc = (i * 7919) % n;
-    const newIP = changedIP(i);
+    const newIP = changedIP(n, i);
     const spnI = `${NS}/svc-${svc}:http`;
     const sepRule = [sepChain(spnI, 'TCP', `${newIP}:8080`), '-p', 'tcp', '-m', 'tcp', '-j', 'DNAT', '--to-destination', `${newIP}:8080`];
     const t0 = performance.now();
