@@ -2,7 +2,8 @@
 // the same run, against the same real apiserver (scripts/control-plane.sh), each in a network
 // namespace of its own, with the same Services x 5 endpoints created through the API:
 //   - cold start: process start -> the last Service's rule in the kernel (polled in each namespace);
-//   - one endpoint change (an EndpointSlice patched) -> its DNAT rule in the kernel, median/p99;
+//   - one endpoint change (an EndpointSlice patched) -> its DNAT rule in the kernel, median/p99
+//     (nftables mode: seen in the kernel's netlink notifications, proxy-upstream/nft-events.py);
 //   - CPU seconds (the proxy and the iptables/nft processes it ran) and peak RSS;
 //   - idle CPU over 60 s; kubenode/upstream ratios. The floor of a change is `kubectl patch` alone.
 // Usage: bash scripts/bench.sh proxy-upstream      (iptables mode, 1,000 and 10,000 Services)
@@ -18,6 +19,7 @@ import { type ControlPlane, PROJECT_ROOT, SCRIPTS, startControlPlane } from '../
 import { runPrefix } from '../test/harness/prefix.js';
 import { printMachine, report, type Stats } from './harness.js';
 import { type BenchNode, createBenchNode, deleteBenchNode, peakRssMiB, proxyCpu, type ProxyKind, startProxy } from './proxy-upstream/node.js';
+import { NftEvents } from './proxy-upstream/nft-events.js';
 
 const { values: args } = parseArgs({ options: { mode: { type: 'string', default: 'iptables' }, services: { type: 'string', default: '1000,10000' }, changes: { type: 'string', default: '10' }, idle: { type: 'string', default: '60' } } });
 const MODE = args.mode!;
@@ -29,6 +31,15 @@ const ENDPOINTS = 5;
 const NS = 'bench';
 const UPSTREAM_BIN = `${process.env.KUBENODE_CACHE ?? '/var/cache/kubenode'}/bin/k8s-v1.34.4/kube-proxy`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * The address the i-th change at size n gives an endpoint (what the nftables listener looks
+ * for). Unique across sizes: the Services of a smaller size stay in the apiserver with their
+ * changed endpoints, and a larger size's cold start programs those addresses again.
+ */
+const changedIP = (n: number, i: number) => {
+  const k = SIZES.indexOf(n) * CHANGES + i;
+  return `10.250.${k >> 8}.${k & 255}`;
+};
 const epIP = (idx: number) => `10.244.${(idx >> 8) & 255}.${idx & 255}`;
 
 /** kubectl as admin with a long timeout (creating 20,000 objects takes minutes). */
@@ -87,33 +98,34 @@ async function measureSize(cp: ControlPlane, nodes: BenchNode[], n: number, dir:
   const lastRule = ['KUBE-SERVICES', '-d', `${ip}/32`, '-p', 'tcp', '-m', 'comment', '--comment', `${spn} cluster IP`, '-m', 'tcp', '--dport', '80', '-j', svcChain(spn, 'TCP')];
   const poll = n >= 5000 ? 500 : 100;
   const fig = new Map<ProxyKind, Figures>();
-  // Cold starts one after the other, so that neither competes with the other for the 2 cores.
-  for (const node of nodes) {
-    const t0 = performance.now();
-    startProxy(node, { mode: MODE, kubeconfig: kubeconfigs.get(node.name)!, kubenodeBin: join(PROJECT_ROOT, 'bin/kubenode-proxy.js'), upstreamBin: UPSTREAM_BIN, dir });
-    await until(`${node.kind}: ${spn}`, () => hasRule(node, lastRule, ip), 3_600_000, poll);
-    const coldS = (performance.now() - t0) / 1000;
-    // Two seconds on, so that the restore that wrote the rule has been reaped into the count.
-    await sleep(2000);
-    fig.set(node.kind, { coldS, coldCpuS: proxyCpu(node), changes: [], cpuS: 0, idleCpuS: 0, peakRss: 0 });
-    console.log(`# ${node.kind}: every rule in place ${coldS.toFixed(1)} s after start`);
-  }
-  // Let start-up work settle (upstream's first syncs after the informers' resync).
-  await sleep(5000);
-  const floor: number[] = [];
-  for (let i = 0; i < CHANGES; i++) {
-    const svc = (i * 7919) % n;
-    const newIP = `10.250.${i >> 8}.${i & 255}`;
-    const spnI = `${NS}/svc-${svc}:http`;
-    const sepRule = [sepChain(spnI, 'TCP', `${newIP}:8080`), '-p', 'tcp', '-m', 'tcp', '-j', 'DNAT', '--to-destination', `${newIP}:8080`];
-    const t0 = performance.now();
-    const patched = kubectl(cp, ['-n', NS, 'patch', 'endpointslice', `svc-${svc}-x`, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/endpoints/0/addresses/0', value: newIP }])]).then(() => floor.push(performance.now() - t0));
-    await Promise.all(nodes.map(async (node) => {
-      await until(`${node.kind}: endpoint ${newIP}`, () => hasRule(node, sepRule, newIP), 600_000, poll / 2);
-      fig.get(node.kind)!.changes.push(performance.now() - t0);
-    }));
-    await patched;
-    console.log(`# change ${i + 1}: ${nodes.map((node) => `${node.kind} ${fig.get(node.kind)!.changes.at(-1)!.toFixed(0)} ms`).join(', ')}`);
+  // nftables: rules are seen in the kernel's notifications (polling `nft list ruleset` costs
+  // seconds per poll at 10,000 Services, more than what is measured); polled after an overrun.
+  const events = new Map<ProxyKind, NftEvents>();
+  const listen = async (node: BenchNode) => {
+    events.get(node.kind)?.stop();
+    events.set(node.kind, await NftEvents.start(node.netns, [ip, ...Array.from({ length: CHANGES }, (_, i) => changedIP(n, i))]));
+  };
+  let floor: number[];
+  try {
+    // Cold starts one after the other, so that neither competes with the other for the 2 cores.
+    for (const node of nodes) {
+      if (MODE === 'nftables') await listen(node);
+      const t0 = performance.now();
+      startProxy(node, { mode: MODE, kubeconfig: kubeconfigs.get(node.name)!, kubenodeBin: join(PROJECT_ROOT, 'bin/kubenode-proxy.js'), upstreamBin: UPSTREAM_BIN, dir });
+      const at = await events.get(node.kind)?.when(ip, 3_600_000);
+      if (at === undefined) await until(`${node.kind}: ${spn}`, () => hasRule(node, lastRule, ip), 3_600_000, poll);
+      const coldS = ((at ?? performance.now()) - t0) / 1000;
+      if (events.get(node.kind)?.overrun) await listen(node);
+      // Two seconds on, so that the restore that wrote the rule has been reaped into the count.
+      await sleep(2000);
+      fig.set(node.kind, { coldS, coldCpuS: proxyCpu(node), changes: [], cpuS: 0, idleCpuS: 0, peakRss: 0 });
+      console.log(`# ${node.kind}: every rule in place ${coldS.toFixed(1)} s after start${at === undefined && MODE === 'nftables' ? ' (polled: notifications overran)' : ''}`);
+    }
+    // Let start-up work settle (upstream's first syncs after the informers' resync).
+    await sleep(5000);
+    floor = await measureChanges(cp, nodes, n, fig, events, poll);
+  } finally {
+    for (const ev of events.values()) ev.stop();
   }
   for (const node of nodes) fig.get(node.kind)!.cpuS = proxyCpu(node);
   const idle0 = nodes.map(proxyCpu);
@@ -124,6 +136,30 @@ async function measureSize(cp: ControlPlane, nodes: BenchNode[], n: number, dir:
     f.peakRss = peakRssMiB(node);
   });
   printFigures(n, fig, floor);
+}
+
+/** CHANGES endpoint changes, one at a time: each an EndpointSlice patched, timed until both kernels have it. */
+async function measureChanges(cp: ControlPlane, nodes: BenchNode[], n: number, fig: Map<ProxyKind, Figures>, events: Map<ProxyKind, NftEvents>, poll: number): Promise<number[]> {
+  const floor: number[] = [];
+  for (let i = 0; i < CHANGES; i++) {
+    const svc = (i * 7919) % n;
+    const newIP = changedIP(n, i);
+    const spnI = `${NS}/svc-${svc}:http`;
+    const sepRule = [sepChain(spnI, 'TCP', `${newIP}:8080`), '-p', 'tcp', '-m', 'tcp', '-j', 'DNAT', '--to-destination', `${newIP}:8080`];
+    const t0 = performance.now();
+    const patched = kubectl(cp, ['-n', NS, 'patch', 'endpointslice', `svc-${svc}-x`, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/endpoints/0/addresses/0', value: newIP }])]).then(() => floor.push(performance.now() - t0));
+    await Promise.all(nodes.map(async (node) => {
+      const at = await events.get(node.kind)?.when(newIP, 120_000);
+      if (at === undefined) {
+        if (events.has(node.kind)) console.log(`# ${node.kind}: ${newIP} not in the notifications (overrun: ${String(events.get(node.kind)!.overrun)}); polling`);
+        await until(`${node.kind}: endpoint ${newIP}`, () => hasRule(node, sepRule, newIP), 600_000, poll / 2);
+      }
+      fig.get(node.kind)!.changes.push((at ?? performance.now()) - t0);
+    }));
+    await patched;
+    console.log(`# change ${i + 1}: ${nodes.map((node) => `${node.kind} ${fig.get(node.kind)!.changes.at(-1)!.toFixed(0)} ms`).join(', ')}`);
+  }
+  return floor;
 }
 
 function printFigures(n: number, fig: Map<ProxyKind, Figures>, floor: number[]): void {
