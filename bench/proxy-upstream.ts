@@ -3,7 +3,7 @@
 // namespace of its own, with the same Services x 5 endpoints created through the API:
 //   - cold start: process start -> the last Service's rule in the kernel (polled in each namespace);
 //   - one endpoint change (an EndpointSlice patched) -> its DNAT rule in the kernel, median/p99
-//     (nftables mode: seen in the kernel's netlink notifications, proxy-upstream/nft-events.py);
+//     (nftables mode: seen in the kernel's netlink notifications, proxy-upstream/nft-events-listen.ts);
 //   - CPU seconds (the proxy and the iptables/nft processes it ran) and peak RSS;
 //   - idle CPU over 60 s; kubenode/upstream ratios. The floor of a change is `kubectl patch` alone.
 // Usage: bash scripts/bench.sh proxy-upstream      (iptables mode, 1,000 and 10,000 Services)

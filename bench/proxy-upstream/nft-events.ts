@@ -1,11 +1,11 @@
 // The nftables side of "is the change in the kernel yet" for bench/proxy-upstream.ts: a
-// listener on nftables' netlink notifications inside a node's namespace (nft-events.py; why
-// not `nft monitor` or polling `nft list ruleset`: see there). It reports each address it was
+// listener on nftables' netlink notifications inside a node's namespace (nft-events-listen.ts;
+// why not `nft monitor` or polling `nft list ruleset`: see there). It reports each address it was
 // given the first time a committed transaction carries it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { PROJECT_ROOT } from '../../test/harness/control-plane.js';
+import { fileURLToPath } from 'node:url';
 
 export class NftEvents {
   private readonly seen = new Map<string, number>();
@@ -17,12 +17,12 @@ export class NftEvents {
 
   /** Start listening in `netns` for these IPv4 addresses; resolves once the socket is bound. */
   static async start(netns: string, addrs: readonly string[]): Promise<NftEvents> {
-    const proc = spawn('ip', ['netns', 'exec', netns, 'python3', join(PROJECT_ROOT, 'bench/proxy-upstream/nft-events.py'), ...addrs], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn('ip', ['netns', 'exec', netns, process.execPath, join(fileURLToPath(new URL('.', import.meta.url)), 'nft-events-listen.js'), ...addrs], { stdio: ['ignore', 'pipe', 'inherit'] });
     const ev = new NftEvents(proc);
     const lines = createInterface({ input: proc.stdout! });
     await new Promise<void>((resolve, reject) => {
       proc.once('error', reject);
-      proc.once('exit', (code) => reject(new Error(`nft-events.py exited (${String(code)}): is python3 installed?`)));
+      proc.once('exit', (code) => reject(new Error(`nft-events-listen.js exited (${String(code)}) before it listened`)));
       lines.on('line', (line) => {
         if (line === 'ready') resolve();
         else if (line === 'overrun') ev.dropped();
