@@ -16,10 +16,10 @@ import { join } from 'node:path';
 import { printMachine, report, ratio, rssMiB, stats } from './harness.js';
 import { newCluster } from '../test/harness/cluster.js';
 import { IMAGES } from '../test/harness/docker.js';
+import { sleep, until as waitFor } from '../test/harness/until.js';
 import { CENSUS_KINDS, censusDiff, censusTotal, takeCensus, type Census, type SoakNode } from './lib/soak-census.js';
 import { churnDeployment, clients, PodChurn, PodWatch, scale, ServiceChurn, type Clients } from './lib/soak-load.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const load = () => `load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`;
 const log = (s: string) => console.log(`# ${new Date().toISOString().slice(11, 19)} ${s}`);
 
@@ -45,14 +45,9 @@ function parseArgs(argv: string[]): { durationMs: number; warmupMs?: number } {
 
 const pidOf = (n: SoakNode, c: 'agent' | 'proxy') => Number(readFileSync(join(n.dir, 'run', `${c}.pid`), 'utf8').trim());
 
+/** Wait for a condition; on timeout say so and go on (a bench reports what it saw, it does not fail). */
 async function until(what: string, timeoutMs: number, fn: () => Promise<boolean>, everyMs = 500): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await fn().catch(() => false)) return true;
-    await sleep(everyMs);
-  }
-  log(`gave up waiting (${timeoutMs / 1000} s) for ${what}`);
-  return false;
+  return waitFor(what, timeoutMs, fn, everyMs).then(() => true, (e: Error) => { log(e.message); return false; });
 }
 
 /** A namespace of the run's own, with what pods need from the controller-manager. */

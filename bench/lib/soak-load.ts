@@ -3,8 +3,8 @@
 // Services and EndpointSlices created, changed and deleted; plus an admin's watch on the pods
 // that times each one from creation to Ready.
 import { AppsV1Api, CoreV1Api, DiscoveryV1Api, KubeConfig, Watch, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
+import { sleep } from '../../test/harness/until.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const isReady = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
 export interface Clients { core: CoreV1Api; apps: AppsV1Api; discovery: DiscoveryV1Api; kc: KubeConfig }
