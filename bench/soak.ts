@@ -106,9 +106,9 @@ async function main(): Promise<void> {
     log(`bringing up cluster ${cluster.name} (1 node, no DNS add-on) ...  ${load()}`);
     await cluster.sh(['up', '--nodes', '1', '--no-dns'], { timeoutMs: 600_000 });
     const name = cluster.nodeName(1);
-    const node: SoakNode = { cluster, index: 1, name, dir: join(cluster.dir, 'nodes', name) };
-    const c = clients((await cluster.sh(['kubeconfig'])).stdout.trim());
     const ns = cluster.name;
+    const node: SoakNode = { cluster, index: 1, name, dir: join(cluster.dir, 'nodes', name), namespace: ns };
+    const c = clients((await cluster.sh(['kubeconfig'])).stdout.trim());
     await createNamespace(c, ns);
     const watch = new PodWatch(c, ns);
     await watch.start();

@@ -17,6 +17,8 @@ export interface SoakNode {
   name: string;
   /** KUBENODE_NODE_DIR: logs, run/*.pid, ipam/, root/ (the agent's --root-dir). */
   dir: string;
+  /** The run's namespace: the Services whose chains are counted. */
+  namespace: string;
 }
 
 export const CENSUS_KINDS = ['containers', 'veths', 'addresses', 'podCgroups', 'podDirs', 'mounts', 'chains'] as const;
@@ -81,14 +83,28 @@ async function mounts(n: SoakNode): Promise<string[]> {
   return info.split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => !!m && m.startsWith(root));
 }
 
-/** KUBE-SVC/SEP/SVL/EXT/FW chains in the node's nat table (the iptables proxy mode). */
-async function chains(n: SoakNode): Promise<string[]> {
-  const out = await n.cluster.exec(n.index, ['iptables-save', '-t', 'nat']);
-  return out.stdout.split('\n').map((l) => SERVICE_CHAIN.exec(l)?.[1]).filter((x): x is string => !!x);
+/**
+ * KUBE-SVC/SEP/SVL/EXT/FW chains in the node's nat table (the iptables proxy mode) that belong
+ * to the run's namespace: their rules' comments name "namespace/service:port", as kube-proxy's
+ * do. Chains of other namespaces (default/kubernetes, which the proxy may first program after
+ * the count before the churn) are left out; a chain with no rules is kept, its owner unknown.
+ */
+export function serviceChains(iptablesSave: string, ns: string): string[] {
+  const declared = iptablesSave.split('\n').map((l) => SERVICE_CHAIN.exec(l)?.[1]).filter((x): x is string => !!x);
+  const owner = new Map<string, string>();
+  for (const l of iptablesSave.split('\n')) {
+    const m = /^-A (KUBE-\S+) .*--comment "?([^"/ ]+)\//.exec(l);
+    if (m && !owner.has(m[1]!)) owner.set(m[1]!, m[2]!);
+  }
+  return declared.filter((c) => (owner.get(c) ?? ns) === ns);
+}
+
+async function chains(n: SoakNode, ns: string): Promise<string[]> {
+  return serviceChains((await n.cluster.exec(n.index, ['iptables-save', '-t', 'nat'])).stdout, ns);
 }
 
 export async function takeCensus(n: SoakNode, podUids: Iterable<string>): Promise<Census> {
-  const [c, v, a, d, m, ch] = await Promise.all([containers(n), veths(n), addresses(n), podDirs(n), mounts(n), chains(n)]);
+  const [c, v, a, d, m, ch] = await Promise.all([containers(n), veths(n), addresses(n), podDirs(n), mounts(n), chains(n, n.namespace)]);
   return { containers: c, veths: v, addresses: a, podCgroups: podCgroups(podUids), podDirs: d, mounts: m, chains: ch };
 }
 
