@@ -13,7 +13,7 @@
 import { loadavg } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { printMachine, report, ratio, rssMiB, stats } from './harness.js';
+import { cpuSeconds, printMachine, report, ratio, rssMiB, stats } from './harness.js';
 import { newCluster } from '../test/harness/cluster.js';
 import { IMAGES } from '../test/harness/docker.js';
 import { sleep, until as waitFor } from '../test/harness/until.js';
@@ -131,8 +131,11 @@ async function main(): Promise<void> {
     await sleep(warmupMs);
     const measuredFrom = Date.now();
     const rss = { agent: [] as number[], proxy: [] as number[], load: [] as number[] };
+    const cpu0 = { agent: cpuSeconds(pidOf(node, 'agent')), proxy: cpuSeconds(pidOf(node, 'proxy')) };
     await sampleRss(node, durationMs, rss);
     const measuredTo = Date.now();
+    const cpuPercent = (c: 'agent' | 'proxy') => (((cpuSeconds(pidOf(node, c)) - cpu0[c]) / ((measuredTo - measuredFrom) / 1000)) * 100).toFixed(1);
+    const cpu = `agent ${cpuPercent('agent')} %, proxy ${cpuPercent('proxy')} % of one core`;
     const [svcDone, created, deleted] = [services.done, watch.created - created0, watch.deleted - deleted0];
     // What the node holds at the end of the churn: shows the census sees what it counts.
     const during = await takeCensus(node, watch.pods.keys());
@@ -146,10 +149,12 @@ async function main(): Promise<void> {
     // nothing of the run is left.
     await until('the node to hold nothing of the run', 60_000, async () => censusTotal(censusDiff(before, await takeCensus(node, watch.pods.keys()))) === 0, 2000);
     const leaks = censusDiff(before, await takeCensus(node, watch.pods.keys()));
+    const cleanupSeconds = (Date.now() - measuredTo) / 1000;
     const after = { agent: rssMiB(pidOf(node, 'agent')), proxy: rssMiB(pidOf(node, 'proxy')) };
 
     console.log();
     console.log(`pods created ${created} and deleted ${deleted} over ${churnSeconds.toFixed(0)} s of churn: ${(created / churnSeconds).toFixed(2)} / ${(deleted / churnSeconds).toFixed(2)} per second (goal 2); scale errors ${pods.errors}`);
+    console.log(`CPU over the measured ${((measuredTo - measuredFrom) / 1000).toFixed(0)} s: ${cpu}`);
     console.log(`the node at the end of the churn: ${CENSUS_KINDS.map((k) => `${during[k].length} ${k}`).join(', ')}`);
     console.log(`Service/EndpointSlice changes ${svcDone} (${(svcDone / churnSeconds).toFixed(1)} per second, goal 20), errors ${services.errors}, skipped (16 in flight) ${services.skipped}${services.lastError ? `; last error: ${services.lastError}` : ''}`);
     const floorStats = report('floor: 1 pod, idle node, creation -> Ready', floor);
@@ -159,6 +164,7 @@ async function main(): Promise<void> {
     console.log(`pods created in the measured window and never Ready (deleted first): ${lat.notReady}`);
     printRss('agent', rss.agent, after.agent);
     printRss('proxy', rss.proxy, after.proxy);
+    console.log(`clean-up: churn end -> last count of what is left: ${cleanupSeconds.toFixed(0)} s`);
     printLeaks(leaks);
     console.log(`load average over the run (1-minute, sampled every 5 s): median ${stats(rss.load).median.toFixed(2)}, max ${Math.max(...rss.load).toFixed(2)}; now ${load()}`);
   } finally {
