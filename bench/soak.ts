@@ -88,27 +88,6 @@ function printRss(label: string, samples: number[], after: number): void {
   console.log(`${`${label} RSS (MiB)`.padEnd(44)} start ${a.toFixed(1)}  end ${b.toFixed(1)}  growth ${growth >= 0 ? '+' : ''}${growth.toFixed(1)} %  (goal < 10 %: ${growth < 10 ? 'met' : 'NOT met'})  after clean-up ${after.toFixed(1)}  max ${Math.max(...samples).toFixed(1)}`);
 }
 
-/**
- * The proxy's V8 heap in use (heapMiB of its "synced proxy rules" log lines, written on each full
- * sync) in [from, to): what RSS alone cannot tell, retained objects apart from allocator slack.
- */
-function proxyHeap(n: SoakNode, from: number, to: number): string {
-  const heap: number[] = [];
-  for (const l of readFileSync(join(n.dir, 'logs', 'proxy.log'), 'utf8').split('\n')) {
-    if (!l.includes('"heapMiB"')) continue;
-    try {
-      const r = JSON.parse(l) as { ts: string; heapMiB: number };
-      const ts = new Date(r.ts).getTime();
-      if (ts >= from && ts < to) heap.push(r.heapMiB);
-    } catch { /* not a JSON line */ }
-  }
-  if (heap.length < 2) return `proxy heap in use: ${heap.length} full-sync log line(s) in the window, too few to compare`;
-  const k = Math.min(3, Math.floor(heap.length / 2));
-  const a = stats(heap.slice(0, k)).median;
-  const b = stats(heap.slice(-k)).median;
-  return `${'proxy heap in use (MiB, full-sync log lines)'.padEnd(44)} start ${a}  end ${b}  (${heap.length} syncs; min ${Math.min(...heap)}, max ${Math.max(...heap)})`;
-}
-
 function printLeaks(leaks: Census): void {
   for (const k of CENSUS_KINDS) {
     const names = leaks[k];
@@ -185,7 +164,6 @@ async function main(): Promise<void> {
     console.log(`pods created in the measured window and never Ready (deleted first): ${lat.notReady}`);
     printRss('agent', rss.agent, after.agent);
     printRss('proxy', rss.proxy, after.proxy);
-    console.log(proxyHeap(node, measuredFrom, measuredTo));
     console.log(`clean-up: churn end -> last count of what is left: ${cleanupSeconds.toFixed(0)} s`);
     printLeaks(leaks);
     console.log(`load average over the run (1-minute, sampled every 5 s): median ${stats(rss.load).median.toFixed(2)}, max ${Math.max(...rss.load).toFixed(2)}; now ${load()}`);
