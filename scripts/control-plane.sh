@@ -36,6 +36,8 @@
 #   APISERVER_ADVERTISE_ADDRESS  the address nodes use to reach the apiserver (default: the
 #                                first global IPv4 address of this machine)
 #   APISERVER_EXTRA_SANS         more addresses for the serving certificate, space separated
+#   APISERVER_READY_TIMEOUT      seconds to wait for the apiserver's /readyz (90; a VM under
+#                                software emulation needs several minutes)
 #   CLUSTER_CIDR (10.244.0.0/16) SERVICE_CIDR (10.96.0.0/16) NODE_CIDR_MASK_SIZE (24)
 #   NODE_MONITOR_GRACE_PERIOD (40s)  NOT_READY_TOLERATION_SECONDS (300)
 #   CLUSTER_SIGNING_DURATION     lifetime of certificates the controller-manager signs for CSRs
@@ -214,6 +216,9 @@ wait_for() {
   done
 }
 
+apiserver_ready_timeout=${APISERVER_READY_TIMEOUT:-90}
+[[ "$apiserver_ready_timeout" =~ ^[1-9][0-9]*$ ]] || { echo "control-plane: APISERVER_READY_TIMEOUT must be a number of seconds, got '$apiserver_ready_timeout'" >&2; exit 2; }
+
 kubectl_admin() { "$bin/kubectl" --kubeconfig "$admin_kubeconfig" "$@"; }
 
 start_etcd() {
@@ -271,7 +276,7 @@ up() {
 
   start_etcd
   start_apiserver
-  wait_for kube-apiserver 90 kubectl_admin get --raw /readyz
+  wait_for kube-apiserver "$apiserver_ready_timeout" kubectl_admin get --raw /readyz
 
   # Let the apiserver reach kubelets (logs, exec) with the built-in kubelet-api-admin role.
   kubectl_admin apply -f - >/dev/null <<EOF
@@ -354,7 +359,7 @@ component_cmd() {
         running etcd || die "etcd is not running: use '$0 start etcd' (or '$0 up')"
         port_taken "$apiserver_port" && die "port $apiserver_port already in use"
         start_apiserver
-        wait_for kube-apiserver 90 kubectl_admin get --raw /readyz
+        wait_for kube-apiserver "$apiserver_ready_timeout" kubectl_admin get --raw /readyz
       fi
       echo "$what is up"
       ;;

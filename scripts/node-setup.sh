@@ -18,6 +18,9 @@
 #   KUBENODE_HOST_FILES  what the host puts in the synced folder for its VMs (default
 #                        <project>/.vagrant-kubenode): images.tar (docker load), ca/*.crt (the
 #                        host's extra CA certificates, e.g. a proxy that re-signs HTTPS)
+#   KUBENODE_HOST_CONTROL_PLANE_BIN  (--control-plane) the host's build of the control plane, when
+#                        the Vagrantfile synced one (default /vagrant-control-plane-bin): used
+#                        instead of installing Go and building
 set -euo pipefail
 . "$(dirname "$0")/lib/help.sh"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,6 +39,7 @@ case "${1:-}" in
   *) echo "node-setup.sh: unknown argument '$1' (expected --control-plane or nothing)" >&2; exit 2 ;;
 esac
 host_files=${KUBENODE_HOST_FILES:-$root/.vagrant-kubenode}
+host_cp_bin=${KUBENODE_HOST_CONTROL_PLANE_BIN:-/vagrant-control-plane-bin}
 downloads=${KUBENODE_CACHE:-/var/cache/kubenode}/downloads
 step() { printf '\n== node-setup (%s): %s\n' "$role" "$*"; }
 die() { echo "node-setup.sh: $*" >&2; exit 1; }
@@ -86,7 +90,9 @@ fi
 # kubenode-trace), so that a worker VM booted from that box runs no apt at all.
 # apparmor: on a kernel with AppArmor on, Docker starts no container without its profile loaded.
 packages=(docker.io apparmor iptables ipset ipvsadm nftables conntrack iproute2 containernetworking-plugins ca-certificates curl rsync kmod procps)
-[ "$role" = control-plane ] && packages+=(openssl unzip)
+# unzip: only to install Go, which a control plane with the host's build does not need.
+[ "$role" = control-plane ] && packages+=(openssl)
+[ "$role" = control-plane ] && [ ! -f "$host_cp_bin/.complete-etcd-$ETCD_VERSION-etcdctl" ] && packages+=(unzip)
 install_missing_packages "${packages[@]}"
 
 # --- Node.js --------------------------------------------------------------------------------
@@ -135,7 +141,19 @@ else
 fi
 
 # --- the control plane ----------------------------------------------------------------------
-if [ "$role" = control-plane ]; then
+# The host's build when the Vagrantfile brought one (it has a complete build of the pinned
+# release), else Go and a build from source here.
+cp_bin=${KUBENODE_CACHE:-/var/cache/kubenode}/bin/k8s-$KUBERNETES_VERSION
+if [ "$role" = control-plane ] && [ -f "$host_cp_bin/.complete-etcd-$ETCD_VERSION-etcdctl" ]; then
+  step "control plane binaries: the host's build of $KUBERNETES_VERSION (from $host_cp_bin)"
+  mkdir -p "$cp_bin"
+  cp -a "$host_cp_bin/." "$cp_bin/"
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do
+    "$cp_bin/$c" --version >/dev/null || die "$cp_bin/$c (the host's build) does not run here"
+  done
+  "$cp_bin/kubectl" version --client >/dev/null || die "$cp_bin/kubectl (the host's build) does not run here"
+  echo "in $cp_bin"
+elif [ "$role" = control-plane ]; then
   step "Go $GO_VERSION"
   export PATH=/usr/local/go/bin:$PATH
   have=$(go env GOVERSION 2>/dev/null || true)
