@@ -3,6 +3,7 @@
 // parse, becomes an error naming the file, the document and the reason; the others are kept.
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { Composer, Parser } from 'yaml';
+import { truncate } from '../../lib/truncate.js';
 
 export type ManifestObject = { kind: 'Service'; obj: V1Service } | { kind: 'EndpointSlice'; obj: V1EndpointSlice };
 
@@ -58,10 +59,7 @@ function collect(value: unknown, where: string, objects: ManifestObject[], error
 }
 
 /** A value quoted in an error, cut short: a mutated kind of megabytes made a log line as long. */
-function shown(v: unknown): string {
-  const s = String(v);
-  return s.length > 80 ? `${s.slice(0, 80)}... (${s.length} characters)` : s;
-}
+const shown = (v: unknown): string => truncate(String(v), 80);
 
 function isObject(v: unknown): v is Record<string, any> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -1,5 +1,6 @@
 // Small helpers the handlers share: kubelet's user agent, and error texts that read like the
 // ones kubelet puts in its Unhealthy events ("dial tcp 10.1.0.5:80: connect: connection refused").
+import { truncate as truncateText } from '../../../lib/truncate.js';
 
 /** kubelet sends "kube-probe/<major>.<minor>"; apps filter probe traffic from their logs by it. */
 export const PROBE_USER_AGENT = 'kube-probe/1.34';
@@ -30,9 +31,9 @@ export function dialError(host: string, port: number, err: unknown): string {
   return `dial tcp ${hostPort(host, port)}: ${text}`;
 }
 
+/** A probe's output in its message: trimmed, and cut at MAX_MESSAGE_OUTPUT. */
 export function truncate(s: string, max = MAX_MESSAGE_OUTPUT): string {
-  const t = s.trim();
-  return t.length <= max ? t : `${t.slice(0, max)}... (${t.length - max} more characters)`;
+  return truncateText(s.trim(), max);
 }
 
 /** Call fn when the signal aborts (at once if it already has); returns the unsubscribe. */
