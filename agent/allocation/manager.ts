@@ -13,7 +13,7 @@
 import type { V1Container, V1Pod, V1PodCondition, V1ResourceRequirements } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { quantityMilliValue } from '../../lib/quantity.js';
-import { stableStringify } from '../pods/hash.js';
+import { stableStringify } from '../podspec/hash.js';
 import type { EventRecorder } from '../events/types.js';
 import { podRef } from '../events/types.js';
 import { AllocationCheckpoint, type Allocations } from './checkpoint.js';

@@ -9,7 +9,7 @@ import type { CoreV1Api, V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { Backoff } from '../node/backoff.js';
 import { apiErrorMessage, isNotFound, requestOptions } from '../node/client.js';
-import { stableStringify } from '../pods/hash.js';
+import { stableStringify } from '../podspec/hash.js';
 import type { StatusManager } from '../status/status-manager.js';
 import { ANNOTATIONS } from '../sources/types.js';
 import { API_SOURCE } from './pod-source.js';

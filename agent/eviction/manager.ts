@@ -9,7 +9,7 @@
 import { stat } from 'node:fs/promises';
 import type { V1Pod, V1PodCondition } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { getPodQOS } from '../pods/qos.js';
+import { getPodQOS } from '../podspec/qos.js';
 import { decideRound, INITIAL_ROUND, thresholdsMet, thresholdToReclaim, type EvictionRoundState, type Observations } from './decide.js';
 import { measurePod, type PodUsageSources } from './pod-usage.js';
 import { evictionMessage, isCriticalPod, rankForEviction } from './rank.js';

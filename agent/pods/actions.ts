@@ -13,7 +13,7 @@
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/kuberuntime/kuberuntime_container.go
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { latestContainer, type PodRuntimeStatus, type RuntimeContainer } from '../runtime/types.js';
-import { hashObject } from './hash.js';
+import { hashObject } from '../podspec/hash.js';
 
 export interface ContainerToKill {
   id: string;

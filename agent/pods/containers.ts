@@ -2,7 +2,7 @@
 // back-off check, image, environment, mounts, create, start, postStart hook; and preStop hook,
 // then SIGTERM, then SIGKILL when the grace period runs out.
 import type { V1Container, V1EphemeralContainer, V1LifecycleHandler } from '@kubernetes/client-node';
-import { ContainerConfigError, resolveContainerEnv } from './env.js';
+import { ContainerConfigError, resolveContainerEnv } from '../podspec/env.js';
 import { fetchEnvObjects } from './env-objects.js';
 import { volumeSubPath } from './subpath.js';
 import { prepareSubPath, SubPathError } from '../volumes/subpath-dir.js';
@@ -15,8 +15,9 @@ import { containerHash } from './actions.js';
 import type { PodContext } from './context.js';
 import { runHandler } from './lifecycle.js';
 import { resolvConfFor, writeHostsFile } from './pod-dns.js';
-import { formatDuration, gracePeriodSeconds, podKey, type PodState } from './pod-state.js';
-import { getPodQOS } from './qos.js';
+import { formatDuration, gracePeriodSeconds, podKey } from '../podspec/pod.js';
+import type { PodState } from './pod-state.js';
+import { getPodQOS } from '../podspec/qos.js';
 import { RuntimeError } from '../runtime/docker.js';
 import { podRef } from '../events/types.js';
 import { formatPod, killingMessage } from '../events/messages.js';

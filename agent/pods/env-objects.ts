@@ -4,7 +4,7 @@
 // kubelet reports it (CreateContainerConfigError), retried on the next sync.
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { NotConnectedError, type PodObjects } from '../objects/types.js';
-import { ContainerConfigError, envRefs, NO_ENV_OBJECTS, type EnvObjects } from './env.js';
+import { ContainerConfigError, envRefs, NO_ENV_OBJECTS, type EnvObjects } from '../podspec/env.js';
 
 export async function fetchEnvObjects(pod: V1Pod, c: V1Container, field: string, objects: PodObjects | undefined): Promise<EnvObjects> {
   const refs = envRefs(c);

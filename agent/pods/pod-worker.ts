@@ -13,7 +13,7 @@ import { computePodActions, isRestartableInitContainer } from './actions.js';
 import type { PodContext } from './context.js';
 import { killAllContainers, killContainer, startContainer } from './containers.js';
 import type { PodState } from './pod-state.js';
-import { getPodQOS } from './qos.js';
+import { getPodQOS } from '../podspec/qos.js';
 import { createSandbox, sandboxNetwork, stopSandboxes } from './sandbox.js';
 import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from './active-deadline.js';
 import type { Semaphore } from './semaphore.js';

@@ -6,7 +6,7 @@
 import type { PodRuntimeStatus } from '../runtime/types.js';
 import type { PodContext } from './context.js';
 import type { PodState } from './pod-state.js';
-import { getPodQOS } from './qos.js';
+import { getPodQOS } from '../podspec/qos.js';
 import { memoryDecreaseError, planPodResize, resizeInProgress, type ResizePlan } from './resize.js';
 
 export interface PreparedResize {

@@ -16,8 +16,8 @@ import type { V1Container, V1Pod, V1ResourceRequirements } from '@kubernetes/cli
 import { formatBytes, quantityMilliValue, quantityValue } from '../../lib/quantity.js';
 import type { PodCgroupConfig } from '../runtime/cgroups.js';
 import type { PodRuntimeStatus, RuntimeContainer, RuntimeResources } from '../runtime/types.js';
-import { containerResources, podResourceConfig, QUOTA_PERIOD_US } from './resources.js';
-import type { QOSClass } from './qos.js';
+import { containerResources, podResourceConfig, QUOTA_PERIOD_US } from '../podspec/resources.js';
+import type { QOSClass } from '../podspec/qos.js';
 
 export type ResizeResource = 'cpu' | 'memory';
 

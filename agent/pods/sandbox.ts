@@ -8,7 +8,7 @@ import { sandboxNetworkProblem } from '../runtime/network-state.js';
 import { buildSandboxConfig } from '../runtime/container-spec.js';
 import type { PodContext } from './context.js';
 import type { PodState } from './pod-state.js';
-import { getPodQOS } from './qos.js';
+import { getPodQOS } from '../podspec/qos.js';
 import { sandboxHostname, writeResolvConf } from './pod-dns.js';
 
 function portMappings(state: PodState) {

@@ -9,7 +9,7 @@
 // name is free). Pure.
 import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import type { ServiceLister } from '../objects/types.js';
-import { ContainerConfigError } from './env.js';
+import { ContainerConfigError } from '../podspec/env.js';
 
 /** Services whose variables every pod gets, whatever its namespace and enableServiceLinks. */
 const MASTER_SERVICES = new Set(['kubernetes']);

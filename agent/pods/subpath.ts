@@ -5,7 +5,7 @@
 // changed; so does an absolute path or a '..' step, whatever produced it (the apiserver checks
 // only the expression, not what it expands to). Pure.
 import type { V1VolumeMount } from '@kubernetes/client-node';
-import { ContainerConfigError, expandWith } from './env.js';
+import { ContainerConfigError, expandWith } from '../podspec/env.js';
 
 export function volumeSubPath(m: V1VolumeMount, env: readonly { name: string; value: string }[], field: string): string {
   let subPath = m.subPath ?? '';

@@ -3,9 +3,9 @@
 import type { Logger } from '../../lib/log.js';
 import type { ProbeRunner } from './run.js';
 import type { Scheduler } from './scheduler.js';
-import { containerProbes, probeField, probeSpec, type ProbeSpec } from './spec.js';
+import { containerProbes, probeField, probeSpec, type ProbeSpec } from '../podspec/probe-spec.js';
 import type { ProbeOutcome, ProbeResult, ProbeTarget, ProbeType } from './types.js';
-import { validateProbe } from './validation.js';
+import { validateProbe } from '../podspec/probe-validation.js';
 import { ProbeWorker, type WorkerTiming } from './worker.js';
 
 export interface ContainerProbesDeps {

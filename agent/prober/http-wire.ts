@@ -3,7 +3,7 @@
 // about twice the CPU per request (an Agent, a ClientRequest, a pooled parser), which matters
 // at hundreds of probes a second, and a probe needs none of its features: no body to send, no
 // keep-alive, no streaming. The grammar is RFC 9112's; only what a probe needs is kept.
-import type { HttpHeader } from './spec.js';
+import type { HttpHeader } from '../podspec/probe-spec.js';
 
 /** Header values may not carry line breaks or NUL (they would inject headers or requests). */
 const BAD_VALUE = /[\r\n\0]/;

@@ -14,7 +14,7 @@ import { TimerScheduler, type Scheduler } from './scheduler.js';
 import type { ProbeChange, ProbeTarget, ProbeTiming, ProbeType } from './types.js';
 
 export type { ProbeChange, ProbeTarget, ProbeTiming, ProbeType, ProbeOutcome, ProbeResult } from './types.js';
-export { validateProbes, type FieldError } from './validation.js';
+export { validateProbes, type FieldError } from '../podspec/probe-validation.js';
 
 /** One probe attempt worth an Event: kubelet records one for every failed (or errored) attempt. */
 export interface ProbeEvent {

@@ -7,8 +7,8 @@ import { GrpcConnection, grpcProbe } from './handlers/grpc.js';
 import { hostPort } from './handlers/common.js';
 import { httpProbe } from './handlers/http.js';
 import { tcpProbe } from './handlers/tcp.js';
-import { resolvePort } from './ports.js';
-import type { ProbeSpec } from './spec.js';
+import { resolvePort } from '../podspec/ports.js';
+import type { ProbeSpec } from '../podspec/probe-spec.js';
 import type { ProbeOutcome, ProbeTarget } from './types.js';
 
 export interface RunningProbe {

@@ -2,7 +2,9 @@
 // contract (ProbeTarget, ProbeChange, ProbeType) is re-exported by manager.ts.
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 
-export type ProbeType = 'liveness' | 'readiness' | 'startup';
+// The probe types are part of the pod spec (podspec/), which validates them.
+import type { ProbeType } from '../podspec/probe-spec.js';
+export type { ProbeType };
 
 export interface ProbeTarget {
   /** The pod spec: named ports, namespace and name for logs and metrics. */

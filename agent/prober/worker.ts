@@ -12,7 +12,7 @@
 // one, so a wedged container still crosses failureThreshold.
 import type { Cancel, Scheduler } from './scheduler.js';
 import { ProbeConnections, type ProbeRunner } from './run.js';
-import type { ProbeSpec } from './spec.js';
+import type { ProbeSpec } from '../podspec/probe-spec.js';
 import { initialThresholdState, observeResult, type ThresholdState } from './thresholds.js';
 import type { ProbeOutcome, ProbeTarget, ProbeType } from './types.js';
 

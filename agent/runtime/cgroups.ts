@@ -9,8 +9,8 @@ import { readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { MIN_SHARES, podResourceConfig, sharesToWeight } from '../pods/resources.js';
-import type { QOSClass } from '../pods/qos.js';
+import { MIN_SHARES, podResourceConfig, sharesToWeight } from '../podspec/resources.js';
+import type { QOSClass } from '../podspec/qos.js';
 
 export type CgroupVersion = 1 | 2;
 

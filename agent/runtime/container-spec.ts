@@ -4,9 +4,9 @@
 // settings come from pods/resources.ts.
 import type Docker from 'dockerode';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import { containerResources, oomScoreAdj, MIN_SHARES } from '../pods/resources.js';
-import type { QOSClass } from '../pods/qos.js';
-import { expandArgs } from '../pods/env.js';
+import { containerResources, oomScoreAdj, MIN_SHARES } from '../podspec/resources.js';
+import type { QOSClass } from '../podspec/qos.js';
+import { expandArgs } from '../podspec/env.js';
 import { LABELS, containerName, sandboxName, SANDBOX_CONTAINER_NAME } from './naming.js';
 
 export interface Mount {

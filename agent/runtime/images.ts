@@ -3,7 +3,7 @@
 // ErrImagePull; while its back-off runs (10 s doubling to 5 min, as kubelet) it is ImagePullBackOff.
 // Nothing here ever throws anything but an ImageError: a bad image never takes the agent down.
 import type { Logger } from '../../lib/log.js';
-import { Backoff } from '../pods/backoff.js';
+import { Backoff } from '../podspec/backoff.js';
 import type { DockerRuntime } from './docker.js';
 
 export type ImageErrorReason = 'ErrImagePull' | 'ImagePullBackOff' | 'ErrImageNeverPull' | 'InvalidImageName';

@@ -3,7 +3,7 @@
 // says where it came from, which object, which field and why. Pure: text in, data out.
 import type { V1Pod } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { validatePod } from '../pods/validation.js';
+import { validatePod } from '../podspec/validation.js';
 import { toStaticPod } from './static-pod.js';
 import type { ManifestError, SourceName } from './types.js';
 

@@ -4,7 +4,7 @@
 // the first source registered wins) and reports what was added, updated and removed.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { stableStringify } from './../pods/hash.js';
+import { stableStringify } from '../podspec/hash.js';
 import { ANNOTATIONS, type ManifestError, type SourceName, type SourceUpdate } from './types.js';
 
 export interface DesiredChanges {

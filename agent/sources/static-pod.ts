@@ -5,8 +5,8 @@
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/config/common.go
 import type { V1Pod } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
-import { stableStringify } from '../pods/hash.js';
-import { applyPodDefaults } from '../pods/defaults.js';
+import { stableStringify } from '../podspec/hash.js';
+import { applyPodDefaults } from '../podspec/defaults.js';
 import { ANNOTATIONS, type SourceName } from './types.js';
 
 export function staticPodName(name: string, nodeName: string): string {

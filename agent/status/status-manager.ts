@@ -2,7 +2,7 @@
 // status manager it keeps what it last produced and knows whether a new status is a change (the
 // apiserver issue will patch only on change, and subscribe here).
 import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
-import { stableStringify } from '../pods/hash.js';
+import { stableStringify } from '../podspec/hash.js';
 
 export interface PodWithStatus {
   pod: V1Pod;

@@ -5,7 +5,7 @@
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/kubelet_pods.go (generateAPIPodStatus, getPhase)
 import type { V1Container, V1ContainerState, V1ContainerStatus, V1Pod, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
 import type { PodRuntimeStatus, RuntimeContainer } from '../runtime/types.js';
-import type { QOSClass } from '../pods/qos.js';
+import type { QOSClass } from '../podspec/qos.js';
 
 export interface Waiting {
   reason: string;

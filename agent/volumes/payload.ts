@@ -4,7 +4,7 @@
 // only `items` (key -> path, with its own mode); defaultMode 0644; a missing object or key fails
 // the mount unless `optional`.
 import type { V1ConfigMap, V1DownwardAPIVolumeFile, V1KeyToPath, V1Pod, V1Secret, V1Volume } from '@kubernetes/client-node';
-import { fieldValue, resourceValue } from '../pods/env.js';
+import { fieldValue, resourceValue } from '../podspec/env.js';
 import { notFoundMessage } from '../objects/types.js';
 import { fsGroupMode, fsGroupOf, fsUserOf } from './ownership.js';
 

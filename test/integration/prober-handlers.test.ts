@@ -15,7 +15,7 @@ import { dockerProbeTarget } from '../../agent/prober/docker-target.js';
 import { runProbe } from '../../agent/prober/run.js';
 import { ProbeManager, type ProbeChange } from '../../agent/prober/manager.js';
 import { createLogger } from '../../lib/log.js';
-import { probeSpec } from '../../agent/prober/spec.js';
+import { probeSpec } from '../../agent/podspec/probe-spec.js';
 import { tcpProbe } from '../../agent/prober/handlers/tcp.js';
 import type { ProbeTarget } from '../../agent/prober/types.js';
 

@@ -8,7 +8,7 @@ import { runPrefix } from '../harness/prefix.js';
 import { requireRoot } from '../harness/require.js';
 import { IMAGES, removeContainersAtTeardown, requireDocker, requireImage, TEST_LABEL } from '../harness/docker.js';
 import { ProbeManager, type ProbeChange } from '../../agent/prober/manager.js';
-import { validateProbes } from '../../agent/prober/validation.js';
+import { validateProbes } from '../../agent/podspec/probe-validation.js';
 import { dockerProbeTarget } from '../../agent/prober/docker-target.js';
 import { dockerExec } from '../../agent/prober/docker-exec.js';
 

@@ -1,7 +1,7 @@
 // Restart back-off as kubelet's: first restart at once, then 10 s, doubling to 5 min; forgiven after 10 min.
 import t from 'tap';
-import { Backoff } from '../../agent/pods/backoff.js';
-import { formatDuration } from '../../agent/pods/pod-state.js';
+import { Backoff } from '../../agent/podspec/backoff.js';
+import { formatDuration } from '../../agent/podspec/pod.js';
 
 t.test('delays double from 10 s up to 5 min', async (t) => {
   const b = new Backoff();

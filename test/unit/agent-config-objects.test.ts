@@ -4,7 +4,7 @@
 // AtomicWriter's plan.
 import t from 'tap';
 import type { V1ConfigMap, V1Container, V1Pod, V1PodSecurityContext, V1Secret, V1Volume } from '@kubernetes/client-node';
-import { envRefs, isEnvVarName, resolveContainerEnv, type EnvObjects } from '../../agent/pods/env.js';
+import { envRefs, isEnvVarName, resolveContainerEnv, type EnvObjects } from '../../agent/podspec/env.js';
 import { configMapData, formatMap, projectKeys, volumePayload, volumeRefs, type FetchedObjects, type Payload } from '../../agent/volumes/payload.js';
 import { fsGroupMode, fsUserOf } from '../../agent/volumes/ownership.js';
 import { dataDirName, invalidPathReason, planWrite, userVisibleNames } from '../../agent/volumes/atomic-plan.js';

@@ -3,7 +3,7 @@
 import t from 'tap';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { buildContainerConfig, buildSandboxConfig } from '../../agent/runtime/container-spec.js';
-import { expand, resolveEnv } from '../../agent/pods/env.js';
+import { expand, resolveEnv } from '../../agent/podspec/env.js';
 import { parseContainerName } from '../../agent/runtime/naming.js';
 
 const pod = (c: V1Container, spec: Partial<NonNullable<V1Pod['spec']>> = {}): V1Pod => ({

@@ -2,10 +2,10 @@
 // (a zero divisor is 1), relaxed variable names, service environment variables, subPathExpr.
 import t from 'tap';
 import type { V1Container, V1Pod, V1Service } from '@kubernetes/client-node';
-import { expandWith, isEnvVarName, resolveContainerEnv, resourceValue } from '../../agent/pods/env.js';
+import { expandWith, isEnvVarName, resolveContainerEnv, resourceValue } from '../../agent/podspec/env.js';
 import { volumeSubPath } from '../../agent/pods/subpath.js';
 import { podServiceEnv, serviceEnvVarMap } from '../../agent/pods/service-env.js';
-import { validatePod } from '../../agent/pods/validation.js';
+import { validatePod } from '../../agent/podspec/validation.js';
 import { projectDownwardAPI } from '../../agent/volumes/payload.js';
 
 const node = { nodeCpuMilli: 2000, nodeMemoryBytes: 2 ** 33 };

@@ -5,7 +5,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { readManifests } from '../../agent/sources/manifest.js';
 import { staticPodName, staticPodUid, toStaticPod } from '../../agent/sources/static-pod.js';
 import { PodConfig, type DesiredChanges } from '../../agent/sources/merger.js';
-import { validatePod } from '../../agent/pods/validation.js';
+import { validatePod } from '../../agent/podspec/validation.js';
 import { createLogger } from '../../lib/log.js';
 
 const opts = { source: 'file' as const, origin: '/etc/kubenode/manifests/web.yaml', nodeName: 'Node-1' };

@@ -11,7 +11,7 @@ import { memoryDecreaseError, planPodResize, resizeInProgress, statusResources, 
 import { podRequests, resizeFits } from '../../agent/allocation/fit.js';
 import { AllocationManager } from '../../agent/allocation/manager.js';
 import { computePodActions, containerHash } from '../../agent/pods/actions.js';
-import { hashObject } from '../../agent/pods/hash.js';
+import { hashObject } from '../../agent/podspec/hash.js';
 import type { PodRuntimeStatus, RuntimeContainer } from '../../agent/runtime/types.js';
 
 const Mi = 2 ** 20;

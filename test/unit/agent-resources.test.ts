@@ -1,9 +1,9 @@
 // QoS classes, and CPU/memory turned into cgroup values with kubelet's formulas.
 import t from 'tap';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import { getPodQOS } from '../../agent/pods/qos.js';
-import { containerResources, milliCPUToQuota, milliCPUToShares, oomScoreAdj, podResourceConfig, sharesToWeight } from '../../agent/pods/resources.js';
-import { applyPodDefaults } from '../../agent/pods/defaults.js';
+import { getPodQOS } from '../../agent/podspec/qos.js';
+import { containerResources, milliCPUToQuota, milliCPUToShares, oomScoreAdj, podResourceConfig, sharesToWeight } from '../../agent/podspec/resources.js';
+import { applyPodDefaults } from '../../agent/podspec/defaults.js';
 import { podCgroupPath, cgroupMounts } from '../../agent/runtime/cgroups.js';
 
 const c = (name: string, requests?: Record<string, string>, limits?: Record<string, string>): V1Container => ({ name, image: 'i', resources: { requests, limits } });

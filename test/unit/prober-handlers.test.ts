@@ -21,7 +21,7 @@ import { ProbeManager } from '../../agent/prober/manager.js';
 import { createLogger } from '../../lib/log.js';
 import { execProbe, ExecTimeoutError } from '../../agent/prober/handlers/exec.js';
 import { runProbe } from '../../agent/prober/run.js';
-import { probeSpec } from '../../agent/prober/spec.js';
+import { probeSpec } from '../../agent/podspec/probe-spec.js';
 import { startHealthServer } from '../../agent/prober/grpc-health-server.js';
 import * as wire from '../../agent/prober/grpc-wire.js';
 import type { ProbeTarget } from '../../agent/prober/types.js';

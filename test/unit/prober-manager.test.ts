@@ -10,7 +10,7 @@ import { ManualScheduler, TimerScheduler } from '../../agent/prober/scheduler.js
 import type { ProbeRunner } from '../../agent/prober/run.js';
 import { initialThresholdState, observeResult } from '../../agent/prober/thresholds.js';
 import { workerTiming } from '../../agent/prober/container-probes.js';
-import { probeSpec } from '../../agent/prober/spec.js';
+import { probeSpec } from '../../agent/podspec/probe-spec.js';
 import type { ProbeOutcome } from '../../agent/prober/types.js';
 
 const flush = () => new Promise<void>((r) => setImmediate(r));

@@ -1,9 +1,9 @@
 // Probe defaults and validation: the apiserver's rules, with its field paths.
 import t from 'tap';
 import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
-import { validateProbes } from '../../agent/prober/validation.js';
-import { PROBE_DEFAULTS, probeSpec } from '../../agent/prober/spec.js';
-import { isValidPortName, resolvePort } from '../../agent/prober/ports.js';
+import { validateProbes } from '../../agent/podspec/probe-validation.js';
+import { PROBE_DEFAULTS, probeSpec } from '../../agent/podspec/probe-spec.js';
+import { isValidPortName, resolvePort } from '../../agent/podspec/ports.js';
 
 const pod = (containers: V1Container[], initContainers?: V1Container[]): V1Pod => ({
   metadata: { name: 'p', namespace: 'ns' },

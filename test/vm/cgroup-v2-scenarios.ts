@@ -14,7 +14,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { run } from '../../lib/exec.js';
 import { createLogger } from '../../lib/log.js';
 import { CgroupManager } from '../../agent/runtime/cgroups.js';
-import { sharesToWeight } from '../../agent/pods/resources.js';
+import { sharesToWeight } from '../../agent/podspec/resources.js';
 
 t.setTimeout(240_000);
 

@@ -10,7 +10,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { decodeBody, MAX_HEAD_BYTES, mergeHeaders, parseResponseHead, requestHead, type ResponseHead } from '../http-wire.js';
-import type { HttpHeader } from '../spec.js';
+import type { HttpHeader } from '../../podspec/probe-spec.js';
 import type { ProbeOutcome } from '../types.js';
 import { dialError, MAX_READ_BYTES, onAbort, PROBE_USER_AGENT, truncate } from './common.js';
 

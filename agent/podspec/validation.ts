@@ -5,7 +5,7 @@
 import type { V1Container, V1ContainerPort, V1EnvFromSource, V1EnvVar, V1LifecycleHandler, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { listItems } from '../../lib/list-items.js';
 import { parseQuantity, quantityMilliValue, QuantityError } from '../../lib/quantity.js';
-import { validateProbes, type FieldError } from '../contracts.js';
+import { validateProbes, type FieldError } from './probe-validation.js';
 import { ENV_VAR_NAME_RULE, isEnvVarName } from './env.js';
 
 export type { FieldError };

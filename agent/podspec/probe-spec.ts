@@ -3,7 +3,8 @@
 // SetDefaults_HTTPGetAction): a pod that reaches the agent without going through an apiserver
 // (static manifests, the HTTP sources) gets the very same values.
 import type { V1Container, V1Probe } from '@kubernetes/client-node';
-import type { ProbeType } from './types.js';
+
+export type ProbeType = 'liveness' | 'readiness' | 'startup';
 
 export const PROBE_DEFAULTS = {
   initialDelaySeconds: 0,

@@ -6,8 +6,8 @@
 // container's ports (kubelet would otherwise only find out at probe time, every period).
 import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
 import { isValidPortName, isValidPortNumber } from './ports.js';
-import { PROBE_TYPES, probeField } from './spec.js';
-import type { ProbeType } from './types.js';
+import { PROBE_TYPES, probeField } from './probe-spec.js';
+import type { ProbeType } from './probe-spec.js';
 
 export interface FieldError {
   /** e.g. "spec.containers[0].livenessProbe.periodSeconds" */
