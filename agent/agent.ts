@@ -24,7 +24,7 @@ import { ImageManager } from './runtime/images.js';
 import { NetworkStateStore } from './runtime/network-state.js';
 import { minimumOomScoreAdj } from './runtime/oom.js';
 import { podFingerprint, type PodRuntimeStatus } from './runtime/types.js';
-import { VolumeManager } from './runtime/volumes.js';
+import { VolumeManager } from './volumes/volume-manager.js';
 import { AgentMetrics } from './metrics.js';
 import { ReadOnlyServer } from './server/read-only.js';
 import type { ReadOnlyApi } from './server/routes.js';

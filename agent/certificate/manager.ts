@@ -10,13 +10,9 @@ import { createCsrPem, type CsrSubject } from './csr.js';
 import { requestCertificate } from './request.js';
 import { delayUntil, rotationDeadline } from './rotation.js';
 import { isValidAt, loadCurrent, parsePair, storePair, type KeyPair, type PairName } from './store.js';
-import { templateMismatch } from './template.js';
+import { templateMismatch, type CertificateTemplate } from './template.js';
 
-export interface CertificateTemplate {
-  subject: CsrSubject;
-  dnsNames?: string[];
-  ipAddresses?: string[];
-}
+export type { CertificateTemplate };
 
 export interface CertificateManagerOptions {
   pair: PairName;

@@ -4,7 +4,14 @@
 // rather than served to an apiserver that dials the new address. Pure.
 import type { X509Certificate } from 'node:crypto';
 import { ipBytes } from '../../lib/der.js';
-import type { CertificateTemplate } from './manager.js';
+import type { CsrSubject } from './csr.js';
+
+/** What the node would ask for now: the CSR's subject and names. */
+export interface CertificateTemplate {
+  subject: CsrSubject;
+  dnsNames?: string[];
+  ipAddresses?: string[];
+}
 
 const ipKey = (ip: string) => { try { return ipBytes(ip).toString('hex'); } catch { return ip; } };
 const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join('\n') === [...b].sort().join('\n');

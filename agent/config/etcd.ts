@@ -1,6 +1,5 @@
 // The settings of the etcd manifest source (agent/sources/etcd.ts), kept beside config.ts so that
 // the flag table there stays one line per source: the same flags in --config under these keys.
-import type { AgentConfig, Flag } from './config.js';
 
 export interface EtcdSourceConfig {
   manifestEtcdEndpoints: string[];
@@ -11,16 +10,18 @@ export interface EtcdSourceConfig {
   manifestEtcdKeyfile?: string;
 }
 
-export const ETCD_FLAGS: Flag[] = [
+// `as const`, as EVICTION_FLAGS: config.ts checks the entries against its Flag type where it
+// lists them, so this file needs nothing from config.ts.
+export const ETCD_FLAGS = [
   { name: 'manifest-etcd-endpoints', key: 'manifestEtcdEndpoints', kind: 'list', help: 'comma-separated etcd URLs (http:// or https://): each key under --manifest-etcd-prefix holds one Pod, watched' },
   { name: 'manifest-etcd-prefix', key: 'manifestEtcdPrefix', kind: 'string', help: "etcd key prefix of this node's pods [/kubenode/nodes/<node name>/pods/]" },
   { name: 'manifest-etcd-cafile', key: 'manifestEtcdCafile', kind: 'string', help: "CA bundle (PEM) etcd's serving certificate is verified against [the system's]" },
   { name: 'manifest-etcd-certfile', key: 'manifestEtcdCertfile', kind: 'string', help: 'client certificate (PEM) for etcd' },
   { name: 'manifest-etcd-keyfile', key: 'manifestEtcdKeyfile', kind: 'string', help: 'private key (PEM) of --manifest-etcd-certfile' },
-];
+] as const;
 
 /** What is wrong with the etcd source's settings, naming the flag, or undefined. */
-export function etcdSourceProblem(cfg: AgentConfig): string | undefined {
+export function etcdSourceProblem(cfg: EtcdSourceConfig): string | undefined {
   const tls = cfg.manifestEtcdCafile || cfg.manifestEtcdCertfile || cfg.manifestEtcdKeyfile;
   if (!cfg.manifestEtcdEndpoints.length) return cfg.manifestEtcdPrefix || tls ? '--manifest-etcd-prefix and --manifest-etcd-*file need --manifest-etcd-endpoints' : undefined;
   for (const e of cfg.manifestEtcdEndpoints) {

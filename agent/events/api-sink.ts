@@ -10,7 +10,7 @@
 import type { CoreV1Api, CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { apiErrorMessage, httpStatus, requestOptions } from '../node/client.js';
-import type { EventOutcome, EventSink, SinkItem } from './recorder.js';
+import type { EventOutcome, EventSink, SinkItem } from './types.js';
 
 export interface ApiEventSinkOptions {
   core: CoreV1Api;

@@ -14,34 +14,7 @@
 //     one token back every 5 minutes). An event without a token is dropped; its occurrence still
 //     counts, so the next patch that gets through carries the true count.
 import type { V1ObjectReference } from '@kubernetes/client-node';
-import type { EventType } from './types.js';
-
-export interface EventSource {
-  component: string;
-  host: string;
-}
-
-/** A core/v1 Event as sent (timestamps as RFC 3339 strings: what the apiserver stores). */
-export interface CoreEvent {
-  apiVersion: 'v1';
-  kind: 'Event';
-  metadata: { name: string; namespace: string };
-  involvedObject: V1ObjectReference;
-  reason: string;
-  message: string;
-  type: EventType;
-  source: EventSource;
-  reportingComponent: string;
-  reportingInstance: string;
-  firstTimestamp: string;
-  lastTimestamp: string;
-  count: number;
-}
-
-export type Correlated =
-  | { action: 'create'; event: CoreEvent }
-  | { action: 'patch'; event: CoreEvent; patch: { count: number; lastTimestamp: string; message: string } }
-  | { action: 'skip'; event: CoreEvent; why: 'spam' };
+import type { Correlated, CoreEvent, EventSource, EventType } from './types.js';
 
 export interface CorrelatorOptions {
   source: EventSource;

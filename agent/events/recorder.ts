@@ -3,8 +3,8 @@
 // Callers never wait: correlation is a few map look-ups, the sink only enqueues.
 import type { V1ObjectReference } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { EventCorrelator, type Correlated, type EventSource } from './correlator.js';
-import type { EventRecorder, EventType } from './types.js';
+import { EventCorrelator } from './correlator.js';
+import type { Correlated, EventOutcome, EventRecorder, EventSink, EventSource, EventType } from './types.js';
 
 /**
  * source.component is "kubelet", not "kubenode": kubectl, dashboards and alerting rules select
@@ -16,16 +16,8 @@ export const EVENT_COMPONENT = 'kubelet';
 /** Longer messages (an HTTP probe's whole body...) are cut: an Event is for people to read. */
 export const MAX_MESSAGE = 1024;
 
-export type SinkItem = Exclude<Correlated, { action: 'skip' }>;
-
-export interface EventSink {
-  /** Queue for sending; never blocks. */
-  enqueue(item: SinkItem): void;
-  /** Send what is queued, for at most `timeoutMs`, then stop. */
-  stop(timeoutMs?: number): Promise<void>;
-}
-
-export type EventOutcome = 'queued' | 'spam' | 'sent' | 'dropped';
+// The sink's side of the contract lives in types.ts, beside the events it carries.
+export type { EventOutcome, EventSink, SinkItem } from './types.js';
 
 export interface RecorderOptions {
   nodeName: string;

@@ -51,3 +51,41 @@ export function containerRef(pod: V1Pod, name: string): V1ObjectReference {
 export function nodeRef(nodeName: string): V1ObjectReference {
   return { kind: 'Node', name: nodeName, uid: nodeName, namespace: '' };
 }
+
+export interface EventSource {
+  component: string;
+  host: string;
+}
+
+/** A core/v1 Event as sent (timestamps as RFC 3339 strings: what the apiserver stores). */
+export interface CoreEvent {
+  apiVersion: 'v1';
+  kind: 'Event';
+  metadata: { name: string; namespace: string };
+  involvedObject: V1ObjectReference;
+  reason: string;
+  message: string;
+  type: EventType;
+  source: EventSource;
+  reportingComponent: string;
+  reportingInstance: string;
+  firstTimestamp: string;
+  lastTimestamp: string;
+  count: number;
+}
+
+export type Correlated =
+  | { action: 'create'; event: CoreEvent }
+  | { action: 'patch'; event: CoreEvent; patch: { count: number; lastTimestamp: string; message: string } }
+  | { action: 'skip'; event: CoreEvent; why: 'spam' };
+
+export type SinkItem = Exclude<Correlated, { action: 'skip' }>;
+
+export interface EventSink {
+  /** Queue for sending; never blocks. */
+  enqueue(item: SinkItem): void;
+  /** Send what is queued, for at most `timeoutMs`, then stop. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+export type EventOutcome = 'queued' | 'spam' | 'sent' | 'dropped';

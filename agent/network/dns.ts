@@ -5,6 +5,16 @@
 // https://kubernetes.io/docs/concepts/services-networking/dns-pod-service/#pod-s-dns-policy
 import type { V1Pod } from '@kubernetes/client-node';
 
+/** The agent's DNS settings, kubelet's flags of the same names. */
+export interface NodeDNSConfig {
+  /** --cluster-dns */
+  clusterDNS: string[];
+  /** --cluster-domain */
+  clusterDomain: string;
+  /** --resolv-conf; "" means none. */
+  resolvConf: string;
+}
+
 /** Limits the apiserver validates dnsConfig against (pkg/apis/core/validation), and kubelet trims to. */
 export const MAX_NAMESERVERS = 3;
 export const MAX_SEARCH_PATHS = 32;

@@ -3,7 +3,7 @@ import type { Logger } from '../../lib/log.js';
 import type { CniNetwork, ProbeManager } from '../contracts.js';
 import type { DockerRuntime } from '../runtime/docker.js';
 import type { CgroupManager } from '../runtime/cgroups.js';
-import type { VolumeManager } from '../runtime/volumes.js';
+import type { VolumeManager } from '../volumes/volume-manager.js';
 import type { ImageManager } from '../runtime/images.js';
 import type { NetworkStateStore } from '../runtime/network-state.js';
 import type { StatusManager } from '../status/status-manager.js';
@@ -11,7 +11,7 @@ import type { AgentMetrics } from '../metrics.js';
 import type { Backoff } from '../podspec/backoff.js';
 import type { PodObjects, ServiceLister } from '../objects/types.js';
 import type { EventRecorder } from '../events/types.js';
-import type { NodeDNSConfig } from './pod-dns.js';
+import type { NodeDNSConfig } from '../network/dns.js';
 import type { AllocationManager } from '../allocation/manager.js';
 
 export interface PodContext {

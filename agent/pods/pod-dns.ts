@@ -4,7 +4,7 @@
 // runtime writes resolv.conf from the sandbox's DNS config. Here the agent does both.
 import { readFile } from 'node:fs/promises';
 import type { V1Pod } from '@kubernetes/client-node';
-import { parseResolvConf, planPodDNS, renderResolvConf, type ResolvConf } from '../network/dns.js';
+import { parseResolvConf, planPodDNS, renderResolvConf, type NodeDNSConfig, type ResolvConf } from '../network/dns.js';
 import { hostNetworkHostsFile, managedHostsFile, nodenameForKernel, podHostnameAndDomain } from '../network/etc-hosts.js';
 import { podRef } from '../events/types.js';
 import type { PodContext } from './context.js';
@@ -13,15 +13,7 @@ import type { PodState } from './pod-state.js';
 /** Where the node's own hosts file is (what host-network pods see, under kubelet's header). */
 const NODE_HOSTS_FILE = '/etc/hosts';
 
-/** The agent's DNS settings, kubelet's flags of the same names. */
-export interface NodeDNSConfig {
-  /** --cluster-dns */
-  clusterDNS: string[];
-  /** --cluster-domain */
-  clusterDomain: string;
-  /** --resolv-conf; "" means none. */
-  resolvConf: string;
-}
+export type { NodeDNSConfig };
 
 async function readNodeResolvConf(path: string): Promise<ResolvConf | undefined> {
   if (path === '') return undefined;

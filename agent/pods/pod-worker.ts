@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { V1Container, V1EphemeralContainer, V1Pod, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
 import { dockerProbeTarget, type ProbeChange } from '../contracts.js';
 import { generatePodStatus } from '../status/status.js';
-import { VolumeError, VolumeManager } from '../runtime/volumes.js';
+import { VolumeError, VolumeManager } from '../volumes/volume-manager.js';
 import { podFingerprint, type PodRuntimeStatus } from '../runtime/types.js';
 import { computePodActions, isRestartableInitContainer } from './actions.js';
 import type { PodContext } from './context.js';

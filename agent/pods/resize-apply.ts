@@ -7,7 +7,7 @@ import type { PodRuntimeStatus } from '../runtime/types.js';
 import type { PodContext } from './context.js';
 import type { PodState } from './pod-state.js';
 import { getPodQOS } from '../podspec/qos.js';
-import { memoryDecreaseError, planPodResize, resizeInProgress, type ResizePlan } from './resize.js';
+import { memoryDecreaseError, planPodResize, resizeInProgress, type ResizePlan } from '../runtime/resize-plan.js';
 
 export interface PreparedResize {
   plan: ResizePlan;

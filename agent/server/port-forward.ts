@@ -7,27 +7,23 @@
 // loopback only is reachable, as with kubelet); a failure is written as text on the error stream.
 // The same request may ask for WebSocket instead (websocket/port-forward.ts): ports in the query,
 // one data and one error channel per port, forwarded the same way.
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { IncomingMessage } from 'node:http';
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
-import type { DockerRuntime } from '../runtime/docker.js';
 import { findPod, requestPath, type ReadOnlyApi } from './routes.js';
 import type { SpdyStream } from './spdy/session.js';
 import { rawResponse } from './raw-response.js';
-import { acceptSpdy, type HttpError, type OutputStream } from './streaming.js';
+import { acceptSpdy } from './streaming.js';
+import type { HttpError } from './stream-types.js';
+import { failForward, forward, type PortForwardApi } from './forward.js';
 import { isWebSocketRequest } from './websocket/connection.js';
 import { serveWebSocketPortForward } from './websocket/port-forward.js';
+
+export type { ForwardStream, PortForwardApi } from './forward.js';
 
 export const PORT_FORWARD_V1 = 'portforward.k8s.io';
 /** How long the second stream of a pair may lag behind the first (kubelet's stream creation timeout). */
 const PAIR_TIMEOUT_MS = 30_000;
-const RELAY = fileURLToPath(new URL('./port-relay.js', import.meta.url));
-
-export interface PortForwardApi extends Pick<ReadOnlyApi, 'pods'> {
-  runtime: Pick<DockerRuntime, 'podStatus'>;
-}
 
 export interface PortForwardTarget {
   namespace: string;
@@ -96,39 +92,4 @@ export async function servePortForward(api: PortForwardApi, req: IncomingMessage
   });
   await new Promise<void>((r) => session.once('close', () => r()));
   for (const p of pairs.values()) clearTimeout(p.timer);
-}
-
-/** The client's side of one forwarded connection, a SPDY stream or a WebSocket channel. */
-export interface ForwardStream extends OutputStream {
-  incoming: Readable;
-}
-
-/** kubelet's message on the error stream, then both streams end. */
-async function failForward(uid: string, who: string, port: number | string | undefined, reason: string, errorStream: OutputStream, data: OutputStream): Promise<void> {
-  await errorStream.write(Buffer.from(`error forwarding port ${port} to pod ${who}, uid ${uid}: ${reason}`));
-  await errorStream.end();
-  await data.end();
-}
-
-/** One forwarded connection: a relay in the pod's network namespace, its bytes on the data stream. */
-export async function forward(api: PortForwardApi, uid: string, who: string, port: number, errorStream: OutputStream, data: ForwardStream, log: Logger, signal?: AbortSignal): Promise<void> {
-  const fail = (reason: string) => failForward(uid, who, port, reason, errorStream, data);
-  const sandbox = (await api.runtime.podStatus(uid)).sandboxes.find((s) => s.state === 'ready' && s.pid);
-  if (!sandbox) return fail('the pod has no running sandbox');
-  const child = spawn('nsenter', [`--net=/proc/${sandbox.pid}/ns/net`, '--', process.execPath, RELAY, String(port)], { stdio: ['pipe', 'pipe', 'pipe'], ...(signal ? { signal } : {}) });
-  let stderr = '';
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  child.stdin.on('error', () => {});
-  data.incoming.pipe(child.stdin);
-  const copied = (async () => {
-    for await (const chunk of child.stdout) await data.write(chunk as Buffer);
-  })();
-  const code = await new Promise<number | null>((r) => { child.once('close', (c) => r(c)); child.once('error', (e) => { if (e.name !== 'AbortError') stderr += e.message; r(signal?.aborted ? 0 : -1); }); });
-  await copied.catch(() => {});
-  if (code !== 0) {
-    log.debug('port-forward connection failed', { pod: who, port, error: stderr.trim() });
-    return fail(stderr.trim() || `relay exited with ${code}`);
-  }
-  await data.end();
-  await errorStream.end();
 }

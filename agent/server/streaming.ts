@@ -18,26 +18,15 @@ import { findContainer, requestPath, type ReadOnlyApi } from './routes.js';
 import { SpdySession, type SpdyStream } from './spdy/session.js';
 import { isWebSocketRequest } from './websocket/connection.js';
 import { webSocketCommandStreams } from './websocket/remote-command.js';
+import type { CommandStreams, HttpError, OutputStream, StreamRequest } from './stream-types.js';
+
+export type { CommandStreams, HttpError, OutputStream, StreamRequest };
 
 export const REMOTE_COMMAND_V4 = 'v4.channel.k8s.io';
 /** How long the apiserver has to open every stream it asked for (kubelet's default). */
 const STREAM_CREATION_TIMEOUT_MS = 30_000;
 
 export type StreamingRuntime = Pick<DockerRuntime, 'execInteractive' | 'attachInteractive'>;
-
-export interface StreamRequest extends StreamOptions {
-  kind: 'exec' | 'attach';
-  namespace: string;
-  pod: string;
-  uid?: string;
-  container: string;
-  command: string[];
-}
-
-export interface HttpError {
-  code: number;
-  message: string;
-}
 
 /** kubelet's query parameters: command (repeated), input, output, error, tty ("1" is true). */
 export function parseStreamRequest(path: string, query: URLSearchParams): StreamRequest | HttpError | undefined {
@@ -164,24 +153,6 @@ function followResizes(from: Readable, rt: InteractiveSession, log: Logger): voi
 
 export interface StreamingApi extends Pick<ReadOnlyApi, 'pods'> {
   runtime: StreamingRuntime;
-}
-
-/** Where the output of a command goes, whichever the transport. */
-export interface OutputStream {
-  write(data: Buffer): Promise<void>;
-  end(): Promise<void>;
-}
-
-/** The client's side of an exec or attach, over SPDY streams or WebSocket channels. */
-export interface CommandStreams {
-  stdin?: Readable;
-  resize?: Readable;
-  stdout?: OutputStream;
-  stderr?: OutputStream;
-  /** The outcome on the error stream, in the form the protocol wants. */
-  writeStatus(status: Record<string, unknown>): Promise<void>;
-  close(): Promise<void>;
-  onClose(cb: () => void): void;
 }
 
 /** SPDY: the streams the apiserver opens, undefined (the session closed) if it does not open them all. */

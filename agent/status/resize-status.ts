@@ -9,7 +9,7 @@
 // https://github.com/kubernetes/kubernetes/blob/v1.34.4/pkg/kubelet/kubelet_pods.go
 import type { V1Container, V1ContainerStatus, V1Pod, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
 import type { PodRuntimeStatus } from '../runtime/types.js';
-import { statusResources } from '../pods/resize.js';
+import { statusResources } from '../runtime/resize-plan.js';
 
 export interface ResizeStatusInput {
   /** The pod as allocated (the pod worker's). */

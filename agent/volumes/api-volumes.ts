@@ -7,7 +7,7 @@ import { mkdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Pod, V1Volume } from '@kubernetes/client-node';
 import { run } from '../../lib/exec.js';
-import { isMountPoint } from '../runtime/mounts.js';
+import { isMountPoint } from './mounts.js';
 import type { Logger } from '../../lib/log.js';
 import { NotConnectedError, type PodObjects } from '../objects/types.js';
 import { TOKEN_DEFAULT_EXPIRATION_SECONDS, TOKEN_MIN_EXPIRATION_SECONDS } from '../objects/token-refresh.js';

@@ -5,7 +5,7 @@
 import { nlattr } from '../../lib/netlink-attr.js';
 import { formatCIDR, type CIDR } from '../ip/addr.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
-import type { BridgeState, HostLinks, PortPlan } from './host.js';
+import type { BridgeState, HostLinks, PortPlan } from './types.js';
 
 // rtnetlink constants (linux/if_link.h, linux/netlink.h) the package leaves as raw buffers.
 const IFLA_INFO_KIND = 1, IFLA_INFO_SLAVE_KIND = 4, IFLA_INFO_SLAVE_DATA = 5, IFLA_BRPORT_MODE = 4;

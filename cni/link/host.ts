@@ -7,31 +7,9 @@ import { formatCIDR, parseIP, type CIDR } from '../ip/addr.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
 import { ipBatch, isExists, isNoDevice } from './iproute.js';
 import { runSync } from './exec.js';
+import type { BridgeState, HostLinks, PortPlan } from './types.js';
 
-export interface PortPlan {
-  bridge: string;
-  bridgeMac: string;
-  mtu?: number;
-  promisc: boolean;
-  /** Gateway addresses for the bridge (isGateway). */
-  gateways: CIDR[];
-  /** The host end of the pod's veth, already in our namespace. */
-  port: string;
-  hairpin: boolean;
-}
-
-export interface BridgeState {
-  mac: string;
-  addrs: CIDR[];
-}
-
-export interface HostLinks {
-  /** Ensure the bridge (created if missing, gateways, up) and attach the port to it. */
-  attachPort(p: PortPlan): Promise<BridgeState>;
-  deleteAddrs(bridge: string, addrs: CIDR[]): Promise<void>;
-  /** Delete a link; false if there was none. */
-  deleteLink(name: string): Promise<boolean>;
-}
+export type { BridgeState, HostLinks, PortPlan };
 
 /** The iproute2 batch for attachPort. Pure. Line 1 may fail with "File exists". */
 export function attachBatch(p: PortPlan): string[] {

@@ -10,28 +10,10 @@ import { type Endpoint, endpointsKey, endpointString, externallyAccessible, type
 import { cidrContains, parseCidr } from '../model/validation.js';
 import { portProtoHash, sepChain } from './names.js';
 import { KUBE_EXTERNAL_SERVICES, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL, KUBE_SERVICES, type Table } from './static-rules.js';
+import type { PlanConfig } from './types.js';
 
-export interface PlanConfig {
-  /** This node's name: endpoints with this nodeName are local. */
-  nodeName: string;
-  /** --cluster-cidr (IPv4 part, normalised), or undefined: decides which sources are pods. */
-  clusterCIDR?: string;
-  /** --masquerade-all: SNAT every Service packet, not only those from outside the cluster CIDR. */
-  masqueradeAll: boolean;
-  /** The fwmark bit that asks KUBE-POSTROUTING to masquerade, e.g. "0x4000". */
-  masqueradeMark: string;
-  /** 'all': NodePorts answer on every local address; else only on these node IPs (--nodeport-addresses). */
-  nodePortIPs: 'all' | readonly string[];
-  /** This node's IPs (for loadBalancerSourceRanges that include the node itself). */
-  nodeIPs: readonly string[];
-  /** --iptables-localhost-nodeports, in effect (IPv4 loopback within --nodeport-addresses). */
-  localhostNodePorts: boolean;
-  /**
-   * More than LARGE_CLUSTER_ENDPOINTS endpoints in all: the KUBE-SVC/SVL -> KUBE-SEP rules and
-   * the KUBE-SEP rules go without comments (upstream's largeClusterMode).
-   */
-  largeCluster: boolean;
-}
+// The configuration is shared with static-rules.ts and restore.ts; it lives in types.ts.
+export type { PlanConfig };
 
 /**
  * Upstream's largeClusterEndpointsThreshold: above it, per-endpoint comments are a third of the

@@ -1,6 +1,6 @@
 // The chains every node has regardless of Services, and the jumps from the built-in chains into
 // them (upstream: iptablesJumpChains and the static part of syncProxyRules). Pure data.
-import type { PlanConfig } from './service-rules.js';
+import type { PlanConfig } from './types.js';
 
 export type Table = 'nat' | 'filter';
 

@@ -6,16 +6,10 @@
 // have no connection end to wait for, so their real servers go at once, as upstream does.
 import type { Protocol } from '../model/types.js';
 import type { ConnectionCounts, KernelVirtualServer } from './ipvsadm.js';
-import { type RealServer, rsKey, type VirtualServer } from './types.js';
+import { type IpvsOp, type RealServer, rsKey, type ServiceId, type VirtualServer } from './types.js';
 
-type ServiceId = Pick<VirtualServer, 'protocol' | 'address' | 'port'>;
-
-/** One change to the kernel's IPVS table; written by netlink.ts, or as ipvsadm -R lines. */
-export type IpvsOp =
-  | { kind: 'addService' | 'editService'; vs: VirtualServer }
-  | { kind: 'deleteService'; vs: ServiceId }
-  | { kind: 'addServer' | 'editServer'; vs: ServiceId; rs: RealServer }
-  | { kind: 'deleteServer'; vs: ServiceId; rs: Pick<RealServer, 'address' | 'port'> };
+// The operations are shared with the writers (netlink.ts, ipvsadm.ts, table.ts); they live in types.ts.
+export type { IpvsOp } from './types.js';
 
 export interface IpvsDiffInput {
   desired: ReadonlyMap<string, VirtualServer>;

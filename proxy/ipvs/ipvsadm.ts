@@ -2,7 +2,7 @@
 // which is also the language of `ipvsadm -R`), `ipvsadm -Ln` (for connection counts of real
 // servers being drained), and the command lines one sync feeds to a single `ipvsadm -R`.
 import type { Protocol } from '../model/types.js';
-import type { IpvsOp } from './diff.js';
+import type { IpvsOp } from './types.js';
 import { type RealServer, type VirtualServer, vsKey } from './types.js';
 
 /** Forwarding method of a real server: masquerading (NAT) is the only one kube-proxy uses. */

@@ -56,3 +56,12 @@ export interface IpvsPlan {
   /** Two Service ports claiming the same address, port and protocol: the first one wins. */
   readonly conflicts: ReadonlyArray<{ virtualServer: string; kept: string; dropped: string }>;
 }
+
+export type ServiceId = Pick<VirtualServer, 'protocol' | 'address' | 'port'>;
+
+/** One change to the kernel's IPVS table; written by netlink.ts, or as ipvsadm -R lines. */
+export type IpvsOp =
+  | { kind: 'addService' | 'editService'; vs: VirtualServer }
+  | { kind: 'deleteService'; vs: ServiceId }
+  | { kind: 'addServer' | 'editServer'; vs: ServiceId; rs: RealServer }
+  | { kind: 'deleteServer'; vs: ServiceId; rs: Pick<RealServer, 'address' | 'port'> };

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { createLogger } from '../../lib/log.js';
-import { memoryDecreaseError, planPodResize, resizeInProgress, statusResources, type ResizeStep } from '../../agent/pods/resize.js';
+import { memoryDecreaseError, planPodResize, resizeInProgress, statusResources, type ResizeStep } from '../../agent/runtime/resize-plan.js';
 import { podRequests, resizeFits } from '../../agent/allocation/fit.js';
 import { AllocationManager } from '../../agent/allocation/manager.js';
 import { computePodActions, containerHash } from '../../agent/pods/actions.js';

@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../../lib/log.js';
 import { rawResponse } from '../raw-response.js';
-import { forward, type PortForwardApi } from '../port-forward.js';
+import { forward, type PortForwardApi } from '../forward.js';
 import { requestPath } from '../routes.js';
 import { ChannelConnection, REMOTE_COMMAND_PROTOCOLS, type ChannelProtocol } from './channels.js';
 import { acceptWebSocket } from './connection.js';

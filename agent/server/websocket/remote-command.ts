@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../../lib/log.js';
-import type { CommandStreams, StreamRequest } from '../streaming.js';
+import type { CommandStreams, StreamRequest } from '../stream-types.js';
 import { ChannelConnection, REMOTE_COMMAND_PROTOCOLS } from './channels.js';
 import { acceptWebSocket } from './connection.js';
 import { CloseCode } from './frames.js';

@@ -14,8 +14,8 @@
 // https://github.com/kubernetes/kubernetes/blob/v1.34.4/pkg/kubelet/kuberuntime/kuberuntime_manager.go
 import type { V1Container, V1Pod, V1ResourceRequirements } from '@kubernetes/client-node';
 import { formatBytes, quantityMilliValue, quantityValue } from '../../lib/quantity.js';
-import type { PodCgroupConfig } from '../runtime/cgroups.js';
-import type { PodRuntimeStatus, RuntimeContainer, RuntimeResources } from '../runtime/types.js';
+import type { PodCgroupConfig } from './cgroups.js';
+import type { PodRuntimeStatus, RuntimeContainer, RuntimeResources } from './types.js';
 import { containerResources, podResourceConfig, QUOTA_PERIOD_US } from '../podspec/resources.js';
 import type { QOSClass } from '../podspec/qos.js';
 

@@ -12,9 +12,9 @@ import type { Logger } from '../../lib/log.js';
 import { run } from '../../lib/exec.js';
 import { quantityValue } from '../../lib/quantity.js';
 import { isMountPoint, mountsUnder } from './mounts.js';
-import { ApiVolumes, alreadyWritten, pluginDir, type ApiVolumeEnv } from '../volumes/api-volumes.js';
-import { isApiDataVolume } from '../volumes/payload.js';
-import { fsGroupOf, rootOwned, setVolumeOwnership } from '../volumes/ownership.js';
+import { ApiVolumes, alreadyWritten, pluginDir, type ApiVolumeEnv } from './api-volumes.js';
+import { isApiDataVolume } from './payload.js';
+import { fsGroupOf, rootOwned, setVolumeOwnership } from './ownership.js';
 
 /** kubelet's FailedMount: the pod stays in ContainerCreating with this message. */
 export class VolumeError extends Error {
