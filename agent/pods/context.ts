@@ -1,7 +1,7 @@
 // Everything a pod worker needs, handed over in one object (built once by agent.ts).
 import type { Logger } from '../../lib/log.js';
 import type { CniNetwork, ProbeManager } from '../contracts.js';
-import type { DockerRuntime } from '../runtime/docker.js';
+import type { ContainerRuntime } from '../runtime/types.js';
 import type { CgroupManager } from '../runtime/cgroups.js';
 import type { VolumeManager } from '../volumes/volume-manager.js';
 import type { ImageManager } from '../runtime/images.js';
@@ -23,7 +23,7 @@ export interface PodContext {
   hostNetworkMode: string;
   /** --cluster-dns, --cluster-domain, --resolv-conf: what pods' resolv.conf and hosts files are made from. */
   dns: NodeDNSConfig;
-  runtime: DockerRuntime;
+  runtime: ContainerRuntime;
   network: CniNetwork;
   networkState: NetworkStateStore;
   prober: ProbeManager;

@@ -3,7 +3,7 @@
 // never fatal to the agent.
 // https://kubernetes.io/docs/concepts/containers/container-lifecycle-hooks/
 import type { V1Container, V1LifecycleHandler } from '@kubernetes/client-node';
-import type { DockerRuntime } from '../runtime/docker.js';
+import type { ContainerRuntime } from '../runtime/types.js';
 
 /** A named port ("http") resolved through the container's ports. */
 export function resolvePort(port: number | string, container: V1Container | undefined): number {
@@ -16,7 +16,7 @@ export function resolvePort(port: number | string, container: V1Container | unde
 
 export async function runHandler(
   h: V1LifecycleHandler,
-  opts: { runtime: DockerRuntime; containerId: string; container?: V1Container; podIP?: string; timeoutMs: number },
+  opts: { runtime: ContainerRuntime; containerId: string; container?: V1Container; podIP?: string; timeoutMs: number },
 ): Promise<void> {
   if (h.exec?.command?.length) {
     const r = await opts.runtime.exec(opts.containerId, h.exec.command, opts.timeoutMs);

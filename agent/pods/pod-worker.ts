@@ -368,7 +368,7 @@ export class PodWorker {
       const registered = state.probed.get(c.name);
       if (running && registered !== running.id) {
         ctx.prober.addContainer(state.uid, dockerProbeTarget({
-          docker: ctx.runtime.docker,
+          exec: (id, cmd, timeoutMs) => ctx.runtime.exec(id, cmd, timeoutMs),
           pod: state.pod,
           podIP: () => state.podIPs[0],
           container: c,

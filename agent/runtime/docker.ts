@@ -5,10 +5,10 @@
 import Docker from 'dockerode';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
-import { dockerExec } from '../contracts.js';
+import { dockerExec } from './docker-exec.js';
 import { LABELS, SANDBOX_CONTAINER_NAME } from './naming.js';
 import { quantityValue } from '../../lib/quantity.js';
-import { byNewest, type PodRuntimeStatus, type RuntimeContainer, type RuntimeContainerState, type RuntimeResources, type RuntimeSandbox } from './types.js';
+import { byNewest, type InteractiveSession, type PodRuntimeStatus, type RuntimeContainer, type RuntimeContainerState, type RuntimeResources, type RuntimeSandbox, type StreamOptions } from './types.js';
 
 export interface DockerRuntimeOptions {
   /** unix:///var/run/docker.sock, or a plain socket path. */
@@ -373,25 +373,7 @@ export class DockerRuntime {
   }
 }
 
-export interface StreamOptions {
-  stdin: boolean;
-  stdout: boolean;
-  stderr: boolean;
-  tty: boolean;
-}
-
-export interface InteractiveSession {
-  /** The process's stdin; end() closes it. */
-  stdin?: NodeJS.WritableStream;
-  stdout: Readable;
-  /** Ends at once with a TTY (its output is all on stdout). */
-  stderr: Readable;
-  resize(width: number, height: number): Promise<void>;
-  /** After the output ended: the exit code, when the runtime reports one. */
-  exitCode(): Promise<number | undefined>;
-  /** Cut the connection (the client went away). */
-  close(): void;
-}
+export type { InteractiveSession, StreamOptions } from './types.js';
 
 /**
  * Docker's `since` as a Unix time with a fraction ("1763800000.250"): Docker keeps sub-second

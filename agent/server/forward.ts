@@ -5,14 +5,14 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
-import type { DockerRuntime } from '../runtime/docker.js';
+import type { ContainerRuntime } from '../runtime/types.js';
 import type { ReadOnlyApi } from './routes.js';
 import type { OutputStream } from './stream-types.js';
 
 const RELAY = fileURLToPath(new URL('./port-relay.js', import.meta.url));
 
 export interface PortForwardApi extends Pick<ReadOnlyApi, 'pods'> {
-  runtime: Pick<DockerRuntime, 'podStatus'>;
+  runtime: Pick<ContainerRuntime, 'podStatus'>;
 }
 
 /** The client's side of one forwarded connection, a SPDY stream or a WebSocket channel. */

@@ -11,7 +11,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { DockerRuntime } from '../runtime/docker.js';
+import type { ContainerRuntime } from '../runtime/types.js';
 import type { ManifestError } from '../sources/types.js';
 import { isLogOptionsError, parseLogOptions } from './log-options.js';
 
@@ -21,7 +21,7 @@ export interface ReadOnlyApi {
   healthy(): { ok: boolean; message: string };
   metrics(): string;
   summary(): Promise<unknown>;
-  runtime: Pick<DockerRuntime, 'logs' | 'execInteractive' | 'attachInteractive' | 'podStatus'>;
+  runtime: Pick<ContainerRuntime, 'logs' | 'execInteractive' | 'attachInteractive' | 'podStatus'>;
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;

@@ -2,7 +2,7 @@
 // streaming.ts and port-forward.ts, WebSocket channels in websocket/): kept apart so that the
 // transports import them from here, not from each other.
 import type { Readable } from 'node:stream';
-import type { StreamOptions } from '../runtime/docker.js';
+import type { StreamOptions } from '../runtime/types.js';
 
 export interface StreamRequest extends StreamOptions {
   kind: 'exec' | 'attach';

@@ -12,7 +12,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
-import type { DockerRuntime, InteractiveSession, StreamOptions } from '../runtime/docker.js';
+import type { ContainerRuntime, InteractiveSession, StreamOptions } from '../runtime/types.js';
 import { rawResponse } from './raw-response.js';
 import { findContainer, requestPath, type ReadOnlyApi } from './routes.js';
 import { SpdySession, type SpdyStream } from './spdy/session.js';
@@ -26,7 +26,7 @@ export const REMOTE_COMMAND_V4 = 'v4.channel.k8s.io';
 /** How long the apiserver has to open every stream it asked for (kubelet's default). */
 const STREAM_CREATION_TIMEOUT_MS = 30_000;
 
-export type StreamingRuntime = Pick<DockerRuntime, 'execInteractive' | 'attachInteractive'>;
+export type StreamingRuntime = Pick<ContainerRuntime, 'execInteractive' | 'attachInteractive'>;
 
 /** kubelet's query parameters: command (repeated), input, output, error, tty ("1" is true). */
 export function parseStreamRequest(path: string, query: URLSearchParams): StreamRequest | HttpError | undefined {

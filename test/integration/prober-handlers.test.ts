@@ -11,7 +11,7 @@ import { run } from '../../lib/exec.js';
 import { runPrefix } from '../harness/prefix.js';
 import { requireProgram, requireRoot } from '../harness/require.js';
 import { IMAGES, removeContainersAtTeardown, requireDocker, requireImage, TEST_LABEL } from '../harness/docker.js';
-import { dockerProbeTarget } from '../../agent/prober/docker-target.js';
+import { dockerProbeTarget } from '../../agent/runtime/docker-target.js';
 import { runProbe } from '../../agent/prober/run.js';
 import { ProbeManager, type ProbeChange } from '../../agent/prober/manager.js';
 import { createLogger } from '../../lib/log.js';

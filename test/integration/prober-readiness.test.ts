@@ -9,8 +9,8 @@ import { requireRoot } from '../harness/require.js';
 import { IMAGES, removeContainersAtTeardown, requireDocker, requireImage, TEST_LABEL } from '../harness/docker.js';
 import { ProbeManager, type ProbeChange } from '../../agent/prober/manager.js';
 import { validateProbes } from '../../agent/podspec/probe-validation.js';
-import { dockerProbeTarget } from '../../agent/prober/docker-target.js';
-import { dockerExec } from '../../agent/prober/docker-exec.js';
+import { dockerProbeTarget } from '../../agent/runtime/docker-target.js';
+import { dockerExec } from '../../agent/runtime/docker-exec.js';
 
 requireRoot();
 const docker = await requireDocker();

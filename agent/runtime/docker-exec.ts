@@ -9,8 +9,8 @@
 import type Docker from 'dockerode';
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ExecTimeoutError } from './handlers/exec.js';
-import { MAX_READ_BYTES } from './handlers/common.js';
+import { ExecTimeoutError } from '../prober/handlers/exec.js';
+import { MAX_READ_BYTES } from '../prober/handlers/common.js';
 
 export { ExecTimeoutError };
 
