@@ -233,7 +233,7 @@ export class Agent {
       const { ApiPodObjects } = await import('./objects/api-objects.js');
       this.ctx.objects = new ApiPodObjects({ kubeconfig: cfg.kubeconfig, ttlMs: Math.min(cfg.syncFrequencyMs, 60_000), logger: logger.with({ component: 'objects' }) });
       // Services for the containers' service environment variables (kubelet's serviceLister).
-      const [{ ApiServiceLister }, { apiClients: clients }] = await Promise.all([import('./objects/service-lister.js'), import('./node/client.js')]);
+      const [{ ApiServiceLister }, { apiClients: clients }] = await Promise.all([import('./objects/service-lister.js'), import('./kube/client.js')]);
       const services = new ApiServiceLister({ kubeConfig: clients(cfg.kubeconfig).kubeConfig, logger: logger.with({ component: 'services' }) });
       services.start();
       this.ctx.services = this.serviceLister = services;
@@ -261,7 +261,7 @@ export class Agent {
       this.apiPods.start();
       registered = this.nodeAgent.start(); // registration retries in the background; pods don't wait for the apiserver
       if (cfg.rotateServerCertificates && cfg.port > 0) { // --port 0: no HTTPS API, no serving certificate
-        const [{ servingCertificateManager }, { apiClients }] = await Promise.all([import('./certificate/serving.js'), import('./node/client.js')]);
+        const [{ servingCertificateManager }, { apiClients }] = await Promise.all([import('./certificate/serving.js'), import('./kube/client.js')]);
         this.servingCertificates = servingCertificateManager({
           certDir: cfg.certDir!, nodeName: this.nodeName, hostname: this.nodeName, nodeIPs: hostIPs,
           requester: () => apiClients(cfg.kubeconfig!).kubeConfig,

@@ -4,7 +4,7 @@
 // authorizer and NodeRestriction: it touches only pods bound to this node).
 import { CoreV1Api, type V1Pod, type V1PodStatus } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { apiClients } from '../node/client.js';
+import { apiClients } from '../kube/client.js';
 import type { StatusManager } from '../status/status-manager.js';
 import { MirrorPods } from './mirror-pods.js';
 import { PodDeleter } from './pod-deleter.js';

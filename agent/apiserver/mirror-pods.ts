@@ -6,7 +6,7 @@
 // is replaced; one whose static pod is gone is deleted. The apiserver source never runs mirrors.
 import type { CoreV1Api, V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { apiErrorMessage, httpStatus, requestOptions } from '../node/client.js';
+import { apiErrorMessage, httpStatus, requestOptions } from '../kube/client.js';
 import { ANNOTATIONS } from '../sources/types.js';
 import { isDeleting, isMirror, MIRROR_ANNOTATION } from './pod-source.js';
 import type { StatusWriter } from './status-writer.js';

@@ -8,7 +8,7 @@
 // made from the last one known (terminalPodStatus).
 import type { CoreV1Api, V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { apiErrorMessage, isConflict, isNotFound, requestOptions } from '../node/client.js';
+import { apiErrorMessage, isConflict, isNotFound, requestOptions } from '../kube/client.js';
 import { terminalPodStatus } from '../status/terminal.js';
 import { isDeleting } from './pod-source.js';
 import type { StatusWriter } from './status-writer.js';

@@ -1,6 +1,6 @@
 // The apiserver as a pod source: list+watch of the pods bound to this node (fieldSelector
 // spec.nodeName=NODE), as kubelet's apiserver config source does. client-node's ListWatch keeps
-// the cache, relists on 410 Gone and resumes watches; node/list-watch.ts restarts it after other
+// the cache, relists on 410 Gone and resumes watches; kube/list-watch.ts restarts it after other
 // errors, with back-off; this file turns the cache into snapshots for the merger.
 //
 // Why snapshots: the ListWatch fires one ADD per listed item, synchronously; emitting the whole
@@ -15,8 +15,8 @@
 // the pod worker kills it with the grace the deleter asked for (kubelet does the same override).
 import { CoreV1Api, type KubeConfig, type V1Pod, type V1PodList } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { requestOptions } from '../node/client.js';
-import { ReconnectingListWatch } from '../node/list-watch.js';
+import { requestOptions } from '../kube/client.js';
+import { ReconnectingListWatch } from '../kube/list-watch.js';
 import { ANNOTATIONS, type PodSource, type SourceUpdate } from '../sources/types.js';
 
 export const API_SOURCE = 'api' as const;

@@ -7,8 +7,8 @@
 import { performance } from 'node:perf_hooks';
 import type { CoreV1Api, V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { Backoff } from '../node/backoff.js';
-import { apiErrorMessage, isNotFound, requestOptions } from '../node/client.js';
+import { ApiRetryBackoff } from '../kube/backoff.js';
+import { apiErrorMessage, isNotFound, requestOptions } from '../kube/client.js';
 import { stableStringify } from '../podspec/hash.js';
 import type { StatusManager } from '../status/status-manager.js';
 import { ANNOTATIONS } from '../sources/types.js';
@@ -26,7 +26,7 @@ interface Entry {
   written?: V1PodStatus;
   busy: boolean;
   retry?: NodeJS.Timeout;
-  backoff: Backoff;
+  backoff: ApiRetryBackoff;
 }
 
 const readyOf = (s?: V1PodStatus) => s?.conditions?.find((c) => c.type === 'Ready')?.status;
@@ -82,7 +82,7 @@ export class StatusWriter {
       e = undefined;
     }
     if (!e) {
-      e = { namespace, name, apiUid, busy: false, backoff: new Backoff(500, 10_000) };
+      e = { namespace, name, apiUid, busy: false, backoff: new ApiRetryBackoff(500, 10_000) };
       this.entries.set(uid, e);
     }
     if (statusKey(status) === e.writtenKey) {

@@ -3,7 +3,7 @@
 // status.certificate after an approver's Approved condition, or a Denied/Failed condition ends it.
 import { CertificatesV1Api, KubeConfig, Watch, type V1CertificateSigningRequest } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { apiErrorMessage, requestOptions } from '../node/client.js';
+import { apiErrorMessage, requestOptions } from '../kube/client.js';
 
 export interface CertificateRequest {
   signerName: string;

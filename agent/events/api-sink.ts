@@ -9,7 +9,7 @@
 // Loaded only with --kubeconfig (it imports @kubernetes/client-node at run time).
 import type { CoreV1Api, CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { apiErrorMessage, httpStatus, requestOptions } from '../node/client.js';
+import { apiErrorMessage, httpStatus, requestOptions } from '../kube/client.js';
 import type { EventOutcome, EventSink, SinkItem } from './types.js';
 
 export interface ApiEventSinkOptions {

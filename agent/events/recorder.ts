@@ -92,7 +92,7 @@ export class Recorder implements EventRecorder {
  */
 export async function createEventRecorder(o: { nodeName: string; logger: Logger; kubeconfig?: string; count?: (outcome: EventOutcome) => void }): Promise<Recorder> {
   if (!o.kubeconfig) return new Recorder({ nodeName: o.nodeName, logger: o.logger, count: o.count });
-  const [{ apiClients }, { ApiEventSink }] = await Promise.all([import('../node/client.js'), import('./api-sink.js')]);
+  const [{ apiClients }, { ApiEventSink }] = await Promise.all([import('../kube/client.js'), import('./api-sink.js')]);
   const sink = new ApiEventSink({ core: apiClients(o.kubeconfig).core, logger: o.logger, count: o.count });
   return new Recorder({ nodeName: o.nodeName, logger: o.logger, sink, count: o.count });
 }

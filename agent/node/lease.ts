@@ -4,7 +4,7 @@
 // and is owned by the Node so it is garbage collected with it.
 // https://kubernetes.io/docs/concepts/architecture/leases/#node-heart-beats
 import { V1MicroTime, type CoordinationV1Api, type V1Lease, type V1OwnerReference } from '@kubernetes/client-node';
-import { isNotFound, requestOptions } from './client.js';
+import { isNotFound, requestOptions } from '../kube/client.js';
 
 export const LEASE_NAMESPACE = 'kube-node-lease';
 export const LEASE_DURATION_SECONDS = 40;

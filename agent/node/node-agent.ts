@@ -7,8 +7,8 @@
 import { hostname as osHostname } from 'node:os';
 import type { CoreV1Api, V1Node, V1NodeCondition, V1Taint } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { Backoff, sleep } from './backoff.js';
-import { apiClients, apiErrorMessage, httpStatus, isNotFound, requestOptions, type ApiClients } from './client.js';
+import { ApiRetryBackoff, sleep } from '../kube/backoff.js';
+import { apiClients, apiErrorMessage, httpStatus, isNotFound, requestOptions, type ApiClients } from '../kube/client.js';
 import type { PressureDecision, Readiness } from './conditions.js';
 import { DEFAULT_EVICTION_HARD, type EvictionThresholds } from './eviction.js';
 import { NodeLease, type NodeRef } from './lease.js';
@@ -146,7 +146,7 @@ export class NodeAgent {
   private async statusLoop(): Promise<void> {
     const signal = this.abort.signal;
     // kubelet's registration back-off: 100 ms doubling to 7 s.
-    const backoff = new Backoff(100, 7000);
+    const backoff = new ApiRetryBackoff(100, 7000);
     while (!signal.aborted) {
       try {
         if (!this.node) await this.register();
@@ -272,7 +272,7 @@ export class NodeAgent {
     const signal = this.abort.signal;
     const lease = new NodeLease(this.clients.coordination, REQUEST_TIMEOUT_MS);
     // kubelet retries a failed renewal from 200 ms, doubling to 7 s.
-    const backoff = new Backoff(200, 7000);
+    const backoff = new ApiRetryBackoff(200, 7000);
     while (!signal.aborted) {
       const node = this.node;
       if (!node) {

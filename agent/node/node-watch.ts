@@ -4,8 +4,8 @@
 // Node authorizer a node may get, list and watch Nodes; the field selector keeps it to its own.
 import { Watch, type CoreV1Api, type KubeConfig, type V1Node } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { apiErrorMessage, isNotFound, requestOptions } from './client.js';
-import { Backoff, sleep } from './backoff.js';
+import { apiErrorMessage, isNotFound, requestOptions } from '../kube/client.js';
+import { ApiRetryBackoff, sleep } from '../kube/backoff.js';
 
 export interface NodeWatchOptions {
   kubeConfig: KubeConfig;
@@ -35,7 +35,7 @@ export class NodeWatch {
   }
 
   private async run(): Promise<void> {
-    const backoff = new Backoff(200, 7000);
+    const backoff = new ApiRetryBackoff(200, 7000);
     const signal = this.abort.signal;
     while (!signal.aborted) {
       let rv: string | undefined;

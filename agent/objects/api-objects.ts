@@ -5,7 +5,7 @@
 // strategy, no watches); tokens are kept until token-refresh.ts says they are due.
 import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { apiClients, apiErrorMessage, isNotFound, requestOptions } from '../node/client.js';
+import { apiClients, apiErrorMessage, isNotFound, requestOptions } from '../kube/client.js';
 import { TtlCache } from './ttl-cache.js';
 import { issuedAt, TOKEN_REFRESH_MAX_JITTER_MS, tokenNeedsRefresh, tokenValid } from './token-refresh.js';
 import type { PodObjects, ServiceAccountToken, TokenRequestOptions } from './types.js';

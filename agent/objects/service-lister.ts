@@ -7,8 +7,8 @@
 // restart), and so does the agent (pods/service-env.ts).
 import { CoreV1Api, type KubeConfig, type V1Service, type V1ServiceList } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { requestOptions } from '../node/client.js';
-import { ReconnectingListWatch } from '../node/list-watch.js';
+import { requestOptions } from '../kube/client.js';
+import { ReconnectingListWatch } from '../kube/list-watch.js';
 import type { ServiceLister } from './types.js';
 
 export class ApiServiceLister implements ServiceLister {

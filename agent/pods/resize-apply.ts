@@ -1,4 +1,4 @@
-// In-place pod resize, the acting part (kubelet's doPodResizeAction): the steps pods/resize.ts
+// In-place pod resize, the acting part (kubelet's doPodResizeAction): the steps runtime/resize-plan.ts
 // planned, written in order through the pod cgroup (runtime/cgroups.ts) and Docker's container
 // update; the first failure stops the rest, and the next sync starts again from what the
 // kernel then has. A memory limit that would go below what is in use is refused before anything

@@ -1,7 +1,7 @@
 // From a Kubernetes container to Docker's create options: pure, so the mapping can be read and
 // tested without Docker. Command/args follow Kubernetes semantics (command replaces the image's
 // ENTRYPOINT, args its CMD); app containers join the sandbox's network and IPC namespaces; cgroup
-// settings come from pods/resources.ts.
+// settings come from podspec/resources.ts.
 import type Docker from 'dockerode';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { containerResources, oomScoreAdj, MIN_SHARES } from '../podspec/resources.js';

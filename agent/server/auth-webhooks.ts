@@ -4,7 +4,7 @@
 // kubelet's --authentication-token-webhook-cache-ttl. Both are asked with the node's own
 // credentials; the Node authorizer lets every node create these reviews.
 import { AuthenticationV1Api, AuthorizationV1Api } from '@kubernetes/client-node';
-import { apiClients, apiErrorMessage, requestOptions } from '../node/client.js';
+import { apiClients, apiErrorMessage, requestOptions } from '../kube/client.js';
 import { DecisionCache, type ResourceAttributes, type UserInfo } from './auth-attributes.js';
 
 export interface Authorizer {

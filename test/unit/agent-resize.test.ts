@@ -1,4 +1,4 @@
-// In-place resize planning (pods/resize.ts), fit (allocation/fit.ts) and the allocation manager's
+// In-place resize planning (runtime/resize-plan.ts), fit (allocation/fit.ts) and the allocation manager's
 // decisions and checkpoint (allocation/manager.ts): what changes, in which order, and what the
 // pod's resize conditions say.
 import t from 'tap';

@@ -6,7 +6,7 @@ import { validateNodeOptions } from '../../agent/node/validation.js';
 import { defaultLabels, initialNode, missingEntries } from '../../agent/node/node-object.js';
 import { defaultRouteInterface } from '../../agent/node/node-ip.js';
 import { goArch, prettyName } from '../../agent/node/system-info.js';
-import { backoffDelay } from '../../agent/node/backoff.js';
+import { backoffDelay } from '../../agent/kube/backoff.js';
 import { KUBERNETES_RELEASE, KUBELET_VERSION } from '../../agent/node/version.js';
 
 t.test('--register-with-taints in kubelet syntax', async (t) => {

@@ -1,13 +1,15 @@
 // Retry pacing for requests to an apiserver that may be away: exponential back-off with a cap,
 // as kubelet's registration (100 ms -> 7 s) and lease renewal (200 ms -> 7 s) use, plus a
-// little jitter so that many nodes coming back at once do not retry in lock-step.
+// little jitter so that many nodes coming back at once do not retry in lock-step. Not to be mixed
+// up with podspec/backoff.ts's Backoff, kubelet's per-container flowcontrol.Backoff behind
+// CrashLoopBackOff and ImagePullBackOff: this one paces one loop's retries, with no key and no clock.
 
 /** The n-th delay (n from 0), without jitter (pure). */
 export function backoffDelay(attempt: number, initialMs: number, maxMs: number): number {
   return Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
 }
 
-export class Backoff {
+export class ApiRetryBackoff {
   private attempt = 0;
   constructor(private readonly initialMs: number, private readonly maxMs: number, private readonly jitter = 0.1) {}
   next(): number {

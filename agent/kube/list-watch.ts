@@ -4,7 +4,7 @@
 // after the apiserver is back. Shared by the apiserver pod source and the Service cache.
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject, type ListPromise } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { Backoff } from './backoff.js';
+import { ApiRetryBackoff } from './backoff.js';
 import { apiErrorMessage } from './client.js';
 
 export interface ReconnectingListWatchOptions<T extends KubernetesObject> {
@@ -22,7 +22,7 @@ export interface ReconnectingListWatchOptions<T extends KubernetesObject> {
 
 export class ReconnectingListWatch<T extends KubernetesObject> {
   readonly informer: ListWatch<T>;
-  private readonly backoff = new Backoff(500, 7000);
+  private readonly backoff = new ApiRetryBackoff(500, 7000);
   private retry?: NodeJS.Timeout;
   private stopped = false;
 
