@@ -10,7 +10,7 @@ import { createLogger } from '../../lib/log.js';
 import { applyRouteSync, readHostGwRoutes } from './apply.js';
 import { HostGwController } from './controller.js';
 import { planRouteSync } from './routes.js';
-import { parsePrefix4 } from './ipv4.js';
+import { parseIPv4Network } from '../../lib/ip.js';
 
 interface Flags {
   kubeconfig?: string;
@@ -59,7 +59,7 @@ export function parseFlags(argv: string[]): Flags {
       default: throw new Error(`unknown flag ${name}`);
     }
   }
-  if (f.clusterCIDR !== undefined && !parsePrefix4(f.clusterCIDR)) throw new Error(`--cluster-cidr: "${f.clusterCIDR}" is not an IPv4 CIDR like 10.244.0.0/16`);
+  if (f.clusterCIDR !== undefined && !parseIPv4Network(f.clusterCIDR)) throw new Error(`--cluster-cidr: "${f.clusterCIDR}" is not an IPv4 CIDR like 10.244.0.0/16`);
   if (!f.cleanup && !f.kubeconfig) throw new Error('--kubeconfig is required');
   return f;
 }

@@ -9,7 +9,7 @@
 // The same planner serves two places: a node (nodeName set: every *other* node is routed) and
 // the machine hosting emulated nodes (no nodeName: every node is routed, so the host reaches pods).
 import type { V1Node } from '@kubernetes/client-node';
-import { formatIPv4, formatPrefix4, parseIPv4, parsePrefix4, prefixContains, prefixCovers, prefixesOverlap, type Prefix4 } from './ipv4.js';
+import { contains, covers, formatCIDR, formatIP, type IP, networkOf, overlaps, parseCIDR, parseIPv4, parseIPv4Network, type CIDR } from '../../lib/ip.js';
 
 /** An address this machine holds, with its prefix length: "192.168.56.11/24" on "eth0". */
 export interface LocalAddress {
@@ -51,8 +51,8 @@ function podCIDRsOf(node: V1Node): { field: string; value: string }[] {
   return node.spec?.podCIDR ? [{ field: 'spec.podCIDR', value: node.spec.podCIDR }] : [];
 }
 
-function internalIPv4s(node: V1Node): { field: string; ip: number }[] {
-  const out: { field: string; ip: number }[] = [];
+function internalIPv4s(node: V1Node): { field: string; ip: IP }[] {
+  const out: { field: string; ip: IP }[] = [];
   (node.status?.addresses ?? []).forEach((a, i) => {
     if (a.type !== 'InternalIP') return;
     const ip = parseIPv4(a.address);
@@ -63,18 +63,16 @@ function internalIPv4s(node: V1Node): { field: string; ip: number }[] {
 
 interface LocalNet {
   dev: string;
-  addr: number;
-  net: Prefix4;
+  addr: IP;
+  net: CIDR;
 }
 
 function localNetworks(local: LocalAddress[]): LocalNet[] {
   const out: LocalNet[] = [];
   for (const l of local) {
-    const m = /^([0-9.]+)\/(\d+)$/.exec(l.cidr);
-    const addr = m ? parseIPv4(m[1]!) : undefined;
-    const net = parsePrefix4(l.cidr);
+    const c = parseCIDR(l.cidr);
     // A /32 holds no neighbours: nothing is directly reachable through it.
-    if (addr !== undefined && net && net.bits < 32) out.push({ dev: l.interface, addr, net });
+    if (c && c.ip.family === 4 && c.prefix < 32) out.push({ dev: l.interface, addr: c.ip, net: { ip: networkOf(c), prefix: c.prefix } });
   }
   return out;
 }
@@ -83,19 +81,19 @@ function localNetworks(local: LocalAddress[]): LocalNet[] {
 export function desiredRoutes(nodes: readonly V1Node[], opts: HostGwOptions): DesiredRoutes {
   const skipped: SkippedNode[] = [];
   const routes: Route[] = [];
-  const cluster = opts.clusterCIDR === undefined ? undefined : parsePrefix4(opts.clusterCIDR);
+  const cluster = opts.clusterCIDR === undefined ? undefined : parseIPv4Network(opts.clusterCIDR);
   if (opts.clusterCIDR !== undefined && !cluster) throw new Error(`cluster CIDR "${opts.clusterCIDR}" is not an IPv4 CIDR like 10.244.0.0/16`);
   const nets = localNetworks(opts.local);
-  const localAddrs = new Set(nets.map((n) => n.addr));
+  const localAddrs = new Set(nets.map((n) => n.addr.value));
 
   // Pod CIDRs already claimed: this node's own first (never routed, but nobody may overlap
   // it), then other nodes in name order, so a conflict always resolves the same way.
-  const claimed: { node: string; prefix: Prefix4 }[] = [];
+  const claimed: { node: string; prefix: CIDR }[] = [];
   const sorted = [...nodes].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
   const self = sorted.find((n) => opts.nodeName !== undefined && n.metadata?.name === opts.nodeName);
   if (self) {
     for (const c of podCIDRsOf(self)) {
-      const p = parsePrefix4(c.value);
+      const p = parseIPv4Network(c.value);
       if (p) claimed.push({ node: opts.nodeName!, prefix: p });
     }
   }
@@ -108,14 +106,14 @@ export function desiredRoutes(nodes: readonly V1Node[], opts: HostGwOptions): De
       skipped.push({ node: name, kind: 'waiting', field: 'spec.podCIDR', reason: 'no pod CIDR allocated yet' });
       continue;
     }
-    const v4: { field: string; prefix: Prefix4 }[] = [];
+    const v4: { field: string; prefix: CIDR }[] = [];
     let bad = false;
     for (const c of cidrs) {
       if (c.value.includes(':')) {
         skipped.push({ node: name, kind: 'unsupported', field: c.field, reason: `${c.value} is IPv6; host-gw routes IPv4 pod CIDRs only` });
         continue;
       }
-      const p = parsePrefix4(c.value);
+      const p = parseIPv4Network(c.value);
       if (!p) {
         skipped.push({ node: name, kind: 'invalid', field: c.field, reason: `"${c.value}" is not an IPv4 CIDR` });
         bad = true;
@@ -132,38 +130,38 @@ export function desiredRoutes(nodes: readonly V1Node[], opts: HostGwOptions): De
     }
     // An address this machine holds itself cannot be a gateway (every Vagrant VM has 10.0.2.15
     // on its NAT interface, for one); another InternalIP of the node may still serve.
-    const ips = all.filter((i) => !localAddrs.has(i.ip));
+    const ips = all.filter((i) => !localAddrs.has(i.ip.value));
     if (ips.length === 0) {
-      skipped.push({ node: name, kind: 'conflict', field: 'status.addresses', reason: `its InternalIP ${all.map((i) => formatIPv4(i.ip)).join(', ')} is an address of this machine` });
+      skipped.push({ node: name, kind: 'conflict', field: 'status.addresses', reason: `its InternalIP ${all.map((i) => formatIP(i.ip)).join(', ')} is an address of this machine` });
       continue;
     }
     // The first InternalIP on a network this machine is directly attached to is the gateway.
-    let gateway: { ip: number; dev: string } | undefined;
+    let gateway: { ip: IP; dev: string } | undefined;
     for (const i of ips) {
-      const n = nets.find((l) => prefixContains(l.net, i.ip));
+      const n = nets.find((l) => contains(l.net, i.ip));
       if (n) { gateway = { ip: i.ip, dev: n.dev }; break; }
     }
     if (!gateway) {
-      skipped.push({ node: name, kind: 'unreachable', field: 'status.addresses', reason: `InternalIP ${ips.map((i) => formatIPv4(i.ip)).join(', ')} is not on a network directly attached here; host-gw needs all nodes on one L2 network` });
+      skipped.push({ node: name, kind: 'unreachable', field: 'status.addresses', reason: `InternalIP ${ips.map((i) => formatIP(i.ip)).join(', ')} is not on a network directly attached here; host-gw needs all nodes on one L2 network` });
       continue;
     }
 
     for (const c of v4) {
-      if (cluster && !prefixCovers(cluster, c.prefix)) {
-        skipped.push({ node: name, kind: 'invalid', field: c.field, reason: `${formatPrefix4(c.prefix)} is outside the cluster CIDR ${formatPrefix4(cluster)}` });
+      if (cluster && !covers(cluster, c.prefix)) {
+        skipped.push({ node: name, kind: 'invalid', field: c.field, reason: `${formatCIDR(c.prefix)} is outside the cluster CIDR ${formatCIDR(cluster)}` });
         continue;
       }
-      if (nets.some((l) => prefixesOverlap(l.net, c.prefix))) {
-        skipped.push({ node: name, kind: 'conflict', field: c.field, reason: `${formatPrefix4(c.prefix)} overlaps a network attached to this machine` });
+      if (nets.some((l) => overlaps(l.net, c.prefix))) {
+        skipped.push({ node: name, kind: 'conflict', field: c.field, reason: `${formatCIDR(c.prefix)} overlaps a network attached to this machine` });
         continue;
       }
-      const clash = claimed.find((x) => prefixesOverlap(x.prefix, c.prefix));
+      const clash = claimed.find((x) => overlaps(x.prefix, c.prefix));
       if (clash) {
-        skipped.push({ node: name, kind: 'conflict', field: c.field, reason: `${formatPrefix4(c.prefix)} overlaps ${formatPrefix4(clash.prefix)} of node ${clash.node}` });
+        skipped.push({ node: name, kind: 'conflict', field: c.field, reason: `${formatCIDR(c.prefix)} overlaps ${formatCIDR(clash.prefix)} of node ${clash.node}` });
         continue;
       }
       claimed.push({ node: name, prefix: c.prefix });
-      routes.push({ dst: formatPrefix4(c.prefix), via: formatIPv4(gateway.ip), dev: gateway.dev });
+      routes.push({ dst: formatCIDR(c.prefix), via: formatIP(gateway.ip), dev: gateway.dev });
     }
   }
   return { routes, skipped };
@@ -183,11 +181,11 @@ const sameRoute = (a: Route, b: Route) => a.dst === b.dst && a.via === b.via && 
  * Routes outside the cluster CIDR are never removed: they are not ours to judge.
  */
 export function planRouteSync(desired: readonly Route[], actual: readonly Route[], clusterCIDR?: string): RouteSync {
-  const cluster = clusterCIDR === undefined ? undefined : parsePrefix4(clusterCIDR);
+  const cluster = clusterCIDR === undefined ? undefined : parseIPv4Network(clusterCIDR);
   const mine = actual.filter((r) => {
     if (!cluster) return true;
-    const p = parsePrefix4(r.dst);
-    return p !== undefined && prefixCovers(cluster, p);
+    const p = parseIPv4Network(r.dst);
+    return p !== undefined && covers(cluster, p);
   });
   const replace = desired.filter((d) => !mine.some((a) => sameRoute(a, d)));
   const remove = mine.filter((a) => !desired.some((d) => d.dst === a.dst));

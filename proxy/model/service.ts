@@ -4,7 +4,8 @@
 import type { V1LoadBalancerIngress, V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { listItems } from '../../lib/list-items.js';
 import { externallyAccessible, type FieldError, PROTOCOLS, type Protocol, type ServicePort, servicePortName } from './types.js';
-import { isDNS1123Label, isIPv4, isIPv6, isPort, isPortName, parseCidr } from './validation.js';
+import { isIPv4, looksLikeIPv6, parseIPv4Network } from '../../lib/ip.js';
+import { isDNS1123Label, isPort, isPortName } from './validation.js';
 
 /** kube-proxy's default ClientIP affinity timeout (3 hours), used when the Service gives none. */
 export const DEFAULT_AFFINITY_SECONDS = 10800;
@@ -42,7 +43,7 @@ export function parseService(svc: V1Service): ParsedService {
   if (clusterIP === 'None') return { key, ports: [], errors, ignoredReason: 'headless Service (clusterIP None)' };
   if (clusterIP === undefined || clusterIP === '') {
     errors.push({ field: 'spec.clusterIP', reason: 'missing (the apiserver allocates one; in a --services-dir file it must be written out)' });
-  } else if (isIPv6(clusterIP)) {
+  } else if (looksLikeIPv6(clusterIP)) {
     errors.push({ field: 'spec.clusterIP', reason: `${clusterIP}: IPv6 Services are not supported by kubenode-proxy yet` });
   } else if (!isIPv4(clusterIP)) {
     errors.push({ field: 'spec.clusterIP', reason: `${JSON.stringify(clusterIP)} is not a valid IPv4 address` });
@@ -68,7 +69,7 @@ export function parseService(svc: V1Service): ParsedService {
   const ranges = spec.loadBalancerSourceRanges;
   if (ranges !== undefined && ranges !== null && !Array.isArray(ranges)) errors.push({ field: 'spec.loadBalancerSourceRanges', reason: 'must be a list of IPv4 CIDRs' });
   (Array.isArray(ranges) ? ranges : []).forEach((r, i) => {
-    const c = typeof r === 'string' ? parseCidr(r) : undefined;
+    const c = typeof r === 'string' ? parseIPv4Network(r.trim()) : undefined; // trimmed, as kube-proxy does
     if (!c) errors.push({ field: `spec.loadBalancerSourceRanges[${i}]`, reason: `${JSON.stringify(r)} is not an IPv4 CIDR` });
     else sourceRanges.push(c.text);
   });
