@@ -9,7 +9,7 @@
 // The same planner serves two places: a node (nodeName set: every *other* node is routed) and
 // the machine hosting emulated nodes (no nodeName: every node is routed, so the host reaches pods).
 import type { V1Node } from '@kubernetes/client-node';
-import { contains, covers, formatCIDR, formatIP, type IP, networkOf, overlaps, parseCIDR, parseIPv4, parseIPv4Network, type CIDR } from '../../lib/ip.js';
+import { contains, covers, formatCIDR, formatIP, type IP, networkOf, overlaps, parseCIDR, parseIPv4, parseIPv4Network, type CIDR } from '../lib/ip.js';
 
 /** An address this machine holds, with its prefix length: "192.168.56.11/24" on "eth0". */
 export interface LocalAddress {
