@@ -77,94 +77,122 @@ function localNetworks(local: LocalAddress[]): LocalNet[] {
   return out;
 }
 
+/** One sync's working state: what is known about this machine, and what has been decided so far. */
+interface RoutePlan {
+  cluster?: CIDR;
+  nets: LocalNet[];
+  localAddrs: Set<bigint>;
+  /** Pod CIDRs already claimed, by this node or by a node routed earlier in name order. */
+  claimed: { node: string; prefix: CIDR }[];
+  routes: Route[];
+  skipped: SkippedNode[];
+}
+
+interface PodCIDR {
+  field: string;
+  prefix: CIDR;
+}
+
+interface Gateway {
+  ip: IP;
+  dev: string;
+}
+
 /** The routes this machine should have, one per other node's IPv4 pod CIDR. */
 export function desiredRoutes(nodes: readonly V1Node[], opts: HostGwOptions): DesiredRoutes {
-  const skipped: SkippedNode[] = [];
-  const routes: Route[] = [];
   const cluster = opts.clusterCIDR === undefined ? undefined : parseIPv4Network(opts.clusterCIDR);
   if (opts.clusterCIDR !== undefined && !cluster) throw new Error(`cluster CIDR "${opts.clusterCIDR}" is not an IPv4 CIDR like 10.244.0.0/16`);
   const nets = localNetworks(opts.local);
-  const localAddrs = new Set(nets.map((n) => n.addr.value));
+  const plan: RoutePlan = { cluster, nets, localAddrs: new Set(nets.map((n) => n.addr.value)), claimed: [], routes: [], skipped: [] };
 
   // Pod CIDRs already claimed: this node's own first (never routed, but nobody may overlap
   // it), then other nodes in name order, so a conflict always resolves the same way.
-  const claimed: { node: string; prefix: CIDR }[] = [];
   const sorted = [...nodes].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
   const self = sorted.find((n) => opts.nodeName !== undefined && n.metadata?.name === opts.nodeName);
   if (self) {
     for (const c of podCIDRsOf(self)) {
       const p = parseIPv4Network(c.value);
-      if (p) claimed.push({ node: opts.nodeName!, prefix: p });
+      if (p) plan.claimed.push({ node: opts.nodeName!, prefix: p });
     }
   }
 
   for (const node of sorted) {
     const name = node.metadata?.name ?? '';
     if (name === opts.nodeName) continue;
-    const cidrs = podCIDRsOf(node);
-    if (cidrs.length === 0) {
-      skipped.push({ node: name, kind: 'waiting', field: 'spec.podCIDR', reason: 'no pod CIDR allocated yet' });
-      continue;
-    }
-    const v4: { field: string; prefix: CIDR }[] = [];
-    let bad = false;
-    for (const c of cidrs) {
-      if (c.value.includes(':')) {
-        skipped.push({ node: name, kind: 'unsupported', field: c.field, reason: `${c.value} is IPv6; host-gw routes IPv4 pod CIDRs only` });
-        continue;
-      }
-      const p = parseIPv4Network(c.value);
-      if (!p) {
-        skipped.push({ node: name, kind: 'invalid', field: c.field, reason: `"${c.value}" is not an IPv4 CIDR` });
-        bad = true;
-        continue;
-      }
-      v4.push({ field: c.field, prefix: p });
-    }
-    if (bad || v4.length === 0) continue;
-
-    const all = internalIPv4s(node);
-    if (all.length === 0) {
-      skipped.push({ node: name, kind: 'waiting', field: 'status.addresses', reason: 'no IPv4 InternalIP yet' });
-      continue;
-    }
-    // An address this machine holds itself cannot be a gateway (every Vagrant VM has 10.0.2.15
-    // on its NAT interface, for one); another InternalIP of the node may still serve.
-    const ips = all.filter((i) => !localAddrs.has(i.ip.value));
-    if (ips.length === 0) {
-      skipped.push({ node: name, kind: 'conflict', field: 'status.addresses', reason: `its InternalIP ${all.map((i) => formatIP(i.ip)).join(', ')} is an address of this machine` });
-      continue;
-    }
-    // The first InternalIP on a network this machine is directly attached to is the gateway.
-    let gateway: { ip: IP; dev: string } | undefined;
-    for (const i of ips) {
-      const n = nets.find((l) => contains(l.net, i.ip));
-      if (n) { gateway = { ip: i.ip, dev: n.dev }; break; }
-    }
-    if (!gateway) {
-      skipped.push({ node: name, kind: 'unreachable', field: 'status.addresses', reason: `InternalIP ${ips.map((i) => formatIP(i.ip)).join(', ')} is not on a network directly attached here; host-gw needs all nodes on one L2 network` });
-      continue;
-    }
-
-    for (const c of v4) {
-      if (cluster && !covers(cluster, c.prefix)) {
-        skipped.push({ node: name, kind: 'invalid', field: c.field, reason: `${formatCIDR(c.prefix)} is outside the cluster CIDR ${formatCIDR(cluster)}` });
-        continue;
-      }
-      if (nets.some((l) => overlaps(l.net, c.prefix))) {
-        skipped.push({ node: name, kind: 'conflict', field: c.field, reason: `${formatCIDR(c.prefix)} overlaps a network attached to this machine` });
-        continue;
-      }
-      const clash = claimed.find((x) => overlaps(x.prefix, c.prefix));
-      if (clash) {
-        skipped.push({ node: name, kind: 'conflict', field: c.field, reason: `${formatCIDR(c.prefix)} overlaps ${formatCIDR(clash.prefix)} of node ${clash.node}` });
-        continue;
-      }
-      claimed.push({ node: name, prefix: c.prefix });
-      routes.push({ dst: formatCIDR(c.prefix), via: formatIP(gateway.ip), dev: gateway.dev });
-    }
+    const cidrs = ipv4PodCIDRs(plan, name, node);
+    if (!cidrs) continue;
+    const gateway = gatewayTo(plan, name, node);
+    if (!gateway) continue;
+    for (const c of cidrs) routePodCIDR(plan, name, c, gateway);
   }
-  return { routes, skipped };
+  return { routes: plan.routes, skipped: plan.skipped };
+}
+
+/** The node's IPv4 pod CIDRs; undefined (and the reason in plan.skipped) if it gets no route. */
+function ipv4PodCIDRs(plan: RoutePlan, name: string, node: V1Node): PodCIDR[] | undefined {
+  const cidrs = podCIDRsOf(node);
+  if (cidrs.length === 0) {
+    plan.skipped.push({ node: name, kind: 'waiting', field: 'spec.podCIDR', reason: 'no pod CIDR allocated yet' });
+    return undefined;
+  }
+  const v4: PodCIDR[] = [];
+  let bad = false;
+  for (const c of cidrs) {
+    if (c.value.includes(':')) {
+      plan.skipped.push({ node: name, kind: 'unsupported', field: c.field, reason: `${c.value} is IPv6; host-gw routes IPv4 pod CIDRs only` });
+      continue;
+    }
+    const p = parseIPv4Network(c.value);
+    if (!p) {
+      plan.skipped.push({ node: name, kind: 'invalid', field: c.field, reason: `"${c.value}" is not an IPv4 CIDR` });
+      bad = true;
+      continue;
+    }
+    v4.push({ field: c.field, prefix: p });
+  }
+  return bad || v4.length === 0 ? undefined : v4;
+}
+
+/** The node's InternalIP to route through, and the local interface that reaches it. */
+function gatewayTo(plan: RoutePlan, name: string, node: V1Node): Gateway | undefined {
+  const all = internalIPv4s(node);
+  if (all.length === 0) {
+    plan.skipped.push({ node: name, kind: 'waiting', field: 'status.addresses', reason: 'no IPv4 InternalIP yet' });
+    return undefined;
+  }
+  // An address this machine holds itself cannot be a gateway (every Vagrant VM has 10.0.2.15
+  // on its NAT interface, for one); another InternalIP of the node may still serve.
+  const ips = all.filter((i) => !plan.localAddrs.has(i.ip.value));
+  if (ips.length === 0) {
+    plan.skipped.push({ node: name, kind: 'conflict', field: 'status.addresses', reason: `its InternalIP ${all.map((i) => formatIP(i.ip)).join(', ')} is an address of this machine` });
+    return undefined;
+  }
+  // The first InternalIP on a network this machine is directly attached to is the gateway.
+  for (const i of ips) {
+    const n = plan.nets.find((l) => contains(l.net, i.ip));
+    if (n) return { ip: i.ip, dev: n.dev };
+  }
+  plan.skipped.push({ node: name, kind: 'unreachable', field: 'status.addresses', reason: `InternalIP ${ips.map((i) => formatIP(i.ip)).join(', ')} is not on a network directly attached here; host-gw needs all nodes on one L2 network` });
+  return undefined;
+}
+
+/** Routes one pod CIDR via the gateway, unless it lies outside the cluster CIDR or overlaps a network or another node's CIDR. */
+function routePodCIDR(plan: RoutePlan, name: string, c: PodCIDR, gateway: Gateway): void {
+  if (plan.cluster && !covers(plan.cluster, c.prefix)) {
+    plan.skipped.push({ node: name, kind: 'invalid', field: c.field, reason: `${formatCIDR(c.prefix)} is outside the cluster CIDR ${formatCIDR(plan.cluster)}` });
+    return;
+  }
+  if (plan.nets.some((l) => overlaps(l.net, c.prefix))) {
+    plan.skipped.push({ node: name, kind: 'conflict', field: c.field, reason: `${formatCIDR(c.prefix)} overlaps a network attached to this machine` });
+    return;
+  }
+  const clash = plan.claimed.find((x) => overlaps(x.prefix, c.prefix));
+  if (clash) {
+    plan.skipped.push({ node: name, kind: 'conflict', field: c.field, reason: `${formatCIDR(c.prefix)} overlaps ${formatCIDR(clash.prefix)} of node ${clash.node}` });
+    return;
+  }
+  plan.claimed.push({ node: name, prefix: c.prefix });
+  plan.routes.push({ dst: formatCIDR(c.prefix), via: formatIP(gateway.ip), dev: gateway.dev });
 }
 
 export interface RouteSync {
