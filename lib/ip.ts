@@ -165,6 +165,14 @@ export function ipToBytes(ip: IP): Buffer {
   return b;
 }
 
+/** The address these bytes hold in network order: 4 bytes are IPv4, 16 IPv6. */
+export function ipFromBytes(b: Uint8Array): IP {
+  if (b.length !== 4 && b.length !== 16) throw new Error(`an IP address is 4 or 16 bytes, not ${b.length}`);
+  let value = 0n;
+  for (const byte of b) value = (value << 8n) | BigInt(byte);
+  return { family: b.length === 4 ? 4 : 6, value };
+}
+
 // The proxy and host-gw handle IPv4 only and keep addresses as strings; these helpers give them
 // that view of the same parser.
 

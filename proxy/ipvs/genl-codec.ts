@@ -2,7 +2,7 @@
 // and layouts are those of <linux/ip_vs.h>; this is what ipvsadm's libipvs sends, without
 // opening a new socket and resolving the family again for every single command, which makes
 // ipvsadm cost milliseconds per virtual server.
-import { ipToBytes, parseIPv4 } from '../../lib/ip.js';
+import { formatIP, ipFromBytes, ipToBytes, parseIPv4 } from '../../lib/ip.js';
 import { nlattr, parseAttrs } from '../../lib/netlink-attr.js';
 import type { Protocol } from '../model/types.js';
 import type { ForwardMethod, KernelRealServer, KernelVirtualServer } from './ipvsadm.js';
@@ -88,7 +88,7 @@ export function destAttr(rs: { address: string; port: number; weight?: number },
 
 // --- replies --------------------------------------------------------------------------------
 
-const ipOf = (b: Buffer) => `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+const ipOf = (b: Buffer) => formatIP(ipFromBytes(b.subarray(0, 4)));
 
 /** One GET_SERVICE reply; undefined for services kubenode-proxy never creates (fwmark, IPv6). */
 export function parseService(data: Buffer): Omit<KernelVirtualServer, 'realServers'> | undefined {

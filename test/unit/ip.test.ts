@@ -1,6 +1,6 @@
 import t from 'tap';
 import {
-  addOffset, canonicalNetwork, compareAddresses, contains, containsAddress, covers, formatCIDR, formatIP, hasHostBits, ipToBytes, isIPv4, lastOf,
+  addOffset, canonicalNetwork, compareAddresses, contains, containsAddress, covers, formatCIDR, formatIP, hasHostBits, ipFromBytes, ipToBytes, isIPv4, lastOf,
   looksLikeIPv6, networkOf, overlaps, parseCIDR, parseIP, parseIPv4, parseIPv4Network,
 } from '../../lib/ip.js';
 
@@ -55,6 +55,12 @@ t.test('ipToBytes: network byte order, 4 or 16 bytes', async (t) => {
   t.equal(ipToBytes(parseIP('10.0.0.1')!).toString('hex'), '0a000001');
   t.equal(ipToBytes(parseIP('fd00::1')!).toString('hex'), 'fd000000000000000000000000000001');
   t.equal(ipToBytes(parseIP('::ffff:192.168.1.2')!).toString('hex'), '00000000000000000000ffffc0a80102');
+});
+
+t.test('ipFromBytes reads what ipToBytes writes', async (t) => {
+  for (const s of ['10.0.0.1', '255.255.255.255', 'fd00::1', '::']) t.equal(formatIP(ipFromBytes(ipToBytes(parseIP(s)!))), s);
+  t.equal(formatIP(ipFromBytes(Buffer.from('C0A80A01', 'hex'))), '192.168.10.1', '/proc/net/ip_vs writes addresses in hex');
+  t.throws(() => ipFromBytes(Buffer.alloc(5)), /4 or 16 bytes, not 5/);
 });
 
 t.test('IPv4-only views: parseIPv4, isIPv4, looksLikeIPv6', async (t) => {
