@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { parseIPv4Network } from '../lib/ip.js';
 import { createLogger } from '../lib/log.js';
 import { run } from '../lib/exec.js';
 import { IptablesBackend } from '../proxy/iptables/backend.js';
@@ -59,7 +60,7 @@ function sliceObj(i: number, moved = false): V1EndpointSlice {
 /** In one namespace: time the syncs of one mode, print the samples as one JSON line. */
 async function worker(mode: Mode): Promise<void> {
   const iptables = await IptablesBackend.open('auto');
-  const common = { log: quiet, nodeName: 'bench-node', clusterCIDR: { base: 0, bits: 16, text: '10.244.0.0/16' }, nodePortCIDRs: [], conntrack: false };
+  const common = { log: quiet, nodeName: 'bench-node', clusterCIDR: parseIPv4Network('10.244.0.0/16')!, nodePortCIDRs: [], conntrack: false };
   const proxier: Proxier = mode === 'iptables'
     ? new IptablesProxier({ ...common, backend: iptables })
     : await IpvsProxier.create({ ...common, iptables, scheduler: 'rr', ipvsBackend: mode === 'ipvs' ? 'netlink' : 'ipvsadm' });

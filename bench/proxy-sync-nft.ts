@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
+import { parseIPv4Network } from '../lib/ip.js';
 import { createLogger } from '../lib/log.js';
 import { deleteTables, nftApply } from '../proxy/nftables/nft.js';
 import { NftablesProxier } from '../proxy/nftables/proxier.js';
@@ -39,7 +40,7 @@ async function nftAlone(scripts: readonly string[]): Promise<number> {
 
 function recordingProxier(recorded: string[], maxChainsPerTransaction?: number): NftablesProxier {
   return new NftablesProxier({
-    log: quiet, nodeName: 'bench-node', clusterCIDR: { base: 0, bits: 16, text: '10.244.0.0/16' }, nodePortCIDRs: [], conntrack: false, maxChainsPerTransaction,
+    log: quiet, nodeName: 'bench-node', clusterCIDR: parseIPv4Network('10.244.0.0/16')!, nodePortCIDRs: [], conntrack: false, maxChainsPerTransaction,
     // Every full sync asked for here is a rewrite (the proxy's periodic ticks are measured below).
     fullRewritePeriodMs: 0,
     apply: async (script) => {
@@ -106,7 +107,7 @@ async function inner(): Promise<void> {
     ratio(`full resync, rules in place (${n}) / floor`, report(`full resync, rules in place (${n})`, resync), report('floor: nft -f alone, same scripts', resyncFloor));
 
     // A --sync-period tick with nothing changed, as the running proxy makes it.
-    const ticker = new NftablesProxier({ log: quiet, nodeName: 'bench-node', clusterCIDR: { base: 0, bits: 16, text: '10.244.0.0/16' }, nodePortCIDRs: [], conntrack: false });
+    const ticker = new NftablesProxier({ log: quiet, nodeName: 'bench-node', clusterCIDR: parseIPv4Network('10.244.0.0/16')!, nodePortCIDRs: [], conntrack: false });
     await ticker.sync(state, { full: true });
     const ticks: number[] = [];
     for (let i = 0; i < 5; i++) ticks.push((await ticker.sync(tracker.takeState(), { full: true })).durationMs);

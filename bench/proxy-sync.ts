@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
+import { parseIPv4Network } from '../lib/ip.js';
 import { createLogger } from '../lib/log.js';
 import { IptablesBackend } from '../proxy/iptables/backend.js';
 import { IptablesProxier } from '../proxy/iptables/proxier.js';
@@ -88,7 +89,7 @@ async function inner(): Promise<void> {
     recorded.push(all.join(''));
     await real.restoreStream(all);
   };
-  const proxier = new IptablesProxier({ backend, log: quiet, nodeName: 'bench-node', clusterCIDR: { base: 0, bits: 16, text: '10.244.0.0/16' }, nodePortCIDRs: [], conntrack: false });
+  const proxier = new IptablesProxier({ backend, log: quiet, nodeName: 'bench-node', clusterCIDR: parseIPv4Network('10.244.0.0/16')!, nodePortCIDRs: [], conntrack: false });
   const tracker = new ChangeTracker(quiet);
   let have = 0;
 

@@ -1,7 +1,7 @@
 // Just enough ASN.1 DER for PKCS#10 certification requests (RFC 2986): the agent writes them
 // (Node's crypto signs and exports keys but has no CSR builder) and the serving-CSR approver reads
 // them. Pure: bytes in, bytes out.
-import { isIPv4, isIPv6 } from 'node:net';
+import { ipToBytes, parseIP } from './ip.js';
 
 /** Tag, length (definite, short or long form), value. */
 export function tlv(tag: number, ...content: Buffer[]): Buffer {
@@ -49,25 +49,9 @@ export function oid(dotted: string): Buffer {
 
 /** The bytes of an IPv4 (4) or IPv6 (16) address, as an iPAddress GeneralName carries them. */
 export function ipBytes(ip: string): Buffer {
-  if (isIPv4(ip)) return Buffer.from(ip.split('.').map(Number));
-  if (!isIPv6(ip)) throw new Error(`${JSON.stringify(ip)} is not an IP address`);
-  let text = ip;
-  let tail: number[] = [];
-  // An embedded IPv4 tail (::ffff:1.2.3.4) is two 16-bit groups.
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    tail = v4[1]!.split('.').map(Number);
-    text = text.slice(0, -v4[1]!.length) + '0:0';
-  }
-  const [head, rest] = text.split('::') as [string, string | undefined];
-  const parse = (s: string | undefined) => (s ? s.split(':').filter((g) => g !== '').map((g) => parseInt(g, 16)) : []);
-  const left = parse(head);
-  const right = parse(rest);
-  const groups = rest === undefined ? left : [...left, ...new Array(8 - left.length - right.length).fill(0), ...right];
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
-  if (tail.length) Buffer.from(tail).copy(out, 12);
-  return out;
+  const parsed = parseIP(ip);
+  if (!parsed) throw new Error(`${JSON.stringify(ip)} is not an IP address`);
+  return ipToBytes(parsed);
 }
 
 /** One decoded TLV: its tag, its value bytes, and where the next one starts. */

@@ -1,7 +1,7 @@
 // kube-proxy's flags (same names, same defaults where kube-proxy has them), plus --services-dir
 // for the standalone source and --iptables-backend to pick iptables-nft or iptables-legacy.
 import { hostname } from 'node:os';
-import { isIPv6, parseCidr, type Cidr } from './model/validation.js';
+import { looksLikeIPv6, parseIPv4Network as parseCidr, type IPv4Network as Cidr } from '../lib/ip.js';
 
 export interface ProxyFlags {
   proxyMode: 'iptables' | 'ipvs' | 'nftables' | 'userspace';
@@ -103,7 +103,7 @@ export function parseFlags(argv: readonly string[]): ProxyFlags {
 
   let clusterCIDR: Cidr | undefined;
   for (const c of splitList(raw.get('cluster-cidr'))) {
-    if (isIPv6(c.split('/')[0])) continue; // dual-stack lists: the IPv6 half is not used (IPv4 only)
+    if (looksLikeIPv6(c.split('/')[0])) continue; // dual-stack lists: the IPv6 half is not used (IPv4 only)
     const parsed = parseCidr(c);
     if (!parsed) throw new FlagError(`--cluster-cidr: ${JSON.stringify(c)} is not an IPv4 CIDR`);
     if (clusterCIDR) throw new FlagError('--cluster-cidr: only one IPv4 CIDR is supported');

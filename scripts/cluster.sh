@@ -172,7 +172,7 @@ preflight() {
   for p in ip iptables-restore sysctl setsid nsenter bridge; do command -v "$p" >/dev/null || die "'$p' is not installed: run 'sudo scripts/setup.sh'"; done
   [ "$network_only" = 1 ] && return 0
   command -v node >/dev/null || die "node (Node.js 20) is not installed"
-  [ -f "$root/dist/agent/hostgw/main.js" ] || die "kubenode is not built: run 'npm run build'"
+  [ -f "$root/dist/hostgw/main.js" ] || die "kubenode is not built: run 'npm run build'"
   if [[ " ${KUBENODE_NODE_COMPONENTS:-agent proxy hostgw} " == *" agent "* ]]; then
     command -v docker >/dev/null || die "docker is not installed: run 'sudo scripts/setup.sh'"
     docker info >/dev/null 2>&1 || die "Docker Engine is not running: run 'sudo scripts/setup.sh' (or scripts/dockerd.sh start)"
@@ -347,7 +347,7 @@ start_host_routes() {
   ip route replace unreachable "$cluster_cidr" proto "$route_proto"
   local f=$run/hostgw.pid
   if [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; then return 0; fi
-  setsid node "$root/dist/agent/hostgw/main.js" --kubeconfig "$KUBENODE_CONTROL_PLANE_DIR/admin.kubeconfig" \
+  setsid node "$root/dist/hostgw/main.js" --kubeconfig "$KUBENODE_CONTROL_PLANE_DIR/admin.kubeconfig" \
     --cluster-cidr "$cluster_cidr" >>"$logs/hostgw.log" 2>&1 </dev/null &
   echo $! >"$f"
 }

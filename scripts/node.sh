@@ -81,7 +81,7 @@ program() {
   case $1 in
     agent) for f in "$root/bin/kubenode-agent.js" "$root/dist/agent/main.js"; do [ -f "$f" ] && { echo "$f"; return 0; }; done ;;
     proxy) for f in "$root/bin/kubenode-proxy.js" "$root/dist/proxy/main.js"; do [ -f "$f" ] && { echo "$f"; return 0; }; done ;;
-    hostgw) f="$root/dist/agent/hostgw/main.js"; [ -f "$f" ] && { echo "$f"; return 0; } ;;
+    hostgw) f="$root/dist/hostgw/main.js"; [ -f "$f" ] && { echo "$f"; return 0; } ;;
   esac
   return 1
 }

@@ -16,7 +16,7 @@ bold() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' 
 die() { echo "npm start: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, routes, Docker): sudo npm start"
-if [ ! -f dist/agent/hostgw/main.js ] || [ ! -f dist/agent/main.js ] || [ ! -f dist/proxy/main.js ]; then
+if [ ! -f dist/hostgw/main.js ] || [ ! -f dist/agent/main.js ] || [ ! -f dist/proxy/main.js ]; then
   bold "[0/4] building kubenode (npm run build)"
   npm run --silent build
 fi

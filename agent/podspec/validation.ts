@@ -75,7 +75,30 @@ function validateContainer(errs: FieldError[], c: V1Container, field: string, vo
   if (c.workingDir !== undefined && (typeof c.workingDir !== 'string' || (c.workingDir !== '' && !c.workingDir.startsWith('/'))))
     errs.push({ field: `${field}.workingDir`, reason: 'must be an absolute path' });
 
-  // Resources: every quantity must parse, and a request may not exceed its limit.
+  validateResources(errs, c, field);
+  validatePorts(errs, c, field);
+  for (const [e, f] of listItems<V1EnvVar>(errs, `${field}.env`, c.env)) {
+    if (typeof e.name !== 'string' || !isEnvVarName(e.name)) errs.push({ field: `${f}.name`, reason: `Invalid value ${JSON.stringify(e.name)}: ${ENV_VAR_NAME_RULE}` });
+    if (e.value !== undefined && e.valueFrom !== undefined) errs.push({ field: `${f}.valueFrom`, reason: 'may not be specified when `value` is not empty' });
+    checkEnvVarSource(errs, f, e.valueFrom);
+  }
+
+  for (const [e, f] of listItems<V1EnvFromSource>(errs, `${field}.envFrom`, c.envFrom)) {
+    if (e.prefix !== undefined && e.prefix !== '' && (typeof e.prefix !== 'string' || !isEnvVarName(e.prefix))) errs.push({ field: `${f}.prefix`, reason: `Invalid value ${JSON.stringify(e.prefix)}: ${ENV_VAR_NAME_RULE}` });
+  }
+
+  validateVolumeMounts(errs, c, field, volumeNames);
+  validateSecurityContext(errs, c, field);
+  checkHandler(errs, `${field}.lifecycle.preStop`, c.lifecycle?.preStop);
+  checkHandler(errs, `${field}.lifecycle.postStart`, c.lifecycle?.postStart);
+  if (isInit) {
+    for (const p of ['livenessProbe', 'readinessProbe', 'startupProbe', 'lifecycle'] as const)
+      if (c[p] !== undefined && c.restartPolicy !== 'Always') errs.push({ field: `${field}.${p}`, reason: 'Forbidden: may not be set for init containers' });
+  }
+}
+
+/** Resources: every quantity must parse, and a request may not exceed its limit. */
+function validateResources(errs: FieldError[], c: V1Container, field: string): void {
   const res = c.resources ?? {};
   const parsed: Record<string, Record<string, number | undefined>> = { requests: {}, limits: {} };
   for (const kind of ['requests', 'limits'] as const) {
@@ -89,7 +112,9 @@ function validateContainer(errs: FieldError[], c: V1Container, field: string, vo
     if (req !== undefined && lim !== undefined && req > lim)
       errs.push({ field: `${field}.resources.requests.${name}`, reason: `Invalid value ${JSON.stringify(res.requests![name])}: must be less than or equal to ${name} limit of ${JSON.stringify(res.limits![name])}` });
   }
+}
 
+function validatePorts(errs: FieldError[], c: V1Container, field: string): void {
   const portNames = new Set<string>();
   for (const [p, f] of listItems<V1ContainerPort>(errs, `${field}.ports`, c.ports)) {
     if (!Number.isInteger(p.containerPort) || p.containerPort < 1 || p.containerPort > 65535) errs.push({ field: `${f}.containerPort`, reason: `Invalid value ${JSON.stringify(p.containerPort)}: must be between 1 and 65535, inclusive` });
@@ -101,29 +126,25 @@ function validateContainer(errs: FieldError[], c: V1Container, field: string, vo
       else portNames.add(p.name);
     }
   }
+}
 
-  for (const [e, f] of listItems<V1EnvVar>(errs, `${field}.env`, c.env)) {
-    if (typeof e.name !== 'string' || !isEnvVarName(e.name)) errs.push({ field: `${f}.name`, reason: `Invalid value ${JSON.stringify(e.name)}: ${ENV_VAR_NAME_RULE}` });
-    if (e.value !== undefined && e.valueFrom !== undefined) errs.push({ field: `${f}.valueFrom`, reason: 'may not be specified when `value` is not empty' });
-    const vf = e.valueFrom;
-    if (vf !== undefined && notObject(vf)) errs.push({ field: `${f}.valueFrom`, reason: 'must be an object' });
-    else if (vf) {
-      const kinds = ['fieldRef', 'resourceFieldRef', 'configMapKeyRef', 'secretKeyRef'].filter((k) => (vf as Record<string, unknown>)[k] !== undefined);
-      if (kinds.length !== 1) errs.push({ field: `${f}.valueFrom`, reason: 'must specify exactly one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`' });
-      const fp = vf.fieldRef?.fieldPath;
-      if (vf.fieldRef && !(supportedFieldPaths.includes(fp ?? '') || fieldPathPattern.test(fp ?? '')))
-        errs.push({ field: `${f}.valueFrom.fieldRef.fieldPath`, reason: `Unsupported value: ${JSON.stringify(fp)}: supported values: ${supportedFieldPaths.map((s) => JSON.stringify(s)).join(', ')}, metadata.labels['<key>'], metadata.annotations['<key>']` });
-      const rf = vf.resourceFieldRef;
-      if (rf && !['limits.cpu', 'limits.memory', 'requests.cpu', 'requests.memory', 'limits.ephemeral-storage', 'requests.ephemeral-storage'].includes(rf.resource))
-        errs.push({ field: `${f}.valueFrom.resourceFieldRef.resource`, reason: `Unsupported value: ${JSON.stringify(rf.resource)}` });
-      if (rf?.divisor !== undefined) checkQuantity(errs, `${f}.valueFrom.resourceFieldRef.divisor`, rf.divisor);
-    }
+/** An env var's valueFrom: exactly one source, and a field path or resource kubelet can resolve. */
+function checkEnvVarSource(errs: FieldError[], f: string, vf: V1EnvVar['valueFrom']): void {
+  if (vf !== undefined && notObject(vf)) errs.push({ field: `${f}.valueFrom`, reason: 'must be an object' });
+  else if (vf) {
+    const kinds = ['fieldRef', 'resourceFieldRef', 'configMapKeyRef', 'secretKeyRef'].filter((k) => (vf as Record<string, unknown>)[k] !== undefined);
+    if (kinds.length !== 1) errs.push({ field: `${f}.valueFrom`, reason: 'must specify exactly one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`' });
+    const fp = vf.fieldRef?.fieldPath;
+    if (vf.fieldRef && !(supportedFieldPaths.includes(fp ?? '') || fieldPathPattern.test(fp ?? '')))
+      errs.push({ field: `${f}.valueFrom.fieldRef.fieldPath`, reason: `Unsupported value: ${JSON.stringify(fp)}: supported values: ${supportedFieldPaths.map((s) => JSON.stringify(s)).join(', ')}, metadata.labels['<key>'], metadata.annotations['<key>']` });
+    const rf = vf.resourceFieldRef;
+    if (rf && !['limits.cpu', 'limits.memory', 'requests.cpu', 'requests.memory', 'limits.ephemeral-storage', 'requests.ephemeral-storage'].includes(rf.resource))
+      errs.push({ field: `${f}.valueFrom.resourceFieldRef.resource`, reason: `Unsupported value: ${JSON.stringify(rf.resource)}` });
+    if (rf?.divisor !== undefined) checkQuantity(errs, `${f}.valueFrom.resourceFieldRef.divisor`, rf.divisor);
   }
+}
 
-  for (const [e, f] of listItems<V1EnvFromSource>(errs, `${field}.envFrom`, c.envFrom)) {
-    if (e.prefix !== undefined && e.prefix !== '' && (typeof e.prefix !== 'string' || !isEnvVarName(e.prefix))) errs.push({ field: `${f}.prefix`, reason: `Invalid value ${JSON.stringify(e.prefix)}: ${ENV_VAR_NAME_RULE}` });
-  }
-
+function validateVolumeMounts(errs: FieldError[], c: V1Container, field: string, volumeNames: Set<string>): void {
   const mountPaths = new Set<string>();
   for (const [m, f] of listItems<V1VolumeMount>(errs, `${field}.volumeMounts`, c.volumeMounts)) {
     if (!volumeNames.has(m.name)) errs.push({ field: `${f}.name`, reason: `Not found: ${JSON.stringify(m.name)}` });
@@ -135,18 +156,13 @@ function validateContainer(errs: FieldError[], c: V1Container, field: string, vo
     if (m.subPathExpr !== undefined && badRelativePath(m.subPathExpr)) errs.push({ field: `${f}.subPathExpr`, reason: "must be a relative path without '..'" });
     if (m.subPath && m.subPathExpr) errs.push({ field: `${f}.subPathExpr`, reason: 'subPathExpr and subPath are mutually exclusive' });
   }
+}
 
+function validateSecurityContext(errs: FieldError[], c: V1Container, field: string): void {
   const sc = c.securityContext;
   if (sc?.runAsUser !== undefined && (!Number.isInteger(sc.runAsUser) || sc.runAsUser < 0)) errs.push({ field: `${field}.securityContext.runAsUser`, reason: 'must be between 0 and 2147483647, inclusive' });
   if (sc?.runAsGroup !== undefined && (!Number.isInteger(sc.runAsGroup) || sc.runAsGroup < 0)) errs.push({ field: `${field}.securityContext.runAsGroup`, reason: 'must be between 0 and 2147483647, inclusive' });
   if (sc?.privileged && sc.allowPrivilegeEscalation === false) errs.push({ field: `${field}.securityContext`, reason: 'cannot set `allowPrivilegeEscalation` to false and `privileged` to true' });
-
-  checkHandler(errs, `${field}.lifecycle.preStop`, c.lifecycle?.preStop);
-  checkHandler(errs, `${field}.lifecycle.postStart`, c.lifecycle?.postStart);
-  if (isInit) {
-    for (const p of ['livenessProbe', 'readinessProbe', 'startupProbe', 'lifecycle'] as const)
-      if (c[p] !== undefined && c.restartPolicy !== 'Always') errs.push({ field: `${field}.${p}`, reason: 'Forbidden: may not be set for init containers' });
-  }
 }
 
 /**

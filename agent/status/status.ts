@@ -184,6 +184,48 @@ function condition(type: string, ok: boolean, input: StatusInput, reason?: strin
 }
 
 export function generatePodStatus(input: StatusInput): V1PodStatus {
+  const { pod } = input;
+  const cs = allContainerStatuses(input);
+  const { initStatuses, appStatuses, ephemeralStatuses } = cs;
+  const hasInit = cs.inits.length > 0;
+  const appStarted = appStatuses.some((s) => s.state?.running || s.state?.terminated || s.lastState?.terminated);
+  let phase = podPhase(pod, initStatuses, appStatuses, input.podIsTerminal, appStarted);
+  if (input.evicted) phase = 'Failed';
+  // A pod never leaves a terminal phase.
+  const prevPhase = input.previous?.phase;
+  if (prevPhase === 'Succeeded' || prevPhase === 'Failed') phase = prevPhase;
+
+  const status: V1PodStatus = {
+    phase,
+    conditions: podConditions(input, cs, phase, appStarted),
+    hostIP: input.hostIPs[0],
+    hostIPs: input.hostIPs.map((ip) => ({ ip })),
+    startTime: podStartTime(input),
+    qosClass: input.qosClass,
+    containerStatuses: appStatuses,
+  };
+  if (input.podIPs.length) {
+    status.podIP = input.podIPs[0];
+    status.podIPs = input.podIPs.map((ip) => ({ ip }));
+  }
+  if (hasInit) status.initContainerStatuses = initStatuses;
+  if (input.evicted && phase === 'Failed') {
+    status.reason = input.evicted.reason;
+    status.message = input.evicted.message;
+  }
+  if (ephemeralStatuses.length) status.ephemeralContainerStatuses = ephemeralStatuses;
+  return status;
+}
+
+interface PodContainerStatuses {
+  inits: V1Container[];
+  initStatuses: V1ContainerStatus[];
+  appStatuses: V1ContainerStatus[];
+  ephemeralStatuses: V1ContainerStatus[];
+}
+
+/** The status of every init, app and ephemeral container, from its runtime containers (newest first). */
+function allContainerStatuses(input: StatusInput): PodContainerStatuses {
   const { pod, runtime } = input;
   const byName = new Map<string, RuntimeContainer[]>();
   for (const c of runtime.containers) {
@@ -216,14 +258,13 @@ export function generatePodStatus(input: StatusInput): V1PodStatus {
     s.ready = s.state?.terminated?.exitCode === 0;
     if (s.state?.running) s.started = true;
   });
+  return { inits, initStatuses, appStatuses, ephemeralStatuses };
+}
 
-  const appStarted = appStatuses.some((s) => s.state?.running || s.state?.terminated || s.lastState?.terminated);
-  let phase = podPhase(pod, initStatuses, appStatuses, input.podIsTerminal, appStarted);
-  if (input.evicted) phase = 'Failed';
-  // A pod never leaves a terminal phase.
-  const prevPhase = input.previous?.phase;
-  if (prevPhase === 'Succeeded' || prevPhase === 'Failed') phase = prevPhase;
-
+/** PodReadyToStartContainers, Initialized, Ready, ContainersReady, PodScheduled and, when evicted, DisruptionTarget. */
+function podConditions(input: StatusInput, cs: PodContainerStatuses, phase: string, appStarted: boolean): V1PodCondition[] {
+  const { inits, initStatuses, appStatuses } = cs;
+  const hasInit = inits.length > 0;
   // A sidecar is initialised once started; a regular init container once it completed
   // (pkg/kubelet/status/generate.go, GeneratePodInitializedCondition).
   const initIncomplete = inits.filter((c, i) => (isSidecar(c) ? !initStatuses[i]!.started : initStatuses[i]!.state?.terminated?.exitCode !== 0));
@@ -234,9 +275,6 @@ export function generatePodStatus(input: StatusInput): V1PodStatus {
   const done = phase === 'Succeeded' || phase === 'Failed';
   const readyReason = done ? 'PodCompleted' : 'ContainersNotReady';
   const readyMessage = done ? undefined : `containers with unready status: [${unready.join(' ')}]`;
-  const startTimes = runtime.sandboxes.map((s) => s.createdAt.getTime());
-  const prevStart = input.previous?.startTime ? new Date(input.previous.startTime).getTime() : undefined;
-  const startTime = new Date(prevStart ?? Math.min(input.firstSeen.getTime(), ...startTimes));
 
   const conditions: V1PodCondition[] = [
     condition('PodReadyToStartContainers', input.sandboxReady, input),
@@ -252,25 +290,12 @@ export function generatePodStatus(input: StatusInput): V1PodStatus {
     const prev = input.previous?.conditions?.find((c) => c.type === disruption.type);
     conditions.push({ ...disruption, lastTransitionTime: prev?.status === disruption.status ? prev.lastTransitionTime : input.now });
   }
+  return conditions;
+}
 
-  const status: V1PodStatus = {
-    phase,
-    conditions,
-    hostIP: input.hostIPs[0],
-    hostIPs: input.hostIPs.map((ip) => ({ ip })),
-    startTime,
-    qosClass: input.qosClass,
-    containerStatuses: appStatuses,
-  };
-  if (input.podIPs.length) {
-    status.podIP = input.podIPs[0];
-    status.podIPs = input.podIPs.map((ip) => ({ ip }));
-  }
-  if (hasInit) status.initContainerStatuses = initStatuses;
-  if (input.evicted && phase === 'Failed') {
-    status.reason = input.evicted.reason;
-    status.message = input.evicted.message;
-  }
-  if (ephemeralStatuses.length) status.ephemeralContainerStatuses = ephemeralStatuses;
-  return status;
+/** The earlier start time if there is one; else the first sighting or the oldest sandbox, whichever is first. */
+function podStartTime(input: StatusInput): Date {
+  const startTimes = input.runtime.sandboxes.map((s) => s.createdAt.getTime());
+  const prevStart = input.previous?.startTime ? new Date(input.previous.startTime).getTime() : undefined;
+  return new Date(prevStart ?? Math.min(input.firstSeen.getTime(), ...startTimes));
 }

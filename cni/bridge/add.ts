@@ -8,7 +8,7 @@
 // Any failure undoes what this ADD did, newest first (veth, rules, addresses), as the reference
 // plugin's cmdAdd does, so a failed ADD leaves nothing behind.
 import { writeSync } from 'node:fs';
-import { formatCIDR, type Family } from '../ip/addr.js';
+import { formatCIDR, type Family } from '../../lib/ip.js';
 import { hostLinks } from '../link/host.js';
 import { ipBatch, isExists } from '../link/iproute.js';
 import { requireNetns } from '../link/netns.js';

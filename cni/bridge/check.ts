@@ -2,7 +2,7 @@
 // plugin must consult the prevResult"): the pod interface exists with its MAC and addresses, the
 // routes we added are there (later plugins may add more), the host end is on the bridge (with
 // hairpin), the IPAM reservation and the ipMasq chain exist.
-import { canonicalNetwork, defaultDst, parseCIDR, parseIP, sameIP, type Family } from '../ip/addr.js';
+import { canonicalNetwork, defaultDst, parseCIDR, parseIP, sameIP, type Family } from '../../lib/ip.js';
 import { runSync } from '../link/exec.js';
 import { ipBatch } from '../link/iproute.js';
 import { requireNetns } from '../link/netns.js';

@@ -1,7 +1,7 @@
 // DEL: undo an ADD, best effort and idempotent (SPEC.md: succeed when the namespace, the
 // interface or the addresses are already gone). Every step runs even if an earlier one failed;
 // the first failure is reported at the end.
-import { parseCIDR, type Family } from '../ip/addr.js';
+import { parseCIDR, type Family } from '../../lib/ip.js';
 import { hostLinks } from '../link/host.js';
 import { ipBatch, isNoDevice } from '../link/iproute.js';
 import { netnsState } from '../link/netns.js';

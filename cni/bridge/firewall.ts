@@ -1,6 +1,6 @@
 // Applying ipMasq rules: one iptables-restore --noflush per family per change, never one
 // iptables process per rule. The rule text comes from masq.ts.
-import type { Family } from '../ip/addr.js';
+import type { Family } from '../../lib/ip.js';
 import { runSync } from '../link/exec.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
 import { masqChainsInSave, masqDeletion, masqRules, type MasqTarget } from './masq.js';

@@ -3,7 +3,7 @@
 // traffic staying in the pod network and masquerades the rest (not multicast). Every rule carries
 // a comment naming network, container and interface, so `iptables-save` says whose it is.
 // Pure: text in, text out. Applied with `iptables-restore --noflush` (one process, atomic).
-import { formatCIDR, formatIP, networkOf, type CIDR, type Family } from '../ip/addr.js';
+import { formatCIDR, formatIP, networkOf, type CIDR, type Family } from '../../lib/ip.js';
 
 export interface MasqTarget {
   chain: string;

@@ -3,7 +3,7 @@
 // Pure: data in, data out (the kernel work is in add.ts).
 import {
   addOffset, defaultDst, formatCIDR, formatIP, networkOf, parseCIDR, parseIP, type CIDR, type Family, type IP,
-} from '../ip/addr.js';
+} from '../../lib/ip.js';
 import type { CniDNS, CniInterface, CniIPConfig, CniResult, CniRoute } from '../spec/result.js';
 import type { BridgeConf } from './config.js';
 import type { PortPlan } from '../link/host.js';

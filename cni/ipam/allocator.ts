@@ -2,7 +2,7 @@
 // handed out last (so a just-released address is not immediately reused by the next pod, which
 // could receive traffic meant for the old one), wrap around, skip gateways and used addresses.
 // Pure: the store tells us what is used.
-import { compareIP, type IP } from '../ip/addr.js';
+import { compareIP, type IP } from '../../lib/ip.js';
 import { rangeFor, type Range, type RangeSet } from './range.js';
 
 export interface Pick {

@@ -2,7 +2,7 @@
 // executable (cni/ipam/main.ts), and in-process by kubenode-bridge when ipam.type is
 // "kubenode-ipam" (saving one Node.js start per ADD).
 import { readFileSync } from 'node:fs';
-import { parseCIDR } from '../ip/addr.js';
+import { parseCIDR } from '../../lib/ip.js';
 import { CniError, ErrorCode, invalidConfig } from '../spec/errors.js';
 import type { CniDNS, CniResult } from '../spec/result.js';
 import type { CommandContext } from '../skel/skel.js';

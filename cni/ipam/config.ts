@@ -13,7 +13,7 @@
 // /var/lib/cni/networks); "resolvConf". Requested addresses come, as host-local takes them, from
 // CNI_ARGS "IP=", args.cni.ips and runtimeConfig.ips.
 // Pure: file contents are passed in by the caller.
-import { parseIP, type IP } from '../ip/addr.js';
+import { parseIP, type IP } from '../../lib/ip.js';
 import { invalidConfig } from '../spec/errors.js';
 import { parseRoute, type CniRoute } from '../spec/result.js';
 import { canonicalRangeSet, validateRangeSets, type RangeSet } from './range.js';

@@ -1,6 +1,6 @@
 // IPAM operations on the disk store: allocate (ADD), release (DEL), verify (CHECK), reclaim
 // (GC), capacity (STATUS). One (containerID, ifname) attachment holds one address per range set.
-import { formatIP, type IP } from '../ip/addr.js';
+import { formatIP, type IP } from '../../lib/ip.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
 import type { CniDNS, CniResult } from '../spec/result.js';
 import { checkRequested, pickFree, type Pick } from './allocator.js';

@@ -5,7 +5,7 @@
 import {
   addOffset, bitsOf, compareIP, contains, formatCIDR, formatIP, hasHostBits, lastOf, networkOf, overlaps, parseCIDR, parseIP,
   type CIDR, type IP,
-} from '../ip/addr.js';
+} from '../../lib/ip.js';
 import { invalidConfig } from '../spec/errors.js';
 
 export interface Range {

@@ -11,7 +11,7 @@
 //    detected by its pid and broken. Host-local's own "lock" file (flock) is left alone.
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { formatIP, parseIP, type IP } from '../ip/addr.js';
+import { formatIP, parseIP, type IP } from '../../lib/ip.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
 
 export interface Allocation {

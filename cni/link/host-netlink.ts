@@ -3,7 +3,7 @@
 // bench/cni-latency can compare it with the iproute2 batch on every run. The package is not
 // bundled (it has a native addon) and is loaded only when this backend is chosen.
 import { nlattr } from '../../lib/netlink-attr.js';
-import { formatCIDR, type CIDR } from '../ip/addr.js';
+import { formatCIDR, ipToBytes, type CIDR } from '../../lib/ip.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
 import type { BridgeState, HostLinks, PortPlan } from './types.js';
 
@@ -14,13 +14,7 @@ const AF_INET = 2, AF_INET6 = 10;
 
 const cstr = (s: string) => Buffer.from(s + '\0');
 const macBytes = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
-function ipBytes(c: CIDR): Buffer {
-  const n = c.ip.family === 4 ? 4 : 16;
-  const b = Buffer.alloc(n);
-  let v = c.ip.value;
-  for (let i = n - 1; i >= 0; i--) { b[i] = Number(v & 0xffn); v >>= 8n; }
-  return b;
-}
+const ipBytes = (c: CIDR): Buffer => ipToBytes(c.ip);
 
 const errno = (e: unknown) => /Request rejected: (\w+)/.exec((e as Error).message)?.[1];
 

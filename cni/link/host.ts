@@ -3,7 +3,7 @@
 //   iproute2 (default): one `ip -j -force -batch -` process per ADD
 //   netlink:            the `netlink` npm package, in-process (KUBENODE_CNI_HOST_LINK=netlink)
 // bench/cni-latency measures both; see the README for why iproute2 is the default.
-import { formatCIDR, parseIP, type CIDR } from '../ip/addr.js';
+import { formatCIDR, parseIP, type CIDR } from '../../lib/ip.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
 import { ipBatch, isExists, isNoDevice } from './iproute.js';
 import { runSync } from './exec.js';

@@ -2,7 +2,7 @@
 // network namespace (that of the process opening it), so this changes the namespace the plugin
 // runs in, which is the node's.
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { Family } from '../ip/addr.js';
+import type { Family } from '../../lib/ip.js';
 
 const paths: Record<Family, string> = { 4: '/proc/sys/net/ipv4/ip_forward', 6: '/proc/sys/net/ipv6/conf/all/forwarding' };
 

@@ -4,7 +4,7 @@
 //   1.0.0  the same without the 1.1.0 additions
 //   0.4.0, 0.3.x  like 1.0.0, plus "version": "4"|"6" on every IP
 // Pure functions only.
-import { parseCIDR, parseIP } from '../ip/addr.js';
+import { parseCIDR, parseIP } from '../../lib/ip.js';
 import { CniError, ErrorCode } from './errors.js';
 import { atLeast, requireSupported } from './version.js';
 

@@ -91,9 +91,54 @@ class ChainWriter {
   }
 }
 
+/** One Service port's chains, which of them it uses, and what its filter rules say. */
+interface PortPlan {
+  sp: ServicePort;
+  /** The ServicePortName: every comment starts with it. */
+  name: string;
+  /** The protocol as iptables spells it ("tcp"). */
+  p: string;
+  cluster: readonly Endpoint[];
+  local: readonly Endpoint[];
+  reachable: readonly Endpoint[];
+  hasEndpoints: boolean;
+  clusterPolicyChain: string;
+  localPolicyChain: string;
+  sepNames: ReadonlyMap<Endpoint, string>;
+  usesClusterChain: boolean;
+  usesLocalChain: boolean;
+  internalChain: string;
+  hasInternal: boolean;
+  externalPolicyChain: string;
+  hasExternal: boolean;
+  externalChain: string;
+  usesExternalChain: boolean;
+  firewallChain: string;
+  usesFirewall: boolean;
+  lbTarget: string;
+  /** "-d CLUSTERIP/32 -p tcp". */
+  clusterMatch: string;
+  /** The comment and target of the filter rules for traffic we cannot deliver. */
+  internalFilter: { text: string; target: string };
+  externalFilter: { text: string; target: string };
+}
+
 function planPort(sp: ServicePort, eps: readonly Endpoint[], cfg: PlanConfig, out: ServiceRules): void {
+  const pp = portPlan(sp, eps, cfg);
+  addSharedRules(pp, out);
+  if (pp.usesExternalChain) out.chains.push(externalChainBody(pp, cfg));
+  if (pp.usesFirewall) out.chains.push(firewallChainBody(pp, cfg));
+  if (pp.usesClusterChain) out.chains.push(clusterPolicyChainBody(pp, cfg));
+  if (pp.usesLocalChain) {
+    const svl = new ChainWriter(pp.localPolicyChain);
+    writeLoadBalancing(svl, sp, pp.local, pp.sepNames, cfg);
+    out.chains.push(svl.done());
+  }
+  for (const ep of pp.reachable) out.chains.push(endpointChainBody(pp, ep, cfg));
+}
+
+function portPlan(sp: ServicePort, eps: readonly Endpoint[], cfg: PlanConfig): PortPlan {
   const name = sp.name;
-  const p = proto(sp);
   const { cluster, local, reachable, hasAny } = categorizeEndpoints(sp, eps, cfg.nodeName);
   const hasEndpoints = reachable.length > 0;
 
@@ -101,21 +146,11 @@ function planPort(sp: ServicePort, eps: readonly Endpoint[], cfg: PlanConfig, ou
   const hash = portProtoHash(name, sp.protocol);
   const clusterPolicyChain = `KUBE-SVC-${hash}`;
   const localPolicyChain = `KUBE-SVL-${hash}`;
-  const sepNames = new Map(reachable.map((ep) => [ep, sepChain(name, sp.protocol, endpointString(ep))]));
   const usesClusterChain = cluster.length > 0;
   const usesLocalChain = local.length > 0;
-
-  const internalChain = sp.internalPolicyLocal ? localPolicyChain : clusterPolicyChain;
-  const hasInternal = sp.internalPolicyLocal ? usesLocalChain : usesClusterChain;
-  const externalPolicyChain = sp.externalPolicyLocal ? localPolicyChain : clusterPolicyChain;
-  const hasExternal = sp.externalPolicyLocal ? usesLocalChain : usesClusterChain;
   const externalChain = `KUBE-EXT-${hash}`;
-  // The EXT chain exists whenever there are endpoints at all: even with ETP Local and no local
-  // endpoint, pods and the node itself are still sent to the cluster-wide endpoints.
-  const usesExternalChain = hasEndpoints && externallyAccessible(sp);
   const firewallChain = `KUBE-FW-${hash}`;
   const usesFirewall = hasEndpoints && sp.loadBalancerIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
-  const lbTarget = usesFirewall ? firewallChain : externalChain;
 
   // What the filter table does with traffic we cannot deliver.
   const noEndpoints = !hasEndpoints && !hasAny;
@@ -123,16 +158,37 @@ function planPort(sp: ServicePort, eps: readonly Endpoint[], cfg: PlanConfig, ou
   const internalFilter = noEndpoints
     ? { text: `${name} has no endpoints`, target: rejectTarget }
     : { text: `${name} has no local endpoints`, target: '-j DROP' };
-  const externalFilter = internalFilter;
 
+  return {
+    sp, name, p: proto(sp), cluster, local, reachable, hasEndpoints, clusterPolicyChain, localPolicyChain,
+    sepNames: new Map(reachable.map((ep) => [ep, sepChain(name, sp.protocol, endpointString(ep))])),
+    usesClusterChain, usesLocalChain,
+    internalChain: sp.internalPolicyLocal ? localPolicyChain : clusterPolicyChain,
+    hasInternal: sp.internalPolicyLocal ? usesLocalChain : usesClusterChain,
+    externalPolicyChain: sp.externalPolicyLocal ? localPolicyChain : clusterPolicyChain,
+    hasExternal: sp.externalPolicyLocal ? usesLocalChain : usesClusterChain,
+    externalChain,
+    // The EXT chain exists whenever there are endpoints at all: even with ETP Local and no local
+    // endpoint, pods and the node itself are still sent to the cluster-wide endpoints.
+    usesExternalChain: hasEndpoints && externallyAccessible(sp),
+    firewallChain, usesFirewall,
+    lbTarget: usesFirewall ? firewallChain : externalChain,
+    clusterMatch: `-d ${sp.clusterIP}/32 -p ${proto(sp)}`,
+    internalFilter,
+    externalFilter: internalFilter,
+  };
+}
+
+/** The port's rules in the shared chains: its cluster IP, external IPs, load balancer IPs and NodePort. */
+function addSharedRules(pp: PortPlan, out: ServiceRules): void {
+  const { sp, name, p, hasEndpoints, hasExternal, externalChain, internalFilter, externalFilter } = pp;
   const shared = (table: Table, line: string, insert = false) => out.shared.push({ table, line, insert });
 
   // Cluster IP.
-  const clusterMatch = `-d ${sp.clusterIP}/32 -p ${p}`;
-  if (hasInternal) {
-    shared('nat', `-A ${KUBE_SERVICES} ${clusterMatch} ${comment(`${name} cluster IP`)} ${dport(sp, sp.port)} -j ${internalChain}`);
+  if (pp.hasInternal) {
+    shared('nat', `-A ${KUBE_SERVICES} ${pp.clusterMatch} ${comment(`${name} cluster IP`)} ${dport(sp, sp.port)} -j ${pp.internalChain}`);
   } else {
-    shared('filter', `-A ${KUBE_SERVICES} ${clusterMatch} ${comment(internalFilter.text)} ${dport(sp, sp.port)} ${internalFilter.target}`);
+    shared('filter', `-A ${KUBE_SERVICES} ${pp.clusterMatch} ${comment(internalFilter.text)} ${dport(sp, sp.port)} ${internalFilter.target}`);
   }
 
   // External IPs.
@@ -143,8 +199,8 @@ function planPort(sp: ServicePort, eps: readonly Endpoint[], cfg: PlanConfig, ou
 
   // Load balancer ingress IPs.
   for (const ip of sp.loadBalancerIPs) {
-    if (hasEndpoints) shared('nat', `-A ${KUBE_SERVICES} -d ${ip}/32 -p ${p} ${comment(`${name} loadbalancer IP`)} ${dport(sp, sp.port)} -j ${lbTarget}`, true);
-    if (usesFirewall) shared('filter', `-A ${KUBE_PROXY_FIREWALL} -d ${ip}/32 -p ${p} ${comment(`${name} traffic not accepted by ${firewallChain}`)} ${dport(sp, sp.port)} -j DROP`);
+    if (hasEndpoints) shared('nat', `-A ${KUBE_SERVICES} -d ${ip}/32 -p ${p} ${comment(`${name} loadbalancer IP`)} ${dport(sp, sp.port)} -j ${pp.lbTarget}`, true);
+    if (pp.usesFirewall) shared('filter', `-A ${KUBE_PROXY_FIREWALL} -d ${ip}/32 -p ${p} ${comment(`${name} traffic not accepted by ${pp.firewallChain}`)} ${dport(sp, sp.port)} -j DROP`);
     if (!hasExternal) shared('filter', `-A ${KUBE_EXTERNAL_SERVICES} -d ${ip}/32 -p ${p} ${comment(externalFilter.text)} ${dport(sp, sp.port)} ${externalFilter.target}`);
   }
 
@@ -158,68 +214,70 @@ function planPort(sp: ServicePort, eps: readonly Endpoint[], cfg: PlanConfig, ou
   if (sp.healthCheckNodePort > 0) {
     shared('filter', `-A ${KUBE_NODEPORTS} -p tcp ${comment(`${name} health check node port`)} -m tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`);
   }
+}
 
-  if (usesExternalChain) {
-    const ext = new ChainWriter(externalChain);
-    if (!sp.externalPolicyLocal) {
-      // Endpoints may be on other nodes: masquerade so replies come back through this node.
-      ext.add(`${comment(`masquerade traffic for ${name} external destinations`)} -j ${KUBE_MARK_MASQ}`);
-    } else {
-      // Pods going out to an external IP and back in are not subject to either policy
-      // (as if they had gone through a real load balancer).
-      if (cfg.clusterCIDR) ext.add(`-s ${cfg.clusterCIDR} ${comment(`pod traffic for ${name} external destinations`)} -j ${clusterPolicyChain}`);
-      // The node itself uses a local address as source, which endpoints elsewhere cannot answer.
-      ext.add(`${comment(`masquerade LOCAL traffic for ${name} external destinations`)} -m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`);
-      ext.add(`${comment(`route LOCAL traffic for ${name} external destinations`)} -m addrtype --src-type LOCAL -j ${clusterPolicyChain}`);
-    }
-    if (hasExternal) ext.add(`${comment(name)} -j ${externalPolicyChain}`);
-    out.chains.push(ext.done());
+/** KUBE-EXT: masquerading for traffic from outside, then the external traffic policy's chain. */
+function externalChainBody(pp: PortPlan, cfg: PlanConfig): ChainBody {
+  const { name, clusterPolicyChain } = pp;
+  const ext = new ChainWriter(pp.externalChain);
+  if (!pp.sp.externalPolicyLocal) {
+    // Endpoints may be on other nodes: masquerade so replies come back through this node.
+    ext.add(`${comment(`masquerade traffic for ${name} external destinations`)} -j ${KUBE_MARK_MASQ}`);
+  } else {
+    // Pods going out to an external IP and back in are not subject to either policy
+    // (as if they had gone through a real load balancer).
+    if (cfg.clusterCIDR) ext.add(`-s ${cfg.clusterCIDR} ${comment(`pod traffic for ${name} external destinations`)} -j ${clusterPolicyChain}`);
+    // The node itself uses a local address as source, which endpoints elsewhere cannot answer.
+    ext.add(`${comment(`masquerade LOCAL traffic for ${name} external destinations`)} -m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`);
+    ext.add(`${comment(`route LOCAL traffic for ${name} external destinations`)} -m addrtype --src-type LOCAL -j ${clusterPolicyChain}`);
   }
+  if (pp.hasExternal) ext.add(`${comment(name)} -j ${pp.externalPolicyChain}`);
+  return ext.done();
+}
 
-  if (usesFirewall) {
-    const fw = new ChainWriter(firewallChain);
-    const c = comment(`${name} loadbalancer IP`);
-    let allowFromNode = false;
-    for (const src of sp.loadBalancerSourceRanges) {
-      fw.add(`-s ${src} ${c} -j ${externalChain}`);
-      const cidr = parseCidr(src);
-      if (cidr && cfg.nodeIPs.some((ip) => cidrContains(cidr, ip))) allowFromNode = true;
-    }
-    // Requests from the node to a VIP it holds loop back with the VIP as source.
-    if (allowFromNode) for (const ip of sp.loadBalancerIPs) fw.add(`-s ${ip}/32 ${c} -j ${externalChain}`);
-    fw.add(`${comment(`other traffic to ${name} will be dropped by ${KUBE_PROXY_FIREWALL}`)}`);
-    out.chains.push(fw.done());
+/** KUBE-FW: loadBalancerSourceRanges let through to KUBE-EXT; KUBE-PROXY-FIREWALL drops the rest. */
+function firewallChainBody(pp: PortPlan, cfg: PlanConfig): ChainBody {
+  const { sp, name, externalChain } = pp;
+  const fw = new ChainWriter(pp.firewallChain);
+  const c = comment(`${name} loadbalancer IP`);
+  let allowFromNode = false;
+  for (const src of sp.loadBalancerSourceRanges) {
+    fw.add(`-s ${src} ${c} -j ${externalChain}`);
+    const cidr = parseCidr(src);
+    if (cidr && cfg.nodeIPs.some((ip) => cidrContains(cidr, ip))) allowFromNode = true;
   }
+  // Requests from the node to a VIP it holds loop back with the VIP as source.
+  if (allowFromNode) for (const ip of sp.loadBalancerIPs) fw.add(`-s ${ip}/32 ${c} -j ${externalChain}`);
+  fw.add(`${comment(`other traffic to ${name} will be dropped by ${KUBE_PROXY_FIREWALL}`)}`);
+  return fw.done();
+}
 
-  if (usesClusterChain) {
-    const svc = new ChainWriter(clusterPolicyChain);
-    if (cfg.masqueradeAll) {
-      svc.add(`${clusterMatch} ${comment(`${name} cluster IP`)} ${dport(sp, sp.port)} -j ${KUBE_MARK_MASQ}`);
-    } else if (cfg.clusterCIDR) {
-      // Off-cluster sources reaching a ClusterIP (e.g. a route to the Service range via this
-      // node) may be sent to another node: masquerade them so replies return here.
-      svc.add(`! -s ${cfg.clusterCIDR} ${clusterMatch} ${comment(`${name} cluster IP`)} ${dport(sp, sp.port)} -j ${KUBE_MARK_MASQ}`);
-    }
-    writeLoadBalancing(svc, sp, cluster, sepNames, cfg);
-    out.chains.push(svc.done());
+/** KUBE-SVC: masquerading for off-cluster sources, then the spread over every ready endpoint. */
+function clusterPolicyChainBody(pp: PortPlan, cfg: PlanConfig): ChainBody {
+  const { sp, name, clusterMatch } = pp;
+  const svc = new ChainWriter(pp.clusterPolicyChain);
+  if (cfg.masqueradeAll) {
+    svc.add(`${clusterMatch} ${comment(`${name} cluster IP`)} ${dport(sp, sp.port)} -j ${KUBE_MARK_MASQ}`);
+  } else if (cfg.clusterCIDR) {
+    // Off-cluster sources reaching a ClusterIP (e.g. a route to the Service range via this
+    // node) may be sent to another node: masquerade them so replies return here.
+    svc.add(`! -s ${cfg.clusterCIDR} ${clusterMatch} ${comment(`${name} cluster IP`)} ${dport(sp, sp.port)} -j ${KUBE_MARK_MASQ}`);
   }
-  if (usesLocalChain) {
-    const svl = new ChainWriter(localPolicyChain);
-    writeLoadBalancing(svl, sp, local, sepNames, cfg);
-    out.chains.push(svl.done());
-  }
+  writeLoadBalancing(svc, sp, pp.cluster, pp.sepNames, cfg);
+  return svc.done();
+}
 
-  for (const ep of reachable) {
-    const epStr = endpointString(ep);
-    const sep = new ChainWriter(sepNames.get(ep)!);
-    const c = endpointComment(cfg, name);
-    // Hairpin: a pod reaching itself through the Service must be masqueraded, or it would
-    // answer itself directly and the connection would never match.
-    sep.add(`-s ${ep.ip}/32 ${c}-j ${KUBE_MARK_MASQ}`);
-    const recent = sp.affinityTimeoutSeconds > 0 ? `-m recent --set --name ${sep.name} --mask 255.255.255.255 --rsource ` : '';
-    sep.add(`-p ${p} ${c}${recent}-m ${p} -j DNAT --to-destination ${epStr}`);
-    out.chains.push(sep.done());
-  }
+/** KUBE-SEP: the hairpin masquerade and the DNAT to one endpoint. */
+function endpointChainBody(pp: PortPlan, ep: Endpoint, cfg: PlanConfig): ChainBody {
+  const { sp, p } = pp;
+  const sep = new ChainWriter(pp.sepNames.get(ep)!);
+  const c = endpointComment(cfg, pp.name);
+  // Hairpin: a pod reaching itself through the Service must be masqueraded, or it would
+  // answer itself directly and the connection would never match.
+  sep.add(`-s ${ep.ip}/32 ${c}-j ${KUBE_MARK_MASQ}`);
+  const recent = sp.affinityTimeoutSeconds > 0 ? `-m recent --set --name ${sep.name} --mask 255.255.255.255 --rsource ` : '';
+  sep.add(`-p ${p} ${c}${recent}-m ${p} -j DNAT --to-destination ${endpointString(ep)}`);
+  return sep.done();
 }
 
 /** Affinity rules first (a known client goes back to its endpoint), then the random spread. */

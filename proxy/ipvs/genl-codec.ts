@@ -2,6 +2,7 @@
 // and layouts are those of <linux/ip_vs.h>; this is what ipvsadm's libipvs sends, without
 // opening a new socket and resolving the family again for every single command, which makes
 // ipvsadm cost milliseconds per virtual server.
+import { formatIP, ipFromBytes, ipToBytes, parseIPv4 } from '../../lib/ip.js';
 import { nlattr, parseAttrs } from '../../lib/netlink-attr.js';
 import type { Protocol } from '../model/types.js';
 import type { ForwardMethod, KernelRealServer, KernelVirtualServer } from './ipvsadm.js';
@@ -49,9 +50,9 @@ const be16 = (v: number) => {
 };
 /** union nf_inet_addr: 16 bytes, an IPv4 address in the first 4. */
 const inetAddr = (ip: string) => {
-  const b = Buffer.alloc(16);
-  ip.split('.').forEach((o, i) => b.writeUInt8(Number(o), i));
-  return b;
+  const v4 = parseIPv4(ip);
+  if (!v4) throw new Error(`ipvs: ${JSON.stringify(ip)} is not an IPv4 address`);
+  return Buffer.concat([ipToBytes(v4), Buffer.alloc(12)]);
 };
 const cstring = (s: string) => Buffer.concat([Buffer.from(s), Buffer.alloc(1)]);
 
@@ -87,7 +88,7 @@ export function destAttr(rs: { address: string; port: number; weight?: number },
 
 // --- replies --------------------------------------------------------------------------------
 
-const ipOf = (b: Buffer) => `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+const ipOf = (b: Buffer) => formatIP(ipFromBytes(b.subarray(0, 4)));
 
 /** One GET_SERVICE reply; undefined for services kubenode-proxy never creates (fwmark, IPv6). */
 export function parseService(data: Buffer): Omit<KernelVirtualServer, 'realServers'> | undefined {

@@ -1,6 +1,7 @@
 // ipvsadm's text formats, both ways (pure): `ipvsadm -Sn` (the kernel's IPVS table as commands,
 // which is also the language of `ipvsadm -R`), `ipvsadm -Ln` (for connection counts of real
 // servers being drained), and the command lines one sync feeds to a single `ipvsadm -R`.
+import { formatIP, ipFromBytes } from '../../lib/ip.js';
 import type { Protocol } from '../model/types.js';
 import type { IpvsOp } from './types.js';
 import { type RealServer, type VirtualServer, vsKey } from './types.js';
@@ -127,7 +128,7 @@ export function renderIpvsadm(ops: readonly IpvsOp[]): string[] {
   });
 }
 
-const hexIp = (h: string) => [0, 2, 4, 6].map((i) => parseInt(h.slice(i, i + 2), 16)).join('.');
+const hexIp = (h: string) => formatIP(ipFromBytes(Buffer.from(h, 'hex')));
 const PROC_METHOD: Record<string, ForwardMethod> = { Masq: 'masq', Route: 'gate', Tunnel: 'ipip', Local: 'gate' };
 
 /**

@@ -4,6 +4,7 @@
 // externalIP and load balancer IP, and each node address for a NodePort. Real servers are the
 // endpoints the traffic policy allows (internalTrafficPolicy for the ClusterIP, external for the
 // rest); a virtual server without real servers stays, so IPVS refuses connections to it at once.
+import { compareAddresses } from '../../lib/ip.js';
 import { categorizeEndpoints } from '../model/categorize.js';
 import { type Endpoint, endpointsKey, type ProxyState, type ServicePort } from '../model/types.js';
 import {
@@ -83,7 +84,7 @@ export function planIpvs(state: Pick<ProxyState, 'services' | 'endpoints'>, cfg:
       if (sp.healthCheckNodePort > 0) add(KUBE_HEALTH_CHECK_NODE_PORT, String(sp.healthCheckNodePort));
     }
   }
-  const boundAddresses = [...bound].sort(compareIPv4);
+  const boundAddresses = [...bound].sort(compareAddresses);
   for (const ip of boundAddresses) add(KUBE_IPVS_IPS, ip);
   return { virtualServers, boundAddresses, ipsets: sets, conflicts };
 }
@@ -98,11 +99,4 @@ function realServers(eps: readonly Endpoint[]): RealServer[] {
     out.push({ address: e.ip, port: e.port, weight: WEIGHT });
   }
   return out;
-}
-
-export function compareIPv4(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 4; i++) if (pa[i] !== pb[i]) return pa[i]! - pb[i]!;
-  return 0;
 }

@@ -103,7 +103,7 @@ export class IpvsProxier implements Proxier {
 
   async sync(state: ProxyState, opts: SyncOptions = {}): Promise<SyncResult> {
     const t0 = performance.now();
-    const { log, iptables } = this.opts;
+    const { log } = this.opts;
     // A full sync reads the kernel (addresses, IPVS table, ipsets, jump rules) and repairs
     // whatever differs, as the periodic resync must. A partial sync diffs against what the
     // previous sync left in place, so one endpoint change costs a few requests, not a re-read.
@@ -116,39 +116,69 @@ export class IpvsProxier implements Proxier {
       await this.removeIptablesModeRules();
       log.debug('first sync: sysctls set, iptables mode rules checked', { ms: Math.round(performance.now() - t0) });
     }
-    let k: KernelView;
-    if (full || !prev) {
-      const [addrJson, kernel, ipsetText, builtins] = await Promise.all([
-        readAddresses(), this.table.read(), ipsetSave(), iptables.builtinRules(IPVS_JUMP_RULES),
-      ]);
-      const links = parseAddresses(addrJson);
-      log.debug('full sync: kernel state read', { ms: Math.round(performance.now() - t0), virtualServers: kernel.services.size });
-      k = {
-        services: kernel.services,
-        counts: kernel.counts,
-        sets: parseIpsetSave(ipsetText),
-        bound: links.addresses.filter((a) => a.ifname === DUMMY_INTERFACE).map((a) => a.address),
-        linkExists: links.links.has(DUMMY_INTERFACE),
-        nodeAddresses: links.addresses.filter((a) => a.ifname !== DUMMY_INTERFACE).map((a) => a.address),
-        missingJumps: missingJumpRules(builtins),
-      };
-    } else {
-      k = { ...prev, counts: undefined, missingJumps: [] };
+    const k = full || !prev ? await this.readKernel(t0) : { ...prev, counts: undefined, missingJumps: [] };
+    const ch = await this.planChanges(state, k);
+    const restores = await this.applyChanges(ch, full);
+    this.firstSync = false;
+    this.applied = {
+      services: stateAfter(ch.plan.virtualServers, ch.ipvs),
+      sets: ch.plan.ipsets,
+      bound: ch.plan.boundAddresses,
+      linkExists: true,
+      nodeAddresses: k.nodeAddresses,
+    };
+
+    for (const d of ch.ipvs.drainStarted) log.info('real server draining: weight 0 until its connections end', { ...d });
+    for (const d of ch.ipvs.drained) log.info('drained real server deleted', { ...d });
+    if (this.opts.conntrack !== false) {
+      const deletions = staleConntrack(this.lastState, state, this.opts.nodeName);
+      if (deletions.length) await clearConntrack(deletions, log);
     }
+    this.lastState = state;
+    return syncResult(ch, full, performance.now() - t0, restores);
+  }
+
+  /** A full sync's view of the kernel: addresses, the IPVS table, ipsets and the jump rules. */
+  private async readKernel(t0: number): Promise<KernelView> {
+    const [addrJson, kernel, ipsetText, builtins] = await Promise.all([
+      readAddresses(), this.table.read(), ipsetSave(), this.opts.iptables.builtinRules(IPVS_JUMP_RULES),
+    ]);
+    const links = parseAddresses(addrJson);
+    this.opts.log.debug('full sync: kernel state read', { ms: Math.round(performance.now() - t0), virtualServers: kernel.services.size });
+    return {
+      services: kernel.services,
+      counts: kernel.counts,
+      sets: parseIpsetSave(ipsetText),
+      bound: links.addresses.filter((a) => a.ifname === DUMMY_INTERFACE).map((a) => a.address),
+      linkExists: links.links.has(DUMMY_INTERFACE),
+      nodeAddresses: links.addresses.filter((a) => a.ifname !== DUMMY_INTERFACE).map((a) => a.address),
+      missingJumps: missingJumpRules(builtins),
+    };
+  }
+
+  /** The plan for `state`, and what differs between it and the kernel view. */
+  private async planChanges(state: ProxyState, k: KernelView): Promise<IpvsChanges> {
     const cfg = this.config(k.nodeAddresses);
     const plan = planIpvs(state, cfg);
-    for (const c of plan.conflicts) log.warn('two Service ports claim one virtual server; keeping the first', c);
+    for (const c of plan.conflicts) this.opts.log.warn('two Service ports claim one virtual server; keeping the first', c);
 
     const owned = ownership({ serviceAddresses: [...k.bound, ...plan.boundAddresses], nodeAddresses: k.nodeAddresses, nodePortSets: [k.sets, plan.ipsets] });
     let counts = k.counts;
     if (!counts && needsConnectionCounts(plan.virtualServers, k.services, owned)) {
       counts = await this.table.readCounts([...k.services.values()].filter((v) => v.realServers.some((r) => r.weight === 0)));
     }
-    const ipvs = diffIpvs({ desired: plan.virtualServers, current: k.services, owned, counts });
-    const addresses = planDummyAddresses(k.linkExists, k.bound, plan.boundAddresses);
-    const sets = diffIpsets(plan.ipsets, k.sets);
-    const rendered = renderIpvsIptables(cfg, k.missingJumps);
+    return {
+      plan,
+      ipvs: diffIpvs({ desired: plan.virtualServers, current: k.services, owned, counts }),
+      addresses: planDummyAddresses(k.linkExists, k.bound, plan.boundAddresses),
+      sets: diffIpsets(plan.ipsets, k.sets),
+      rendered: renderIpvsIptables(cfg, k.missingJumps),
+    };
+  }
 
+  /** Writes the changes, each kind in one batch; returns how many batches it took. */
+  private async applyChanges(ch: IpvsChanges, full: boolean): Promise<number> {
+    const { addresses, sets, rendered, ipvs } = ch;
     let restores = 0;
     // Addresses and ipsets first: a new virtual server is reachable, and masqueraded correctly,
     // from the moment it exists. Addresses go last when they are removed, after their servers.
@@ -161,7 +191,7 @@ export class IpvsProxier implements Proxier {
       restores++;
     }
     if (full || rendered.input !== this.lastIptables) {
-      await iptables.restore(rendered.input);
+      await this.opts.iptables.restore(rendered.input);
       this.lastIptables = rendered.input;
       restores++;
     }
@@ -173,42 +203,7 @@ export class IpvsProxier implements Proxier {
       await ipBatch(addresses.after);
       restores++;
     }
-    this.firstSync = false;
-    this.applied = {
-      services: stateAfter(plan.virtualServers, ipvs),
-      sets: plan.ipsets,
-      bound: plan.boundAddresses,
-      linkExists: true,
-      nodeAddresses: k.nodeAddresses,
-    };
-
-    for (const d of ipvs.drainStarted) log.info('real server draining: weight 0 until its connections end', { ...d });
-    for (const d of ipvs.drained) log.info('drained real server deleted', { ...d });
-    if (this.opts.conntrack !== false) {
-      const deletions = staleConntrack(this.lastState, state, this.opts.nodeName);
-      if (deletions.length) await clearConntrack(deletions, log);
-    }
-    this.lastState = state;
-
-    let realServers = 0;
-    for (const vs of plan.virtualServers.values()) realServers += vs.realServers.length;
-    let ipsetEntries = 0;
-    for (const s of plan.ipsets.values()) ipsetEntries += s.size;
-    return {
-      full,
-      durationMs: performance.now() - t0,
-      rules: {
-        nat: rendered.rules.nat,
-        filter: rendered.rules.filter,
-        virtualServers: plan.virtualServers.size,
-        realServers,
-        draining: ipvs.draining.length,
-        ipsetEntries,
-      },
-      objectsWritten: ipvs.virtualServersAdded + ipvs.virtualServersEdited + ipvs.virtualServersDeleted + ipvs.realServersAdded + ipvs.realServersDeleted
-        + ipvs.drainStarted.length + addresses.added + addresses.removed + sets.added + sets.deleted,
-      restores,
-    };
+    return restores;
   }
 
   /** Switching from iptables mode: its per-Service chains would capture Service traffic before IPVS. */
@@ -226,4 +221,36 @@ export class IpvsProxier implements Proxier {
     this.firstSync = true;
     this.applied = undefined;
   }
+}
+
+/** One sync's plan and the changes that bring the kernel to it. */
+interface IpvsChanges {
+  plan: ReturnType<typeof planIpvs>;
+  ipvs: ReturnType<typeof diffIpvs>;
+  addresses: ReturnType<typeof planDummyAddresses>;
+  sets: ReturnType<typeof diffIpsets>;
+  rendered: ReturnType<typeof renderIpvsIptables>;
+}
+
+function syncResult(ch: IpvsChanges, full: boolean, durationMs: number, restores: number): SyncResult {
+  const { plan, ipvs, addresses, sets, rendered } = ch;
+  let realServers = 0;
+  for (const vs of plan.virtualServers.values()) realServers += vs.realServers.length;
+  let ipsetEntries = 0;
+  for (const s of plan.ipsets.values()) ipsetEntries += s.size;
+  return {
+    full,
+    durationMs,
+    rules: {
+      nat: rendered.rules.nat,
+      filter: rendered.rules.filter,
+      virtualServers: plan.virtualServers.size,
+      realServers,
+      draining: ipvs.draining.length,
+      ipsetEntries,
+    },
+    objectsWritten: ipvs.virtualServersAdded + ipvs.virtualServersEdited + ipvs.virtualServersDeleted + ipvs.realServersAdded + ipvs.realServersDeleted
+      + ipvs.drainStarted.length + addresses.added + addresses.removed + sets.added + sets.deleted,
+    restores,
+  };
 }

@@ -4,6 +4,7 @@
 // what those changes touch. An event that changes nothing the proxy uses is not a change.
 import { createHash } from 'node:crypto';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { compareAddresses } from '../../lib/ip.js';
 import type { Logger } from '../../lib/log.js';
 import { parseEndpointSlice } from '../model/endpoint-slice.js';
 import { parseService, serviceKey } from '../model/service.js';
@@ -128,7 +129,7 @@ export class ChangeTracker {
     }
     for (const [k, m] of merged) {
       // A stable order (by address) keeps chains identical across syncs when nothing changed.
-      const list = [...m.values()].sort((a, b) => (a.ip === b.ip ? a.port - b.port : compareIp(a.ip, b.ip)));
+      const list = [...m.values()].sort((a, b) => (a.ip === b.ip ? a.port - b.port : compareAddresses(a.ip, b.ip)));
       const prev = this.endpoints.get(k);
       if (!prev || !sameEndpoints(prev, list)) {
         this.endpoints.set(k, list);
@@ -187,11 +188,4 @@ function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): boolean 
     if (x.ip !== y.ip || x.port !== y.port || x.ready !== y.ready || x.serving !== y.serving || x.terminating !== y.terminating || x.nodeName !== y.nodeName) return false;
   }
   return true;
-}
-
-function compareIp(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 4; i++) if (pa[i] !== pb[i]) return pa[i]! - pb[i]!;
-  return 0;
 }

@@ -1,5 +1,5 @@
 // host-gw routing across emulated nodes, with the real control plane and the route controller
-// (agent/hostgw) in every node namespace and in the host, and stand-in pods (a namespace with a
+// (hostgw/) in every node namespace and in the host, and stand-in pods (a namespace with a
 // veth to its node, an address from the node's podCIDR). Nodes are Node objects the test
 // creates, as the agent would register them: routes follow them as they join and leave.
 import t, { type Test } from 'tap';

@@ -6,7 +6,7 @@ import { parseBridgeConf } from '../../cni/bridge/config.js';
 import { masqChainsInSave, masqDeletion, masqRules } from '../../cni/bridge/masq.js';
 import { attachmentNames, hash64 } from '../../cni/bridge/names.js';
 import { buildResult, clashingBridgeAddrs, planWiring, podBatch, portPlan } from '../../cni/bridge/plan.js';
-import { parseCIDR } from '../../cni/ip/addr.js';
+import { parseCIDR } from '../../lib/ip.js';
 import { attachBatch, bridgeStateFrom } from '../../cni/link/host.js';
 import { namedNetns, parseBatchOutput } from '../../cni/link/iproute.js';
 import { parseNetConf } from '../../cni/skel/netconf.js';

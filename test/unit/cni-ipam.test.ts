@@ -10,7 +10,7 @@ import { allocate, capacityProblem, collect, release, verify } from '../../cni/i
 import { canonicalRange, capacity } from '../../cni/ipam/range.js';
 import { parseResolvConf } from '../../cni/ipam/resolv.js';
 import { DiskStore } from '../../cni/ipam/store.js';
-import { formatIP, parseIP } from '../../cni/ip/addr.js';
+import { formatIP, parseIP } from '../../lib/ip.js';
 import { CniError } from '../../cni/spec/errors.js';
 
 const ip = (s: string) => parseIP(s)!;

@@ -53,7 +53,7 @@ t.test('every scripts/*.sh answers --help and -h', async (t) => {
 });
 
 t.test('the agent, the proxy, kubenode-trace and the host-gw controller answer --help and -h', async (t) => {
-  for (const p of ['bin/kubenode-agent.js', 'bin/kubenode-proxy.js', 'bin/kubenode-trace.js', 'dist/agent/hostgw/main.js']) {
+  for (const p of ['bin/kubenode-agent.js', 'bin/kubenode-proxy.js', 'bin/kubenode-trace.js', 'dist/hostgw/main.js']) {
     for (const flag of ['--help', '-h']) {
       const [file, args] = unprivileged(process.execPath, [join(ROOT, p), flag]);
       checkHelp(t, `${p} ${flag}`, await answer(file, args));

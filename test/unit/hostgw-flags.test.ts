@@ -1,6 +1,6 @@
 // kubenode-hostgw's flags: bad input names the flag and the reason.
 import t from 'tap';
-import { parseFlags } from '../../agent/hostgw/main.js';
+import { parseFlags } from '../../hostgw/main.js';
 
 t.test('flags', async (t) => {
   t.same(parseFlags(['--kubeconfig', '/k', '--hostname-override=n1', '--cluster-cidr', '10.244.0.0/16', '--resync-period', '500ms']),

@@ -2,8 +2,8 @@
 // against the routes already in the kernel.
 import t from 'tap';
 import type { V1Node } from '@kubernetes/client-node';
-import { batchInput, desiredRoutes, planRouteSync, type Route } from '../../agent/hostgw/routes.js';
-import { parseAddresses, parseRoutes } from '../../agent/hostgw/iproute.js';
+import { batchInput, desiredRoutes, planRouteSync, type Route } from '../../hostgw/routes.js';
+import { parseAddresses, parseRoutes } from '../../hostgw/iproute.js';
 
 function node(name: string, podCIDR?: string, ip?: string, extra: Partial<V1Node['spec']> = {}): V1Node {
   return {

@@ -70,7 +70,6 @@ function checkOnce(
     const authority = hostPort(host, port);
     const { session, reused } = conn.acquire(authority);
     let done = false;
-    let answered = false;
     let off = () => {};
     const finish = (outcome: ProbeOutcome, opts: { drop?: boolean; retry?: boolean } = {}) => {
       if (done) return;
@@ -85,73 +84,91 @@ function checkOnce(
 
     let req: http2.ClientHttp2Stream;
     try {
-      req = session.request({
-        ':method': 'POST',
-        ':path': HEALTH_CHECK_PATH,
-        'content-type': 'application/grpc',
-        te: 'trailers',
-        'user-agent': PROBE_USER_AGENT,
-        'grpc-timeout': grpcTimeout(timeoutMs),
-      });
+      req = requestHealthCheck(session, timeoutMs);
     } catch (e) {
       // The session died between probes (the server closed it): dial again.
       return finish({ result: 'failure', message: `rpc error: ${(e as Error).message}` }, { drop: true, retry: reused });
     }
-    const chunks: Buffer[] = [];
-    let httpStatus = 0;
-    let contentType = '';
-    let grpcStatus: string | undefined;
-    let grpcMessage = '';
-    const takeStatus = (h: http2.IncomingHttpHeaders) => {
-      if (h['grpc-status'] !== undefined) grpcStatus = String(h['grpc-status']);
-      if (h['grpc-message'] !== undefined) grpcMessage = decodeMessage(String(h['grpc-message']));
-    };
-    req.once('response', (h) => {
-      answered = true;
-      httpStatus = Number(h[':status']);
-      contentType = String(h['content-type'] ?? '');
-      takeStatus(h); // a "Trailers-Only" answer carries the status in the headers
-    });
-    req.once('trailers', takeStatus);
-    req.on('data', (b: Buffer) => chunks.push(b));
+    const answer = collectAnswer(req);
     req.on('error', (err) => {
       // A refused connection surfaces as a cancelled stream whose cause is the socket error.
       const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
       const message = cause?.syscall === 'connect' ? dialError(host, port, cause) : `rpc error: ${(err as Error).message}`;
-      finish({ result: 'failure', message }, { drop: true, retry: reused && !answered });
+      finish({ result: 'failure', message }, { drop: true, retry: reused && !answer.answered });
     });
     req.once('close', () => {
-      if (!answered && !done) {
+      if (!answer.answered && !done) {
         // Closed before any answer: the connection went away under us (GOAWAY, reset).
         return finish({ result: 'failure', message: `rpc error: connection to ${authority} closed before an answer` }, { drop: true, retry: reused });
       }
-      finish(verdict());
+      finish(verdict(answer, authority, timeoutMs));
     });
     req.end(frameMessage(encodeHealthCheckRequest(service)));
-
-    const verdict = (): ProbeOutcome => {
-      if (httpStatus !== 200) return { result: 'failure', message: `rpc error: HTTP status ${httpStatus || 'none'} from ${authority}` };
-      if (!contentType.startsWith('application/grpc')) return { result: 'failure', message: `rpc error: content-type ${JSON.stringify(contentType)} is not gRPC` };
-      if (grpcStatus === undefined) return { result: 'failure', message: 'rpc error: the server sent no grpc-status' };
-      const code = Number(grpcStatus);
-      if (code === 12) {
-        return { result: 'failure', message: `this server does not implement the grpc health protocol (grpc.health.v1.Health): ${grpcMessage || 'Unimplemented'}` };
-      }
-      if (code === 4) return { result: 'failure', message: `timeout: health rpc did not complete within ${timeoutMs / 1000}s` };
-      if (code !== 0) return { result: 'failure', message: `rpc error: code = ${GRPC_CODES[code] ?? code} desc = ${grpcMessage}` };
-      const msg = unframeMessage(Buffer.concat(chunks));
-      if (!msg) return { result: 'failure', message: 'rpc error: the server sent no HealthCheckResponse' };
-      if (msg.compressed) return { result: 'failure', message: 'rpc error: compressed response, but no compression was offered' };
-      let status: number;
-      try {
-        status = decodeHealthCheckResponse(msg.message).status;
-      } catch (e) {
-        return { result: 'failure', message: `rpc error: bad HealthCheckResponse: ${(e as Error).message}` };
-      }
-      if (status === 1) return { result: 'success', message: 'gRPC health status: SERVING' };
-      return { result: 'failure', message: `service unhealthy (responded with "${statusName(status)}")` };
-    };
   });
+}
+
+function requestHealthCheck(session: http2.ClientHttp2Session, timeoutMs: number): http2.ClientHttp2Stream {
+  return session.request({
+    ':method': 'POST',
+    ':path': HEALTH_CHECK_PATH,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+    'user-agent': PROBE_USER_AGENT,
+    'grpc-timeout': grpcTimeout(timeoutMs),
+  });
+}
+
+/** What the server sent back on one call, filled in as the stream's events arrive. */
+interface GrpcAnswer {
+  /** Response headers came (the server answered at all). */
+  answered: boolean;
+  httpStatus: number;
+  contentType: string;
+  grpcStatus?: string;
+  grpcMessage: string;
+  chunks: Buffer[];
+}
+
+function collectAnswer(req: http2.ClientHttp2Stream): GrpcAnswer {
+  const answer: GrpcAnswer = { answered: false, httpStatus: 0, contentType: '', grpcMessage: '', chunks: [] };
+  const takeStatus = (h: http2.IncomingHttpHeaders) => {
+    if (h['grpc-status'] !== undefined) answer.grpcStatus = String(h['grpc-status']);
+    if (h['grpc-message'] !== undefined) answer.grpcMessage = decodeMessage(String(h['grpc-message']));
+  };
+  req.once('response', (h) => {
+    answer.answered = true;
+    answer.httpStatus = Number(h[':status']);
+    answer.contentType = String(h['content-type'] ?? '');
+    takeStatus(h); // a "Trailers-Only" answer carries the status in the headers
+  });
+  req.once('trailers', takeStatus);
+  req.on('data', (b: Buffer) => answer.chunks.push(b));
+  return answer;
+}
+
+/** The probe result of a completed call: SERVING is success, anything else a failure that says why. */
+function verdict(answer: GrpcAnswer, authority: string, timeoutMs: number): ProbeOutcome {
+  const { httpStatus, contentType, grpcStatus, grpcMessage } = answer;
+  if (httpStatus !== 200) return { result: 'failure', message: `rpc error: HTTP status ${httpStatus || 'none'} from ${authority}` };
+  if (!contentType.startsWith('application/grpc')) return { result: 'failure', message: `rpc error: content-type ${JSON.stringify(contentType)} is not gRPC` };
+  if (grpcStatus === undefined) return { result: 'failure', message: 'rpc error: the server sent no grpc-status' };
+  const code = Number(grpcStatus);
+  if (code === 12) {
+    return { result: 'failure', message: `this server does not implement the grpc health protocol (grpc.health.v1.Health): ${grpcMessage || 'Unimplemented'}` };
+  }
+  if (code === 4) return { result: 'failure', message: `timeout: health rpc did not complete within ${timeoutMs / 1000}s` };
+  if (code !== 0) return { result: 'failure', message: `rpc error: code = ${GRPC_CODES[code] ?? code} desc = ${grpcMessage}` };
+  const msg = unframeMessage(Buffer.concat(answer.chunks));
+  if (!msg) return { result: 'failure', message: 'rpc error: the server sent no HealthCheckResponse' };
+  if (msg.compressed) return { result: 'failure', message: 'rpc error: compressed response, but no compression was offered' };
+  let status: number;
+  try {
+    status = decodeHealthCheckResponse(msg.message).status;
+  } catch (e) {
+    return { result: 'failure', message: `rpc error: bad HealthCheckResponse: ${(e as Error).message}` };
+  }
+  if (status === 1) return { result: 'success', message: 'gRPC health status: SERVING' };
+  return { result: 'failure', message: `service unhealthy (responded with "${statusName(status)}")` };
 }
 
 /** grpc-message is percent-encoded. */

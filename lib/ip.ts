@@ -1,5 +1,6 @@
 // IPv4 and IPv6 addresses as numbers (bigint), so that range arithmetic is the same for both
-// families. Pure: no I/O. Strings are written the way Go's net.IP.String() writes them (dotted
+// families. The one place that parses IP addresses: the CNI plugins, the proxy and host-gw all
+// read addresses through here. Pure: no I/O. Strings are written the way Go's net.IP.String() writes them (dotted
 // quad; RFC 5952 for IPv6), because host-local names its allocation files that way and we share
 // its on-disk format.
 
@@ -149,3 +150,69 @@ export function canonicalNetwork(c: CIDR): string {
 
 /** The default route's destination for a family. */
 export const defaultDst = (f: Family): string => (f === 4 ? '0.0.0.0/0' : '::/0');
+
+/** True if every address of inner is also in outer. */
+export function covers(outer: CIDR, inner: CIDR): boolean {
+  return inner.prefix >= outer.prefix && contains(outer, networkOf(inner));
+}
+
+/** The address in network byte order: 4 bytes for IPv4, 16 for IPv6 (netlink, DER, ipvs). */
+export function ipToBytes(ip: IP): Buffer {
+  const n = ip.family === 4 ? 4 : 16;
+  const b = Buffer.alloc(n);
+  let v = ip.value;
+  for (let i = n - 1; i >= 0; i--) { b[i] = Number(v & 0xffn); v >>= 8n; }
+  return b;
+}
+
+/** The address these bytes hold in network order: 4 bytes are IPv4, 16 IPv6. */
+export function ipFromBytes(b: Uint8Array): IP {
+  if (b.length !== 4 && b.length !== 16) throw new Error(`an IP address is 4 or 16 bytes, not ${b.length}`);
+  let value = 0n;
+  for (const byte of b) value = (value << 8n) | BigInt(byte);
+  return { family: b.length === 4 ? 4 : 6, value };
+}
+
+// The proxy and host-gw handle IPv4 only and keep addresses as strings; these helpers give them
+// that view of the same parser.
+
+/** An IPv4 address: a dotted quad without leading zeros, as the apiserver accepts. */
+export function parseIPv4(s: string): IP | undefined {
+  const ip = parseIP(s);
+  return ip?.family === 4 ? ip : undefined;
+}
+
+export const isIPv4 = (s: unknown): s is string => typeof s === 'string' && parseIPv4(s) !== undefined;
+
+/**
+ * Written like an IPv6 address (a colon; only hex digits, colons and dots), valid or not. Enough
+ * to answer "IPv6 is not supported" rather than "not an IPv4 address" to an IPv6 value.
+ */
+export const looksLikeIPv6 = (s: unknown): boolean => typeof s === 'string' && s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s);
+
+/** An IPv4 CIDR reduced to its network (host bits cleared), with that network written out. */
+export interface IPv4Network extends CIDR {
+  /** Canonical "a.b.c.d/n". */
+  readonly text: string;
+}
+
+/** "192.168.56.11/24" -> 192.168.56.0/24; undefined for anything but an IPv4 CIDR. */
+export function parseIPv4Network(s: string): IPv4Network | undefined {
+  const c = parseCIDR(s);
+  if (!c || c.ip.family !== 4) return undefined;
+  return { ip: networkOf(c), prefix: c.prefix, text: canonicalNetwork(c) };
+}
+
+/** True if the address written as `s` is in c; false for a string that is not an address. */
+export function containsAddress(c: CIDR, s: string): boolean {
+  const ip = parseIP(s);
+  return ip !== undefined && contains(c, ip);
+}
+
+/** Orders address strings numerically (IPv4 before IPv6); strings that are not addresses go last, in text order. */
+export function compareAddresses(a: string, b: string): number {
+  const pa = parseIP(a), pb = parseIP(b);
+  if (pa && pb) return compareIP(pa, pb);
+  if (pa || pb) return pa ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,6 +1,6 @@
 // host-gw routing, the part that touches the kernel: read what is there, apply a plan with one
 // `ip -batch`. Runs in whatever network namespace the process is in.
-import { run } from '../../lib/exec.js';
+import { run } from '../lib/exec.js';
 import { HOSTGW_ROUTE_PROTOCOL, parseAddresses, parseRoutes } from './iproute.js';
 import { batchInput, type LocalAddress, type Route, type RouteSync } from './routes.js';
 

@@ -1,16 +1,16 @@
 // kubenode-hostgw: host-gw routes to every other node's pod CIDR, from the Node objects.
 //
-//   node dist/agent/hostgw/main.js --kubeconfig FILE [--hostname-override NODE] [--cluster-cidr CIDR]
+//   node dist/hostgw/main.js --kubeconfig FILE [--hostname-override NODE] [--cluster-cidr CIDR]
 //                                   [--resync-period 10s] [--cleanup]
 //
 // Without --hostname-override it routes to every node (the machine hosting emulated nodes uses
 // this so it can reach pods). --cleanup removes the routes it made (inside --cluster-cidr) and
 // exits. Routes are left in place on SIGTERM, as flannel does: pods keep talking while it restarts.
-import { createLogger } from '../../lib/log.js';
+import { createLogger } from '../lib/log.js';
 import { applyRouteSync, readHostGwRoutes } from './apply.js';
 import { HostGwController } from './controller.js';
 import { planRouteSync } from './routes.js';
-import { parsePrefix4 } from './ipv4.js';
+import { parseIPv4Network } from '../lib/ip.js';
 
 interface Flags {
   kubeconfig?: string;
@@ -20,7 +20,7 @@ interface Flags {
   cleanup: boolean;
 }
 
-const USAGE = `Usage: kubenode-hostgw --kubeconfig FILE [flags]     (node dist/agent/hostgw/main.js)
+const USAGE = `Usage: kubenode-hostgw --kubeconfig FILE [flags]     (node dist/hostgw/main.js)
 
 host-gw routes to every other node's pod CIDR, read from the Node objects.
 
@@ -59,7 +59,7 @@ export function parseFlags(argv: string[]): Flags {
       default: throw new Error(`unknown flag ${name}`);
     }
   }
-  if (f.clusterCIDR !== undefined && !parsePrefix4(f.clusterCIDR)) throw new Error(`--cluster-cidr: "${f.clusterCIDR}" is not an IPv4 CIDR like 10.244.0.0/16`);
+  if (f.clusterCIDR !== undefined && !parseIPv4Network(f.clusterCIDR)) throw new Error(`--cluster-cidr: "${f.clusterCIDR}" is not an IPv4 CIDR like 10.244.0.0/16`);
   if (!f.cleanup && !f.kubeconfig) throw new Error('--kubeconfig is required');
   return f;
 }

@@ -3,7 +3,7 @@
 // One owner of the loop, one stop().
 import * as k8s from '@kubernetes/client-node';
 import type { V1Node } from '@kubernetes/client-node';
-import type { Logger } from '../../lib/log.js';
+import type { Logger } from '../lib/log.js';
 import { applyRouteSync, readHostGwRoutes, readLocalAddresses } from './apply.js';
 import { HOSTGW_ROUTE_PROTOCOL } from './iproute.js';
 import { desiredRoutes, planRouteSync, type SkippedNode } from './routes.js';
