@@ -1,6 +1,6 @@
 // The host-link interface and its data, shared by its two implementations (host.ts: iproute2,
 // host-netlink.ts: netlink), which host.ts chooses between.
-import type { CIDR } from '../ip/addr.js';
+import type { CIDR } from '../../lib/ip.js';
 
 export interface PortPlan {
   bridge: string;
