@@ -62,8 +62,9 @@ export class PodSyncer {
       await observeNetwork(ctx, state, rt);
       // Step 2: as kubelet, a new pod's first status (Pending, its containers waiting in
       // ContainerCreating or PodInitializing) is published before the sandbox and containers are
-      // made, so the API shows what the node is doing while it does it. Only for a pod with nothing in the runtime:
-      // an adopted pod's first status waits for the prober, so that it never flaps to unready.
+      // made, so the API shows what the node is doing while it does it. Only for a pod with
+      // nothing in the runtime: an adopted pod's first status waits for the prober, so that it
+      // never flaps to unready.
       if (!this.lastRuntime && rt.containers.length === 0 && rt.sandboxes.length === 0) {
         this.lastRuntime = rt;
         this.publish();
