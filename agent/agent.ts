@@ -11,7 +11,7 @@ import type { AgentConfig } from './config/config.js';
 import { CniNetwork, ProbeManager } from './contracts.js';
 import { collectNetworkGarbage, NETWORK_GC_INTERVAL_MS } from './network/network-gc.js';
 import type { PodContext } from './pods/context.js';
-import { buildPodContext } from './pods/build-context.js';
+import { buildPodContext } from './pod-context.js';
 import { PodWorkers } from './pods/pod-workers.js';
 import { PodAdmission } from './pods/admission.js';
 import { Relist } from './pods/relist.js';

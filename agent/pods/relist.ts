@@ -5,13 +5,13 @@
 import type { DockerRuntime } from '../runtime/docker.js';
 import { podFingerprint, type PodRuntimeStatus } from '../runtime/types.js';
 import type { AgentMetrics } from '../server/metrics.js';
-import type { PodConfig } from '../sources/merger.js';
 import type { PodWorkers } from './pod-workers.js';
 
 export interface RelistOptions {
   runtime: DockerRuntime;
   workers: PodWorkers;
-  podConfig: PodConfig;
+  /** The desired state (sources/merger.ts's PodConfig), read through what the relist needs of it. */
+  podConfig: { allSourcesReady(): boolean; get(uid: string): unknown };
   metrics: AgentMetrics;
 }
 

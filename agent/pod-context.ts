@@ -1,22 +1,22 @@
-// The PodContext (context.ts) an agent builds once from its settings and its long-lived parts,
+// The PodContext (pods/context.ts) an agent builds once from its settings and its long-lived parts,
 // and hands to every pod worker.
-import type { Logger } from '../../lib/log.js';
-import type { AgentConfig } from '../config/config.js';
-import type { CniNetwork, ProbeManager } from '../contracts.js';
-import type { EventRecorder } from '../events/types.js';
-import { allocatableOf } from '../node/capacity.js';
-import type { nodeThresholds } from '../node/eviction.js';
-import type { CgroupManager } from '../runtime/cgroups.js';
-import type { DockerRuntime } from '../runtime/docker.js';
-import { hostNetworkMode } from '../runtime/host-network.js';
-import { ImageManager } from '../runtime/images.js';
-import type { NetworkStateStore } from '../runtime/network-state.js';
-import { VolumeManager } from '../runtime/volumes.js';
-import type { AgentMetrics } from '../server/metrics.js';
-import type { readCapacity } from '../stats/capacity.js';
-import type { StatusManager } from '../status/status-manager.js';
-import { Backoff } from './backoff.js';
-import type { PodContext } from './context.js';
+import type { Logger } from '../lib/log.js';
+import type { AgentConfig } from './config/config.js';
+import type { CniNetwork, ProbeManager } from './contracts.js';
+import type { EventRecorder } from './events/types.js';
+import { allocatableOf } from './node/capacity.js';
+import type { nodeThresholds } from './node/eviction.js';
+import type { CgroupManager } from './runtime/cgroups.js';
+import type { DockerRuntime } from './runtime/docker.js';
+import { hostNetworkMode } from './runtime/host-network.js';
+import { ImageManager } from './runtime/images.js';
+import type { NetworkStateStore } from './runtime/network-state.js';
+import { VolumeManager } from './runtime/volumes.js';
+import type { AgentMetrics } from './server/metrics.js';
+import type { readCapacity } from './stats/capacity.js';
+import type { StatusManager } from './status/status-manager.js';
+import { Backoff } from './pods/backoff.js';
+import type { PodContext } from './pods/context.js';
 
 export interface PodContextParts {
   cfg: AgentConfig;
