@@ -25,7 +25,7 @@
 //   during-pre-stop          a container's preStop hook is running (agent/pods/containers.ts
 //                            killContainer); with `exit` the hook goes on without the agent
 //   before-sandbox-teardown  a terminating pod's containers are all stopped; its sandbox still
-//                            runs and its network is still set up (agent/pods/pod-worker.ts)
+//                            runs and its network is still set up (agent/pods/sync-pod.ts)
 //
 // Cost when the variable is unset: one test of a module variable per point reached (no Map
 // lookup, no allocation); `await` of the undefined it returns is the only other cost.

@@ -60,7 +60,7 @@ export function isRestartableInitContainer(c: V1Container): boolean {
  * The hash a container's spec is recorded under; a change means the container must be replaced.
  * CPU and memory (resources, resizePolicy) are left out: since in-place resize (1.27, beta and
  * on by default in 1.33) a resize is applied to the running container or restarts it as its
- * resizePolicy says (pods/resize.ts), never through a changed hash. (kubelet hashes only name and
+ * resizePolicy says (runtime/resize-plan.ts), never through a changed hash. (kubelet hashes only name and
  * image; we keep the rest, which other sources than the apiserver may change under one UID.)
  */
 export function containerHash(c: V1Container): string {
@@ -234,7 +234,7 @@ function computeInitContainerActions(pod: V1Pod, status: PodRuntimeStatus, probe
 
 /**
  * `probes`: the prober's view; a bare map of failures means no startup probe has passed yet.
- * `resizeRestart`: running containers an in-place resize restarts (pods/resize.ts).
+ * `resizeRestart`: running containers an in-place resize restarts (runtime/resize-plan.ts).
  */
 export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probes: ProbeView | ReadonlyMap<string, ProbeFailure> = new Map(), resizeRestart: ReadonlySet<string> = new Set()): PodActions {
   const view: ProbeView = probes instanceof Map ? { failures: probes, startupSucceeded: new Set() } : (probes as ProbeView);
@@ -250,30 +250,7 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probes: 
     containersToKill: [],
     reason: sb.reason,
   };
-  const containers = pod.spec?.containers ?? [];
-
-  if (sb.create) {
-    // A pod that never restarts, whose sandbox went away after containers ran: it is finished.
-    if (!restartOnFailure(pod) && sb.attempt !== 0 && status.containers.length !== 0) {
-      actions.createSandbox = false;
-      actions.reason = 'the sandbox is gone and restartPolicy is Never';
-      return actions;
-    }
-    const toStart = containers.map((_, i) => i).filter((i) => !(pod.spec?.restartPolicy === 'OnFailure' && succeeded(latestContainer(status, containers[i]!.name))));
-    // Sidecars stopped with the pod do not make it unfinished. (kubelet does not come here for a
-    // finished pod: its pod worker stops syncing a pod whose phase is terminal.)
-    if (toStart.length === 0 && findNextInitContainerToRun(withoutSidecars(pod), status).done) {
-      actions.createSandbox = false;
-      actions.reason = 'every container has succeeded';
-      return actions;
-    }
-    if ((pod.spec?.initContainers ?? []).length) {
-      actions.initContainersToStart = [0];
-      return actions;
-    }
-    actions.containersToStart = toStart;
-    return actions;
-  }
+  if (sb.create) return newSandboxActions(pod, status, sb.attempt, actions);
 
   // As kubelet: ephemeral containers may start before initialisation completes, and an ephemeral
   // container the runtime knows (running or exited) is never started again.
@@ -293,8 +270,47 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probes: 
   }
   if (!init.initialized) return actions; // app containers wait for the init containers
 
+  const keep = computeAppContainerActions(pod, status, view, actions, resizeRestart);
+  // Only app containers keep a pod alive: with none running or to start, the pod is done and its
+  // sidecars are stopped, not restarted (kubelet clears InitContainersToStart here).
+  if (keep === 0 && actions.containersToStart.length === 0) {
+    actions.killPod = true;
+    actions.reason = 'no container is running or to be started';
+    actions.ephemeralContainersToStart = [];
+    actions.initContainersToStart = [];
+  }
+  return actions;
+}
+
+/** With a new sandbox everything starts afresh: the first init container, else the app containers. */
+function newSandboxActions(pod: V1Pod, status: PodRuntimeStatus, attempt: number, actions: PodActions): PodActions {
+  const containers = pod.spec?.containers ?? [];
+  // A pod that never restarts, whose sandbox went away after containers ran: it is finished.
+  if (!restartOnFailure(pod) && attempt !== 0 && status.containers.length !== 0) {
+    actions.createSandbox = false;
+    actions.reason = 'the sandbox is gone and restartPolicy is Never';
+    return actions;
+  }
+  const toStart = containers.map((_, i) => i).filter((i) => !(pod.spec?.restartPolicy === 'OnFailure' && succeeded(latestContainer(status, containers[i]!.name))));
+  // Sidecars stopped with the pod do not make it unfinished. (kubelet does not come here for a
+  // finished pod: its pod worker stops syncing a pod whose phase is terminal.)
+  if (toStart.length === 0 && findNextInitContainerToRun(withoutSidecars(pod), status).done) {
+    actions.createSandbox = false;
+    actions.reason = 'every container has succeeded';
+    return actions;
+  }
+  if ((pod.spec?.initContainers ?? []).length) {
+    actions.initContainersToStart = [0];
+    return actions;
+  }
+  actions.containersToStart = toStart;
+  return actions;
+}
+
+/** App containers to start and to kill, in `actions`; returns how many keep running. */
+function computeAppContainerActions(pod: V1Pod, status: PodRuntimeStatus, view: ProbeView, actions: PodActions, resizeRestart: ReadonlySet<string>): number {
   let keep = 0;
-  containers.forEach((c, i) => {
+  (pod.spec?.containers ?? []).forEach((c, i) => {
     const latest = latestContainer(status, c.name);
     if (!latest || latest.state !== 'running') {
       if (shouldContainerBeRestarted(c, pod, status)) {
@@ -329,13 +345,5 @@ export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probes: 
     }
     actions.containersToKill.push({ id: latest.id, name: c.name, message, reason });
   });
-  // Only app containers keep a pod alive: with none running or to start, the pod is done and its
-  // sidecars are stopped, not restarted (kubelet clears InitContainersToStart here).
-  if (keep === 0 && actions.containersToStart.length === 0) {
-    actions.killPod = true;
-    actions.reason = 'no container is running or to be started';
-    actions.ephemeralContainersToStart = [];
-    actions.initContainersToStart = [];
-  }
-  return actions;
+  return keep;
 }

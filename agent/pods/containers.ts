@@ -93,22 +93,8 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
   const pod = state.pod;
   const ref = podRef(pod, { name: c.name, init: isInit, ephemeral: !!ephemeral });
   const latest = latestContainer(rt, c.name);
-  const now = Date.now();
-  // Restart back-off, measured from when the newest ended instance ended (as kubelet's doBackOff:
-  // a container killed in this same sync, say for failing liveness, counts its predecessor).
-  const lastEnded = rt.containers.find((x) => x.name === c.name && x.state === 'exited');
-  if (lastEnded) {
-    const key = backoffKey(state, c);
-    const ended = (lastEnded.finishedAt ?? lastEnded.startedAt ?? lastEnded.createdAt).getTime();
-    const left = ctx.backoff.remaining(key, ended, now);
-    if (left > 0) {
-      const delay = ctx.backoff.get(key)!.delayMs;
-      state.waiting.set(c.name, { reason: 'CrashLoopBackOff', message: `back-off ${formatDuration(delay)} restarting failed container=${c.name} pod=${podKey(pod)}` });
-      ctx.recorder.event(ref, 'Warning', 'BackOff', `Back-off restarting failed container ${c.name} in pod ${formatPod(pod)}`, { repeatAfterMs: 10_000 });
-      return left;
-    }
-    ctx.backoff.next(key, ended);
-  }
+  const backOff = restartBackOff(ctx, state, rt, c, ref);
+  if (backOff !== undefined) return backOff;
   const attempt = latest ? latest.attempt + 1 : 0;
   const field = specField(state, c, isInit, !!ephemeral);
   let step = 'pull';
@@ -123,17 +109,7 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
     }, field, envObjects);
     for (const line of skipped) state.log.warn('invalid environment variable names skipped', { container: c.name, detail: line });
     await checkRunAsNonRoot(ctx, state, c, imageId);
-    const mounts = await mountsFor(state, c, env, field);
-    const termFile = await ctx.volumes.terminationMessageFile(state.uid, c.name, attempt);
-    mounts.push({ hostPath: termFile, containerPath: c.terminationMessagePath ?? '/dev/termination-log', readOnly: false });
-    // kubelet's /etc/hosts (host-network pods get the node's under its own header) and the
-    // runtime's /etc/resolv.conf for the pod's dnsPolicy, unless the container mounts its own there.
-    if (state.podIPs.length > 0 && !mounts.some((m) => m.containerPath === '/etc/hosts')) {
-      mounts.push({ hostPath: await writeHostsFile(ctx, state), containerPath: '/etc/hosts', readOnly: false });
-    }
-    if (!mounts.some((m) => m.containerPath === '/etc/resolv.conf')) {
-      mounts.push({ hostPath: await resolvConfFor(ctx, state), containerPath: '/etc/resolv.conf', readOnly: false });
-    }
+    const mounts = await containerMounts(ctx, state, c, env, field, attempt);
     const targetId = targetContainerId(rt, ephemeral);
     const qos = getPodQOS(pod);
     const cgroupParent = await ctx.cgroups.ensurePod(pod, qos);
@@ -154,36 +130,87 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
     if (latest) ctx.metrics.containerRestarts.inc({ container: c.name, pod: pod.metadata!.name!, namespace: pod.metadata!.namespace! });
     state.log.info(latest ? 'restarted container' : 'started container', { container: c.name, id: id.slice(0, 12), restartCount: attempt, init: isInit || undefined, ephemeral: ephemeral ? true : undefined, target: ephemeral?.targetContainerName });
     if (isInit) await faultPoint('after-init-container-start');
-    if (c.lifecycle?.postStart) {
-      try {
-        await runHandler(c.lifecycle.postStart, { runtime: ctx.runtime, containerId: id, container: c, podIP: state.podIPs[0], timeoutMs: gracePeriodSeconds(pod) * 1000 || 30_000 });
-      } catch (e) {
-        const message = `PostStartHookError: ${(e as Error).message}`;
-        ctx.recorder.event(ref, 'Warning', 'FailedPostStartHook', 'PostStartHook failed'); // no handler output in Events, as kubelet (it may hold secrets)
-        state.log.warn('postStart hook failed; killing the container', { container: c.name, error: message });
-        await killContainer(ctx, state, { id, name: c.name, state: 'running', labels: {} } as RuntimeContainer, message, 'PostStartHookError');
-      }
-    }
+    if (c.lifecycle?.postStart) await runPostStart(ctx, state, c, id, ref);
     return undefined;
   } catch (e) {
-    const err = e as Error;
-    let reason: string;
-    let retryMs = 2000;
-    if (err instanceof ImageError) reason = err.reason;
-    else if (err instanceof ContainerConfigError) { reason = 'CreateContainerConfigError'; retryMs = err.retryAfterMs ?? 10_000; }
-    else if (step === 'create') { reason = 'CreateContainerError'; ctx.metrics.runtimeErrors.inc({ operation_type: 'create_container' }); }
-    else if (step === 'start') { reason = 'RunContainerError'; ctx.metrics.runtimeErrors.inc({ operation_type: 'start_container' }); }
-    else reason = 'CreateContainerError';
-    const message = err instanceof ContainerConfigError ? (err.bare ? err.message : `${field}.${err.message}`) : err.message;
-    const prev = state.waiting.get(c.name);
-    if (prev?.reason !== reason || prev?.message !== message) state.log.warn('container not started', { container: c.name, reason, message });
-    state.waiting.set(c.name, { reason, message });
-    ctx.recorder.event(ref, 'Warning', 'Failed', `Error: ${err instanceof ImageError ? reason : message}`, { repeatAfterMs: 10_000 });
-    if (!(err instanceof RuntimeError) && !(err instanceof ImageError) && !(err instanceof ContainerConfigError) && step !== 'create' && step !== 'start') {
-      state.log.debug('unexpected start failure', { error: err.stack });
-    }
-    return retryMs;
+    return startFailed(ctx, state, c, ref, e as Error, step, field);
   }
+}
+
+/** The object a container's Events are about. */
+type ContainerRef = ReturnType<typeof podRef>;
+
+/**
+ * kubelet's doBackOff: while the container's restart back-off runs, it waits in CrashLoopBackOff
+ * and this returns the ms left; else the back-off is advanced and this returns undefined.
+ */
+function restartBackOff(ctx: PodContext, state: PodState, rt: PodRuntimeStatus, c: V1Container, ref: ContainerRef): number | undefined {
+  const pod = state.pod;
+  const now = Date.now();
+  // Restart back-off, measured from when the newest ended instance ended (as kubelet's doBackOff:
+  // a container killed in this same sync, say for failing liveness, counts its predecessor).
+  const lastEnded = rt.containers.find((x) => x.name === c.name && x.state === 'exited');
+  if (lastEnded) {
+    const key = backoffKey(state, c);
+    const ended = (lastEnded.finishedAt ?? lastEnded.startedAt ?? lastEnded.createdAt).getTime();
+    const left = ctx.backoff.remaining(key, ended, now);
+    if (left > 0) {
+      const delay = ctx.backoff.get(key)!.delayMs;
+      state.waiting.set(c.name, { reason: 'CrashLoopBackOff', message: `back-off ${formatDuration(delay)} restarting failed container=${c.name} pod=${podKey(pod)}` });
+      ctx.recorder.event(ref, 'Warning', 'BackOff', `Back-off restarting failed container ${c.name} in pod ${formatPod(pod)}`, { repeatAfterMs: 10_000 });
+      return left;
+    }
+    ctx.backoff.next(key, ended);
+  }
+  return undefined;
+}
+
+/** The container's volume mounts, its termination-message file, and the pod's /etc/hosts and /etc/resolv.conf. */
+async function containerMounts(ctx: PodContext, state: PodState, c: V1Container, env: Parameters<typeof mountsFor>[2], field: string, attempt: number): Promise<Mount[]> {
+  const mounts = await mountsFor(state, c, env, field);
+  const termFile = await ctx.volumes.terminationMessageFile(state.uid, c.name, attempt);
+  mounts.push({ hostPath: termFile, containerPath: c.terminationMessagePath ?? '/dev/termination-log', readOnly: false });
+  // kubelet's /etc/hosts (host-network pods get the node's under its own header) and the
+  // runtime's /etc/resolv.conf for the pod's dnsPolicy, unless the container mounts its own there.
+  if (state.podIPs.length > 0 && !mounts.some((m) => m.containerPath === '/etc/hosts')) {
+    mounts.push({ hostPath: await writeHostsFile(ctx, state), containerPath: '/etc/hosts', readOnly: false });
+  }
+  if (!mounts.some((m) => m.containerPath === '/etc/resolv.conf')) {
+    mounts.push({ hostPath: await resolvConfFor(ctx, state), containerPath: '/etc/resolv.conf', readOnly: false });
+  }
+  return mounts;
+}
+
+/** The postStart hook; a container whose hook fails is killed (kubelet's PostStartHookError). */
+async function runPostStart(ctx: PodContext, state: PodState, c: V1Container, id: string, ref: ContainerRef): Promise<void> {
+  try {
+    await runHandler(c.lifecycle!.postStart!, { runtime: ctx.runtime, containerId: id, container: c, podIP: state.podIPs[0], timeoutMs: gracePeriodSeconds(state.pod) * 1000 || 30_000 });
+  } catch (e) {
+    const message = `PostStartHookError: ${(e as Error).message}`;
+    ctx.recorder.event(ref, 'Warning', 'FailedPostStartHook', 'PostStartHook failed'); // no handler output in Events, as kubelet (it may hold secrets)
+    state.log.warn('postStart hook failed; killing the container', { container: c.name, error: message });
+    await killContainer(ctx, state, { id, name: c.name, state: 'running', labels: {} } as RuntimeContainer, message, 'PostStartHookError');
+  }
+}
+
+/** A start that failed at `step`: the container waits with kubelet's reason; returns when to retry (ms). */
+function startFailed(ctx: PodContext, state: PodState, c: V1Container, ref: ContainerRef, err: Error, step: string, field: string): number {
+  let reason: string;
+  let retryMs = 2000;
+  if (err instanceof ImageError) reason = err.reason;
+  else if (err instanceof ContainerConfigError) { reason = 'CreateContainerConfigError'; retryMs = err.retryAfterMs ?? 10_000; }
+  else if (step === 'create') { reason = 'CreateContainerError'; ctx.metrics.runtimeErrors.inc({ operation_type: 'create_container' }); }
+  else if (step === 'start') { reason = 'RunContainerError'; ctx.metrics.runtimeErrors.inc({ operation_type: 'start_container' }); }
+  else reason = 'CreateContainerError';
+  const message = err instanceof ContainerConfigError ? (err.bare ? err.message : `${field}.${err.message}`) : err.message;
+  const prev = state.waiting.get(c.name);
+  if (prev?.reason !== reason || prev?.message !== message) state.log.warn('container not started', { container: c.name, reason, message });
+  state.waiting.set(c.name, { reason, message });
+  ctx.recorder.event(ref, 'Warning', 'Failed', `Error: ${err instanceof ImageError ? reason : message}`, { repeatAfterMs: 10_000 });
+  if (!(err instanceof RuntimeError) && !(err instanceof ImageError) && !(err instanceof ContainerConfigError) && step !== 'create' && step !== 'start') {
+    state.log.debug('unexpected start failure', { error: err.stack });
+  }
+  return retryMs;
 }
 
 function preStopOf(state: PodState, c: RuntimeContainer): V1LifecycleHandler | undefined {

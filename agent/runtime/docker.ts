@@ -5,10 +5,13 @@
 import Docker from 'dockerode';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
-import { dockerExec } from './docker-exec.js';
+import { dockerExec } from '../contracts.js';
 import { LABELS, SANDBOX_CONTAINER_NAME } from './naming.js';
-import { quantityValue } from '../../lib/quantity.js';
-import { byNewest, type InteractiveSession, type PodRuntimeStatus, type RuntimeContainer, type RuntimeContainerState, type RuntimeResources, type RuntimeSandbox, type StreamOptions } from './types.js';
+import { byNewest, type PodRuntimeStatus } from './types.js';
+import { toContainer, toSandbox, zeroTime } from './docker-inspect.js';
+import { followContainerEvents } from './docker-events.js';
+import { demuxBuffer, dockerSince, interactiveSession } from './docker-streams.js';
+import type { InteractiveSession, StreamOptions } from './types.js';
 
 export interface DockerRuntimeOptions {
   /** unix:///var/run/docker.sock, or a plain socket path. */
@@ -31,11 +34,6 @@ export class RuntimeError extends Error {
     super(message);
     this.name = 'RuntimeError';
   }
-}
-
-const zeroTime = '0001-01-01T00:00:00Z';
-function time(s: string | undefined): Date | undefined {
-  return !s || s.startsWith('0001-') ? undefined : new Date(s);
 }
 
 function statusCode(e: unknown): number | undefined {
@@ -259,7 +257,7 @@ export class DockerRuntime {
   async execInteractive(id: string, cmd: string[], o: StreamOptions): Promise<InteractiveSession> {
     const exec = await this.docker.getContainer(id).exec({ Cmd: cmd, AttachStdin: o.stdin, AttachStdout: o.stdout, AttachStderr: o.stderr, Tty: o.tty });
     const conn = (await exec.start({ hijack: true, stdin: o.stdin, Tty: o.tty })) as unknown as Duplex;
-    return this.interactive(conn, o, {
+    return interactiveSession(this.docker.modem, conn, o, {
       resize: (w, h) => exec.resize({ w, h }).then(() => undefined),
       exitCode: async () => {
         // The output ends a moment before Docker records the exit code.
@@ -277,26 +275,11 @@ export class DockerRuntime {
   async attachInteractive(id: string, o: StreamOptions): Promise<InteractiveSession> {
     const c = this.docker.getContainer(id);
     const conn = (await c.attach({ stream: true, hijack: true, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr })) as unknown as Duplex;
-    return this.interactive(conn, o, {
+    return interactiveSession(this.docker.modem, conn, o, {
       resize: (w, h) => c.resize({ w, h }).then(() => undefined),
       // Attaching ends when the process does or when the client leaves; no exit code is reported.
       exitCode: async () => undefined,
     });
-  }
-
-  private interactive(conn: Duplex, o: StreamOptions, more: Pick<InteractiveSession, 'resize' | 'exitCode'>): InteractiveSession {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    if (o.tty) {
-      conn.pipe(stdout);
-      stderr.end();
-    } else {
-      this.docker.modem.demuxStream(conn, stdout, stderr);
-      conn.once('end', () => { stdout.end(); stderr.end(); });
-    }
-    conn.once('close', () => { if (!stdout.writableEnded) stdout.end(); if (!stderr.writableEnded) stderr.end(); });
-    conn.on('error', () => conn.destroy());
-    return { stdin: o.stdin ? conn : undefined, stdout, stderr, close: () => conn.destroy(), ...more };
   }
 
   /** The container's log as one demultiplexed stream (stdout and stderr interleaved, as kubectl logs). */
@@ -327,136 +310,14 @@ export class DockerRuntime {
    * the pod worker of the container's pod is woken at once. Reconnects if the stream breaks.
    */
   watchEvents(onEvent: (e: RuntimeEvent) => void): () => void {
-    let stopped = false;
-    let current: Readable | undefined;
-    const connect = async () => {
-      while (!stopped) {
-        try {
-          const stream = (await this.docker.getEvents({
-            filters: { type: ['container'], label: [`${LABELS.instance}=${this.opts.instance}`], event: ['start', 'die', 'oom', 'destroy', 'stop', 'kill'] },
-          })) as unknown as Readable;
-          current = stream;
-          let buf = '';
-          await new Promise<void>((resolve) => {
-            stream.on('data', (chunk: Buffer) => {
-              buf += chunk.toString('utf8');
-              let nl: number;
-              while ((nl = buf.indexOf('\n')) >= 0) {
-                const line = buf.slice(0, nl).trim();
-                buf = buf.slice(nl + 1);
-                if (!line) continue;
-                try {
-                  const ev = JSON.parse(line) as { Action?: string; status?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
-                  const id = ev.Actor?.ID ?? ev.id ?? '';
-                  const action = ev.Action ?? ev.status ?? '';
-                  this.inspectCache.delete(id);
-                  const ours = this.expected.delete(`${action}:${id}`);
-                  onEvent({ action, containerId: id, podUid: ev.Actor?.Attributes?.[LABELS.podUid], ours });
-                } catch { /* a partial line: ignored */ }
-              }
-            });
-            stream.on('end', () => resolve());
-            stream.on('close', () => resolve());
-            stream.on('error', () => resolve());
-          });
-        } catch (e) {
-          if (!stopped) this.opts.logger.warn('docker event stream failed; retrying', { error: e as Error });
-        }
-        if (!stopped) await new Promise((r) => setTimeout(r, 1000));
-      }
-    };
-    void connect();
-    return () => {
-      stopped = true;
-      current?.destroy();
-    };
+    return followContainerEvents(this.docker, this.opts.instance, this.opts.logger, (action, id, attributes) => {
+      this.inspectCache.delete(id);
+      const ours = this.expected.delete(`${action}:${id}`);
+      onEvent({ action, containerId: id, podUid: attributes?.[LABELS.podUid], ours });
+    });
   }
 }
 
-export type { InteractiveSession, StreamOptions } from './types.js';
-
-/**
- * Docker's `since` as a Unix time with a fraction ("1763800000.250"): Docker keeps sub-second
- * precision, so sinceSeconds selects exactly the lines kubelet would (it filters by each line's
- * timestamp). 0 means the whole log.
- */
-export function dockerSince(sinceMs: number | undefined): string | number {
-  return sinceMs === undefined ? 0 : (Math.max(sinceMs, 1) / 1000).toFixed(3);
-}
-
-/** Docker's multiplexed log format: 8-byte headers (stream, 0, 0, 0, size32) before each frame. */
-export function demuxBuffer(buf: Buffer): Buffer {
-  if (!Buffer.isBuffer(buf)) return Buffer.from(String(buf ?? ''));
-  const parts: Buffer[] = [];
-  let i = 0;
-  while (i + 8 <= buf.length) {
-    const type = buf[i]!;
-    if (type > 2 || buf[i + 1] !== 0 || buf[i + 2] !== 0 || buf[i + 3] !== 0) return buf; // a TTY container: not multiplexed
-    const size = buf.readUInt32BE(i + 4);
-    parts.push(buf.subarray(i + 8, i + 8 + size));
-    i += 8 + size;
-  }
-  return Buffer.concat(parts);
-}
-
-function state(info: Docker.ContainerInspectInfo): RuntimeContainerState {
-  const s = info.State;
-  if (s.Running) return 'running';
-  // A container Docker failed to start (bad command, missing binary) has ended as far as we are concerned.
-  if (s.Error) return 'exited';
-  if (s.Status === 'created') return 'created';
-  if (s.Status === 'exited' || s.Status === 'dead') return 'exited';
-  return 'unknown';
-}
-
-function toContainer(info: Docker.ContainerInspectInfo): RuntimeContainer {
-  const l = info.Config.Labels ?? {};
-  const st = state(info);
-  return {
-    id: info.Id,
-    name: l[LABELS.containerName] ?? '',
-    podUid: l[LABELS.podUid] ?? '',
-    attempt: Number(l[LABELS.restartCount] ?? 0),
-    hash: l[LABELS.hash] ?? '',
-    isInit: l[LABELS.initContainer] === 'true',
-    image: info.Config.Image,
-    imageId: info.Image,
-    state: st,
-    createdAt: new Date(info.Created),
-    startedAt: time(info.State.StartedAt),
-    finishedAt: st === 'exited' ? time(info.State.FinishedAt) : undefined,
-    exitCode: st === 'exited' ? info.State.ExitCode : undefined,
-    oomKilled: info.State.OOMKilled,
-    error: info.State.Error || undefined,
-    pid: info.State.Pid || undefined,
-    resources: toResources(info),
-    labels: l,
-  };
-}
-
-function toResources(info: Docker.ContainerInspectInfo): RuntimeResources {
-  const h = info.HostConfig;
-  const memoryRequest = info.Config.Labels?.[LABELS.memoryRequest];
-  let memoryRequestBytes: number | undefined;
-  try { memoryRequestBytes = memoryRequest === undefined ? undefined : quantityValue(memoryRequest); } catch { /* not ours to judge */ }
-  return {
-    cpuShares: h.CpuShares ?? 0, cpuQuotaUs: h.CpuQuota ?? 0, cpuPeriodUs: h.CpuPeriod ?? 0, memoryLimitBytes: h.Memory ?? 0,
-    ...(memoryRequestBytes !== undefined ? { memoryRequest, memoryRequestBytes } : {}),
-  };
-}
-
-function toSandbox(info: Docker.ContainerInspectInfo): RuntimeSandbox {
-  const l = info.Config.Labels ?? {};
-  return {
-    id: info.Id,
-    podUid: l[LABELS.podUid] ?? '',
-    attempt: Number(l[LABELS.restartCount] ?? 0),
-    state: info.State.Running ? 'ready' : 'notready',
-    createdAt: new Date(info.Created),
-    pid: info.State.Pid || undefined,
-    hostNetwork: l[LABELS.hostNetwork] === 'true',
-    labels: l,
-  };
-}
-
-export { zeroTime, SANDBOX_CONTAINER_NAME };
+// Kept where they have always been imported from.
+export { zeroTime, SANDBOX_CONTAINER_NAME, dockerSince, demuxBuffer };
+export type { StreamOptions, InteractiveSession };
