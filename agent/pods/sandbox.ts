@@ -107,7 +107,7 @@ export interface SandboxNetworkView {
 
 /** The IPs of the pod's current sandbox: from its network record, or read from its namespace. */
 export async function sandboxNetwork(ctx: PodContext, s: RuntimeSandbox | undefined): Promise<SandboxNetworkView> {
-  if (!s || s.state !== 'ready') return { ips: [] };
+  if (s?.state !== 'ready') return { ips: [] };
   if (s.hostNetwork) return { ips: ctx.hostIPs };
   const net = await ctx.networkState.load(s.id);
   if (net) {
