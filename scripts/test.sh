@@ -23,7 +23,7 @@ passed=0; failed=0; status=0
 # Format and lint (biome.jsonc) once per run, before the tests: `biome ci` checks and never writes
 # (`npm run format` fixes the format). A failure counts as one failed test; the tests still run.
 printf '\n=== biome ci (format and lint)\n'
-if ! npx biome ci .; then status=1; failed=1; fi
+if ! npx biome ci --colors=off .; then status=1; failed=1; fi
 for tier in "${tiers[@]}"; do
   if [ $# -gt 0 ]; then files=("$@"); else mapfile -t files < <(find "dist/test/$tier" -name '*.test.js' 2>/dev/null | sort); fi
   [ ${#files[@]} -gt 0 ] || continue
