@@ -101,7 +101,7 @@ export class Agent {
   }
 
   /**
-   * Another pod source (the apiserver's, in the control-plane issue), added before start(): it
+   * Another pod source (the apiserver's, when the node joins a control plane), added before start(): it
    * emits snapshots or add/update/remove for its own source name, merged with the others by UID.
    */
   addSource(source: PodSource): void {

@@ -6,7 +6,7 @@
 // watch sees the pod created and bound) and the agent's part (timestamps of its log lines: pod
 // added from the watch, sandbox created and CNI done, container started, Ready observed by the
 // prober, Ready written to the API). Then readiness flips of one demo pod: the time from the agent
-// observing a Ready transition to the end of its PATCH (the goal: 100 ms), as the agent
+// observing a Ready transition to the end of its PATCH (the goal: 100 ms), as the agent
 // logs it and exports it (kubenode_pod_status_write_latency_seconds on /metrics).
 // Prints; never fails on a number. Run: sudo bash scripts/bench.sh agent-apiserver
 // (BENCH_RUNS=N runs, BENCH_DEPLOY_RUNS=0 skips the Deployment, BENCH_FLIPS=N readiness flips,

@@ -6,7 +6,7 @@
 //   window (b): from the probe starting to fail (rm /www/ready) to the last answer from that
 //               pod, i.e. how long traffic still reached a backend failing its probe
 // The floor is the same loop against a healthy Service: failures and window with nothing broken.
-// Goals (issue 9): window under 2 s for (a) and (b).
+// Goals: window under 2 s for (a) and (b).
 //
 // With --existing it instead runs the scenarios once each against the cluster already up (what
 // scripts/failover.sh does): `node dist/bench/failover.js --existing --scenarios a,b,c,d`.

@@ -7,7 +7,7 @@
 // on a shared 2-core machine, lateness is mostly other processes taking the CPU): 500 bare
 // self-rescheduling timers at 1 s doing nothing. The machine's CPU pressure (PSI) is printed too.
 // A third figure for scale: 500 bare TCP connects per second (the network work alone).
-// Goal (issue 5): under 10% of one core, no probe more than 200 ms late.
+// Goal: under 10% of one core, no probe more than 200 ms late.
 // Exec probes are left out: their cost is dockerd's (one docker exec each), not the agent's.
 //   BENCH_SECONDS=60 (default) sets the length of each of the two measured phases.
 import { spawn } from 'node:child_process';

@@ -1,4 +1,4 @@
-// IPVS mode versus iptables mode (issue 8): sync time for 1,000 Services x 5 endpoints, both
+// IPVS mode versus iptables mode: sync time for 1,000 Services x 5 endpoints, both
 // modes in the same run of the test VM (this machine's kernel has no IPVS), each in a network
 // namespace of its own. Under emulation absolute times are slow; the ratio is the figure.
 //   bash scripts/bench.sh proxy-ipvs      (as root; boots the VM by itself)

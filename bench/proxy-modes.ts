@@ -1,6 +1,6 @@
 // Requests per second and latency through a ClusterIP in each proxy mode, beside a direct
 // connection to the pod (the floor), so that "userspace mode is slower" becomes a number
-// (issue 19). All in network namespaces this bench creates (test/fixtures/proxy/world.ts: a
+// measured in one run. All in network namespaces this bench creates (test/fixtures/proxy/world.ts: a
 // node with a bridge, pods on it); the load comes from wrk (Debian) in a client pod, the pod
 // behind the Service is a keep-alive HTTP server (node:http). Two scenarios: keep-alive
 // connections (what a proxy costs per request) and a new connection per request (what it

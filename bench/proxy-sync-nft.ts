@@ -1,4 +1,4 @@
-// kubenode-proxy sync benchmark, nftables mode (issue 19), run inside a network namespace of
+// kubenode-proxy sync benchmark, nftables mode, run inside a network namespace of
 // its own, beside its floor: `nft -f` alone loading the very same scripts in the same state.
 //   1. cold start (empty table) at 1,000 and 10,000 Services x 5 endpoints, in one transaction
 //      and split into transactions of 3,000 chains; a periodic full sync with the rules in place;

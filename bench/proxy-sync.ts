@@ -1,4 +1,4 @@
-// kubenode-proxy sync benchmark (issue 7), run inside a network namespace of its own:
+// kubenode-proxy sync benchmark, run inside a network namespace of its own:
 //   1. full sync of 1,000 and 10,000 Services x 5 endpoints, beside the floor: iptables-restore
 //      alone loading the very same restore inputs the proxy produced, in the same state;
 //      also beside one single iptables-restore of the same rules (what a one-process loader pays);

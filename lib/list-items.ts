@@ -1,5 +1,5 @@
 // The items of an optional list field of a hostile object (a manifest, a Service from a file),
-// each with its field path. Fuzzing (issue 20: test/unit/fuzz-pod-manifests.test.ts,
+// each with its field path. Fuzzing (test/unit/fuzz-pod-manifests.test.ts,
 // fuzz-proxy-objects.test.ts) found `ports: "80"` and `endpoints: [null]` throwing TypeErrors out
 // of the validators: a field that is not a list, or an item that is not an object, is reported
 // here by field and reason, and only object items are handed on to be checked.

@@ -5,7 +5,9 @@
 #   e2e          the real control plane (scripts/control-plane.sh) plus emulated nodes
 # `npm test` runs all three; `npm test -- unit` (or integration, e2e) runs one; more arguments
 # after the tier are file names or globs under dist/test/<tier>.
-# Ends with one line, "N passed, N failed", counting tap's assertions across the tiers.
+# Before the tests, `biome ci` checks the format and the lint rules (biome.jsonc); a failure there
+# counts as one failed test. Ends with one line, "N passed, N failed", counting tap's assertions
+# across the tiers.
 # Usage: scripts/test.sh [unit|integration|e2e] [FILE...]     (npm test -- ...)
 set -uo pipefail
 . "$(dirname "$0")/lib/help.sh"
@@ -18,6 +20,10 @@ if [ $# -gt 0 ] && [[ " unit integration e2e " == *" $1 "* ]]; then tiers=("$1")
 npm run --silent build || { echo "0 passed, 1 failed"; exit 1; }
 
 passed=0; failed=0; status=0
+# Format and lint (biome.jsonc) once per run, before the tests: `biome ci` checks and never writes
+# (`npm run format` fixes the format). A failure counts as one failed test; the tests still run.
+printf '\n=== biome ci (format and lint)\n'
+if ! npx biome ci --colors=off .; then status=1; failed=1; fi
 for tier in "${tiers[@]}"; do
   if [ $# -gt 0 ]; then files=("$@"); else mapfile -t files < <(find "dist/test/$tier" -name '*.test.js' 2>/dev/null | sort); fi
   [ ${#files[@]} -gt 0 ] || continue

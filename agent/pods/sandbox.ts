@@ -3,6 +3,7 @@
 // container), as kubelet's RunPodSandbox and StopPodSandbox do.
 import { run } from '../../lib/exec.js';
 import { faultPoint } from '../../lib/faultpoints.js';
+import { errorMessage } from '../../lib/errors.js';
 import type { PodRuntimeStatus, RuntimeSandbox } from '../runtime/types.js';
 import { sandboxNetworkProblem } from '../runtime/network-state.js';
 import { buildSandboxConfig } from '../runtime/container-spec.js';
@@ -62,12 +63,18 @@ export async function createSandbox(ctx: PodContext, state: PodState, attempt: n
       await faultPoint('after-cni-add');
     }
   } catch (e) {
-    await ctx.runtime.stop(id, 0).catch(() => {});
+    // Undo what was made, each step even if the one before failed. The caller gets the error that
+    // stopped the creation; a step of the undoing that fails too is logged (it may have left a
+    // container, a veth or an IP address behind), not thrown in place of the first error.
+    const rollbackFailed = (step: string) => (err: unknown) => {
+      state.log.warn('sandbox rollback step failed', { sandbox: id.slice(0, 12), step, error: errorMessage(err) });
+    };
+    await ctx.runtime.stop(id, 0).catch(rollbackFailed('stop the sandbox container'));
     const net = await ctx.networkState.load(id);
-    if (net && !net.tornDown) await ctx.network.tearDownPod(networkRequest(state, id, net.netnsPath)).catch(() => {});
-    await ctx.runtime.remove(id).catch(() => {});
+    if (net && !net.tornDown) await ctx.network.tearDownPod(networkRequest(state, id, net.netnsPath)).catch(rollbackFailed('CNI DEL of the sandbox network'));
+    await ctx.runtime.remove(id).catch(rollbackFailed('remove the sandbox container'));
     await ctx.networkState.remove(id);
-    throw new Error(`failed to create pod sandbox: ${(e as Error).message}`);
+    throw new Error(`failed to create pod sandbox: ${errorMessage(e)}`);
   }
   return id;
 }
@@ -100,7 +107,7 @@ export interface SandboxNetworkView {
 
 /** The IPs of the pod's current sandbox: from its network record, or read from its namespace. */
 export async function sandboxNetwork(ctx: PodContext, s: RuntimeSandbox | undefined): Promise<SandboxNetworkView> {
-  if (!s || s.state !== 'ready') return { ips: [] };
+  if (s?.state !== 'ready') return { ips: [] };
   if (s.hostNetwork) return { ips: ctx.hostIPs };
   const net = await ctx.networkState.load(s.id);
   if (net) {

@@ -3,8 +3,8 @@
 // same expansion applies to command and args. ConfigMap and Secret values (env valueFrom and
 // envFrom) come from objects fetched beforehand (env-objects.ts), so resolving stays pure.
 // A missing ConfigMap or Secret is kubelet's CreateContainerConfigError with its message
-// (`configmap "x" not found`): the pod stays Pending with that waiting reason. The issue said
-// ContainerCreating; upstream kubelet reports env failures this way, and upstream wins.
+// (`configmap "x" not found`): the pod stays Pending with that waiting reason, not
+// ContainerCreating, because upstream kubelet reports env failures this way, and upstream wins.
 // https://kubernetes.io/docs/tasks/inject-data-application/define-interdependent-environment-variables/
 import type { V1ConfigMap, V1Container, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { parseQuantity, quantityMilliValue, quantityValue } from '../../lib/quantity.js';

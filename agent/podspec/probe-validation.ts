@@ -1,7 +1,7 @@
 // Probe validation as the apiserver does it (pkg/apis/core/validation: validateProbe,
 // validateHandler, validatePortNumOrName), so a static pod that would be refused by an
 // apiserver is refused by the agent with the same field path. Two deliberate differences, both
-// asked for by the issue: an explicit 0 period, timeout or threshold is an error here (the
+// stricter than upstream: an explicit 0 period, timeout or threshold is an error here (the
 // apiserver would silently default it, hiding a typo), and a named port must exist in the
 // container's ports (kubelet would otherwise only find out at probe time, every period).
 import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';

@@ -1,6 +1,6 @@
 // The latest status of every pod the agent runs, as the read-only API serves it. Like kubelet's
 // status manager it keeps what it last produced and knows whether a new status is a change (the
-// apiserver issue will patch only on change, and subscribe here).
+// apiserver status writer patches only on change, and subscribes here).
 import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import { stableStringify } from '../podspec/hash.js';
 

@@ -1,4 +1,4 @@
-// The whole control plane's store away (issue #20, fault 5): kube-apiserver AND etcd stopped for
+// The whole control plane's store away: kube-apiserver AND etcd stopped for
 // 60 s under a joined agent running apiserver pods and static pods (`control-plane.sh stop
 // apiserver`, `stop etcd`; their data kept). While they are away the node carries on alone:
 // running containers are untouched, a static pod's container killed meanwhile is restarted, a

@@ -95,7 +95,7 @@ t.test('final pod statuses in the apiserver', async (t) => {
     t.equal(final?.ready, 'False', `${x.name}: not Ready`);
   }
   t.notOk(events.some((e) => e.type === 'DELETED' && !['trapper', 'sleeper'].some((n) => e.name === `${ns}-${n}`)), 'the finished pods are still there');
-  // Every status write is timed from the agent observing the change (the issue's 100 ms goal is
+  // Every status write is timed from the agent observing the change (the 100 ms goal is
   // measured by bench/agent-apiserver.ts; here: the histogram is exported and counts the writes).
   const metrics = (await agent.get('/metrics')).body;
   const count = Number(/^kubenode_pod_status_write_latency_seconds_count (\S+)$/m.exec(metrics)?.[1]);

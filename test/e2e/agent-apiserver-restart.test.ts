@@ -1,4 +1,4 @@
-// The apiserver restarted under a running agent (issue #6): kube-apiserver alone is stopped for
+// The apiserver restarted under a running agent: kube-apiserver alone is stopped for
 // ~20 s (etcd and all state kept: `control-plane.sh stop apiserver` / `start apiserver`), long
 // enough for the agent's pod watch, Lease renewals and status writes to fail, then started again.
 // No pod is restarted (same container IDs and start times in Docker and in the API, restartCount

@@ -15,7 +15,7 @@ import { until } from '../harness/until.js';
 
 t.test('kubectl debug: an ephemeral container in the pod, run once, killed with the pod', async (t) => {
   requireProgram('kubectl');
-  // No --read-only-port: a joined node's default is kubelet's, off (issue #20).
+  // No --read-only-port: a joined node's default is kubelet's, off.
   const { cp, world: w, ns, agent } = await joinAgent(t, { tls: true, defaultReadOnlyPort: true });
   const listening = (await run('ss', ['-Hltnp'])).stdout.split('\n').filter((l) => l.includes(`pid=${agent.pid},`)).map((l) => l.split(/\s+/)[3]);
   t.ok(listening.length > 0 && !listening.some((a) => a?.endsWith(':10255')), `the joined agent listens on ${listening.join(' ')}: not on the read-only port 10255`);

@@ -1,7 +1,7 @@
 // The failover scenarios of scripts/failover.sh, asserted on a 3-node emulated cluster with the
 // demo app (probes every second, failureThreshold 1; preStop sleep 3): traffic at 20 requests
 // per second through node 1's NodePort while one backend is broken.
-// (e): a power cut and boot of node 2 (`cluster.sh reboot`, issue 20 fault 4).
+// (e): a power cut and boot of node 2 (`cluster.sh reboot`).
 // Scenarios a-d are recorded as scripts/failover.sh records them, and their page is opened in
 // headless Chromium (f): a chart per scenario, a mark per request, the cluster's events drawn.
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -6,7 +6,7 @@
 // kubelet does, the agent records SandboxChanged, makes a new sandbox and starts the containers
 // again, each container's restartCount going up by one. Checked: every pod Running and Ready on a
 // new sandbox, one running sandbox per pod, the host-local store holding exactly the pods' IPs.
-// 20 pods, as the issue asks. Their readiness probes are tcpSocket (a handshake from the host to
+// 20 pods, so the restart has many sandboxes to bring back at once. Their readiness probes are tcpSocket (a handshake from the host to
 // the pod IP, as kubelet probes it) rather than exec: an exec probe is a dockerd exec round trip,
 // and 20 of them a second through one dockerd on the 2-core CI machine made Ready flap for minutes
 // (probe load, not the fault under test). The restart is what is tested, so the probes are kept

@@ -1,4 +1,4 @@
-// Hostile input (issue 20), the process tier: 50 of the mutated CNI invocations the unit tier
+// Hostile input, the process tier: 50 of the mutated CNI invocations the unit tier
 // runs in-process (test/unit/fuzz-cni.test.ts) run as real kubenode-bridge processes in a node
 // namespace, against a real pod namespace. Each answers the spec error JSON with the expected
 // code and a non-zero exit, and afterwards nothing is left: no link in the node or the pod

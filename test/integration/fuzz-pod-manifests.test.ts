@@ -1,4 +1,4 @@
-// Hostile input (issue 20), with a real agent: 100 refused mutated Pod manifests (the unit tier's
+// Hostile input, with a real agent: 100 refused mutated Pod manifests (the unit tier's
 // generator, test/unit/fuzz-pod-manifests.test.ts, same kind of seed) written into the manifest
 // directory beside two good pods. The agent keeps running, every bad file gets its errors on
 // /manifestErrors (file, field, reason), and the good pods keep running, untouched.

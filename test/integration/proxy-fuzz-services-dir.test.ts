@@ -1,4 +1,4 @@
-// Hostile input (issue 20) against a running kubenode-proxy: 1,000 mutated Service and
+// Hostile input against a running kubenode-proxy: 1,000 mutated Service and
 // EndpointSlice files (the fuzz generator of test/fixtures/fuzz with the unit test's fixed seed,
 // so case N is the same mutant in both) are written into the --services-dir of a real proxy
 // process, in its own network namespace, beside good Services with real backends. Checked: the

@@ -1,4 +1,4 @@
-// iptables mode's periodic sync against real iptables in test-created namespaces (issue 19):
+// iptables mode's periodic sync against real iptables in test-created namespaces:
 // a periodic sync writes only what changed, so packet counters of unchanged rules keep counting;
 // rules flushed behind the proxy's back are found by the canary check and rewritten; NodePorts
 // answer on 127.0.0.1 (--iptables-localhost-nodeports, upstream's default) and not with =false.

@@ -3,7 +3,7 @@
 // must see no failure, and the restarted proxy's first sync must leave exactly the rules a clean
 // proxy writes.
 //
-// Size: the 10,000 Services (NFT_CHAINS_PER_COMMIT, 3,000 chains per transaction, and two
+// Size: 10,000 Services (NFT_CHAINS_PER_COMMIT, 3,000 chains per transaction, and two
 // chains per Service, SVC and one SEP, split that full sync into seven transactions; 4,000 is the
 // smallest count that still splits into three). On a quiet run here the file takes ~50 s with
 // 10,000 (0 failed connections of ~59,000 in iptables mode, repair 5.7 s) against ~27 s with

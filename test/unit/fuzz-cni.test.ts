@@ -1,4 +1,4 @@
-// Hostile input (issue 20): 1,000 mutated network configurations and CNI_* environments through
+// Hostile input: 1,000 mutated network configurations and CNI_* environments through
 // kubenode-bridge's entry (cni/skel's runPlugin, in-process with injected env and stdin). The
 // answer is always the spec's error JSON on stdout ({cniVersion, code, msg}) with exit 1 and the
 // code the spec gives the problem: 4 for a bad environment (checked first), 6 for stdin that is

@@ -1,4 +1,4 @@
-// Hostile input (issue 20): 1,000 Pod manifests mutated from valid ones (fixed seed) through the
+// Hostile input: 1,000 Pod manifests mutated from valid ones (fixed seed) through the
 // file source's parsing and the agent's validation. Nothing may throw out; every manifest is either
 // admitted or refused with errors that each name the file, the field and the reason.
 import t from 'tap';

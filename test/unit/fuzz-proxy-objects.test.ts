@@ -1,4 +1,4 @@
-// Hostile input (issue 20): 1,000 Services and EndpointSlices mutated from valid ones (fixed seed)
+// Hostile input: 1,000 Services and EndpointSlices mutated from valid ones (fixed seed)
 // through the proxy's manifest parsing, model validation and change tracker. Nothing may throw
 // out; each refused object is named with field and reason and skipped; and the iptables rules
 // planned for the good objects are the same, to the byte, as when the bad ones were never seen.

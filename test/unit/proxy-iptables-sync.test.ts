@@ -1,4 +1,4 @@
-// The iptables planner's answers to issue 19's findings: per-endpoint comments go above 1,000
+// The iptables planner's large-cluster and periodic-sync behaviour: per-endpoint comments go above 1,000
 // endpoints (upstream's largeClusterMode) and per-Service ones stay; localhost NodePorts
 // (--iptables-localhost-nodeports) and the KUBE-FIREWALL rule; the canary chain every full sync
 // declares. Pure: no kernel here (the integration tier runs the same against real iptables).
