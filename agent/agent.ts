@@ -43,6 +43,7 @@ import type { CertificateManager } from './certificate/manager.js';
 // Events: pure here; the apiserver sink is imported by createEventRecorder only with --kubeconfig.
 import { createEventRecorder, type Recorder } from './events/recorder.js';
 import { containerRef, nodeRef } from './events/types.js';
+import { errorMessage } from '../lib/errors.js';
 
 /** The node's address for pods' hostIP: --node-ip, else the first global IPv4 of a physical-looking interface. */
 export function defaultHostIP(): string {
@@ -83,7 +84,10 @@ export class Agent {
   private admission!: PodAdmission;
   private housekeeper!: Housekeeping;
 
-  constructor(private readonly cfg: AgentConfig, private readonly logger: Logger) {
+  constructor(
+    private readonly cfg: AgentConfig,
+    private readonly logger: Logger,
+  ) {
     this.nodeName = (cfg.hostnameOverride ?? hostname()).toLowerCase();
   }
 
@@ -118,51 +122,124 @@ export class Agent {
     const logger = this.logger;
     await mkdir(cfg.rootDir, { recursive: true });
     await this.bootstrapCredentials();
-    this.runtime = new DockerRuntime({ endpoint: cfg.containerRuntimeEndpoint, instance: cfg.instance, logger: logger.with({ component: 'runtime' }) });
+    this.runtime = new DockerRuntime({
+      endpoint: cfg.containerRuntimeEndpoint,
+      instance: cfg.instance,
+      logger: logger.with({ component: 'runtime' }),
+    });
     const dockerVersion = await this.runtime.ping();
     const cgroups = new CgroupManager({ root: cfg.cgroupRoot, logger });
     await cgroups.init();
     const capacity = await readCapacity(cfg.rootDir, cfg.maxPods);
-    const evictionHard = nodeThresholds(evictionThresholds(cfg), { memoryBytes: capacity.memoryBytes, nodefsBytes: capacity.ephemeralStorageBytes });
+    const evictionHard = nodeThresholds(evictionThresholds(cfg), {
+      memoryBytes: capacity.memoryBytes,
+      nodefsBytes: capacity.ephemeralStorageBytes,
+    });
     const hostIPs = [cfg.nodeIp ?? defaultHostIP()];
     const minOomScoreAdj = minimumOomScoreAdj();
-    if (minOomScoreAdj > -1000) logger.warn('oom_score_adj cannot be lowered here (no CAP_SYS_RESOURCE): Guaranteed pods and sandboxes get the current score instead of a negative one', { minimum: minOomScoreAdj });
-    const network = new CniNetwork({ confDir: cfg.cniConfDir, binDirs: cfg.cniBinDir, cacheDir: cfg.cniCacheDir!, logger: logger.with({ component: 'cni' }) });
+    if (minOomScoreAdj > -1000)
+      logger.warn(
+        'oom_score_adj cannot be lowered here (no CAP_SYS_RESOURCE): Guaranteed pods and sandboxes get the current score instead of a negative one',
+        { minimum: minOomScoreAdj },
+      );
+    const network = new CniNetwork({
+      confDir: cfg.cniConfDir,
+      binDirs: cfg.cniBinDir,
+      cacheDir: cfg.cniCacheDir!,
+      logger: logger.with({ component: 'cni' }),
+    });
     const networkState = new NetworkStateStore(join(cfg.rootDir, 'sandboxes'));
-    const recorder = (this.recorder = await createEventRecorder({ nodeName: this.nodeName, logger, kubeconfig: cfg.kubeconfig, count: (o) => this.metrics.events.inc({ result: o }) }));
+    const recorder = (this.recorder = await createEventRecorder({
+      nodeName: this.nodeName,
+      logger,
+      kubeconfig: cfg.kubeconfig,
+      count: (o) => this.metrics.events.inc({ result: o }),
+    }));
     recorder.event(nodeRef(this.nodeName), 'Normal', 'Starting', 'Starting kubenode agent.');
     this.prober = new ProbeManager({
-      logger: logger.with({ component: 'prober' }), onChange: (c) => this.workers?.onProbeChange(c),
+      logger: logger.with({ component: 'prober' }),
+      onChange: (c) => this.workers?.onProbeChange(c),
       onEvent: (e) => recorder.event(containerRef(e.pod, e.containerName), e.type, e.reason, e.message),
     });
     this.ctx = await buildPodContext({
-      cfg, nodeName: this.nodeName, hostIPs, minOomScoreAdj, runtime: this.runtime, network, networkState, prober: this.prober, cgroups,
-      status: this.status, metrics: this.metrics, logger, capacity, evictionHard, recorder,
+      cfg,
+      nodeName: this.nodeName,
+      hostIPs,
+      minOomScoreAdj,
+      runtime: this.runtime,
+      network,
+      networkState,
+      prober: this.prober,
+      cgroups,
+      status: this.status,
+      metrics: this.metrics,
+      logger,
+      capacity,
+      evictionHard,
+      recorder,
     });
     this.startPodManagement(network, cgroups, recorder);
     this.eviction = await startEviction({
-      cfg, nodeName: this.nodeName, runtime: this.runtime, cgroups, workers: this.workers, status: this.status, recorder, logger,
-      desired: () => this.podConfig.desired(), deleteDeadContainers: async () => { await this.gc.run((uid) => this.podState(uid)); },
+      cfg,
+      nodeName: this.nodeName,
+      runtime: this.runtime,
+      cgroups,
+      workers: this.workers,
+      status: this.status,
+      recorder,
+      logger,
+      desired: () => this.podConfig.desired(),
+      deleteDeadContainers: async () => {
+        await this.gc.run((uid) => this.podState(uid));
+      },
     });
 
     this.manifestServer = await addConfiguredSources(cfg, this.nodeName, logger, this.sources);
     if (cfg.kubeconfig) {
       const { connectApiserver } = await import('./apiserver/setup.js');
-      await connectApiserver({
-        cfg, kubeconfig: cfg.kubeconfig, nodeName: this.nodeName, hostIPs, evictionHard, ctx: this.ctx, runtime: this.runtime, network,
-        status: this.status, metrics: this.metrics, recorder, logger, pressure: () => this.eviction?.pressure() ?? {},
-        hasPod: (uid) => this.workers.has(uid), desired: () => this.podConfig.desired(), addSource: (src) => this.sources.push(src),
-        onServingRotated: (pair) => this.secure?.setCertificate(pair.certPem, pair.keyPem),
-      }, this.api);
+      await connectApiserver(
+        {
+          cfg,
+          kubeconfig: cfg.kubeconfig,
+          nodeName: this.nodeName,
+          hostIPs,
+          evictionHard,
+          ctx: this.ctx,
+          runtime: this.runtime,
+          network,
+          status: this.status,
+          metrics: this.metrics,
+          recorder,
+          logger,
+          pressure: () => this.eviction?.pressure() ?? {},
+          hasPod: (uid) => this.workers.has(uid),
+          desired: () => this.podConfig.desired(),
+          addSource: (src) => this.sources.push(src),
+          onServingRotated: (pair) => this.secure?.setCertificate(pair.certPem, pair.keyPem),
+        },
+        this.api,
+      );
     }
     this.sources.push(...this.extraSources);
     for (const s of this.sources) this.podConfig.register(s.name);
 
-    logger.info('agent starting', { node: this.nodeName, hostIP: hostIPs[0], docker: dockerVersion, cgroupVersion: cgroups.version, cgroupRoot: cgroups.root, instance: cfg.instance, sources: this.sources.map((s) => s.name) });
+    logger.info('agent starting', {
+      node: this.nodeName,
+      hostIP: hostIPs[0],
+      docker: dockerVersion,
+      cgroupVersion: cgroups.version,
+      cgroupRoot: cgroups.root,
+      instance: cfg.instance,
+      sources: this.sources.map((s) => s.name),
+    });
 
     // Container events wake the pod's worker at once; the relist below is the safety net.
-    this.stopEvents = this.runtime.watchEvents((e) => { if (e.podUid && !e.ours) this.workers.requestSync(e.podUid); });
-    await this.serveNodeApi(new StatsProvider({ nodeName: this.nodeName, cgroups, status: this.status, capacity, startTime: new Date() }));
+    this.stopEvents = this.runtime.watchEvents((e) => {
+      if (e.podUid && !e.ours) this.workers.requestSync(e.podUid);
+    });
+    await this.serveNodeApi(
+      new StatsProvider({ nodeName: this.nodeName, cgroups, status: this.status, capacity, startTime: new Date() }),
+    );
     if (this.api.servingCertificates) void this.api.registered!.then(() => this.serveWithClusterCertificate());
     await this.startLoops(network);
   }
@@ -176,8 +253,12 @@ export class Agent {
     if (cfg.kubeconfig && (cfg.bootstrapKubeconfig || cfg.rotateCertificates)) {
       const { ensureClientCredentials } = await import('./certificate/bootstrap.js');
       this.clientCertificates = await ensureClientCredentials({
-        kubeconfig: cfg.kubeconfig, bootstrapKubeconfig: cfg.bootstrapKubeconfig, certDir: cfg.certDir!,
-        nodeName: this.nodeName, rotate: cfg.rotateCertificates, logger: this.logger,
+        kubeconfig: cfg.kubeconfig,
+        bootstrapKubeconfig: cfg.bootstrapKubeconfig,
+        certDir: cfg.certDir!,
+        nodeName: this.nodeName,
+        rotate: cfg.rotateCertificates,
+        logger: this.logger,
       });
     }
   }
@@ -187,25 +268,53 @@ export class Agent {
     const { cfg, logger } = this;
     // What each pod is allocated (checkpointed across restarts) and the decisions on resizes.
     this.ctx.allocation = new AllocationManager({
-      file: join(cfg.rootDir, 'allocated_pods_state'), capacity: this.ctx.capacity, logger: logger.with({ component: 'allocation' }), recorder,
+      file: join(cfg.rootDir, 'allocated_pods_state'),
+      capacity: this.ctx.capacity,
+      logger: logger.with({ component: 'allocation' }),
+      recorder,
       isStaticPod: (p) => p.metadata?.annotations?.[ANNOTATIONS.configSource] !== 'api', // API_SOURCE, not imported without --kubeconfig
       onChange: (p) => this.workers.update(p),
     });
     this.workers = new PodWorkers(this.ctx, cfg.syncConcurrency);
     this.gc = new ContainerGC({
-      runtime: this.runtime, network, networkState: this.ctx.networkState, logger,
-      policy: { minAgeMs: cfg.minimumContainerTtlMs, maxPerPodContainer: cfg.maximumDeadContainersPerContainer, maxContainers: cfg.maximumDeadContainers },
+      runtime: this.runtime,
+      network,
+      networkState: this.ctx.networkState,
+      logger,
+      policy: {
+        minAgeMs: cfg.minimumContainerTtlMs,
+        maxPerPodContainer: cfg.maximumDeadContainersPerContainer,
+        maxContainers: cfg.maximumDeadContainers,
+      },
     });
     this.podConfig = new PodConfig({ logger, onChange: (c) => this.onDesiredChange(c) });
-    this.relister = new Relist({ runtime: this.runtime, workers: this.workers, podConfig: this.podConfig, metrics: this.metrics });
+    this.relister = new Relist({
+      runtime: this.runtime,
+      workers: this.workers,
+      podConfig: this.podConfig,
+      metrics: this.metrics,
+    });
     this.admission = new PodAdmission({
-      maxPods: cfg.maxPods, workers: () => this.workers, status: this.status, logger, recorder: () => this.recorder,
-      evictionAdmit: (p) => this.eviction?.manager.admit(p), inRuntime: () => this.relister.inRuntime,
+      maxPods: cfg.maxPods,
+      workers: () => this.workers,
+      status: this.status,
+      logger,
+      recorder: () => this.recorder,
+      evictionAdmit: (p) => this.eviction?.manager.admit(p),
+      inRuntime: () => this.relister.inRuntime,
     });
     this.housekeeper = new Housekeeping({
-      rootDir: cfg.rootDir, runtime: this.runtime, gc: this.gc, volumes: this.ctx.volumes, cgroups, logger,
-      relist: () => this.relist(), podState: (uid) => this.podState(uid), allSourcesReady: () => this.podConfig.allSourcesReady(),
-      removeOrphanAllocations: () => this.ctx.allocation?.removeOrphans(new Set(this.podConfig.desired().map((p) => p.metadata!.uid!))),
+      rootDir: cfg.rootDir,
+      runtime: this.runtime,
+      gc: this.gc,
+      volumes: this.ctx.volumes,
+      cgroups,
+      logger,
+      relist: () => this.relist(),
+      podState: (uid) => this.podState(uid),
+      allSourcesReady: () => this.podConfig.allSourcesReady(),
+      removeOrphanAllocations: () =>
+        this.ctx.allocation?.removeOrphans(new Set(this.podConfig.desired().map((p) => p.metadata!.uid!))),
       stopped: () => this.stopped,
     });
   }
@@ -233,7 +342,8 @@ export class Agent {
   private async startLoops(network: CniNetwork): Promise<void> {
     const { cfg, logger } = this;
     await this.relist().catch(() => {}); // what already runs here, before any source speaks (admission)
-    const networkGc = (when: string) => collectNetworkGarbage(network, this.runtime, logger.with({ component: 'cni' }), when);
+    const networkGc = (when: string) =>
+      collectNetworkGarbage(network, this.runtime, logger.with({ component: 'cni' }), when);
     void networkGc('start-up'); // ADDs wait for it (GcGate), nothing else does
     for (const s of this.sources) await s.start((u) => this.podConfig.apply(u));
 
@@ -256,10 +366,14 @@ export class Agent {
     try {
       const pair = await this.api.servingCertificates!.ensure();
       if (this.stopped) return;
-      this.secure = await startNodeApi(this.cfg, this.nodeApi!, this.nodeName, this.logger, { cert: pair.certPem, key: pair.keyPem });
+      this.secure = await startNodeApi(this.cfg, this.nodeApi!, this.nodeName, this.logger, {
+        cert: pair.certPem,
+        key: pair.keyPem,
+      });
       this.api.servingCertificates!.startRotation();
     } catch (e) {
-      if (!this.stopped) this.logger.error('node API (HTTPS) not started: no serving certificate', { error: (e as Error).message });
+      if (!this.stopped)
+        this.logger.error('node API (HTTPS) not started: no serving certificate', { error: errorMessage(e) });
     }
   }
 
@@ -268,7 +382,9 @@ export class Agent {
     const t = setInterval(() => {
       if (busy || this.stopped) return;
       busy = true;
-      fn().catch((e) => this.logger.error('periodic task failed', { error: (e as Error).message })).finally(() => (busy = false));
+      fn()
+        .catch((e) => this.logger.error('periodic task failed', { error: errorMessage(e) }))
+        .finally(() => (busy = false));
     }, ms);
     t.unref();
     this.timers.push(t);
@@ -283,7 +399,12 @@ export class Agent {
     }
     for (const p of [...c.added, ...c.updated]) {
       const uid = p.metadata!.uid!;
-      if (c.added.includes(p)) this.logger.info('pod added', { pod: `${p.metadata!.namespace}/${p.metadata!.name}`, uid, source: p.metadata!.annotations?.['kubernetes.io/config.source'] });
+      if (c.added.includes(p))
+        this.logger.info('pod added', {
+          pod: `${p.metadata!.namespace}/${p.metadata!.name}`,
+          uid,
+          source: p.metadata!.annotations?.['kubernetes.io/config.source'],
+        });
       if (!this.admission.admit(p)) continue;
       this.workers.update(this.ctx.allocation!.podToRun(p)); // as allocated: a resize only once it is
     }
@@ -299,7 +420,12 @@ export class Agent {
   }
 
   podsWithStatus(): V1Pod[] {
-    return this.podConfig.desired().map((p) => this.status.podWithStatus(p.metadata!.uid!) ?? { ...p, status: { phase: 'Pending', qosClass: undefined } });
+    return this.podConfig
+      .desired()
+      .map(
+        (p) =>
+          this.status.podWithStatus(p.metadata!.uid!) ?? { ...p, status: { phase: 'Pending', qosClass: undefined } },
+      );
   }
 
   manifestErrors(): ManifestError[] {

@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { parseDuration } from './config/duration.js';
 import { bootstrapKubeconfigYaml, discover, parseBootstrapToken } from './certificate/discovery.js';
 import { parseCaCertHash } from './certificate/ca-hash.js';
+import { errorMessage } from '../lib/errors.js';
 
 const fail = (msg: string, code = 1): never => {
   process.stderr.write(`kubenode-join: ${msg}\n`);
@@ -30,7 +31,8 @@ if (argv.includes('--help') || argv.includes('-h')) {
 }
 for (let i = 0; i < argv.length; i++) {
   const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]!);
-  if (!m || !['apiserver', 'token', 'ca-cert-hash', 'bootstrap-kubeconfig', 'ca-file', 'timeout'].includes(m[1]!)) fail(`unexpected argument ${JSON.stringify(argv[i])}`, 2);
+  if (!m || !['apiserver', 'token', 'ca-cert-hash', 'bootstrap-kubeconfig', 'ca-file', 'timeout'].includes(m[1]!))
+    fail(`unexpected argument ${JSON.stringify(argv[i])}`, 2);
   const v = m![2] ?? argv[++i];
   if (v === undefined) fail(`--${m![1]} needs a value`, 2);
   flags[m![1]!] = v!;
@@ -54,13 +56,17 @@ try {
   const token = parseBootstrapToken(flags.token!);
   if (flags['ca-cert-hash']) parseCaCertHash(flags['ca-cert-hash']); // a malformed pin fails now, not after retries
   const { caPem } = await discover({
-    apiserver: apiserver!.origin, token, caHash: flags['ca-cert-hash'] || undefined,
+    apiserver: apiserver!.origin,
+    token,
+    caHash: flags['ca-cert-hash'] || undefined,
     timeoutMs: flags.timeout ? parseDuration(flags.timeout) : 300_000,
     log: (m) => process.stderr.write(`kubenode-join: ${m}\n`),
   });
   write(flags['ca-file']!, caPem);
   write(flags['bootstrap-kubeconfig']!, bootstrapKubeconfigYaml(apiserver!.origin, caPem, token));
-  process.stdout.write(`cluster-info from ${apiserver!.origin} verified with token ${token.id}${flags['ca-cert-hash'] ? ' and the CA pin' : ''}; bootstrap kubeconfig ${flags['bootstrap-kubeconfig']}\n`);
+  process.stdout.write(
+    `cluster-info from ${apiserver!.origin} verified with token ${token.id}${flags['ca-cert-hash'] ? ' and the CA pin' : ''}; bootstrap kubeconfig ${flags['bootstrap-kubeconfig']}\n`,
+  );
 } catch (e) {
-  fail((e as Error).message);
+  fail(errorMessage(e));
 }

@@ -4,6 +4,7 @@ import { createLogger } from '../lib/log.js';
 import { loadFaultPoints } from '../lib/faultpoints.js';
 import { Agent } from './agent.js';
 import { parseArgs, usage } from './config/config.js';
+import { errorMessage } from '../lib/errors.js';
 
 const logger = createLogger('agent');
 
@@ -16,7 +17,7 @@ let parsed: ReturnType<typeof parseArgs>;
 try {
   parsed = parseArgs(process.argv.slice(2));
 } catch (e) {
-  fail((e as Error).message, 2);
+  fail(errorMessage(e), 2);
 }
 if (parsed === 'help') {
   process.stdout.write(usage() + '\n');
@@ -26,20 +27,23 @@ if (parsed === 'help') {
 // Fault points for tests (lib/faultpoints.ts): inert unless KUBENODE_FAULTPOINTS is set.
 try {
   const points = loadFaultPoints();
-  if (points.length) logger.warn('fault points armed (KUBENODE_FAULTPOINTS): the agent will fail on purpose', { points });
+  if (points.length)
+    logger.warn('fault points armed (KUBENODE_FAULTPOINTS): the agent will fail on purpose', { points });
 } catch (e) {
-  fail((e as Error).message, 2);
+  fail(errorMessage(e), 2);
 }
 
 // A bug in one pod's handling must not take every other pod's agent down with it.
-process.on('unhandledRejection', (e) => logger.error('unhandled rejection', { error: (e as Error)?.stack ?? String(e) }));
+process.on('unhandledRejection', (e) =>
+  logger.error('unhandled rejection', { error: (e as Error)?.stack ?? String(e) }),
+);
 
 const agent = new Agent(parsed, logger);
 try {
   await agent.start();
 } catch (e) {
-  logger.error('agent failed to start', { error: (e as Error).message });
-  fail((e as Error).message, 1);
+  logger.error('agent failed to start', { error: errorMessage(e) });
+  fail(errorMessage(e), 1);
 }
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

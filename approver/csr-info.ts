@@ -17,12 +17,15 @@ const EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
 const SUBJECT_ALT_NAME = '2.5.29.17';
 
 function seq(t: Tlv, what: string): Tlv[] {
-  if (t.tag !== 0x30 && t.tag !== 0x31 && (t.tag & 0xe0) !== 0xa0) throw new Error(`CSR: ${what} is not a constructed value`);
+  if (t.tag !== 0x30 && t.tag !== 0x31 && (t.tag & 0xe0) !== 0xa0)
+    throw new Error(`CSR: ${what} is not a constructed value`);
   return children(t.value);
 }
 
 export function parseCsrPem(pem: string): CsrInfo {
-  const m = /-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----([\s\S]+?)-----END (?:NEW )?CERTIFICATE REQUEST-----/.exec(pem);
+  const m = /-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----([\s\S]+?)-----END (?:NEW )?CERTIFICATE REQUEST-----/.exec(
+    pem,
+  );
   if (!m) throw new Error('CSR: no "CERTIFICATE REQUEST" PEM block');
   const der = Buffer.from(m[1]!.replace(/\s/g, ''), 'base64');
   const [info] = seq(readTlv(der), 'CertificationRequest');

@@ -5,9 +5,19 @@
 // serving certificates. Started by scripts/control-plane.sh up as a process like the others.
 //
 //   node dist/approver/main.js --kubeconfig FILE
-import { CertificatesV1Api, CoreV1Api, KubeConfig, ListWatch, Watch, type V1CertificateSigningRequest, type V1CertificateSigningRequestList, type V1Node } from '@kubernetes/client-node';
+import {
+  CertificatesV1Api,
+  CoreV1Api,
+  KubeConfig,
+  ListWatch,
+  Watch,
+  type V1CertificateSigningRequest,
+  type V1CertificateSigningRequestList,
+  type V1Node,
+} from '@kubernetes/client-node';
 import { createLogger } from '../lib/log.js';
 import { decide } from './decide.js';
+import { errorMessage } from '../lib/errors.js';
 
 const logger = createLogger('csr-approver');
 
@@ -18,7 +28,9 @@ function parseFlags(argv: string[]): { kubeconfig: string } {
     const m = /^--kubeconfig(?:=(.*))?$/.exec(a);
     if (m) kubeconfig = m[1] ?? argv[++i];
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('Usage: kubenode-csr-approver --kubeconfig FILE\n\nApproves kubelet-serving CSRs from system:node:NAME whose SANs are the Node\'s addresses.\n');
+      process.stdout.write(
+        "Usage: kubenode-csr-approver --kubeconfig FILE\n\nApproves kubelet-serving CSRs from system:node:NAME whose SANs are the Node's addresses.\n",
+      );
       process.exit(0);
     } else {
       process.stderr.write(`kubenode-csr-approver: unknown argument ${JSON.stringify(a)} (see --help)\n`);
@@ -56,19 +68,31 @@ async function handle(csr: V1CertificateSigningRequest): Promise<void> {
     const nodeName = /^system:node:(.+)$/.exec(csr.spec.username ?? '')?.[1];
     const d = decide(csr, nodeName ? await readNode(nodeName) : undefined);
     if (d.action === 'skip') {
-      if (d.message !== 'already decided' && !d.message.startsWith('signer ')) logger.info('CSR left alone', { csr: name, why: d.message });
+      if (d.message !== 'already decided' && !d.message.startsWith('signer '))
+        logger.info('CSR left alone', { csr: name, why: d.message });
       return;
     }
     const type = d.action === 'approve' ? 'Approved' : 'Denied';
     const body: V1CertificateSigningRequest = {
       ...csr,
-      status: { ...csr.status, conditions: [...(csr.status?.conditions ?? []), { type, status: 'True', reason: d.reason, message: d.message, lastUpdateTime: new Date() }] },
+      status: {
+        ...csr.status,
+        conditions: [
+          ...(csr.status?.conditions ?? []),
+          { type, status: 'True', reason: d.reason, message: d.message, lastUpdateTime: new Date() },
+        ],
+      },
     };
     await certificates.replaceCertificateSigningRequestApproval({ name, body });
-    logger[d.action === 'approve' ? 'info' : 'warn'](`CSR ${d.action === 'approve' ? 'approved' : 'denied'}`, { csr: name, requester: csr.spec.username, reason: d.reason, message: d.message });
+    logger[d.action === 'approve' ? 'info' : 'warn'](`CSR ${d.action === 'approve' ? 'approved' : 'denied'}`, {
+      csr: name,
+      requester: csr.spec.username,
+      reason: d.reason,
+      message: d.message,
+    });
   } catch (e) {
     // A conflict or a transient error: the next update of the CSR (or the informer's resync) tries again.
-    logger.warn('CSR not handled', { csr: name, error: (e as Error).message });
+    logger.warn('CSR not handled', { csr: name, error: errorMessage(e) });
   } finally {
     inFlight.delete(name);
   }
@@ -82,7 +106,7 @@ informer.on('update', (c) => void handle(c));
 let stopped = false;
 informer.on('error', (err: unknown) => {
   if (stopped) return;
-  logger.warn('CSR watch failed; restarting in 2s', { error: (err as Error)?.message ?? String(err) });
+  logger.warn('CSR watch failed; restarting in 2s', { error: errorMessage(err) });
   setTimeout(() => void informer.start().catch(() => undefined), 2000);
 });
 await informer.start();

@@ -20,6 +20,7 @@ import { run } from '../lib/exec.js';
 import { printMachine, report, ratio, stats } from './harness.js';
 import { createWorld, testPod, podReady, IMAGES, type AgentProcess } from '../test/fixtures/agent/world.js';
 import { startControlPlane } from '../test/harness/control-plane.js';
+import { errorMessage } from '../lib/errors.js';
 
 const teardowns: (() => unknown)[] = [];
 const t = { teardown: (fn: () => unknown) => void teardowns.push(fn) };
@@ -37,7 +38,17 @@ async function until(what: string, timeoutMs: number, fn: () => Promise<boolean>
   }
 }
 
-interface LogLine { ts: string; msg: string; pod?: string; ready?: string; sinceObservedMs?: number; source?: string; createMs?: number; startMs?: number; cniMs?: number }
+interface LogLine {
+  ts: string;
+  msg: string;
+  pod?: string;
+  ready?: string;
+  sinceObservedMs?: number;
+  source?: string;
+  createMs?: number;
+  startMs?: number;
+  cniMs?: number;
+}
 
 /** The agent's log lines about one pod (by "namespace/name"), parsed. */
 function podLog(agent: AgentProcess, key: string): LogLine[] {
@@ -47,7 +58,9 @@ function podLog(agent: AgentProcess, key: string): LogLine[] {
     try {
       const r = JSON.parse(l) as LogLine;
       if (r.pod === key) out.push(r);
-    } catch { /* not JSON */ }
+    } catch {
+      /* not JSON */
+    }
   }
   return out;
 }
@@ -65,7 +78,10 @@ const STEPS = [
   'admin watch sees Ready',
 ] as const;
 
-const loadLine = () => `load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+const loadLine = () =>
+  `load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`;
 
 async function main() {
   printMachine('kubenode-agent with the real control plane: kubectl apply -> Ready in the API');
@@ -77,22 +93,43 @@ async function main() {
     agents.push(await w.startAgent([`--kubeconfig=${join(creds, 'kubeconfig')}`], 90_000));
   }
   // BENCH_AGENT_LOG=FILE keeps both agents' logs, to look at what the breakdown summarises.
-  if (process.env.BENCH_AGENT_LOG) teardowns.push(() => writeFileSync(process.env.BENCH_AGENT_LOG!, agents.flatMap((a) => a.logs).join('\n') + '\n'));
+  if (process.env.BENCH_AGENT_LOG)
+    teardowns.push(() => writeFileSync(process.env.BENCH_AGENT_LOG!, agents.flatMap((a) => a.logs).join('\n') + '\n'));
   const kc = new KubeConfig();
   kc.loadFromFile(cp.kubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
-  await until('both nodes Ready', 60_000, async () => {
-    const nodes = (await core.listNode()).items;
-    return worlds.every((w) => nodes.some((n) => n.metadata?.name === w.nodeName && n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')));
-  }, 300);
+  await until(
+    'both nodes Ready',
+    60_000,
+    async () => {
+      const nodes = (await core.listNode()).items;
+      return worlds.every((w) =>
+        nodes.some(
+          (n) =>
+            n.metadata?.name === w.nodeName &&
+            n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        ),
+      );
+    },
+    300,
+  );
   const ns = worlds[0]!.prefix;
   await cp.createNamespace(ns);
   const podSpec = {
     terminationGracePeriodSeconds: 2,
-    containers: [{ name: 'web', image: IMAGES.demo, imagePullPolicy: 'Never', readinessProbe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 1 } }],
+    containers: [
+      {
+        name: 'web',
+        image: IMAGES.demo,
+        imagePullPolicy: 'Never',
+        readinessProbe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 1 },
+      },
+    ],
   };
-  const gone = async () => (await core.listNamespacedPod({ namespace: ns })).items.length === 0 && (await Promise.all(worlds.map((w) => w.containers()))).every((c) => c.length === 0);
+  const gone = async () =>
+    (await core.listNamespacedPod({ namespace: ns })).items.length === 0 &&
+    (await Promise.all(worlds.map((w) => w.containers()))).every((c) => c.length === 0);
 
   // Floor: the same pod as a static manifest on agent 0, to Ready in the agent's own /pods.
   const w0 = worlds[0]!;
@@ -101,7 +138,9 @@ async function main() {
     const name = `floor${i + 1}`;
     const t0 = performance.now();
     await w0.writeManifest(`${name}.yaml`, testPod(w0, name, podSpec.containers, { terminationGracePeriodSeconds: 2 }));
-    await until('the static pod Ready', 60_000, async () => (await agents[0]!.pods()).some((p) => p.metadata?.name === `${w0.prefix}-${name}-${w0.nodeName}` && podReady(p)));
+    await until('the static pod Ready', 60_000, async () =>
+      (await agents[0]!.pods()).some((p) => p.metadata?.name === `${w0.prefix}-${name}-${w0.nodeName}` && podReady(p)),
+    );
     if (i >= 0) floor.push(performance.now() - t0);
     await w0.removeManifest(`${name}.yaml`);
     await until('cleanup', 60_000, gone, 200);
@@ -109,14 +148,19 @@ async function main() {
 
   // An admin's watch: when each pod was created, bound and seen Ready (wall clock, as the agent logs).
   const seen = new Map<string, { added?: number; bound?: number; ready?: number }>();
-  const watch = await new Watch(kc).watch(`/api/v1/namespaces/${ns}/pods`, {}, (type, p: V1Pod) => {
-    const now = Date.now();
-    const e = seen.get(p.metadata!.name!) ?? {};
-    seen.set(p.metadata!.name!, e);
-    if (type === 'ADDED') e.added ??= now;
-    if (p.spec?.nodeName) e.bound ??= now;
-    if (ready(p)) e.ready ??= now;
-  }, () => {});
+  const watch = await new Watch(kc).watch(
+    `/api/v1/namespaces/${ns}/pods`,
+    {},
+    (type, p: V1Pod) => {
+      const now = Date.now();
+      const e = seen.get(p.metadata!.name!) ?? {};
+      seen.set(p.metadata!.name!, e);
+      if (type === 'ADDED') e.added ??= now;
+      if (p.spec?.nodeName) e.bound ??= now;
+      if (ready(p)) e.ready ??= now;
+    },
+    () => {},
+  );
   teardowns.push(() => watch.abort());
 
   /** For one pod: when each of STEPS happened, in ms after wall0. */
@@ -124,12 +168,18 @@ async function main() {
     const name = pod.metadata!.name!;
     const agent = agents[worlds.findIndex((w) => w.nodeName === pod.spec?.nodeName)];
     const log = agent ? podLog(agent, `${ns}/${name}`) : [];
-    const at = (pred: (l: LogLine) => boolean) => { const l = log.find(pred); return l ? Date.parse(l.ts) - wall0 : undefined; };
+    const at = (pred: (l: LogLine) => boolean) => {
+      const l = log.find(pred);
+      return l ? Date.parse(l.ts) - wall0 : undefined;
+    };
     const written = log.find((l) => l.msg === 'wrote pod status' && l.ready === 'True');
     const w = seen.get(name) ?? {};
     return [
-      w.added && w.added - wall0, w.bound && w.bound - wall0,
-      at((l) => l.msg === 'pod added'), at((l) => l.msg === 'creating pod sandbox'), at((l) => l.msg === 'sandbox network set up'),
+      w.added && w.added - wall0,
+      w.bound && w.bound - wall0,
+      at((l) => l.msg === 'pod added'),
+      at((l) => l.msg === 'creating pod sandbox'),
+      at((l) => l.msg === 'sandbox network set up'),
       at((l) => l.msg === 'started container'),
       written ? Date.parse(written.ts) - (written.sinceObservedMs ?? 0) - wall0 : undefined,
       written ? Date.parse(written.ts) - wall0 : undefined,
@@ -139,20 +189,35 @@ async function main() {
 
   const single: number[] = [];
   const steps = new Map<string, number[]>(STEPS.map((s) => [s, []]));
-  const sandboxParts = new Map<string, number[]>([['createMs', []], ['startMs', []], ['cniMs', []]]);
+  const sandboxParts = new Map<string, number[]>([
+    ['createMs', []],
+    ['startMs', []],
+    ['cniMs', []],
+  ]);
   for (let i = -1; i < RUNS; i++) {
     const name = `${ns}-one${i + 1}`;
     const wall0 = Date.now();
     const t0 = performance.now();
-    await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns }, spec: podSpec }) });
-    await until('the pod Ready in the API', 60_000, async () => ready(await core.readNamespacedPod({ name, namespace: ns })));
+    await cp.kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns }, spec: podSpec }),
+    });
+    await until('the pod Ready in the API', 60_000, async () =>
+      ready(await core.readNamespacedPod({ name, namespace: ns })),
+    );
     if (i >= 0) single.push(performance.now() - t0);
     await sleep(300); // the watch event and the agent's log lines arrive
     const readyPod = await core.readNamespacedPod({ name, namespace: ns });
     const marks = stepMarks(readyPod, wall0);
-    const sandboxLine = podLog(agents[worlds.findIndex((w) => w.nodeName === readyPod.spec?.nodeName)]!, `${ns}/${name}`).find((l) => l.msg === 'sandbox network set up');
-    if (i >= 0 && sandboxLine) for (const k of ['createMs', 'startMs', 'cniMs'] as const) sandboxParts.get(k)!.push(sandboxLine[k] ?? NaN);
-    if (i >= 0) STEPS.forEach((s, k) => { if (marks[k] !== undefined) steps.get(s)!.push(marks[k]!); });
+    const sandboxLine = podLog(
+      agents[worlds.findIndex((w) => w.nodeName === readyPod.spec?.nodeName)]!,
+      `${ns}/${name}`,
+    ).find((l) => l.msg === 'sandbox network set up');
+    if (i >= 0 && sandboxLine)
+      for (const k of ['createMs', 'startMs', 'cniMs'] as const) sandboxParts.get(k)!.push(sandboxLine[k] ?? NaN);
+    if (i >= 0)
+      STEPS.forEach((s, k) => {
+        if (marks[k] !== undefined) steps.get(s)!.push(marks[k]!);
+      });
     await core.deleteNamespacedPod({ name, namespace: ns });
     await until('cleanup', 60_000, gone, 200);
   }
@@ -160,22 +225,42 @@ async function main() {
   let prev = 0;
   for (const s of STEPS) {
     const v = steps.get(s)!;
-    if (!v.length) { console.log(`#   ${s.padEnd(44)} (not seen)`); continue; }
+    if (!v.length) {
+      console.log(`#   ${s.padEnd(44)} (not seen)`);
+      continue;
+    }
     const m = stats(v).median;
     console.log(`#   ${s.padEnd(44)} at ${m.toFixed(0).padStart(5)} ms  (+${(m - prev).toFixed(0)})`);
     prev = m;
   }
   if (sandboxParts.get('startMs')!.length) {
     const med = (k: string) => stats(sandboxParts.get(k)!).median.toFixed(0);
-    console.log(`#     of which: docker create ${med('createMs')} ms (with image check, pod cgroup), docker start ${med('startMs')} ms, CNI ADD ${med('cniMs')} ms`);
+    console.log(
+      `#     of which: docker create ${med('createMs')} ms (with image check, pod cgroup), docker start ${med('startMs')} ms, CNI ADD ${med('cniMs')} ms`,
+    );
   }
 
   // Readiness flips of one demo pod: Ready transition observed by the agent -> PATCH done.
   const flipName = `${ns}-flip`;
-  await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: flipName, namespace: ns }, spec: {
-    ...podSpec, containers: [{ ...podSpec.containers[0]!, readinessProbe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 1, failureThreshold: 1 } }],
-  } }) });
-  await until('the flip pod Ready in the API', 60_000, async () => ready(await core.readNamespacedPod({ name: flipName, namespace: ns })));
+  await cp.kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: flipName, namespace: ns },
+      spec: {
+        ...podSpec,
+        containers: [
+          {
+            ...podSpec.containers[0]!,
+            readinessProbe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 1, failureThreshold: 1 },
+          },
+        ],
+      },
+    }),
+  });
+  await until('the flip pod Ready in the API', 60_000, async () =>
+    ready(await core.readNamespacedPod({ name: flipName, namespace: ns })),
+  );
   const flipPod = await core.readNamespacedPod({ name: flipName, namespace: ns });
   const flipAgent = agents[worlds.findIndex((w) => w.nodeName === flipPod.spec?.nodeName)]!;
   const cid = flipPod.status!.containerStatuses![0]!.containerID!.replace(/^docker:\/\//, '');
@@ -184,11 +269,20 @@ async function main() {
   for (let i = 0; i < FLIPS; i++) {
     const toReady = i % 2 === 1;
     await run('docker', ['exec', cid, 'sh', '-c', toReady ? 'echo ok > /www/ready' : 'rm -f /www/ready']);
-    await until('the flip in the API', 30_000, async () => ready(await core.readNamespacedPod({ name: flipName, namespace: ns })) === toReady);
+    await until(
+      'the flip in the API',
+      30_000,
+      async () => ready(await core.readNamespacedPod({ name: flipName, namespace: ns })) === toReady,
+    );
   }
   await sleep(300);
-  const flips = podLog(flipAgent, `${ns}/${flipName}`).slice(mark).filter((l) => l.msg === 'wrote pod status' && l.sinceObservedMs !== undefined).map((l) => l.sinceObservedMs!);
-  const metrics = (await flipAgent.get('/metrics')).body.split('\n').filter((l) => l.startsWith('kubenode_pod_status_write_latency_seconds_') && /_(sum|count)|le="0.1"/.test(l));
+  const flips = podLog(flipAgent, `${ns}/${flipName}`)
+    .slice(mark)
+    .filter((l) => l.msg === 'wrote pod status' && l.sinceObservedMs !== undefined)
+    .map((l) => l.sinceObservedMs!);
+  const metrics = (await flipAgent.get('/metrics')).body
+    .split('\n')
+    .filter((l) => l.startsWith('kubenode_pod_status_write_latency_seconds_') && /_(sum|count)|le="0.1"/.test(l));
   await core.deleteNamespacedPod({ name: flipName, namespace: ns });
   await until('cleanup', 60_000, gone, 200);
 
@@ -200,13 +294,25 @@ async function main() {
     const d = w0.docker;
     const labels = { 'kubenode.io/instance': w0.prefix };
     const t0 = performance.now();
-    const ids = await Promise.all(Array.from({ length: 30 }, async (_, k) => {
-      const sb = await d.createContainer({ name: `${w0.prefix}-floor-${i}-${k}-pause`, Image: IMAGES.pause, Labels: labels, HostConfig: { NetworkMode: 'none' } });
-      await sb.start();
-      const c = await d.createContainer({ name: `${w0.prefix}-floor-${i}-${k}-web`, Image: IMAGES.demo, Labels: labels, HostConfig: { NetworkMode: `container:${sb.id}` } });
-      await c.start();
-      return [sb.id, c.id];
-    }));
+    const ids = await Promise.all(
+      Array.from({ length: 30 }, async (_, k) => {
+        const sb = await d.createContainer({
+          name: `${w0.prefix}-floor-${i}-${k}-pause`,
+          Image: IMAGES.pause,
+          Labels: labels,
+          HostConfig: { NetworkMode: 'none' },
+        });
+        await sb.start();
+        const c = await d.createContainer({
+          name: `${w0.prefix}-floor-${i}-${k}-web`,
+          Image: IMAGES.demo,
+          Labels: labels,
+          HostConfig: { NetworkMode: `container:${sb.id}` },
+        });
+        await c.start();
+        return [sb.id, c.id];
+      }),
+    );
     dockerFloor.push(performance.now() - t0);
     await Promise.all(ids.flat().map((id) => d.getContainer(id).remove({ force: true })));
   }
@@ -214,16 +320,27 @@ async function main() {
   const deploy: number[] = [];
   const labels = { app: `${ns}-web` };
   // Per step, across the 30 pods of each run: when the median pod and the last pod got there.
-  const deploySteps = new Map<string, { median: number[]; last: number[] }>(STEPS.map((s) => [s, { median: [], last: [] }]));
+  const deploySteps = new Map<string, { median: number[]; last: number[] }>(
+    STEPS.map((s) => [s, { median: [], last: [] }]),
+  );
   for (let i = 0; i < DEPLOY_RUNS; i++) {
     const name = `${ns}-web${i}`;
     const wall0 = Date.now();
     const t0 = performance.now();
-    await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({
-      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: ns },
-      spec: { replicas: 30, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: podSpec } },
-    }) });
-    await until('30 ready replicas', 300_000, async () => (await apps.readNamespacedDeployment({ name, namespace: ns })).status?.readyReplicas === 30, 100);
+    await cp.kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name, namespace: ns },
+        spec: { replicas: 30, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: podSpec } },
+      }),
+    });
+    await until(
+      '30 ready replicas',
+      300_000,
+      async () => (await apps.readNamespacedDeployment({ name, namespace: ns })).status?.readyReplicas === 30,
+      100,
+    );
     deploy.push(performance.now() - t0);
     await sleep(300);
     const podsNow = (await core.listNamespacedPod({ namespace: ns })).items;
@@ -231,18 +348,29 @@ async function main() {
     const perPod = podsNow.map((p) => stepMarks(p, wall0));
     STEPS.forEach((s, k) => {
       const v = perPod.map((m) => m[k]).filter((x): x is number => x !== undefined);
-      if (v.length) { deploySteps.get(s)!.median.push(stats(v).median); deploySteps.get(s)!.last.push(stats(v).max); }
+      if (v.length) {
+        deploySteps.get(s)!.median.push(stats(v).median);
+        deploySteps.get(s)!.last.push(stats(v).max);
+      }
     });
     console.log(`# run ${i}: 30 replicas Ready in ${(performance.now() - t0).toFixed(0)} ms on ${nodes.size} nodes`);
     await apps.deleteNamespacedDeployment({ name, namespace: ns });
     await until('cleanup', 180_000, gone, 500);
   }
 
-  if (deploy.length) console.log(`# 30 replicas, where the time goes (ms after kubectl apply; median over ${RUNS} runs of the median pod / the last pod; ${loadLine()}):`);
+  if (deploy.length)
+    console.log(
+      `# 30 replicas, where the time goes (ms after kubectl apply; median over ${RUNS} runs of the median pod / the last pod; ${loadLine()}):`,
+    );
   for (const s of deploy.length ? STEPS : []) {
     const v = deploySteps.get(s)!;
-    if (!v.median.length) { console.log(`#   ${s.padEnd(44)} (not seen)`); continue; }
-    console.log(`#   ${s.padEnd(44)} median pod at ${stats(v.median).median.toFixed(0).padStart(6)} ms, last pod at ${stats(v.last).median.toFixed(0).padStart(6)} ms`);
+    if (!v.median.length) {
+      console.log(`#   ${s.padEnd(44)} (not seen)`);
+      continue;
+    }
+    console.log(
+      `#   ${s.padEnd(44)} median pod at ${stats(v.median).median.toFixed(0).padStart(6)} ms, last pod at ${stats(v.last).median.toFixed(0).padStart(6)} ms`,
+    );
   }
   console.log(`# ${loadLine()}`);
   const f = report('static pod file -> Ready (agent API), floor', floor);
@@ -257,7 +385,9 @@ async function main() {
   }
   if (flips.length) {
     const fl = report('Ready flip observed -> PATCH done', flips);
-    console.log(`${''.padEnd(44)} goal 100 ms: median ${fl.median <= 100 ? 'met' : 'NOT met'}, p99 ${fl.p99 <= 100 ? 'met' : 'NOT met'}`);
+    console.log(
+      `${''.padEnd(44)} goal 100 ms: median ${fl.median <= 100 ? 'met' : 'NOT met'}, p99 ${fl.p99 <= 100 ? 'met' : 'NOT met'}`,
+    );
   }
   for (const l of metrics) console.log(`# ${l}`);
 }
@@ -265,5 +395,6 @@ async function main() {
 try {
   await main();
 } finally {
-  for (const fn of teardowns.reverse()) await Promise.resolve(fn()).catch((e) => console.error('teardown:', (e as Error).message));
+  for (const fn of teardowns.reverse())
+    await Promise.resolve(fn()).catch((e) => console.error('teardown:', errorMessage(e)));
 }

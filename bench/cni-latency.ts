@@ -33,21 +33,34 @@ function sh(file: string, args: string[]): void {
 }
 
 function outer(): void {
-  if (process.getuid?.() !== 0) throw new Error('cni-latency needs root (network namespaces): sudo npm run bench -- cni-latency');
-  const prefix = 'kb' + Math.floor(Math.random() * 0xffff).toString(16).padStart(4, '0');
+  if (process.getuid?.() !== 0)
+    throw new Error('cni-latency needs root (network namespaces): sudo npm run bench -- cni-latency');
+  const prefix =
+    'kb' +
+    Math.floor(Math.random() * 0xffff)
+      .toString(16)
+      .padStart(4, '0');
   const tmp = mkdtempSync(join(tmpdir(), `${prefix}-`));
-  const node = `${prefix}-node`, pod = `${prefix}-pod`;
+  const node = `${prefix}-node`,
+    pod = `${prefix}-pod`;
   const cleanup = () => {
     spawnSync('ip', ['netns', 'delete', pod]);
     spawnSync('ip', ['netns', 'delete', node]);
     rmSync(tmp, { recursive: true, force: true });
   };
-  process.on('SIGINT', () => { cleanup(); process.exit(130); });
+  process.on('SIGINT', () => {
+    cleanup();
+    process.exit(130);
+  });
   try {
     sh('ip', ['netns', 'add', node]);
     sh('ip', ['netns', 'add', pod]);
     sh('ip', ['-n', node, 'link', 'set', 'lo', 'up']);
-    const r = spawnSync('ip', ['netns', 'exec', node, process.execPath, fileURLToPath(import.meta.url), '--inner', prefix, tmp], { stdio: 'inherit' });
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', node, process.execPath, fileURLToPath(import.meta.url), '--inner', prefix, tmp],
+      { stdio: 'inherit' },
+    );
     if (r.status !== 0) process.exitCode = 1;
   } finally {
     cleanup();
@@ -60,24 +73,65 @@ function inner(prefix: string, tmp: string): void {
   const binDir = join(tmp, 'bin');
   // The plugins as scripts/install-cni.sh installs them (absolute interpreter, code cache), with
   // Debian's reference plugins linked beside them.
-  const inst = spawnSync('bash', [join(ROOT, 'scripts/install-cni.sh')], { env: { ...process.env, CNI_BIN_DIR: binDir }, encoding: 'utf8' });
+  const inst = spawnSync('bash', [join(ROOT, 'scripts/install-cni.sh')], {
+    env: { ...process.env, CNI_BIN_DIR: binDir },
+    encoding: 'utf8',
+  });
   if (inst.status !== 0) throw new Error(`scripts/install-cni.sh failed: ${inst.stderr}`);
   const data = join(tmp, 'ipam');
   const ours = (n: number, extra: Record<string, unknown> = {}) => ({
-    cniVersion: '1.0.0', name: `bench${n}`, type: 'kubenode-bridge', bridge: `${prefix}b${n}`, isGateway: true, isDefaultGateway: true,
-    ipam: { type: 'kubenode-ipam', ranges: [[{ subnet: `10.250.${n}.0/24` }]], dataDir: data }, ...extra,
+    cniVersion: '1.0.0',
+    name: `bench${n}`,
+    type: 'kubenode-bridge',
+    bridge: `${prefix}b${n}`,
+    isGateway: true,
+    isDefaultGateway: true,
+    ipam: { type: 'kubenode-ipam', ranges: [[{ subnet: `10.250.${n}.0/24` }]], dataDir: data },
+    ...extra,
   });
   const bridgeBin = join(binDir, 'kubenode-bridge');
   const variants: Variant[] = [
     { label: 'kubenode-bridge', file: bridgeBin, args: [], conf: ours(1) },
-    { label: 'reference bridge + host-local', file: '/usr/lib/cni/bridge', args: [], conf: { ...ours(2), type: 'bridge', ipam: { type: 'host-local', ranges: [[{ subnet: '10.250.2.0/24' }]], dataDir: data } } },
-    { label: 'kubenode-bridge, host links via netlink', file: bridgeBin, args: [], conf: ours(3), env: { KUBENODE_CNI_HOST_LINK: 'netlink' } },
-    { label: 'kubenode-bridge, IPAM executed', file: bridgeBin, args: [], conf: ours(4), env: { KUBENODE_CNI_IPAM_EXEC: '1' } },
-    { label: 'kubenode-bridge, no code cache', file: process.execPath, args: [join(ROOT, 'dist/cni/kubenode-bridge.cjs')], conf: ours(5) },
+    {
+      label: 'reference bridge + host-local',
+      file: '/usr/lib/cni/bridge',
+      args: [],
+      conf: {
+        ...ours(2),
+        type: 'bridge',
+        ipam: { type: 'host-local', ranges: [[{ subnet: '10.250.2.0/24' }]], dataDir: data },
+      },
+    },
+    {
+      label: 'kubenode-bridge, host links via netlink',
+      file: bridgeBin,
+      args: [],
+      conf: ours(3),
+      env: { KUBENODE_CNI_HOST_LINK: 'netlink' },
+    },
+    {
+      label: 'kubenode-bridge, IPAM executed',
+      file: bridgeBin,
+      args: [],
+      conf: ours(4),
+      env: { KUBENODE_CNI_IPAM_EXEC: '1' },
+    },
+    {
+      label: 'kubenode-bridge, no code cache',
+      file: process.execPath,
+      args: [join(ROOT, 'dist/cni/kubenode-bridge.cjs')],
+      conf: ours(5),
+    },
   ];
   const confFile = (v: Variant) => JSON.stringify(v.conf);
   const env = (v: Variant, cmd: string): NodeJS.ProcessEnv => ({
-    ...base, CNI_COMMAND: cmd, CNI_CONTAINERID: `${prefix}-bench`, CNI_NETNS: pod, CNI_IFNAME: 'eth0', CNI_PATH: binDir, ...v.env,
+    ...base,
+    CNI_COMMAND: cmd,
+    CNI_CONTAINERID: `${prefix}-bench`,
+    CNI_NETNS: pod,
+    CNI_IFNAME: 'eth0',
+    CNI_PATH: binDir,
+    ...v.env,
   });
   const time = (file: string, args: string[], input: string, e: NodeJS.ProcessEnv, what: string): number => {
     const t0 = performance.now();
@@ -93,13 +147,24 @@ function inner(prefix: string, tmp: string): void {
   const emptyFile = join(tmp, 'empty.cjs');
   writeFileSync(emptyFile, '');
   const netlinkPath = join(ROOT, 'node_modules/netlink');
-  const floor: number[] = [], fileFloor: number[] = [], netlinkLoad: number[] = [], rtLoad: number[] = [], ipSpawn: number[] = [];
-  const add = variants.map(() => [] as number[]), del = variants.map(() => [] as number[]);
+  const floor: number[] = [],
+    fileFloor: number[] = [],
+    netlinkLoad: number[] = [],
+    rtLoad: number[] = [],
+    ipSpawn: number[] = [];
+  const add = variants.map(() => [] as number[]),
+    del = variants.map(() => [] as number[]);
   for (let i = -WARMUP; i < RUNS; i++) {
     const f = time(process.execPath, ['-e', '0'], '', base, 'node -e 0');
     const ff = time(process.execPath, [emptyFile], '', base, 'node empty.cjs');
     const nl = time(process.execPath, ['-e', `require(${JSON.stringify(netlinkPath)})`], '', base, 'require(netlink)');
-    const rt = time(process.execPath, ['-e', `require(${JSON.stringify(join(netlinkPath, 'dist/rt/rt.js'))}).createRtNetlink().socket.close()`], '', base, 'require(netlink rt)');
+    const rt = time(
+      process.execPath,
+      ['-e', `require(${JSON.stringify(join(netlinkPath, 'dist/rt/rt.js'))}).createRtNetlink().socket.close()`],
+      '',
+      base,
+      'require(netlink rt)',
+    );
     const ip = time('ip', ['-batch', '-'], 'link show dev lo\n', base, 'ip -batch');
     const runs = variants.map((v, k) => {
       const a = time(v.file, v.args, confFile(v), env(v, 'ADD'), `${v.label} ADD`);
@@ -107,10 +172,19 @@ function inner(prefix: string, tmp: string): void {
       return [k, a, d] as const;
     });
     if (i < 0) continue;
-    floor.push(f); fileFloor.push(ff); netlinkLoad.push(nl); rtLoad.push(rt); ipSpawn.push(ip);
-    for (const [k, a, d] of runs) { add[k]!.push(a); del[k]!.push(d); }
+    floor.push(f);
+    fileFloor.push(ff);
+    netlinkLoad.push(nl);
+    rtLoad.push(rt);
+    ipSpawn.push(ip);
+    for (const [k, a, d] of runs) {
+      add[k]!.push(a);
+      del[k]!.push(d);
+    }
   }
-  console.log(`# ${RUNS} runs each (+${WARMUP} warm-up), interleaved; ADD then DEL of one pod, cniVersion 1.0.0, isGateway, default route`);
+  console.log(
+    `# ${RUNS} runs each (+${WARMUP} warm-up), interleaved; ADD then DEL of one pod, cniVersion 1.0.0, isGateway, default route`,
+  );
   const fl = report('floor: node -e 0', floor);
   const ffl = report('node empty.cjs (running a file)', fileFloor);
   const st: Stats[][] = variants.map((v, k) => [report(`${v.label} ADD`, add[k]!), report(`${v.label} DEL`, del[k]!)]);
@@ -119,7 +193,9 @@ function inner(prefix: string, tmp: string): void {
   ratio('kubenode-bridge ADD / node empty.cjs', st[0]![0]!, ffl);
   // On a shared machine the medians carry other programs' load; the fastest runs show the
   // plugin's own cost most clearly, so print that ratio too.
-  console.log(`${'kubenode-bridge ADD / node -e 0, fastest runs'.padEnd(44)} min ${st[0]![0]!.min.toFixed(1)} / ${fl.min.toFixed(1)} ms = ${(st[0]![0]!.min / fl.min).toFixed(2)}x (reference ADD min ${st[1]![0]!.min.toFixed(1)} ms)`);
+  console.log(
+    `${'kubenode-bridge ADD / node -e 0, fastest runs'.padEnd(44)} min ${st[0]![0]!.min.toFixed(1)} / ${fl.min.toFixed(1)} ms = ${(st[0]![0]!.min / fl.min).toFixed(2)}x (reference ADD min ${st[1]![0]!.min.toFixed(1)} ms)`,
+  );
   ratio('kubenode-bridge DEL / node -e 0', st[0]![1]!, fl);
   ratio('kubenode-bridge ADD / reference ADD', st[0]![0]!, st[1]![0]!);
   ratio('kubenode-bridge DEL / reference DEL', st[0]![1]!, st[1]![1]!);
@@ -128,9 +204,12 @@ function inner(prefix: string, tmp: string): void {
   const nlCost = report('node: require(netlink) (whole package)', netlinkLoad);
   const rtCost = report('node: require(netlink rt) + open socket', rtLoad);
   const ipCost = report('ip -batch (one small batch)', ipSpawn);
-  console.log(`${'netlink cost over the floor'.padEnd(44)} whole package ${(nlCost.median - fl.median).toFixed(1)} ms, rtnetlink part ${(rtCost.median - fl.median).toFixed(1)} ms; one ip -batch process ${ipCost.median.toFixed(1)} ms`);
+  console.log(
+    `${'netlink cost over the floor'.padEnd(44)} whole package ${(nlCost.median - fl.median).toFixed(1)} ms, rtnetlink part ${(rtCost.median - fl.median).toFixed(1)} ms; one ip -batch process ${ipCost.median.toFixed(1)} ms`,
+  );
   console.log('# what the design choices save (median ADD, variant minus kubenode-bridge):');
-  for (const k of [3, 4]) console.log(`${variants[k]!.label.padEnd(44)} +${(stats(add[k]!).median - st[0]![0]!.median).toFixed(1)} ms`);
+  for (const k of [3, 4])
+    console.log(`${variants[k]!.label.padEnd(44)} +${(stats(add[k]!).median - st[0]![0]!.median).toFixed(1)} ms`);
 }
 
 if (process.argv[2] === '--inner') inner(process.argv[3]!, process.argv[4]!);

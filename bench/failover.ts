@@ -16,16 +16,35 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { printMachine, report, stats } from './harness.js';
-import { DEMO_NODE_PORT, deployDemo, existingCluster, newCluster, type EmulatedCluster } from '../test/harness/cluster.js';
-import { healAfterPartition, runScenario, SCENARIO_TITLES, type ScenarioName, type ScenarioResult } from '../test/harness/failover.js';
+import {
+  DEMO_NODE_PORT,
+  deployDemo,
+  existingCluster,
+  newCluster,
+  type EmulatedCluster,
+} from '../test/harness/cluster.js';
+import {
+  healAfterPartition,
+  runScenario,
+  SCENARIO_TITLES,
+  type ScenarioName,
+  type ScenarioResult,
+} from '../test/harness/failover.js';
 import { formatPods, RequestLoop, summarize } from '../test/harness/traffic.js';
 import { recorded } from '../test/harness/failover-record.js';
 import { renderFailoverPage, type ScenarioRecord } from '../test/harness/failover-page.js';
+import { errorMessage } from '../lib/errors.js';
 
 const RUNS = 5;
 const RATE = 20;
 
-interface Args { existing: boolean; scenarios: ScenarioName[]; runs: number; html?: string; proxyMode: string }
+interface Args {
+  existing: boolean;
+  scenarios: ScenarioName[];
+  runs: number;
+  html?: string;
+  proxyMode: string;
+}
 
 function parseArgs(argv: string[]): Args {
   let existing = false;
@@ -37,9 +56,15 @@ function parseArgs(argv: string[]): Args {
     const a = argv[i]!;
     if (a === '--existing') existing = true;
     else if (a === '--scenarios') {
-      const list = (argv[++i] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+      const list = (argv[++i] ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       const bad = list.filter((s) => !['a', 'b', 'c', 'd'].includes(s));
-      if (bad.length || !list.length) throw new Error(`--scenarios: expected a comma-separated list of a, b, c, d; got ${JSON.stringify(argv[i] ?? '')}`);
+      if (bad.length || !list.length)
+        throw new Error(
+          `--scenarios: expected a comma-separated list of a, b, c, d; got ${JSON.stringify(argv[i] ?? '')}`,
+        );
       scenarios = list as ScenarioName[];
     } else if (a === '--runs') {
       runs = Number(argv[++i]);
@@ -49,7 +74,10 @@ function parseArgs(argv: string[]): Args {
       if (!v) throw new Error(`${a} needs a value`);
       if (a === '--html') html = v;
       else proxyMode = v;
-    } else throw new Error(`unknown argument ${a} (expected --existing, --scenarios a,b,c,d, --runs N, --html FILE, --proxy-mode MODE)`);
+    } else
+      throw new Error(
+        `unknown argument ${a} (expected --existing, --scenarios a,b,c,d, --runs N, --html FILE, --proxy-mode MODE)`,
+      );
   }
   return { existing, scenarios, runs, html, proxyMode };
 }
@@ -57,30 +85,63 @@ function parseArgs(argv: string[]): Args {
 function printResult(r: ScenarioResult): void {
   const s = r.summary;
   console.log(`\n(${r.scenario}) ${r.title}: ${r.target}`);
-  console.log(`    requests: ${s.requests} at ${RATE}/s, failed: ${s.failed}${s.failed ? `, for ${s.windowSeconds.toFixed(2)} s` : ''}`);
-  if (Object.keys(s.errors).length) console.log(`    errors: ${Object.entries(s.errors).map(([e, n]) => `${n} x ${e}`).join('; ')}`);
-  if (r.scenario === 'b') console.log(`    the failing pod still answered until ${(r.facts.lastAnswerWhileFailingSeconds as number).toFixed(2)} s after its probe began failing`);
-  for (const [k, v] of Object.entries(r.facts)) if (/Seconds$/.test(k) && k !== 'lastAnswerWhileFailingSeconds') console.log(`    ${k.replace(/Seconds$/, '').replace(/([A-Z])/g, ' $1').toLowerCase()}: ${(v as number).toFixed(1)} s`);
+  console.log(
+    `    requests: ${s.requests} at ${RATE}/s, failed: ${s.failed}${s.failed ? `, for ${s.windowSeconds.toFixed(2)} s` : ''}`,
+  );
+  if (Object.keys(s.errors).length)
+    console.log(
+      `    errors: ${Object.entries(s.errors)
+        .map(([e, n]) => `${n} x ${e}`)
+        .join('; ')}`,
+    );
+  if (r.scenario === 'b')
+    console.log(
+      `    the failing pod still answered until ${(r.facts.lastAnswerWhileFailingSeconds as number).toFixed(2)} s after its probe began failing`,
+    );
+  for (const [k, v] of Object.entries(r.facts))
+    if (/Seconds$/.test(k) && k !== 'lastAnswerWhileFailingSeconds')
+      console.log(
+        `    ${k
+          .replace(/Seconds$/, '')
+          .replace(/([A-Z])/g, ' $1')
+          .toLowerCase()}: ${(v as number).toFixed(1)} s`,
+      );
   console.log(`    answered before: ${formatPods(s.podsBefore)}`);
   console.log(`    answered after:  ${formatPods(s.podsAfter)}`);
 }
 
 function writePage(file: string, cluster: string, proxyMode: string, scenarios: ScenarioRecord[]): void {
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, renderFailoverPage({ cluster, proxyMode, ratePerSecond: RATE, generatedAt: new Date().toISOString(), scenarios }));
+  writeFileSync(
+    file,
+    renderFailoverPage({ cluster, proxyMode, ratePerSecond: RATE, generatedAt: new Date().toISOString(), scenarios }),
+  );
   console.log(`\nfailover page (${scenarios.length} scenario${scenarios.length === 1 ? '' : 's'}): ${file}`);
 }
 
 async function runExisting({ scenarios, html, proxyMode }: Args): Promise<void> {
   const records: ScenarioRecord[] | undefined = html ? [] : undefined;
   const c = await existingCluster();
-  const nodePort = Number((await c.kubectl(['get', 'service', 'demo', '-o', 'jsonpath={.spec.ports[0].nodePort}'], { allowFailure: true })).stdout.trim());
-  const replicas = Number((await c.kubectl(['get', 'deployment', 'demo', '-o', 'jsonpath={.spec.replicas}'], { allowFailure: true })).stdout.trim());
-  if (!nodePort || !replicas) throw new Error("the demo app is not deployed in this cluster: run 'sudo npm start' first");
-  console.log(`# failover against cluster ${c.name}: demo (${replicas} replicas), ${RATE} requests/s to http://${c.nodeIP(1)}:${nodePort}/`);
+  const nodePort = Number(
+    (
+      await c.kubectl(['get', 'service', 'demo', '-o', 'jsonpath={.spec.ports[0].nodePort}'], { allowFailure: true })
+    ).stdout.trim(),
+  );
+  const replicas = Number(
+    (
+      await c.kubectl(['get', 'deployment', 'demo', '-o', 'jsonpath={.spec.replicas}'], { allowFailure: true })
+    ).stdout.trim(),
+  );
+  if (!nodePort || !replicas)
+    throw new Error("the demo app is not deployed in this cluster: run 'sudo npm start' first");
+  console.log(
+    `# failover against cluster ${c.name}: demo (${replicas} replicas), ${RATE} requests/s to http://${c.nodeIP(1)}:${nodePort}/`,
+  );
   for (const sc of scenarios) {
     console.log(`\n== (${sc}) ${SCENARIO_TITLES[sc]}`);
-    const r = await recorded(c, records, () => runScenario(c, sc, { nodePort, replicas, ratePerSecond: RATE, log: (l) => console.log(`    ${l}`) }));
+    const r = await recorded(c, records, () =>
+      runScenario(c, sc, { nodePort, replicas, ratePerSecond: RATE, log: (l) => console.log(`    ${l}`) }),
+    );
     printResult(r);
     if (sc === 'd') {
       console.log(`    healing ${r.facts.partitionedNode} ...`);
@@ -108,22 +169,34 @@ async function runBench({ scenarios, runs, html }: Args): Promise<void> {
     loop.start();
     await new Promise((r) => setTimeout(r, 6000));
     const floor = summarize(await loop.stop(), 0, 0);
-    console.log(`floor (nothing broken): ${floor.failed} of ${floor.requests} failed, window ${floor.windowSeconds.toFixed(2)} s`);
+    console.log(
+      `floor (nothing broken): ${floor.failed} of ${floor.requests} failed, window ${floor.windowSeconds.toFixed(2)} s`,
+    );
 
     for (const sc of scenarios) {
       const failed: number[] = [];
       const windows: number[] = [];
       for (let i = 0; i < runs; i++) {
-        const r = await recorded(c, i === 0 ? records : undefined, () => runScenario(c!, sc, { nodePort: DEMO_NODE_PORT, replicas: 3, ratePerSecond: RATE, targetIndex: i }));
+        const r = await recorded(c, i === 0 ? records : undefined, () =>
+          runScenario(c!, sc, { nodePort: DEMO_NODE_PORT, replicas: 3, ratePerSecond: RATE, targetIndex: i }),
+        );
         failed.push(r.summary.failed);
         windows.push(sc === 'b' ? (r.facts.lastAnswerWhileFailingSeconds as number) : r.summary.windowSeconds);
-        console.log(`  (${sc}) run ${i + 1}: ${r.summary.failed} failed of ${r.summary.requests}, window ${windows[i]!.toFixed(2)} s`);
+        console.log(
+          `  (${sc}) run ${i + 1}: ${r.summary.failed} failed of ${r.summary.requests}, window ${windows[i]!.toFixed(2)} s`,
+        );
         if (sc === 'd') await healAfterPartition(c, r.facts.partitionedNode as string, 3);
       }
       report(`(${sc}) ${SCENARIO_TITLES[sc]}: failed requests`, failed, 'req');
       const w = report(`(${sc}) ${SCENARIO_TITLES[sc]}: failover window`, windows, 's');
-      if (sc === 'a' || sc === 'b') console.log(`${`(${sc}) window goal < 2 s`.padEnd(44)} median ${w.median.toFixed(2)} s: ${w.median < 2 ? 'met' : 'NOT met'}`);
-      if (sc === 'c') console.log(`${'(c) goal: zero failed requests'.padEnd(44)} median ${stats(failed).median}: ${stats(failed).max === 0 ? 'met' : 'NOT met'}`);
+      if (sc === 'a' || sc === 'b')
+        console.log(
+          `${`(${sc}) window goal < 2 s`.padEnd(44)} median ${w.median.toFixed(2)} s: ${w.median < 2 ? 'met' : 'NOT met'}`,
+        );
+      if (sc === 'c')
+        console.log(
+          `${'(c) goal: zero failed requests'.padEnd(44)} median ${stats(failed).median}: ${stats(failed).max === 0 ? 'met' : 'NOT met'}`,
+        );
     }
     if (html) writePage(html, c.name, 'iptables', records!);
   } finally {
@@ -132,12 +205,17 @@ async function runBench({ scenarios, runs, html }: Args): Promise<void> {
 }
 
 const args = (() => {
-  try { return parseArgs(process.argv.slice(2)); } catch (e) { console.error(`failover: ${(e as Error).message}`); process.exit(2); }
+  try {
+    return parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error(`failover: ${errorMessage(e)}`);
+    process.exit(2);
+  }
 })();
 try {
   if (args.existing) await runExisting(args);
   else await runBench(args);
 } catch (e) {
-  console.error(`failover: ${(e as Error).message}`);
+  console.error(`failover: ${errorMessage(e)}`);
   process.exit(1);
 }

@@ -19,11 +19,22 @@ export function stats(samples: readonly number[]): Stats {
   if (samples.length === 0) throw new Error('stats: no samples');
   const s = [...samples].sort((a, b) => a - b);
   const q = (p: number) => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!;
-  return { n: s.length, min: s[0]!, median: q(0.5), p99: q(0.99), max: s[s.length - 1]!, mean: s.reduce((a, b) => a + b, 0) / s.length };
+  return {
+    n: s.length,
+    min: s[0]!,
+    median: q(0.5),
+    p99: q(0.99),
+    max: s[s.length - 1]!,
+    mean: s.reduce((a, b) => a + b, 0) / s.length,
+  };
 }
 
 /** Time an async function `runs` times (after `warmup` untimed runs); milliseconds per run. */
-export async function timeRuns(runs: number, fn: (i: number) => Promise<unknown> | unknown, warmup = 2): Promise<number[]> {
+export async function timeRuns(
+  runs: number,
+  fn: (i: number) => Promise<unknown> | unknown,
+  warmup = 2,
+): Promise<number[]> {
   for (let i = 0; i < warmup; i++) await fn(-1 - i);
   const out: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -39,7 +50,9 @@ const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1
 /** One line: "label  n=100  median 12.3 ms  p99 15.0 ms  (min 11.0, max 16.2)". */
 export function report(label: string, samples: readonly number[], unit = 'ms'): Stats {
   const st = stats(samples);
-  console.log(`${label.padEnd(44)} n=${String(st.n).padEnd(4)} median ${fmt(st.median).padStart(7)} ${unit}  p99 ${fmt(st.p99).padStart(7)} ${unit}  (min ${fmt(st.min)}, max ${fmt(st.max)})`);
+  console.log(
+    `${label.padEnd(44)} n=${String(st.n).padEnd(4)} median ${fmt(st.median).padStart(7)} ${unit}  p99 ${fmt(st.p99).padStart(7)} ${unit}  (min ${fmt(st.min)}, max ${fmt(st.max)})`,
+  );
   return st;
 }
 
@@ -54,10 +67,16 @@ export function ratio(label: string, measured: Stats, floor: Stats, goal?: numbe
 /** The machine the figures came from, printed at the top of every bench. */
 export function printMachine(title: string): void {
   let kernel = '';
-  try { kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(); } catch { /* not Linux */ }
+  try {
+    kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  } catch {
+    /* not Linux */
+  }
   const cpu = cpus()[0]?.model ?? 'unknown cpu';
   console.log(`# ${title}`);
-  console.log(`# machine: ${cpus().length} x ${cpu}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, kernel ${kernel}, node ${process.version}`);
+  console.log(
+    `# machine: ${cpus().length} x ${cpu}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, kernel ${kernel}, node ${process.version}`,
+  );
   const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
   if (git.status === 0) console.log(`# commit: ${git.stdout.trim()}  date: ${new Date().toISOString()}`);
 }

@@ -35,7 +35,8 @@ interface Ports {
 
 /** Child mode: the servers the probes hit, on loopback; ports on stdout as JSON. */
 async function serve(): Promise<void> {
-  const listen = (s: net.Server) => new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r((s.address() as net.AddressInfo).port)));
+  const listen = (s: net.Server) =>
+    new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r((s.address() as net.AddressInfo).port)));
   const ports: Ports = { http: [], tcp: [], grpc: 0 };
   for (let i = 0; i < 2; i++) {
     ports.http.push(await listen(http.createServer((_q, res) => res.end('ok'))));
@@ -78,7 +79,12 @@ async function floor(): Promise<void> {
 /** "some avg60" of /proc/pressure/cpu: the share of time runnable tasks waited for a CPU. */
 function cpuPressure(): string {
   try {
-    return /some avg10=([\d.]+) avg60=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.slice(1).join('% (10 s), ') + '% (60 s)';
+    return (
+      /some avg10=([\d.]+) avg60=([\d.]+)/
+        .exec(readFileSync('/proc/pressure/cpu', 'utf8'))
+        ?.slice(1)
+        .join('% (10 s), ') + '% (60 s)'
+    );
   } catch {
     return 'unknown';
   }
@@ -97,18 +103,26 @@ function probeFor(kind: number, ports: Ports, i: number): V1Probe {
 
 async function main(): Promise<void> {
   printMachine(`prober: ${PROBES} probes at periodSeconds 1 for ${SECONDS} s (after ${WARMUP_MS / 1000} s warm-up)`);
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--servers'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--servers'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const ports: Ports = await new Promise((resolve, reject) => {
     child.stdout!.once('data', (b: Buffer) => resolve(JSON.parse(b.toString())));
     child.once('exit', (code) => reject(new Error(`server process exited ${code}`)));
   });
 
   // The floor runs beside the prober, in its own process, over the same window.
-  const floorChild = spawn(process.execPath, [fileURLToPath(import.meta.url), '--floor'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const floorChild = spawn(process.execPath, [fileURLToPath(import.meta.url), '--floor'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const floorOut: Promise<{ cpu: number; late: number[] }> = new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     floorChild.stdout!.on('data', (b: Buffer) => chunks.push(b));
-    floorChild.once('exit', (code) => (code === 0 ? resolve(JSON.parse(Buffer.concat(chunks).toString())) : reject(new Error(`floor process exited ${code}`))));
+    floorChild.once('exit', (code) =>
+      code === 0
+        ? resolve(JSON.parse(Buffer.concat(chunks).toString()))
+        : reject(new Error(`floor process exited ${code}`)),
+    );
   });
   console.log(`CPU pressure before: ${cpuPressure()}`);
   console.log(`\n## prober: ${CONTAINERS} containers x (liveness + readiness) = 200 tcpSocket, 200 httpGet, 100 grpc`);
@@ -129,13 +143,22 @@ async function main(): Promise<void> {
     const container: V1Container = {
       name: 'app',
       image: 'bench',
-      ports: [{ name: 'http', containerPort: ports.http[0]! }, { name: 'tcp', containerPort: ports.tcp[0]! }],
+      ports: [
+        { name: 'http', containerPort: ports.http[0]! },
+        { name: 'tcp', containerPort: ports.tcp[0]! },
+      ],
       livenessProbe: probeFor(liveKind[i % 5]!, ports, i),
       readinessProbe: probeFor(readyKind[i % 5]!, ports, i),
     };
-    const pod: V1Pod = { metadata: { name: `pod-${i}`, namespace: 'bench', uid: `uid-${i}` }, spec: { containers: [container] } };
+    const pod: V1Pod = {
+      metadata: { name: `pod-${i}`, namespace: 'bench', uid: `uid-${i}` },
+      spec: { containers: [container] },
+    };
     m.addContainer(`uid-${i}`, {
-      pod, container, containerId: `c-${i}`, podIP: () => '127.0.0.1',
+      pod,
+      container,
+      containerId: `c-${i}`,
+      podIP: () => '127.0.0.1',
       exec: () => Promise.reject(new Error('no exec probes in this benchmark')),
     });
   }
@@ -175,17 +198,30 @@ async function main(): Promise<void> {
     starts.sort((a, b) => a - b); // recorded as probes finish, not as they start
     for (let i = 1; i < starts.length; i++) intervals.push(starts[i]! - starts[i - 1]!);
   }
-  report('prober: interval between one worker\'s probes', intervals);
-  report('prober: probe duration', timings.map((x) => x.durationMs));
+  report("prober: interval between one worker's probes", intervals);
+  report(
+    'prober: probe duration',
+    timings.map((x) => x.durationMs),
+  );
   const results = { success: 0, failure: 0, unknown: 0 };
   for (const x of timings) results[x.result]++;
   const expected = PROBES * SECONDS;
-  console.log(`${'prober: attempts'.padEnd(44)} ${timings.length} (expected ~${expected}): ${results.success} success, ${results.failure} failure, ${results.unknown} unknown; ${changes} thresholded changes`);
-  console.log(`${'prober: event loop delay'.padEnd(44)} median ${(loop.percentile(50) / 1e6).toFixed(2)} ms  p99 ${(loop.percentile(99) / 1e6).toFixed(2)} ms  max ${(loop.max / 1e6).toFixed(2)} ms`);
-  console.log(`${'prober: CPU'.padEnd(44)} ${cpu.toFixed(2)}% of one core (floor ${f.cpu.toFixed(2)}%, ratio ${(cpu / Math.max(f.cpu, 0.01)).toFixed(1)}x); servers' process ${((childCpu / (wall / 1000)) * 100).toFixed(1)}%; RSS ${rssMiB(process.pid).toFixed(0)} MiB`);
+  console.log(
+    `${'prober: attempts'.padEnd(44)} ${timings.length} (expected ~${expected}): ${results.success} success, ${results.failure} failure, ${results.unknown} unknown; ${changes} thresholded changes`,
+  );
+  console.log(
+    `${'prober: event loop delay'.padEnd(44)} median ${(loop.percentile(50) / 1e6).toFixed(2)} ms  p99 ${(loop.percentile(99) / 1e6).toFixed(2)} ms  max ${(loop.max / 1e6).toFixed(2)} ms`,
+  );
+  console.log(
+    `${'prober: CPU'.padEnd(44)} ${cpu.toFixed(2)}% of one core (floor ${f.cpu.toFixed(2)}%, ratio ${(cpu / Math.max(f.cpu, 0.01)).toFixed(1)}x); servers' process ${((childCpu / (wall / 1000)) * 100).toFixed(1)}%; RSS ${rssMiB(process.pid).toFixed(0)} MiB`,
+  );
   const st = stats(late);
-  console.log(`${'prober: lateness vs floor'.padEnd(44)} median ${st.median.toFixed(2)} ms (floor ${fl.median.toFixed(2)}), p99 ${st.p99.toFixed(2)} ms (floor ${fl.p99.toFixed(2)}), max ${st.max.toFixed(1)} ms (floor ${fl.max.toFixed(1)})`);
-  console.log(`goal: CPU < 10% of one core: ${cpu < 10 ? 'met' : 'NOT met'}; no probe more than 200 ms late: ${st.max <= 200 ? 'met' : 'NOT met'}`);
+  console.log(
+    `${'prober: lateness vs floor'.padEnd(44)} median ${st.median.toFixed(2)} ms (floor ${fl.median.toFixed(2)}), p99 ${st.p99.toFixed(2)} ms (floor ${fl.p99.toFixed(2)}), max ${st.max.toFixed(1)} ms (floor ${fl.max.toFixed(1)})`,
+  );
+  console.log(
+    `goal: CPU < 10% of one core: ${cpu < 10 ? 'met' : 'NOT met'}; no probe more than 200 ms late: ${st.max <= 200 ? 'met' : 'NOT met'}`,
+  );
 
   // A second floor, for scale: the network work alone. 500 bare TCP connect+close per second to
   // the same servers, spread over the second like the probes (no HTTP, no gRPC, no prober).
@@ -204,7 +240,9 @@ async function main(): Promise<void> {
   const b = process.cpuUsage(b0);
   clearInterval(bare);
   const bareCpu = ((b.user + b.system) / 1000 / (performance.now() - bw0)) * 100;
-  console.log(`${'floor: 500 bare TCP connects/s, CPU'.padEnd(44)} ${bareCpu.toFixed(2)}% of one core (over ${bareSeconds} s, same process)`);
+  console.log(
+    `${'floor: 500 bare TCP connects/s, CPU'.padEnd(44)} ${bareCpu.toFixed(2)}% of one core (over ${bareSeconds} s, same process)`,
+  );
   console.log(`CPU pressure at the end: ${cpuPressure()}`);
   child.stdin!.end();
   child.kill();

@@ -24,7 +24,11 @@ const SELF = resolve(import.meta.dirname, 'proxy-ipvs.js');
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 1000);
 const ENDPOINTS = 5;
 // Few runs: under emulation one full sync of 1,000 Services takes seconds to tens of seconds.
-const RUNS = { first: Number(process.env.BENCH_RUNS ?? 2), resync: Number(process.env.BENCH_RUNS ?? 2), change: 2 * Number(process.env.BENCH_RUNS ?? 2) };
+const RUNS = {
+  first: Number(process.env.BENCH_RUNS ?? 2),
+  resync: Number(process.env.BENCH_RUNS ?? 2),
+  change: 2 * Number(process.env.BENCH_RUNS ?? 2),
+};
 const quiet = createLogger('bench', { level: 'error' });
 type Mode = 'iptables' | 'ipvs' | 'ipvs-ipvsadm';
 const MODES: readonly Mode[] = ['iptables', 'ipvs', 'ipvs-ipvsadm'];
@@ -32,12 +36,21 @@ const MODES: readonly Mode[] = ['iptables', 'ipvs', 'ipvs-ipvsadm'];
 function serviceObj(i: number): V1Service {
   const nodePort = i % 10 === 0;
   return {
-    apiVersion: 'v1', kind: 'Service',
+    apiVersion: 'v1',
+    kind: 'Service',
     metadata: { name: `svc-${i}`, namespace: 'bench' },
     spec: {
       type: nodePort ? 'NodePort' : 'ClusterIP',
       clusterIP: `10.96.${i >> 8}.${i & 255}`,
-      ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', ...(nodePort ? { nodePort: 30000 + i / 10 } : {}) }],
+      ports: [
+        {
+          name: 'http',
+          port: 80,
+          targetPort: 8080,
+          protocol: 'TCP',
+          ...(nodePort ? { nodePort: 30000 + i / 10 } : {}),
+        },
+      ],
     },
   };
 }
@@ -45,7 +58,8 @@ function serviceObj(i: number): V1Service {
 /** Service i's slice; with moved, its first endpoint has a new address (a pod replaced). */
 function sliceObj(i: number, moved = false): V1EndpointSlice {
   return {
-    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
     metadata: { name: `svc-${i}-x`, namespace: 'bench', labels: { 'kubernetes.io/service-name': `svc-${i}` } },
     addressType: 'IPv4',
     endpoints: Array.from({ length: ENDPOINTS }, (_, e) => {
@@ -60,12 +74,26 @@ function sliceObj(i: number, moved = false): V1EndpointSlice {
 /** In one namespace: time the syncs of one mode, print the samples as one JSON line. */
 async function worker(mode: Mode): Promise<void> {
   const iptables = await IptablesBackend.open('auto');
-  const common = { log: quiet, nodeName: 'bench-node', clusterCIDR: parseIPv4Network('10.244.0.0/16')!, nodePortCIDRs: [], conntrack: false };
-  const proxier: Proxier = mode === 'iptables'
-    ? new IptablesProxier({ ...common, backend: iptables })
-    : await IpvsProxier.create({ ...common, iptables, scheduler: 'rr', ipvsBackend: mode === 'ipvs' ? 'netlink' : 'ipvsadm' });
+  const common = {
+    log: quiet,
+    nodeName: 'bench-node',
+    clusterCIDR: parseIPv4Network('10.244.0.0/16')!,
+    nodePortCIDRs: [],
+    conntrack: false,
+  };
+  const proxier: Proxier =
+    mode === 'iptables'
+      ? new IptablesProxier({ ...common, backend: iptables })
+      : await IpvsProxier.create({
+          ...common,
+          iptables,
+          scheduler: 'rr',
+          ipvsBackend: mode === 'ipvs' ? 'netlink' : 'ipvsadm',
+        });
   // A node address, so that NodePorts have somewhere to be in both modes.
-  await run('ip', ['-batch', '-'], { input: 'link set lo up\nlink add eth0 type dummy\naddress add 192.0.2.1/24 dev eth0\nlink set eth0 up\n' });
+  await run('ip', ['-batch', '-'], {
+    input: 'link set lo up\nlink add eth0 type dummy\naddress add 192.0.2.1/24 dev eth0\nlink set eth0 up\n',
+  });
   const tracker = new ChangeTracker(quiet);
   for (let i = 0; i < SERVICES; i++) {
     tracker.updateService(serviceObj(i));
@@ -83,7 +111,8 @@ async function worker(mode: Mode): Promise<void> {
     if (r > 0) await proxier.cleanup();
     (out.first as number[]).push(await time(() => proxier.sync(state, { full: true })));
   }
-  for (let r = 0; r < RUNS.resync; r++) (out.resync as number[]).push(await time(() => proxier.sync({ ...state, changed: new Set() }, { full: true })));
+  for (let r = 0; r < RUNS.resync; r++)
+    (out.resync as number[]).push(await time(() => proxier.sync({ ...state, changed: new Set() }, { full: true })));
   for (let r = 0; r < RUNS.change; r++) {
     // One endpoint of one Service replaced by another address.
     tracker.updateEndpointSlice(sliceObj(r, true));
@@ -98,13 +127,18 @@ async function worker(mode: Mode): Promise<void> {
 }
 
 async function inVm(): Promise<void> {
-  printMachine(`kubenode-proxy IPVS vs iptables mode: ${SERVICES} Services x ${ENDPOINTS} endpoints, in the test VM (software emulation)`);
+  printMachine(
+    `kubenode-proxy IPVS vs iptables mode: ${SERVICES} Services x ${ENDPOINTS} endpoints, in the test VM (software emulation)`,
+  );
   const results = new Map<Mode, Record<string, number[] | string>>();
   for (const mode of MODES) {
     const ns = `kb-${mode}-${process.pid}`;
     await run('ip', ['netns', 'add', ns]);
     try {
-      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, SELF, '--worker', mode], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_SERVICES: String(SERVICES) } });
+      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, SELF, '--worker', mode], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, BENCH_SERVICES: String(SERVICES) },
+      });
       console.error(`# ${mode}: running`);
       let line = '';
       createInterface({ input: child.stdout! }).on('line', (l) => (line = l));
@@ -115,7 +149,11 @@ async function inVm(): Promise<void> {
       await run('ip', ['netns', 'delete', ns], { allowFailure: true });
     }
   }
-  const rows: Array<[string, string]> = [['first', 'first full sync (empty node)'], ['resync', 'full resync, nothing changed'], ['change', 'one endpoint changed']];
+  const rows: Array<[string, string]> = [
+    ['first', 'first full sync (empty node)'],
+    ['resync', 'full resync, nothing changed'],
+    ['change', 'one endpoint changed'],
+  ];
   for (const mode of MODES) console.log(`# ${mode} programs: ${results.get(mode)!.objects as string}`);
   console.log('# ipvs: IPVS over generic netlink (the default); ipvs-ipvsadm: the same through ipvsadm -Sn/-R');
   for (const [key, label] of rows) {
@@ -123,7 +161,9 @@ async function inVm(): Promise<void> {
     const s: Partial<Record<Mode, Stats>> = {};
     for (const mode of MODES) s[mode] = report(`${mode.padEnd(12)} ${label}`, results.get(mode)![key] as number[]);
     for (const mode of ['ipvs', 'ipvs-ipvsadm'] as const) {
-      console.log(`${`${mode} / iptables`.padEnd(44)} ratio: median ${(s[mode]!.median / s.iptables!.median).toFixed(2)}x  p99 ${(s[mode]!.p99 / s.iptables!.p99).toFixed(2)}x`);
+      console.log(
+        `${`${mode} / iptables`.padEnd(44)} ratio: median ${(s[mode]!.median / s.iptables!.median).toFixed(2)}x  p99 ${(s[mode]!.p99 / s.iptables!.p99).toFixed(2)}x`,
+      );
     }
   }
 }
@@ -134,7 +174,8 @@ async function main(): Promise<void> {
   if (process.env.KUBENODE_VM === '1') return inVm();
   // On the host: boot the VM and run this same script inside it.
   const child = spawn('bash', [resolve(ROOT, 'scripts/vm.sh'), 'run', '--', process.execPath, SELF], {
-    stdio: 'inherit', env: { ...process.env, KUBENODE_VM_ENV: `${process.env.KUBENODE_VM_ENV ?? ''} BENCH_SERVICES BENCH_RUNS`.trim() },
+    stdio: 'inherit',
+    env: { ...process.env, KUBENODE_VM_ENV: `${process.env.KUBENODE_VM_ENV ?? ''} BENCH_SERVICES BENCH_RUNS`.trim() },
   });
   process.exitCode = (await new Promise<number | null>((r) => child.once('exit', r))) ?? 1;
 }

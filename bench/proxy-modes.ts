@@ -17,7 +17,14 @@ import { createInterface } from 'node:readline';
 import { run } from '../lib/exec.js';
 import { FlagError, parseDuration, parseFlags } from '../proxy/flags.js';
 import { requireProgram } from '../test/harness/require.js';
-import { createWorld, endpointSlice, PROXY_BIN, service, startProxy, type World } from '../test/fixtures/proxy/world.js';
+import {
+  createWorld,
+  endpointSlice,
+  PROXY_BIN,
+  service,
+  startProxy,
+  type World,
+} from '../test/fixtures/proxy/world.js';
 import { printMachine, stats } from './harness.js';
 
 interface Options {
@@ -34,7 +41,10 @@ function options(argv: readonly string[]): Options {
     return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : dflt;
   };
   return {
-    modes: get('modes', 'userspace,iptables,nftables').split(',').map((m) => m.trim()).filter(Boolean),
+    modes: get('modes', 'userspace,iptables,nftables')
+      .split(',')
+      .map((m) => m.trim())
+      .filter(Boolean),
     durationS: parseDuration('duration', get('duration', '5s')) / 1000,
     connections: Number(get('connections', '16')),
     runs: Number(get('runs', '3')),
@@ -62,7 +72,8 @@ interface WrkResult {
 
 /** wrk --latency output: Requests/sec and the 50% and 99% lines, in milliseconds (pure). */
 function parseWrk(out: string): WrkResult {
-  const ms = (v: string, unit: string) => Number(v) * ({ us: 1e-3, ms: 1, s: 1000, m: 60_000 } as Record<string, number>)[unit]!;
+  const ms = (v: string, unit: string) =>
+    Number(v) * ({ us: 1e-3, ms: 1, s: 1000, m: 60_000 } as Record<string, number>)[unit]!;
   const pct = (p: string) => {
     const m = new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(out);
     if (!m) throw new Error(`wrk output has no ${p}% latency line:\n${out}`);
@@ -84,14 +95,21 @@ const SCENARIOS = [
 type Scenario = (typeof SCENARIOS)[number];
 
 async function wrk(world: World, from: string, url: string, o: Options, sc: Scenario): Promise<WrkResult> {
-  const out = await world.exec(from, 'wrk', ['-t', '1', '-c', String(o.connections), '-d', `${o.durationS}s`, '--latency', ...sc.wrkArgs, url], (o.durationS + 30) * 1000);
+  const out = await world.exec(
+    from,
+    'wrk',
+    ['-t', '1', '-c', String(o.connections), '-d', `${o.durationS}s`, '--latency', ...sc.wrkArgs, url],
+    (o.durationS + 30) * 1000,
+  );
   return parseWrk(out);
 }
 
 /** A keep-alive HTTP server in a pod (node:http, one small body). */
 async function startServer(world: World, pod: string): Promise<ChildProcess> {
   const script = "require('http').createServer((q,s)=>s.end('ok\\n')).listen(8080,'0.0.0.0',()=>console.log('ready'))";
-  const child = spawn('ip', ['netns', 'exec', world.pod(pod).netns, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('ip', ['netns', 'exec', world.pod(pod).netns, process.execPath, '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (l) => l === 'ready' && resolve());
     child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
@@ -103,14 +121,28 @@ async function startServer(world: World, pod: string): Promise<ChildProcess> {
 function summarise(label: string, sc: Scenario, rs: readonly WrkResult[], floor?: ModeResult): ModeResult {
   console.error(`# ${label}, ${sc.name}: ${rs.map((x) => Math.round(x.rps)).join(', ')} req/s`);
   const median = (f: (x: WrkResult) => number) => stats(rs.map(f)).median;
-  return { label, scenario: sc.name, floor, rps: median((x) => x.rps), p50: median((x) => x.p50), p99: median((x) => x.p99), errors: rs.reduce((a, x) => a + x.errors, 0) };
+  return {
+    label,
+    scenario: sc.name,
+    floor,
+    rps: median((x) => x.rps),
+    p50: median((x) => x.p50),
+    p99: median((x) => x.p99),
+    errors: rs.reduce((a, x) => a + x.errors, 0),
+  };
 }
 
 async function main(): Promise<void> {
   const o = options(process.argv.slice(2));
   requireProgram('wrk');
-  printMachine(`kubenode-proxy modes: HTTP through a ClusterIP, wrk -t1 -c${o.connections} ${o.durationS}s x ${o.runs} runs (medians)`);
-  console.log(`# load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  printMachine(
+    `kubenode-proxy modes: HTTP through a ClusterIP, wrk -t1 -c${o.connections} ${o.durationS}s x ${o.runs} runs (medians)`,
+  );
+  console.log(
+    `# load average before: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   const teardowns: Array<() => unknown> = [];
   const t = { teardown: (fn: () => unknown) => teardowns.push(fn) };
   try {
@@ -127,11 +159,16 @@ async function main(): Promise<void> {
     const floorUrl = `http://${world.pod('srv').ip}:8080/`;
     const floorSamples = new Map<Scenario, WrkResult[]>(SCENARIOS.map((sc) => [sc, []]));
     const modeSamples: Array<{ mode: string; sc: Scenario; rs: WrkResult[] }> = [];
-    const known = o.modes.filter((m) => knownMode(m) || void console.log(`# ${m}: skipped, this kubenode-proxy has no --proxy-mode ${m}`));
+    const known = o.modes.filter(
+      (m) => knownMode(m) || void console.log(`# ${m}: skipped, this kubenode-proxy has no --proxy-mode ${m}`),
+    );
     for (const mode of known) {
       const proxy = await startProxy(t, world, ['--proxy-mode', mode], dir);
       const synced = proxy.nextSync();
-      proxy.write('web.yaml', [service({ name: 'web', clusterIP: '10.96.0.10' }), endpointSlice('web', [{ ip: world.pod('srv').ip }])]);
+      proxy.write('web.yaml', [
+        service({ name: 'web', clusterIP: '10.96.0.10' }),
+        endpointSlice('web', [{ ip: world.pod('srv').ip }]),
+      ]);
       await synced;
       for (const sc of SCENARIOS) {
         const rs: WrkResult[] = [];
@@ -143,15 +180,35 @@ async function main(): Promise<void> {
       }
       proxy.remove('web.yaml');
       await proxy.stop();
-      await run('ip', ['netns', 'exec', world.node, process.execPath, PROXY_BIN, '--cleanup', '--proxy-mode', mode], { timeoutMs: 60_000 });
+      await run('ip', ['netns', 'exec', world.node, process.execPath, PROXY_BIN, '--cleanup', '--proxy-mode', mode], {
+        timeoutMs: 60_000,
+      });
     }
-    if (known.length === 0) for (const sc of SCENARIOS) for (let i = 0; i < o.runs; i++) floorSamples.get(sc)!.push(await wrk(world, cli, floorUrl, o, sc));
-    const floors = new Map(SCENARIOS.map((sc) => [sc, summarise('direct to the pod (floor)', sc, floorSamples.get(sc)!)]));
-    const results = [...floors.values(), ...modeSamples.map((m) => summarise(`${m.mode} mode, ClusterIP`, m.sc, m.rs, floors.get(m.sc)))];
-    for (const sc of SCENARIOS) printTable(sc.name, results.filter((r) => r.scenario === sc.name));
-    writeFileSync(o.svg, renderChart(results, `kubenode-proxy: HTTP through a ClusterIP (wrk -c${o.connections}, medians of ${o.runs})`));
+    if (known.length === 0)
+      for (const sc of SCENARIOS)
+        for (let i = 0; i < o.runs; i++) floorSamples.get(sc)!.push(await wrk(world, cli, floorUrl, o, sc));
+    const floors = new Map(
+      SCENARIOS.map((sc) => [sc, summarise('direct to the pod (floor)', sc, floorSamples.get(sc)!)]),
+    );
+    const results = [
+      ...floors.values(),
+      ...modeSamples.map((m) => summarise(`${m.mode} mode, ClusterIP`, m.sc, m.rs, floors.get(m.sc))),
+    ];
+    for (const sc of SCENARIOS)
+      printTable(
+        sc.name,
+        results.filter((r) => r.scenario === sc.name),
+      );
+    writeFileSync(
+      o.svg,
+      renderChart(results, `kubenode-proxy: HTTP through a ClusterIP (wrk -c${o.connections}, medians of ${o.runs})`),
+    );
     console.log(`# chart: ${o.svg}`);
-    console.log(`# load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(
+      `# load average after: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
   } finally {
     for (const fn of teardowns.reverse()) await fn();
   }
@@ -161,9 +218,13 @@ function printTable(scenario: string, results: readonly ModeResult[]): void {
   const floor = results[0]!;
   console.log('');
   console.log(`## ${scenario}`);
-  console.log(`${'path'.padEnd(32)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}   ${'req/s vs floor'.padStart(14)} ${'p50 vs floor'.padStart(12)} ${'p99 vs floor'.padStart(12)}  errors`);
+  console.log(
+    `${'path'.padEnd(32)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}   ${'req/s vs floor'.padStart(14)} ${'p50 vs floor'.padStart(12)} ${'p99 vs floor'.padStart(12)}  errors`,
+  );
   for (const r of results) {
-    console.log(`${r.label.padEnd(32)} ${r.rps.toFixed(0).padStart(9)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)}   ${`${(r.rps / floor.rps).toFixed(2)}x`.padStart(14)} ${`${(r.p50 / floor.p50).toFixed(2)}x`.padStart(12)} ${`${(r.p99 / floor.p99).toFixed(2)}x`.padStart(12)}  ${r.errors}`);
+    console.log(
+      `${r.label.padEnd(32)} ${r.rps.toFixed(0).padStart(9)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)}   ${`${(r.rps / floor.rps).toFixed(2)}x`.padStart(14)} ${`${(r.p50 / floor.p50).toFixed(2)}x`.padStart(12)} ${`${(r.p99 / floor.p99).toFixed(2)}x`.padStart(12)}  ${r.errors}`,
+    );
   }
 }
 
@@ -193,7 +254,9 @@ function renderChart(results: readonly ModeResult[], title: string): string {
   const height = top + rowH * results.length + 30;
   const max = Math.max(...results.map((r) => r.rps), 1);
   // Grouped by scenario, each group's floor first.
-  const sorted = [...results].sort((a, b) => a.scenario.localeCompare(b.scenario) || (a.floor ? 1 : 0) - (b.floor ? 1 : 0));
+  const sorted = [...results].sort(
+    (a, b) => a.scenario.localeCompare(b.scenario) || (a.floor ? 1 : 0) - (b.floor ? 1 : 0),
+  );
   const rows = sorted.map((r, i) => {
     const floor = (r.floor ?? r).rps;
     const y = top + i * rowH;

@@ -27,7 +27,10 @@ const quiet = createLogger('bench', { level: 'error' });
 /** CPU seconds of a process and the children it has waited for (nft runs), from /proc. */
 function cpuWithChildren(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const f = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   return (f[11]! + f[12]! + f[13]! + f[14]!) / 100;
 }
 
@@ -40,7 +43,12 @@ async function nftAlone(scripts: readonly string[]): Promise<number> {
 
 function recordingProxier(recorded: string[], maxChainsPerTransaction?: number): NftablesProxier {
   return new NftablesProxier({
-    log: quiet, nodeName: 'bench-node', clusterCIDR: parseIPv4Network('10.244.0.0/16')!, nodePortCIDRs: [], conntrack: false, maxChainsPerTransaction,
+    log: quiet,
+    nodeName: 'bench-node',
+    clusterCIDR: parseIPv4Network('10.244.0.0/16')!,
+    nodePortCIDRs: [],
+    conntrack: false,
+    maxChainsPerTransaction,
     // Every full sync asked for here is a rewrite (the proxy's periodic ticks are measured below).
     fullRewritePeriodMs: 0,
     apply: async (script) => {
@@ -50,9 +58,15 @@ function recordingProxier(recorded: string[], maxChainsPerTransaction?: number):
   });
 }
 
-async function coldStarts(n: number, tracker: ChangeTracker): Promise<{ proxier: NftablesProxier; recorded: string[] }> {
+async function coldStarts(
+  n: number,
+  tracker: ChangeTracker,
+): Promise<{ proxier: NftablesProxier; recorded: string[] }> {
   const state = tracker.takeState();
-  const variants: Array<[string, number | undefined]> = [['one transaction', undefined], ['transactions of 3,000 chains', 3000]];
+  const variants: Array<[string, number | undefined]> = [
+    ['one transaction', undefined],
+    ['transactions of 3,000 chains', 3000],
+  ];
   let kept: { proxier: NftablesProxier; recorded: string[] } | undefined;
   for (const [label, max] of variants) {
     const cold: number[] = [];
@@ -85,7 +99,9 @@ async function coldStarts(n: number, tracker: ChangeTracker): Promise<{ proxier:
 
 async function inner(): Promise<void> {
   console.log(`# ${spawnSync('nft', ['--version'], { encoding: 'utf8' }).stdout.trim()}`);
-  console.log('# goals at 10,000: cold start <= 10 s; one endpoint change <= 50 ms median, p99 <= 200 ms; RSS <= 300 MiB');
+  console.log(
+    '# goals at 10,000: cold start <= 10 s; one endpoint change <= 50 ms median, p99 <= 200 ms; RSS <= 300 MiB',
+  );
   const tracker = new ChangeTracker(quiet);
   let have = 0;
   for (const n of [1000, 10000]) {
@@ -104,10 +120,20 @@ async function inner(): Promise<void> {
       resync.push((await proxier.sync(state, { full: true })).durationMs);
       resyncFloor.push(await nftAlone(recorded));
     }
-    ratio(`full resync, rules in place (${n}) / floor`, report(`full resync, rules in place (${n})`, resync), report('floor: nft -f alone, same scripts', resyncFloor));
+    ratio(
+      `full resync, rules in place (${n}) / floor`,
+      report(`full resync, rules in place (${n})`, resync),
+      report('floor: nft -f alone, same scripts', resyncFloor),
+    );
 
     // A --sync-period tick with nothing changed, as the running proxy makes it.
-    const ticker = new NftablesProxier({ log: quiet, nodeName: 'bench-node', clusterCIDR: parseIPv4Network('10.244.0.0/16')!, nodePortCIDRs: [], conntrack: false });
+    const ticker = new NftablesProxier({
+      log: quiet,
+      nodeName: 'bench-node',
+      clusterCIDR: parseIPv4Network('10.244.0.0/16')!,
+      nodePortCIDRs: [],
+      conntrack: false,
+    });
     await ticker.sync(state, { full: true });
     const ticks: number[] = [];
     for (let i = 0; i < 5; i++) ticks.push((await ticker.sync(tracker.takeState(), { full: true })).durationMs);
@@ -129,7 +155,9 @@ async function inner(): Promise<void> {
     const pf: number[] = [];
     for (const s of scripts) pf.push(await nftAlone([s]));
     ratio(`endpoint change (${n}) / floor`, p, report('floor: nft -f alone, same scripts', pf));
-    console.log(`# one change is one nft transaction of ${scripts[0]!.split('\n').length - 1} lines (${scripts[0]!.length} bytes); 'list' in any: ${scripts.some((s) => /^list /m.test(s))}`);
+    console.log(
+      `# one change is one nft transaction of ${scripts[0]!.split('\n').length - 1} lines (${scripts[0]!.length} bytes); 'list' in any: ${scripts.some((s) => /^list /m.test(s))}`,
+    );
   }
   await deleteTables();
   await realProcess(have);
@@ -138,33 +166,64 @@ async function inner(): Promise<void> {
 async function realProcess(have: number): Promise<void> {
   console.log(`\n## kubenode-proxy --proxy-mode nftables with ${have} Services from --services-dir`);
   const dir = mkdtempSync(join(tmpdir(), 'kubenode-proxy-bench-'));
-  const file = (f: number, swap?: number) => Array.from({ length: 100 }, (_, k) => f * 100 + k).flatMap((i) => [benchService(i), i === swap ? benchSlice(i, ENDPOINTS - 1) : benchSlice(i)]).map((d) => stringify(d)).join('---\n');
+  const file = (f: number, swap?: number) =>
+    Array.from({ length: 100 }, (_, k) => f * 100 + k)
+      .flatMap((i) => [benchService(i), i === swap ? benchSlice(i, ENDPOINTS - 1) : benchSlice(i)])
+      .map((d) => stringify(d))
+      .join('---\n');
   try {
     for (let f = 0; f < have / 100; f++) writeFileSync(join(dir, `svc-${f}.yaml`), file(f));
     const t0 = performance.now();
-    const child = spawn(process.execPath, [join(ROOT, 'bin/kubenode-proxy.js'), '--proxy-mode', 'nftables', '--services-dir', dir, '--hostname-override', 'bench-node', '--cluster-cidr', '10.244.0.0/16', '--min-sync-period', '0s', '--healthz-bind-address', '', '--metrics-bind-address', ''], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KUBENODE_LOG_LEVEL: 'debug' } });
+    const child = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'bin/kubenode-proxy.js'),
+        '--proxy-mode',
+        'nftables',
+        '--services-dir',
+        dir,
+        '--hostname-override',
+        'bench-node',
+        '--cluster-cidr',
+        '10.244.0.0/16',
+        '--min-sync-period',
+        '0s',
+        '--healthz-bind-address',
+        '',
+        '--metrics-bind-address',
+        '',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KUBENODE_LOG_LEVEL: 'debug' } },
+    );
     const logs = createInterface({ input: child.stderr! });
-    const waitFor = (pred: (l: Record<string, unknown>) => boolean) => new Promise<Record<string, unknown>>((res) => {
-      const on = (line: string) => {
-        try {
-          const l = JSON.parse(line) as Record<string, unknown>;
-          if (pred(l)) {
-            logs.off('line', on);
-            res(l);
+    const waitFor = (pred: (l: Record<string, unknown>) => boolean) =>
+      new Promise<Record<string, unknown>>((res) => {
+        const on = (line: string) => {
+          try {
+            const l = JSON.parse(line) as Record<string, unknown>;
+            if (pred(l)) {
+              logs.off('line', on);
+              res(l);
+            }
+          } catch {
+            /* not JSON */
           }
-        } catch { /* not JSON */ }
-      };
-      logs.on('line', on);
-    });
+        };
+        logs.on('line', on);
+      });
     const first = await waitFor((l) => l.msg === 'synced proxy rules' && l.full === true);
     console.log(`# CPU until then (proxy + its nft runs): ${cpuWithChildren(child.pid!).toFixed(1)} s`);
-    console.log(`# started, read ${have} Services + ${have} EndpointSlices and synced in ${((performance.now() - t0) / 1000).toFixed(1)} s (the sync itself: ${String(first.ms)} ms)`);
+    console.log(
+      `# started, read ${have} Services + ${have} EndpointSlices and synced in ${((performance.now() - t0) / 1000).toFixed(1)} s (the sync itself: ${String(first.ms)} ms)`,
+    );
     const rss: number[] = [rssMiB(child.pid!)];
     const cpu0 = cpuWithChildren(child.pid!);
     const idleSeconds = 60;
     await new Promise((r) => setTimeout(r, idleSeconds * 1000));
     const idle = cpuWithChildren(child.pid!) - cpu0;
-    console.log(`${'idle CPU (60 s, default --sync-period 30s)'.padEnd(44)} ${idle.toFixed(2)} CPU s (proxy + its nft runs) = ${((100 * idle) / idleSeconds).toFixed(1)}% of a core`);
+    console.log(
+      `${'idle CPU (60 s, default --sync-period 30s)'.padEnd(44)} ${idle.toFixed(2)} CPU s (proxy + its nft runs) = ${((100 * idle) / idleSeconds).toFixed(1)}% of a core`,
+    );
     rss.push(rssMiB(child.pid!));
     const viaFile: number[] = [];
     for (let i = 0; i < 10; i++) {
@@ -178,7 +237,9 @@ async function realProcess(have: number): Promise<void> {
     report('file change -> rules in place (whole program)', viaFile);
     console.log('# (includes re-reading a 100-Service file and the 50 ms watch debounce)');
     const r = stats(rss);
-    console.log(`${'proxy RSS with 10,000 Services'.padEnd(44)} median ${r.median.toFixed(0)} MiB  max ${r.max.toFixed(0)} MiB  goal <= 300 MiB: ${r.max <= 300 ? 'met' : 'NOT met'}`);
+    console.log(
+      `${'proxy RSS with 10,000 Services'.padEnd(44)} median ${r.median.toFixed(0)} MiB  max ${r.max.toFixed(0)} MiB  goal <= 300 MiB: ${r.max <= 300 ? 'met' : 'NOT met'}`,
+    );
     child.kill('SIGTERM');
     await new Promise((res) => child.once('exit', res));
   } finally {
@@ -190,7 +251,8 @@ async function realProcess(have: number): Promise<void> {
 async function outer(): Promise<void> {
   printMachine('kubenode-proxy sync benchmark (nftables mode)');
   console.log(`# load: ${spawnSync('uptime', { encoding: 'utf8' }).stdout.trim()}`);
-  if (process.getuid?.() !== 0) throw new Error('proxy-sync-nft needs root (it creates a network namespace): sudo npm run bench -- proxy-sync-nft');
+  if (process.getuid?.() !== 0)
+    throw new Error('proxy-sync-nft needs root (it creates a network namespace): sudo npm run bench -- proxy-sync-nft');
   await runInnerInNetns(`kbnft${process.pid}`, import.meta.filename);
 }
 

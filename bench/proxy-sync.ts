@@ -54,7 +54,14 @@ async function restoreAlone(backend: IptablesBackend, inputs: readonly string[])
  * One endpoint goes away and comes back, `runs` times: time from the event reaching the change
  * tracker to the rules being in place, beside iptables-restore alone applying the same inputs.
  */
-async function partialSyncs(label: string, runs: number, tracker: ChangeTracker, proxier: IptablesProxier, real: IptablesBackend, take: () => string[]): Promise<void> {
+async function partialSyncs(
+  label: string,
+  runs: number,
+  tracker: ChangeTracker,
+  proxier: IptablesProxier,
+  real: IptablesBackend,
+  take: () => string[],
+): Promise<void> {
   const partial: number[] = [];
   const inputs: string[] = [];
   for (let i = 0; i < runs; i++) {
@@ -70,16 +77,22 @@ async function partialSyncs(label: string, runs: number, tracker: ChangeTracker,
   const pf: number[] = [];
   for (const input of inputs) pf.push(await restoreAlone(real, [input]));
   ratio(`endpoint change (${label}) / floor`, p, report('floor: iptables-restore alone, same inputs', pf), undefined);
-  console.log(`# the partial input is ${inputs[0]!.split('\n').length - 1} lines (one Service chain rewritten, one endpoint chain deleted or added)`);
+  console.log(
+    `# the partial input is ${inputs[0]!.split('\n').length - 1} lines (one Service chain rewritten, one endpoint chain deleted or added)`,
+  );
 }
 
 async function inner(): Promise<void> {
   const real = await IptablesBackend.open('auto');
-  console.log(`# iptables backend: ${real.kind} (${spawnSync(real.programs.iptables, ['--version'], { encoding: 'utf8' }).stdout.trim()})`);
+  console.log(
+    `# iptables backend: ${real.kind} (${spawnSync(real.programs.iptables, ['--version'], { encoding: 'utf8' }).stdout.trim()})`,
+  );
   // Record what the proxier hands to iptables-restore, to replay it alone as the floor.
   let recorded: string[] = [];
   const backend = Object.create(real) as IptablesBackend;
-  console.log('# goals: full sync within 1.2x of the floor; one endpoint change in place under 50 ms at 10,000 Services; RSS under 200 MiB');
+  console.log(
+    '# goals: full sync within 1.2x of the floor; one endpoint change in place under 50 ms at 10,000 Services; RSS under 200 MiB',
+  );
   backend.restore = async (input: string) => {
     recorded.push(input);
     await real.restore(input);
@@ -89,11 +102,21 @@ async function inner(): Promise<void> {
     recorded.push(all.join(''));
     await real.restoreStream(all);
   };
-  const proxier = new IptablesProxier({ backend, log: quiet, nodeName: 'bench-node', clusterCIDR: parseIPv4Network('10.244.0.0/16')!, nodePortCIDRs: [], conntrack: false });
+  const proxier = new IptablesProxier({
+    backend,
+    log: quiet,
+    nodeName: 'bench-node',
+    clusterCIDR: parseIPv4Network('10.244.0.0/16')!,
+    nodePortCIDRs: [],
+    conntrack: false,
+  });
   const tracker = new ChangeTracker(quiet);
   let have = 0;
 
-  for (const [n, runs] of [[1000, 5], [10000, 2]] as const) {
+  for (const [n, runs] of [
+    [1000, 5],
+    [10000, 2],
+  ] as const) {
     for (; have < n; have++) {
       tracker.updateService(serviceObj(have));
       tracker.updateEndpointSlice(sliceObj(have));
@@ -102,7 +125,9 @@ async function inner(): Promise<void> {
     recorded = [];
     const cold = await proxier.sync(state, { full: true });
     const commits = (recorded[0]!.match(/^COMMIT$/gm) ?? []).length;
-    console.log(`\n## ${n} Services x ${ENDPOINTS} endpoints: ${cold.rules.nat} nat + ${cold.rules.filter} filter rules; a full sync is ${cold.restores} iptables-restore of ${commits} transactions`);
+    console.log(
+      `\n## ${n} Services x ${ENDPOINTS} endpoints: ${cold.rules.nat} nat + ${cold.rules.filter} filter rules; a full sync is ${cold.restores} iptables-restore of ${commits} transactions`,
+    );
     report(`first full sync (${n}, chains created)`, [cold.durationMs]);
     const sync: number[] = [];
     const floor: number[] = [];
@@ -143,29 +168,62 @@ async function inner(): Promise<void> {
       writeFileSync(join(dir, `svc-${f}.yaml`), docs.map((d) => stringify(d)).join('---\n'));
     }
     const t0 = performance.now();
-    const child = spawn(process.execPath, [join(ROOT, 'bin/kubenode-proxy.js'), '--services-dir', dir, '--hostname-override', 'bench-node', '--cluster-cidr', '10.244.0.0/16', '--min-sync-period', '0s', '--sync-period', '10m', '--healthz-bind-address', '', '--metrics-bind-address', ''], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KUBENODE_LOG_LEVEL: 'debug' } });
+    const child = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'bin/kubenode-proxy.js'),
+        '--services-dir',
+        dir,
+        '--hostname-override',
+        'bench-node',
+        '--cluster-cidr',
+        '10.244.0.0/16',
+        '--min-sync-period',
+        '0s',
+        '--sync-period',
+        '10m',
+        '--healthz-bind-address',
+        '',
+        '--metrics-bind-address',
+        '',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KUBENODE_LOG_LEVEL: 'debug' } },
+    );
     const logs = createInterface({ input: child.stderr! });
-    const waitFor = (pred: (l: Record<string, unknown>) => boolean) => new Promise<Record<string, unknown>>((res) => {
-      const on = (line: string) => {
-        try {
-          const l = JSON.parse(line) as Record<string, unknown>;
-          if (pred(l)) {
-            logs.off('line', on);
-            res(l);
+    const waitFor = (pred: (l: Record<string, unknown>) => boolean) =>
+      new Promise<Record<string, unknown>>((res) => {
+        const on = (line: string) => {
+          try {
+            const l = JSON.parse(line) as Record<string, unknown>;
+            if (pred(l)) {
+              logs.off('line', on);
+              res(l);
+            }
+          } catch {
+            /* not JSON */
           }
-        } catch { /* not JSON */ }
-      };
-      logs.on('line', on);
-    });
+        };
+        logs.on('line', on);
+      });
     await waitFor((l) => l.msg === 'synced proxy rules' && l.full === true);
-    console.log(`# started, read ${have} Services + ${have} EndpointSlices and synced in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(
+      `# started, read ${have} Services + ${have} EndpointSlices and synced in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
     const rss: number[] = [rssMiB(child.pid!)];
     const viaFile: number[] = [];
     for (let i = 0; i < 10; i++) {
       const docs = [serviceObj(77), sliceObj(77, i % 2 === 0 ? ENDPOINTS - 1 : ENDPOINTS)];
       const synced = waitFor((l) => l.msg === 'synced proxy rules' && l.full === false);
       const t1 = performance.now();
-      writeFileSync(join(dir, 'svc-0.yaml'), [...docs, ...Array.from({ length: 99 }, (_, k) => [serviceObj(k === 77 ? 0 : k), sliceObj(k === 77 ? 0 : k)]).flat()].map((d) => stringify(d)).join('---\n'));
+      writeFileSync(
+        join(dir, 'svc-0.yaml'),
+        [
+          ...docs,
+          ...Array.from({ length: 99 }, (_, k) => [serviceObj(k === 77 ? 0 : k), sliceObj(k === 77 ? 0 : k)]).flat(),
+        ]
+          .map((d) => stringify(d))
+          .join('---\n'),
+      );
       await synced;
       viaFile.push(performance.now() - t1);
       rss.push(rssMiB(child.pid!));
@@ -173,7 +231,9 @@ async function inner(): Promise<void> {
     report('file change -> rules in place (whole program)', viaFile);
     console.log('# (includes re-reading a 100-Service file and the 50 ms watch debounce)');
     const r = stats(rss);
-    console.log(`${'proxy RSS with 10,000 Services'.padEnd(44)} median ${r.median.toFixed(0)} MiB  max ${r.max.toFixed(0)} MiB  goal < 200 MiB: ${r.max < 200 ? 'met' : 'NOT met'}`);
+    console.log(
+      `${'proxy RSS with 10,000 Services'.padEnd(44)} median ${r.median.toFixed(0)} MiB  max ${r.max.toFixed(0)} MiB  goal < 200 MiB: ${r.max < 200 ? 'met' : 'NOT met'}`,
+    );
     child.kill('SIGTERM');
     await new Promise((res) => child.once('exit', res));
   } finally {
@@ -184,7 +244,8 @@ async function inner(): Promise<void> {
 
 async function outer(): Promise<void> {
   printMachine('kubenode-proxy sync benchmark (iptables mode)');
-  if (process.getuid?.() !== 0) throw new Error('proxy-sync needs root (it creates a network namespace): sudo npm run bench -- proxy-sync');
+  if (process.getuid?.() !== 0)
+    throw new Error('proxy-sync needs root (it creates a network namespace): sudo npm run bench -- proxy-sync');
   await runInnerInNetns(`kbench${process.pid}`, import.meta.filename);
 }
 

@@ -18,12 +18,28 @@ import { sepChain, svcChain } from '../proxy/iptables/names.js';
 import { type ControlPlane, PROJECT_ROOT, SCRIPTS, startControlPlane } from '../test/harness/control-plane.js';
 import { runPrefix } from '../test/harness/prefix.js';
 import { printMachine, report, type Stats } from './harness.js';
-import { type BenchNode, createBenchNode, deleteBenchNode, peakRssMiB, proxyCpu, type ProxyKind, startProxy } from './proxy-upstream/node.js';
+import {
+  type BenchNode,
+  createBenchNode,
+  deleteBenchNode,
+  peakRssMiB,
+  proxyCpu,
+  type ProxyKind,
+  startProxy,
+} from './proxy-upstream/node.js';
 import { NftEvents } from './proxy-upstream/nft-events.js';
 
-const { values: args } = parseArgs({ options: { mode: { type: 'string', default: 'iptables' }, services: { type: 'string', default: '1000,10000' }, changes: { type: 'string', default: '10' }, idle: { type: 'string', default: '60' } } });
+const { values: args } = parseArgs({
+  options: {
+    mode: { type: 'string', default: 'iptables' },
+    services: { type: 'string', default: '1000,10000' },
+    changes: { type: 'string', default: '10' },
+    idle: { type: 'string', default: '60' },
+  },
+});
 const MODE = args.mode!;
-if (MODE !== 'iptables' && MODE !== 'nftables') throw new Error(`--mode: ${JSON.stringify(MODE)} is not iptables or nftables`);
+if (MODE !== 'iptables' && MODE !== 'nftables')
+  throw new Error(`--mode: ${JSON.stringify(MODE)} is not iptables or nftables`);
 const SIZES = args.services!.split(',').map(Number);
 const CHANGES = Number(args.changes);
 const IDLE_S = Number(args.idle);
@@ -53,24 +69,56 @@ const kubectl = (cp: ControlPlane, a: string[], input?: string) =>
 async function createServices(cp: ControlPlane, from: number, to: number): Promise<void> {
   const items: object[] = [];
   for (let i = from; i < to; i++) {
-    items.push({ apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}`, namespace: NS }, spec: { type: i % 10 === 0 ? 'NodePort' : 'ClusterIP', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] } });
     items.push({
-      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', addressType: 'IPv4',
-      metadata: { name: `svc-${i}-x`, namespace: NS, labels: { 'kubernetes.io/service-name': `svc-${i}`, 'endpointslice.kubernetes.io/managed-by': 'bench.kubenode.local' } },
-      endpoints: Array.from({ length: ENDPOINTS }, (_, e) => ({ addresses: [epIP(i * ENDPOINTS + e)], nodeName: 'elsewhere', conditions: { ready: true } })),
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: `svc-${i}`, namespace: NS },
+      spec: {
+        type: i % 10 === 0 ? 'NodePort' : 'ClusterIP',
+        ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }],
+      },
+    });
+    items.push({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      addressType: 'IPv4',
+      metadata: {
+        name: `svc-${i}-x`,
+        namespace: NS,
+        labels: {
+          'kubernetes.io/service-name': `svc-${i}`,
+          'endpointslice.kubernetes.io/managed-by': 'bench.kubenode.local',
+        },
+      },
+      endpoints: Array.from({ length: ENDPOINTS }, (_, e) => ({
+        addresses: [epIP(i * ENDPOINTS + e)],
+        nodeName: 'elsewhere',
+        conditions: { ready: true },
+      })),
       ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
     });
   }
   const chunks: object[][] = [];
   for (let i = 0; i < items.length; i += 500) chunks.push(items.slice(i, i + 500));
   for (let i = 0; i < chunks.length; i += 16) {
-    await Promise.all(chunks.slice(i, i + 16).map((c) => kubectl(cp, ['create', '-f', '-', '-o', 'name'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: c }))));
+    await Promise.all(
+      chunks
+        .slice(i, i + 16)
+        .map((c) =>
+          kubectl(
+            cp,
+            ['create', '-f', '-', '-o', 'name'],
+            JSON.stringify({ apiVersion: 'v1', kind: 'List', items: c }),
+          ),
+        ),
+    );
   }
 }
 
 /** Whether a rule is in the namespace's kernel: iptables -C (one chain), or the nft ruleset. */
 async function hasRule(n: BenchNode, iptablesRule: string[], nftNeedle: string): Promise<boolean> {
-  if (MODE === 'iptables') return (await n.exec('iptables', ['-w', '5', '-t', 'nat', '-C', ...iptablesRule])).code === 0;
+  if (MODE === 'iptables')
+    return (await n.exec('iptables', ['-w', '5', '-t', 'nat', '-C', ...iptablesRule])).code === 0;
   return (await n.exec('nft', ['list', 'ruleset'])).stdout.includes(nftNeedle);
 }
 
@@ -91,11 +139,35 @@ interface Figures {
   peakRss: number;
 }
 
-async function measureSize(cp: ControlPlane, nodes: BenchNode[], n: number, dir: string, kubeconfigs: Map<string, string>): Promise<void> {
+async function measureSize(
+  cp: ControlPlane,
+  nodes: BenchNode[],
+  n: number,
+  dir: string,
+  kubeconfigs: Map<string, string>,
+): Promise<void> {
   const last = n - 1;
-  const ip = (await kubectl(cp, ['-n', NS, 'get', 'service', `svc-${last}`, '-o', 'jsonpath={.spec.clusterIP}'])).stdout.trim();
+  const ip = (
+    await kubectl(cp, ['-n', NS, 'get', 'service', `svc-${last}`, '-o', 'jsonpath={.spec.clusterIP}'])
+  ).stdout.trim();
   const spn = `${NS}/svc-${last}:http`;
-  const lastRule = ['KUBE-SERVICES', '-d', `${ip}/32`, '-p', 'tcp', '-m', 'comment', '--comment', `${spn} cluster IP`, '-m', 'tcp', '--dport', '80', '-j', svcChain(spn, 'TCP')];
+  const lastRule = [
+    'KUBE-SERVICES',
+    '-d',
+    `${ip}/32`,
+    '-p',
+    'tcp',
+    '-m',
+    'comment',
+    '--comment',
+    `${spn} cluster IP`,
+    '-m',
+    'tcp',
+    '--dport',
+    '80',
+    '-j',
+    svcChain(spn, 'TCP'),
+  ];
   const poll = n >= 5000 ? 500 : 100;
   const fig = new Map<ProxyKind, Figures>();
   // nftables: rules are seen in the kernel's notifications (polling `nft list ruleset` costs
@@ -103,7 +175,10 @@ async function measureSize(cp: ControlPlane, nodes: BenchNode[], n: number, dir:
   const events = new Map<ProxyKind, NftEvents>();
   const listen = async (node: BenchNode) => {
     events.get(node.kind)?.stop();
-    events.set(node.kind, await NftEvents.start(node.netns, [ip, ...Array.from({ length: CHANGES }, (_, i) => changedIP(n, i))]));
+    events.set(
+      node.kind,
+      await NftEvents.start(node.netns, [ip, ...Array.from({ length: CHANGES }, (_, i) => changedIP(n, i))]),
+    );
   };
   let floor: number[];
   try {
@@ -111,7 +186,13 @@ async function measureSize(cp: ControlPlane, nodes: BenchNode[], n: number, dir:
     for (const node of nodes) {
       if (MODE === 'nftables') await listen(node);
       const t0 = performance.now();
-      startProxy(node, { mode: MODE, kubeconfig: kubeconfigs.get(node.name)!, kubenodeBin: join(PROJECT_ROOT, 'bin/kubenode-proxy.js'), upstreamBin: UPSTREAM_BIN, dir });
+      startProxy(node, {
+        mode: MODE,
+        kubeconfig: kubeconfigs.get(node.name)!,
+        kubenodeBin: join(PROJECT_ROOT, 'bin/kubenode-proxy.js'),
+        upstreamBin: UPSTREAM_BIN,
+        dir,
+      });
       const at = await events.get(node.kind)?.when(ip, 3_600_000);
       if (at === undefined) await until(`${node.kind}: ${spn}`, () => hasRule(node, lastRule, ip), 3_600_000, poll);
       const coldS = ((at ?? performance.now()) - t0) / 1000;
@@ -119,7 +200,9 @@ async function measureSize(cp: ControlPlane, nodes: BenchNode[], n: number, dir:
       // Two seconds on, so that the restore that wrote the rule has been reaped into the count.
       await sleep(2000);
       fig.set(node.kind, { coldS, coldCpuS: proxyCpu(node), changes: [], cpuS: 0, idleCpuS: 0, peakRss: 0 });
-      console.log(`# ${node.kind}: every rule in place ${coldS.toFixed(1)} s after start${at === undefined && MODE === 'nftables' ? ' (polled: notifications overran)' : ''}`);
+      console.log(
+        `# ${node.kind}: every rule in place ${coldS.toFixed(1)} s after start${at === undefined && MODE === 'nftables' ? ' (polled: notifications overran)' : ''}`,
+      );
     }
     // Let start-up work settle (upstream's first syncs after the informers' resync).
     await sleep(5000);
@@ -139,25 +222,58 @@ async function measureSize(cp: ControlPlane, nodes: BenchNode[], n: number, dir:
 }
 
 /** CHANGES endpoint changes, one at a time: each an EndpointSlice patched, timed until both kernels have it. */
-async function measureChanges(cp: ControlPlane, nodes: BenchNode[], n: number, fig: Map<ProxyKind, Figures>, events: Map<ProxyKind, NftEvents>, poll: number): Promise<number[]> {
+async function measureChanges(
+  cp: ControlPlane,
+  nodes: BenchNode[],
+  n: number,
+  fig: Map<ProxyKind, Figures>,
+  events: Map<ProxyKind, NftEvents>,
+  poll: number,
+): Promise<number[]> {
   const floor: number[] = [];
   for (let i = 0; i < CHANGES; i++) {
     const svc = (i * 7919) % n;
     const newIP = changedIP(n, i);
     const spnI = `${NS}/svc-${svc}:http`;
-    const sepRule = [sepChain(spnI, 'TCP', `${newIP}:8080`), '-p', 'tcp', '-m', 'tcp', '-j', 'DNAT', '--to-destination', `${newIP}:8080`];
+    const sepRule = [
+      sepChain(spnI, 'TCP', `${newIP}:8080`),
+      '-p',
+      'tcp',
+      '-m',
+      'tcp',
+      '-j',
+      'DNAT',
+      '--to-destination',
+      `${newIP}:8080`,
+    ];
     const t0 = performance.now();
-    const patched = kubectl(cp, ['-n', NS, 'patch', 'endpointslice', `svc-${svc}-x`, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/endpoints/0/addresses/0', value: newIP }])]).then(() => floor.push(performance.now() - t0));
-    await Promise.all(nodes.map(async (node) => {
-      const at = await events.get(node.kind)?.when(newIP, 120_000);
-      if (at === undefined) {
-        if (events.has(node.kind)) console.log(`# ${node.kind}: ${newIP} not in the notifications (overrun: ${String(events.get(node.kind)!.overrun)}); polling`);
-        await until(`${node.kind}: endpoint ${newIP}`, () => hasRule(node, sepRule, newIP), 600_000, poll / 2);
-      }
-      fig.get(node.kind)!.changes.push((at ?? performance.now()) - t0);
-    }));
+    const patched = kubectl(cp, [
+      '-n',
+      NS,
+      'patch',
+      'endpointslice',
+      `svc-${svc}-x`,
+      '--type=json',
+      '-p',
+      JSON.stringify([{ op: 'replace', path: '/endpoints/0/addresses/0', value: newIP }]),
+    ]).then(() => floor.push(performance.now() - t0));
+    await Promise.all(
+      nodes.map(async (node) => {
+        const at = await events.get(node.kind)?.when(newIP, 120_000);
+        if (at === undefined) {
+          if (events.has(node.kind))
+            console.log(
+              `# ${node.kind}: ${newIP} not in the notifications (overrun: ${String(events.get(node.kind)!.overrun)}); polling`,
+            );
+          await until(`${node.kind}: endpoint ${newIP}`, () => hasRule(node, sepRule, newIP), 600_000, poll / 2);
+        }
+        fig.get(node.kind)!.changes.push((at ?? performance.now()) - t0);
+      }),
+    );
     await patched;
-    console.log(`# change ${i + 1}: ${nodes.map((node) => `${node.kind} ${fig.get(node.kind)!.changes.at(-1)!.toFixed(0)} ms`).join(', ')}`);
+    console.log(
+      `# change ${i + 1}: ${nodes.map((node) => `${node.kind} ${fig.get(node.kind)!.changes.at(-1)!.toFixed(0)} ms`).join(', ')}`,
+    );
   }
   return floor;
 }
@@ -166,7 +282,9 @@ function printFigures(n: number, fig: Map<ProxyKind, Figures>, floor: number[]):
   const k = fig.get('kubenode')!;
   const u = fig.get('upstream')!;
   const line = (label: string, a: number, b: number, unit: string, digits = 1) =>
-    console.log(`${label.padEnd(44)} kubenode ${a.toFixed(digits).padStart(8)} ${unit}  upstream ${b.toFixed(digits).padStart(8)} ${unit}  kubenode/upstream ${(a / b).toFixed(2)}x`);
+    console.log(
+      `${label.padEnd(44)} kubenode ${a.toFixed(digits).padStart(8)} ${unit}  upstream ${b.toFixed(digits).padStart(8)} ${unit}  kubenode/upstream ${(a / b).toFixed(2)}x`,
+    );
   console.log(`\n## ${MODE} mode, ${n} Services x ${ENDPOINTS} endpoints`);
   line('cold start: every rule in place', k.coldS, u.coldS, 's');
   line('CPU from start to 2 s after cold start', k.coldCpuS, u.coldCpuS, 's');
@@ -183,16 +301,22 @@ function printFigures(n: number, fig: Map<ProxyKind, Figures>, floor: number[]):
 async function main(): Promise<void> {
   printMachine(`kubenode-proxy beside upstream kube-proxy v1.34.4, ${MODE} mode`);
   console.log(`# load: ${(await run('uptime', [])).stdout.trim()}`);
-  if (process.getuid?.() !== 0) throw new Error('proxy-upstream needs root (network namespaces, a control plane): sudo node dist/bench/proxy-upstream.js');
-  if ((await run(UPSTREAM_BIN, ['--version'], { allowFailure: true }).catch(() => ({ code: 1 }))).code !== 0) throw new Error(`${UPSTREAM_BIN} is missing: run scripts/build-kube-proxy.sh`);
+  if (process.getuid?.() !== 0)
+    throw new Error(
+      'proxy-upstream needs root (network namespaces, a control plane): sudo node dist/bench/proxy-upstream.js',
+    );
+  if ((await run(UPSTREAM_BIN, ['--version'], { allowFailure: true }).catch(() => ({ code: 1 }))).code !== 0)
+    throw new Error(`${UPSTREAM_BIN} is missing: run scripts/build-kube-proxy.sh`);
   const teardowns: Array<() => unknown> = [];
   let tornDown: Promise<void> | undefined;
-  const tearDown = () => (tornDown ??= (async () => {
-    for (const fn of teardowns.reverse()) await fn();
-  })());
+  const tearDown = () =>
+    (tornDown ??= (async () => {
+      for (const fn of teardowns.reverse()) await fn();
+    })());
   // Interrupted (upstream's cold start at 10,000 Services can take half an hour): stop both
   // proxies, delete the namespaces and the control plane all the same.
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void tearDown().then(() => process.exit(130)));
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.once(sig, () => void tearDown().then(() => process.exit(130)));
   const dir = mkdtempSync(join(tmpdir(), 'kubenode-bench-upstream-'));
   const prefix = runPrefix();
   try {
@@ -206,13 +330,18 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       await createServices(cp, have, n);
       have = n;
-      console.log(`\n# ${n} Services + EndpointSlices in the apiserver (created in ${((performance.now() - t0) / 1000).toFixed(0)} s); load: ${(await run('uptime', [])).stdout.trim()}`);
+      console.log(
+        `\n# ${n} Services + EndpointSlices in the apiserver (created in ${((performance.now() - t0) / 1000).toFixed(0)} s); load: ${(await run('uptime', [])).stdout.trim()}`,
+      );
       const nodes: BenchNode[] = [];
       const removeNodes = async () => {
         for (const node of nodes.splice(0)) await deleteBenchNode(cp, node);
       };
       teardowns.push(removeNodes);
-      nodes.push(await createBenchNode(cp, 'kubenode', names.kubenode, 1), await createBenchNode(cp, 'upstream', names.upstream, 2));
+      nodes.push(
+        await createBenchNode(cp, 'kubenode', names.kubenode, 1),
+        await createBenchNode(cp, 'upstream', names.upstream, 2),
+      );
       await measureSize(cp, nodes, n, dir, kubeconfigs);
       await removeNodes();
     }

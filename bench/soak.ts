@@ -20,7 +20,10 @@ import { sleep, until as waitFor } from '../test/harness/until.js';
 import { CENSUS_KINDS, censusDiff, censusTotal, takeCensus, type Census, type SoakNode } from './lib/soak-census.js';
 import { churnDeployment, clients, PodChurn, PodWatch, scale, ServiceChurn, type Clients } from './lib/soak-load.js';
 
-const load = () => `load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+const load = () =>
+  `load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`;
 const log = (s: string) => console.log(`# ${new Date().toISOString().slice(11, 19)} ${s}`);
 
 /** "600", "600s", "10m", "1h" -> milliseconds. */
@@ -43,17 +46,28 @@ function parseArgs(argv: string[]): { durationMs: number; warmupMs?: number } {
   return { durationMs, warmupMs };
 }
 
-const pidOf = (n: SoakNode, c: 'agent' | 'proxy') => Number(readFileSync(join(n.dir, 'run', `${c}.pid`), 'utf8').trim());
+const pidOf = (n: SoakNode, c: 'agent' | 'proxy') =>
+  Number(readFileSync(join(n.dir, 'run', `${c}.pid`), 'utf8').trim());
 
 /** Wait for a condition; on timeout say so and go on (a bench reports what it saw, it does not fail). */
 async function until(what: string, timeoutMs: number, fn: () => Promise<boolean>, everyMs = 500): Promise<boolean> {
-  return waitFor(what, timeoutMs, fn, everyMs).then(() => true, (e: Error) => { log(e.message); return false; });
+  return waitFor(what, timeoutMs, fn, everyMs).then(
+    () => true,
+    (e: Error) => {
+      log(e.message);
+      return false;
+    },
+  );
 }
 
 /** A namespace of the run's own, with what pods need from the controller-manager. */
 async function createNamespace(c: Clients, ns: string): Promise<void> {
   await c.core.createNamespace({ body: { metadata: { name: ns } } });
-  await until(`serviceaccount ${ns}/default`, 60_000, async () => !!(await c.core.readNamespacedServiceAccount({ name: 'default', namespace: ns })));
+  await until(
+    `serviceaccount ${ns}/default`,
+    60_000,
+    async () => !!(await c.core.readNamespacedServiceAccount({ name: 'default', namespace: ns })),
+  );
 }
 
 /** Floor: one pod on the idle node, the floor Deployment scaled 0 -> 1 -> 0, `runs` times. */
@@ -64,13 +78,21 @@ async function floorLatency(c: Clients, w: PodWatch, ns: string, name: string, r
     await scale(c, ns, name, 1);
     await until('the floor pod Ready', 120_000, async () => w.latencies(t0, Date.now()).ms.length === 1, 100);
     await scale(c, ns, name, 0);
-    await until('the floor pod gone', 120_000, async () => (await c.core.listNamespacedPod({ namespace: ns })).items.length === 0);
+    await until(
+      'the floor pod gone',
+      120_000,
+      async () => (await c.core.listNamespacedPod({ namespace: ns })).items.length === 0,
+    );
   }
   return w.latencies(from, Date.now()).ms;
 }
 
 /** RSS of both programs every 5 s while `ms` passes. */
-async function sampleRss(n: SoakNode, ms: number, into: { agent: number[]; proxy: number[]; load: number[] }): Promise<void> {
+async function sampleRss(
+  n: SoakNode,
+  ms: number,
+  into: { agent: number[]; proxy: number[]; load: number[] },
+): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     into.agent.push(rssMiB(pidOf(n, 'agent')));
@@ -85,15 +107,21 @@ function printRss(label: string, samples: number[], after: number): void {
   const a = stats(samples.slice(0, 6)).median;
   const b = stats(samples.slice(-6)).median;
   const growth = ((b - a) / a) * 100;
-  console.log(`${`${label} RSS (MiB)`.padEnd(44)} start ${a.toFixed(1)}  end ${b.toFixed(1)}  growth ${growth >= 0 ? '+' : ''}${growth.toFixed(1)} %  (goal < 10 %: ${growth < 10 ? 'met' : 'NOT met'})  after clean-up ${after.toFixed(1)}  max ${Math.max(...samples).toFixed(1)}`);
+  console.log(
+    `${`${label} RSS (MiB)`.padEnd(44)} start ${a.toFixed(1)}  end ${b.toFixed(1)}  growth ${growth >= 0 ? '+' : ''}${growth.toFixed(1)} %  (goal < 10 %: ${growth < 10 ? 'met' : 'NOT met'})  after clean-up ${after.toFixed(1)}  max ${Math.max(...samples).toFixed(1)}`,
+  );
 }
 
 function printLeaks(leaks: Census): void {
   for (const k of CENSUS_KINDS) {
     const names = leaks[k];
-    console.log(`${`leaked ${k}`.padEnd(44)} ${String(names.length).padStart(4)}${names.length ? `  ${names.slice(0, 12).join(', ')}${names.length > 12 ? `, ... (${names.length - 12} more)` : ''}` : ''}`);
+    console.log(
+      `${`leaked ${k}`.padEnd(44)} ${String(names.length).padStart(4)}${names.length ? `  ${names.slice(0, 12).join(', ')}${names.length > 12 ? `, ... (${names.length - 12} more)` : ''}` : ''}`,
+    );
   }
-  console.log(`${'leaked in all (goal 0)'.padEnd(44)} ${String(censusTotal(leaks)).padStart(4)}: ${censusTotal(leaks) === 0 ? 'met' : 'NOT met'}`);
+  console.log(
+    `${'leaked in all (goal 0)'.padEnd(44)} ${String(censusTotal(leaks)).padStart(4)}: ${censusTotal(leaks) === 0 ? 'met' : 'NOT met'}`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -114,7 +142,8 @@ async function main(): Promise<void> {
     await watch.start();
     t.teardown(() => watch.stop());
     const [da, db, df] = ['a', 'b', 'floor'].map((s) => `${ns}-${s}`) as [string, string, string];
-    for (const d of [da, db, df]) await c.apps.createNamespacedDeployment({ namespace: ns, body: churnDeployment(ns, d, IMAGES.busybox) });
+    for (const d of [da, db, df])
+      await c.apps.createNamespacedDeployment({ namespace: ns, body: churnDeployment(ns, d, IMAGES.busybox) });
 
     const before = await takeCensus(node, []);
     log(`floor: one pod on the idle node, 5 times ...  ${load()}`);
@@ -134,7 +163,8 @@ async function main(): Promise<void> {
     const cpu0 = { agent: cpuSeconds(pidOf(node, 'agent')), proxy: cpuSeconds(pidOf(node, 'proxy')) };
     await sampleRss(node, durationMs, rss);
     const measuredTo = Date.now();
-    const cpuPercent = (c: 'agent' | 'proxy') => (((cpuSeconds(pidOf(node, c)) - cpu0[c]) / ((measuredTo - measuredFrom) / 1000)) * 100).toFixed(1);
+    const cpuPercent = (c: 'agent' | 'proxy') =>
+      (((cpuSeconds(pidOf(node, c)) - cpu0[c]) / ((measuredTo - measuredFrom) / 1000)) * 100).toFixed(1);
     const cpu = `agent ${cpuPercent('agent')} %, proxy ${cpuPercent('proxy')} % of one core`;
     const [svcDone, created, deleted] = [services.done, watch.created - created0, watch.deleted - deleted0];
     // What the node holds at the end of the churn: shows the census sees what it counts.
@@ -142,34 +172,55 @@ async function main(): Promise<void> {
     log(`churn ends; scaling to 0 and deleting everything ...  ${load()}`);
     await Promise.all([pods.stop(), services.stopAndDelete()]);
     const churnSeconds = (measuredTo - churnStart) / 1000;
-    await until('no pods in the API and no containers on the node', 300_000, async () =>
-      (await c.core.listNamespacedPod({ namespace: ns })).items.length === 0 && (await takeCensus(node, [])).containers.length === 0, 1000);
+    await until(
+      'no pods in the API and no containers on the node',
+      300_000,
+      async () =>
+        (await c.core.listNamespacedPod({ namespace: ns })).items.length === 0 &&
+        (await takeCensus(node, [])).containers.length === 0,
+      1000,
+    );
     for (const d of [da, db, df]) await c.apps.deleteNamespacedDeployment({ name: d, namespace: ns });
     // Let the proxy sync the deletions and the agent finish its housekeeping; stop early once
     // nothing of the run is left.
-    await until('the node to hold nothing of the run', 60_000, async () => censusTotal(censusDiff(before, await takeCensus(node, watch.pods.keys()))) === 0, 2000);
+    await until(
+      'the node to hold nothing of the run',
+      60_000,
+      async () => censusTotal(censusDiff(before, await takeCensus(node, watch.pods.keys()))) === 0,
+      2000,
+    );
     const leaks = censusDiff(before, await takeCensus(node, watch.pods.keys()));
     const cleanupSeconds = (Date.now() - measuredTo) / 1000;
     const after = { agent: rssMiB(pidOf(node, 'agent')), proxy: rssMiB(pidOf(node, 'proxy')) };
 
     console.log();
-    console.log(`pods created ${created} and deleted ${deleted} over ${churnSeconds.toFixed(0)} s of churn: ${(created / churnSeconds).toFixed(2)} / ${(deleted / churnSeconds).toFixed(2)} per second (goal 2); scale errors ${pods.errors}`);
+    console.log(
+      `pods created ${created} and deleted ${deleted} over ${churnSeconds.toFixed(0)} s of churn: ${(created / churnSeconds).toFixed(2)} / ${(deleted / churnSeconds).toFixed(2)} per second (goal 2); scale errors ${pods.errors}`,
+    );
     console.log(`CPU over the measured ${((measuredTo - measuredFrom) / 1000).toFixed(0)} s: ${cpu}`);
     console.log(`the node at the end of the churn: ${CENSUS_KINDS.map((k) => `${during[k].length} ${k}`).join(', ')}`);
-    console.log(`Service/EndpointSlice changes ${svcDone} (${(svcDone / churnSeconds).toFixed(1)} per second, goal 20), errors ${services.errors}, skipped (16 in flight) ${services.skipped}${services.lastError ? `; last error: ${services.lastError}` : ''}`);
+    console.log(
+      `Service/EndpointSlice changes ${svcDone} (${(svcDone / churnSeconds).toFixed(1)} per second, goal 20), errors ${services.errors}, skipped (16 in flight) ${services.skipped}${services.lastError ? `; last error: ${services.lastError}` : ''}`,
+    );
     const floorStats = report('floor: 1 pod, idle node, creation -> Ready', floor);
     const lat = watch.latencies(measuredFrom, measuredTo);
-    if (lat.ms.length) ratio('churn: pod creation -> Ready', report('churn: pod creation -> Ready (admin watch)', lat.ms), floorStats);
+    if (lat.ms.length)
+      ratio('churn: pod creation -> Ready', report('churn: pod creation -> Ready (admin watch)', lat.ms), floorStats);
     if (lat.seconds.length) report('churn: creationTimestamp -> Ready condition', lat.seconds, 's');
     console.log(`pods created in the measured window and never Ready (deleted first): ${lat.notReady}`);
     printRss('agent', rss.agent, after.agent);
     printRss('proxy', rss.proxy, after.proxy);
     console.log(`clean-up: churn end -> last count of what is left: ${cleanupSeconds.toFixed(0)} s`);
     printLeaks(leaks);
-    console.log(`load average over the run (1-minute, sampled every 5 s): median ${stats(rss.load).median.toFixed(2)}, max ${Math.max(...rss.load).toFixed(2)}; now ${load()}`);
+    console.log(
+      `load average over the run (1-minute, sampled every 5 s): median ${stats(rss.load).median.toFixed(2)}, max ${Math.max(...rss.load).toFixed(2)}; now ${load()}`,
+    );
   } finally {
     for (const fn of teardowns) await fn();
   }
 }
 
-main().catch((e) => { console.error(`soak: ${(e as Error).stack ?? e}`); process.exitCode = 1; });
+main().catch((e) => {
+  console.error(`soak: ${(e as Error).stack ?? e}`);
+  process.exitCode = 1;
+});

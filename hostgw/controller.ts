@@ -23,7 +23,11 @@ export function errorText(e: unknown): string {
   const err = e as { body?: unknown; code?: number; message?: string };
   let msg = err?.message ?? String(e);
   if (typeof err?.body === 'string') {
-    try { msg = (JSON.parse(err.body) as { message?: string }).message ?? msg; } catch { /* not JSON */ }
+    try {
+      msg = (JSON.parse(err.body) as { message?: string }).message ?? msg;
+    } catch {
+      /* not JSON */
+    }
   } else if (err?.body && typeof err.body === 'object' && 'message' in err.body) {
     msg = String((err.body as { message: unknown }).message);
   }
@@ -59,14 +63,18 @@ export class HostGwController {
       // The informer stops on a watch error; start it again after a pause (the apiserver may be
       // restarting, or this node partitioned away). Routes stay as they are meanwhile.
       this.opts.logger.warn('node watch failed; retrying in 2s', { error: errorText(err) });
-      this.restart = setTimeout(() => { informer.start().catch(() => {}); }, 2000);
+      this.restart = setTimeout(() => {
+        informer.start().catch(() => {});
+      }, 2000);
     });
     try {
       await informer.start();
     } catch (e) {
       // The apiserver is not reachable yet (a node often starts before it): keep trying.
       this.opts.logger.warn('node list failed; retrying in 2s', { error: errorText(e) });
-      this.restart = setTimeout(() => { informer.start().catch(() => {}); }, 2000);
+      this.restart = setTimeout(() => {
+        informer.start().catch(() => {});
+      }, 2000);
     }
     this.timer = setInterval(() => this.schedule(), this.opts.resyncMs ?? 10_000);
     this.schedule();
@@ -76,7 +84,9 @@ export class HostGwController {
     if (this.stopped || this.debounce) return;
     this.debounce = setTimeout(() => {
       this.debounce = undefined;
-      this.syncing = this.syncing.then(() => this.sync()).catch((e) => this.opts.logger.error('route sync failed', { error: e as Error }));
+      this.syncing = this.syncing
+        .then(() => this.sync())
+        .catch((e) => this.opts.logger.error('route sync failed', { error: e as Error }));
     }, 100);
   }
 
@@ -85,7 +95,11 @@ export class HostGwController {
     if (this.stopped || !this.informer) return;
     const nodes = this.informer.list();
     const local = await readLocalAddresses();
-    const { routes, skipped } = desiredRoutes(nodes, { nodeName: this.opts.nodeName, clusterCIDR: this.opts.clusterCIDR, local });
+    const { routes, skipped } = desiredRoutes(nodes, {
+      nodeName: this.opts.nodeName,
+      clusterCIDR: this.opts.clusterCIDR,
+      local,
+    });
     this.reportSkipped(skipped);
     const actual = await readHostGwRoutes(HOSTGW_ROUTE_PROTOCOL);
     const plan = planRouteSync(routes, actual, this.opts.clusterCIDR);

@@ -39,7 +39,8 @@ export function parseAddresses(json: string): LocalAddress[] {
   const out: LocalAddress[] = [];
   for (const link of list) {
     for (const a of link.addr_info ?? []) {
-      if (a.family !== 'inet' || a.scope !== 'global' || !a.local || a.prefixlen === undefined || !link.ifname) continue;
+      if (a.family !== 'inet' || a.scope !== 'global' || !a.local || a.prefixlen === undefined || !link.ifname)
+        continue;
       out.push({ interface: link.ifname, cidr: `${a.local}/${a.prefixlen}` });
     }
   }

@@ -11,6 +11,7 @@ import { applyRouteSync, readHostGwRoutes } from './apply.js';
 import { HostGwController } from './controller.js';
 import { planRouteSync } from './routes.js';
 import { parseIPv4Network } from '../lib/ip.js';
+import { errorMessage } from '../lib/errors.js';
 
 interface Flags {
   kubeconfig?: string;
@@ -51,15 +52,28 @@ export function parseFlags(argv: string[]): Flags {
       return v;
     };
     switch (name) {
-      case '--kubeconfig': f.kubeconfig = value(); break;
-      case '--hostname-override': case '--node-name': f.nodeName = value(); break;
-      case '--cluster-cidr': f.clusterCIDR = value(); break;
-      case '--resync-period': f.resyncMs = parseDuration(name, value()); break;
-      case '--cleanup': f.cleanup = true; break;
-      default: throw new Error(`unknown flag ${name}`);
+      case '--kubeconfig':
+        f.kubeconfig = value();
+        break;
+      case '--hostname-override':
+      case '--node-name':
+        f.nodeName = value();
+        break;
+      case '--cluster-cidr':
+        f.clusterCIDR = value();
+        break;
+      case '--resync-period':
+        f.resyncMs = parseDuration(name, value());
+        break;
+      case '--cleanup':
+        f.cleanup = true;
+        break;
+      default:
+        throw new Error(`unknown flag ${name}`);
     }
   }
-  if (f.clusterCIDR !== undefined && !parseIPv4Network(f.clusterCIDR)) throw new Error(`--cluster-cidr: "${f.clusterCIDR}" is not an IPv4 CIDR like 10.244.0.0/16`);
+  if (f.clusterCIDR !== undefined && !parseIPv4Network(f.clusterCIDR))
+    throw new Error(`--cluster-cidr: "${f.clusterCIDR}" is not an IPv4 CIDR like 10.244.0.0/16`);
   if (!f.cleanup && !f.kubeconfig) throw new Error('--kubeconfig is required');
   return f;
 }
@@ -74,7 +88,7 @@ async function main(): Promise<void> {
   try {
     flags = parseFlags(process.argv.slice(2));
   } catch (e) {
-    process.stderr.write(`kubenode-hostgw: ${(e as Error).message}\n`);
+    process.stderr.write(`kubenode-hostgw: ${errorMessage(e)}\n`);
     process.exit(2);
   }
   if (flags.cleanup) {
@@ -83,7 +97,13 @@ async function main(): Promise<void> {
     log.info('removed host-gw routes', { count: res.commands, errors: res.errors });
     process.exit(res.errors.length ? 1 : 0);
   }
-  const controller = new HostGwController({ kubeconfig: flags.kubeconfig!, nodeName: flags.nodeName, clusterCIDR: flags.clusterCIDR, resyncMs: flags.resyncMs, logger: log.with({ node: flags.nodeName ?? '(host)' }) });
+  const controller = new HostGwController({
+    kubeconfig: flags.kubeconfig!,
+    nodeName: flags.nodeName,
+    clusterCIDR: flags.clusterCIDR,
+    resyncMs: flags.resyncMs,
+    logger: log.with({ node: flags.nodeName ?? '(host)' }),
+  });
   const shutdown = (sig: string) => {
     log.info('stopping', { signal: sig });
     controller.stop().finally(() => process.exit(0));

@@ -9,7 +9,19 @@
 // The same planner serves two places: a node (nodeName set: every *other* node is routed) and
 // the machine hosting emulated nodes (no nodeName: every node is routed, so the host reaches pods).
 import type { V1Node } from '@kubernetes/client-node';
-import { contains, covers, formatCIDR, formatIP, type IP, networkOf, overlaps, parseCIDR, parseIPv4, parseIPv4Network, type CIDR } from '../lib/ip.js';
+import {
+  contains,
+  covers,
+  formatCIDR,
+  formatIP,
+  type IP,
+  networkOf,
+  overlaps,
+  parseCIDR,
+  parseIPv4,
+  parseIPv4Network,
+  type CIDR,
+} from '../lib/ip.js';
 
 /** An address this machine holds, with its prefix length: "192.168.56.11/24" on "eth0". */
 export interface LocalAddress {
@@ -72,7 +84,8 @@ function localNetworks(local: LocalAddress[]): LocalNet[] {
   for (const l of local) {
     const c = parseCIDR(l.cidr);
     // A /32 holds no neighbours: nothing is directly reachable through it.
-    if (c && c.ip.family === 4 && c.prefix < 32) out.push({ dev: l.interface, addr: c.ip, net: { ip: networkOf(c), prefix: c.prefix } });
+    if (c && c.ip.family === 4 && c.prefix < 32)
+      out.push({ dev: l.interface, addr: c.ip, net: { ip: networkOf(c), prefix: c.prefix } });
   }
   return out;
 }
@@ -101,9 +114,17 @@ interface Gateway {
 /** The routes this machine should have, one per other node's IPv4 pod CIDR. */
 export function desiredRoutes(nodes: readonly V1Node[], opts: HostGwOptions): DesiredRoutes {
   const cluster = opts.clusterCIDR === undefined ? undefined : parseIPv4Network(opts.clusterCIDR);
-  if (opts.clusterCIDR !== undefined && !cluster) throw new Error(`cluster CIDR "${opts.clusterCIDR}" is not an IPv4 CIDR like 10.244.0.0/16`);
+  if (opts.clusterCIDR !== undefined && !cluster)
+    throw new Error(`cluster CIDR "${opts.clusterCIDR}" is not an IPv4 CIDR like 10.244.0.0/16`);
   const nets = localNetworks(opts.local);
-  const plan: RoutePlan = { cluster, nets, localAddrs: new Set(nets.map((n) => n.addr.value)), claimed: [], routes: [], skipped: [] };
+  const plan: RoutePlan = {
+    cluster,
+    nets,
+    localAddrs: new Set(nets.map((n) => n.addr.value)),
+    claimed: [],
+    routes: [],
+    skipped: [],
+  };
 
   // Pod CIDRs already claimed: this node's own first (never routed, but nobody may overlap
   // it), then other nodes in name order, so a conflict always resolves the same way.
@@ -139,7 +160,12 @@ function ipv4PodCIDRs(plan: RoutePlan, name: string, node: V1Node): PodCIDR[] | 
   let bad = false;
   for (const c of cidrs) {
     if (c.value.includes(':')) {
-      plan.skipped.push({ node: name, kind: 'unsupported', field: c.field, reason: `${c.value} is IPv6; host-gw routes IPv4 pod CIDRs only` });
+      plan.skipped.push({
+        node: name,
+        kind: 'unsupported',
+        field: c.field,
+        reason: `${c.value} is IPv6; host-gw routes IPv4 pod CIDRs only`,
+      });
       continue;
     }
     const p = parseIPv4Network(c.value);
@@ -164,7 +190,12 @@ function gatewayTo(plan: RoutePlan, name: string, node: V1Node): Gateway | undef
   // on its NAT interface, for one); another InternalIP of the node may still serve.
   const ips = all.filter((i) => !plan.localAddrs.has(i.ip.value));
   if (ips.length === 0) {
-    plan.skipped.push({ node: name, kind: 'conflict', field: 'status.addresses', reason: `its InternalIP ${all.map((i) => formatIP(i.ip)).join(', ')} is an address of this machine` });
+    plan.skipped.push({
+      node: name,
+      kind: 'conflict',
+      field: 'status.addresses',
+      reason: `its InternalIP ${all.map((i) => formatIP(i.ip)).join(', ')} is an address of this machine`,
+    });
     return undefined;
   }
   // The first InternalIP on a network this machine is directly attached to is the gateway.
@@ -172,23 +203,43 @@ function gatewayTo(plan: RoutePlan, name: string, node: V1Node): Gateway | undef
     const n = plan.nets.find((l) => contains(l.net, i.ip));
     if (n) return { ip: i.ip, dev: n.dev };
   }
-  plan.skipped.push({ node: name, kind: 'unreachable', field: 'status.addresses', reason: `InternalIP ${ips.map((i) => formatIP(i.ip)).join(', ')} is not on a network directly attached here; host-gw needs all nodes on one L2 network` });
+  plan.skipped.push({
+    node: name,
+    kind: 'unreachable',
+    field: 'status.addresses',
+    reason: `InternalIP ${ips.map((i) => formatIP(i.ip)).join(', ')} is not on a network directly attached here; host-gw needs all nodes on one L2 network`,
+  });
   return undefined;
 }
 
 /** Routes one pod CIDR via the gateway, unless it lies outside the cluster CIDR or overlaps a network or another node's CIDR. */
 function routePodCIDR(plan: RoutePlan, name: string, c: PodCIDR, gateway: Gateway): void {
   if (plan.cluster && !covers(plan.cluster, c.prefix)) {
-    plan.skipped.push({ node: name, kind: 'invalid', field: c.field, reason: `${formatCIDR(c.prefix)} is outside the cluster CIDR ${formatCIDR(plan.cluster)}` });
+    plan.skipped.push({
+      node: name,
+      kind: 'invalid',
+      field: c.field,
+      reason: `${formatCIDR(c.prefix)} is outside the cluster CIDR ${formatCIDR(plan.cluster)}`,
+    });
     return;
   }
   if (plan.nets.some((l) => overlaps(l.net, c.prefix))) {
-    plan.skipped.push({ node: name, kind: 'conflict', field: c.field, reason: `${formatCIDR(c.prefix)} overlaps a network attached to this machine` });
+    plan.skipped.push({
+      node: name,
+      kind: 'conflict',
+      field: c.field,
+      reason: `${formatCIDR(c.prefix)} overlaps a network attached to this machine`,
+    });
     return;
   }
   const clash = plan.claimed.find((x) => overlaps(x.prefix, c.prefix));
   if (clash) {
-    plan.skipped.push({ node: name, kind: 'conflict', field: c.field, reason: `${formatCIDR(c.prefix)} overlaps ${formatCIDR(clash.prefix)} of node ${clash.node}` });
+    plan.skipped.push({
+      node: name,
+      kind: 'conflict',
+      field: c.field,
+      reason: `${formatCIDR(c.prefix)} overlaps ${formatCIDR(clash.prefix)} of node ${clash.node}`,
+    });
     return;
   }
   plan.claimed.push({ node: name, prefix: c.prefix });

@@ -81,7 +81,7 @@ export function readTlv(buf: Buffer, offset = 0): Tlv {
 /** The TLVs inside a constructed value (SEQUENCE, SET, [n]). */
 export function children(value: Buffer): Tlv[] {
   const out: Tlv[] = [];
-  for (let off = 0; off < value.length;) {
+  for (let off = 0; off < value.length; ) {
     const t = readTlv(value, off);
     out.push(t);
     off = t.end;

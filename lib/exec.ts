@@ -41,10 +41,22 @@ export class MissingProgramError extends Error {
 }
 
 const packages: Record<string, string> = {
-  iptables: 'iptables', 'iptables-restore': 'iptables', 'iptables-save': 'iptables',
-  'ip6tables-restore': 'iptables', ipset: 'ipset', ipvsadm: 'ipvsadm', ip: 'iproute2',
-  tc: 'iproute2', conntrack: 'conntrack', docker: 'docker.io', dockerd: 'docker.io',
-  nsenter: 'util-linux', setpriv: 'util-linux', nft: 'nftables', 'qemu-system-x86_64': 'qemu-system-x86', openssl: 'openssl',
+  iptables: 'iptables',
+  'iptables-restore': 'iptables',
+  'iptables-save': 'iptables',
+  'ip6tables-restore': 'iptables',
+  ipset: 'ipset',
+  ipvsadm: 'ipvsadm',
+  ip: 'iproute2',
+  tc: 'iproute2',
+  conntrack: 'conntrack',
+  docker: 'docker.io',
+  dockerd: 'docker.io',
+  nsenter: 'util-linux',
+  setpriv: 'util-linux',
+  nft: 'nftables',
+  'qemu-system-x86_64': 'qemu-system-x86',
+  openssl: 'openssl',
   wrk: 'wrk',
 };
 
@@ -68,7 +80,12 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
-      const result = { code: code ?? -1, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+      const result = {
+        code: code ?? -1,
+        signal,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+      };
       if (result.code !== 0 && !opts.allowFailure) reject(new ExecError(file, args, result));
       else resolve(result);
     });
@@ -79,7 +96,12 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
 }
 
 /** Run a program inside a network namespace (a path or a name under /run/netns). */
-export function runInNetns(netns: string, file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+export function runInNetns(
+  netns: string,
+  file: string,
+  args: readonly string[],
+  opts: RunOptions = {},
+): Promise<RunResult> {
   const path = netns.includes('/') ? netns : `/run/netns/${netns}`;
   return run('nsenter', [`--net=${path}`, '--', file, ...args], opts);
 }

@@ -56,11 +56,17 @@ export class FaultPointError extends Error {
 /** Parse the variable's value. Pure: throws naming the entry and what is wrong with it. */
 export function parseFaultPoints(spec: string, known: readonly string[] = FAULT_POINTS): Map<string, FaultAction> {
   const out = new Map<string, FaultAction>();
-  for (const raw of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const raw of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const colon = raw.indexOf(':');
     if (colon < 0) throw new Error(`KUBENODE_FAULTPOINTS entry "${raw}": expected <point>:<action>`);
     const name = raw.slice(0, colon);
-    if (!known.includes(name)) throw new Error(`KUBENODE_FAULTPOINTS entry "${raw}": unknown fault point "${name}" (known: ${known.join(', ')})`);
+    if (!known.includes(name))
+      throw new Error(
+        `KUBENODE_FAULTPOINTS entry "${raw}": unknown fault point "${name}" (known: ${known.join(', ')})`,
+      );
     if (out.has(name)) throw new Error(`KUBENODE_FAULTPOINTS entry "${raw}": fault point "${name}" is given twice`);
     let term = raw.slice(colon + 1);
     let times: number | undefined;
@@ -72,8 +78,12 @@ export function parseFaultPoints(spec: string, known: readonly string[] = FAULT_
     }
     const sleep = /^sleep\((\d+)\)$/.exec(term);
     if (sleep) out.set(name, { kind: 'sleep', ms: Number(sleep[1]), ...(times ? { times } : {}) });
-    else if (term === 'exit' || term === 'panic' || term === 'throw') out.set(name, { kind: term, ...(times ? { times } : {}) });
-    else throw new Error(`KUBENODE_FAULTPOINTS entry "${raw}": unknown action "${term}" (exit, panic, throw, sleep(MS), with an optional N* before it)`);
+    else if (term === 'exit' || term === 'panic' || term === 'throw')
+      out.set(name, { kind: term, ...(times ? { times } : {}) });
+    else
+      throw new Error(
+        `KUBENODE_FAULTPOINTS entry "${raw}": unknown action "${term}" (exit, panic, throw, sleep(MS), with an optional N* before it)`,
+      );
   }
   return out;
 }
@@ -107,7 +117,16 @@ export function faultPoint(name: FaultPointName): Promise<void> | undefined {
 
 async function fire(name: string, a: FaultAction): Promise<void> {
   // Written synchronously (stderr is a pipe or a file): the line is out before the process dies.
-  note(JSON.stringify({ ts: new Date().toISOString(), level: 'warn', component: 'faultpoints', msg: 'fault point reached', point: name, action: a.kind }));
+  note(
+    JSON.stringify({
+      ts: new Date().toISOString(),
+      level: 'warn',
+      component: 'faultpoints',
+      msg: 'fault point reached',
+      point: name,
+      action: a.kind,
+    }),
+  );
   switch (a.kind) {
     case 'sleep':
       await new Promise((r) => setTimeout(r, a.ms));
@@ -116,7 +135,9 @@ async function fire(name: string, a: FaultAction): Promise<void> {
       throw new FaultPointError(name);
     case 'panic':
       // Out of every try/catch and promise chain: an uncaught exception ends the process.
-      setImmediate(() => { throw new FaultPointError(name); });
+      setImmediate(() => {
+        throw new FaultPointError(name);
+      });
       return new Promise(() => {});
     case 'exit':
       process.kill(process.pid, 'SIGKILL');

@@ -79,12 +79,19 @@ export function formatIP(ip: IP): string {
   const g: number[] = [];
   for (let i = 7; i >= 0; i--) g.push(Number((ip.value >> BigInt(i * 16)) & 0xffffn));
   // RFC 5952: compress the longest run (of two or more) of zero groups, the first one on a tie.
-  let best = -1, bestLen = 0;
+  let best = -1,
+    bestLen = 0;
   for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) { i++; continue; }
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) { best = i; bestLen = j - i; }
+    if (j - i > bestLen && j - i >= 2) {
+      best = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   const hex = (a: number[]) => a.map((n) => n.toString(16)).join(':');
@@ -161,7 +168,10 @@ export function ipToBytes(ip: IP): Buffer {
   const n = ip.family === 4 ? 4 : 16;
   const b = Buffer.alloc(n);
   let v = ip.value;
-  for (let i = n - 1; i >= 0; i--) { b[i] = Number(v & 0xffn); v >>= 8n; }
+  for (let i = n - 1; i >= 0; i--) {
+    b[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
   return b;
 }
 
@@ -188,7 +198,8 @@ export const isIPv4 = (s: unknown): s is string => typeof s === 'string' && pars
  * Written like an IPv6 address (a colon; only hex digits, colons and dots), valid or not. Enough
  * to answer "IPv6 is not supported" rather than "not an IPv4 address" to an IPv6 value.
  */
-export const looksLikeIPv6 = (s: unknown): boolean => typeof s === 'string' && s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s);
+export const looksLikeIPv6 = (s: unknown): boolean =>
+  typeof s === 'string' && s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s);
 
 /** An IPv4 CIDR reduced to its network (host bits cleared), with that network written out. */
 export interface IPv4Network extends CIDR {
@@ -211,7 +222,8 @@ export function containsAddress(c: CIDR, s: string): boolean {
 
 /** Orders address strings numerically (IPv4 before IPv6); strings that are not addresses go last, in text order. */
 export function compareAddresses(a: string, b: string): number {
-  const pa = parseIP(a), pb = parseIP(b);
+  const pa = parseIP(a),
+    pb = parseIP(b);
   if (pa && pb) return compareIP(pa, pb);
   if (pa || pb) return pa ? -1 : 1;
   return a < b ? -1 : a > b ? 1 : 0;

@@ -6,7 +6,10 @@
 // https://github.com/kubernetes/apimachinery/blob/master/pkg/api/resource/quantity.go
 
 export class QuantityError extends Error {
-  constructor(readonly input: string, reason: string) {
+  constructor(
+    readonly input: string,
+    reason: string,
+  ) {
     super(`invalid quantity ${JSON.stringify(input)}: ${reason}`);
     this.name = 'QuantityError';
   }
@@ -45,14 +48,17 @@ export function parseQuantity(input: string | number): Quantity {
     if (e >= 0) num *= 10n ** BigInt(e);
     else den *= 10n ** BigInt(-e);
   } else {
-    throw new QuantityError(text, `unknown suffix ${JSON.stringify(suffix)} (use one of n u m k M G T P E Ki Mi Gi Ti Pi Ei or an exponent)`);
+    throw new QuantityError(
+      text,
+      `unknown suffix ${JSON.stringify(suffix)} (use one of n u m k M G T P E Ki Mi Gi Ti Pi Ei or an exponent)`,
+    );
   }
   return { numerator: num, denominator: den, text };
 }
 
 function ceilDiv(a: bigint, b: bigint): bigint {
   const q = a / b;
-  return a % b !== 0n && (a > 0n) === (b > 0n) ? q + 1n : q;
+  return a % b !== 0n && a > 0n === b > 0n ? q + 1n : q;
 }
 
 /** The value in base units rounded up, as Quantity.Value() does (bytes for memory). */

@@ -58,8 +58,9 @@ export const USAGE = `Usage: kubenode-proxy [flags]
 
 /** Go duration syntax, as kube-proxy's flags take it: "1s", "500ms", "1m30s". */
 export function parseDuration(flag: string, v: string): number {
-  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  if (!/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(v) && v !== '0') throw new FlagError(`--${flag}: ${JSON.stringify(v)} is not a duration like 1s, 500ms or 1m30s`);
+  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  if (!/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(v) && v !== '0')
+    throw new FlagError(`--${flag}: ${JSON.stringify(v)} is not a duration like 1s, 500ms or 1m30s`);
   let ms = 0;
   for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * unit[m[2]!]!;
   return ms;
@@ -67,9 +68,20 @@ export function parseDuration(flag: string, v: string): number {
 
 const BOOLEAN = new Set(['cleanup', 'masquerade-all', 'help', 'iptables-localhost-nodeports']);
 const VALUED = new Set([
-  'proxy-mode', 'kubeconfig', 'services-dir', 'hostname-override', 'cluster-cidr', 'nodeport-addresses', 'min-sync-period',
-  'sync-period', 'healthz-bind-address', 'metrics-bind-address', 'iptables-masquerade-bit', 'iptables-backend',
-  'ipvs-scheduler', 'udp-timeout',
+  'proxy-mode',
+  'kubeconfig',
+  'services-dir',
+  'hostname-override',
+  'cluster-cidr',
+  'nodeport-addresses',
+  'min-sync-period',
+  'sync-period',
+  'healthz-bind-address',
+  'metrics-bind-address',
+  'iptables-masquerade-bit',
+  'iptables-backend',
+  'ipvs-scheduler',
+  'udp-timeout',
 ]);
 
 export function parseFlags(argv: readonly string[]): ProxyFlags {
@@ -97,9 +109,11 @@ export function parseFlags(argv: readonly string[]): ProxyFlags {
   }
 
   const mode = raw.get('proxy-mode') ?? 'iptables';
-  if (mode !== 'iptables' && mode !== 'ipvs' && mode !== 'nftables' && mode !== 'userspace') throw new FlagError(`--proxy-mode: ${JSON.stringify(mode)} is not iptables, ipvs, nftables or userspace`);
+  if (mode !== 'iptables' && mode !== 'ipvs' && mode !== 'nftables' && mode !== 'userspace')
+    throw new FlagError(`--proxy-mode: ${JSON.stringify(mode)} is not iptables, ipvs, nftables or userspace`);
   const backend = raw.get('iptables-backend') ?? 'auto';
-  if (backend !== 'auto' && backend !== 'nft' && backend !== 'legacy') throw new FlagError(`--iptables-backend: ${JSON.stringify(backend)} is not auto, nft or legacy`);
+  if (backend !== 'auto' && backend !== 'nft' && backend !== 'legacy')
+    throw new FlagError(`--iptables-backend: ${JSON.stringify(backend)} is not auto, nft or legacy`);
 
   let clusterCIDR: Cidr | undefined;
   for (const c of splitList(raw.get('cluster-cidr'))) {
@@ -115,7 +129,8 @@ export function parseFlags(argv: readonly string[]): ProxyFlags {
     return parsed;
   });
   const bit = Number(raw.get('iptables-masquerade-bit') ?? '14');
-  if (!Number.isInteger(bit) || bit < 0 || bit > 31) throw new FlagError('--iptables-masquerade-bit: must be an integer within 0..31');
+  if (!Number.isInteger(bit) || bit < 0 || bit > 31)
+    throw new FlagError('--iptables-masquerade-bit: must be an integer within 0..31');
 
   const flags: ProxyFlags = {
     proxyMode: mode,
@@ -139,14 +154,20 @@ export function parseFlags(argv: readonly string[]): ProxyFlags {
   };
   if (flags.udpIdleTimeoutMs <= 0) throw new FlagError('--udp-timeout: must be greater than 0');
   if (flags.syncPeriodMs <= 0) throw new FlagError('--sync-period: must be greater than 0');
-  if (flags.minSyncPeriodMs > flags.syncPeriodMs) throw new FlagError('--min-sync-period: must not be longer than --sync-period');
+  if (flags.minSyncPeriodMs > flags.syncPeriodMs)
+    throw new FlagError('--min-sync-period: must not be longer than --sync-period');
   if (!flags.cleanup && !flags.help) {
-    if (!flags.kubeconfig && !flags.servicesDir) throw new FlagError('one of --kubeconfig (apiserver) or --services-dir (standalone) is required');
-    if (flags.kubeconfig && flags.servicesDir) throw new FlagError('--kubeconfig and --services-dir are exclusive: pick one source');
+    if (!flags.kubeconfig && !flags.servicesDir)
+      throw new FlagError('one of --kubeconfig (apiserver) or --services-dir (standalone) is required');
+    if (flags.kubeconfig && flags.servicesDir)
+      throw new FlagError('--kubeconfig and --services-dir are exclusive: pick one source');
   }
   return flags;
 }
 
 function splitList(v: string | undefined): string[] {
-  return (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }

@@ -17,6 +17,7 @@ import { ApiserverSource } from './sources/apiserver.js';
 import { DirectorySource } from './sources/directory.js';
 import type { Source } from './sources/source.js';
 import { ChangeTracker } from './tracker/change-tracker.js';
+import { errorMessage } from '../lib/errors.js';
 
 export interface RunningProxy {
   stop(): Promise<void>;
@@ -53,13 +54,24 @@ export async function startProxy(flags: ProxyFlags, log: Logger, proxier: Proxie
         // A partial sync that changed a Service is logged at info too (upstream kube-proxy logs
         // every "SyncProxyRules complete" at V(2)): it is when traffic follows an endpoint change,
         // which scripts/failover.sh's page draws from this line.
-        (r.full || state.changed.size > 0 ? log.info : log.debug)('synced proxy rules', { kind, full: r.full, ms: Math.round(r.durationMs), changedServices: state.changed.size, rules: r.rules, written: r.objectsWritten, restores: r.restores, rssMiB: Math.round(mem.rss / 2 ** 20), heapMiB: Math.round(mem.heapUsed / 2 ** 20) });
+        (r.full || state.changed.size > 0 ? log.info : log.debug)('synced proxy rules', {
+          kind,
+          full: r.full,
+          ms: Math.round(r.durationMs),
+          changedServices: state.changed.size,
+          rules: r.rules,
+          written: r.objectsWritten,
+          restores: r.restores,
+          rssMiB: Math.round(mem.rss / 2 ** 20),
+          heapMiB: Math.round(mem.heapUsed / 2 ** 20),
+        });
       } catch (e) {
         metrics.failed();
         tracker.requeue(state.changed);
         throw e;
       }
-      if (flags.nodePortAddresses.length) nodePortHosts = addressesInCidrs(await nodeIPv4Addresses(), flags.nodePortAddresses);
+      if (flags.nodePortAddresses.length)
+        nodePortHosts = addressesInCidrs(await nodeIPv4Addresses(), flags.nodePortAddresses);
       await serviceHealth.sync(serviceHealthTargets(state, flags.hostnameOverride));
       resolveFirst();
     },
@@ -75,7 +87,9 @@ export async function startProxy(flags: ProxyFlags, log: Logger, proxier: Proxie
     servers.push(await listen(metrics.handler, host, port));
   }
 
-  const source: Source = flags.kubeconfig ? new ApiserverSource(flags.kubeconfig, log) : new DirectorySource(flags.servicesDir!, log);
+  const source: Source = flags.kubeconfig
+    ? new ApiserverSource(flags.kubeconfig, log)
+    : new DirectorySource(flags.servicesDir!, log);
   const startSource = source
     .start({
       serviceUpdated: (o) => tracker.updateService(o),
@@ -130,7 +144,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     await removeOtherModes(flags, log);
     const running = await startProxy(flags, log, proxier);
-    log.info('kubenode-proxy running', { mode: flags.proxyMode, source: flags.kubeconfig ? 'apiserver' : `dir ${flags.servicesDir}` });
+    log.info('kubenode-proxy running', {
+      mode: flags.proxyMode,
+      source: flags.kubeconfig ? 'apiserver' : `dir ${flags.servicesDir}`,
+    });
     await new Promise<void>((resolve) => {
       const onSignal = (sig: string) => {
         log.info('stopping; rules stay in place (use --cleanup to remove them)', { signal: sig });
@@ -148,7 +165,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`kubenode-proxy: ${e.message}\n`);
       return 2;
     }
-    log.error('kubenode-proxy failed', { error: e instanceof Error ? e.message : String(e) });
+    log.error('kubenode-proxy failed', { error: errorMessage(e) });
     return 1;
   }
 }

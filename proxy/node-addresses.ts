@@ -11,7 +11,9 @@ interface IpAddrJson {
 export function parseIpAddrJson(json: string): string[] {
   const links = JSON.parse(json) as IpAddrJson[];
   const out: string[] = [];
-  for (const l of links) for (const a of l.addr_info ?? []) if (a.family === 'inet' && isIPv4(a.local) && !out.includes(a.local)) out.push(a.local);
+  for (const l of links)
+    for (const a of l.addr_info ?? [])
+      if (a.family === 'inet' && isIPv4(a.local) && !out.includes(a.local)) out.push(a.local);
   return out;
 }
 

@@ -31,7 +31,10 @@ export async function removeOtherModes(flags: ProxyFlags, log: Logger): Promise<
   }
   if (!iptables) return; // no iptables at all: nothing of the iptables mode can be here
   const chains = await iptables.listChains();
-  if ([...chains.nat].some((c) => isServiceChain(c) || c === 'KUBE-SERVICES' || c === 'KUBE-NODEPORTS') || chains.filter.has('KUBE-EXTERNAL-SERVICES')) {
+  if (
+    [...chains.nat].some((c) => isServiceChain(c) || c === 'KUBE-SERVICES' || c === 'KUBE-NODEPORTS') ||
+    chains.filter.has('KUBE-EXTERNAL-SERVICES')
+  ) {
     log.info('removing the iptables mode rules left on this node');
     await cleanupRules(iptables, log);
   }

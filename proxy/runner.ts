@@ -4,6 +4,7 @@
 // changed behind our back (each mode decides how: a full rewrite, or a cheap check first). One
 // sync at a time; stop() waits for the one in progress.
 import type { Logger } from '../lib/log.js';
+import { errorMessage } from '../lib/errors.js';
 
 /** partial: what changed; full: everything (first sync, retry); periodic: --sync-period elapsed. */
 export type SyncKind = 'partial' | 'full' | 'periodic';
@@ -68,7 +69,11 @@ export class SyncRunner {
     this.timer = undefined;
     if (this.stopped) return;
     const now = Date.now();
-    const kind: SyncKind = this.fullRequested ? 'full' : now >= this.lastFull + this.opts.maxIntervalMs ? 'periodic' : 'partial';
+    const kind: SyncKind = this.fullRequested
+      ? 'full'
+      : now >= this.lastFull + this.opts.maxIntervalMs
+        ? 'periodic'
+        : 'partial';
     this.pending = false;
     this.fullRequested = false;
     this.lastStart = now;
@@ -80,7 +85,7 @@ export class SyncRunner {
       })
       .catch((e: unknown) => {
         // The proxier makes its next sync a full one after a failure; make sure it happens.
-        this.opts.log.error('sync failed; retrying', { kind, error: e instanceof Error ? e.message : String(e) });
+        this.opts.log.error('sync failed; retrying', { kind, error: errorMessage(e) });
         this.fullRequested = true;
         this.retryAt = Date.now() + (this.opts.retryMs ?? Math.max(this.opts.minIntervalMs, 1000));
       })

@@ -58,7 +58,8 @@ export const DEFAULT_CNI_CACHE_DIR = '/var/lib/kubenode/node/root/cni-cache';
 export function parseAddrPort(s: string, what: string): { ip: string; port: number } {
   const m = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(s);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || !isIPv4(m[1]!) || !(port >= 1 && port <= 65535)) throw new UsageError(`${what} '${s}': expected an IPv4 ADDR:PORT like 10.96.0.10:80`);
+  if (!m || !isIPv4(m[1]!) || !(port >= 1 && port <= 65535))
+    throw new UsageError(`${what} '${s}': expected an IPv4 ADDR:PORT like 10.96.0.10:80`);
   return { ip: m[1]!, port };
 }
 
@@ -72,10 +73,26 @@ export function parseDuration(s: string, what: string): number {
   return ms;
 }
 
-const WITH_VALUE = new Set(['--node', '--from', '--to', '--proto', '--timeout', '--html', '--cni-cache-dir', '--kubeconfig']);
+const WITH_VALUE = new Set([
+  '--node',
+  '--from',
+  '--to',
+  '--proto',
+  '--timeout',
+  '--html',
+  '--cni-cache-dir',
+  '--kubeconfig',
+]);
 
 export function parseArgs(argv: readonly string[]): TraceOptions {
-  const o: TraceOptions = { proto: 'tcp', timeoutMs: 5000, json: false, cniCacheDir: DEFAULT_CNI_CACHE_DIR, cleanup: false, help: false };
+  const o: TraceOptions = {
+    proto: 'tcp',
+    timeoutMs: 5000,
+    json: false,
+    cniCacheDir: DEFAULT_CNI_CACHE_DIR,
+    cleanup: false,
+    help: false,
+  };
   let to: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -84,25 +101,51 @@ export function parseArgs(argv: readonly string[]): TraceOptions {
       if (o.command.length === 0) throw new UsageError('-- must be followed by a command to run');
       break;
     }
-    if (a === '-h' || a === '--help') { o.help = true; continue; }
-    if (a === '--json') { o.json = true; continue; }
-    if (a === '--cleanup') { o.cleanup = true; continue; }
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    if (a === '-h' || a === '--help') {
+      o.help = true;
+      continue;
+    }
+    if (a === '--json') {
+      o.json = true;
+      continue;
+    }
+    if (a === '--cleanup') {
+      o.cleanup = true;
+      continue;
+    }
+    const [flag, inline] =
+      a.startsWith('--') && a.includes('=')
+        ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]
+        : [a, undefined];
     if (!WITH_VALUE.has(flag)) throw new UsageError(`unknown argument '${a}'`);
     const v = inline ?? argv[++i];
     if (v === undefined || v === '') throw new UsageError(`${flag} needs a value`);
     switch (flag) {
-      case '--node': o.node = v; break;
-      case '--from': o.from = v; break;
-      case '--to': to = v; break;
+      case '--node':
+        o.node = v;
+        break;
+      case '--from':
+        o.from = v;
+        break;
+      case '--to':
+        to = v;
+        break;
       case '--proto':
         if (v !== 'tcp' && v !== 'udp') throw new UsageError(`--proto '${v}': expected tcp or udp`);
         o.proto = v;
         break;
-      case '--timeout': o.timeoutMs = parseDuration(v, '--timeout'); break;
-      case '--html': o.html = v; break;
-      case '--cni-cache-dir': o.cniCacheDir = v; break;
-      case '--kubeconfig': o.kubeconfig = v; break;
+      case '--timeout':
+        o.timeoutMs = parseDuration(v, '--timeout');
+        break;
+      case '--html':
+        o.html = v;
+        break;
+      case '--cni-cache-dir':
+        o.cniCacheDir = v;
+        break;
+      case '--kubeconfig':
+        o.kubeconfig = v;
+        break;
     }
   }
   if (o.help || o.cleanup) return o;

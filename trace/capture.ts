@@ -33,7 +33,12 @@ function runCommand(ns: Netns, command: string[]): { done: Promise<number>; kill
     child.on('error', () => resolve(127));
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
   });
-  return { done, kill: () => { if (child.exitCode === null) child.kill('SIGTERM'); } };
+  return {
+    done,
+    kill: () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+    },
+  };
 }
 
 /**
@@ -42,7 +47,12 @@ function runCommand(ns: Netns, command: string[]): { done: Promise<number>; kill
  */
 async function untilListening(ns: Netns, table: string, monitor: Monitor): Promise<void> {
   for (let i = 0; ; i++) {
-    const seen = monitor.waitFor((l) => l.startsWith(`add chain ip ${table} ready${i}`), 500).then(() => true, () => false);
+    const seen = monitor
+      .waitFor((l) => l.startsWith(`add chain ip ${table} ready${i}`), 500)
+      .then(
+        () => true,
+        () => false,
+      );
     await addProbeChain(ns, table, `ready${i}`);
     if (await seen) return;
     if (i >= 40) throw new Error(`nft monitor saw none of ${i + 1} changes to table ${table}`);
@@ -73,7 +83,9 @@ export async function capture(ns: Netns, table: string, flow: TracedFlow, opts: 
     await untilListening(ns, table, monitor);
     await addMarkRules(ns, table, flow);
     if (opts.command) command = runCommand(ns, opts.command);
-    const ended = command ? command.done.then(() => sleep(opts.settleMs ?? 500)).then(() => false) : new Promise<boolean>(() => {});
+    const ended = command
+      ? command.done.then(() => sleep(opts.settleMs ?? 500)).then(() => false)
+      : new Promise<boolean>(() => {});
     const seen = await Promise.race([firstPacket.then(() => true), sleep(opts.timeoutMs).then(() => false), ended]);
     let commandExit: number | undefined;
     if (command) {

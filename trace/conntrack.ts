@@ -31,7 +31,10 @@ export function parseConntrackLine(line: string): ConntrackEntry | undefined {
       continue;
     }
     const [, k, v] = kv as unknown as [string, keyof Tuple, string];
-    if (k === 'src' && cur.src !== undefined) { tuples.push(cur as Tuple); cur = {}; }
+    if (k === 'src' && cur.src !== undefined) {
+      tuples.push(cur as Tuple);
+      cur = {};
+    }
     if (k === 'sport' || k === 'dport') cur[k] = Number(v);
     else cur[k] = v;
   }
@@ -41,5 +44,8 @@ export function parseConntrackLine(line: string): ConntrackEntry | undefined {
 }
 
 export function parseConntrack(text: string): ConntrackEntry[] {
-  return text.split('\n').map(parseConntrackLine).filter((e): e is ConntrackEntry => e !== undefined);
+  return text
+    .split('\n')
+    .map(parseConntrackLine)
+    .filter((e): e is ConntrackEntry => e !== undefined);
 }

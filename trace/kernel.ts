@@ -78,7 +78,11 @@ export async function snapshotRules(ns: Netns): Promise<RuleSnapshot> {
     ns.run('nft', ['-a', 'list', 'ruleset'], { allowFailure: true }),
     ns.run('iptables-save', [], { allowFailure: true }),
   ]);
-  const nftTables = ruleset.stdout.split('\n').filter((l) => l.startsWith('table ')).map((l) => l.replace(/ \{.*$/, '')).join('\n');
+  const nftTables = ruleset.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('table '))
+    .map((l) => l.replace(/ \{.*$/, ''))
+    .join('\n');
   return { nftRuleset: ruleset.stdout, nftTables, iptablesSave: save.stdout };
 }
 
@@ -89,7 +93,9 @@ export async function routeGet(ns: Netns, dst: string): Promise<string | undefin
 /** `ip route get`: the route, or why there is none ("Network is unreachable"). */
 export async function routeLookup(ns: Netns, dst: string): Promise<{ route?: string; error?: string }> {
   const r = await ns.run('ip', ['route', 'get', dst], { allowFailure: true });
-  return r.code === 0 ? { route: r.stdout.split('\n')[0]!.trim() } : { error: r.stderr.trim().replace(/^RTNETLINK answers: /, '') };
+  return r.code === 0
+    ? { route: r.stdout.split('\n')[0]!.trim() }
+    : { error: r.stderr.trim().replace(/^RTNETLINK answers: /, '') };
 }
 
 /** The bridge port behind which the destination's MAC address was learnt, when dev is a bridge. */
@@ -100,12 +106,16 @@ export async function bridgePort(ns: Netns, dev: string, dst: string): Promise<s
   const mac = (JSON.parse(neigh.stdout || '[]') as { lladdr?: string }[])[0]?.lladdr;
   if (!mac) return undefined;
   const fdb = await ns.run('bridge', ['-j', 'fdb', 'show', 'br', dev], { allowFailure: true });
-  const entry = (JSON.parse(fdb.stdout || '[]') as { mac: string; ifname: string; flags?: string[] }[]).find((e) => e.mac === mac && !e.flags?.includes('self'));
+  const entry = (JSON.parse(fdb.stdout || '[]') as { mac: string; ifname: string; flags?: string[] }[]).find(
+    (e) => e.mac === mac && !e.flags?.includes('self'),
+  );
   return entry?.ifname;
 }
 
 export async function conntrackList(ns: Netns, proto: string, src: string, dst: string): Promise<string> {
-  const r = await ns.run('conntrack', ['-L', '-p', proto, '--orig-src', src, '--orig-dst', dst], { allowFailure: true });
+  const r = await ns.run('conntrack', ['-L', '-p', proto, '--orig-src', src, '--orig-dst', dst], {
+    allowFailure: true,
+  });
   return r.stdout;
 }
 

@@ -27,13 +27,33 @@ export function startMonitor(ns: Netns, onLine: (line: string) => void): Monitor
     child,
     waitFor: (pred, timeoutMs) =>
       new Promise((resolve, reject) => {
-        const done = (f: () => void) => { clearTimeout(timer); waiters.delete(check); child.off('exit', exited); f(); };
-        const check = (line: string) => { if (pred(line)) done(() => resolve(line)); };
-        const exited = (code: number | null) => done(() => reject(new Error(`nft monitor exited ${code}: ${stderr.trim()}`)));
-        const timer = setTimeout(() => done(() => reject(new Error(`nft monitor printed nothing expected within ${timeoutMs} ms${stderr ? `: ${stderr.trim()}` : ''}`))), timeoutMs);
+        const done = (f: () => void) => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          child.off('exit', exited);
+          f();
+        };
+        const check = (line: string) => {
+          if (pred(line)) done(() => resolve(line));
+        };
+        const exited = (code: number | null) =>
+          done(() => reject(new Error(`nft monitor exited ${code}: ${stderr.trim()}`)));
+        const timer = setTimeout(
+          () =>
+            done(() =>
+              reject(
+                new Error(
+                  `nft monitor printed nothing expected within ${timeoutMs} ms${stderr ? `: ${stderr.trim()}` : ''}`,
+                ),
+              ),
+            ),
+          timeoutMs,
+        );
         waiters.add(check);
         child.once('exit', exited);
       }),
-    stop: () => { if (child.exitCode === null) child.kill('SIGTERM'); },
+    stop: () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+    },
   };
 }

@@ -21,9 +21,29 @@ export interface PacketInfo {
 
 export type TraceEvent =
   | { id: string; family: string; table: string; chain: string; kind: 'packet'; packet: PacketInfo; raw: string }
-  | { id: string; family: string; table: string; chain: string; kind: 'rule'; rule: string; handle?: number; verdict: string; target?: string; raw: string }
+  | {
+      id: string;
+      family: string;
+      table: string;
+      chain: string;
+      kind: 'rule';
+      rule: string;
+      handle?: number;
+      verdict: string;
+      target?: string;
+      raw: string;
+    }
   | { id: string; family: string; table: string; chain: string; kind: 'policy'; verdict: string; raw: string }
-  | { id: string; family: string; table: string; chain: string; kind: 'verdict'; verdict: string; target?: string; raw: string };
+  | {
+      id: string;
+      family: string;
+      table: string;
+      chain: string;
+      kind: 'verdict';
+      verdict: string;
+      target?: string;
+      raw: string;
+    };
 
 const HEADER = /^trace id ([0-9a-f]+) (\S+) (\S+) (\S+) (.*)$/;
 const RULE = /^rule (.*?)(?:\s*# handle (\d+))?\s*\(verdict (\w+)(?: (\S+))?\)\s*$/;
@@ -31,14 +51,21 @@ const RULE = /^rule (.*?)(?:\s*# handle (\d+))?\s*\(verdict (\w+)(?: (\S+))?\)\s
 export function parsePacket(text: string): PacketInfo {
   const p: PacketInfo = {};
   const str = (re: RegExp) => re.exec(text)?.[1];
-  const num = (re: RegExp) => { const v = str(re); return v === undefined ? undefined : Number(v); };
+  const num = (re: RegExp) => {
+    const v = str(re);
+    return v === undefined ? undefined : Number(v);
+  };
   p.iif = str(/\biif "([^"]+)"/);
   p.oif = str(/\boif "([^"]+)"/);
   p.saddr = str(/\bip saddr (\S+)/);
   p.daddr = str(/\bip daddr (\S+)/);
   p.ipId = num(/\bip id (\d+)/);
   const l4 = /\b(tcp|udp|sctp) sport (\d+) \1 dport (\d+)/.exec(text);
-  if (l4) { p.proto = l4[1]; p.sport = Number(l4[2]); p.dport = Number(l4[3]); }
+  if (l4) {
+    p.proto = l4[1];
+    p.sport = Number(l4[2]);
+    p.dport = Number(l4[3]);
+  }
   p.flags = str(/\btcp flags == (\S+)/);
   p.mark = str(/\bmeta mark (0x[0-9a-f]+)/);
   for (const k of Object.keys(p) as (keyof PacketInfo)[]) if (p[k] === undefined) delete p[k];
@@ -54,10 +81,18 @@ export function parseTraceLine(line: string): TraceEvent | undefined {
   if (rest.startsWith('packet:')) return { ...base, kind: 'packet', packet: parsePacket(rest.slice(7)) };
   // A rule added after the monitor started (a proxy resync) is printed by handle only.
   const u = /^unknown rule handle (\d+)\s*\(verdict (\w+)(?: (\S+))?\)/.exec(rest);
-  if (u) return { ...base, kind: 'rule', rule: '', handle: Number(u[1]), verdict: u[2]!, ...(u[3] ? { target: u[3] } : {}) };
+  if (u)
+    return { ...base, kind: 'rule', rule: '', handle: Number(u[1]), verdict: u[2]!, ...(u[3] ? { target: u[3] } : {}) };
   const r = RULE.exec(rest);
   if (r) {
-    return { ...base, kind: 'rule', rule: r[1]!.replace(/\s+/g, ' ').trim(), ...(r[2] ? { handle: Number(r[2]) } : {}), verdict: r[3]!, ...(r[4] ? { target: r[4] } : {}) };
+    return {
+      ...base,
+      kind: 'rule',
+      rule: r[1]!.replace(/\s+/g, ' ').trim(),
+      ...(r[2] ? { handle: Number(r[2]) } : {}),
+      verdict: r[3]!,
+      ...(r[4] ? { target: r[4] } : {}),
+    };
   }
   const pol = /^policy (\w+)/.exec(rest);
   if (pol) return { ...base, kind: 'policy', verdict: pol[1]! };
@@ -91,7 +126,9 @@ export class PacketAssembler {
     let p = this.byId.get(e.id);
     if (!p && e.kind === 'packet') {
       // The same packet under a new trace id: same IP id, protocol and source port.
-      p = this.packets.findLast((x) => x.first.ipId === e.packet.ipId && x.first.proto === e.packet.proto && x.first.sport === e.packet.sport);
+      p = this.packets.findLast(
+        (x) => x.first.ipId === e.packet.ipId && x.first.proto === e.packet.proto && x.first.sport === e.packet.sport,
+      );
       if (p) this.byId.set(e.id, p);
     }
     p?.events.push(e);

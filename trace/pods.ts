@@ -23,9 +23,17 @@ export function podsFromCacheEntries(entries: readonly unknown[], node?: string)
     const name = arg('K8S_POD_NAME');
     if (!namespace || !name) continue;
     // The bridge plugin lists the bridge, then the host end of the veth, then the pod's end.
-    const host = (e.result.interfaces ?? []).filter((i) => !i.sandbox).slice(1).pop()?.name;
+    const host = (e.result.interfaces ?? [])
+      .filter((i) => !i.sandbox)
+      .slice(1)
+      .pop()?.name;
     for (const ip of e.result.ips ?? []) {
-      out.set(ip.address.split('/')[0]!, { namespace, name, ...(node ? { node } : {}), ...(host ? { hostInterface: host } : {}) });
+      out.set(ip.address.split('/')[0]!, {
+        namespace,
+        name,
+        ...(node ? { node } : {}),
+        ...(host ? { hostInterface: host } : {}),
+      });
     }
   }
   return out;
@@ -42,7 +50,9 @@ export async function podsFromCniCache(dir: string, node?: string): Promise<Map<
   for (const n of names) {
     try {
       entries.push(JSON.parse(await readFile(join(dir, 'results', n), 'utf8')));
-    } catch { /* half-written: skip */ }
+    } catch {
+      /* half-written: skip */
+    }
   }
   return podsFromCacheEntries(entries, node);
 }
@@ -56,19 +66,28 @@ export async function podsFromApiserver(kubeconfig: string): Promise<Map<string,
   const out = new Map<string, PodRef>();
   for (const p of list.items) {
     if (p.spec?.hostNetwork || !p.status?.podIP) continue;
-    out.set(p.status.podIP, { namespace: p.metadata?.namespace ?? 'default', name: p.metadata?.name ?? '?', ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}) });
+    out.set(p.status.podIP, {
+      namespace: p.metadata?.namespace ?? 'default',
+      name: p.metadata?.name ?? '?',
+      ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}),
+    });
   }
   return out;
 }
 
 /** --from POD: "NAME" or "NAMESPACE/NAME" -> its address; the error names the pods that exist. */
 export function resolvePod(pods: ReadonlyMap<string, PodRef>, ref: string): string {
-  const [ns, name] = ref.includes('/') ? ref.split('/', 2) as [string, string] : [undefined, ref];
+  const [ns, name] = ref.includes('/') ? (ref.split('/', 2) as [string, string]) : [undefined, ref];
   const hits = [...pods].filter(([, p]) => p.name === name && (ns === undefined || p.namespace === ns));
   if (hits.length === 1) return hits[0]![0];
   const known = [...new Set([...pods.values()].map((p) => `${p.namespace}/${p.name}`))].sort();
-  if (hits.length > 1) throw new NotFoundError(`pod '${ref}' is ambiguous: ${hits.map(([, p]) => `${p.namespace}/${p.name}`).join(', ')}; give NAMESPACE/NAME`);
-  throw new NotFoundError(`pod '${ref}' not found; pods known on this node${known.length ? `: ${known.join(', ')}` : ': none (no CNI results; give --cni-cache-dir or --kubeconfig, or an address)'}`);
+  if (hits.length > 1)
+    throw new NotFoundError(
+      `pod '${ref}' is ambiguous: ${hits.map(([, p]) => `${p.namespace}/${p.name}`).join(', ')}; give NAMESPACE/NAME`,
+    );
+  throw new NotFoundError(
+    `pod '${ref}' not found; pods known on this node${known.length ? `: ${known.join(', ')}` : ': none (no CNI results; give --cni-cache-dir or --kubeconfig, or an address)'}`,
+  );
 }
 
 export class NotFoundError extends Error {

@@ -78,13 +78,16 @@ const addr = (ip?: string, port?: number) => `${ip ?? '?'}${port !== undefined ?
 
 function genericMeaning(s: RuleStep): string | undefined {
   if (s.kind === 'policy') return `end of ${s.chain}: the chain's policy, ${s.verdict}`;
-  if (s.kind === 'verdict') return s.verdict === 'continue' ? `no rule of ${s.chain} decided: back to the chain that jumped here` : `${s.verdict}${s.target ? ` ${s.target}` : ''}`;
+  if (s.kind === 'verdict')
+    return s.verdict === 'continue'
+      ? `no rule of ${s.chain} decided: back to the chain that jumped here`
+      : `${s.verdict}${s.target ? ` ${s.target}` : ''}`;
   // Rules of other programs (the CNI plugin's masquerade chain...) say what they are in their comment.
   const comment = s.source ? optionValue(splitRule(s.source), '--comment') : undefined;
   if (comment) return `${comment} -> ${s.verdict}${s.target ? ` ${s.target}` : ''}`;
   if (/^(jump|goto)$/.test(s.verdict)) return undefined;
   if (s.verdict === 'accept' && /\bdnat to (\S+)/.test(s.nft)) return `DNAT to ${/\bdnat to (\S+)/.exec(s.nft)![1]}`;
-  if (/\bmasquerade\b/.test(s.nft)) return 'masquerade (SNAT to the outgoing interface\'s address)';
+  if (/\bmasquerade\b/.test(s.nft)) return "masquerade (SNAT to the outgoing interface's address)";
   if (/\breject\b/.test(s.nft)) return 'reject';
   return undefined;
 }
@@ -101,8 +104,12 @@ function hopsOf(obs: Observation, p: PacketTrace): Hop[] {
     if (hops.length === 0) hops.push({ family: e.family, table: e.table, chain: e.chain, packet: p.first, steps: [] });
     const hop = hops[hops.length - 1]!;
     const step: RuleStep = {
-      family: e.family, table: e.table, chain: e.chain, kind: e.kind,
-      nft: e.kind === 'rule' ? e.rule : '', verdict: e.verdict,
+      family: e.family,
+      table: e.table,
+      chain: e.chain,
+      kind: e.kind,
+      nft: e.kind === 'rule' ? e.rule : '',
+      verdict: e.verdict,
       ...(e.kind === 'rule' && e.handle !== undefined ? { handle: e.handle } : {}),
       ...('target' in e && e.target ? { target: e.target } : {}),
     };
@@ -132,15 +139,32 @@ export function buildReport(obs: Observation): TraceReport | undefined {
   const first = p.first;
   const last = hops[hops.length - 1]?.packet ?? first;
   const report: TraceReport = {
-    node: obs.node, ...(obs.mode ? { mode: obs.mode } : {}), flow: obs.flow, packet: first, hops,
-    outcome: stop ? (/\breject\b/.test(stop.nft) || /-j REJECT/.test(stop.source ?? '') ? 'rejected' : 'dropped') : 'accepted',
+    node: obs.node,
+    ...(obs.mode ? { mode: obs.mode } : {}),
+    flow: obs.flow,
+    packet: first,
+    hops,
+    outcome: stop
+      ? /\breject\b/.test(stop.nft) || /-j REJECT/.test(stop.source ?? '')
+        ? 'rejected'
+        : 'dropped'
+      : 'accepted',
     ...(stop ? { stoppedBy: stop } : {}),
     laterPackets: obs.packets.length - 1,
     ...(obs.commandExit !== undefined ? { commandExit: obs.commandExit } : {}),
   };
-  const ct = obs.conntrack.find((c) => c.original.src === first.saddr && c.original.sport === first.sport && c.original.dst === first.daddr && c.original.dport === first.dport);
+  const ct = obs.conntrack.find(
+    (c) =>
+      c.original.src === first.saddr &&
+      c.original.sport === first.sport &&
+      c.original.dst === first.daddr &&
+      c.original.dport === first.dport,
+  );
   if (ct) report.conntrack = ct;
-  const ipvs = first.saddr && first.sport ? findIpvsConnection(obs.ipvs, first.saddr, first.sport, addr(first.daddr, first.dport)) : undefined;
+  const ipvs =
+    first.saddr && first.sport
+      ? findIpvsConnection(obs.ipvs, first.saddr, first.sport, addr(first.daddr, first.dport))
+      : undefined;
   if (ipvs) report.ipvs = ipvs;
   // The destination after NAT: the kernel's last view of the packet, or conntrack's reply, or IPVS.
   let after = addr(last.daddr, last.dport);
@@ -149,11 +173,18 @@ export function buildReport(obs: Observation): TraceReport | undefined {
   const before = addr(first.daddr, first.dport);
   if (after !== before) report.dnat = { before, after };
   if (steps.some((s) => /\bmasquerade\b/.test(s.nft) || /-j MASQUERADE/.test(s.source ?? ''))) {
-    report.snat = { before: addr(first.saddr, first.sport), ...(ct ? { after: addr(ct.reply.dst, ct.reply.dport) } : {}) };
+    report.snat = {
+      before: addr(first.saddr, first.sport),
+      ...(ct ? { after: addr(ct.reply.dst, ct.reply.dport) } : {}),
+    };
   }
-  const portal = obs.mode === 'userspace' ? steps.find((s) => s.source && /-j (REDIRECT|DNAT)/.test(s.source)) : undefined;
+  const portal =
+    obs.mode === 'userspace' ? steps.find((s) => s.source && /-j (REDIRECT|DNAT)/.test(s.source)) : undefined;
   const proxyPort = portal ? proxyPortOf(portal.source!) : undefined;
-  if (proxyPort) report.userspaceProxy = (obs.listeners !== undefined ? listenerOn(obs.listeners, proxyPort) : undefined) ?? { port: proxyPort };
+  if (proxyPort)
+    report.userspaceProxy = (obs.listeners !== undefined ? listenerOn(obs.listeners, proxyPort) : undefined) ?? {
+      port: proxyPort,
+    };
   if (obs.route) report.route = obs.route;
   if (last.oif) report.interface = last.oif;
   if (obs.bridgePort) report.bridgePort = obs.bridgePort;

@@ -17,10 +17,24 @@ export function parseNftHandles(listing: string): HandleIndex {
   let chain: string | undefined;
   for (const line of listing.split('\n')) {
     const t = /^\s*table (\S+) (\S+) \{/.exec(line);
-    if (t) { table = [t[1]!, t[2]!]; chain = undefined; continue; }
+    if (t) {
+      table = [t[1]!, t[2]!];
+      chain = undefined;
+      continue;
+    }
     const c = /^\s*chain (\S+) \{/.exec(line);
-    if (c && table) { chain = c[1]!; out.set(chainKey(table[0], table[1], chain), []); continue; }
-    if (/^\s*(set|map|flowtable|counter|quota|limit|ct \w+|secmark|synproxy) \S+ \{/.test(line) || /^\s*\}\s*$/.test(line)) { chain = undefined; continue; }
+    if (c && table) {
+      chain = c[1]!;
+      out.set(chainKey(table[0], table[1], chain), []);
+      continue;
+    }
+    if (
+      /^\s*(set|map|flowtable|counter|quota|limit|ct \w+|secmark|synproxy) \S+ \{/.test(line) ||
+      /^\s*\}\s*$/.test(line)
+    ) {
+      chain = undefined;
+      continue;
+    }
     const r = /# handle (\d+)\s*$/.exec(line);
     if (r && table && chain) out.get(chainKey(table[0], table[1], chain))!.push(Number(r[1]));
   }
@@ -31,9 +45,15 @@ export function parseIptablesSave(save: string): SaveIndex {
   const out: SaveIndex = new Map();
   let table = '';
   for (const line of save.split('\n')) {
-    if (line.startsWith('*')) { table = line.slice(1).trim(); continue; }
+    if (line.startsWith('*')) {
+      table = line.slice(1).trim();
+      continue;
+    }
     const c = /^:(\S+) /.exec(line);
-    if (c) { out.set(`${table} ${c[1]}`, []); continue; }
+    if (c) {
+      out.set(`${table} ${c[1]}`, []);
+      continue;
+    }
     const r = /^-A (\S+) ?(.*)$/.exec(line);
     if (r) {
       const k = `${table} ${r[1]}`;
@@ -45,7 +65,14 @@ export function parseIptablesSave(save: string): SaveIndex {
 }
 
 /** The iptables-save spec of the rule with this handle, when both listings agree on the chain. */
-export function iptablesRuleFor(handles: HandleIndex, save: SaveIndex, family: string, table: string, chain: string, handle: number): string | undefined {
+export function iptablesRuleFor(
+  handles: HandleIndex,
+  save: SaveIndex,
+  family: string,
+  table: string,
+  chain: string,
+  handle: number,
+): string | undefined {
   if (family !== 'ip') return undefined;
   const hs = handles.get(chainKey(family, table, chain));
   const rules = save.get(`${table} ${chain}`);

@@ -42,7 +42,9 @@ export function staleTables(listing: string, alive: (pid: number) => boolean): s
 
 /** The nft match for the flow, e.g. "ip saddr 10.244.1.14 ip daddr 10.96.0.10 tcp dport 80". */
 export function flowMatch(f: TracedFlow): string {
-  return [f.from ? `ip saddr ${f.from}` : '', `ip daddr ${f.to}`, `${f.proto} dport ${f.port}`].filter(Boolean).join(' ');
+  return [f.from ? `ip saddr ${f.from}` : '', `ip daddr ${f.to}`, `${f.proto} dport ${f.port}`]
+    .filter(Boolean)
+    .join(' ');
 }
 
 /**
@@ -52,7 +54,8 @@ export function flowMatch(f: TracedFlow): string {
  * the node's own.
  */
 export function tableScript(name: string, f: TracedFlow): string {
-  const chain = (hook: string) => `  chain ${hook} {\n    type filter hook ${hook} priority -301; policy accept;\n  }\n`;
+  const chain = (hook: string) =>
+    `  chain ${hook} {\n    type filter hook ${hook} priority -301; policy accept;\n  }\n`;
   return `table ip ${name} {\n${f.localOnly ? '' : chain('prerouting')}${chain('output')}}\n`;
 }
 

@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { V1ResourceRequirements } from '@kubernetes/client-node';
 import { namingPath } from '../../lib/fs-errors.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /** Per pod UID, per container name (app containers and sidecars): the allocated requirements. */
 export type Allocations = Map<string, Record<string, V1ResourceRequirements>>;
@@ -28,10 +29,13 @@ export class AllocationCheckpoint {
     try {
       const cp = JSON.parse(text) as { data: string; checksum: string };
       if (checksum(cp.data) !== cp.checksum) throw new Error('checksum mismatch');
-      const entries = (JSON.parse(cp.data) as { entries?: Record<string, Record<string, V1ResourceRequirements>> }).entries ?? {};
+      const entries =
+        (JSON.parse(cp.data) as { entries?: Record<string, Record<string, V1ResourceRequirements>> }).entries ?? {};
       return new Map(Object.entries(entries));
     } catch (e) {
-      throw new Error(`could not restore state from checkpoint: ${(e as Error).message}, please drain this node and delete pod resource information checkpoint file "${this.file}" before restarting the agent`);
+      throw new Error(
+        `could not restore state from checkpoint: ${errorMessage(e)}, please drain this node and delete pod resource information checkpoint file "${this.file}" before restarting the agent`,
+      );
     }
   }
 

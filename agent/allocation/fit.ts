@@ -15,7 +15,10 @@ function containerRequests(c: V1Container): PodRequests {
   const r = c.resources ?? {};
   const cpu = r.requests?.cpu ?? r.limits?.cpu;
   const mem = r.requests?.memory ?? r.limits?.memory;
-  return { cpuMilli: cpu === undefined ? 0 : quantityMilliValue(cpu as string), memoryBytes: mem === undefined ? 0 : quantityValue(mem as string) };
+  return {
+    cpuMilli: cpu === undefined ? 0 : quantityMilliValue(cpu as string),
+    memoryBytes: mem === undefined ? 0 : quantityValue(mem as string),
+  };
 }
 
 /**
@@ -40,9 +43,15 @@ export function podRequests(pod: V1Pod): PodRequests {
     }
     // A sidecar's own moment counts too: it starts beside those before it.
     initMax.cpuMilli = Math.max(initMax.cpuMilli, sidecars.cpuMilli + (c.restartPolicy === 'Always' ? 0 : r.cpuMilli));
-    initMax.memoryBytes = Math.max(initMax.memoryBytes, sidecars.memoryBytes + (c.restartPolicy === 'Always' ? 0 : r.memoryBytes));
+    initMax.memoryBytes = Math.max(
+      initMax.memoryBytes,
+      sidecars.memoryBytes + (c.restartPolicy === 'Always' ? 0 : r.memoryBytes),
+    );
   }
-  return { cpuMilli: Math.max(sum.cpuMilli + sidecars.cpuMilli, initMax.cpuMilli), memoryBytes: Math.max(sum.memoryBytes + sidecars.memoryBytes, initMax.memoryBytes) };
+  return {
+    cpuMilli: Math.max(sum.cpuMilli + sidecars.cpuMilli, initMax.cpuMilli),
+    memoryBytes: Math.max(sum.memoryBytes + sidecars.memoryBytes, initMax.memoryBytes),
+  };
 }
 
 export type FitVerdict = { fits: true } | { fits: false; reason: 'Infeasible' | 'Deferred'; message: string };
@@ -54,9 +63,10 @@ export type FitVerdict = { fits: true } | { fits: false; reason: 'Infeasible' | 
 export function resizeFits(pod: V1Pod, others: V1Pod[], capacity: PodRequests): FitVerdict {
   const want = podRequests(pod);
   if (want.cpuMilli > capacity.cpuMilli || want.memoryBytes > capacity.memoryBytes) {
-    const what = want.memoryBytes > capacity.memoryBytes
-      ? `memory, requested: ${want.memoryBytes}, capacity: ${capacity.memoryBytes}`
-      : `cpu, requested: ${want.cpuMilli}, capacity: ${capacity.cpuMilli}`;
+    const what =
+      want.memoryBytes > capacity.memoryBytes
+        ? `memory, requested: ${want.memoryBytes}, capacity: ${capacity.memoryBytes}`
+        : `cpu, requested: ${want.cpuMilli}, capacity: ${capacity.cpuMilli}`;
     return { fits: false, reason: 'Infeasible', message: `Node didn't have enough capacity: ${what}` };
   }
   const used: PodRequests = { cpuMilli: 0, memoryBytes: 0 };
@@ -67,10 +77,18 @@ export function resizeFits(pod: V1Pod, others: V1Pod[], capacity: PodRequests): 
   }
   // The admission predicate (noderesources' fitsRequest), CPU before memory; only the first failure is told.
   if (want.cpuMilli > 0 && want.cpuMilli > capacity.cpuMilli - used.cpuMilli) {
-    return { fits: false, reason: 'Deferred', message: `Node didn't have enough resource: cpu, requested: ${want.cpuMilli}, used: ${used.cpuMilli}, capacity: ${capacity.cpuMilli}` };
+    return {
+      fits: false,
+      reason: 'Deferred',
+      message: `Node didn't have enough resource: cpu, requested: ${want.cpuMilli}, used: ${used.cpuMilli}, capacity: ${capacity.cpuMilli}`,
+    };
   }
   if (want.memoryBytes > 0 && want.memoryBytes > capacity.memoryBytes - used.memoryBytes) {
-    return { fits: false, reason: 'Deferred', message: `Node didn't have enough resource: memory, requested: ${want.memoryBytes}, used: ${used.memoryBytes}, capacity: ${capacity.memoryBytes}` };
+    return {
+      fits: false,
+      reason: 'Deferred',
+      message: `Node didn't have enough resource: memory, requested: ${want.memoryBytes}, used: ${used.memoryBytes}, capacity: ${capacity.memoryBytes}`,
+    };
   }
   return { fits: true };
 }

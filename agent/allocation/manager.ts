@@ -18,6 +18,7 @@ import type { EventRecorder } from '../events/types.js';
 import { podRef } from '../events/types.js';
 import { AllocationCheckpoint, type Allocations } from './checkpoint.js';
 import { resizeFits, type PodRequests } from './fit.js';
+import { errorMessage } from '../../lib/errors.js';
 
 const RETRY_MS = 3 * 60_000;
 
@@ -29,7 +30,10 @@ interface ResizeConditions {
 /** Containers whose resources are allocated (kubelet's allocationFromPod): app containers and sidecars. */
 function allocationFromPod(pod: V1Pod): Record<string, V1ResourceRequirements> {
   const out: Record<string, V1ResourceRequirements> = {};
-  for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? []).filter((x) => x.restartPolicy === 'Always')]) {
+  for (const c of [
+    ...(pod.spec?.containers ?? []),
+    ...(pod.spec?.initContainers ?? []).filter((x) => x.restartPolicy === 'Always'),
+  ]) {
     out[c.name] = JSON.parse(JSON.stringify(c.resources ?? {})) as V1ResourceRequirements;
   }
   return out;
@@ -37,15 +41,21 @@ function allocationFromPod(pod: V1Pod): Record<string, V1ResourceRequirements> {
 
 /** Requirements compared by value ("1" equals "1000m"), as apimachinery's semantic equality. */
 function sameRequirements(a: V1ResourceRequirements | undefined, b: V1ResourceRequirements | undefined): boolean {
-  const norm = (r: V1ResourceRequirements | undefined) => stableStringify({
-    limits: Object.fromEntries(Object.entries(r?.limits ?? {}).map(([k, v]) => [k, quantityMilliValue(v as string)])),
-    requests: Object.fromEntries(Object.entries(r?.requests ?? {}).map(([k, v]) => [k, quantityMilliValue(v as string)])),
-  });
+  const norm = (r: V1ResourceRequirements | undefined) =>
+    stableStringify({
+      limits: Object.fromEntries(Object.entries(r?.limits ?? {}).map(([k, v]) => [k, quantityMilliValue(v as string)])),
+      requests: Object.fromEntries(
+        Object.entries(r?.requests ?? {}).map(([k, v]) => [k, quantityMilliValue(v as string)]),
+      ),
+    });
   return norm(a) === norm(b);
 }
 
 /** The pod with its containers' resources replaced by the allocation; `changed` when any differed. */
-export function podFromAllocation(pod: V1Pod, alloc: Record<string, V1ResourceRequirements> | undefined): { pod: V1Pod; changed: boolean } {
+export function podFromAllocation(
+  pod: V1Pod,
+  alloc: Record<string, V1ResourceRequirements> | undefined,
+): { pod: V1Pod; changed: boolean } {
   if (!alloc) return { pod, changed: false };
   let changed = false;
   const apply = (c: V1Container): V1Container => {
@@ -67,18 +77,20 @@ export class AllocationManager {
   private deferred = new Set<string>();
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly o: {
-    file: string;
-    /** Node allocatable without eviction thresholds (kubelet's GetNodeAllocatableAbsolute). */
-    capacity: PodRequests;
-    logger: Logger;
-    recorder?: EventRecorder;
-    /** A pod from a source other than the apiserver (kubelet's IsStaticPod): never resized in place. */
-    isStaticPod: (pod: V1Pod) => boolean;
-    /** A resize was allocated, or a pod's resize conditions changed, outside podToRun: run it again. */
-    onChange: (pod: V1Pod) => void;
-    now?: () => Date;
-  }) {
+  constructor(
+    private readonly o: {
+      file: string;
+      /** Node allocatable without eviction thresholds (kubelet's GetNodeAllocatableAbsolute). */
+      capacity: PodRequests;
+      logger: Logger;
+      recorder?: EventRecorder;
+      /** A pod from a source other than the apiserver (kubelet's IsStaticPod): never resized in place. */
+      isStaticPod: (pod: V1Pod) => boolean;
+      /** A resize was allocated, or a pod's resize conditions changed, outside podToRun: run it again. */
+      onChange: (pod: V1Pod) => void;
+      now?: () => Date;
+    },
+  ) {
     this.checkpoint = new AllocationCheckpoint(o.file);
     this.allocated = this.checkpoint.load(); // throws, naming the file, on a corrupt checkpoint
   }
@@ -119,10 +131,16 @@ export class AllocationManager {
       this.setPending(uid, 'Infeasible', 'In-place resize of static-pods is not supported', generation);
       return;
     }
-    const others = [...this.desired.keys()].filter((u) => u !== uid).map((u) => podFromAllocation(this.desired.get(u)!, this.allocated.get(u)).pod);
+    const others = [...this.desired.keys()]
+      .filter((u) => u !== uid)
+      .map((u) => podFromAllocation(this.desired.get(u)!, this.allocated.get(u)).pod);
     const verdict = resizeFits(pod, others, this.o.capacity);
     if (!verdict.fits) {
-      this.o.logger.info('pod resize not allocated', { pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, reason: verdict.reason, message: verdict.message });
+      this.o.logger.info('pod resize not allocated', {
+        pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`,
+        reason: verdict.reason,
+        message: verdict.message,
+      });
       this.setPending(uid, verdict.reason, verdict.message, generation);
       if (verdict.reason === 'Deferred') this.deferLater(uid);
       else this.deferred.delete(uid);
@@ -150,11 +168,17 @@ export class AllocationManager {
   retryDeferred(): void {
     for (const uid of [...this.deferred]) {
       const pod = this.desired.get(uid);
-      if (!pod) { this.deferred.delete(uid); continue; }
+      if (!pod) {
+        this.deferred.delete(uid);
+        continue;
+      }
       const before = stableStringify(this.conditionsByUid.get(uid) ?? {});
       const allocBefore = stableStringify(this.allocated.get(uid));
       this.handleResize(uid);
-      if (before !== stableStringify(this.conditionsByUid.get(uid) ?? {}) || allocBefore !== stableStringify(this.allocated.get(uid))) {
+      if (
+        before !== stableStringify(this.conditionsByUid.get(uid) ?? {}) ||
+        allocBefore !== stableStringify(this.allocated.get(uid))
+      ) {
         this.o.onChange(podFromAllocation(pod, this.allocated.get(uid)).pod);
       }
     }
@@ -208,7 +232,13 @@ export class AllocationManager {
   resizeFailed(pod: V1Pod, message: string): void {
     const uid = pod.metadata!.uid!;
     const c = this.conditionsByUid.get(uid) ?? {};
-    c.inProgress = this.condition('PodResizeInProgress', c.inProgress, 'Error', message, c.inProgress?.observedGeneration ?? pod.metadata?.generation ?? 0);
+    c.inProgress = this.condition(
+      'PodResizeInProgress',
+      c.inProgress,
+      'Error',
+      message,
+      c.inProgress?.observedGeneration ?? pod.metadata?.generation ?? 0,
+    );
     this.conditionsByUid.set(uid, c);
   }
 
@@ -224,13 +254,22 @@ export class AllocationManager {
   }
 
   /** kubelet's updatedPodResizeCondition: the transition time moves only when the reason does. */
-  private condition(type: string, old: V1PodCondition | undefined, reason: string, message: string, generation: number): V1PodCondition {
+  private condition(
+    type: string,
+    old: V1PodCondition | undefined,
+    reason: string,
+    message: string,
+    generation: number,
+  ): V1PodCondition {
     const now = this.now();
     return {
-      type, status: 'True', lastProbeTime: now,
+      type,
+      status: 'True',
+      lastProbeTime: now,
       lastTransitionTime: old && old.reason === (reason || undefined) ? old.lastTransitionTime : now,
       ...(generation ? { observedGeneration: generation } : {}),
-      ...(reason ? { reason } : {}), ...(message ? { message } : {}),
+      ...(reason ? { reason } : {}),
+      ...(message ? { message } : {}),
     };
   }
 
@@ -238,7 +277,7 @@ export class AllocationManager {
     try {
       this.checkpoint.save(this.allocated);
     } catch (e) {
-      this.o.logger.error('cannot write the allocation checkpoint', { error: (e as Error).message });
+      this.o.logger.error('cannot write the allocation checkpoint', { error: errorMessage(e) });
     }
   }
 
@@ -256,9 +295,14 @@ function sameResources(a: V1Pod, b: V1Pod): boolean {
  * marshals them (initContainers, then containers; limits, then requests; resource names sorted).
  */
 function resizeSummary(pod: V1Pod): string {
-  const sorted = (l: Record<string, unknown> | undefined) => (l ? Object.fromEntries(Object.entries(l).sort(([a], [b]) => a.localeCompare(b))) : undefined);
-  const list = (cs: V1Container[] | undefined) => cs?.length
-    ? cs.map((c) => ({ name: c.name, resources: { limits: sorted(c.resources?.limits), requests: sorted(c.resources?.requests) } }))
-    : undefined;
+  const sorted = (l: Record<string, unknown> | undefined) =>
+    l ? Object.fromEntries(Object.entries(l).sort(([a], [b]) => a.localeCompare(b))) : undefined;
+  const list = (cs: V1Container[] | undefined) =>
+    cs?.length
+      ? cs.map((c) => ({
+          name: c.name,
+          resources: { limits: sorted(c.resources?.limits), requests: sorted(c.resources?.requests) },
+        }))
+      : undefined;
   return JSON.stringify({ initContainers: list(pod.spec?.initContainers), containers: list(pod.spec?.containers) });
 }

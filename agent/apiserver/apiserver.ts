@@ -33,9 +33,16 @@ export class ApiserverPods {
   constructor(o: ApiserverPodsOptions) {
     const { kubeConfig } = apiClients(o.kubeconfig);
     const core = kubeConfig.makeApiClient(CoreV1Api);
-    this.writer = new StatusWriter({ core, statuses: o.statuses, observeLatency: o.observeWriteLatency, logger: o.logger.with({ component: 'status-writer' }) });
+    this.writer = new StatusWriter({
+      core,
+      statuses: o.statuses,
+      observeLatency: o.observeWriteLatency,
+      logger: o.logger.with({ component: 'status-writer' }),
+    });
     this.source = new ApiPodSource({
-      kubeConfig, nodeName: o.nodeName, logger: o.logger.with({ source: 'api' }),
+      kubeConfig,
+      nodeName: o.nodeName,
+      logger: o.logger.with({ source: 'api' }),
       onPods: (pods) => {
         this.writer.retryNow();
         this.writer.observe(pods);
@@ -44,11 +51,17 @@ export class ApiserverPods {
       },
     });
     this.deleter = new PodDeleter({
-      core, writer: this.writer, logger: o.logger.with({ component: 'pod-deleter' }), hasPod: o.hasPod,
+      core,
+      writer: this.writer,
+      logger: o.logger.with({ component: 'pod-deleter' }),
+      hasPod: o.hasPod,
       apiPod: (ns, name) => this.source.get(ns, name),
     });
     this.mirrors = new MirrorPods({
-      core, nodeName: o.nodeName, writer: this.writer, logger: o.logger.with({ component: 'mirror-pods' }),
+      core,
+      nodeName: o.nodeName,
+      writer: this.writer,
+      logger: o.logger.with({ component: 'mirror-pods' }),
       apiPods: () => this.source.listedPods(),
       desiredStatics: () => o.desired().filter((p) => !fromApi(p)),
     });
@@ -64,7 +77,8 @@ export class ApiserverPods {
    * `finalStatus`: what it computed from the runtime after the kill (terminal phase, exit codes).
    */
   podTerminated(pod: V1Pod, finalStatus?: V1PodStatus): void {
-    if (fromApi(pod)) this.deleter.terminated(pod.metadata!.namespace!, pod.metadata!.name!, pod.metadata!.uid!, finalStatus);
+    if (fromApi(pod))
+      this.deleter.terminated(pod.metadata!.namespace!, pod.metadata!.name!, pod.metadata!.uid!, finalStatus);
   }
 
   stop(): void {

@@ -16,13 +16,19 @@ const key = (ns: string | undefined, name: string | undefined) => `${ns}/${name}
 /** The mirror pod for a static pod (pure). */
 export function mirrorPodFor(staticPod: V1Pod, node: { name: string; uid: string }): V1Pod {
   const md = staticPod.metadata!;
-  const annotations: Record<string, string> = { ...md.annotations, [MIRROR_ANNOTATION]: md.annotations?.[ANNOTATIONS.configHash] ?? md.uid! };
+  const annotations: Record<string, string> = {
+    ...md.annotations,
+    [MIRROR_ANNOTATION]: md.annotations?.[ANNOTATIONS.configHash] ?? md.uid!,
+  };
   delete annotations[ANNOTATIONS.configSeen];
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      name: md.name, namespace: md.namespace, labels: md.labels, annotations,
+      name: md.name,
+      namespace: md.namespace,
+      labels: md.labels,
+      annotations,
       ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: node.name, uid: node.uid, controller: true }],
     },
     spec: { ...staticPod.spec!, nodeName: node.name },
@@ -34,16 +40,18 @@ export class MirrorPods {
   private readonly busy = new Set<string>();
   private nodeUid?: string;
 
-  constructor(private readonly o: {
-    core: CoreV1Api;
-    nodeName: string;
-    writer: StatusWriter;
-    logger: Logger;
-    /** The pods the apiserver shows for this node, undefined until the first list. */
-    apiPods: () => V1Pod[] | undefined;
-    /** The static pods the agent wants now (its desired set, not only those with a status yet). */
-    desiredStatics: () => V1Pod[];
-  }) {}
+  constructor(
+    private readonly o: {
+      core: CoreV1Api;
+      nodeName: string;
+      writer: StatusWriter;
+      logger: Logger;
+      /** The pods the apiserver shows for this node, undefined until the first list. */
+      apiPods: () => V1Pod[] | undefined;
+      /** The static pods the agent wants now (its desired set, not only those with a status yet). */
+      desiredStatics: () => V1Pod[];
+    },
+  ) {}
 
   /** A static pod's status changed, or the static pod is gone (undefined). */
   staticChanged(uid: string, p: { pod: V1Pod; status: V1PodStatus } | undefined): void {
@@ -63,15 +71,18 @@ export class MirrorPods {
       const hash = pod.metadata?.annotations?.[ANNOTATIONS.configHash] ?? uid;
       const status = this.statuses.get(uid);
       if (!m) void this.create(k, pod);
-      else if (isDeleting(m)) continue; // the pod deleter finishes it; the next update makes it again
+      else if (isDeleting(m))
+        continue; // the pod deleter finishes it; the next update makes it again
       else if (m.metadata?.annotations?.[MIRROR_ANNOTATION] !== hash) void this.remove(m, 'its static pod changed');
-      else if (status) this.o.writer.setFor(`mirror:${uid}`, m.metadata!.namespace!, m.metadata!.name!, m.metadata!.uid!, status);
+      else if (status)
+        this.o.writer.setFor(`mirror:${uid}`, m.metadata!.namespace!, m.metadata!.name!, m.metadata!.uid!, status);
     }
     for (const m of mirrors.values()) if (!isDeleting(m)) void this.remove(m, 'its static pod is gone');
   }
 
   private async nodeUID(): Promise<string> {
-    this.nodeUid ??= (await this.o.core.readNode({ name: this.o.nodeName }, requestOptions({ timeoutMs: 10_000 }))).metadata!.uid!;
+    this.nodeUid ??= (await this.o.core.readNode({ name: this.o.nodeName }, requestOptions({ timeoutMs: 10_000 })))
+      .metadata!.uid!;
     return this.nodeUid;
   }
 
@@ -80,11 +91,15 @@ export class MirrorPods {
     this.busy.add(k);
     try {
       const body = mirrorPodFor(pod, { name: this.o.nodeName, uid: await this.nodeUID() });
-      await this.o.core.createNamespacedPod({ namespace: pod.metadata!.namespace!, body }, requestOptions({ timeoutMs: 10_000 }));
+      await this.o.core.createNamespacedPod(
+        { namespace: pod.metadata!.namespace!, body },
+        requestOptions({ timeoutMs: 10_000 }),
+      );
       this.o.logger.info('created mirror pod', { pod: k });
     } catch (err) {
       // 409: it exists already (the watch will show it); anything else is retried on the next change.
-      if (httpStatus(err) !== 409) this.o.logger.warn('creating mirror pod failed', { pod: k, error: apiErrorMessage(err) });
+      if (httpStatus(err) !== 409)
+        this.o.logger.warn('creating mirror pod failed', { pod: k, error: apiErrorMessage(err) });
     } finally {
       this.busy.delete(k);
     }
@@ -96,12 +111,18 @@ export class MirrorPods {
     this.busy.add(k);
     try {
       await this.o.core.deleteNamespacedPod(
-        { name: m.metadata!.name!, namespace: m.metadata!.namespace!, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid: m.metadata!.uid! } } },
+        {
+          name: m.metadata!.name!,
+          namespace: m.metadata!.namespace!,
+          gracePeriodSeconds: 0,
+          body: { gracePeriodSeconds: 0, preconditions: { uid: m.metadata!.uid! } },
+        },
         requestOptions({ timeoutMs: 10_000 }),
       );
       this.o.logger.info('deleted mirror pod', { pod: k, reason: why });
     } catch (err) {
-      if (httpStatus(err) !== 404 && httpStatus(err) !== 409) this.o.logger.warn('deleting mirror pod failed', { pod: k, error: apiErrorMessage(err) });
+      if (httpStatus(err) !== 404 && httpStatus(err) !== 409)
+        this.o.logger.warn('deleting mirror pod failed', { pod: k, error: apiErrorMessage(err) });
     } finally {
       this.busy.delete(k);
     }

@@ -16,15 +16,17 @@ import type { StatusWriter } from './status-writer.js';
 export class PodDeleter {
   private readonly inFlight = new Set<string>();
 
-  constructor(private readonly o: {
-    core: CoreV1Api;
-    writer: StatusWriter;
-    logger: Logger;
-    /** True while the agent has a worker for the pod (running or terminating it). */
-    hasPod: (uid: string) => boolean;
-    /** The pod as the apiserver last showed it. */
-    apiPod: (namespace: string, name: string) => V1Pod | undefined;
-  }) {}
+  constructor(
+    private readonly o: {
+      core: CoreV1Api;
+      writer: StatusWriter;
+      logger: Logger;
+      /** True while the agent has a worker for the pod (running or terminating it). */
+      hasPod: (uid: string) => boolean;
+      /** The pod as the apiserver last showed it. */
+      apiPod: (namespace: string, name: string) => V1Pod | undefined;
+    },
+  ) {}
 
   /** Every pod the apiserver shows for this node: finish the deleting ones this agent is done with. */
   reconcile(pods: V1Pod[]): void {
@@ -46,7 +48,11 @@ export class PodDeleter {
     try {
       const status = final ?? terminalPodStatus(this.o.writer.lastWritten(uid) ?? p.status);
       await this.o.writer.writeNow(p, status);
-      this.o.logger.info('wrote the final status of a terminated pod', { pod: `${namespace}/${name}`, phase: status.phase, exitCodes: status.containerStatuses?.map((c) => c.state?.terminated?.exitCode) });
+      this.o.logger.info('wrote the final status of a terminated pod', {
+        pod: `${namespace}/${name}`,
+        phase: status.phase,
+        exitCodes: status.containerStatuses?.map((c) => c.state?.terminated?.exitCode),
+      });
       await this.o.core.deleteNamespacedPod(
         { name, namespace, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid } } },
         requestOptions({ timeoutMs: 10_000 }),
@@ -55,8 +61,15 @@ export class PodDeleter {
     } catch (err) {
       // Already gone, or a new pod of that name (precondition failed): nothing of ours to delete.
       if (!isNotFound(err) && !isConflict(err)) {
-        this.o.logger.warn('deleting a terminated pod failed; will retry on the next update', { pod: `${namespace}/${name}`, error: apiErrorMessage(err) });
-        setTimeout(() => { this.inFlight.delete(uid); const again = this.o.apiPod(namespace, name); if (again?.metadata?.uid === uid) void this.finish(again, final); }, 2000).unref();
+        this.o.logger.warn('deleting a terminated pod failed; will retry on the next update', {
+          pod: `${namespace}/${name}`,
+          error: apiErrorMessage(err),
+        });
+        setTimeout(() => {
+          this.inFlight.delete(uid);
+          const again = this.o.apiPod(namespace, name);
+          if (again?.metadata?.uid === uid) void this.finish(again, final);
+        }, 2000).unref();
         return;
       }
     }

@@ -26,7 +26,8 @@ export function desiredFromApi(pod: V1Pod): V1Pod {
   const annotations = { ...pod.metadata?.annotations, [ANNOTATIONS.configSource]: API_SOURCE };
   const out: V1Pod = { ...pod, metadata: { ...pod.metadata, annotations }, status: undefined };
   const grace = pod.metadata?.deletionGracePeriodSeconds;
-  if (pod.metadata?.deletionTimestamp && grace !== undefined && grace !== null) out.spec = { ...pod.spec!, terminationGracePeriodSeconds: grace };
+  if (pod.metadata?.deletionTimestamp && grace !== undefined && grace !== null)
+    out.spec = { ...pod.spec!, terminationGracePeriodSeconds: grace };
   return out;
 }
 
@@ -64,7 +65,12 @@ export class ApiPodSource implements PodSource {
     const fieldSelector = `spec.nodeName=${this.o.nodeName}`;
     const list = async (): Promise<V1PodList> => {
       const l = await core.listPodForAllNamespaces({ fieldSelector }, requestOptions({ timeoutMs: 30_000 }));
-      if (!this.listed) this.o.logger.info('listed pods bound to this node; watching', { node: this.o.nodeName, pods: l.items.length, ms: Date.now() - this.started });
+      if (!this.listed)
+        this.o.logger.info('listed pods bound to this node; watching', {
+          node: this.o.nodeName,
+          pods: l.items.length,
+          ms: Date.now() - this.started,
+        });
       this.listed = true;
       this.connected = true;
       this.watch?.resetBackoff();
@@ -72,9 +78,19 @@ export class ApiPodSource implements PodSource {
       return l;
     };
     const watch = (this.watch = new ReconnectingListWatch<V1Pod>({
-      kubeConfig: this.o.kubeConfig, path: '/api/v1/pods', list, fieldSelector, logger: this.o.logger, what: 'pod watch', note: 'running pods keep running',
+      kubeConfig: this.o.kubeConfig,
+      path: '/api/v1/pods',
+      list,
+      fieldSelector,
+      logger: this.o.logger,
+      what: 'pod watch',
+      note: 'running pods keep running',
     }));
-    for (const verb of ['add', 'update', 'delete'] as const) watch.informer.on(verb, () => { watch.resetBackoff(); this.schedule(); });
+    for (const verb of ['add', 'update', 'delete'] as const)
+      watch.informer.on(verb, () => {
+        watch.resetBackoff();
+        this.schedule();
+      });
     // Not awaited: the agent starts (and keeps running pods) whether or not the apiserver answers.
     watch.start();
   }

@@ -54,21 +54,38 @@ export interface ApiserverSetup {
 export async function connectApiserver(o: ApiserverSetup, side: ApiserverSide): Promise<void> {
   const { cfg, logger, ctx, recorder, hostIPs } = o;
   const [{ NodeAgent }, { ApiserverPods }, { parseTaints }] = await Promise.all([
-    import('../node/node-agent.js'), import('./apiserver.js'), import('../node/taints.js'),
+    import('../node/node-agent.js'),
+    import('./apiserver.js'),
+    import('../node/taints.js'),
   ]);
   // ConfigMaps, Secrets and service-account tokens for pods, with the node's credentials. Cached
   // for one sync period (at most kubelet's default TTL, 1 minute): kubelet's cache strategy.
   const { ApiPodObjects } = await import('../objects/api-objects.js');
-  ctx.objects = new ApiPodObjects({ kubeconfig: o.kubeconfig, ttlMs: Math.min(cfg.syncFrequencyMs, 60_000), logger: logger.with({ component: 'objects' }) });
+  ctx.objects = new ApiPodObjects({
+    kubeconfig: o.kubeconfig,
+    ttlMs: Math.min(cfg.syncFrequencyMs, 60_000),
+    logger: logger.with({ component: 'objects' }),
+  });
   // Services for the containers' service environment variables (kubelet's serviceLister).
-  const [{ ApiServiceLister }, { apiClients: clients }] = await Promise.all([import('../objects/service-lister.js'), import('../kube/client.js')]);
-  const services = new ApiServiceLister({ kubeConfig: clients(o.kubeconfig).kubeConfig, logger: logger.with({ component: 'services' }) });
+  const [{ ApiServiceLister }, { apiClients: clients }] = await Promise.all([
+    import('../objects/service-lister.js'),
+    import('../kube/client.js'),
+  ]);
+  const services = new ApiServiceLister({
+    kubeConfig: clients(o.kubeconfig).kubeConfig,
+    logger: logger.with({ component: 'services' }),
+  });
   services.start();
   ctx.services = side.serviceLister = services;
   let nodeConditions = new Map<string, string>();
   side.nodeAgent = new NodeAgent({
-    kubeconfig: o.kubeconfig, nodeName: o.nodeName, nodeIP: hostIPs[0], rootDir: cfg.rootDir, maxPods: cfg.maxPods,
-    evictionHard: o.evictionHard, pressure: o.pressure,
+    kubeconfig: o.kubeconfig,
+    nodeName: o.nodeName,
+    nodeIP: hostIPs[0],
+    rootDir: cfg.rootDir,
+    maxPods: cfg.maxPods,
+    evictionHard: o.evictionHard,
+    pressure: o.pressure,
     kubeletPort: cfg.port > 0 ? cfg.port : undefined, // where the apiserver finds the HTTPS node API (kubectl logs)
     registerWithTaints: parseTaints(cfg.registerWithTaints ?? ''), // throws naming the bad entry
     podCIDRFile: cfg.podCidrFile ?? join(cfg.rootDir, 'pod-cidr'),
@@ -76,23 +93,41 @@ export async function connectApiserver(o: ApiserverSetup, side: ApiserverSide): 
     readiness: async () => {
       await o.runtime.ping();
       const n = await o.network.status();
-      return n.ready ? { ready: true, reason: '', message: 'kubenode is posting ready status' } : { ready: false, reason: 'NetworkPluginNotReady', message: n.message };
+      return n.ready
+        ? { ready: true, reason: '', message: 'kubenode is posting ready status' }
+        : { ready: false, reason: 'NetworkPluginNotReady', message: n.message };
     },
     logger: logger.with({ component: 'node' }),
     onConditions: (conditions) => {
       const now = new Map(conditions.map((c) => [c.type, c.status]));
-      for (const e of nodeConditionEvents(o.nodeName, nodeConditions, now)) recorder.event(nodeRef(o.nodeName), e.type, e.reason, e.message);
+      for (const e of nodeConditionEvents(o.nodeName, nodeConditions, now))
+        recorder.event(nodeRef(o.nodeName), e.type, e.reason, e.message);
       nodeConditions = now;
     },
   });
-  side.apiPods = new ApiserverPods({ kubeconfig: o.kubeconfig, nodeName: o.nodeName, statuses: o.status, hasPod: o.hasPod, desired: o.desired, observeWriteLatency: (s) => o.metrics.podStatusWriteLatency.observe(s), logger });
+  side.apiPods = new ApiserverPods({
+    kubeconfig: o.kubeconfig,
+    nodeName: o.nodeName,
+    statuses: o.status,
+    hasPod: o.hasPod,
+    desired: o.desired,
+    observeWriteLatency: (s) => o.metrics.podStatusWriteLatency.observe(s),
+    logger,
+  });
   o.addSource(side.apiPods.source);
   side.apiPods.start();
   side.registered = side.nodeAgent.start(); // registration retries in the background; pods don't wait for the apiserver
-  if (cfg.rotateServerCertificates && cfg.port > 0) { // --port 0: no HTTPS API, no serving certificate
-    const [{ servingCertificateManager }, { apiClients }] = await Promise.all([import('../certificate/serving.js'), import('../kube/client.js')]);
+  if (cfg.rotateServerCertificates && cfg.port > 0) {
+    // --port 0: no HTTPS API, no serving certificate
+    const [{ servingCertificateManager }, { apiClients }] = await Promise.all([
+      import('../certificate/serving.js'),
+      import('../kube/client.js'),
+    ]);
     side.servingCertificates = servingCertificateManager({
-      certDir: cfg.certDir!, nodeName: o.nodeName, hostname: o.nodeName, nodeIPs: hostIPs,
+      certDir: cfg.certDir!,
+      nodeName: o.nodeName,
+      hostname: o.nodeName,
+      nodeIPs: hostIPs,
       requester: () => apiClients(o.kubeconfig).kubeConfig,
       onRotated: o.onServingRotated,
       logger,

@@ -48,13 +48,15 @@ export class StatusWriter {
   /** Statuses of pods from other sources (static pods), for their mirror pods. */
   onStaticStatus?: (uid: string, p: { pod: V1Pod; status: V1PodStatus } | undefined) => void;
 
-  constructor(private readonly o: {
-    core: CoreV1Api;
-    statuses: StatusManager;
-    logger: Logger;
-    /** Seconds from the StatusManager's set (the agent observed the change) to the end of the PATCH. */
-    observeLatency?: (seconds: number) => void;
-  }) {}
+  constructor(
+    private readonly o: {
+      core: CoreV1Api;
+      statuses: StatusManager;
+      logger: Logger;
+      /** Seconds from the StatusManager's set (the agent observed the change) to the end of the PATCH. */
+      observeLatency?: (seconds: number) => void;
+    },
+  ) {}
 
   start(): void {
     this.unsubscribe = this.o.statuses.subscribe((uid, p) => {
@@ -122,7 +124,11 @@ export class StatusWriter {
       const e = this.entries.get(uid);
       if (!e?.written || e.busy || e.pending) continue;
       if (readyOf(p.status) !== readyOf(e.written)) {
-        this.o.logger.info('pod status in the apiserver differs from the one written; writing it again', { pod: `${e.namespace}/${e.name}`, apiserver: readyOf(p.status), ours: readyOf(e.written) });
+        this.o.logger.info('pod status in the apiserver differs from the one written; writing it again', {
+          pod: `${e.namespace}/${e.name}`,
+          apiserver: readyOf(p.status),
+          ours: readyOf(e.written),
+        });
         const status = e.written;
         e.writtenKey = undefined;
         e.pending = status;
@@ -164,7 +170,11 @@ export class StatusWriter {
       const started = Date.now();
       try {
         await this.o.core.patchNamespacedPodStatus(
-          { name: e.name, namespace: e.namespace, body: { metadata: { uid: e.apiUid }, status: JSON.parse(JSON.stringify(status)) as V1PodStatus } },
+          {
+            name: e.name,
+            namespace: e.namespace,
+            body: { metadata: { uid: e.apiUid }, status: JSON.parse(JSON.stringify(status)) as V1PodStatus },
+          },
           requestOptions({ timeoutMs: 10_000, patch: 'MergePatch' }),
         );
         const end = performance.now();
@@ -176,7 +186,13 @@ export class StatusWriter {
         e.written = status;
         e.backoff.reset();
         this.writes++;
-        this.o.logger[transition ? 'info' : 'debug']('wrote pod status', { pod: `${e.namespace}/${e.name}`, phase: status.phase, ready, ms: Date.now() - started, sinceObservedMs: since === undefined ? undefined : Math.round(end - since) });
+        this.o.logger[transition ? 'info' : 'debug']('wrote pod status', {
+          pod: `${e.namespace}/${e.name}`,
+          phase: status.phase,
+          ready,
+          ms: Date.now() - started,
+          sinceObservedMs: since === undefined ? undefined : Math.round(end - since),
+        });
       } catch (err) {
         if (isNotFound(err)) {
           this.forget(uid);
@@ -185,7 +201,11 @@ export class StatusWriter {
         if (!e.pending) e.pending = status;
         if (since !== undefined) e.pendingSince = Math.min(since, e.pendingSince ?? since);
         const delay = e.backoff.next();
-        this.o.logger.warn('writing pod status failed; retrying', { pod: `${e.namespace}/${e.name}`, error: apiErrorMessage(err), retryInMs: delay });
+        this.o.logger.warn('writing pod status failed; retrying', {
+          pod: `${e.namespace}/${e.name}`,
+          error: apiErrorMessage(err),
+          retryInMs: delay,
+        });
         e.retry = setTimeout(() => {
           e.retry = undefined;
           void this.flush(uid, e);

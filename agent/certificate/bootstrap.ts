@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import type { Logger } from '../../lib/log.js';
 import { CertificateManager } from './manager.js';
 import { currentPath, isValidAt } from './store.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export const CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client-kubelet';
 export const SERVING_SIGNER = 'kubernetes.io/kubelet-serving';
@@ -18,14 +19,17 @@ export const SERVING_SIGNER = 'kubernetes.io/kubelet-serving';
 export const CLIENT_USAGES = ['digital signature', 'client auth'];
 export const SERVING_USAGES = ['digital signature', 'server auth'];
 
-export const nodeSubject = (nodeName: string) => ({ commonName: `system:node:${nodeName}`, organizations: ['system:nodes'] });
+export const nodeSubject = (nodeName: string) => ({
+  commonName: `system:node:${nodeName}`,
+  organizations: ['system:nodes'],
+});
 
 function loadKubeconfig(path: string, flag: string): KubeConfig {
   const kc = new KubeConfig();
   try {
     kc.loadFromFile(path);
   } catch (e) {
-    throw new Error(`${flag} ${path}: ${(e as Error).message}`);
+    throw new Error(`${flag} ${path}: ${errorMessage(e)}`);
   }
   if (!kc.getCurrentCluster()) throw new Error(`${flag} ${path}: current-context names no cluster`);
   return kc;
@@ -38,17 +42,26 @@ export function kubeconfigProblem(path: string, now = new Date()): string | unde
   try {
     kc = loadKubeconfig(path, '--kubeconfig');
   } catch (e) {
-    return (e as Error).message;
+    return errorMessage(e);
   }
   const user = kc.getCurrentUser();
-  const pem = user?.certFile ? (() => { try { return readFileSync(user.certFile); } catch { return undefined; } })()
-    : user?.certData ? Buffer.from(user.certData, 'base64') : undefined;
+  const pem = user?.certFile
+    ? (() => {
+        try {
+          return readFileSync(user.certFile);
+        } catch {
+          return undefined;
+        }
+      })()
+    : user?.certData
+      ? Buffer.from(user.certData, 'base64')
+      : undefined;
   if (!pem) return 'names no readable client certificate';
   try {
     const cert = new X509Certificate(pem);
     if (!isValidAt(cert, now)) return `client certificate valid ${cert.validFrom} to ${cert.validTo}, not now`;
   } catch (e) {
-    return `client certificate does not parse: ${(e as Error).message}`;
+    return `client certificate does not parse: ${errorMessage(e)}`;
   }
   return undefined;
 }
@@ -62,16 +75,24 @@ export function nodeKubeconfigYaml(bootstrap: KubeConfig, certFile: string): str
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{
-      name: 'default-cluster',
-      cluster: {
-        server: cluster.server,
-        ...(cluster.caData ? { 'certificate-authority-data': cluster.caData } : cluster.caFile ? { 'certificate-authority': resolve(cluster.caFile) } : {}),
-        ...(cluster.tlsServerName ? { 'tls-server-name': cluster.tlsServerName } : {}),
+    clusters: [
+      {
+        name: 'default-cluster',
+        cluster: {
+          server: cluster.server,
+          ...(cluster.caData
+            ? { 'certificate-authority-data': cluster.caData }
+            : cluster.caFile
+              ? { 'certificate-authority': resolve(cluster.caFile) }
+              : {}),
+          ...(cluster.tlsServerName ? { 'tls-server-name': cluster.tlsServerName } : {}),
+        },
       },
-    }],
+    ],
     users: [{ name: 'default-auth', user: { 'client-certificate': certFile, 'client-key': certFile } }],
-    contexts: [{ name: 'default-context', context: { cluster: 'default-cluster', user: 'default-auth', namespace: 'default' } }],
+    contexts: [
+      { name: 'default-context', context: { cluster: 'default-cluster', user: 'default-auth', namespace: 'default' } },
+    ],
     'current-context': 'default-context',
   });
 }
@@ -103,29 +124,50 @@ export async function ensureClientCredentials(o: ClientBootstrapOptions): Promis
   const problem = kubeconfigProblem(o.kubeconfig);
   const bootstrap = o.bootstrapKubeconfig ? loadKubeconfig(o.bootstrapKubeconfig, '--bootstrap-kubeconfig') : undefined;
   // The node's own credentials ask for renewals; the bootstrap token only when those are not valid.
-  const requester = () => (kubeconfigProblem(o.kubeconfig) === undefined ? loadKubeconfig(o.kubeconfig, '--kubeconfig') : bootstrap ?? loadKubeconfig(o.kubeconfig, '--kubeconfig'));
+  const requester = () =>
+    kubeconfigProblem(o.kubeconfig) === undefined
+      ? loadKubeconfig(o.kubeconfig, '--kubeconfig')
+      : (bootstrap ?? loadKubeconfig(o.kubeconfig, '--kubeconfig'));
   const usesCertDir = () => {
     try {
-      return resolve(loadKubeconfig(o.kubeconfig, '--kubeconfig').getCurrentUser()?.certFile ?? '') === resolve(certFile);
+      return (
+        resolve(loadKubeconfig(o.kubeconfig, '--kubeconfig').getCurrentUser()?.certFile ?? '') === resolve(certFile)
+      );
     } catch {
       return false;
     }
   };
   const manager = new CertificateManager({
-    pair: 'kubelet-client', certDir: o.certDir, signerName: CLIENT_SIGNER, usages: CLIENT_USAGES,
+    pair: 'kubelet-client',
+    certDir: o.certDir,
+    signerName: CLIENT_SIGNER,
+    usages: CLIENT_USAGES,
     template: () => ({ subject: nodeSubject(o.nodeName) }),
-    requester, generateName: () => (kubeconfigProblem(o.kubeconfig) ? 'node-csr-' : 'csr-'), logger: o.logger,
+    requester,
+    generateName: () => (kubeconfigProblem(o.kubeconfig) ? 'node-csr-' : 'csr-'),
+    logger: o.logger,
   });
   if (problem) {
-    if (!bootstrap) throw new Error(`--kubeconfig ${o.kubeconfig}: ${problem}, and there is no --bootstrap-kubeconfig to get credentials with`);
-    log.info('no usable node kubeconfig: bootstrapping client credentials', { kubeconfig: o.kubeconfig, reason: problem, bootstrapKubeconfig: o.bootstrapKubeconfig, certDir: o.certDir });
+    if (!bootstrap)
+      throw new Error(
+        `--kubeconfig ${o.kubeconfig}: ${problem}, and there is no --bootstrap-kubeconfig to get credentials with`,
+      );
+    log.info('no usable node kubeconfig: bootstrapping client credentials', {
+      kubeconfig: o.kubeconfig,
+      reason: problem,
+      bootstrapKubeconfig: o.bootstrapKubeconfig,
+      certDir: o.certDir,
+    });
     await manager.ensure(); // a valid pair already in --cert-dir is reused
     writeFileAtomic(o.kubeconfig, nodeKubeconfigYaml(bootstrap, certFile));
     log.info('node kubeconfig written', { kubeconfig: o.kubeconfig, clientCertificate: certFile });
   }
   if (!o.rotate) return undefined;
   if (!usesCertDir()) {
-    log.warn('--rotate-certificates: the kubeconfig does not use the certificate in --cert-dir (it was not bootstrapped), so it is not rotated', { kubeconfig: o.kubeconfig, certDir: o.certDir });
+    log.warn(
+      '--rotate-certificates: the kubeconfig does not use the certificate in --cert-dir (it was not bootstrapped), so it is not rotated',
+      { kubeconfig: o.kubeconfig, certDir: o.certDir },
+    );
     manager.stop();
     return undefined;
   }

@@ -11,6 +11,7 @@ export function caCertHash(pem: string | Buffer): string {
 /** "sha256:<64 hex>", lower-cased; throws naming the value otherwise. */
 export function parseCaCertHash(s: string): string {
   const v = s.trim().toLowerCase();
-  if (!/^sha256:[0-9a-f]{64}$/.test(v)) throw new Error(`CA certificate hash ${JSON.stringify(s)}: expected "sha256:" and 64 hex digits`);
+  if (!/^sha256:[0-9a-f]{64}$/.test(v))
+    throw new Error(`CA certificate hash ${JSON.stringify(s)}: expected "sha256:" and 64 hex digits`);
   return v;
 }

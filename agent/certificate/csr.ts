@@ -4,7 +4,18 @@
 // extensionRequest attribute (RFC 2985 9.4). The request itself carries no key usages: the
 // CertificateSigningRequest object's spec.usages says those.
 import { createPublicKey, sign, type KeyObject } from 'node:crypto';
-import { bitString, ipBytes, nullValue, octetString, oid, sequence, set, tlv, utf8String, integer } from '../../lib/der.js';
+import {
+  bitString,
+  ipBytes,
+  nullValue,
+  octetString,
+  oid,
+  sequence,
+  set,
+  tlv,
+  utf8String,
+  integer,
+} from '../../lib/der.js';
 
 export interface CsrSubject {
   commonName: string;
@@ -34,13 +45,20 @@ function attributeTypeAndValue(type: string, value: string): Buffer {
 
 export function encodeName(s: CsrSubject): Buffer {
   if (!s.commonName) throw new Error('CSR subject: commonName is empty');
-  return sequence(...(s.organizations ?? []).map((o) => attributeTypeAndValue(OID.organization, o)), attributeTypeAndValue(OID.commonName, s.commonName));
+  return sequence(
+    ...(s.organizations ?? []).map((o) => attributeTypeAndValue(OID.organization, o)),
+    attributeTypeAndValue(OID.commonName, s.commonName),
+  );
 }
 
 /** subjectAltName: dNSName [2] IA5String, iPAddress [7] OCTET STRING, both implicitly tagged. */
 export function encodeSubjectAltName(dnsNames: string[], ips: string[]): Buffer {
-  for (const d of dnsNames) if (!/^[\x21-\x7e]+$/.test(d)) throw new Error(`CSR dnsNames: ${JSON.stringify(d)} is not a printable ASCII name`);
-  const names = [...dnsNames.map((d) => tlv(0x82, Buffer.from(d, 'ascii'))), ...ips.map((ip) => tlv(0x87, ipBytes(ip)))];
+  for (const d of dnsNames)
+    if (!/^[\x21-\x7e]+$/.test(d)) throw new Error(`CSR dnsNames: ${JSON.stringify(d)} is not a printable ASCII name`);
+  const names = [
+    ...dnsNames.map((d) => tlv(0x82, Buffer.from(d, 'ascii'))),
+    ...ips.map((ip) => tlv(0x87, ipBytes(ip))),
+  ];
   return sequence(oid(OID.subjectAltName), octetString(sequence(...names)));
 }
 
@@ -59,9 +77,10 @@ function signatureAlgorithm(key: KeyObject): { der: Buffer; hash: 'sha256' } {
 export function certificationRequestInfo(r: Omit<CsrRequest, 'key'> & { publicKeyDer: Buffer }): Buffer {
   const dns = r.dnsNames ?? [];
   const ips = r.ipAddresses ?? [];
-  const attributes = dns.length || ips.length
-    ? [sequence(oid(OID.extensionRequest), set(sequence(encodeSubjectAltName(dns, ips))))]
-    : [];
+  const attributes =
+    dns.length || ips.length
+      ? [sequence(oid(OID.extensionRequest), set(sequence(encodeSubjectAltName(dns, ips))))]
+      : [];
   return sequence(integer(0), encodeName(r.subject), r.publicKeyDer, tlv(0xa0, ...attributes));
 }
 
@@ -75,7 +94,10 @@ export function createCsrDer(r: CsrRequest): Buffer {
 }
 
 export function toPem(label: string, der: Buffer): string {
-  const b64 = der.toString('base64').match(/.{1,64}/g)!.join('\n');
+  const b64 = der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 

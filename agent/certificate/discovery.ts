@@ -8,6 +8,7 @@ import { request } from 'node:https';
 import { parse as parseYaml, stringify } from 'yaml';
 import { caCertHash, parseCaCertHash } from './ca-hash.js';
 import { verifyDetached, JwsError } from './jws.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export class DiscoveryError extends Error {
   constructor(message: string) {
@@ -24,7 +25,10 @@ export interface BootstrapToken {
 /** "abcdef.0123456789abcdef" (kubeadm's token format) -> id and secret. */
 export function parseBootstrapToken(s: string): BootstrapToken {
   const m = /^([a-z0-9]{6})\.([a-z0-9]{16})$/.exec(s.trim());
-  if (!m) throw new DiscoveryError('bootstrap token: expected "[a-z0-9]{6}.[a-z0-9]{16}" (as control-plane.sh token create prints it)');
+  if (!m)
+    throw new DiscoveryError(
+      'bootstrap token: expected "[a-z0-9]{6}.[a-z0-9]{16}" (as control-plane.sh token create prints it)',
+    );
   return { id: m[1]!, secret: m[2]! };
 }
 
@@ -36,14 +40,22 @@ export interface ClusterInfo {
 }
 
 /** The CA bundle (PEM) and server of cluster-info's kubeconfig, after checking its signature and pin. */
-export function verifyClusterInfo(info: ClusterInfo, token: BootstrapToken, caHash?: string): { caPem: string; server: string } {
+export function verifyClusterInfo(
+  info: ClusterInfo,
+  token: BootstrapToken,
+  caHash?: string,
+): { caPem: string; server: string } {
   const jws = info.signatures[token.id];
   // The bootstrapsigner adds the signature a moment after the token is created: the caller retries.
-  if (!jws) throw new DiscoveryError(`cluster-info has no signature for token id "${token.id}" (jws-kubeconfig-${token.id}) yet: the token is unknown, expired, not usable for signing, or the controller-manager's bootstrapsigner has not signed it yet`);
+  if (!jws)
+    throw new DiscoveryError(
+      `cluster-info has no signature for token id "${token.id}" (jws-kubeconfig-${token.id}) yet: the token is unknown, expired, not usable for signing, or the controller-manager's bootstrapsigner has not signed it yet`,
+    );
   try {
     verifyDetached(jws, info.kubeconfig, token.id, token.secret);
   } catch (e) {
-    if (e instanceof JwsError) throw new DiscoveryError(`cluster-info signature jws-kubeconfig-${token.id}: ${e.message}`);
+    if (e instanceof JwsError)
+      throw new DiscoveryError(`cluster-info signature jws-kubeconfig-${token.id}: ${e.message}`);
     throw e;
   }
   // Read as plain YAML: kubeadm's cluster-info names its cluster "", which client-node's
@@ -52,17 +64,21 @@ export function verifyClusterInfo(info: ClusterInfo, token: BootstrapToken, caHa
   try {
     doc = parseYaml(info.kubeconfig) as typeof doc;
   } catch (e) {
-    throw new DiscoveryError(`cluster-info kubeconfig: not YAML: ${(e as Error).message}`);
+    throw new DiscoveryError(`cluster-info kubeconfig: not YAML: ${errorMessage(e)}`);
   }
   const c = doc?.clusters?.[0]?.cluster;
-  if (!c?.['certificate-authority-data']) throw new DiscoveryError('cluster-info kubeconfig: the first cluster has no certificate-authority-data');
+  if (!c?.['certificate-authority-data'])
+    throw new DiscoveryError('cluster-info kubeconfig: the first cluster has no certificate-authority-data');
   const cluster = { caData: c['certificate-authority-data'], server: c.server ?? '' };
   const caPem = Buffer.from(cluster.caData, 'base64').toString('utf8');
   if (caHash) {
     const want = parseCaCertHash(caHash);
     const certs = caPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
     const got = certs.map((c) => caCertHash(c));
-    if (!got.includes(want)) throw new DiscoveryError(`the cluster CA does not match the pinned hash: KUBENODE_CA_CERT_HASH is ${want}, cluster-info's CA is ${got.join(', ') || 'none'}; refusing to join (wrong hash, or not the cluster you meant)`);
+    if (!got.includes(want))
+      throw new DiscoveryError(
+        `the cluster CA does not match the pinned hash: KUBENODE_CA_CERT_HASH is ${want}, cluster-info's CA is ${got.join(', ') || 'none'}; refusing to join (wrong hash, or not the cluster you meant)`,
+      );
   }
   return { caPem, server: cluster.server };
 }
@@ -71,24 +87,35 @@ export function verifyClusterInfo(info: ClusterInfo, token: BootstrapToken, caHa
 export function fetchClusterInfo(apiserver: string, ca?: string, timeoutMs = 10_000): Promise<ClusterInfo> {
   const url = new URL('/api/v1/namespaces/kube-public/configmaps/cluster-info', apiserver);
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', headers: { accept: 'application/json' }, ...(ca ? { ca } : { rejectUnauthorized: false }), timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        if (res.statusCode !== 200) return reject(new DiscoveryError(`GET ${url.href}: HTTP ${res.statusCode}: ${body.slice(0, 300)}`));
-        try {
-          const cm = JSON.parse(body) as { data?: Record<string, string> };
-          const data = cm.data ?? {};
-          if (!data.kubeconfig) return reject(new DiscoveryError('cluster-info has no "kubeconfig" key'));
-          const signatures: Record<string, string> = {};
-          for (const [k, v] of Object.entries(data)) if (k.startsWith('jws-kubeconfig-')) signatures[k.slice('jws-kubeconfig-'.length)] = v;
-          resolve({ kubeconfig: data.kubeconfig, signatures });
-        } catch (e) {
-          reject(new DiscoveryError(`GET ${url.href}: not a ConfigMap: ${(e as Error).message}`));
-        }
-      });
-    });
+    const req = request(
+      url,
+      {
+        method: 'GET',
+        headers: { accept: 'application/json' },
+        ...(ca ? { ca } : { rejectUnauthorized: false }),
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode !== 200)
+            return reject(new DiscoveryError(`GET ${url.href}: HTTP ${res.statusCode}: ${body.slice(0, 300)}`));
+          try {
+            const cm = JSON.parse(body) as { data?: Record<string, string> };
+            const data = cm.data ?? {};
+            if (!data.kubeconfig) return reject(new DiscoveryError('cluster-info has no "kubeconfig" key'));
+            const signatures: Record<string, string> = {};
+            for (const [k, v] of Object.entries(data))
+              if (k.startsWith('jws-kubeconfig-')) signatures[k.slice('jws-kubeconfig-'.length)] = v;
+            resolve({ kubeconfig: data.kubeconfig, signatures });
+          } catch (e) {
+            reject(new DiscoveryError(`GET ${url.href}: not a ConfigMap: ${errorMessage(e)}`));
+          }
+        });
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', (e) => reject(new DiscoveryError(`GET ${url.href}: ${e.message}`)));
     req.end();
@@ -103,9 +130,19 @@ export function bootstrapKubeconfigYaml(apiserver: string, caPem: string, token:
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: 'kubernetes', cluster: { server: apiserver, 'certificate-authority-data': Buffer.from(caPem).toString('base64') } }],
+    clusters: [
+      {
+        name: 'kubernetes',
+        cluster: { server: apiserver, 'certificate-authority-data': Buffer.from(caPem).toString('base64') },
+      },
+    ],
     users: [{ name: `tls-bootstrap-token-user`, user: { token: `${token.id}.${token.secret}` } }],
-    contexts: [{ name: 'tls-bootstrap-token-user@kubernetes', context: { cluster: 'kubernetes', user: 'tls-bootstrap-token-user' } }],
+    contexts: [
+      {
+        name: 'tls-bootstrap-token-user@kubernetes',
+        context: { cluster: 'kubernetes', user: 'tls-bootstrap-token-user' },
+      },
+    ],
     'current-context': 'tls-bootstrap-token-user@kubernetes',
   });
 }
@@ -126,16 +163,23 @@ export async function discover(o: DiscoverOptions): Promise<{ caPem: string }> {
     try {
       const first = await fetchClusterInfo(o.apiserver);
       const { caPem } = verifyClusterInfo(first, o.token, o.caHash);
-      if (!o.caHash) o.log('warning: no CA certificate hash given (KUBENODE_CA_CERT_HASH): the CA is trusted on the token signature alone');
+      if (!o.caHash)
+        o.log(
+          'warning: no CA certificate hash given (KUBENODE_CA_CERT_HASH): the CA is trusted on the token signature alone',
+        );
       // Again over TLS verified with the CA just learnt: the apiserver holds that CA's certificate.
       const second = await fetchClusterInfo(o.apiserver, caPem);
-      if (second.kubeconfig !== first.kubeconfig) throw new DiscoveryError('cluster-info changed between the unverified and the verified read');
+      if (second.kubeconfig !== first.kubeconfig)
+        throw new DiscoveryError('cluster-info changed between the unverified and the verified read');
       return { caPem };
     } catch (e) {
-      const msg = (e as Error).message;
+      const msg = errorMessage(e);
       // A pin mismatch or a bad signature does not get better by waiting: stop at once.
       if (/does not match the pinned hash|signature does not match|algorithm is|key id is/.test(msg)) throw e;
-      if (Date.now() > deadline) throw new DiscoveryError(`cluster-info discovery at ${o.apiserver} did not succeed within ${Math.round(o.timeoutMs / 1000)}s: ${msg}`);
+      if (Date.now() > deadline)
+        throw new DiscoveryError(
+          `cluster-info discovery at ${o.apiserver} did not succeed within ${Math.round(o.timeoutMs / 1000)}s: ${msg}`,
+        );
       if (msg !== last) o.log(`discovery: ${msg}; retrying`);
       last = msg;
       await new Promise((r) => setTimeout(r, 2000));

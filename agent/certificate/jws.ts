@@ -17,14 +17,17 @@ export class JwsError extends Error {
 /** The detached HS256 JWS of `content` for token `tokenId`.`tokenSecret`. */
 export function signDetached(content: string, tokenId: string, tokenSecret: string): string {
   const header = b64url(JSON.stringify({ alg: 'HS256', kid: tokenId }));
-  const signature = createHmac('sha256', tokenSecret).update(`${header}.${b64url(content)}`).digest('base64url');
+  const signature = createHmac('sha256', tokenSecret)
+    .update(`${header}.${b64url(content)}`)
+    .digest('base64url');
   return `${header}..${signature}`;
 }
 
 /** Throws a JwsError saying what is wrong unless `jws` signs `content` with this token. */
 export function verifyDetached(jws: string, content: string, tokenId: string, tokenSecret: string): void {
   const parts = jws.trim().split('.');
-  if (parts.length !== 3 || parts[1] !== '') throw new JwsError('not a detached JWS (expected "<header>..<signature>")');
+  if (parts.length !== 3 || parts[1] !== '')
+    throw new JwsError('not a detached JWS (expected "<header>..<signature>")');
   const [headerB64, , signatureB64] = parts as [string, string, string];
   let header: { alg?: unknown; kid?: unknown };
   try {
@@ -33,9 +36,16 @@ export function verifyDetached(jws: string, content: string, tokenId: string, to
     throw new JwsError('the JWS protected header is not base64url JSON');
   }
   // Only HS256 is accepted: the algorithm is fixed by the protocol, never taken from the header.
-  if (header.alg !== 'HS256') throw new JwsError(`the JWS algorithm is ${JSON.stringify(header.alg)}, expected "HS256"`);
-  if (header.kid !== tokenId) throw new JwsError(`the JWS key id is ${JSON.stringify(header.kid)}, expected the token id "${tokenId}"`);
-  const expected = createHmac('sha256', tokenSecret).update(`${headerB64}.${b64url(content)}`).digest();
+  if (header.alg !== 'HS256')
+    throw new JwsError(`the JWS algorithm is ${JSON.stringify(header.alg)}, expected "HS256"`);
+  if (header.kid !== tokenId)
+    throw new JwsError(`the JWS key id is ${JSON.stringify(header.kid)}, expected the token id "${tokenId}"`);
+  const expected = createHmac('sha256', tokenSecret)
+    .update(`${headerB64}.${b64url(content)}`)
+    .digest();
   const got = Buffer.from(signatureB64, 'base64url');
-  if (got.length !== expected.length || !timingSafeEqual(got, expected)) throw new JwsError('the JWS signature does not match the content with this token (wrong token, or the cluster-info was altered)');
+  if (got.length !== expected.length || !timingSafeEqual(got, expected))
+    throw new JwsError(
+      'the JWS signature does not match the content with this token (wrong token, or the cluster-info was altered)',
+    );
 }

@@ -11,6 +11,7 @@ import { requestCertificate } from './request.js';
 import { delayUntil, rotationDeadline } from './rotation.js';
 import { isValidAt, loadCurrent, parsePair, storePair, type KeyPair, type PairName } from './store.js';
 import { templateMismatch, type CertificateTemplate } from './template.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export type { CertificateTemplate };
 
@@ -63,12 +64,16 @@ export class CertificateManager {
   async ensure(): Promise<KeyPair> {
     if (!this.pair) return this.renewWithBackoff('no certificate yet');
     if (!isValidAt(this.pair.cert, new Date())) {
-      this.log.warn('the current certificate has expired or is not valid yet; requesting a new one', { notAfter: this.pair.cert.validTo });
+      this.log.warn('the current certificate has expired or is not valid yet; requesting a new one', {
+        notAfter: this.pair.cert.validTo,
+      });
       return this.renewWithBackoff('certificate not valid now');
     }
     const mismatch = templateMismatch(this.pair.cert, this.o.template());
     if (mismatch) {
-      this.log.info('the current certificate does not match what this node would ask for; requesting a new one', { mismatch });
+      this.log.info('the current certificate does not match what this node would ask for; requesting a new one', {
+        mismatch,
+      });
       return this.renewWithBackoff(`certificate outdated: ${mismatch}`);
     }
     return this.pair;
@@ -77,15 +82,29 @@ export class CertificateManager {
   /** Renews at a random point in 70-90% of each certificate's lifetime, for as long as it runs. */
   startRotation(): void {
     if (this.abort.signal.aborted || !this.pair) return;
-    const deadline = rotationDeadline(new Date(this.pair.cert.validFrom), new Date(this.pair.cert.validTo), (this.o.random ?? Math.random)());
+    const deadline = rotationDeadline(
+      new Date(this.pair.cert.validFrom),
+      new Date(this.pair.cert.validTo),
+      (this.o.random ?? Math.random)(),
+    );
     const delay = delayUntil(deadline, new Date());
-    this.log.info('certificate rotation deadline', { deadline: deadline.toISOString(), notAfter: new Date(this.pair.cert.validTo).toISOString(), inSeconds: Math.round(delay / 1000) });
+    this.log.info('certificate rotation deadline', {
+      deadline: deadline.toISOString(),
+      notAfter: new Date(this.pair.cert.validTo).toISOString(),
+      inSeconds: Math.round(delay / 1000),
+    });
     clearTimeout(this.timer);
     // setTimeout holds at most 2^31-1 ms (~24.8 days): wake up and recompute when longer.
-    this.timer = setTimeout(() => {
-      if (delayUntil(deadline, new Date()) > 0) return this.startRotation();
-      void this.renewWithBackoff('rotation deadline reached').then(() => this.startRotation(), () => undefined);
-    }, Math.min(delay, 2 ** 31 - 1));
+    this.timer = setTimeout(
+      () => {
+        if (delayUntil(deadline, new Date()) > 0) return this.startRotation();
+        void this.renewWithBackoff('rotation deadline reached').then(
+          () => this.startRotation(),
+          () => undefined,
+        );
+      },
+      Math.min(delay, 2 ** 31 - 1),
+    );
     this.timer.unref();
   }
 
@@ -102,7 +121,11 @@ export class CertificateManager {
         return await this.renew(reason);
       } catch (e) {
         if (this.abort.signal.aborted) throw e;
-        this.log.error('certificate request failed; retrying', { signerName: this.o.signerName, error: (e as Error).message, retryInSeconds: wait / 1000 });
+        this.log.error('certificate request failed; retrying', {
+          signerName: this.o.signerName,
+          error: errorMessage(e),
+          retryInSeconds: wait / 1000,
+        });
         await new Promise((r) => setTimeout(r, wait).unref());
       }
     }
@@ -112,7 +135,13 @@ export class CertificateManager {
     const template = this.o.template();
     const key = newPrivateKey();
     const csrPem = createCsrPem({ ...template, key });
-    this.log.info('requesting a certificate', { reason, signerName: this.o.signerName, subject: template.subject, dnsNames: template.dnsNames, ipAddresses: template.ipAddresses });
+    this.log.info('requesting a certificate', {
+      reason,
+      signerName: this.o.signerName,
+      subject: template.subject,
+      dnsNames: template.dnsNames,
+      ipAddresses: template.ipAddresses,
+    });
     const { name, certificatePem } = await requestCertificate(this.o.requester(), {
       signerName: this.o.signerName,
       usages: usagesFor(this.o.usages, key),
@@ -126,7 +155,13 @@ export class CertificateManager {
     const pair = parsePair(`${certificatePem}${keyPem}`, `certificate issued for CertificateSigningRequest ${name}`);
     const file = storePair(this.o.certDir, this.o.pair, pair.certPem, keyPem);
     this.pair = pair;
-    this.log.info('certificate issued and stored', { csr: name, file, subject: pair.cert.subject.replace(/\n/g, ', '), notBefore: pair.cert.validFrom, notAfter: pair.cert.validTo });
+    this.log.info('certificate issued and stored', {
+      csr: name,
+      file,
+      subject: pair.cert.subject.replace(/\n/g, ', '),
+      notBefore: pair.cert.validFrom,
+      notAfter: pair.cert.validTo,
+    });
     this.o.onRotated?.(pair);
     return pair;
   }

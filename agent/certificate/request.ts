@@ -1,7 +1,7 @@
 // Asks the cluster for a certificate the way kubelet does (client-go util/certificate/csr):
 // create a certificates.k8s.io/v1 CertificateSigningRequest, watch it until a signer has set
 // status.certificate after an approver's Approved condition, or a Denied/Failed condition ends it.
-import { CertificatesV1Api, KubeConfig, Watch, type V1CertificateSigningRequest } from '@kubernetes/client-node';
+import { CertificatesV1Api, type KubeConfig, Watch, type V1CertificateSigningRequest } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { apiErrorMessage, requestOptions } from '../kube/client.js';
 
@@ -41,28 +41,39 @@ export function csrOutcome(csr: V1CertificateSigningRequest): Outcome {
 }
 
 /** Creates the CSR and resolves with the issued certificate (PEM); rejects when refused or timed out. */
-export async function requestCertificate(kc: KubeConfig, r: CertificateRequest): Promise<{ name: string; certificatePem: string }> {
+export async function requestCertificate(
+  kc: KubeConfig,
+  r: CertificateRequest,
+): Promise<{ name: string; certificatePem: string }> {
   const api = kc.makeApiClient(CertificatesV1Api);
   let created: V1CertificateSigningRequest;
   try {
-    created = await api.createCertificateSigningRequest({
-      body: {
-        apiVersion: 'certificates.k8s.io/v1',
-        kind: 'CertificateSigningRequest',
-        metadata: { generateName: r.generateName },
-        spec: {
-          request: Buffer.from(r.csrPem).toString('base64'),
-          signerName: r.signerName,
-          usages: r.usages,
-          ...(r.expirationSeconds ? { expirationSeconds: r.expirationSeconds } : {}),
+    created = await api.createCertificateSigningRequest(
+      {
+        body: {
+          apiVersion: 'certificates.k8s.io/v1',
+          kind: 'CertificateSigningRequest',
+          metadata: { generateName: r.generateName },
+          spec: {
+            request: Buffer.from(r.csrPem).toString('base64'),
+            signerName: r.signerName,
+            usages: r.usages,
+            ...(r.expirationSeconds ? { expirationSeconds: r.expirationSeconds } : {}),
+          },
         },
       },
-    }, requestOptions({ timeoutMs: 30_000 }));
+      requestOptions({ timeoutMs: 30_000 }),
+    );
   } catch (e) {
-    throw new CertificateRequestError(`creating a CertificateSigningRequest for signer ${r.signerName}: ${apiErrorMessage(e)}`);
+    throw new CertificateRequestError(
+      `creating a CertificateSigningRequest for signer ${r.signerName}: ${apiErrorMessage(e)}`,
+    );
   }
   const name = created.metadata!.name!;
-  r.logger.info('certificate signing request created; waiting for approval and the certificate', { csr: name, signerName: r.signerName });
+  r.logger.info('certificate signing request created; waiting for approval and the certificate', {
+    csr: name,
+    signerName: r.signerName,
+  });
   const certificatePem = await waitForCertificate(kc, name, r);
   return { name, certificatePem };
 }
@@ -86,25 +97,59 @@ function waitForCertificate(kc: KubeConfig, name: string, r: CertificateRequest)
       if (err) reject(err);
       else resolve(pem!);
     };
-    const timer = setTimeout(() => finish(new CertificateRequestError(`CertificateSigningRequest ${name} (signer ${r.signerName}): not approved and issued within ${Math.round(r.timeoutMs / 1000)}s; is an approver running? (kubectl get csr ${name})`)), r.timeoutMs);
+    const timer = setTimeout(
+      () =>
+        finish(
+          new CertificateRequestError(
+            `CertificateSigningRequest ${name} (signer ${r.signerName}): not approved and issued within ${Math.round(r.timeoutMs / 1000)}s; is an approver running? (kubectl get csr ${name})`,
+          ),
+        ),
+      r.timeoutMs,
+    );
     const onAbort = () => finish(new CertificateRequestError(`CertificateSigningRequest ${name}: stopped waiting`));
     r.signal?.addEventListener('abort', onAbort);
     const start = () => {
       if (finished) return;
-      watch.watch('/apis/certificates.k8s.io/v1/certificatesigningrequests', { fieldSelector: `metadata.name=${name}` }, (phase, obj: V1CertificateSigningRequest) => {
-        if (phase === 'DELETED') return finish(new CertificateRequestError(`CertificateSigningRequest ${name} was deleted before it was issued`));
-        const o = csrOutcome(obj);
-        if (!o) return;
-        if ('failed' in o) finish(new CertificateRequestError(`CertificateSigningRequest ${name} (signer ${r.signerName}): ${o.failed}`));
-        else finish(undefined, o.certificate);
-      }, (err) => {
-        if (finished) return;
-        if (err) r.logger.warn('watch of the certificate signing request ended; watching again', { csr: name, error: apiErrorMessage(err) });
-        setTimeout(start, err ? 1000 : 0).unref();
-      }).then((c) => { controller = c; if (finished) c.abort(); }, (err) => {
-        r.logger.warn('cannot watch the certificate signing request; retrying', { csr: name, error: apiErrorMessage(err) });
-        setTimeout(start, 1000).unref();
-      });
+      watch
+        .watch(
+          '/apis/certificates.k8s.io/v1/certificatesigningrequests',
+          { fieldSelector: `metadata.name=${name}` },
+          (phase, obj: V1CertificateSigningRequest) => {
+            if (phase === 'DELETED')
+              return finish(
+                new CertificateRequestError(`CertificateSigningRequest ${name} was deleted before it was issued`),
+              );
+            const o = csrOutcome(obj);
+            if (!o) return;
+            if ('failed' in o)
+              finish(
+                new CertificateRequestError(`CertificateSigningRequest ${name} (signer ${r.signerName}): ${o.failed}`),
+              );
+            else finish(undefined, o.certificate);
+          },
+          (err) => {
+            if (finished) return;
+            if (err)
+              r.logger.warn('watch of the certificate signing request ended; watching again', {
+                csr: name,
+                error: apiErrorMessage(err),
+              });
+            setTimeout(start, err ? 1000 : 0).unref();
+          },
+        )
+        .then(
+          (c) => {
+            controller = c;
+            if (finished) c.abort();
+          },
+          (err) => {
+            r.logger.warn('cannot watch the certificate signing request; retrying', {
+              csr: name,
+              error: apiErrorMessage(err),
+            });
+            setTimeout(start, 1000).unref();
+          },
+        );
     };
     start();
   });

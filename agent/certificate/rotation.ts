@@ -7,7 +7,10 @@
 /** The rotation deadline for a certificate valid from notBefore to notAfter; random in [0, 1). */
 export function rotationDeadline(notBefore: Date, notAfter: Date, random: number): Date {
   const total = notAfter.getTime() - notBefore.getTime();
-  if (!(total > 0)) throw new Error(`certificate validity: notAfter ${notAfter.toISOString()} is not after notBefore ${notBefore.toISOString()}`);
+  if (!(total > 0))
+    throw new Error(
+      `certificate validity: notAfter ${notAfter.toISOString()} is not after notBefore ${notBefore.toISOString()}`,
+    );
   const percent = 70 + 20 * Math.min(Math.max(random, 0), 1); // in percent: 0.7 + 0.2 is not 0.9 in floating point
   return new Date(notBefore.getTime() + Math.floor((total * percent) / 100));
 }

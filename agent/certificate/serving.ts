@@ -22,8 +22,13 @@ export interface ServingCertificateOptions {
 
 export function servingCertificateManager(o: ServingCertificateOptions): CertificateManager {
   return new CertificateManager({
-    pair: 'kubelet-server', certDir: o.certDir, signerName: SERVING_SIGNER, usages: SERVING_USAGES,
+    pair: 'kubelet-server',
+    certDir: o.certDir,
+    signerName: SERVING_SIGNER,
+    usages: SERVING_USAGES,
     template: () => ({ subject: nodeSubject(o.nodeName), dnsNames: [o.hostname], ipAddresses: o.nodeIPs }),
-    requester: o.requester, onRotated: o.onRotated, logger: o.logger,
+    requester: o.requester,
+    onRotated: o.onRotated,
+    logger: o.logger,
   });
 }

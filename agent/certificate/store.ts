@@ -5,6 +5,7 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { errorMessage } from '../../lib/errors.js';
 
 export type PairName = 'kubelet-client' | 'kubelet-server';
 
@@ -32,8 +33,16 @@ export function parsePair(pem: string, where: string): KeyPair {
   if (!keyBlock) throw new Error(`${where}: no private key in the file`);
   let cert: X509Certificate;
   let key: KeyObject;
-  try { cert = new X509Certificate(certs[0]!); } catch (e) { throw new Error(`${where}: certificate does not parse: ${(e as Error).message}`); }
-  try { key = createPrivateKey(keyBlock); } catch (e) { throw new Error(`${where}: private key does not parse: ${(e as Error).message}`); }
+  try {
+    cert = new X509Certificate(certs[0]!);
+  } catch (e) {
+    throw new Error(`${where}: certificate does not parse: ${errorMessage(e)}`);
+  }
+  try {
+    key = createPrivateKey(keyBlock);
+  } catch (e) {
+    throw new Error(`${where}: private key does not parse: ${errorMessage(e)}`);
+  }
   if (!cert.checkPrivateKey(key)) throw new Error(`${where}: the private key does not belong to the certificate`);
   return { cert, certPem: certs.join(''), keyPem: keyBlock, key };
 }
@@ -45,12 +54,12 @@ export function loadCurrent(certDir: string, pair: PairName): { pair?: KeyPair; 
   try {
     pem = readFileSync(path, 'utf8');
   } catch (e) {
-    return { problem: `${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+    return { problem: `${path}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}` };
   }
   try {
     return { pair: parsePair(pem, path) };
   } catch (e) {
-    return { problem: (e as Error).message };
+    return { problem: errorMessage(e) };
   }
 }
 
@@ -66,7 +75,11 @@ export function storePair(certDir: string, pair: PairName, certPem: string, keyP
   writeFileSync(file, `${certPem.trimEnd()}\n${keyPem.trimEnd()}\n`, { mode: 0o600 });
   const link = currentPath(certDir, pair);
   const tmp = `${link}.tmp-${process.pid}`;
-  try { unlinkSync(tmp); } catch { /* none left over */ }
+  try {
+    unlinkSync(tmp);
+  } catch {
+    /* none left over */
+  }
   symlinkSync(basename(file), tmp); // relative: the directory can move
   renameSync(tmp, link);
   return file;

@@ -13,8 +13,15 @@ export interface CertificateTemplate {
   ipAddresses?: string[];
 }
 
-const ipKey = (ip: string) => { try { return ipBytes(ip).toString('hex'); } catch { return ip; } };
-const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join('\n') === [...b].sort().join('\n');
+const ipKey = (ip: string) => {
+  try {
+    return ipBytes(ip).toString('hex');
+  } catch {
+    return ip;
+  }
+};
+const sameSet = (a: string[], b: string[]) =>
+  a.length === b.length && [...a].sort().join('\n') === [...b].sort().join('\n');
 
 /** SANs of a certificate as X509Certificate.subjectAltName lists them ("DNS:a, IP Address:1.2.3.4"). */
 export function certificateNames(cert: X509Certificate): { dnsNames: string[]; ipAddresses: string[] } {
@@ -28,9 +35,12 @@ export function certificateNames(cert: X509Certificate): { dnsNames: string[]; i
 /** Why the certificate does not match the template, or undefined when it does. */
 export function templateMismatch(cert: X509Certificate, t: CertificateTemplate): string | undefined {
   const subject = [...(t.subject.organizations ?? []).map((o) => `O=${o}`), `CN=${t.subject.commonName}`].join('\n');
-  if (cert.subject !== subject) return `subject ${cert.subject.replace(/\n/g, ', ')} is not ${subject.replace(/\n/g, ', ')}`;
+  if (cert.subject !== subject)
+    return `subject ${cert.subject.replace(/\n/g, ', ')} is not ${subject.replace(/\n/g, ', ')}`;
   const names = certificateNames(cert);
-  if (!sameSet(names.dnsNames, t.dnsNames ?? [])) return `DNS names [${names.dnsNames.join(', ')}] are not [${(t.dnsNames ?? []).join(', ')}]`;
-  if (!sameSet(names.ipAddresses.map(ipKey), (t.ipAddresses ?? []).map(ipKey))) return `IP addresses [${names.ipAddresses.join(', ')}] are not [${(t.ipAddresses ?? []).join(', ')}]`;
+  if (!sameSet(names.dnsNames, t.dnsNames ?? []))
+    return `DNS names [${names.dnsNames.join(', ')}] are not [${(t.dnsNames ?? []).join(', ')}]`;
+  if (!sameSet(names.ipAddresses.map(ipKey), (t.ipAddresses ?? []).map(ipKey)))
+    return `IP addresses [${names.ipAddresses.join(', ')}] are not [${(t.ipAddresses ?? []).join(', ')}]`;
   return undefined;
 }

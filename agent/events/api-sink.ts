@@ -29,7 +29,11 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const t = setTimeout(done, ms);
-    function done() { clearTimeout(t); signal.removeEventListener('abort', done); resolve(); }
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
     signal.addEventListener('abort', done);
   });
 }
@@ -60,8 +64,14 @@ export class ApiEventSink implements EventSink {
   }
 
   enqueue(item: SinkItem): void {
-    if (this.stopped) return this.drop(item, 'the agent is stopping');
-    if (this.queue.length >= (this.o.maxQueue ?? 1000)) return this.drop(item, 'the event queue is full');
+    if (this.stopped) {
+      this.drop(item, 'the agent is stopping');
+      return;
+    }
+    if (this.queue.length >= (this.o.maxQueue ?? 1000)) {
+      this.drop(item, 'the event queue is full');
+      return;
+    }
     this.queue.push(item);
     this.draining ??= this.drain().finally(() => (this.draining = undefined));
   }
@@ -102,7 +112,10 @@ export class ApiEventSink implements EventSink {
     if (item.action === 'patch') {
       try {
         // kubelet's (client-go's) update of a repeated event: a strategic merge patch of these three fields.
-        await this.o.core.patchNamespacedEvent({ name, namespace, body: item.patch }, requestOptions({ timeoutMs, patch: 'StrategicMergePatch' }));
+        await this.o.core.patchNamespacedEvent(
+          { name, namespace, body: item.patch },
+          requestOptions({ timeoutMs, patch: 'StrategicMergePatch' }),
+        );
         return;
       } catch (err) {
         // Gone (Events expire after the apiserver's --event-ttl, or its create was dropped):
@@ -111,7 +124,10 @@ export class ApiEventSink implements EventSink {
       }
     }
     try {
-      await this.o.core.createNamespacedEvent({ namespace, body: item.event as unknown as CoreV1Event }, requestOptions({ timeoutMs }));
+      await this.o.core.createNamespacedEvent(
+        { namespace, body: item.event as unknown as CoreV1Event },
+        requestOptions({ timeoutMs }),
+      );
     } catch (err) {
       // A retry of a create whose answer was lost: it is there.
       if (httpStatus(err) !== 409) throw err;
@@ -123,7 +139,12 @@ export class ApiEventSink implements EventSink {
     this.o.count?.('dropped');
     // The first drop and then every 100th: a long apiserver outage must not flood the log either.
     if (this.dropped === 1 || this.dropped % 100 === 0) {
-      this.log.warn('event dropped', { reason: item.event.reason, object: `${item.event.involvedObject.kind} ${item.event.metadata.namespace}/${item.event.involvedObject.name}`, why, droppedTotal: this.dropped });
+      this.log.warn('event dropped', {
+        reason: item.event.reason,
+        object: `${item.event.involvedObject.kind} ${item.event.metadata.namespace}/${item.event.involvedObject.name}`,
+        why,
+        droppedTotal: this.dropped,
+      });
     }
   }
 }

@@ -32,9 +32,21 @@ export interface CorrelatorOptions {
 
 export const AGGREGATE_PREFIX = '(combined from similar events): ';
 
-interface Seen { name: string; namespace: string; count: number; first: string; lastMs: number }
-interface Similar { messages: Set<string>; lastMs: number }
-interface Bucket { tokens: number; atMs: number }
+interface Seen {
+  name: string;
+  namespace: string;
+  count: number;
+  first: string;
+  lastMs: number;
+}
+interface Similar {
+  messages: Set<string>;
+  lastMs: number;
+}
+interface Bucket {
+  tokens: number;
+  atMs: number;
+}
 
 /** A Map used as a small LRU: get() refreshes, set() evicts the oldest past `max`. */
 class Lru<V> {
@@ -42,7 +54,10 @@ class Lru<V> {
   constructor(private readonly max: number) {}
   get(k: string): V | undefined {
     const v = this.m.get(k);
-    if (v !== undefined) { this.m.delete(k); this.m.set(k, v); }
+    if (v !== undefined) {
+      this.m.delete(k);
+      this.m.set(k, v);
+    }
     return v;
   }
   set(k: string, v: V): void {
@@ -50,11 +65,16 @@ class Lru<V> {
     this.m.set(k, v);
     if (this.m.size > this.max) this.m.delete(this.m.keys().next().value!);
   }
-  get size(): number { return this.m.size; }
-  entries(): IterableIterator<[string, V]> { return this.m.entries(); }
+  get size(): number {
+    return this.m.size;
+  }
+  entries(): IterableIterator<[string, V]> {
+    return this.m.entries();
+  }
 }
 
-const objectKey = (r: V1ObjectReference) => [r.kind, r.namespace ?? '', r.name, r.uid ?? '', r.apiVersion ?? ''].join('\u0000');
+const objectKey = (r: V1ObjectReference) =>
+  [r.kind, r.namespace ?? '', r.name, r.uid ?? '', r.apiVersion ?? ''].join('\u0000');
 
 /** RFC 3339 at second precision, as metav1.Time serialises. */
 export function rfc3339(ms: number): string {
@@ -128,14 +148,17 @@ export class EventCorrelator {
     }
 
     // 3. spam filter, per source + object.
-    if (!this.take([src.component, src.host, objectKey(ref)].join('\u0001'), nowMs)) return { action: 'skip', event: result.event, why: 'spam' };
+    if (!this.take([src.component, src.host, objectKey(ref)].join('\u0001'), nowMs))
+      return { action: 'skip', event: result.event, why: 'spam' };
     return result;
   }
 
   /** Forget an Event the apiserver does not have (a patch answered 404): the next one is created. */
   forget(event: CoreEvent): void {
     // Cheap enough: the caller only does this on the rare 404.
-    for (const [k, v] of [...this.seen.entries()]) if (v.name === event.metadata.name && v.namespace === event.metadata.namespace) this.seen.set(k, { ...v, lastMs: -Infinity });
+    for (const [k, v] of [...this.seen.entries()])
+      if (v.name === event.metadata.name && v.namespace === event.metadata.namespace)
+        this.seen.set(k, { ...v, lastMs: -Infinity });
   }
 
   private take(key: string, nowMs: number): boolean {
@@ -150,15 +173,32 @@ export class EventCorrelator {
     return ok;
   }
 
-  private build(ref: V1ObjectReference, type: EventType, reason: string, message: string, name: string, namespace: string, first: string, last: string, count: number): CoreEvent {
+  private build(
+    ref: V1ObjectReference,
+    type: EventType,
+    reason: string,
+    message: string,
+    name: string,
+    namespace: string,
+    first: string,
+    last: string,
+    count: number,
+  ): CoreEvent {
     const { component, host } = this.o.source;
     return {
-      apiVersion: 'v1', kind: 'Event',
+      apiVersion: 'v1',
+      kind: 'Event',
       metadata: { name, namespace },
-      involvedObject: ref, reason, message, type,
+      involvedObject: ref,
+      reason,
+      message,
+      type,
       source: { component, host },
-      reportingComponent: component, reportingInstance: host,
-      firstTimestamp: first, lastTimestamp: last, count,
+      reportingComponent: component,
+      reportingInstance: host,
+      firstTimestamp: first,
+      lastTimestamp: last,
+      count,
     };
   }
 }

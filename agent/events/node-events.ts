@@ -20,7 +20,11 @@ export interface NodeConditionEvent {
  * The events for going from `before` (condition type -> status; empty when the agent just
  * started) to `after`. Unknown and False both read as "not" for Ready.
  */
-export function nodeConditionEvents(nodeName: string, before: ReadonlyMap<string, string>, after: ReadonlyMap<string, string>): NodeConditionEvent[] {
+export function nodeConditionEvents(
+  nodeName: string,
+  before: ReadonlyMap<string, string>,
+  after: ReadonlyMap<string, string>,
+): NodeConditionEvent[] {
   const out: NodeConditionEvent[] = [];
   for (const [cond, status] of after) {
     const names = BY_CONDITION[cond];

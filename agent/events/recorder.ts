@@ -5,6 +5,7 @@ import type { V1ObjectReference } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { EventCorrelator } from './correlator.js';
 import type { Correlated, EventOutcome, EventRecorder, EventSink, EventSource, EventType } from './types.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /**
  * source.component is "kubelet", not "kubenode": kubectl, dashboards and alerting rules select
@@ -60,12 +61,32 @@ export class Recorder implements EventRecorder {
     if (o.sink) this.correlator = o.correlator ?? new EventCorrelator({ source });
   }
 
-  event(ref: V1ObjectReference, type: EventType, reason: string, message: string, opts: { repeatAfterMs?: number } = {}): void {
+  event(
+    ref: V1ObjectReference,
+    type: EventType,
+    reason: string,
+    message: string,
+    opts: { repeatAfterMs?: number } = {},
+  ): void {
     try {
       const msg = truncateMessage(message);
-      if (opts.repeatAfterMs && !this.repeats.allow([ref.uid, ref.name, ref.fieldPath, type, reason, msg].join('\u0001'), this.now(), opts.repeatAfterMs)) return;
+      if (
+        opts.repeatAfterMs &&
+        !this.repeats.allow(
+          [ref.uid, ref.name, ref.fieldPath, type, reason, msg].join('\u0001'),
+          this.now(),
+          opts.repeatAfterMs,
+        )
+      )
+        return;
       const object = `${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`;
-      this.log[type === 'Warning' ? 'warn' : 'info']('event', { object, fieldPath: ref.fieldPath, type, reason, message: msg });
+      this.log[type === 'Warning' ? 'warn' : 'info']('event', {
+        object,
+        fieldPath: ref.fieldPath,
+        type,
+        reason,
+        message: msg,
+      });
       if (!this.o.sink || !this.correlator) return;
       const c = this.correlator.correlate(ref, type, reason, msg);
       if (c.action === 'skip') {
@@ -77,7 +98,7 @@ export class Recorder implements EventRecorder {
       this.o.sink.enqueue(c);
     } catch (e) {
       // Recording must never take down the caller.
-      this.log.error('cannot record event', { reason, error: (e as Error).message });
+      this.log.error('cannot record event', { reason, error: errorMessage(e) });
     }
   }
 
@@ -90,7 +111,12 @@ export class Recorder implements EventRecorder {
  * The agent's recorder: log-only without a kubeconfig; with one, also the apiserver sink (whose
  * code, and @kubernetes/client-node with it, is imported only then).
  */
-export async function createEventRecorder(o: { nodeName: string; logger: Logger; kubeconfig?: string; count?: (outcome: EventOutcome) => void }): Promise<Recorder> {
+export async function createEventRecorder(o: {
+  nodeName: string;
+  logger: Logger;
+  kubeconfig?: string;
+  count?: (outcome: EventOutcome) => void;
+}): Promise<Recorder> {
   if (!o.kubeconfig) return new Recorder({ nodeName: o.nodeName, logger: o.logger, count: o.count });
   const [{ apiClients }, { ApiEventSink }] = await Promise.all([import('../kube/client.js'), import('./api-sink.js')]);
   const sink = new ApiEventSink({ core: apiClients(o.kubeconfig).core, logger: o.logger, count: o.count });

@@ -14,7 +14,13 @@ export interface EventRecorder {
    * our pod worker retries faster than kubelet's (2 s against its ~10 s back-off), so that a
    * retry loop shows as a slowly growing count, not a burst that uses up the spam filter's tokens.
    */
-  event(ref: V1ObjectReference, type: EventType, reason: string, message: string, opts?: { repeatAfterMs?: number }): void;
+  event(
+    ref: V1ObjectReference,
+    type: EventType,
+    reason: string,
+    message: string,
+    opts?: { repeatAfterMs?: number },
+  ): void;
 }
 
 /** A recorder that drops everything (tests, and code paths that have none yet). */
@@ -25,17 +31,30 @@ export const noopRecorder: EventRecorder = { event: () => {} };
  * pod with fieldPath `spec.containers{name}` (or `spec.initContainers{name}`), which is what
  * `kubectl describe pod` prints in the From/SubObject column.
  */
-export function podRef(pod: V1Pod, container?: { name: string; init?: boolean; ephemeral?: boolean }): V1ObjectReference {
+export function podRef(
+  pod: V1Pod,
+  container?: { name: string; init?: boolean; ephemeral?: boolean },
+): V1ObjectReference {
   const md = pod.metadata ?? {};
-  const ref: V1ObjectReference = { apiVersion: 'v1', kind: 'Pod', namespace: md.namespace ?? 'default', name: md.name ?? '', uid: md.uid };
+  const ref: V1ObjectReference = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    namespace: md.namespace ?? 'default',
+    name: md.name ?? '',
+    uid: md.uid,
+  };
   if (md.resourceVersion) ref.resourceVersion = md.resourceVersion;
-  if (container) ref.fieldPath = `spec.${container.ephemeral ? 'ephemeralContainers' : container.init ? 'initContainers' : 'containers'}{${container.name}}`;
+  if (container)
+    ref.fieldPath = `spec.${container.ephemeral ? 'ephemeralContainers' : container.init ? 'initContainers' : 'containers'}{${container.name}}`;
   return ref;
 }
 
 /** Is `name` one of the pod's init containers (for the fieldPath)? */
 export function isInitContainer(pod: V1Pod, name: string): boolean {
-  return (pod.spec?.initContainers ?? []).some((c) => c.name === name) && !(pod.spec?.containers ?? []).some((c) => c.name === name);
+  return (
+    (pod.spec?.initContainers ?? []).some((c) => c.name === name) &&
+    !(pod.spec?.containers ?? []).some((c) => c.name === name)
+  );
 }
 
 /** A container of the pod, by name, with the right fieldPath. */

@@ -4,7 +4,16 @@
 // threshold to reclaim first (memory before anything else). Pure: observations and the previous
 // round in, the next round out.
 // https://github.com/kubernetes/kubernetes/blob/v1.34.4/pkg/kubelet/eviction/eviction_manager.go
-import { conditionOf, resourceOf, SIGNALS, thresholdQuantity, thresholdText, type ConditionType, type Signal, type Threshold } from './thresholds.js';
+import {
+  conditionOf,
+  resourceOf,
+  SIGNALS,
+  thresholdQuantity,
+  thresholdText,
+  type ConditionType,
+  type Signal,
+  type Threshold,
+} from './thresholds.js';
 
 /** What a signal was seen at: available and capacity, in bytes (inodes, pids). */
 export interface Observation {
@@ -45,7 +54,13 @@ function byPriority(a: Threshold, b: Threshold): number {
   return rank(a) - rank(b);
 }
 
-export function decideRound(thresholds: readonly Threshold[], obs: Observations, prev: EvictionRoundState, now: number, transitionPeriodMs: number): EvictionRound {
+export function decideRound(
+  thresholds: readonly Threshold[],
+  obs: Observations,
+  prev: EvictionRoundState,
+  now: number,
+  transitionPeriodMs: number,
+): EvictionRound {
   const met = thresholdsMet(thresholds, obs).sort(byPriority);
   const lastObservedAt = new Map(prev.lastObservedAt);
   const lastMet = new Map(prev.lastMet);

@@ -8,6 +8,7 @@
 import type { Logger } from '../../lib/log.js';
 import { readNodefs } from '../node/readings.js';
 import type { ImageStore, StoredImage } from '../runtime/image-store.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface ImageGCPolicy {
   highThresholdPercent: number;
@@ -24,14 +25,20 @@ export interface ImageRecord {
 }
 
 /** detectImages (pure): records brought up to date with what the store holds and what is used. */
-export function detectImages(records: ReadonlyMap<string, ImageRecord>, images: StoredImage[], inUse: ReadonlySet<string>, pinned: ReadonlySet<string>, now: number): Map<string, ImageRecord> {
+export function detectImages(
+  records: ReadonlyMap<string, ImageRecord>,
+  images: StoredImage[],
+  inUse: ReadonlySet<string>,
+  pinned: ReadonlySet<string>,
+  now: number,
+): Map<string, ImageRecord> {
   const out = new Map<string, ImageRecord>();
   for (const image of images) {
     const prev = records.get(image.id);
     out.set(image.id, {
       image,
       firstDetected: prev?.firstDetected ?? now,
-      lastUsed: inUse.has(image.id) ? now : prev?.lastUsed ?? 0,
+      lastUsed: inUse.has(image.id) ? now : (prev?.lastUsed ?? 0),
       pinned: pinned.has(image.id),
     });
   }
@@ -57,22 +64,25 @@ export function bytesToFree(capacity: number, available: number, policy: ImageGC
 export class ImageGCManager {
   private records = new Map<string, ImageRecord>();
 
-  constructor(private readonly o: {
-    store: ImageStore;
-    policy: ImageGCPolicy;
-    /** References of images kubenode needs itself (--pod-infra-container-image): never removed. */
-    pinnedRefs: string[];
-    /** Docker's data root (imagefs). */
-    imagefsDir?: string;
-    logger: Logger;
-    /** Warning events on the Node (FreeDiskSpaceFailed). */
-    onWarning?: (reason: string, message: string) => void;
-  }) {}
+  constructor(
+    private readonly o: {
+      store: ImageStore;
+      policy: ImageGCPolicy;
+      /** References of images kubenode needs itself (--pod-infra-container-image): never removed. */
+      pinnedRefs: string[];
+      /** Docker's data root (imagefs). */
+      imagefsDir?: string;
+      logger: Logger;
+      /** Warning events on the Node (FreeDiskSpaceFailed). */
+      onWarning?: (reason: string, message: string) => void;
+    },
+  ) {}
 
   /** Record what is there now (also run at start, so first-detected times begin early). */
   async detect(now = Date.now()): Promise<Set<string>> {
     const [images, inUse, pinned] = await Promise.all([
-      this.o.store.list(), this.o.store.inUse(),
+      this.o.store.list(),
+      this.o.store.inUse(),
       Promise.all(this.o.pinnedRefs.map((r) => this.o.store.resolve(r))),
     ]);
     this.records = detectImages(this.records, images, inUse, new Set(pinned.filter((x): x is string => !!x)), now);
@@ -89,9 +99,15 @@ export class ImageGCManager {
     const fs = await readNodefs(this.o.imagefsDir);
     const want = bytesToFree(fs.capacityBytes, fs.availableBytes, this.o.policy);
     if (want <= 0) return;
-    this.o.logger.info('image filesystem usage is over the high threshold: removing unused images down to the low threshold', {
-      usagePercent: 100 - Math.trunc((fs.availableBytes * 100) / fs.capacityBytes), highThreshold: this.o.policy.highThresholdPercent, lowThreshold: this.o.policy.lowThresholdPercent, bytesToFree: want,
-    });
+    this.o.logger.info(
+      'image filesystem usage is over the high threshold: removing unused images down to the low threshold',
+      {
+        usagePercent: 100 - Math.trunc((fs.availableBytes * 100) / fs.capacityBytes),
+        highThreshold: this.o.policy.highThresholdPercent,
+        lowThreshold: this.o.policy.lowThresholdPercent,
+        bytesToFree: want,
+      },
+    );
     const freed = await this.freeSpace(want);
     if (freed < want) {
       const message = `Failed to garbage collect required amount of images. Attempted to free ${want} bytes, but only found ${freed} bytes eligible to free.`;
@@ -114,12 +130,17 @@ export class ImageGCManager {
       if (r.lastUsed >= freeTime) continue; // used by this very detection
       if (freeTime - r.firstDetected < this.o.policy.minAgeMs) continue;
       try {
-        this.o.logger.info('removing image to free bytes', { imageID: r.image.id, tags: r.image.tags, size: r.image.size, lastUsed: r.lastUsed ? new Date(r.lastUsed).toISOString() : 'never' });
+        this.o.logger.info('removing image to free bytes', {
+          imageID: r.image.id,
+          tags: r.image.tags,
+          size: r.image.size,
+          lastUsed: r.lastUsed ? new Date(r.lastUsed).toISOString() : 'never',
+        });
         await this.o.store.remove(r.image);
         this.records.delete(r.image.id);
         freed += r.image.size;
       } catch (e) {
-        errors.push(`${r.image.id}: ${(e as Error).message}`);
+        errors.push(`${r.image.id}: ${errorMessage(e)}`);
         continue;
       }
       if (freed >= want) break;

@@ -10,11 +10,19 @@ import { stat } from 'node:fs/promises';
 import type { V1Pod, V1PodCondition } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { getPodQOS } from '../podspec/qos.js';
-import { decideRound, INITIAL_ROUND, thresholdsMet, thresholdToReclaim, type EvictionRoundState, type Observations } from './decide.js';
+import {
+  decideRound,
+  INITIAL_ROUND,
+  thresholdsMet,
+  thresholdToReclaim,
+  type EvictionRoundState,
+  type Observations,
+} from './decide.js';
 import { measurePod, type PodUsageSources } from './pod-usage.js';
 import { evictionMessage, isCriticalPod, rankForEviction } from './rank.js';
 import { measureSignals, type SignalSources } from './signals.js';
 import type { ConditionType, Signal, Threshold } from './thresholds.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /** kubelet's podCleanupTimeout and podCleanupPollFreq. */
 const CLEANUP_TIMEOUT_MS = 30_000;
@@ -62,7 +70,11 @@ export class EvictionManager {
     const types = [...this.conditions.keys()];
     if (types.length === 1 && types[0] === 'MemoryPressure') {
       if (getPodQOS(pod) !== 'BestEffort') return undefined;
-      const tolerates = (pod.spec?.tolerations ?? []).some((t) => (t.operator === 'Exists' && !t.key) || (t.key === 'node.kubernetes.io/memory-pressure' && (!t.effect || t.effect === 'NoSchedule')));
+      const tolerates = (pod.spec?.tolerations ?? []).some(
+        (t) =>
+          (t.operator === 'Exists' && !t.key) ||
+          (t.key === 'node.kubernetes.io/memory-pressure' && (!t.effect || t.effect === 'NoSchedule')),
+      );
       if (tolerates) return undefined;
     }
     return `The node had condition: [${types.join(' ')}]. `;
@@ -79,7 +91,7 @@ export class EvictionManager {
           wait = 0; // as kubelet: straight into the next round once the pod is gone
         }
       } catch (e) {
-        this.o.logger.error('eviction manager: failed to synchronize', { error: (e as Error).message });
+        this.o.logger.error('eviction manager: failed to synchronize', { error: errorMessage(e) });
       }
       if (!this.stopped) {
         this.timer = setTimeout(() => void loop(), wait);
@@ -103,10 +115,16 @@ export class EvictionManager {
     this.conditions = r.conditions;
     const reclaim = thresholdToReclaim(r.met);
     if (!reclaim) return undefined;
-    this.o.logger.info('eviction manager: attempting to reclaim', { resource: reclaim.resource, thresholds: r.met.map((t) => `${t.signal}<${t.text}`), observed: summarize(observations) });
+    this.o.logger.info('eviction manager: attempting to reclaim', {
+      resource: reclaim.resource,
+      thresholds: r.met.map((t) => `${t.signal}<${t.text}`),
+      observed: summarize(observations),
+    });
     this.o.event('node', 'Warning', 'EvictionThresholdMet', `Attempting to reclaim ${reclaim.resource}`);
     if (await this.reclaimNodeLevel(reclaim.threshold.signal, dedicatedImageFs)) {
-      this.o.logger.info('eviction manager: able to reduce resource pressure without evicting pods', { resource: reclaim.resource });
+      this.o.logger.info('eviction manager: able to reduce resource pressure without evicting pods', {
+        resource: reclaim.resource,
+      });
       return undefined;
     }
     const pods = this.o.activePods();
@@ -114,23 +132,36 @@ export class EvictionManager {
       this.o.logger.error('eviction manager: eviction thresholds have been met, but no pods are active to evict');
       return undefined;
     }
-    const nodefsDev = await stat(this.o.signals.rootDir).then((s) => s.dev, () => undefined);
+    const nodefsDev = await stat(this.o.signals.rootDir).then(
+      (s) => s.dev,
+      () => undefined,
+    );
     const usage = await Promise.all(pods.map((p) => measurePod(p, this.o.usage, nodefsDev)));
     const ranked = rankForEviction(usage, reclaim.threshold);
-    this.o.logger.info('eviction manager: pods ranked for eviction', { pods: ranked.map((u) => `${u.pod.metadata?.namespace}/${u.pod.metadata?.name}`) });
+    this.o.logger.info('eviction manager: pods ranked for eviction', {
+      pods: ranked.map((u) => `${u.pod.metadata?.namespace}/${u.pod.metadata?.name}`),
+    });
     for (const u of ranked) {
       if (isCriticalPod(u.pod)) {
-        this.o.logger.error('eviction manager: cannot evict a critical pod', { pod: `${u.pod.metadata?.namespace}/${u.pod.metadata?.name}` });
+        this.o.logger.error('eviction manager: cannot evict a critical pod', {
+          pod: `${u.pod.metadata?.namespace}/${u.pod.metadata?.name}`,
+        });
         continue;
       }
       const message = evictionMessage(reclaim.resource, u, r.met, observations);
       const condition: V1PodCondition = {
-        type: 'DisruptionTarget', status: 'True', reason: 'TerminationByKubelet', message,
+        type: 'DisruptionTarget',
+        status: 'True',
+        reason: 'TerminationByKubelet',
+        message,
         ...(u.pod.metadata?.generation !== undefined ? { observedGeneration: u.pod.metadata.generation } : {}),
       };
       this.o.event(u.pod, 'Warning', 'Evicted', message);
       if (this.o.evictPod(u.pod, message, condition)) {
-        this.o.logger.info('eviction manager: pod is evicted', { pod: `${u.pod.metadata?.namespace}/${u.pod.metadata?.name}`, message });
+        this.o.logger.info('eviction manager: pod is evicted', {
+          pod: `${u.pod.metadata?.namespace}/${u.pod.metadata?.name}`,
+          message,
+        });
         return u.pod;
       }
     }
@@ -146,8 +177,16 @@ export class EvictionManager {
   private async reclaimNodeLevel(signal: Signal, dedicatedImageFs: boolean): Promise<boolean> {
     if (signal === 'memory.available' || signal === 'pid.available') return false;
     if (dedicatedImageFs && signal.startsWith('nodefs')) return false;
-    for (const [what, fn] of [['dead containers', () => this.o.deleteDeadContainers()], ['unused images', () => this.o.deleteUnusedImages()]] as const) {
-      await fn().catch((e: Error) => this.o.logger.info('eviction manager: unexpected error when attempting to reduce resource pressure', { what, error: e.message }));
+    for (const [what, fn] of [
+      ['dead containers', () => this.o.deleteDeadContainers()],
+      ['unused images', () => this.o.deleteUnusedImages()],
+    ] as const) {
+      await fn().catch((e: Error) =>
+        this.o.logger.info('eviction manager: unexpected error when attempting to reduce resource pressure', {
+          what,
+          error: e.message,
+        }),
+      );
     }
     const { observations } = await measureSignals(this.o.signals);
     return thresholdsMet(this.o.thresholds, observations).length === 0;
@@ -159,12 +198,18 @@ export class EvictionManager {
       await new Promise((r) => setTimeout(r, CLEANUP_POLL_MS));
       if (this.o.podCleanedUp(pod)) return;
     }
-    this.o.logger.info('eviction manager: timed out waiting for pods to be cleaned up', { pod: `${pod.metadata?.namespace}/${pod.metadata?.name}` });
+    this.o.logger.info('eviction manager: timed out waiting for pods to be cleaned up', {
+      pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`,
+    });
   }
 
   private logConditionChanges(next: Map<ConditionType, string[]>): void {
-    for (const c of next.keys()) if (!this.conditions.has(c)) this.o.logger.warn('eviction manager: node condition observed', { condition: c, thresholds: next.get(c) });
-    for (const c of this.conditions.keys()) if (!next.has(c)) this.o.logger.info('eviction manager: node condition resolved after the transition period', { condition: c });
+    for (const c of next.keys())
+      if (!this.conditions.has(c))
+        this.o.logger.warn('eviction manager: node condition observed', { condition: c, thresholds: next.get(c) });
+    for (const c of this.conditions.keys())
+      if (!next.has(c))
+        this.o.logger.info('eviction manager: node condition resolved after the transition period', { condition: c });
   }
 }
 

@@ -54,7 +54,10 @@ const cmpBool = (a: boolean, b: boolean) => (a === b ? 0 : b ? 1 : -1); // true 
 const priority: Cmp = (a, b) => Math.sign((a.pod.spec?.priority ?? 0) - (b.pod.spec?.priority ?? 0));
 
 /** Pods without a measurement go first (kubelet: cmpBool(!found1, !found2)). */
-function measured(get: (u: PodUsage) => number | undefined, then: (x: number, y: number, a: PodUsage, b: PodUsage) => number): Cmp {
+function measured(
+  get: (u: PodUsage) => number | undefined,
+  then: (x: number, y: number, a: PodUsage, b: PodUsage) => number,
+): Cmp {
   return (a, b) => {
     const x = get(a);
     const y = get(b);
@@ -73,17 +76,25 @@ function orderedBy(...cmps: Cmp[]): (a: PodUsage, b: PodUsage) => number {
   };
 }
 
-function rankBy(get: (u: PodUsage) => number | undefined, resource: 'memory' | 'ephemeral-storage'): (a: PodUsage, b: PodUsage) => number {
-  const exceeds = measured(get, (x, y, a, b) => cmpBool(x > podRequest(a.pod, resource), y > podRequest(b.pod, resource)));
-  const excess = measured(get, (x, y, a, b) => Math.sign((y - podRequest(b.pod, resource)) - (x - podRequest(a.pod, resource))));
+function rankBy(
+  get: (u: PodUsage) => number | undefined,
+  resource: 'memory' | 'ephemeral-storage',
+): (a: PodUsage, b: PodUsage) => number {
+  const exceeds = measured(get, (x, y, a, b) =>
+    cmpBool(x > podRequest(a.pod, resource), y > podRequest(b.pod, resource)),
+  );
+  const excess = measured(get, (x, y, a, b) =>
+    Math.sign(y - podRequest(b.pod, resource) - (x - podRequest(a.pod, resource))),
+  );
   return orderedBy(exceeds, priority, excess);
 }
 
 /** The pods in eviction order for a threshold's signal (memory or local storage). */
 export function rankForEviction(pods: readonly PodUsage[], threshold: Threshold): PodUsage[] {
-  const cmp = threshold.signal === 'memory.available'
-    ? rankBy((u) => u.memoryWorkingSetBytes, 'memory')
-    : rankBy((u) => u.diskBytes, 'ephemeral-storage');
+  const cmp =
+    threshold.signal === 'memory.available'
+      ? rankBy((u) => u.memoryWorkingSetBytes, 'memory')
+      : rankBy((u) => u.diskBytes, 'ephemeral-storage');
   return [...pods].sort(cmp);
 }
 
@@ -92,11 +103,17 @@ export function rankForEviction(pods: readonly PodUsage[], threshold: Threshold)
  * available: 51200Ki. " and, for each container using more than it requests, "Container app
  * was using 300Mi, request is 0, has larger consumption of memory. " (kubelet's trailing spaces kept).
  */
-export function evictionMessage(resource: string, usage: PodUsage, met: readonly Threshold[], obs: Observations): string {
+export function evictionMessage(
+  resource: string,
+  usage: PodUsage,
+  met: readonly Threshold[],
+  obs: Observations,
+): string {
   let message = `The node was low on resource: ${resource}. `;
   const t = met.find((x) => resourceOf(x.signal) === resource);
   const o = t ? obs[t.signal] : undefined;
-  if (t && o) message += `Threshold quantity: ${formatQuantity(t.signal, thresholdQuantity(t, o.capacity))}, available: ${formatQuantity(t.signal, o.available)}. `;
+  if (t && o)
+    message += `Threshold quantity: ${formatQuantity(t.signal, thresholdQuantity(t, o.capacity))}, available: ${formatQuantity(t.signal, o.available)}. `;
   if (resource !== 'memory' && resource !== 'ephemeral-storage') return message;
   const specs = [...(usage.pod.spec?.containers ?? []), ...(usage.pod.spec?.initContainers ?? [])];
   for (const c of usage.containers ?? []) {

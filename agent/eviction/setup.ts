@@ -40,32 +40,62 @@ export async function startEviction(o: {
   const thresholds = evictionThresholds(o.cfg);
   const store = new ImageStore(o.runtime.docker);
   const imagefsDir = await store.dataRoot().catch((e: Error) => {
-    log.warn('cannot ask Docker where its data root is: no imagefs signals, no image garbage collection', { error: e.message });
+    log.warn('cannot ask Docker where its data root is: no imagefs signals, no image garbage collection', {
+      error: e.message,
+    });
     return undefined;
   });
   const imageGC = new ImageGCManager({
-    store, imagefsDir, logger: log,
-    policy: { highThresholdPercent: o.cfg.imageGcHighThresholdPercent, lowThresholdPercent: o.cfg.imageGcLowThresholdPercent, minAgeMs: o.cfg.minimumImageTtlMs },
+    store,
+    imagefsDir,
+    logger: log,
+    policy: {
+      highThresholdPercent: o.cfg.imageGcHighThresholdPercent,
+      lowThresholdPercent: o.cfg.imageGcLowThresholdPercent,
+      minAgeMs: o.cfg.minimumImageTtlMs,
+    },
     pinnedRefs: [o.cfg.podInfraContainerImage],
     onWarning: (reason, message) => o.recorder.event(nodeRef(o.nodeName), 'Warning', reason, message),
   });
   const phaseOf = (p: V1Pod) => o.status.get(p.metadata!.uid!)?.status.phase;
   const manager = new EvictionManager({
-    thresholds, transitionPeriodMs: o.cfg.evictionPressureTransitionPeriodMs, monitoringPeriodMs: o.cfg.evictionMonitoringPeriodMs,
-    signals: { rootDir: o.cfg.rootDir, imagefsDir, cgroupVersion: o.cgroups.version, memoryRootDir: o.cgroups.controllerDir('memory', '/') },
-    usage: {
-      cgroups: o.cgroups, rootDir: o.cfg.rootDir,
-      runningContainers: async (uid) => (await o.runtime.podStatus(uid)).containers.filter((c) => c.state === 'running').map((c) => ({ name: c.name, id: c.id })),
+    thresholds,
+    transitionPeriodMs: o.cfg.evictionPressureTransitionPeriodMs,
+    monitoringPeriodMs: o.cfg.evictionMonitoringPeriodMs,
+    signals: {
+      rootDir: o.cfg.rootDir,
+      imagefsDir,
+      cgroupVersion: o.cgroups.version,
+      memoryRootDir: o.cgroups.controllerDir('memory', '/'),
     },
-    activePods: () => o.desired().filter((p) => o.workers.has(p.metadata!.uid!) && !o.workers.isTerminating(p.metadata!.uid!) && !['Succeeded', 'Failed'].includes(phaseOf(p) ?? '')),
+    usage: {
+      cgroups: o.cgroups,
+      rootDir: o.cfg.rootDir,
+      runningContainers: async (uid) =>
+        (await o.runtime.podStatus(uid)).containers
+          .filter((c) => c.state === 'running')
+          .map((c) => ({ name: c.name, id: c.id })),
+    },
+    activePods: () =>
+      o
+        .desired()
+        .filter(
+          (p) =>
+            o.workers.has(p.metadata!.uid!) &&
+            !o.workers.isTerminating(p.metadata!.uid!) &&
+            !['Succeeded', 'Failed'].includes(phaseOf(p) ?? ''),
+        ),
     evictPod: (pod, message, condition) => o.workers.evict(pod.metadata!.uid!, message, condition, 0),
     podCleanedUp: (pod) => {
       const s = o.status.get(pod.metadata!.uid!)?.status;
       return !s || (s.phase === 'Failed' && !(s.containerStatuses ?? []).some((c) => c.state?.running));
     },
     deleteDeadContainers: o.deleteDeadContainers,
-    deleteUnusedImages: async () => { await imageGC.deleteUnusedImages(); },
-    event: (target, type, reason, message) => o.recorder.event(target === 'node' ? nodeRef(o.nodeName) : podRef(target), type, reason, message),
+    deleteUnusedImages: async () => {
+      await imageGC.deleteUnusedImages();
+    },
+    event: (target, type, reason, message) =>
+      o.recorder.event(target === 'node' ? nodeRef(o.nodeName) : podRef(target), type, reason, message),
     logger: log,
   });
   await imageGC.detect().catch((e: Error) => log.warn('image GC: cannot list images', { error: e.message }));
@@ -76,7 +106,9 @@ export async function startEviction(o: {
   gcTimer.unref();
   const decided: ConditionType[] = [...new Set(thresholds.map((t) => conditionOf(t.signal)))];
   return {
-    thresholds, manager, imageGC,
+    thresholds,
+    manager,
+    imageGC,
     pressure: () => Object.fromEntries(decided.map((c) => [c, manager.pressure().get(c) ?? []])),
     stop: () => {
       manager.stop();

@@ -14,8 +14,8 @@ import type { Observations } from './decide.js';
 
 /** cAdvisor's working set of the root cgroup (pure): usage - inactive file, never below 0. */
 export function rootWorkingSet(version: CgroupVersion, stat: Record<string, number>, usageInBytes?: number): number {
-  const usage = version === 1 ? usageInBytes ?? 0 : (stat.anon ?? 0) + (stat.file ?? 0);
-  const inactive = version === 1 ? stat.total_inactive_file ?? 0 : stat.inactive_file ?? 0;
+  const usage = version === 1 ? (usageInBytes ?? 0) : (stat.anon ?? 0) + (stat.file ?? 0);
+  const inactive = version === 1 ? (stat.total_inactive_file ?? 0) : (stat.inactive_file ?? 0);
   return Math.max(0, usage - inactive);
 }
 
@@ -43,7 +43,9 @@ async function memory(src: SignalSources): Promise<{ available: number; capacity
   const [meminfo, statText, usage] = await Promise.all([
     readFile('/proc/meminfo', 'utf8'),
     readFile(`${src.memoryRootDir}/memory.stat`, 'utf8'),
-    src.cgroupVersion === 1 ? readFile(`${src.memoryRootDir}/memory.usage_in_bytes`, 'utf8').then(Number) : Promise.resolve(undefined),
+    src.cgroupVersion === 1
+      ? readFile(`${src.memoryRootDir}/memory.usage_in_bytes`, 'utf8').then(Number)
+      : Promise.resolve(undefined),
   ]);
   const capacity = memTotal(meminfo);
   return { capacity, available: capacity - rootWorkingSet(src.cgroupVersion, parseKeyed(statText), usage) };
@@ -75,7 +77,8 @@ export async function measureSignals(src: SignalSources): Promise<Measured> {
   if (nodefs.inodes > 0) observations['nodefs.inodesFree'] = { available: nodefs.inodesFree, capacity: nodefs.inodes };
   if (imagefs) {
     observations['imagefs.available'] = { available: imagefs.availableBytes, capacity: imagefs.capacityBytes };
-    if (imagefs.inodes > 0) observations['imagefs.inodesFree'] = { available: imagefs.inodesFree, capacity: imagefs.inodes };
+    if (imagefs.inodes > 0)
+      observations['imagefs.inodesFree'] = { available: imagefs.inodesFree, capacity: imagefs.inodes };
   }
   const dedicatedImageFs = src.imagefsDir ? !(await sameDevice(src.rootDir, src.imagefsDir)) : false;
   return { observations, dedicatedImageFs };

@@ -2,9 +2,15 @@
 // parsed as kubelet's ParseThresholdConfig does, and what a threshold means against a capacity.
 // Pure. https://kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction/
 import { parseQuantity, quantityValue, formatBytes } from '../../lib/quantity.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export const SIGNALS = [
-  'memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'pid.available',
+  'memory.available',
+  'nodefs.available',
+  'nodefs.inodesFree',
+  'imagefs.available',
+  'imagefs.inodesFree',
+  'pid.available',
 ] as const;
 export type Signal = (typeof SIGNALS)[number];
 
@@ -70,7 +76,11 @@ export function parseThresholds(statements: Readonly<Record<string, string>>, wh
     const value = String(raw).trim();
     const fail = (why: string) => new Error(`${where}: ${signal}<${value}: ${why}`);
     if (!(SIGNALS as readonly string[]).includes(signal)) {
-      throw fail(KNOWN_UNSUPPORTED.includes(signal) ? 'this signal is not supported by kubenode' : `unsupported eviction signal (one of ${SIGNALS.join(', ')})`);
+      throw fail(
+        KNOWN_UNSUPPORTED.includes(signal)
+          ? 'this signal is not supported by kubenode'
+          : `unsupported eviction signal (one of ${SIGNALS.join(', ')})`,
+      );
     }
     const s = signal as Signal;
     if (value.endsWith('%')) {
@@ -88,7 +98,7 @@ export function parseThresholds(statements: Readonly<Record<string, string>>, wh
     try {
       n = quantityValue(parseQuantity(value));
     } catch (e) {
-      throw fail((e as Error).message);
+      throw fail(errorMessage(e));
     }
     if (n <= 0) throw fail('the threshold must be positive');
     out.push({ signal: s, quantity: n, text: value });
@@ -101,7 +111,10 @@ export function parseThresholds(statements: Readonly<Record<string, string>>, wh
  * --config file's evictionHard replaces the defaults too, unless mergeDefaultEvictionSettings
  * (1.34) asks to keep the defaults of signals it does not name.
  */
-export function effectiveStatements(given: Readonly<Record<string, string>> | undefined, mergeDefaults: boolean): Record<string, string> {
+export function effectiveStatements(
+  given: Readonly<Record<string, string>> | undefined,
+  mergeDefaults: boolean,
+): Record<string, string> {
   if (!given) return { ...DEFAULT_EVICTION_HARD };
   return mergeDefaults ? { ...DEFAULT_EVICTION_HARD, ...given } : { ...given };
 }
@@ -109,7 +122,10 @@ export function effectiveStatements(given: Readonly<Record<string, string>> | un
 /** "memory.available<100Mi,nodefs.available<10%" (kubelet's LangleSeparatedMapStringString) -> map. */
 export function parseStatementList(flag: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const part of flag.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of flag
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const i = part.indexOf('<');
     if (i <= 0) throw new Error(`${JSON.stringify(part)}: expected signal<value, e.g. memory.available<100Mi`);
     out[part.slice(0, i).trim()] = part.slice(i + 1).trim();

@@ -11,7 +11,11 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number):
 
 export class ApiRetryBackoff {
   private attempt = 0;
-  constructor(private readonly initialMs: number, private readonly maxMs: number, private readonly jitter = 0.1) {}
+  constructor(
+    private readonly initialMs: number,
+    private readonly maxMs: number,
+    private readonly jitter = 0.1,
+  ) {}
   next(): number {
     const d = backoffDelay(this.attempt++, this.initialMs, this.maxMs);
     return Math.round(d * (1 + this.jitter * Math.random()));

@@ -13,6 +13,7 @@ import {
   type ConfigurationOptions,
   type ObservableMiddleware,
 } from '@kubernetes/client-node';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface ApiClients {
   kubeConfig: KubeConfig;
@@ -26,7 +27,7 @@ export function apiClients(path: string): ApiClients {
   try {
     kubeConfig.loadFromFile(path);
   } catch (err) {
-    throw new Error(`kubeconfig ${path}: ${(err as Error).message}`);
+    throw new Error(`kubeconfig ${path}: ${errorMessage(err)}`);
   }
   if (!kubeConfig.getCurrentCluster()) throw new Error(`kubeconfig ${path}: current-context names no cluster`);
   return {

@@ -59,7 +59,10 @@ export class ReconnectingListWatch<T extends KubernetesObject> {
   private reconnect(err: unknown): void {
     if (this.stopped || this.retry) return;
     const delay = this.backoff.next();
-    this.o.logger.warn(`${this.o.what} failed; reconnecting${this.o.note ? ` (${this.o.note})` : ''}`, { error: apiErrorMessage(err), retryInMs: delay });
+    this.o.logger.warn(`${this.o.what} failed; reconnecting${this.o.note ? ` (${this.o.note})` : ''}`, {
+      error: apiErrorMessage(err),
+      retryInMs: delay,
+    });
     this.retry = setTimeout(() => {
       this.retry = undefined;
       void this.run();

@@ -56,13 +56,19 @@ export class ResultCache {
 
   async list(): Promise<CachedAttachment[]> {
     let names: string[];
-    try { names = await readdir(this.dir); } catch { return []; }
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return [];
+    }
     const out: CachedAttachment[] = [];
     for (const n of names.filter((x) => x.endsWith('.json'))) {
       try {
         const e = JSON.parse(await readFile(join(this.dir, n), 'utf8')) as CachedAttachment;
         if (e.kind === 'kubenodeCniCacheV1') out.push(e);
-      } catch { /* half-written or foreign: ignore */ }
+      } catch {
+        /* half-written or foreign: ignore */
+      }
     }
     return out;
   }

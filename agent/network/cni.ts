@@ -11,9 +11,17 @@
 import { existsSync } from 'node:fs';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { ResultCache, type CachedAttachment } from './cache.js';
-import { compareVersions, loadNetwork, noNetworkMessage, parseConfig, type NetworkConfigList, type PluginConf } from './conflist.js';
+import {
+  compareVersions,
+  loadNetwork,
+  noNetworkMessage,
+  parseConfig,
+  type NetworkConfigList,
+  type PluginConf,
+} from './conflist.js';
 import { GcGate } from './gc-gate.js';
 import { findPlugin, invokePlugin, requestConfig, type Invocation } from './invoke.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export { CniPluginError } from './invoke.js';
 
@@ -62,7 +70,8 @@ export function cniArgs(req: PodNetworkRequest): [string, string][] {
 /** The capability arguments this request carries. */
 export function capabilityArgs(req: PodNetworkRequest): Record<string, unknown> {
   const c: Record<string, unknown> = {};
-  if (req.portMappings?.length) c.portMappings = req.portMappings.map((p) => ({ ...p, protocol: p.protocol.toLowerCase() }));
+  if (req.portMappings?.length)
+    c.portMappings = req.portMappings.map((p) => ({ ...p, protocol: p.protocol.toLowerCase() }));
   if (req.bandwidth && Object.keys(req.bandwidth).length) c.bandwidth = { ...req.bandwidth };
   return c;
 }
@@ -77,10 +86,14 @@ export function runtimeConfigFor(plugin: PluginConf, caps: Record<string, unknow
 /** The pod's addresses from a result: those on its interface inside the sandbox (or on no
  * interface in particular), not those of host-side interfaces. Pure. */
 export function podIPs(result: unknown, ifName: string): string[] {
-  const r = result as { interfaces?: { name: string; sandbox?: string }[]; ips?: { address: string; interface?: number }[] } | undefined;
+  const r = result as
+    | { interfaces?: { name: string; sandbox?: string }[]; ips?: { address: string; interface?: number }[] }
+    | undefined;
   const ifs = r?.interfaces ?? [];
   const inPod = (i: number) => !!ifs[i]?.sandbox && ifs[i]?.name === ifName;
-  return (r?.ips ?? []).filter((ip) => ip.interface === undefined || inPod(ip.interface)).map((ip) => ip.address.split('/')[0]!);
+  return (r?.ips ?? [])
+    .filter((ip) => ip.interface === undefined || inPod(ip.interface))
+    .map((ip) => ip.address.split('/')[0]!);
 }
 
 export class CniNetwork {
@@ -112,12 +125,19 @@ export class CniNetwork {
     const net = await this.network();
     const ifName = req.ifName ?? 'eth0';
     const caps = capabilityArgs(req);
-    const log = this.log.with({ network: net.name, containerId: req.containerId, pod: `${req.podNamespace}/${req.podName}` });
+    const log = this.log.with({
+      network: net.name,
+      containerId: req.containerId,
+      pod: `${req.podNamespace}/${req.podName}`,
+    });
     let prev: unknown;
     let ran = 0;
     try {
       for (const plugin of net.plugins) {
-        const conf = requestConfig(plugin, net.name, net.cniVersion, { prevResult: prev, runtimeConfig: runtimeConfigFor(plugin, caps) });
+        const conf = requestConfig(plugin, net.name, net.cniVersion, {
+          prevResult: prev,
+          runtimeConfig: runtimeConfigFor(plugin, caps),
+        });
         ran++;
         prev = await invokePlugin(this.opts.binDirs, plugin, conf, this.invocation('ADD', req));
         if (prev === undefined) throw new Error(`CNI plugin ${plugin.type} ADD printed no result`);
@@ -132,8 +152,17 @@ export class CniNetwork {
       throw e;
     }
     await this.cache.write({
-      kind: 'kubenodeCniCacheV1', networkName: net.name, cniVersion: net.cniVersion, config: net.raw, configFile: net.file,
-      containerId: req.containerId, ifName, netnsPath: req.netnsPath, cniArgs: cniArgs(req), capabilityArgs: caps, result: prev,
+      kind: 'kubenodeCniCacheV1',
+      networkName: net.name,
+      cniVersion: net.cniVersion,
+      config: net.raw,
+      configFile: net.file,
+      containerId: req.containerId,
+      ifName,
+      netnsPath: req.netnsPath,
+      cniArgs: cniArgs(req),
+      capabilityArgs: caps,
+      result: prev,
     });
     const ips = podIPs(prev, ifName);
     log.info('pod network set up', { ips });
@@ -143,14 +172,24 @@ export class CniNetwork {
   /** DEL through the first `count` plugins, in reverse. The spec stops at the first error (a
    * teardown); a rollback (`bestEffort`) goes on, so that one broken plugin does not leave the
    * others' resources behind, and reports every error at the end. */
-  private async runDel(net: NetworkConfigList, req: PodNetworkRequest, prevResult: unknown, caps: Record<string, unknown>, count = net.plugins.length, bestEffort = false): Promise<void> {
+  private async runDel(
+    net: NetworkConfigList,
+    req: PodNetworkRequest,
+    prevResult: unknown,
+    caps: Record<string, unknown>,
+    count = net.plugins.length,
+    bestEffort = false,
+  ): Promise<void> {
     // A namespace that is gone is passed as "" (the spec allows DEL without CNI_NETNS), so
     // plugins clean up what they can instead of failing to enter it.
     const netns = req.netnsPath && existsSync(req.netnsPath) ? req.netnsPath : '';
     const withPrev = atLeast(net.cniVersion, '0.4.0') && prevResult !== undefined;
     const errors: Error[] = [];
     for (const plugin of net.plugins.slice(0, count).reverse()) {
-      const conf = requestConfig(plugin, net.name, net.cniVersion, { ...(withPrev ? { prevResult } : {}), runtimeConfig: runtimeConfigFor(plugin, caps) });
+      const conf = requestConfig(plugin, net.name, net.cniVersion, {
+        ...(withPrev ? { prevResult } : {}),
+        runtimeConfig: runtimeConfigFor(plugin, caps),
+      });
       try {
         await invokePlugin(this.opts.binDirs, plugin, conf, this.invocation('DEL', req, netns));
       } catch (e) {
@@ -161,13 +200,18 @@ export class CniNetwork {
     if (errors.length) throw new Error(errors.map((e) => e.message).join('; '));
   }
 
-  private async cachedOrCurrent(req: PodNetworkRequest): Promise<{ net: NetworkConfigList; cached?: CachedAttachment }> {
+  private async cachedOrCurrent(
+    req: PodNetworkRequest,
+  ): Promise<{ net: NetworkConfigList; cached?: CachedAttachment }> {
     const cached = await this.cache.read(req.containerId, req.ifName ?? 'eth0');
     if (cached) {
       try {
         return { net: parseConfig(cached.configFile, cached.config), cached };
       } catch (e) {
-        this.log.warn('cached CNI configuration unusable; using the current one', { containerId: req.containerId, error: e as Error });
+        this.log.warn('cached CNI configuration unusable; using the current one', {
+          containerId: req.containerId,
+          error: e as Error,
+        });
       }
     }
     return { net: await this.network() };
@@ -183,9 +227,15 @@ export class CniNetwork {
   async checkPod(req: PodNetworkRequest): Promise<void> {
     const { net, cached } = await this.cachedOrCurrent(req);
     if (net.disableCheck || !atLeast(net.cniVersion, '0.4.0')) return;
-    if (!cached) throw new Error(`no cached CNI result for container ${req.containerId} (${req.ifName ?? 'eth0'}): it was never set up by this agent`);
+    if (!cached)
+      throw new Error(
+        `no cached CNI result for container ${req.containerId} (${req.ifName ?? 'eth0'}): it was never set up by this agent`,
+      );
     for (const plugin of net.plugins) {
-      const conf = requestConfig(plugin, net.name, net.cniVersion, { prevResult: cached.result, runtimeConfig: runtimeConfigFor(plugin, cached.capabilityArgs) });
+      const conf = requestConfig(plugin, net.name, net.cniVersion, {
+        prevResult: cached.result,
+        runtimeConfig: runtimeConfigFor(plugin, cached.capabilityArgs),
+      });
       await invokePlugin(this.opts.binDirs, plugin, conf, this.invocation('CHECK', req));
     }
   }
@@ -195,21 +245,23 @@ export class CniNetwork {
     try {
       net = await this.network();
     } catch (e) {
-      return { ready: false, message: (e as Error).message };
+      return { ready: false, message: errorMessage(e) };
     }
     for (const plugin of net.plugins) {
       try {
         await findPlugin(plugin.type, this.opts.binDirs);
       } catch (e) {
-        return { ready: false, message: (e as Error).message };
+        return { ready: false, message: errorMessage(e) };
       }
     }
     if (atLeast(net.cniVersion, '1.1.0')) {
       for (const plugin of net.plugins) {
         try {
-          await invokePlugin(this.opts.binDirs, plugin, requestConfig(plugin, net.name, net.cniVersion, {}), { command: 'STATUS' });
+          await invokePlugin(this.opts.binDirs, plugin, requestConfig(plugin, net.name, net.cniVersion, {}), {
+            command: 'STATUS',
+          });
         } catch (e) {
-          return { ready: false, message: `network ${net.name}: ${(e as Error).message}` };
+          return { ready: false, message: `network ${net.name}: ${errorMessage(e)}` };
         }
       }
     }
@@ -235,7 +287,12 @@ export class CniNetwork {
       const attachments = valid.map((v) => ({ containerID: v.containerId, ifname: v.ifName ?? 'eth0' }));
       for (const plugin of net.plugins) {
         try {
-          await invokePlugin(this.opts.binDirs, plugin, requestConfig(plugin, net.name, net.cniVersion, { validAttachments: attachments }), { command: 'GC' });
+          await invokePlugin(
+            this.opts.binDirs,
+            plugin,
+            requestConfig(plugin, net.name, net.cniVersion, { validAttachments: attachments }),
+            { command: 'GC' },
+          );
         } catch (e) {
           errors.push(e as Error); // the spec says: continue, report all
         }

@@ -6,6 +6,7 @@
 // the highest of cniVersion/cniVersions that we support).
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorMessage } from '../../lib/errors.js';
 
 export const RUNTIME_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 
@@ -36,7 +37,8 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number), pb = b.split('.').map(Number);
+  const pa = a.split('.').map(Number),
+    pb = b.split('.').map(Number);
   for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) < (pb[i] ?? 0) ? -1 : 1;
   return 0;
 }
@@ -46,22 +48,28 @@ export function parseConfig(file: string, raw: unknown): NetworkConfigList {
   if (!isObj(raw)) throw new Error('not a JSON object');
   const isList = file.endsWith('.conflist');
   const plugins = isList ? raw.plugins : [raw];
-  if (isList && (!Array.isArray(plugins) || plugins.length === 0)) throw new Error('"plugins": must be a non-empty list');
+  if (isList && (!Array.isArray(plugins) || plugins.length === 0))
+    throw new Error('"plugins": must be a non-empty list');
   const list = plugins as unknown[];
   list.forEach((p, i) => {
     if (!isObj(p) || typeof p.type !== 'string' || p.type === '' || /[/\\]/.test(p.type)) {
       throw new Error(`plugins[${i}].type: must name a plugin executable`);
     }
-    if (p.capabilities !== undefined && !isObj(p.capabilities)) throw new Error(`plugins[${i}].capabilities: must be an object`);
+    if (p.capabilities !== undefined && !isObj(p.capabilities))
+      throw new Error(`plugins[${i}].capabilities: must be an object`);
   });
-  if (typeof raw.name !== 'string' || !NAME.test(raw.name)) throw new Error(`"name": ${JSON.stringify(raw.name)} must start with a letter or digit and contain only letters, digits, "_", "." and "-"`);
+  if (typeof raw.name !== 'string' || !NAME.test(raw.name))
+    throw new Error(
+      `"name": ${JSON.stringify(raw.name)} must start with a letter or digit and contain only letters, digits, "_", "." and "-"`,
+    );
   const offered = [
     ...(typeof raw.cniVersion === 'string' ? [raw.cniVersion] : []),
     ...(Array.isArray(raw.cniVersions) ? raw.cniVersions.filter((v): v is string => typeof v === 'string') : []),
   ];
   if (!offered.length) throw new Error('"cniVersion": missing');
   const usable = offered.filter((v) => RUNTIME_VERSIONS.includes(v)).sort(compareVersions);
-  if (!usable.length) throw new Error(`"cniVersion": ${offered.join(', ')} not supported (supported: ${RUNTIME_VERSIONS.join(', ')})`);
+  if (!usable.length)
+    throw new Error(`"cniVersion": ${offered.join(', ')} not supported (supported: ${RUNTIME_VERSIONS.join(', ')})`);
   return {
     name: raw.name,
     cniVersion: usable[usable.length - 1]!,
@@ -79,17 +87,21 @@ export async function loadNetwork(confDir: string): Promise<{ network?: NetworkC
   try {
     names = await readdir(confDir);
   } catch (e) {
-    return { skipped: [{ file: confDir, reason: (e as Error).message }] };
+    return { skipped: [{ file: confDir, reason: errorMessage(e) }] };
   }
   for (const name of names.filter((n) => /\.(conflist|conf|json)$/.test(n)).sort()) {
     const file = join(confDir, name);
     try {
       const text = await readFile(file, 'utf8');
       let json: unknown;
-      try { json = JSON.parse(text); } catch (e) { throw new Error(`not valid JSON: ${(e as Error).message}`); }
+      try {
+        json = JSON.parse(text);
+      } catch (e) {
+        throw new Error(`not valid JSON: ${errorMessage(e)}`);
+      }
       return { network: parseConfig(file, json), skipped };
     } catch (e) {
-      skipped.push({ file, reason: (e as Error).message });
+      skipped.push({ file, reason: errorMessage(e) });
     }
   }
   return { skipped };

@@ -132,7 +132,10 @@ function mergeOptions(existing: string[], extra: { name?: string; value?: string
 function fitNameservers(servers: string[], events: DNSEvent[]): string[] {
   if (servers.length <= MAX_NAMESERVERS) return servers;
   const kept = servers.slice(0, MAX_NAMESERVERS);
-  events.push({ reason: 'DNSConfigForming', message: `Nameserver limits were exceeded, some nameservers have been omitted, the applied nameserver line is: ${kept.join(' ')}` });
+  events.push({
+    reason: 'DNSConfigForming',
+    message: `Nameserver limits were exceeded, some nameservers have been omitted, the applied nameserver line is: ${kept.join(' ')}`,
+  });
   return kept;
 }
 
@@ -151,14 +154,20 @@ function fitSearches(searches: string[], events: DNSEvent[]): string[] {
     kept = kept.slice(0, -1);
     exceeded = true;
   }
-  if (exceeded) events.push({ reason: 'DNSConfigForming', message: `Search Line limits were exceeded, some search paths have been omitted, the applied search line is: ${kept.join(' ')}` });
+  if (exceeded)
+    events.push({
+      reason: 'DNSConfigForming',
+      message: `Search Line limits were exceeded, some search paths have been omitted, the applied search line is: ${kept.join(' ')}`,
+    });
   return kept;
 }
 
 /** The pod's resolver settings, and the warnings kubelet would record about them. */
 export function planPodDNS(pod: V1Pod, s: DNSSettings): PodDNSPlan {
   const events: DNSEvent[] = [];
-  const host: ResolvConf = s.host ? { nameservers: [...s.host.nameservers], searches: [...s.host.searches], options: [...s.host.options] } : { nameservers: [], searches: [], options: [] };
+  const host: ResolvConf = s.host
+    ? { nameservers: [...s.host.nameservers], searches: [...s.host.searches], options: [...s.host.options] }
+    : { nameservers: [], searches: [], options: [] };
   let config: ResolvConf = host;
   const type = podDNSType(pod);
   let useHost = type === 'host';
@@ -170,10 +179,19 @@ export function planPodDNS(pod: V1Pod, s: DNSSettings): PodDNSPlan {
       // The cluster DNS server is the only nameserver: it forwards what it does not know to the
       // node's resolver itself (CoreDNS's `forward . /etc/resolv.conf`).
       const ns = pod.metadata?.namespace ?? 'default';
-      const clusterSearch = s.clusterDomain ? [`${ns}.svc.${s.clusterDomain}`, `svc.${s.clusterDomain}`, s.clusterDomain] : [];
-      config = { nameservers: [...s.clusterDNS], searches: unique([...clusterSearch, ...host.searches]), options: [...CLUSTER_OPTIONS] };
+      const clusterSearch = s.clusterDomain
+        ? [`${ns}.svc.${s.clusterDomain}`, `svc.${s.clusterDomain}`, s.clusterDomain]
+        : [];
+      config = {
+        nameservers: [...s.clusterDNS],
+        searches: unique([...clusterSearch, ...host.searches]),
+        options: [...CLUSTER_OPTIONS],
+      };
     } else {
-      events.push({ reason: 'MissingClusterDNS', message: `kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.` });
+      events.push({
+        reason: 'MissingClusterDNS',
+        message: `kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.`,
+      });
       useHost = true;
     }
   }
@@ -191,7 +209,14 @@ export function planPodDNS(pod: V1Pod, s: DNSSettings): PodDNSPlan {
       options: mergeOptions(config.options, extra.options ?? []),
     };
   }
-  return { config: { nameservers: fitNameservers(config.nameservers, events), searches: fitSearches(config.searches, events), options: config.options }, events };
+  return {
+    config: {
+      nameservers: fitNameservers(config.nameservers, events),
+      searches: fitSearches(config.searches, events),
+      options: config.options,
+    },
+    events,
+  };
 }
 
 /**

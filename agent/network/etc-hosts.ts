@@ -35,17 +35,20 @@ export function podHostnameAndDomain(pod: V1Pod, clusterDomain: string): PodHost
   const spec: V1PodSpec = pod.spec ?? { containers: [] };
   let hostname = pod.metadata?.name ?? '';
   if (spec.hostname) {
-    if (spec.hostname.length > HOSTNAME_MAX || !DNS1123_LABEL.test(spec.hostname)) throw new PodHostnameError(pod, 'spec.hostname', `"${spec.hostname}" is not a valid DNS label`);
+    if (spec.hostname.length > HOSTNAME_MAX || !DNS1123_LABEL.test(spec.hostname))
+      throw new PodHostnameError(pod, 'spec.hostname', `"${spec.hostname}" is not a valid DNS label`);
     hostname = spec.hostname;
   }
   if (hostname.length > HOSTNAME_MAX) {
     // A pod name may be 253 characters; kubelet cuts it and drops trailing '-' and '.'.
     hostname = hostname.slice(0, HOSTNAME_MAX).replace(/[-.]+$/, '');
-    if (!hostname) throw new PodHostnameError(pod, 'metadata.name', 'no valid hostname left after truncating it to 63 characters');
+    if (!hostname)
+      throw new PodHostnameError(pod, 'metadata.name', 'no valid hostname left after truncating it to 63 characters');
   }
   let domain = '';
   if (spec.subdomain) {
-    if (spec.subdomain.length > HOSTNAME_MAX || !DNS1123_LABEL.test(spec.subdomain)) throw new PodHostnameError(pod, 'spec.subdomain', `"${spec.subdomain}" is not a valid DNS label`);
+    if (spec.subdomain.length > HOSTNAME_MAX || !DNS1123_LABEL.test(spec.subdomain))
+      throw new PodHostnameError(pod, 'spec.subdomain', `"${spec.subdomain}" is not a valid DNS label`);
     domain = `${spec.subdomain}.${pod.metadata?.namespace}.svc.${clusterDomain}`;
   }
   return { hostname, domain };
@@ -59,7 +62,11 @@ export function nodenameForKernel(pod: V1Pod, h: PodHostname): string {
   if (!pod.spec?.setHostnameAsFQDN || !h.domain) return h.hostname;
   const fqdn = `${h.hostname}.${h.domain}`;
   if (fqdn.length > NODENAME_MAX) {
-    throw new PodHostnameError(pod, 'spec.setHostnameAsFQDN', `failed to construct FQDN from pod hostname and cluster domain, FQDN ${fqdn} is too long (${NODENAME_MAX} characters is the max, ${fqdn.length} characters requested)`);
+    throw new PodHostnameError(
+      pod,
+      'spec.setHostnameAsFQDN',
+      `failed to construct FQDN from pod hostname and cluster domain, FQDN ${fqdn} is too long (${NODENAME_MAX} characters is the max, ${fqdn.length} characters requested)`,
+    );
   }
   return fqdn;
 }
@@ -82,7 +89,8 @@ export function managedHostsFile(podIPs: string[], h: PodHostname, aliases: V1Ho
   out += 'fe00::0\tip6-mcastprefix\n';
   out += 'fe00::1\tip6-allnodes\n';
   out += 'fe00::2\tip6-allrouters\n';
-  for (const ip of podIPs) out += h.domain ? `${ip}\t${h.hostname}.${h.domain}\t${h.hostname}\n` : `${ip}\t${h.hostname}\n`;
+  for (const ip of podIPs)
+    out += h.domain ? `${ip}\t${h.hostname}.${h.domain}\t${h.hostname}\n` : `${ip}\t${h.hostname}\n`;
   return out + hostAliasLines(aliases);
 }
 

@@ -5,6 +5,7 @@ import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../lib/exec.js';
 import type { PluginConf } from './conflist.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC' | 'VERSION';
 
@@ -37,13 +38,22 @@ export async function findPlugin(type: string, binDirs: string[]): Promise<strin
     try {
       await access(p, constants.X_OK);
       return p;
-    } catch { /* next */ }
+    } catch {
+      /* next */
+    }
   }
-  throw new Error(`CNI plugin "${type}" not found in ${binDirs.join(':')} (scripts/install-cni.sh installs kubenode's and links Debian's reference plugins)`);
+  throw new Error(
+    `CNI plugin "${type}" not found in ${binDirs.join(':')} (scripts/install-cni.sh installs kubenode's and links Debian's reference plugins)`,
+  );
 }
 
 /** The request configuration for one plugin (SPEC.md "Deriving request configuration"). Pure. */
-export function requestConfig(plugin: PluginConf, name: string, cniVersion: string, extra: { prevResult?: unknown; runtimeConfig?: Record<string, unknown>; validAttachments?: unknown }): Record<string, unknown> {
+export function requestConfig(
+  plugin: PluginConf,
+  name: string,
+  cniVersion: string,
+  extra: { prevResult?: unknown; runtimeConfig?: Record<string, unknown>; validAttachments?: unknown },
+): Record<string, unknown> {
   const { capabilities: _drop, ...rest } = plugin;
   void _drop;
   const conf: Record<string, unknown> = { ...rest, cniVersion, name };
@@ -53,13 +63,20 @@ export function requestConfig(plugin: PluginConf, name: string, cniVersion: stri
   return conf;
 }
 
-export async function invokePlugin(binDirs: string[], plugin: PluginConf, conf: Record<string, unknown>, inv: Invocation, timeoutMs = 60_000): Promise<unknown> {
+export async function invokePlugin(
+  binDirs: string[],
+  plugin: PluginConf,
+  conf: Record<string, unknown>,
+  inv: Invocation,
+  timeoutMs = 60_000,
+): Promise<unknown> {
   const file = await findPlugin(plugin.type, binDirs);
   // The agent's own environment, as libcni passes it, minus what would change how a Node.js
   // plugin starts: NODE_OPTIONS (an --inspect meant for the agent) and NODE_EXTRA_CA_CERTS
   // (tens of milliseconds per start parsing certificates no plugin uses).
   const { NODE_OPTIONS: _o, NODE_EXTRA_CA_CERTS: _c, ...inherited } = process.env;
-  void _o; void _c;
+  void _o;
+  void _c;
   const env: NodeJS.ProcessEnv = {
     ...inherited,
     CNI_COMMAND: inv.command,
@@ -73,9 +90,19 @@ export async function invokePlugin(binDirs: string[], plugin: PluginConf, conf: 
   const out = r.stdout.trim();
   if (r.code !== 0) {
     let e: { code?: unknown; msg?: unknown; details?: unknown } | undefined;
-    try { e = JSON.parse(out); } catch { /* not error JSON */ }
+    try {
+      e = JSON.parse(out);
+    } catch {
+      /* not error JSON */
+    }
     if (e && typeof e.code === 'number') {
-      throw new CniPluginError(plugin.type, inv.command, e.code, String(e.msg ?? ''), typeof e.details === 'string' ? e.details : '');
+      throw new CniPluginError(
+        plugin.type,
+        inv.command,
+        e.code,
+        String(e.msg ?? ''),
+        typeof e.details === 'string' ? e.details : '',
+      );
     }
     const why = r.signal ? `killed by ${r.signal} (timeout ${timeoutMs} ms?)` : `exit ${r.code}`;
     throw new CniPluginError(plugin.type, inv.command, 999, why, (out || r.stderr).trim().slice(0, 2000));
@@ -84,6 +111,6 @@ export async function invokePlugin(binDirs: string[], plugin: PluginConf, conf: 
   try {
     return JSON.parse(out);
   } catch (e) {
-    throw new CniPluginError(plugin.type, inv.command, 6, 'plugin printed a result that is not JSON', (e as Error).message);
+    throw new CniPluginError(plugin.type, inv.command, 6, 'plugin printed a result that is not JSON', errorMessage(e));
   }
 }

@@ -9,6 +9,7 @@
 import type { Logger } from '../../lib/log.js';
 import type { PodRuntimeStatus } from '../runtime/types.js';
 import type { CniNetwork, ValidAttachment } from './cni.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /** A modest period: GC is a safety net for what DEL missed, not the normal way addresses go. */
 export const NETWORK_GC_INTERVAL_MS = 5 * 60_000;
@@ -23,7 +24,12 @@ export function validAttachments(pods: Map<string, PodRuntimeStatus>): ValidAtta
 }
 
 /** One GC pass; never throws (a failure is logged and the next pass tries again). */
-export async function collectNetworkGarbage(network: Pick<CniNetwork, 'garbageCollect'>, runtime: SandboxLister, logger: Logger, when: string): Promise<void> {
+export async function collectNetworkGarbage(
+  network: Pick<CniNetwork, 'garbageCollect'>,
+  runtime: SandboxLister,
+  logger: Logger,
+  when: string,
+): Promise<void> {
   let sandboxes = 0;
   try {
     const dropped = await network.garbageCollect(async () => {
@@ -33,7 +39,7 @@ export async function collectNetworkGarbage(network: Pick<CniNetwork, 'garbageCo
       } catch (e) {
         // Never GC with an empty list because the runtime did not answer: that would release
         // every live pod's address.
-        throw new Error(`cannot list the pod sandboxes, so nothing is collected: ${(e as Error).message}`);
+        throw new Error(`cannot list the pod sandboxes, so nothing is collected: ${errorMessage(e)}`);
       }
       const valid = validAttachments(pods);
       sandboxes = valid.length;
@@ -41,6 +47,6 @@ export async function collectNetworkGarbage(network: Pick<CniNetwork, 'garbageCo
     });
     logger.info('CNI GC done', { when, validSandboxes: sandboxes, cachedResultsDropped: dropped });
   } catch (e) {
-    logger.warn('CNI GC failed', { when, error: (e as Error).message });
+    logger.warn('CNI GC failed', { when, error: errorMessage(e) });
   }
 }

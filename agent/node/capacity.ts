@@ -30,7 +30,11 @@ export function capacityOf(r: MachineReadings, maxPods: number): NodeResources {
   };
 }
 
-export function allocatableOf(capacity: NodeResources, reserved: Reserved, evictionHard: EvictionThresholds): NodeResources {
+export function allocatableOf(
+  capacity: NodeResources,
+  reserved: Reserved,
+  evictionHard: EvictionThresholds,
+): NodeResources {
   const reservedCpu = reserved.cpu ? quantityMilliValue(reserved.cpu) : 0;
   const reservedMemory = reserved.memory ? quantityValue(reserved.memory) : 0;
   // kubelet turns a percentage threshold into bytes of this capacity, rounding down.

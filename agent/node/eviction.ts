@@ -29,7 +29,10 @@ export const DEFAULT_EVICTION_HARD: EvictionThresholds = {
  * memory and nodefs thresholds as bytes and fractions of the given capacities; a signal without
  * a threshold keeps nothing back. pid.available keeps kubenode's default unless one is given.
  */
-export function nodeThresholds(list: readonly { signal: string; quantity?: number; percentage?: number }[], capacity: { memoryBytes: number; nodefsBytes: number }): EvictionThresholds {
+export function nodeThresholds(
+  list: readonly { signal: string; quantity?: number; percentage?: number }[],
+  capacity: { memoryBytes: number; nodefsBytes: number },
+): EvictionThresholds {
   const of = (signal: string, total: number, asFraction: boolean): number => {
     const t = list.find((x) => x.signal === signal);
     if (!t) return 0;
@@ -41,6 +44,6 @@ export function nodeThresholds(list: readonly { signal: string; quantity?: numbe
     memoryAvailableBytes: of('memory.available', capacity.memoryBytes, false),
     nodefsAvailable: of('nodefs.available', capacity.nodefsBytes, true),
     nodefsInodesFree: list.find((x) => x.signal === 'nodefs.inodesFree')?.percentage ?? 0,
-    pidAvailable: pid ? pid.percentage ?? 0 : DEFAULT_EVICTION_HARD.pidAvailable,
+    pidAvailable: pid ? (pid.percentage ?? 0) : DEFAULT_EVICTION_HARD.pidAvailable,
   };
 }

@@ -48,7 +48,10 @@ export function renewedLease(current: V1Lease | undefined, node: NodeRef, now: D
  */
 export class NodeLease {
   private latest: V1Lease | undefined;
-  constructor(private readonly api: CoordinationV1Api, private readonly timeoutMs: number) {}
+  constructor(
+    private readonly api: CoordinationV1Api,
+    private readonly timeoutMs: number,
+  ) {}
 
   async renew(node: NodeRef, now = new Date()): Promise<V1Lease> {
     const opts = requestOptions({ timeoutMs: this.timeoutMs });
@@ -58,11 +61,17 @@ export class NodeLease {
           this.latest = await this.api.readNamespacedLease({ name: node.name, namespace: LEASE_NAMESPACE }, opts);
         } catch (err) {
           if (!isNotFound(err)) throw err;
-          this.latest = await this.api.createNamespacedLease({ namespace: LEASE_NAMESPACE, body: renewedLease(undefined, node, now) }, opts);
+          this.latest = await this.api.createNamespacedLease(
+            { namespace: LEASE_NAMESPACE, body: renewedLease(undefined, node, now) },
+            opts,
+          );
           return this.latest;
         }
       }
-      this.latest = await this.api.replaceNamespacedLease({ name: node.name, namespace: LEASE_NAMESPACE, body: renewedLease(this.latest, node, now) }, opts);
+      this.latest = await this.api.replaceNamespacedLease(
+        { name: node.name, namespace: LEASE_NAMESPACE, body: renewedLease(this.latest, node, now) },
+        opts,
+      );
       return this.latest;
     } catch (err) {
       this.latest = undefined;

@@ -8,7 +8,14 @@ import { hostname as osHostname } from 'node:os';
 import type { CoreV1Api, V1Node, V1NodeCondition, V1Taint } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { ApiRetryBackoff, sleep } from '../kube/backoff.js';
-import { apiClients, apiErrorMessage, httpStatus, isNotFound, requestOptions, type ApiClients } from '../kube/client.js';
+import {
+  apiClients,
+  apiErrorMessage,
+  httpStatus,
+  isNotFound,
+  requestOptions,
+  type ApiClients,
+} from '../kube/client.js';
 import type { PressureDecision, Readiness } from './conditions.js';
 import { DEFAULT_EVICTION_HARD, type EvictionThresholds } from './eviction.js';
 import { NodeLease, type NodeRef } from './lease.js';
@@ -20,6 +27,7 @@ import { writePodCIDRFile } from './pod-cidr-file.js';
 import { readMachine } from './readings.js';
 import { readSystemFacts, type SystemFacts } from './system-info.js';
 import { validateNodeOptions } from './validation.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface NodeAgentOptions {
   kubeconfig: string;
@@ -51,9 +59,9 @@ export interface NodeAgentOptions {
   /** The eviction manager's pressure conditions (kubelet's setters ask it); readings decide the rest. */
   pressure?: () => PressureDecision;
   /** Intervals, for tests that cannot wait 5 minutes; kubelet's defaults otherwise. */
-  leaseRenewIntervalMs?: number;      // 10 s
-  statusUpdateFrequencyMs?: number;   // 10 s: how often the status is computed
-  statusReportFrequencyMs?: number;   // 5 min: the longest time between writes of an unchanged status
+  leaseRenewIntervalMs?: number; // 10 s
+  statusUpdateFrequencyMs?: number; // 10 s: how often the status is computed
+  statusReportFrequencyMs?: number; // 5 min: the longest time between writes of an unchanged status
   /** The conditions just written to (or found on) the Node, for NodeReady/NodeNotReady... events. */
   onConditions?: (conditions: V1NodeCondition[]) => void;
 }
@@ -78,8 +86,8 @@ export class NodeAgent {
   private watch: NodeWatch | undefined;
   private started = false;
 
-  private node: NodeRef | undefined;        // set once registered; cleared if the Node is deleted
-  private observed: V1Node | undefined;      // the Node as the apiserver last showed it
+  private node: NodeRef | undefined; // set once registered; cleared if the Node is deleted
+  private observed: V1Node | undefined; // the Node as the apiserver last showed it
   private lastWriteMs: number | undefined;
   private runtimeVersion = '';
   private facts: SystemFacts | undefined;
@@ -166,7 +174,9 @@ export class NodeAgent {
         }
         const status = httpStatus(err);
         const level = status === 403 || status === 422 || status === 400 ? 'error' : 'warn';
-        this.log[level](this.node ? 'cannot update the Node status; retrying' : 'cannot register the Node; retrying', { error: apiErrorMessage(err) });
+        this.log[level](this.node ? 'cannot update the Node status; retrying' : 'cannot register the Node; retrying', {
+          error: apiErrorMessage(err),
+        });
         await sleep(backoff.next(), signal);
       }
     }
@@ -175,18 +185,30 @@ export class NodeAgent {
   private async statusInputs(): Promise<StatusInputs> {
     const [readings, readiness, runtimeVersion] = await Promise.all([
       readMachine(this.o.rootDir ?? '/var/lib/kubenode'),
-      this.o.readiness().catch((err: unknown): Readiness => ({ ready: false, reason: 'ReadinessCheckFailed', message: (err as Error).message })),
+      this.o
+        .readiness()
+        .catch(
+          (err: unknown): Readiness => ({ ready: false, reason: 'ReadinessCheckFailed', message: errorMessage(err) }),
+        ),
       // On failure keep the last version seen: the runtime did not change because it is busy.
       this.o.runtimeVersion().catch((err: unknown) => {
-        this.log.warn('cannot read the container runtime version', { error: (err as Error).message });
+        this.log.warn('cannot read the container runtime version', { error: errorMessage(err) });
         return this.runtimeVersion;
       }),
     ]);
     this.runtimeVersion = runtimeVersion;
     return {
-      readings, readiness, runtimeVersion, facts: this.facts!, nodeIP: this.nodeIP, hostname: this.hostname,
-      maxPods: this.o.maxPods ?? 110, reserved: this.o.reserved ?? {}, evictionHard: this.evictionHard,
-      pressure: this.o.pressure?.(), kubeletPort: this.o.kubeletPort ?? 10250,
+      readings,
+      readiness,
+      runtimeVersion,
+      facts: this.facts!,
+      nodeIP: this.nodeIP,
+      hostname: this.hostname,
+      maxPods: this.o.maxPods ?? 110,
+      reserved: this.o.reserved ?? {},
+      evictionHard: this.evictionHard,
+      pressure: this.o.pressure?.(),
+      kubeletPort: this.o.kubeletPort ?? 10250,
     };
   }
 
@@ -199,7 +221,12 @@ export class NodeAgent {
     const inputs = await this.statusInputs();
     const now = new Date();
     const body: V1Node = {
-      ...initialNode({ nodeName: this.o.nodeName, labels: this.desiredLabels(), annotations: DEFAULT_ANNOTATIONS, taints: this.o.registerWithTaints ?? [] }),
+      ...initialNode({
+        nodeName: this.o.nodeName,
+        labels: this.desiredLabels(),
+        annotations: DEFAULT_ANNOTATIONS,
+        taints: this.o.registerWithTaints ?? [],
+      }),
       status: desiredNodeStatus(inputs, undefined, now),
     };
     let node: V1Node;
@@ -220,10 +247,19 @@ export class NodeAgent {
           requestOptions({ timeoutMs: REQUEST_TIMEOUT_MS, patch: 'StrategicMergePatch' }),
         );
       }
-      this.log.info('the Node already exists; adopted it', { uid: node.metadata?.uid, updatedLabels: Object.keys(labels ?? {}) });
+      this.log.info('the Node already exists; adopted it', {
+        uid: node.metadata?.uid,
+        updatedLabels: Object.keys(labels ?? {}),
+      });
       const has = node.spec?.taints ?? [];
-      const absent = (this.o.registerWithTaints ?? []).filter((w) => !has.some((h) => h.key === w.key && (h.value ?? '') === (w.value ?? '') && h.effect === w.effect));
-      if (absent.length) this.log.warn('registerWithTaints applies when the Node is created; the existing Node lacks these taints (add them with kubectl taint)', { taints: absent.map((x) => `${x.key}${x.value ? `=${x.value}` : ''}:${x.effect}`) });
+      const absent = (this.o.registerWithTaints ?? []).filter(
+        (w) => !has.some((h) => h.key === w.key && (h.value ?? '') === (w.value ?? '') && h.effect === w.effect),
+      );
+      if (absent.length)
+        this.log.warn(
+          'registerWithTaints applies when the Node is created; the existing Node lacks these taints (add them with kubectl taint)',
+          { taints: absent.map((x) => `${x.key}${x.value ? `=${x.value}` : ''}:${x.effect}`) },
+        );
     }
     this.node = { name: this.o.nodeName, uid: node.metadata!.uid! };
     this.observe(node);
@@ -240,8 +276,12 @@ export class NodeAgent {
     if (this.watch || this.abort.signal.aborted) return;
     this.loops.push(this.leaseLoop());
     this.watch = new NodeWatch({
-      kubeConfig: this.clients.kubeConfig, core: this.core, nodeName: this.o.nodeName, logger: this.log,
-      requestTimeoutMs: REQUEST_TIMEOUT_MS, onNode: (n) => n && this.observe(n),
+      kubeConfig: this.clients.kubeConfig,
+      core: this.core,
+      nodeName: this.o.nodeName,
+      logger: this.log,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      onNode: (n) => n && this.observe(n),
     });
     this.watch.start();
   }
@@ -251,7 +291,12 @@ export class NodeAgent {
     const now = new Date();
     const desired = desiredNodeStatus(inputs, this.observed?.status, now);
     const changes = statusChanges(this.observed?.status, desired);
-    const due = statusWriteDue({ changed: changes.length > 0, lastWriteMs: this.lastWriteMs, nowMs: now.getTime(), reportFrequencyMs: this.o.statusReportFrequencyMs ?? 5 * 60_000 });
+    const due = statusWriteDue({
+      changed: changes.length > 0,
+      lastWriteMs: this.lastWriteMs,
+      nowMs: now.getTime(),
+      reportFrequencyMs: this.o.statusReportFrequencyMs ?? 5 * 60_000,
+    });
     if (!due) return;
     // A strategic merge patch of the status subresource: conditions merge by type, so
     // conditions other components own (NetworkUnavailable...) are left as they are.
@@ -263,7 +308,13 @@ export class NodeAgent {
     this.observe(node);
     this.o.onConditions?.(desired.conditions ?? []);
     const ready = desired.conditions!.find((c) => c.type === 'Ready')!;
-    if (changes.length) this.log.info('wrote the Node status', { changed: changes, ready: ready.status, reason: ready.reason, message: ready.message });
+    if (changes.length)
+      this.log.info('wrote the Node status', {
+        changed: changes,
+        ready: ready.status,
+        reason: ready.reason,
+        message: ready.message,
+      });
     else this.log.debug('wrote the unchanged Node status (report frequency)');
   }
 
@@ -319,9 +370,13 @@ export class NodeAgent {
     if (!cidr || this.cidrWritten === cidr) return;
     if (this.o.podCIDRFile) {
       try {
-        if (await writePodCIDRFile(this.o.podCIDRFile, cidr)) this.log.info('wrote the podCIDR file', { file: this.o.podCIDRFile, podCIDR: cidr });
+        if (await writePodCIDRFile(this.o.podCIDRFile, cidr))
+          this.log.info('wrote the podCIDR file', { file: this.o.podCIDRFile, podCIDR: cidr });
       } catch (err) {
-        this.log.error('cannot write the podCIDR file; retrying at the next status update', { file: this.o.podCIDRFile, error: (err as Error).message });
+        this.log.error('cannot write the podCIDR file; retrying at the next status update', {
+          file: this.o.podCIDRFile,
+          error: errorMessage(err),
+        });
         return;
       }
     }
@@ -330,7 +385,7 @@ export class NodeAgent {
       try {
         cb(cidr);
       } catch (err) {
-        this.log.error('a podCIDR callback failed', { error: (err as Error).message });
+        this.log.error('a podCIDR callback failed', { error: errorMessage(err) });
       }
     }
   }

@@ -20,9 +20,16 @@ export function defaultLabels(hostname: string, os: string, arch: string): Recor
  * kubelet's default annotation: volumes on this node are attached and detached by the
  * controller-manager's attach/detach controller, not by the node itself.
  */
-export const DEFAULT_ANNOTATIONS: Record<string, string> = { 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' };
+export const DEFAULT_ANNOTATIONS: Record<string, string> = {
+  'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
+};
 
-export function initialNode(o: { nodeName: string; labels: Record<string, string>; annotations: Record<string, string>; taints: V1Taint[] }): V1Node {
+export function initialNode(o: {
+  nodeName: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  taints: V1Taint[];
+}): V1Node {
   return {
     apiVersion: 'v1',
     kind: 'Node',
@@ -37,7 +44,10 @@ export function initialNode(o: { nodeName: string; labels: Record<string, string
  * The entries of `desired` that `existing` lacks or holds with another value, or undefined when
  * there are none. Entries only `existing` has are left alone: someone else put them there.
  */
-export function missingEntries(existing: Record<string, string> | undefined, desired: Record<string, string>): Record<string, string> | undefined {
+export function missingEntries(
+  existing: Record<string, string> | undefined,
+  desired: Record<string, string>,
+): Record<string, string> | undefined {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(desired)) if (existing?.[k] !== v) out[k] = v;
   return Object.keys(out).length ? out : undefined;

@@ -5,7 +5,14 @@
 // https://kubernetes.io/docs/reference/node/node-status/#heartbeats
 import type { V1NodeAddress, V1NodeStatus, V1NodeSystemInfo } from '@kubernetes/client-node';
 import { allocatableOf, capacityOf, resourceList, sameResources, type Reserved } from './capacity.js';
-import { CONDITION_TYPES, pressureConditions, readyCondition, withTimes, type PressureDecision, type Readiness } from './conditions.js';
+import {
+  CONDITION_TYPES,
+  pressureConditions,
+  readyCondition,
+  withTimes,
+  type PressureDecision,
+  type Readiness,
+} from './conditions.js';
 import type { EvictionThresholds } from './eviction.js';
 import type { MachineReadings } from './readings.js';
 import type { SystemFacts } from './system-info.js';
@@ -47,7 +54,11 @@ export function desiredNodeStatus(inp: StatusInputs, current: V1NodeStatus | und
   return {
     capacity: resourceList(capacity),
     allocatable: resourceList(allocatableOf(capacity, inp.reserved, inp.evictionHard)),
-    conditions: withTimes([...pressureConditions(inp.readings, inp.evictionHard, inp.pressure), readyCondition(inp.readiness)], current?.conditions, now),
+    conditions: withTimes(
+      [...pressureConditions(inp.readings, inp.evictionHard, inp.pressure), readyCondition(inp.readiness)],
+      current?.conditions,
+      now,
+    ),
     addresses: nodeAddresses(inp.nodeIP, inp.hostname),
     daemonEndpoints: { kubeletEndpoint: { Port: inp.kubeletPort } },
     nodeInfo: nodeInfo(inp.facts, inp.runtimeVersion),
@@ -65,13 +76,15 @@ export function statusChanges(current: V1NodeStatus | undefined, desired: V1Node
   for (const type of CONDITION_TYPES) {
     const a = current.conditions?.find((c) => c.type === type);
     const b = desired.conditions?.find((c) => c.type === type);
-    if (!a || !b || a.status !== b.status || a.reason !== b.reason || (a.message ?? '') !== (b.message ?? '')) changed.push(`condition ${type}`);
+    if (!a || !b || a.status !== b.status || a.reason !== b.reason || (a.message ?? '') !== (b.message ?? ''))
+      changed.push(`condition ${type}`);
   }
   if (!sameResources(current.capacity, desired.capacity)) changed.push('capacity');
   if (!sameResources(current.allocatable, desired.allocatable)) changed.push('allocatable');
   const addr = (s: V1NodeStatus) => JSON.stringify((s.addresses ?? []).map((a) => [a.type, a.address]));
   if (addr(current) !== addr(desired)) changed.push('addresses');
-  if (current.daemonEndpoints?.kubeletEndpoint?.Port !== desired.daemonEndpoints?.kubeletEndpoint?.Port) changed.push('daemonEndpoints');
+  if (current.daemonEndpoints?.kubeletEndpoint?.Port !== desired.daemonEndpoints?.kubeletEndpoint?.Port)
+    changed.push('daemonEndpoints');
   const info = desired.nodeInfo as unknown as Record<string, unknown>;
   const had = (current.nodeInfo ?? {}) as unknown as Record<string, unknown>;
   for (const k of Object.keys(info)) if ((had[k] ?? '') !== (info[k] ?? '')) changed.push(`nodeInfo.${k}`);
@@ -79,6 +92,11 @@ export function statusChanges(current: V1NodeStatus | undefined, desired: V1Node
 }
 
 /** Write when something changed, or when the last write is reportFrequency old (or never happened). */
-export function statusWriteDue(o: { changed: boolean; lastWriteMs: number | undefined; nowMs: number; reportFrequencyMs: number }): boolean {
+export function statusWriteDue(o: {
+  changed: boolean;
+  lastWriteMs: number | undefined;
+  nowMs: number;
+  reportFrequencyMs: number;
+}): boolean {
   return o.changed || o.lastWriteMs === undefined || o.nowMs - o.lastWriteMs >= o.reportFrequencyMs;
 }

@@ -40,12 +40,16 @@ export class NodeWatch {
     while (!signal.aborted) {
       let rv: string | undefined;
       try {
-        const node = await this.o.core.readNode({ name: this.o.nodeName }, requestOptions({ timeoutMs: this.o.requestTimeoutMs }));
+        const node = await this.o.core.readNode(
+          { name: this.o.nodeName },
+          requestOptions({ timeoutMs: this.o.requestTimeoutMs }),
+        );
         rv = node.metadata?.resourceVersion;
         this.o.onNode(node);
       } catch (err) {
         if (isNotFound(err)) this.o.onNode(undefined);
-        else this.o.logger.warn('cannot read the Node; retrying', { node: this.o.nodeName, error: apiErrorMessage(err) });
+        else
+          this.o.logger.warn('cannot read the Node; retrying', { node: this.o.nodeName, error: apiErrorMessage(err) });
         await sleep(backoff.next(), signal);
         continue;
       }

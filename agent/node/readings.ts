@@ -39,7 +39,12 @@ export async function readNodefs(rootDir: string): Promise<MachineReadings['node
     try {
       const s = await statfs(dir);
       // bavail, not bfree: blocks reserved for root are not available to pods.
-      return { capacityBytes: s.blocks * s.bsize, availableBytes: s.bavail * s.bsize, inodes: s.files, inodesFree: s.ffree };
+      return {
+        capacityBytes: s.blocks * s.bsize,
+        availableBytes: s.bavail * s.bsize,
+        inodes: s.files,
+        inodesFree: s.ffree,
+      };
     } catch (err) {
       // The root dir may not exist yet on first start: measure the filesystem it will live on.
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dir === dirname(dir)) throw err;

@@ -16,8 +16,16 @@ export interface SystemFacts {
 // Node's process.arch names -> Go's GOARCH names, which the kubernetes.io/arch label and
 // nodeSelectors in the wild use ("amd64", not "x64").
 const GOARCH: Record<string, string> = {
-  x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x',
-  riscv64: 'riscv64', loong64: 'loong64', mips: 'mips', mipsel: 'mipsle',
+  x64: 'amd64',
+  arm64: 'arm64',
+  arm: 'arm',
+  ia32: '386',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+  loong64: 'loong64',
+  mips: 'mips',
+  mipsel: 'mipsle',
 };
 export const goArch = (nodeArch: string = process.arch) => GOARCH[nodeArch] ?? nodeArch;
 export const goOS = (platform: NodeJS.Platform = process.platform) => (platform === 'win32' ? 'windows' : platform);
@@ -28,7 +36,11 @@ export function prettyName(osRelease: string): string | undefined {
   return m ? m[1]!.trim().replace(/^(["'])(.*)\1$/, '$2') : undefined;
 }
 
-const readTrim = (path: string) => readFile(path, 'utf8').then((s) => s.trim(), () => '');
+const readTrim = (path: string) =>
+  readFile(path, 'utf8').then(
+    (s) => s.trim(),
+    () => '',
+  );
 
 export async function readSystemFacts(): Promise<SystemFacts> {
   const [machineID, productUUID, bootID, osRelease] = await Promise.all([

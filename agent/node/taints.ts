@@ -14,7 +14,8 @@ export function parseTaints(flag: string): V1Taint[] {
     const eq = kv.indexOf('=');
     const key = eq < 0 ? kv : kv.slice(0, eq);
     const value = eq < 0 ? undefined : kv.slice(eq + 1);
-    if (!(TAINT_EFFECTS as readonly string[]).includes(effect)) throw new Error(`${where}: effect must be one of ${TAINT_EFFECTS.join(', ')}, not ${JSON.stringify(effect)}`);
+    if (!(TAINT_EFFECTS as readonly string[]).includes(effect))
+      throw new Error(`${where}: effect must be one of ${TAINT_EFFECTS.join(', ')}, not ${JSON.stringify(effect)}`);
     if (!key) throw new Error(`${where}: the key is empty`);
     return value === undefined ? { key, effect } : { key, value, effect };
   });

@@ -9,6 +9,7 @@ import { apiClients, apiErrorMessage, isNotFound, requestOptions } from '../kube
 import { TtlCache } from './ttl-cache.js';
 import { issuedAt, TOKEN_REFRESH_MAX_JITTER_MS, tokenNeedsRefresh, tokenValid } from './token-refresh.js';
 import type { PodObjects, ServiceAccountToken, TokenRequestOptions } from './types.js';
+import { errorMessage } from '../../lib/errors.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -36,13 +37,23 @@ export class ApiPodObjects implements PodObjects {
 
   configMap(pod: V1Pod, name: string): Promise<V1ConfigMap | undefined> {
     const { namespace, uid } = pod.metadata!;
-    return this.configMaps.get(`${namespace}/${name}`, uid!, () => this.read('configmap', namespace!, name, () => this.core.readNamespacedConfigMap({ namespace: namespace!, name }, this.opts)))
+    return this.configMaps
+      .get(`${namespace}/${name}`, uid!, () =>
+        this.read('configmap', namespace!, name, () =>
+          this.core.readNamespacedConfigMap({ namespace: namespace!, name }, this.opts),
+        ),
+      )
       .then((v) => v ?? undefined);
   }
 
   secret(pod: V1Pod, name: string): Promise<V1Secret | undefined> {
     const { namespace, uid } = pod.metadata!;
-    return this.secrets.get(`${namespace}/${name}`, uid!, () => this.read('secret', namespace!, name, () => this.core.readNamespacedSecret({ namespace: namespace!, name }, this.opts)))
+    return this.secrets
+      .get(`${namespace}/${name}`, uid!, () =>
+        this.read('secret', namespace!, name, () =>
+          this.core.readNamespacedSecret({ namespace: namespace!, name }, this.opts),
+        ),
+      )
       .then((v) => v ?? undefined);
   }
 
@@ -56,7 +67,11 @@ export class ApiPodObjects implements PodObjects {
     }
   }
 
-  async serviceAccountToken(pod: V1Pod, serviceAccount: string, req: TokenRequestOptions): Promise<ServiceAccountToken> {
+  async serviceAccountToken(
+    pod: V1Pod,
+    serviceAccount: string,
+    req: TokenRequestOptions,
+  ): Promise<ServiceAccountToken> {
     const md = pod.metadata!;
     const key = `${md.namespace}/${serviceAccount}/${req.audience ?? ''}/${req.expirationSeconds}/${md.uid}`;
     const cached = this.tokens.get(key)?.token;
@@ -74,36 +89,51 @@ export class ApiPodObjects implements PodObjects {
     } catch (err) {
       // As kubelet: a token due for refresh but not expired keeps being served when the refresh fails.
       if (cached && tokenValid(cached, now)) {
-        this.o.logger.warn('service account token refresh failed; keeping the current token until it expires', { pod: `${md.namespace}/${md.name}`, serviceAccount, error: (err as Error).message });
+        this.o.logger.warn('service account token refresh failed; keeping the current token until it expires', {
+          pod: `${md.namespace}/${md.name}`,
+          serviceAccount,
+          error: errorMessage(err),
+        });
         return cached;
       }
       throw err;
     }
   }
 
-  private async requestToken(pod: V1Pod, serviceAccount: string, req: TokenRequestOptions): Promise<ServiceAccountToken> {
+  private async requestToken(
+    pod: V1Pod,
+    serviceAccount: string,
+    req: TokenRequestOptions,
+  ): Promise<ServiceAccountToken> {
     const md = pod.metadata!;
     const requestedAt = new Date();
     try {
-      const tr = await this.core.createNamespacedServiceAccountToken({
-        namespace: md.namespace!, name: serviceAccount,
-        body: {
-          apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
-          spec: {
-            audiences: req.audience ? [req.audience] : [],
-            expirationSeconds: req.expirationSeconds,
-            // Bound to the pod: the token stops working when the pod is deleted.
-            boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: md.name!, uid: md.uid! },
+      const tr = await this.core.createNamespacedServiceAccountToken(
+        {
+          namespace: md.namespace!,
+          name: serviceAccount,
+          body: {
+            apiVersion: 'authentication.k8s.io/v1',
+            kind: 'TokenRequest',
+            spec: {
+              audiences: req.audience ? [req.audience] : [],
+              expirationSeconds: req.expirationSeconds,
+              // Bound to the pod: the token stops working when the pod is deleted.
+              boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: md.name!, uid: md.uid! },
+            },
           },
         },
-      }, this.opts);
+        this.opts,
+      );
       const token = tr.status?.token;
       const exp = tr.status?.expirationTimestamp;
       if (!token || !exp) throw new Error('the TokenRequest answer has no token');
       const expiresAt = new Date(exp);
       return { token, expiresAt, issuedAt: issuedAt(expiresAt, tr.spec?.expirationSeconds, requestedAt) };
     } catch (err) {
-      throw new Error(`request token for serviceaccount ${md.namespace}/${serviceAccount}: ${err instanceof Error && err.message.startsWith('the TokenRequest') ? err.message : apiErrorMessage(err)}`);
+      throw new Error(
+        `request token for serviceaccount ${md.namespace}/${serviceAccount}: ${err instanceof Error && err.message.startsWith('the TokenRequest') ? err.message : apiErrorMessage(err)}`,
+      );
     }
   }
 

@@ -24,7 +24,13 @@ export class ApiServiceLister implements ServiceLister {
       this.watch.resetBackoff();
       return l;
     };
-    this.watch = new ReconnectingListWatch<V1Service>({ kubeConfig: o.kubeConfig, path: '/api/v1/services', list, logger: o.logger, what: 'service watch' });
+    this.watch = new ReconnectingListWatch<V1Service>({
+      kubeConfig: o.kubeConfig,
+      path: '/api/v1/services',
+      list,
+      logger: o.logger,
+      what: 'service watch',
+    });
   }
 
   start(): void {

@@ -15,7 +15,11 @@ export const TOKEN_DEFAULT_EXPIRATION_SECONDS = 3600;
 export const TOKEN_REFRESH_MAX_JITTER_MS = 10_000;
 
 /** jitterMs (0 to TOKEN_REFRESH_MAX_JITTER_MS, the caller's random pick) brings the refresh forward. */
-export function tokenNeedsRefresh(t: Pick<ServiceAccountToken, 'issuedAt' | 'expiresAt'>, now: Date, jitterMs = 0): boolean {
+export function tokenNeedsRefresh(
+  t: Pick<ServiceAccountToken, 'issuedAt' | 'expiresAt'>,
+  now: Date,
+  jitterMs = 0,
+): boolean {
   const iat = t.issuedAt.getTime();
   const exp = t.expiresAt.getTime();
   const at = now.getTime() + jitterMs;

@@ -35,19 +35,32 @@ export class TtlCache<T> {
     }
     const firstReference = !e.pods.has(podUid);
     e.pods.add(podUid);
-    if (!firstReference && e.value !== undefined && e.value !== null && (this.immutable(e.value) || this.now() < e.fetchedAt + this.ttlMs)) return e.value;
+    if (
+      !firstReference &&
+      e.value !== undefined &&
+      e.value !== null &&
+      (this.immutable(e.value) || this.now() < e.fetchedAt + this.ttlMs)
+    )
+      return e.value;
     if (e.inflight) return e.inflight;
     const entry = e;
     const started = this.now();
-    entry.inflight = fetch().then((v) => {
-      entry.value = v ?? undefined;
-      entry.fetchedAt = started;
-      return v;
-    }, (err: unknown) => {
-      // A failed fetch leaves nothing behind: the next caller asks the apiserver again.
-      entry.value = undefined;
-      throw err;
-    }).finally(() => { entry.inflight = undefined; });
+    entry.inflight = fetch()
+      .then(
+        (v) => {
+          entry.value = v ?? undefined;
+          entry.fetchedAt = started;
+          return v;
+        },
+        (err: unknown) => {
+          // A failed fetch leaves nothing behind: the next caller asks the apiserver again.
+          entry.value = undefined;
+          throw err;
+        },
+      )
+      .finally(() => {
+        entry.inflight = undefined;
+      });
     return entry.inflight;
   }
 

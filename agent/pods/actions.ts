@@ -98,7 +98,13 @@ export function shouldContainerBeRestarted(c: V1Container, pod: V1Pod, status: P
 
 /** The pod without its sidecars: what "initialisation is done" means for a finished pod. */
 function withoutSidecars(pod: V1Pod): V1Pod {
-  return { ...pod, spec: { ...pod.spec!, initContainers: (pod.spec?.initContainers ?? []).filter((c) => !isRestartableInitContainer(c)) } };
+  return {
+    ...pod,
+    spec: {
+      ...pod.spec!,
+      initContainers: (pod.spec?.initContainers ?? []).filter((c) => !isRestartableInitContainer(c)),
+    },
+  };
 }
 
 function initFailed(c: RuntimeContainer): boolean {
@@ -109,11 +115,15 @@ function initFailed(c: RuntimeContainer): boolean {
  * Init containers run one at a time, in order. Returns the last failed one (to restart), the next
  * to run, and whether all are done.
  */
-export function findNextInitContainerToRun(pod: V1Pod, status: PodRuntimeStatus): { failed?: RuntimeContainer; next?: V1Container; done: boolean } {
+export function findNextInitContainerToRun(
+  pod: V1Pod,
+  status: PodRuntimeStatus,
+): { failed?: RuntimeContainer; next?: V1Container; done: boolean } {
   const inits = pod.spec?.initContainers ?? [];
   if (inits.length === 0) return { done: true };
   // An app container that is running means initialisation finished earlier.
-  for (const c of pod.spec?.containers ?? []) if (latestContainer(status, c.name)?.state === 'running') return { done: true };
+  for (const c of pod.spec?.containers ?? [])
+    if (latestContainer(status, c.name)?.state === 'running') return { done: true };
   for (let i = inits.length - 1; i >= 0; i--) {
     const s = latestContainer(status, inits[i]!.name);
     if (s && initFailed(s)) return { failed: s, next: inits[i], done: false };
@@ -128,16 +138,28 @@ export function findNextInitContainerToRun(pod: V1Pod, status: PodRuntimeStatus)
 }
 
 /** Does the pod need a new sandbox? (none yet, the latest is not running or has no network, or more than one runs) */
-function sandboxChanged(pod: V1Pod, status: PodRuntimeStatus): { create: boolean; attempt: number; sandboxId?: string; reason?: string } {
+function sandboxChanged(
+  pod: V1Pod,
+  status: PodRuntimeStatus,
+): { create: boolean; attempt: number; sandboxId?: string; reason?: string } {
   const latest = status.sandboxes[0];
   if (!latest) return { create: true, attempt: 0, reason: 'no sandbox yet' };
   const nextAttempt = latest.attempt + 1;
   const ready = status.sandboxes.filter((s) => s.state === 'ready');
-  if (ready.length > 1) return { create: true, attempt: nextAttempt, sandboxId: latest.id, reason: `${ready.length} sandboxes are running` };
-  if (latest.state !== 'ready') return { create: true, attempt: nextAttempt, sandboxId: latest.id, reason: 'the sandbox is not running' };
-  if (latest.hostNetwork !== (pod.spec?.hostNetwork ?? false)) return { create: true, attempt: nextAttempt, sandboxId: latest.id, reason: 'hostNetwork changed' };
+  if (ready.length > 1)
+    return {
+      create: true,
+      attempt: nextAttempt,
+      sandboxId: latest.id,
+      reason: `${ready.length} sandboxes are running`,
+    };
+  if (latest.state !== 'ready')
+    return { create: true, attempt: nextAttempt, sandboxId: latest.id, reason: 'the sandbox is not running' };
+  if (latest.hostNetwork !== (pod.spec?.hostNetwork ?? false))
+    return { create: true, attempt: nextAttempt, sandboxId: latest.id, reason: 'hostNetwork changed' };
   // As kubelet's podSandboxChanged: a pod-network sandbox without an IP is replaced.
-  if (!latest.hostNetwork && latest.networkProblem) return { create: true, attempt: nextAttempt, sandboxId: latest.id, reason: latest.networkProblem };
+  if (!latest.hostNetwork && latest.networkProblem)
+    return { create: true, attempt: nextAttempt, sandboxId: latest.id, reason: latest.networkProblem };
   return { create: false, attempt: latest.attempt, sandboxId: latest.id };
 }
 
@@ -160,7 +182,13 @@ interface InitActions {
  * one the runtime knows tells how far initialisation got. Before it, only sidecars matter (kept
  * running); from it on, what to start next. Returns whether the pod is initialised.
  */
-function computeInitContainerActions(pod: V1Pod, status: PodRuntimeStatus, probes: ProbeView, actions: PodActions, resizeRestart: ReadonlySet<string>): InitActions {
+function computeInitContainerActions(
+  pod: V1Pod,
+  status: PodRuntimeStatus,
+  probes: ProbeView,
+  actions: PodActions,
+  resizeRestart: ReadonlySet<string>,
+): InitActions {
   const inits = pod.spec?.initContainers ?? [];
   if (inits.length === 0) return { initialized: true };
   const toStart: number[] = [];
@@ -193,7 +221,11 @@ function computeInitContainerActions(pod: V1Pod, status: PodRuntimeStatus, probe
         const failure = probes.failures.get(c.name);
         const failed = failure && failure.containerId === s.id ? failure : undefined;
         if (c.startupProbe && failed?.type === 'startup') {
-          kill(s, `Init container ${c.name} failed startup probe: ${failed.message}, will be restarted`, 'StartupProbeFailed');
+          kill(
+            s,
+            `Init container ${c.name} failed startup probe: ${failed.message}, will be restarted`,
+            'StartupProbeFailed',
+          );
           toStart.push(i);
         } else if (!c.startupProbe || probes.startupSucceeded.has(s.id)) {
           // Started: the next init container may run (once only: not again when the sidecar restarts).
@@ -203,7 +235,11 @@ function computeInitContainerActions(pod: V1Pod, status: PodRuntimeStatus, probe
             kill(s, `Init container ${c.name} definition changed, will be restarted`);
             toStart.push(i);
           } else if (failed?.type === 'liveness') {
-            kill(s, `Init container ${c.name} failed liveness probe: ${failed.message}, will be restarted`, 'LivenessProbeFailed');
+            kill(
+              s,
+              `Init container ${c.name} failed liveness probe: ${failed.message}, will be restarted`,
+              'LivenessProbeFailed',
+            );
             toStart.push(i);
           } else if (resizeRestart.has(c.name)) {
             kill(s, `Container ${c.name} resize requires restart`);
@@ -213,7 +249,8 @@ function computeInitContainerActions(pod: V1Pod, status: PodRuntimeStatus, probe
       }
       // A regular init container: wait for it to finish.
     } else if (s.state === 'exited') {
-      if (sidecar) toStart.push(i); // whatever the pod's restartPolicy (back-off is the start step's)
+      if (sidecar)
+        toStart.push(i); // whatever the pod's restartPolicy (back-off is the start step's)
       else if (s.exitCode !== 0) {
         if (!restartOnFailure(pod)) return { initialized: false, failedFor: c.name };
         toStart.push(i);
@@ -236,8 +273,14 @@ function computeInitContainerActions(pod: V1Pod, status: PodRuntimeStatus, probe
  * `probes`: the prober's view; a bare map of failures means no startup probe has passed yet.
  * `resizeRestart`: running containers an in-place resize restarts (runtime/resize-plan.ts).
  */
-export function computePodActions(pod: V1Pod, status: PodRuntimeStatus, probes: ProbeView | ReadonlyMap<string, ProbeFailure> = new Map(), resizeRestart: ReadonlySet<string> = new Set()): PodActions {
-  const view: ProbeView = probes instanceof Map ? { failures: probes, startupSucceeded: new Set() } : (probes as ProbeView);
+export function computePodActions(
+  pod: V1Pod,
+  status: PodRuntimeStatus,
+  probes: ProbeView | ReadonlyMap<string, ProbeFailure> = new Map(),
+  resizeRestart: ReadonlySet<string> = new Set(),
+): PodActions {
+  const view: ProbeView =
+    probes instanceof Map ? { failures: probes, startupSucceeded: new Set() } : (probes as ProbeView);
   const sb = sandboxChanged(pod, status);
   const actions: PodActions = {
     killPod: sb.create,
@@ -291,7 +334,11 @@ function newSandboxActions(pod: V1Pod, status: PodRuntimeStatus, attempt: number
     actions.reason = 'the sandbox is gone and restartPolicy is Never';
     return actions;
   }
-  const toStart = containers.map((_, i) => i).filter((i) => !(pod.spec?.restartPolicy === 'OnFailure' && succeeded(latestContainer(status, containers[i]!.name))));
+  const toStart = containers
+    .map((_, i) => i)
+    .filter(
+      (i) => !(pod.spec?.restartPolicy === 'OnFailure' && succeeded(latestContainer(status, containers[i]!.name))),
+    );
   // Sidecars stopped with the pod do not make it unfinished. (kubelet does not come here for a
   // finished pod: its pod worker stops syncing a pod whose phase is terminal.)
   if (toStart.length === 0 && findNextInitContainerToRun(withoutSidecars(pod), status).done) {
@@ -308,7 +355,13 @@ function newSandboxActions(pod: V1Pod, status: PodRuntimeStatus, attempt: number
 }
 
 /** App containers to start and to kill, in `actions`; returns how many keep running. */
-function computeAppContainerActions(pod: V1Pod, status: PodRuntimeStatus, view: ProbeView, actions: PodActions, resizeRestart: ReadonlySet<string>): number {
+function computeAppContainerActions(
+  pod: V1Pod,
+  status: PodRuntimeStatus,
+  view: ProbeView,
+  actions: PodActions,
+  resizeRestart: ReadonlySet<string>,
+): number {
   let keep = 0;
   (pod.spec?.containers ?? []).forEach((c, i) => {
     const latest = latestContainer(status, c.name);
@@ -316,7 +369,12 @@ function computeAppContainerActions(pod: V1Pod, status: PodRuntimeStatus, view: 
       if (shouldContainerBeRestarted(c, pod, status)) {
         actions.containersToStart.push(i);
         // A container stuck in "created" is replaced, not left next to the new one.
-        if (latest && (latest.state === 'created' || latest.state === 'unknown')) actions.containersToKill.push({ id: latest.id, name: c.name, message: 'container never started; replacing it' });
+        if (latest && (latest.state === 'created' || latest.state === 'unknown'))
+          actions.containersToKill.push({
+            id: latest.id,
+            name: c.name,
+            message: 'container never started; replacing it',
+          });
       }
       return;
     }
@@ -332,7 +390,11 @@ function computeAppContainerActions(pod: V1Pod, status: PodRuntimeStatus, view: 
       reason = failure.type === 'liveness' ? 'LivenessProbeFailed' : 'StartupProbeFailed';
     } else if (resizeRestart.has(c.name)) {
       // kubelet's computePodResizeAction: restarted whatever the pod's restartPolicy.
-      actions.containersToKill.push({ id: latest.id, name: c.name, message: `Container ${c.name} resize requires restart` });
+      actions.containersToKill.push({
+        id: latest.id,
+        name: c.name,
+        message: `Container ${c.name} resize requires restart`,
+      });
       actions.containersToStart.push(i);
       return;
     } else {

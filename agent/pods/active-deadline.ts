@@ -13,7 +13,11 @@ export const DEADLINE_EXCEEDED = {
  * Milliseconds left before the pod's active deadline (0 or less: it has passed); undefined when
  * the pod has no deadline or no start time yet (kubelet does not count before the pod started).
  */
-export function activeDeadlineRemainingMs(pod: V1Pod, startTime: Date | string | undefined, now: number): number | undefined {
+export function activeDeadlineRemainingMs(
+  pod: V1Pod,
+  startTime: Date | string | undefined,
+  now: number,
+): number | undefined {
   const seconds = pod.spec?.activeDeadlineSeconds;
   if (seconds === undefined || seconds === null || startTime === undefined) return undefined;
   const start = new Date(startTime).getTime();

@@ -32,7 +32,11 @@ export class PodAdmission {
     const workers = this.opts.workers();
     // Admission, as kubelet's: a node runs at most --max-pods pods; the rest fail with OutOfpods.
     if (!workers.has(uid) && workers.activeCount() >= this.opts.maxPods) {
-      this.reject(p, 'OutOfpods', `Node didn't have enough resource: pods, requested: 1, used: ${workers.activeCount()}, capacity: ${this.opts.maxPods}`);
+      this.reject(
+        p,
+        'OutOfpods',
+        `Node didn't have enough resource: pods, requested: 1, used: ${workers.activeCount()}, capacity: ${this.opts.maxPods}`,
+      );
       return false;
     }
     // kubelet's eviction manager admits no pod (only non-BestEffort ones under memory pressure alone).

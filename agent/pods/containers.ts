@@ -23,6 +23,7 @@ import { podRef } from '../events/types.js';
 import { formatPod, killingMessage } from '../events/messages.js';
 import { terminationPrerequisites } from './termination-order.js';
 import { faultPoint } from '../../lib/faultpoints.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /** kubelet's minimum time between SIGTERM and SIGKILL. */
 const MIN_GRACE_SECONDS = 2;
@@ -32,7 +33,11 @@ function backoffKey(state: PodState, c: V1Container): string {
 }
 
 function specField(state: PodState, c: V1Container, isInit: boolean, ephemeral: boolean): string {
-  const list: V1Container[] | undefined = ephemeral ? state.pod.spec?.ephemeralContainers : isInit ? state.pod.spec?.initContainers : state.pod.spec?.containers;
+  const list: V1Container[] | undefined = ephemeral
+    ? state.pod.spec?.ephemeralContainers
+    : isInit
+      ? state.pod.spec?.initContainers
+      : state.pod.spec?.containers;
   return `spec.${ephemeral ? 'ephemeralContainers' : isInit ? 'initContainers' : 'containers'}[${list?.indexOf(c) ?? 0}]`;
 }
 
@@ -43,11 +48,17 @@ function specField(state: PodState, c: V1Container, isInit: boolean, ephemeral: 
 function targetContainerId(rt: PodRuntimeStatus, ec: V1EphemeralContainer | undefined): string | undefined {
   if (!ec?.targetContainerName) return undefined;
   const target = latestContainer(rt, ec.targetContainerName);
-  if (!target) throw new ContainerConfigError('targetContainerName', `unable to find target container ${ec.targetContainerName}`);
+  if (!target)
+    throw new ContainerConfigError('targetContainerName', `unable to find target container ${ec.targetContainerName}`);
   return target.id;
 }
 
-async function mountsFor(state: PodState, c: V1Container, env: { name: string; value: string }[], field: string): Promise<Mount[]> {
+async function mountsFor(
+  state: PodState,
+  c: V1Container,
+  env: { name: string; value: string }[],
+  field: string,
+): Promise<Mount[]> {
   const out: Mount[] = [];
   for (const [i, m] of (c.volumeMounts ?? []).entries()) {
     const v = state.volumes?.get(m.name);
@@ -59,7 +70,8 @@ async function mountsFor(state: PodState, c: V1Container, env: { name: string; v
       try {
         hostPath = await prepareSubPath(v.hostPath, subPath, !v.readOnly);
       } catch (e) {
-        if (e instanceof SubPathError) throw new ContainerConfigError(`${field}.volumeMounts[${i}].subPath`, e.message, true);
+        if (e instanceof SubPathError)
+          throw new ContainerConfigError(`${field}.volumeMounts[${i}].subPath`, e.message, true);
         throw e;
       }
     }
@@ -75,13 +87,22 @@ async function checkRunAsNonRoot(ctx: PodContext, state: PodState, c: V1Containe
   if (!(sc.runAsNonRoot ?? psc.runAsNonRoot)) return;
   const uid = sc.runAsUser ?? psc.runAsUser;
   if (uid !== undefined) {
-    if (uid === 0) throw new ContainerConfigError('securityContext.runAsNonRoot', 'container has runAsNonRoot and runAsUser 0');
+    if (uid === 0)
+      throw new ContainerConfigError('securityContext.runAsNonRoot', 'container has runAsNonRoot and runAsUser 0');
     return;
   }
   const user = (await ctx.runtime.imageInspect(imageId))?.Config?.User ?? '';
   const name = user.split(':')[0] ?? '';
-  if (name === '' || name === '0' || name === 'root') throw new ContainerConfigError('securityContext.runAsNonRoot', 'container has runAsNonRoot and image will run as root');
-  if (!/^\d+$/.test(name)) throw new ContainerConfigError('securityContext.runAsNonRoot', `container has runAsNonRoot and image has non-numeric user (${name}), cannot verify user is non-root`);
+  if (name === '' || name === '0' || name === 'root')
+    throw new ContainerConfigError(
+      'securityContext.runAsNonRoot',
+      'container has runAsNonRoot and image will run as root',
+    );
+  if (!/^\d+$/.test(name))
+    throw new ContainerConfigError(
+      'securityContext.runAsNonRoot',
+      `container has runAsNonRoot and image has non-numeric user (${name}), cannot verify user is non-root`,
+    );
 }
 
 /**
@@ -89,7 +110,15 @@ async function checkRunAsNonRoot(ctx: PodContext, state: PodState, c: V1Containe
  * when the container could not be started now (back-off, image pull...), else undefined.
  * `ephemeral`: the container is spec.ephemeralContainers' (c is its common part).
  */
-export async function startContainer(ctx: PodContext, state: PodState, rt: PodRuntimeStatus, c: V1Container, isInit: boolean, sandboxId: string, ephemeral?: V1EphemeralContainer): Promise<number | undefined> {
+export async function startContainer(
+  ctx: PodContext,
+  state: PodState,
+  rt: PodRuntimeStatus,
+  c: V1Container,
+  isInit: boolean,
+  sandboxId: string,
+  ephemeral?: V1EphemeralContainer,
+): Promise<number | undefined> {
   const pod = state.pod;
   const ref = podRef(pod, { name: c.name, init: isInit, ephemeral: !!ephemeral });
   const latest = latestContainer(rt, c.name);
@@ -99,15 +128,34 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
   const field = specField(state, c, isInit, !!ephemeral);
   let step = 'pull';
   try {
-    const imageId = await ctx.images.ensure(c.image!, c.imagePullPolicy, state.uid, Date.now(), (type, reason, message) => ctx.recorder.event(ref, type, reason, message, { repeatAfterMs: type === 'Warning' || reason === 'BackOff' ? 10_000 : undefined }));
+    const imageId = await ctx.images.ensure(
+      c.image!,
+      c.imagePullPolicy,
+      state.uid,
+      Date.now(),
+      (type, reason, message) =>
+        ctx.recorder.event(ref, type, reason, message, {
+          repeatAfterMs: type === 'Warning' || reason === 'BackOff' ? 10_000 : undefined,
+        }),
+    );
     step = 'config';
     // ConfigMaps and Secrets first (through the objects cache), then the pure resolution.
     const envObjects = await fetchEnvObjects(pod, c, field, ctx.objects);
-    const { env, skipped } = resolveContainerEnv(c, {
-      pod, podIPs: state.podIPs, hostIPs: ctx.hostIPs, nodeCpuMilli: ctx.allocatable.cpuMilli, nodeMemoryBytes: ctx.allocatable.memoryBytes,
-      serviceEnv: podServiceEnv(ctx.services, pod),
-    }, field, envObjects);
-    for (const line of skipped) state.log.warn('invalid environment variable names skipped', { container: c.name, detail: line });
+    const { env, skipped } = resolveContainerEnv(
+      c,
+      {
+        pod,
+        podIPs: state.podIPs,
+        hostIPs: ctx.hostIPs,
+        nodeCpuMilli: ctx.allocatable.cpuMilli,
+        nodeMemoryBytes: ctx.allocatable.memoryBytes,
+        serviceEnv: podServiceEnv(ctx.services, pod),
+      },
+      field,
+      envObjects,
+    );
+    for (const line of skipped)
+      state.log.warn('invalid environment variable names skipped', { container: c.name, detail: line });
     await checkRunAsNonRoot(ctx, state, c, imageId);
     const mounts = await containerMounts(ctx, state, c, env, field, attempt);
     const targetId = targetContainerId(rt, ephemeral);
@@ -115,8 +163,20 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
     const cgroupParent = await ctx.cgroups.ensurePod(pod, qos);
     step = 'create';
     const opts = buildContainerConfig({
-      pod, container: c, isInit, attempt, hash: containerHash(c), sandboxId, cgroupParent, qos,
-      memoryCapacityBytes: ctx.capacity.memoryBytes, instance: ctx.instance, image: c.image!, env, mounts, minOomScoreAdj: ctx.minOomScoreAdj,
+      pod,
+      container: c,
+      isInit,
+      attempt,
+      hash: containerHash(c),
+      sandboxId,
+      cgroupParent,
+      qos,
+      memoryCapacityBytes: ctx.capacity.memoryBytes,
+      instance: ctx.instance,
+      image: c.image!,
+      env,
+      mounts,
+      minOomScoreAdj: ctx.minOomScoreAdj,
       ...(ephemeral ? { ephemeral: true, targetContainerId: targetId } : {}),
     });
     const id = await ctx.runtime.create(opts);
@@ -127,8 +187,20 @@ export async function startContainer(ctx: PodContext, state: PodState, rt: PodRu
     ctx.recorder.event(ref, 'Normal', 'Started', `Started container ${c.name}`);
     ctx.metrics.runtimeOperations.inc({ operation_type: 'start_container' });
     state.waiting.delete(c.name);
-    if (latest) ctx.metrics.containerRestarts.inc({ container: c.name, pod: pod.metadata!.name!, namespace: pod.metadata!.namespace! });
-    state.log.info(latest ? 'restarted container' : 'started container', { container: c.name, id: id.slice(0, 12), restartCount: attempt, init: isInit || undefined, ephemeral: ephemeral ? true : undefined, target: ephemeral?.targetContainerName });
+    if (latest)
+      ctx.metrics.containerRestarts.inc({
+        container: c.name,
+        pod: pod.metadata!.name!,
+        namespace: pod.metadata!.namespace!,
+      });
+    state.log.info(latest ? 'restarted container' : 'started container', {
+      container: c.name,
+      id: id.slice(0, 12),
+      restartCount: attempt,
+      init: isInit || undefined,
+      ephemeral: ephemeral ? true : undefined,
+      target: ephemeral?.targetContainerName,
+    });
     if (isInit) await faultPoint('after-init-container-start');
     if (c.lifecycle?.postStart) await runPostStart(ctx, state, c, id, ref);
     return undefined;
@@ -144,7 +216,13 @@ type ContainerRef = ReturnType<typeof podRef>;
  * kubelet's doBackOff: while the container's restart back-off runs, it waits in CrashLoopBackOff
  * and this returns the ms left; else the back-off is advanced and this returns undefined.
  */
-function restartBackOff(ctx: PodContext, state: PodState, rt: PodRuntimeStatus, c: V1Container, ref: ContainerRef): number | undefined {
+function restartBackOff(
+  ctx: PodContext,
+  state: PodState,
+  rt: PodRuntimeStatus,
+  c: V1Container,
+  ref: ContainerRef,
+): number | undefined {
   const pod = state.pod;
   const now = Date.now();
   // Restart back-off, measured from when the newest ended instance ended (as kubelet's doBackOff:
@@ -156,8 +234,17 @@ function restartBackOff(ctx: PodContext, state: PodState, rt: PodRuntimeStatus, 
     const left = ctx.backoff.remaining(key, ended, now);
     if (left > 0) {
       const delay = ctx.backoff.get(key)!.delayMs;
-      state.waiting.set(c.name, { reason: 'CrashLoopBackOff', message: `back-off ${formatDuration(delay)} restarting failed container=${c.name} pod=${podKey(pod)}` });
-      ctx.recorder.event(ref, 'Warning', 'BackOff', `Back-off restarting failed container ${c.name} in pod ${formatPod(pod)}`, { repeatAfterMs: 10_000 });
+      state.waiting.set(c.name, {
+        reason: 'CrashLoopBackOff',
+        message: `back-off ${formatDuration(delay)} restarting failed container=${c.name} pod=${podKey(pod)}`,
+      });
+      ctx.recorder.event(
+        ref,
+        'Warning',
+        'BackOff',
+        `Back-off restarting failed container ${c.name} in pod ${formatPod(pod)}`,
+        { repeatAfterMs: 10_000 },
+      );
       return left;
     }
     ctx.backoff.next(key, ended);
@@ -166,10 +253,21 @@ function restartBackOff(ctx: PodContext, state: PodState, rt: PodRuntimeStatus, 
 }
 
 /** The container's volume mounts, its termination-message file, and the pod's /etc/hosts and /etc/resolv.conf. */
-async function containerMounts(ctx: PodContext, state: PodState, c: V1Container, env: Parameters<typeof mountsFor>[2], field: string, attempt: number): Promise<Mount[]> {
+async function containerMounts(
+  ctx: PodContext,
+  state: PodState,
+  c: V1Container,
+  env: Parameters<typeof mountsFor>[2],
+  field: string,
+  attempt: number,
+): Promise<Mount[]> {
   const mounts = await mountsFor(state, c, env, field);
   const termFile = await ctx.volumes.terminationMessageFile(state.uid, c.name, attempt);
-  mounts.push({ hostPath: termFile, containerPath: c.terminationMessagePath ?? '/dev/termination-log', readOnly: false });
+  mounts.push({
+    hostPath: termFile,
+    containerPath: c.terminationMessagePath ?? '/dev/termination-log',
+    readOnly: false,
+  });
   // kubelet's /etc/hosts (host-network pods get the node's under its own header) and the
   // runtime's /etc/resolv.conf for the pod's dnsPolicy, unless the container mounts its own there.
   if (state.podIPs.length > 0 && !mounts.some((m) => m.containerPath === '/etc/hosts')) {
@@ -182,43 +280,91 @@ async function containerMounts(ctx: PodContext, state: PodState, c: V1Container,
 }
 
 /** The postStart hook; a container whose hook fails is killed (kubelet's PostStartHookError). */
-async function runPostStart(ctx: PodContext, state: PodState, c: V1Container, id: string, ref: ContainerRef): Promise<void> {
+async function runPostStart(
+  ctx: PodContext,
+  state: PodState,
+  c: V1Container,
+  id: string,
+  ref: ContainerRef,
+): Promise<void> {
   try {
-    await runHandler(c.lifecycle!.postStart!, { runtime: ctx.runtime, containerId: id, container: c, podIP: state.podIPs[0], timeoutMs: gracePeriodSeconds(state.pod) * 1000 || 30_000 });
+    await runHandler(c.lifecycle!.postStart!, {
+      runtime: ctx.runtime,
+      containerId: id,
+      container: c,
+      podIP: state.podIPs[0],
+      timeoutMs: gracePeriodSeconds(state.pod) * 1000 || 30_000,
+    });
   } catch (e) {
-    const message = `PostStartHookError: ${(e as Error).message}`;
+    const message = `PostStartHookError: ${errorMessage(e)}`;
     ctx.recorder.event(ref, 'Warning', 'FailedPostStartHook', 'PostStartHook failed'); // no handler output in Events, as kubelet (it may hold secrets)
     state.log.warn('postStart hook failed; killing the container', { container: c.name, error: message });
-    await killContainer(ctx, state, { id, name: c.name, state: 'running', labels: {} } as RuntimeContainer, message, 'PostStartHookError');
+    await killContainer(
+      ctx,
+      state,
+      { id, name: c.name, state: 'running', labels: {} } as RuntimeContainer,
+      message,
+      'PostStartHookError',
+    );
   }
 }
 
 /** A start that failed at `step`: the container waits with kubelet's reason; returns when to retry (ms). */
-function startFailed(ctx: PodContext, state: PodState, c: V1Container, ref: ContainerRef, err: Error, step: string, field: string): number {
+function startFailed(
+  ctx: PodContext,
+  state: PodState,
+  c: V1Container,
+  ref: ContainerRef,
+  err: Error,
+  step: string,
+  field: string,
+): number {
   let reason: string;
   let retryMs = 2000;
   if (err instanceof ImageError) reason = err.reason;
-  else if (err instanceof ContainerConfigError) { reason = 'CreateContainerConfigError'; retryMs = err.retryAfterMs ?? 10_000; }
-  else if (step === 'create') { reason = 'CreateContainerError'; ctx.metrics.runtimeErrors.inc({ operation_type: 'create_container' }); }
-  else if (step === 'start') { reason = 'RunContainerError'; ctx.metrics.runtimeErrors.inc({ operation_type: 'start_container' }); }
-  else reason = 'CreateContainerError';
-  const message = err instanceof ContainerConfigError ? (err.bare ? err.message : `${field}.${err.message}`) : err.message;
+  else if (err instanceof ContainerConfigError) {
+    reason = 'CreateContainerConfigError';
+    retryMs = err.retryAfterMs ?? 10_000;
+  } else if (step === 'create') {
+    reason = 'CreateContainerError';
+    ctx.metrics.runtimeErrors.inc({ operation_type: 'create_container' });
+  } else if (step === 'start') {
+    reason = 'RunContainerError';
+    ctx.metrics.runtimeErrors.inc({ operation_type: 'start_container' });
+  } else reason = 'CreateContainerError';
+  const message =
+    err instanceof ContainerConfigError ? (err.bare ? err.message : `${field}.${err.message}`) : err.message;
   const prev = state.waiting.get(c.name);
-  if (prev?.reason !== reason || prev?.message !== message) state.log.warn('container not started', { container: c.name, reason, message });
+  if (prev?.reason !== reason || prev?.message !== message)
+    state.log.warn('container not started', { container: c.name, reason, message });
   state.waiting.set(c.name, { reason, message });
-  ctx.recorder.event(ref, 'Warning', 'Failed', `Error: ${err instanceof ImageError ? reason : message}`, { repeatAfterMs: 10_000 });
-  if (!(err instanceof RuntimeError) && !(err instanceof ImageError) && !(err instanceof ContainerConfigError) && step !== 'create' && step !== 'start') {
+  ctx.recorder.event(ref, 'Warning', 'Failed', `Error: ${err instanceof ImageError ? reason : message}`, {
+    repeatAfterMs: 10_000,
+  });
+  if (
+    !(err instanceof RuntimeError) &&
+    !(err instanceof ImageError) &&
+    !(err instanceof ContainerConfigError) &&
+    step !== 'create' &&
+    step !== 'start'
+  ) {
     state.log.debug('unexpected start failure', { error: err.stack });
   }
   return retryMs;
 }
 
 function preStopOf(state: PodState, c: RuntimeContainer): V1LifecycleHandler | undefined {
-  const spec = [...(state.pod.spec?.containers ?? []), ...(state.pod.spec?.initContainers ?? [])].find((x) => x.name === c.name);
+  const spec = [...(state.pod.spec?.containers ?? []), ...(state.pod.spec?.initContainers ?? [])].find(
+    (x) => x.name === c.name,
+  );
   if (spec && !state.orphan) return spec.lifecycle?.preStop;
   const label = c.labels[LABELS.preStop];
   if (!label) return undefined;
-  try { return JSON.parse(label) as V1LifecycleHandler; } catch { return undefined; }
+  try {
+    return JSON.parse(label) as V1LifecycleHandler;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -226,10 +372,23 @@ function preStopOf(state: PodState, c: RuntimeContainer): V1LifecycleHandler | u
  * `turn`: resolves when this container may be signalled (a sidecar waits for the app containers
  * and the later sidecars); waited for at most what is left of the grace period, as kubelet.
  */
-export async function killContainer(ctx: PodContext, state: PodState, c: RuntimeContainer, message: string, reason?: string, graceOverride?: number, turn?: Promise<void>): Promise<void> {
+export async function killContainer(
+  ctx: PodContext,
+  state: PodState,
+  c: RuntimeContainer,
+  message: string,
+  reason?: string,
+  graceOverride?: number,
+  turn?: Promise<void>,
+): Promise<void> {
   const grace = graceOverride ?? gracePeriodSeconds(state.pod, c.labels);
   state.killed.set(c.id, { reason, message });
-  ctx.recorder.event(podRef(state.pod, { name: c.name, init: c.isInit }), 'Normal', 'Killing', killingMessage(c.name, message, reason));
+  ctx.recorder.event(
+    podRef(state.pod, { name: c.name, init: c.isInit }),
+    'Normal',
+    'Killing',
+    killingMessage(c.name, message, reason),
+  );
   if (state.probed.get(c.name) === c.id) {
     ctx.prober.removeContainer(state.uid, c.name);
     state.probed.delete(c.name);
@@ -237,15 +396,23 @@ export async function killContainer(ctx: PodContext, state: PodState, c: Runtime
   const started = Date.now();
   const preStop = c.state === 'running' && grace > 0 ? preStopOf(state, c) : undefined; // kubelet: no hook without a grace period
   if (preStop) {
-    const spec = [...(state.pod.spec?.containers ?? []), ...(state.pod.spec?.initContainers ?? [])].find((x) => x.name === c.name);
+    const spec = [...(state.pod.spec?.containers ?? []), ...(state.pod.spec?.initContainers ?? [])].find(
+      (x) => x.name === c.name,
+    );
     try {
-      const hook = runHandler(preStop, { runtime: ctx.runtime, containerId: c.id, container: spec, podIP: state.podIPs[0], timeoutMs: Math.max(1, grace) * 1000 });
+      const hook = runHandler(preStop, {
+        runtime: ctx.runtime,
+        containerId: c.id,
+        container: spec,
+        podIP: state.podIPs[0],
+        timeoutMs: Math.max(1, grace) * 1000,
+      });
       hook.catch(() => {}); // awaited below; a fault point's throw must not leave it unhandled
       await faultPoint('during-pre-stop');
       await hook;
       state.log.info('preStop hook done', { container: c.name, ms: Date.now() - started });
     } catch (e) {
-      state.log.warn('preStop hook failed', { container: c.name, error: (e as Error).message });
+      state.log.warn('preStop hook failed', { container: c.name, error: errorMessage(e) });
       ctx.recorder.event(podRef(state.pod, { name: c.name }), 'Warning', 'FailedPreStopHook', 'PreStopHook failed');
     }
   }
@@ -256,7 +423,12 @@ export async function killContainer(ctx: PodContext, state: PodState, c: Runtime
     clearTimeout(timer);
   }
   const left = Math.max(MIN_GRACE_SECONDS, grace - (Date.now() - started) / 1000);
-  state.log.info('killing container', { container: c.name, id: c.id.slice(0, 12), gracePeriod: Math.round(left), reason: message });
+  state.log.info('killing container', {
+    container: c.name,
+    id: c.id.slice(0, 12),
+    gracePeriod: Math.round(left),
+    reason: message,
+  });
   await ctx.runtime.stop(c.id, left);
   ctx.metrics.runtimeOperations.inc({ operation_type: 'stop_container' });
 }
@@ -265,18 +437,39 @@ export async function killContainer(ctx: PodContext, state: PodState, c: Runtime
  * Kill every running container of the pod, in parallel (app and init), sidecars after the app
  * containers and in reverse order of definition (termination-order.ts).
  */
-export async function killAllContainers(ctx: PodContext, state: PodState, rt: PodRuntimeStatus, message: string, graceOverride?: number): Promise<void> {
+export async function killAllContainers(
+  ctx: PodContext,
+  state: PodState,
+  rt: PodRuntimeStatus,
+  message: string,
+  graceOverride?: number,
+): Promise<void> {
   const running = rt.containers.filter((c) => c.state === 'running');
-  const prereqs = state.orphan ? new Map<string, string[]>() : terminationPrerequisites(state.pod, new Set(running.map((c) => c.name)));
+  const prereqs = state.orphan
+    ? new Map<string, string[]>()
+    : terminationPrerequisites(state.pod, new Set(running.map((c) => c.name)));
   const stopped = new Map<string, Promise<void>>();
   const done = new Map<string, () => void>();
   for (const c of running) stopped.set(c.name, new Promise<void>((r) => done.set(c.name, r)));
-  await Promise.all(running.map(async (c) => {
-    const waitFor = prereqs.get(c.name)?.map((n) => stopped.get(n)!).filter(Boolean);
-    try {
-      await killContainer(ctx, state, c, message, undefined, graceOverride, waitFor?.length ? Promise.all(waitFor).then(() => undefined) : undefined);
-    } finally {
-      done.get(c.name)?.();
-    }
-  }));
+  await Promise.all(
+    running.map(async (c) => {
+      const waitFor = prereqs
+        .get(c.name)
+        ?.map((n) => stopped.get(n)!)
+        .filter(Boolean);
+      try {
+        await killContainer(
+          ctx,
+          state,
+          c,
+          message,
+          undefined,
+          graceOverride,
+          waitFor?.length ? Promise.all(waitFor).then(() => undefined) : undefined,
+        );
+      } finally {
+        done.get(c.name)?.();
+      }
+    }),
+  );
 }

@@ -20,7 +20,10 @@ export async function runHandler(
 ): Promise<void> {
   if (h.exec?.command?.length) {
     const r = await opts.runtime.exec(opts.containerId, h.exec.command, opts.timeoutMs);
-    if (r.exitCode !== 0) throw new Error(`command ${JSON.stringify(h.exec.command)} exited with ${r.exitCode}: ${r.output.trim().slice(0, 512)}`);
+    if (r.exitCode !== 0)
+      throw new Error(
+        `command ${JSON.stringify(h.exec.command)} exited with ${r.exitCode}: ${r.output.trim().slice(0, 512)}`,
+      );
     return;
   }
   if (h.httpGet) {

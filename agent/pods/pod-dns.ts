@@ -5,10 +5,16 @@
 import { readFile } from 'node:fs/promises';
 import type { V1Pod } from '@kubernetes/client-node';
 import { parseResolvConf, planPodDNS, renderResolvConf, type NodeDNSConfig, type ResolvConf } from '../network/dns.js';
-import { hostNetworkHostsFile, managedHostsFile, nodenameForKernel, podHostnameAndDomain } from '../network/etc-hosts.js';
+import {
+  hostNetworkHostsFile,
+  managedHostsFile,
+  nodenameForKernel,
+  podHostnameAndDomain,
+} from '../network/etc-hosts.js';
 import { podRef } from '../events/types.js';
 import type { PodContext } from './context.js';
 import type { PodState } from './pod-state.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /** Where the node's own hosts file is (what host-network pods see, under kubelet's header). */
 const NODE_HOSTS_FILE = '/etc/hosts';
@@ -21,7 +27,7 @@ async function readNodeResolvConf(path: string): Promise<ResolvConf | undefined>
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new Error(`reading --resolv-conf ${path}: ${(e as Error).message}`);
+    throw new Error(`reading --resolv-conf ${path}: ${errorMessage(e)}`);
   }
   return parseResolvConf(text, path);
 }
@@ -42,11 +48,21 @@ export function sandboxHostname(ctx: PodContext, pod: V1Pod): string | undefined
 export async function writeResolvConf(ctx: PodContext, state: PodState): Promise<string> {
   const pod = state.pod;
   const plan = planPodDNS(pod, {
-    clusterDNS: ctx.dns.clusterDNS, clusterDomain: ctx.dns.clusterDomain,
-    host: await readNodeResolvConf(ctx.dns.resolvConf), nodeIPs: ctx.hostIPs,
+    clusterDNS: ctx.dns.clusterDNS,
+    clusterDomain: ctx.dns.clusterDomain,
+    host: await readNodeResolvConf(ctx.dns.resolvConf),
+    nodeIPs: ctx.hostIPs,
   });
   for (const e of plan.events) {
-    ctx.recorder.event(podRef(pod), 'Warning', e.reason, e.reason === 'MissingClusterDNS' ? `pod: "${pod.metadata?.name}_${pod.metadata?.namespace}(${pod.metadata?.uid})". ${e.message}` : e.message, { repeatAfterMs: 60_000 });
+    ctx.recorder.event(
+      podRef(pod),
+      'Warning',
+      e.reason,
+      e.reason === 'MissingClusterDNS'
+        ? `pod: "${pod.metadata?.name}_${pod.metadata?.namespace}(${pod.metadata?.uid})". ${e.message}`
+        : e.message,
+      { repeatAfterMs: 60_000 },
+    );
     state.log.warn('pod DNS settings trimmed or fell back', { reason: e.reason, message: e.message });
   }
   return ctx.volumes.writePodFile(state.uid, 'resolv.conf', renderResolvConf(plan.config));

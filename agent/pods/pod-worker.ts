@@ -11,6 +11,7 @@ import type { PodContext } from './context.js';
 import type { PodState } from './pod-state.js';
 import type { Semaphore } from './semaphore.js';
 import { PodSyncer } from './sync-pod.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /**
  * Where the pod is in its life on this node, as kubelet's pod workers track it: synced towards its
@@ -32,12 +33,25 @@ export class PodWorker {
   private notBefore = 0;
   private readonly syncer: PodSyncer;
 
-  constructor(pod: V1Pod, ctx: PodContext, private readonly slots: Semaphore, orphan = false) {
+  constructor(
+    pod: V1Pod,
+    ctx: PodContext,
+    private readonly slots: Semaphore,
+    orphan = false,
+  ) {
     const uid = pod.metadata!.uid!;
     this.state = {
-      uid, pod, orphan,
-      waiting: new Map(), killed: new Map(), probeFailures: new Map(), probed: new Map(), terminationMessages: new Map(),
-      podIPs: [], sandboxReady: false, firstSeen: new Date(),
+      uid,
+      pod,
+      orphan,
+      waiting: new Map(),
+      killed: new Map(),
+      probeFailures: new Map(),
+      probed: new Map(),
+      terminationMessages: new Map(),
+      podIPs: [],
+      sandboxReady: false,
+      firstSeen: new Date(),
       log: ctx.logger.with({ pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, uid }),
     };
     this.syncer = new PodSyncer(ctx, this.state);
@@ -123,7 +137,7 @@ export class PodWorker {
       if (this.timer) clearTimeout(this.timer);
       this.terminatedResolve?.(final);
     } catch (e) {
-      this.state.log.error('pod termination failed; retrying', { error: (e as Error).message });
+      this.state.log.error('pod termination failed; retrying', { error: errorMessage(e) });
       this.syncer.nextDelayMs = 2000;
     }
   }
@@ -151,13 +165,23 @@ export class PodWorker {
   onProbeChange(c: ProbeChange): void {
     if (this.phase !== 'syncing' || this.state.evicted) return;
     if (c.result === 'failure' && (c.type === 'liveness' || c.type === 'startup')) {
-      this.state.log.info('probe failed; the container will be killed', { container: c.containerName, probe: c.type, message: c.message });
+      this.state.log.info('probe failed; the container will be killed', {
+        container: c.containerName,
+        probe: c.type,
+        message: c.message,
+      });
       this.state.probeFailures.set(c.containerName, { containerId: c.containerId, type: c.type, message: c.message });
       this.requestSync();
       return;
     }
     // A sidecar's startup probe passing lets the next init container start: sync, not just publish.
-    if (c.result === 'success' && c.type === 'startup' && (this.state.pod.spec?.initContainers ?? []).some((x) => x.name === c.containerName && isRestartableInitContainer(x))) {
+    if (
+      c.result === 'success' &&
+      c.type === 'startup' &&
+      (this.state.pod.spec?.initContainers ?? []).some(
+        (x) => x.name === c.containerName && isRestartableInitContainer(x),
+      )
+    ) {
       this.requestSync();
       return;
     }

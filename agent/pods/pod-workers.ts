@@ -13,7 +13,10 @@ export class PodWorkers {
   private comeBack = new Map<string, V1Pod>();
   private readonly slots: Semaphore;
 
-  constructor(private readonly ctx: PodContext, concurrency = 16) {
+  constructor(
+    private readonly ctx: PodContext,
+    concurrency = 16,
+  ) {
     this.slots = new Semaphore(concurrency);
   }
 
@@ -29,7 +32,10 @@ export class PodWorkers {
   update(pod: V1Pod): void {
     const uid = pod.metadata!.uid!;
     const w = this.workers.get(uid);
-    if (w && !w.terminating) return w.update(pod);
+    if (w && !w.terminating) {
+      w.update(pod);
+      return;
+    }
     if (w) {
       // Wanted again while its termination runs (a file deleted and put back): start it afresh
       // once the termination is complete, never half-way through.
@@ -76,12 +82,19 @@ export class PodWorkers {
     const any = rt.sandboxes[0]?.labels ?? rt.containers[0]?.labels ?? {};
     const grace = Number(any[LABELS.terminationGracePeriod] ?? 30);
     const pod: V1Pod = {
-      metadata: { name: rt.name || any[LABELS.podName], namespace: rt.namespace || any[LABELS.podNamespace], uid: rt.uid },
+      metadata: {
+        name: rt.name || any[LABELS.podName],
+        namespace: rt.namespace || any[LABELS.podNamespace],
+        uid: rt.uid,
+      },
       spec: { containers: [], terminationGracePeriodSeconds: Number.isFinite(grace) ? grace : 30 },
     };
     const w = new PodWorker(pod, this.ctx, this.slots, true);
     this.workers.set(rt.uid, w);
-    this.ctx.logger.info('stopping orphaned pod (no source wants it)', { pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, uid: rt.uid });
+    this.ctx.logger.info('stopping orphaned pod (no source wants it)', {
+      pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`,
+      uid: rt.uid,
+    });
     void this.finish(w);
   }
 

@@ -6,6 +6,7 @@ import type { DockerRuntime } from '../runtime/docker.js';
 import { podFingerprint, type PodRuntimeStatus } from '../runtime/types.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { PodWorkers } from './pod-workers.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface RelistOptions {
   runtime: DockerRuntime;
@@ -32,7 +33,7 @@ export class Relist {
       this.lastRelist = Date.now();
       this.lastRelistError = undefined;
     } catch (e) {
-      this.lastRelistError = (e as Error).message;
+      this.lastRelistError = errorMessage(e);
       throw e;
     }
     this.inRuntime = new Set(pods.keys());
@@ -53,7 +54,11 @@ export class Relist {
   /** Unhealthy when the runtime could not be listed for a minute (kubelet's PLEG health check). */
   healthy(): { ok: boolean; message: string } {
     const age = Date.now() - this.lastRelist;
-    if (age > 60_000) return { ok: false, message: `no successful relist of the runtime for ${Math.round(age / 1000)}s: ${this.lastRelistError ?? ''}` };
+    if (age > 60_000)
+      return {
+        ok: false,
+        message: `no successful relist of the runtime for ${Math.round(age / 1000)}s: ${this.lastRelistError ?? ''}`,
+      };
     return { ok: true, message: '' };
   }
 }

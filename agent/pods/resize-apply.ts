@@ -8,6 +8,7 @@ import type { PodContext } from './context.js';
 import type { PodState } from './pod-state.js';
 import { getPodQOS } from '../podspec/qos.js';
 import { memoryDecreaseError, planPodResize, resizeInProgress, type ResizePlan } from '../runtime/resize-plan.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface PreparedResize {
   plan: ResizePlan;
@@ -19,7 +20,11 @@ export interface PreparedResize {
  * allocation manager whether the running containers are at their allocation, and plan the
  * resize if they are not. Undefined when there is nothing to resize.
  */
-export async function prepareResize(ctx: PodContext, state: PodState, rt: PodRuntimeStatus): Promise<PreparedResize | undefined> {
+export async function prepareResize(
+  ctx: PodContext,
+  state: PodState,
+  rt: PodRuntimeStatus,
+): Promise<PreparedResize | undefined> {
   if (!ctx.allocation || state.orphan) return undefined;
   const inProgress = resizeInProgress(state.pod, rt);
   ctx.allocation.observeActuation(state.pod, inProgress);
@@ -47,7 +52,8 @@ export async function actuateResize(ctx: PodContext, state: PodState, r: Prepare
   if (d.pod !== undefined || d.containers.size > 0) {
     const containers = new Map<string, number | undefined>();
     for (const step of plan.steps) {
-      if (step.kind === 'container' && d.containers.has(step.name)) containers.set(step.name, (await ctx.cgroups.usage(`${podCgroup}/${step.id}`))?.memoryUsageBytes);
+      if (step.kind === 'container' && d.containers.has(step.name))
+        containers.set(step.name, (await ctx.cgroups.usage(`${podCgroup}/${step.id}`))?.memoryUsageBytes);
     }
     const error = memoryDecreaseError(d, { pod: (await ctx.cgroups.usage(podCgroup))?.memoryUsageBytes, containers });
     if (error) {
@@ -61,12 +67,17 @@ export async function actuateResize(ctx: PodContext, state: PodState, r: Prepare
       if (step.kind === 'pod') await ctx.cgroups.setPodConfig(podCgroup, step.set);
       else if (Object.keys(step.update).length) await ctx.runtime.updateResources(step.id, step.update);
     } catch (e) {
-      const message = (e as Error).message;
-      state.log.warn('pod resize step failed', { step: step.kind === 'pod' ? `pod ${step.resource}` : `${step.name} ${step.resource}`, error: message });
+      const message = errorMessage(e);
+      state.log.warn('pod resize step failed', {
+        step: step.kind === 'pod' ? `pod ${step.resource}` : `${step.name} ${step.resource}`,
+        error: message,
+      });
       ctx.allocation!.resizeFailed(state.pod, message);
       return !repeat;
     }
   }
-  state.log.info('pod resized in place', { steps: plan.steps.map((s) => (s.kind === 'pod' ? `pod:${s.resource}` : `${s.name}:${s.resource}`)) });
+  state.log.info('pod resized in place', {
+    steps: plan.steps.map((s) => (s.kind === 'pod' ? `pod:${s.resource}` : `${s.name}:${s.resource}`)),
+  });
   return !repeat;
 }

@@ -53,14 +53,17 @@ export function registerProbes(ctx: PodContext, state: PodState, rt: PodRuntimeS
     const running = latest?.state === 'running' ? latest : undefined;
     const registered = state.probed.get(c.name);
     if (running && registered !== running.id) {
-      ctx.prober.addContainer(state.uid, dockerProbeTarget({
-        exec: (id, cmd, timeoutMs) => ctx.runtime.exec(id, cmd, timeoutMs),
-        pod: state.pod,
-        podIP: () => state.podIPs[0],
-        container: c,
-        containerId: running.id,
-        startedAt: running.startedAt,
-      }));
+      ctx.prober.addContainer(
+        state.uid,
+        dockerProbeTarget({
+          exec: (id, cmd, timeoutMs) => ctx.runtime.exec(id, cmd, timeoutMs),
+          pod: state.pod,
+          podIP: () => state.podIPs[0],
+          container: c,
+          containerId: running.id,
+          startedAt: running.startedAt,
+        }),
+      );
       state.probed.set(c.name, running.id);
     } else if (!running && registered) {
       ctx.prober.removeContainer(state.uid, c.name);
@@ -73,7 +76,9 @@ export async function readTerminationMessages(ctx: PodContext, state: PodState, 
   for (const c of rt.containers) {
     if (c.state !== 'exited' || state.terminationMessages.has(c.id)) continue;
     let msg = await ctx.volumes.readTerminationMessage(state.uid, c.name, c.attempt);
-    const spec = [...(state.pod.spec?.containers ?? []), ...(state.pod.spec?.initContainers ?? [])].find((x) => x.name === c.name);
+    const spec = [...(state.pod.spec?.containers ?? []), ...(state.pod.spec?.initContainers ?? [])].find(
+      (x) => x.name === c.name,
+    );
     if (!msg && spec?.terminationMessagePolicy === 'FallbackToLogsOnError' && c.exitCode !== 0) {
       // The tail of the log, at most 80 lines and 2 KiB, as kubelet.
       try {
@@ -82,7 +87,9 @@ export async function readTerminationMessages(ctx: PodContext, state: PodState, 
         for await (const b of s) chunks.push(b as Buffer);
         const text = Buffer.concat(chunks).toString('utf8');
         msg = text.slice(-2048) || undefined;
-      } catch { /* no log */ }
+      } catch {
+        /* no log */
+      }
     }
     state.terminationMessages.set(c.id, msg ?? '');
   }

@@ -16,7 +16,13 @@ function portMappings(state: PodState) {
   const out: { hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' | 'sctp'; hostIP?: string }[] = [];
   for (const c of state.pod.spec?.containers ?? []) {
     for (const p of c.ports ?? []) {
-      if (p.hostPort) out.push({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: (p.protocol ?? 'TCP').toLowerCase() as 'tcp', ...(p.hostIP ? { hostIP: p.hostIP } : {}) });
+      if (p.hostPort)
+        out.push({
+          hostPort: p.hostPort,
+          containerPort: p.containerPort,
+          protocol: (p.protocol ?? 'TCP').toLowerCase() as 'tcp',
+          ...(p.hostIP ? { hostIP: p.hostIP } : {}),
+        });
     }
   }
   return out.length ? out : undefined;
@@ -24,7 +30,15 @@ function portMappings(state: PodState) {
 
 function networkRequest(state: PodState, containerId: string, netnsPath: string) {
   const md = state.pod.metadata!;
-  return { containerId, netnsPath, ifName: 'eth0', podName: md.name!, podNamespace: md.namespace!, podUid: state.uid, portMappings: portMappings(state) };
+  return {
+    containerId,
+    netnsPath,
+    ifName: 'eth0',
+    podName: md.name!,
+    podNamespace: md.namespace!,
+    podUid: state.uid,
+    portMappings: portMappings(state),
+  };
 }
 
 /** Create and wire a new sandbox; returns its id. Throws with the reason on failure (nothing left behind). */
@@ -39,7 +53,18 @@ export async function createSandbox(ctx: PodContext, state: PodState, attempt: n
   // before RunPodSandbox: a pod whose hostname cannot be made gets no sandbox.
   const hostname = sandboxHostname(ctx, pod);
   await writeResolvConf(ctx, state);
-  const id = await ctx.runtime.create(buildSandboxConfig({ pod, attempt, cgroupParent, instance: ctx.instance, image: ctx.podInfraImage, minOomScoreAdj: ctx.minOomScoreAdj, hostname, hostNetworkMode: ctx.hostNetworkMode }));
+  const id = await ctx.runtime.create(
+    buildSandboxConfig({
+      pod,
+      attempt,
+      cgroupParent,
+      instance: ctx.instance,
+      image: ctx.podInfraImage,
+      minOomScoreAdj: ctx.minOomScoreAdj,
+      hostname,
+      hostNetworkMode: ctx.hostNetworkMode,
+    }),
+  );
   ms.createMs = Date.now() - t0;
   try {
     await ctx.runtime.start(id);
@@ -59,7 +84,12 @@ export async function createSandbox(ctx: PodContext, state: PodState, attempt: n
       ms.cniMs = Date.now() - cniStart;
       await ctx.networkState.save(id, { podUid: state.uid, ips: result.ips, netnsPath, tornDown: false });
       state.podIPs = result.ips;
-      state.log.info('sandbox network set up', { sandbox: id.slice(0, 12), ips: result.ips, ...ms, totalMs: Date.now() - t0 });
+      state.log.info('sandbox network set up', {
+        sandbox: id.slice(0, 12),
+        ips: result.ips,
+        ...ms,
+        totalMs: Date.now() - t0,
+      });
       await faultPoint('after-cni-add');
     }
   } catch (e) {
@@ -71,7 +101,10 @@ export async function createSandbox(ctx: PodContext, state: PodState, attempt: n
     };
     await ctx.runtime.stop(id, 0).catch(rollbackFailed('stop the sandbox container'));
     const net = await ctx.networkState.load(id);
-    if (net && !net.tornDown) await ctx.network.tearDownPod(networkRequest(state, id, net.netnsPath)).catch(rollbackFailed('CNI DEL of the sandbox network'));
+    if (net && !net.tornDown)
+      await ctx.network
+        .tearDownPod(networkRequest(state, id, net.netnsPath))
+        .catch(rollbackFailed('CNI DEL of the sandbox network'));
     await ctx.runtime.remove(id).catch(rollbackFailed('remove the sandbox container'));
     await ctx.networkState.remove(id);
     throw new Error(`failed to create pod sandbox: ${errorMessage(e)}`);
@@ -87,7 +120,8 @@ export async function stopSandboxes(ctx: PodContext, state: PodState, rt: PodRun
 
 async function stopSandbox(ctx: PodContext, state: PodState, s: RuntimeSandbox): Promise<void> {
   let net = await ctx.networkState.load(s.id);
-  if (!net && !s.hostNetwork) net = { podUid: state.uid, ips: [], netnsPath: s.pid ? `/proc/${s.pid}/ns/net` : '', tornDown: false };
+  if (!net && !s.hostNetwork)
+    net = { podUid: state.uid, ips: [], netnsPath: s.pid ? `/proc/${s.pid}/ns/net` : '', tornDown: false };
   if (net && !net.tornDown) {
     // The namespace path is only valid while the sandbox runs; CNI DEL must succeed without it.
     const netnsPath = s.state === 'ready' && s.pid ? `/proc/${s.pid}/ns/net` : net.netnsPath;
@@ -116,7 +150,13 @@ export async function sandboxNetwork(ctx: PodContext, s: RuntimeSandbox | undefi
   }
   if (!s.pid) return { ips: [] };
   // No record (lost state directory): ask the namespace itself.
-  const r = await run('nsenter', [`--net=/proc/${s.pid}/ns/net`, 'ip', '-o', 'addr', 'show', 'dev', 'eth0', 'scope', 'global'], { allowFailure: true, timeoutMs: 5000 });
+  const r = await run(
+    'nsenter',
+    [`--net=/proc/${s.pid}/ns/net`, 'ip', '-o', 'addr', 'show', 'dev', 'eth0', 'scope', 'global'],
+    { allowFailure: true, timeoutMs: 5000 },
+  );
   const ips = [...r.stdout.matchAll(/inet6? ([0-9a-f.:]+)\//g)].map((m) => m[1]!);
-  return ips.length ? { ips } : { ips, problem: 'the sandbox has no IP address (no network record, and none on eth0 in its namespace)' };
+  return ips.length
+    ? { ips }
+    : { ips, problem: 'the sandbox has no IP address (no network record, and none on eth0 in its namespace)' };
 }

@@ -38,13 +38,19 @@ export function envFromServices(services: readonly V1Service[]): { name: string;
     const prefix = envName(s.metadata?.name ?? '');
     out.push({ name: `${prefix}_SERVICE_HOST`, value: ip });
     out.push({ name: `${prefix}_SERVICE_PORT`, value: String(ports[0]!.port) });
-    for (const p of ports) if (p.name) out.push({ name: `${prefix}_SERVICE_PORT_${envName(p.name)}`, value: String(p.port) });
+    for (const p of ports)
+      if (p.name) out.push({ name: `${prefix}_SERVICE_PORT_${envName(p.name)}`, value: String(p.port) });
     ports.forEach((p, i) => {
       const proto = (p.protocol || 'TCP').toLowerCase();
       const url = `${proto}://${hostPort(ip, p.port)}`;
       if (i === 0) out.push({ name: `${prefix}_PORT`, value: url }); // Docker special-cases the first port
       const pp = `${prefix}_PORT_${p.port}_${proto.toUpperCase()}`;
-      out.push({ name: pp, value: url }, { name: `${pp}_PROTO`, value: proto }, { name: `${pp}_PORT`, value: String(p.port) }, { name: `${pp}_ADDR`, value: ip });
+      out.push(
+        { name: pp, value: url },
+        { name: `${pp}_PROTO`, value: proto },
+        { name: `${pp}_PORT`, value: String(p.port) },
+        { name: `${pp}_ADDR`, value: ip },
+      );
     });
   }
   return out;
@@ -55,7 +61,11 @@ export function envFromServices(services: readonly V1Service[]): { name: string;
  * namespace named like a master service (`kubernetes`) takes its place, whatever the list order:
  * a master service is only taken where the name is still free.
  */
-export function serviceEnvVarMap(services: readonly V1Service[], namespace: string, enableServiceLinks: boolean): Map<string, string> {
+export function serviceEnvVarMap(
+  services: readonly V1Service[],
+  namespace: string,
+  enableServiceLinks: boolean,
+): Map<string, string> {
   const chosen = new Map<string, V1Service>();
   for (const s of services) {
     if (!hasClusterIP(s)) continue;
@@ -87,6 +97,12 @@ function fromApiserver(pod: V1Pod): boolean {
 export function podServiceEnv(lister: ServiceLister | undefined, pod: V1Pod): Map<string, string> {
   if (!lister) return new Map();
   // Retried after 1 s: the first list is normally under way (the agent just started).
-  if (fromApiserver(pod) && !lister.hasSynced()) throw new ContainerConfigError('env', 'services have not yet been read at least once, cannot construct envvars', true, 1000);
+  if (fromApiserver(pod) && !lister.hasSynced())
+    throw new ContainerConfigError(
+      'env',
+      'services have not yet been read at least once, cannot construct envvars',
+      true,
+      1000,
+    );
   return serviceEnvVarMap(lister.list(), pod.metadata?.namespace ?? '', pod.spec?.enableServiceLinks !== false);
 }

@@ -7,7 +7,11 @@
 import type { V1VolumeMount } from '@kubernetes/client-node';
 import { ContainerConfigError, expandWith } from '../podspec/env.js';
 
-export function volumeSubPath(m: V1VolumeMount, env: readonly { name: string; value: string }[], field: string): string {
+export function volumeSubPath(
+  m: V1VolumeMount,
+  env: readonly { name: string; value: string }[],
+  field: string,
+): string {
   let subPath = m.subPath ?? '';
   if (m.subPathExpr) {
     const vars = new Map(env.map((e) => [e.name, e.value]));
@@ -17,11 +21,26 @@ export function volumeSubPath(m: V1VolumeMount, env: readonly { name: string; va
       if (v === '') missing.add(name);
       return v;
     });
-    if (missing.size) throw new ContainerConfigError(`${field}.subPathExpr`, `missing value for ${[...missing].sort().join(', ')}`, true);
+    if (missing.size)
+      throw new ContainerConfigError(
+        `${field}.subPathExpr`,
+        `missing value for ${[...missing].sort().join(', ')}`,
+        true,
+      );
   }
   if (subPath === '') return '';
   // kubelet's messages, word for word in their shape, so that `kubectl describe` reads the same.
-  if (subPath.startsWith('/')) throw new ContainerConfigError(`${field}.subPath`, `error SubPath \`${subPath}\` must not be an absolute path`, true);
-  if (subPath.split('/').includes('..')) throw new ContainerConfigError(`${field}.subPath`, `unable to provision SubPath \`${subPath}\`: must not contain '..'`, true);
+  if (subPath.startsWith('/'))
+    throw new ContainerConfigError(
+      `${field}.subPath`,
+      `error SubPath \`${subPath}\` must not be an absolute path`,
+      true,
+    );
+  if (subPath.split('/').includes('..'))
+    throw new ContainerConfigError(
+      `${field}.subPath`,
+      `unable to provision SubPath \`${subPath}\`: must not contain '..'`,
+      true,
+    );
   return subPath;
 }

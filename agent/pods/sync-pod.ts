@@ -20,7 +20,14 @@ import { faultPoint } from '../../lib/faultpoints.js';
 import { addResizeStatus } from '../status/resize-status.js';
 import { actuateResize, prepareResize } from './resize-apply.js';
 import { refreshVolumes, setUpVolumes, waitAll } from './sync-volumes.js';
-import { forgetStaleProbeFailures, observeNetwork, readTerminationMessages, registerProbes, startedSidecars } from './runtime-view.js';
+import {
+  forgetStaleProbeFailures,
+  observeNetwork,
+  readTerminationMessages,
+  registerProbes,
+  startedSidecars,
+} from './runtime-view.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /** A container to start, in the order SyncPod starts them. */
 interface ContainerStart {
@@ -44,7 +51,10 @@ export class PodSyncer {
   private lastSandboxError?: string;
   private lastVolumeError?: string;
 
-  constructor(private readonly ctx: PodContext, private readonly state: PodState) {
+  constructor(
+    private readonly ctx: PodContext,
+    private readonly state: PodState,
+  ) {
     this.nextDelayMs = ctx.syncFrequencyMs;
   }
 
@@ -77,7 +87,12 @@ export class PodSyncer {
       }
       // Step 4: compute the sandbox and container changes (kuberuntime's step 1).
       const resize = await prepareResize(ctx, state, rt);
-      const actions = computePodActions(pod, rt, { failures: state.probeFailures, startupSucceeded: startedSidecars(ctx, state, rt) }, resize?.plan.restart);
+      const actions = computePodActions(
+        pod,
+        rt,
+        { failures: state.probeFailures, startupSucceeded: startedSidecars(ctx, state, rt) },
+        resize?.plan.restart,
+      );
       // Step 5: kill the pod, or the containers not to keep (kuberuntime's steps 2 and 3).
       let changed = await this.killStep(actions, rt);
       // Step 6: resize running containers in place (kuberuntime's step 7), before restarted ones
@@ -88,7 +103,10 @@ export class PodSyncer {
       }
       const starts = containersToStart(actions, pod.spec!);
       // Step 7: volumes first, as kubelet waits for them: a pod whose mount fails gets no sandbox (and no IP).
-      const volumesReady = starts.length || actions.createSandbox ? await this.ensureVolumes() : actions.killPod || (await refreshVolumes(ctx, state));
+      const volumesReady =
+        starts.length || actions.createSandbox
+          ? await this.ensureVolumes()
+          : actions.killPod || (await refreshVolumes(ctx, state));
       // Step 8: create the sandbox if necessary (kuberuntime's step 4).
       const sandbox = await this.sandboxStep(actions, volumesReady);
       if (sandbox.created) changed = true;
@@ -100,7 +118,7 @@ export class PodSyncer {
       await this.record(after);
       this.syncAtActiveDeadline();
     } catch (e) {
-      state.log.error('pod sync failed', { error: (e as Error).message });
+      state.log.error('pod sync failed', { error: errorMessage(e) });
       this.nextDelayMs = 2000;
       this.failed = true;
     } finally {
@@ -111,7 +129,8 @@ export class PodSyncer {
   /** Kills what computePodActions says to kill; true if anything changed in the runtime. */
   private async killStep(actions: PodActions, rt: PodRuntimeStatus): Promise<boolean> {
     const { ctx, state } = this;
-    const hasRunning = rt.containers.some((c) => c.state === 'running') || rt.sandboxes.some((s) => s.state === 'ready');
+    const hasRunning =
+      rt.containers.some((c) => c.state === 'running') || rt.sandboxes.some((s) => s.state === 'ready');
     if (actions.killPod) {
       if (hasRunning) state.log.info('killing pod', { reason: actions.reason });
       await killAllContainers(ctx, state, rt, `pod is being killed: ${actions.reason}`);
@@ -119,10 +138,12 @@ export class PodSyncer {
       return hasRunning;
     }
     if (actions.containersToKill.length) {
-      await Promise.all(actions.containersToKill.map((k) => {
-        const c = rt.containers.find((x) => x.id === k.id)!;
-        return killContainer(ctx, state, c, k.message, k.reason);
-      }));
+      await Promise.all(
+        actions.containersToKill.map((k) => {
+          const c = rt.containers.find((x) => x.id === k.id)!;
+          return killContainer(ctx, state, c, k.message, k.reason);
+        }),
+      );
       return true;
     }
     return false;
@@ -134,16 +155,29 @@ export class PodSyncer {
     if (!actions.createSandbox) return { id: actions.sandboxId, created: false };
     if (!volumesReady) return { id: undefined, created: false };
     state.log.info('creating pod sandbox', { attempt: actions.attempt, reason: actions.reason });
-    if (actions.sandboxId) ctx.recorder.event(podRef(state.pod), 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.', { repeatAfterMs: 10_000 });
+    if (actions.sandboxId)
+      ctx.recorder.event(
+        podRef(state.pod),
+        'Normal',
+        'SandboxChanged',
+        'Pod sandbox changed, it will be killed and re-created.',
+        { repeatAfterMs: 10_000 },
+      );
     try {
       const id = await createSandbox(ctx, state, actions.attempt);
       this.lastSandboxError = undefined;
       for (const [name, w] of state.waiting) if (w.reason === 'ContainerCreating') state.waiting.delete(name);
       return { id, created: true };
     } catch (e) {
-      const message = (e as Error).message;
+      const message = errorMessage(e);
       if (message !== this.lastSandboxError) state.log.warn('pod sandbox not created', { error: message });
-      ctx.recorder.event(podRef(state.pod), 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${message.replace(/^failed to create pod sandbox: /, '')}`, { repeatAfterMs: 10_000 });
+      ctx.recorder.event(
+        podRef(state.pod),
+        'Warning',
+        'FailedCreatePodSandBox',
+        `Failed to create pod sandbox: ${message.replace(/^failed to create pod sandbox: /, '')}`,
+        { repeatAfterMs: 10_000 },
+      );
       this.lastSandboxError = message;
       waitAll(state, 'ContainerCreating', message);
       this.nextDelayMs = 2000;
@@ -206,14 +240,21 @@ export class PodSyncer {
     const { ctx, state } = this;
     if (!state.evicted) {
       state.evicted = { ...DEADLINE_EXCEEDED };
-      state.log.info('pod is past its active deadline: killing it', { activeDeadlineSeconds: state.pod.spec?.activeDeadlineSeconds, startTime: this.previousStatus?.startTime });
+      state.log.info('pod is past its active deadline: killing it', {
+        activeDeadlineSeconds: state.pod.spec?.activeDeadlineSeconds,
+        startTime: this.previousStatus?.startTime,
+      });
       ctx.recorder.event(podRef(state.pod), 'Normal', state.evicted.reason, state.evicted.message);
     }
-    const hasRunning = rt.containers.some((c) => c.state === 'running') || rt.sandboxes.some((s) => s.state === 'ready');
+    const hasRunning =
+      rt.containers.some((c) => c.state === 'running') || rt.sandboxes.some((s) => s.state === 'ready');
     await killAllContainers(ctx, state, rt, state.evicted.message, state.evicted.gracePeriodSeconds);
     await stopSandboxes(ctx, state, rt);
-    const after = hasRunning ? await ctx.runtime.podStatus(state.uid, state.pod.metadata!.name, state.pod.metadata!.namespace) : rt;
-    if (state.evicted.reason === 'Evicted' && !after.containers.some((c) => c.state === 'running')) await ctx.volumes.removeEmptyDirs(state.pod);
+    const after = hasRunning
+      ? await ctx.runtime.podStatus(state.uid, state.pod.metadata!.name, state.pod.metadata!.namespace)
+      : rt;
+    if (state.evicted.reason === 'Evicted' && !after.containers.some((c) => c.state === 'running'))
+      await ctx.volumes.removeEmptyDirs(state.pod);
     await this.record(after);
   }
 
@@ -248,9 +289,15 @@ export class PodSyncer {
       now: new Date(),
       firstSeen: state.firstSeen,
       // Terminal once its containers are stopped (until then they show as they are).
-      ...(state.evicted ? { evicted: state.evicted, podIsTerminal: !this.lastRuntime.containers.some((c) => c.state === 'running') } : {}),
+      ...(state.evicted
+        ? { evicted: state.evicted, podIsTerminal: !this.lastRuntime.containers.some((c) => c.state === 'running') }
+        : {}),
     });
-    addResizeStatus(status, { pod: state.pod, runtime: this.lastRuntime, resizeConditions: ctx.allocation?.conditions(state.uid) ?? [] });
+    addResizeStatus(status, {
+      pod: state.pod,
+      runtime: this.lastRuntime,
+      resizeConditions: ctx.allocation?.conditions(state.uid) ?? [],
+    });
     this.previousStatus = status;
     ctx.status.set(state.pod, status);
     if (!this.startObserved && (status.containerStatuses ?? []).every((c) => c.state?.running)) {
@@ -332,7 +379,11 @@ export class PodSyncer {
  */
 function containersToStart(actions: PodActions, spec: V1PodSpec): ContainerStart[] {
   return [
-    ...actions.ephemeralContainersToStart.map((i) => ({ c: spec.ephemeralContainers![i]! as V1Container, isInit: false, ephemeral: spec.ephemeralContainers![i]! })),
+    ...actions.ephemeralContainersToStart.map((i) => ({
+      c: spec.ephemeralContainers![i]! as V1Container,
+      isInit: false,
+      ephemeral: spec.ephemeralContainers![i]!,
+    })),
     ...actions.initContainersToStart.map((i) => ({ c: spec.initContainers![i]!, isInit: true })),
     ...actions.containersToStart.map((i) => ({ c: spec.containers[i]!, isInit: false })),
   ];

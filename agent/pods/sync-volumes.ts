@@ -4,6 +4,7 @@ import { VolumeError, VolumeManager } from '../volumes/volume-manager.js';
 import type { PodContext } from './context.js';
 import type { PodState } from './pod-state.js';
 import { podRef } from '../events/types.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /** Every container not waiting for something else shows this reason (ContainerCreating, say). */
 export function waitAll(state: PodState, reason: string, message: string): void {
@@ -18,13 +19,17 @@ export function waitAll(state: PodState, reason: string, message: string): void 
  * when that failed (logged when it differs from `lastError`, and as a FailedMount event), else
  * undefined.
  */
-export async function setUpVolumes(ctx: PodContext, state: PodState, lastError: string | undefined): Promise<string | undefined> {
+export async function setUpVolumes(
+  ctx: PodContext,
+  state: PodState,
+  lastError: string | undefined,
+): Promise<string | undefined> {
   try {
     state.volumes = await ctx.volumes.setUp(state.pod, { objects: ctx.objects, capacity: ctx.allocatable });
     for (const [name, w] of state.waiting) if (w.reason === 'ContainerCreating') state.waiting.delete(name);
     return undefined;
   } catch (e) {
-    const message = e instanceof VolumeError ? e.message : `MountVolume.SetUp failed: ${(e as Error).message}`;
+    const message = e instanceof VolumeError ? e.message : `MountVolume.SetUp failed: ${errorMessage(e)}`;
     if (message !== lastError) state.log.warn('volume setup failed', { error: message });
     // At once when the message changes; the same one again every 30 s (kubelet repeats it as it retries).
     ctx.recorder.event(podRef(state.pod), 'Warning', 'FailedMount', message, { repeatAfterMs: 30_000 });
@@ -44,7 +49,7 @@ export async function refreshVolumes(ctx: PodContext, state: PodState): Promise<
   try {
     state.volumes = await ctx.volumes.setUp(state.pod, { objects: ctx.objects, capacity: ctx.allocatable });
   } catch (e) {
-    state.log.debug('volume refresh failed', { error: (e as Error).message });
+    state.log.debug('volume refresh failed', { error: errorMessage(e) });
   }
   return true;
 }

@@ -13,7 +13,10 @@ export interface BackoffEntry {
 export class Backoff {
   private entries = new Map<string, BackoffEntry>();
 
-  constructor(readonly initialMs = 10_000, readonly maxMs = 300_000) {}
+  constructor(
+    readonly initialMs = 10_000,
+    readonly maxMs = 300_000,
+  ) {}
 
   private expired(e: BackoffEntry, eventTime: number): boolean {
     return eventTime - e.lastUpdate > this.maxMs * 2;

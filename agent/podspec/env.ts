@@ -29,7 +29,12 @@ export class ContainerConfigError extends Error {
    * `bare`: the message is the reason alone, worded as kubelet words it (the field is still recorded).
    * `retryAfterMs`: when the condition is expected to clear soon by itself, the next try sooner than the usual 10 s.
    */
-  constructor(readonly field: string, reason: string, readonly bare = false, readonly retryAfterMs?: number) {
+  constructor(
+    readonly field: string,
+    reason: string,
+    readonly bare = false,
+    readonly retryAfterMs?: number,
+  ) {
     super(bare ? reason : `${field}: ${reason}`);
     this.name = 'ContainerConfigError';
   }
@@ -47,13 +52,15 @@ export const NO_ENV_OBJECTS: EnvObjects = { configMaps: new Map(), secrets: new 
 export function envRefs(c: V1Container): { configMaps: Map<string, boolean>; secrets: Map<string, boolean> } {
   const configMaps = new Map<string, boolean>();
   const secrets = new Map<string, boolean>();
-  const add = (m: Map<string, boolean>, name: string | undefined, optional: boolean | undefined) => m.set(name ?? '', (m.get(name ?? '') ?? true) && (optional ?? false));
+  const add = (m: Map<string, boolean>, name: string | undefined, optional: boolean | undefined) =>
+    m.set(name ?? '', (m.get(name ?? '') ?? true) && (optional ?? false));
   for (const e of c.envFrom ?? []) {
     if (e.configMapRef) add(configMaps, e.configMapRef.name, e.configMapRef.optional);
     if (e.secretRef) add(secrets, e.secretRef.name, e.secretRef.optional);
   }
   for (const e of c.env ?? []) {
-    if (e.valueFrom?.configMapKeyRef) add(configMaps, e.valueFrom.configMapKeyRef.name, e.valueFrom.configMapKeyRef.optional);
+    if (e.valueFrom?.configMapKeyRef)
+      add(configMaps, e.valueFrom.configMapKeyRef.name, e.valueFrom.configMapKeyRef.optional);
     if (e.valueFrom?.secretKeyRef) add(secrets, e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.optional);
   }
   return { configMaps, secrets };
@@ -72,7 +79,8 @@ export function isEnvVarName(name: string): boolean {
 }
 
 /** The apiserver's message for a name that fails isEnvVarName. */
-export const ENV_VAR_NAME_RULE = "a valid environment variable name must consist only of printable ASCII characters other than '='";
+export const ENV_VAR_NAME_RULE =
+  "a valid environment variable name must consist only of printable ASCII characters other than '='";
 
 function configMapStrings(cm: V1ConfigMap): Record<string, string> {
   return { ...(cm.data ?? {}) };
@@ -102,12 +110,23 @@ export function expandWith(input: string, lookup: (name: string) => string): str
   let out = '';
   for (let i = 0; i < input.length; i++) {
     const ch = input[i]!;
-    if (ch !== '$' || i + 1 >= input.length) { out += ch; continue; }
+    if (ch !== '$' || i + 1 >= input.length) {
+      out += ch;
+      continue;
+    }
     const next = input[i + 1]!;
-    if (next === '$') { out += '$'; i++; continue; }
+    if (next === '$') {
+      out += '$';
+      i++;
+      continue;
+    }
     if (next === '(') {
       const close = input.indexOf(')', i + 2);
-      if (close < 0) { out += '$('; i++; continue; } // incomplete: kept, and the rest still parsed
+      if (close < 0) {
+        out += '$(';
+        i++;
+        continue;
+      } // incomplete: kept, and the rest still parsed
       out += lookup(input.slice(i + 2, close));
       i = close;
       continue;
@@ -124,15 +143,24 @@ export function fieldValue(path: string, ctx: Pick<EnvContext, 'pod' | 'podIPs' 
   const m = /^metadata\.(labels|annotations)\['([^']+)'\]$/.exec(path);
   if (m) return (m[1] === 'labels' ? md.labels : md.annotations)?.[m[2]!] ?? '';
   switch (path) {
-    case 'metadata.name': return md.name ?? '';
-    case 'metadata.namespace': return md.namespace ?? '';
-    case 'metadata.uid': return md.uid ?? '';
-    case 'spec.nodeName': return ctx.pod.spec?.nodeName ?? '';
-    case 'spec.serviceAccountName': return ctx.pod.spec?.serviceAccountName ?? '';
-    case 'status.podIP': return ctx.podIPs[0] ?? '';
-    case 'status.podIPs': return ctx.podIPs.join(',');
-    case 'status.hostIP': return ctx.hostIPs[0] ?? '';
-    case 'status.hostIPs': return ctx.hostIPs.join(',');
+    case 'metadata.name':
+      return md.name ?? '';
+    case 'metadata.namespace':
+      return md.namespace ?? '';
+    case 'metadata.uid':
+      return md.uid ?? '';
+    case 'spec.nodeName':
+      return ctx.pod.spec?.nodeName ?? '';
+    case 'spec.serviceAccountName':
+      return ctx.pod.spec?.serviceAccountName ?? '';
+    case 'status.podIP':
+      return ctx.podIPs[0] ?? '';
+    case 'status.podIPs':
+      return ctx.podIPs.join(',');
+    case 'status.hostIP':
+      return ctx.hostIPs[0] ?? '';
+    case 'status.hostIPs':
+      return ctx.hostIPs.join(',');
   }
   throw new ContainerConfigError('fieldRef.fieldPath', `unsupported field path ${JSON.stringify(path)}`);
 }
@@ -144,12 +172,18 @@ export function fieldValue(path: string, ctx: Pick<EnvContext, 'pod' | 'podIPs' 
  * the API's default (unset) and means 1. An unset limit of CPU or memory is the node's
  * allocatable, as kubelet's defaultPodLimitsForDownwardAPI; an unset request is 0.
  */
-export function resourceValue(c: V1Container, resource: string, divisor: string | number | undefined, ctx: Pick<EnvContext, 'nodeCpuMilli' | 'nodeMemoryBytes'>): string {
+export function resourceValue(
+  c: V1Container,
+  resource: string,
+  divisor: string | number | undefined,
+  ctx: Pick<EnvContext, 'nodeCpuMilli' | 'nodeMemoryBytes'>,
+): string {
   const dot = resource.indexOf('.');
   const kind = resource.slice(0, dot) as 'limits' | 'requests';
   const name = resource.slice(dot + 1);
   let q: string | number | undefined = c.resources?.[kind]?.[name] as string | number | undefined;
-  if (q === undefined && kind === 'limits') q = name === 'cpu' ? `${ctx.nodeCpuMilli}m` : name === 'memory' ? ctx.nodeMemoryBytes : undefined;
+  if (q === undefined && kind === 'limits')
+    q = name === 'cpu' ? `${ctx.nodeCpuMilli}m` : name === 'memory' ? ctx.nodeMemoryBytes : undefined;
   let d = parseQuantity(divisor ?? 0);
   if (d.numerator === 0n) d = parseQuantity(1);
   const v = parseQuantity(q ?? 0);
@@ -161,7 +195,13 @@ export function resourceValue(c: V1Container, resource: string, divisor: string 
  * A ConfigMap's or Secret's data as strings; undefined when it is missing and the reference is
  * optional; a missing required one is kubelet's CreateContainerConfigError (`configmap "x" not found`).
  */
-function sourceData(objects: EnvObjects, kind: 'configmap' | 'secret', name: string, optional: boolean | undefined, at: string): Record<string, string> | undefined {
+function sourceData(
+  objects: EnvObjects,
+  kind: 'configmap' | 'secret',
+  name: string,
+  optional: boolean | undefined,
+  at: string,
+): Record<string, string> | undefined {
   const o = kind === 'configmap' ? objects.configMaps.get(name) : objects.secrets.get(name);
   if (o) return kind === 'configmap' ? configMapStrings(o as V1ConfigMap) : secretStrings(o as V1Secret);
   if (optional) return undefined;
@@ -179,7 +219,12 @@ export interface ResolvedEnv {
  * order, each key with the source's prefix), then env entries, which may refer to any variable
  * defined before them with $(NAME). `objects` holds the ConfigMaps and Secrets already fetched.
  */
-export function resolveContainerEnv(c: V1Container, ctx: EnvContext, field: string, objects: EnvObjects = NO_ENV_OBJECTS): ResolvedEnv {
+export function resolveContainerEnv(
+  c: V1Container,
+  ctx: EnvContext,
+  field: string,
+  objects: EnvObjects = NO_ENV_OBJECTS,
+): ResolvedEnv {
   const vars = new Map<string, string>();
   const out: { name: string; value: string }[] = [];
   const skipped: string[] = [];
@@ -192,17 +237,29 @@ export function resolveContainerEnv(c: V1Container, ctx: EnvContext, field: stri
     if (!ref) throw new ContainerConfigError(`${field}.envFrom[${i}]`, 'neither configMapRef nor secretRef is set');
     const kind = src.configMapRef ? 'configmap' : 'secret';
     const name = ref.name ?? '';
-    const data = sourceData(objects, kind, name, ref.optional, `${field}.envFrom[${i}].${src.configMapRef ? 'configMapRef' : 'secretRef'}`);
+    const data = sourceData(
+      objects,
+      kind,
+      name,
+      ref.optional,
+      `${field}.envFrom[${i}].${src.configMapRef ? 'configMapRef' : 'secretRef'}`,
+    );
     if (!data) return;
     const what = `${src.configMapRef ? 'configMap' : 'secret'} ${ns}/${name}`;
     const invalid: string[] = [];
     for (const k of Object.keys(data).sort()) {
       const name = (src.prefix ?? '') + k;
-      if (!isEnvVarName(name)) { invalid.push(name); continue; }
+      if (!isEnvVarName(name)) {
+        invalid.push(name);
+        continue;
+      }
       vars.set(name, data[k]!);
       out.push({ name, value: data[k]! });
     }
-    if (invalid.length) skipped.push(`keys [${invalid.join(', ')}] from the EnvFrom ${what} were skipped since they are not valid environment variable names`);
+    if (invalid.length)
+      skipped.push(
+        `keys [${invalid.join(', ')}] from the EnvFrom ${what} were skipped since they are not valid environment variable names`,
+      );
   });
   for (const [i, e] of (c.env ?? []).entries()) {
     let value: string;
@@ -210,18 +267,31 @@ export function resolveContainerEnv(c: V1Container, ctx: EnvContext, field: stri
       const vf = e.valueFrom;
       const at = `${field}.env[${i}].valueFrom`;
       if (vf.fieldRef) value = fieldValue(vf.fieldRef.fieldPath, ctx);
-      else if (vf.resourceFieldRef) value = resourceValue(c, vf.resourceFieldRef.resource, vf.resourceFieldRef.divisor as string | number | undefined, ctx);
+      else if (vf.resourceFieldRef)
+        value = resourceValue(
+          c,
+          vf.resourceFieldRef.resource,
+          vf.resourceFieldRef.divisor as string | number | undefined,
+          ctx,
+        );
       else if (vf.configMapKeyRef || vf.secretKeyRef) {
         const ref = (vf.configMapKeyRef ?? vf.secretKeyRef)!;
         const kind = vf.configMapKeyRef ? 'configmap' : 'secret';
         const v = sourceData(objects, kind, ref.name ?? '', ref.optional, at)?.[ref.key];
         if (v === undefined) {
           if (ref.optional) continue;
-          throw new ContainerConfigError(at, `couldn't find key ${ref.key} in ${vf.configMapKeyRef ? 'ConfigMap' : 'Secret'} ${ns}/${ref.name ?? ''}`, true);
+          throw new ContainerConfigError(
+            at,
+            `couldn't find key ${ref.key} in ${vf.configMapKeyRef ? 'ConfigMap' : 'Secret'} ${ns}/${ref.name ?? ''}`,
+            true,
+          );
         }
         value = v;
       } else {
-        throw new ContainerConfigError(at, 'no source is set (fieldRef, resourceFieldRef, configMapKeyRef or secretKeyRef)');
+        throw new ContainerConfigError(
+          at,
+          'no source is set (fieldRef, resourceFieldRef, configMapKeyRef or secretKeyRef)',
+        );
       }
     } else {
       value = expandWith(e.value ?? '', lookup);
@@ -236,7 +306,12 @@ export function resolveContainerEnv(c: V1Container, ctx: EnvContext, field: stri
 }
 
 /** The environment alone (see resolveContainerEnv). */
-export function resolveEnv(c: V1Container, ctx: EnvContext, field: string, objects: EnvObjects = NO_ENV_OBJECTS): { name: string; value: string }[] {
+export function resolveEnv(
+  c: V1Container,
+  ctx: EnvContext,
+  field: string,
+  objects: EnvObjects = NO_ENV_OBJECTS,
+): { name: string; value: string }[] {
   return resolveContainerEnv(c, ctx, field, objects).env;
 }
 

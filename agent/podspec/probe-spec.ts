@@ -20,7 +20,14 @@ export interface HttpHeader {
 }
 
 export type ProbeHandler =
-  | { kind: 'httpGet'; scheme: 'HTTP' | 'HTTPS'; host?: string; path: string; port: number | string; headers: HttpHeader[] }
+  | {
+      kind: 'httpGet';
+      scheme: 'HTTP' | 'HTTPS';
+      host?: string;
+      path: string;
+      port: number | string;
+      headers: HttpHeader[];
+    }
   | { kind: 'tcpSocket'; host?: string; port: number | string }
   | { kind: 'exec'; command: string[] }
   | { kind: 'grpc'; port: number; service: string };
@@ -79,7 +86,8 @@ function probeHandler(probe: V1Probe): ProbeHandler {
       headers: (h.httpHeaders ?? []).map((x) => ({ name: x.name, value: x.value })),
     };
   }
-  if (probe.tcpSocket) return { kind: 'tcpSocket', host: probe.tcpSocket.host || undefined, port: probe.tcpSocket.port };
+  if (probe.tcpSocket)
+    return { kind: 'tcpSocket', host: probe.tcpSocket.host || undefined, port: probe.tcpSocket.port };
   if (probe.exec) return { kind: 'exec', command: probe.exec.command ?? [] };
   if (probe.grpc) return { kind: 'grpc', port: probe.grpc.port, service: probe.grpc.service ?? '' };
   throw new Error('probe has no handler (exec, httpGet, tcpSocket or grpc): validate pods with validateProbes first');

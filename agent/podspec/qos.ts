@@ -11,7 +11,11 @@ const qosResources = ['cpu', 'memory'] as const;
 
 function positive(v: string | number | undefined): boolean {
   if (v === undefined) return false;
-  try { return parseQuantity(v as string).numerator > 0n; } catch { return false; }
+  try {
+    return parseQuantity(v as string).numerator > 0n;
+  } catch {
+    return false;
+  }
 }
 
 export function getPodQOS(pod: V1Pod): QOSClass {

@@ -75,22 +75,33 @@ export interface PodResourceConfig {
  * The pod's effective requests and limits: the sum over app containers, or the largest init
  * container if that is bigger (init containers run one at a time, before the app containers).
  */
-export function podRequestsAndLimits(pod: V1Pod): { cpuRequestMilli: number; cpuLimitMilli?: number; memoryLimit?: number } {
+export function podRequestsAndLimits(pod: V1Pod): {
+  cpuRequestMilli: number;
+  cpuLimitMilli?: number;
+  memoryLimit?: number;
+} {
   const apps = pod.spec?.containers ?? [];
   const inits = pod.spec?.initContainers ?? [];
-  let cpuReq = 0, cpuLim = 0, memLim = 0;
-  let cpuLimitsDeclared = true, memoryLimitsDeclared = true;
+  let cpuReq = 0,
+    cpuLim = 0,
+    memLim = 0;
+  let cpuLimitsDeclared = true,
+    memoryLimitsDeclared = true;
   for (const c of apps) {
     const r = c.resources ?? {};
     cpuReq += milli(r.requests?.cpu ?? r.limits?.cpu);
-    if (r.limits?.cpu === undefined) cpuLimitsDeclared = false; else cpuLim += milli(r.limits.cpu);
-    if (r.limits?.memory === undefined) memoryLimitsDeclared = false; else memLim += bytes(r.limits.memory);
+    if (r.limits?.cpu === undefined) cpuLimitsDeclared = false;
+    else cpuLim += milli(r.limits.cpu);
+    if (r.limits?.memory === undefined) memoryLimitsDeclared = false;
+    else memLim += bytes(r.limits.memory);
   }
   for (const c of inits) {
     const r = c.resources ?? {};
     cpuReq = Math.max(cpuReq, milli(r.requests?.cpu ?? r.limits?.cpu));
-    if (r.limits?.cpu === undefined) cpuLimitsDeclared = false; else cpuLim = Math.max(cpuLim, milli(r.limits.cpu));
-    if (r.limits?.memory === undefined) memoryLimitsDeclared = false; else memLim = Math.max(memLim, bytes(r.limits.memory));
+    if (r.limits?.cpu === undefined) cpuLimitsDeclared = false;
+    else cpuLim = Math.max(cpuLim, milli(r.limits.cpu));
+    if (r.limits?.memory === undefined) memoryLimitsDeclared = false;
+    else memLim = Math.max(memLim, bytes(r.limits.memory));
   }
   return {
     cpuRequestMilli: cpuReq,

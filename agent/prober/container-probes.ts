@@ -15,7 +15,14 @@ export interface ContainerProbesDeps {
   /** When the manager started (scheduler clock): the first period after it gets jitter. */
   managerStartedAt: number;
   logger: Logger;
-  attempted(c: ContainerProbes, w: ProbeWorker, o: ProbeOutcome, intendedAt: number | undefined, startedAt: number, durationMs: number): void;
+  attempted(
+    c: ContainerProbes,
+    w: ProbeWorker,
+    o: ProbeOutcome,
+    intendedAt: number | undefined,
+    startedAt: number,
+    durationMs: number,
+  ): void;
   changed(c: ContainerProbes, type: ProbeType, result: 'success' | 'failure', message: string): void;
 }
 
@@ -35,7 +42,13 @@ export const PHASE_STEP_MS = 20;
  * manager's first period (the agent just started and adopts every running container at once)
  * the first attempt waits for the grid too, as kubelet jitters its workers after a restart.
  */
-export function workerTiming(spec: ProbeSpec, now: number, startedAt: number, young: boolean, random: () => number): WorkerTiming {
+export function workerTiming(
+  spec: ProbeSpec,
+  now: number,
+  startedAt: number,
+  young: boolean,
+  random: () => number,
+): WorkerTiming {
   const period = spec.periodSeconds * 1000;
   const earliest = startedAt + spec.initialDelaySeconds * 1000;
   const phase = Math.floor((now + random() * period) / PHASE_STEP_MS) * PHASE_STEP_MS;
@@ -74,11 +87,19 @@ export class ContainerProbes {
       const spec = probeSpec(probe);
       const young = now - deps.managerStartedAt < spec.periodSeconds * 1000;
       const timing = workerTiming(spec, now, startedAt, young, deps.random);
-      const worker = new ProbeWorker(type, spec, target, deps.scheduler, deps.run, {
-        canProbe: () => type === 'startup' || this.started,
-        attempted: (w, o, intendedAt, at, ms) => deps.attempted(this, w, o, intendedAt, at, ms),
-        changed: (w, result, message) => this.onChanged(w, result, message),
-      }, timing);
+      const worker = new ProbeWorker(
+        type,
+        spec,
+        target,
+        deps.scheduler,
+        deps.run,
+        {
+          canProbe: () => type === 'startup' || this.started,
+          attempted: (w, o, intendedAt, at, ms) => deps.attempted(this, w, o, intendedAt, at, ms),
+          changed: (w, result, message) => this.onChanged(w, result, message),
+        },
+        timing,
+      );
       this.workers.set(type, worker);
     }
     this.started = !probes.has('startup');

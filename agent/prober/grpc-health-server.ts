@@ -9,8 +9,14 @@
 import http2 from 'node:http2';
 import { pathToFileURL } from 'node:url';
 import {
-  decodeHealthCheckRequest, encodeHealthCheckResponse, frameMessage, HEALTH_CHECK_PATH, SERVING_STATUS, unframeMessage,
+  decodeHealthCheckRequest,
+  encodeHealthCheckResponse,
+  frameMessage,
+  HEALTH_CHECK_PATH,
+  SERVING_STATUS,
+  unframeMessage,
 } from './grpc-wire.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface HealthServerOptions {
   port: number;
@@ -20,7 +26,9 @@ export interface HealthServerOptions {
   hang?: boolean;
 }
 
-export function startHealthServer(o: HealthServerOptions): Promise<{ server: http2.Http2Server; port: number; close(): Promise<void> }> {
+export function startHealthServer(
+  o: HealthServerOptions,
+): Promise<{ server: http2.Http2Server; port: number; close(): Promise<void> }> {
   const statuses = o.statuses ?? new Map([['', 1]]);
   const server = http2.createServer();
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -36,7 +44,15 @@ export function startHealthServer(o: HealthServerOptions): Promise<{ server: htt
     stream.on('end', () => {
       if (o.hang || stream.destroyed) return;
       const trailersOnly = (code: number, message: string) =>
-        stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) }, { endStream: true });
+        stream.respond(
+          {
+            ':status': 200,
+            'content-type': 'application/grpc',
+            'grpc-status': String(code),
+            'grpc-message': encodeURIComponent(message),
+          },
+          { endStream: true },
+        );
       if (headers[':path'] !== HEALTH_CHECK_PATH) return trailersOnly(12, `unknown method ${headers[':path']}`);
       const framed = unframeMessage(Buffer.concat(chunks));
       if (!framed) return trailersOnly(13, 'no request message');
@@ -44,7 +60,7 @@ export function startHealthServer(o: HealthServerOptions): Promise<{ server: htt
       try {
         service = decodeHealthCheckRequest(framed.message).service;
       } catch (e) {
-        return trailersOnly(13, (e as Error).message);
+        return trailersOnly(13, errorMessage(e));
       }
       const status = statuses.get(service);
       if (status === undefined) return trailersOnly(5, 'unknown service');
@@ -101,7 +117,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     process.on('SIGTERM', bye);
     process.on('SIGINT', bye);
   } catch (e) {
-    process.stderr.write(`grpc-health-server: ${(e as Error).message}\n`);
+    process.stderr.write(`grpc-health-server: ${errorMessage(e)}\n`);
     process.exit(2);
   }
 }

@@ -14,8 +14,18 @@ export type ServingStatusName = (typeof SERVING_STATUS)[number];
 
 /** gRPC status codes we name in messages (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
 export const GRPC_CODES: Record<number, string> = {
-  0: 'OK', 1: 'Canceled', 2: 'Unknown', 3: 'InvalidArgument', 4: 'DeadlineExceeded', 5: 'NotFound',
-  7: 'PermissionDenied', 8: 'ResourceExhausted', 12: 'Unimplemented', 13: 'Internal', 14: 'Unavailable', 16: 'Unauthenticated',
+  0: 'OK',
+  1: 'Canceled',
+  2: 'Unknown',
+  3: 'InvalidArgument',
+  4: 'DeadlineExceeded',
+  5: 'NotFound',
+  7: 'PermissionDenied',
+  8: 'ResourceExhausted',
+  12: 'Unimplemented',
+  13: 'Internal',
+  14: 'Unavailable',
+  16: 'Unauthenticated',
 };
 
 export function encodeVarint(n: number): number[] {

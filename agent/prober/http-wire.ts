@@ -55,7 +55,10 @@ export function parseResponseHead(buf: Buffer): ResponseHead | undefined | Error
   let offset = 0;
   for (;;) {
     const end = buf.indexOf('\r\n\r\n', offset, 'latin1');
-    if (end < 0) return buf.length - offset > MAX_HEAD_BYTES ? new Error(`response head larger than ${MAX_HEAD_BYTES} bytes`) : undefined;
+    if (end < 0)
+      return buf.length - offset > MAX_HEAD_BYTES
+        ? new Error(`response head larger than ${MAX_HEAD_BYTES} bytes`)
+        : undefined;
     const lines = buf.toString('latin1', offset, end).split('\r\n');
     const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
     if (!m) return new Error(`malformed HTTP response: ${JSON.stringify((lines[0] ?? '').slice(0, 80))}`);

@@ -69,42 +69,87 @@ export class ProbeManager {
     }
     existing?.stop();
     if (!containers) this.pods.set(podUid, (containers = new Map()));
-    containers.set(name, new ContainerProbes(podUid, target, {
-      scheduler: this.scheduler,
-      run: this.opts.run ?? runProbe,
-      random: this.opts.random ?? Math.random,
-      managerStartedAt: this.startedAt,
-      logger: this.logger(podUid, target),
-      attempted: (c, w, o, intendedAt, startedAt, durationMs) => {
-        // The counter is looked up once per worker and result, not built per probe.
-        const byResult = (c.counters[w.type] ??= {});
-        const counter = (byResult[o.result] ??= this.metrics.counter(
-          podUid, c.target.pod.metadata?.namespace ?? 'default', c.target.pod.metadata?.name ?? '', c.containerName, w.type, o.result,
-        ));
-        counter.count++;
-        const log = () => this.logger(podUid, c.target);
-        const onEvent = this.opts.onEvent;
-        if (onEvent && (o.result !== 'success' || o.warning)) {
-          const word = TYPE_WORD[w.type];
-          const [reason, message] = o.result === 'failure' ? ['Unhealthy', `${word} probe failed: ${o.message}`] as const
-            : o.result === 'unknown' ? ['Unhealthy', `${word} probe errored: ${o.message}`] as const
-              : ['ProbeWarning', `${word} probe warning: ${o.warning}`] as const;
-          onEvent({ podUid, pod: c.target.pod, containerName: c.containerName, probe: w.type, type: 'Warning', reason, message });
-        } else if (o.result === 'failure') {
-          // kubelet records an Unhealthy event for every failed attempt.
-          log().warn('Unhealthy', { reason: 'Unhealthy', probe: w.type, message: `${TYPE_WORD[w.type]} probe failed: ${o.message}` });
-        } else if (o.result === 'unknown') {
-          log().warn('probe could not run', { probe: w.type, message: `${TYPE_WORD[w.type]} probe errored: ${o.message}` });
-        } else if (o.warning) {
-          log().warn('ProbeWarning', { reason: 'ProbeWarning', probe: w.type, message: `${TYPE_WORD[w.type]} probe warning: ${o.warning}` });
-        }
-        this.opts.onProbe?.({ podUid, containerName: c.containerName, type: w.type, intendedAt, startedAt, durationMs, result: o.result });
-      },
-      changed: (c, type, result, message) => {
-        this.logger(podUid, c.target).info('probe result changed', { probe: type, result, message });
-        this.opts.onChange({ podUid, containerName: c.containerName, containerId: c.containerId, type, result, message });
-      },
-    }));
+    containers.set(
+      name,
+      new ContainerProbes(podUid, target, {
+        scheduler: this.scheduler,
+        run: this.opts.run ?? runProbe,
+        random: this.opts.random ?? Math.random,
+        managerStartedAt: this.startedAt,
+        logger: this.logger(podUid, target),
+        attempted: (c, w, o, intendedAt, startedAt, durationMs) => {
+          // The counter is looked up once per worker and result, not built per probe.
+          const byResult = (c.counters[w.type] ??= {});
+          const counter = (byResult[o.result] ??= this.metrics.counter(
+            podUid,
+            c.target.pod.metadata?.namespace ?? 'default',
+            c.target.pod.metadata?.name ?? '',
+            c.containerName,
+            w.type,
+            o.result,
+          ));
+          counter.count++;
+          const log = () => this.logger(podUid, c.target);
+          const onEvent = this.opts.onEvent;
+          if (onEvent && (o.result !== 'success' || o.warning)) {
+            const word = TYPE_WORD[w.type];
+            const [reason, message] =
+              o.result === 'failure'
+                ? (['Unhealthy', `${word} probe failed: ${o.message}`] as const)
+                : o.result === 'unknown'
+                  ? (['Unhealthy', `${word} probe errored: ${o.message}`] as const)
+                  : (['ProbeWarning', `${word} probe warning: ${o.warning}`] as const);
+            onEvent({
+              podUid,
+              pod: c.target.pod,
+              containerName: c.containerName,
+              probe: w.type,
+              type: 'Warning',
+              reason,
+              message,
+            });
+          } else if (o.result === 'failure') {
+            // kubelet records an Unhealthy event for every failed attempt.
+            log().warn('Unhealthy', {
+              reason: 'Unhealthy',
+              probe: w.type,
+              message: `${TYPE_WORD[w.type]} probe failed: ${o.message}`,
+            });
+          } else if (o.result === 'unknown') {
+            log().warn('probe could not run', {
+              probe: w.type,
+              message: `${TYPE_WORD[w.type]} probe errored: ${o.message}`,
+            });
+          } else if (o.warning) {
+            log().warn('ProbeWarning', {
+              reason: 'ProbeWarning',
+              probe: w.type,
+              message: `${TYPE_WORD[w.type]} probe warning: ${o.warning}`,
+            });
+          }
+          this.opts.onProbe?.({
+            podUid,
+            containerName: c.containerName,
+            type: w.type,
+            intendedAt,
+            startedAt,
+            durationMs,
+            result: o.result,
+          });
+        },
+        changed: (c, type, result, message) => {
+          this.logger(podUid, c.target).info('probe result changed', { probe: type, result, message });
+          this.opts.onChange({
+            podUid,
+            containerName: c.containerName,
+            containerId: c.containerId,
+            type,
+            result,
+            message,
+          });
+        },
+      }),
+    );
   }
 
   removeContainer(podUid: string, containerName: string): void {

@@ -16,7 +16,14 @@ export class ProbeMetrics {
   private series = new Map<string, Series>();
 
   /** The counter of one series (created at 0); callers may keep it and increment `count`. */
-  counter(podUid: string, namespace: string, pod: string, container: string, type: ProbeType, result: ProbeResult): { count: number } {
+  counter(
+    podUid: string,
+    namespace: string,
+    pod: string,
+    container: string,
+    type: ProbeType,
+    result: ProbeResult,
+  ): { count: number } {
     const key = `${podUid}\u0000${container}\u0000${type}\u0000${result}`;
     let s = this.series.get(key);
     if (!s) {
@@ -45,7 +52,8 @@ export class ProbeMetrics {
       '# HELP prober_probe_total Cumulative number of a liveness, readiness or startup probe for a container by result.',
       '# TYPE prober_probe_total counter',
     ];
-    for (const [labels, n] of [...sums].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) lines.push(`prober_probe_total{${labels}} ${n}`);
+    for (const [labels, n] of [...sums].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      lines.push(`prober_probe_total{${labels}} ${n}`);
     return lines.join('\n') + '\n';
   }
 }

@@ -10,6 +10,7 @@ import { tcpProbe } from './handlers/tcp.js';
 import { resolvePort } from '../podspec/ports.js';
 import type { ProbeSpec } from '../podspec/probe-spec.js';
 import type { ProbeOutcome, ProbeTarget } from './types.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface RunningProbe {
   /** The verdict: at completion, or at the timeout. */
@@ -64,7 +65,7 @@ export const runProbe: ProbeRunner = (spec, target, connections) => {
     },
     (e: unknown) => {
       clear();
-      if (!settled) settle({ result: 'unknown', message: `probe error: ${(e as Error)?.message ?? e}` });
+      if (!settled) settle({ result: 'unknown', message: `probe error: ${errorMessage(e)}` });
       settled = true;
     },
   );
@@ -78,7 +79,13 @@ export const runProbe: ProbeRunner = (spec, target, connections) => {
   };
 };
 
-async function runHandler(spec: ProbeSpec, target: ProbeTarget, timeoutMs: number, signal: AbortSignal, connections?: ProbeConnections): Promise<ProbeOutcome> {
+async function runHandler(
+  spec: ProbeSpec,
+  target: ProbeTarget,
+  timeoutMs: number,
+  signal: AbortSignal,
+  connections?: ProbeConnections,
+): Promise<ProbeOutcome> {
   const h = spec.handler;
   if (h.kind === 'exec') return execProbe(target, h.command, timeoutMs);
   const host = h.kind === 'grpc' ? target.podIP() : (h.host ?? target.podIP());
@@ -87,7 +94,7 @@ async function runHandler(spec: ProbeSpec, target: ProbeTarget, timeoutMs: numbe
   try {
     port = resolvePort(h.port, target.container);
   } catch (e) {
-    return { result: 'unknown', message: (e as Error).message };
+    return { result: 'unknown', message: errorMessage(e) };
   }
   switch (h.kind) {
     case 'tcpSocket':
@@ -100,7 +107,10 @@ async function runHandler(spec: ProbeSpec, target: ProbeTarget, timeoutMs: numbe
       try {
         url = new URL(`${h.scheme.toLowerCase()}://${hostPort(host, port)}${path}`);
       } catch {
-        return { result: 'unknown', message: `invalid probe URL for host ${JSON.stringify(host)} and path ${JSON.stringify(h.path)}` };
+        return {
+          result: 'unknown',
+          message: `invalid probe URL for host ${JSON.stringify(host)} and path ${JSON.stringify(h.path)}`,
+        };
       }
       return httpProbe({ url, headers: h.headers, signal });
     }

@@ -19,7 +19,11 @@ export interface ThresholdState {
  * never kills a container it has not probed), a startup probe "not started yet".
  */
 export function initialThresholdState(type: ProbeType): ThresholdState {
-  return { reported: type === 'readiness' ? 'failure' : type === 'liveness' ? 'success' : 'unknown', last: undefined, run: 0 };
+  return {
+    reported: type === 'readiness' ? 'failure' : type === 'liveness' ? 'success' : 'unknown',
+    last: undefined,
+    run: 0,
+  };
 }
 
 export interface Thresholds {

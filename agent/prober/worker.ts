@@ -20,7 +20,13 @@ export interface WorkerHooks {
   /** False while a startup probe holds this worker back: the slot passes without a probe. */
   canProbe(): boolean;
   /** Every attempt's outcome (metrics, logs, timing). */
-  attempted(w: ProbeWorker, outcome: ProbeOutcome, intendedAt: number | undefined, startedAt: number, durationMs: number): void;
+  attempted(
+    w: ProbeWorker,
+    outcome: ProbeOutcome,
+    intendedAt: number | undefined,
+    startedAt: number,
+    durationMs: number,
+  ): void;
   /** The reported (thresholded) result changed. */
   changed(w: ProbeWorker, result: 'success' | 'failure', message: string): void;
 }
@@ -127,8 +133,13 @@ export class ProbeWorker {
       } else {
         const secs = ((now - this.inFlight.startedAt) / 1000).toFixed(1);
         this.record(
-          { result: 'failure', message: `timeout after ${this.spec.timeoutSeconds}s: the previous probe is still running ${secs}s after it started; not starting another` },
-          intendedAt, now, 0,
+          {
+            result: 'failure',
+            message: `timeout after ${this.spec.timeoutSeconds}s: the previous probe is still running ${secs}s after it started; not starting another`,
+          },
+          intendedAt,
+          now,
+          0,
         );
       }
       return;

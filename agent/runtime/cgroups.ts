@@ -11,6 +11,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { MIN_SHARES, podResourceConfig, sharesToWeight } from '../podspec/resources.js';
 import type { QOSClass } from '../podspec/qos.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export type CgroupVersion = 1 | 2;
 
@@ -31,7 +32,11 @@ export interface CgroupUsage {
 }
 
 /** Mount points of the cgroup controllers, from /proc/self/mountinfo. */
-export function cgroupMounts(mountinfo: string): { version: CgroupVersion; unified?: string; controllers: Map<string, string> } {
+export function cgroupMounts(mountinfo: string): {
+  version: CgroupVersion;
+  unified?: string;
+  controllers: Map<string, string>;
+} {
   const controllers = new Map<string, string>();
   let unified: string | undefined;
   let unifiedIsRoot = false;
@@ -47,13 +52,36 @@ export function cgroupMounts(mountinfo: string): { version: CgroupVersion; unifi
       unifiedIsRoot = mountPoint === '/sys/fs/cgroup';
     } else if (fsType === 'cgroup') {
       for (const opt of (right[2] ?? '').split(',')) {
-        if (['cpu', 'cpuacct', 'memory', 'pids', 'cpuset', 'blkio', 'devices', 'freezer', 'net_cls', 'net_prio', 'perf_event', 'hugetlb', 'rdma', 'misc'].includes(opt)) controllers.set(opt, mountPoint);
+        if (
+          [
+            'cpu',
+            'cpuacct',
+            'memory',
+            'pids',
+            'cpuset',
+            'blkio',
+            'devices',
+            'freezer',
+            'net_cls',
+            'net_prio',
+            'perf_event',
+            'hugetlb',
+            'rdma',
+            'misc',
+          ].includes(opt)
+        )
+          controllers.set(opt, mountPoint);
         else if (opt === 'name=systemd') controllers.set('name=systemd', mountPoint);
       }
     }
   }
   // Hybrid hosts (v1 controllers plus an empty v2 tree at /sys/fs/cgroup/unified) are v1 for us.
-  const version: CgroupVersion = controllers.has('cpu') && controllers.has('memory') ? 1 : unified && (unifiedIsRoot || controllers.size === 0) ? 2 : 1;
+  const version: CgroupVersion =
+    controllers.has('cpu') && controllers.has('memory')
+      ? 1
+      : unified && (unifiedIsRoot || controllers.size === 0)
+        ? 2
+        : 1;
   return { version, unified, controllers };
 }
 
@@ -64,7 +92,12 @@ export function podCgroupPath(root: string, uid: string, qos: QOSClass): string 
 }
 
 async function exists(p: string): Promise<boolean> {
-  try { await access(p); return true; } catch { return false; }
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export class CgroupManager {
@@ -77,7 +110,8 @@ export class CgroupManager {
     this.version = m.version;
     this.unified = m.unified;
     this.controllers = m.controllers;
-    if (this.version === 1 && (!this.controllers.has('cpu') || !this.controllers.has('memory'))) throw new Error('cgroup v1 cpu and memory controllers are not mounted');
+    if (this.version === 1 && (!this.controllers.has('cpu') || !this.controllers.has('memory')))
+      throw new Error('cgroup v1 cpu and memory controllers are not mounted');
     if (this.version === 2 && !this.unified) throw new Error('no cgroup filesystem is mounted');
   }
 
@@ -88,13 +122,16 @@ export class CgroupManager {
   /** Directories of a cgroup path in each hierarchy that matters to us. */
   private dirs(path: string, controllers = ['cpu', 'memory']): string[] {
     if (this.version === 2) return [join(this.unified!, path)];
-    return [...new Set(controllers.map((c) => this.controllers.get(c)).filter((m): m is string => !!m))].map((m) => join(m, path));
+    return [...new Set(controllers.map((c) => this.controllers.get(c)).filter((m): m is string => !!m))].map((m) =>
+      join(m, path),
+    );
   }
 
   /** Create <root>/kubepods and its QoS children; on v2 enable the controllers down the tree. */
   async init(): Promise<void> {
     const kubepods = posix.join(this.root, 'kubepods');
-    for (const p of [kubepods, posix.join(kubepods, 'burstable'), posix.join(kubepods, 'besteffort')]) await this.ensure(p);
+    for (const p of [kubepods, posix.join(kubepods, 'burstable'), posix.join(kubepods, 'besteffort')])
+      await this.ensure(p);
     // BestEffort pods only get CPU that nobody else wants.
     await this.setCpu(posix.join(kubepods, 'besteffort'), MIN_SHARES, undefined, 100_000);
   }
@@ -119,9 +156,10 @@ export class CgroupManager {
     const want = ['cpu', 'memory', 'pids'];
     const enabled = (await readFile(join(dir, 'cgroup.subtree_control'), 'utf8').catch(() => '')).split(/\s+/);
     const missing = want.filter((c) => !enabled.includes(c));
-    if (missing.length) await writeFile(join(dir, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' ')).catch((e) => {
-      this.opts.logger.warn('cannot enable cgroup controllers', { dir, controllers: missing, error: e as Error });
-    });
+    if (missing.length)
+      await writeFile(join(dir, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' ')).catch((e) => {
+        this.opts.logger.warn('cannot enable cgroup controllers', { dir, controllers: missing, error: e as Error });
+      });
   }
 
   private async setCpu(path: string, shares: number, quotaUs: number | undefined, periodUs: number): Promise<void> {
@@ -154,7 +192,7 @@ export class CgroupManager {
       await this.setCpu(path, rc.cpuShares, rc.cpuQuotaUs, rc.cpuPeriodUs);
       await this.setMemory(path, rc.memoryLimitBytes);
     } catch (e) {
-      throw new Error(`cannot set limits on pod cgroup ${path}: ${(e as Error).message}`);
+      throw new Error(`cannot set limits on pod cgroup ${path}: ${errorMessage(e)}`);
     }
     return path;
   }
@@ -164,16 +202,24 @@ export class CgroupManager {
    * quota -1 and memory Infinity when there is no limit.
    */
   async podConfig(path: string): Promise<PodCgroupConfig> {
-    const read = async (controller: string, file: string) => (await readFile(join(this.controllerDir(controller, path), file), 'utf8')).trim();
+    const read = async (controller: string, file: string) =>
+      (await readFile(join(this.controllerDir(controller, path), file), 'utf8')).trim();
     if (this.version === 2) {
       const [quota, period] = (await read('cpu', 'cpu.max')).split(/\s+/);
       const weight = Number(await read('cpu', 'cpu.weight'));
       const mem = await read('memory', 'memory.max');
-      return { cpuShares: weightToShares(weight), cpuQuotaUs: quota === 'max' ? -1 : Number(quota), cpuPeriodUs: Number(period), memoryLimitBytes: mem === 'max' ? Infinity : Number(mem) };
+      return {
+        cpuShares: weightToShares(weight),
+        cpuQuotaUs: quota === 'max' ? -1 : Number(quota),
+        cpuPeriodUs: Number(period),
+        memoryLimitBytes: mem === 'max' ? Infinity : Number(mem),
+      };
     }
     const mem = Number(await read('memory', 'memory.limit_in_bytes'));
     return {
-      cpuShares: Number(await read('cpu', 'cpu.shares')), cpuQuotaUs: Number(await read('cpu', 'cpu.cfs_quota_us')), cpuPeriodUs: Number(await read('cpu', 'cpu.cfs_period_us')),
+      cpuShares: Number(await read('cpu', 'cpu.shares')),
+      cpuQuotaUs: Number(await read('cpu', 'cpu.cfs_quota_us')),
+      cpuPeriodUs: Number(await read('cpu', 'cpu.cfs_period_us')),
       // v1 reports "no limit" as the largest page-aligned 64-bit value.
       memoryLimitBytes: mem >= 2 ** 62 ? Infinity : mem,
     };
@@ -181,11 +227,17 @@ export class CgroupManager {
 
   /** Write some of the pod cgroup's values (kubelet's SetPodCgroupConfig): one resize step. */
   async setPodConfig(path: string, set: Partial<PodCgroupConfig>): Promise<void> {
-    if (set.memoryLimitBytes !== undefined) await this.setMemory(path, Number.isFinite(set.memoryLimitBytes) ? set.memoryLimitBytes : undefined);
+    if (set.memoryLimitBytes !== undefined)
+      await this.setMemory(path, Number.isFinite(set.memoryLimitBytes) ? set.memoryLimitBytes : undefined);
     if (set.cpuQuotaUs === undefined && set.cpuShares === undefined) return;
     const cur = await this.podConfig(path);
     const quota = set.cpuQuotaUs ?? cur.cpuQuotaUs;
-    await this.setCpu(path, set.cpuShares ?? cur.cpuShares, quota < 0 ? undefined : quota, set.cpuPeriodUs ?? cur.cpuPeriodUs);
+    await this.setCpu(
+      path,
+      set.cpuShares ?? cur.cpuShares,
+      quota < 0 ? undefined : quota,
+      set.cpuPeriodUs ?? cur.cpuPeriodUs,
+    );
   }
 
   /** The pod's cgroup path if it exists (under whichever QoS it was created). */
@@ -201,8 +253,14 @@ export class CgroupManager {
   async remove(path: string): Promise<void> {
     // On a hybrid host runc also makes every container's cgroup path in the (controller-less) v2
     // tree at /sys/fs/cgroup/unified: the pod's directory there must go as well.
-    const mounts = this.version === 2 ? [this.unified!] : [...new Set([...this.controllers.values(), ...(this.unified ? [this.unified] : [])])];
-    for (const m of mounts) await removeTree(join(m, path)).catch((e) => this.opts.logger.warn('cannot remove cgroup', { path: join(m, path), error: e as Error }));
+    const mounts =
+      this.version === 2
+        ? [this.unified!]
+        : [...new Set([...this.controllers.values(), ...(this.unified ? [this.unified] : [])])];
+    for (const m of mounts)
+      await removeTree(join(m, path)).catch((e) =>
+        this.opts.logger.warn('cannot remove cgroup', { path: join(m, path), error: e as Error }),
+      );
   }
 
   async removePod(uid: string): Promise<void> {
@@ -218,14 +276,22 @@ export class CgroupManager {
         const cpu = parseKeyed(await readFile(join(d, 'cpu.stat'), 'utf8'));
         const usage = Number((await readFile(join(d, 'memory.current'), 'utf8')).trim());
         const mem = parseKeyed(await readFile(join(d, 'memory.stat'), 'utf8'));
-        return { cpuUsageNs: (cpu.usage_usec ?? 0) * 1000, memoryUsageBytes: usage, memoryWorkingSetBytes: Math.max(0, usage - (mem.inactive_file ?? 0)) };
+        return {
+          cpuUsageNs: (cpu.usage_usec ?? 0) * 1000,
+          memoryUsageBytes: usage,
+          memoryWorkingSetBytes: Math.max(0, usage - (mem.inactive_file ?? 0)),
+        };
       }
       const cpuacct = this.controllers.get('cpuacct') ?? this.controllers.get('cpu')!;
       const cpuNs = Number((await readFile(join(cpuacct, path, 'cpuacct.usage'), 'utf8')).trim());
       const memDir = join(this.controllers.get('memory')!, path);
       const usage = Number((await readFile(join(memDir, 'memory.usage_in_bytes'), 'utf8')).trim());
       const mem = parseKeyed(await readFile(join(memDir, 'memory.stat'), 'utf8'));
-      return { cpuUsageNs: cpuNs, memoryUsageBytes: usage, memoryWorkingSetBytes: Math.max(0, usage - (mem.total_inactive_file ?? 0)) };
+      return {
+        cpuUsageNs: cpuNs,
+        memoryUsageBytes: usage,
+        memoryWorkingSetBytes: Math.max(0, usage - (mem.total_inactive_file ?? 0)),
+      };
     } catch {
       return undefined;
     }

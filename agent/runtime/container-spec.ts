@@ -61,7 +61,9 @@ export function buildContainerConfig(i: ContainerConfigInput): Docker.ContainerC
   const runAsUser = sc.runAsUser ?? podSc.runAsUser;
   const runAsGroup = sc.runAsGroup ?? podSc.runAsGroup;
   const res = containerResources(c);
-  const groups = [...(podSc.supplementalGroups ?? []), ...(podSc.fsGroup !== undefined ? [podSc.fsGroup] : [])].map(String);
+  const groups = [...(podSc.supplementalGroups ?? []), ...(podSc.fsGroup !== undefined ? [podSc.fsGroup] : [])].map(
+    String,
+  );
   const securityOpt: string[] = [];
   if (sc.allowPrivilegeEscalation === false) securityOpt.push('no-new-privileges');
   const spec = pod.spec!;
@@ -91,7 +93,12 @@ export function buildContainerConfig(i: ContainerConfigInput): Docker.ContainerC
     Cmd: expandArgs(c.args, i.env),
     Env: i.env.map((e) => `${e.name}=${e.value}`),
     WorkingDir: c.workingDir || undefined,
-    User: runAsUser !== undefined ? (runAsGroup !== undefined ? `${runAsUser}:${runAsGroup}` : String(runAsUser)) : undefined,
+    User:
+      runAsUser !== undefined
+        ? runAsGroup !== undefined
+          ? `${runAsUser}:${runAsGroup}`
+          : String(runAsUser)
+        : undefined,
     Tty: c.tty ?? false,
     OpenStdin: c.stdin ?? false,
     StdinOnce: c.stdinOnce ?? false,
@@ -101,7 +108,13 @@ export function buildContainerConfig(i: ContainerConfigInput): Docker.ContainerC
       IpcMode: `container:${i.sandboxId}`,
       // An ephemeral container's target wins: it is there to see that container's processes (as
       // the CRI's NamespaceOption TARGET, Docker's pid: container:<id>).
-      PidMode: i.targetContainerId ? `container:${i.targetContainerId}` : spec.hostPID ? 'host' : spec.shareProcessNamespace ? `container:${i.sandboxId}` : undefined,
+      PidMode: i.targetContainerId
+        ? `container:${i.targetContainerId}`
+        : spec.hostPID
+          ? 'host'
+          : spec.shareProcessNamespace
+            ? `container:${i.sandboxId}`
+            : undefined,
       CgroupParent: i.cgroupParent,
       CpuShares: res.cpuShares,
       CpuQuota: res.cpuQuotaUs || undefined,

@@ -9,14 +9,23 @@ import { LABELS } from './naming.js';
  * Each event's action, container id and labels (its Actor's attributes), in order. Returns the
  * function that stops following.
  */
-export function followContainerEvents(docker: Docker, instance: string, logger: Logger, onEvent: (action: string, id: string, attributes?: Record<string, string>) => void): () => void {
+export function followContainerEvents(
+  docker: Docker,
+  instance: string,
+  logger: Logger,
+  onEvent: (action: string, id: string, attributes?: Record<string, string>) => void,
+): () => void {
   let stopped = false;
   let current: Readable | undefined;
   const connect = async () => {
     while (!stopped) {
       try {
         const stream = (await docker.getEvents({
-          filters: { type: ['container'], label: [`${LABELS.instance}=${instance}`], event: ['start', 'die', 'oom', 'destroy', 'stop', 'kill'] },
+          filters: {
+            type: ['container'],
+            label: [`${LABELS.instance}=${instance}`],
+            event: ['start', 'die', 'oom', 'destroy', 'stop', 'kill'],
+          },
         })) as unknown as Readable;
         current = stream;
         let buf = '';
@@ -29,11 +38,18 @@ export function followContainerEvents(docker: Docker, instance: string, logger: 
               buf = buf.slice(nl + 1);
               if (!line) continue;
               try {
-                const ev = JSON.parse(line) as { Action?: string; status?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+                const ev = JSON.parse(line) as {
+                  Action?: string;
+                  status?: string;
+                  id?: string;
+                  Actor?: { ID?: string; Attributes?: Record<string, string> };
+                };
                 const id = ev.Actor?.ID ?? ev.id ?? '';
                 const action = ev.Action ?? ev.status ?? '';
                 onEvent(action, id, ev.Actor?.Attributes);
-              } catch { /* a partial line: ignored */ }
+              } catch {
+                /* a partial line: ignored */
+              }
             }
           });
           stream.on('end', () => resolve());

@@ -27,7 +27,9 @@ export async function dockerExec(
   maxOutputBytes = MAX_READ_BYTES,
 ): Promise<DockerExecResult> {
   const t0 = Date.now();
-  const exec = await docker.getContainer(containerId).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false });
+  const exec = await docker
+    .getContainer(containerId)
+    .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false });
   const stream = await exec.start({ hijack: true, stdin: false });
   const output: Buffer[] = [];
   let kept = 0;
@@ -93,7 +95,8 @@ async function killExec(exec: Docker.Exec): Promise<string> {
  * descendants are found from /proc/<pid>/stat parent links. Returns the pids, or why not.
  */
 export function killProcessTree(rootPid: number, containerId: string): number[] | string {
-  if (!inContainer(rootPid, containerId)) return `pid ${rootPid} is not a process of container ${containerId.slice(0, 12)} (not in this pid namespace?); could not kill it`;
+  if (!inContainer(rootPid, containerId))
+    return `pid ${rootPid} is not a process of container ${containerId.slice(0, 12)} (not in this pid namespace?); could not kill it`;
   const stopped = new Set<number>();
   for (let pass = 0; pass < 5; pass++) {
     const tree = descendants(rootPid);

@@ -51,9 +51,16 @@ function toResources(info: Docker.ContainerInspectInfo): RuntimeResources {
   const h = info.HostConfig;
   const memoryRequest = info.Config.Labels?.[LABELS.memoryRequest];
   let memoryRequestBytes: number | undefined;
-  try { memoryRequestBytes = memoryRequest === undefined ? undefined : quantityValue(memoryRequest); } catch { /* not ours to judge */ }
+  try {
+    memoryRequestBytes = memoryRequest === undefined ? undefined : quantityValue(memoryRequest);
+  } catch {
+    /* not ours to judge */
+  }
   return {
-    cpuShares: h.CpuShares ?? 0, cpuQuotaUs: h.CpuQuota ?? 0, cpuPeriodUs: h.CpuPeriod ?? 0, memoryLimitBytes: h.Memory ?? 0,
+    cpuShares: h.CpuShares ?? 0,
+    cpuQuotaUs: h.CpuQuota ?? 0,
+    cpuPeriodUs: h.CpuPeriod ?? 0,
+    memoryLimitBytes: h.Memory ?? 0,
     ...(memoryRequestBytes !== undefined ? { memoryRequest, memoryRequestBytes } : {}),
   };
 }

@@ -5,7 +5,12 @@ import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import type { InteractiveSession, StreamOptions } from './types.js';
 
 /** stdout and stderr apart (demultiplexed without a TTY), stdin on the connection itself. */
-export function interactiveSession(modem: Docker['modem'], conn: Duplex, o: StreamOptions, more: Pick<InteractiveSession, 'resize' | 'exitCode'>): InteractiveSession {
+export function interactiveSession(
+  modem: Docker['modem'],
+  conn: Duplex,
+  o: StreamOptions,
+  more: Pick<InteractiveSession, 'resize' | 'exitCode'>,
+): InteractiveSession {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   if (o.tty) {
@@ -13,9 +18,15 @@ export function interactiveSession(modem: Docker['modem'], conn: Duplex, o: Stre
     stderr.end();
   } else {
     modem.demuxStream(conn, stdout, stderr);
-    conn.once('end', () => { stdout.end(); stderr.end(); });
+    conn.once('end', () => {
+      stdout.end();
+      stderr.end();
+    });
   }
-  conn.once('close', () => { if (!stdout.writableEnded) stdout.end(); if (!stderr.writableEnded) stderr.end(); });
+  conn.once('close', () => {
+    if (!stdout.writableEnded) stdout.end();
+    if (!stderr.writableEnded) stderr.end();
+  });
   conn.on('error', () => conn.destroy());
   return { stdin: o.stdin ? conn : undefined, stdout, stderr, close: () => conn.destroy(), ...more };
 }

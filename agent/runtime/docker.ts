@@ -12,6 +12,7 @@ import { toContainer, toSandbox, zeroTime } from './docker-inspect.js';
 import { followContainerEvents } from './docker-events.js';
 import { demuxBuffer, dockerSince, interactiveSession } from './docker-streams.js';
 import type { InteractiveSession, StreamOptions } from './types.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface DockerRuntimeOptions {
   /** unix:///var/run/docker.sock, or a plain socket path. */
@@ -30,7 +31,10 @@ export interface RuntimeEvent {
 }
 
 export class RuntimeError extends Error {
-  constructor(message: string, readonly statusCode?: number) {
+  constructor(
+    message: string,
+    readonly statusCode?: number,
+  ) {
     super(message);
     this.name = 'RuntimeError';
   }
@@ -42,7 +46,7 @@ function statusCode(e: unknown): number | undefined {
 
 function dockerMessage(e: unknown): string {
   const j = (e as { json?: { message?: string } }).json;
-  return j?.message ?? (e as Error).message;
+  return j?.message ?? errorMessage(e);
 }
 
 export class DockerRuntime {
@@ -72,13 +76,18 @@ export class DockerRuntime {
       const v = await this.docker.version();
       return v.Version;
     } catch (e) {
-      throw new RuntimeError(`Docker Engine is not reachable at ${this.opts.endpoint} (${(e as Error).message}): install docker.io and start dockerd (sudo scripts/setup.sh)`);
+      throw new RuntimeError(
+        `Docker Engine is not reachable at ${this.opts.endpoint} (${errorMessage(e)}): install docker.io and start dockerd (sudo scripts/setup.sh)`,
+      );
     }
   }
 
   /** Every container of this agent (running or not), as Docker lists them. */
   async listContainers(extraLabels: string[] = []): Promise<Docker.ContainerInfo[]> {
-    return this.docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${this.opts.instance}`, ...extraLabels] } });
+    return this.docker.listContainers({
+      all: true,
+      filters: { label: [`${LABELS.instance}=${this.opts.instance}`, ...extraLabels] },
+    });
   }
 
   private async inspectListed(c: Docker.ContainerInfo): Promise<Docker.ContainerInspectInfo | undefined> {
@@ -86,7 +95,8 @@ export class DockerRuntime {
     const cached = this.inspectCache.get(c.Id);
     // A running container's status text changes ("Up 3 seconds" -> "Up 4 seconds") but nothing we
     // read does; refresh only when its state changes.
-    if (cached && cached.state.split(':')[0] === c.State && (c.State === 'running' || cached.state === key)) return cached.info;
+    if (cached && cached.state.split(':')[0] === c.State && (c.State === 'running' || cached.state === key))
+      return cached.info;
     try {
       const info = await this.docker.getContainer(c.Id).inspect();
       this.inspectCache.set(c.Id, { state: key, info });
@@ -114,7 +124,17 @@ export class DockerRuntime {
       const podUid = l[LABELS.podUid];
       if (!podUid) continue;
       let s = out.get(podUid);
-      if (!s) out.set(podUid, (s = { uid: podUid, name: l[LABELS.podName] ?? '', namespace: l[LABELS.podNamespace] ?? '', sandboxes: [], containers: [] }));
+      if (!s)
+        out.set(
+          podUid,
+          (s = {
+            uid: podUid,
+            name: l[LABELS.podName] ?? '',
+            namespace: l[LABELS.podNamespace] ?? '',
+            sandboxes: [],
+            containers: [],
+          }),
+        );
       if (l[LABELS.type] === 'podsandbox') s.sandboxes.push(toSandbox(info));
       else s.containers.push(toContainer(info));
     }
@@ -137,10 +157,17 @@ export class DockerRuntime {
     try {
       return (await this.docker.createContainer(options)).id;
     } catch (e) {
-      if (statusCode(e) !== 409 || !options.name) throw new RuntimeError(`create container ${options.name}: ${dockerMessage(e)}`, statusCode(e));
-      const old = await this.docker.getContainer(options.name).inspect().catch(() => undefined);
+      if (statusCode(e) !== 409 || !options.name)
+        throw new RuntimeError(`create container ${options.name}: ${dockerMessage(e)}`, statusCode(e));
+      const old = await this.docker
+        .getContainer(options.name)
+        .inspect()
+        .catch(() => undefined);
       if (!old || old.Config.Labels?.[LABELS.instance] !== this.opts.instance || old.State.Running) {
-        throw new RuntimeError(`create container ${options.name}: the name is taken by container ${old?.Id.slice(0, 12) ?? '?'}`, 409);
+        throw new RuntimeError(
+          `create container ${options.name}: the name is taken by container ${old?.Id.slice(0, 12) ?? '?'}`,
+          409,
+        );
       }
       this.opts.logger.info('removing leftover container with the same name', { name: options.name, id: old.Id });
       await this.remove(old.Id);
@@ -194,12 +221,16 @@ export class DockerRuntime {
    * writes the container's cgroup). Only the fields given change; the swap limit follows the
    * memory limit, as at create (no swap beyond it).
    */
-  async updateResources(id: string, r: { cpuShares?: number; cpuQuotaUs?: number; cpuPeriodUs?: number; memoryLimitBytes?: number }): Promise<void> {
+  async updateResources(
+    id: string,
+    r: { cpuShares?: number; cpuQuotaUs?: number; cpuPeriodUs?: number; memoryLimitBytes?: number },
+  ): Promise<void> {
     const body: Record<string, number> = {};
     if (r.cpuShares !== undefined) body.CpuShares = r.cpuShares;
     if (r.cpuQuotaUs !== undefined) body.CpuQuota = r.cpuQuotaUs;
     if (r.cpuPeriodUs !== undefined) body.CpuPeriod = r.cpuPeriodUs;
-    if (r.memoryLimitBytes !== undefined) Object.assign(body, { Memory: r.memoryLimitBytes, MemorySwap: r.memoryLimitBytes });
+    if (r.memoryLimitBytes !== undefined)
+      Object.assign(body, { Memory: r.memoryLimitBytes, MemorySwap: r.memoryLimitBytes });
     try {
       await this.docker.getContainer(id).update(body);
     } catch (e) {
@@ -255,7 +286,9 @@ export class DockerRuntime {
    * Docker multiplexes stdout and stderr on one connection; they come apart here.
    */
   async execInteractive(id: string, cmd: string[], o: StreamOptions): Promise<InteractiveSession> {
-    const exec = await this.docker.getContainer(id).exec({ Cmd: cmd, AttachStdin: o.stdin, AttachStdout: o.stdout, AttachStderr: o.stderr, Tty: o.tty });
+    const exec = await this.docker
+      .getContainer(id)
+      .exec({ Cmd: cmd, AttachStdin: o.stdin, AttachStdout: o.stdout, AttachStderr: o.stderr, Tty: o.tty });
     const conn = (await exec.start({ hijack: true, stdin: o.stdin, Tty: o.tty })) as unknown as Duplex;
     return interactiveSession(this.docker.modem, conn, o, {
       resize: (w, h) => exec.resize({ w, h }).then(() => undefined),
@@ -274,7 +307,13 @@ export class DockerRuntime {
   /** The streams of a container's main process (`kubectl attach`); stdin only if the container keeps it open. */
   async attachInteractive(id: string, o: StreamOptions): Promise<InteractiveSession> {
     const c = this.docker.getContainer(id);
-    const conn = (await c.attach({ stream: true, hijack: true, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr })) as unknown as Duplex;
+    const conn = (await c.attach({
+      stream: true,
+      hijack: true,
+      stdin: o.stdin,
+      stdout: o.stdout,
+      stderr: o.stderr,
+    })) as unknown as Duplex;
     return interactiveSession(this.docker.modem, conn, o, {
       resize: (w, h) => c.resize({ w, h }).then(() => undefined),
       // Attaching ends when the process does or when the client leaves; no exit code is reported.
@@ -283,9 +322,18 @@ export class DockerRuntime {
   }
 
   /** The container's log as one demultiplexed stream (stdout and stderr interleaved, as kubectl logs). */
-  async logs(id: string, opts: { follow: boolean; tail?: number; timestamps: boolean; sinceMs?: number }): Promise<Readable> {
+  async logs(
+    id: string,
+    opts: { follow: boolean; tail?: number; timestamps: boolean; sinceMs?: number },
+  ): Promise<Readable> {
     const c = this.docker.getContainer(id);
-    const params = { stdout: true, stderr: true, timestamps: opts.timestamps, since: dockerSince(opts.sinceMs), ...(opts.tail !== undefined ? { tail: opts.tail } : {}) };
+    const params = {
+      stdout: true,
+      stderr: true,
+      timestamps: opts.timestamps,
+      since: dockerSince(opts.sinceMs),
+      ...(opts.tail !== undefined ? { tail: opts.tail } : {}),
+    };
     const out = new PassThrough();
     // A TTY container's log is the terminal's bytes, not Docker's multiplexed frames. Decide by
     // the container's Config.Tty, as kubelet's runtime knows it, never by guessing from the

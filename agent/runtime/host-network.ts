@@ -21,21 +21,36 @@ async function netnsOf(pid: number | 'self'): Promise<string | undefined> {
  * --host-network-container, else `host` (with a warning when the agent is not in the root
  * namespace, where that is not the node's network).
  */
-export async function hostNetworkMode(runtime: Pick<DockerRuntime, 'inspect'>, holder: string | undefined, log: Logger): Promise<string> {
+export async function hostNetworkMode(
+  runtime: Pick<DockerRuntime, 'inspect'>,
+  holder: string | undefined,
+  log: Logger,
+): Promise<string> {
   const own = await netnsOf('self');
   if (!holder) {
     const root = await netnsOf(1);
     if (own && root && own !== root) {
-      log.warn("the agent runs outside the root network namespace but --host-network-container is not set: hostNetwork pods will join the machine's root namespace, not this node's", { agent: own, root });
+      log.warn(
+        "the agent runs outside the root network namespace but --host-network-container is not set: hostNetwork pods will join the machine's root namespace, not this node's",
+        { agent: own, root },
+      );
     }
     return 'host';
   }
   const info = await runtime.inspect(holder).catch((e: Error) => {
     throw new Error(`--host-network-container ${holder}: no such container: ${e.message}`);
   });
-  if (!info.State.Running || !info.State.Pid) throw new Error(`--host-network-container ${holder}: the container is not running (${info.State.Status})`);
+  if (!info.State.Running || !info.State.Pid)
+    throw new Error(`--host-network-container ${holder}: the container is not running (${info.State.Status})`);
   const theirs = await netnsOf(info.State.Pid);
-  if (theirs !== own) throw new Error(`--host-network-container ${holder}: its network namespace ${theirs} is not the agent's ${own}: hostNetwork pods would not be on this node's network`);
-  log.info('hostNetwork pods join the network namespace of a holder container (emulated node)', { container: holder, id: info.Id.slice(0, 12), netns: own });
+  if (theirs !== own)
+    throw new Error(
+      `--host-network-container ${holder}: its network namespace ${theirs} is not the agent's ${own}: hostNetwork pods would not be on this node's network`,
+    );
+  log.info('hostNetwork pods join the network namespace of a holder container (emulated node)', {
+    container: holder,
+    id: info.Id.slice(0, 12),
+    netns: own,
+  });
   return `container:${info.Id}`;
 }

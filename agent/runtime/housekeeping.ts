@@ -55,7 +55,11 @@ export class Housekeeping {
     // Pod directories and cgroups of pods that are gone (an agent killed mid-termination).
     const inRuntime = await runtime.podStatuses();
     let dirs: string[] = [];
-    try { dirs = await readdir(join(this.opts.rootDir, 'pods')); } catch { /* none yet */ }
+    try {
+      dirs = await readdir(join(this.opts.rootDir, 'pods'));
+    } catch {
+      /* none yet */
+    }
     for (const uid of dirs) {
       if (podState(uid) === 'deleted' && !inRuntime.has(uid)) {
         logger.info('removing leftovers of a pod that is gone', { uid });

@@ -14,7 +14,11 @@ export class ImageStore {
 
   async list(): Promise<StoredImage[]> {
     const images = await this.docker.listImages({ all: false });
-    return images.map((i) => ({ id: i.Id, size: i.Size, tags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>') }));
+    return images.map((i) => ({
+      id: i.Id,
+      size: i.Size,
+      tags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
+    }));
   }
 
   /**
@@ -42,7 +46,8 @@ export class ImageStore {
    */
   async remove(image: StoredImage): Promise<void> {
     for (const tag of image.tags) await this.docker.getImage(tag).remove({ noprune: false });
-    if (!image.tags.length || (await this.resolve(image.id))) await this.docker.getImage(image.id).remove({ noprune: false });
+    if (!image.tags.length || (await this.resolve(image.id)))
+      await this.docker.getImage(image.id).remove({ noprune: false });
   }
 
   /** DockerRootDir: the filesystem of images, writable layers and container logs (imagefs). */

@@ -38,7 +38,9 @@ export function sandboxName(pod: string, namespace: string, uid: string, attempt
 }
 
 /** The parts of a name made by containerName, or undefined for a name that is not ours. */
-export function parseContainerName(name: string): { container: string; pod: string; namespace: string; uid: string; attempt: number } | undefined {
+export function parseContainerName(
+  name: string,
+): { container: string; pod: string; namespace: string; uid: string; attempt: number } | undefined {
   const parts = name.replace(/^\//, '').split('_');
   if (parts.length !== 6 || parts[0] !== 'k8s') return undefined;
   const attempt = Number(parts[5]);

@@ -64,6 +64,7 @@ export class NetworkStateStore {
 export function sandboxNetworkProblem(net: SandboxNetwork, pid: number | undefined): string | undefined {
   if (net.tornDown) return 'the sandbox network was torn down';
   if (net.ips.length === 0) return 'the sandbox has no IP address (its CNI ADD never completed)';
-  if (pid && net.netnsPath && net.netnsPath !== `/proc/${pid}/ns/net`) return 'the sandbox network namespace is not the one its network was set up in';
+  if (pid && net.netnsPath && net.netnsPath !== `/proc/${pid}/ns/net`)
+    return 'the sandbox network namespace is not the one its network was set up in';
   return undefined;
 }

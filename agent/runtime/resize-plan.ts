@@ -43,7 +43,10 @@ export interface ResizePlan {
 
 /** App containers and native sidecars: the containers a resize applies to (kubelet's IsResizableContainer). */
 export function resizableContainers(pod: V1Pod): V1Container[] {
-  return [...(pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always'), ...(pod.spec?.containers ?? [])];
+  return [
+    ...(pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always'),
+    ...(pod.spec?.containers ?? []),
+  ];
 }
 
 interface Desired {
@@ -56,7 +59,12 @@ interface Desired {
 function desiredOf(c: V1Container): Desired {
   const r = containerResources(c);
   const mem = c.resources?.requests?.memory ?? c.resources?.limits?.memory;
-  return { cpuShares: r.cpuShares, cpuQuotaUs: r.cpuQuotaUs, memoryLimitBytes: r.memoryLimitBytes, memoryRequestBytes: mem === undefined ? 0 : quantityValue(mem as string) };
+  return {
+    cpuShares: r.cpuShares,
+    cpuQuotaUs: r.cpuQuotaUs,
+    memoryLimitBytes: r.memoryLimitBytes,
+    memoryRequestBytes: mem === undefined ? 0 : quantityValue(mem as string),
+  };
 }
 
 interface ResourceDiff {
@@ -80,12 +88,22 @@ export function resourceDiff(c: V1Container, actual: RuntimeResources): Resource
   const memoryLimit = d.memoryLimitBytes !== 0 && d.memoryLimitBytes !== actual.memoryLimitBytes;
   // A memory request is in no cgroup: it only matters to a RestartContainer policy (whose
   // containers always run with the request they were created with, the label's).
-  const memoryRequest = restartPolicyFor(c, 'memory') && actual.memoryRequestBytes !== undefined && d.memoryRequestBytes !== actual.memoryRequestBytes;
+  const memoryRequest =
+    restartPolicyFor(c, 'memory') &&
+    actual.memoryRequestBytes !== undefined &&
+    d.memoryRequestBytes !== actual.memoryRequestBytes;
   const cpuLimit = d.cpuQuotaUs !== 0 && d.cpuQuotaUs !== actual.cpuQuotaUs;
   const cpuRequest = d.cpuShares !== actual.cpuShares;
   return {
-    memoryLimit, memoryRequest, cpuLimit, cpuRequest,
-    memory: memoryLimit ? dir(d.memoryLimitBytes, actual.memoryLimitBytes) : memoryRequest ? dir(d.memoryRequestBytes, actual.memoryRequestBytes!) : undefined,
+    memoryLimit,
+    memoryRequest,
+    cpuLimit,
+    cpuRequest,
+    memory: memoryLimit
+      ? dir(d.memoryLimitBytes, actual.memoryLimitBytes)
+      : memoryRequest
+        ? dir(d.memoryRequestBytes, actual.memoryRequestBytes!)
+        : undefined,
     cpu: cpuLimit ? dir(d.cpuQuotaUs, actual.cpuQuotaUs) : cpuRequest ? dir(d.cpuShares, actual.cpuShares) : undefined,
   };
 }
@@ -95,11 +113,15 @@ function restartPolicyFor(c: V1Container, r: ResizeResource): boolean {
 }
 
 /** Running resizable containers with the instance that runs them. */
-function running(pod: V1Pod, rt: PodRuntimeStatus): { c: V1Container; rc: RuntimeContainer & { resources: RuntimeResources } }[] {
+function running(
+  pod: V1Pod,
+  rt: PodRuntimeStatus,
+): { c: V1Container; rc: RuntimeContainer & { resources: RuntimeResources } }[] {
   const out: { c: V1Container; rc: RuntimeContainer & { resources: RuntimeResources } }[] = [];
   for (const c of resizableContainers(pod)) {
     const rc = rt.containers.find((x) => x.name === c.name);
-    if (rc?.state === 'running' && rc.resources) out.push({ c, rc: rc as RuntimeContainer & { resources: RuntimeResources } });
+    if (rc?.state === 'running' && rc.resources)
+      out.push({ c, rc: rc as RuntimeContainer & { resources: RuntimeResources } });
   }
   return out;
 }
@@ -113,7 +135,12 @@ export function resizeInProgress(pod: V1Pod, rt: PodRuntimeStatus): boolean {
 }
 
 /** Pod-level steps around the container steps of one resource (grow first, shrink last). */
-function orderResource(resource: ResizeResource, containers: ResizeStep[], cur: PodCgroupConfig, want: PodCgroupConfig): ResizeStep[] {
+function orderResource(
+  resource: ResizeResource,
+  containers: ResizeStep[],
+  cur: PodCgroupConfig,
+  want: PodCgroupConfig,
+): ResizeStep[] {
   const before: ResizeStep[] = [];
   const after: ResizeStep[] = [];
   const pod = (set: Partial<PodCgroupConfig>): ResizeStep => ({ kind: 'pod', resource, set });
@@ -122,10 +149,12 @@ function orderResource(resource: ResizeResource, containers: ResizeStep[], cur: 
     if (want.memoryLimitBytes < cur.memoryLimitBytes) after.push(pod({ memoryLimitBytes: want.memoryLimitBytes }));
   } else {
     // Limits grow before requests and shrink after them, so that requests <= limits throughout.
-    if (want.cpuQuotaUs > cur.cpuQuotaUs) before.push(pod({ cpuQuotaUs: want.cpuQuotaUs, cpuPeriodUs: want.cpuPeriodUs }));
+    if (want.cpuQuotaUs > cur.cpuQuotaUs)
+      before.push(pod({ cpuQuotaUs: want.cpuQuotaUs, cpuPeriodUs: want.cpuPeriodUs }));
     if (want.cpuShares > cur.cpuShares) before.push(pod({ cpuShares: want.cpuShares }));
     if (want.cpuShares < cur.cpuShares) after.push(pod({ cpuShares: want.cpuShares }));
-    if (want.cpuQuotaUs < cur.cpuQuotaUs) after.push(pod({ cpuQuotaUs: want.cpuQuotaUs, cpuPeriodUs: want.cpuPeriodUs }));
+    if (want.cpuQuotaUs < cur.cpuQuotaUs)
+      after.push(pod({ cpuQuotaUs: want.cpuQuotaUs, cpuPeriodUs: want.cpuPeriodUs }));
   }
   return [...before, ...containers, ...after];
 }
@@ -148,7 +177,10 @@ export function podCgroupTarget(pod: V1Pod, qos: QOSClass, cur: PodCgroupConfig)
  */
 export function planPodResize(pod: V1Pod, qos: QOSClass, rt: PodRuntimeStatus, podCgroup: PodCgroupConfig): ResizePlan {
   const plan: ResizePlan = { restart: new Set(), steps: [], memoryDecreases: { containers: new Map() } };
-  const byResource: Record<ResizeResource, { down: ResizeStep[]; up: ResizeStep[] }> = { memory: { down: [], up: [] }, cpu: { down: [], up: [] } };
+  const byResource: Record<ResizeResource, { down: ResizeStep[]; up: ResizeStep[] }> = {
+    memory: { down: [], up: [] },
+    cpu: { down: [], up: [] },
+  };
   for (const { c, rc } of running(pod, rt)) {
     const diff = resourceDiff(c, rc.resources);
     if (diff.memory === undefined && diff.cpu === undefined) continue;
@@ -164,7 +196,10 @@ export function planPodResize(pod: V1Pod, qos: QOSClass, rt: PodRuntimeStatus, p
       if (diff.memoryLimit && diff.memory === 'down') plan.memoryDecreases.containers.set(c.name, d.memoryLimitBytes);
     }
     if (diff.cpu) {
-      const update: ContainerUpdate = { cpuShares: d.cpuShares, ...(d.cpuQuotaUs ? { cpuQuotaUs: d.cpuQuotaUs, cpuPeriodUs: QUOTA_PERIOD_US } : {}) };
+      const update: ContainerUpdate = {
+        cpuShares: d.cpuShares,
+        ...(d.cpuQuotaUs ? { cpuQuotaUs: d.cpuQuotaUs, cpuPeriodUs: QUOTA_PERIOD_US } : {}),
+      };
       byResource.cpu[diff.cpu].push({ kind: 'container', resource: 'cpu', name: c.name, id: rc.id, update });
     }
   }
@@ -174,7 +209,8 @@ export function planPodResize(pod: V1Pod, qos: QOSClass, rt: PodRuntimeStatus, p
     const containers = [...byResource[resource].down, ...byResource[resource].up];
     if (containers.length === 0 && !restarting) continue;
     plan.steps.push(...orderResource(resource, containers, podCgroup, want));
-    if (resource === 'memory' && want.memoryLimitBytes < podCgroup.memoryLimitBytes) plan.memoryDecreases.pod = want.memoryLimitBytes;
+    if (resource === 'memory' && want.memoryLimitBytes < podCgroup.memoryLimitBytes)
+      plan.memoryDecreases.pod = want.memoryLimitBytes;
   }
   return plan;
 }
@@ -184,16 +220,23 @@ export function planPodResize(pod: V1Pod, qos: QOSClass, rt: PodRuntimeStatus, p
  * use. Returns the error message of the failed resize, or undefined when it may go ahead. The
  * container message reports the pod's usage, as 1.34's does.
  */
-export function memoryDecreaseError(d: ResizePlan['memoryDecreases'], usage: { pod?: number; containers: Map<string, number | undefined> }): string | undefined {
+export function memoryDecreaseError(
+  d: ResizePlan['memoryDecreases'],
+  usage: { pod?: number; containers: Map<string, number | undefined> },
+): string | undefined {
   const errs: string[] = [];
   if (d.pod !== undefined) {
     if (usage.pod === undefined) errs.push('missing pod memory usage');
-    else if (usage.pod >= d.pod) errs.push(`attempting to set pod memory limit (${d.pod}) below current usage (${usage.pod})`);
+    else if (usage.pod >= d.pod)
+      errs.push(`attempting to set pod memory limit (${d.pod}) below current usage (${usage.pod})`);
   }
   for (const [name, limit] of d.containers) {
     const used = usage.containers.get(name);
     if (used === undefined) errs.push(`missing container "${name}" memory usage`);
-    else if (used >= limit) errs.push(`attempting to set container "${name}" memory limit (${limit}) below current usage (${usage.pod ?? 0})`);
+    else if (used >= limit)
+      errs.push(
+        `attempting to set container "${name}" memory limit (${limit}) below current usage (${usage.pod ?? 0})`,
+      );
   }
   if (errs.length === 0) return undefined;
   // Go's aggregate error: one error as it is, several as a bracketed list.
@@ -207,7 +250,8 @@ export function formatMilli(m: number): string {
 
 /** kubelet's sharesToMilliCPU and quotaToMilliCPU: the runtime's values back in millicores. */
 export const sharesToMilli = (shares: number): number => (shares >= 2 ? Math.ceil((shares * 1000) / 1024) : 0);
-export const quotaToMilli = (quota: number, period: number): number => (quota <= 0 || period <= 0 ? 0 : Math.floor((quota * 1000) / period));
+export const quotaToMilli = (quota: number, period: number): number =>
+  quota <= 0 || period <= 0 ? 0 : Math.floor((quota * 1000) / period);
 
 /**
  * containerStatuses[].resources, as kubelet's convertContainerStatusResources: the allocation,
@@ -223,17 +267,20 @@ export function statusResources(c: V1Container, rc: RuntimeContainer): V1Resourc
   if (rc.state !== 'running' || !r) return out;
   if (out.limits) {
     const cpuLimit = quotaToMilli(r.cpuQuotaUs, r.cpuPeriodUs);
-    if (cpuLimit > 0 && (cpuLimit > 10 || quantityMilliValue((out.limits.cpu ?? '0') as string) > 10)) out.limits.cpu = formatMilli(cpuLimit);
+    if (cpuLimit > 0 && (cpuLimit > 10 || quantityMilliValue((out.limits.cpu ?? '0') as string) > 10))
+      out.limits.cpu = formatMilli(cpuLimit);
     if (r.memoryLimitBytes > 0) out.limits.memory = formatBytes(r.memoryLimitBytes);
   }
   if (out.requests) {
     const cpuRequest = sharesToMilli(r.cpuShares);
     // kubelet compares millicores with MinShares (2) here; kept as it is.
-    if (cpuRequest > 0 && (cpuRequest > 2 || quantityMilliValue((out.requests.cpu ?? '0') as string) > 2)) out.requests.cpu = formatMilli(cpuRequest);
+    if (cpuRequest > 0 && (cpuRequest > 2 || quantityMilliValue((out.requests.cpu ?? '0') as string) > 2))
+      out.requests.cpu = formatMilli(cpuRequest);
     // The memory request the container runs with (kubelet reads it from its actuated checkpoint):
     // with NotRequired it is the allocated one (nothing to write), with RestartContainer the one
     // the container was created with.
-    if (out.requests.memory !== undefined && r.memoryRequest !== undefined && restartPolicyFor(c, 'memory')) out.requests.memory = r.memoryRequest;
+    if (out.requests.memory !== undefined && r.memoryRequest !== undefined && restartPolicyFor(c, 'memory'))
+      out.requests.memory = r.memoryRequest;
   }
   return out;
 }

@@ -128,7 +128,10 @@ export interface ContainerRuntime {
   start(id: string): Promise<void>;
   stop(id: string, timeoutSeconds: number): Promise<void>;
   remove(id: string): Promise<void>;
-  updateResources(id: string, r: { cpuShares?: number; cpuQuotaUs?: number; cpuPeriodUs?: number; memoryLimitBytes?: number }): Promise<void>;
+  updateResources(
+    id: string,
+    r: { cpuShares?: number; cpuQuotaUs?: number; cpuPeriodUs?: number; memoryLimitBytes?: number },
+  ): Promise<void>;
   inspect(id: string): Promise<Docker.ContainerInspectInfo>;
   imageInspect(ref: string): Promise<Docker.ImageInspectInfo | undefined>;
   /** Run a command and collect its output; on timeout the command is killed and the promise rejects. */

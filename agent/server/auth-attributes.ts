@@ -56,7 +56,9 @@ export function authenticate(input: AuthenticationInput): Authentication {
 }
 
 function withAuthenticated(u: UserInfo): UserInfo {
-  return u.groups.includes('system:authenticated') ? u : { name: u.name, groups: [...u.groups, 'system:authenticated'] };
+  return u.groups.includes('system:authenticated')
+    ? u
+    : { name: u.name, groups: [...u.groups, 'system:authenticated'] };
 }
 
 /** The SubjectAccessReview's resourceAttributes for a request to the node API. */
@@ -72,12 +74,19 @@ export interface ResourceAttributes {
 /** HTTP method -> API verb, as kubelet maps it (HEAD reads, like GET). */
 export function verbFor(method: string | undefined): string {
   switch ((method ?? 'GET').toUpperCase()) {
-    case 'POST': return 'create';
-    case 'GET': case 'HEAD': return 'get';
-    case 'PUT': return 'update';
-    case 'PATCH': return 'patch';
-    case 'DELETE': return 'delete';
-    default: return 'get';
+    case 'POST':
+      return 'create';
+    case 'GET':
+    case 'HEAD':
+      return 'get';
+    case 'PUT':
+      return 'update';
+    case 'PATCH':
+      return 'patch';
+    case 'DELETE':
+      return 'delete';
+    default:
+      return 'get';
   }
 }
 
@@ -100,7 +109,14 @@ export function subresourceFor(path: string): string {
 }
 
 export function requestAttributes(method: string | undefined, path: string, nodeName: string): ResourceAttributes {
-  return { verb: verbFor(method), group: '', version: 'v1', resource: 'nodes', subresource: subresourceFor(path), name: nodeName };
+  return {
+    verb: verbFor(method),
+    group: '',
+    version: 'v1',
+    resource: 'nodes',
+    subresource: subresourceFor(path),
+    name: nodeName,
+  };
 }
 
 /**
@@ -109,16 +125,29 @@ export function requestAttributes(method: string | undefined, path: string, node
  * /pods (nodes/pods), /healthz (nodes/healthz) and /configz (nodes/configz), so that a monitoring
  * agent needs no nodes/proxy, and falls back to nodes/proxy, which every older grant has.
  */
-export function requestAttributesList(method: string | undefined, path: string, nodeName: string): ResourceAttributes[] {
+export function requestAttributesList(
+  method: string | undefined,
+  path: string,
+  nodeName: string,
+): ResourceAttributes[] {
   const broad = requestAttributes(method, path, nodeName);
-  const fine = under(path, '/pods') ? 'pods' : under(path, '/healthz') ? 'healthz' : under(path, '/configz') ? 'configz' : undefined;
+  const fine = under(path, '/pods')
+    ? 'pods'
+    : under(path, '/healthz')
+      ? 'healthz'
+      : under(path, '/configz')
+        ? 'configz'
+        : undefined;
   return fine ? [{ ...broad, subresource: fine }, broad] : [broad];
 }
 
 /** kubelet's 403 text: who, and what they would need (any one of the subresources). */
 export function forbiddenMessage(user: UserInfo, checks: ResourceAttributes[]): string {
   const a = checks[0]!;
-  const sub = checks.length === 1 ? `subresource=${a.subresource}` : `subresource(s)=[${checks.map((c) => c.subresource).join(' ')}]`;
+  const sub =
+    checks.length === 1
+      ? `subresource=${a.subresource}`
+      : `subresource(s)=[${checks.map((c) => c.subresource).join(' ')}]`;
   return `Forbidden (user=${user.name}, verb=${a.verb}, resource=${a.resource}, ${sub})`;
 }
 
@@ -130,7 +159,10 @@ export function forbiddenMessage(user: UserInfo, checks: ResourceAttributes[]): 
 export class DecisionCache {
   private entries = new Map<string, { allowed: boolean; until: number }>();
 
-  constructor(private readonly ttl = { allowedMs: 5 * 60_000, deniedMs: 30_000 }, private readonly maxEntries = 10_000) {}
+  constructor(
+    private readonly ttl = { allowedMs: 5 * 60_000, deniedMs: 30_000 },
+    private readonly maxEntries = 10_000,
+  ) {}
 
   static key(user: UserInfo, a: ResourceAttributes): string {
     return JSON.stringify([user.name, [...user.groups].sort(), a.verb, a.resource, a.subresource, a.name]);
@@ -148,7 +180,8 @@ export class DecisionCache {
 
   set(key: string, allowed: boolean, nowMs: number): void {
     // Bounded: the oldest entry makes room (Map keeps insertion order).
-    if (this.entries.size >= this.maxEntries && !this.entries.has(key)) this.entries.delete(this.entries.keys().next().value!);
+    if (this.entries.size >= this.maxEntries && !this.entries.has(key))
+      this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(key, { allowed, until: nowMs + (allowed ? this.ttl.allowedMs : this.ttl.deniedMs) });
   }
 }

@@ -12,7 +12,9 @@ export interface Authorizer {
   authorize(user: UserInfo, a: ResourceAttributes): Promise<boolean>;
 }
 
-export type TokenAuthenticator = (token: string) => Promise<{ authenticated: true; user: UserInfo } | { authenticated: false; error: string }>;
+export type TokenAuthenticator = (
+  token: string,
+) => Promise<{ authenticated: true; user: UserInfo } | { authenticated: false; error: string }>;
 
 const TIMEOUT_MS = 10_000;
 
@@ -26,9 +28,16 @@ export function webhookAuthorizer(kubeconfig: string, now: () => number = Date.n
       if (hit !== undefined) return hit;
       let allowed: boolean;
       try {
-        const review = await api.createSubjectAccessReview({
-          body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: user.name, groups: user.groups, resourceAttributes: { ...a } } },
-        }, requestOptions({ timeoutMs: TIMEOUT_MS }));
+        const review = await api.createSubjectAccessReview(
+          {
+            body: {
+              apiVersion: 'authorization.k8s.io/v1',
+              kind: 'SubjectAccessReview',
+              spec: { user: user.name, groups: user.groups, resourceAttributes: { ...a } },
+            },
+          },
+          requestOptions({ timeoutMs: TIMEOUT_MS }),
+        );
         allowed = review.status?.allowed === true;
       } catch (e) {
         throw new Error(`SubjectAccessReview failed: ${apiErrorMessage(e)}`);
@@ -47,11 +56,15 @@ export function webhookTokenAuthenticator(kubeconfig: string, now: () => number 
     if (hit && hit.until > now()) return hit.result;
     let result: Awaited<ReturnType<TokenAuthenticator>>;
     try {
-      const review = await api.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } }, requestOptions({ timeoutMs: TIMEOUT_MS }));
+      const review = await api.createTokenReview(
+        { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } },
+        requestOptions({ timeoutMs: TIMEOUT_MS }),
+      );
       const u = review.status?.user;
-      result = review.status?.authenticated && u?.username
-        ? { authenticated: true, user: { name: u.username, groups: u.groups ?? [] } }
-        : { authenticated: false, error: review.status?.error || 'token not authenticated' };
+      result =
+        review.status?.authenticated && u?.username
+          ? { authenticated: true, user: { name: u.username, groups: u.groups ?? [] } }
+          : { authenticated: false, error: review.status?.error || 'token not authenticated' };
     } catch (e) {
       // Not cached: the apiserver being away says nothing about the token.
       return { authenticated: false, error: `TokenReview failed: ${apiErrorMessage(e)}` };

@@ -26,9 +26,16 @@ const flag = (v: string | null) => v !== null && v !== 'false' && v !== '0';
 const INT = /^-?\d+$/;
 
 export function parseLogOptions(q: URLSearchParams, nowMs: number): LogOptions | LogOptionsError {
-  const decodeError = (field: string, v: string): LogOptionsError => ({ code: 400, message: `Unable to decode query: ${field}=${JSON.stringify(v)} is not an integer` });
+  const decodeError = (field: string, v: string): LogOptionsError => ({
+    code: 400,
+    message: `Unable to decode query: ${field}=${JSON.stringify(v)} is not an integer`,
+  });
   const invalid = (message: string): LogOptionsError => ({ code: 422, message: `Invalid request: ${message}` });
-  const opts: LogOptions = { follow: flag(q.get('follow')), previous: flag(q.get('previous')), timestamps: flag(q.get('timestamps')) };
+  const opts: LogOptions = {
+    follow: flag(q.get('follow')),
+    previous: flag(q.get('previous')),
+    timestamps: flag(q.get('timestamps')),
+  };
 
   // The old "tail" parameter, still honoured by kubelet; "all" is the same as leaving it out.
   let tail = q.get('tailLines');
@@ -56,7 +63,10 @@ export function parseLogOptions(q: URLSearchParams, nowMs: number): LogOptions |
   if (time !== null) {
     // metav1.Time in a query is RFC 3339 (seconds precision, a zone or Z).
     if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(time) || Number.isNaN(Date.parse(time))) {
-      return { code: 400, message: `Unable to decode query: sinceTime=${JSON.stringify(time)} is not an RFC 3339 time` };
+      return {
+        code: 400,
+        message: `Unable to decode query: sinceTime=${JSON.stringify(time)} is not an RFC 3339 time`,
+      };
     }
     opts.sinceMs = Date.parse(time);
   }

@@ -35,7 +35,8 @@ export function parsePortForwardPath(path: string): PortForwardTarget | HttpErro
   const m = /^\/portForward\/(.*)$/.exec(path);
   if (!m) return undefined;
   const parts = m[1]!.split('/').map(decodeURIComponent);
-  if (parts.length !== 2 && parts.length !== 3) return { code: 404, message: `unexpected path ${path}: expected /portForward/{namespace}/{pod}[/{uid}]` };
+  if (parts.length !== 2 && parts.length !== 3)
+    return { code: 404, message: `unexpected path ${path}: expected /portForward/{namespace}/{pod}[/{uid}]` };
   return { namespace: parts[0]!, pod: parts[1]!, ...(parts[2] ? { uid: parts[2] } : {}) };
 }
 
@@ -53,7 +54,13 @@ interface Pair {
 }
 
 /** Serves one upgraded port-forward connection; the caller has authenticated and authorized it. */
-export async function servePortForward(api: PortForwardApi, req: IncomingMessage, socket: Duplex, head: Buffer, log: Logger): Promise<void> {
+export async function servePortForward(
+  api: PortForwardApi,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  log: Logger,
+): Promise<void> {
   const { path } = requestPath(req);
   const target = parsePortForwardPath(path);
   if (!target) return rawResponse(socket, 404, `404 page not found: ${path}`);
@@ -61,7 +68,8 @@ export async function servePortForward(api: PortForwardApi, req: IncomingMessage
   const pod = findPod(api, target.namespace, target.pod, target.uid);
   if ('code' in pod) return rawResponse(socket, pod.code, pod.message);
   const uid = pod.metadata!.uid!;
-  if (isWebSocketRequest(req)) return serveWebSocketPortForward(api, req, socket, head, `${target.namespace}/${target.pod}`, uid, log);
+  if (isWebSocketRequest(req))
+    return serveWebSocketPortForward(api, req, socket, head, `${target.namespace}/${target.pod}`, uid, log);
   const session = acceptSpdy(req, socket, head, PORT_FORWARD_V1, log);
   if (!session) return;
   const who = `${target.namespace}/${target.pod}`;
@@ -77,7 +85,13 @@ export async function servePortForward(api: PortForwardApi, req: IncomingMessage
     }
     let pair = pairs.get(id);
     if (!pair) {
-      const p: Pair = { timer: setTimeout(() => { pairs.delete(id); void p.error?.end(); void p.data?.end(); }, PAIR_TIMEOUT_MS) };
+      const p: Pair = {
+        timer: setTimeout(() => {
+          pairs.delete(id);
+          void p.error?.end();
+          void p.data?.end();
+        }, PAIR_TIMEOUT_MS),
+      };
       pairs.set(id, (pair = p));
     }
     pair[type] = s;

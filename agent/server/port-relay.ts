@@ -15,7 +15,11 @@ socket.once('connect', () => {
   socket.pipe(process.stdout);
 });
 // The reasons kubectl users know from kubelet's message, where there is one.
-const REASONS: Record<string, string> = { ECONNREFUSED: 'connection refused', ETIMEDOUT: 'connection timed out', EHOSTUNREACH: 'no route to host' };
+const REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ETIMEDOUT: 'connection timed out',
+  EHOSTUNREACH: 'no route to host',
+};
 socket.once('error', (e: NodeJS.ErrnoException) => {
   const reason = (e.code && REASONS[e.code]) ?? e.message;
   process.stderr.write(`failed to connect to localhost:${port} inside the pod's network namespace: ${reason}\n`);

@@ -5,5 +5,7 @@ import type { Duplex } from 'node:stream';
 
 export function rawResponse(socket: Duplex, code: number, body: string): void {
   const b = Buffer.from(body.endsWith('\n') ? body : `${body}\n`);
-  socket.end(`HTTP/1.1 ${code} ${STATUS_CODES[code] ?? ''}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${b.length}\r\nConnection: close\r\n\r\n${b.toString()}`);
+  socket.end(
+    `HTTP/1.1 ${code} ${STATUS_CODES[code] ?? ''}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${b.length}\r\nConnection: close\r\n\r\n${b.toString()}`,
+  );
 }

@@ -3,6 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Logger } from '../../lib/log.js';
 import { createRouter, guarded, type ReadOnlyApi } from './routes.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export type { ReadOnlyApi } from './routes.js';
 
@@ -10,12 +11,17 @@ export class ReadOnlyServer {
   private server?: Server;
   port = 0;
 
-  constructor(private readonly api: ReadOnlyApi, private readonly logger: Logger) {}
+  constructor(
+    private readonly api: ReadOnlyApi,
+    private readonly logger: Logger,
+  ) {}
 
   async listen(host: string, port: number): Promise<number> {
     this.server = createServer(guarded(createRouter(this.api)));
     await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', (e) => reject(new Error(`read-only API cannot listen on ${host}:${port}: ${(e as Error).message}`)));
+      this.server!.once('error', (e) =>
+        reject(new Error(`read-only API cannot listen on ${host}:${port}: ${errorMessage(e)}`)),
+      );
       this.server!.listen(port, host, () => resolve());
     });
     this.port = (this.server.address() as { port: number }).port;

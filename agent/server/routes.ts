@@ -14,6 +14,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { ContainerRuntime } from '../runtime/types.js';
 import type { ManifestError } from '../sources/types.js';
 import { isLogOptionsError, parseLogOptions } from './log-options.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface ReadOnlyApi {
   pods(): V1Pod[];
@@ -46,7 +47,7 @@ export function requestPath(req: IncomingMessage): { path: string; query: URLSea
 export function guarded(h: Handler): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     h(req, res).catch((e) => {
-      if (!res.headersSent) text(res, 500, `internal error: ${(e as Error).message}\n`);
+      if (!res.headersSent) text(res, 500, `internal error: ${errorMessage(e)}\n`);
       else res.destroy();
     });
   };
@@ -58,7 +59,8 @@ export function createRouter(api: ReadOnlyApi): Handler {
     // exec and attach arrive as connection upgrades (streaming.ts, on the HTTPS port only).
     if (/^\/(exec|attach|portForward)\//.test(path)) return text(res, 400, 'Upgrade request required\n');
     // Nothing else changes state.
-    if (req.method !== 'GET' && req.method !== 'HEAD') return text(res, 405, `${req.method} is not supported: this API only reads\n`);
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return text(res, 405, `${req.method} is not supported: this API only reads\n`);
     if (path === '/healthz') {
       const h = api.healthy();
       return text(res, h.ok ? 200 : 500, h.ok ? 'ok' : `unhealthy: ${h.message}\n`);
@@ -77,8 +79,15 @@ export function createRouter(api: ReadOnlyApi): Handler {
 }
 
 /** A pod this node runs, by namespace, name and (when the path gives one) UID; kubelet's 404 otherwise. */
-export function findPod(api: Pick<ReadOnlyApi, 'pods'>, ns: string, podName: string, uid?: string): V1Pod | { code: number; message: string } {
-  const pod = api.pods().find((p) => p.metadata?.namespace === ns && p.metadata?.name === podName && (!uid || p.metadata?.uid === uid));
+export function findPod(
+  api: Pick<ReadOnlyApi, 'pods'>,
+  ns: string,
+  podName: string,
+  uid?: string,
+): V1Pod | { code: number; message: string } {
+  const pod = api
+    .pods()
+    .find((p) => p.metadata?.namespace === ns && p.metadata?.name === podName && (!uid || p.metadata?.uid === uid));
   return pod ?? { code: 404, message: `pod "${podName}" does not exist` };
 }
 
@@ -86,12 +95,28 @@ export function findPod(api: Pick<ReadOnlyApi, 'pods'>, ns: string, podName: str
  * The runtime id of a pod's container (the previous instance's, for --previous), or kubelet's
  * status code and message for why there is none. Shared by logs, exec and attach.
  */
-export function findContainer(api: Pick<ReadOnlyApi, 'pods'>, ns: string, podName: string, container: string, uid?: string, previous = false): { id: string } | { code: number; message: string } {
+export function findContainer(
+  api: Pick<ReadOnlyApi, 'pods'>,
+  ns: string,
+  podName: string,
+  container: string,
+  uid?: string,
+  previous = false,
+): { id: string } | { code: number; message: string } {
   const pod = findPod(api, ns, podName, uid);
   if ('code' in pod) return pod;
-  const spec = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? []), ...(pod.spec?.ephemeralContainers ?? [])];
-  if (!spec.some((c) => c.name === container)) return { code: 404, message: `container "${container}" not found in pod "${podName}"` };
-  const cs = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.ephemeralContainerStatuses ?? [])].find((c) => c.name === container);
+  const spec = [
+    ...(pod.spec?.containers ?? []),
+    ...(pod.spec?.initContainers ?? []),
+    ...(pod.spec?.ephemeralContainers ?? []),
+  ];
+  if (!spec.some((c) => c.name === container))
+    return { code: 404, message: `container "${container}" not found in pod "${podName}"` };
+  const cs = [
+    ...(pod.status?.containerStatuses ?? []),
+    ...(pod.status?.initContainerStatuses ?? []),
+    ...(pod.status?.ephemeralContainerStatuses ?? []),
+  ].find((c) => c.name === container);
   const id = previous ? cs?.lastState?.terminated?.containerID : cs?.containerID;
   if (!id) {
     const message = previous
@@ -106,18 +131,31 @@ export function findContainer(api: Pick<ReadOnlyApi, 'pods'>, ns: string, podNam
  * kubelet's getContainerLogs for /containerLogs/{ns}/{pod}/{container}: the runtime's stream, or
  * kubelet's status code and message. Shared by plain HTTP and WebSocket (websocket/logs.ts).
  */
-export async function openContainerLogs(api: Pick<ReadOnlyApi, 'pods' | 'runtime'>, path: string, q: URLSearchParams): Promise<{ stream: Readable; follow: boolean } | { code: number; message: string }> {
+export async function openContainerLogs(
+  api: Pick<ReadOnlyApi, 'pods' | 'runtime'>,
+  path: string,
+  q: URLSearchParams,
+): Promise<{ stream: Readable; follow: boolean } | { code: number; message: string }> {
   const parts = path.split('/').slice(2).map(decodeURIComponent);
   // kubelet names the piece that is missing.
   const missing = ['podNamespace', 'podID', 'containerName'].find((_, i) => !parts[i]);
-  if (missing || parts.length > 3) return { code: 400, message: missing ? `missing ${missing}.` : `unexpected path ${path}: expected /containerLogs/{namespace}/{pod}/{container}` };
+  if (missing || parts.length > 3)
+    return {
+      code: 400,
+      message: missing
+        ? `missing ${missing}.`
+        : `unexpected path ${path}: expected /containerLogs/{namespace}/{pod}/{container}`,
+    };
   const [ns, podName, container] = parts as [string, string, string];
   const opts = parseLogOptions(q, Date.now());
   if (isLogOptionsError(opts)) return opts;
   const found = findContainer(api, ns, podName, container, undefined, opts.previous);
   if ('code' in found) return found;
   let stream: Readable = await api.runtime.logs(found.id, {
-    follow: opts.follow, tail: opts.tailLines, timestamps: opts.timestamps, sinceMs: opts.sinceMs,
+    follow: opts.follow,
+    tail: opts.tailLines,
+    timestamps: opts.timestamps,
+    sinceMs: opts.sinceMs,
   });
   if (opts.limitBytes !== undefined) stream = limitBytes(stream, opts.limitBytes);
   return { stream, follow: opts.follow };

@@ -9,15 +9,28 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import {
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+} from 'node:http2';
 import type { Socket } from 'node:net';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import type { Logger } from '../../lib/log.js';
-import { authenticate, forbiddenMessage, requestAttributesList, type PeerCertificate, type ResourceAttributes, type UserInfo } from './auth-attributes.js';
+import {
+  authenticate,
+  forbiddenMessage,
+  requestAttributesList,
+  type PeerCertificate,
+  type ResourceAttributes,
+  type UserInfo,
+} from './auth-attributes.js';
 import type { Authorizer, TokenAuthenticator } from './auth-webhooks.js';
 import { createRouter, guarded, requestPath, text, type ReadOnlyApi } from './routes.js';
 import { rawResponse } from './raw-response.js';
 import { serveUpgrade } from './upgrade.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface TlsFiles {
   cert: string;
@@ -36,7 +49,7 @@ function readFlagFile(flag: string, path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {
-    throw new TlsConfigError(`--${flag} ${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new TlsConfigError(`--${flag} ${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`);
   }
 }
 
@@ -44,10 +57,22 @@ function readFlagFile(flag: string, path: string): string {
 export function loadTlsFiles(paths: { certFile: string; keyFile: string; clientCAFile?: string }): TlsFiles {
   const cert = readFlagFile('tls-cert-file', paths.certFile);
   const key = readFlagFile('tls-private-key-file', paths.keyFile);
-  try { new X509Certificate(cert); } catch (e) { throw new TlsConfigError(`--tls-cert-file ${paths.certFile}: not a PEM certificate: ${(e as Error).message}`); }
-  try { createPrivateKey(key); } catch (e) { throw new TlsConfigError(`--tls-private-key-file ${paths.keyFile}: not a PEM private key: ${(e as Error).message}`); }
-  try { createSecureContext({ cert, key }); } catch (e) {
-    throw new TlsConfigError(`--tls-private-key-file ${paths.keyFile} does not match --tls-cert-file ${paths.certFile}: ${(e as Error).message}`);
+  try {
+    new X509Certificate(cert);
+  } catch (e) {
+    throw new TlsConfigError(`--tls-cert-file ${paths.certFile}: not a PEM certificate: ${errorMessage(e)}`);
+  }
+  try {
+    createPrivateKey(key);
+  } catch (e) {
+    throw new TlsConfigError(`--tls-private-key-file ${paths.keyFile}: not a PEM private key: ${errorMessage(e)}`);
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (e) {
+    throw new TlsConfigError(
+      `--tls-private-key-file ${paths.keyFile} does not match --tls-cert-file ${paths.certFile}: ${errorMessage(e)}`,
+    );
   }
   return { cert, key, clientCA: loadClientCA(paths.clientCAFile) };
 }
@@ -56,7 +81,11 @@ export function loadTlsFiles(paths: { certFile: string; keyFile: string; clientC
 export function loadClientCA(path: string | undefined): string | undefined {
   if (!path) return undefined;
   const clientCA = readFlagFile('client-ca-file', path);
-  try { new X509Certificate(clientCA); } catch (e) { throw new TlsConfigError(`--client-ca-file ${path}: not a PEM certificate: ${(e as Error).message}`); }
+  try {
+    new X509Certificate(clientCA);
+  } catch (e) {
+    throw new TlsConfigError(`--client-ca-file ${path}: not a PEM certificate: ${errorMessage(e)}`);
+  }
   return clientCA;
 }
 
@@ -97,7 +126,10 @@ export class SecureServer {
   private readonly sockets = new Set<Socket>();
   port = 0;
 
-  constructor(private readonly api: ReadOnlyApi, private readonly o: SecureServerOptions) {}
+  constructor(
+    private readonly api: ReadOnlyApi,
+    private readonly o: SecureServerOptions,
+  ) {}
 
   /** Authentication then authorization, as kubelet's filters: undefined when the request may go on. */
   private async admit(req: IncomingMessage): Promise<{ code: number; message: string } | undefined> {
@@ -117,10 +149,19 @@ export class SecureServer {
     const decision = await this.authorize(auth.user, checks);
     if (decision === 'error') {
       const a = checks[checks.length - 1]!;
-      return { code: 500, message: `Authorization error (user=${auth.user.name}, verb=${a.verb}, resource=${a.resource}, subresource=${a.subresource})` };
+      return {
+        code: 500,
+        message: `Authorization error (user=${auth.user.name}, verb=${a.verb}, resource=${a.resource}, subresource=${a.subresource})`,
+      };
     }
     if (decision === 'denied') {
-      this.o.logger.info('node API request forbidden', { user: auth.user.name, groups: auth.user.groups, verb: checks[0]!.verb, subresources: checks.map((c) => c.subresource), path: req.url });
+      this.o.logger.info('node API request forbidden', {
+        user: auth.user.name,
+        groups: auth.user.groups,
+        verb: checks[0]!.verb,
+        subresources: checks.map((c) => c.subresource),
+        path: req.url,
+      });
       return { code: 403, message: forbiddenMessage(auth.user, checks) };
     }
     return undefined;
@@ -143,9 +184,17 @@ export class SecureServer {
     // come over HTTP/1.1, where the apiserver asks for it in ALPN.
     // (The compatibility API's request and response offer what the handlers use of IncomingMessage and ServerResponse.)
     const onRequest = guarded(handle) as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void;
-    this.server = createSecureServer({
-      cert, key, ...(clientCA ? { ca: clientCA, requestCert: true } : { requestCert: false }), rejectUnauthorized: false, minVersion: 'TLSv1.2', allowHTTP1: true,
-    }, onRequest);
+    this.server = createSecureServer(
+      {
+        cert,
+        key,
+        ...(clientCA ? { ca: clientCA, requestCert: true } : { requestCert: false }),
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.2',
+        allowHTTP1: true,
+      },
+      onRequest,
+    );
     this.server.on('secureConnection', (sock: Socket) => {
       this.sockets.add(sock);
       sock.once('close', () => this.sockets.delete(sock));
@@ -164,11 +213,18 @@ export class SecureServer {
         });
     });
     await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', (e) => reject(new Error(`node API (--port) cannot listen on ${host}:${port}: ${(e as Error).message}`)));
+      this.server!.once('error', (e) =>
+        reject(new Error(`node API (--port) cannot listen on ${host}:${port}: ${errorMessage(e)}`)),
+      );
       this.server!.listen(port, host, () => resolve());
     });
     this.port = (this.server.address() as { port: number }).port;
-    this.o.logger.info('node API listening (HTTPS)', { address: `${host}:${this.port}`, clientCertificates: !!clientCA, anonymous: this.o.anonymous, tokenWebhook: !!this.o.tokenAuthenticator });
+    this.o.logger.info('node API listening (HTTPS)', {
+      address: `${host}:${this.port}`,
+      clientCertificates: !!clientCA,
+      anonymous: this.o.anonymous,
+      tokenWebhook: !!this.o.tokenAuthenticator,
+    });
     return this.port;
   }
 
@@ -192,7 +248,11 @@ export class SecureServer {
         if (await this.o.authorizer.authorize(user, a)) return 'allowed';
       } catch (e) {
         failed = true;
-        this.o.logger.warn('node API authorization failed', { user: user.name, subresource: a.subresource, error: (e as Error).message });
+        this.o.logger.warn('node API authorization failed', {
+          user: user.name,
+          subresource: a.subresource,
+          error: errorMessage(e),
+        });
       }
     }
     return failed ? 'error' : 'denied';

@@ -19,6 +19,7 @@ import { SpdySession, type SpdyStream } from './spdy/session.js';
 import { isWebSocketRequest } from './websocket/connection.js';
 import { webSocketCommandStreams } from './websocket/remote-command.js';
 import type { CommandStreams, HttpError, OutputStream, StreamRequest } from './stream-types.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export type { CommandStreams, HttpError, OutputStream, StreamRequest };
 
@@ -33,13 +34,16 @@ export function parseStreamRequest(path: string, query: URLSearchParams): Stream
   const m = /^\/(exec|attach)\/(.*)$/.exec(path);
   if (!m) return undefined;
   const parts = m[2]!.split('/').map(decodeURIComponent);
-  if (parts.length !== 3 && parts.length !== 4) return { code: 404, message: `unexpected path ${path}: expected /${m[1]}/{namespace}/{pod}[/{uid}]/{container}` };
+  if (parts.length !== 3 && parts.length !== 4)
+    return { code: 404, message: `unexpected path ${path}: expected /${m[1]}/{namespace}/{pod}[/{uid}]/{container}` };
   const [namespace, pod] = parts as [string, string];
   const container = parts[parts.length - 1]!;
   const flag = (name: string) => query.get(name) === '1';
   const r: StreamRequest = {
     kind: m[1] as 'exec' | 'attach',
-    namespace, pod, container,
+    namespace,
+    pod,
+    container,
     ...(parts.length === 4 ? { uid: parts[2] } : {}),
     command: query.getAll('command'),
     stdin: flag('input'),
@@ -48,21 +52,32 @@ export function parseStreamRequest(path: string, query: URLSearchParams): Stream
     stderr: flag('error') && !flag('tty'),
     tty: flag('tty'),
   };
-  if (!r.stdin && !r.stdout && !r.stderr) return { code: 400, message: 'you must specify at least 1 of stdin, stdout, stderr' };
-  if (r.kind === 'exec' && r.command.length === 0) return { code: 400, message: 'missing command: an exec needs at least one command parameter' };
+  if (!r.stdin && !r.stdout && !r.stderr)
+    return { code: 400, message: 'you must specify at least 1 of stdin, stdout, stderr' };
+  if (r.kind === 'exec' && r.command.length === 0)
+    return { code: 400, message: 'missing command: an exec needs at least one command parameter' };
   return r;
 }
 
 /** The stream types the apiserver opens for these options. */
 export function expectedStreams(o: StreamOptions): string[] {
-  return ['error', ...(o.stdin ? ['stdin'] : []), ...(o.stdout ? ['stdout'] : []), ...(o.stderr ? ['stderr'] : []), ...(o.tty ? ['resize'] : [])];
+  return [
+    'error',
+    ...(o.stdin ? ['stdin'] : []),
+    ...(o.stdout ? ['stdout'] : []),
+    ...(o.stderr ? ['stderr'] : []),
+    ...(o.tty ? ['resize'] : []),
+  ];
 }
 
 /** The protocols a client offers (one header line each, or comma-separated). */
 export function offeredProtocols(req: IncomingMessage): string[] {
   const raw = req.headers['x-stream-protocol-version'];
   const lines = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
-  return lines.flatMap((l) => l.split(',')).map((s) => s.trim()).filter(Boolean);
+  return lines
+    .flatMap((l) => l.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** The metav1.Status written on the error stream. */
@@ -78,7 +93,14 @@ export function exitStatus(command: string[], exitCode: number | undefined): Rec
 }
 
 export function internalErrorStatus(err: string): Record<string, unknown> {
-  return { metadata: {}, status: 'Failure', message: `Internal error occurred: ${err}`, reason: 'InternalError', details: { causes: [{ message: err }] }, code: 500 };
+  return {
+    metadata: {},
+    status: 'Failure',
+    message: `Internal error occurred: ${err}`,
+    reason: 'InternalError',
+    details: { causes: [{ message: err }] },
+    code: 500,
+  };
 }
 
 /**
@@ -86,22 +108,40 @@ export function internalErrorStatus(err: string): Record<string, unknown> {
  * must ask to upgrade to SPDY/3.1 and offer `protocol`; the answer is 101 and a SPDY session on the
  * connection. Undefined when refused, the refusal having been written.
  */
-export function acceptSpdy(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string, log: Logger): SpdySession | undefined {
+export function acceptSpdy(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  protocol: string,
+  log: Logger,
+): SpdySession | undefined {
   if (!/(^|,)\s*spdy\/3\.1\s*(,|$)/i.test(req.headers.upgrade ?? '')) {
     rawResponse(socket, 400, 'Upgrade request required (SPDY/3.1)');
     return undefined;
   }
   const offered = offeredProtocols(req);
   if (!offered.includes(protocol)) {
-    rawResponse(socket, 403, `unable to upgrade: unable to negotiate protocol: client supports [${offered.join(' ')}], server supports [${protocol}]`);
+    rawResponse(
+      socket,
+      403,
+      `unable to upgrade: unable to negotiate protocol: client supports [${offered.join(' ')}], server supports [${protocol}]`,
+    );
     return undefined;
   }
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`);
-  return new SpdySession(socket, head, (e) => log.warn('SPDY protocol error; connection closed', { path: req.url, error: e.message }));
+  socket.write(
+    `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`,
+  );
+  return new SpdySession(socket, head, (e) =>
+    log.warn('SPDY protocol error; connection closed', { path: req.url, error: e.message }),
+  );
 }
 
 /** The streams the apiserver opens, once all expected ones are there; undefined on timeout or close. */
-function collectStreams(session: SpdySession, expected: string[], timeoutMs: number): Promise<Map<string, SpdyStream> | undefined> {
+function collectStreams(
+  session: SpdySession,
+  expected: string[],
+  timeoutMs: number,
+): Promise<Map<string, SpdyStream> | undefined> {
   return new Promise((resolve) => {
     const got = new Map<string, SpdyStream>();
     const done = (v: Map<string, SpdyStream> | undefined) => {
@@ -126,7 +166,10 @@ function collectStreams(session: SpdySession, expected: string[], timeoutMs: num
 async function pump(from: Readable, to: OutputStream | undefined): Promise<void> {
   if (!to) {
     from.resume();
-    await new Promise((r) => { from.once('end', r); from.once('close', r); });
+    await new Promise((r) => {
+      from.once('end', r);
+      from.once('close', r);
+    });
     return;
   }
   for await (const chunk of from) await to.write(chunk as Buffer);
@@ -143,7 +186,8 @@ function followResizes(from: Readable, rt: InteractiveSession, log: Logger): voi
     for (const line of lines.map((l) => l.trim()).filter(Boolean)) {
       try {
         const size = JSON.parse(line) as { Width?: number; Height?: number };
-        if (size.Width && size.Height) rt.resize(size.Width, size.Height).catch((e: Error) => log.debug('resize failed', { error: e.message }));
+        if (size.Width && size.Height)
+          rt.resize(size.Width, size.Height).catch((e: Error) => log.debug('resize failed', { error: e.message }));
       } catch {
         log.debug('unreadable terminal size', { line });
       }
@@ -156,12 +200,21 @@ export interface StreamingApi extends Pick<ReadOnlyApi, 'pods'> {
 }
 
 /** SPDY: the streams the apiserver opens, undefined (the session closed) if it does not open them all. */
-async function spdyCommandStreams(req: IncomingMessage, socket: Duplex, head: Buffer, r: StreamRequest, log: Logger): Promise<CommandStreams | undefined> {
+async function spdyCommandStreams(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  r: StreamRequest,
+  log: Logger,
+): Promise<CommandStreams | undefined> {
   const session = acceptSpdy(req, socket, head, REMOTE_COMMAND_V4, log);
   if (!session) return undefined;
   const streams = await collectStreams(session, expectedStreams(r), STREAM_CREATION_TIMEOUT_MS);
   if (!streams) {
-    log.warn(`${r.kind}: the client did not open its streams`, { pod: `${r.namespace}/${r.pod}`, container: r.container });
+    log.warn(`${r.kind}: the client did not open its streams`, {
+      pod: `${r.namespace}/${r.pod}`,
+      container: r.container,
+    });
     await session.close();
     return undefined;
   }
@@ -181,24 +234,42 @@ async function spdyCommandStreams(req: IncomingMessage, socket: Duplex, head: Bu
 }
 
 /** Serves one upgraded exec or attach request (SPDY or WebSocket); the caller has authenticated and authorized it. */
-export async function serveStreaming(api: StreamingApi, req: IncomingMessage, socket: Duplex, head: Buffer, log: Logger): Promise<void> {
+export async function serveStreaming(
+  api: StreamingApi,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  log: Logger,
+): Promise<void> {
   const { path, query } = requestPath(req);
   const r = parseStreamRequest(path, query);
   if (!r) return rawResponse(socket, 404, `404 page not found: ${path}`);
   if ('code' in r) return rawResponse(socket, r.code, r.message);
   const found = findContainer(api, r.namespace, r.pod, r.container, r.uid);
   if ('code' in found) return rawResponse(socket, found.code, found.message);
-  const streams = isWebSocketRequest(req) ? await webSocketCommandStreams(req, socket, head, r, log) : await spdyCommandStreams(req, socket, head, r, log);
+  const streams = isWebSocketRequest(req)
+    ? await webSocketCommandStreams(req, socket, head, r, log)
+    : await spdyCommandStreams(req, socket, head, r, log);
   if (!streams) return;
   let rt: InteractiveSession;
   try {
-    rt = r.kind === 'exec' ? await api.runtime.execInteractive(found.id, r.command, r) : await api.runtime.attachInteractive(found.id, r);
+    rt =
+      r.kind === 'exec'
+        ? await api.runtime.execInteractive(found.id, r.command, r)
+        : await api.runtime.attachInteractive(found.id, r);
   } catch (e) {
-    await streams.writeStatus(internalErrorStatus((e as Error).message));
+    await streams.writeStatus(internalErrorStatus(errorMessage(e)));
     await streams.close();
     return;
   }
-  log.info(r.kind, { pod: `${r.namespace}/${r.pod}`, container: r.container, ...(r.kind === 'exec' ? { command: r.command } : {}), tty: r.tty, stdin: r.stdin, webSocket: isWebSocketRequest(req) });
+  log.info(r.kind, {
+    pod: `${r.namespace}/${r.pod}`,
+    container: r.container,
+    ...(r.kind === 'exec' ? { command: r.command } : {}),
+    tty: r.tty,
+    stdin: r.stdin,
+    webSocket: isWebSocketRequest(req),
+  });
   streams.onClose(() => rt.close());
   const { stdin } = streams;
   if (stdin && rt.stdin) {

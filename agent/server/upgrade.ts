@@ -10,9 +10,16 @@ import { serveStreaming } from './streaming.js';
 import { isWebSocketRequest } from './websocket/connection.js';
 import { serveLogsWebSocket } from './websocket/logs.js';
 
-export function serveUpgrade(api: ReadOnlyApi & PortForwardApi, req: IncomingMessage, socket: Duplex, head: Buffer, log: Logger): Promise<void> {
+export function serveUpgrade(
+  api: ReadOnlyApi & PortForwardApi,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  log: Logger,
+): Promise<void> {
   const { path } = requestPath(req);
   if (path.startsWith('/portForward/')) return servePortForward(api, req, socket, head, log);
-  if ((path === '/containerLogs' || path.startsWith('/containerLogs/')) && isWebSocketRequest(req)) return serveLogsWebSocket(api, req, socket, head, log);
+  if ((path === '/containerLogs' || path.startsWith('/containerLogs/')) && isWebSocketRequest(req))
+    return serveLogsWebSocket(api, req, socket, head, log);
   return serveStreaming(api, req, socket, head, log);
 }

@@ -9,11 +9,23 @@ import type { ManifestError } from './types.js';
 /** One key's value as pods and errors: exactly one Pod, or an error that names the key. */
 export function readEtcdValue(key: string, value: string, nodeName: string): ParsedManifests {
   const base = { source: 'etcd' as const, origin: key };
-  if (!value.trim()) return { pods: [], errors: [{ ...base, object: 'document 1', field: '<value>', reason: 'empty value: expected one Pod (YAML or JSON)' }] };
+  if (!value.trim())
+    return {
+      pods: [],
+      errors: [
+        { ...base, object: 'document 1', field: '<value>', reason: 'empty value: expected one Pod (YAML or JSON)' },
+      ],
+    };
   const parsed = readManifests(value, { ...base, nodeName });
   const found = parsed.pods.length + new Set(parsed.errors.map((e) => e.object)).size;
   // One key, one pod: the key is how a person finds, changes and deletes it (etcdctl put/del).
-  if (found > 1) return { pods: [], errors: [{ ...base, object: 'document 1', field: '<value>', reason: `expected one Pod per key, got ${found} objects` }] };
+  if (found > 1)
+    return {
+      pods: [],
+      errors: [
+        { ...base, object: 'document 1', field: '<value>', reason: `expected one Pod per key, got ${found} objects` },
+      ],
+    };
   return parsed;
 }
 

@@ -16,6 +16,7 @@ import { Etcd3, type IOptions, type IWatchResponse, type Watcher } from 'etcd3';
 import type { Logger } from '../../lib/log.js';
 import { EtcdPods } from './etcd-pods.js';
 import type { ManifestError, PodSource, SourceUpdate } from './types.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface EtcdSourceOptions {
   endpoints: string[];
@@ -34,20 +35,35 @@ export interface EtcdSourceOptions {
 /** How a watch ended: the connection broke (resume from the next revision) or etcd canceled it (relist). */
 type WatchEnd = 'disconnected' | 'canceled' | 'stopped';
 
-export function etcdClientOptions(o: Pick<EtcdSourceOptions, 'endpoints' | 'caFile' | 'certFile' | 'keyFile'>): IOptions {
+export function etcdClientOptions(
+  o: Pick<EtcdSourceOptions, 'endpoints' | 'caFile' | 'certFile' | 'keyFile'>,
+): IOptions {
   const read = (f: string | undefined, flag: string) => {
     if (!f) return undefined;
-    try { return readFileSync(f); } catch (e) { throw new Error(`--manifest-etcd-${flag} ${f}: cannot read: ${(e as NodeJS.ErrnoException).code ?? message(e)}`); }
+    try {
+      return readFileSync(f);
+    } catch (e) {
+      throw new Error(`--manifest-etcd-${flag} ${f}: cannot read: ${(e as NodeJS.ErrnoException).code ?? message(e)}`);
+    }
   };
   const tls = o.caFile || o.certFile || o.keyFile;
   return {
     hosts: o.endpoints,
     // Without a CA file gRPC verifies etcd's certificate against the system's roots.
-    ...(tls ? { credentials: { rootCertificate: read(o.caFile, 'cafile')!, privateKey: read(o.keyFile, 'keyfile'), certChain: read(o.certFile, 'certfile') } } : {}),
+    ...(tls
+      ? {
+          credentials: {
+            rootCertificate: read(o.caFile, 'cafile')!,
+            privateKey: read(o.keyFile, 'keyfile'),
+            certChain: read(o.certFile, 'certfile'),
+          },
+        }
+      : {}),
     dialTimeout: 5_000,
     grpcOptions: {
       // A partition that leaves the TCP connection open is noticed within ~40 s (etcd allows pings every 5 s).
-      'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
       // gRPC's reconnection back-off grows to 2 minutes by default: an etcd that is back is seen within 10 s.
       'grpc.max_reconnect_backoff_ms': 10_000,
     },
@@ -107,7 +123,11 @@ export class EtcdSource implements PodSource {
       if (end === 'canceled') listed = false;
       else if (this.watcherWasConnected) delay = min;
       this.watcherWasConnected = false;
-      try { await sleep(delay, undefined, { signal: this.abort.signal }); } catch { return; }
+      try {
+        await sleep(delay, undefined, { signal: this.abort.signal });
+      } catch {
+        return;
+      }
       delay = Math.min(delay * 2, max);
     }
   }
@@ -117,7 +137,11 @@ export class EtcdSource implements PodSource {
     const res = await this.client!.getAll().prefix(this.opts.prefix).exec();
     this.pods.replaceAll(res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() })));
     this.revision = Number(res.header.revision);
-    this.opts.logger.info('listed etcd prefix', { prefix: this.opts.prefix, keys: res.kvs.length, revision: this.revision });
+    this.opts.logger.info('listed etcd prefix', {
+      prefix: this.opts.prefix,
+      keys: res.kvs.length,
+      revision: this.revision,
+    });
     this.send();
   }
 
@@ -156,7 +180,11 @@ export class EtcdSource implements PodSource {
       w.on('error', (e: Error) => {
         if (done) return;
         void this.whyCanceled(from, e).then((why) => {
-          this.opts.logger.warn('etcd canceled the watch: listing the prefix again', { prefix: this.opts.prefix, fromRevision: from, reason: why });
+          this.opts.logger.warn('etcd canceled the watch: listing the prefix again', {
+            prefix: this.opts.prefix,
+            fromRevision: from,
+            reason: why,
+          });
           end('canceled');
         });
       });
@@ -202,8 +230,20 @@ export class EtcdSource implements PodSource {
     // entry (and one log line), not one per retry.
     const reason = why.replace(/ \(\d{4}-\d\d-\d\dT[^)]*\)/g, '').replace(/\.?\s*Resolution note:.*$/s, '');
     const first = this.fetchError?.reason !== reason;
-    this.fetchError = { source: 'etcd', origin: this.origin, object: '<etcd>', field: '<connection>', reason, time: first ? new Date().toISOString() : this.fetchError!.time };
-    if (first) this.opts.logger.warn('etcd unusable; keeping the pods it gave', { endpoints: this.origin, reason, revision: this.revision });
+    this.fetchError = {
+      source: 'etcd',
+      origin: this.origin,
+      object: '<etcd>',
+      field: '<connection>',
+      reason,
+      time: first ? new Date().toISOString() : this.fetchError!.time,
+    };
+    if (first)
+      this.opts.logger.warn('etcd unusable; keeping the pods it gave', {
+        endpoints: this.origin,
+        reason,
+        revision: this.revision,
+      });
   }
 
   async stop(): Promise<void> {
@@ -218,5 +258,5 @@ export class EtcdSource implements PodSource {
 }
 
 function message(e: unknown): string {
-  return (e as Error)?.message ?? String(e);
+  return errorMessage(e);
 }

@@ -9,6 +9,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { readManifests } from './manifest.js';
 import type { ManifestError, PodSource, SourceUpdate } from './types.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface FileSourceOptions {
   dir: string;
@@ -63,7 +64,10 @@ export class FileSource implements PodSource {
 
   private async scan(): Promise<void> {
     if (this.stopped) return;
-    if (this.scanning) { this.rescan = true; return; }
+    if (this.scanning) {
+      this.rescan = true;
+      return;
+    }
     this.scanning = true;
     try {
       do {
@@ -85,7 +89,11 @@ export class FileSource implements PodSource {
       if (err.code === 'ENOENT') {
         // kubelet treats a missing directory as "no static pods" and keeps looking for it.
         this.opts.logger.debug('manifest directory does not exist yet', { dir: this.opts.dir });
-        if (!this.watcher && !this.debounce) this.debounce = setTimeout(() => { this.debounce = undefined; void this.scan(); }, 1000);
+        if (!this.watcher && !this.debounce)
+          this.debounce = setTimeout(() => {
+            this.debounce = undefined;
+            void this.scan();
+          }, 1000);
         this.send([], []);
       } else {
         this.opts.logger.error('cannot read manifest directory', { dir: this.opts.dir, error: err });
@@ -112,7 +120,8 @@ export class FileSource implements PodSource {
         errors.push(...entry.errors);
       } catch (e) {
         // Deleted between readdir and read: the next event rescans.
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') errors.push({ source: 'file', origin: path, object: '<file>', field: '<file>', reason: (e as Error).message });
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+          errors.push({ source: 'file', origin: path, object: '<file>', field: '<file>', reason: errorMessage(e) });
       }
     }
     for (const p of this.cache.keys()) if (!seen.has(p)) this.cache.delete(p);

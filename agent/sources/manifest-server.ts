@@ -16,6 +16,7 @@ import type { Logger } from '../../lib/log.js';
 import { readManifests } from './manifest.js';
 import { staticPodName } from './static-pod.js';
 import type { PodSource, SourceUpdate } from './types.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface ManifestServerOptions {
   host: string;
@@ -47,7 +48,10 @@ export class ManifestServer implements PodSource {
   port = 0;
 
   constructor(private readonly opts: ManifestServerOptions) {
-    if (!isLoopback(opts.host) && !opts.token) throw new Error(`--manifest-server-address ${opts.host} is not a loopback address: --manifest-server-token-file is required`);
+    if (!isLoopback(opts.host) && !opts.token)
+      throw new Error(
+        `--manifest-server-address ${opts.host} is not a loopback address: --manifest-server-token-file is required`,
+      );
   }
 
   async start(emit: (u: SourceUpdate) => void): Promise<void> {
@@ -55,13 +59,21 @@ export class ManifestServer implements PodSource {
     await this.load();
     // What was pushed before a restart is this source's complete answer: it is ready at once.
     emit({ source: 'server', op: 'snapshot', pods: [...this.pods.values()], errors: [] });
-    this.server = createServer((req, res) => void this.handle(req, res).catch((e) => send(res, 500, { kind: 'Status', status: 'Failure', message: (e as Error).message })));
+    this.server = createServer(
+      (req, res) =>
+        void this.handle(req, res).catch((e) =>
+          send(res, 500, { kind: 'Status', status: 'Failure', message: errorMessage(e) }),
+        ),
+    );
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.opts.port, this.opts.host, () => resolve());
     });
     this.port = (this.server.address() as { port: number }).port;
-    this.opts.logger.info('manifest server listening', { address: `${this.opts.host}:${this.port}`, auth: this.opts.token ? 'bearer token' : 'none (loopback)' });
+    this.opts.logger.info('manifest server listening', {
+      address: `${this.opts.host}:${this.port}`,
+      auth: this.opts.token ? 'bearer token' : 'none (loopback)',
+    });
   }
 
   private async load(): Promise<void> {
@@ -100,8 +112,10 @@ export class ManifestServer implements PodSource {
     if (!this.authorized(req)) return send(res, 401, status(401, 'Unauthorized', 'a valid bearer token is required'));
     const url = new URL(req.url ?? '/', 'http://x');
     const parts = url.pathname.split('/').filter(Boolean);
-    if (parts[0] !== 'pods' || parts.length > 3 || parts.length === 2) return send(res, 404, status(404, 'NotFound', `no route ${req.method} ${url.pathname}`));
-    if (req.method === 'GET' && parts.length === 1) return send(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items: [...this.pods.values()] });
+    if (parts[0] !== 'pods' || parts.length > 3 || parts.length === 2)
+      return send(res, 404, status(404, 'NotFound', `no route ${req.method} ${url.pathname}`));
+    if (req.method === 'GET' && parts.length === 1)
+      return send(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items: [...this.pods.values()] });
     if (req.method === 'DELETE' && parts.length === 3) {
       const [, ns, name] = parts as [string, string, string];
       const key = this.pods.has(`${ns}/${name}`) ? `${ns}/${name}` : `${ns}/${staticPodName(name, this.opts.nodeName)}`;
@@ -112,27 +126,41 @@ export class ManifestServer implements PodSource {
       this.emit?.({ source: 'server', op: 'remove', pods: [pod] });
       return send(res, 200, pod);
     }
-    if ((req.method === 'POST' && parts.length === 1) || (req.method === 'PUT' && (parts.length === 1 || parts.length === 3))) {
+    if (
+      (req.method === 'POST' && parts.length === 1) ||
+      (req.method === 'PUT' && (parts.length === 1 || parts.length === 3))
+    ) {
       const body = await readBody(req, this.opts.maxBodyBytes ?? 1 << 20);
       const origin = `${req.method} ${url.pathname}`;
       const { pods, errors } = readManifests(body, { source: 'server', origin, nodeName: this.opts.nodeName });
       if (errors.length) {
         this.emit?.({ source: 'server', op: 'add', pods: [], errors });
-        return send(res, 422, { ...status(422, 'Invalid', errors.map((e) => `${e.object}: ${e.field}: ${e.reason}`).join('; ')), details: { causes: errors.map((e) => ({ field: e.field, message: e.reason })) } });
+        return send(res, 422, {
+          ...status(422, 'Invalid', errors.map((e) => `${e.object}: ${e.field}: ${e.reason}`).join('; ')),
+          details: { causes: errors.map((e) => ({ field: e.field, message: e.reason })) },
+        });
       }
-      if (pods.length !== 1) return send(res, 400, status(400, 'BadRequest', `expected exactly one Pod, got ${pods.length}`));
+      if (pods.length !== 1)
+        return send(res, 400, status(400, 'BadRequest', `expected exactly one Pod, got ${pods.length}`));
       const pod = pods[0]!;
       const key = `${pod.metadata!.namespace}/${pod.metadata!.name}`;
       if (parts.length === 3) {
         const want = `${parts[1]}/${staticPodName(parts[2]!, this.opts.nodeName)}`;
-        if (want !== key) return send(res, 400, status(400, 'BadRequest', `the pod in the body (${key}) does not match the URL (${want})`));
+        if (want !== key)
+          return send(
+            res,
+            400,
+            status(400, 'BadRequest', `the pod in the body (${key}) does not match the URL (${want})`),
+          );
       }
       const existing = this.pods.get(key);
-      if (existing && req.method === 'POST') return send(res, 409, status(409, 'AlreadyExists', `pods "${pod.metadata!.name}" already exists`));
+      if (existing && req.method === 'POST')
+        return send(res, 409, status(409, 'AlreadyExists', `pods "${pod.metadata!.name}" already exists`));
       this.pods.set(key, pod);
       await this.persist(pod, true);
       // A replaced pod with a new content hash is a new UID: the old one is removed.
-      if (existing && existing.metadata!.uid !== pod.metadata!.uid) this.emit?.({ source: 'server', op: 'remove', pods: [existing] });
+      if (existing && existing.metadata!.uid !== pod.metadata!.uid)
+        this.emit?.({ source: 'server', op: 'remove', pods: [existing] });
       this.emit?.({ source: 'server', op: existing ? 'update' : 'add', pods: [pod] });
       return send(res, existing ? 200 : 201, pod);
     }
@@ -161,7 +189,11 @@ function readBody(req: IncomingMessage, max: number): Promise<string> {
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > max) { reject(new Error(`body larger than ${max} bytes`)); req.destroy(); return; }
+      if (size > max) {
+        reject(new Error(`body larger than ${max} bytes`));
+        req.destroy();
+        return;
+      }
       chunks.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));

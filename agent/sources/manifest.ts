@@ -14,7 +14,8 @@ export interface ParsedManifests {
 
 function objectName(doc: unknown, index: number): string {
   const md = (doc as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
-  if (md && typeof md.name === 'string') return `${typeof md.namespace === 'string' && md.namespace ? md.namespace : 'default'}/${md.name}`;
+  if (md && typeof md.name === 'string')
+    return `${typeof md.namespace === 'string' && md.namespace ? md.namespace : 'default'}/${md.name}`;
   return `document ${index + 1}`;
 }
 
@@ -36,7 +37,12 @@ function flatten(docs: unknown[]): unknown[] {
   const out: unknown[] = [];
   for (const d of docs) {
     const kind = (d as { kind?: unknown } | null)?.kind;
-    if ((kind === 'PodList' || kind === 'List') && Array.isArray((d as { items?: unknown }).items)) out.push(...(d as { items: unknown[] }).items.map((i) => (kind === 'PodList' && i && typeof i === 'object' ? { kind: 'Pod', apiVersion: 'v1', ...i } : i)));
+    if ((kind === 'PodList' || kind === 'List') && Array.isArray((d as { items?: unknown }).items))
+      out.push(
+        ...(d as { items: unknown[] }).items.map((i) =>
+          kind === 'PodList' && i && typeof i === 'object' ? { kind: 'Pod', apiVersion: 'v1', ...i } : i,
+        ),
+      );
     else out.push(d);
   }
   return out;
@@ -46,7 +52,10 @@ function flatten(docs: unknown[]): unknown[] {
  * Parse, validate and admit every pod in `text`. A bad document is reported and skipped; the good
  * ones in the same file are still admitted.
  */
-export function readManifests(text: string, opts: { source: SourceName; origin: string; nodeName: string }): ParsedManifests {
+export function readManifests(
+  text: string,
+  opts: { source: SourceName; origin: string; nodeName: string },
+): ParsedManifests {
   const { docs, error } = parseDocuments(text);
   const base = { source: opts.source, origin: opts.origin };
   if (error) return { pods: [], errors: [{ ...base, object: 'document 1', field: '<document>', reason: error }] };
@@ -55,7 +64,8 @@ export function readManifests(text: string, opts: { source: SourceName; origin: 
   flatten(docs).forEach((doc, i) => {
     const fieldErrors = validatePod(doc);
     if (fieldErrors.length) {
-      for (const fe of fieldErrors) errors.push({ ...base, object: objectName(doc, i), field: fe.field, reason: fe.reason });
+      for (const fe of fieldErrors)
+        errors.push({ ...base, object: objectName(doc, i), field: fe.field, reason: fe.reason });
       return;
     }
     pods.push(toStaticPod(doc as V1Pod, opts.nodeName, opts.source, opts.origin));

@@ -24,7 +24,10 @@ function contentKey(p: V1Pod): string {
 }
 
 export class PodConfig {
-  private readonly sources = new Map<SourceName, { pods: Map<string, V1Pod>; errors: ManifestError[]; seen: boolean }>();
+  private readonly sources = new Map<
+    SourceName,
+    { pods: Map<string, V1Pod>; errors: ManifestError[]; seen: boolean }
+  >();
   private desiredSet = new Map<string, V1Pod>();
   private conflictErrors: ManifestError[] = [];
 
@@ -58,7 +61,15 @@ export class PodConfig {
     const s = this.sources.get(u.source)!;
     const now = new Date().toISOString();
     const stamp = (errs: ManifestError[], previous: ManifestError[]) =>
-      errs.map((e) => ({ ...e, time: e.time ?? previous.find((p) => p.origin === e.origin && p.object === e.object && p.field === e.field && p.reason === e.reason)?.time ?? now }));
+      errs.map((e) => ({
+        ...e,
+        time:
+          e.time ??
+          previous.find(
+            (p) => p.origin === e.origin && p.object === e.object && p.field === e.field && p.reason === e.reason,
+          )?.time ??
+          now,
+      }));
     s.seen = true;
     const before = s.errors;
     switch (u.op) {
@@ -76,7 +87,8 @@ export class PodConfig {
         break;
     }
     // Log each refusal once, when it first appears, not on every rescan of an unchanged file.
-    const same = (a: ManifestError, b: ManifestError) => a.origin === b.origin && a.object === b.object && a.field === b.field && a.reason === b.reason;
+    const same = (a: ManifestError, b: ManifestError) =>
+      a.origin === b.origin && a.object === b.object && a.field === b.field && a.reason === b.reason;
     for (const e of s.errors) if (!before.some((b) => same(b, e))) this.opts.logger.warn('manifest rejected', { ...e });
     return this.recompute();
   }
@@ -87,12 +99,20 @@ export class PodConfig {
     const conflicts: ManifestError[] = [];
     for (const [source, s] of this.sources) {
       // Stable order inside a source too, so the same inputs always pick the same winner.
-      const pods = [...s.pods.values()].sort((a, b) => (origin(a) + fullName(a)).localeCompare(origin(b) + fullName(b)));
+      const pods = [...s.pods.values()].sort((a, b) =>
+        (origin(a) + fullName(a)).localeCompare(origin(b) + fullName(b)),
+      );
       for (const p of pods) {
         const other = next.get(uidOf(p)) ?? byName.get(fullName(p));
         if (other) {
           const why = next.has(uidOf(p)) ? `duplicate pod UID ${uidOf(p)}` : `duplicate pod name ${fullName(p)}`;
-          conflicts.push({ source, origin: origin(p), object: fullName(p), field: next.has(uidOf(p)) ? 'metadata.uid' : 'metadata.name', reason: `${why}: already defined by ${origin(other)}` });
+          conflicts.push({
+            source,
+            origin: origin(p),
+            object: fullName(p),
+            field: next.has(uidOf(p)) ? 'metadata.uid' : 'metadata.name',
+            reason: `${why}: already defined by ${origin(other)}`,
+          });
           continue;
         }
         next.set(uidOf(p), p);
@@ -107,7 +127,8 @@ export class PodConfig {
     }
     for (const [uid, p] of this.desiredSet) if (!next.has(uid)) changes.removed.push(p);
     for (const c of conflicts) {
-      if (!this.conflictErrors.some((e) => e.origin === c.origin && e.reason === c.reason)) this.opts.logger.warn('manifest rejected', { ...c });
+      if (!this.conflictErrors.some((e) => e.origin === c.origin && e.reason === c.reason))
+        this.opts.logger.warn('manifest rejected', { ...c });
     }
     this.conflictErrors = conflicts;
     this.desiredSet = next;
@@ -117,5 +138,7 @@ export class PodConfig {
 }
 
 function origin(p: V1Pod): string {
-  return p.metadata?.annotations?.[ANNOTATIONS.configOrigin] ?? p.metadata?.annotations?.[ANNOTATIONS.configSource] ?? '';
+  return (
+    p.metadata?.annotations?.[ANNOTATIONS.configOrigin] ?? p.metadata?.annotations?.[ANNOTATIONS.configSource] ?? ''
+  );
 }

@@ -36,7 +36,12 @@ export function toStaticPod(raw: V1Pod, nodeName: string, source: SourceName, or
   const uid = md.uid || staticPodUid(raw, nodeName, source, origin);
   md.uid = uid;
   md.name = staticPodName(md.name!, nodeName);
-  md.annotations = { ...md.annotations, [ANNOTATIONS.configSource]: source, [ANNOTATIONS.configHash]: uid, [ANNOTATIONS.configOrigin]: origin };
+  md.annotations = {
+    ...md.annotations,
+    [ANNOTATIONS.configSource]: source,
+    [ANNOTATIONS.configHash]: uid,
+    [ANNOTATIONS.configOrigin]: origin,
+  };
   pod.spec!.nodeName = nodeName;
   delete pod.status;
   return pod;

@@ -5,6 +5,7 @@
 import type { Logger } from '../../lib/log.js';
 import { parseDocuments, readManifests } from './manifest.js';
 import type { ManifestError, PodSource, SourceUpdate } from './types.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface UrlSourceOptions {
   url: string;
@@ -35,26 +36,40 @@ export class UrlSource implements PodSource {
 
   private fail(reason: string): void {
     const first = this.fetchError?.reason !== reason;
-    this.fetchError = { source: 'http', origin: this.opts.url, object: '<url>', field: '<body>', reason, time: first ? new Date().toISOString() : this.fetchError!.time };
-    if (first) this.opts.logger.warn('manifest URL unusable; keeping the last good set of pods', { url: this.opts.url, reason });
+    this.fetchError = {
+      source: 'http',
+      origin: this.opts.url,
+      object: '<url>',
+      field: '<body>',
+      reason,
+      time: first ? new Date().toISOString() : this.fetchError!.time,
+    };
+    if (first)
+      this.opts.logger.warn('manifest URL unusable; keeping the last good set of pods', { url: this.opts.url, reason });
   }
 
   async poll(): Promise<void> {
     if (this.stopped) return;
     let body: string;
     try {
-      const res = await fetch(this.opts.url, { headers: this.opts.headers, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000) });
+      const res = await fetch(this.opts.url, {
+        headers: this.opts.headers,
+        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
+      });
       body = await res.text();
       if (res.status !== 200) return this.fail(`GET answered ${res.status} ${res.statusText}`);
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      return this.fail(`GET failed: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+      return this.fail(`GET failed: ${cause?.code ?? cause?.message ?? errorMessage(e)}`);
     }
     const { docs, error } = parseDocuments(body);
     if (error) return this.fail(error);
     if (docs.length === 0) return this.fail('empty body: expected a Pod or a PodList');
     const kinds = docs.map((d) => (d as { kind?: unknown } | null)?.kind);
-    if (!kinds.every((k) => k === 'Pod' || k === 'PodList' || k === 'List')) return this.fail(`expected a Pod or a PodList, got kind ${JSON.stringify(kinds.find((k) => k !== 'Pod' && k !== 'PodList' && k !== 'List') ?? null)}`);
+    if (!kinds.every((k) => k === 'Pod' || k === 'PodList' || k === 'List'))
+      return this.fail(
+        `expected a Pod or a PodList, got kind ${JSON.stringify(kinds.find((k) => k !== 'Pod' && k !== 'PodList' && k !== 'List') ?? null)}`,
+      );
     if (this.fetchError) this.opts.logger.info('manifest URL usable again', { url: this.opts.url });
     this.fetchError = undefined;
     if (body === this.lastBody) {
@@ -62,7 +77,11 @@ export class UrlSource implements PodSource {
       return;
     }
     this.lastBody = body;
-    const { pods, errors } = readManifests(body, { source: 'http', origin: this.opts.url, nodeName: this.opts.nodeName });
+    const { pods, errors } = readManifests(body, {
+      source: 'http',
+      origin: this.opts.url,
+      nodeName: this.opts.nodeName,
+    });
     if (!this.stopped) this.emit?.({ source: 'http', op: 'snapshot', pods, errors });
   }
 

@@ -8,24 +8,49 @@ import type { CgroupManager, CgroupUsage } from '../runtime/cgroups.js';
 import type { StatusManager } from '../status/status-manager.js';
 import { capacityList, type NodeCapacity } from './capacity.js';
 
-interface CpuStats { time: string; usageNanoCores?: number; usageCoreNanoSeconds: number }
-interface MemoryStats { time: string; availableBytes?: number; usageBytes: number; workingSetBytes: number }
+interface CpuStats {
+  time: string;
+  usageNanoCores?: number;
+  usageCoreNanoSeconds: number;
+}
+interface MemoryStats {
+  time: string;
+  availableBytes?: number;
+  usageBytes: number;
+  workingSetBytes: number;
+}
 
 export class StatsProvider {
   private last = new Map<string, { t: number; ns: number }>();
 
-  constructor(private readonly opts: { nodeName: string; cgroups: CgroupManager; status: StatusManager; capacity: NodeCapacity; startTime: Date }) {}
+  constructor(
+    private readonly opts: {
+      nodeName: string;
+      cgroups: CgroupManager;
+      status: StatusManager;
+      capacity: NodeCapacity;
+      startTime: Date;
+    },
+  ) {}
 
   private cpu(key: string, usageNs: number, now: number): CpuStats {
     const prev = this.last.get(key);
     this.last.set(key, { t: now, ns: usageNs });
     // nanocores = CPU nanoseconds used per second of wall time.
-    const usageNanoCores = prev && now > prev.t && usageNs >= prev.ns ? Math.round(((usageNs - prev.ns) * 1000) / (now - prev.t)) : undefined;
+    const usageNanoCores =
+      prev && now > prev.t && usageNs >= prev.ns
+        ? Math.round(((usageNs - prev.ns) * 1000) / (now - prev.t))
+        : undefined;
     return { time: new Date(now).toISOString(), usageNanoCores, usageCoreNanoSeconds: usageNs };
   }
 
   private memory(u: CgroupUsage, now: number, available?: number): MemoryStats {
-    return { time: new Date(now).toISOString(), ...(available !== undefined ? { availableBytes: available } : {}), usageBytes: u.memoryUsageBytes, workingSetBytes: u.memoryWorkingSetBytes };
+    return {
+      time: new Date(now).toISOString(),
+      ...(available !== undefined ? { availableBytes: available } : {}),
+      usageBytes: u.memoryUsageBytes,
+      workingSetBytes: u.memoryWorkingSetBytes,
+    };
   }
 
   private async node(now: number) {
@@ -33,11 +58,17 @@ export class StatsProvider {
     const f = stat.split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
     // user nice system idle iowait irq softirq steal: busy = all - idle - iowait, in USER_HZ (100/s).
     const busyTicks = f.slice(0, 8).reduce((a, b) => a + b, 0) - (f[3] ?? 0) - (f[4] ?? 0);
-    const mem = Object.fromEntries((await readFile('/proc/meminfo', 'utf8')).split('\n').map((l) => {
-      const m = /^(\w+):\s+(\d+)/.exec(l);
-      return m ? [m[1]!, Number(m[2]) * 1024] : ['', 0];
-    }));
-    const usage = { cpuUsageNs: busyTicks * 1e7, memoryUsageBytes: mem.MemTotal - mem.MemFree, memoryWorkingSetBytes: mem.MemTotal - mem.MemAvailable };
+    const mem = Object.fromEntries(
+      (await readFile('/proc/meminfo', 'utf8')).split('\n').map((l) => {
+        const m = /^(\w+):\s+(\d+)/.exec(l);
+        return m ? [m[1]!, Number(m[2]) * 1024] : ['', 0];
+      }),
+    );
+    const usage = {
+      cpuUsageNs: busyTicks * 1e7,
+      memoryUsageBytes: mem.MemTotal - mem.MemFree,
+      memoryWorkingSetBytes: mem.MemTotal - mem.MemAvailable,
+    };
     return {
       nodeName: this.opts.nodeName,
       startTime: this.opts.startTime.toISOString(),
@@ -61,13 +92,20 @@ export class StatsProvider {
         const id = cs.containerID.replace(/^docker:\/\//, '');
         const u = await this.opts.cgroups.usage(posix.join(path, id));
         if (!u) continue;
-        containers.push({ name: cs.name, startTime: new Date(cs.state.running.startedAt!).toISOString(), cpu: this.cpu(`c/${id}`, u.cpuUsageNs, now), memory: this.memory(u, now) });
+        containers.push({
+          name: cs.name,
+          startTime: new Date(cs.state.running.startedAt!).toISOString(),
+          cpu: this.cpu(`c/${id}`, u.cpuUsageNs, now),
+          memory: this.memory(u, now),
+        });
       }
       pods.push({
         podRef: { name: pod.metadata!.name, namespace: pod.metadata!.namespace, uid },
         startTime: status.startTime ? new Date(status.startTime).toISOString() : undefined,
         containers,
-        ...(podUsage ? { cpu: this.cpu(`p/${uid}`, podUsage.cpuUsageNs, now), memory: this.memory(podUsage, now) } : {}),
+        ...(podUsage
+          ? { cpu: this.cpu(`p/${uid}`, podUsage.cpuUsageNs, now), memory: this.memory(podUsage, now) }
+          : {}),
       });
     }
     return { node: await this.node(now), pods };

@@ -40,6 +40,7 @@ export function addResizeStatus(status: V1PodStatus, i: ResizeStatusInput): V1Po
     for (const c of status.conditions ?? []) c.observedGeneration = generation;
   }
   const terminal = i.podIsTerminal || status.phase === 'Succeeded' || status.phase === 'Failed';
-  if (!terminal && i.resizeConditions.length) status.conditions = [...i.resizeConditions.map((c) => ({ ...c })), ...(status.conditions ?? [])];
+  if (!terminal && i.resizeConditions.length)
+    status.conditions = [...i.resizeConditions.map((c) => ({ ...c })), ...(status.conditions ?? [])];
   return status;
 }

@@ -3,7 +3,14 @@
 // prober says. Pure: the same inputs give the same status, with transition times carried over
 // from the previous status when a condition did not change.
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/kubelet_pods.go (generateAPIPodStatus, getPhase)
-import type { V1Container, V1ContainerState, V1ContainerStatus, V1Pod, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
+import type {
+  V1Container,
+  V1ContainerState,
+  V1ContainerStatus,
+  V1Pod,
+  V1PodCondition,
+  V1PodStatus,
+} from '@kubernetes/client-node';
 import type { PodRuntimeStatus, RuntimeContainer } from '../runtime/types.js';
 import type { QOSClass } from '../podspec/qos.js';
 
@@ -60,7 +67,12 @@ function terminated(c: RuntimeContainer, input: StatusInput): V1ContainerState {
   };
 }
 
-function containerStatus(spec: V1Container, instances: RuntimeContainer[], input: StatusInput, defaultWaiting: string): V1ContainerStatus {
+function containerStatus(
+  spec: V1Container,
+  instances: RuntimeContainer[],
+  input: StatusInput,
+  defaultWaiting: string,
+): V1ContainerStatus {
   const [latest, previous] = instances;
   const waiting = input.waiting.get(spec.name);
   const base: V1ContainerStatus = {
@@ -70,7 +82,9 @@ function containerStatus(spec: V1Container, instances: RuntimeContainer[], input
     ready: false,
     started: false,
     restartCount: latest?.attempt ?? 0,
-    state: { waiting: { reason: waiting?.reason ?? defaultWaiting, ...(waiting?.message ? { message: waiting.message } : {}) } },
+    state: {
+      waiting: { reason: waiting?.reason ?? defaultWaiting, ...(waiting?.message ? { message: waiting.message } : {}) },
+    },
     lastState: {},
   };
   if (!latest) return base;
@@ -90,7 +104,12 @@ function containerStatus(spec: V1Container, instances: RuntimeContainer[], input
       base.state = terminated(latest, input);
     }
   } else {
-    base.state = { waiting: { reason: waiting?.reason ?? 'ContainerCreating', ...(waiting?.message ? { message: waiting.message } : {}) } };
+    base.state = {
+      waiting: {
+        reason: waiting?.reason ?? 'ContainerCreating',
+        ...(waiting?.message ? { message: waiting.message } : {}),
+      },
+    };
   }
   return base;
 }
@@ -109,7 +128,13 @@ function terminalContainerState(s: V1ContainerStatus): void {
     s.lastState = {};
     return;
   }
-  s.state = { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated' } };
+  s.state = {
+    terminated: {
+      exitCode: 137,
+      reason: 'ContainerStatusUnknown',
+      message: 'The container could not be located when the pod was terminated',
+    },
+  };
 }
 
 /** A native sidecar: an init container with restartPolicy Always (KEP-753). */
@@ -125,13 +150,22 @@ function isSidecar(c: V1Container | undefined): boolean {
  * Pending until started only during initialisation (`podHasInitialized`: an app container ran),
  * and are ignored once stopped: a finished pod's phase is its app containers'.
  */
-export function podPhase(pod: V1Pod, init: V1ContainerStatus[], app: V1ContainerStatus[], podIsTerminal = false, podHasInitialized = false): string {
+export function podPhase(
+  pod: V1Pod,
+  init: V1ContainerStatus[],
+  app: V1ContainerStatus[],
+  podIsTerminal = false,
+  podHasInitialized = false,
+): string {
   const policy = pod.spec?.restartPolicy ?? 'Always';
   const specs = pod.spec?.initContainers ?? [];
   let pendingInit = 0;
   let failedInit = 0;
   let pendingSidecars = 0;
-  let running = 0, waiting = 0, stopped = 0, succeeded = 0;
+  let running = 0,
+    waiting = 0,
+    stopped = 0,
+    succeeded = 0;
   init.forEach((s, i) => {
     if (!isSidecar(specs[i])) return;
     if (s.state?.running) {
@@ -145,14 +179,18 @@ export function podPhase(pod: V1Pod, init: V1ContainerStatus[], app: V1Container
   for (const [i, s] of init.entries()) {
     if (isSidecar(specs[i])) continue;
     if (s.state?.running) pendingInit++;
-    else if (s.state?.terminated) { if (s.state.terminated.exitCode !== 0) failedInit++; }
-    else if (s.state?.waiting && s.lastState?.terminated) { if (s.lastState.terminated.exitCode !== 0) failedInit++; }
-    else pendingInit++;
+    else if (s.state?.terminated) {
+      if (s.state.terminated.exitCode !== 0) failedInit++;
+    } else if (s.state?.waiting && s.lastState?.terminated) {
+      if (s.lastState.terminated.exitCode !== 0) failedInit++;
+    } else pendingInit++;
   }
   for (const s of app) {
     if (s.state?.running) running++;
-    else if (s.state?.terminated) { stopped++; if (s.state.terminated.exitCode === 0) succeeded++; }
-    else if (s.state?.waiting && s.lastState?.terminated) stopped++;
+    else if (s.state?.terminated) {
+      stopped++;
+      if (s.state.terminated.exitCode === 0) succeeded++;
+    } else if (s.state?.waiting && s.lastState?.terminated) stopped++;
     else waiting++;
   }
   if (podIsTerminal) {
@@ -235,17 +273,25 @@ function allContainerStatuses(input: StatusInput): PodContainerStatuses {
   const inits = pod.spec?.initContainers ?? [];
   const hasInit = inits.length > 0;
   const initStatuses = inits.map((c) => containerStatus(c, byName.get(c.name) ?? [], input, 'PodInitializing'));
-  const appStatuses = (pod.spec?.containers ?? []).map((c) => containerStatus(c, byName.get(c.name) ?? [], input, hasInit ? 'PodInitializing' : 'ContainerCreating'));
+  const appStatuses = (pod.spec?.containers ?? []).map((c) =>
+    containerStatus(c, byName.get(c.name) ?? [], input, hasInit ? 'PodInitializing' : 'ContainerCreating'),
+  );
   // Ephemeral containers (kubectl debug) are reported as any container, but the prober never
   // looks at them (never ready, no started) and they count for neither phase nor readiness, as in
   // kubelet's generateAPIPodStatus.
   const ephemeralStatuses = (pod.spec?.ephemeralContainers ?? []).map((c) => {
-    const s = containerStatus(c as V1Container, byName.get(c.name) ?? [], input, hasInit ? 'PodInitializing' : 'ContainerCreating');
+    const s = containerStatus(
+      c as V1Container,
+      byName.get(c.name) ?? [],
+      input,
+      hasInit ? 'PodInitializing' : 'ContainerCreating',
+    );
     s.ready = false;
     delete s.started;
     return s;
   });
-  if (input.podIsTerminal) for (const s of [...initStatuses, ...appStatuses, ...ephemeralStatuses]) terminalContainerState(s);
+  if (input.podIsTerminal)
+    for (const s of [...initStatuses, ...appStatuses, ...ephemeralStatuses]) terminalContainerState(s);
   // An init container is ready once it completed (exit 0), and not while it runs, as kubelet's
   // prober manager decides in UpdatePodStatus (pkg/kubelet/prober/prober_manager.go); sidecars
   // (restartPolicy Always) are not run to completion, so the rule is not theirs: their started and
@@ -262,33 +308,63 @@ function allContainerStatuses(input: StatusInput): PodContainerStatuses {
 }
 
 /** PodReadyToStartContainers, Initialized, Ready, ContainersReady, PodScheduled and, when evicted, DisruptionTarget. */
-function podConditions(input: StatusInput, cs: PodContainerStatuses, phase: string, appStarted: boolean): V1PodCondition[] {
+function podConditions(
+  input: StatusInput,
+  cs: PodContainerStatuses,
+  phase: string,
+  appStarted: boolean,
+): V1PodCondition[] {
   const { inits, initStatuses, appStatuses } = cs;
   const hasInit = inits.length > 0;
   // A sidecar is initialised once started; a regular init container once it completed
   // (pkg/kubelet/status/generate.go, GeneratePodInitializedCondition).
-  const initIncomplete = inits.filter((c, i) => (isSidecar(c) ? !initStatuses[i]!.started : initStatuses[i]!.state?.terminated?.exitCode !== 0));
+  const initIncomplete = inits.filter((c, i) =>
+    isSidecar(c) ? !initStatuses[i]!.started : initStatuses[i]!.state?.terminated?.exitCode !== 0,
+  );
   const initialized = !hasInit || initIncomplete.length === 0 || appStarted;
   // ContainersReady (and so Ready) counts the sidecars' readiness too, listed first, as
   // GenerateContainersReadyCondition.
-  const unready = [...initStatuses.filter((s, i) => isSidecar(inits[i]) && !s.ready), ...appStatuses.filter((s) => !s.ready)].map((s) => s.name);
+  const unready = [
+    ...initStatuses.filter((s, i) => isSidecar(inits[i]) && !s.ready),
+    ...appStatuses.filter((s) => !s.ready),
+  ].map((s) => s.name);
   const done = phase === 'Succeeded' || phase === 'Failed';
   const readyReason = done ? 'PodCompleted' : 'ContainersNotReady';
   const readyMessage = done ? undefined : `containers with unready status: [${unready.join(' ')}]`;
 
   const conditions: V1PodCondition[] = [
     condition('PodReadyToStartContainers', input.sandboxReady, input),
-    condition('Initialized', initialized, input, initialized ? (done && hasInit ? 'PodCompleted' : undefined) : 'ContainersNotInitialized',
-      initialized ? undefined : `containers with incomplete status: [${initIncomplete.map((c) => c.name).join(' ')}]`),
-    condition('Ready', unready.length === 0 && !done, input, unready.length === 0 && !done ? undefined : readyReason, unready.length === 0 && !done ? undefined : readyMessage),
-    condition('ContainersReady', unready.length === 0 && !done, input, unready.length === 0 && !done ? undefined : readyReason, unready.length === 0 && !done ? undefined : readyMessage),
+    condition(
+      'Initialized',
+      initialized,
+      input,
+      initialized ? (done && hasInit ? 'PodCompleted' : undefined) : 'ContainersNotInitialized',
+      initialized ? undefined : `containers with incomplete status: [${initIncomplete.map((c) => c.name).join(' ')}]`,
+    ),
+    condition(
+      'Ready',
+      unready.length === 0 && !done,
+      input,
+      unready.length === 0 && !done ? undefined : readyReason,
+      unready.length === 0 && !done ? undefined : readyMessage,
+    ),
+    condition(
+      'ContainersReady',
+      unready.length === 0 && !done,
+      input,
+      unready.length === 0 && !done ? undefined : readyReason,
+      unready.length === 0 && !done ? undefined : readyMessage,
+    ),
     condition('PodScheduled', true, input),
   ];
   // The eviction manager's DisruptionTarget (reason TerminationByKubelet), as 1.34 kubelet adds it.
   const disruption = input.evicted?.condition;
   if (disruption) {
     const prev = input.previous?.conditions?.find((c) => c.type === disruption.type);
-    conditions.push({ ...disruption, lastTransitionTime: prev?.status === disruption.status ? prev.lastTransitionTime : input.now });
+    conditions.push({
+      ...disruption,
+      lastTransitionTime: prev?.status === disruption.status ? prev.lastTransitionTime : input.now,
+    });
   }
   return conditions;
 }

@@ -9,7 +9,13 @@ import type { V1ContainerStatus, V1PodStatus } from '@kubernetes/client-node';
 function ended(c: V1ContainerStatus): V1ContainerStatus {
   const out: V1ContainerStatus = { ...c, ready: false, started: false };
   if (c.state?.terminated) return out;
-  out.state = { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated' } };
+  out.state = {
+    terminated: {
+      exitCode: 137,
+      reason: 'ContainerStatusUnknown',
+      message: 'The container could not be located when the pod was terminated',
+    },
+  };
   return out;
 }
 
@@ -17,7 +23,9 @@ export function terminalPodStatus(last: V1PodStatus | undefined, now = new Date(
   const s: V1PodStatus = { ...last };
   s.phase = last?.phase === 'Succeeded' || last?.phase === 'Failed' ? last.phase : 'Failed';
   s.conditions = (last?.conditions ?? []).map((c) =>
-    (c.type === 'Ready' || c.type === 'ContainersReady') && c.status !== 'False' ? { ...c, status: 'False', reason: 'PodCompleted', lastTransitionTime: now } : c,
+    (c.type === 'Ready' || c.type === 'ContainersReady') && c.status !== 'False'
+      ? { ...c, status: 'False', reason: 'PodCompleted', lastTransitionTime: now }
+      : c,
   );
   if (last?.containerStatuses) s.containerStatuses = last.containerStatuses.map(ended);
   if (last?.initContainerStatuses) s.initContainerStatuses = last.initContainerStatuses.map(ended);

@@ -14,6 +14,7 @@ import { TOKEN_DEFAULT_EXPIRATION_SECONDS, TOKEN_MIN_EXPIRATION_SECONDS } from '
 import { writeAtomically } from './atomic-writer.js';
 import { fsGroupOf, rootOwned, setVolumeOwnership } from './ownership.js';
 import { ProjectionError, volumePayload, volumeRefs, type FetchedObjects } from './payload.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface ApiVolumeEnv {
   /** Absent when the agent has no --kubeconfig. */
@@ -35,22 +36,40 @@ export function memoryBacked(v: V1Volume): boolean {
 }
 
 /** Everything the volume refers to, from the apiserver (one GET or TokenRequest each, cached). */
-export async function fetchVolumeObjects(pod: V1Pod, v: V1Volume, objects: PodObjects | undefined): Promise<FetchedObjects> {
+export async function fetchVolumeObjects(
+  pod: V1Pod,
+  v: V1Volume,
+  objects: PodObjects | undefined,
+): Promise<FetchedObjects> {
   const refs = volumeRefs(v);
   const out: FetchedObjects = { configMaps: new Map(), secrets: new Map(), tokens: new Map() };
   if (!refs.configMaps.length && !refs.secrets.length && !refs.tokens.length) return out;
   if (!objects) {
-    const what = [...refs.configMaps.map((n) => `configmap "${n}"`), ...refs.secrets.map((n) => `secret "${n}"`), ...(refs.tokens.length ? ['a service account token'] : [])].join(', ');
+    const what = [
+      ...refs.configMaps.map((n) => `configmap "${n}"`),
+      ...refs.secrets.map((n) => `secret "${n}"`),
+      ...(refs.tokens.length ? ['a service account token'] : []),
+    ].join(', ');
     throw new NotConnectedError(`cannot get ${what}`);
   }
   await Promise.all([
-    ...refs.configMaps.map(async (n) => { out.configMaps.set(n, await objects.configMap(pod, n)); }),
-    ...refs.secrets.map(async (n) => { out.secrets.set(n, await objects.secret(pod, n)); }),
+    ...refs.configMaps.map(async (n) => {
+      out.configMaps.set(n, await objects.configMap(pod, n));
+    }),
+    ...refs.secrets.map(async (n) => {
+      out.secrets.set(n, await objects.secret(pod, n));
+    }),
     ...refs.tokens.map(async (t) => {
       const expirationSeconds = t.expirationSeconds ?? TOKEN_DEFAULT_EXPIRATION_SECONDS;
-      if (expirationSeconds < TOKEN_MIN_EXPIRATION_SECONDS) throw new ProjectionError(`serviceAccountToken.expirationSeconds ${expirationSeconds} is below the minimum of ${TOKEN_MIN_EXPIRATION_SECONDS}`);
+      if (expirationSeconds < TOKEN_MIN_EXPIRATION_SECONDS)
+        throw new ProjectionError(
+          `serviceAccountToken.expirationSeconds ${expirationSeconds} is below the minimum of ${TOKEN_MIN_EXPIRATION_SECONDS}`,
+        );
       const sa = pod.spec?.serviceAccountName || 'default';
-      out.tokens.set(t.index, (await objects.serviceAccountToken(pod, sa, { audience: t.audience, expirationSeconds })).token);
+      out.tokens.set(
+        t.index,
+        (await objects.serviceAccountToken(pod, sa, { audience: t.audience, expirationSeconds })).token,
+      );
     }),
   ]);
   return out;
@@ -67,12 +86,19 @@ export class ApiVolumes {
    */
   async setUp(pod: V1Pod, dir: string, v: V1Volume, env: ApiVolumeEnv): Promise<void> {
     const objects = await fetchVolumeObjects(pod, v, env.objects);
-    const payload = volumePayload(v, objects, { pod, nodeCpuMilli: env.capacity.cpuMilli, nodeMemoryBytes: env.capacity.memoryBytes });
+    const payload = volumePayload(v, objects, {
+      pod,
+      nodeCpuMilli: env.capacity.cpuMilli,
+      nodeMemoryBytes: env.capacity.memoryBytes,
+    });
     await mkdir(dir, { recursive: true, mode: 0o755 });
     if (memoryBacked(v)) await this.ensureTmpfs(dir);
     const plan = await writeAtomically(dir, payload);
     const fsGroup = fsGroupOf(pod);
-    if (fsGroup !== undefined && (plan.replaceData || plan.addVisible.length || !(await rootOwned(dir, fsGroup, true)))) {
+    if (
+      fsGroup !== undefined &&
+      (plan.replaceData || plan.addVisible.length || !(await rootOwned(dir, fsGroup, true)))
+    ) {
       await setVolumeOwnership(dir, fsGroup, true);
     }
   }
@@ -83,7 +109,10 @@ export class ApiVolumes {
       await run('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', dir], { timeoutMs: 10_000 });
     } catch (e) {
       // kubelet would fail the mount; an agent without CAP_SYS_ADMIN still runs the pod, on disk.
-      if (!this.tmpfsWarned) this.logger.warn('cannot mount tmpfs for secret volumes; writing them to the root dir instead', { error: (e as Error).message });
+      if (!this.tmpfsWarned)
+        this.logger.warn('cannot mount tmpfs for secret volumes; writing them to the root dir instead', {
+          error: errorMessage(e),
+        });
       this.tmpfsWarned = true;
     }
   }

@@ -52,7 +52,10 @@ export function planWrite(payload: Payload, current: CurrentVolume): WritePlan {
   if (!replaceData) {
     for (const [p, c] of payload) {
       const old = current.files!.get(p);
-      if (!old || !sameContent(old, c)) { replaceData = true; break; }
+      if (!old || !sameContent(old, c)) {
+        replaceData = true;
+        break;
+      }
     }
   }
   const want = userVisibleNames(payload.keys());

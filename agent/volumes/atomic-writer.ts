@@ -2,14 +2,38 @@
 // atomic-plan.ts): a running container sees an update appear all at once. Nothing is written when
 // the contents are unchanged, so a periodic refresh of an unchanged ConfigMap touches no file.
 import { randomBytes } from 'node:crypto';
-import { chmod, lchown, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lchown,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { DATA_DIR_NAME, NEW_DATA_DIR_NAME, dataDirName, invalidPathReason, planWrite, type CurrentVolume, type WritePlan } from './atomic-plan.js';
+import {
+  DATA_DIR_NAME,
+  NEW_DATA_DIR_NAME,
+  dataDirName,
+  invalidPathReason,
+  planWrite,
+  type CurrentVolume,
+  type WritePlan,
+} from './atomic-plan.js';
 import type { FileContent, Payload } from './payload.js';
 import { ProjectionError } from './payload.js';
 import { namingPath } from '../../lib/fs-errors.js';
 
-async function readTree(root: string, rel = '', out = new Map<string, FileContent>()): Promise<Map<string, FileContent>> {
+async function readTree(
+  root: string,
+  rel = '',
+  out = new Map<string, FileContent>(),
+): Promise<Map<string, FileContent>> {
   for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
     const p = rel ? `${rel}/${e.name}` : e.name;
     if (e.isDirectory()) await readTree(root, p, out);

@@ -6,7 +6,10 @@ import { readFile } from 'node:fs/promises';
 /** Mount points at or under `dir`. */
 export async function mountsUnder(dir: string): Promise<string[]> {
   const text = await readFile('/proc/self/mounts', 'utf8');
-  return text.split('\n').map((l) => l.split(' ')[1] ?? '').map((p) => p.replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))))
+  return text
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .map((p) => p.replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))))
     .filter((p) => p === dir || p.startsWith(dir + '/'));
 }
 

@@ -3,10 +3,18 @@
 // volume plugins (pkg/volume/configmap, secret, downwardapi, projected): every key as a file, or
 // only `items` (key -> path, with its own mode); defaultMode 0644; a missing object or key fails
 // the mount unless `optional`.
-import type { V1ConfigMap, V1DownwardAPIVolumeFile, V1KeyToPath, V1Pod, V1Secret, V1Volume } from '@kubernetes/client-node';
+import type {
+  V1ConfigMap,
+  V1DownwardAPIVolumeFile,
+  V1KeyToPath,
+  V1Pod,
+  V1Secret,
+  V1Volume,
+} from '@kubernetes/client-node';
 import { fieldValue, resourceValue } from '../podspec/env.js';
 import { notFoundMessage } from '../objects/types.js';
 import { fsGroupMode, fsGroupOf, fsUserOf } from './ownership.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface FileContent {
   data: Buffer;
@@ -50,7 +58,12 @@ export function volumeRefs(v: V1Volume): ObjectRefs {
   (v.projected?.sources ?? []).forEach((s, index) => {
     if (s.configMap) refs.configMaps.push(s.configMap.name ?? '');
     if (s.secret) refs.secrets.push(s.secret.name ?? '');
-    if (s.serviceAccountToken) refs.tokens.push({ index, audience: s.serviceAccountToken.audience || undefined, expirationSeconds: s.serviceAccountToken.expirationSeconds });
+    if (s.serviceAccountToken)
+      refs.tokens.push({
+        index,
+        audience: s.serviceAccountToken.audience || undefined,
+        expirationSeconds: s.serviceAccountToken.expirationSeconds,
+      });
   });
   return refs;
 }
@@ -81,7 +94,14 @@ export function secretData(s: V1Secret): Map<string, Buffer> {
  * Keys of a ConfigMap or Secret as files. `data` undefined: the object does not exist (an empty
  * projection when optional, else an error). With `items`, only those keys, each at its path.
  */
-export function projectKeys(o: { kind: 'configmap' | 'secret'; name: string; data: Map<string, Buffer> | undefined; items?: V1KeyToPath[]; mode: number; optional: boolean }): Payload {
+export function projectKeys(o: {
+  kind: 'configmap' | 'secret';
+  name: string;
+  data: Map<string, Buffer> | undefined;
+  items?: V1KeyToPath[];
+  mode: number;
+  optional: boolean;
+}): Payload {
   const out: Payload = new Map();
   if (!o.data) {
     if (o.optional) return out;
@@ -95,7 +115,11 @@ export function projectKeys(o: { kind: 'configmap' | 'secret'; name: string; dat
     const data = o.data.get(item.key);
     if (data === undefined) {
       if (o.optional) continue;
-      throw new ProjectionError(o.kind === 'configmap' ? `configmap references non-existent config key: ${item.key}` : `references non-existent secret key: ${item.key}`);
+      throw new ProjectionError(
+        o.kind === 'configmap'
+          ? `configmap references non-existent config key: ${item.key}`
+          : `references non-existent secret key: ${item.key}`,
+      );
     }
     out.set(item.path, { data, mode: item.mode ?? o.mode });
   }
@@ -104,7 +128,10 @@ export function projectKeys(o: { kind: 'configmap' | 'secret'; name: string; dat
 
 /** `metadata.labels` / `metadata.annotations` as a file: one `key="value"` line each, sorted. */
 export function formatMap(m: Record<string, string> | undefined): string {
-  return Object.keys(m ?? {}).sort().map((k) => `${k}=${JSON.stringify(m![k])}`).join('\n');
+  return Object.keys(m ?? {})
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(m![k])}`)
+    .join('\n');
 }
 
 export interface DownwardContext {
@@ -114,7 +141,11 @@ export interface DownwardContext {
 }
 
 /** downwardAPI items (a volume's or a projected source's). Only metadata fields and resources, as the API allows in volumes. */
-export function projectDownwardAPI(items: V1DownwardAPIVolumeFile[] | undefined, mode: number, ctx: DownwardContext): Payload {
+export function projectDownwardAPI(
+  items: V1DownwardAPIVolumeFile[] | undefined,
+  mode: number,
+  ctx: DownwardContext,
+): Payload {
   const out: Payload = new Map();
   for (const item of items ?? []) {
     let text: string;
@@ -126,14 +157,20 @@ export function projectDownwardAPI(items: V1DownwardAPIVolumeFile[] | undefined,
         try {
           text = fieldValue(path, { pod: ctx.pod, podIPs: [], hostIPs: [] });
         } catch (e) {
-          throw new ProjectionError(`downwardAPI ${item.path}: ${(e as Error).message}`);
+          throw new ProjectionError(`downwardAPI ${item.path}: ${errorMessage(e)}`);
         }
-      } else throw new ProjectionError(`downwardAPI ${item.path}: field path ${JSON.stringify(path)} is not supported in volumes (only metadata.* fields)`);
+      } else
+        throw new ProjectionError(
+          `downwardAPI ${item.path}: field path ${JSON.stringify(path)} is not supported in volumes (only metadata.* fields)`,
+        );
     } else if (item.resourceFieldRef) {
       const ref = item.resourceFieldRef;
       const all = [...(ctx.pod.spec?.containers ?? []), ...(ctx.pod.spec?.initContainers ?? [])];
       const c = all.find((x) => x.name === ref.containerName);
-      if (!c) throw new ProjectionError(`downwardAPI ${item.path}: resourceFieldRef.containerName ${JSON.stringify(ref.containerName ?? '')} names no container of the pod`);
+      if (!c)
+        throw new ProjectionError(
+          `downwardAPI ${item.path}: resourceFieldRef.containerName ${JSON.stringify(ref.containerName ?? '')} names no container of the pod`,
+        );
       text = resourceValue(c, ref.resource, ref.divisor as string | number | undefined, ctx);
     } else {
       throw new ProjectionError(`downwardAPI ${item.path}: neither fieldRef nor resourceFieldRef is set`);
@@ -152,20 +189,41 @@ export function projectDownwardAPI(items: V1DownwardAPIVolumeFile[] | undefined,
 export function volumePayload(v: V1Volume, objects: FetchedObjects, ctx: DownwardContext): Payload {
   const payload = volumeFiles(v, objects, ctx);
   const fsGroup = fsGroupOf(ctx.pod);
-  if (fsGroup !== undefined) for (const c of payload.values()) c.mode = fsGroupMode(c.mode, { dir: false, readOnly: true });
+  if (fsGroup !== undefined)
+    for (const c of payload.values()) c.mode = fsGroupMode(c.mode, { dir: false, readOnly: true });
   return payload;
 }
 
 function volumeFiles(v: V1Volume, objects: FetchedObjects, ctx: DownwardContext): Payload {
-  const cmData = (name: string) => { const cm = objects.configMaps.get(name); return cm ? configMapData(cm) : undefined; };
-  const secData = (name: string) => { const s = objects.secrets.get(name); return s ? secretData(s) : undefined; };
+  const cmData = (name: string) => {
+    const cm = objects.configMaps.get(name);
+    return cm ? configMapData(cm) : undefined;
+  };
+  const secData = (name: string) => {
+    const s = objects.secrets.get(name);
+    return s ? secretData(s) : undefined;
+  };
   if (v.configMap) {
     const s = v.configMap;
-    return projectKeys({ kind: 'configmap', name: s.name ?? '', data: cmData(s.name ?? ''), items: s.items, mode: s.defaultMode ?? DEFAULT_MODE, optional: s.optional ?? false });
+    return projectKeys({
+      kind: 'configmap',
+      name: s.name ?? '',
+      data: cmData(s.name ?? ''),
+      items: s.items,
+      mode: s.defaultMode ?? DEFAULT_MODE,
+      optional: s.optional ?? false,
+    });
   }
   if (v.secret) {
     const s = v.secret;
-    return projectKeys({ kind: 'secret', name: s.secretName ?? '', data: secData(s.secretName ?? ''), items: s.items, mode: s.defaultMode ?? DEFAULT_MODE, optional: s.optional ?? false });
+    return projectKeys({
+      kind: 'secret',
+      name: s.secretName ?? '',
+      data: secData(s.secretName ?? ''),
+      items: s.items,
+      mode: s.defaultMode ?? DEFAULT_MODE,
+      optional: s.optional ?? false,
+    });
   }
   if (v.downwardAPI) return projectDownwardAPI(v.downwardAPI.items, v.downwardAPI.defaultMode ?? DEFAULT_MODE, ctx);
   if (v.projected) {
@@ -173,8 +231,24 @@ function volumeFiles(v: V1Volume, objects: FetchedObjects, ctx: DownwardContext)
     const out: Payload = new Map();
     (v.projected.sources ?? []).forEach((src, i) => {
       let part: Payload;
-      if (src.configMap) part = projectKeys({ kind: 'configmap', name: src.configMap.name ?? '', data: cmData(src.configMap.name ?? ''), items: src.configMap.items, mode, optional: src.configMap.optional ?? false });
-      else if (src.secret) part = projectKeys({ kind: 'secret', name: src.secret.name ?? '', data: secData(src.secret.name ?? ''), items: src.secret.items, mode, optional: src.secret.optional ?? false });
+      if (src.configMap)
+        part = projectKeys({
+          kind: 'configmap',
+          name: src.configMap.name ?? '',
+          data: cmData(src.configMap.name ?? ''),
+          items: src.configMap.items,
+          mode,
+          optional: src.configMap.optional ?? false,
+        });
+      else if (src.secret)
+        part = projectKeys({
+          kind: 'secret',
+          name: src.secret.name ?? '',
+          data: secData(src.secret.name ?? ''),
+          items: src.secret.items,
+          mode,
+          optional: src.secret.optional ?? false,
+        });
       else if (src.downwardAPI) part = projectDownwardAPI(src.downwardAPI.items, mode, ctx);
       else if (src.serviceAccountToken) {
         const token = objects.tokens.get(i);
@@ -183,10 +257,17 @@ function volumeFiles(v: V1Volume, objects: FetchedObjects, ctx: DownwardContext)
         // pod has an fsGroup or one user for all its containers (the owner, then).
         const uid = fsUserOf(ctx.pod);
         const owned = uid !== undefined || fsGroupOf(ctx.pod) !== undefined;
-        part = new Map([[src.serviceAccountToken.path, { data: Buffer.from(token, 'utf8'), mode: owned ? 0o600 : mode, ...(uid !== undefined ? { uid } : {}) }]]);
+        part = new Map([
+          [
+            src.serviceAccountToken.path,
+            { data: Buffer.from(token, 'utf8'), mode: owned ? 0o600 : mode, ...(uid !== undefined ? { uid } : {}) },
+          ],
+        ]);
       } else {
         const kind = Object.keys(src)[0] ?? 'unknown';
-        throw new ProjectionError(`sources[${i}]: projected source ${kind} is not supported (configMap, secret, downwardAPI and serviceAccountToken are)`);
+        throw new ProjectionError(
+          `sources[${i}]: projected source ${kind} is not supported (configMap, secret, downwardAPI and serviceAccountToken are)`,
+        );
       }
       for (const [p, c] of part) out.set(p, c);
     });

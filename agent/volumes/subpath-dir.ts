@@ -26,7 +26,8 @@ async function exists(path: string): Promise<boolean> {
 
 async function assertWithin(root: string, path: string): Promise<void> {
   const [r, p] = await Promise.all([realpath(root), realpath(path)]);
-  if (p !== r && !p.startsWith(r.endsWith(sep) ? r : r + sep)) throw new SubPathError(`subpath "${path}" not within volume path "${root}"`);
+  if (p !== r && !p.startsWith(r.endsWith(sep) ? r : r + sep))
+    throw new SubPathError(`subpath "${path}" not within volume path "${root}"`);
 }
 
 /**

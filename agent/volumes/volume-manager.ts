@@ -15,10 +15,14 @@ import { isMountPoint, mountsUnder } from './mounts.js';
 import { ApiVolumes, alreadyWritten, pluginDir, type ApiVolumeEnv } from './api-volumes.js';
 import { isApiDataVolume } from './payload.js';
 import { fsGroupOf, rootOwned, setVolumeOwnership } from './ownership.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /** kubelet's FailedMount: the pod stays in ContainerCreating with this message. */
 export class VolumeError extends Error {
-  constructor(readonly volume: string, reason: string) {
+  constructor(
+    readonly volume: string,
+    reason: string,
+  ) {
     // kubelet's exact shape, space before the colon included.
     super(`MountVolume.SetUp failed for volume "${volume}" : ${reason}`);
     this.name = 'VolumeError';
@@ -50,26 +54,41 @@ async function kindOf(path: string): Promise<string | undefined> {
 /** The hostPath type check; creates the path for DirectoryOrCreate and FileOrCreate. */
 export async function checkHostPath(volume: string, path: string, type: string): Promise<void> {
   const kind = await kindOf(path);
-  const describe: Record<string, string> = { Directory: 'a directory', File: 'a file', Socket: 'a socket', CharDevice: 'a character device', BlockDevice: 'a block device' };
+  const describe: Record<string, string> = {
+    Directory: 'a directory',
+    File: 'a file',
+    Socket: 'a socket',
+    CharDevice: 'a character device',
+    BlockDevice: 'a block device',
+  };
   switch (type) {
     case '':
       return;
     case 'DirectoryOrCreate':
-      if (kind === undefined) { await mkdir(path, { recursive: true, mode: 0o755 }); return; }
+      if (kind === undefined) {
+        await mkdir(path, { recursive: true, mode: 0o755 });
+        return;
+      }
       if (kind !== 'Directory') throw new VolumeError(volume, `hostPath type check failed: ${path} is not a directory`);
       return;
     case 'FileOrCreate':
       if (kind === undefined) {
         // As kubelet: the file is created empty (0644), but its directory must already exist.
-        if ((await kindOf(dirname(path))) !== 'Directory') throw new VolumeError(volume, `hostPath type check failed: ${dirname(path)} does not exist, so ${path} cannot be created`);
+        if ((await kindOf(dirname(path))) !== 'Directory')
+          throw new VolumeError(
+            volume,
+            `hostPath type check failed: ${dirname(path)} does not exist, so ${path} cannot be created`,
+          );
         await (await open(path, 'a', 0o644)).close();
         return;
       }
       if (kind !== 'File') throw new VolumeError(volume, `hostPath type check failed: ${path} is not a file`);
       return;
     default:
-      if (kind === undefined) throw new VolumeError(volume, `hostPath type check failed: ${path} does not exist (type ${type})`);
-      if (kind !== type) throw new VolumeError(volume, `hostPath type check failed: ${path} is not ${describe[type] ?? type}`);
+      if (kind === undefined)
+        throw new VolumeError(volume, `hostPath type check failed: ${path} does not exist (type ${type})`);
+      if (kind !== type)
+        throw new VolumeError(volume, `hostPath type check failed: ${path} is not ${describe[type] ?? type}`);
   }
 }
 
@@ -95,11 +114,15 @@ export class VolumeManager {
    * volumes are rewritten when their objects changed; once written, a failure to refresh one is
    * logged and its current files stay (a running pod is never broken by a refresh).
    */
-  async setUp(pod: V1Pod, env: ApiVolumeEnv = { capacity: { cpuMilli: 0, memoryBytes: 0 } }): Promise<Map<string, PodVolume>> {
+  async setUp(
+    pod: V1Pod,
+    env: ApiVolumeEnv = { capacity: { cpuMilli: 0, memoryBytes: 0 } },
+  ): Promise<Map<string, PodVolume>> {
     const uid = pod.metadata!.uid!;
     const out = new Map<string, PodVolume>();
     for (const v of pod.spec?.volumes ?? []) {
-      if (isApiDataVolume(v)) out.set(v.name, { name: v.name, hostPath: await this.setUpApiVolume(pod, v, env), readOnly: true });
+      if (isApiDataVolume(v))
+        out.set(v.name, { name: v.name, hostPath: await this.setUpApiVolume(pod, v, env), readOnly: true });
       else out.set(v.name, { name: v.name, hostPath: await this.setUpVolume(uid, v, fsGroupOf(pod)) });
     }
     return out;
@@ -116,11 +139,20 @@ export class VolumeManager {
     const key = `${uid}/${v.name}`;
     try {
       await this.apiVolumes.setUp(pod, dir, v, env);
-      if (this.refreshErrors.delete(key)) this.opts.logger.info('volume refreshed again', { pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, volume: v.name });
+      if (this.refreshErrors.delete(key))
+        this.opts.logger.info('volume refreshed again', {
+          pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`,
+          volume: v.name,
+        });
     } catch (e) {
-      const reason = (e as Error).message;
+      const reason = errorMessage(e);
       if (!(await alreadyWritten(dir))) throw new VolumeError(v.name, reason);
-      if (this.refreshErrors.get(key) !== reason) this.opts.logger.warn('volume refresh failed; the pod keeps its current files', { pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`, volume: v.name, error: reason });
+      if (this.refreshErrors.get(key) !== reason)
+        this.opts.logger.warn('volume refresh failed; the pod keeps its current files', {
+          pod: `${pod.metadata!.namespace}/${pod.metadata!.name}`,
+          volume: v.name,
+          error: reason,
+        });
       this.refreshErrors.set(key, reason);
     }
     return dir;
@@ -137,7 +169,7 @@ export class VolumeManager {
           try {
             await run('mount', ['-t', 'tmpfs', '-o', opts.join(','), 'tmpfs', dir], { timeoutMs: 10_000 });
           } catch (e) {
-            throw new VolumeError(v.name, `mount tmpfs: ${(e as Error).message}`);
+            throw new VolumeError(v.name, `mount tmpfs: ${errorMessage(e)}`);
           }
         }
       } else if (made !== undefined) {
@@ -146,7 +178,8 @@ export class VolumeManager {
         await chmod(dir, 0o777);
       }
       // Only the root is checked on later syncs: what the containers made in it is theirs.
-      if (fsGroup !== undefined && !(await rootOwned(dir, fsGroup, false))) await setVolumeOwnership(dir, fsGroup, false);
+      if (fsGroup !== undefined && !(await rootOwned(dir, fsGroup, false)))
+        await setVolumeOwnership(dir, fsGroup, false);
       return dir;
     }
     if (v.hostPath) {
@@ -154,7 +187,10 @@ export class VolumeManager {
       return v.hostPath.path;
     }
     const kind = Object.keys(v).find((k) => k !== 'name') ?? 'unknown';
-    throw new VolumeError(v.name, `volume type ${kind} is not supported (emptyDir, hostPath, configMap, secret, downwardAPI and projected are)`);
+    throw new VolumeError(
+      v.name,
+      `volume type ${kind} is not supported (emptyDir, hostPath, configMap, secret, downwardAPI and projected are)`,
+    );
   }
 
   /**
@@ -205,7 +241,8 @@ export class VolumeManager {
    */
   async removeEmptyDirs(pod: V1Pod): Promise<void> {
     for (const v of pod.spec?.volumes ?? []) {
-      if (v.emptyDir && v.emptyDir.medium !== 'Memory') await rm(this.emptyDirPath(pod.metadata!.uid!, v.name), { recursive: true, force: true });
+      if (v.emptyDir && v.emptyDir.medium !== 'Memory')
+        await rm(this.emptyDirPath(pod.metadata!.uid!, v.name), { recursive: true, force: true });
     }
   }
 

@@ -30,14 +30,24 @@ const SERVICE_CHAIN = /^:(KUBE-(SVC|SEP|SVL|EXT|FW)-[A-Z0-9]+) /;
 
 /** Docker containers labelled with the node's agent instance (sandboxes and app containers). */
 async function containers(n: SoakNode): Promise<string[]> {
-  const out = await run('docker', ['ps', '-a', '--filter', `label=kubenode.io/instance=${n.name}`, '--format', '{{.Names}}']);
+  const out = await run('docker', [
+    'ps',
+    '-a',
+    '--filter',
+    `label=kubenode.io/instance=${n.name}`,
+    '--format',
+    '{{.Names}}',
+  ]);
   return out.stdout.split('\n').filter(Boolean);
 }
 
 /** veths in the node's namespace other than its own uplink (eth0): the pods' host ends. */
 async function veths(n: SoakNode): Promise<string[]> {
   const out = await n.cluster.exec(n.index, ['ip', '-o', 'link', 'show', 'type', 'veth']);
-  return out.stdout.split('\n').map((l) => /^\d+:\s+([^@:\s]+)/.exec(l)?.[1]).filter((x): x is string => !!x && x !== 'eth0');
+  return out.stdout
+    .split('\n')
+    .map((l) => /^\d+:\s+([^@:\s]+)/.exec(l)?.[1])
+    .filter((x): x is string => !!x && x !== 'eth0');
 }
 
 /** Addresses held in kubenode-ipam's store: <ipam dir>/<network>/<address> files. */
@@ -46,7 +56,10 @@ async function addresses(n: SoakNode): Promise<string[]> {
   const out: string[] = [];
   for (const network of await readdir(base).catch(() => [] as string[])) {
     for (const f of await readdir(join(base, network)).catch(() => [] as string[])) {
-      if (isIP(f)) out.push(`${network}/${f} (${(await readFile(join(base, network, f), 'utf8').catch(() => '')).split(/\r?\n/)[0]!.slice(0, 12)})`);
+      if (isIP(f))
+        out.push(
+          `${network}/${f} (${(await readFile(join(base, network, f), 'utf8').catch(() => '')).split(/\r?\n/)[0]!.slice(0, 12)})`,
+        );
     }
   }
   return out;
@@ -58,7 +71,9 @@ async function addresses(n: SoakNode): Promise<string[]> {
  * run's own pod UIDs are looked for, in the v2 tree and in v1's cpu and memory hierarchies.
  */
 function podCgroups(uids: Iterable<string>): string[] {
-  const bases = ['/sys/fs/cgroup', '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/memory'].filter((b) => existsSync(join(b, 'kubepods')));
+  const bases = ['/sys/fs/cgroup', '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/memory'].filter((b) =>
+    existsSync(join(b, 'kubepods')),
+  );
   const out: string[] = [];
   for (const uid of uids) {
     for (const b of bases) {
@@ -80,7 +95,10 @@ async function podDirs(n: SoakNode): Promise<string[]> {
 async function mounts(n: SoakNode): Promise<string[]> {
   const root = join(n.dir, 'root') + '/';
   const info = await readFile('/proc/self/mountinfo', 'utf8');
-  return info.split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => !!m && m.startsWith(root));
+  return info
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m): m is string => !!m && m.startsWith(root));
 }
 
 /**
@@ -90,7 +108,10 @@ async function mounts(n: SoakNode): Promise<string[]> {
  * the count before the churn) are left out; a chain with no rules is kept, its owner unknown.
  */
 export function serviceChains(iptablesSave: string, ns: string): string[] {
-  const declared = iptablesSave.split('\n').map((l) => SERVICE_CHAIN.exec(l)?.[1]).filter((x): x is string => !!x);
+  const declared = iptablesSave
+    .split('\n')
+    .map((l) => SERVICE_CHAIN.exec(l)?.[1])
+    .filter((x): x is string => !!x);
   const owner = new Map<string, string>();
   for (const l of iptablesSave.split('\n')) {
     const m = /^-A (KUBE-\S+) .*--comment "?([^"/ ]+)\//.exec(l);
@@ -104,7 +125,14 @@ async function chains(n: SoakNode, ns: string): Promise<string[]> {
 }
 
 export async function takeCensus(n: SoakNode, podUids: Iterable<string>): Promise<Census> {
-  const [c, v, a, d, m, ch] = await Promise.all([containers(n), veths(n), addresses(n), podDirs(n), mounts(n), chains(n, n.namespace)]);
+  const [c, v, a, d, m, ch] = await Promise.all([
+    containers(n),
+    veths(n),
+    addresses(n),
+    podDirs(n),
+    mounts(n),
+    chains(n, n.namespace),
+  ]);
   return { containers: c, veths: v, addresses: a, podCgroups: podCgroups(podUids), podDirs: d, mounts: m, chains: ch };
 }
 

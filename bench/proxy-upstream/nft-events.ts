@@ -17,12 +17,25 @@ export class NftEvents {
 
   /** Start listening in `netns` for these IPv4 addresses; resolves once the socket is bound. */
   static async start(netns: string, addrs: readonly string[]): Promise<NftEvents> {
-    const proc = spawn('ip', ['netns', 'exec', netns, process.execPath, join(fileURLToPath(new URL('.', import.meta.url)), 'nft-events-listen.js'), ...addrs], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        netns,
+        process.execPath,
+        join(fileURLToPath(new URL('.', import.meta.url)), 'nft-events-listen.js'),
+        ...addrs,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     const ev = new NftEvents(proc);
     const lines = createInterface({ input: proc.stdout! });
     await new Promise<void>((resolve, reject) => {
       proc.once('error', reject);
-      proc.once('exit', (code) => reject(new Error(`nft-events-listen.js exited (${String(code)}) before it listened`)));
+      proc.once('exit', (code) =>
+        reject(new Error(`nft-events-listen.js exited (${String(code)}) before it listened`)),
+      );
       lines.on('line', (line) => {
         if (line === 'ready') resolve();
         else if (line === 'overrun') ev.dropped();

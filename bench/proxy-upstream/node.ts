@@ -35,15 +35,39 @@ export async function createBenchNode(cp: ControlPlane, kind: ProxyKind, name: s
   const inside = `100.64.${k}.2`;
   await run('ip', ['netns', 'add', netns]);
   await run('ip', ['-batch', '-'], {
-    input: [`link add ${name}h type veth peer name eth0 netns ${netns}`, `addr add ${host}/30 dev ${name}h`, `link set ${name}h up`].join('\n') + '\n',
+    input:
+      [
+        `link add ${name}h type veth peer name eth0 netns ${netns}`,
+        `addr add ${host}/30 dev ${name}h`,
+        `link set ${name}h up`,
+      ].join('\n') + '\n',
   });
   await run('ip', ['-n', netns, '-batch', '-'], {
-    input: ['link set lo up', `addr add ${inside}/30 dev eth0`, 'link set eth0 up', `route add default via ${host}`].join('\n') + '\n',
+    input:
+      ['link set lo up', `addr add ${inside}/30 dev eth0`, 'link set eth0 up', `route add default via ${host}`].join(
+        '\n',
+      ) + '\n',
   });
-  await cp.kubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name } }) });
-  await cp.kubectl(['patch', 'node', name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { addresses: [{ type: 'InternalIP', address: inside }] } })]);
+  await cp.kubectl(['create', '-f', '-'], {
+    input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name } }),
+  });
+  await cp.kubectl([
+    'patch',
+    'node',
+    name,
+    '--subresource=status',
+    '--type=merge',
+    '-p',
+    JSON.stringify({ status: { addresses: [{ type: 'InternalIP', address: inside }] } }),
+  ]);
   // Upstream runs kube-proxy as system:node-proxier; the node identity gets the same rights here.
-  await cp.kubectl(['create', 'clusterrolebinding', `${name}-proxier`, '--clusterrole=system:node-proxier', `--user=system:node:${name}`]);
+  await cp.kubectl([
+    'create',
+    'clusterrolebinding',
+    `${name}-proxier`,
+    '--clusterrole=system:node-proxier',
+    `--user=system:node:${name}`,
+  ]);
   return {
     kind,
     name,
@@ -67,26 +91,43 @@ export async function deleteBenchNode(cp: ControlPlane, n: BenchNode): Promise<v
 export function startProxy(n: BenchNode, o: ProxyStart): void {
   let argv: string[];
   if (n.kind === 'kubenode') {
-    argv = [process.execPath, o.kubenodeBin, '--kubeconfig', o.kubeconfig, '--hostname-override', n.name, '--cluster-cidr', '10.244.0.0/16', '--proxy-mode', o.mode];
+    argv = [
+      process.execPath,
+      o.kubenodeBin,
+      '--kubeconfig',
+      o.kubeconfig,
+      '--hostname-override',
+      n.name,
+      '--cluster-cidr',
+      '10.244.0.0/16',
+      '--proxy-mode',
+      o.mode,
+    ];
   } else {
     // The config file sets what flags cannot, and leaves the conntrack sysctls alone (a network
     // namespace cannot set nf_conntrack_max; kubenode-proxy does not touch them either).
     const config = join(o.dir, `${n.name}.yaml`);
-    writeFileSync(config, [
-      'apiVersion: kubeproxy.config.k8s.io/v1alpha1',
-      'kind: KubeProxyConfiguration',
-      `mode: ${o.mode}`,
-      `hostnameOverride: ${n.name}`,
-      'clusterCIDR: 10.244.0.0/16',
-      `clientConnection: {kubeconfig: ${o.kubeconfig}}`,
-      'conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s, udpTimeout: 0s, udpStreamTimeout: 0s}',
-      'iptables: {syncPeriod: 30s, minSyncPeriod: 1s}',
-      'nftables: {syncPeriod: 30s, minSyncPeriod: 1s}',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      config,
+      [
+        'apiVersion: kubeproxy.config.k8s.io/v1alpha1',
+        'kind: KubeProxyConfiguration',
+        `mode: ${o.mode}`,
+        `hostnameOverride: ${n.name}`,
+        'clusterCIDR: 10.244.0.0/16',
+        `clientConnection: {kubeconfig: ${o.kubeconfig}}`,
+        'conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s, udpTimeout: 0s, udpStreamTimeout: 0s}',
+        'iptables: {syncPeriod: 30s, minSyncPeriod: 1s}',
+        'nftables: {syncPeriod: 30s, minSyncPeriod: 1s}',
+        '',
+      ].join('\n'),
+    );
     argv = [o.upstreamBin, '--config', config, '--v=1'];
   }
-  n.proc = spawn('ip', ['netns', 'exec', n.netns, ...argv], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KUBENODE_LOG_LEVEL: 'info' } });
+  n.proc = spawn('ip', ['netns', 'exec', n.netns, ...argv], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, KUBENODE_LOG_LEVEL: 'info' },
+  });
   n.proc.stderr!.pipe(createWriteStream(join(o.dir, `${n.name}.log`), { flags: 'a' }));
 }
 

@@ -22,6 +22,7 @@ import { installMasq, removeMasq } from './firewall.js';
 import { ipamClient } from './ipam-client.js';
 import { attachmentNames, bridgeMac } from './names.js';
 import { buildResult, clashingBridgeAddrs, planWiring, podBatch, portPlan } from './plan.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export async function cmdAdd(ctx: CommandContext): Promise<CniResult> {
   const { env, conf: netconf } = ctx;
@@ -41,8 +42,13 @@ export async function cmdAdd(ctx: CommandContext): Promise<CniResult> {
     }
     trace('IPAM done');
     const w = planWiring({
-      conf, names, ifName: env.ifName, netns: env.netns, pid: process.pid,
-      bridgeMac: bridgeMac(conf.bridge, `${process.pid}-${Date.now()}`), ipam: ipamResult,
+      conf,
+      names,
+      ifName: env.ifName,
+      netns: env.netns,
+      pid: process.pid,
+      bridgeMac: bridgeMac(conf.bridge, `${process.pid}-${Date.now()}`),
+      ipam: ipamResult,
     });
     const families = new Set<Family>(w.addresses.map((a) => a.cidr.ip.family));
     if (conf.isGateway) enableForwarding(families);
@@ -51,29 +57,49 @@ export async function cmdAdd(ctx: CommandContext): Promise<CniResult> {
     const pod = ipBatch(podLines, { netns: env.netns });
     if (!pod.ok) {
       const first = pod.failures[0];
-      if (!first || first.line > 1) undo.push({ what: `delete ${names.hostVeth}`, fn: async () => { await links.deleteLink(names.hostVeth); } });
+      if (!first || first.line > 1)
+        undo.push({
+          what: `delete ${names.hostVeth}`,
+          fn: async () => {
+            await links.deleteLink(names.hostVeth);
+          },
+        });
       if (first?.line === 1 && isExists(first)) {
-        throw new CniError(ErrorCode.Internal, `interface ${env.ifName} already exists`,
-          `container ${env.containerId}: ${env.ifName} exists in ${env.netns}, or host interface ${names.hostVeth} exists (an earlier attachment was not deleted)`);
+        throw new CniError(
+          ErrorCode.Internal,
+          `interface ${env.ifName} already exists`,
+          `container ${env.containerId}: ${env.ifName} exists in ${env.netns}, or host interface ${names.hostVeth} exists (an earlier attachment was not deleted)`,
+        );
       }
       const what = first ? `"${podLines[first.line - 1]}": ${first.message}` : pod.otherErrors;
       throw new CniError(ErrorCode.Internal, `failed to set up ${env.ifName} in the pod network namespace`, what);
     }
-    undo.push({ what: `delete ${names.hostVeth}`, fn: async () => { await links.deleteLink(names.hostVeth); } });
+    undo.push({
+      what: `delete ${names.hostVeth}`,
+      fn: async () => {
+        await links.deleteLink(names.hostVeth);
+      },
+    });
 
     let bridge = await links.attachPort(portPlan(w));
     const clash = clashingBridgeAddrs(w, bridge.addrs);
     if (clash.length) {
       if (!conf.forceAddress) {
-        throw new CniError(ErrorCode.Internal, `bridge ${conf.bridge} already has a different address`,
-          `${clash.map(formatCIDR).join(', ')} on ${conf.bridge} overlaps gateway ${w.bridgeAddrs.map(formatCIDR).join(', ')}; set "forceAddress": true to replace it`);
+        throw new CniError(
+          ErrorCode.Internal,
+          `bridge ${conf.bridge} already has a different address`,
+          `${clash.map(formatCIDR).join(', ')} on ${conf.bridge} overlaps gateway ${w.bridgeAddrs.map(formatCIDR).join(', ')}; set "forceAddress": true to replace it`,
+        );
       }
       await links.deleteAddrs(conf.bridge, clash);
       bridge = { ...bridge, addrs: bridge.addrs.filter((a) => !clash.includes(a)) };
     }
 
     if (conf.ipMasq && w.addresses.length) {
-      undo.push({ what: `remove chain ${names.masqChain}`, fn: () => removeMasq(new Set([names.masqChain]), families) });
+      undo.push({
+        what: `remove chain ${names.masqChain}`,
+        fn: () => removeMasq(new Set([names.masqChain]), families),
+      });
       installMasq({ chain: names.masqChain, comment: names.masqComment, addresses: w.addresses.map((a) => a.cidr) });
     }
     return buildResult(w, netconf.cniVersion, bridge.mac, netconf.dns ?? ipamResult?.dns, netconf.prevResult);
@@ -83,7 +109,15 @@ export async function cmdAdd(ctx: CommandContext): Promise<CniResult> {
         await u.fn();
       } catch (ue) {
         // The original error is what the runtime needs; the failed undo goes to the log.
-        writeSync(2, JSON.stringify({ level: 'error', component: 'kubenode-bridge', msg: `rollback step failed: ${u.what}`, error: (ue as Error).message }) + '\n');
+        writeSync(
+          2,
+          JSON.stringify({
+            level: 'error',
+            component: 'kubenode-bridge',
+            msg: `rollback step failed: ${u.what}`,
+            error: errorMessage(ue),
+          }) + '\n',
+        );
       }
     }
     throw e;

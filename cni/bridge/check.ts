@@ -33,11 +33,18 @@ interface LinkShow {
 const failed = (what: string, details: string) => new CniError(ErrorCode.Internal, `CHECK failed: ${what}`, details);
 
 /** Compare the pod's observed state with what the result says we configured. Pure. */
-export function podStateProblems(result: CniResult, podIndex: number, ifName: string, addr: AddrShow | undefined, routes: RouteShow[]): string[] {
+export function podStateProblems(
+  result: CniResult,
+  podIndex: number,
+  ifName: string,
+  addr: AddrShow | undefined,
+  routes: RouteShow[],
+): string[] {
   const problems: string[] = [];
   const iface = result.interfaces![podIndex]!;
   if (!addr) return [`interface ${ifName} is missing`];
-  if (iface.mac && addr.address?.toLowerCase() !== iface.mac.toLowerCase()) problems.push(`${ifName} has MAC ${addr.address}, expected ${iface.mac}`);
+  if (iface.mac && addr.address?.toLowerCase() !== iface.mac.toLowerCase())
+    problems.push(`${ifName} has MAC ${addr.address}, expected ${iface.mac}`);
   if (addr.flags && !addr.flags.includes('UP')) problems.push(`${ifName} is down`);
   for (const ip of result.ips ?? []) {
     if (ip.interface !== podIndex) continue;
@@ -48,7 +55,12 @@ export function podStateProblems(result: CniResult, podIndex: number, ifName: st
     });
     if (!have) problems.push(`${ifName} lacks address ${ip.address}`);
   }
-  const norm = (dst: string, fam: Family) => (dst === 'default' ? defaultDst(fam) : dst.includes('/') ? canonicalNetwork(parseCIDR(dst)!) : `${dst}/${fam === 4 ? 32 : 128}`);
+  const norm = (dst: string, fam: Family) =>
+    dst === 'default'
+      ? defaultDst(fam)
+      : dst.includes('/')
+        ? canonicalNetwork(parseCIDR(dst)!)
+        : `${dst}/${fam === 4 ? 32 : 128}`;
   for (const r of result.routes ?? []) {
     const cidr = parseCIDR(r.dst)!;
     const fam = cidr.ip.family;
@@ -76,18 +88,29 @@ export async function cmdCheck(ctx: CommandContext): Promise<void> {
   if (ipam) await ipam.check();
 
   const podIndex = (prev.interfaces ?? []).findIndex((i) => i.name === env.ifName && i.sandbox === env.netns);
-  if (podIndex < 0) throw failed('interface not in prevResult', `prevResult has no interface ${env.ifName} in sandbox ${env.netns}`);
+  if (podIndex < 0)
+    throw failed('interface not in prevResult', `prevResult has no interface ${env.ifName} in sandbox ${env.netns}`);
   // Only the part of prevResult that belongs to our interface is ours to check.
   const ours: CniResult = {
     ...prev,
-    routes: (prev.routes ?? []).filter((r) => (prev.ips ?? []).some((ip) => ip.interface === podIndex && parseCIDR(ip.address)!.ip.family === parseCIDR(r.dst)!.ip.family)),
+    routes: (prev.routes ?? []).filter((r) =>
+      (prev.ips ?? []).some(
+        (ip) => ip.interface === podIndex && parseCIDR(ip.address)!.ip.family === parseCIDR(r.dst)!.ip.family,
+      ),
+    ),
   };
   const pod = ipBatch([`addr show dev ${env.ifName}`, 'route show'], { netns: env.netns, json: true });
   const addr = pod.ok ? (pod.outputs[0] as AddrShow[] | undefined)?.[0] : undefined;
   let routes = (pod.outputs[1] as RouteShow[] | undefined) ?? [];
   if (ours.routes!.some((r) => parseCIDR(r.dst)!.ip.family === 6)) {
-    const r6 = runSync('nsenter', [`--net=${env.netns}`, '--', 'ip', '-6', '-j', 'route', 'show'], { allowFailure: true });
-    try { routes = routes.concat(JSON.parse(r6.stdout || '[]') as RouteShow[]); } catch { /* reported as missing routes */ }
+    const r6 = runSync('nsenter', [`--net=${env.netns}`, '--', 'ip', '-6', '-j', 'route', 'show'], {
+      allowFailure: true,
+    });
+    try {
+      routes = routes.concat(JSON.parse(r6.stdout || '[]') as RouteShow[]);
+    } catch {
+      /* reported as missing routes */
+    }
   }
   const problems = podStateProblems(ours, podIndex, env.ifName, addr, routes);
 
@@ -96,11 +119,15 @@ export async function cmdCheck(ctx: CommandContext): Promise<void> {
   if (!port) problems.push(`host interface ${names.hostVeth} is missing`);
   else {
     if (port.master !== conf.bridge) problems.push(`${names.hostVeth} is not attached to bridge ${conf.bridge}`);
-    if (conf.hairpinMode && port.linkinfo?.info_slave_data?.hairpin !== true) problems.push(`${names.hostVeth} does not have hairpin mode on`);
+    if (conf.hairpinMode && port.linkinfo?.info_slave_data?.hairpin !== true)
+      problems.push(`${names.hostVeth} does not have hairpin mode on`);
   }
   if (conf.ipMasq) {
-    const fams = new Set((prev.ips ?? []).filter((i) => i.interface === podIndex).map((i) => parseCIDR(i.address)!.ip.family));
-    for (const f of fams) if (!masqChainExists(names.masqChain, f)) problems.push(`ipMasq chain ${names.masqChain} is missing (IPv${f})`);
+    const fams = new Set(
+      (prev.ips ?? []).filter((i) => i.interface === podIndex).map((i) => parseCIDR(i.address)!.ip.family),
+    );
+    for (const f of fams)
+      if (!masqChainExists(names.masqChain, f)) problems.push(`ipMasq chain ${names.masqChain} is missing (IPv${f})`);
   }
   if (problems.length) throw failed(problems[0]!, problems.join('; '));
 }

@@ -40,7 +40,11 @@ function bool(raw: Record<string, unknown>, key: string, dflt: boolean): boolean
 }
 
 const unsupported = (key: string, value: unknown) =>
-  new CniError(ErrorCode.UnsupportedField, 'unsupported field in network configuration', `${key}=${JSON.stringify(value)}: kubenode-bridge does not implement it`);
+  new CniError(
+    ErrorCode.UnsupportedField,
+    'unsupported field in network configuration',
+    `${key}=${JSON.stringify(value)}: kubenode-bridge does not implement it`,
+  );
 
 export function parseBridgeConf(conf: NetConf, cniArgs: Record<string, string>): BridgeConf {
   const raw = conf.raw;
@@ -50,9 +54,12 @@ export function parseBridgeConf(conf: NetConf, cniArgs: Record<string, string>):
   if (p) throw invalidConfig('bridge', p);
 
   if (raw.vlan !== undefined && raw.vlan !== null && raw.vlan !== 0) throw unsupported('vlan', raw.vlan);
-  if (Array.isArray(raw.vlanTrunk) ? raw.vlanTrunk.length > 0 : raw.vlanTrunk !== undefined && raw.vlanTrunk !== null) throw unsupported('vlanTrunk', raw.vlanTrunk);
-  for (const k of ['macspoofchk', 'disableContainerInterface', 'portIsolation']) if (raw[k] === true) throw unsupported(k, raw[k]);
-  if (raw.ipMasqBackend !== undefined && raw.ipMasqBackend !== null && raw.ipMasqBackend !== 'iptables') throw unsupported('ipMasqBackend', raw.ipMasqBackend);
+  if (Array.isArray(raw.vlanTrunk) ? raw.vlanTrunk.length > 0 : raw.vlanTrunk !== undefined && raw.vlanTrunk !== null)
+    throw unsupported('vlanTrunk', raw.vlanTrunk);
+  for (const k of ['macspoofchk', 'disableContainerInterface', 'portIsolation'])
+    if (raw[k] === true) throw unsupported(k, raw[k]);
+  if (raw.ipMasqBackend !== undefined && raw.ipMasqBackend !== null && raw.ipMasqBackend !== 'iptables')
+    throw unsupported('ipMasqBackend', raw.ipMasqBackend);
 
   let mtu: number | undefined;
   if (raw.mtu !== undefined && raw.mtu !== null && raw.mtu !== 0) {
@@ -68,7 +75,8 @@ export function parseBridgeConf(conf: NetConf, cniArgs: Record<string, string>):
   const argsCni = conf.args.cni as Record<string, unknown> | undefined;
   if (argsCni && typeof argsCni === 'object' && argsCni.mac) mac = argsCni.mac;
   if (conf.runtimeConfig.mac) mac = conf.runtimeConfig.mac;
-  if (mac !== undefined && (typeof mac !== 'string' || !MAC.test(mac))) throw invalidConfig('mac', `${JSON.stringify(mac)} is not a MAC address`);
+  if (mac !== undefined && (typeof mac !== 'string' || !MAC.test(mac)))
+    throw invalidConfig('mac', `${JSON.stringify(mac)} is not a MAC address`);
 
   return {
     bridge,

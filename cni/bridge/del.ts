@@ -17,7 +17,11 @@ export async function cmdDel(ctx: CommandContext): Promise<void> {
   const names = attachmentNames(netconf.name, env.containerId, env.ifName);
   const errors: unknown[] = [];
   const step = async (fn: () => Promise<void> | void) => {
-    try { await fn(); } catch (e) { errors.push(e); }
+    try {
+      await fn();
+    } catch (e) {
+      errors.push(e);
+    }
   };
 
   const ipam = ipamClient(ctx);
@@ -30,7 +34,8 @@ export async function cmdDel(ctx: CommandContext): Promise<void> {
     const deleted = await (await hostLinks()).deleteLink(names.hostVeth);
     if (!deleted && env.netns && netnsState(env.netns) === 'ok') {
       const r = ipBatch([`link del dev ${env.ifName}`], { netns: env.netns });
-      if (!r.ok && !isNoDevice(r.failures[0]?.message ?? r.otherErrors)) throw new Error(`failed to delete ${env.ifName} in ${env.netns}: ${r.failures[0]?.message ?? r.otherErrors}`);
+      if (!r.ok && !isNoDevice(r.failures[0]?.message ?? r.otherErrors))
+        throw new Error(`failed to delete ${env.ifName} in ${env.netns}: ${r.failures[0]?.message ?? r.otherErrors}`);
     }
   });
 

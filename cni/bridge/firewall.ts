@@ -30,7 +30,9 @@ export function removeMasq(chains: Set<string>, families: Iterable<Family>): voi
 }
 
 export function masqChainExists(chain: string, f: Family): boolean {
-  return save(f).split('\n').some((l) => l === `:${chain} - [0:0]` || l.startsWith(`:${chain} `));
+  return save(f)
+    .split('\n')
+    .some((l) => l === `:${chain} - [0:0]` || l.startsWith(`:${chain} `));
 }
 
 /** GC: remove this network's chains whose attachment is no longer valid. */

@@ -15,7 +15,11 @@ export async function cmdGc(ctx: CommandContext): Promise<void> {
   const ipam = ipamClient(ctx);
   if (ipam) await ipam.gc().catch((e) => errors.push(e));
   if (conf.ipMasq) {
-    try { collectMasq(ctx.conf.name, valid); } catch (e) { errors.push(e); }
+    try {
+      collectMasq(ctx.conf.name, valid);
+    } catch (e) {
+      errors.push(e);
+    }
   }
   if (errors.length) throw errors[0];
 }

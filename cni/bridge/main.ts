@@ -3,10 +3,17 @@
 // dist/cni/kubenode-bridge.cjs; each command's code is loaded only when that command runs.
 import { processIO, runPlugin } from '../skel/skel.js';
 
-runPlugin('kubenode-bridge', {
-  add: async () => (await import('./add.js')).cmdAdd,
-  del: async () => (await import('./del.js')).cmdDel,
-  check: async () => (await import('./check.js')).cmdCheck,
-  status: async () => (await import('./status.js')).cmdStatus,
-  gc: async () => (await import('./gc.js')).cmdGc,
-}, processIO, "connects pods to a Linux bridge on the node (kubenode-ipam assigns their addresses)").then((code) => { process.exitCode = code; });
+runPlugin(
+  'kubenode-bridge',
+  {
+    add: async () => (await import('./add.js')).cmdAdd,
+    del: async () => (await import('./del.js')).cmdDel,
+    check: async () => (await import('./check.js')).cmdCheck,
+    status: async () => (await import('./status.js')).cmdStatus,
+    gc: async () => (await import('./gc.js')).cmdGc,
+  },
+  processIO,
+  'connects pods to a Linux bridge on the node (kubenode-ipam assigns their addresses)',
+).then((code) => {
+  process.exitCode = code;
+});

@@ -23,7 +23,8 @@ export function masqRules(t: MasqTarget): Map<Family, string> {
     if (!addrs.length) continue;
     const c = `-m comment --comment "${t.comment}"`;
     const lines = ['*nat', `:${t.chain} - [0:0]`];
-    for (const a of addrs) lines.push(`-A ${t.chain} -d ${formatCIDR({ ip: networkOf(a), prefix: a.prefix })} ${c} -j ACCEPT`);
+    for (const a of addrs)
+      lines.push(`-A ${t.chain} -d ${formatCIDR({ ip: networkOf(a), prefix: a.prefix })} ${c} -j ACCEPT`);
     lines.push(`-A ${t.chain} ! -d ${multicast(fam)} ${c} -j MASQUERADE`);
     for (const a of addrs) lines.push(`-A POSTROUTING -s ${formatIP(a.ip)}/${host(fam)} ${c} -j ${t.chain}`);
     lines.push('COMMIT', '');

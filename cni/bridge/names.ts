@@ -4,7 +4,8 @@
 
 /** 64-bit FNV-1a as 16 hex characters (two 32-bit lanes; no crypto module to load). */
 export function hash64(...parts: string[]): string {
-  let a = 0x811c9dc5, b = 0x01000193 ^ 0x5bd1e995;
+  let a = 0x811c9dc5,
+    b = 0x01000193 ^ 0x5bd1e995;
   const s = parts.join('\0');
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

@@ -2,7 +2,16 @@
 // routes, the iproute2 batches for the pod side and the host side, and the result to print.
 // Pure: data in, data out (the kernel work is in add.ts).
 import {
-  addOffset, defaultDst, formatCIDR, formatIP, networkOf, parseCIDR, parseIP, type CIDR, type Family, type IP,
+  addOffset,
+  defaultDst,
+  formatCIDR,
+  formatIP,
+  networkOf,
+  parseCIDR,
+  parseIP,
+  type CIDR,
+  type Family,
+  type IP,
 } from '../../lib/ip.js';
 import type { CniDNS, CniInterface, CniIPConfig, CniResult, CniRoute } from '../spec/result.js';
 import type { BridgeConf } from './config.js';
@@ -52,7 +61,17 @@ export function planWiring(i: WiringInput): Wiring {
   const bridgeAddrs: CIDR[] = i.conf.isGateway
     ? addresses.filter((a) => a.gateway).map((a) => ({ ip: a.gateway!, prefix: a.cidr.prefix }))
     : [];
-  return { conf: i.conf, names: i.names, ifName: i.ifName, netns: i.netns, pid: i.pid, bridgeMac: i.bridgeMac, addresses, routes, bridgeAddrs };
+  return {
+    conf: i.conf,
+    names: i.names,
+    ifName: i.ifName,
+    netns: i.netns,
+    pid: i.pid,
+    bridgeMac: i.bridgeMac,
+    addresses,
+    routes,
+    bridgeAddrs,
+  };
 }
 
 const familyOf = (dst: string): Family => parseCIDR(dst)!.ip.family;
@@ -122,17 +141,32 @@ export function clashingBridgeAddrs(w: Wiring, current: CIDR[]): CIDR[] {
 /** The ADD result: bridge, host veth, pod interface (in that order, as the reference plugin, so
  * chained plugins such as portmap and bandwidth find what they expect), appended to any
  * prevResult. */
-export function buildResult(w: Wiring, cniVersion: string, bridgeMac: string, dns: CniDNS | undefined, prev?: CniResult): CniResult {
+export function buildResult(
+  w: Wiring,
+  cniVersion: string,
+  bridgeMac: string,
+  dns: CniDNS | undefined,
+  prev?: CniResult,
+): CniResult {
   const base = prev?.interfaces?.length ?? 0;
   const interfaces: CniInterface[] = [
     ...(prev?.interfaces ?? []),
     { name: w.conf.bridge, mac: bridgeMac },
     { name: w.names.hostVeth, mac: w.names.hostMac },
-    { name: w.ifName, mac: w.conf.mac ?? w.names.containerMac, sandbox: w.netns, ...(w.conf.mtu ? { mtu: w.conf.mtu } : {}) },
+    {
+      name: w.ifName,
+      mac: w.conf.mac ?? w.names.containerMac,
+      sandbox: w.netns,
+      ...(w.conf.mtu ? { mtu: w.conf.mtu } : {}),
+    },
   ];
   const ips: CniIPConfig[] = [
     ...(prev?.ips ?? []),
-    ...w.addresses.map((a) => ({ address: formatCIDR(a.cidr), ...(a.gateway ? { gateway: formatIP(a.gateway) } : {}), interface: base + 2 })),
+    ...w.addresses.map((a) => ({
+      address: formatCIDR(a.cidr),
+      ...(a.gateway ? { gateway: formatIP(a.gateway) } : {}),
+      interface: base + 2,
+    })),
   ];
   const routes = [...(prev?.routes ?? []), ...w.routes];
   const r: CniResult = { cniVersion, interfaces, ips, routes };

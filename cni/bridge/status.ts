@@ -8,13 +8,16 @@ import type { CommandContext } from '../skel/skel.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
 import { parseBridgeConf } from './config.js';
 import { ipamClient } from './ipam-client.js';
+import { errorMessage } from '../../lib/errors.js';
 
 function onPath(file: string): boolean {
   for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
     try {
       accessSync(join(dir, file), constants.X_OK);
       return true;
-    } catch { /* next */ }
+    } catch {
+      /* next */
+    }
   }
   return false;
 }
@@ -24,15 +27,23 @@ export async function cmdStatus(ctx: CommandContext): Promise<void> {
   const needed = ['ip', 'nsenter', ...(conf.ipMasq ? ['iptables-restore', 'iptables-save'] : [])];
   const missing = needed.filter((f) => !onPath(f));
   if (missing.length) {
-    throw new CniError(ErrorCode.NotAvailable, 'kubenode-bridge is not available', `${missing.join(', ')} not found on PATH: ${installHint(missing[0]!)}`);
+    throw new CniError(
+      ErrorCode.NotAvailable,
+      'kubenode-bridge is not available',
+      `${missing.join(', ')} not found on PATH: ${installHint(missing[0]!)}`,
+    );
   }
   const ipam = ipamClient(ctx);
   if (ipam) {
     try {
       await ipam.status();
     } catch (e) {
-      const err = e instanceof CniError ? e : new CniError(ErrorCode.NotAvailable, (e as Error).message);
-      throw new CniError(err.code === ErrorCode.NotAvailableLimitedConnectivity ? err.code : ErrorCode.NotAvailable, `IPAM ${ipam.type} is not available: ${err.msg}`, err.details);
+      const err = e instanceof CniError ? e : new CniError(ErrorCode.NotAvailable, errorMessage(e));
+      throw new CniError(
+        err.code === ErrorCode.NotAvailableLimitedConnectivity ? err.code : ErrorCode.NotAvailable,
+        `IPAM ${ipam.type} is not available: ${err.msg}`,
+        err.details,
+      );
     }
   }
 }

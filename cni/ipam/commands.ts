@@ -10,6 +10,7 @@ import { DEFAULT_DATA_DIR, ipamFiles, parseIpamConfig, requestedIPs, type IpamCo
 import { allocate, capacityProblem, collect, release, verify, type Attachment } from './ipam.js';
 import { parseResolvConf } from './resolv.js';
 import { DiskStore } from './store.js';
+import { errorMessage } from '../../lib/errors.js';
 
 function ipamSection(ctx: CommandContext): Record<string, unknown> {
   if (!ctx.conf.ipam) throw invalidConfig('ipam', 'missing: kubenode-ipam needs an "ipam" section');
@@ -21,7 +22,7 @@ function readOptional(path: string, field: string, missing: () => CniError): str
     return readFileSync(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw missing();
-    throw new CniError(ErrorCode.IOFailure, `cannot read ${field}`, `${path}: ${(e as Error).message}`);
+    throw new CniError(ErrorCode.IOFailure, `cannot read ${field}`, `${path}: ${errorMessage(e)}`);
   }
 }
 
@@ -31,15 +32,27 @@ export function loadIpamConfig(ctx: CommandContext, missingCode: number = ErrorC
   const ipam = ipamSection(ctx);
   const { podCIDRFile } = ipamFiles(ipam);
   const text = podCIDRFile
-    ? readOptional(podCIDRFile, 'ipam.podCIDRFile', () => new CniError(missingCode, 'the node has no podCIDR yet',
-        `ipam.podCIDRFile ${podCIDRFile} does not exist (the kubenode agent writes it once the Node has spec.podCIDR)`))
+    ? readOptional(
+        podCIDRFile,
+        'ipam.podCIDRFile',
+        () =>
+          new CniError(
+            missingCode,
+            'the node has no podCIDR yet',
+            `ipam.podCIDRFile ${podCIDRFile} does not exist (the kubenode agent writes it once the Node has spec.podCIDR)`,
+          ),
+      )
     : undefined;
   return parseIpamConfig(ipam, text);
 }
 
 function dnsOf(cfg: IpamConfig): CniDNS | undefined {
   if (!cfg.resolvConf) return undefined;
-  return parseResolvConf(readOptional(cfg.resolvConf, 'ipam.resolvConf', () => invalidConfig('ipam.resolvConf', `${cfg.resolvConf} does not exist`)));
+  return parseResolvConf(
+    readOptional(cfg.resolvConf, 'ipam.resolvConf', () =>
+      invalidConfig('ipam.resolvConf', `${cfg.resolvConf} does not exist`),
+    ),
+  );
 }
 
 const attachment = (ctx: CommandContext): Attachment => ({ containerId: ctx.env.containerId, ifName: ctx.env.ifName });
@@ -48,7 +61,12 @@ const attachment = (ctx: CommandContext): Attachment => ({ containerId: ctx.env.
  * configuration cannot be read (podCIDR file gone, node being torn down). */
 function storeOf(ctx: CommandContext): DiskStore {
   const dataDir = ipamSection(ctx).dataDir;
-  if (dataDir !== undefined && dataDir !== null && dataDir !== '' && (typeof dataDir !== 'string' || !dataDir.startsWith('/'))) {
+  if (
+    dataDir !== undefined &&
+    dataDir !== null &&
+    dataDir !== '' &&
+    (typeof dataDir !== 'string' || !dataDir.startsWith('/'))
+  ) {
     throw invalidConfig('ipam.dataDir', `${JSON.stringify(dataDir)} must be an absolute path`);
   }
   return new DiskStore((dataDir as string) || DEFAULT_DATA_DIR, ctx.conf.name);
@@ -77,7 +95,10 @@ export function validAttachments(raw: Record<string, unknown>): Attachment[] {
   if (!Array.isArray(v)) throw invalidConfig('cni.dev/valid-attachments', 'must be a list of {containerID, ifname}');
   return v.map((a, i) => {
     if (typeof a !== 'object' || a === null || typeof a.containerID !== 'string' || typeof a.ifname !== 'string') {
-      throw invalidConfig(`cni.dev/valid-attachments[${i}]`, 'must be an object with string "containerID" and "ifname"');
+      throw invalidConfig(
+        `cni.dev/valid-attachments[${i}]`,
+        'must be an object with string "containerID" and "ifname"',
+      );
     }
     return { containerId: a.containerID, ifName: a.ifname };
   });
@@ -92,4 +113,3 @@ export function ipamStatus(ctx: CommandContext): void {
   const problem = capacityProblem(storeOf(ctx), cfg);
   if (problem) throw new CniError(ErrorCode.NotAvailable, 'no free IP address', problem);
 }
-

@@ -36,7 +36,8 @@ export function ipamFiles(ipam: Record<string, unknown>): { podCIDRFile?: string
   for (const k of ['podCIDRFile', 'resolvConf'] as const) {
     const v = ipam[k];
     if (v === undefined || v === null || v === '') continue;
-    if (typeof v !== 'string' || !v.startsWith('/')) throw invalidConfig(`ipam.${k}`, `${JSON.stringify(v)} must be an absolute path`);
+    if (typeof v !== 'string' || !v.startsWith('/'))
+      throw invalidConfig(`ipam.${k}`, `${JSON.stringify(v)} must be an absolute path`);
     out[k] = v;
   }
   return out;
@@ -44,7 +45,10 @@ export function ipamFiles(ipam: Record<string, unknown>): { podCIDRFile?: string
 
 /** podCIDR file text -> range sets (one per non-empty line; "#" starts a comment). */
 export function podCIDRRangeSets(text: string, file: string): RangeSet[] {
-  const lines = text.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .filter(Boolean);
   if (lines.length === 0) throw invalidConfig('ipam.podCIDRFile', `${file} holds no CIDR`);
   return lines.map((cidr, i) => canonicalRangeSet([{ subnet: cidr }], `ipam.podCIDRFile(${file} line ${i + 1})`));
 }
@@ -61,9 +65,15 @@ export function parseIpamConfig(ipam: Record<string, unknown>, podCIDRText?: str
   if (files.podCIDRFile) {
     rangeSets = podCIDRRangeSets(podCIDRText ?? '', files.podCIDRFile);
   } else if (legacy) {
-    rangeSets = [canonicalRangeSet([{ subnet: ipam.subnet, rangeStart: ipam.rangeStart, rangeEnd: ipam.rangeEnd, gateway: ipam.gateway }], 'ipam')];
+    rangeSets = [
+      canonicalRangeSet(
+        [{ subnet: ipam.subnet, rangeStart: ipam.rangeStart, rangeEnd: ipam.rangeEnd, gateway: ipam.gateway }],
+        'ipam',
+      ),
+    ];
   } else if (hasRanges) {
-    if (!Array.isArray(ipam.ranges) || ipam.ranges.length === 0) throw invalidConfig('ipam.ranges', 'must be a non-empty list of range sets');
+    if (!Array.isArray(ipam.ranges) || ipam.ranges.length === 0)
+      throw invalidConfig('ipam.ranges', 'must be a non-empty list of range sets');
     rangeSets = ipam.ranges.map((s, i) => canonicalRangeSet(s, `ipam.ranges[${i}]`));
   } else {
     throw invalidConfig('ipam', 'no addresses to hand out: set "ranges", "subnet" or "podCIDRFile"');
@@ -77,7 +87,8 @@ export function parseIpamConfig(ipam: Record<string, unknown>, podCIDRText?: str
   }
   let dataDir = DEFAULT_DATA_DIR;
   if (ipam.dataDir !== undefined && ipam.dataDir !== null && ipam.dataDir !== '') {
-    if (typeof ipam.dataDir !== 'string' || !ipam.dataDir.startsWith('/')) throw invalidConfig('ipam.dataDir', `${JSON.stringify(ipam.dataDir)} must be an absolute path`);
+    if (typeof ipam.dataDir !== 'string' || !ipam.dataDir.startsWith('/'))
+      throw invalidConfig('ipam.dataDir', `${JSON.stringify(ipam.dataDir)} must be an absolute path`);
     dataDir = ipam.dataDir;
   }
   return { rangeSets, routes, dataDir, ...files };
@@ -85,12 +96,17 @@ export function parseIpamConfig(ipam: Record<string, unknown>, podCIDRText?: str
 
 /** Addresses asked for explicitly: CNI_ARGS IP=a,b; args.cni.ips; runtimeConfig.ips (the "ips"
  * capability). Later sources win, as in host-local. */
-export function requestedIPs(cniArgs: Record<string, string>, args: Record<string, unknown>, runtimeConfig: Record<string, unknown>): IP[] {
+export function requestedIPs(
+  cniArgs: Record<string, string>,
+  args: Record<string, unknown>,
+  runtimeConfig: Record<string, unknown>,
+): IP[] {
   let list: { v: unknown; field: string }[] = [];
   if (cniArgs.IP) list = cniArgs.IP.split(',').map((v) => ({ v, field: 'CNI_ARGS IP' }));
   const cni = isObj(args.cni) ? args.cni : undefined;
   if (Array.isArray(cni?.ips)) list = cni!.ips.map((v: unknown) => ({ v, field: 'args.cni.ips' }));
-  if (Array.isArray(runtimeConfig.ips)) list = runtimeConfig.ips.map((v: unknown) => ({ v, field: 'runtimeConfig.ips' }));
+  if (Array.isArray(runtimeConfig.ips))
+    list = runtimeConfig.ips.map((v: unknown) => ({ v, field: 'runtimeConfig.ips' }));
   return list.map(({ v, field }) => {
     // Accept "10.1.0.5" and "10.1.0.5/24" (the runtime's "ips" capability uses CIDR form).
     const ip = typeof v === 'string' ? parseIP(v.split('/')[0]!) : undefined;

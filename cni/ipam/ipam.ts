@@ -24,7 +24,10 @@ function usedIn(set: RangeSet, all: Allocation[]): Set<bigint> {
 function toResult(cniVersion: string, picks: Pick[], cfg: IpamConfig, dns?: CniDNS): CniResult {
   const r: CniResult = {
     cniVersion,
-    ips: picks.map((p) => ({ address: `${formatIP(p.ip)}/${p.range.subnet.prefix}`, ...(p.range.gateway ? { gateway: formatIP(p.range.gateway) } : {}) })),
+    ips: picks.map((p) => ({
+      address: `${formatIP(p.ip)}/${p.range.subnet.prefix}`,
+      ...(p.range.gateway ? { gateway: formatIP(p.range.gateway) } : {}),
+    })),
   };
   if (cfg.routes.length) r.routes = cfg.routes.map((rt) => ({ ...rt }));
   if (dns) r.dns = dns;
@@ -34,7 +37,12 @@ function toResult(cniVersion: string, picks: Pick[], cfg: IpamConfig, dns?: CniD
 /** Allocate one address per range set. An attachment that already holds addresses gets the same
  * ones back (`created: false`): ADD never allocates twice for one attachment. */
 export function allocate(
-  store: DiskStore, cfg: IpamConfig, att: Attachment, requested: IP[], cniVersion: string, dns?: CniDNS,
+  store: DiskStore,
+  cfg: IpamConfig,
+  att: Attachment,
+  requested: IP[],
+  cniVersion: string,
+  dns?: CniDNS,
 ): { result: CniResult; created: boolean } {
   return store.withLock(() => {
     const all = store.allocations();
@@ -44,7 +52,11 @@ export function allocate(
     try {
       for (const ip of requested) {
         if (!cfg.rangeSets.some((s) => rangeFor(s, ip))) {
-          throw new CniError(ErrorCode.InvalidNetworkConfig, 'requested address is not in any range', `${formatIP(ip)} is outside ${cfg.rangeSets.map(describeRangeSet).join('; ')}`);
+          throw new CniError(
+            ErrorCode.InvalidNetworkConfig,
+            'requested address is not in any range',
+            `${formatIP(ip)} is outside ${cfg.rangeSets.map(describeRangeSet).join('; ')}`,
+          );
         }
       }
       cfg.rangeSets.forEach((set, i) => {
@@ -59,13 +71,21 @@ export function allocate(
           let pick: Pick | undefined;
           if (wanted) {
             const c = checkRequested(set, used, wanted);
-            if (c.problem) throw new CniError(ErrorCode.Internal, 'requested address is not available', `${formatIP(wanted)} ${c.problem} in range set ipam.ranges[${i}]`);
+            if (c.problem)
+              throw new CniError(
+                ErrorCode.Internal,
+                'requested address is not available',
+                `${formatIP(wanted)} ${c.problem} in range set ipam.ranges[${i}]`,
+              );
             pick = { ip: wanted, range: c.range! };
           } else {
             pick = pickFree(set, used, store.lastReserved(i));
             if (!pick) {
-              throw new CniError(ErrorCode.TryAgainLater, 'no free IP address',
-                `range set ipam.ranges[${i}] ${describeRangeSet(set)} is exhausted: all ${capacity(set)} addresses are allocated; addresses return when pods are deleted`);
+              throw new CniError(
+                ErrorCode.TryAgainLater,
+                'no free IP address',
+                `range set ipam.ranges[${i}] ${describeRangeSet(set)} is exhausted: all ${capacity(set)} addresses are allocated; addresses return when pods are deleted`,
+              );
             }
           }
           if (store.reserve(pick.ip, att.containerId, att.ifName, i)) {
@@ -75,7 +95,12 @@ export function allocate(
           }
           // Taken behind our back (a host-local sharing the directory): look further.
           used.add(pick.ip.value);
-          if (wanted) throw new CniError(ErrorCode.Internal, 'requested address is not available', `${formatIP(wanted)} is already allocated`);
+          if (wanted)
+            throw new CniError(
+              ErrorCode.Internal,
+              'requested address is not available',
+              `${formatIP(wanted)} is already allocated`,
+            );
         }
       });
     } catch (e) {
@@ -105,12 +130,20 @@ export function verify(store: DiskStore, cfg: IpamConfig, att: Attachment, expec
   const mine = held(store, att);
   cfg.rangeSets.forEach((set, i) => {
     if (!mine.some((a) => rangeFor(set, a.ip))) {
-      throw new CniError(ErrorCode.Internal, 'IP reservation missing', `container ${att.containerId} ifname ${att.ifName} holds no address in range set ipam.ranges[${i}] (${describeRangeSet(set)})`);
+      throw new CniError(
+        ErrorCode.Internal,
+        'IP reservation missing',
+        `container ${att.containerId} ifname ${att.ifName} holds no address in range set ipam.ranges[${i}] (${describeRangeSet(set)})`,
+      );
     }
   });
   for (const ip of expected) {
     if (!mine.some((a) => a.ip.family === ip.family && a.ip.value === ip.value)) {
-      throw new CniError(ErrorCode.Internal, 'IP reservation missing', `${formatIP(ip)} from prevResult is not reserved for container ${att.containerId} ifname ${att.ifName}`);
+      throw new CniError(
+        ErrorCode.Internal,
+        'IP reservation missing',
+        `${formatIP(ip)} from prevResult is not reserved for container ${att.containerId} ifname ${att.ifName}`,
+      );
     }
   }
 }
@@ -120,7 +153,9 @@ export function collect(store: DiskStore, valid: Attachment[]): Allocation[] {
   const keep = new Set(valid.map((v) => `${v.containerId}\0${v.ifName}`));
   const keepLegacy = new Set(valid.map((v) => v.containerId));
   return store.withLock(() => {
-    const stale = store.allocations().filter((a) => (a.ifName ? !keep.has(`${a.containerId}\0${a.ifName}`) : !keepLegacy.has(a.containerId)));
+    const stale = store
+      .allocations()
+      .filter((a) => (a.ifName ? !keep.has(`${a.containerId}\0${a.ifName}`) : !keepLegacy.has(a.containerId)));
     for (const a of stale) store.release(a);
     return stale;
   });
@@ -131,7 +166,8 @@ export function capacityProblem(store: DiskStore, cfg: IpamConfig): string | und
   const all = store.allocations();
   for (const [i, set] of cfg.rangeSets.entries()) {
     const used = all.filter((a) => rangeFor(set, a.ip)).length;
-    if (BigInt(used) >= capacity(set)) return `range set ipam.ranges[${i}] ${describeRangeSet(set)} is exhausted (${used} addresses allocated)`;
+    if (BigInt(used) >= capacity(set))
+      return `range set ipam.ranges[${i}] ${describeRangeSet(set)} is exhausted (${used} addresses allocated)`;
   }
   return undefined;
 }

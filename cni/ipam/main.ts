@@ -5,10 +5,25 @@ import { processIO, runPlugin, type CommandContext } from '../skel/skel.js';
 // Loaded on first use only: VERSION never pays for the store code.
 const load = () => import('./commands.js');
 
-runPlugin('kubenode-ipam', {
-  add: async () => async (ctx: CommandContext) => (await load()).ipamAdd(ctx).result,
-  del: async () => async (ctx: CommandContext) => { (await load()).ipamDel(ctx); },
-  check: async () => async (ctx: CommandContext) => { (await load()).ipamCheck(ctx); },
-  status: async () => async (ctx: CommandContext) => { (await load()).ipamStatus(ctx); },
-  gc: async () => async (ctx: CommandContext) => { (await load()).ipamGc(ctx); },
-}, processIO, "assigns pod addresses from the node's pod CIDR (host-local's configuration format)").then((code) => { process.exitCode = code; });
+runPlugin(
+  'kubenode-ipam',
+  {
+    add: async () => async (ctx: CommandContext) => (await load()).ipamAdd(ctx).result,
+    del: async () => async (ctx: CommandContext) => {
+      (await load()).ipamDel(ctx);
+    },
+    check: async () => async (ctx: CommandContext) => {
+      (await load()).ipamCheck(ctx);
+    },
+    status: async () => async (ctx: CommandContext) => {
+      (await load()).ipamStatus(ctx);
+    },
+    gc: async () => async (ctx: CommandContext) => {
+      (await load()).ipamGc(ctx);
+    },
+  },
+  processIO,
+  "assigns pod addresses from the node's pod CIDR (host-local's configuration format)",
+).then((code) => {
+  process.exitCode = code;
+});

@@ -3,8 +3,20 @@
 // IPAM configuration has one range set per address the pod gets (e.g. one IPv4, one IPv6).
 // Pure: validation and defaults only.
 import {
-  addOffset, bitsOf, compareIP, contains, formatCIDR, formatIP, hasHostBits, lastOf, networkOf, overlaps, parseCIDR, parseIP,
-  type CIDR, type IP,
+  addOffset,
+  bitsOf,
+  compareIP,
+  contains,
+  formatCIDR,
+  formatIP,
+  hasHostBits,
+  lastOf,
+  networkOf,
+  overlaps,
+  parseCIDR,
+  parseIP,
+  type CIDR,
+  type IP,
 } from '../../lib/ip.js';
 import { invalidConfig } from '../spec/errors.js';
 
@@ -38,7 +50,10 @@ export function canonicalRange(raw: RawRange, field: string): Range {
   const subnet = typeof raw.subnet === 'string' ? parseCIDR(raw.subnet) : undefined;
   if (!subnet) throw invalidConfig(`${field}.subnet`, `${JSON.stringify(raw.subnet)} is not a subnet in CIDR notation`);
   if (hasHostBits(subnet)) {
-    throw invalidConfig(`${field}.subnet`, `${raw.subnet} has host bits set (did you mean ${formatCIDR({ ip: networkOf(subnet), prefix: subnet.prefix })}?)`);
+    throw invalidConfig(
+      `${field}.subnet`,
+      `${raw.subnet} has host bits set (did you mean ${formatCIDR({ ip: networkOf(subnet), prefix: subnet.prefix })}?)`,
+    );
   }
   const bits = bitsOf(subnet.ip.family);
   if (subnet.prefix > bits - 2) throw invalidConfig(`${field}.subnet`, `${raw.subnet} is too small to allocate from`);
@@ -51,7 +66,8 @@ export function canonicalRange(raw: RawRange, field: string): Range {
   };
   const start = inSubnet(ipField(raw.rangeStart, `${field}.rangeStart`), `${field}.rangeStart`) ?? first;
   const end = inSubnet(ipField(raw.rangeEnd, `${field}.rangeEnd`), `${field}.rangeEnd`) ?? last;
-  if (compareIP(start, end) > 0) throw invalidConfig(`${field}.rangeStart`, `${formatIP(start)} is after rangeEnd ${formatIP(end)}`);
+  if (compareIP(start, end) > 0)
+    throw invalidConfig(`${field}.rangeStart`, `${formatIP(start)} is after rangeEnd ${formatIP(end)}`);
   const gateway = inSubnet(ipField(raw.gateway, `${field}.gateway`), `${field}.gateway`) ?? first;
   return { subnet, start, end, gateway };
 }
@@ -61,7 +77,8 @@ export function canonicalRangeSet(raw: unknown, field: string): RangeSet {
   const set = raw.map((r, i) => canonicalRange(r as RawRange, `${field}[${i}]`));
   const fam = set[0]!.subnet.ip.family;
   set.forEach((r, i) => {
-    if (r.subnet.ip.family !== fam) throw invalidConfig(`${field}[${i}].subnet`, 'every range in a range set must be of the same IP family');
+    if (r.subnet.ip.family !== fam)
+      throw invalidConfig(`${field}[${i}].subnet`, 'every range in a range set must be of the same IP family');
     for (let j = 0; j < i; j++) {
       if (rangesOverlap(r, set[j]!)) throw invalidConfig(`${field}[${i}]`, `overlaps ${field}[${j}]`);
     }
@@ -77,9 +94,11 @@ export function rangesOverlap(a: Range, b: Range): boolean {
 export function validateRangeSets(sets: RangeSet[], field: string): void {
   for (let i = 0; i < sets.length; i++) {
     for (let j = 0; j < i; j++) {
-      for (const a of sets[i]!) for (const b of sets[j]!) {
-        if (overlaps(a.subnet, b.subnet) && rangesOverlap(a, b)) throw invalidConfig(`${field}[${i}]`, `overlaps range set ${field}[${j}]`);
-      }
+      for (const a of sets[i]!)
+        for (const b of sets[j]!) {
+          if (overlaps(a.subnet, b.subnet) && rangesOverlap(a, b))
+            throw invalidConfig(`${field}[${i}]`, `overlaps range set ${field}[${j}]`);
+        }
     }
   }
 }

@@ -4,7 +4,11 @@ import type { CniDNS } from '../spec/result.js';
 export function parseResolvConf(text: string): CniDNS | undefined {
   const dns: CniDNS = {};
   for (const line of text.split('\n')) {
-    const f = line.replace(/[#;].*/, '').trim().split(/\s+/).filter(Boolean);
+    const f = line
+      .replace(/[#;].*/, '')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
     if (f.length < 2) continue;
     const [key, ...vals] = f;
     if (key === 'nameserver') (dns.nameservers ??= []).push(vals[0]!);

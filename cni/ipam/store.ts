@@ -9,7 +9,17 @@
 //    read-decide-write sequence so concurrent ADDs do not spin on the same candidate, and so GC
 //    and DEL see a consistent directory. Node.js has no flock(2); a lock whose holder died is
 //    detected by its pid and broken. Host-local's own "lock" file (flock) is left alone.
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { formatIP, parseIP, type IP } from '../../lib/ip.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
@@ -56,7 +66,11 @@ export class DiskStore {
     try {
       return fn();
     } finally {
-      try { unlinkSync(join(this.dir, LOCK)); } catch { /* already broken by someone else: nothing to release */ }
+      try {
+        unlinkSync(join(this.dir, LOCK));
+      } catch {
+        /* already broken by someone else: nothing to release */
+      }
     }
   }
 
@@ -77,7 +91,11 @@ export class DiskStore {
       // millisecond, so look only now and then.
       if (attempt % 8 === 7) this.breakIfAbandoned(path, staleMs);
       if (Date.now() > deadline) {
-        throw new CniError(ErrorCode.TryAgainLater, 'IPAM store is busy', `could not lock ${path} within ${timeoutMs} ms`);
+        throw new CniError(
+          ErrorCode.TryAgainLater,
+          'IPAM store is busy',
+          `could not lock ${path} within ${timeoutMs} ms`,
+        );
       }
       // Randomised, growing waits (1 ms up to 16 ms): a hundred waiters polling every millisecond
       // would steal the CPU from the one holder they wait for.
@@ -96,7 +114,11 @@ export class DiskStore {
     // An empty file is a lock being written right now; give its writer a moment.
     const dead = pid > 0 ? !alive(pid) : age > 1000;
     if (dead || age > staleMs) {
-      try { unlinkSync(path); } catch { /* someone else broke it first */ }
+      try {
+        unlinkSync(path);
+      } catch {
+        /* someone else broke it first */
+      }
     }
   }
 

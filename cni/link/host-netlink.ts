@@ -6,17 +6,24 @@ import { nlattr } from '../../lib/netlink-attr.js';
 import { formatCIDR, ipToBytes, type CIDR } from '../../lib/ip.js';
 import { CniError, ErrorCode } from '../spec/errors.js';
 import type { BridgeState, HostLinks, PortPlan } from './types.js';
+import { errorMessage } from '../../lib/errors.js';
 
 // rtnetlink constants (linux/if_link.h, linux/netlink.h) the package leaves as raw buffers.
-const IFLA_INFO_KIND = 1, IFLA_INFO_SLAVE_KIND = 4, IFLA_INFO_SLAVE_DATA = 5, IFLA_BRPORT_MODE = 4;
-const NLM_F_REPLACE = 0x100, NLM_F_EXCL = 0x200, NLM_F_CREATE = 0x400;
-const AF_INET = 2, AF_INET6 = 10;
+const IFLA_INFO_KIND = 1,
+  IFLA_INFO_SLAVE_KIND = 4,
+  IFLA_INFO_SLAVE_DATA = 5,
+  IFLA_BRPORT_MODE = 4;
+const NLM_F_REPLACE = 0x100,
+  NLM_F_EXCL = 0x200,
+  NLM_F_CREATE = 0x400;
+const AF_INET = 2,
+  AF_INET6 = 10;
 
 const cstr = (s: string) => Buffer.from(s + '\0');
 const macBytes = (mac: string) => Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
 const ipBytes = (c: CIDR): Buffer => ipToBytes(c.ip);
 
-const errno = (e: unknown) => /Request rejected: (\w+)/.exec((e as Error).message)?.[1];
+const errno = (e: unknown) => /Request rejected: (\w+)/.exec(errorMessage(e))?.[1];
 
 type Rt = Awaited<ReturnType<typeof open>>;
 
@@ -45,7 +52,16 @@ export function netlinkHostLinks(): HostLinks {
         let br = await linkByName(rt, p.bridge);
         if (!br) {
           try {
-            await rt.newLink({}, { ifname: p.bridge, address: macBytes(p.bridgeMac), ...(p.mtu ? { mtu: p.mtu } : {}), linkinfo: nlattr(IFLA_INFO_KIND, cstr('bridge')) }, { flags: NLM_F_CREATE | NLM_F_EXCL });
+            await rt.newLink(
+              {},
+              {
+                ifname: p.bridge,
+                address: macBytes(p.bridgeMac),
+                ...(p.mtu ? { mtu: p.mtu } : {}),
+                linkinfo: nlattr(IFLA_INFO_KIND, cstr('bridge')),
+              },
+              { flags: NLM_F_CREATE | NLM_F_EXCL },
+            );
           } catch (e) {
             if (errno(e) !== 'EEXIST') throw e;
           }
@@ -56,22 +72,37 @@ export function netlinkHostLinks(): HostLinks {
         for (const g of p.gateways) {
           const addr = ipBytes(g);
           await rt.newAddress(
-            { family: g.ip.family === 4 ? AF_INET : AF_INET6, prefixlen: g.prefix, index: brIndex, ...(g.ip.family === 6 ? { flags: { nodad: true } } : {}) },
+            {
+              family: g.ip.family === 4 ? AF_INET : AF_INET6,
+              prefixlen: g.prefix,
+              index: brIndex,
+              ...(g.ip.family === 6 ? { flags: { nodad: true } } : {}),
+            },
             { local: addr, address: addr },
             { flags: NLM_F_CREATE | NLM_F_REPLACE },
           );
         }
         await rt.setLink({ index: brIndex, flags: { up: true }, change: { up: true } });
         const port = await linkByName(rt, p.port);
-        if (!port) throw new CniError(ErrorCode.Internal, `failed to attach ${p.port} to bridge ${p.bridge}`, `${p.port} does not exist`);
+        if (!port)
+          throw new CniError(
+            ErrorCode.Internal,
+            `failed to attach ${p.port} to bridge ${p.bridge}`,
+            `${p.port} does not exist`,
+          );
         await rt.setLink({ index: port.data.index!, flags: { up: true }, change: { up: true } }, { master: brIndex });
         if (p.hairpin) {
-          const slave = Buffer.concat([nlattr(IFLA_INFO_SLAVE_KIND, cstr('bridge')), nlattr(IFLA_INFO_SLAVE_DATA, nlattr(IFLA_BRPORT_MODE, Buffer.from([1])))]);
+          const slave = Buffer.concat([
+            nlattr(IFLA_INFO_SLAVE_KIND, cstr('bridge')),
+            nlattr(IFLA_INFO_SLAVE_DATA, nlattr(IFLA_BRPORT_MODE, Buffer.from([1]))),
+          ]);
           await rt.newLink({ index: port.data.index! }, { linkinfo: slave });
         }
         const fresh = await linkByName(rt, p.bridge);
         const addrs = await rt.getAddresses({ index: brIndex });
-        const mac = [...(fresh!.attrs.address ?? Buffer.alloc(6))].map((b) => b.toString(16).padStart(2, '0')).join(':');
+        const mac = [...(fresh!.attrs.address ?? Buffer.alloc(6))]
+          .map((b) => b.toString(16).padStart(2, '0'))
+          .join(':');
         return {
           mac,
           addrs: addrs
@@ -85,7 +116,7 @@ export function netlinkHostLinks(): HostLinks {
         };
       } catch (e) {
         if (e instanceof CniError) throw e;
-        throw new CniError(ErrorCode.Internal, `failed to attach ${p.port} to bridge ${p.bridge}`, (e as Error).message);
+        throw new CniError(ErrorCode.Internal, `failed to attach ${p.port} to bridge ${p.bridge}`, errorMessage(e));
       } finally {
         rt.socket.close();
       }
@@ -97,8 +128,18 @@ export function netlinkHostLinks(): HostLinks {
         if (!br) return;
         for (const a of addrs) {
           const b = ipBytes(a);
-          await rt.delAddress({ family: a.ip.family === 4 ? AF_INET : AF_INET6, prefixlen: a.prefix, index: br.data.index! }, { local: b, address: b })
-            .catch((e) => { throw new CniError(ErrorCode.Internal, `failed to remove ${formatCIDR(a)} from ${bridge}`, (e as Error).message); });
+          await rt
+            .delAddress(
+              { family: a.ip.family === 4 ? AF_INET : AF_INET6, prefixlen: a.prefix, index: br.data.index! },
+              { local: b, address: b },
+            )
+            .catch((e) => {
+              throw new CniError(
+                ErrorCode.Internal,
+                `failed to remove ${formatCIDR(a)} from ${bridge}`,
+                errorMessage(e),
+              );
+            });
         }
       } finally {
         rt.socket.close();
@@ -117,4 +158,3 @@ export function netlinkHostLinks(): HostLinks {
     },
   };
 }
-

@@ -16,7 +16,8 @@ export function attachBatch(p: PortPlan): string[] {
   const mtu = p.mtu ? ` mtu ${p.mtu}` : '';
   const lines = [`link add name ${p.bridge} address ${p.bridgeMac}${mtu} type bridge`];
   if (p.promisc) lines.push(`link set dev ${p.bridge} promisc on`);
-  for (const g of p.gateways) lines.push(`addr replace ${formatCIDR(g)} dev ${p.bridge}${g.ip.family === 6 ? ' nodad' : ''}`);
+  for (const g of p.gateways)
+    lines.push(`addr replace ${formatCIDR(g)} dev ${p.bridge}${g.ip.family === 6 ? ' nodad' : ''}`);
   lines.push(`link set dev ${p.bridge} up`);
   lines.push(`link set dev ${p.port} master ${p.bridge} up`);
   if (p.hairpin) lines.push(`link set dev ${p.port} type bridge_slave hairpin on`);
@@ -53,13 +54,22 @@ export const iproute2HostLinks: HostLinks = {
       throw new CniError(ErrorCode.Internal, `failed to attach ${p.port} to bridge ${p.bridge}`, what);
     }
     const state = bridgeStateFrom(r.outputs);
-    if (!state) throw new CniError(ErrorCode.Internal, `failed to read bridge ${p.bridge}`, 'ip addr show printed nothing');
+    if (!state)
+      throw new CniError(ErrorCode.Internal, `failed to read bridge ${p.bridge}`, 'ip addr show printed nothing');
     return state;
   },
   async deleteAddrs(bridge, addrs) {
     if (!addrs.length) return;
-    const r = ipBatch(addrs.map((a) => `addr del ${formatCIDR(a)} dev ${bridge}`), { force: true });
-    if (!r.ok) throw new CniError(ErrorCode.Internal, `failed to remove old addresses from ${bridge}`, r.failures.map((f) => f.message).join('; ') || r.otherErrors);
+    const r = ipBatch(
+      addrs.map((a) => `addr del ${formatCIDR(a)} dev ${bridge}`),
+      { force: true },
+    );
+    if (!r.ok)
+      throw new CniError(
+        ErrorCode.Internal,
+        `failed to remove old addresses from ${bridge}`,
+        r.failures.map((f) => f.message).join('; ') || r.otherErrors,
+      );
   },
   async deleteLink(name) {
     const r = runSync('ip', ['link', 'del', 'dev', name], { allowFailure: true });

@@ -29,7 +29,13 @@ export interface BatchOptions {
 }
 
 export function ipBatch(lines: readonly string[], opts: BatchOptions = {}): BatchResult {
-  const flags = [...(opts.json ? ['-j'] : []), ...(opts.details ? ['-d'] : []), ...(opts.force ? ['-force'] : []), '-batch', '-'];
+  const flags = [
+    ...(opts.json ? ['-j'] : []),
+    ...(opts.details ? ['-d'] : []),
+    ...(opts.force ? ['-force'] : []),
+    '-batch',
+    '-',
+  ];
   const input = lines.join('\n') + '\n';
   const named = opts.netns ? namedNetns(opts.netns) : undefined;
   const r = !opts.netns
@@ -64,7 +70,11 @@ export function parseBatchOutput(code: number, stdout: string, stderr: string, j
     for (const l of stdout.split('\n')) {
       const t = l.trim();
       if (!t) continue;
-      try { outputs.push(JSON.parse(t)); } catch { /* not JSON: ignore */ }
+      try {
+        outputs.push(JSON.parse(t));
+      } catch {
+        /* not JSON: ignore */
+      }
     }
   }
   return { ok: code === 0, failures, outputs, otherErrors: pending.join('; ') };

@@ -28,6 +28,16 @@ export function netnsState(path: string): NetnsState {
 
 export function requireNetns(path: string): void {
   const s = netnsState(path);
-  if (s === 'missing') throw new CniError(ErrorCode.UnknownContainer, 'network namespace does not exist', `CNI_NETNS ${path}: no such file`);
-  if (s === 'not-a-namespace') throw new CniError(ErrorCode.InvalidEnvironment, 'invalid environment variable CNI_NETNS', `CNI_NETNS ${path} is not a network namespace`);
+  if (s === 'missing')
+    throw new CniError(
+      ErrorCode.UnknownContainer,
+      'network namespace does not exist',
+      `CNI_NETNS ${path}: no such file`,
+    );
+  if (s === 'not-a-namespace')
+    throw new CniError(
+      ErrorCode.InvalidEnvironment,
+      'invalid environment variable CNI_NETNS',
+      `CNI_NETNS ${path} is not a network namespace`,
+    );
 }

@@ -4,7 +4,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Family } from '../../lib/ip.js';
 
-const paths: Record<Family, string> = { 4: '/proc/sys/net/ipv4/ip_forward', 6: '/proc/sys/net/ipv6/conf/all/forwarding' };
+const paths: Record<Family, string> = {
+  4: '/proc/sys/net/ipv4/ip_forward',
+  6: '/proc/sys/net/ipv6/conf/all/forwarding',
+};
 
 export function enableForwarding(families: Iterable<Family>): void {
   for (const f of new Set(families)) {

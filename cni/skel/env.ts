@@ -46,7 +46,8 @@ export function parseCniArgs(s: string): Record<string, string> {
 export function parseEnv(env: NodeJS.ProcessEnv): PluginEnv {
   const raw = env.CNI_COMMAND ?? '';
   if (!raw) throw invalidEnv('CNI_COMMAND', `is not set (one of ${COMMANDS.join(', ')})`);
-  if (!(COMMANDS as readonly string[]).includes(raw)) throw invalidEnv('CNI_COMMAND', `unknown command "${raw}" (one of ${COMMANDS.join(', ')})`);
+  if (!(COMMANDS as readonly string[]).includes(raw))
+    throw invalidEnv('CNI_COMMAND', `unknown command "${raw}" (one of ${COMMANDS.join(', ')})`);
   const command = raw as Command;
   const needs = (name: string, cmds: Command[]) => cmds.includes(command) && !env[name];
   const missing = [
@@ -55,11 +56,18 @@ export function parseEnv(env: NodeJS.ProcessEnv): PluginEnv {
     needs('CNI_IFNAME', ['ADD', 'DEL', 'CHECK']) && 'CNI_IFNAME',
   ].filter(Boolean) as string[];
   if (missing.length) {
-    throw new CniError(ErrorCode.InvalidEnvironment, `required environment variables missing: ${missing.join(', ')}`, `${command} needs ${missing.join(', ')}`);
+    throw new CniError(
+      ErrorCode.InvalidEnvironment,
+      `required environment variables missing: ${missing.join(', ')}`,
+      `${command} needs ${missing.join(', ')}`,
+    );
   }
   const containerId = env.CNI_CONTAINERID ?? '';
   if (containerId && !CONTAINER_ID.test(containerId)) {
-    throw invalidEnv('CNI_CONTAINERID', `"${containerId}" must start with a letter or digit and contain only letters, digits, "_", "." and "-"`);
+    throw invalidEnv(
+      'CNI_CONTAINERID',
+      `"${containerId}" must start with a letter or digit and contain only letters, digits, "_", "." and "-"`,
+    );
   }
   const ifName = env.CNI_IFNAME ?? '';
   if (ifName) {

@@ -5,6 +5,7 @@ import { CniError, ErrorCode, invalidConfig } from '../spec/errors.js';
 import { parseDNS, parseResult, type CniDNS, type CniResult } from '../spec/result.js';
 import { atLeast, LATEST, requireSupported, SUPPORTED_VERSIONS } from '../spec/version.js';
 import type { Command } from './env.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface NetConf {
   cniVersion: string;
@@ -29,9 +30,14 @@ export function decodeJSON(bytes: Buffer | string, what = 'network configuration
   try {
     v = JSON.parse(bytes.toString());
   } catch (e) {
-    throw new CniError(ErrorCode.DecodeFailure, `failed to decode ${what}`, `stdin is not valid JSON: ${(e as Error).message}`);
+    throw new CniError(
+      ErrorCode.DecodeFailure,
+      `failed to decode ${what}`,
+      `stdin is not valid JSON: ${errorMessage(e)}`,
+    );
   }
-  if (!isObj(v)) throw new CniError(ErrorCode.DecodeFailure, `failed to decode ${what}`, 'stdin must hold a JSON object');
+  if (!isObj(v))
+    throw new CniError(ErrorCode.DecodeFailure, `failed to decode ${what}`, 'stdin must hold a JSON object');
   return v;
 }
 
@@ -45,13 +51,24 @@ export function parseNetConf(bytes: Buffer, command: Command): NetConf {
   const raw = decodeJSON(bytes);
   const cniVersion = requireSupported(raw.cniVersion);
   if (command === 'CHECK' && !atLeast(cniVersion, '0.4.0')) {
-    throw new CniError(ErrorCode.IncompatibleVersion, 'incompatible CNI version', `CHECK needs cniVersion 0.4.0 or later, the configuration says ${cniVersion}`);
+    throw new CniError(
+      ErrorCode.IncompatibleVersion,
+      'incompatible CNI version',
+      `CHECK needs cniVersion 0.4.0 or later, the configuration says ${cniVersion}`,
+    );
   }
   if ((command === 'STATUS' || command === 'GC') && !atLeast(cniVersion, '1.1.0')) {
-    throw new CniError(ErrorCode.IncompatibleVersion, 'incompatible CNI version', `${command} needs cniVersion 1.1.0, the configuration says ${cniVersion}`);
+    throw new CniError(
+      ErrorCode.IncompatibleVersion,
+      'incompatible CNI version',
+      `${command} needs cniVersion 1.1.0, the configuration says ${cniVersion}`,
+    );
   }
   if (typeof raw.name !== 'string' || !NETWORK_NAME.test(raw.name)) {
-    throw invalidConfig('name', `${JSON.stringify(raw.name)} must start with a letter or digit and contain only letters, digits, "_", "." and "-"`);
+    throw invalidConfig(
+      'name',
+      `${JSON.stringify(raw.name)} must start with a letter or digit and contain only letters, digits, "_", "." and "-"`,
+    );
   }
   if (typeof raw.type !== 'string' || raw.type === '' || /[/\\]/.test(raw.type)) {
     throw invalidConfig('type', `${JSON.stringify(raw.type)} must name a plugin executable`);
@@ -76,8 +93,9 @@ export function parseNetConf(bytes: Buffer, command: Command): NetConf {
     const dns = parseDNS(raw.dns, 'dns');
     if (dns) conf.dns = dns;
   } catch (e) {
-    throw invalidConfig('dns', (e as CniError).details || (e as Error).message);
+    throw invalidConfig('dns', (e as CniError).details || errorMessage(e));
   }
-  if (raw.prevResult !== undefined && raw.prevResult !== null) conf.prevResult = parseResult(raw.prevResult, 'prevResult');
+  if (raw.prevResult !== undefined && raw.prevResult !== null)
+    conf.prevResult = parseResult(raw.prevResult, 'prevResult');
   return conf;
 }

@@ -13,6 +13,7 @@ import { parseEnv, type Command, type PluginEnv } from './env.js';
 import { aboutText, usageText } from './help.js';
 import { decodeJSON, parseNetConf, versionForErrors, type NetConf } from './netconf.js';
 import { trace } from './trace.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export interface CommandContext {
   env: PluginEnv;
@@ -49,9 +50,12 @@ export function readAllStdin(): Buffer {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       // A non-blocking stdin (some runtimes hand one over) says "not yet" rather than waiting.
-      if (code === 'EAGAIN') { Atomics.wait(pause, 0, 0, 1); continue; }
+      if (code === 'EAGAIN') {
+        Atomics.wait(pause, 0, 0, 1);
+        continue;
+      }
       if (code === 'EOF' || code === 'EBADF') break;
-      throw new CniError(ErrorCode.IOFailure, 'failed to read the network configuration from stdin', (e as Error).message);
+      throw new CniError(ErrorCode.IOFailure, 'failed to read the network configuration from stdin', errorMessage(e));
     }
     if (n === 0) break;
     chunks.push(Buffer.from(buf.subarray(0, n)));
@@ -74,7 +78,12 @@ const handlerFor = (c: PluginCommands, cmd: Exclude<Command, 'VERSION'>) =>
  * Run one invocation; returns the process exit code (0 success, 1 error as libcni's skel does).
  * `about` is the one line a person sees when running the plugin by hand (see help.ts).
  */
-export async function runPlugin(plugin: string, commands: PluginCommands, io: PluginIO = processIO, about = 'a CNI plugin'): Promise<number> {
+export async function runPlugin(
+  plugin: string,
+  commands: PluginCommands,
+  io: PluginIO = processIO,
+  about = 'a CNI plugin',
+): Promise<number> {
   if (io.argv?.some((a) => a === '--help' || a === '-h')) {
     io.stdout(usageText(plugin, about));
     return 0;
@@ -90,7 +99,11 @@ export async function runPlugin(plugin: string, commands: PluginCommands, io: Pl
     // stdin first, so that even an error about the environment is answered in the version the
     // configuration speaks.
     const bytes = io.stdin();
-    try { raw = decodeJSON(bytes); } catch { /* parseNetConf reports it */ }
+    try {
+      raw = decodeJSON(bytes);
+    } catch {
+      /* parseNetConf reports it */
+    }
     version = versionForErrors(raw);
     const env = parseEnv(io.env);
     if (env.command === 'VERSION') {
@@ -113,7 +126,8 @@ export async function runPlugin(plugin: string, commands: PluginCommands, io: Pl
   } catch (e) {
     const err = asCniError(e);
     io.stdout(JSON.stringify(err.toJSON(version)));
-    if (err.code === ErrorCode.Internal && e instanceof Error && e.stack && io.env.KUBENODE_LOG_LEVEL === 'debug') io.stderr(`${plugin}: ${e.stack}\n`);
+    if (err.code === ErrorCode.Internal && e instanceof Error && e.stack && io.env.KUBENODE_LOG_LEVEL === 'debug')
+      io.stderr(`${plugin}: ${e.stack}\n`);
     return 1;
   }
 }

@@ -41,7 +41,11 @@ export function asCniError(e: unknown): CniError {
   if (err && typeof err.code === 'string' && typeof err.syscall === 'string') {
     return new CniError(ErrorCode.IOFailure, `I/O failure (${err.code})`, err.message);
   }
-  return new CniError(ErrorCode.Internal, err?.message ? String(err.message).split('\n')[0]! : String(e), err?.message ?? '');
+  return new CniError(
+    ErrorCode.Internal,
+    err?.message ? String(err.message).split('\n')[0]! : String(e),
+    err?.message ?? '',
+  );
 }
 
 /** Invalid network configuration, naming the field and the reason. */

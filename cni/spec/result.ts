@@ -58,7 +58,8 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 function optUint(o: Record<string, unknown>, k: string, where: string): number | undefined {
   const v = o[k];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw decodeError(`${where}.${k}`, `must be a non-negative integer, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+    throw decodeError(`${where}.${k}`, `must be a non-negative integer, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -72,7 +73,8 @@ function optStr(o: Record<string, unknown>, k: string, where: string): string | 
 function strList(o: Record<string, unknown>, k: string, where: string): string[] | undefined {
   const v = o[k];
   if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw decodeError(`${where}.${k}`, 'must be a list of strings');
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string'))
+    throw decodeError(`${where}.${k}`, 'must be a list of strings');
   return v as string[];
 }
 
@@ -80,7 +82,9 @@ export function parseDNS(v: unknown, where: string): CniDNS | undefined {
   if (v === undefined || v === null) return undefined;
   if (!isObj(v)) throw decodeError(where, 'must be an object');
   const d: CniDNS = {};
-  const ns = strList(v, 'nameservers', where), search = strList(v, 'search', where), options = strList(v, 'options', where);
+  const ns = strList(v, 'nameservers', where),
+    search = strList(v, 'search', where),
+    options = strList(v, 'options', where);
   const domain = optStr(v, 'domain', where);
   if (ns?.length) d.nameservers = ns;
   if (domain) d.domain = domain;
@@ -98,10 +102,14 @@ export function parseResult(v: unknown, where = 'prevResult'): CniResult {
     if (!Array.isArray(v.interfaces)) throw decodeError(`${where}.interfaces`, 'must be a list');
     r.interfaces = v.interfaces.map((i, n) => {
       const w = `${where}.interfaces[${n}]`;
-      if (!isObj(i) || typeof i.name !== 'string' || i.name === '') throw decodeError(w, 'must be an object with a name');
+      if (!isObj(i) || typeof i.name !== 'string' || i.name === '')
+        throw decodeError(w, 'must be an object with a name');
       const out: CniInterface = { name: i.name };
-      const mac = optStr(i, 'mac', w), sandbox = optStr(i, 'sandbox', w), mtu = optUint(i, 'mtu', w);
-      const socketPath = optStr(i, 'socketPath', w), pciID = optStr(i, 'pciID', w);
+      const mac = optStr(i, 'mac', w),
+        sandbox = optStr(i, 'sandbox', w),
+        mtu = optUint(i, 'mtu', w);
+      const socketPath = optStr(i, 'socketPath', w),
+        pciID = optStr(i, 'pciID', w);
       if (mac) out.mac = mac;
       if (mtu) out.mtu = mtu;
       if (sandbox) out.sandbox = sandbox;
@@ -114,7 +122,11 @@ export function parseResult(v: unknown, where = 'prevResult'): CniResult {
     if (!Array.isArray(v.ips)) throw decodeError(`${where}.ips`, 'must be a list');
     r.ips = v.ips.map((ip, n) => {
       const w = `${where}.ips[${n}]`;
-      if (!isObj(ip) || typeof ip.address !== 'string' || !parseCIDR(ip.address)) throw decodeError(`${w}.address`, `must be an address in CIDR notation, got ${JSON.stringify(isObj(ip) ? ip.address : ip)}`);
+      if (!isObj(ip) || typeof ip.address !== 'string' || !parseCIDR(ip.address))
+        throw decodeError(
+          `${w}.address`,
+          `must be an address in CIDR notation, got ${JSON.stringify(isObj(ip) ? ip.address : ip)}`,
+        );
       const out: CniIPConfig = { address: ip.address };
       const gw = optStr(ip, 'gateway', w);
       if (gw) {
@@ -123,7 +135,8 @@ export function parseResult(v: unknown, where = 'prevResult'): CniResult {
       }
       const idx = optUint(ip, 'interface', w);
       if (idx !== undefined) {
-        if (!r.interfaces || idx >= r.interfaces.length) throw decodeError(`${w}.interface`, `index ${idx} is not in interfaces`);
+        if (!r.interfaces || idx >= r.interfaces.length)
+          throw decodeError(`${w}.interface`, `index ${idx} is not in interfaces`);
         out.interface = idx;
       }
       return out;
@@ -140,17 +153,21 @@ export function parseResult(v: unknown, where = 'prevResult'): CniResult {
 
 /** A route as written in results and in host-local's "routes" config. */
 export function parseRoute(rt: unknown, w: string, err: (where: string, reason: string) => CniError): CniRoute {
-  if (!isObj(rt) || typeof rt.dst !== 'string' || !parseCIDR(rt.dst)) throw err(`${w}.dst`, `must be a destination in CIDR notation, got ${JSON.stringify(isObj(rt) ? rt.dst : rt)}`);
+  if (!isObj(rt) || typeof rt.dst !== 'string' || !parseCIDR(rt.dst))
+    throw err(`${w}.dst`, `must be a destination in CIDR notation, got ${JSON.stringify(isObj(rt) ? rt.dst : rt)}`);
   const out: CniRoute = { dst: rt.dst };
   if (rt.gw !== undefined && rt.gw !== null && rt.gw !== '') {
-    if (typeof rt.gw !== 'string' || !parseIP(rt.gw)) throw err(`${w}.gw`, `${JSON.stringify(rt.gw)} is not an IP address`);
-    if (parseIP(rt.gw)!.family !== parseCIDR(rt.dst)!.ip.family) throw err(`${w}.gw`, `${rt.gw} is not of the same IP family as ${rt.dst}`);
+    if (typeof rt.gw !== 'string' || !parseIP(rt.gw))
+      throw err(`${w}.gw`, `${JSON.stringify(rt.gw)} is not an IP address`);
+    if (parseIP(rt.gw)!.family !== parseCIDR(rt.dst)!.ip.family)
+      throw err(`${w}.gw`, `${rt.gw} is not of the same IP family as ${rt.dst}`);
     out.gw = rt.gw;
   }
   for (const k of ['mtu', 'advmss', 'priority', 'table', 'scope'] as const) {
     const v = rt[k];
     if (v === undefined || v === null) continue;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw err(`${w}.${k}`, `must be a non-negative integer, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+      throw err(`${w}.${k}`, `must be a non-negative integer, got ${JSON.stringify(v)}`);
     out[k] = v;
   }
   return out;
@@ -187,7 +204,8 @@ export function formatResult(r: CniResult, version: string): Record<string, unkn
     out.routes = r.routes.map((rt) => {
       const o: Record<string, unknown> = { dst: rt.dst };
       if (rt.gw) o.gw = rt.gw;
-      if (v11) for (const k of ['mtu', 'advmss', 'priority', 'table', 'scope'] as const) if (rt[k] !== undefined) o[k] = rt[k];
+      if (v11)
+        for (const k of ['mtu', 'advmss', 'priority', 'table', 'scope'] as const) if (rt[k] !== undefined) o[k] = rt[k];
       return o;
     });
   }

@@ -13,7 +13,8 @@ function parts(v: string): [number, number, number] | undefined {
 
 /** -1, 0, 1 like a comparator; undefined when either is not a version. */
 export function compareVersions(a: string, b: string): number | undefined {
-  const x = parts(a), y = parts(b);
+  const x = parts(a),
+    y = parts(b);
   if (!x || !y) return undefined;
   for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
   return 0;
@@ -24,10 +25,18 @@ export const atLeast = (v: string, min: string): boolean => (compareVersions(v, 
 /** The config's cniVersion must be one we implement exactly (results differ between versions). */
 export function requireSupported(version: unknown, where = 'cniVersion'): string {
   if (typeof version !== 'string' || version === '') {
-    throw new CniError(ErrorCode.IncompatibleVersion, 'incompatible CNI version', `${where} is missing; supported: ${SUPPORTED_VERSIONS.join(', ')}`);
+    throw new CniError(
+      ErrorCode.IncompatibleVersion,
+      'incompatible CNI version',
+      `${where} is missing; supported: ${SUPPORTED_VERSIONS.join(', ')}`,
+    );
   }
   if (!(SUPPORTED_VERSIONS as readonly string[]).includes(version)) {
-    throw new CniError(ErrorCode.IncompatibleVersion, 'incompatible CNI version', `${where} ${JSON.stringify(version)} is not supported; supported: ${SUPPORTED_VERSIONS.join(', ')}`);
+    throw new CniError(
+      ErrorCode.IncompatibleVersion,
+      'incompatible CNI version',
+      `${where} ${JSON.stringify(version)} is not supported; supported: ${SUPPORTED_VERSIONS.join(', ')}`,
+    );
   }
   return version;
 }

@@ -39,7 +39,8 @@ export function staleConntrack(prev: ProxyState | undefined, next: ProxyState, n
       const still = new Set(cur ? reachable(next, cur, nodeName).map((e) => e.ip) : []);
       for (const ep of reachable(prev!, old, nodeName)) {
         if (still.has(ep.ip)) continue;
-        for (const ip of serviceIPs(old)) add({ kind: 'service-endpoint', serviceIP: ip, port: old.port, endpointIP: ep.ip });
+        for (const ip of serviceIPs(old))
+          add({ kind: 'service-endpoint', serviceIP: ip, port: old.port, endpointIP: ep.ip });
         if (old.nodePort > 0) add({ kind: 'nodeport-endpoint', nodePort: old.nodePort, endpointIP: ep.ip });
       }
     }
@@ -58,7 +59,17 @@ export function staleConntrack(prev: ProxyState | undefined, next: ProxyState, n
 export function conntrackArgs(d: ConntrackDeletion): string[] {
   switch (d.kind) {
     case 'service-endpoint':
-      return ['-D', '-p', 'udp', '--orig-dst', d.serviceIP, '--orig-port-dst', String(d.port), '--dst-nat', d.endpointIP];
+      return [
+        '-D',
+        '-p',
+        'udp',
+        '--orig-dst',
+        d.serviceIP,
+        '--orig-port-dst',
+        String(d.port),
+        '--dst-nat',
+        d.endpointIP,
+      ];
     case 'nodeport-endpoint':
       return ['-D', '-p', 'udp', '--orig-port-dst', String(d.nodePort), '--dst-nat', d.endpointIP];
     case 'service':

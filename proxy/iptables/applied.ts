@@ -33,7 +33,9 @@ export function compactRules(r: ServiceRules): AppliedRules {
 
 export function sharedRules(a: AppliedRules | undefined): SharedRule[] {
   if (!a || a.shared === '') return [];
-  return a.shared.split('\n').map((l) => ({ table: l[0] === 'n' ? 'nat' : 'filter', insert: l[1] === 'i', line: l.slice(2) }));
+  return a.shared
+    .split('\n')
+    .map((l) => ({ table: l[0] === 'n' ? 'nat' : 'filter', insert: l[1] === 'i', line: l.slice(2) }));
 }
 
 /** The names of the chains a Service had. */

@@ -27,14 +27,20 @@ export class RestoreError extends Error {
     /** The input line iptables-restore complained about, when the input is at hand. */
     readonly failedLine?: string,
   ) {
-    super(`iptables-restore failed (${exitCode}): ${stderr.trim().split('\n').slice(-3).join(' / ')}${failedLine ? ` (input: ${failedLine})` : ''}`);
+    super(
+      `iptables-restore failed (${exitCode}): ${stderr.trim().split('\n').slice(-3).join(' / ')}${failedLine ? ` (input: ${failedLine})` : ''}`,
+    );
     this.name = 'RestoreError';
   }
 
   static fromInput(input: string, e: ExecError): RestoreError {
     // iptables-restore names the failing line ("line 42 failed"): show that line.
     const m = /line (\d+) failed/.exec(e.result.stderr);
-    return new RestoreError(e.result.stderr, e.result.signal ?? e.result.code, m ? input.split('\n')[Number(m[1]) - 1] : undefined);
+    return new RestoreError(
+      e.result.stderr,
+      e.result.signal ?? e.result.code,
+      m ? input.split('\n')[Number(m[1]) - 1] : undefined,
+    );
   }
 }
 
@@ -103,7 +109,10 @@ export class IptablesBackend {
   /** The rules of the built-in chains we jump from, keyed "table CHAIN", in one process. */
   async builtinRules(builtins: ReadonlyArray<{ table: Table; builtin: string }>): Promise<Map<string, string[]>> {
     const rules = await this.chainRules(builtins.map((b) => ({ table: b.table, chain: b.builtin })));
-    if (!rules) throw new Error(`${this.programs.restore} could not list the built-in chains ${builtins.map((b) => `${b.table} ${b.builtin}`).join(', ')}`);
+    if (!rules)
+      throw new Error(
+        `${this.programs.restore} could not list the built-in chains ${builtins.map((b) => `${b.table} ${b.builtin}`).join(', ')}`,
+      );
     return rules;
   }
 
@@ -124,7 +133,11 @@ export class IptablesBackend {
     }
     let input = '';
     for (const [table, names] of byTable) input += `*${table}\n${[...names].map((c) => `-S ${c}\n`).join('')}COMMIT\n`;
-    const r = await run(this.programs.restore, ['-w', '5', '--noflush'], { input, timeoutMs: 60_000, allowFailure: true });
+    const r = await run(this.programs.restore, ['-w', '5', '--noflush'], {
+      input,
+      timeoutMs: 60_000,
+      allowFailure: true,
+    });
     if (r.code !== 0) return undefined;
     // Each listing starts with "-P CHAIN POLICY" (built-in) or "-N CHAIN"; listings come in the
     // order asked for.
@@ -150,7 +163,9 @@ export class IptablesBackend {
     if (this.kind === 'nft') {
       // `nft list chains` lists names without rules: a fraction of a second at 60,000 chains,
       // where iptables-nft-save would translate every rule (tens of seconds).
-      const r = await run('nft', ['list', 'chains', 'ip'], { allowFailure: true, timeoutMs: 120_000 }).catch(() => undefined);
+      const r = await run('nft', ['list', 'chains', 'ip'], { allowFailure: true, timeoutMs: 120_000 }).catch(
+        () => undefined,
+      );
       if (r && r.code === 0) {
         let table: string | undefined;
         for (const line of r.stdout.split('\n')) {

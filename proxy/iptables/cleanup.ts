@@ -8,16 +8,24 @@ const RANK: ReadonlyArray<string> = ['KUBE-FW-', 'KUBE-EXT-', 'KUBE-SVC-', 'KUBE
 const rank = (c: string) => RANK.findIndex((p) => c.startsWith(p));
 
 /** Restore inputs that remove our rules (pure, given what the kernel holds). */
-export function planCleanup(builtins: ReadonlyMap<string, readonly string[]>, chains: Record<Table, Iterable<string>>, maxChainsPerRestore: number): string[] {
+export function planCleanup(
+  builtins: ReadonlyMap<string, readonly string[]>,
+  chains: Record<Table, Iterable<string>>,
+  maxChainsPerRestore: number,
+): string[] {
   const inputs: string[] = [];
-  const ours: Record<Table, string[]> = { nat: ourChains('nat', chains.nat), filter: ourChains('filter', chains.filter) };
+  const ours: Record<Table, string[]> = {
+    nat: ourChains('nat', chains.nat),
+    filter: ourChains('filter', chains.filter),
+  };
   const statics = (t: Table) => ours[t].filter((c) => STATIC_CHAINS[t].includes(c));
   let first = '';
   for (const table of ['filter', 'nat'] as const) {
     const lines: string[] = [];
     for (const j of JUMP_RULES) {
       if (j.table !== table) continue;
-      for (const l of builtins.get(`${table} ${j.builtin}`) ?? []) if (hasJump([l], j) && !lines.includes(`-D${l.slice(2)}\n`)) lines.push(`-D${l.slice(2)}\n`);
+      for (const l of builtins.get(`${table} ${j.builtin}`) ?? [])
+        if (hasJump([l], j) && !lines.includes(`-D${l.slice(2)}\n`)) lines.push(`-D${l.slice(2)}\n`);
     }
     // Flush the shared chains first: then no Service chain is referenced any more.
     for (const c of statics(table)) lines.push(`:${c} - [0:0]\n`);
@@ -39,5 +47,7 @@ export async function cleanupRules(backend: IptablesBackend, log: Logger): Promi
   const [builtins, chains] = await Promise.all([backend.builtinRules(JUMP_RULES), backend.listChains()]);
   const inputs = planCleanup(builtins, chains, backend.kind === 'nft' ? 3000 : Infinity);
   if (inputs.length) await backend.restore(inputs.join(''));
-  log.info('removed kubenode-proxy iptables rules', { chains: ourChains('nat', chains.nat).length + ourChains('filter', chains.filter).length });
+  log.info('removed kubenode-proxy iptables rules', {
+    chains: ourChains('nat', chains.nat).length + ourChains('filter', chains.filter).length,
+  });
 }

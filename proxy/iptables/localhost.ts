@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Cidr } from '../model/validation.js';
 import { cidrContains } from '../model/validation.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export const ROUTE_LOCALNET = '/proc/sys/net/ipv4/conf/all/route_localnet';
 
@@ -21,11 +22,16 @@ export function localhostNodePortsInEffect(flag: boolean, nodePortCIDRs: readonl
  * fatal, as upstream's: NodePorts on 127.0.0.1 would silently not work.
  */
 export function enableRouteLocalnet(path = ROUTE_LOCALNET): void {
-  if (!existsSync(path)) throw new Error(`--iptables-localhost-nodeports: ${path} does not exist (no IPv4 in this kernel?); pass --iptables-localhost-nodeports=false`);
+  if (!existsSync(path))
+    throw new Error(
+      `--iptables-localhost-nodeports: ${path} does not exist (no IPv4 in this kernel?); pass --iptables-localhost-nodeports=false`,
+    );
   if (readFileSync(path, 'utf8').trim() === '1') return;
   try {
     writeFileSync(path, '1');
   } catch (e) {
-    throw new Error(`--iptables-localhost-nodeports: cannot set ${path} to 1 (${(e as Error).message}); run as root or pass --iptables-localhost-nodeports=false`);
+    throw new Error(
+      `--iptables-localhost-nodeports: cannot set ${path} to 1 (${errorMessage(e)}); run as root or pass --iptables-localhost-nodeports=false`,
+    );
   }
 }

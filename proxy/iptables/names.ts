@@ -54,7 +54,8 @@ export const extChain = (spn: string, proto: Protocol) => `KUBE-EXT-${portProtoH
 /** KUBE-FW-*: loadBalancerSourceRanges filtering. */
 export const fwChain = (spn: string, proto: Protocol) => `KUBE-FW-${portProtoHash(spn, proto)}`;
 /** KUBE-SEP-*: one endpoint ("ip:port") of one Service port. */
-export const sepChain = (spn: string, proto: Protocol, endpoint: string) => `KUBE-SEP-${hash16(spn + proto.toLowerCase() + endpoint)}`;
+export const sepChain = (spn: string, proto: Protocol, endpoint: string) =>
+  `KUBE-SEP-${hash16(spn + proto.toLowerCase() + endpoint)}`;
 
 /** Chains named per Service port or endpoint: ours to create and delete. */
 export const SERVICE_CHAIN_PREFIXES = ['KUBE-SVC-', 'KUBE-SVL-', 'KUBE-EXT-', 'KUBE-FW-', 'KUBE-SEP-'] as const;

@@ -78,7 +78,8 @@ export class IptablesProxier implements Proxier {
    * canary chains and the built-in chains we jump from (a few lines, whatever the Service count).
    */
   private async periodicNeedsFull(): Promise<string | undefined> {
-    if (performance.now() - this.lastFullAt >= (this.opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS)) return 'hourly full resync';
+    if (performance.now() - this.lastFullAt >= (this.opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS))
+      return 'hourly full resync';
     const jumps = jumpRules(this.cfg!);
     const [cfg, chains] = await Promise.all([
       this.planConfig(),
@@ -90,8 +91,10 @@ export class IptablesProxier implements Proxier {
     ]);
     if (!chains) return `the ${KUBE_PROXY_CANARY} chain is gone (rules flushed behind our back)`;
     const missing = missingJumps(chains, jumps);
-    if (missing.length) return `jump rules are gone: ${missing.map((j) => `${j.table} ${j.builtin} -> ${j.target}`).join(', ')}`;
-    if (JSON.stringify({ ...cfg, largeCluster: false }) !== JSON.stringify({ ...this.cfg, largeCluster: false })) return 'node addresses for NodePorts changed';
+    if (missing.length)
+      return `jump rules are gone: ${missing.map((j) => `${j.table} ${j.builtin} -> ${j.target}`).join(', ')}`;
+    if (JSON.stringify({ ...cfg, largeCluster: false }) !== JSON.stringify({ ...this.cfg, largeCluster: false }))
+      return 'node addresses for NodePorts changed';
     return undefined;
   }
 
@@ -108,7 +111,9 @@ export class IptablesProxier implements Proxier {
     this.needFull = true;
     const lastSucceeded = this.lastSucceeded;
     this.lastSucceeded = false;
-    const { restores, objectsWritten } = full ? await this.fullSync(state, largeCluster, lastSucceeded) : await this.partialSync(state, largeCluster);
+    const { restores, objectsWritten } = full
+      ? await this.fullSync(state, largeCluster, lastSucceeded)
+      : await this.partialSync(state, largeCluster);
     this.needFull = false;
     this.lastSucceeded = true;
 
@@ -127,7 +132,11 @@ export class IptablesProxier implements Proxier {
   }
 
   /** Everything rewritten in one iptables-restore (see renderFullSync); stale chains deleted. */
-  private async fullSync(state: ProxyState, largeCluster: boolean, lastSucceeded: boolean): Promise<{ restores: number; objectsWritten: number }> {
+  private async fullSync(
+    state: ProxyState,
+    largeCluster: boolean,
+    lastSucceeded: boolean,
+  ): Promise<{ restores: number; objectsWritten: number }> {
     // Which of our chains exist: after a successful sync, exactly those it left (a full sync
     // declares every chain it needs, so one deleted by hand comes back anyway); otherwise
     // (first sync, after a failure) ask the kernel, to find leftovers.
@@ -157,13 +166,17 @@ export class IptablesProxier implements Proxier {
       }
     };
     const stats = newStats();
-    const input = renderFullSync({
-      services: plans(),
-      cfg,
-      missingJumps: missingJumps(builtins, jumpRules(cfg)),
-      existingChains: existing,
-      maxChainsPerRestore: this.opts.maxChainsPerRestore ?? (this.opts.backend.kind === 'nft' ? NFT_CHAINS_PER_COMMIT : Infinity),
-    }, stats);
+    const input = renderFullSync(
+      {
+        services: plans(),
+        cfg,
+        missingJumps: missingJumps(builtins, jumpRules(cfg)),
+        existingChains: existing,
+        maxChainsPerRestore:
+          this.opts.maxChainsPerRestore ?? (this.opts.backend.kind === 'nft' ? NFT_CHAINS_PER_COMMIT : Infinity),
+      },
+      stats,
+    );
     // One process; each chunk is its own COMMIT, i.e. its own transaction.
     await this.opts.backend.restoreStream(input);
     if (stats.staleChains) this.opts.log.info('deleted stale chains', { count: stats.staleChains });
@@ -174,14 +187,21 @@ export class IptablesProxier implements Proxier {
   }
 
   /** Only the chains and shared rules of the Services that changed (see renderPartialSync). */
-  private async partialSync(state: ProxyState, largeCluster: boolean): Promise<{ restores: number; objectsWritten: number }> {
+  private async partialSync(
+    state: ProxyState,
+    largeCluster: boolean,
+  ): Promise<{ restores: number; objectsWritten: number }> {
     // Upstream recomputes largeClusterMode on every sync; chains of unchanged Services keep
     // the form they were written in until the next full sync.
     const cfg: PlanConfig = { ...this.cfg!, largeCluster };
     const changes: ServiceChange[] = [];
     for (const svc of state.changed) {
       const ports = state.services.get(svc);
-      changes.push({ service: svc, old: this.applied.get(svc), next: ports ? planService(svc, ports, state.endpoints, cfg) : undefined });
+      changes.push({
+        service: svc,
+        old: this.applied.get(svc),
+        next: ports ? planService(svc, ports, state.endpoints, cfg) : undefined,
+      });
     }
     const { input, chainsWritten } = renderPartialSync(changes);
     if (input) await this.opts.backend.restore(input);

@@ -12,8 +12,17 @@ import { type AppliedRules, bodyDigest, chainDigests, sharedRules } from './appl
 import { isServiceChain } from './names.js';
 import type { PlanConfig, ServiceRules, SharedRule } from './service-rules.js';
 import {
-  forwardRules, type JumpRule, jumpSpec, KUBE_FIREWALL, KUBE_MARK_MASQ, localhostFirewallRules, markMasqRules, nodePortsJumpRules, postroutingRules,
-  STATIC_CHAINS, type Table,
+  forwardRules,
+  type JumpRule,
+  jumpSpec,
+  KUBE_FIREWALL,
+  KUBE_MARK_MASQ,
+  localhostFirewallRules,
+  markMasqRules,
+  nodePortsJumpRules,
+  postroutingRules,
+  STATIC_CHAINS,
+  type Table,
 } from './static-rules.js';
 
 const chainLine = (name: string) => `:${name} - [0:0]\n`;
@@ -164,7 +173,8 @@ export function renderPartialSync(changes: Iterable<ServiceChange>): { input: st
   }
 
   let input = '';
-  if (deletes.filter.length || adds.filter.length) input += `*filter\n${deletes.filter.join('')}${adds.filter.join('')}COMMIT\n`;
+  if (deletes.filter.length || adds.filter.length)
+    input += `*filter\n${deletes.filter.join('')}${adds.filter.join('')}COMMIT\n`;
   // References go before the chains they point to are deleted; new chains exist before
   // anything jumps to them (all within one transaction, in this order).
   if (decl.length || deletes.nat.length || adds.nat.length) {

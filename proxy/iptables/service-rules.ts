@@ -9,7 +9,14 @@ import { categorizeEndpoints } from '../model/categorize.js';
 import { type Endpoint, endpointsKey, endpointString, externallyAccessible, type ServicePort } from '../model/types.js';
 import { cidrContains, parseCidr } from '../model/validation.js';
 import { portProtoHash, sepChain } from './names.js';
-import { KUBE_EXTERNAL_SERVICES, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL, KUBE_SERVICES, type Table } from './static-rules.js';
+import {
+  KUBE_EXTERNAL_SERVICES,
+  KUBE_MARK_MASQ,
+  KUBE_NODEPORTS,
+  KUBE_PROXY_FIREWALL,
+  KUBE_SERVICES,
+  type Table,
+} from './static-rules.js';
 import type { PlanConfig } from './types.js';
 
 // The configuration is shared with static-rules.ts and restore.ts; it lives in types.ts.
@@ -23,9 +30,13 @@ export type { PlanConfig };
 export const LARGE_CLUSTER_ENDPOINTS = 1000;
 
 /** Upstream's largeClusterMode: endpoints of every Service port, counted, above the threshold. */
-export function largeClusterMode(services: ReadonlyMap<string, readonly ServicePort[]>, endpoints: ReadonlyMap<string, readonly Endpoint[]>): boolean {
+export function largeClusterMode(
+  services: ReadonlyMap<string, readonly ServicePort[]>,
+  endpoints: ReadonlyMap<string, readonly Endpoint[]>,
+): boolean {
   let n = 0;
-  for (const ports of services.values()) for (const sp of ports) n += endpoints.get(endpointsKey(sp.name, sp.protocol))?.length ?? 0;
+  for (const ports of services.values())
+    for (const sp of ports) n += endpoints.get(endpointsKey(sp.name, sp.protocol))?.length ?? 0;
   return n > LARGE_CLUSTER_ENDPOINTS;
 }
 
@@ -69,7 +80,12 @@ export function probability(remaining: number): string {
   return (1 / remaining).toFixed(10);
 }
 
-export function planService(service: string, ports: readonly ServicePort[], endpoints: ReadonlyMap<string, readonly Endpoint[]>, cfg: PlanConfig): ServiceRules {
+export function planService(
+  service: string,
+  ports: readonly ServicePort[],
+  endpoints: ReadonlyMap<string, readonly Endpoint[]>,
+  cfg: PlanConfig,
+): ServiceRules {
   const out: ServiceRules = { service, shared: [], chains: [], natRules: 0, filterRules: 0 };
   for (const sp of ports) planPort(sp, endpoints.get(endpointsKey(sp.name, sp.protocol)) ?? [], cfg, out);
   for (const r of out.shared) {
@@ -160,9 +176,18 @@ function portPlan(sp: ServicePort, eps: readonly Endpoint[], cfg: PlanConfig): P
     : { text: `${name} has no local endpoints`, target: '-j DROP' };
 
   return {
-    sp, name, p: proto(sp), cluster, local, reachable, hasEndpoints, clusterPolicyChain, localPolicyChain,
+    sp,
+    name,
+    p: proto(sp),
+    cluster,
+    local,
+    reachable,
+    hasEndpoints,
+    clusterPolicyChain,
+    localPolicyChain,
     sepNames: new Map(reachable.map((ep) => [ep, sepChain(name, sp.protocol, endpointString(ep))])),
-    usesClusterChain, usesLocalChain,
+    usesClusterChain,
+    usesLocalChain,
     internalChain: sp.internalPolicyLocal ? localPolicyChain : clusterPolicyChain,
     hasInternal: sp.internalPolicyLocal ? usesLocalChain : usesClusterChain,
     externalPolicyChain: sp.externalPolicyLocal ? localPolicyChain : clusterPolicyChain,
@@ -171,7 +196,8 @@ function portPlan(sp: ServicePort, eps: readonly Endpoint[], cfg: PlanConfig): P
     // The EXT chain exists whenever there are endpoints at all: even with ETP Local and no local
     // endpoint, pods and the node itself are still sent to the cluster-wide endpoints.
     usesExternalChain: hasEndpoints && externallyAccessible(sp),
-    firewallChain, usesFirewall,
+    firewallChain,
+    usesFirewall,
     lbTarget: usesFirewall ? firewallChain : externalChain,
     clusterMatch: `-d ${sp.clusterIP}/32 -p ${proto(sp)}`,
     internalFilter,
@@ -186,33 +212,69 @@ function addSharedRules(pp: PortPlan, out: ServiceRules): void {
 
   // Cluster IP.
   if (pp.hasInternal) {
-    shared('nat', `-A ${KUBE_SERVICES} ${pp.clusterMatch} ${comment(`${name} cluster IP`)} ${dport(sp, sp.port)} -j ${pp.internalChain}`);
+    shared(
+      'nat',
+      `-A ${KUBE_SERVICES} ${pp.clusterMatch} ${comment(`${name} cluster IP`)} ${dport(sp, sp.port)} -j ${pp.internalChain}`,
+    );
   } else {
-    shared('filter', `-A ${KUBE_SERVICES} ${pp.clusterMatch} ${comment(internalFilter.text)} ${dport(sp, sp.port)} ${internalFilter.target}`);
+    shared(
+      'filter',
+      `-A ${KUBE_SERVICES} ${pp.clusterMatch} ${comment(internalFilter.text)} ${dport(sp, sp.port)} ${internalFilter.target}`,
+    );
   }
 
   // External IPs.
   for (const ip of sp.externalIPs) {
-    if (hasEndpoints) shared('nat', `-A ${KUBE_SERVICES} -d ${ip}/32 -p ${p} ${comment(`${name} external IP`)} ${dport(sp, sp.port)} -j ${externalChain}`, true);
-    if (!hasExternal) shared('filter', `-A ${KUBE_EXTERNAL_SERVICES} -d ${ip}/32 -p ${p} ${comment(externalFilter.text)} ${dport(sp, sp.port)} ${externalFilter.target}`);
+    if (hasEndpoints)
+      shared(
+        'nat',
+        `-A ${KUBE_SERVICES} -d ${ip}/32 -p ${p} ${comment(`${name} external IP`)} ${dport(sp, sp.port)} -j ${externalChain}`,
+        true,
+      );
+    if (!hasExternal)
+      shared(
+        'filter',
+        `-A ${KUBE_EXTERNAL_SERVICES} -d ${ip}/32 -p ${p} ${comment(externalFilter.text)} ${dport(sp, sp.port)} ${externalFilter.target}`,
+      );
   }
 
   // Load balancer ingress IPs.
   for (const ip of sp.loadBalancerIPs) {
-    if (hasEndpoints) shared('nat', `-A ${KUBE_SERVICES} -d ${ip}/32 -p ${p} ${comment(`${name} loadbalancer IP`)} ${dport(sp, sp.port)} -j ${pp.lbTarget}`, true);
-    if (pp.usesFirewall) shared('filter', `-A ${KUBE_PROXY_FIREWALL} -d ${ip}/32 -p ${p} ${comment(`${name} traffic not accepted by ${pp.firewallChain}`)} ${dport(sp, sp.port)} -j DROP`);
-    if (!hasExternal) shared('filter', `-A ${KUBE_EXTERNAL_SERVICES} -d ${ip}/32 -p ${p} ${comment(externalFilter.text)} ${dport(sp, sp.port)} ${externalFilter.target}`);
+    if (hasEndpoints)
+      shared(
+        'nat',
+        `-A ${KUBE_SERVICES} -d ${ip}/32 -p ${p} ${comment(`${name} loadbalancer IP`)} ${dport(sp, sp.port)} -j ${pp.lbTarget}`,
+        true,
+      );
+    if (pp.usesFirewall)
+      shared(
+        'filter',
+        `-A ${KUBE_PROXY_FIREWALL} -d ${ip}/32 -p ${p} ${comment(`${name} traffic not accepted by ${pp.firewallChain}`)} ${dport(sp, sp.port)} -j DROP`,
+      );
+    if (!hasExternal)
+      shared(
+        'filter',
+        `-A ${KUBE_EXTERNAL_SERVICES} -d ${ip}/32 -p ${p} ${comment(externalFilter.text)} ${dport(sp, sp.port)} ${externalFilter.target}`,
+      );
   }
 
   // NodePort.
   if (sp.nodePort > 0) {
-    if (hasEndpoints) shared('nat', `-A ${KUBE_NODEPORTS} -p ${p} ${comment(name)} ${dport(sp, sp.nodePort)} -j ${externalChain}`);
-    if (!hasExternal) shared('filter', `-A ${KUBE_EXTERNAL_SERVICES} -p ${p} ${comment(externalFilter.text)} -m addrtype --dst-type LOCAL ${dport(sp, sp.nodePort)} ${externalFilter.target}`);
+    if (hasEndpoints)
+      shared('nat', `-A ${KUBE_NODEPORTS} -p ${p} ${comment(name)} ${dport(sp, sp.nodePort)} -j ${externalChain}`);
+    if (!hasExternal)
+      shared(
+        'filter',
+        `-A ${KUBE_EXTERNAL_SERVICES} -p ${p} ${comment(externalFilter.text)} -m addrtype --dst-type LOCAL ${dport(sp, sp.nodePort)} ${externalFilter.target}`,
+      );
   }
 
   // The health check node port must be reachable even when everything else is dropped.
   if (sp.healthCheckNodePort > 0) {
-    shared('filter', `-A ${KUBE_NODEPORTS} -p tcp ${comment(`${name} health check node port`)} -m tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`);
+    shared(
+      'filter',
+      `-A ${KUBE_NODEPORTS} -p tcp ${comment(`${name} health check node port`)} -m tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`,
+    );
   }
 }
 
@@ -226,10 +288,17 @@ function externalChainBody(pp: PortPlan, cfg: PlanConfig): ChainBody {
   } else {
     // Pods going out to an external IP and back in are not subject to either policy
     // (as if they had gone through a real load balancer).
-    if (cfg.clusterCIDR) ext.add(`-s ${cfg.clusterCIDR} ${comment(`pod traffic for ${name} external destinations`)} -j ${clusterPolicyChain}`);
+    if (cfg.clusterCIDR)
+      ext.add(
+        `-s ${cfg.clusterCIDR} ${comment(`pod traffic for ${name} external destinations`)} -j ${clusterPolicyChain}`,
+      );
     // The node itself uses a local address as source, which endpoints elsewhere cannot answer.
-    ext.add(`${comment(`masquerade LOCAL traffic for ${name} external destinations`)} -m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`);
-    ext.add(`${comment(`route LOCAL traffic for ${name} external destinations`)} -m addrtype --src-type LOCAL -j ${clusterPolicyChain}`);
+    ext.add(
+      `${comment(`masquerade LOCAL traffic for ${name} external destinations`)} -m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`,
+    );
+    ext.add(
+      `${comment(`route LOCAL traffic for ${name} external destinations`)} -m addrtype --src-type LOCAL -j ${clusterPolicyChain}`,
+    );
   }
   if (pp.hasExternal) ext.add(`${comment(name)} -j ${pp.externalPolicyChain}`);
   return ext.done();
@@ -261,7 +330,9 @@ function clusterPolicyChainBody(pp: PortPlan, cfg: PlanConfig): ChainBody {
   } else if (cfg.clusterCIDR) {
     // Off-cluster sources reaching a ClusterIP (e.g. a route to the Service range via this
     // node) may be sent to another node: masquerade them so replies return here.
-    svc.add(`! -s ${cfg.clusterCIDR} ${clusterMatch} ${comment(`${name} cluster IP`)} ${dport(sp, sp.port)} -j ${KUBE_MARK_MASQ}`);
+    svc.add(
+      `! -s ${cfg.clusterCIDR} ${clusterMatch} ${comment(`${name} cluster IP`)} ${dport(sp, sp.port)} -j ${KUBE_MARK_MASQ}`,
+    );
   }
   writeLoadBalancing(svc, sp, pp.cluster, pp.sepNames, cfg);
   return svc.done();
@@ -275,19 +346,28 @@ function endpointChainBody(pp: PortPlan, ep: Endpoint, cfg: PlanConfig): ChainBo
   // Hairpin: a pod reaching itself through the Service must be masqueraded, or it would
   // answer itself directly and the connection would never match.
   sep.add(`-s ${ep.ip}/32 ${c}-j ${KUBE_MARK_MASQ}`);
-  const recent = sp.affinityTimeoutSeconds > 0 ? `-m recent --set --name ${sep.name} --mask 255.255.255.255 --rsource ` : '';
+  const recent =
+    sp.affinityTimeoutSeconds > 0 ? `-m recent --set --name ${sep.name} --mask 255.255.255.255 --rsource ` : '';
   sep.add(`-p ${p} ${c}${recent}-m ${p} -j DNAT --to-destination ${endpointString(ep)}`);
   return sep.done();
 }
 
 /** Affinity rules first (a known client goes back to its endpoint), then the random spread. */
-function writeLoadBalancing(w: ChainWriter, sp: ServicePort, eps: readonly Endpoint[], sepNames: ReadonlyMap<Endpoint, string>, cfg: PlanConfig): void {
+function writeLoadBalancing(
+  w: ChainWriter,
+  sp: ServicePort,
+  eps: readonly Endpoint[],
+  sepNames: ReadonlyMap<Endpoint, string>,
+  cfg: PlanConfig,
+): void {
   const target = (ep: Endpoint) => sepNames.get(ep)!;
   const c = (ep: Endpoint) => endpointComment(cfg, `${sp.name} -> ${endpointString(ep)}`);
   if (sp.affinityTimeoutSeconds > 0) {
     for (const ep of eps) {
       const sep = target(ep);
-      w.add(`${c(ep)}-m recent --rcheck --seconds ${sp.affinityTimeoutSeconds} --reap --name ${sep} --mask 255.255.255.255 --rsource -j ${sep}`);
+      w.add(
+        `${c(ep)}-m recent --rcheck --seconds ${sp.affinityTimeoutSeconds} --reap --name ${sep} --mask 255.255.255.255 --rsource -j ${sep}`,
+      );
     }
   }
   eps.forEach((ep, i) => {

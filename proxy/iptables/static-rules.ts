@@ -42,18 +42,60 @@ export interface JumpRule {
 const NEW = '-m conntrack --ctstate NEW';
 
 export const JUMP_RULES: readonly JumpRule[] = [
-  { table: 'filter', builtin: 'INPUT', target: KUBE_PROXY_FIREWALL, comment: 'kubernetes load balancer firewall', match: NEW },
-  { table: 'filter', builtin: 'INPUT', target: KUBE_NODEPORTS, comment: 'kubernetes health check service ports', match: '' },
-  { table: 'filter', builtin: 'INPUT', target: KUBE_EXTERNAL_SERVICES, comment: 'kubernetes externally-visible service portals', match: NEW },
-  { table: 'filter', builtin: 'FORWARD', target: KUBE_PROXY_FIREWALL, comment: 'kubernetes load balancer firewall', match: NEW },
+  {
+    table: 'filter',
+    builtin: 'INPUT',
+    target: KUBE_PROXY_FIREWALL,
+    comment: 'kubernetes load balancer firewall',
+    match: NEW,
+  },
+  {
+    table: 'filter',
+    builtin: 'INPUT',
+    target: KUBE_NODEPORTS,
+    comment: 'kubernetes health check service ports',
+    match: '',
+  },
+  {
+    table: 'filter',
+    builtin: 'INPUT',
+    target: KUBE_EXTERNAL_SERVICES,
+    comment: 'kubernetes externally-visible service portals',
+    match: NEW,
+  },
+  {
+    table: 'filter',
+    builtin: 'FORWARD',
+    target: KUBE_PROXY_FIREWALL,
+    comment: 'kubernetes load balancer firewall',
+    match: NEW,
+  },
   { table: 'filter', builtin: 'FORWARD', target: KUBE_FORWARD, comment: 'kubernetes forwarding rules', match: '' },
   { table: 'filter', builtin: 'FORWARD', target: KUBE_SERVICES, comment: 'kubernetes service portals', match: NEW },
-  { table: 'filter', builtin: 'FORWARD', target: KUBE_EXTERNAL_SERVICES, comment: 'kubernetes externally-visible service portals', match: NEW },
-  { table: 'filter', builtin: 'OUTPUT', target: KUBE_PROXY_FIREWALL, comment: 'kubernetes load balancer firewall', match: NEW },
+  {
+    table: 'filter',
+    builtin: 'FORWARD',
+    target: KUBE_EXTERNAL_SERVICES,
+    comment: 'kubernetes externally-visible service portals',
+    match: NEW,
+  },
+  {
+    table: 'filter',
+    builtin: 'OUTPUT',
+    target: KUBE_PROXY_FIREWALL,
+    comment: 'kubernetes load balancer firewall',
+    match: NEW,
+  },
   { table: 'filter', builtin: 'OUTPUT', target: KUBE_SERVICES, comment: 'kubernetes service portals', match: NEW },
   { table: 'nat', builtin: 'PREROUTING', target: KUBE_SERVICES, comment: 'kubernetes service portals', match: '' },
   { table: 'nat', builtin: 'OUTPUT', target: KUBE_SERVICES, comment: 'kubernetes service portals', match: '' },
-  { table: 'nat', builtin: 'POSTROUTING', target: KUBE_POSTROUTING, comment: 'kubernetes postrouting rules', match: '' },
+  {
+    table: 'nat',
+    builtin: 'POSTROUTING',
+    target: KUBE_POSTROUTING,
+    comment: 'kubernetes postrouting rules',
+    match: '',
+  },
 ];
 
 /**
@@ -96,11 +138,16 @@ export function jumpSpec(j: JumpRule): string {
  */
 export function hasJump(lines: readonly string[], j: JumpRule): boolean {
   if (!j.comment) return lines.includes(`-A ${j.builtin} -j ${j.target}`);
-  return lines.some((l) => l.startsWith(`-A ${j.builtin} `) && l.endsWith(` -j ${j.target}`) && l.includes(`"${j.comment}"`));
+  return lines.some(
+    (l) => l.startsWith(`-A ${j.builtin} `) && l.endsWith(` -j ${j.target}`) && l.includes(`"${j.comment}"`),
+  );
 }
 
 /** Jump rules missing from the built-in chains (keyed "table BUILTIN"), in the order to insert them. */
-export function missingJumps(builtinRules: ReadonlyMap<string, readonly string[]>, jumps: readonly JumpRule[] = JUMP_RULES): JumpRule[] {
+export function missingJumps(
+  builtinRules: ReadonlyMap<string, readonly string[]>,
+  jumps: readonly JumpRule[] = JUMP_RULES,
+): JumpRule[] {
   // Inserted at position 1 one after another, so insert in reverse to end up in listed order.
   return jumps.filter((j) => !hasJump(builtinRules.get(`${j.table} ${j.builtin}`) ?? [], j)).reverse();
 }

@@ -13,7 +13,11 @@ export interface AddressChanges {
   removed: number;
 }
 
-export function planDummyAddresses(linkExists: boolean, current: readonly string[], desired: readonly string[]): AddressChanges {
+export function planDummyAddresses(
+  linkExists: boolean,
+  current: readonly string[],
+  desired: readonly string[],
+): AddressChanges {
   const have = new Set(current);
   const want = new Set(desired);
   const before: string[] = [];
@@ -21,5 +25,10 @@ export function planDummyAddresses(linkExists: boolean, current: readonly string
   const adds = desired.filter((a) => !have.has(a));
   const dels = current.filter((a) => !want.has(a));
   for (const a of adds) before.push(`address add ${a}/32 dev ${DUMMY_INTERFACE}`);
-  return { before, after: dels.map((a) => `address del ${a}/32 dev ${DUMMY_INTERFACE}`), added: adds.length, removed: dels.length };
+  return {
+    before,
+    after: dels.map((a) => `address del ${a}/32 dev ${DUMMY_INTERFACE}`),
+    added: adds.length,
+    removed: dels.length,
+  };
 }

@@ -19,7 +19,10 @@ export async function cleanupIpvs(iptables: IptablesBackend, table: IpvsTable, l
   const [addrJson, sets] = await Promise.all([readAddresses(), ipsetSave().then(parseIpsetSave)]);
   const links = parseAddresses(addrJson);
   // Without IPVS in the kernel there are no virtual servers to remove.
-  const ipvs = await table.read().then((k) => k.services).catch(() => new Map());
+  const ipvs = await table
+    .read()
+    .then((k) => k.services)
+    .catch(() => new Map());
   const owned = ownership({
     serviceAddresses: links.addresses.filter((a) => a.ifname === DUMMY_INTERFACE).map((a) => a.address),
     nodeAddresses: links.addresses.filter((a) => a.ifname !== DUMMY_INTERFACE).map((a) => a.address),
@@ -30,5 +33,9 @@ export async function cleanupIpvs(iptables: IptablesBackend, table: IpvsTable, l
   if (links.links.has(DUMMY_INTERFACE)) await run('ip', ['link', 'del', DUMMY_INTERFACE], { timeoutMs: 30_000 });
   const destroy = destroyIpsets(sets);
   if (destroy) await ipsetRestore(destroy);
-  log.info('removed kubenode-proxy IPVS state', { virtualServers: deletes.length, ipsets: destroy.split('\n').filter(Boolean).length, iptablesChains: input ? 'removed' : 'none' });
+  log.info('removed kubenode-proxy IPVS state', {
+    virtualServers: deletes.length,
+    ipsets: destroy.split('\n').filter(Boolean).length,
+    iptablesChains: input ? 'removed' : 'none',
+  });
 }

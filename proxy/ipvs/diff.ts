@@ -46,7 +46,11 @@ export function gracefulTerminationNeeded(p: Protocol): boolean {
 }
 
 /** Real servers that are already draining: the applier must read connection counts for them. */
-export function needsConnectionCounts(desired: ReadonlyMap<string, VirtualServer>, current: ReadonlyMap<string, KernelVirtualServer>, owned: (vs: KernelVirtualServer) => boolean): boolean {
+export function needsConnectionCounts(
+  desired: ReadonlyMap<string, VirtualServer>,
+  current: ReadonlyMap<string, KernelVirtualServer>,
+  owned: (vs: KernelVirtualServer) => boolean,
+): boolean {
   for (const [key, cur] of current) {
     const want = desired.get(key);
     if (!want || !owned(cur) || !gracefulTerminationNeeded(cur.protocol)) continue;
@@ -58,8 +62,15 @@ export function needsConnectionCounts(desired: ReadonlyMap<string, VirtualServer
 
 export function diffIpvs(input: IpvsDiffInput): IpvsDiff {
   const d: IpvsDiff = {
-    ops: [], virtualServersAdded: 0, virtualServersEdited: 0, virtualServersDeleted: 0,
-    realServersAdded: 0, realServersDeleted: 0, drainStarted: [], draining: [], drained: [],
+    ops: [],
+    virtualServersAdded: 0,
+    virtualServersEdited: 0,
+    virtualServersDeleted: 0,
+    realServersAdded: 0,
+    realServersDeleted: 0,
+    drainStarted: [],
+    draining: [],
+    drained: [],
   };
   const deletes: IpvsOp[] = [];
   const changes: IpvsOp[] = [];
@@ -128,9 +139,13 @@ export function diffIpvs(input: IpvsDiffInput): IpvsDiff {
  * plus the real servers left draining at weight 0. A partial sync diffs against this instead of
  * reading the kernel again.
  */
-export function stateAfter(desired: ReadonlyMap<string, VirtualServer>, diff: Pick<IpvsDiff, 'draining'>): Map<string, KernelVirtualServer> {
+export function stateAfter(
+  desired: ReadonlyMap<string, VirtualServer>,
+  diff: Pick<IpvsDiff, 'draining'>,
+): Map<string, KernelVirtualServer> {
   const draining = new Map<string, string[]>();
-  for (const d of diff.draining) draining.set(d.virtualServer, [...(draining.get(d.virtualServer) ?? []), d.realServer]);
+  for (const d of diff.draining)
+    draining.set(d.virtualServer, [...(draining.get(d.virtualServer) ?? []), d.realServer]);
   const out = new Map<string, KernelVirtualServer>();
   for (const [key, vs] of desired) {
     const rs = vs.realServers.map((r) => ({ ...r, method: 'masq' as const }));
@@ -138,7 +153,15 @@ export function stateAfter(desired: ReadonlyMap<string, VirtualServer>, diff: Pi
       const i = r.lastIndexOf(':');
       rs.push({ address: r.slice(0, i), port: Number(r.slice(i + 1)), weight: 0, method: 'masq' });
     }
-    out.set(key, { protocol: vs.protocol, address: vs.address, port: vs.port, scheduler: vs.scheduler, persistenceSeconds: vs.persistenceSeconds, realServers: rs, extra: '' });
+    out.set(key, {
+      protocol: vs.protocol,
+      address: vs.address,
+      port: vs.port,
+      scheduler: vs.scheduler,
+      persistenceSeconds: vs.persistenceSeconds,
+      realServers: rs,
+      extra: '',
+    });
   }
   return out;
 }

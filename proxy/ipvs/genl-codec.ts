@@ -12,15 +12,41 @@ export const IPVS_GENL_NAME = 'IPVS';
 export const IPVS_GENL_VERSION = 1;
 
 export const Cmd = {
-  NEW_SERVICE: 1, SET_SERVICE: 2, DEL_SERVICE: 3, GET_SERVICE: 4,
-  NEW_DEST: 5, SET_DEST: 6, DEL_DEST: 7, GET_DEST: 8,
+  NEW_SERVICE: 1,
+  SET_SERVICE: 2,
+  DEL_SERVICE: 3,
+  GET_SERVICE: 4,
+  NEW_DEST: 5,
+  SET_DEST: 6,
+  DEL_DEST: 7,
+  GET_DEST: 8,
   GET_INFO: 15,
 } as const;
 
 const CMD_ATTR_SERVICE = 1;
 const CMD_ATTR_DEST = 2;
-const SVC = { AF: 1, PROTOCOL: 2, ADDR: 3, PORT: 4, FWMARK: 5, SCHED_NAME: 6, FLAGS: 7, TIMEOUT: 8, NETMASK: 9, PE_NAME: 11 } as const;
-const DEST = { ADDR: 1, PORT: 2, FWD_METHOD: 3, WEIGHT: 4, U_THRESH: 5, L_THRESH: 6, ACTIVE_CONNS: 7, INACT_CONNS: 8 } as const;
+const SVC = {
+  AF: 1,
+  PROTOCOL: 2,
+  ADDR: 3,
+  PORT: 4,
+  FWMARK: 5,
+  SCHED_NAME: 6,
+  FLAGS: 7,
+  TIMEOUT: 8,
+  NETMASK: 9,
+  PE_NAME: 11,
+} as const;
+const DEST = {
+  ADDR: 1,
+  PORT: 2,
+  FWD_METHOD: 3,
+  WEIGHT: 4,
+  U_THRESH: 5,
+  L_THRESH: 6,
+  ACTIVE_CONNS: 7,
+  INACT_CONNS: 8,
+} as const;
 const AF_INET = 2;
 const IPPROTO: Record<Protocol, number> = { TCP: 6, UDP: 17, SCTP: 132 };
 const PROTO_BY_NUMBER: Record<number, Protocol> = { 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
@@ -31,7 +57,6 @@ const FWD: Record<number, ForwardMethod> = { 0: 'masq', 2: 'ipip', 3: 'gate' };
 const IP_VS_CONN_F_MASQ = 0;
 
 // --- netlink attributes -------------------------------------------------------------------
-
 
 const u16 = (v: number) => {
   const b = Buffer.alloc(2);
@@ -56,7 +81,6 @@ const inetAddr = (ip: string) => {
 };
 const cstring = (s: string) => Buffer.concat([Buffer.from(s), Buffer.alloc(1)]);
 
-
 export { parseAttrs };
 
 // --- requests -----------------------------------------------------------------------------
@@ -64,7 +88,12 @@ export { parseAttrs };
 type ServiceId = { protocol: Protocol; address: string; port: number };
 
 function serviceId(vs: ServiceId): Buffer[] {
-  return [nlattr(SVC.AF, u16(AF_INET)), nlattr(SVC.PROTOCOL, u16(IPPROTO[vs.protocol])), nlattr(SVC.ADDR, inetAddr(vs.address)), nlattr(SVC.PORT, be16(vs.port))];
+  return [
+    nlattr(SVC.AF, u16(AF_INET)),
+    nlattr(SVC.PROTOCOL, u16(IPPROTO[vs.protocol])),
+    nlattr(SVC.ADDR, inetAddr(vs.address)),
+    nlattr(SVC.PORT, be16(vs.port)),
+  ];
 }
 
 /** The nested service attribute: identity only (lookups, deletes) or everything (add, edit). */
@@ -75,14 +104,25 @@ export function serviceAttr(vs: ServiceId | VirtualServer, full: boolean): Buffe
     const flags = Buffer.alloc(8);
     flags.writeUInt32LE(v.persistenceSeconds > 0 ? F_PERSISTENT : 0, 0);
     flags.writeUInt32LE(0xffffffff, 4); // mask: every flag is as given
-    parts.push(nlattr(SVC.SCHED_NAME, cstring(v.scheduler)), nlattr(SVC.FLAGS, flags), nlattr(SVC.TIMEOUT, u32(v.persistenceSeconds)), nlattr(SVC.NETMASK, u32(0xffffffff)));
+    parts.push(
+      nlattr(SVC.SCHED_NAME, cstring(v.scheduler)),
+      nlattr(SVC.FLAGS, flags),
+      nlattr(SVC.TIMEOUT, u32(v.persistenceSeconds)),
+      nlattr(SVC.NETMASK, u32(0xffffffff)),
+    );
   }
   return nlattr(CMD_ATTR_SERVICE, Buffer.concat(parts));
 }
 
 export function destAttr(rs: { address: string; port: number; weight?: number }, full: boolean): Buffer {
   const parts = [nlattr(DEST.ADDR, inetAddr(rs.address)), nlattr(DEST.PORT, be16(rs.port))];
-  if (full) parts.push(nlattr(DEST.FWD_METHOD, u32(IP_VS_CONN_F_MASQ)), nlattr(DEST.WEIGHT, u32(rs.weight ?? 1)), nlattr(DEST.U_THRESH, u32(0)), nlattr(DEST.L_THRESH, u32(0)));
+  if (full)
+    parts.push(
+      nlattr(DEST.FWD_METHOD, u32(IP_VS_CONN_F_MASQ)),
+      nlattr(DEST.WEIGHT, u32(rs.weight ?? 1)),
+      nlattr(DEST.U_THRESH, u32(0)),
+      nlattr(DEST.L_THRESH, u32(0)),
+    );
   return nlattr(CMD_ATTR_DEST, Buffer.concat(parts));
 }
 
@@ -95,7 +135,8 @@ export function parseService(data: Buffer): Omit<KernelVirtualServer, 'realServe
   const svc = parseAttrs(data).get(CMD_ATTR_SERVICE);
   if (!svc) return undefined;
   const a = parseAttrs(svc);
-  if (a.get(SVC.AF)?.readUInt16LE(0) !== AF_INET || !a.has(SVC.ADDR) || a.has(SVC.FWMARK) && !a.has(SVC.PORT)) return undefined;
+  if (a.get(SVC.AF)?.readUInt16LE(0) !== AF_INET || !a.has(SVC.ADDR) || (a.has(SVC.FWMARK) && !a.has(SVC.PORT)))
+    return undefined;
   const protocol = PROTO_BY_NUMBER[a.get(SVC.PROTOCOL)?.readUInt16LE(0) ?? -1];
   if (!protocol) return undefined;
   const flags = a.get(SVC.FLAGS)?.readUInt32LE(0) ?? 0;

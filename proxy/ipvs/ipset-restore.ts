@@ -28,7 +28,10 @@ export interface IpsetDiff {
   created: number;
 }
 
-export function diffIpsets(desired: ReadonlyMap<string, ReadonlySet<string>>, current: ReadonlyMap<string, ReadonlySet<string>>): IpsetDiff {
+export function diffIpsets(
+  desired: ReadonlyMap<string, ReadonlySet<string>>,
+  current: ReadonlyMap<string, ReadonlySet<string>>,
+): IpsetDiff {
   const lines: string[] = [];
   let added = 0;
   let deleted = 0;
@@ -61,5 +64,7 @@ export function diffIpsets(desired: ReadonlyMap<string, ReadonlySet<string>>, cu
 
 /** `ipset restore` input destroying those of our sets that exist (--cleanup). */
 export function destroyIpsets(current: ReadonlyMap<string, unknown>): string {
-  return IPSETS.filter((s) => current.has(s.name)).map((s) => `destroy ${s.name}\n`).join('');
+  return IPSETS.filter((s) => current.has(s.name))
+    .map((s) => `destroy ${s.name}\n`)
+    .join('');
 }

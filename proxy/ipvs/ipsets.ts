@@ -31,20 +31,56 @@ export function nodePortSet(p: Protocol, local = false): string {
 }
 
 export const IPSETS: readonly IpsetSpec[] = [
-  { name: KUBE_LOOP_BACK, type: hash('hash:ip,port,ip'), purpose: 'endpoint ip,proto:port,endpoint ip: a pod reaching itself through its Service (hairpin) is masqueraded' },
-  { name: KUBE_CLUSTER_IP, type: hash('hash:ip,port'), purpose: 'Service cluster ip,proto:port: masquerade off-cluster sources, accept' },
-  { name: KUBE_EXTERNAL_IP, type: hash('hash:ip,port'), purpose: 'external ip,proto:port with externalTrafficPolicy Cluster: masquerade' },
-  { name: KUBE_EXTERNAL_IP_LOCAL, type: hash('hash:ip,port'), purpose: 'external ip,proto:port with externalTrafficPolicy Local: keep the client address' },
+  {
+    name: KUBE_LOOP_BACK,
+    type: hash('hash:ip,port,ip'),
+    purpose: 'endpoint ip,proto:port,endpoint ip: a pod reaching itself through its Service (hairpin) is masqueraded',
+  },
+  {
+    name: KUBE_CLUSTER_IP,
+    type: hash('hash:ip,port'),
+    purpose: 'Service cluster ip,proto:port: masquerade off-cluster sources, accept',
+  },
+  {
+    name: KUBE_EXTERNAL_IP,
+    type: hash('hash:ip,port'),
+    purpose: 'external ip,proto:port with externalTrafficPolicy Cluster: masquerade',
+  },
+  {
+    name: KUBE_EXTERNAL_IP_LOCAL,
+    type: hash('hash:ip,port'),
+    purpose: 'external ip,proto:port with externalTrafficPolicy Local: keep the client address',
+  },
   { name: KUBE_LOAD_BALANCER, type: hash('hash:ip,port'), purpose: 'load balancer ingress ip,proto:port' },
-  { name: KUBE_LOAD_BALANCER_LOCAL, type: hash('hash:ip,port'), purpose: 'load balancer ip,proto:port with externalTrafficPolicy Local: no masquerade' },
-  { name: KUBE_LOAD_BALANCER_FW, type: hash('hash:ip,port'), purpose: 'load balancer ip,proto:port restricted by loadBalancerSourceRanges' },
-  { name: KUBE_LOAD_BALANCER_SOURCE_CIDR, type: hash('hash:ip,port,net'), purpose: 'load balancer ip,proto:port,allowed source range' },
+  {
+    name: KUBE_LOAD_BALANCER_LOCAL,
+    type: hash('hash:ip,port'),
+    purpose: 'load balancer ip,proto:port with externalTrafficPolicy Local: no masquerade',
+  },
+  {
+    name: KUBE_LOAD_BALANCER_FW,
+    type: hash('hash:ip,port'),
+    purpose: 'load balancer ip,proto:port restricted by loadBalancerSourceRanges',
+  },
+  {
+    name: KUBE_LOAD_BALANCER_SOURCE_CIDR,
+    type: hash('hash:ip,port,net'),
+    purpose: 'load balancer ip,proto:port,allowed source range',
+  },
   ...(['TCP', 'UDP', 'SCTP'] as const).flatMap((p) => [
     { name: nodePortSet(p), type: ports, purpose: `${p} NodePorts: masquerade (externalTrafficPolicy Cluster)` },
-    { name: nodePortSet(p, true), type: ports, purpose: `${p} NodePorts with externalTrafficPolicy Local: keep the client address` },
+    {
+      name: nodePortSet(p, true),
+      type: ports,
+      purpose: `${p} NodePorts with externalTrafficPolicy Local: keep the client address`,
+    },
   ]),
   { name: KUBE_HEALTH_CHECK_NODE_PORT, type: ports, purpose: 'health check node ports: accepted by the filter table' },
-  { name: KUBE_IPVS_IPS, type: hash('hash:ip'), purpose: 'every address on kube-ipvs0: other ports on them are rejected' },
+  {
+    name: KUBE_IPVS_IPS,
+    type: hash('hash:ip'),
+    purpose: 'every address on kube-ipvs0: other ports on them are rejected',
+  },
 ];
 
 export const IPSET_NAMES: ReadonlySet<string> = new Set(IPSETS.map((s) => s.name));

@@ -8,8 +8,17 @@ import { renderChainCleanup } from '../iptables/chain-cleanup.js';
 import type { JumpRule, Table } from '../iptables/static-rules.js';
 import type { Protocol } from '../model/types.js';
 import {
-  KUBE_CLUSTER_IP, KUBE_EXTERNAL_IP, KUBE_EXTERNAL_IP_LOCAL, KUBE_HEALTH_CHECK_NODE_PORT, KUBE_IPVS_IPS, KUBE_LOAD_BALANCER,
-  KUBE_LOAD_BALANCER_FW, KUBE_LOAD_BALANCER_LOCAL, KUBE_LOAD_BALANCER_SOURCE_CIDR, KUBE_LOOP_BACK, nodePortSet,
+  KUBE_CLUSTER_IP,
+  KUBE_EXTERNAL_IP,
+  KUBE_EXTERNAL_IP_LOCAL,
+  KUBE_HEALTH_CHECK_NODE_PORT,
+  KUBE_IPVS_IPS,
+  KUBE_LOAD_BALANCER,
+  KUBE_LOAD_BALANCER_FW,
+  KUBE_LOAD_BALANCER_LOCAL,
+  KUBE_LOAD_BALANCER_SOURCE_CIDR,
+  KUBE_LOOP_BACK,
+  nodePortSet,
 } from './ipsets.js';
 import type { IpvsPlanConfig } from './types.js';
 
@@ -37,7 +46,13 @@ export const IPVS_JUMP_RULES: readonly JumpRule[] = [
   { table: 'filter', builtin: 'FORWARD', target: KUBE_FORWARD, comment: 'kubernetes forwarding rules', match: '' },
   { table: 'nat', builtin: 'PREROUTING', target: KUBE_SERVICES, comment: 'kubernetes service portals', match: '' },
   { table: 'nat', builtin: 'OUTPUT', target: KUBE_SERVICES, comment: 'kubernetes service portals', match: '' },
-  { table: 'nat', builtin: 'POSTROUTING', target: KUBE_POSTROUTING, comment: 'kubernetes postrouting rules', match: '' },
+  {
+    table: 'nat',
+    builtin: 'POSTROUTING',
+    target: KUBE_POSTROUTING,
+    comment: 'kubernetes postrouting rules',
+    match: '',
+  },
 ];
 
 export function jumpRuleSpec(j: JumpRule): string {
@@ -46,7 +61,9 @@ export function jumpRuleSpec(j: JumpRule): string {
 
 /** Whether a built-in chain's rules (as `-S` prints them) already jump to j's target with our comment. */
 export function hasJumpRule(lines: readonly string[], j: JumpRule): boolean {
-  return lines.some((l) => l.startsWith(`-A ${j.builtin} `) && l.endsWith(` -j ${j.target}`) && l.includes(`"${j.comment}"`));
+  return lines.some(
+    (l) => l.startsWith(`-A ${j.builtin} `) && l.endsWith(` -j ${j.target}`) && l.includes(`"${j.comment}"`),
+  );
 }
 
 /** Our jump rules missing from the built-in chains, in the order to insert them at the top. */
@@ -71,53 +88,126 @@ export function ipvsChainRules(cfg: IpvsPlanConfig): Map<string, string[]> {
 
   // nat: decide what to masquerade; IPVS does the DNAT itself after PREROUTING/OUTPUT.
   add('nat', KUBE_MARK_MASQ, `-j MARK --or-mark ${m}`);
-  add('nat', KUBE_SERVICES, `${c('Kubernetes service lb portal')} ${set(KUBE_LOAD_BALANCER, 'dst,dst')} -j ${KUBE_LOAD_BALANCER_CHAIN}`);
+  add(
+    'nat',
+    KUBE_SERVICES,
+    `${c('Kubernetes service lb portal')} ${set(KUBE_LOAD_BALANCER, 'dst,dst')} -j ${KUBE_LOAD_BALANCER_CHAIN}`,
+  );
   if (cfg.masqueradeAll) {
-    add('nat', KUBE_SERVICES, `${c('Kubernetes service cluster ip + port for masquerade purpose')} ${set(KUBE_CLUSTER_IP, 'dst,dst')} -j ${KUBE_MARK_MASQ}`);
+    add(
+      'nat',
+      KUBE_SERVICES,
+      `${c('Kubernetes service cluster ip + port for masquerade purpose')} ${set(KUBE_CLUSTER_IP, 'dst,dst')} -j ${KUBE_MARK_MASQ}`,
+    );
   } else if (cfg.clusterCIDR) {
     // Sources outside the pod network may be answered by an endpoint on another node: SNAT
     // makes the reply come back through this node, where IPVS undoes its DNAT.
-    add('nat', KUBE_SERVICES, `! -s ${cfg.clusterCIDR} ${c('Kubernetes service cluster ip + port for masquerade purpose')} ${set(KUBE_CLUSTER_IP, 'dst,dst')} -j ${KUBE_MARK_MASQ}`);
+    add(
+      'nat',
+      KUBE_SERVICES,
+      `! -s ${cfg.clusterCIDR} ${c('Kubernetes service cluster ip + port for masquerade purpose')} ${set(KUBE_CLUSTER_IP, 'dst,dst')} -j ${KUBE_MARK_MASQ}`,
+    );
   }
-  add('nat', KUBE_SERVICES, `${c('Kubernetes service external ip + port for masquerade and filter purpose')} ${set(KUBE_EXTERNAL_IP, 'dst,dst')} -j ${KUBE_MARK_MASQ}`);
-  add('nat', KUBE_SERVICES, `${c('Kubernetes service external ip + port for masquerade and filter purpose')} ${set(KUBE_EXTERNAL_IP, 'dst,dst')} -j ACCEPT`);
-  add('nat', KUBE_SERVICES, `${c('Kubernetes service external ip + port with externalTrafficPolicy=local')} ${set(KUBE_EXTERNAL_IP_LOCAL, 'dst,dst')} -j ACCEPT`);
-  add('nat', KUBE_SERVICES, `${c('kubernetes service nodeports; NOTE: this must be the last rule in this chain')} -m addrtype --dst-type LOCAL -j ${KUBE_NODE_PORT}`);
+  add(
+    'nat',
+    KUBE_SERVICES,
+    `${c('Kubernetes service external ip + port for masquerade and filter purpose')} ${set(KUBE_EXTERNAL_IP, 'dst,dst')} -j ${KUBE_MARK_MASQ}`,
+  );
+  add(
+    'nat',
+    KUBE_SERVICES,
+    `${c('Kubernetes service external ip + port for masquerade and filter purpose')} ${set(KUBE_EXTERNAL_IP, 'dst,dst')} -j ACCEPT`,
+  );
+  add(
+    'nat',
+    KUBE_SERVICES,
+    `${c('Kubernetes service external ip + port with externalTrafficPolicy=local')} ${set(KUBE_EXTERNAL_IP_LOCAL, 'dst,dst')} -j ACCEPT`,
+  );
+  add(
+    'nat',
+    KUBE_SERVICES,
+    `${c('kubernetes service nodeports; NOTE: this must be the last rule in this chain')} -m addrtype --dst-type LOCAL -j ${KUBE_NODE_PORT}`,
+  );
   add('nat', KUBE_SERVICES, `${set(KUBE_CLUSTER_IP, 'dst,dst')} -j ACCEPT`);
   add('nat', KUBE_SERVICES, `${set(KUBE_LOAD_BALANCER, 'dst,dst')} -j ACCEPT`);
-  add('nat', KUBE_LOAD_BALANCER_CHAIN, `${c('Kubernetes service load balancer ip + port with externalTrafficPolicy=local')} ${set(KUBE_LOAD_BALANCER_LOCAL, 'dst,dst')} -j RETURN`);
+  add(
+    'nat',
+    KUBE_LOAD_BALANCER_CHAIN,
+    `${c('Kubernetes service load balancer ip + port with externalTrafficPolicy=local')} ${set(KUBE_LOAD_BALANCER_LOCAL, 'dst,dst')} -j RETURN`,
+  );
   add('nat', KUBE_LOAD_BALANCER_CHAIN, `-j ${KUBE_MARK_MASQ}`);
   for (const p of PROTOCOLS) {
     const proto = p.toLowerCase();
     // ETP Local NodePorts keep the client's address: only local endpoints serve them.
-    add('nat', KUBE_NODE_PORT, `-p ${proto} ${c(`Kubernetes nodeport ${p} port with externalTrafficPolicy=local`)} ${set(nodePortSet(p, true), 'dst')} -j RETURN`);
-    add('nat', KUBE_NODE_PORT, `-p ${proto} ${c(`Kubernetes nodeport ${p} port for masquerade purpose`)} ${set(nodePortSet(p), 'dst')} -j ${KUBE_MARK_MASQ}`);
+    add(
+      'nat',
+      KUBE_NODE_PORT,
+      `-p ${proto} ${c(`Kubernetes nodeport ${p} port with externalTrafficPolicy=local`)} ${set(nodePortSet(p, true), 'dst')} -j RETURN`,
+    );
+    add(
+      'nat',
+      KUBE_NODE_PORT,
+      `-p ${proto} ${c(`Kubernetes nodeport ${p} port for masquerade purpose`)} ${set(nodePortSet(p), 'dst')} -j ${KUBE_MARK_MASQ}`,
+    );
   }
-  add('nat', KUBE_POSTROUTING, `${c('Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose')} ${set(KUBE_LOOP_BACK, 'dst,dst,src')} -j MASQUERADE`);
+  add(
+    'nat',
+    KUBE_POSTROUTING,
+    `${c('Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose')} ${set(KUBE_LOOP_BACK, 'dst,dst,src')} -j MASQUERADE`,
+  );
   add('nat', KUBE_POSTROUTING, `-m mark ! --mark ${m}/${m} -j RETURN`);
   // Clear the mark so that a packet going through the stack again is not masqueraded twice.
   add('nat', KUBE_POSTROUTING, `-j MARK --xor-mark ${m}`);
   add('nat', KUBE_POSTROUTING, `${c('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`);
 
   // filter.
-  add('filter', KUBE_PROXY_FIREWALL, `${c('Kubernetes service load balancer ip + port for load balancer with sourceRange')} ${set(KUBE_LOAD_BALANCER_FW, 'dst,dst')} -j ${KUBE_SOURCE_RANGES_FIREWALL}`);
-  add('filter', KUBE_SOURCE_RANGES_FIREWALL, `${c('Kubernetes service load balancer ip + port + source cidr for packet filter purpose')} ${set(KUBE_LOAD_BALANCER_SOURCE_CIDR, 'dst,dst,src')} -j RETURN`);
+  add(
+    'filter',
+    KUBE_PROXY_FIREWALL,
+    `${c('Kubernetes service load balancer ip + port for load balancer with sourceRange')} ${set(KUBE_LOAD_BALANCER_FW, 'dst,dst')} -j ${KUBE_SOURCE_RANGES_FIREWALL}`,
+  );
+  add(
+    'filter',
+    KUBE_SOURCE_RANGES_FIREWALL,
+    `${c('Kubernetes service load balancer ip + port + source cidr for packet filter purpose')} ${set(KUBE_LOAD_BALANCER_SOURCE_CIDR, 'dst,dst,src')} -j RETURN`,
+  );
   add('filter', KUBE_SOURCE_RANGES_FIREWALL, '-j DROP');
-  add('filter', KUBE_NODE_PORT, `${c('Kubernetes health check node port')} ${set(KUBE_HEALTH_CHECK_NODE_PORT, 'dst')} -j ACCEPT`);
+  add(
+    'filter',
+    KUBE_NODE_PORT,
+    `${c('Kubernetes health check node port')} ${set(KUBE_HEALTH_CHECK_NODE_PORT, 'dst')} -j ACCEPT`,
+  );
   add('filter', KUBE_FORWARD, '-m conntrack --ctstate INVALID -j DROP');
   add('filter', KUBE_FORWARD, `${c('kubernetes forwarding rules')} -m mark --mark ${m}/${m} -j ACCEPT`);
-  add('filter', KUBE_FORWARD, `${c('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+  add(
+    'filter',
+    KUBE_FORWARD,
+    `${c('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+  );
   // Service addresses are local (on kube-ipvs0): without this, a port no Service has on them
   // would reach whatever listens on the node.
-  for (const [name, dirs] of [[KUBE_LOAD_BALANCER, 'dst,dst'], [KUBE_CLUSTER_IP, 'dst,dst'], [KUBE_EXTERNAL_IP, 'dst,dst'], [KUBE_EXTERNAL_IP_LOCAL, 'dst,dst'], [KUBE_HEALTH_CHECK_NODE_PORT, 'dst']] as const) {
+  for (const [name, dirs] of [
+    [KUBE_LOAD_BALANCER, 'dst,dst'],
+    [KUBE_CLUSTER_IP, 'dst,dst'],
+    [KUBE_EXTERNAL_IP, 'dst,dst'],
+    [KUBE_EXTERNAL_IP_LOCAL, 'dst,dst'],
+    [KUBE_HEALTH_CHECK_NODE_PORT, 'dst'],
+  ] as const) {
     add('filter', KUBE_IPVS_FILTER, `${set(name, dirs)} -j RETURN`);
   }
-  add('filter', KUBE_IPVS_FILTER, `-m conntrack --ctstate NEW ${set(KUBE_IPVS_IPS, 'dst')} -j REJECT --reject-with icmp-port-unreachable`);
+  add(
+    'filter',
+    KUBE_IPVS_FILTER,
+    `-m conntrack --ctstate NEW ${set(KUBE_IPVS_IPS, 'dst')} -j REJECT --reject-with icmp-port-unreachable`,
+  );
   return rules;
 }
 
 /** One iptables-restore --noflush input: every chain of ours rewritten, missing jumps inserted. */
-export function renderIpvsIptables(cfg: IpvsPlanConfig, missingJumps: readonly JumpRule[]): { input: string; rules: Record<Table, number> } {
+export function renderIpvsIptables(
+  cfg: IpvsPlanConfig,
+  missingJumps: readonly JumpRule[],
+): { input: string; rules: Record<Table, number> } {
   const rules = ipvsChainRules(cfg);
   const counts: Record<Table, number> = { nat: 0, filter: 0 };
   let input = '';
@@ -138,6 +228,9 @@ export function renderIpvsIptables(cfg: IpvsPlanConfig, missingJumps: readonly J
 }
 
 /** --cleanup: delete our jump rules, flush and delete our chains (given what the kernel has). */
-export function renderIpvsIptablesCleanup(builtinRules: ReadonlyMap<string, readonly string[]>, chains: Record<Table, ReadonlySet<string>>): string {
+export function renderIpvsIptablesCleanup(
+  builtinRules: ReadonlyMap<string, readonly string[]>,
+  chains: Record<Table, ReadonlySet<string>>,
+): string {
   return renderChainCleanup(IPVS_JUMP_RULES, IPVS_CHAINS, builtinRules, chains);
 }

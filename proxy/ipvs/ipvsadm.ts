@@ -26,7 +26,13 @@ export interface KernelVirtualServer {
 }
 
 const PROTO_FLAG: Record<Protocol, string> = { TCP: '-t', UDP: '-u', SCTP: '--sctp-service' };
-const FLAG_PROTO: Record<string, Protocol> = { '-t': 'TCP', '--tcp-service': 'TCP', '-u': 'UDP', '--udp-service': 'UDP', '--sctp-service': 'SCTP' };
+const FLAG_PROTO: Record<string, Protocol> = {
+  '-t': 'TCP',
+  '--tcp-service': 'TCP',
+  '-u': 'UDP',
+  '--udp-service': 'UDP',
+  '--sctp-service': 'SCTP',
+};
 const METHOD: Record<string, ForwardMethod> = { '-m': 'masq', '-g': 'gate', '-i': 'ipip' };
 
 function splitHostPort(s: string): { address: string; port: number } | undefined {
@@ -61,7 +67,10 @@ export function parseIpvsadmSave(text: string): Map<string, KernelVirtualServer>
         else extra.push(tok[i]!);
       }
       const rs: KernelRealServer[] = [];
-      out.set(key, { vs: { protocol, ...hp, scheduler, persistenceSeconds, realServers: rs, extra: extra.join(' ') }, rs });
+      out.set(key, {
+        vs: { protocol, ...hp, scheduler, persistenceSeconds, realServers: rs, extra: extra.join(' ') },
+        rs,
+      });
     } else {
       const entry = out.get(key);
       let real: { address: string; port: number } | undefined;
@@ -101,29 +110,43 @@ export function parseIpvsadmList(text: string): Map<string, ConnectionCounts> {
   return out;
 }
 
-const target = (vs: { protocol: Protocol; address: string; port: number }) => `${PROTO_FLAG[vs.protocol]} ${vs.address}:${vs.port}`;
-const serviceOptions = (vs: VirtualServer) => `-s ${vs.scheduler}${vs.persistenceSeconds > 0 ? ` -p ${vs.persistenceSeconds}` : ''}`;
+const target = (vs: { protocol: Protocol; address: string; port: number }) =>
+  `${PROTO_FLAG[vs.protocol]} ${vs.address}:${vs.port}`;
+const serviceOptions = (vs: VirtualServer) =>
+  `-s ${vs.scheduler}${vs.persistenceSeconds > 0 ? ` -p ${vs.persistenceSeconds}` : ''}`;
 
 /** The `ipvsadm -R` lines, one per change. */
 export const ipvsCommand = {
   addService: (vs: VirtualServer) => `-A ${target(vs)} ${serviceOptions(vs)}`,
   editService: (vs: VirtualServer) => `-E ${target(vs)} ${serviceOptions(vs)}`,
   deleteService: (vs: { protocol: Protocol; address: string; port: number }) => `-D ${target(vs)}`,
-  addServer: (vs: { protocol: Protocol; address: string; port: number }, rs: RealServer) => `-a ${target(vs)} -r ${rs.address}:${rs.port} -m -w ${rs.weight}`,
-  editServer: (vs: { protocol: Protocol; address: string; port: number }, rs: RealServer) => `-e ${target(vs)} -r ${rs.address}:${rs.port} -m -w ${rs.weight}`,
-  deleteServer: (vs: { protocol: Protocol; address: string; port: number }, rs: { address: string; port: number }) => `-d ${target(vs)} -r ${rs.address}:${rs.port}`,
+  addServer: (vs: { protocol: Protocol; address: string; port: number }, rs: RealServer) =>
+    `-a ${target(vs)} -r ${rs.address}:${rs.port} -m -w ${rs.weight}`,
+  editServer: (vs: { protocol: Protocol; address: string; port: number }, rs: RealServer) =>
+    `-e ${target(vs)} -r ${rs.address}:${rs.port} -m -w ${rs.weight}`,
+  deleteServer: (vs: { protocol: Protocol; address: string; port: number }, rs: { address: string; port: number }) =>
+    `-d ${target(vs)} -r ${rs.address}:${rs.port}`,
 };
 
 /** A sync's changes as `ipvsadm -R` input lines. */
 export function renderIpvsadm(ops: readonly IpvsOp[]): string[] {
   return ops.map((op) => {
     switch (op.kind) {
-      case 'addService': return ipvsCommand.addService(op.vs);
-      case 'editService': return ipvsCommand.editService(op.vs);
-      case 'deleteService': return ipvsCommand.deleteService(op.vs);
-      case 'addServer': return ipvsCommand.addServer(op.vs as VirtualServer, op.rs);
-      case 'editServer': return ipvsCommand.editServer(op.vs, op.rs);
-      case 'deleteServer': return ipvsCommand.deleteServer(op.vs, op.rs);
+      case 'addService':
+        return ipvsCommand.addService(op.vs);
+      case 'editService':
+        return ipvsCommand.editService(op.vs);
+      case 'deleteService':
+        return ipvsCommand.deleteService(op.vs);
+      case 'addServer':
+        return ipvsCommand.addServer(op.vs as VirtualServer, op.rs);
+      case 'editServer':
+        return ipvsCommand.editServer(op.vs, op.rs);
+      case 'deleteServer':
+        return ipvsCommand.deleteServer(op.vs, op.rs);
+      default:
+        // Unreachable while every IpvsOp kind has a case: TypeScript checks that here.
+        throw new Error(`unknown IPVS operation ${(op satisfies never as { kind: string }).kind}`);
     }
   });
 }
@@ -136,7 +159,10 @@ const PROC_METHOD: Record<string, ForwardMethod> = { Masq: 'masq', Route: 'gate'
  * of a file (addresses in hex). Firewall-mark and IPv6 services are skipped. Persistence
  * timeouts there are in kernel ticks, not seconds: take services' settings from netlink.
  */
-export function parseProcIpVs(text: string): { services: Map<string, KernelVirtualServer>; counts: Map<string, ConnectionCounts> } {
+export function parseProcIpVs(text: string): {
+  services: Map<string, KernelVirtualServer>;
+  counts: Map<string, ConnectionCounts>;
+} {
   const services = new Map<string, KernelVirtualServer>();
   const counts = new Map<string, ConnectionCounts>();
   let current: { key: string; rs: KernelRealServer[] } | undefined;
@@ -145,8 +171,12 @@ export function parseProcIpVs(text: string): { services: Map<string, KernelVirtu
     if (vs) {
       const rs: KernelRealServer[] = [];
       const svc = {
-        protocol: vs[1] as Protocol, address: hexIp(vs[2]!), port: parseInt(vs[3]!, 16), scheduler: vs[4]!,
-        persistenceSeconds: vs[5] ? Number(vs[5]) : 0, realServers: rs,
+        protocol: vs[1] as Protocol,
+        address: hexIp(vs[2]!),
+        port: parseInt(vs[3]!, 16),
+        scheduler: vs[4]!,
+        persistenceSeconds: vs[5] ? Number(vs[5]) : 0,
+        realServers: rs,
         extra: vs[6] && vs[6] !== 'FFFFFFFF' ? `-M ${hexIp(vs[6])}` : '',
       };
       current = { key: vsKey(svc), rs };

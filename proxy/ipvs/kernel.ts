@@ -5,12 +5,15 @@ import { writeFileSync, existsSync } from 'node:fs';
 import { release } from 'node:os';
 import { ExecError, run } from '../../lib/exec.js';
 import type { Logger } from '../../lib/log.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export const DUMMY_INTERFACE = 'kube-ipvs0';
 
 export class IpvsUnavailableError extends Error {
   constructor(detail: string) {
-    super(`IPVS is not available in this kernel (${release()}): ${detail}. Load the ip_vs modules, or use --proxy-mode iptables`);
+    super(
+      `IPVS is not available in this kernel (${release()}): ${detail}. Load the ip_vs modules, or use --proxy-mode iptables`,
+    );
     this.name = 'IpvsUnavailableError';
   }
 }
@@ -18,7 +21,10 @@ export class IpvsUnavailableError extends Error {
 /** Fail early, with a way out, when the kernel has no IPVS (ipvsadm loads ip_vs if it can). */
 export async function checkIpvsAvailable(): Promise<void> {
   const r = await run('ipvsadm', ['-Ln'], { allowFailure: true, timeoutMs: 30_000 });
-  if (r.code !== 0) throw new IpvsUnavailableError((r.stderr || r.stdout).trim().split('\n').filter(Boolean).slice(-2).join(' / ') || `ipvsadm exited ${r.code}`);
+  if (r.code !== 0)
+    throw new IpvsUnavailableError(
+      (r.stderr || r.stdout).trim().split('\n').filter(Boolean).slice(-2).join(' / ') || `ipvsadm exited ${r.code}`,
+    );
   await run('ipset', ['list', '-n'], { timeoutMs: 30_000 });
 }
 
@@ -42,7 +48,7 @@ export function applySysctls(log: Logger): void {
       if (existsSync(path)) writeFileSync(path, value);
       else log.warn('sysctl missing', { key });
     } catch (e) {
-      log.warn('could not set sysctl', { key, value, error: (e as Error).message });
+      log.warn('could not set sysctl', { key, value, error: errorMessage(e) });
     }
   }
 }
@@ -60,8 +66,13 @@ export async function ipvsList(): Promise<string> {
 }
 
 export class IpvsRestoreError extends Error {
-  constructor(readonly stderr: string, commands: number) {
-    super(`ipvsadm -R reported errors in a batch of ${commands} commands: ${stderr.trim().split('\n').slice(0, 3).join(' / ')}`);
+  constructor(
+    readonly stderr: string,
+    commands: number,
+  ) {
+    super(
+      `ipvsadm -R reported errors in a batch of ${commands} commands: ${stderr.trim().split('\n').slice(0, 3).join(' / ')}`,
+    );
     this.name = 'IpvsRestoreError';
   }
 }
@@ -89,7 +100,10 @@ export async function ipBatch(lines: readonly string[]): Promise<void> {
   try {
     await run('ip', ['-batch', '-'], { input: lines.join('\n') + '\n', timeoutMs: 600_000 });
   } catch (e) {
-    if (e instanceof ExecError) throw new Error(`ip -batch failed (${lines.length} commands): ${e.result.stderr.trim().split('\n').slice(0, 3).join(' / ')}`);
+    if (e instanceof ExecError)
+      throw new Error(
+        `ip -batch failed (${lines.length} commands): ${e.result.stderr.trim().split('\n').slice(0, 3).join(' / ')}`,
+      );
     throw e;
   }
 }

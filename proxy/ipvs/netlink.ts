@@ -5,8 +5,24 @@
 // one read of /proc/net/ip_vs, which lists every real server with its connection counts. This is the thin,
 // effectful side; message layouts are in genl-codec.ts.
 import { readFile } from 'node:fs/promises';
-import { createGenericNetlink, FlagsGet, type GenericNetlinkSocket, MessageType, type NetlinkMessage, parseError } from 'netlink';
-import { Cmd, destAttr, genlMessage, IPVS_GENL_NAME, IPVS_GENL_VERSION, NLM_F_REQUEST, parseService, serviceAttr } from './genl-codec.js';
+import {
+  createGenericNetlink,
+  FlagsGet,
+  type GenericNetlinkSocket,
+  MessageType,
+  type NetlinkMessage,
+  parseError,
+} from 'netlink';
+import {
+  Cmd,
+  destAttr,
+  genlMessage,
+  IPVS_GENL_NAME,
+  IPVS_GENL_VERSION,
+  NLM_F_REQUEST,
+  parseService,
+  serviceAttr,
+} from './genl-codec.js';
 import { vsKey } from './types.js';
 import type { IpvsOp } from './diff.js';
 import { type ConnectionCounts, type KernelVirtualServer, parseIpvsadmSave, parseProcIpVs } from './ipvsadm.js';
@@ -22,8 +38,16 @@ export interface KernelIpvs {
 }
 
 export class IpvsOpError extends Error {
-  constructor(readonly failures: ReadonlyArray<{ op: string; error: string }>, total: number) {
-    super(`${failures.length} of ${total} IPVS changes failed: ${failures.slice(0, 3).map((f) => `${f.op}: ${f.error}`).join('; ')}`);
+  constructor(
+    readonly failures: ReadonlyArray<{ op: string; error: string }>,
+    total: number,
+  ) {
+    super(
+      `${failures.length} of ${total} IPVS changes failed: ${failures
+        .slice(0, 3)
+        .map((f) => `${f.op}: ${f.error}`)
+        .join('; ')}`,
+    );
     this.name = 'IpvsOpError';
   }
 }
@@ -41,7 +65,11 @@ export class IpvsNetlink {
   static async open(): Promise<IpvsNetlink | undefined> {
     const sock = createGenericNetlink();
     try {
-      const [fam] = await sock.ctrlRequest(3 /* CTRL_CMD_GETFAMILY */, { familyName: IPVS_GENL_NAME }, { timeout: 10_000 });
+      const [fam] = await sock.ctrlRequest(
+        3 /* CTRL_CMD_GETFAMILY */,
+        { familyName: IPVS_GENL_NAME },
+        { timeout: 10_000 },
+      );
       if (fam?.familyId === undefined) throw new Error('no family id');
       // An idle socket must not keep the process alive.
       sock.socket.unref();
@@ -63,7 +91,10 @@ export class IpvsNetlink {
     const proc = parseProcIpVs(await readFile('/proc/net/ip_vs', 'utf8'));
     let settings: Array<ReturnType<typeof parseService>>;
     try {
-      const [msgs] = await this.sock.request(this.family, Cmd.GET_SERVICE, IPVS_GENL_VERSION, [], { flags: FlagsGet.DUMP, timeout: 5_000 });
+      const [msgs] = await this.sock.request(this.family, Cmd.GET_SERVICE, IPVS_GENL_VERSION, [], {
+        flags: FlagsGet.DUMP,
+        timeout: 5_000,
+      });
       settings = msgs.map((m) => parseService(m.data));
     } catch {
       // A dump that never answers must not stall the sync: ipvsadm reads the same settings.
@@ -84,7 +115,11 @@ export class IpvsNetlink {
   /** Send every change: deletes, then services, then real servers, each phase one batch. */
   async apply(ops: readonly IpvsOp[]): Promise<void> {
     const failures: Array<{ op: string; error: string }> = [];
-    const phases: IpvsOp['kind'][][] = [['deleteServer', 'deleteService'], ['addService', 'editService'], ['addServer', 'editServer']];
+    const phases: IpvsOp['kind'][][] = [
+      ['deleteServer', 'deleteService'],
+      ['addService', 'editService'],
+      ['addServer', 'editServer'],
+    ];
     for (const kinds of phases) {
       const batch = ops.filter((o) => kinds.includes(o.kind));
       if (batch.length) failures.push(...(await this.batch(batch)));
@@ -112,7 +147,7 @@ export class IpvsNetlink {
       let chunk: Buffer[] = [];
       let size = 0;
       for (const op of ops) {
-        const seq = this.seq = (this.seq + 1) & 0x7fffffff || 0x40000000;
+        const seq = (this.seq = (this.seq + 1) & 0x7fffffff || 0x40000000);
         bySeq.set(seq, op);
         const [cmd, attrs] = message(op);
         const m = genlMessage(this.family, cmd, NLM_F_REQUEST, seq, attrs);
@@ -125,7 +160,14 @@ export class IpvsNetlink {
         size += m.length;
       }
       if (chunk.length) datagrams.push(Buffer.concat(chunk));
-      await Promise.all(datagrams.map((d) => new Promise<void>((resolve, reject) => this.sock.socket.socket.send([d], {}, (e) => (e ? reject(e) : resolve())))));
+      await Promise.all(
+        datagrams.map(
+          (d) =>
+            new Promise<void>((resolve, reject) =>
+              this.sock.socket.socket.send([d], {}, (e) => (e ? reject(e) : resolve())),
+            ),
+        ),
+      );
       // A request that is acknowledged: its answer comes after every error of the batch.
       await this.sock.request(this.family, Cmd.GET_INFO, IPVS_GENL_VERSION, [], { timeout: 20_000 });
     } finally {
@@ -137,17 +179,30 @@ export class IpvsNetlink {
 
 function message(op: IpvsOp): [number, Buffer[]] {
   switch (op.kind) {
-    case 'addService': return [Cmd.NEW_SERVICE, [serviceAttr(op.vs, true)]];
-    case 'editService': return [Cmd.SET_SERVICE, [serviceAttr(op.vs, true)]];
-    case 'deleteService': return [Cmd.DEL_SERVICE, [serviceAttr(op.vs, false)]];
-    case 'addServer': return [Cmd.NEW_DEST, [serviceAttr(op.vs, false), destAttr(op.rs, true)]];
-    case 'editServer': return [Cmd.SET_DEST, [serviceAttr(op.vs, false), destAttr(op.rs, true)]];
-    case 'deleteServer': return [Cmd.DEL_DEST, [serviceAttr(op.vs, false), destAttr(op.rs, false)]];
+    case 'addService':
+      return [Cmd.NEW_SERVICE, [serviceAttr(op.vs, true)]];
+    case 'editService':
+      return [Cmd.SET_SERVICE, [serviceAttr(op.vs, true)]];
+    case 'deleteService':
+      return [Cmd.DEL_SERVICE, [serviceAttr(op.vs, false)]];
+    case 'addServer':
+      return [Cmd.NEW_DEST, [serviceAttr(op.vs, false), destAttr(op.rs, true)]];
+    case 'editServer':
+      return [Cmd.SET_DEST, [serviceAttr(op.vs, false), destAttr(op.rs, true)]];
+    case 'deleteServer':
+      return [Cmd.DEL_DEST, [serviceAttr(op.vs, false), destAttr(op.rs, false)]];
   }
 }
 
 function errnoName(errno: number): string {
-  const names: Record<number, string> = { 2: 'ENOENT', 3: 'ESRCH', 17: 'EEXIST', 22: 'EINVAL', 1: 'EPERM', 12: 'ENOMEM' };
+  const names: Record<number, string> = {
+    2: 'ENOENT',
+    3: 'ESRCH',
+    17: 'EEXIST',
+    22: 'EINVAL',
+    1: 'EPERM',
+    12: 'ENOMEM',
+  };
   return names[Math.abs(errno)] ?? `errno ${Math.abs(errno)}`;
 }
 
@@ -155,4 +210,3 @@ function describe(op: IpvsOp): string {
   const vs = `${op.vs.protocol} ${op.vs.address}:${op.vs.port}`;
   return 'rs' in op ? `${op.kind} ${vs} -> ${op.rs.address}:${op.rs.port}` : `${op.kind} ${vs}`;
 }
-

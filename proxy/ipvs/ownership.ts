@@ -18,12 +18,16 @@ export interface LinkAddresses {
 
 /** Interface names and IPv4 addresses from `ip -j addr show` (pure). */
 export function parseAddresses(json: string): LinkAddresses {
-  const parsed = JSON.parse(json || '[]') as Array<{ ifname?: string; addr_info?: Array<{ family?: string; local?: string }> }>;
+  const parsed = JSON.parse(json || '[]') as Array<{
+    ifname?: string;
+    addr_info?: Array<{ family?: string; local?: string }>;
+  }>;
   const out: LinkAddresses = { links: new Set(), addresses: [] };
   for (const l of parsed) {
     if (!l.ifname) continue;
     out.links.add(l.ifname);
-    for (const a of l.addr_info ?? []) if (a.family === 'inet' && a.local) out.addresses.push({ ifname: l.ifname, address: a.local });
+    for (const a of l.addr_info ?? [])
+      if (a.family === 'inet' && a.local) out.addresses.push({ ifname: l.ifname, address: a.local });
   }
   return out;
 }
@@ -37,7 +41,9 @@ export interface OwnershipInput {
   nodePortSets: ReadonlyArray<ReadonlyMap<string, ReadonlySet<string>>>;
 }
 
-export function ownership(input: OwnershipInput): (vs: { protocol: Protocol; address: string; port: number }) => boolean {
+export function ownership(
+  input: OwnershipInput,
+): (vs: { protocol: Protocol; address: string; port: number }) => boolean {
   const services = new Set(input.serviceAddresses);
   const nodes = new Set(input.nodeAddresses);
   const ports = new Map<Protocol, Set<string>>();

@@ -8,8 +8,19 @@ import { compareAddresses } from '../../lib/ip.js';
 import { categorizeEndpoints } from '../model/categorize.js';
 import { type Endpoint, endpointsKey, type ProxyState, type ServicePort } from '../model/types.js';
 import {
-  IPSETS, ipPort, KUBE_CLUSTER_IP, KUBE_EXTERNAL_IP, KUBE_EXTERNAL_IP_LOCAL, KUBE_HEALTH_CHECK_NODE_PORT, KUBE_IPVS_IPS,
-  KUBE_LOAD_BALANCER, KUBE_LOAD_BALANCER_FW, KUBE_LOAD_BALANCER_LOCAL, KUBE_LOAD_BALANCER_SOURCE_CIDR, KUBE_LOOP_BACK, nodePortSet,
+  IPSETS,
+  ipPort,
+  KUBE_CLUSTER_IP,
+  KUBE_EXTERNAL_IP,
+  KUBE_EXTERNAL_IP_LOCAL,
+  KUBE_HEALTH_CHECK_NODE_PORT,
+  KUBE_IPVS_IPS,
+  KUBE_LOAD_BALANCER,
+  KUBE_LOAD_BALANCER_FW,
+  KUBE_LOAD_BALANCER_LOCAL,
+  KUBE_LOAD_BALANCER_SOURCE_CIDR,
+  KUBE_LOOP_BACK,
+  nodePortSet,
 } from './ipsets.js';
 import { type IpvsPlan, type IpvsPlanConfig, type RealServer, type VirtualServer, vsKey } from './types.js';
 
@@ -42,7 +53,8 @@ export function planIpvs(state: Pick<ProxyState, 'services' | 'endpoints'>, cfg:
     virtualServers.set(key, vs);
     // Hairpin: an endpoint reaching its own Service may be sent to itself; it must see the
     // node's address as source, or it would answer itself directly and the reply would be lost.
-    for (const rs of vs.realServers) add(KUBE_LOOP_BACK, `${rs.address},${sp.protocol.toLowerCase()}:${rs.port},${rs.address}`);
+    for (const rs of vs.realServers)
+      add(KUBE_LOOP_BACK, `${rs.address},${sp.protocol.toLowerCase()}:${rs.port},${rs.address}`);
   };
 
   // Sorted so that the plan, and what is written from it, does not depend on event order.

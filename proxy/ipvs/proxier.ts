@@ -21,7 +21,15 @@ import { diffIpvs, needsConnectionCounts, stateAfter } from './diff.js';
 import type { ConnectionCounts, KernelVirtualServer } from './ipvsadm.js';
 import { IPVS_JUMP_RULES, missingJumpRules, renderIpvsIptables } from './iptables.js';
 import { diffIpsets, parseIpsetSave } from './ipset-restore.js';
-import { applySysctls, checkIpvsAvailable, DUMMY_INTERFACE, ipBatch, ipsetRestore, ipsetSave, readAddresses } from './kernel.js';
+import {
+  applySysctls,
+  checkIpvsAvailable,
+  DUMMY_INTERFACE,
+  ipBatch,
+  ipsetRestore,
+  ipsetSave,
+  readAddresses,
+} from './kernel.js';
 import { type IpvsBackendKind, type IpvsTable, IpvsadmTable, openIpvsTable } from './table.js';
 import { ownership, parseAddresses } from './ownership.js';
 import { planIpvs } from './planner.js';
@@ -94,7 +102,9 @@ export class IpvsProxier implements Proxier {
     return {
       nodeName: o.nodeName,
       scheduler: o.scheduler,
-      nodePortIPs: o.nodePortCIDRs.length ? candidates.filter((a) => o.nodePortCIDRs.some((c) => cidrContains(c, a))) : candidates,
+      nodePortIPs: o.nodePortCIDRs.length
+        ? candidates.filter((a) => o.nodePortCIDRs.some((c) => cidrContains(c, a)))
+        : candidates,
       clusterCIDR: o.clusterCIDR?.text,
       masqueradeAll: o.masqueradeAll ?? false,
       masqueradeMark: '0x' + (1 << (o.masqueradeBit ?? 14)).toString(16),
@@ -128,7 +138,8 @@ export class IpvsProxier implements Proxier {
       nodeAddresses: k.nodeAddresses,
     };
 
-    for (const d of ch.ipvs.drainStarted) log.info('real server draining: weight 0 until its connections end', { ...d });
+    for (const d of ch.ipvs.drainStarted)
+      log.info('real server draining: weight 0 until its connections end', { ...d });
     for (const d of ch.ipvs.drained) log.info('drained real server deleted', { ...d });
     if (this.opts.conntrack !== false) {
       const deletions = staleConntrack(this.lastState, state, this.opts.nodeName);
@@ -141,10 +152,16 @@ export class IpvsProxier implements Proxier {
   /** A full sync's view of the kernel: addresses, the IPVS table, ipsets and the jump rules. */
   private async readKernel(t0: number): Promise<KernelView> {
     const [addrJson, kernel, ipsetText, builtins] = await Promise.all([
-      readAddresses(), this.table.read(), ipsetSave(), this.opts.iptables.builtinRules(IPVS_JUMP_RULES),
+      readAddresses(),
+      this.table.read(),
+      ipsetSave(),
+      this.opts.iptables.builtinRules(IPVS_JUMP_RULES),
     ]);
     const links = parseAddresses(addrJson);
-    this.opts.log.debug('full sync: kernel state read', { ms: Math.round(performance.now() - t0), virtualServers: kernel.services.size });
+    this.opts.log.debug('full sync: kernel state read', {
+      ms: Math.round(performance.now() - t0),
+      virtualServers: kernel.services.size,
+    });
     return {
       services: kernel.services,
       counts: kernel.counts,
@@ -160,12 +177,19 @@ export class IpvsProxier implements Proxier {
   private async planChanges(state: ProxyState, k: KernelView): Promise<IpvsChanges> {
     const cfg = this.config(k.nodeAddresses);
     const plan = planIpvs(state, cfg);
-    for (const c of plan.conflicts) this.opts.log.warn('two Service ports claim one virtual server; keeping the first', c);
+    for (const c of plan.conflicts)
+      this.opts.log.warn('two Service ports claim one virtual server; keeping the first', c);
 
-    const owned = ownership({ serviceAddresses: [...k.bound, ...plan.boundAddresses], nodeAddresses: k.nodeAddresses, nodePortSets: [k.sets, plan.ipsets] });
+    const owned = ownership({
+      serviceAddresses: [...k.bound, ...plan.boundAddresses],
+      nodeAddresses: k.nodeAddresses,
+      nodePortSets: [k.sets, plan.ipsets],
+    });
     let counts = k.counts;
     if (!counts && needsConnectionCounts(plan.virtualServers, k.services, owned)) {
-      counts = await this.table.readCounts([...k.services.values()].filter((v) => v.realServers.some((r) => r.weight === 0)));
+      counts = await this.table.readCounts(
+        [...k.services.values()].filter((v) => v.realServers.some((r) => r.weight === 0)),
+      );
     }
     return {
       plan,
@@ -209,7 +233,9 @@ export class IpvsProxier implements Proxier {
   /** Switching from iptables mode: its per-Service chains would capture Service traffic before IPVS. */
   private async removeIptablesModeRules(): Promise<void> {
     const chains = await this.opts.iptables.listChains();
-    const leftovers = [...chains.nat].some((c) => isServiceChain(c) || c === 'KUBE-NODEPORTS') || chains.filter.has('KUBE-EXTERNAL-SERVICES');
+    const leftovers =
+      [...chains.nat].some((c) => isServiceChain(c) || c === 'KUBE-NODEPORTS') ||
+      chains.filter.has('KUBE-EXTERNAL-SERVICES');
     if (!leftovers) return;
     this.opts.log.info('removing the iptables mode rules left on this node');
     await cleanupIptablesMode(this.opts.iptables, this.opts.log);
@@ -249,8 +275,17 @@ function syncResult(ch: IpvsChanges, full: boolean, durationMs: number, restores
       draining: ipvs.draining.length,
       ipsetEntries,
     },
-    objectsWritten: ipvs.virtualServersAdded + ipvs.virtualServersEdited + ipvs.virtualServersDeleted + ipvs.realServersAdded + ipvs.realServersDeleted
-      + ipvs.drainStarted.length + addresses.added + addresses.removed + sets.added + sets.deleted,
+    objectsWritten:
+      ipvs.virtualServersAdded +
+      ipvs.virtualServersEdited +
+      ipvs.virtualServersDeleted +
+      ipvs.realServersAdded +
+      ipvs.realServersDeleted +
+      ipvs.drainStarted.length +
+      addresses.added +
+      addresses.removed +
+      sets.added +
+      sets.deleted,
     restores,
   };
 }

@@ -23,7 +23,9 @@ export function parseScheduler(value: string | undefined): string {
   const v = (value ?? '').trim();
   if (v === '') return DEFAULT_SCHEDULER;
   if (!Object.hasOwn(IPVS_SCHEDULERS, v)) {
-    throw new Error(`--ipvs-scheduler: ${JSON.stringify(v)} is not an IPVS scheduler (one of ${Object.keys(IPVS_SCHEDULERS).join(', ')})`);
+    throw new Error(
+      `--ipvs-scheduler: ${JSON.stringify(v)} is not an IPVS scheduler (one of ${Object.keys(IPVS_SCHEDULERS).join(', ')})`,
+    );
   }
   return v;
 }

@@ -3,8 +3,15 @@
 // ipvsadm (`-Sn` to read, one `-R` batch to write) when the netlink binding cannot be loaded.
 import type { Logger } from '../../lib/log.js';
 import type { IpvsOp } from './diff.js';
-import { type ConnectionCounts, type KernelVirtualServer, parseIpvsadmList, parseIpvsadmSave, renderIpvsadm } from './ipvsadm.js';
+import {
+  type ConnectionCounts,
+  type KernelVirtualServer,
+  parseIpvsadmList,
+  parseIpvsadmSave,
+  renderIpvsadm,
+} from './ipvsadm.js';
 import { ipvsList, ipvsRestore, ipvsSave } from './kernel.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export type IpvsBackendKind = 'netlink' | 'ipvsadm';
 
@@ -51,7 +58,7 @@ export async function openIpvsTable(log: Logger, prefer: IpvsBackendKind = 'netl
       }
       log.warn('the IPVS generic netlink family is not reachable; programming IPVS with ipvsadm');
     } catch (e) {
-      log.warn('generic netlink is unavailable; programming IPVS with ipvsadm', { error: (e as Error).message });
+      log.warn('generic netlink is unavailable; programming IPVS with ipvsadm', { error: errorMessage(e) });
     }
   }
   return new IpvsadmTable();

@@ -30,11 +30,17 @@ export function usesLocalEndpoints(sp: ServicePort): boolean {
   return sp.internalPolicyLocal || sp.externalPolicyLocal;
 }
 
-export function categorizeEndpoints(sp: ServicePort, endpoints: readonly Endpoint[], nodeName: string): CategorizedEndpoints {
+export function categorizeEndpoints(
+  sp: ServicePort,
+  endpoints: readonly Endpoint[],
+  nodeName: string,
+): CategorizedEndpoints {
   const all = usable(endpoints);
   const hasAny = all.length > 0;
   const cluster = usesClusterEndpoints(sp) ? all : [];
-  const local = usesLocalEndpoints(sp) ? usable(endpoints.filter((e) => e.nodeName !== '' && e.nodeName === nodeName)) : [];
+  const local = usesLocalEndpoints(sp)
+    ? usable(endpoints.filter((e) => e.nodeName !== '' && e.nodeName === nodeName))
+    : [];
   if (local.length === 0) return { cluster, local, reachable: cluster, hasAny };
   if (cluster.length === 0) return { cluster, local, reachable: local, hasAny };
   const seen = new Set(cluster.map((e) => `${e.ip}:${e.port}`));

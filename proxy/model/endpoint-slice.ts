@@ -24,16 +24,32 @@ export function parseEndpointSlice(slice: V1EndpointSlice): ParsedSlice {
   const errors: FieldError[] = [];
   const namespace = slice.metadata?.namespace ?? 'default';
   const name = slice.metadata?.name;
-  if (!isDNS1123Label(namespace)) errors.push({ field: 'metadata.namespace', reason: `${JSON.stringify(namespace)} is not a DNS-1123 label` });
-  if (!isDNS1123Subdomain(name)) errors.push({ field: 'metadata.name', reason: `${JSON.stringify(name)} is not a DNS-1123 subdomain` });
-  const key = errors.length === 0 ? `${namespace}/${name}` : typeof name === 'string' ? `${namespace}/${name}` : undefined;
+  if (!isDNS1123Label(namespace))
+    errors.push({ field: 'metadata.namespace', reason: `${JSON.stringify(namespace)} is not a DNS-1123 label` });
+  if (!isDNS1123Subdomain(name))
+    errors.push({ field: 'metadata.name', reason: `${JSON.stringify(name)} is not a DNS-1123 subdomain` });
+  const key =
+    errors.length === 0 ? `${namespace}/${name}` : typeof name === 'string' ? `${namespace}/${name}` : undefined;
   const svcName = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
-  if (!isDNS1123Label(svcName)) errors.push({ field: `metadata.labels["${SERVICE_NAME_LABEL}"]`, reason: svcName === undefined ? 'missing: the slice names no Service' : `${JSON.stringify(svcName)} is not a Service name` });
+  if (!isDNS1123Label(svcName))
+    errors.push({
+      field: `metadata.labels["${SERVICE_NAME_LABEL}"]`,
+      reason:
+        svcName === undefined
+          ? 'missing: the slice names no Service'
+          : `${JSON.stringify(svcName)} is not a Service name`,
+    });
   const service = isDNS1123Label(svcName) ? `${namespace}/${svcName}` : undefined;
   const ports = new Map<string, Endpoint[]>();
   if (errors.length) return { key, service, ports, errors };
   if (slice.addressType !== 'IPv4') {
-    return { key, service, ports, errors, ignoredReason: `addressType ${slice.addressType} is not handled (IPv4 only)` };
+    return {
+      key,
+      service,
+      ports,
+      errors,
+      ignoredReason: `addressType ${slice.addressType} is not handled (IPv4 only)`,
+    };
   }
 
   const endpoints: Endpoint[] = [];
@@ -52,10 +68,17 @@ export function parseEndpointSlice(slice: V1EndpointSlice): ParsedSlice {
   for (const [p, f] of listItems<DiscoveryV1EndpointPort>(errors, 'ports', slice.ports)) {
     const portName = p.name ?? '';
     const protocol = (p.protocol ?? 'TCP') as Protocol;
-    if (portName !== '' && !isPortName(portName)) errors.push({ field: `${f}.name`, reason: `${JSON.stringify(portName)} is not a valid port name` });
-    else if (!PROTOCOLS.includes(protocol)) errors.push({ field: `${f}.protocol`, reason: `${JSON.stringify(p.protocol)} is not TCP, UDP or SCTP` });
-    else if (!isPort(p.port)) errors.push({ field: `${f}.port`, reason: `${JSON.stringify(p.port)} is not a port number (1-65535)` });
-    else ports.set(endpointsKey(servicePortName(namespace, svcName!, portName), protocol), endpoints.map((e) => ({ ...e, port: p.port! })));
+    if (portName !== '' && !isPortName(portName))
+      errors.push({ field: `${f}.name`, reason: `${JSON.stringify(portName)} is not a valid port name` });
+    else if (!PROTOCOLS.includes(protocol))
+      errors.push({ field: `${f}.protocol`, reason: `${JSON.stringify(p.protocol)} is not TCP, UDP or SCTP` });
+    else if (!isPort(p.port))
+      errors.push({ field: `${f}.port`, reason: `${JSON.stringify(p.port)} is not a port number (1-65535)` });
+    else
+      ports.set(
+        endpointsKey(servicePortName(namespace, svcName!, portName), protocol),
+        endpoints.map((e) => ({ ...e, port: p.port! })),
+      );
   }
   if (errors.length) return { key, service, ports: new Map(), errors };
   return { key, service, ports, errors };

@@ -4,7 +4,12 @@
 
 // Addresses and CIDRs are parsed by lib/ip.ts. These names stay exported for the proxy's modules
 // that import them from here (nftables/, tests).
-export { containsAddress as cidrContains, isIPv4, parseIPv4Network as parseCidr, type IPv4Network as Cidr } from '../../lib/ip.js';
+export {
+  containsAddress as cidrContains,
+  isIPv4,
+  parseIPv4Network as parseCidr,
+  type IPv4Network as Cidr,
+} from '../../lib/ip.js';
 
 export function isPort(n: unknown): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 65535;
@@ -23,5 +28,11 @@ export function isDNS1123Subdomain(s: unknown): s is string {
 
 /** IANA_SVC_NAME, what a Service or EndpointSlice port name must be. */
 export function isPortName(s: unknown): s is string {
-  return typeof s === 'string' && s.length <= 15 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(s) && /[a-z]/.test(s) && !s.includes('--');
+  return (
+    typeof s === 'string' &&
+    s.length <= 15 &&
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(s) &&
+    /[a-z]/.test(s) &&
+    !s.includes('--')
+  );
 }

@@ -16,7 +16,11 @@ export interface Applied {
 export type ElementOwners = Map<string, string>;
 
 export function recordOf(plan: ServicePlan, ownedElements: NftElement[]): Applied {
-  return { chains: new Map(plan.chains.map((c) => [c.name, c.rules.join('\n')])), elements: ownedElements, sets: plan.sets };
+  return {
+    chains: new Map(plan.chains.map((c) => [c.name, c.rules.join('\n')])),
+    elements: ownedElements,
+    sets: plan.sets,
+  };
 }
 
 export function affinitySetLine(s: AffinitySet): string {

@@ -31,7 +31,13 @@ export const CLUSTER_IPS = 'cluster-ips';
 export const NODEPORT_IPS = 'nodeport-ips';
 
 /** The maps whose elements Services contribute (keyed by address . protocol . port or protocol . port). */
-export type ElementMap = typeof SERVICE_IPS | typeof SERVICE_NODEPORTS | typeof NO_ENDPOINT_SERVICES | typeof NO_ENDPOINT_NODEPORTS | typeof FIREWALL_IPS | typeof CLUSTER_IPS;
+export type ElementMap =
+  | typeof SERVICE_IPS
+  | typeof SERVICE_NODEPORTS
+  | typeof NO_ENDPOINT_SERVICES
+  | typeof NO_ENDPOINT_NODEPORTS
+  | typeof FIREWALL_IPS
+  | typeof CLUSTER_IPS;
 
 function hashed(name: string): string {
   return `${base32(createHash('sha256').update(name).digest()).slice(0, 8)}-${name}`;

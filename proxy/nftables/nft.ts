@@ -10,7 +10,9 @@ export class NftError extends Error {
     /** The script line nft complained about, when it says which. */
     readonly failedLine?: string,
   ) {
-    super(`nft -f failed: ${stderr.trim().split('\n').slice(0, 3).join(' / ')}${failedLine ? ` (input: ${failedLine.slice(0, 300)})` : ''}`);
+    super(
+      `nft -f failed: ${stderr.trim().split('\n').slice(0, 3).join(' / ')}${failedLine ? ` (input: ${failedLine.slice(0, 300)})` : ''}`,
+    );
     this.name = 'NftError';
   }
 }
@@ -34,10 +36,14 @@ export async function nftApply(script: string): Promise<void> {
 export async function checkNftables(): Promise<string | undefined> {
   const probe = `kubenode-probe-${process.pid}`;
   try {
-    await run('nft', ['-f', '-'], { input: `add table ${FAMILY} ${probe}\ndelete table ${FAMILY} ${probe}\n`, timeoutMs: 30_000 });
+    await run('nft', ['-f', '-'], {
+      input: `add table ${FAMILY} ${probe}\ndelete table ${FAMILY} ${probe}\n`,
+      timeoutMs: 30_000,
+    });
     return undefined;
   } catch (e) {
-    if (e instanceof MissingProgramError) return `nft is not installed (apt-get install nftables); or use --proxy-mode iptables`;
+    if (e instanceof MissingProgramError)
+      return `nft is not installed (apt-get install nftables); or use --proxy-mode iptables`;
     const detail = e instanceof ExecError ? e.result.stderr.trim().split('\n')[0] : String(e);
     return `nf_tables is not usable here (creating a test table failed: ${detail}); load the nf_tables module or use --proxy-mode iptables`;
   }
@@ -105,6 +111,10 @@ export async function deleteTables(): Promise<void> {
  * refuses when the table is missing, and it reads nothing but the list of tables.
  */
 export async function tableExists(): Promise<boolean> {
-  const r = await run('nft', ['-f', '-'], { input: `add chain ${FAMILY} ${TABLE} services\n`, allowFailure: true, timeoutMs: 30_000 }).catch(() => undefined);
+  const r = await run('nft', ['-f', '-'], {
+    input: `add chain ${FAMILY} ${TABLE} services\n`,
+    allowFailure: true,
+    timeoutMs: 30_000,
+  }).catch(() => undefined);
   return r !== undefined && r.code === 0;
 }

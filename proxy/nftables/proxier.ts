@@ -57,8 +57,16 @@ export class NftablesProxier implements Proxier {
     const needAddrs = o.nodePortCIDRs.length > 0;
     const addrs = needAddrs ? await (o.nodeAddresses ?? nodeIPv4Addresses)() : [];
     return {
-      plan: { nodeName: o.nodeName, clusterCIDR: o.clusterCIDR?.text, masqueradeAll: o.masqueradeAll ?? false, nodeIPs: addrs },
-      skeleton: { masqueradeMark: '0x' + (1 << (o.masqueradeBit ?? 14)).toString(16), nodePortIPs: needAddrs ? addressesInCidrs(addrs, o.nodePortCIDRs) : 'all' },
+      plan: {
+        nodeName: o.nodeName,
+        clusterCIDR: o.clusterCIDR?.text,
+        masqueradeAll: o.masqueradeAll ?? false,
+        nodeIPs: addrs,
+      },
+      skeleton: {
+        masqueradeMark: '0x' + (1 << (o.masqueradeBit ?? 14)).toString(16),
+        nodePortIPs: needAddrs ? addressesInCidrs(addrs, o.nodePortCIDRs) : 'all',
+      },
     };
   }
 
@@ -72,7 +80,12 @@ export class NftablesProxier implements Proxier {
     // A periodic full sync (not the first, not after a failure) rewrites only when it is due or
     // when our table was removed behind our back.
     const periodic = full && !this.needFull && this.known && this.cfg !== undefined;
-    if (periodic && Date.now() - this.lastRewrite < (this.opts.fullRewritePeriodMs ?? FULL_REWRITE_PERIOD_MS) && (await tableExists())) full = false;
+    if (
+      periodic &&
+      Date.now() - this.lastRewrite < (this.opts.fullRewritePeriodMs ?? FULL_REWRITE_PERIOD_MS) &&
+      (await tableExists())
+    )
+      full = false;
     // Until this sync succeeds, the kernel is in an unknown state: the next one must be full.
     this.needFull = true;
     const known = this.known;
@@ -87,8 +100,15 @@ export class NftablesProxier implements Proxier {
       const plans = function* () {
         for (const [svc, ports] of state.services) yield planNftService(svc, ports, state.endpoints, cfg);
       };
-      const out = renderFullSync({ plans: plans(), skeleton: cfgs.skeleton, existingChains: existing.chains, existingSets: existing.sets, maxChainsPerTransaction: this.opts.maxChainsPerTransaction ?? CHAINS_PER_TRANSACTION });
-      for (const c of out.conflicts.slice(0, 10)) this.opts.log.warn('two Services claim one address and port; keeping the first', c);
+      const out = renderFullSync({
+        plans: plans(),
+        skeleton: cfgs.skeleton,
+        existingChains: existing.chains,
+        existingSets: existing.sets,
+        maxChainsPerTransaction: this.opts.maxChainsPerTransaction ?? CHAINS_PER_TRANSACTION,
+      });
+      for (const c of out.conflicts.slice(0, 10))
+        this.opts.log.warn('two Services claim one address and port; keeping the first', c);
       for (const script of out.scripts) {
         await this.apply(script);
         restores++;
@@ -106,7 +126,11 @@ export class NftablesProxier implements Proxier {
       const changes: ServiceChange[] = [];
       for (const svc of state.changed) {
         const ports = state.services.get(svc);
-        changes.push({ service: svc, old: this.applied.get(svc), next: ports ? planNftService(svc, ports, state.endpoints, cfg) : undefined });
+        changes.push({
+          service: svc,
+          old: this.applied.get(svc),
+          next: ports ? planNftService(svc, ports, state.endpoints, cfg) : undefined,
+        });
       }
       const { script, applied, counts } = renderPartialSync(changes, this.owners, this.pending);
       if (script) {
@@ -130,7 +154,13 @@ export class NftablesProxier implements Proxier {
       if (deletions.length) await clearConntrack(deletions, this.opts.log);
     }
     this.lastState = state;
-    return { full, durationMs: performance.now() - t0, rules: { chains: this.chainCount, elements: this.elementCount }, objectsWritten, restores };
+    return {
+      full,
+      durationMs: performance.now() - t0,
+      rules: { chains: this.chainCount, elements: this.elementCount },
+      objectsWritten,
+      restores,
+    };
   }
 
   /** After a successful sync, the chains and sets that exist are exactly those it left. */

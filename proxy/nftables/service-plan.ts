@@ -11,8 +11,19 @@ import { categorizeEndpoints } from '../model/categorize.js';
 import { type Endpoint, endpointsKey, externallyAccessible, type ServicePort } from '../model/types.js';
 import { cidrContains, parseCidr } from '../model/validation.js';
 import {
-  affinitySet, CLUSTER_IPS, type ElementMap, endpointBase, endpointChain, FIREWALL_IPS, MARK_MASQ, NO_ENDPOINT_NODEPORTS,
-  NO_ENDPOINT_SERVICES, portChains, REJECT_CHAIN, SERVICE_IPS, SERVICE_NODEPORTS,
+  affinitySet,
+  CLUSTER_IPS,
+  type ElementMap,
+  endpointBase,
+  endpointChain,
+  FIREWALL_IPS,
+  MARK_MASQ,
+  NO_ENDPOINT_NODEPORTS,
+  NO_ENDPOINT_SERVICES,
+  portChains,
+  REJECT_CHAIN,
+  SERVICE_IPS,
+  SERVICE_NODEPORTS,
 } from './names.js';
 
 export interface NftPlanConfig {
@@ -52,7 +63,12 @@ export interface ServicePlan {
   sets: AffinitySet[];
 }
 
-export function planNftService(service: string, ports: readonly ServicePort[], endpoints: ReadonlyMap<string, readonly Endpoint[]>, cfg: NftPlanConfig): ServicePlan {
+export function planNftService(
+  service: string,
+  ports: readonly ServicePort[],
+  endpoints: ReadonlyMap<string, readonly Endpoint[]>,
+  cfg: NftPlanConfig,
+): ServicePlan {
   const out: ServicePlan = { service, chains: [], elements: [], sets: [] };
   for (const sp of ports) planPort(sp, endpoints.get(endpointsKey(sp.name, sp.protocol)) ?? [], cfg, out);
   // A ClusterIP is one element however many ports the Service has: traffic to a port it does
@@ -115,7 +131,8 @@ function planPort(sp: ServicePort, eps: readonly Endpoint[], cfg: NftPlanConfig,
       // Pods going out to an external IP and back in are subject to neither policy (as if
       // through a real load balancer); the node itself uses a local source address, which
       // endpoints elsewhere cannot answer, so it is masqueraded.
-      if (cfg.clusterCIDR) rules.push(`ip saddr ${cfg.clusterCIDR} goto ${chains.cluster} comment "short-circuit pod traffic"`);
+      if (cfg.clusterCIDR)
+        rules.push(`ip saddr ${cfg.clusterCIDR} goto ${chains.cluster} comment "short-circuit pod traffic"`);
       rules.push(`fib saddr type local jump ${MARK_MASQ} comment "masquerade local traffic"`);
       rules.push(`fib saddr type local goto ${chains.cluster} comment "short-circuit local traffic"`);
     }
@@ -123,7 +140,11 @@ function planPort(sp: ServicePort, eps: readonly Endpoint[], cfg: NftPlanConfig,
     out.chains.push({ name: chains.external, rules });
   }
 
-  if (usesClusterChain) out.chains.push({ name: chains.cluster, rules: [...masqueradeRule(sp, cfg), ...loadBalancing(sp, cluster, bases)] });
+  if (usesClusterChain)
+    out.chains.push({
+      name: chains.cluster,
+      rules: [...masqueradeRule(sp, cfg), ...loadBalancing(sp, cluster, bases)],
+    });
   if (usesLocalChain) out.chains.push({ name: chains.local, rules: loadBalancing(sp, local, bases) });
 
   for (const ep of reachable) {
@@ -159,7 +180,8 @@ function masqueradeRule(sp: ServicePort, cfg: NftPlanConfig): string[] {
  */
 function loadBalancing(sp: ServicePort, eps: readonly Endpoint[], bases: ReadonlyMap<Endpoint, string>): string[] {
   const rules: string[] = [];
-  if (sp.affinityTimeoutSeconds > 0) for (const ep of eps) rules.push(`ip saddr @${affinitySet(bases.get(ep)!)} goto ${endpointChain(bases.get(ep)!)}`);
+  if (sp.affinityTimeoutSeconds > 0)
+    for (const ep of eps) rules.push(`ip saddr @${affinitySet(bases.get(ep)!)} goto ${endpointChain(bases.get(ep)!)}`);
   eps.forEach((ep, i) => {
     const remaining = eps.length - i;
     rules.push(`${remaining > 1 ? `numgen random mod ${remaining} 0 ` : ''}goto ${endpointChain(bases.get(ep)!)}`);

@@ -2,9 +2,23 @@
 // netfilter hooks, the dispatch chain with its verdict-map lookups, the no-endpoint, firewall
 // and ClusterIP checks, masquerading, and the maps and sets Services fill. Pure text.
 import {
-  CLUSTER_IPS, CLUSTER_IPS_CHECK, FAMILY, FIREWALL_CHECK, FIREWALL_IPS, MARK_MASQ, MASQUERADING, NO_ENDPOINT_NODEPORTS,
-  NO_ENDPOINT_SERVICES, NODEPORT_ENDPOINTS_CHECK, NODEPORT_IPS, REJECT_CHAIN, SERVICE_ENDPOINTS_CHECK, SERVICE_IPS,
-  SERVICE_NODEPORTS, SERVICES, TABLE,
+  CLUSTER_IPS,
+  CLUSTER_IPS_CHECK,
+  FAMILY,
+  FIREWALL_CHECK,
+  FIREWALL_IPS,
+  MARK_MASQ,
+  MASQUERADING,
+  NO_ENDPOINT_NODEPORTS,
+  NO_ENDPOINT_SERVICES,
+  NODEPORT_ENDPOINTS_CHECK,
+  NODEPORT_IPS,
+  REJECT_CHAIN,
+  SERVICE_ENDPOINTS_CHECK,
+  SERVICE_IPS,
+  SERVICE_NODEPORTS,
+  SERVICES,
+  TABLE,
 } from './names.js';
 
 /** "ip kubenode": what every command names. */
@@ -30,7 +44,16 @@ const BASE_CHAINS: ReadonlyArray<readonly [string, string, string, number]> = [
 ];
 
 /** Regular chains with fixed names (created first, so Service chains can jump to them). */
-export const FIXED_CHAINS = [SERVICES, MASQUERADING, MARK_MASQ, SERVICE_ENDPOINTS_CHECK, NODEPORT_ENDPOINTS_CHECK, FIREWALL_CHECK, CLUSTER_IPS_CHECK, REJECT_CHAIN];
+export const FIXED_CHAINS = [
+  SERVICES,
+  MASQUERADING,
+  MARK_MASQ,
+  SERVICE_ENDPOINTS_CHECK,
+  NODEPORT_ENDPOINTS_CHECK,
+  FIREWALL_CHECK,
+  CLUSTER_IPS_CHECK,
+  REJECT_CHAIN,
+];
 
 const VIP = 'ipv4_addr . inet_proto . inet_service';
 /** Maps and sets Services fill: name, type, comment. */
@@ -38,7 +61,11 @@ export const MAPS: ReadonlyArray<readonly [string, string, string]> = [
   [SERVICE_IPS, `${VIP} : verdict`, 'ClusterIP, ExternalIP and LoadBalancer IP traffic'],
   [SERVICE_NODEPORTS, 'inet_proto . inet_service : verdict', 'NodePort traffic'],
   [NO_ENDPOINT_SERVICES, `${VIP} : verdict`, 'vmap to drop or reject packets to services with no endpoints'],
-  [NO_ENDPOINT_NODEPORTS, 'inet_proto . inet_service : verdict', 'vmap to drop or reject packets to service nodeports with no endpoints'],
+  [
+    NO_ENDPOINT_NODEPORTS,
+    'inet_proto . inet_service : verdict',
+    'vmap to drop or reject packets to service nodeports with no endpoints',
+  ],
   [FIREWALL_IPS, `${VIP} : verdict`, 'destinations that are subject to LoadBalancerSourceRanges'],
   [CLUSTER_IPS, 'ipv4_addr', 'Active ClusterIPs'],
 ];
@@ -69,9 +96,13 @@ export function prelude(): string {
 /** Create-or-reset of the whole fixed part, with the Services' maps and sets emptied. */
 export function skeleton(cfg: SkeletonConfig): string {
   const out: string[] = [prelude()];
-  for (const [name, type, hook, prio] of BASE_CHAINS) out.push(`add chain ${T} ${name} { type ${type} hook ${hook} priority ${prio} ; }\nflush chain ${T} ${name}\n`);
+  for (const [name, type, hook, prio] of BASE_CHAINS)
+    out.push(`add chain ${T} ${name} { type ${type} hook ${hook} priority ${prio} ; }\nflush chain ${T} ${name}\n`);
   for (const c of FIXED_CHAINS) out.push(`flush chain ${T} ${c}\n`);
-  for (const [name, type, comment] of MAPS) out.push(`add ${type.includes(':') ? 'map' : 'set'} ${T} ${name} { type ${type} ; comment "${comment}" ; }\nflush ${type.includes(':') ? 'map' : 'set'} ${T} ${name}\n`);
+  for (const [name, type, comment] of MAPS)
+    out.push(
+      `add ${type.includes(':') ? 'map' : 'set'} ${T} ${name} { type ${type} ; comment "${comment}" ; }\nflush ${type.includes(':') ? 'map' : 'set'} ${T} ${name}\n`,
+    );
   const rules = new Map<string, string[]>();
   const rule = (chain: string, r: string) => {
     let l = rules.get(chain);
@@ -114,7 +145,8 @@ export function skeleton(cfg: SkeletonConfig): string {
     nodePortMatch = 'fib daddr type local ip daddr != 127.0.0.0/8';
   } else {
     out.push(`flush set ${T} ${NODEPORT_IPS}\n`);
-    if (cfg.nodePortIPs.length) out.push(`add set ${T} ${NODEPORT_IPS} { type ipv4_addr ; elements = { ${cfg.nodePortIPs.join(', ')} } ; }\n`);
+    if (cfg.nodePortIPs.length)
+      out.push(`add set ${T} ${NODEPORT_IPS} { type ipv4_addr ; elements = { ${cfg.nodePortIPs.join(', ')} } ; }\n`);
     nodePortMatch = `ip daddr @${NODEPORT_IPS}`;
   }
   rule(SERVICES, `${nodePortMatch} meta l4proto . th dport vmap @${SERVICE_NODEPORTS}`);

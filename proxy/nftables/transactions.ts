@@ -42,8 +42,12 @@ function byMap(elements: readonly NftElement[], text: (e: NftElement) => string)
   return out;
 }
 
-const addElements = (elements: readonly NftElement[]) => [...byMap(elements, elementText)].map(([map, items]) => elementsBlock(map, items)).join('');
-const deleteElements = (elements: readonly NftElement[]) => [...byMap(elements, (e) => e.key)].map(([map, keys]) => `delete element ${T} ${map} { ${keys.join(', ')} }\n`).join('');
+const addElements = (elements: readonly NftElement[]) =>
+  [...byMap(elements, elementText)].map(([map, items]) => elementsBlock(map, items)).join('');
+const deleteElements = (elements: readonly NftElement[]) =>
+  [...byMap(elements, (e) => e.key)]
+    .map(([map, keys]) => `delete element ${T} ${map} { ${keys.join(', ')} }\n`)
+    .join('');
 
 export interface FullSyncInput {
   plans: Iterable<ServicePlan>;
@@ -90,7 +94,8 @@ export function renderFullSync(input: FullSyncInput): FullSyncOutput {
       activeSets.add(s.name);
       // A set's timeout cannot be changed in place: replaced, once this Service's chains (its
       // only users) have been emptied above.
-      if (input.existingSets.has(s.name) && input.existingSets.get(s.name) !== s.timeoutSeconds) chunk.push(`delete set ${T} ${s.name}\n`);
+      if (input.existingSets.has(s.name) && input.existingSets.get(s.name) !== s.timeoutSeconds)
+        chunk.push(`delete set ${T} ${s.name}\n`);
       chunk.push(affinitySetLine(s));
     }
     for (const c of plan.chains) {
@@ -174,7 +179,11 @@ function changeChains({ old, next }: ServiceChange, parts: PartialParts, pending
 }
 
 /** The elements of one changed Service: what it no longer owns goes, what it wants and nobody owns comes. */
-function changeElements({ service, old, next }: ServiceChange, parts: PartialParts, owners: ElementOwners): NftElement[] {
+function changeElements(
+  { service, old, next }: ServiceChange,
+  parts: PartialParts,
+  owners: ElementOwners,
+): NftElement[] {
   const oldEls = new Map((old?.elements ?? []).map((e) => [`${e.map} ${e.key}`, e]));
   const wanted = new Map((next?.elements ?? []).map((e) => [`${e.map} ${e.key}`, e]));
   const kept: NftElement[] = [];
@@ -198,8 +207,19 @@ function changeElements({ service, old, next }: ServiceChange, parts: PartialPar
 }
 
 /** One transaction for the changed Services, or '' when nothing in the kernel changes. `pending` and `owners` are updated. */
-export function renderPartialSync(changes: Iterable<ServiceChange>, owners: ElementOwners, pending: Pending): { script: string; applied: Map<string, Applied | undefined>; counts: SyncCounts } {
-  const parts: PartialParts = { addSets: [], newChains: [], bodies: [], delElements: [], addElements: [], counts: { chainsWritten: 0, chainsDeleted: 0, elementsWritten: 0 } };
+export function renderPartialSync(
+  changes: Iterable<ServiceChange>,
+  owners: ElementOwners,
+  pending: Pending,
+): { script: string; applied: Map<string, Applied | undefined>; counts: SyncCounts } {
+  const parts: PartialParts = {
+    addSets: [],
+    newChains: [],
+    bodies: [],
+    delElements: [],
+    addElements: [],
+    counts: { chainsWritten: 0, chainsDeleted: 0, elementsWritten: 0 },
+  };
   const applied = new Map<string, Applied | undefined>();
   for (const change of changes) {
     changeChains(change, parts, pending);
@@ -218,8 +238,12 @@ export function renderPartialSync(changes: Iterable<ServiceChange>, owners: Elem
   }
   // New sets and chains exist before anything refers to them; references go before the
   // chains and sets they point to are deleted, all within this one transaction.
-  const script = parts.addSets.join('') + parts.newChains.join('') + parts.bodies.join('') + deleteElements(parts.delElements) + addElements(parts.addElements) + deletes.join('');
+  const script =
+    parts.addSets.join('') +
+    parts.newChains.join('') +
+    parts.bodies.join('') +
+    deleteElements(parts.delElements) +
+    addElements(parts.addElements) +
+    deletes.join('');
   return { script, applied, counts: parts.counts };
 }
-
-

@@ -28,6 +28,13 @@ export class ProxyHealth {
     }
     const ok = this.healthy();
     res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff' });
-    res.end(JSON.stringify({ lastUpdated: this.lastSynced?.toISOString() ?? '', currentTime: this.now().toISOString(), nodeEligible: true, healthy: ok }) + '\n');
+    res.end(
+      JSON.stringify({
+        lastUpdated: this.lastSynced?.toISOString() ?? '',
+        currentTime: this.now().toISOString(),
+        nodeEligible: true,
+        healthy: ok,
+      }) + '\n',
+    );
   };
 }

@@ -23,16 +23,31 @@ class Histogram {
   }
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    BUCKETS.forEach((b, i) => lines.push(`${this.name}_bucket{le="${+b.toPrecision(6)}"} ${this.counts[i]}`));
-    lines.push(`${this.name}_bucket{le="+Inf"} ${this.count}`, `${this.name}_sum ${this.sum}`, `${this.name}_count ${this.count}`);
+    BUCKETS.forEach((b, i) => {
+      lines.push(`${this.name}_bucket{le="${+b.toPrecision(6)}"} ${this.counts[i]}`);
+    });
+    lines.push(
+      `${this.name}_bucket{le="+Inf"} ${this.count}`,
+      `${this.name}_sum ${this.sum}`,
+      `${this.name}_count ${this.count}`,
+    );
     return lines.join('\n') + '\n';
   }
 }
 
 export class ProxyMetrics {
-  readonly syncDuration = new Histogram('kubeproxy_sync_proxy_rules_duration_seconds', 'SyncProxyRules latency in seconds');
-  readonly fullSyncDuration = new Histogram('kubeproxy_sync_full_proxy_rules_duration_seconds', 'Full SyncProxyRules latency in seconds');
-  readonly partialSyncDuration = new Histogram('kubeproxy_sync_partial_proxy_rules_duration_seconds', 'Partial SyncProxyRules latency in seconds');
+  readonly syncDuration = new Histogram(
+    'kubeproxy_sync_proxy_rules_duration_seconds',
+    'SyncProxyRules latency in seconds',
+  );
+  readonly fullSyncDuration = new Histogram(
+    'kubeproxy_sync_full_proxy_rules_duration_seconds',
+    'Full SyncProxyRules latency in seconds',
+  );
+  readonly partialSyncDuration = new Histogram(
+    'kubeproxy_sync_partial_proxy_rules_duration_seconds',
+    'Partial SyncProxyRules latency in seconds',
+  );
   private lastSync = 0;
   private lastQueued = 0;
   private rules: Record<string, number> = {};
@@ -67,13 +82,38 @@ export class ProxyMetrics {
       this.syncDuration.render(),
       this.fullSyncDuration.render(),
       this.partialSyncDuration.render(),
-      g('kubeproxy_sync_proxy_rules_last_timestamp_seconds', 'The last time proxy rules were successfully synced', 'gauge', [['', this.lastSync]]),
-      g('kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds', 'The last time a sync of proxy rules was queued', 'gauge', [['', this.lastQueued]]),
-      g(`kubeproxy_sync_proxy_rules_${this.mode}_total`, 'Number of proxy rules programmed, by table', 'gauge', Object.entries(this.rules).map(([t, n]) => [`{table="${t}"}`, n])),
-      g(`kubeproxy_sync_proxy_rules_${this.mode}_restore_failures_total`, 'Syncs whose kernel programming failed', 'counter', [['', this.failures]]),
-      g('kubenode_proxy_syncs_total', 'Syncs completed, by kind', 'counter', [['{kind="full"}', this.syncs.full], ['{kind="partial"}', this.syncs.partial]]),
+      g(
+        'kubeproxy_sync_proxy_rules_last_timestamp_seconds',
+        'The last time proxy rules were successfully synced',
+        'gauge',
+        [['', this.lastSync]],
+      ),
+      g(
+        'kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds',
+        'The last time a sync of proxy rules was queued',
+        'gauge',
+        [['', this.lastQueued]],
+      ),
+      g(
+        `kubeproxy_sync_proxy_rules_${this.mode}_total`,
+        'Number of proxy rules programmed, by table',
+        'gauge',
+        Object.entries(this.rules).map(([t, n]) => [`{table="${t}"}`, n]),
+      ),
+      g(
+        `kubeproxy_sync_proxy_rules_${this.mode}_restore_failures_total`,
+        'Syncs whose kernel programming failed',
+        'counter',
+        [['', this.failures]],
+      ),
+      g('kubenode_proxy_syncs_total', 'Syncs completed, by kind', 'counter', [
+        ['{kind="full"}', this.syncs.full],
+        ['{kind="partial"}', this.syncs.partial],
+      ]),
       g('kubenode_proxy_services', 'Services the proxy knows', 'gauge', [['', this.objects.services]]),
-      g('kubenode_proxy_endpointslices', 'EndpointSlices the proxy knows', 'gauge', [['', this.objects.endpointSlices]]),
+      g('kubenode_proxy_endpointslices', 'EndpointSlices the proxy knows', 'gauge', [
+        ['', this.objects.endpointSlices],
+      ]),
       g('process_resident_memory_bytes', 'Resident memory size in bytes', 'gauge', [['', process.memoryUsage.rss()]]),
     ].join('');
   }

@@ -4,18 +4,23 @@
 // so an external load balancer only sends traffic to nodes that can serve it locally.
 import type { Server } from 'node:http';
 import type { Logger } from '../../lib/log.js';
-import { type ProxyState } from '../model/types.js';
+import type { ProxyState } from '../model/types.js';
 import { close, listen } from './bind.js';
+import { errorMessage } from '../../lib/errors.js';
 
 /** Service -> (health check port, local ready endpoint count), from the state (pure). */
-export function serviceHealthTargets(state: Pick<ProxyState, 'services' | 'endpoints'>, nodeName: string): Map<string, { port: number; localEndpoints: number }> {
+export function serviceHealthTargets(
+  state: Pick<ProxyState, 'services' | 'endpoints'>,
+  nodeName: string,
+): Map<string, { port: number; localEndpoints: number }> {
   const out = new Map<string, { port: number; localEndpoints: number }>();
   for (const [svc, ports] of state.services) {
     const hc = ports.find((p) => p.healthCheckNodePort > 0)?.healthCheckNodePort;
     if (!hc) continue;
     const local = new Set<string>();
     for (const p of ports) {
-      for (const e of state.endpoints.get(`${p.name}/${p.protocol}`) ?? []) if (e.ready && e.nodeName === nodeName) local.add(`${e.ip}:${e.port}`);
+      for (const e of state.endpoints.get(`${p.name}/${p.protocol}`) ?? [])
+        if (e.ready && e.nodeName === nodeName) local.add(`${e.ip}:${e.port}`);
     }
     out.set(svc, { port: hc, localEndpoints: local.size });
   }
@@ -57,14 +62,30 @@ export class ServiceHealthServer {
       const hosts = this.hosts().length ? this.hosts() : ['0.0.0.0'];
       for (const host of hosts) {
         try {
-          entry.servers.push(await listen((_req, res) => {
-            const n = entry.localEndpoints;
-            res.writeHead(n > 0 ? 200 : 503, { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff', 'X-Load-Balancing-Endpoint-Weight': String(n) });
-            res.end(JSON.stringify({ service: { namespace, name }, localEndpoints: n, serviceProxyHealthy: true }) + '\n');
-          }, host, t.port));
+          entry.servers.push(
+            await listen(
+              (_req, res) => {
+                const n = entry.localEndpoints;
+                res.writeHead(n > 0 ? 200 : 503, {
+                  'Content-Type': 'application/json',
+                  'X-Content-Type-Options': 'nosniff',
+                  'X-Load-Balancing-Endpoint-Weight': String(n),
+                });
+                res.end(
+                  JSON.stringify({ service: { namespace, name }, localEndpoints: n, serviceProxyHealthy: true }) + '\n',
+                );
+              },
+              host,
+              t.port,
+            ),
+          );
           this.log.info('health check node port opened', { service: svc, address: `${host}:${t.port}` });
         } catch (err) {
-          this.log.error('cannot open health check node port', { service: svc, address: `${host}:${t.port}`, error: (err as Error).message });
+          this.log.error('cannot open health check node port', {
+            service: svc,
+            address: `${host}:${t.port}`,
+            error: errorMessage(err),
+          });
         }
       }
     }

@@ -37,11 +37,23 @@ export class ApiserverSource implements Source {
     const watch = new k8s.Watch(kc);
     // ListWatch is what makeInformer builds; made directly (autoStart false) so that start()
     // is ours to call and the resource version tells whether the first list succeeded.
-    const services = new k8s.ListWatch<V1Service>('/api/v1/services', watch, () => core.listServiceForAllNamespaces({ labelSelector: LABEL_SELECTOR }), false, LABEL_SELECTOR);
+    const services = new k8s.ListWatch<V1Service>(
+      '/api/v1/services',
+      watch,
+      () => core.listServiceForAllNamespaces({ labelSelector: LABEL_SELECTOR }),
+      false,
+      LABEL_SELECTOR,
+    );
     services.on('add', (o) => h.serviceUpdated(o));
     services.on('update', (o) => h.serviceUpdated(o));
     services.on('delete', (o) => h.serviceDeleted(o));
-    const slices = new k8s.ListWatch<V1EndpointSlice>('/apis/discovery.k8s.io/v1/endpointslices', watch, () => discovery.listEndpointSliceForAllNamespaces({ labelSelector: LABEL_SELECTOR }), false, LABEL_SELECTOR);
+    const slices = new k8s.ListWatch<V1EndpointSlice>(
+      '/apis/discovery.k8s.io/v1/endpointslices',
+      watch,
+      () => discovery.listEndpointSliceForAllNamespaces({ labelSelector: LABEL_SELECTOR }),
+      false,
+      LABEL_SELECTOR,
+    );
     slices.on('add', (o) => h.endpointSliceUpdated(o));
     slices.on('update', (o) => h.endpointSliceUpdated(o));
     slices.on('delete', (o) => h.endpointSliceDeleted(o));
@@ -51,7 +63,10 @@ export class ApiserverSource implements Source {
     // Rules stay as they are meanwhile.
     const listed = new Set<string>();
     const lastError = new Map<string, string>();
-    for (const [inf, what] of [[services, 'Services'], [slices, 'EndpointSlices']] as const) {
+    for (const [inf, what] of [
+      [services, 'Services'],
+      [slices, 'EndpointSlices'],
+    ] as const) {
       let delay = 1000;
       (inf as InformerLike<KubernetesObject>).on('connect', () => {
         delay = 1000;
@@ -71,8 +86,20 @@ export class ApiserverSource implements Source {
     }
     // start() resolves once the initial list has been delivered.
     await Promise.all([
-      startWithRetry(services, 'Services', this.log, () => this.stopped, () => lastError.get('Services')).then(() => listed.add('Services')),
-      startWithRetry(slices, 'EndpointSlices', this.log, () => this.stopped, () => lastError.get('EndpointSlices')).then(() => listed.add('EndpointSlices')),
+      startWithRetry(
+        services,
+        'Services',
+        this.log,
+        () => this.stopped,
+        () => lastError.get('Services'),
+      ).then(() => listed.add('Services')),
+      startWithRetry(
+        slices,
+        'EndpointSlices',
+        this.log,
+        () => this.stopped,
+        () => lastError.get('EndpointSlices'),
+      ).then(() => listed.add('EndpointSlices')),
     ]);
     if (this.stopped) return;
     h.synced();
@@ -90,11 +117,24 @@ export class ApiserverSource implements Source {
  * its error callbacks and resolves anyway; a resource version is only set by a successful one).
  * Until then the proxy must not sync: an empty picture would remove every Service's rules.
  */
-async function startWithRetry(inf: { start(): Promise<void>; latestResourceVersion(): string }, what: string, log: Logger, stopped: () => boolean, lastError: () => string | undefined): Promise<void> {
+async function startWithRetry(
+  inf: { start(): Promise<void>; latestResourceVersion(): string },
+  what: string,
+  log: Logger,
+  stopped: () => boolean,
+  lastError: () => string | undefined,
+): Promise<void> {
   for (let delay = 1000; !stopped(); delay = Math.min(delay * 2, 30_000)) {
-    const error = await inf.start().then(() => undefined, (e: unknown) => describe(e));
+    const error = await inf.start().then(
+      () => undefined,
+      (e: unknown) => describe(e),
+    );
     if (!error && inf.latestResourceVersion() !== '') return;
-    log.warn('initial list failed; retrying', { resource: what, error: error ?? lastError() ?? 'list failed', retryInMs: delay });
+    log.warn('initial list failed; retrying', {
+      resource: what,
+      error: error ?? lastError() ?? 'list failed',
+      retryInMs: delay,
+    });
     await new Promise((r) => setTimeout(r, delay));
   }
 }

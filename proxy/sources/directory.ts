@@ -27,7 +27,8 @@ const MANIFEST = /\.(ya?ml|json)$/;
  */
 export const MAX_MANIFEST_BYTES = 3 * 1024 * 1024;
 
-export const tooLarge = (file: string, bytes: number) => `${file}: ${bytes} bytes is more than the ${MAX_MANIFEST_BYTES} bytes a manifest may have (the apiserver's request limit); not read, its previous objects are kept`;
+export const tooLarge = (file: string, bytes: number) =>
+  `${file}: ${bytes} bytes is more than the ${MAX_MANIFEST_BYTES} bytes a manifest may have (the apiserver's request limit); not read, its previous objects are kept`;
 
 export class DirectorySource implements Source {
   private readonly files = new Map<string, FileState>();
@@ -102,7 +103,8 @@ export class DirectorySource implements Source {
       try {
         const { size } = await stat(join(this.dir, name));
         if (size > MAX_MANIFEST_BYTES) {
-          if (this.oversized.get(name) !== size) this.log.error('bad manifest skipped', { dir: this.dir, reason: tooLarge(name, size) });
+          if (this.oversized.get(name) !== size)
+            this.log.error('bad manifest skipped', { dir: this.dir, reason: tooLarge(name, size) });
           this.oversized.set(name, size);
           continue;
         }
@@ -122,7 +124,8 @@ export class DirectorySource implements Source {
       const objects = new Map<string, ManifestObject>();
       for (const o of parsed.objects) {
         const key = objectKey(o);
-        if (objects.has(key)) this.log.error('bad manifest skipped', { reason: `${name}: ${key} is defined twice; the first one is used` });
+        if (objects.has(key))
+          this.log.error('bad manifest skipped', { reason: `${name}: ${key} is defined twice; the first one is used` });
         else objects.set(key, o);
       }
       this.replaceFile(name, { digest, objects });
@@ -150,7 +153,10 @@ export class DirectorySource implements Source {
       if (o.kind === 'Service') h?.serviceUpdated(o.obj);
       else h?.endpointSliceUpdated(o.obj);
       // The trackers keep what they need; the whole object is not worth 10,000 copies here.
-      next!.objects.set(key, { kind: o.kind, obj: { metadata: { name: o.obj.metadata?.name, namespace: o.obj.metadata?.namespace } } } as ManifestObject);
+      next!.objects.set(key, {
+        kind: o.kind,
+        obj: { metadata: { name: o.obj.metadata?.name, namespace: o.obj.metadata?.namespace } },
+      } as ManifestObject);
     }
   }
 }

@@ -4,6 +4,7 @@
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { Composer, Parser } from 'yaml';
 import { truncate } from '../../lib/truncate.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export type ManifestObject = { kind: 'Service'; obj: V1Service } | { kind: 'EndpointSlice'; obj: V1EndpointSlice };
 
@@ -35,7 +36,7 @@ export function parseManifest(file: string, text: string): ParsedManifest {
       collect(JSON.parse(JSON.stringify(doc.toJS())) as unknown, where, objects, errors);
     }
   } catch (e) {
-    return { objects, errors: [`${file}: not YAML: ${(e as Error).message}`], unreadable: true };
+    return { objects, errors: [`${file}: not YAML: ${errorMessage(e)}`], unreadable: true };
   }
   return { objects, errors, unreadable: index > 0 && readable === 0 };
 }
@@ -51,10 +52,16 @@ function collect(value: unknown, where: string, objects: ManifestObject[], error
     }
     const kind = item.kind;
     const api = item.apiVersion;
-    const name = isObject(item.metadata) ? `${shown(item.metadata.namespace ?? 'default')}/${shown(item.metadata.name)}` : '(no metadata)';
+    const name = isObject(item.metadata)
+      ? `${shown(item.metadata.namespace ?? 'default')}/${shown(item.metadata.name)}`
+      : '(no metadata)';
     if (kind === 'Service' && (api === 'v1' || api === undefined)) objects.push({ kind, obj: item as V1Service });
-    else if (kind === 'EndpointSlice' && (api === 'discovery.k8s.io/v1' || api === undefined)) objects.push({ kind, obj: item as V1EndpointSlice });
-    else errors.push(`${at}: ${shown(kind)} ${name} (apiVersion ${shown(api)}) is not a v1 Service or discovery.k8s.io/v1 EndpointSlice; skipped`);
+    else if (kind === 'EndpointSlice' && (api === 'discovery.k8s.io/v1' || api === undefined))
+      objects.push({ kind, obj: item as V1EndpointSlice });
+    else
+      errors.push(
+        `${at}: ${shown(kind)} ${name} (apiVersion ${shown(api)}) is not a v1 Service or discovery.k8s.io/v1 EndpointSlice; skipped`,
+      );
   });
 }
 

@@ -35,7 +35,11 @@ export class ChangeTracker {
     const parsed = parseService(obj);
     if (parsed.errors.length > 0) {
       // Keep whatever was valid before: a typo must not tear down a working Service.
-      this.log.error('Service rejected', { object: `Service ${parsed.key ?? '(unnamed)'}`, errors: parsed.errors.map((e) => `${e.field}: ${e.reason}`), kept: parsed.key !== undefined && this.services.has(parsed.key) ? 'previous version' : 'nothing' });
+      this.log.error('Service rejected', {
+        object: `Service ${parsed.key ?? '(unnamed)'}`,
+        errors: parsed.errors.map((e) => `${e.field}: ${e.reason}`),
+        kept: parsed.key !== undefined && this.services.has(parsed.key) ? 'previous version' : 'nothing',
+      });
       return;
     }
     const key = parsed.key!;
@@ -65,7 +69,11 @@ export class ChangeTracker {
   updateEndpointSlice(obj: V1EndpointSlice): void {
     const parsed = parseEndpointSlice(obj);
     if (parsed.errors.length > 0) {
-      this.log.error('EndpointSlice rejected', { object: `EndpointSlice ${parsed.key ?? '(unnamed)'}`, errors: parsed.errors.map((e) => `${e.field}: ${e.reason}`), kept: parsed.key !== undefined && this.slices.has(parsed.key) ? 'previous version' : 'nothing' });
+      this.log.error('EndpointSlice rejected', {
+        object: `EndpointSlice ${parsed.key ?? '(unnamed)'}`,
+        errors: parsed.errors.map((e) => `${e.field}: ${e.reason}`),
+        kept: parsed.key !== undefined && this.slices.has(parsed.key) ? 'previous version' : 'nothing',
+      });
       return;
     }
     const key = parsed.key!;
@@ -87,10 +95,13 @@ export class ChangeTracker {
   }
 
   deleteEndpointSlice(obj: V1EndpointSlice | string): void {
-    const key = typeof obj === 'string' ? obj : (() => {
-      const n = obj.metadata?.name;
-      return n ? `${obj.metadata?.namespace ?? 'default'}/${n}` : undefined;
-    })();
+    const key =
+      typeof obj === 'string'
+        ? obj
+        : (() => {
+            const n = obj.metadata?.name;
+            return n ? `${obj.metadata?.namespace ?? 'default'}/${n}` : undefined;
+          })();
     if (key) this.removeSlice(key);
   }
 
@@ -169,7 +180,10 @@ export class ChangeTracker {
     for (const svc of changed) {
       const slices = this.slicesByService.get(svc);
       if (!this.services.has(svc) && slices && slices.size > 0) {
-        this.log.warn('EndpointSlice for a Service that does not exist; its endpoints are ignored until the Service appears', { object: [...slices].map((s) => `EndpointSlice ${s}`).join(', '), service: svc });
+        this.log.warn(
+          'EndpointSlice for a Service that does not exist; its endpoints are ignored until the Service appears',
+          { object: [...slices].map((s) => `EndpointSlice ${s}`).join(', '), service: svc },
+        );
       }
     }
     return { services: new Map(this.services), endpoints: new Map(this.endpoints), changed };
@@ -185,7 +199,15 @@ function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): boolean 
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;
     const y = b[i]!;
-    if (x.ip !== y.ip || x.port !== y.port || x.ready !== y.ready || x.serving !== y.serving || x.terminating !== y.terminating || x.nodeName !== y.nodeName) return false;
+    if (
+      x.ip !== y.ip ||
+      x.port !== y.port ||
+      x.ready !== y.ready ||
+      x.serving !== y.serving ||
+      x.terminating !== y.terminating ||
+      x.nodeName !== y.nodeName
+    )
+      return false;
   }
   return true;
 }

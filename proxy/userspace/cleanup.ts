@@ -10,6 +10,9 @@ export async function removeUserspaceRules(backend: IptablesBackend, log: Logger
   const input = renderUserspaceCleanup(builtins, chains);
   if (!input) return;
   await backend.restore(input);
-  log.info('removed kubenode-proxy userspace mode rules', { chains: [...USERSPACE_CHAINS.nat, ...USERSPACE_CHAINS.filter].filter((c) => chains.nat.has(c) || chains.filter.has(c)).length });
+  log.info('removed kubenode-proxy userspace mode rules', {
+    chains: [...USERSPACE_CHAINS.nat, ...USERSPACE_CHAINS.filter].filter(
+      (c) => chains.nat.has(c) || chains.filter.has(c),
+    ).length,
+  });
 }
-

@@ -23,14 +23,17 @@ export async function createUserspaceProxier(flags: ProxyFlags, log: Logger): Pr
  * first non-loopback address. Undefined when the node has none.
  */
 export async function chooseHostIP(): Promise<string | undefined> {
-  const routes = JSON.parse((await run('ip', ['-j', '-4', 'route', 'show', 'default'], { timeoutMs: 10_000 })).stdout || '[]') as Array<{ dev?: string; prefsrc?: string }>;
+  const routes = JSON.parse(
+    (await run('ip', ['-j', '-4', 'route', 'show', 'default'], { timeoutMs: 10_000 })).stdout || '[]',
+  ) as Array<{ dev?: string; prefsrc?: string }>;
   const route = routes[0];
   if (route?.prefsrc) return route.prefsrc;
   if (route?.dev) {
-    const onDev = JSON.parse((await run('ip', ['-j', '-4', 'addr', 'show', 'dev', route.dev], { timeoutMs: 10_000 })).stdout || '[]') as Array<{ addr_info?: Array<{ local?: string }> }>;
+    const onDev = JSON.parse(
+      (await run('ip', ['-j', '-4', 'addr', 'show', 'dev', route.dev], { timeoutMs: 10_000 })).stdout || '[]',
+    ) as Array<{ addr_info?: Array<{ local?: string }> }>;
     const a = onDev[0]?.addr_info?.find((x) => x.local && !x.local.startsWith('127.'))?.local;
     if (a) return a;
   }
   return (await nodeIPv4Addresses()).find((a) => !a.startsWith('127.'));
 }
-

@@ -64,7 +64,8 @@ export class EndpointPicker {
 
   /** Forget affinities idle for longer than the timeout (called on each sync). */
   expire(nowMs: number): void {
-    for (const [client, a] of this.affinity) if (nowMs - a.lastUsedMs > this.affinitySeconds * 1000) this.affinity.delete(client);
+    for (const [client, a] of this.affinity)
+      if (nowMs - a.lastUsedMs > this.affinitySeconds * 1000) this.affinity.delete(client);
   }
 }
 

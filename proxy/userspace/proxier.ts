@@ -45,16 +45,18 @@ export class UserspaceProxier implements Proxier {
   /** Ready endpoints (or serving terminating ones when none is ready). Traffic policies are ignored, as upstream's userspace mode did. */
   private usable(sp: ServicePort, state: ProxyState) {
     const plain = { ...sp, internalPolicyLocal: false, externalPolicyLocal: false };
-    return categorizeEndpoints(plain, state.endpoints.get(endpointsKey(sp.name, sp.protocol)) ?? [], this.opts.nodeName).cluster;
+    return categorizeEndpoints(plain, state.endpoints.get(endpointsKey(sp.name, sp.protocol)) ?? [], this.opts.nodeName)
+      .cluster;
   }
 
   private async ensurePort(key: string, sp: ServicePort): Promise<ProxiedPort> {
     const have = this.ports.get(key);
     if (have && have.protocol === sp.protocol) return have;
     const picker = new EndpointPicker(sp.affinityTimeoutSeconds);
-    const socket = sp.protocol === 'UDP'
-      ? await UdpProxySocket.listen(sp.name, picker, this.opts.udpIdleMs, this.opts.log)
-      : await TcpProxySocket.listen(sp.name, picker, this.opts.log);
+    const socket =
+      sp.protocol === 'UDP'
+        ? await UdpProxySocket.listen(sp.name, picker, this.opts.udpIdleMs, this.opts.log)
+        : await TcpProxySocket.listen(sp.name, picker, this.opts.log);
     this.opts.log.info('proxying Service port', { service: sp.name, protocol: sp.protocol, proxyPort: socket.port });
     const p = { protocol: sp.protocol, socket, picker };
     this.ports.set(key, p);
@@ -66,7 +68,8 @@ export class UserspaceProxier implements Proxier {
     const { backend, log } = this.opts;
     const full = opts.full === true || this.lastInput === '';
     if (full) this.hostIP = await this.opts.hostIP();
-    if (full && !this.hostIP) log.warn('no non-loopback IPv4 address on this node: Services are not reachable from the node itself');
+    if (full && !this.hostIP)
+      log.warn('no non-loopback IPv4 address on this node: Services are not reachable from the node itself');
 
     const portals = new Map<string, Portal>();
     for (const sps of state.services.values()) {
@@ -81,8 +84,13 @@ export class UserspaceProxier implements Proxier {
         const port = eps.length > 0 || this.ports.has(key) ? await this.ensurePort(key, sp) : undefined;
         port?.picker.update(eps, sp.affinityTimeoutSeconds);
         portals.set(key, {
-          name: sp.name, protocol: sp.protocol, clusterIP: sp.clusterIP, port: sp.port, nodePort: sp.nodePort,
-          externalAddresses: [...sp.externalIPs, ...sp.loadBalancerIPs], proxyPort: eps.length > 0 ? port!.socket.port : 0,
+          name: sp.name,
+          protocol: sp.protocol,
+          clusterIP: sp.clusterIP,
+          port: sp.port,
+          nodePort: sp.nodePort,
+          externalAddresses: [...sp.externalIPs, ...sp.loadBalancerIPs],
+          proxyPort: eps.length > 0 ? port!.socket.port : 0,
         });
       }
     }
@@ -112,7 +120,13 @@ export class UserspaceProxier implements Proxier {
     let nat = 0;
     let filter = 0;
     for (const [k, lines] of rules) k.startsWith('nat ') ? (nat += lines.length) : (filter += lines.length);
-    return { full, durationMs: performance.now() - t0, rules: { nat, filter, sockets: this.ports.size }, objectsWritten: restores ? portals.size : 0, restores };
+    return {
+      full,
+      durationMs: performance.now() - t0,
+      rules: { nat, filter, sockets: this.ports.size },
+      objectsWritten: restores ? portals.size : 0,
+      restores,
+    };
   }
 
   async cleanup(): Promise<void> {
@@ -133,13 +147,24 @@ export class UserspaceProxier implements Proxier {
  * removed, lost or gained endpoints): UDP has no teardown, so without this they would keep
  * going to a closed port, or keep being rejected, for as long as the client keeps sending.
  */
-export function staleUdpFlows(prev: ReadonlyMap<string, Portal>, next: ReadonlyMap<string, Portal>): ConntrackDeletion[] {
+export function staleUdpFlows(
+  prev: ReadonlyMap<string, Portal>,
+  next: ReadonlyMap<string, Portal>,
+): ConntrackDeletion[] {
   const out: ConntrackDeletion[] = [];
   for (const [key, old] of prev) {
     if (old.protocol !== 'UDP') continue;
     const cur = next.get(key);
-    if (cur && cur.proxyPort === old.proxyPort && cur.clusterIP === old.clusterIP && cur.port === old.port && cur.nodePort === old.nodePort) continue;
-    for (const ip of [old.clusterIP, ...old.externalAddresses]) out.push({ kind: 'service', serviceIP: ip, port: old.port });
+    if (
+      cur &&
+      cur.proxyPort === old.proxyPort &&
+      cur.clusterIP === old.clusterIP &&
+      cur.port === old.port &&
+      cur.nodePort === old.nodePort
+    )
+      continue;
+    for (const ip of [old.clusterIP, ...old.externalAddresses])
+      out.push({ kind: 'service', serviceIP: ip, port: old.port });
     if (old.nodePort) out.push({ kind: 'nodeport', nodePort: old.nodePort });
   }
   return out;

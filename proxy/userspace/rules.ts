@@ -50,10 +50,34 @@ export const USERSPACE_JUMP_RULES: readonly JumpRule[] = [
   { table: 'nat', builtin: 'OUTPUT', target: KUBE_NODEPORT_HOST, comment: NODEPORTS_COMMENT, match: LOCAL },
   { table: 'nat', builtin: 'PREROUTING', target: KUBE_PORTALS_CONTAINER, comment: PORTALS_COMMENT, match: '' },
   { table: 'nat', builtin: 'OUTPUT', target: KUBE_PORTALS_HOST, comment: PORTALS_COMMENT, match: '' },
-  { table: 'filter', builtin: 'INPUT', target: KUBE_NODEPORT_NON_LOCAL, comment: 'Ensure that non-local NodePort traffic can flow', match: '' },
-  { table: 'filter', builtin: 'INPUT', target: KUBE_PORTALS_REJECT, comment: 'kubernetes service portals without endpoints', match: '-m conntrack --ctstate NEW' },
-  { table: 'filter', builtin: 'FORWARD', target: KUBE_PORTALS_REJECT, comment: 'kubernetes service portals without endpoints', match: '-m conntrack --ctstate NEW' },
-  { table: 'filter', builtin: 'OUTPUT', target: KUBE_PORTALS_REJECT, comment: 'kubernetes service portals without endpoints', match: '-m conntrack --ctstate NEW' },
+  {
+    table: 'filter',
+    builtin: 'INPUT',
+    target: KUBE_NODEPORT_NON_LOCAL,
+    comment: 'Ensure that non-local NodePort traffic can flow',
+    match: '',
+  },
+  {
+    table: 'filter',
+    builtin: 'INPUT',
+    target: KUBE_PORTALS_REJECT,
+    comment: 'kubernetes service portals without endpoints',
+    match: '-m conntrack --ctstate NEW',
+  },
+  {
+    table: 'filter',
+    builtin: 'FORWARD',
+    target: KUBE_PORTALS_REJECT,
+    comment: 'kubernetes service portals without endpoints',
+    match: '-m conntrack --ctstate NEW',
+  },
+  {
+    table: 'filter',
+    builtin: 'OUTPUT',
+    target: KUBE_PORTALS_REJECT,
+    comment: 'kubernetes service portals without endpoints',
+    match: '-m conntrack --ctstate NEW',
+  },
 ];
 
 /** One Service port as the rules see it. */
@@ -81,15 +105,26 @@ const comment = (text: string) => `-m comment --comment "${text}"`;
 export function planPortals(portals: readonly Portal[], cfg: UserspacePlanConfig): Map<string, string[]> {
   const rules = new Map<string, string[]>();
   for (const t of ['nat', 'filter'] as const) for (const c of USERSPACE_CHAINS[t]) rules.set(`${t} ${c}`, []);
-  const add = (table: Table, chain: string, spec: string) => rules.get(`${table} ${chain}`)!.push(`-A ${chain} ${spec}`);
+  const add = (table: Table, chain: string, spec: string) =>
+    rules.get(`${table} ${chain}`)!.push(`-A ${chain} ${spec}`);
   const reject = '-j REJECT --reject-with icmp-port-unreachable';
   for (const p of portals) {
     const proto = p.protocol.toLowerCase();
     const match = (port: number) => `-p ${proto} ${comment(p.name)} -m ${proto} --dport ${port}`;
     const addresses = [p.clusterIP, ...p.externalAddresses];
     if (p.proxyPort === 0) {
-      for (const ip of addresses) add('filter', KUBE_PORTALS_REJECT, `-d ${ip}/32 -p ${proto} ${comment(`${p.name} has no endpoints`)} -m ${proto} --dport ${p.port} ${reject}`);
-      if (p.nodePort) add('filter', KUBE_PORTALS_REJECT, `-p ${proto} ${comment(`${p.name} has no endpoints`)} ${LOCAL} -m ${proto} --dport ${p.nodePort} ${reject}`);
+      for (const ip of addresses)
+        add(
+          'filter',
+          KUBE_PORTALS_REJECT,
+          `-d ${ip}/32 -p ${proto} ${comment(`${p.name} has no endpoints`)} -m ${proto} --dport ${p.port} ${reject}`,
+        );
+      if (p.nodePort)
+        add(
+          'filter',
+          KUBE_PORTALS_REJECT,
+          `-p ${proto} ${comment(`${p.name} has no endpoints`)} ${LOCAL} -m ${proto} --dport ${p.nodePort} ${reject}`,
+        );
       continue;
     }
     const toHost = cfg.hostIP ? `-j DNAT --to-destination ${cfg.hostIP}:${p.proxyPort}` : undefined;
@@ -117,7 +152,10 @@ export function missingUserspaceJumps(builtins: ReadonlyMap<string, readonly str
  * it) and inserts missing jumps. Userspace mode has a handful of rules per Service port, so
  * every sync rewrites them all, in one transaction per table.
  */
-export function renderPortals(rules: ReadonlyMap<string, readonly string[]>, missingJumps: readonly JumpRule[]): string {
+export function renderPortals(
+  rules: ReadonlyMap<string, readonly string[]>,
+  missingJumps: readonly JumpRule[],
+): string {
   let input = '';
   for (const table of ['filter', 'nat'] as const) {
     input += `*${table}\n`;
@@ -130,6 +168,9 @@ export function renderPortals(rules: ReadonlyMap<string, readonly string[]>, mis
 }
 
 /** --cleanup: delete our jumps, then flush and delete our chains that exist (pure). */
-export function renderUserspaceCleanup(builtins: ReadonlyMap<string, readonly string[]>, chains: Record<Table, ReadonlySet<string>>): string {
+export function renderUserspaceCleanup(
+  builtins: ReadonlyMap<string, readonly string[]>,
+  chains: Record<Table, ReadonlySet<string>>,
+): string {
   return renderChainCleanup(USERSPACE_JUMP_RULES, USERSPACE_CHAINS, builtins, chains);
 }

@@ -67,7 +67,10 @@ export class UdpProxySocket implements ProxySocket {
       this.sock.send(reply, client.port, client.address);
     });
     backend.on('error', (e) => {
-      this.log.info('UDP endpoint failed; the client gets a new one with its next datagram', { endpoint, error: e.message });
+      this.log.info('UDP endpoint failed; the client gets a new one with its next datagram', {
+        endpoint,
+        error: e.message,
+      });
       this.drop(key);
     });
     this.connections.set(key, c);

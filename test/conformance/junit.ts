@@ -48,7 +48,8 @@ export function firstFailureLine(text: string): string {
   return parts.filter((p) => p !== '').join(' ');
 }
 
-const NODE_PREFIX = /^\[(It|BeforeSuite|AfterSuite|SynchronizedBeforeSuite|SynchronizedAfterSuite|ReportBeforeSuite|ReportAfterSuite|DeferCleanup \([^)]*\))\]\s*/;
+const NODE_PREFIX =
+  /^\[(It|BeforeSuite|AfterSuite|SynchronizedBeforeSuite|SynchronizedAfterSuite|ReportBeforeSuite|ReportAfterSuite|DeferCleanup \([^)]*\))\]\s*/;
 
 /** Every <testcase> of one JUnit report. Throws, naming the problem, on text that is not one. */
 export function parseJUnit(xml: string): SpecOutcome[] {
@@ -68,7 +69,7 @@ export function parseJUnit(xml: string): SpecOutcome[] {
     let why = '';
     if (result === 'failed') {
       const failureText = decodeXml(failure?.[2] ?? '');
-      const messageAttr = failure ? attributes(failure[0]).get('message') ?? '' : '';
+      const messageAttr = failure ? (attributes(failure[0]).get('message') ?? '') : '';
       why = firstFailureLine(failureText) || firstFailureLine(messageAttr) || status;
     }
     out.push({
@@ -92,7 +93,9 @@ export interface Summary {
 
 /** The table's rows (failures first, then by name) and the counts. Skipped specs are only counted. */
 export function summarize(outcomes: SpecOutcome[]): Summary {
-  const rows = outcomes.filter((o) => (o.kind === 'spec' && o.result !== 'skipped') || (o.kind === 'suite' && o.result === 'failed'));
+  const rows = outcomes.filter(
+    (o) => (o.kind === 'spec' && o.result !== 'skipped') || (o.kind === 'suite' && o.result === 'failed'),
+  );
   rows.sort((a, b) => (a.result === b.result ? a.name.localeCompare(b.name) : a.result === 'failed' ? -1 : 1));
   return {
     rows,
@@ -110,7 +113,9 @@ function clip(s: string, width: number): string {
 export function renderSummary(s: Summary, width = { spec: 110, why: 160 }): string {
   const lines = [`${'SPEC'.padEnd(width.spec)}  RESULT  SECONDS  FIRST FAILURE LINE`];
   for (const r of s.rows) {
-    lines.push(`${clip(r.name, width.spec).padEnd(width.spec)}  ${r.result.padEnd(6)}  ${r.seconds.toFixed(1).padStart(7)}  ${clip(r.firstFailureLine, width.why)}`);
+    lines.push(
+      `${clip(r.name, width.spec).padEnd(width.spec)}  ${r.result.padEnd(6)}  ${r.seconds.toFixed(1).padStart(7)}  ${clip(r.firstFailureLine, width.why)}`,
+    );
   }
   lines.push(`(${s.skipped} specs not selected by the focus, skipped)`);
   lines.push(`${s.passed} passed, ${s.failed} failed`);

@@ -4,6 +4,7 @@
 // missing or unreadable (a suite that crashed before writing its report is a failure, not zero).
 import { readFileSync } from 'node:fs';
 import { parseJUnit, renderSummary, summarize, type SpecOutcome } from './junit.js';
+import { errorMessage } from '../../lib/errors.js';
 
 const files = process.argv.slice(2);
 const outcomes: SpecOutcome[] = [];
@@ -11,12 +12,23 @@ for (const f of files) {
   try {
     outcomes.push(...parseJUnit(readFileSync(f, 'utf8')));
   } catch (err) {
-    outcomes.push({ name: `JUnit report ${f}`, result: 'failed', seconds: 0, kind: 'suite',
-      firstFailureLine: `cannot read it (${(err as Error).message}): the suite did not finish, see ginkgo-*.log beside it` });
+    outcomes.push({
+      name: `JUnit report ${f}`,
+      result: 'failed',
+      seconds: 0,
+      kind: 'suite',
+      firstFailureLine: `cannot read it (${errorMessage(err)}): the suite did not finish, see ginkgo-*.log beside it`,
+    });
   }
 }
 if (files.length === 0) {
-  outcomes.push({ name: 'JUnit reports', result: 'failed', seconds: 0, kind: 'suite', firstFailureLine: 'none was written: the suite did not run, see ginkgo-*.log' });
+  outcomes.push({
+    name: 'JUnit reports',
+    result: 'failed',
+    seconds: 0,
+    kind: 'suite',
+    firstFailureLine: 'none was written: the suite did not run, see ginkgo-*.log',
+  });
 }
 const summary = summarize(outcomes);
 console.log(renderSummary(summary));

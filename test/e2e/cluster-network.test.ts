@@ -10,8 +10,17 @@ import { clusterLeftovers } from '../harness/leftovers.js';
 import { requireProgram } from '../harness/require.js';
 
 /** busybox ping from a node: packets sent/received and the average round trip in ms. */
-async function ping(c: Awaited<ReturnType<typeof newCluster>>, from: number, to: string, count = 3, interval = '0.05'): Promise<{ received: number; avgMs: number }> {
-  const r = await c.exec(from, ['busybox', 'ping', '-c', String(count), '-i', interval, '-W', '1', to], { allowFailure: true, timeoutMs: 60_000 });
+async function ping(
+  c: Awaited<ReturnType<typeof newCluster>>,
+  from: number,
+  to: string,
+  count = 3,
+  interval = '0.05',
+): Promise<{ received: number; avgMs: number }> {
+  const r = await c.exec(from, ['busybox', 'ping', '-c', String(count), '-i', interval, '-W', '1', to], {
+    allowFailure: true,
+    timeoutMs: 60_000,
+  });
   const received = Number(/(\d+) packets received/.exec(r.stdout)?.[1] ?? 0);
   const avgMs = Number(/= [\d.]+\/([\d.]+)\//.exec(r.stdout)?.[1] ?? NaN);
   return { received, avgMs };
@@ -21,10 +30,17 @@ t.test('network-only cluster: reachability, partition, heal, netem, down', async
   requireProgram('busybox');
   const c = await newCluster(t);
   const up = await c.sh(['up', '--nodes', '3', '--network-only']);
-  t.match(up.stdout, new RegExp(`${c.nodeName(3)}\\s+${c.nodeIP(3).replace(/\./g, '\\.')}`), 'up lists node 3 and its address');
+  t.match(
+    up.stdout,
+    new RegExp(`${c.nodeName(3)}\\s+${c.nodeIP(3).replace(/\./g, '\\.')}`),
+    'up lists node 3 and its address',
+  );
 
   const nodes = (await c.sh(['nodes'])).stdout.trim().split('\n');
-  t.same(nodes, [1, 2, 3].map((i) => `${c.nodeName(i)} ${c.nodeIP(i)} ${c.nodeName(i)}`));
+  t.same(
+    nodes,
+    [1, 2, 3].map((i) => `${c.nodeName(i)} ${c.nodeIP(i)} ${c.nodeName(i)}`),
+  );
   for (const i of [1, 2, 3]) {
     const addr = (await c.exec(i, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout;
     t.match(addr, `${c.nodeIP(i)}/24`, `node ${i} has its address on eth0`);
@@ -79,7 +95,8 @@ t.test('network-only cluster: reachability, partition, heal, netem, down', async
 
 t.test('bad input fails clearly and changes nothing', async (t) => {
   const c = await newCluster(t);
-  const sh = (args: string[], env: Record<string, string> = {}) => run('bash', [join(SCRIPTS, 'cluster.sh'), ...args], { env: { ...c.env, ...env }, allowFailure: true });
+  const sh = (args: string[], env: Record<string, string> = {}) =>
+    run('bash', [join(SCRIPTS, 'cluster.sh'), ...args], { env: { ...c.env, ...env }, allowFailure: true });
   let r = await sh(['frobnicate']);
   t.equal(r.code, 2);
   t.match(r.stderr, /unknown subcommand 'frobnicate'/);
@@ -107,7 +124,10 @@ t.test('bad input fails clearly and changes nothing', async (t) => {
   t.match(r.stderr, /usage: .* logs NODE agent\|proxy\|hostgw/);
   // The subnet of a cluster that is up cannot be taken by another one.
   const other = await newCluster(t);
-  r = await run('bash', [join(SCRIPTS, 'cluster.sh'), 'up', '--nodes', '1', '--network-only'], { env: { ...other.env, KUBENODE_CLUSTER_SUBNET: c.subnet }, allowFailure: true });
+  r = await run('bash', [join(SCRIPTS, 'cluster.sh'), 'up', '--nodes', '1', '--network-only'], {
+    env: { ...other.env, KUBENODE_CLUSTER_SUBNET: c.subnet },
+    allowFailure: true,
+  });
   t.match(r.stderr, new RegExp(`the node network ${c.subnet.replace(/\./g, '\\.')} is already in use`));
   t.same(await clusterLeftovers(other), [], 'the refused cluster made nothing');
   await c.sh(['down']);

@@ -19,7 +19,14 @@ t.test('vagrant validate accepts the Vagrantfile', async (t) => {
       cwd: PROJECT_ROOT,
       allowFailure: true,
       timeoutMs: 180_000,
-      env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: '1', VAGRANT_HOME: join(home, 'home'), VAGRANT_DOTFILE_PATH: join(home, 'dot'), KUBENODE_WORKERS: workers, ...more },
+      env: {
+        ...process.env,
+        VAGRANT_CHECKPOINT_DISABLE: '1',
+        VAGRANT_HOME: join(home, 'home'),
+        VAGRANT_DOTFILE_PATH: join(home, 'dot'),
+        KUBENODE_WORKERS: workers,
+        ...more,
+      },
     });
   for (const n of ['1', '3']) {
     const r = await validate(n);
@@ -32,7 +39,11 @@ t.test('vagrant validate accepts the Vagrantfile', async (t) => {
   t.not(bad.code, 0);
   t.match(bad.stdout + bad.stderr, /KUBENODE_WORKERS must be between 1 and 50, got 0/);
   // The control plane on the host: only workers are machines.
-  const host = await validate('2', { KUBENODE_CONTROL_PLANE: 'host', KUBENODE_LIBVIRT_DRIVER: 'qemu', KUBENODE_PROXY_MODE: 'ipvs' });
+  const host = await validate('2', {
+    KUBENODE_CONTROL_PLANE: 'host',
+    KUBENODE_LIBVIRT_DRIVER: 'qemu',
+    KUBENODE_PROXY_MODE: 'ipvs',
+  });
   t.equal(host.code, 0, `valid with the control plane on the host${host.code ? `: ${host.stdout}${host.stderr}` : ''}`);
   t.notMatch(host.stdout, /control-plane/, 'no control-plane machine in host mode');
   t.match(host.stdout, /worker-2/);

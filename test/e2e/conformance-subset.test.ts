@@ -14,19 +14,46 @@ import { requireRoot } from '../harness/require.js';
 
 /** Each a part of one spec's name (matched as a literal), with what it guards. */
 export const SUBSET: { spec: string; guards: string }[] = [
-  { spec: "[sig-node] Downward API should provide container's limits.cpu/memory and requests.cpu/memory as env vars", guards: 'resourceFieldRef with the divisor the apiserver defaults ("0")' },
+  {
+    spec: "[sig-node] Downward API should provide container's limits.cpu/memory and requests.cpu/memory as env vars",
+    guards: 'resourceFieldRef with the divisor the apiserver defaults ("0")',
+  },
   { spec: '[sig-node] Variable Expansion should allow substituting values in a volume subpath', guards: 'subPathExpr' },
-  { spec: '[sig-node] Pods should contain environment variables for services', guards: 'Service environment variables' },
-  { spec: '[sig-node] InitContainer [NodeConformance] should invoke init containers on a RestartNever pod', guards: 'completed init containers are not ready' },
-  { spec: '[sig-node] Ephemeral Containers [NodeConformance] will start an ephemeral container in an existing pod', guards: 'ephemeral containers' },
+  {
+    spec: '[sig-node] Pods should contain environment variables for services',
+    guards: 'Service environment variables',
+  },
+  {
+    spec: '[sig-node] InitContainer [NodeConformance] should invoke init containers on a RestartNever pod',
+    guards: 'completed init containers are not ready',
+  },
+  {
+    spec: '[sig-node] Ephemeral Containers [NodeConformance] will start an ephemeral container in an existing pod',
+    guards: 'ephemeral containers',
+  },
   { spec: '[sig-node] Pods should support remote command execution over websockets', guards: 'exec over WebSocket' },
-  { spec: '[sig-node] Pods should support retrieving logs from the container over websockets', guards: 'logs over WebSocket' },
+  {
+    spec: '[sig-node] Pods should support retrieving logs from the container over websockets',
+    guards: 'logs over WebSocket',
+  },
   { spec: '[sig-node] Pods should allow activeDeadlineSeconds to be updated', guards: 'activeDeadlineSeconds' },
-  { spec: '[sig-node] Container Runtime blackbox test on terminated container should report termination message if TerminationMessagePath is set as non-root user and at a non-default path', guards: 'termination message file mode' },
-  { spec: '[sig-node] KubeletManagedEtcHosts should test kubelet managed /etc/hosts file', guards: '/etc/hosts header' },
-  { spec: '[sig-node] ConfigMap should be consumable as environment variable names with various prefixes', guards: 'relaxed envFrom names' },
+  {
+    spec: '[sig-node] Container Runtime blackbox test on terminated container should report termination message if TerminationMessagePath is set as non-root user and at a non-default path',
+    guards: 'termination message file mode',
+  },
+  {
+    spec: '[sig-node] KubeletManagedEtcHosts should test kubelet managed /etc/hosts file',
+    guards: '/etc/hosts header',
+  },
+  {
+    spec: '[sig-node] ConfigMap should be consumable as environment variable names with various prefixes',
+    guards: 'relaxed envFrom names',
+  },
   { spec: '[sig-network] DNS should provide DNS for the cluster', guards: 'cluster DNS' },
-  { spec: '[sig-network] Networking Granular Checks: Pods should function for node-pod communication: http', guards: 'hostNetwork pods on emulated nodes' },
+  {
+    spec: '[sig-network] Networking Granular Checks: Pods should function for node-pod communication: http',
+    guards: 'hostNetwork pods on emulated nodes',
+  },
 ];
 
 /** A literal as an RE2 regular expression (Ginkgo's --focus). */
@@ -53,10 +80,18 @@ t.test('the conformance subset passes', async (t) => {
     KUBENODE_CONFORMANCE_TIMEOUT: '6m',
   };
   const r = await run('bash', args, { env, allowFailure: true, timeoutMs: 590_000 });
-  t.comment(r.stdout.split('\n').slice(-(SUBSET.length + 4)).join('\n'));
+  t.comment(
+    r.stdout
+      .split('\n')
+      .slice(-(SUBSET.length + 4))
+      .join('\n'),
+  );
 
   const reports = readdirSync(out).filter((f) => /^junit_.*\.xml$/.test(f));
-  t.ok(reports.length > 0, `the suite wrote a JUnit report (${out}); its output ends:\n${(r.stdout + r.stderr).split('\n').slice(-30).join('\n')}`);
+  t.ok(
+    reports.length > 0,
+    `the suite wrote a JUnit report (${out}); its output ends:\n${(r.stdout + r.stderr).split('\n').slice(-30).join('\n')}`,
+  );
   const outcomes = reports.flatMap((f) => parseJUnit(readFileSync(join(out, f), 'utf8')));
   const summary = summarize(outcomes);
   t.comment(renderSummary(summary));

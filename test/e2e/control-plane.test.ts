@@ -18,7 +18,9 @@ t.test('the control plane answers readyz and serves the pinned release', async (
   t.equal(version.clientVersion.gitVersion, pinned, 'kubectl is the same release');
 
   // kube-controller-manager runs with --allocate-node-cidrs: a Node gets a podCIDR.
-  await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'cidr-probe' } }) });
+  await cp.kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'cidr-probe' } }),
+  });
   let cidr = '';
   for (let i = 0; i < 100 && !cidr; i++) {
     cidr = (await cp.kubectl(['get', 'node', 'cidr-probe', '-o', 'jsonpath={.spec.podCIDR}'])).stdout.trim();
@@ -28,7 +30,8 @@ t.test('the control plane answers readyz and serves the pinned release', async (
 
   // The scheduler is running: a pod gets bound to a schedulable node.
   const status = (await cp.script(['status'])).stdout;
-  for (const c of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) t.match(status, new RegExp(`${c}\\s+running`));
+  for (const c of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'])
+    t.match(status, new RegExp(`${c}\\s+running`));
 });
 
 t.test('node credentials carry the identity the Node authorizer expects', async (t) => {
@@ -39,7 +42,11 @@ t.test('node credentials carry the identity the Node authorizer expects', async 
   t.match(subject, /CN\s*=\s*system:node:node-a/);
   // As that node: allowed to read its own Node object's absence, forbidden to list secrets.
   const kc = join(nd, 'kubeconfig');
-  const kubectl = (args: string[]) => run('bash', [join(SCRIPTS, 'control-plane.sh'), 'kubectl', '--kubeconfig', kc, ...args], { env: cp.env, allowFailure: true });
+  const kubectl = (args: string[]) =>
+    run('bash', [join(SCRIPTS, 'control-plane.sh'), 'kubectl', '--kubeconfig', kc, ...args], {
+      env: cp.env,
+      allowFailure: true,
+    });
   const who = await kubectl(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
   t.equal(who.stdout.trim(), 'system:node:node-a');
   const secrets = await kubectl(['get', 'secrets', '-A']);
@@ -59,7 +66,15 @@ t.test('bad input: unknown subcommand and a taken port fail clearly and start no
   await new Promise((r) => blocker.once('listening', r));
   const dir = join('/tmp', `kubenode-cp-taken-${process.pid}`);
   t.teardown(() => run('rm', ['-rf', dir]));
-  const env = { ...process.env, KUBENODE_CONTROL_PLANE_DIR: dir, APISERVER_PORT: String(port), ETCD_CLIENT_PORT: String(etcdClient), ETCD_PEER_PORT: String(etcdPeer), CONTROLLER_MANAGER_PORT: '0', SCHEDULER_PORT: '0' };
+  const env = {
+    ...process.env,
+    KUBENODE_CONTROL_PLANE_DIR: dir,
+    APISERVER_PORT: String(port),
+    ETCD_CLIENT_PORT: String(etcdClient),
+    ETCD_PEER_PORT: String(etcdPeer),
+    CONTROLLER_MANAGER_PORT: '0',
+    SCHEDULER_PORT: '0',
+  };
   const taken = await run('bash', [join(SCRIPTS, 'control-plane.sh'), 'up'], { env, allowFailure: true });
   t.equal(taken.code, 1);
   t.match(taken.stderr, new RegExp(`port ${port} already in use`));

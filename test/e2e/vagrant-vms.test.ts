@@ -46,7 +46,8 @@ function demoForEmulatedVMs(): Record<string, any>[] {
     if (d.kind !== 'Deployment') continue;
     for (const c of d.spec.template.spec.containers as Record<string, any>[]) {
       if (c.livenessProbe) Object.assign(c.livenessProbe, { periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 3 });
-      if (c.readinessProbe) Object.assign(c.readinessProbe, { periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 2 });
+      if (c.readinessProbe)
+        Object.assign(c.readinessProbe, { periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 2 });
     }
   }
   return docs;
@@ -54,7 +55,9 @@ function demoForEmulatedVMs(): Record<string, any>[] {
 
 /** Two /24s (third octet) in 192.168.0.0/16 that nothing here routes, never 56 (npm start's). */
 async function freeSubnets(n: number): Promise<string[]> {
-  const used = (await run('ip', ['-4', 'route', 'show', 'table', 'all'])).stdout + (await run('ip', ['-4', 'addr', 'show'])).stdout;
+  const used =
+    (await run('ip', ['-4', 'route', 'show', 'table', 'all'])).stdout +
+    (await run('ip', ['-4', 'addr', 'show'])).stdout;
   const out: string[] = [];
   for (let c = 130; c < 250 && out.length < n; c++) if (!used.includes(`192.168.${c}.`)) out.push(`192.168.${c}`);
   if (out.length < n) throw new Error('no free 192.168.x.0/24 for the VMs');
@@ -66,7 +69,19 @@ t.test('two worker VMs under emulation, control plane on the host', async (t) =>
   // Debian packages: vagrant vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu
   // libvirt-clients dnsmasq-base qemu-system-x86 qemu-utils mmdebstrap grub-pc-bin fdisk
   // (sudo scripts/setup.sh --vagrant installs them).
-  requireProgram('vagrant', 'virsh', 'libvirtd', 'virtlogd', 'dnsmasq', 'qemu-system-x86_64', 'qemu-img', 'mmdebstrap', 'grub-mkimage', 'sfdisk', 'docker');
+  requireProgram(
+    'vagrant',
+    'virsh',
+    'libvirtd',
+    'virtlogd',
+    'dnsmasq',
+    'qemu-system-x86_64',
+    'qemu-img',
+    'mmdebstrap',
+    'grub-mkimage',
+    'sfdisk',
+    'docker',
+  );
   const began = Date.now();
   const elapsed = () => `${((Date.now() - began) / MINUTE).toFixed(1)} min`;
   const prefix = `${runPrefix()}-`;
@@ -103,20 +118,34 @@ t.test('two worker VMs under emulation, control plane on the host', async (t) =>
     appendFileSync(log, `\n$ vagrant ${args.join(' ')}   (${elapsed()})\n`);
     const r = await run('vagrant', args, { cwd: PROJECT_ROOT, env, timeoutMs, allowFailure: true });
     appendFileSync(log, r.stdout + r.stderr + `\n(exit ${r.code}, ${elapsed()})\n`);
-    if (r.code !== 0 && !allowFailure) throw new Error(`vagrant ${args.join(' ')} failed (exit ${r.code}); the end of its output:\n${(r.stdout + r.stderr).slice(-4000)}`);
+    if (r.code !== 0 && !allowFailure)
+      throw new Error(
+        `vagrant ${args.join(' ')} failed (exit ${r.code}); the end of its output:\n${(r.stdout + r.stderr).slice(-4000)}`,
+      );
     return r;
   };
   const kubectl = (args: string[], o: { input?: string; allowFailure?: boolean } = {}) =>
-    run('bash', [join(SCRIPTS, 'control-plane.sh'), 'kubectl', ...args], { env, input: o.input, allowFailure: o.allowFailure, timeoutMs: 2 * MINUTE });
+    run('bash', [join(SCRIPTS, 'control-plane.sh'), 'kubectl', ...args], {
+      env,
+      input: o.input,
+      allowFailure: o.allowFailure,
+      timeoutMs: 2 * MINUTE,
+    });
 
   // Clean-up, even after a failure: vagrant destroy (its trigger stops the control plane), then
   // whatever libvirt still holds under our prefix is removed, and reported.
   t.teardown(async () => {
     await vagrant(['destroy', '-f'], 15 * MINUTE, true);
-    await run('bash', [join(SCRIPTS, 'control-plane.sh'), 'down', '--purge'], { env, allowFailure: true, timeoutMs: 3 * MINUTE });
+    await run('bash', [join(SCRIPTS, 'control-plane.sh'), 'down', '--purge'], {
+      env,
+      allowFailure: true,
+      timeoutMs: 3 * MINUTE,
+    });
     const left = await libvirtLeftovers(prefix, [subnet!, mgmt!]);
-    for (const d of left.domains) await run('virsh', ['-c', 'qemu:///system', 'undefine', '--remove-all-storage', d], { allowFailure: true });
-    for (const v of left.volumes) await run('virsh', ['-c', 'qemu:///system', 'vol-delete', '--pool', 'default', v], { allowFailure: true });
+    for (const d of left.domains)
+      await run('virsh', ['-c', 'qemu:///system', 'undefine', '--remove-all-storage', d], { allowFailure: true });
+    for (const v of left.volumes)
+      await run('virsh', ['-c', 'qemu:///system', 'vol-delete', '--pool', 'default', v], { allowFailure: true });
     for (const n of left.networks) {
       await run('virsh', ['-c', 'qemu:///system', 'net-destroy', n], { allowFailure: true });
       await run('virsh', ['-c', 'qemu:///system', 'net-undefine', n], { allowFailure: true });
@@ -132,23 +161,76 @@ t.test('two worker VMs under emulation, control plane on the host', async (t) =>
   t.comment(`vagrant up: ${elapsed()}`);
 
   await t.test('both worker Nodes become Ready', async (t) => {
-    const ready = await until(`${WORKERS} Ready nodes`, 5 * MINUTE, async () => {
-      const out = (await kubectl(['get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}'], { allowFailure: true })).stdout;
-      const names = out.trim().split(/\s+/).filter((x) => x.endsWith('=True')).map((x) => x.slice(0, -5)).sort();
-      return names.length === WORKERS ? names : undefined;
-    }, 3000);
+    const ready = await until(
+      `${WORKERS} Ready nodes`,
+      5 * MINUTE,
+      async () => {
+        const out = (
+          await kubectl(
+            [
+              'get',
+              'nodes',
+              '-o',
+              'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}',
+            ],
+            { allowFailure: true },
+          )
+        ).stdout;
+        const names = out
+          .trim()
+          .split(/\s+/)
+          .filter((x) => x.endsWith('=True'))
+          .map((x) => x.slice(0, -5))
+          .sort();
+        return names.length === WORKERS ? names : undefined;
+      },
+      3000,
+    );
     t.same(ready, ['worker-1', 'worker-2']);
-    const ips = (await kubectl(['get', 'nodes', '-o', 'jsonpath={range .items[*]}{.status.addresses[?(@.type=="InternalIP")].address} {end}'])).stdout.trim().split(/\s+/).sort();
+    const ips = (
+      await kubectl([
+        'get',
+        'nodes',
+        '-o',
+        'jsonpath={range .items[*]}{.status.addresses[?(@.type=="InternalIP")].address} {end}',
+      ])
+    ).stdout
+      .trim()
+      .split(/\s+/)
+      .sort();
     t.same(ips, [workerIP(1), workerIP(2)], 'each Node has its VM address');
   });
 
   await t.test('the demo answers on both VM addresses from every replica', async (t) => {
-    await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: demoForEmulatedVMs() }) });
-    const pods = await until(`${DEMO_REPLICAS} Ready demo pods`, 8 * MINUTE, async () => {
-      const out = (await kubectl(['get', 'pods', '-l', 'app=demo', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}'], { allowFailure: true })).stdout;
-      const ready = out.trim().split(/\s+/).filter((x) => x.endsWith('=True')).map((x) => x.slice(0, -5));
-      return ready.length === DEMO_REPLICAS ? ready.sort() : undefined;
-    }, 3000);
+    await kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: demoForEmulatedVMs() }),
+    });
+    const pods = await until(
+      `${DEMO_REPLICAS} Ready demo pods`,
+      8 * MINUTE,
+      async () => {
+        const out = (
+          await kubectl(
+            [
+              'get',
+              'pods',
+              '-l',
+              'app=demo',
+              '-o',
+              'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}',
+            ],
+            { allowFailure: true },
+          )
+        ).stdout;
+        const ready = out
+          .trim()
+          .split(/\s+/)
+          .filter((x) => x.endsWith('=True'))
+          .map((x) => x.slice(0, -5));
+        return ready.length === DEMO_REPLICAS ? ready.sort() : undefined;
+      },
+      3000,
+    );
     for (let i = 1; i <= WORKERS; i++) {
       const url = `http://${workerIP(i)}:${DEMO_NODE_PORT}/`;
       const seen: Record<string, number> = {};
@@ -169,12 +251,24 @@ t.test('two worker VMs under emulation, control plane on the host', async (t) =>
         nodeIP: workerIP,
         sh: () => Promise.reject(new Error('scenario (a) needs no cluster.sh')),
         // Each VM has its own Docker: reach it over vagrant ssh.
-        docker: (node, args) => vagrant(['ssh', node, '-c', ['sudo', 'docker', ...args].map(shellQuote).join(' ')], 3 * MINUTE).then((r) => ({ ...r, stdout: r.stdout.replace(/\r/g, '') })),
+        docker: (node, args) =>
+          vagrant(['ssh', node, '-c', ['sudo', 'docker', ...args].map(shellQuote).join(' ')], 3 * MINUTE).then((r) => ({
+            ...r,
+            stdout: r.stdout.replace(/\r/g, ''),
+          })),
       },
       'a',
-      { nodePort: DEMO_NODE_PORT, replicas: DEMO_REPLICAS, ratePerSecond: RATE, timeoutMs: 3000, log: (l) => t.comment(l) },
+      {
+        nodePort: DEMO_NODE_PORT,
+        replicas: DEMO_REPLICAS,
+        ratePerSecond: RATE,
+        timeoutMs: 3000,
+        log: (l) => t.comment(l),
+      },
     );
-    t.comment(`${r.title} (${r.target}): ${r.summary.failed} of ${r.summary.requests} failed, window ${r.summary.windowSeconds.toFixed(2)} s; errors: ${JSON.stringify(r.summary.errors)}; after: ${formatPods(r.summary.podsAfter)}`);
+    t.comment(
+      `${r.title} (${r.target}): ${r.summary.failed} of ${r.summary.requests} failed, window ${r.summary.windowSeconds.toFixed(2)} s; errors: ${JSON.stringify(r.summary.errors)}; after: ${formatPods(r.summary.podsAfter)}`,
+    );
     t.ok(r.facts.targetAnsweredAfter, `${r.target} answers again after its restart`);
     // At least the 2 s before the kill and the 2 s after recovery, at RATE per second.
     t.ok(r.summary.requests >= 4 * RATE, `the loop ran (${r.summary.requests} requests)`);
@@ -185,7 +279,11 @@ t.test('two worker VMs under emulation, control plane on the host', async (t) =>
   await t.test('vagrant destroy leaves nothing of libvirt behind', async (t) => {
     await vagrant(['destroy', '-f'], 15 * MINUTE);
     const left = await libvirtLeftovers(prefix, [subnet!, mgmt!]);
-    t.same(left, { domains: [], volumes: [], networks: [], iptables: [] }, 'no domain, volume, network or iptables rule of this run');
+    t.same(
+      left,
+      { domains: [], volumes: [], networks: [], iptables: [] },
+      'no domain, volume, network or iptables rule of this run',
+    );
     const cp = await run('bash', [join(SCRIPTS, 'control-plane.sh'), 'status'], { env, allowFailure: true });
     t.notMatch(cp.stdout, /running/, `the host's control plane is stopped: ${cp.stdout.trim()}`);
     t.comment(`whole test: ${elapsed()}`);
@@ -195,9 +293,15 @@ t.test('two worker VMs under emulation, control plane on the host', async (t) =>
 const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 async function libvirtLeftovers(prefix: string, subnets: string[]) {
-  const virsh = async (args: string[]) => (await run('virsh', ['-c', 'qemu:///system', ...args], { allowFailure: true })).stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const virsh = async (args: string[]) =>
+    (await run('virsh', ['-c', 'qemu:///system', ...args], { allowFailure: true })).stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
   const domains = (await virsh(['list', '--all', '--name'])).filter((n) => n.startsWith(prefix));
-  const volumes = (await virsh(['vol-list', '--pool', 'default'])).map((l) => l.split(/\s+/)[0]!).filter((n) => n.startsWith(prefix));
+  const volumes = (await virsh(['vol-list', '--pool', 'default']))
+    .map((l) => l.split(/\s+/)[0]!)
+    .filter((n) => n.startsWith(prefix));
   const networks = (await virsh(['net-list', '--all', '--name'])).filter((n) => n.startsWith(prefix));
   const rules = (await run('iptables-save', [], { allowFailure: true })).stdout.split('\n');
   const iptables = rules.filter((r) => subnets.some((s) => r.includes(`${s}.`)));

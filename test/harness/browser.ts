@@ -9,7 +9,9 @@ export const CHROMIUM = process.env.KUBENODE_CHROMIUM ?? '/usr/bin/chromium';
 
 export async function launchChromium(executable = CHROMIUM): Promise<Browser> {
   if (!existsSync(executable)) {
-    throw new Error(`no Chromium at ${executable}: install Debian's chromium (sudo scripts/setup.sh does; or apt-get install chromium), or set KUBENODE_CHROMIUM to another Chromium`);
+    throw new Error(
+      `no Chromium at ${executable}: install Debian's chromium (sudo scripts/setup.sh does; or apt-get install chromium), or set KUBENODE_CHROMIUM to another Chromium`,
+    );
   }
   // --no-sandbox: Chromium refuses to start its sandbox as root, which the tests run as.
   return chromium.launch({ executablePath: executable, headless: true, args: ['--no-sandbox', '--disable-gpu'] });

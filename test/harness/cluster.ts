@@ -36,7 +36,9 @@ export interface EmulatedCluster {
 }
 
 async function usedIPv4Routes(): Promise<string> {
-  return (await run('ip', ['-4', 'route', 'show', 'table', 'all'])).stdout + (await run('ip', ['-4', 'addr', 'show'])).stdout;
+  return (
+    (await run('ip', ['-4', 'route', 'show', 'table', 'all'])).stdout + (await run('ip', ['-4', 'addr', 'show'])).stdout
+  );
 }
 
 /** A /24 in 192.168.0.0/16 and a /16 in 10.0.0.0/8 that nothing on this machine uses yet. */
@@ -86,7 +88,13 @@ export async function newCluster(t: Teardownable, opts: ClusterOptions = {}): Pr
   }
   const base = subnet.split('.').slice(0, 3).join('.');
   const script = join(SCRIPTS, 'cluster.sh');
-  const sh: EmulatedCluster['sh'] = (args, o = {}) => run('bash', [script, ...args], { env, allowFailure: o.allowFailure, timeoutMs: o.timeoutMs ?? 300_000, input: o.input });
+  const sh: EmulatedCluster['sh'] = (args, o = {}) =>
+    run('bash', [script, ...args], {
+      env,
+      allowFailure: o.allowFailure,
+      timeoutMs: o.timeoutMs ?? 300_000,
+      input: o.input,
+    });
   const cluster: EmulatedCluster = {
     name,
     dir,
@@ -97,8 +105,10 @@ export async function newCluster(t: Teardownable, opts: ClusterOptions = {}): Pr
     nodeName: (i) => `${name}-node${i}`,
     nodeIP: (i) => `${base}.${10 + i}`,
     sh,
-    kubectl: (args, o = {}) => sh(['kubectl', ...args], { input: o.input, allowFailure: o.allowFailure, timeoutMs: 120_000 }),
-    exec: (i, cmd, o = {}) => sh(['exec', String(i), '--', ...cmd], { allowFailure: o.allowFailure, timeoutMs: o.timeoutMs ?? 60_000 }),
+    kubectl: (args, o = {}) =>
+      sh(['kubectl', ...args], { input: o.input, allowFailure: o.allowFailure, timeoutMs: 120_000 }),
+    exec: (i, cmd, o = {}) =>
+      sh(['exec', String(i), '--', ...cmd], { allowFailure: o.allowFailure, timeoutMs: o.timeoutMs ?? 60_000 }),
     down: () => sh(['down'], { allowFailure: true, timeoutMs: 300_000 }),
   };
   t.teardown(async () => {
@@ -113,7 +123,9 @@ export async function newCluster(t: Teardownable, opts: ClusterOptions = {}): Pr
 
 /** scripts/demo.yaml as objects, with the test's own NodePort and replica count. */
 export function demoManifests(opts: { nodePort?: number; replicas?: number } = {}): Record<string, any>[] {
-  const docs = parseAllDocuments(readFileSync(join(SCRIPTS, 'demo.yaml'), 'utf8')).map((d) => d.toJS() as Record<string, any>);
+  const docs = parseAllDocuments(readFileSync(join(SCRIPTS, 'demo.yaml'), 'utf8')).map(
+    (d) => d.toJS() as Record<string, any>,
+  );
   for (const d of docs) {
     if (d.kind === 'Deployment' && opts.replicas !== undefined) d.spec.replicas = opts.replicas;
     if (d.kind === 'Service' && opts.nodePort !== undefined) d.spec.ports[0].nodePort = opts.nodePort;
@@ -151,7 +163,12 @@ export async function demoPods(c: KubectlAccess): Promise<PodInfo[]> {
 }
 
 /** Poll until cond(pods) holds; throws with the last pod list when it does not in time. */
-export async function waitForPods(c: KubectlAccess, what: string, cond: (pods: PodInfo[]) => boolean, timeoutMs = 120_000): Promise<PodInfo[]> {
+export async function waitForPods(
+  c: KubectlAccess,
+  what: string,
+  cond: (pods: PodInfo[]) => boolean,
+  timeoutMs = 120_000,
+): Promise<PodInfo[]> {
   const deadline = Date.now() + timeoutMs;
   let pods: PodInfo[] = [];
   while (Date.now() < deadline) {
@@ -162,11 +179,19 @@ export async function waitForPods(c: KubectlAccess, what: string, cond: (pods: P
   throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}; demo pods: ${JSON.stringify(pods)}`);
 }
 
-export async function deployDemo(c: KubectlAccess, opts: { nodePort?: number; replicas?: number } = {}): Promise<PodInfo[]> {
+export async function deployDemo(
+  c: KubectlAccess,
+  opts: { nodePort?: number; replicas?: number } = {},
+): Promise<PodInfo[]> {
   const replicas = opts.replicas ?? 3;
   const docs = demoManifests({ ...opts, replicas });
   await c.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }) });
-  return waitForPods(c, `${replicas} demo pods Ready`, (p) => p.filter((x) => x.ready && !x.deleting).length === replicas, 180_000);
+  return waitForPods(
+    c,
+    `${replicas} demo pods Ready`,
+    (p) => p.filter((x) => x.ready && !x.deleting).length === replicas,
+    180_000,
+  );
 }
 
 /**
@@ -175,9 +200,16 @@ export async function deployDemo(c: KubectlAccess, opts: { nodePort?: number; re
  */
 export async function existingCluster(env: NodeJS.ProcessEnv = process.env): Promise<EmulatedCluster> {
   const script = join(SCRIPTS, 'cluster.sh');
-  const sh: EmulatedCluster['sh'] = (args, o = {}) => run('bash', [script, ...args], { env, allowFailure: o.allowFailure, timeoutMs: o.timeoutMs ?? 300_000, input: o.input });
+  const sh: EmulatedCluster['sh'] = (args, o = {}) =>
+    run('bash', [script, ...args], {
+      env,
+      allowFailure: o.allowFailure,
+      timeoutMs: o.timeoutMs ?? 300_000,
+      input: o.input,
+    });
   const lines = (await sh(['nodes'])).stdout.trim().split('\n').filter(Boolean);
-  if (lines.length === 0) throw new Error("no emulated cluster is up: start one with 'sudo npm start' (or scripts/cluster.sh up)");
+  if (lines.length === 0)
+    throw new Error("no emulated cluster is up: start one with 'sudo npm start' (or scripts/cluster.sh up)");
   const nodes = lines.map((l) => l.split(' ') as [string, string]);
   const name = nodes[0]![0].replace(/-node\d+$/, '');
   const ipOf = (i: number) => nodes.find(([n]) => n === `${name}-node${i}`)?.[1] ?? '';
@@ -192,8 +224,10 @@ export async function existingCluster(env: NodeJS.ProcessEnv = process.env): Pro
     nodeName: (i) => `${name}-node${i}`,
     nodeIP: ipOf,
     sh,
-    kubectl: (args, o = {}) => sh(['kubectl', ...args], { input: o.input, allowFailure: o.allowFailure, timeoutMs: 120_000 }),
-    exec: (i, cmd, o = {}) => sh(['exec', String(i), '--', ...cmd], { allowFailure: o.allowFailure, timeoutMs: o.timeoutMs ?? 60_000 }),
+    kubectl: (args, o = {}) =>
+      sh(['kubectl', ...args], { input: o.input, allowFailure: o.allowFailure, timeoutMs: 120_000 }),
+    exec: (i, cmd, o = {}) =>
+      sh(['exec', String(i), '--', ...cmd], { allowFailure: o.allowFailure, timeoutMs: o.timeoutMs ?? 60_000 }),
     down: () => sh(['down'], { allowFailure: true }),
   };
 }

@@ -58,7 +58,12 @@ export async function startControlPlane(t: Teardownable, opts: ControlPlaneOptio
   t.teardown(() => script(['down', '--purge'], true));
   await script(['up']);
   const kubectl: ControlPlane['kubectl'] = (args, o = {}) =>
-    run('bash', [join(SCRIPTS, 'control-plane.sh'), 'kubectl', ...args], { env, input: o.input, allowFailure: o.allowFailure, timeoutMs: 120_000 });
+    run('bash', [join(SCRIPTS, 'control-plane.sh'), 'kubectl', ...args], {
+      env,
+      input: o.input,
+      allowFailure: o.allowFailure,
+      timeoutMs: 120_000,
+    });
   const kubeconfig = join(dir, 'admin.kubeconfig');
   return {
     dir,
@@ -67,11 +72,19 @@ export async function startControlPlane(t: Teardownable, opts: ControlPlaneOptio
     apiserverPort: api!,
     script,
     kubectl,
-    nodeCredentials: async (name, ips = []) => (await script(['node-credentials', name, ...ips])).stdout.trim().split('\n').pop()!,
+    nodeCredentials: async (name, ips = []) =>
+      (await script(['node-credentials', name, ...ips])).stdout.trim().split('\n').pop()!,
     createNamespace: async (name) => {
       await kubectl(['create', 'namespace', name]);
-      for (const [kind, object] of [['serviceaccount', 'default'], ['configmap', 'kube-root-ca.crt']]) {
-        await until(`${kind} ${name}/${object}`, 60_000, async () => (await kubectl(['-n', name, 'get', kind!, object!], { allowFailure: true })).code === 0);
+      for (const [kind, object] of [
+        ['serviceaccount', 'default'],
+        ['configmap', 'kube-root-ca.crt'],
+      ]) {
+        await until(
+          `${kind} ${name}/${object}`,
+          60_000,
+          async () => (await kubectl(['-n', name, 'get', kind!, object!], { allowFailure: true })).code === 0,
+        );
       }
     },
   };

@@ -1,6 +1,7 @@
 // The real Docker Engine for tests. A missing or stopped daemon fails the test with what to do.
 import Docker from 'dockerode';
 import type { Teardownable } from './netns.js';
+import { errorMessage } from '../../lib/errors.js';
 
 export const TEST_LABEL = 'kubenode.test.run';
 
@@ -9,7 +10,9 @@ export async function requireDocker(): Promise<Docker> {
   try {
     await docker.ping();
   } catch (e) {
-    throw new Error(`Docker Engine is not reachable at /var/run/docker.sock (${(e as Error).message}): run 'sudo scripts/setup.sh', which installs docker.io and starts dockerd`);
+    throw new Error(
+      `Docker Engine is not reachable at /var/run/docker.sock (${errorMessage(e)}): run 'sudo scripts/setup.sh', which installs docker.io and starts dockerd`,
+    );
   }
   return docker;
 }
@@ -29,7 +32,12 @@ export function removeContainersAtTeardown(t: Teardownable, docker: Docker, pref
     await Promise.all(
       list
         .filter((c) => c.Names.some((n) => n.replace(/^\//, '').includes(prefix)))
-        .map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {})),
+        .map((c) =>
+          docker
+            .getContainer(c.Id)
+            .remove({ force: true, v: true })
+            .catch(() => {}),
+        ),
     );
   });
 }

@@ -27,7 +27,10 @@ export interface Observed {
  */
 export function splitJsonObjects(buffer: string): { objects: string[]; rest: string } {
   const objects: string[] = [];
-  let depth = 0, inString = false, escaped = false, start = -1;
+  let depth = 0,
+    inString = false,
+    escaped = false,
+    start = -1;
   for (let i = 0; i < buffer.length; i++) {
     const ch = buffer[i];
     if (inString) {
@@ -35,8 +38,12 @@ export function splitJsonObjects(buffer: string): { objects: string[]; rest: str
       else if (ch === '\\') escaped = true;
       else if (ch === '"') inString = false;
     } else if (ch === '"') inString = true;
-    else if (ch === '{') { if (depth++ === 0) start = i; }
-    else if (ch === '}' && depth > 0 && --depth === 0) { objects.push(buffer.slice(start, i + 1)); start = -1; }
+    else if (ch === '{') {
+      if (depth++ === 0) start = i;
+    } else if (ch === '}' && depth > 0 && --depth === 0) {
+      objects.push(buffer.slice(start, i + 1));
+      start = -1;
+    }
   }
   return { objects, rest: start >= 0 ? buffer.slice(start) : '' };
 }
@@ -46,13 +53,18 @@ const readyReason = (p: any) => {
   const c = (p?.status?.conditions ?? []).find((x: any) => x.type === 'Ready');
   return c?.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : '';
 };
-const restarts = (p: any) => (p?.status?.containerStatuses ?? []).reduce((n: number, s: any) => n + (s.restartCount ?? 0), 0);
-const terminated = (p: any) => (p?.status?.containerStatuses ?? []).map((s: any) => s.state?.terminated ? `${s.name}:${s.state.terminated.finishedAt ?? ''}` : '').join();
+const restarts = (p: any) =>
+  (p?.status?.containerStatuses ?? []).reduce((n: number, s: any) => n + (s.restartCount ?? 0), 0);
+const terminated = (p: any) =>
+  (p?.status?.containerStatuses ?? [])
+    .map((s: any) => (s.state?.terminated ? `${s.name}:${s.state.terminated.finishedAt ?? ''}` : ''))
+    .join();
 
 function describeTermination(p: any): string {
   for (const s of p?.status?.containerStatuses ?? []) {
     const t = s.state?.terminated ?? s.lastState?.terminated;
-    if (t) return `container ${s.name} of ${p.metadata.name} ended (${t.reason ?? 'terminated'}, exit code ${t.exitCode})`;
+    if (t)
+      return `container ${s.name} of ${p.metadata.name} ended (${t.reason ?? 'terminated'}, exit code ${t.exitCode})`;
   }
   return `a container of ${p.metadata.name} ended`;
 }
@@ -67,28 +79,36 @@ export function podEvents(observed: readonly Observed[], initialNames: ReadonlyS
   const last = new Map<string, any>();
   const source = 'apiserver: Pod watch';
   for (const o of observed) {
-    const p = o.object, name: string = p?.metadata?.name;
+    const p = o.object,
+      name: string = p?.metadata?.name;
     if (!name) continue;
     const prev = last.get(name);
     last.set(name, p);
     const add = (kind: EventKind, text: string) => out.push({ at: o.at, kind, source, text });
-    if (o.type === 'DELETED') { add('endpoint', `pod ${name} deleted`); continue; }
+    if (o.type === 'DELETED') {
+      add('endpoint', `pod ${name} deleted`);
+      continue;
+    }
     if (!prev) {
-      if (!initialNames.has(name)) add('action', `pod ${name} created${p.spec?.nodeName ? ` on ${p.spec.nodeName}` : ''}`);
+      if (!initialNames.has(name))
+        add('action', `pod ${name} created${p.spec?.nodeName ? ` on ${p.spec.nodeName}` : ''}`);
       if (!initialNames.has(name) && podReady(p)) add('ready', `replacement ${name} Ready`);
       continue;
     }
     if (!prev.spec?.nodeName && p.spec?.nodeName) add('action', `pod ${name} scheduled to ${p.spec.nodeName}`);
-    if (!prev.metadata?.deletionTimestamp && p.metadata?.deletionTimestamp) add('action', `pod ${name} deleting (grace ${p.metadata.deletionGracePeriodSeconds ?? '?'} s)`);
+    if (!prev.metadata?.deletionTimestamp && p.metadata?.deletionTimestamp)
+      add('action', `pod ${name} deleting (grace ${p.metadata.deletionGracePeriodSeconds ?? '?'} s)`);
     const ended = terminated(p) !== terminated(prev) && terminated(p).replace(/,/g, '') !== '';
     if (ended) add('container', describeTermination(p));
     // A restart seen without its end (the status went from running straight to running again).
     if (restarts(p) > restarts(prev) && !ended) {
-      if (terminated(prev).replace(/,/g, '')) add('action', `a container of ${name} restarted (restartCount ${restarts(p)})`);
+      if (terminated(prev).replace(/,/g, ''))
+        add('action', `a container of ${name} restarted (restartCount ${restarts(p)})`);
       else add('container', `${describeTermination(p)}; restarted (restartCount ${restarts(p)})`);
     }
     if (podReady(prev) && !podReady(p)) add('unready', `pod ${name} Ready=False${readyReason(p)}`);
-    if (!podReady(prev) && podReady(p)) add('ready', initialNames.has(name) ? `pod ${name} Ready again` : `replacement ${name} Ready`);
+    if (!podReady(prev) && podReady(p))
+      add('ready', initialNames.has(name) ? `pod ${name} Ready again` : `replacement ${name} Ready`);
   }
   return out;
 }
@@ -104,7 +124,8 @@ function endpointStates(slices: ReadonlyMap<string, any>): Map<string, EndpointS
       const c = e.conditions ?? {};
       // Upstream's EndpointSlice controller: ready=false while unready or terminating; serving
       // says whether a terminating endpoint still passes its readiness probe.
-      const state: EndpointState = c.ready !== false ? 'ready' : c.terminating ? 'terminating' : c.serving ? 'serving, not ready' : 'not ready';
+      const state: EndpointState =
+        c.ready !== false ? 'ready' : c.terminating ? 'terminating' : c.serving ? 'serving, not ready' : 'not ready';
       out.set(pod, state);
     }
   }
@@ -123,7 +144,8 @@ export function endpointSliceEvents(observed: readonly Observed[]): FailoverEven
     else slices.set(name, o.object);
     const now = endpointStates(slices);
     if (before) {
-      const add = (text: string) => out.push({ at: o.at, kind: 'endpoint', source: 'apiserver: EndpointSlice watch', text });
+      const add = (text: string) =>
+        out.push({ at: o.at, kind: 'endpoint', source: 'apiserver: EndpointSlice watch', text });
       for (const [pod, st] of now) {
         const was = before.get(pod);
         if (was === undefined) add(`endpoint ${pod} added to the EndpointSlice (${st})`);
@@ -142,30 +164,53 @@ export function kubernetesEvents(observed: readonly Observed[], sinceWallMs: num
   const out: FailoverEvent[] = [];
   const seen = new Set<string>();
   for (const o of observed) {
-    const e = o.object, pod = e?.involvedObject?.name ?? e?.regarding?.name;
+    const e = o.object,
+      pod = e?.involvedObject?.name ?? e?.regarding?.name;
     const when = Date.parse(e?.lastTimestamp ?? e?.eventTime ?? e?.metadata?.creationTimestamp ?? '');
     // Event times have one-second resolution: allow the second the loop started in.
     if (!pod || !(when >= sinceWallMs - 1000)) continue;
     const key = `${pod}/${e.reason}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    out.push({ at: o.at, kind: e.reason === 'Unhealthy' ? 'probe' : e.reason === 'Killing' ? 'container' : 'action', source: 'apiserver: Event', text: `${pod}: ${e.reason}: ${e.message ?? e.note ?? ''}`.trim() });
+    out.push({
+      at: o.at,
+      kind: e.reason === 'Unhealthy' ? 'probe' : e.reason === 'Killing' ? 'container' : 'action',
+      source: 'apiserver: Event',
+      text: `${pod}: ${e.reason}: ${e.message ?? e.note ?? ''}`.trim(),
+    });
   }
   return out;
 }
 
 /** A node's proxy log (JSON lines) -> its syncs (and failed syncs) between two wall times. */
-export function proxySyncEvents(node: string, log: string, fromWallMs: number, toWallMs: number, t0WallMs: number): FailoverEvent[] {
+export function proxySyncEvents(
+  node: string,
+  log: string,
+  fromWallMs: number,
+  toWallMs: number,
+  t0WallMs: number,
+): FailoverEvent[] {
   const out: FailoverEvent[] = [];
   for (const line of log.split('\n')) {
     if (!line.startsWith('{')) continue;
     let l: any;
-    try { l = JSON.parse(line); } catch { continue; }
+    try {
+      l = JSON.parse(line);
+    } catch {
+      continue;
+    }
     const ts = Date.parse(l.ts ?? '');
     if (!(ts >= fromWallMs && ts <= toWallMs)) continue;
     const source = `${node} proxy log`;
-    if (l.msg === 'synced proxy rules') out.push({ at: ts - t0WallMs, kind: 'sync', source, text: `${node}: proxy rules synced (${l.kind ?? (l.full ? 'full' : 'partial')}, ${l.changedServices ?? 0} changed Services, ${l.ms ?? '?'} ms)` });
-    else if (l.level === 'error' && /sync/.test(l.msg)) out.push({ at: ts - t0WallMs, kind: 'sync', source, text: `${node}: ${l.msg}: ${l.error ?? ''}` });
+    if (l.msg === 'synced proxy rules')
+      out.push({
+        at: ts - t0WallMs,
+        kind: 'sync',
+        source,
+        text: `${node}: proxy rules synced (${l.kind ?? (l.full ? 'full' : 'partial')}, ${l.changedServices ?? 0} changed Services, ${l.ms ?? '?'} ms)`,
+      });
+    else if (l.level === 'error' && /sync/.test(l.msg))
+      out.push({ at: ts - t0WallMs, kind: 'sync', source, text: `${node}: ${l.msg}: ${l.error ?? ''}` });
   }
   return out;
 }

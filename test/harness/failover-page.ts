@@ -30,16 +30,33 @@ export interface FailoverPageData {
 }
 
 export const KIND_COLOURS: Record<EventKind, string> = {
-  action: '#555555', container: '#d62728', probe: '#ff7f0e', unready: '#9467bd',
-  endpoint: '#1f77b4', sync: '#2ca02c', ready: '#17becf', node: '#8c564b',
+  action: '#555555',
+  container: '#d62728',
+  probe: '#ff7f0e',
+  unready: '#9467bd',
+  endpoint: '#1f77b4',
+  sync: '#2ca02c',
+  ready: '#17becf',
+  node: '#8c564b',
 };
 const KIND_WORDS: Record<EventKind, string> = {
-  action: 'action / pod lifecycle', container: 'container ended', probe: 'probe failing', unready: 'pod unready',
-  endpoint: 'EndpointSlice change', sync: 'proxy rules synced', ready: 'pod Ready', node: 'node',
+  action: 'action / pod lifecycle',
+  container: 'container ended',
+  probe: 'probe failing',
+  unready: 'pod unready',
+  endpoint: 'EndpointSlice change',
+  sync: 'proxy rules synced',
+  ready: 'pod Ready',
+  node: 'node',
 };
 const NODE_COLOURS = ['#1f77b4', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#bcbd22'];
 
-const W = 1100, LEFT = 310, RIGHT = 20, TOP = 36, ROW = 24, BOTTOM = 34;
+const W = 1100,
+  LEFT = 310,
+  RIGHT = 20,
+  TOP = 36,
+  ROW = 24,
+  BOTTOM = 34;
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -63,18 +80,28 @@ function chart(r: ScenarioRecord): string {
   const x = (ms: number) => (LEFT + (ms / span) * (W - LEFT - RIGHT)).toFixed(1);
   const y = (row: string) => TOP + rows.indexOf(row) * ROW + ROW / 2;
   const parts: string[] = [];
-  parts.push(`<svg class="timeline" data-scenario="${escapeHtml(r.scenario)}" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg">`);
+  parts.push(
+    `<svg class="timeline" data-scenario="${escapeHtml(r.scenario)}" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg">`,
+  );
   rows.forEach((row, i) => {
     const label = row === 'failed' ? 'failed requests' : `${row}${nodeOf.get(row) ? ` (${nodeOf.get(row)})` : ''}`;
-    parts.push(`<rect class="row" x="${LEFT}" y="${TOP + i * ROW}" width="${W - LEFT - RIGHT}" height="${ROW}" fill="${i % 2 ? '#fafafa' : '#f2f2f2'}"/>`);
-    parts.push(`<text class="rowlabel${row === 'failed' ? ' failed' : ''}" x="${LEFT - 6}" y="${y(row) + 4}" text-anchor="end">${escapeHtml(label)}</text>`);
+    parts.push(
+      `<rect class="row" x="${LEFT}" y="${TOP + i * ROW}" width="${W - LEFT - RIGHT}" height="${ROW}" fill="${i % 2 ? '#fafafa' : '#f2f2f2'}"/>`,
+    );
+    parts.push(
+      `<text class="rowlabel${row === 'failed' ? ' failed' : ''}" x="${LEFT - 6}" y="${y(row) + 4}" text-anchor="end">${escapeHtml(label)}</text>`,
+    );
   });
   if (r.window) {
-    parts.push(`<rect class="window" x="${x(r.window.from)}" y="${TOP}" width="${Math.max(1, Number(x(r.window.to)) - Number(x(r.window.from))).toFixed(1)}" height="${rows.length * ROW}"><title>measured window: ${escapeHtml(r.window.label)} (${secs(r.window.from)} to ${secs(r.window.to)})</title></rect>`);
+    parts.push(
+      `<rect class="window" x="${x(r.window.from)}" y="${TOP}" width="${Math.max(1, Number(x(r.window.to)) - Number(x(r.window.from))).toFixed(1)}" height="${rows.length * ROW}"><title>measured window: ${escapeHtml(r.window.label)} (${secs(r.window.from)} to ${secs(r.window.to)})</title></rect>`,
+    );
   }
   const step = tickStep(span);
   for (let t = 0; t <= span; t += step) {
-    parts.push(`<line class="tick" x1="${x(t)}" x2="${x(t)}" y1="${TOP + rows.length * ROW}" y2="${TOP + rows.length * ROW + 5}"/><text class="ticklabel" x="${x(t)}" y="${TOP + rows.length * ROW + 18}" text-anchor="middle">${t / 1000} s</text>`);
+    parts.push(
+      `<line class="tick" x1="${x(t)}" x2="${x(t)}" y1="${TOP + rows.length * ROW}" y2="${TOP + rows.length * ROW + 5}"/><text class="ticklabel" x="${x(t)}" y="${TOP + rows.length * ROW + 18}" text-anchor="middle">${t / 1000} s</text>`,
+    );
   }
   for (const s of r.samples) {
     const what = s.ok ? `${s.pod} on ${s.node}` : `FAILED: ${s.error ?? 'failed'}`;
@@ -83,14 +110,19 @@ function chart(r: ScenarioRecord): string {
       const colour = NODE_COLOURS[Math.max(0, nodes.indexOf(s.node ?? '')) % NODE_COLOURS.length];
       parts.push(`<circle class="req ok" cx="${x(s.start)}" cy="${y(s.pod)}" r="3" fill="${colour}">${tip}</circle>`);
     } else {
-      const cx = Number(x(s.start)), cy = y('failed');
-      parts.push(`<path class="req fail" d="M${cx - 4} ${cy - 4}L${cx + 4} ${cy + 4}M${cx - 4} ${cy + 4}L${cx + 4} ${cy - 4}">${tip}</path>`);
+      const cx = Number(x(s.start)),
+        cy = y('failed');
+      parts.push(
+        `<path class="req fail" d="M${cx - 4} ${cy - 4}L${cx + 4} ${cy + 4}M${cx - 4} ${cy + 4}L${cx + 4} ${cy - 4}">${tip}</path>`,
+      );
     }
   }
   r.events.forEach((e, i) => {
-    parts.push(`<g class="event event-${e.kind}"><line x1="${x(e.at)}" x2="${x(e.at)}" y1="${TOP - 4}" y2="${TOP + rows.length * ROW}" stroke="${KIND_COLOURS[e.kind]}"/>` +
-      `<text x="${x(e.at)}" y="${TOP - 8 - (i % 3) * 9}" text-anchor="middle" fill="${KIND_COLOURS[e.kind]}">${i + 1}</text>` +
-      `<title>${escapeHtml(`${i + 1}. ${secs(e.at)} ${e.text} (${e.source})`)}</title></g>`);
+    parts.push(
+      `<g class="event event-${e.kind}"><line x1="${x(e.at)}" x2="${x(e.at)}" y1="${TOP - 4}" y2="${TOP + rows.length * ROW}" stroke="${KIND_COLOURS[e.kind]}"/>` +
+        `<text x="${x(e.at)}" y="${TOP - 8 - (i % 3) * 9}" text-anchor="middle" fill="${KIND_COLOURS[e.kind]}">${i + 1}</text>` +
+        `<title>${escapeHtml(`${i + 1}. ${secs(e.at)} ${e.text} (${e.source})`)}</title></g>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n');
@@ -98,13 +130,18 @@ function chart(r: ScenarioRecord): string {
 
 function eventTable(r: ScenarioRecord): string {
   if (!r.events.length) return '<p class="none">No events recorded.</p>';
-  const rows = r.events.map((e, i) => `<tr><td>${i + 1}</td><td>${secs(e.at)}</td><td><span class="swatch" style="background:${KIND_COLOURS[e.kind]}"></span>${escapeHtml(KIND_WORDS[e.kind])}</td><td>${escapeHtml(e.text)}</td><td class="src">${escapeHtml(e.source)}</td></tr>`);
+  const rows = r.events.map(
+    (e, i) =>
+      `<tr><td>${i + 1}</td><td>${secs(e.at)}</td><td><span class="swatch" style="background:${KIND_COLOURS[e.kind]}"></span>${escapeHtml(KIND_WORDS[e.kind])}</td><td>${escapeHtml(e.text)}</td><td class="src">${escapeHtml(e.source)}</td></tr>`,
+  );
   return `<table class="events"><thead><tr><th>#</th><th>time</th><th>kind</th><th>what</th><th>from</th></tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
 }
 
 function section(r: ScenarioRecord): string {
   const s = r.summary;
-  const errors = Object.entries(s.errors).map(([e, n]) => `${n} × ${e}`).join('; ');
+  const errors = Object.entries(s.errors)
+    .map(([e, n]) => `${n} × ${e}`)
+    .join('; ');
   return `<section class="scenario" id="scenario-${escapeHtml(r.scenario)}">
 <h2>(${escapeHtml(r.scenario)}) ${escapeHtml(r.title)}: ${escapeHtml(r.target)}</h2>
 <p class="summary">${s.requests} requests, ${s.failed} failed${s.failed ? ` over ${s.windowSeconds.toFixed(2)} s` : ''}${r.window ? `; measured window: ${escapeHtml(r.window.label)}` : ''}${errors ? `; errors: ${escapeHtml(errors)}` : ''}</p>
@@ -129,7 +166,12 @@ table.events td:nth-child(-n+3){white-space:nowrap}
 .note{color:#b00}.legend span{margin-right:14px}`;
 
 export function renderFailoverPage(d: FailoverPageData): string {
-  const legend = (Object.keys(KIND_COLOURS) as EventKind[]).map((k) => `<span><span class="swatch" style="background:${KIND_COLOURS[k]}"></span>${escapeHtml(KIND_WORDS[k])}</span>`).join('');
+  const legend = (Object.keys(KIND_COLOURS) as EventKind[])
+    .map(
+      (k) =>
+        `<span><span class="swatch" style="background:${KIND_COLOURS[k]}"></span>${escapeHtml(KIND_WORDS[k])}</span>`,
+    )
+    .join('');
   // JSON inside <script>: "<" escaped, so no string in it can close the element.
   const json = JSON.stringify(d).replace(/</g, '\\u003c');
   return `<!DOCTYPE html>

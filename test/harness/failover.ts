@@ -56,7 +56,14 @@ const SETTLED_MS = 2000;
 /** The running `demo` container of a pod, by its UID: Docker is shared by every emulated node
  * and by other clusters, where a pod of the same name may exist. */
 async function demoContainer(docker: NonNullable<ClusterAccess['docker']>, pod: PodInfo): Promise<string> {
-  const res = await docker(pod.node, ['ps', '-q', '--filter', `label=io.kubernetes.pod.uid=${pod.uid}`, '--filter', 'label=io.kubernetes.container.name=demo']);
+  const res = await docker(pod.node, [
+    'ps',
+    '-q',
+    '--filter',
+    `label=io.kubernetes.pod.uid=${pod.uid}`,
+    '--filter',
+    'label=io.kubernetes.container.name=demo',
+  ]);
   const id = res.stdout.trim().split('\n')[0];
   if (!id) throw new Error(`no running demo container for pod ${pod.name} (uid ${pod.uid})`);
   return id;
@@ -68,7 +75,9 @@ async function demoContainer(docker: NonNullable<ClusterAccess['docker']>, pod: 
  * like kubelet, backs off restarting a container that keeps dying: 10 s, 20 s, 40 s...).
  */
 function pickTarget(pods: PodInfo[], entryNode: string, index = 0): PodInfo {
-  const ready = pods.filter((p) => p.ready && !p.deleting).sort((a, b) => Number(a.node === entryNode) - Number(b.node === entryNode) || a.name.localeCompare(b.name));
+  const ready = pods
+    .filter((p) => p.ready && !p.deleting)
+    .sort((a, b) => Number(a.node === entryNode) - Number(b.node === entryNode) || a.name.localeCompare(b.name));
   const t = ready[index % Math.max(1, ready.length)];
   if (!t) throw new Error(`no Ready demo pod to act on: ${JSON.stringify(pods)}`);
   return t;
@@ -76,7 +85,11 @@ function pickTarget(pods: PodInfo[], entryNode: string, index = 0): PodInfo {
 
 const allReady = (replicas: number) => (p: PodInfo[]) => p.filter((x) => x.ready && !x.deleting).length === replicas;
 
-export async function runScenario(c: ClusterAccess, scenario: ScenarioName, o: ScenarioOptions): Promise<ScenarioResult> {
+export async function runScenario(
+  c: ClusterAccess,
+  scenario: ScenarioName,
+  o: ScenarioOptions,
+): Promise<ScenarioResult> {
   const log = o.log ?? (() => {});
   const docker = c.docker ?? hostDocker;
   const entry = c.nodeName(1);
@@ -98,7 +111,12 @@ export async function runScenario(c: ClusterAccess, scenario: ScenarioName, o: S
         log(`killing container ${id.slice(0, 12)} of ${target.name} on ${target.node}`);
         actionAt = loop.now();
         await docker(target.node, ['kill', '--signal', 'KILL', id]);
-        await waitForPods(c, `${target.name} restarted and Ready`, (p) => p.some((x) => x.name === target.name && x.restarts > target.restarts && x.ready), 120_000);
+        await waitForPods(
+          c,
+          `${target.name} restarted and Ready`,
+          (p) => p.some((x) => x.name === target.name && x.restarts > target.restarts && x.ready),
+          120_000,
+        );
         facts.readyAgainSeconds = (loop.now() - actionAt) / 1000;
         log(`${target.name} restarted and Ready again after ${facts.readyAgainSeconds.toFixed(1)} s`);
         break;
@@ -109,7 +127,12 @@ export async function runScenario(c: ClusterAccess, scenario: ScenarioName, o: S
         log(`making ${target.name} on ${target.node} fail its readiness probe (rm /www/ready)`);
         actionAt = loop.now();
         await docker(target.node, ['exec', id, 'rm', '-f', '/www/ready']);
-        await waitForPods(c, `${target.name} unready`, (p) => p.some((x) => x.name === target.name && !x.ready), 30_000);
+        await waitForPods(
+          c,
+          `${target.name} unready`,
+          (p) => p.some((x) => x.name === target.name && !x.ready),
+          30_000,
+        );
         facts.unreadySeenAt = loop.now();
         facts.unreadySeenSeconds = (loop.now() - actionAt) / 1000;
         log(`${target.name} is unready (seen after ${facts.unreadySeenSeconds.toFixed(1)} s); keeping it so for 4 s`);
@@ -117,12 +140,21 @@ export async function runScenario(c: ClusterAccess, scenario: ScenarioName, o: S
         const healAt = loop.now();
         facts.healAt = healAt;
         await docker(target.node, ['exec', id, 'touch', '/www/ready']);
-        await waitForPods(c, `${target.name} Ready again`, (p) => p.some((x) => x.name === target.name && x.ready), 30_000);
+        await waitForPods(
+          c,
+          `${target.name} Ready again`,
+          (p) => p.some((x) => x.name === target.name && x.ready),
+          30_000,
+        );
         log(`${target.name} passes its readiness probe again`);
-        const duringUnready = loop.samples.filter((s) => s.ok && s.pod === target.name && s.start >= actionAt && s.start < healAt);
+        const duringUnready = loop.samples.filter(
+          (s) => s.ok && s.pod === target.name && s.start >= actionAt && s.start < healAt,
+        );
         const lastBeforeHeal = duringUnready.length ? duringUnready[duringUnready.length - 1]! : undefined;
         facts.lastAnswerWhileFailingSeconds = lastBeforeHeal ? (lastBeforeHeal.start - actionAt) / 1000 : 0;
-        facts.answersAfterUnreadySeen = loop.samples.filter((s) => s.ok && s.pod === target.name && s.start >= (facts.unreadySeenAt as number) && s.start < healAt).length;
+        facts.answersAfterUnreadySeen = loop.samples.filter(
+          (s) => s.ok && s.pod === target.name && s.start >= (facts.unreadySeenAt as number) && s.start < healAt,
+        ).length;
         break;
       }
       case 'c': {
@@ -130,7 +162,12 @@ export async function runScenario(c: ClusterAccess, scenario: ScenarioName, o: S
         log(`deleting ${target.name} on ${target.node} gracefully`);
         actionAt = loop.now();
         await c.kubectl(['delete', 'pod', target.name, '--wait=false']);
-        await waitForPods(c, `${target.name} gone and ${o.replicas} pods Ready`, (p) => !p.some((x) => x.name === target.name) && allReady(o.replicas)(p), 120_000);
+        await waitForPods(
+          c,
+          `${target.name} gone and ${o.replicas} pods Ready`,
+          (p) => !p.some((x) => x.name === target.name) && allReady(o.replicas)(p),
+          120_000,
+        );
         facts.replacedSeconds = (loop.now() - actionAt) / 1000;
         log(`${target.name} is gone and its replacement Ready after ${facts.replacedSeconds.toFixed(1)} s`);
         break;
@@ -140,14 +177,20 @@ export async function runScenario(c: ClusterAccess, scenario: ScenarioName, o: S
         const counts = new Map<string, number>();
         for (const p of pods) if (p.node !== entry) counts.set(p.node, (counts.get(p.node) ?? 0) + 1);
         const victim = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0];
-        if (!victim) throw new Error(`every demo pod runs on ${entry}, the node traffic enters by; nothing to partition`);
+        if (!victim)
+          throw new Error(`every demo pod runs on ${entry}, the node traffic enters by; nothing to partition`);
         target = { ...pods.find((p) => p.node === victim)!, name: victim };
         const victimIndex = Number(/(\d+)$/.exec(victim)![1]);
         log(`partitioning ${victim} (${counts.get(victim)} backends)`);
         actionAt = loop.now();
         await c.sh(['partition', String(victimIndex)]);
         facts.partitionedNode = victim;
-        await waitForPods(c, `${o.replicas} Ready demo pods off ${victim}`, (p) => p.filter((x) => x.ready && !x.deleting && x.node !== victim).length >= o.replicas, 180_000);
+        await waitForPods(
+          c,
+          `${o.replicas} Ready demo pods off ${victim}`,
+          (p) => p.filter((x) => x.ready && !x.deleting && x.node !== victim).length >= o.replicas,
+          180_000,
+        );
         facts.replacedSeconds = (loop.now() - actionAt) / 1000;
         log(`backends replaced on the other nodes after ${facts.replacedSeconds.toFixed(1)} s`);
         break;
@@ -161,7 +204,17 @@ export async function runScenario(c: ClusterAccess, scenario: ScenarioName, o: S
   const samples = loop.samples;
   const summary = summarize(samples, actionAt!, settledFrom!);
   if (scenario === 'a' || scenario === 'b') facts.targetAnsweredAfter = (summary.podsAfter[target!.name] ?? 0) > 0;
-  return { scenario, title: SCENARIO_TITLES[scenario], target: target!.name, summary, samples, facts, t0Wall, actionAt: actionAt!, settledFrom: settledFrom! };
+  return {
+    scenario,
+    title: SCENARIO_TITLES[scenario],
+    target: target!.name,
+    summary,
+    samples,
+    facts,
+    t0Wall,
+    actionAt: actionAt!,
+    settledFrom: settledFrom!,
+  };
 }
 
 /** After scenario d: heal the node and wait until it is Ready and the demo is whole again. */
@@ -170,7 +223,9 @@ export async function healAfterPartition(c: ClusterAccess, node: string, replica
   await c.sh(['heal', String(i)]);
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
-    const r = await c.kubectl(['get', 'node', node, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'], { allowFailure: true });
+    const r = await c.kubectl(['get', 'node', node, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'], {
+      allowFailure: true,
+    });
     if (r.stdout.trim() === 'True') break;
     await sleep(1000);
   }

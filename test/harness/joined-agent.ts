@@ -40,14 +40,22 @@ export async function joinAgent(t: Teardownable & { passing(): boolean }, o: Joi
   const cp = await startControlPlane(t, o.controlPlane);
   const world = await createWorld(t);
   const creds = await cp.nodeCredentials(world.nodeName, ['127.0.0.1']);
-  const tls = o.tls ? [
-    `--tls-cert-file=${join(creds, `kubelet-${world.nodeName}.crt`)}`, `--tls-private-key-file=${join(creds, `kubelet-${world.nodeName}.key`)}`,
-    `--client-ca-file=${join(creds, 'ca.crt')}`,
-  ] : [];
+  const tls = o.tls
+    ? [
+        `--tls-cert-file=${join(creds, `kubelet-${world.nodeName}.crt`)}`,
+        `--tls-private-key-file=${join(creds, `kubelet-${world.nodeName}.key`)}`,
+        `--client-ca-file=${join(creds, 'ca.crt')}`,
+      ]
+    : [];
   // Loading @kubernetes/client-node is slow on a busy machine: a generous start-up bound.
-  const agent = await world.startAgent([`--kubeconfig=${join(creds, 'kubeconfig')}`, ...tls, ...(o.args ?? [])], 90_000, { defaultReadOnlyPort: o.defaultReadOnlyPort });
+  const agent = await world.startAgent(
+    [`--kubeconfig=${join(creds, 'kubeconfig')}`, ...tls, ...(o.args ?? [])],
+    90_000,
+    { defaultReadOnlyPort: o.defaultReadOnlyPort },
+  );
   t.teardown(() => {
-    if (!t.passing() || process.env.KUBENODE_TEST_LOG) process.stderr.write(`--- agent ${agent.pid}\n${agent.logs.slice(-(o.logLines ?? 80)).join('\n')}\n`);
+    if (!t.passing() || process.env.KUBENODE_TEST_LOG)
+      process.stderr.write(`--- agent ${agent.pid}\n${agent.logs.slice(-(o.logLines ?? 80)).join('\n')}\n`);
   });
   const admin = new KubeConfig();
   admin.loadFromFile(cp.kubeconfig);

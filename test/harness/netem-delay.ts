@@ -10,6 +10,7 @@
 // Protocol: include/uapi/linux/netfilter/nfnetlink_queue.h (message types, attributes, structs).
 import { RawNetlinkSocket } from 'netlink';
 import { nlattr, parseAttrs } from '../../lib/netlink-attr.js';
+import { errorMessage } from '../../lib/errors.js';
 
 const NETLINK_NETFILTER = 12;
 const NFNL_SUBSYS_QUEUE = 3;
@@ -30,7 +31,6 @@ const NF_ACCEPT = 1;
 const NLM_F_REQUEST = 1;
 const NLMSG_ERROR = 2;
 const AF_INET = 2;
-
 
 function message(type: number, queue: number, attrs: Buffer[], seq: number): Buffer {
   const nfgen = Buffer.alloc(4);
@@ -88,23 +88,40 @@ function main(): void {
 
   const sock = new RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize: 4 << 20, sendBufferSize: 1 << 20 });
   let seq = 1;
-  const send = (type: number, attrs: Buffer[], then?: () => void) => sock.send(message(type, queue, attrs, seq++), {}, (err) => {
-    if (err) { process.stderr.write(`netem-delay: send failed: ${err.message}\n`); process.exit(1); }
-    then?.();
-  });
+  const send = (type: number, attrs: Buffer[], then?: () => void) =>
+    sock.send(message(type, queue, attrs, seq++), {}, (err) => {
+      if (err) {
+        process.stderr.write(`netem-delay: send failed: ${err.message}\n`);
+        process.exit(1);
+      }
+      then?.();
+    });
   const cmd = Buffer.from([NFQNL_CFG_CMD_BIND, 0, 0, AF_INET]);
   const params = Buffer.alloc(5);
   params.writeUInt32BE(0, 0);
   params.writeUInt8(NFQNL_COPY_META, 4);
-  const be32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(v); return b; };
+  const be32 = (v: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(v);
+    return b;
+  };
   send(NFQNL_MSG_CONFIG, [nlattr(NFQA_CFG_CMD, cmd)]);
   // Metadata only (no payload copied), a long queue, and fail-open: when the queue is full the
   // kernel accepts rather than drops, so this tool never adds loss of its own.
-  send(NFQNL_MSG_CONFIG, [nlattr(NFQA_CFG_PARAMS, params), nlattr(NFQA_CFG_QUEUE_MAXLEN, be32(8192)), nlattr(NFQA_CFG_MASK, be32(NFQA_CFG_F_FAIL_OPEN)), nlattr(NFQA_CFG_FLAGS, be32(NFQA_CFG_F_FAIL_OPEN))], () => {
-    // Netlink requests are handled within sendmsg: the queue is bound now. cluster.sh waits for
-    // this line before sending packets our way.
-    process.stderr.write(`netem-delay: ready: queue ${queue}, delay ${delayMs} ms\n`);
-  });
+  send(
+    NFQNL_MSG_CONFIG,
+    [
+      nlattr(NFQA_CFG_PARAMS, params),
+      nlattr(NFQA_CFG_QUEUE_MAXLEN, be32(8192)),
+      nlattr(NFQA_CFG_MASK, be32(NFQA_CFG_F_FAIL_OPEN)),
+      nlattr(NFQA_CFG_FLAGS, be32(NFQA_CFG_F_FAIL_OPEN)),
+    ],
+    () => {
+      // Netlink requests are handled within sendmsg: the queue is bound now. cluster.sh waits for
+      // this line before sending packets our way.
+      process.stderr.write(`netem-delay: ready: queue ${queue}, delay ${delayMs} ms\n`);
+    },
+  );
 
   const pending: { id: number; due: number }[] = [];
   let head = 0;
@@ -120,7 +137,10 @@ function main(): void {
       v.writeUInt32BE(last, 4);
       send(NFQNL_MSG_VERDICT_BATCH, [nlattr(NFQA_VERDICT_HDR, v)]);
     }
-    if (head > 4096) { pending.splice(0, head); head = 0; }
+    if (head > 4096) {
+      pending.splice(0, head);
+      head = 0;
+    }
     arm();
   };
   const arm = () => {
@@ -129,17 +149,32 @@ function main(): void {
   };
   sock.on('message', (buf: Buffer) => {
     let ids: number[];
-    try { ids = packetIds(buf); } catch (e) { process.stderr.write(`netem-delay: ${(e as Error).message}\n`); process.exit(1); }
+    try {
+      ids = packetIds(buf);
+    } catch (e) {
+      process.stderr.write(`netem-delay: ${errorMessage(e)}\n`);
+      process.exit(1);
+    }
     const due = performance.now() + delayMs;
     for (const id of ids) pending.push({ id, due });
     arm();
   });
-  sock.on('error', (e) => { process.stderr.write(`netem-delay: ${e.message}\n`); });
-  const stop = () => { sock.close(); process.exit(0); };
+  sock.on('error', (e) => {
+    process.stderr.write(`netem-delay: ${e.message}\n`);
+  });
+  const stop = () => {
+    sock.close();
+    process.exit(0);
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  try { main(); } catch (e) { process.stderr.write(`netem-delay: ${(e as Error).message}\n`); process.exit(2); }
+  try {
+    main();
+  } catch (e) {
+    process.stderr.write(`netem-delay: ${errorMessage(e)}\n`);
+    process.exit(2);
+  }
 }

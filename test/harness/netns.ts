@@ -30,5 +30,8 @@ export async function inNetns(name: string, file: string, args: string[], timeou
 export async function linksWithPrefix(prefix: string, netns?: string): Promise<string[]> {
   const args = netns ? ['-n', netns, '-o', 'link', 'show'] : ['-o', 'link', 'show'];
   const out = (await run('ip', args)).stdout;
-  return out.split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '').filter((n) => n.startsWith(prefix));
+  return out
+    .split('\n')
+    .map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '')
+    .filter((n) => n.startsWith(prefix));
 }

@@ -12,28 +12,47 @@ export function pinnedDemoPod(c: EmulatedCluster, i: number, name: string): Reco
   const template = demoManifests().find((d) => d.kind === 'Deployment')!.spec.template;
   const tolerate = (key: string) => ({ key, operator: 'Exists', effect: 'NoExecute' });
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name, labels: { ...template.metadata.labels } },
-    spec: { ...template.spec, nodeName: c.nodeName(i), tolerations: [tolerate('node.kubernetes.io/not-ready'), tolerate('node.kubernetes.io/unreachable')] },
+    spec: {
+      ...template.spec,
+      nodeName: c.nodeName(i),
+      tolerations: [tolerate('node.kubernetes.io/not-ready'), tolerate('node.kubernetes.io/unreachable')],
+    },
   };
 }
 
 /** The addresses node i's kubenode-ipam store holds (files named by address, host-local's format). */
 export function ipamAddresses(c: EmulatedCluster, i: number): string[] {
   const store = join(c.dir, 'nodes', c.nodeName(i), 'ipam', 'kubenode');
-  return readdirSync(store).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).sort();
+  return readdirSync(store)
+    .filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))
+    .sort();
 }
 
 /** The pod addresses of node i's pods that hold one (not hostNetwork, not finished). */
 export async function podAddresses(c: EmulatedCluster, i: number): Promise<string[]> {
-  const out = await c.kubectl(['get', 'pods', '-A', '-o', 'json', '--field-selector', `spec.nodeName=${c.nodeName(i)}`]);
+  const out = await c.kubectl([
+    'get',
+    'pods',
+    '-A',
+    '-o',
+    'json',
+    '--field-selector',
+    `spec.nodeName=${c.nodeName(i)}`,
+  ]);
   return (JSON.parse(out.stdout).items as any[])
     .filter((p) => !p.spec.hostNetwork && p.status?.podIP && !['Succeeded', 'Failed'].includes(p.status.phase))
-    .map((p) => p.status.podIP as string).sort();
+    .map((p) => p.status.podIP as string)
+    .sort();
 }
 
 export async function nodeReady(c: EmulatedCluster, i: number): Promise<string> {
-  const out = await c.kubectl(['get', 'node', c.nodeName(i), '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'], { allowFailure: true });
+  const out = await c.kubectl(
+    ['get', 'node', c.nodeName(i), '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'],
+    { allowFailure: true },
+  );
   return out.stdout.trim() || 'unknown';
 }
 
@@ -48,11 +67,22 @@ export function watchReady(c: EmulatedCluster, i: number): { stop: () => Promise
       await sleep(1000);
     }
   })();
-  return { stop: async () => { running = false; await loop; return seen; } };
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return seen;
+    },
+  };
 }
 
 /** Poll fn until it returns a truthy value or the time is up; the last value either way. */
-export async function pollUntil<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, everyMs = 1000): Promise<T> {
+export async function pollUntil<T>(
+  fn: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs: number,
+  everyMs = 1000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let v = await fn();
   while (!ok(v) && Date.now() < deadline) {

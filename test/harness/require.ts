@@ -13,5 +13,6 @@ export function requireProgram(...files: string[]): void {
 }
 
 export function requireRoot(): void {
-  if (process.getuid?.() !== 0) throw new Error('this test needs root (network namespaces, iptables, Docker): run it with sudo npm test');
+  if (process.getuid?.() !== 0)
+    throw new Error('this test needs root (network namespaces, iptables, Docker): run it with sudo npm test');
 }

@@ -13,6 +13,9 @@ export async function socketPair(t: Teardownable): Promise<[Socket, Socket]> {
   const client = connect((server.address() as { port: number }).port, '127.0.0.1');
   await once(client, 'connect');
   const [serverSide] = await accepted;
-  t.teardown(() => { client.destroy(); serverSide.destroy(); });
+  t.teardown(() => {
+    client.destroy();
+    serverSide.destroy();
+  });
   return [client, serverSide];
 }

@@ -18,9 +18,15 @@ export async function tcpRelay(t: Teardownable, target: { host: string; port: nu
   const listen = async () => {
     const s = createServer((down) => {
       const up = connect(target.port, target.host);
-      for (const [a, b] of [[down, up], [up, down]] as const) {
+      for (const [a, b] of [
+        [down, up],
+        [up, down],
+      ] as const) {
         sockets.add(a);
-        a.on('close', () => { sockets.delete(a); b.destroy(); });
+        a.on('close', () => {
+          sockets.delete(a);
+          b.destroy();
+        });
         a.on('error', () => b.destroy());
         a.pipe(b);
       }

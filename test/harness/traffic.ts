@@ -25,11 +25,20 @@ export function getOnce(url: string, timeoutMs: number): Promise<{ status: numbe
     const req = request(url, { agent: false, headers: { connection: 'close' } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => { clearTimeout(timer); resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }); });
-      res.on('error', (e) => { clearTimeout(timer); reject(e); });
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() });
+      });
+      res.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
     });
     const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    req.on('error', (e) => { clearTimeout(timer); reject(e); });
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
     req.end();
   });
 }
@@ -41,7 +50,11 @@ export class RequestLoop {
   private inflight = new Set<Promise<void>>();
   private k = 0;
 
-  constructor(private readonly url: string, private readonly ratePerSecond = 20, private readonly timeoutMs = 1000) {}
+  constructor(
+    private readonly url: string,
+    private readonly ratePerSecond = 20,
+    private readonly timeoutMs = 1000,
+  ) {}
 
   /** ms since start() */
   now(): number {
@@ -65,9 +78,18 @@ export class RequestLoop {
     const p = getOnce(this.url, this.timeoutMs).then(
       ({ status, body }) => {
         const a = parseAnswer(body);
-        this.samples.push({ start, end: this.now(), ok: status === 200 && a !== undefined, pod: a?.pod, node: a?.node, ...(status === 200 && a ? {} : { error: `HTTP ${status}: ${body.slice(0, 80)}` }) });
+        this.samples.push({
+          start,
+          end: this.now(),
+          ok: status === 200 && a !== undefined,
+          pod: a?.pod,
+          node: a?.node,
+          ...(status === 200 && a ? {} : { error: `HTTP ${status}: ${body.slice(0, 80)}` }),
+        });
       },
-      (e: Error) => { this.samples.push({ start, end: this.now(), ok: false, error: e.message }); },
+      (e: Error) => {
+        this.samples.push({ start, end: this.now(), ok: false, error: e.message });
+      },
     );
     const tracked = p.finally(() => this.inflight.delete(tracked));
     this.inflight.add(tracked);
@@ -109,8 +131,14 @@ export function summarize(samples: readonly Sample[], actionAt: number, settledF
     requests: samples.length,
     failed: failed.length,
     windowSeconds: windowMs / 1000,
-    podsBefore: countBy(samples.filter((s) => s.start < actionAt), (s) => s.pod),
-    podsAfter: countBy(samples.filter((s) => s.start >= settledFrom), (s) => s.pod),
+    podsBefore: countBy(
+      samples.filter((s) => s.start < actionAt),
+      (s) => s.pod,
+    ),
+    podsAfter: countBy(
+      samples.filter((s) => s.start >= settledFrom),
+      (s) => s.pod,
+    ),
     errors: countBy(failed, (s) => (s.error ?? 'failed').replace(/\d+\.\d+\.\d+\.\d+:\d+/g, 'ADDR')),
   };
 }

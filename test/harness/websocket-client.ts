@@ -26,13 +26,25 @@ export interface WsClient {
 export type WsResult = WsClient | { status: number; body: string };
 
 /** Opens a WebSocket to https://host:port/path offering `protocols`; the TLS options carry CA and client credentials. */
-export function connectWebSocket(tls: RequestOptions, path: string, protocols: string[], timeoutMs = 20_000): Promise<WsResult> {
+export function connectWebSocket(
+  tls: RequestOptions,
+  path: string,
+  protocols: string[],
+  timeoutMs = 20_000,
+): Promise<WsResult> {
   const key = randomBytes(16).toString('base64');
   return new Promise((resolve, reject) => {
     const req = request({
-      ...tls, path, method: 'GET', timeout: timeoutMs,
+      ...tls,
+      path,
+      method: 'GET',
+      timeout: timeoutMs,
       headers: {
-        ...(tls.headers ?? {}), connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': key,
+        ...(tls.headers ?? {}),
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-version': '13',
+        'sec-websocket-key': key,
         ...(protocols.length ? { 'sec-websocket-protocol': protocols.join(', ') } : {}),
       },
     });
@@ -92,8 +104,14 @@ function client(socket: Socket, head: Buffer, protocol: string): WsClient {
   });
   socket.on('error', () => {});
   return {
-    protocol, messages, closed,
-    send: (data) => frame(typeof data === 'string' ? Opcode.Text : Opcode.Binary, typeof data === 'string' ? Buffer.from(data) : data),
+    protocol,
+    messages,
+    closed,
+    send: (data) =>
+      frame(
+        typeof data === 'string' ? Opcode.Text : Opcode.Binary,
+        typeof data === 'string' ? Buffer.from(data) : data,
+      ),
     close: (code = 1000) => frame(Opcode.Close, closePayload(code)),
     destroy: () => socket.destroy(),
   };

@@ -9,7 +9,8 @@ import { writeAtomically } from '../../agent/volumes/atomic-writer.js';
 import type { Payload } from '../../agent/volumes/payload.js';
 import { runPrefix } from '../harness/prefix.js';
 
-const p = (entries: Record<string, [string, number]>): Payload => new Map(Object.entries(entries).map(([k, [d, m]]) => [k, { data: Buffer.from(d), mode: m }]));
+const p = (entries: Record<string, [string, number]>): Payload =>
+  new Map(Object.entries(entries).map(([k, [d, m]]) => [k, { data: Buffer.from(d), mode: m }]));
 
 t.test('atomic writes into a volume directory', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), `${runPrefix()}-atomic-`));
@@ -37,8 +38,16 @@ t.test('atomic writes into a volume directory', async (t) => {
   t.equal(await readFile(join(dir, 'app.conf'), 'utf8'), 'v2', 'the same path shows the new contents');
   await t.rejects(lstat(join(dir, 'nested')), { code: 'ENOENT' }, 'a removed key is gone');
   await t.rejects(lstat(oldView), { code: 'ENOENT' }, 'the old data directory is removed after the swap');
-  t.same((await readdir(dir)).sort(), ['..data', data2, 'app.conf', 'extra'].sort(), 'nothing else left: no ..data_tmp, no old directories');
+  t.same(
+    (await readdir(dir)).sort(),
+    ['..data', data2, 'app.conf', 'extra'].sort(),
+    'nothing else left: no ..data_tmp, no old directories',
+  );
 
-  await t.rejects(writeAtomically(dir, p({ '../escape': ['x', 0o644] })), /invalid path "..\/escape"/, 'paths outside the volume are refused');
+  await t.rejects(
+    writeAtomically(dir, p({ '../escape': ['x', 0o644] })),
+    /invalid path "..\/escape"/,
+    'paths outside the volume are refused',
+  );
   t.equal(await readFile(join(dir, 'app.conf'), 'utf8'), 'v2', 'a refused payload changes nothing');
 });

@@ -16,17 +16,33 @@ t.test('pod cgroups, CPU quota and shares, memory limits, QoS placement', async 
   const agent = await w.startAgent();
   const cg = new CgroupManager({ root: w.cgroupRoot, logger: createLogger('test', { sink: () => {} }) });
   await w.writeManifest('pods.yaml', [
-    testPod(w, 'guaranteed', [{ name: 'spin', image: IMAGES.busybox, command: busy, resources: { limits: { cpu: '200m', memory: '64Mi' } } }]),
+    testPod(w, 'guaranteed', [
+      { name: 'spin', image: IMAGES.busybox, command: busy, resources: { limits: { cpu: '200m', memory: '64Mi' } } },
+    ]),
     testPod(w, 'burstable', [
-      { name: 'a', image: IMAGES.busybox, command: ['sleep', '3600'], resources: { requests: { cpu: '100m' }, limits: { cpu: '300m', memory: '32Mi' } } },
-      { name: 'b', image: IMAGES.busybox, command: ['sleep', '3600'], resources: { limits: { cpu: '100m', memory: '16Mi' } } },
+      {
+        name: 'a',
+        image: IMAGES.busybox,
+        command: ['sleep', '3600'],
+        resources: { requests: { cpu: '100m' }, limits: { cpu: '300m', memory: '32Mi' } },
+      },
+      {
+        name: 'b',
+        image: IMAGES.busybox,
+        command: ['sleep', '3600'],
+        resources: { limits: { cpu: '100m', memory: '16Mi' } },
+      },
     ]),
     testPod(w, 'besteffort', [{ name: 'c', image: IMAGES.busybox, command: ['sleep', '3600'] }]),
   ]);
-  const pods = await agent.waitFor('three pods running', (ps) => {
-    const all = ['guaranteed', 'burstable', 'besteffort'].map((n) => findPod(ps, w, n));
-    return all.every(allRunning) && all;
-  }, 60_000);
+  const pods = await agent.waitFor(
+    'three pods running',
+    (ps) => {
+      const all = ['guaranteed', 'burstable', 'besteffort'].map((n) => findPod(ps, w, n));
+      return all.every(allRunning) && all;
+    },
+    60_000,
+  );
   const [g, b, be] = pods.map((p) => p!);
   t.equal(g.status!.qosClass, 'Guaranteed');
   t.equal(b.status!.qosClass, 'Burstable');
@@ -74,7 +90,9 @@ t.test('pod cgroups, CPU quota and shares, memory limits, QoS placement', async 
   t.ok(cores >= 0.1, `and the busy loop did run (${cores.toFixed(3)} >= 0.1)`);
 
   // /stats/summary reports the same cgroup.
-  const summary = JSON.parse((await agent.get('/stats/summary')).body) as { pods: { podRef: { uid: string }; cpu?: { usageNanoCores?: number }; memory?: { workingSetBytes: number } }[] };
+  const summary = JSON.parse((await agent.get('/stats/summary')).body) as {
+    pods: { podRef: { uid: string }; cpu?: { usageNanoCores?: number }; memory?: { workingSetBytes: number } }[];
+  };
   const gs = summary.pods.find((p) => p.podRef.uid === g.metadata!.uid);
   t.ok(gs?.cpu && gs.memory, 'stats/summary has the pod CPU and memory');
 });
@@ -82,19 +100,42 @@ t.test('pod cgroups, CPU quota and shares, memory limits, QoS placement', async 
 t.test('a container allocating past its memory limit is reported OOMKilled', async (t) => {
   const w = await createWorld(t);
   const agent = await w.startAgent();
-  await w.writeManifest('oom.yaml', testPod(w, 'oom', [{
-    name: 'hog', image: IMAGES.busybox,
-    // The string doubles until the shell needs more than 16Mi.
-    command: ['sh', '-c', 'x=0123456789abcdef; while :; do x=$x$x; done'],
-    resources: { limits: { memory: '16Mi', cpu: '500m' } },
-  }], { restartPolicy: 'Never' }));
-  const p = await agent.waitFor('the container terminated', (ps) => {
-    const pod = findPod(ps, w, 'oom');
-    return pod?.status?.containerStatuses?.[0]?.state?.terminated && pod;
-  }, 60_000);
+  await w.writeManifest(
+    'oom.yaml',
+    testPod(
+      w,
+      'oom',
+      [
+        {
+          name: 'hog',
+          image: IMAGES.busybox,
+          // The string doubles until the shell needs more than 16Mi.
+          command: ['sh', '-c', 'x=0123456789abcdef; while :; do x=$x$x; done'],
+          resources: { limits: { memory: '16Mi', cpu: '500m' } },
+        },
+      ],
+      { restartPolicy: 'Never' },
+    ),
+  );
+  const p = await agent.waitFor(
+    'the container terminated',
+    (ps) => {
+      const pod = findPod(ps, w, 'oom');
+      return pod?.status?.containerStatuses?.[0]?.state?.terminated && pod;
+    },
+    60_000,
+  );
   const term = p.status!.containerStatuses![0]!.state!.terminated!;
   t.equal(term.reason, 'OOMKilled');
   t.equal(term.exitCode, 137, 'killed by SIGKILL');
-  const done = await agent.waitFor('phase Failed', (ps) => findPod(ps, w, 'oom')?.status?.phase === 'Failed' && findPod(ps, w, 'oom'), 20_000);
-  t.equal(done.status!.conditions!.find((c) => c.type === 'PodReadyToStartContainers')?.status, 'False', 'the finished pod released its sandbox');
+  const done = await agent.waitFor(
+    'phase Failed',
+    (ps) => findPod(ps, w, 'oom')?.status?.phase === 'Failed' && findPod(ps, w, 'oom'),
+    20_000,
+  );
+  t.equal(
+    done.status!.conditions!.find((c) => c.type === 'PodReadyToStartContainers')?.status,
+    'False',
+    'the finished pod released its sandbox',
+  );
 });

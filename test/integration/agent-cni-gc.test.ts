@@ -22,34 +22,79 @@ t.test('the agent GCs the addresses of sandboxes that are gone, at start-up', as
   const cacheDir = join(w.rootDir, 'cni-cache');
   mkdirSync(bin);
   for (const p of ['kubenode-bridge', 'kubenode-ipam']) symlinkSync(join(ROOT, 'bin/kubenode-cni.cjs'), join(bin, p));
-  writeFileSync(join(w.cniConfDir, '10-gc.conflist'), JSON.stringify({
-    cniVersion: '1.1.0', name: network,
-    plugins: [{ type: 'kubenode-bridge', bridge: w.bridge, isGateway: true, isDefaultGateway: true, ipMasq: false, ipam: { type: 'kubenode-ipam', ranges: [[{ subnet: w.subnet }]], dataDir: ipamDir } }],
-  }));
+  writeFileSync(
+    join(w.cniConfDir, '10-gc.conflist'),
+    JSON.stringify({
+      cniVersion: '1.1.0',
+      name: network,
+      plugins: [
+        {
+          type: 'kubenode-bridge',
+          bridge: w.bridge,
+          isGateway: true,
+          isDefaultGateway: true,
+          ipMasq: false,
+          ipam: { type: 'kubenode-ipam', ranges: [[{ subnet: w.subnet }]], dataDir: ipamDir },
+        },
+      ],
+    }),
+  );
   /** The IPAM store: address -> containerID. */
   const allocations = () => {
     const dir = join(ipamDir, network);
     if (!existsSync(dir)) return new Map<string, string>();
-    return new Map(readdirSync(dir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).map((f) => [f, readFileSync(join(dir, f), 'utf8').split(/\r?\n/)[0]!]));
+    return new Map(
+      readdirSync(dir)
+        .filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))
+        .map((f) => [f, readFileSync(join(dir, f), 'utf8').split(/\r?\n/)[0]!]),
+    );
   };
-  const cni = new CniNetwork({ confDir: w.cniConfDir, binDirs: [bin], cacheDir, logger: createLogger('test', { sink: () => {} }) });
+  const cni = new CniNetwork({
+    confDir: w.cniConfDir,
+    binDirs: [bin],
+    cacheDir,
+    logger: createLogger('test', { sink: () => {} }),
+  });
   /** An ADD for a sandbox that does not exist, as an agent killed right after ADD leaves it (its record lost too). */
   const ghost = async (name: string) => {
     const netnsPath = `/run/netns/${await createNetns(t, `${w.prefix}-${name}`)}`;
-    const r = await cni.setUpPod({ containerId: `${w.prefix}-${name}-sandbox`, netnsPath, podName: name, podNamespace: w.prefix, podUid: `uid-${name}` });
+    const r = await cni.setUpPod({
+      containerId: `${w.prefix}-${name}-sandbox`,
+      netnsPath,
+      podName: name,
+      podNamespace: w.prefix,
+      podUid: `uid-${name}`,
+    });
     return r.ips[0]!;
   };
   const agentArgs = [`--cni-bin-dir=${bin}`];
 
   const ghost1 = await ghost('ghost1');
-  t.equal(allocations().get(ghost1), `${w.prefix}-ghost1-sandbox`, `the leftover reservation ${ghost1} is in the IPAM store`);
-  await w.writeManifest('live.yaml', testPod(w, 'live', [{ name: 'main', image: IMAGES.busybox, command: ['sleep', '3600'] }]));
+  t.equal(
+    allocations().get(ghost1),
+    `${w.prefix}-ghost1-sandbox`,
+    `the leftover reservation ${ghost1} is in the IPAM store`,
+  );
+  await w.writeManifest(
+    'live.yaml',
+    testPod(w, 'live', [{ name: 'main', image: IMAGES.busybox, command: ['sleep', '3600'] }]),
+  );
   const a1 = await w.startAgent(agentArgs);
-  const live = await a1.waitFor('live Running with an IP', (ps) => { const p = findPod(ps, w, 'live'); return allRunning(p) && p?.status?.podIP ? p : undefined; }, 60_000);
+  const live = await a1.waitFor(
+    'live Running with an IP',
+    (ps) => {
+      const p = findPod(ps, w, 'live');
+      return allRunning(p) && p?.status?.podIP ? p : undefined;
+    },
+    60_000,
+  );
   const liveIP = live.status!.podIP!;
   await until(`${ghost1} released`, 30_000, async () => !allocations().has(ghost1));
   t.pass(`start-up GC released ${ghost1} (no sandbox has it)`);
-  t.ok(a1.logs.some((l) => l.includes('"msg":"CNI GC done"') && l.includes('"when":"start-up"')), 'the agent logged its start-up GC');
+  t.ok(
+    a1.logs.some((l) => l.includes('"msg":"CNI GC done"') && l.includes('"when":"start-up"')),
+    'the agent logged its start-up GC',
+  );
 
   // The agent dies; meanwhile another sandbox-less reservation appears. A new agent, at start-up,
   // must free it and keep the live pod's address (its sandbox still exists).
@@ -60,11 +105,23 @@ t.test('the agent GCs the addresses of sandboxes that are gone, at start-up', as
   const liveContainers = (await w.containers()).map((c) => c.Id).sort();
   const a2 = await w.startAgent(agentArgs);
   await until(`${ghost2} released by the second agent`, 30_000, async () => !allocations().has(ghost2));
-  await until('the second agent\'s GC logged', 30_000, async () => a2.logs.some((l) => l.includes('"msg":"CNI GC done"')));
-  t.same([...allocations().entries()], [[liveIP, liveSandbox]], `only the live pod's address is left: ${[...allocations().keys()].join(' ')}`);
+  await until("the second agent's GC logged", 30_000, async () =>
+    a2.logs.some((l) => l.includes('"msg":"CNI GC done"')),
+  );
+  t.same(
+    [...allocations().entries()],
+    [[liveIP, liveSandbox]],
+    `only the live pod's address is left: ${[...allocations().keys()].join(' ')}`,
+  );
   const cached = readdirSync(join(cacheDir, 'results'));
-  t.notOk(cached.some((f) => f.includes('ghost')), `the ghosts' cached results are gone (left: ${cached.join(' ')})`);
-  const again = await a2.waitFor('live still Running', (ps) => { const p = findPod(ps, w, 'live'); return allRunning(p) ? p : undefined; });
+  t.notOk(
+    cached.some((f) => f.includes('ghost')),
+    `the ghosts' cached results are gone (left: ${cached.join(' ')})`,
+  );
+  const again = await a2.waitFor('live still Running', (ps) => {
+    const p = findPod(ps, w, 'live');
+    return allRunning(p) ? p : undefined;
+  });
   t.equal(again.status?.podIP, liveIP, 'the live pod keeps its address');
   t.same((await w.containers()).map((c) => c.Id).sort(), liveContainers, 'and its containers (nothing recreated)');
   await w.removeManifest('live.yaml');

@@ -36,7 +36,12 @@ t.test('image GC: unused images, least recently used first, down to the low thre
   requireProgram('dockerd', 'docker', 'tar', 'mount', 'nsenter');
   const main = await requireDocker();
   const before = new Set((await main.listImages()).map((i) => i.Id));
-  const hostBridges = async () => (await run('ip', ['-o', 'link', 'show', 'type', 'bridge'])).stdout.split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter(Boolean).sort();
+  const hostBridges = async () =>
+    (await run('ip', ['-o', 'link', 'show', 'type', 'bridge'])).stdout
+      .split('\n')
+      .map((l) => l.split(': ')[1]?.split('@')[0])
+      .filter(Boolean)
+      .sort();
   const bridgesBefore = await hostBridges();
   const w = await createWorld(t);
   // Short paths: the socket's path must fit in sun_path.
@@ -51,10 +56,24 @@ t.test('image GC: unused images, least recently used first, down to the low thre
   // docker0 belongs to the machine's Docker.
   const netns = await createNetns(t, `${w.prefix}-gcd`);
   // nsenter, not `ip netns exec`: the latter also remounts /sys, and dockerd then finds no cgroups.
-  const dockerd = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', 'dockerd',
-    `--data-root=${join(d, 'data')}`, `--exec-root=${join(d, 'x')}`, `--pidfile=${join(d, 'pid')}`, `--host=${host}`,
-    '--storage-driver=vfs', '--bridge=none', '--iptables=false', '--ip6tables=false', '--containerd-namespace=' + w.prefix,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const dockerd = spawn(
+    'nsenter',
+    [
+      `--net=/run/netns/${netns}`,
+      '--',
+      'dockerd',
+      `--data-root=${join(d, 'data')}`,
+      `--exec-root=${join(d, 'x')}`,
+      `--pidfile=${join(d, 'pid')}`,
+      `--host=${host}`,
+      '--storage-driver=vfs',
+      '--bridge=none',
+      '--iptables=false',
+      '--ip6tables=false',
+      '--containerd-namespace=' + w.prefix,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   const dockerdLog: string[] = [];
   dockerd.stderr!.on('data', (b: Buffer) => dockerdLog.push(b.toString()));
   const exited = new Promise((r) => dockerd.once('exit', r));
@@ -68,17 +87,30 @@ t.test('image GC: unused images, least recently used first, down to the low thre
   const docker = new Docker({ socketPath: sock });
   await until('the private dockerd answers', 60_000, async () => {
     if (dockerd.exitCode !== null) throw new Error(`dockerd exited: ${dockerdLog.join('').slice(-2000)}`);
-    return docker.ping().then(() => true, () => false);
+    return docker.ping().then(
+      () => true,
+      () => false,
+    );
   });
 
   const ref = (n: string) => `${w.prefix}/${n}:v1`;
   const pause = `${w.prefix}/pause:v1`;
-  for (const [n, size] of [['inuse', Mi], ['never', 4 * Mi], ['older', 4 * Mi], ['newer', 4 * Mi]] as const) await importImage(host, work, ref(n), size);
+  for (const [n, size] of [
+    ['inuse', Mi],
+    ['never', 4 * Mi],
+    ['older', 4 * Mi],
+    ['newer', 4 * Mi],
+  ] as const)
+    await importImage(host, work, ref(n), size);
   await importImage(host, work, pause, Mi);
   const inUse = await docker.createContainer({ Image: ref('inuse'), Cmd: ['/blob'], name: `${w.prefix}-inuse` });
   const agent = await w.startAgent([
-    `--container-runtime-endpoint=${host}`, `--pod-infra-container-image=${pause}`,
-    '--image-gc-high-threshold=75', '--image-gc-low-threshold=70', '--minimum-image-ttl-duration=0s', '--image-gc-period=1s',
+    `--container-runtime-endpoint=${host}`,
+    `--pod-infra-container-image=${pause}`,
+    '--image-gc-high-threshold=75',
+    '--image-gc-low-threshold=70',
+    '--minimum-image-ttl-duration=0s',
+    '--image-gc-period=1s',
     '--eviction-hard=memory.available<1Mi', // this test is about image GC, not about eviction's reclaim
   ]);
   // Uses, in this order: "older", then "newer" (a container exists while two detections pass).
@@ -89,15 +121,22 @@ t.test('image GC: unused images, least recently used first, down to the low thre
     await sleep(1500);
   }
   const has = async () => new Set((await docker.listImages()).flatMap((i) => i.RepoTags ?? []));
-  t.same([...(await has())].sort(), [ref('inuse'), ref('never'), ref('newer'), ref('older'), pause].sort(), 'below the high threshold nothing is removed');
+  t.same(
+    [...(await has())].sort(),
+    [ref('inuse'), ref('never'), ref('newer'), ref('older'), pause].sort(),
+    'below the high threshold nothing is removed',
+  );
 
   // Ballast: usage to about 79% (>= the high threshold, 75%), so that the low threshold (70%) needs about 6 MiB back: "never"
   // (4 MiB) is not enough, "older" after it is; "newer" must then stay.
   const fs0 = await statfs(d);
   const cap = fs0.blocks * fs0.bsize;
-  const ballast = fs0.bavail * fs0.bsize - (0.30 * cap - 6 * Mi);
+  const ballast = fs0.bavail * fs0.bsize - (0.3 * cap - 6 * Mi);
   const usage = (avail: number) => 100 - Math.trunc((avail * 100) / cap); // kubelet's arithmetic
-  t.ok(ballast > 0 && usage(fs0.bavail * fs0.bsize - ballast) >= 77, `the ballast (${Math.round(ballast / Mi)} MiB) takes usage over the high threshold`);
+  t.ok(
+    ballast > 0 && usage(fs0.bavail * fs0.bsize - ballast) >= 77,
+    `the ballast (${Math.round(ballast / Mi)} MiB) takes usage over the high threshold`,
+  );
   await writeFile(join(d, 'ballast'), Buffer.alloc(Math.round(ballast)));
   const left = await until('image GC removed images', 30_000, async () => {
     const tags = await has();
@@ -111,13 +150,26 @@ t.test('image GC: unused images, least recently used first, down to the low thre
   t.ok(final.has(ref('inuse')), 'the image a container uses stays');
   t.ok(final.has(pause), 'the pinned sandbox image stays');
   t.same([...left].sort(), [...final].sort(), 'nothing more was removed in later rounds');
-  const removals = agent.logs.filter((l) => l.includes('removing image to free bytes')).map((l) => (JSON.parse(l) as { tags: string[] }).tags[0]);
+  const removals = agent.logs
+    .filter((l) => l.includes('removing image to free bytes'))
+    .map((l) => (JSON.parse(l) as { tags: string[] }).tags[0]);
   t.same(removals, [ref('never'), ref('older')], 'removed in eviction order: never used, then least recently used');
   const fs1 = await statfs(d);
-  t.ok(usage(fs1.bavail * fs1.bsize) <= 70, `usage is at or below the low threshold (${usage(fs1.bavail * fs1.bsize)}%)`);
+  t.ok(
+    usage(fs1.bavail * fs1.bsize) <= 70,
+    `usage is at or below the low threshold (${usage(fs1.bavail * fs1.bsize)}%)`,
+  );
   await inUse.remove();
   await agent.stop();
   const after = new Set((await main.listImages()).map((i) => i.Id));
-  t.same([...before].filter((id) => !after.has(id)), [], "every image of the machine's Docker is still there");
-  t.same((await hostBridges()).filter((b) => !b.startsWith(w.prefix)), bridgesBefore.filter((b) => !b.startsWith(w.prefix)), "the host's bridges (docker0 among them) are untouched by the private dockerd");
+  t.same(
+    [...before].filter((id) => !after.has(id)),
+    [],
+    "every image of the machine's Docker is still there",
+  );
+  t.same(
+    (await hostBridges()).filter((b) => !b.startsWith(w.prefix)),
+    bridgesBefore.filter((b) => !b.startsWith(w.prefix)),
+    "the host's bridges (docker0 among them) are untouched by the private dockerd",
+  );
 });

@@ -10,28 +10,38 @@ import { createWorld, testPod, findPod, podReady, allRunning, IMAGES } from '../
 t.test('static pod: file -> running container with a CNI IP -> status -> delete cleans up', async (t) => {
   const w = await createWorld(t);
   const agent = await w.startAgent();
-  const pod = testPod(w, 'web', [{
-    name: 'demo', image: IMAGES.demo,
-    env: [
-      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-      { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-      { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
-    ],
-    ports: [{ containerPort: 8080, name: 'http' }],
-  }]);
+  const pod = testPod(w, 'web', [
+    {
+      name: 'demo',
+      image: IMAGES.demo,
+      env: [
+        { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+        { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+      ],
+      ports: [{ containerPort: 8080, name: 'http' }],
+    },
+  ]);
   const t0 = Date.now();
   await w.writeManifest('web.yaml', pod);
   const seen = await agent.waitFor('the pod in /pods', (ps) => findPod(ps, w, 'web'), 5000);
   t.ok(Date.now() - t0 < 1000, `the new file was seen within 1 s (${Date.now() - t0} ms)`);
   const name = `${w.prefix}-web-${w.nodeName}`;
   t.equal(seen.metadata!.name, name, 'static pod name is suffixed with the node name');
-  const running = await agent.waitFor('Running and Ready', (ps) => { const p = findPod(ps, w, 'web'); return podReady(p) && allRunning(p) && p; });
+  const running = await agent.waitFor('Running and Ready', (ps) => {
+    const p = findPod(ps, w, 'web');
+    return podReady(p) && allRunning(p) && p;
+  });
   const st = running.status!;
   t.equal(st.phase, 'Running');
   t.equal(st.qosClass, 'BestEffort');
   t.equal(st.hostIP, '127.0.0.1');
   const subnetBase = w.subnet.split('.').slice(0, 3).join('.');
-  t.match(st.podIP, new RegExp(`^${subnetBase.replace(/\./g, '\\.')}\\.\\d+$`), `pod IP ${st.podIP} is in the test subnet ${w.subnet}`);
+  t.match(
+    st.podIP,
+    new RegExp(`^${subnetBase.replace(/\./g, '\\.')}\\.\\d+$`),
+    `pod IP ${st.podIP} is in the test subnet ${w.subnet}`,
+  );
   t.same(st.podIPs, [{ ip: st.podIP }]);
   t.ok(st.startTime, 'startTime set');
   for (const type of ['PodScheduled', 'PodReadyToStartContainers', 'Initialized', 'ContainersReady', 'Ready']) {
@@ -54,7 +64,12 @@ t.test('static pod: file -> running container with a CNI IP -> status -> delete 
   t.same(names, [`k8s_POD_${name}_${w.prefix}_${uid}_0`, `k8s_demo_${name}_${w.prefix}_${uid}_0`]);
   const app = list.find((c) => c.Labels['io.kubernetes.container.name'] === 'demo')!;
   const sandbox = list.find((c) => c.Labels['io.kubernetes.docker.type'] === 'podsandbox')!;
-  t.match(app.Labels, { 'io.kubernetes.pod.name': name, 'io.kubernetes.pod.namespace': w.prefix, 'io.kubernetes.pod.uid': uid, 'io.kubernetes.sandbox.id': sandbox.Id });
+  t.match(app.Labels, {
+    'io.kubernetes.pod.name': name,
+    'io.kubernetes.pod.namespace': w.prefix,
+    'io.kubernetes.pod.uid': uid,
+    'io.kubernetes.sandbox.id': sandbox.Id,
+  });
   const info = await w.docker.getContainer(app.Id).inspect();
   t.equal(info.HostConfig.NetworkMode, `container:${sandbox.Id}`, 'joins the sandbox network namespace');
   t.equal(info.HostConfig.IpcMode, `container:${sandbox.Id}`, 'and its IPC namespace');
@@ -68,11 +83,22 @@ t.test('static pod: file -> running container with a CNI IP -> status -> delete 
   // A changed file is a new pod (new UID from the content), seen within a second.
   const t1 = Date.now();
   await w.writeManifest('web.yaml', { ...pod, metadata: { ...pod.metadata, labels: { version: '2' } } });
-  const replaced = await agent.waitFor('the new UID', (ps) => { const p = findPod(ps, w, 'web'); return p && p.metadata!.uid !== uid && p; }, 5000);
+  const replaced = await agent.waitFor(
+    'the new UID',
+    (ps) => {
+      const p = findPod(ps, w, 'web');
+      return p && p.metadata!.uid !== uid && p;
+    },
+    5000,
+  );
   t.ok(Date.now() - t1 < 1000, `the change was seen within 1 s (${Date.now() - t1} ms)`);
   await agent.waitFor('the new pod running', (ps) => allRunning(findPod(ps, w, 'web')));
   const newUid = replaced.metadata!.uid!;
-  await waitUntil('the old pod is cleaned up', async () => (await w.containers()).every((c) => c.Labels['io.kubernetes.pod.uid'] === newUid), 20_000);
+  await waitUntil(
+    'the old pod is cleaned up',
+    async () => (await w.containers()).every((c) => c.Labels['io.kubernetes.pod.uid'] === newUid),
+    20_000,
+  );
 
   // Delete: the pod goes from /pods within a second and nothing is left.
   const t2 = Date.now();
@@ -98,18 +124,32 @@ async function waitUntil(what: string, fn: () => Promise<boolean>, timeoutMs: nu
   }
 }
 
-t.test('a sandbox removed behind the agent\'s back: a new one is made, the old address released', async (t) => {
+t.test("a sandbox removed behind the agent's back: a new one is made, the old address released", async (t) => {
   const w = await createWorld(t);
   const agent = await w.startAgent();
-  await w.writeManifest('p.yaml', testPod(w, 'victim', [{ name: 'main', image: IMAGES.busybox, command: ['sleep', '3600'] }]));
-  const before = await agent.waitFor('running', (ps) => allRunning(findPod(ps, w, 'victim')) && findPod(ps, w, 'victim'));
+  await w.writeManifest(
+    'p.yaml',
+    testPod(w, 'victim', [{ name: 'main', image: IMAGES.busybox, command: ['sleep', '3600'] }]),
+  );
+  const before = await agent.waitFor(
+    'running',
+    (ps) => allRunning(findPod(ps, w, 'victim')) && findPod(ps, w, 'victim'),
+  );
   const sandbox = (await w.containers()).find((c) => c.Labels['io.kubernetes.docker.type'] === 'podsandbox')!;
   await w.docker.getContainer(sandbox.Id).remove({ force: true });
-  const after = await agent.waitFor('running in a new sandbox', (ps) => {
-    const p = findPod(ps, w, 'victim');
-    return allRunning(p) && p!.status!.containerStatuses![0]!.restartCount === 1 && p;
-  }, 30_000);
-  t.not(after.status!.containerStatuses![0]!.containerID, before.status!.containerStatuses![0]!.containerID, 'the app container was restarted in the new sandbox');
+  const after = await agent.waitFor(
+    'running in a new sandbox',
+    (ps) => {
+      const p = findPod(ps, w, 'victim');
+      return allRunning(p) && p!.status!.containerStatuses![0]!.restartCount === 1 && p;
+    },
+    30_000,
+  );
+  t.not(
+    after.status!.containerStatuses![0]!.containerID,
+    before.status!.containerStatuses![0]!.containerID,
+    'the app container was restarted in the new sandbox',
+  );
   const ipam = join(w.dir, 'ipam', `${w.prefix}-net`);
   const deadline = Date.now() + 15_000;
   let allocated: string[] = [];

@@ -14,36 +14,69 @@ t.test('crash loop back-off grows; restartPolicy; garbage collection keeps one d
   const w = await createWorld(t);
   const agent = await w.startAgent();
   // Another agent's dead container on the same Docker Engine: ours must never collect it.
-  const foreign = await w.docker.createContainer({ name: `k8s_x_${w.prefix}-foreign_${w.prefix}_u_0`, Image: IMAGES.busybox, Cmd: ['true'], Labels: { 'kubenode.io/instance': `${w.prefix}-other`, 'io.kubernetes.pod.uid': 'foreign' } });
+  const foreign = await w.docker.createContainer({
+    name: `k8s_x_${w.prefix}-foreign_${w.prefix}_u_0`,
+    Image: IMAGES.busybox,
+    Cmd: ['true'],
+    Labels: { 'kubenode.io/instance': `${w.prefix}-other`, 'io.kubernetes.pod.uid': 'foreign' },
+  });
   t.teardown(() => foreign.remove({ force: true }).catch(() => {}));
 
   const starts: number[] = [];
-  const events = await w.docker.getEvents({ filters: { type: ['container'], event: ['start'], label: [`kubenode.io/instance=${w.prefix}`, 'io.kubernetes.container.name=crash'] } });
+  const events = await w.docker.getEvents({
+    filters: {
+      type: ['container'],
+      event: ['start'],
+      label: [`kubenode.io/instance=${w.prefix}`, 'io.kubernetes.container.name=crash'],
+    },
+  });
   events.on('data', () => starts.push(Date.now()));
   t.teardown(() => (events as unknown as { destroy(): void }).destroy());
 
   await w.writeManifest('pods.yaml', [
     testPod(w, 'crash', [{ name: 'crash', image: IMAGES.busybox, command: ['sh', '-c', 'echo crashing; exit 1'] }]),
     testPod(w, 'onfailure', [{ name: 'ok', image: IMAGES.busybox, command: ['true'] }], { restartPolicy: 'OnFailure' }),
-    testPod(w, 'never', [{ name: 'fail', image: IMAGES.busybox, command: ['sh', '-c', 'exit 3'] }], { restartPolicy: 'Never' }),
+    testPod(w, 'never', [{ name: 'fail', image: IMAGES.busybox, command: ['sh', '-c', 'exit 3'] }], {
+      restartPolicy: 'Never',
+    }),
   ]);
 
-  const succeeded = await agent.waitFor('OnFailure pod Succeeded', (ps) => findPod(ps, w, 'onfailure')?.status?.phase === 'Succeeded' && findPod(ps, w, 'onfailure'));
-  t.match(succeeded.status!.containerStatuses![0], { restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed' } } });
-  const failed = await agent.waitFor('Never pod Failed', (ps) => findPod(ps, w, 'never')?.status?.phase === 'Failed' && findPod(ps, w, 'never'));
-  t.match(failed.status!.containerStatuses![0], { restartCount: 0, state: { terminated: { exitCode: 3, reason: 'Error' } } });
+  const succeeded = await agent.waitFor(
+    'OnFailure pod Succeeded',
+    (ps) => findPod(ps, w, 'onfailure')?.status?.phase === 'Succeeded' && findPod(ps, w, 'onfailure'),
+  );
+  t.match(succeeded.status!.containerStatuses![0], {
+    restartCount: 0,
+    state: { terminated: { exitCode: 0, reason: 'Completed' } },
+  });
+  const failed = await agent.waitFor(
+    'Never pod Failed',
+    (ps) => findPod(ps, w, 'never')?.status?.phase === 'Failed' && findPod(ps, w, 'never'),
+  );
+  t.match(failed.status!.containerStatuses![0], {
+    restartCount: 0,
+    state: { terminated: { exitCode: 3, reason: 'Error' } },
+  });
 
-  const b10 = await agent.waitFor('CrashLoopBackOff 10s', (ps) => {
-    const cs = findPod(ps, w, 'crash')?.status?.containerStatuses?.[0];
-    return /back-off 10s/.test(cs?.state?.waiting?.message ?? '') && cs;
-  }, 20_000);
+  const b10 = await agent.waitFor(
+    'CrashLoopBackOff 10s',
+    (ps) => {
+      const cs = findPod(ps, w, 'crash')?.status?.containerStatuses?.[0];
+      return /back-off 10s/.test(cs?.state?.waiting?.message ?? '') && cs;
+    },
+    20_000,
+  );
   t.equal(b10.state!.waiting!.reason, 'CrashLoopBackOff');
   t.match(b10.lastState, { terminated: { exitCode: 1, reason: 'Error' } });
   t.equal(b10.restartCount, 1, 'restarted once at once, then backed off');
-  const b20 = await agent.waitFor('CrashLoopBackOff 20s', (ps) => {
-    const cs = findPod(ps, w, 'crash')?.status?.containerStatuses?.[0];
-    return /back-off 20s/.test(cs?.state?.waiting?.message ?? '') && cs;
-  }, 25_000);
+  const b20 = await agent.waitFor(
+    'CrashLoopBackOff 20s',
+    (ps) => {
+      const cs = findPod(ps, w, 'crash')?.status?.containerStatuses?.[0];
+      return /back-off 20s/.test(cs?.state?.waiting?.message ?? '') && cs;
+    },
+    25_000,
+  );
   t.equal(b20.restartCount, 2);
   await agent.waitFor('the fourth start', () => starts.length >= 4, 35_000);
   const gaps = starts.slice(1, 4).map((s, i) => (s - starts[i]!) / 1000);
@@ -54,22 +87,63 @@ t.test('crash loop back-off grows; restartPolicy; garbage collection keeps one d
   // Housekeeping (every 2 s here) keeps one dead instance per container.
   await new Promise((r) => setTimeout(r, 3000));
   const crashPod = findPod(await agent.pods(), w, 'crash')!;
-  const dead = (await w.containers()).filter((c) => c.Labels['io.kubernetes.pod.uid'] === crashPod.metadata!.uid && c.Labels['io.kubernetes.container.name'] === 'crash' && c.State !== 'running');
+  const dead = (await w.containers()).filter(
+    (c) =>
+      c.Labels['io.kubernetes.pod.uid'] === crashPod.metadata!.uid &&
+      c.Labels['io.kubernetes.container.name'] === 'crash' &&
+      c.State !== 'running',
+  );
   t.ok(dead.length <= 1, `dead instances of the crashing container: ${dead.length} (at most 1 kept)`);
-  t.ok(await foreign.inspect().then(() => true, () => false), "another agent's container is untouched by our garbage collection");
-  t.equal((await agent.get(`/containerLogs/${w.prefix}/${crashPod.metadata!.name}/crash?previous=true`)).body.trim(), 'crashing', 'logs of the previous instance');
+  t.ok(
+    await foreign.inspect().then(
+      () => true,
+      () => false,
+    ),
+    "another agent's container is untouched by our garbage collection",
+  );
+  t.equal(
+    (await agent.get(`/containerLogs/${w.prefix}/${crashPod.metadata!.name}/crash?previous=true`)).body.trim(),
+    'crashing',
+    'logs of the previous instance',
+  );
 });
 
 t.test('liveness failure restarts the container with a message; readiness shows in the status at once', async (t) => {
   const w = await createWorld(t);
   const agent = await w.startAgent();
-  await w.writeManifest('probed.yaml', testPod(w, 'probed', [{
-    name: 'web', image: IMAGES.demo,
-    livenessProbe: { httpGet: { path: '/healthz', port: 8080 }, initialDelaySeconds: 2, periodSeconds: 1, failureThreshold: 1, timeoutSeconds: 1 },
-    readinessProbe: { httpGet: { path: '/ready', port: 'http' as unknown as number }, periodSeconds: 1, failureThreshold: 1, timeoutSeconds: 1 },
-    ports: [{ name: 'http', containerPort: 8080 }],
-  }], { terminationGracePeriodSeconds: 2 }));
-  const ready = await agent.waitFor('Ready', (ps) => podReady(findPod(ps, w, 'probed')) && findPod(ps, w, 'probed'), 30_000);
+  await w.writeManifest(
+    'probed.yaml',
+    testPod(
+      w,
+      'probed',
+      [
+        {
+          name: 'web',
+          image: IMAGES.demo,
+          livenessProbe: {
+            httpGet: { path: '/healthz', port: 8080 },
+            initialDelaySeconds: 2,
+            periodSeconds: 1,
+            failureThreshold: 1,
+            timeoutSeconds: 1,
+          },
+          readinessProbe: {
+            httpGet: { path: '/ready', port: 'http' as unknown as number },
+            periodSeconds: 1,
+            failureThreshold: 1,
+            timeoutSeconds: 1,
+          },
+          ports: [{ name: 'http', containerPort: 8080 }],
+        },
+      ],
+      { terminationGracePeriodSeconds: 2 },
+    ),
+  );
+  const ready = await agent.waitFor(
+    'Ready',
+    (ps) => podReady(findPod(ps, w, 'probed')) && findPod(ps, w, 'probed'),
+    30_000,
+  );
   const id = ready.status!.containerStatuses![0]!.containerID!.replace('docker://', '');
 
   const exec = async (cmd: string[]) => {
@@ -87,13 +161,24 @@ t.test('liveness failure restarts the container with a message; readiness shows 
   await agent.waitFor('Ready again', (ps) => podReady(findPod(ps, w, 'probed')), 10_000);
 
   await exec(['rm', '/www/healthz']);
-  const restarted = await agent.waitFor('restarted after the liveness failure', (ps) => {
-    const cs = findPod(ps, w, 'probed')?.status?.containerStatuses?.[0];
-    return cs && cs.restartCount === 1 && cs.state?.running && cs;
-  }, 30_000);
+  const restarted = await agent.waitFor(
+    'restarted after the liveness failure',
+    (ps) => {
+      const cs = findPod(ps, w, 'probed')?.status?.containerStatuses?.[0];
+      return cs && cs.restartCount === 1 && cs.state?.running && cs;
+    },
+    30_000,
+  );
   t.not(restarted.containerID, `docker://${id}`, 'a new container instance');
-  t.match(restarted.lastState?.terminated?.message, /liveness/i, `lastState says why: ${restarted.lastState?.terminated?.message}`);
-  t.ok(agent.logs.some((l) => /liveness/i.test(l) && /probed/.test(l)), 'the agent logged the liveness kill');
+  t.match(
+    restarted.lastState?.terminated?.message,
+    /liveness/i,
+    `lastState says why: ${restarted.lastState?.terminated?.message}`,
+  );
+  t.ok(
+    agent.logs.some((l) => /liveness/i.test(l) && /probed/.test(l)),
+    'the agent logged the liveness kill',
+  );
   await agent.waitFor('Ready after the restart', (ps) => podReady(findPod(ps, w, 'probed')), 20_000);
   const metrics = (await agent.get('/metrics')).body;
   t.match(metrics, /prober_probe_total\{[^}]*probe_type="Liveness"/, 'prober metrics are in /metrics');
@@ -104,20 +189,38 @@ t.test('deletion: preStop hooks (exec and httpGet), SIGTERM, SIGKILL after the g
   const w = await createWorld(t);
   const agent = await w.startAgent();
   const hits: string[] = [];
-  const server = createServer((req, res) => { hits.push(req.url ?? ''); res.end('ok'); });
+  const server = createServer((req, res) => {
+    hits.push(req.url ?? '');
+    res.end('ok');
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
   const port = (server.address() as { port: number }).port;
   const hostDir = join(w.dir, 'hostdata');
-  const pod: V1Pod = testPod(w, 'stubborn', [
+  const pod: V1Pod = testPod(
+    w,
+    'stubborn',
+    [
+      {
+        // Ignores SIGTERM: only SIGKILL, after the grace period, ends it.
+        name: 'stubborn',
+        image: IMAGES.busybox,
+        command: ['sh', '-c', 'trap "" TERM; while :; do sleep 1; done'],
+        volumeMounts: [{ name: 'data', mountPath: '/data' }],
+        lifecycle: { preStop: { exec: { command: ['sh', '-c', 'echo bye > /data/prestop'] } } },
+      },
+      {
+        name: 'polite',
+        image: IMAGES.busybox,
+        command: ['sleep', '3600'],
+        lifecycle: { preStop: { httpGet: { host: '127.0.0.1', port, path: '/prestop' } } },
+      },
+    ],
     {
-      // Ignores SIGTERM: only SIGKILL, after the grace period, ends it.
-      name: 'stubborn', image: IMAGES.busybox, command: ['sh', '-c', 'trap "" TERM; while :; do sleep 1; done'],
-      volumeMounts: [{ name: 'data', mountPath: '/data' }],
-      lifecycle: { preStop: { exec: { command: ['sh', '-c', 'echo bye > /data/prestop'] } } },
+      terminationGracePeriodSeconds: 3,
+      volumes: [{ name: 'data', hostPath: { path: hostDir, type: 'DirectoryOrCreate' } }],
     },
-    { name: 'polite', image: IMAGES.busybox, command: ['sleep', '3600'], lifecycle: { preStop: { httpGet: { host: '127.0.0.1', port, path: '/prestop' } } } },
-  ], { terminationGracePeriodSeconds: 3, volumes: [{ name: 'data', hostPath: { path: hostDir, type: 'DirectoryOrCreate' } }] });
+  );
   await w.writeManifest('stubborn.yaml', pod);
   await agent.waitFor('running', (ps) => allRunning(findPod(ps, w, 'stubborn')), 30_000);
   const t0 = Date.now();
@@ -128,7 +231,10 @@ t.test('deletion: preStop hooks (exec and httpGet), SIGTERM, SIGKILL after the g
     await new Promise((r) => setTimeout(r, 100));
   }
   const took = (Date.now() - t0) / 1000;
-  t.ok(took >= 2.5 && took < 9, `the SIGTERM-ignoring container was killed after the 3 s grace period (${took.toFixed(1)} s)`);
+  t.ok(
+    took >= 2.5 && took < 9,
+    `the SIGTERM-ignoring container was killed after the 3 s grace period (${took.toFixed(1)} s)`,
+  );
   t.equal((await readFile(join(hostDir, 'prestop'), 'utf8')).trim(), 'bye', 'the exec preStop hook ran');
   t.same(hits, ['/prestop'], 'the httpGet preStop hook ran');
 });

@@ -21,20 +21,43 @@ t.test('logs of TTY and plain containers, short and long', async (t) => {
   await requireImage(docker, IMAGES.busybox);
   const prefix = runPrefix();
   removeContainersAtTeardown(t, docker, prefix);
-  const runtime = new DockerRuntime({ endpoint: '/var/run/docker.sock', instance: prefix, logger: createLogger('runtime', { level: 'error' }) });
+  const runtime = new DockerRuntime({
+    endpoint: '/var/run/docker.sock',
+    instance: prefix,
+    logger: createLogger('runtime', { level: 'error' }),
+  });
   for (const tty of [true, false]) {
     for (const text of ['polo', 'a longer line than one frame header\nand a second one']) {
       const name = `${prefix}-${tty ? 'tty' : 'plain'}-${text.length}`;
-      const c = await docker.createContainer({ name, Image: IMAGES.busybox, Tty: tty, Cmd: ['sh', '-c', `printf '%s\\n' "$0"; sleep 30`, text] });
+      const c = await docker.createContainer({
+        name,
+        Image: IMAGES.busybox,
+        Tty: tty,
+        Cmd: ['sh', '-c', `printf '%s\\n' "$0"; sleep 30`, text],
+      });
       await c.start();
       const expected = tty ? text.replace(/\n/g, '\r\n') + '\r\n' : text + '\n';
       // The line is written at once; wait only for Docker to have it in the log file.
-      await until(`${name}'s log`, 10_000, async () => (await readAll(await runtime.logs(c.id, { follow: false, timestamps: false }))).length >= expected.length).catch(() => {});
-      t.equal(await readAll(await runtime.logs(c.id, { follow: false, timestamps: false })), expected, `${name}: the whole log, read once`);
+      await until(
+        `${name}'s log`,
+        10_000,
+        async () =>
+          (await readAll(await runtime.logs(c.id, { follow: false, timestamps: false }))).length >= expected.length,
+      ).catch(() => {});
+      t.equal(
+        await readAll(await runtime.logs(c.id, { follow: false, timestamps: false })),
+        expected,
+        `${name}: the whole log, read once`,
+      );
       const follow = await runtime.logs(c.id, { follow: true, timestamps: false });
-      const first = await new Promise<string>((resolve) => follow.once('data', (b: Buffer) => resolve(b.toString('utf8'))));
+      const first = await new Promise<string>((resolve) =>
+        follow.once('data', (b: Buffer) => resolve(b.toString('utf8'))),
+      );
       follow.destroy();
-      t.ok(expected.startsWith(first) && first.length > 0, `${name}: following gives the log's bytes (${JSON.stringify(first)})`);
+      t.ok(
+        expected.startsWith(first) && first.length > 0,
+        `${name}: following gives the log's bytes (${JSON.stringify(first)})`,
+      );
       await c.remove({ force: true });
     }
   }

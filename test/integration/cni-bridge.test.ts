@@ -25,23 +25,39 @@ t.test('20 pods: addresses, routes, pod-to-pod and pod-to-gateway HTTP, clean DE
   }
   const addrs = pods.map((p) => p.ip);
   t.equal(new Set(addrs).size, PODS, 'every pod has a different address');
-  t.ok(addrs.every((a) => /^10\.244\.1\.\d+$/.test(a) && a !== '10.244.1.1' && a !== '10.244.1.0'), 'all addresses are from the range, none is the gateway or network');
+  t.ok(
+    addrs.every((a) => /^10\.244\.1\.\d+$/.test(a) && a !== '10.244.1.1' && a !== '10.244.1.0'),
+    'all addresses are from the range, none is the gateway or network',
+  );
   t.equal(w.allocations().length, PODS, 'the store holds one file per pod');
 
   const route = await w.sh(pods[0]!.ns, 'ip', ['route', 'show', 'default']);
   t.match(route, /default via 10\.244\.1\.1 dev eth0/, 'default route via the gateway');
   const link = await w.sh(pods[0]!.ns, 'ip', ['-o', 'link', 'show', 'eth0']);
   t.match(link, /mtu 1400/, 'the pod interface has the configured MTU');
-  const port = await w.sh(w.node, 'ip', ['-d', 'link', 'show', (pods[0]!.result.interfaces as { name: string }[])[1]!.name]);
+  const port = await w.sh(w.node, 'ip', [
+    '-d',
+    'link',
+    'show',
+    (pods[0]!.result.interfaces as { name: string }[])[1]!.name,
+  ]);
   t.match(port, new RegExp(`master ${w.bridge}`), 'the host end is on the bridge');
   t.match(port, /hairpin on/, 'hairpin mode is on for the bridge port');
-  t.match(await w.natRules(), new RegExp(`kubenode-bridge net=${w.network} id=${pods[0]!.id} if=eth0`), 'ipMasq rules name network and container');
+  t.match(
+    await w.natRules(),
+    new RegExp(`kubenode-bridge net=${w.network} id=${pods[0]!.id} if=eth0`),
+    'ipMasq rules name network and container',
+  );
 
   for (const p of pods) await w.httpd(p.ns, '80', `hello from ${p.id}`);
   await w.httpd(w.node, '10.244.1.1:8080', 'hello from the node');
   for (let i = 0; i < PODS; i++) {
     const to = pods[(i + 1) % PODS]!;
-    t.equal(await w.get(pods[i]!.ns, `http://${to.ip}/`), `hello from ${to.id}`, `pod ${i} -> pod ${(i + 1) % PODS} over HTTP`);
+    t.equal(
+      await w.get(pods[i]!.ns, `http://${to.ip}/`),
+      `hello from ${to.id}`,
+      `pod ${i} -> pod ${(i + 1) % PODS} over HTTP`,
+    );
   }
   t.equal(await w.get(pods[3]!.ns, 'http://10.244.1.1:8080/'), 'hello from the node', 'pod -> gateway over HTTP');
 
@@ -54,16 +70,26 @@ t.test('20 pods: addresses, routes, pod-to-pod and pod-to-gateway HTTP, clean DE
     // Inserted first, as kube-proxy inserts its KUBE-POSTROUTING jump: the ipMasq chain ACCEPTs
     // pod-network traffic, which ends the nat POSTROUTING walk.
     `-I POSTROUTING 1 -s ${self.ip}/32 -d ${self.ip}/32 -j MASQUERADE`,
-    'COMMIT', '',
+    'COMMIT',
+    '',
   ].join('\n');
   await run('ip', ['netns', 'exec', w.node, 'iptables-restore', '--noflush'], { input: rules });
-  t.equal(await w.get(self.ns, 'http://10.96.0.10/'), `hello from ${self.id}`, 'a pod reaches itself through a Service address (hairpin)');
+  t.equal(
+    await w.get(self.ns, 'http://10.96.0.10/'),
+    `hello from ${self.id}`,
+    'a pod reaches itself through a Service address (hairpin)',
+  );
   const selfPort = (self.result.interfaces as { name: string }[])[1]!.name;
   await w.sh(w.node, 'ip', ['link', 'set', 'dev', selfPort, 'type', 'bridge_slave', 'hairpin', 'off']);
   await t.rejects(w.get(self.ns, 'http://10.96.0.10/', 1), 'control: with hairpin off the same request fails');
 
   for (const p of pods) {
-    const r = await w.exec('kubenode-bridge', 'DEL', { ...conf, prevResult: p.result }, { containerId: p.id, netns: p.path });
+    const r = await w.exec(
+      'kubenode-bridge',
+      'DEL',
+      { ...conf, prevResult: p.result },
+      { containerId: p.id, netns: p.path },
+    );
     t.equal(r.code, 0, `DEL ${p.id}: ${r.stdout}`);
   }
   t.same(await w.nodeLinks(), [w.bridge], 'no veth left, only the bridge');
@@ -87,7 +113,11 @@ t.test('CHECK, idempotent DEL, no second allocation, DEL without the namespace',
   t.not(again.code, 0, 'a second ADD of the same attachment fails (the interface exists, as the spec requires)');
   t.match(again.json?.msg, /already exists/);
   t.equal(w.allocations().length, 1, '...and did not allocate a second address');
-  t.equal((await w.exec('kubenode-bridge', 'CHECK', withPrev, { containerId: id, netns: path })).code, 0, '...nor broke the first attachment');
+  t.equal(
+    (await w.exec('kubenode-bridge', 'CHECK', withPrev, { containerId: id, netns: path })).code,
+    0,
+    '...nor broke the first attachment',
+  );
 
   await w.sh(ns, 'ip', ['route', 'del', 'default']);
   let r = await w.exec('kubenode-bridge', 'CHECK', withPrev, { containerId: id, netns: path });
@@ -148,16 +178,27 @@ t.test('results in 1.1.0, 1.0.0 and 0.4.0; delegated IPAM; GC; STATUS', async (t
 
   // kubenode-ipam executed as a delegated plugin gives the same kind of result.
   const conf = bridgeConf(w, { ipMasq: true });
-  const r1 = await w.exec('kubenode-bridge', 'ADD', conf, { containerId: `${w.prefix}-x1`, netns: path, extra: { KUBENODE_CNI_IPAM_EXEC: '1' } });
+  const r1 = await w.exec('kubenode-bridge', 'ADD', conf, {
+    containerId: `${w.prefix}-x1`,
+    netns: path,
+    extra: { KUBENODE_CNI_IPAM_EXEC: '1' },
+  });
   t.equal(r1.code, 0, `ADD with kubenode-ipam executed from CNI_PATH: ${r1.stdout}`);
   t.equal(w.allocations().length, 1);
 
   // GC: x1 is not in the valid list, so its reservation goes; x2 stays.
   const path2 = await w.pod('v2');
-  const r2 = await w.exec('kubenode-bridge', 'ADD', conf, { containerId: `${w.prefix}-x2`, netns: path2, ifName: 'net1' });
+  const r2 = await w.exec('kubenode-bridge', 'ADD', conf, {
+    containerId: `${w.prefix}-x2`,
+    netns: path2,
+    ifName: 'net1',
+  });
   t.equal(r2.code, 0);
   t.equal(w.allocations().length, 2);
-  const gc = await w.exec('kubenode-bridge', 'GC', { ...conf, 'cni.dev/valid-attachments': [{ containerID: `${w.prefix}-x2`, ifname: 'net1' }] });
+  const gc = await w.exec('kubenode-bridge', 'GC', {
+    ...conf,
+    'cni.dev/valid-attachments': [{ containerID: `${w.prefix}-x2`, ifname: 'net1' }],
+  });
   t.equal(gc.code, 0, `GC succeeds: ${gc.stdout}`);
   const left = w.allocations();
   t.equal(left.length, 1, 'GC released the stale reservation');
@@ -179,25 +220,56 @@ t.test('results in 1.1.0, 1.0.0 and 0.4.0; delegated IPAM; GC; STATUS', async (t
 
 t.test('dual-stack: an IPv4 and an IPv6 address, both gateways, CHECK, clean DEL', async (t) => {
   const w = await cniWorld(t);
-  const conf = bridgeConf(w, { ipMasq: true }, { ranges: [[{ subnet: '10.244.20.0/24' }], [{ subnet: 'fd00:10:244:20::/64' }]] });
+  const conf = bridgeConf(
+    w,
+    { ipMasq: true },
+    { ranges: [[{ subnet: '10.244.20.0/24' }], [{ subnet: 'fd00:10:244:20::/64' }]] },
+  );
   const pods = [];
   for (const n of ['d1', 'd2']) {
     const path = await w.pod(n);
     const r = await w.exec('kubenode-bridge', 'ADD', conf, { containerId: `${w.prefix}-${n}`, netns: path });
     t.equal(r.code, 0, r.stdout);
-    const ips = (r.json!.ips as { address: string; gateway: string }[]);
-    t.same(ips.map((i) => i.gateway), ['10.244.20.1', 'fd00:10:244:20::1']);
-    pods.push({ ns: `${w.prefix}-${n}`, path, id: `${w.prefix}-${n}`, result: r.json!, v6: ips[1]!.address.split('/')[0]! });
+    const ips = r.json!.ips as { address: string; gateway: string }[];
+    t.same(
+      ips.map((i) => i.gateway),
+      ['10.244.20.1', 'fd00:10:244:20::1'],
+    );
+    pods.push({
+      ns: `${w.prefix}-${n}`,
+      path,
+      id: `${w.prefix}-${n}`,
+      result: r.json!,
+      v6: ips[1]!.address.split('/')[0]!,
+    });
   }
   t.match(await w.sh(pods[0]!.ns, 'ip', ['-6', 'route', 'show', 'default']), /default via fd00:10:244:20::1 dev eth0/);
   for (const target of [pods[1]!.v6, 'fd00:10:244:20::1']) {
-    t.match(await w.sh(pods[0]!.ns, 'busybox', ['ping', '-c', '1', '-W', '3', target]), /1 packets received/, `IPv6 ping ${target}`);
+    t.match(
+      await w.sh(pods[0]!.ns, 'busybox', ['ping', '-c', '1', '-W', '3', target]),
+      /1 packets received/,
+      `IPv6 ping ${target}`,
+    );
   }
-  const check = await w.exec('kubenode-bridge', 'CHECK', { ...conf, prevResult: pods[0]!.result }, { containerId: pods[0]!.id, netns: pods[0]!.path });
+  const check = await w.exec(
+    'kubenode-bridge',
+    'CHECK',
+    { ...conf, prevResult: pods[0]!.result },
+    { containerId: pods[0]!.id, netns: pods[0]!.path },
+  );
   t.equal(check.code, 0, `CHECK passes for both families: ${check.stdout}`);
-  t.match(await w.sh(w.node, 'ip6tables-save', ['-t', 'nat']), /KUBENODE-BR-.*kubenode-bridge net=/, 'IPv6 masquerade chain installed');
-  for (const p of pods) t.equal((await w.exec('kubenode-bridge', 'DEL', conf, { containerId: p.id, netns: p.path })).code, 0);
+  t.match(
+    await w.sh(w.node, 'ip6tables-save', ['-t', 'nat']),
+    /KUBENODE-BR-.*kubenode-bridge net=/,
+    'IPv6 masquerade chain installed',
+  );
+  for (const p of pods)
+    t.equal((await w.exec('kubenode-bridge', 'DEL', conf, { containerId: p.id, netns: p.path })).code, 0);
   t.same(w.allocations(), [], 'both families released');
-  t.notMatch(await w.sh(w.node, 'ip6tables-save', ['-t', 'nat']), /KUBENODE-BR-/, 'no IPv6 chain left (found without prevResult)');
+  t.notMatch(
+    await w.sh(w.node, 'ip6tables-save', ['-t', 'nat']),
+    /KUBENODE-BR-/,
+    'no IPv6 chain left (found without prevResult)',
+  );
   t.same(await w.nodeLinks(), [w.bridge], 'no veth left');
 });

@@ -12,7 +12,11 @@ t.test(`${N} concurrent ADDs get ${N} distinct addresses; ${N} concurrent DELs r
   for (let i = 0; i < N; i++) paths.push(await w.pod(`c${i}`));
 
   let t0 = Date.now();
-  const adds = await Promise.all(paths.map((p, i) => w.exec('kubenode-bridge', 'ADD', conf, { containerId: `${w.prefix}-c${i}`, netns: p, timeoutMs: 150_000 })));
+  const adds = await Promise.all(
+    paths.map((p, i) =>
+      w.exec('kubenode-bridge', 'ADD', conf, { containerId: `${w.prefix}-c${i}`, netns: p, timeoutMs: 150_000 }),
+    ),
+  );
   t.comment(`${N} concurrent ADDs took ${Date.now() - t0} ms`);
   const failed = adds.filter((r) => r.code !== 0);
   t.equal(failed.length, 0, `every ADD succeeded${failed.length ? `: ${failed[0]!.stdout}` : ''}`);
@@ -24,10 +28,18 @@ t.test(`${N} concurrent ADDs get ${N} distinct addresses; ${N} concurrent DELs r
   t.equal(links.filter((l) => l === w.bridge).length, 1, 'exactly one bridge');
 
   t0 = Date.now();
-  const dels = await Promise.all(paths.map((p, i) => w.exec('kubenode-bridge', 'DEL', conf, { containerId: `${w.prefix}-c${i}`, netns: p, timeoutMs: 150_000 })));
+  const dels = await Promise.all(
+    paths.map((p, i) =>
+      w.exec('kubenode-bridge', 'DEL', conf, { containerId: `${w.prefix}-c${i}`, netns: p, timeoutMs: 150_000 }),
+    ),
+  );
   t.comment(`${N} concurrent DELs took ${Date.now() - t0} ms`);
   const delFailed = dels.filter((r) => r.code !== 0);
-  t.equal(delFailed.length, 0, `every DEL succeeded${delFailed.length ? `: ${delFailed[0]!.stdout}${delFailed[0]!.stderr}` : ''}`);
+  t.equal(
+    delFailed.length,
+    0,
+    `every DEL succeeded${delFailed.length ? `: ${delFailed[0]!.stdout}${delFailed[0]!.stderr}` : ''}`,
+  );
   t.same(w.allocations(), [], 'the store is empty');
   t.same(await w.nodeLinks(), [w.bridge], 'no veth left');
 });

@@ -15,8 +15,13 @@ t.test('installed plugins: ADD and DEL with the iproute2 and the netlink host-li
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const bin = join(dir, 'bin');
   const lib = join(dir, 'lib');
-  await run('bash', [join(ROOT, 'scripts/install-cni.sh')], { env: { ...process.env, CNI_BIN_DIR: bin, KUBENODE_CNI_LIB_DIR: lib } });
-  t.ok(existsSync(join(lib, 'node_modules/netlink/package.json')), 'the netlink package is installed beside the bundles');
+  await run('bash', [join(ROOT, 'scripts/install-cni.sh')], {
+    env: { ...process.env, CNI_BIN_DIR: bin, KUBENODE_CNI_LIB_DIR: lib },
+  });
+  t.ok(
+    existsSync(join(lib, 'node_modules/netlink/package.json')),
+    'the netlink package is installed beside the bundles',
+  );
   const conf = bridgeConf(w, {});
   for (const backend of ['iproute2', 'netlink']) {
     const path = await w.pod(backend);
@@ -25,7 +30,11 @@ t.test('installed plugins: ADD and DEL with the iproute2 and the netlink host-li
     const add = await w.exec('kubenode-bridge', 'ADD', conf, { containerId: id, netns: path, path: bin, extra });
     t.equal(add.code, 0, `${backend}: ADD by the installed plugin succeeds (${add.stdout}${add.stderr})`);
     const hostIf = (add.json?.interfaces as { name: string }[] | undefined)?.[1]?.name ?? '';
-    t.match(await w.sh(w.node, 'ip', ['-d', 'link', 'show', hostIf]), new RegExp(`master ${w.bridge}`), `${backend}: the host end ${hostIf} is on the bridge`);
+    t.match(
+      await w.sh(w.node, 'ip', ['-d', 'link', 'show', hostIf]),
+      new RegExp(`master ${w.bridge}`),
+      `${backend}: the host end ${hostIf} is on the bridge`,
+    );
     const del = await w.exec('kubenode-bridge', 'DEL', conf, { containerId: id, netns: path, path: bin, extra });
     t.equal(del.code, 0, `${backend}: DEL succeeds (${del.stdout}${del.stderr})`);
     const gone = await run('ip', ['netns', 'exec', w.node, 'ip', 'link', 'show', hostIf], { allowFailure: true });

@@ -23,15 +23,40 @@ function runtime(w: CniWorld, name: string, conflist: Record<string, unknown> | 
   return { cni: new CniNetwork({ confDir, binDirs: [w.wrapperDir()], cacheDir, logger: quiet }), confDir, cacheDir };
 }
 
-function request(w: CniWorld, name: string, netnsPath: string, extra: Partial<PodNetworkRequest> = {}): PodNetworkRequest {
-  return { containerId: `${w.prefix}-${name}`, netnsPath, podName: name, podNamespace: 'default', podUid: `uid-${name}`, ...extra };
+function request(
+  w: CniWorld,
+  name: string,
+  netnsPath: string,
+  extra: Partial<PodNetworkRequest> = {},
+): PodNetworkRequest {
+  return {
+    containerId: `${w.prefix}-${name}`,
+    netnsPath,
+    podName: name,
+    podNamespace: 'default',
+    podUid: `uid-${name}`,
+    ...extra,
+  };
 }
 
 /** A namespace outside the node, linked to it by a veth: node 192.168.250.1, outside .2. */
 async function outside(t: Test, w: CniWorld): Promise<string> {
   const ext = `${w.prefix}-ext`;
   await createNetns(t, ext);
-  await run('ip', ['-n', w.node, 'link', 'add', `${w.prefix}n`, 'type', 'veth', 'peer', 'name', `${w.prefix}e`, 'netns', ext]);
+  await run('ip', [
+    '-n',
+    w.node,
+    'link',
+    'add',
+    `${w.prefix}n`,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    `${w.prefix}e`,
+    'netns',
+    ext,
+  ]);
   await run('ip', ['-n', w.node, 'addr', 'add', '192.168.250.1/24', 'dev', `${w.prefix}n`]);
   await run('ip', ['-n', w.node, 'link', 'set', `${w.prefix}n`, 'up']);
   await run('ip', ['-n', ext, 'addr', 'add', '192.168.250.2/24', 'dev', `${w.prefix}e`]);
@@ -50,12 +75,22 @@ t.test('kubenode-bridge + portmap + bandwidth through the runtime', async (t) =>
     // administrator would. CHECK through our plugin is exercised by the other lists below.
     disableCheck: true,
     plugins: [
-      { type: 'kubenode-bridge', bridge: w.bridge, isGateway: true, isDefaultGateway: true, ipMasq: true, ipam: { type: 'kubenode-ipam', ranges: [[{ subnet: '10.244.3.0/24' }]], dataDir: w.dataDir } },
+      {
+        type: 'kubenode-bridge',
+        bridge: w.bridge,
+        isGateway: true,
+        isDefaultGateway: true,
+        ipMasq: true,
+        ipam: { type: 'kubenode-ipam', ranges: [[{ subnet: '10.244.3.0/24' }]], dataDir: w.dataDir },
+      },
       { type: 'portmap', capabilities: { portMappings: true } },
       { type: 'bandwidth', capabilities: { bandwidth: true } },
     ],
   });
-  t.same(await cni.status(), { ready: true, message: `network ${w.network} (${join(w.tmp, 'conf-chain', '10-net.conflist')}, CNI 1.0.0) ready` });
+  t.same(await cni.status(), {
+    ready: true,
+    message: `network ${w.network} (${join(w.tmp, 'conf-chain', '10-net.conflist')}, CNI 1.0.0) ready`,
+  });
 
   const path = await w.pod('web');
   const req = request(w, 'web', path, {
@@ -70,16 +105,26 @@ t.test('kubenode-bridge + portmap + bandwidth through the runtime', async (t) =>
   const hostVeth = result.interfaces[1]!.name;
 
   await w.httpd(`${w.prefix}-web`, '80', 'web pod');
-  t.equal(await w.get(ext, 'http://192.168.250.1:18080/'), 'web pod', 'hostPort 18080 on the node reaches the pod from outside (portmap)');
+  t.equal(
+    await w.get(ext, 'http://192.168.250.1:18080/'),
+    'web pod',
+    'hostPort 18080 on the node reaches the pod from outside (portmap)',
+  );
   t.match(await w.natRules(), /CNI-HOSTPORT-DNAT/, 'portmap installed its chains');
 
   const qdisc = await w.sh(w.node, 'tc', ['qdisc', 'show', 'dev', hostVeth]);
   t.match(qdisc, /tbf .*rate 8Mbit/, `bandwidth shaped the host veth found through our result: ${qdisc.trim()}`);
-  t.ok((await w.nodeLinks()).some((l) => l.startsWith('bwp')), 'bandwidth created its ifb device for egress');
+  t.ok(
+    (await w.nodeLinks()).some((l) => l.startsWith('bwp')),
+    'bandwidth created its ifb device for egress',
+  );
 
   await cni.checkPod(req);
   t.pass('checkPod honours disableCheck');
-  t.ok(existsSync(join(cacheDir, 'results')) && readdirSync(join(cacheDir, 'results')).length === 1, 'the result is cached');
+  t.ok(
+    existsSync(join(cacheDir, 'results')) && readdirSync(join(cacheDir, 'results')).length === 1,
+    'the result is cached',
+  );
 
   await cni.tearDownPod(req);
   t.same((await w.nodeLinks()).sort(), [`${w.prefix}n`, w.bridge].sort(), 'no veth and no ifb left');
@@ -108,7 +153,19 @@ t.test("Debian's bridge + host-local, and Debian's bridge + kubenode-ipam, throu
     const { cni } = runtime(w, ipamType, {
       cniVersion: '1.0.0',
       name,
-      plugins: [{ type: 'bridge', bridge: `${w.prefix}${ipamType === 'host-local' ? 'b1' : 'b2'}`, isGateway: true, isDefaultGateway: true, ipam: { type: ipamType, ranges: [[{ subnet: ipamType === 'host-local' ? '10.244.4.0/24' : '10.244.6.0/24' }]], dataDir: w.dataDir } }],
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: `${w.prefix}${ipamType === 'host-local' ? 'b1' : 'b2'}`,
+          isGateway: true,
+          isDefaultGateway: true,
+          ipam: {
+            type: ipamType,
+            ranges: [[{ subnet: ipamType === 'host-local' ? '10.244.4.0/24' : '10.244.6.0/24' }]],
+            dataDir: w.dataDir,
+          },
+        },
+      ],
     });
     const a = request(w, `${ipamType}-a`, await w.pod(`${ipamType}-a`));
     const b = request(w, `${ipamType}-b`, await w.pod(`${ipamType}-b`));
@@ -116,7 +173,11 @@ t.test("Debian's bridge + host-local, and Debian's bridge + kubenode-ipam, throu
     const sb = await cni.setUpPod(b);
     t.not(sa.ips[0], sb.ips[0], `${ipamType}: two pods, two addresses (${sa.ips[0]}, ${sb.ips[0]})`);
     await w.httpd(`${w.prefix}-${ipamType}-b`, '80', `b via ${ipamType}`);
-    t.equal(await w.get(`${w.prefix}-${ipamType}-a`, `http://${sb.ips[0]}/`), `b via ${ipamType}`, `${ipamType}: pod a reaches pod b over HTTP`);
+    t.equal(
+      await w.get(`${w.prefix}-${ipamType}-a`, `http://${sb.ips[0]}/`),
+      `b via ${ipamType}`,
+      `${ipamType}: pod a reaches pod b over HTTP`,
+    );
     await cni.checkPod(a);
     t.equal(w.allocations(name).length, 2, `${ipamType}: two allocations in the shared on-disk format`);
     await cni.tearDownPod(a);
@@ -128,14 +189,27 @@ t.test("Debian's bridge + host-local, and Debian's bridge + kubenode-ipam, throu
 
 t.test('a failing chain is rolled back; status and GC', async (t) => {
   const w = await cniWorld(t);
-  const bridgePlugin = { type: 'kubenode-bridge', bridge: w.bridge, isGateway: true, ipMasq: true, ipam: { type: 'kubenode-ipam', ranges: [[{ subnet: '10.244.7.0/24' }]], dataDir: w.dataDir } };
-  const broken = runtime(w, 'broken', { cniVersion: '1.0.0', name: w.network, plugins: [bridgePlugin, { type: 'no-such-plugin' }] });
+  const bridgePlugin = {
+    type: 'kubenode-bridge',
+    bridge: w.bridge,
+    isGateway: true,
+    ipMasq: true,
+    ipam: { type: 'kubenode-ipam', ranges: [[{ subnet: '10.244.7.0/24' }]], dataDir: w.dataDir },
+  };
+  const broken = runtime(w, 'broken', {
+    cniVersion: '1.0.0',
+    name: w.network,
+    plugins: [bridgePlugin, { type: 'no-such-plugin' }],
+  });
   const path = await w.pod('rb');
   await t.rejects(broken.cni.setUpPod(request(w, 'rb', path)), /no-such-plugin/, 'ADD fails at the missing plugin');
   t.same(await w.nodeLinks(), [w.bridge], 'the bridge plugin was rolled back: no veth');
   t.same(w.allocations(), [], 'no allocation');
   t.notMatch(await w.natRules(), /KUBENODE-BR-/, 'no chain');
-  t.notOk(existsSync(join(broken.cacheDir, 'results')) && readdirSync(join(broken.cacheDir, 'results')).length > 0, 'nothing cached');
+  t.notOk(
+    existsSync(join(broken.cacheDir, 'results')) && readdirSync(join(broken.cacheDir, 'results')).length > 0,
+    'nothing cached',
+  );
   t.match((await broken.cni.status()).message, /no-such-plugin/, 'status names the missing plugin');
 
   const empty = runtime(w, 'empty', undefined);
@@ -143,14 +217,30 @@ t.test('a failing chain is rolled back; status and GC', async (t) => {
   t.equal(s0.ready, false);
   t.match(s0.message, /no CNI network configuration/);
   writeFileSync(join(empty.confDir, '00-broken.conflist'), '{"cniVersion": "1.1.0", "plugins": [');
-  t.match((await empty.cni.status()).message, /00-broken\.conflist: not valid JSON/, 'a broken file is named with the reason');
+  t.match(
+    (await empty.cni.status()).message,
+    /00-broken\.conflist: not valid JSON/,
+    'a broken file is named with the reason',
+  );
 
   // A 1.1.0 network waiting for the node's podCIDR: not ready until the agent writes the file.
   const podcidr = join(w.tmp, 'podcidr');
-  writeFileSync(join(empty.confDir, '10-kubenode.conflist'), JSON.stringify({
-    cniVersion: '1.1.0', name: `${w.prefix}-pc`,
-    plugins: [{ type: 'kubenode-bridge', bridge: w.bridge, isGateway: true, isDefaultGateway: true, ipam: { type: 'kubenode-ipam', podCIDRFile: podcidr, dataDir: w.dataDir } }],
-  }));
+  writeFileSync(
+    join(empty.confDir, '10-kubenode.conflist'),
+    JSON.stringify({
+      cniVersion: '1.1.0',
+      name: `${w.prefix}-pc`,
+      plugins: [
+        {
+          type: 'kubenode-bridge',
+          bridge: w.bridge,
+          isGateway: true,
+          isDefaultGateway: true,
+          ipam: { type: 'kubenode-ipam', podCIDRFile: podcidr, dataDir: w.dataDir },
+        },
+      ],
+    }),
+  );
   const s1 = await empty.cni.status();
   t.equal(s1.ready, false, 'not ready without a podCIDR');
   t.match(s1.message, /no podCIDR yet/);
@@ -164,12 +254,20 @@ t.test('a failing chain is rolled back; status and GC', async (t) => {
   await empty.cni.checkPod(keep);
   t.pass('CHECK through the runtime passes for a 1.1.0 kubenode-bridge network');
   await run('ip', ['-n', `${w.prefix}-keep`, 'route', 'del', 'default']);
-  await t.rejects(empty.cni.checkPod(keep), /route to 0\.0\.0\.0\/0 .* is missing/, 'and fails, naming the route, once the default route is gone');
+  await t.rejects(
+    empty.cni.checkPod(keep),
+    /route to 0\.0\.0\.0\/0 .* is missing/,
+    'and fails, naming the route, once the default route is gone',
+  );
   await run('ip', ['-n', `${w.prefix}-keep`, 'route', 'add', 'default', 'via', '10.244.11.1']);
   t.equal(w.allocations(`${w.prefix}-pc`).length, 2);
   await empty.cni.garbageCollect([{ containerId: keep.containerId }]);
   t.equal(w.allocations(`${w.prefix}-pc`).length, 1, 'GC released the attachment that is no longer valid');
-  t.same(readdirSync(join(empty.cacheDir, 'results')).map((f) => f.startsWith(keep.containerId)), [true], 'and dropped its cache entry');
+  t.same(
+    readdirSync(join(empty.cacheDir, 'results')).map((f) => f.startsWith(keep.containerId)),
+    [true],
+    'and dropped its cache entry',
+  );
   await empty.cni.tearDownPod(keep);
   t.same(w.allocations(`${w.prefix}-pc`), []);
 });

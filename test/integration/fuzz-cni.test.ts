@@ -17,7 +17,10 @@ t.test('50 mutated invocations of the real plugin: the spec error, nothing left 
   const podNs = `${w.prefix}-f`;
   const snapshot = async () => ({
     node: (await w.nodeLinks()).sort(),
-    pod: (await w.sh(podNs, 'ip', ['-o', 'link', 'show'])).split('\n').filter(Boolean).map((l) => l.split(':')[1]!.trim()),
+    pod: (await w.sh(podNs, 'ip', ['-o', 'link', 'show']))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(':')[1]!.trim()),
     allocations: w.allocations(),
     chains: (await w.natRules()).split('\n').filter((l) => l.includes('KUBENODE-BR-')),
   });
@@ -26,18 +29,47 @@ t.test('50 mutated invocations of the real plugin: the spec error, nothing left 
   const wrong: string[] = [];
   let ran = 0;
   for (let i = 0; ran < 50 && i < 500; i++) {
-    const c = cniFuzzCase(rng, { netns, dataDir: w.dataDir, cniPath: w.binDir, name: w.network, containerId: `${w.prefix}-f${i}`, bridge: w.bridge });
+    const c = cniFuzzCase(rng, {
+      netns,
+      dataDir: w.dataDir,
+      cniPath: w.binDir,
+      name: w.network,
+      containerId: `${w.prefix}-f${i}`,
+      bridge: w.bridge,
+    });
     // Only the invocations the checks refuse: a mutation that leaves the input valid (an unknown
     // field, say) would rightly make a real attachment, which is not what this test is about.
     const out: string[] = [];
-    await runPlugin('kubenode-bridge', validateOnly, { env: c.env, stdin: () => c.stdin, stdout: (s) => out.push(s), stderr: () => {} });
+    await runPlugin('kubenode-bridge', validateOnly, {
+      env: c.env,
+      stdin: () => c.stdin,
+      stdout: (s) => out.push(s),
+      stderr: () => {},
+    });
     if (out.join('').includes(REACHED)) continue;
     ran++;
-    const r = await run('nsenter', [`--net=/run/netns/${w.node}`, '--', join(w.binDir, 'kubenode-bridge')], { input: c.stdin, env: { PATH: process.env.PATH, ...c.env }, allowFailure: true, timeoutMs: 30_000 });
+    const r = await run('nsenter', [`--net=/run/netns/${w.node}`, '--', join(w.binDir, 'kubenode-bridge')], {
+      input: c.stdin,
+      env: { PATH: process.env.PATH, ...c.env },
+      allowFailure: true,
+      timeoutMs: 30_000,
+    });
     let j: { cniVersion?: unknown; code?: unknown; msg?: unknown } | undefined;
-    try { j = JSON.parse(r.stdout); } catch { j = undefined; }
-    if (r.code === 0 || !j || typeof j.cniVersion !== 'string' || typeof j.msg !== 'string' || !c.codes.includes(j.code as number)) {
-      wrong.push(`case ${i} (${c.what}): exit ${r.code}, expected ${c.codes.join('/')}: ${r.stdout.slice(0, 300)} ${r.stderr.slice(0, 200)}`);
+    try {
+      j = JSON.parse(r.stdout);
+    } catch {
+      j = undefined;
+    }
+    if (
+      r.code === 0 ||
+      !j ||
+      typeof j.cniVersion !== 'string' ||
+      typeof j.msg !== 'string' ||
+      !c.codes.includes(j.code as number)
+    ) {
+      wrong.push(
+        `case ${i} (${c.what}): exit ${r.code}, expected ${c.codes.join('/')}: ${r.stdout.slice(0, 300)} ${r.stderr.slice(0, 200)}`,
+      );
     }
   }
   t.equal(ran, 50, '50 hostile invocations ran as processes');

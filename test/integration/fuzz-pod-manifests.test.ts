@@ -15,9 +15,17 @@ t.test('100 hostile manifests beside two good pods: no crash, each file its erro
   const w = await createWorld(t);
   const agent = await w.startAgent();
   const good = ['good-a', 'good-b'];
-  for (const g of good) await w.writeManifest(`${g}.yaml`, testPod(w, g, [{ name: 'main', image: IMAGES.busybox, command: ['sleep', '3600'] }]));
+  for (const g of good)
+    await w.writeManifest(
+      `${g}.yaml`,
+      testPod(w, g, [{ name: 'main', image: IMAGES.busybox, command: ['sleep', '3600'] }]),
+    );
   await agent.waitFor('the good pods running', (ps) => good.every((g) => allRunning(findPod(ps, w, g))));
-  const ids = async () => (await agent.pods()).filter((p) => good.some((g) => p === findPod([p], w, g))).map((p) => p.status!.containerStatuses![0]!.containerID).sort();
+  const ids = async () =>
+    (await agent.pods())
+      .filter((p) => good.some((g) => p === findPod([p], w, g)))
+      .map((p) => p.status!.containerStatuses![0]!.containerID)
+      .sort();
   const before = await ids();
 
   // Only manifests the validation refuses: one it admits would rightly start a pod.
@@ -42,12 +50,27 @@ t.test('100 hostile manifests beside two good pods: no crash, each file its erro
     await new Promise((r) => setTimeout(r, 250));
   }
   const origins = new Set(errors.map((e) => e.origin));
-  t.same(files.filter((f) => !origins.has(join(w.manifestDir, f))), [], 'every bad file has its error on /manifestErrors');
-  t.same(errors.filter((e) => e.source !== 'file' || !e.field || !e.reason || !e.object), [], 'each error names the object, the field and the reason');
+  t.same(
+    files.filter((f) => !origins.has(join(w.manifestDir, f))),
+    [],
+    'every bad file has its error on /manifestErrors',
+  );
+  t.same(
+    errors.filter((e) => e.source !== 'file' || !e.field || !e.reason || !e.object),
+    [],
+    'each error names the object, the field and the reason',
+  );
   t.ok(agent.running, 'the agent did not crash');
   t.equal((await agent.get('/healthz')).status, 200, 'the agent is healthy');
   const pods = await agent.pods();
-  t.same(pods.map((p) => p.metadata!.name).sort(), good.map((g) => `${w.prefix}-${g}-${w.nodeName}`).sort(), 'only the good pods are desired');
-  t.ok(good.every((g) => allRunning(findPod(pods, w, g)) && podReady(findPod(pods, w, g))), 'the good pods are running and ready');
+  t.same(
+    pods.map((p) => p.metadata!.name).sort(),
+    good.map((g) => `${w.prefix}-${g}-${w.nodeName}`).sort(),
+    'only the good pods are desired',
+  );
+  t.ok(
+    good.every((g) => allRunning(findPod(pods, w, g)) && podReady(findPod(pods, w, g))),
+    'the good pods are running and ready',
+  );
   t.same(await ids(), before, 'the good pods were not touched (same containers)');
 });

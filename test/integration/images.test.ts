@@ -27,7 +27,12 @@ t.test('busybox has the applets tests rely on', async (t) => {
   const docker = await requireDocker();
   await requireImage(docker, IMAGES.busybox);
   removeContainersAtTeardown(t, docker, prefix);
-  const c = await docker.createContainer({ name: `${prefix}-busybox`, Image: IMAGES.busybox, Cmd: ['which', 'sh', 'httpd', 'nc', 'wget', 'sleep'], HostConfig: { NetworkMode: 'none' } });
+  const c = await docker.createContainer({
+    name: `${prefix}-busybox`,
+    Image: IMAGES.busybox,
+    Cmd: ['which', 'sh', 'httpd', 'nc', 'wget', 'sleep'],
+    HostConfig: { NetworkMode: 'none' },
+  });
   await c.start();
   const res = await c.wait();
   t.equal(res.StatusCode, 0);
@@ -39,7 +44,11 @@ t.test('pause exits within 1 s of SIGTERM and reaps orphans', async (t) => {
   const docker = await requireDocker();
   await requireImage(docker, IMAGES.pause);
   removeContainersAtTeardown(t, docker, prefix);
-  const c = await docker.createContainer({ name: `${prefix}-pause`, Image: IMAGES.pause, HostConfig: { NetworkMode: 'none' } });
+  const c = await docker.createContainer({
+    name: `${prefix}-pause`,
+    Image: IMAGES.pause,
+    HostConfig: { NetworkMode: 'none' },
+  });
   await c.start();
   // An orphan: a background child whose parent exits at once is re-parented to PID 1; when it
   // exits, only PID 1 can reap it.
@@ -59,7 +68,12 @@ t.test('demo answers HTTP with its pod name and IP', async (t) => {
   const docker = await requireDocker();
   await requireImage(docker, IMAGES.demo);
   removeContainersAtTeardown(t, docker, prefix);
-  const c = await docker.createContainer({ name: `${prefix}-demo`, Image: IMAGES.demo, Env: ['POD_NAME=web-abc12', 'POD_IP=10.244.1.7'], HostConfig: { NetworkMode: 'none' } });
+  const c = await docker.createContainer({
+    name: `${prefix}-demo`,
+    Image: IMAGES.demo,
+    Env: ['POD_NAME=web-abc12', 'POD_IP=10.244.1.7'],
+    HostConfig: { NetworkMode: 'none' },
+  });
   await c.start();
   let body = '';
   for (let i = 0; i < 20 && !body.includes('pod='); i++) {

@@ -63,17 +63,26 @@ await container.start().catch(async (e: unknown) => {
 const info = await container.inspect();
 const ip = info.NetworkSettings.Networks.bridge?.IPAddress;
 const netns = `/proc/${info.State.Pid}/ns/net`;
-if (!ip) throw new Error(`container ${info.Name} has no IP on Docker's default bridge: is dockerd running with its bridge (docker0)?`);
+if (!ip)
+  throw new Error(
+    `container ${info.Name} has no IP on Docker's default bridge: is dockerd running with its bridge (docker0)?`,
+  );
 
 // No gRPC server binary exists for busybox, and the image has no node. So the gRPC health
 // server is the host's node running our small server, inside the container's own network
 // namespace (nsenter --net): a real server in the container's network stack, reached at the
 // container's IP like any pod's server.
 const servers: ChildProcess[] = [];
-t.teardown(() => servers.forEach((p) => p.kill('SIGKILL')));
+t.teardown(() =>
+  servers.forEach((p) => {
+    p.kill('SIGKILL');
+  }),
+);
 const serverJs = fileURLToPath(new URL('../../agent/prober/grpc-health-server.js', import.meta.url));
 async function grpcServer(args: string[]): Promise<void> {
-  const p = spawn('nsenter', [`--net=${netns}`, '--', process.execPath, serverJs, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn('nsenter', [`--net=${netns}`, '--', process.execPath, serverJs, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   servers.push(p);
   await new Promise<void>((resolve, reject) => {
     p.stdout!.once('data', () => resolve());
@@ -83,14 +92,33 @@ async function grpcServer(args: string[]): Promise<void> {
 await grpcServer(['--port', '9090', '--service', 'down=NOT_SERVING']);
 await grpcServer(['--port', '9091', '--hang']);
 // SYNs to 9200 vanish (a rule inside the container's own namespace only): a connect that hangs.
-await run('nsenter', [`--net=${netns}`, '--', 'iptables', '-w', '-A', 'INPUT', '-p', 'tcp', '--dport', '9200', '-j', 'DROP']);
+await run('nsenter', [
+  `--net=${netns}`,
+  '--',
+  'iptables',
+  '-w',
+  '-A',
+  'INPUT',
+  '-p',
+  'tcp',
+  '--dport',
+  '9200',
+  '-j',
+  'DROP',
+]);
 
 const spec: V1Container = {
   name: 'app',
   image: IMAGES.busybox,
-  ports: [{ name: 'http', containerPort: 8080 }, { name: 'tcp', containerPort: 9000 }],
+  ports: [
+    { name: 'http', containerPort: 8080 },
+    { name: 'tcp', containerPort: 9000 },
+  ],
 };
-const pod: V1Pod = { metadata: { name: 'handlers', namespace: 'default', uid: `${prefix}-uid` }, spec: { containers: [spec] } };
+const pod: V1Pod = {
+  metadata: { name: 'handlers', namespace: 'default', uid: `${prefix}-uid` },
+  spec: { containers: [spec] },
+};
 const target: ProbeTarget = dockerProbeTarget({ docker, pod, container: spec, containerId: info.Id, podIP: () => ip });
 
 for (let i = 0; ; i++) {
@@ -103,39 +131,95 @@ for (let i = 0; ; i++) {
 const probe = (p: V1Probe) => runProbe(probeSpec(p), target).outcome;
 
 t.test('httpGet', async (t) => {
-  t.same(await probe({ httpGet: { port: 8080, path: '/index.html' } }), { result: 'success', message: 'HTTP probe succeeded with statuscode: 200' }, 'by number');
+  t.same(
+    await probe({ httpGet: { port: 8080, path: '/index.html' } }),
+    { result: 'success', message: 'HTTP probe succeeded with statuscode: 200' },
+    'by number',
+  );
   t.equal((await probe({ httpGet: { port: 'http', path: '/' } })).result, 'success', 'by port name');
-  t.same(await probe({ httpGet: { port: 'http', path: '/missing' } }), { result: 'failure', message: 'HTTP probe failed with statuscode: 404' });
-  t.equal((await probe({ httpGet: { port: 'http', path: '/cgi-bin/check', httpHeaders: [{ name: 'X-Probe', value: 'yes' }] } })).result, 'success', 'headers and user agent reach the server');
-  t.same(await probe({ httpGet: { port: 'http', path: '/cgi-bin/check' } }), { result: 'failure', message: 'HTTP probe failed with statuscode: 403' }, 'the server really checks the header');
-  t.same(await probe({ httpGet: { port: 'http', path: '/cgi-bin/here' } }), { result: 'success', message: 'HTTP probe succeeded with statuscode: 200' }, 'same-host redirect followed to a 200');
+  t.same(await probe({ httpGet: { port: 'http', path: '/missing' } }), {
+    result: 'failure',
+    message: 'HTTP probe failed with statuscode: 404',
+  });
+  t.equal(
+    (
+      await probe({
+        httpGet: { port: 'http', path: '/cgi-bin/check', httpHeaders: [{ name: 'X-Probe', value: 'yes' }] },
+      })
+    ).result,
+    'success',
+    'headers and user agent reach the server',
+  );
+  t.same(
+    await probe({ httpGet: { port: 'http', path: '/cgi-bin/check' } }),
+    { result: 'failure', message: 'HTTP probe failed with statuscode: 403' },
+    'the server really checks the header',
+  );
+  t.same(
+    await probe({ httpGet: { port: 'http', path: '/cgi-bin/here' } }),
+    { result: 'success', message: 'HTTP probe succeeded with statuscode: 200' },
+    'same-host redirect followed to a 200',
+  );
   const away = await probe({ httpGet: { port: 'http', path: '/cgi-bin/elsewhere' } });
   t.equal(away.result, 'success', 'redirect to another host: success...');
   t.match(away.warning, /Probe terminated redirects/, '...with a warning');
-  t.same(await probe({ httpGet: { port: 9100, path: '/' }, timeoutSeconds: 1 }), { result: 'failure', message: 'timeout after 1s' }, 'a server that never answers');
+  t.same(
+    await probe({ httpGet: { port: 9100, path: '/' }, timeoutSeconds: 1 }),
+    { result: 'failure', message: 'timeout after 1s' },
+    'a server that never answers',
+  );
 });
 
 t.test('tcpSocket', async (t) => {
   t.equal((await probe({ tcpSocket: { port: 'tcp' } })).result, 'success', 'nc listener by name');
   t.equal((await probe({ tcpSocket: { port: 8080 } })).result, 'success', 'httpd by number');
-  t.same(await probe({ tcpSocket: { port: 9999 } }), { result: 'failure', message: `dial tcp ${ip}:9999: connect: connection refused` });
+  t.same(await probe({ tcpSocket: { port: 9999 } }), {
+    result: 'failure',
+    message: `dial tcp ${ip}:9999: connect: connection refused`,
+  });
   const t0 = Date.now();
-  t.same(await probe({ tcpSocket: { port: 9200 }, timeoutSeconds: 1 }), { result: 'failure', message: 'timeout after 1s' }, 'dropped SYNs');
-  t.ok(Date.now() - t0 < 1500, 'the timeout is the probe\'s, not the kernel\'s');
+  t.same(
+    await probe({ tcpSocket: { port: 9200 }, timeoutSeconds: 1 }),
+    { result: 'failure', message: 'timeout after 1s' },
+    'dropped SYNs',
+  );
+  t.ok(Date.now() - t0 < 1500, "the timeout is the probe's, not the kernel's");
 });
 
 t.test('exec', async (t) => {
-  t.same(await probe({ exec: { command: ['test', '-f', '/www/index.html'] } }), { result: 'success', message: 'exit code 0' });
-  t.same(await probe({ exec: { command: ['sh', '-c', 'echo boom; exit 3'] } }), { result: 'failure', message: 'exit code 3: boom' });
-  t.same(await probe({ exec: { command: ['cat', '/nope'] } }), { result: 'failure', message: 'exit code 1: cat: can\'t open \'/nope\': No such file or directory' });
+  t.same(await probe({ exec: { command: ['test', '-f', '/www/index.html'] } }), {
+    result: 'success',
+    message: 'exit code 0',
+  });
+  t.same(await probe({ exec: { command: ['sh', '-c', 'echo boom; exit 3'] } }), {
+    result: 'failure',
+    message: 'exit code 3: boom',
+  });
+  t.same(await probe({ exec: { command: ['cat', '/nope'] } }), {
+    result: 'failure',
+    message: "exit code 1: cat: can't open '/nope': No such file or directory",
+  });
 });
 
 t.test('grpc', async (t) => {
   t.same(await probe({ grpc: { port: 9090 } }), { result: 'success', message: 'gRPC health status: SERVING' });
-  t.same(await probe({ grpc: { port: 9090, service: 'down' } }), { result: 'failure', message: 'service unhealthy (responded with "NOT_SERVING")' });
-  t.same(await probe({ grpc: { port: 9090, service: 'other' } }), { result: 'failure', message: 'rpc error: code = NotFound desc = unknown service' });
-  t.same(await probe({ grpc: { port: 9091 }, timeoutSeconds: 1 }), { result: 'failure', message: 'timeout after 1s' }, 'a server that never answers');
-  t.same(await probe({ grpc: { port: 9999 } }), { result: 'failure', message: `dial tcp ${ip}:9999: connect: connection refused` });
+  t.same(await probe({ grpc: { port: 9090, service: 'down' } }), {
+    result: 'failure',
+    message: 'service unhealthy (responded with "NOT_SERVING")',
+  });
+  t.same(await probe({ grpc: { port: 9090, service: 'other' } }), {
+    result: 'failure',
+    message: 'rpc error: code = NotFound desc = unknown service',
+  });
+  t.same(
+    await probe({ grpc: { port: 9091 }, timeoutSeconds: 1 }),
+    { result: 'failure', message: 'timeout after 1s' },
+    'a server that never answers',
+  );
+  t.same(await probe({ grpc: { port: 9999 } }), {
+    result: 'failure',
+    message: `dial tcp ${ip}:9999: connect: connection refused`,
+  });
 });
 
 async function sleepers(c: Docker.Container): Promise<string[]> {
@@ -145,7 +229,10 @@ async function sleepers(c: Docker.Container): Promise<string[]> {
 
 t.test('a hung exec probe times out and leaves no process behind', async (t) => {
   t.same(await sleepers(container), [], 'no sleeper before');
-  for (const command of [['sleep', '1000'], ['sh', '-c', 'sleep 1000; echo never']]) {
+  for (const command of [
+    ['sleep', '1000'],
+    ['sh', '-c', 'sleep 1000; echo never'],
+  ]) {
     const t0 = Date.now();
     const r = runProbe(probeSpec({ exec: { command }, timeoutSeconds: 1 }), target);
     const o = await r.outcome;
@@ -158,7 +245,15 @@ t.test('a hung exec probe times out and leaves no process behind', async (t) => 
 });
 
 t.test('a hung exec liveness probe through the manager: failures counted, never stacked, nothing left', async (t) => {
-  const hung: V1Container = { ...spec, livenessProbe: { exec: { command: ['sh', '-c', 'sleep 1000'] }, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 3 } };
+  const hung: V1Container = {
+    ...spec,
+    livenessProbe: {
+      exec: { command: ['sh', '-c', 'sleep 1000'] },
+      periodSeconds: 1,
+      timeoutSeconds: 1,
+      failureThreshold: 3,
+    },
+  };
   const changes: ProbeChange[] = [];
   const m = new ProbeManager({ logger: createLogger('agent', { sink: () => {} }), onChange: (c) => changes.push(c) });
   t.teardown(() => m.stop());
@@ -180,7 +275,11 @@ t.test('a hung exec liveness probe through the manager: failures counted, never 
   });
   const end = Date.now() + 8000;
   while (changes.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-  t.same(changes.map((c) => [c.type, c.result]), [['liveness', 'failure']], 'failure after 3 timed-out probes');
+  t.same(
+    changes.map((c) => [c.type, c.result]),
+    [['liveness', 'failure']],
+    'failure after 3 timed-out probes',
+  );
   t.match(changes[0]!.message, /^timeout after 1s/);
   t.equal(maxConcurrent, 1, 'never two execs in flight');
   t.ok(execs >= 2 && execs <= 3, `${execs} execs for 3 failures`);

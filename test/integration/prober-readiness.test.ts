@@ -34,11 +34,18 @@ const worker: V1Container = {
   image: IMAGES.busybox,
   readinessProbe: { exec: { command: ['cat', '/tmp/ready'] }, periodSeconds: PERIOD, failureThreshold: FAILURES },
 };
-const pod: V1Pod = { metadata: { name: 'readiness', namespace: 'default', uid: `${prefix}-uid` }, spec: { containers: [web, worker] } };
+const pod: V1Pod = {
+  metadata: { name: 'readiness', namespace: 'default', uid: `${prefix}-uid` },
+  spec: { containers: [web, worker] },
+};
 
 async function start(c: V1Container, cmd?: string[]) {
   const ctr = await docker.createContainer({
-    name: `${prefix}-${c.name}`, Image: c.image, Cmd: cmd, Labels: { [TEST_LABEL]: prefix }, HostConfig: { NetworkMode: 'bridge' },
+    name: `${prefix}-${c.name}`,
+    Image: c.image,
+    Cmd: cmd,
+    Labels: { [TEST_LABEL]: prefix },
+    HostConfig: { NetworkMode: 'bridge' },
   });
   await ctr.start();
   const info = await ctr.inspect();
@@ -56,22 +63,38 @@ t.test('readiness follows the readiness file, within period x failureThreshold (
     onChange: (c) => {
       const at = Date.now();
       changes.push({ ...c, at });
-      for (const w of waiters.splice(0)) (w.match(c) ? w.resolve(at) : waiters.push(w));
+      for (const w of waiters.splice(0)) w.match(c) ? w.resolve(at) : waiters.push(w);
     },
   });
   t.teardown(() => m.stop());
   const next = (name: string, result: 'success' | 'failure', timeoutMs: number) =>
     new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name} did not become ${result} within ${timeoutMs} ms`)), timeoutMs);
-      waiters.push({ match: (c) => c.containerName === name && c.type === 'readiness' && c.result === result, resolve: (at) => (clearTimeout(timer), resolve(at)) });
+      const timer = setTimeout(
+        () => reject(new Error(`${name} did not become ${result} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      waiters.push({
+        match: (c) => c.containerName === name && c.type === 'readiness' && c.result === result,
+        resolve: (at) => (clearTimeout(timer), resolve(at)),
+      });
     });
 
   const w = await start(web);
-  const k = await start(worker, ['sh', '-c', "touch /tmp/ready; trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]);
+  const k = await start(worker, [
+    'sh',
+    '-c',
+    "touch /tmp/ready; trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done",
+  ]);
   const readyWeb = next('web', 'success', 5000);
   const readyWorker = next('worker', 'success', 5000);
-  m.addContainer(pod.metadata!.uid!, dockerProbeTarget({ docker, pod, container: web, containerId: w.id, podIP: () => w.ip }));
-  m.addContainer(pod.metadata!.uid!, dockerProbeTarget({ docker, pod, container: worker, containerId: k.id, podIP: () => k.ip }));
+  m.addContainer(
+    pod.metadata!.uid!,
+    dockerProbeTarget({ docker, pod, container: web, containerId: w.id, podIP: () => w.ip }),
+  );
+  m.addContainer(
+    pod.metadata!.uid!,
+    dockerProbeTarget({ docker, pod, container: worker, containerId: k.id, podIP: () => k.ip }),
+  );
   t.notOk(m.isReady(pod.metadata!.uid!, 'web'), 'not ready before the first probe');
   // httpd may need a moment to listen: the first probes may fail; still ready within the bound.
   await Promise.all([readyWeb, readyWorker]);
@@ -86,11 +109,20 @@ t.test('readiness follows the readiness file, within period x failureThreshold (
     const removedWorker = Date.now();
     await dockerExec(docker, k.id, ['rm', '/tmp/ready'], 5000);
     const [a, b] = await Promise.all([unreadyWeb, unreadyWorker]);
-    t.ok(a - removedWeb <= bound, `round ${round}: web (httpGet) not ready ${a - removedWeb} ms after the file went (bound ${bound} ms)`);
-    t.ok(b - removedWorker <= bound, `round ${round}: worker (exec) not ready ${b - removedWorker} ms after the file went`);
+    t.ok(
+      a - removedWeb <= bound,
+      `round ${round}: web (httpGet) not ready ${a - removedWeb} ms after the file went (bound ${bound} ms)`,
+    );
+    t.ok(
+      b - removedWorker <= bound,
+      `round ${round}: worker (exec) not ready ${b - removedWorker} ms after the file went`,
+    );
     t.notOk(m.isReady(pod.metadata!.uid!, 'web'));
     t.notOk(m.isReady(pod.metadata!.uid!, 'worker'));
-    t.match(changes.at(-1)!.message, /HTTP probe failed with statuscode: 404|exit code 1: cat: can't open '\/tmp\/ready'/);
+    t.match(
+      changes.at(-1)!.message,
+      /HTTP probe failed with statuscode: 404|exit code 1: cat: can't open '\/tmp\/ready'/,
+    );
 
     const readyAgainWeb = next('web', 'success', bound + 2000);
     const readyAgainWorker = next('worker', 'success', bound + 2000);
@@ -101,15 +133,32 @@ t.test('readiness follows the readiness file, within period x failureThreshold (
     const [c, d] = await Promise.all([readyAgainWeb, readyAgainWorker]);
     // successThreshold 1: the next probe, at most one period away (+1 period of slack).
     t.ok(c - restoredWeb <= 2 * PERIOD * 1000, `round ${round}: web ready again ${c - restoredWeb} ms after restore`);
-    t.ok(d - restoredWorker <= 2 * PERIOD * 1000, `round ${round}: worker ready again ${d - restoredWorker} ms after restore`);
+    t.ok(
+      d - restoredWorker <= 2 * PERIOD * 1000,
+      `round ${round}: worker ready again ${d - restoredWorker} ms after restore`,
+    );
     t.ok(m.isReady(pod.metadata!.uid!, 'web') && m.isReady(pod.metadata!.uid!, 'worker'));
   }
   const perContainer = (name: string) => changes.filter((c) => c.containerName === name).map((c) => c.result);
-  t.same(perContainer('web'), ['success', 'failure', 'success', 'failure', 'success'], 'web: exactly one change per transition');
-  t.same(perContainer('worker'), ['success', 'failure', 'success', 'failure', 'success'], 'worker: exactly one change per transition');
+  t.same(
+    perContainer('web'),
+    ['success', 'failure', 'success', 'failure', 'success'],
+    'web: exactly one change per transition',
+  );
+  t.same(
+    perContainer('worker'),
+    ['success', 'failure', 'success', 'failure', 'success'],
+    'worker: exactly one change per transition',
+  );
   const metrics = m.metricsText();
-  t.match(metrics, /prober_probe_total\{probe_type="Readiness",result="failed",container="web",pod="readiness",namespace="default"\} [1-9]/);
-  t.match(metrics, /prober_probe_total\{probe_type="Readiness",result="successful",container="worker",pod="readiness",namespace="default"\} [1-9]/);
+  t.match(
+    metrics,
+    /prober_probe_total\{probe_type="Readiness",result="failed",container="web",pod="readiness",namespace="default"\} [1-9]/,
+  );
+  t.match(
+    metrics,
+    /prober_probe_total\{probe_type="Readiness",result="successful",container="worker",pod="readiness",namespace="default"\} [1-9]/,
+  );
   m.removePod(pod.metadata!.uid!);
   t.notOk(m.isReady(pod.metadata!.uid!, 'web'), 'removed: not ready');
 });

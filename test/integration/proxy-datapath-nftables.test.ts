@@ -16,41 +16,87 @@ t.test('nftables mode: only our table, nothing in iptables', async (t) => {
   t.notMatch(saved, /KUBE-/, 'no iptables chain of the iptables mode');
   const table = await world.exec(world.node, 'nft', ['list', 'table', 'ip', 'kubenode']);
   t.match(table, /map service-ips \{/);
-  t.match(table, /10\.96\.0\.10 \. tcp \. 80 : goto service-\S+-default\/web\/tcp\/http/, 'the ClusterIP is an element of the service-ips verdict map');
-  t.match(table, /numgen random mod 2 0 goto endpoint-\S+-default\/web\/tcp\/http__10\.244\.1\.\d+\/8080/, 'web (2 ready endpoints): the first endpoint chain takes half');
+  t.match(
+    table,
+    /10\.96\.0\.10 \. tcp \. 80 : goto service-\S+-default\/web\/tcp\/http/,
+    'the ClusterIP is an element of the service-ips verdict map',
+  );
+  t.match(
+    table,
+    /numgen random mod 2 0 goto endpoint-\S+-default\/web\/tcp\/http__10\.244\.1\.\d+\/8080/,
+    'web (2 ready endpoints): the first endpoint chain takes half',
+  );
 });
 
 t.test('nftables mode: an endpoint change is one small partial sync', async (t) => {
   const from = proxy.logs.length;
   const synced = proxy.nextSync();
   proxy.write('web.yaml', [
-    service({ name: 'web', clusterIP: '10.96.0.10', type: 'NodePort', ports: [{ name: 'http', port: 80, nodePort: 30080 }] }),
+    service({
+      name: 'web',
+      clusterIP: '10.96.0.10',
+      type: 'NodePort',
+      ports: [{ name: 'http', port: 80, nodePort: 30080 }],
+    }),
     endpointSlice('web', [{ ip: world.pod('a').ip }]),
   ]);
   const line = await synced;
   t.equal(line.full, false, 'a partial sync');
   t.equal(line.restores, 1, 'one nft transaction');
-  t.ok(Number(line.written) <= 3, `one Service chain rewritten, one endpoint chain deleted: ${String(line.written)} objects`);
-  t.notOk(proxy.logs.slice(from).some((l) => l.msg === 'deleted stale chains'), 'no full-sync cleanup');
+  t.ok(
+    Number(line.written) <= 3,
+    `one Service chain rewritten, one endpoint chain deleted: ${String(line.written)} objects`,
+  );
+  t.notOk(
+    proxy.logs.slice(from).some((l) => l.msg === 'deleted stale chains'),
+    'no full-sync cleanup',
+  );
   t.same([...tally(await world.http(world.pod('cli').netns, '10.96.0.10', 80, 10)).keys()], ['a']);
 });
 
 t.test('starting iptables mode removes the nftables table; --cleanup removes ours', async (t) => {
   await proxy.stop();
   const ipt = await startProxy(t, world, ['--proxy-mode', 'iptables'], proxy.dir);
-  t.equal((await world.exec(world.node, 'nft', ['list', 'tables', 'ip'])).includes('kubenode'), false, 'the nftables table is gone');
-  t.same([...tally(await world.http(world.pod('cli').netns, '10.96.0.10', 80, 10)).keys()], ['a'], 'and the iptables mode serves the Service');
+  t.equal(
+    (await world.exec(world.node, 'nft', ['list', 'tables', 'ip'])).includes('kubenode'),
+    false,
+    'the nftables table is gone',
+  );
+  t.same(
+    [...tally(await world.http(world.pod('cli').netns, '10.96.0.10', 80, 10)).keys()],
+    ['a'],
+    'and the iptables mode serves the Service',
+  );
   await ipt.stop();
   const back = await startProxy(t, world, ['--proxy-mode', 'nftables'], proxy.dir);
   t.notMatch(await world.iptablesSave(), /KUBE-SVC-/, 'nftables mode removed the iptables mode chains');
   await back.stop();
   await world.exec(world.node, process.execPath, [PROXY_BIN, '--proxy-mode', 'nftables', '--cleanup']);
-  t.equal((await world.exec(world.node, 'nft', ['list', 'tables'])).includes('kubenode'), false, '--cleanup deleted the table');
+  t.equal(
+    (await world.exec(world.node, 'nft', ['list', 'tables'])).includes('kubenode'),
+    false,
+    '--cleanup deleted the table',
+  );
 });
 
 t.test('without nft, nftables mode exits 2 and says what to install', async (t) => {
   // A PATH without nft: the mode is refused before anything is touched.
-  const r = await run(process.execPath, [PROXY_BIN, '--proxy-mode', 'nftables', '--services-dir', proxy.dir, '--healthz-bind-address=', '--metrics-bind-address='], { allowFailure: true, env: { ...process.env, PATH: '/nonexistent' }, timeoutMs: 30_000 });
+  const r = await run(
+    process.execPath,
+    [
+      PROXY_BIN,
+      '--proxy-mode',
+      'nftables',
+      '--services-dir',
+      proxy.dir,
+      '--healthz-bind-address=',
+      '--metrics-bind-address=',
+    ],
+    { allowFailure: true, env: { ...process.env, PATH: '/nonexistent' }, timeoutMs: 30_000 },
+  );
   t.equal(r.code, 2);
-  t.match(r.stderr, /--proxy-mode nftables: nft is not installed \(apt-get install nftables\); or use --proxy-mode iptables/);
+  t.match(
+    r.stderr,
+    /--proxy-mode nftables: nft is not installed \(apt-get install nftables\); or use --proxy-mode iptables/,
+  );
 });

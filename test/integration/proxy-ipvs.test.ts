@@ -17,7 +17,22 @@ async function proxyInNetns(t: Teardownable, args: string[]) {
   const ns = await createNetns(t, `${runPrefix()}-ipvs`);
   const dir = mkdtempSync(join(tmpdir(), 'kubenode-ipvs-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return run('ip', ['netns', 'exec', ns, process.execPath, PROXY_BIN, '--services-dir', dir, '--healthz-bind-address=', '--metrics-bind-address=', ...args], { timeoutMs: 60_000, allowFailure: true });
+  return run(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      PROXY_BIN,
+      '--services-dir',
+      dir,
+      '--healthz-bind-address=',
+      '--metrics-bind-address=',
+      ...args,
+    ],
+    { timeoutMs: 60_000, allowFailure: true },
+  );
 }
 
 t.test('without IPVS in the kernel, ipvs mode stops at once and points to iptables mode', async (t) => {

@@ -22,7 +22,17 @@ import { run } from '../../lib/exec.js';
 import type { Teardownable } from '../harness/netns.js';
 import { clientLoop, normalizeSave } from '../fixtures/proxy/observe.js';
 import { requireProgram } from '../harness/require.js';
-import { CLUSTER_CIDR, createWorld, endpointSlice, eventually, NODE_NAME, PROXY_BIN, service, startProxy, type World } from '../fixtures/proxy/world.js';
+import {
+  CLUSTER_CIDR,
+  createWorld,
+  endpointSlice,
+  eventually,
+  NODE_NAME,
+  PROXY_BIN,
+  service,
+  startProxy,
+  type World,
+} from '../fixtures/proxy/world.js';
 
 const SERVICES = Number(process.env.KUBENODE_TEST_SERVICES ?? 10000);
 const WEB_IP = '10.96.0.10';
@@ -56,7 +66,24 @@ const alive = (pid: number) => {
 
 /** The proxy spawned by hand (startProxy waits for a sync; these are killed before one). */
 function spawnProxy(world: World, dir: string, extraArgs: string[] = []): ChildProcess {
-  const args = [PROXY_BIN, ...extraArgs, '--services-dir', dir, '--hostname-override', NODE_NAME, '--cluster-cidr', CLUSTER_CIDR, '--min-sync-period', '100ms', '--sync-period', '30s', '--healthz-bind-address', '', '--metrics-bind-address', ''];
+  const args = [
+    PROXY_BIN,
+    ...extraArgs,
+    '--services-dir',
+    dir,
+    '--hostname-override',
+    NODE_NAME,
+    '--cluster-cidr',
+    CLUSTER_CIDR,
+    '--min-sync-period',
+    '100ms',
+    '--sync-period',
+    '30s',
+    '--healthz-bind-address',
+    '',
+    '--metrics-bind-address',
+    '',
+  ];
   return spawn('ip', ['netns', 'exec', world.node, process.execPath, ...args], { stdio: 'ignore' });
 }
 
@@ -86,7 +113,13 @@ async function setUp(t: Teardownable, mode: string[], backends: string[]) {
   const A = world.pod('a').ip;
   const first = await startProxy(t, world, mode);
   const synced = first.nextSync();
-  first.write('web.yaml', [service({ name: 'web', clusterIP: WEB_IP }), endpointSlice('web', backends.map((b) => ({ ip: world.pod(b).ip })))]);
+  first.write('web.yaml', [
+    service({ name: 'web', clusterIP: WEB_IP }),
+    endpointSlice(
+      'web',
+      backends.map((b) => ({ ip: world.pod(b).ip })),
+    ),
+  ]);
   await synced;
   const loop = clientLoop(t, world.pod('cli').netns, WEB_IP);
   await eventually('the client loop reaches the Service', async () => loop.seen.ok >= 5, 20_000);
@@ -94,7 +127,8 @@ async function setUp(t: Teardownable, mode: string[], backends: string[]) {
   // 1,000 Services a file: --services-dir reads no file over 3 MiB (the apiserver's request limit).
   for (let f = 0; f * 1000 < SERVICES; f++) {
     const bulk: object[] = [];
-    for (let i = f * 1000; i < Math.min(SERVICES, (f + 1) * 1000); i++) bulk.push(service({ name: `bulk-${i}`, clusterIP: bulkIP(i) }), endpointSlice(`bulk-${i}`, [{ ip: A }]));
+    for (let i = f * 1000; i < Math.min(SERVICES, (f + 1) * 1000); i++)
+      bulk.push(service({ name: `bulk-${i}`, clusterIP: bulkIP(i) }), endpointSlice(`bulk-${i}`, [{ ip: A }]));
     first.write(`bulk-${String(f).padStart(2, '0')}.yaml`, bulk);
   }
   return { world, dir: first.dir, loop };
@@ -109,37 +143,66 @@ t.test('proxy SIGKILLed mid-sync: no failed connection, the restarted proxy repa
     const proxy = spawnProxy(world, dir);
     const restores: number[] = [];
     // The first transaction is committed when the kernel holds new Service chains.
-    const committed = await eventually('the first transaction of the full sync', async () => {
-      restores.push(...restoresOf(proxy.pid!).filter((p) => !restores.includes(p)));
-      const n = (await natChains(world)).filter((c) => !before.has(c)).length;
-      return n > 0 && n;
-    }, 60_000, 20);
+    const committed = await eventually(
+      'the first transaction of the full sync',
+      async () => {
+        restores.push(...restoresOf(proxy.pid!).filter((p) => !restores.includes(p)));
+        const n = (await natChains(world)).filter((c) => !before.has(c)).length;
+        return n > 0 && n;
+      },
+      60_000,
+      20,
+    );
     await kill(proxy, restores);
     const chains = (await natChains(world)).filter((c) => !before.has(c));
     const save = await world.iptablesSave();
-    const reachable = save.split('\n').filter((l) => l.startsWith('-A KUBE-SERVICES') && l.includes('default/bulk-')).length;
-    t.comment(`killed with ${committed} new chains in the kernel; after iptables-restore ended: ${chains.length} of ${SERVICES * 2}, ${reachable} reachable`);
-    t.ok(chains.length > 0 && chains.length < SERVICES * 2, 'the kill landed between transactions: some, not all, of the new chains were committed');
+    const reachable = save
+      .split('\n')
+      .filter((l) => l.startsWith('-A KUBE-SERVICES') && l.includes('default/bulk-')).length;
+    t.comment(
+      `killed with ${committed} new chains in the kernel; after iptables-restore ended: ${chains.length} of ${SERVICES * 2}, ${reachable} reachable`,
+    );
+    t.ok(
+      chains.length > 0 && chains.length < SERVICES * 2,
+      'the kill landed between transactions: some, not all, of the new chains were committed',
+    );
     t.equal(reachable, 0, 'and none of them is reachable (KUBE-SERVICES comes with the last transaction)');
-    t.equal(loop.seen.failed, 0, `no failed connection (${loop.seen.ok} ok; errors: ${loop.seen.errors.slice(0, 5).join(', ')})`);
+    t.equal(
+      loop.seen.failed,
+      0,
+      `no failed connection (${loop.seen.ok} ok; errors: ${loop.seen.errors.slice(0, 5).join(', ')})`,
+    );
   });
 
   t.test('killed while the iptables-restore of a full sync runs', async (t) => {
     const proxy = spawnProxy(world, dir);
     // The full sync's restore, not a short one before it (the canary's): one still running
     // 200 ms after it was seen, i.e. busy with the Services' chains.
-    const restores = await eventually('a long iptables-restore child of the proxy', async () => {
-      const seen = restoresOf(proxy.pid!);
-      if (!seen.length) return false;
-      await new Promise((r) => setTimeout(r, 200));
-      return seen.some(alive) && seen;
-    }, 60_000, 10);
+    const restores = await eventually(
+      'a long iptables-restore child of the proxy',
+      async () => {
+        const seen = restoresOf(proxy.pid!);
+        if (!seen.length) return false;
+        await new Promise((r) => setTimeout(r, 200));
+        return seen.some(alive) && seen;
+      },
+      60_000,
+      10,
+    );
     t.ok(restores.some(alive), 'the restore is still running when the proxy is killed');
     await kill(proxy, restores);
     const save = await world.iptablesSave();
-    const reachable = save.split('\n').filter((l) => l.startsWith('-A KUBE-SERVICES') && l.includes('default/bulk-')).length;
-    t.comment(`killed 200 ms into the restore; after it ended: ${(await natChains(world)).filter((c) => !before.has(c)).length} of ${SERVICES * 2} new chains, ${reachable} reachable`);
-    t.equal(loop.seen.failed, 0, `no failed connection (${loop.seen.ok} ok; errors: ${loop.seen.errors.slice(0, 5).join(', ')})`);
+    const reachable = save
+      .split('\n')
+      .filter((l) => l.startsWith('-A KUBE-SERVICES') && l.includes('default/bulk-')).length;
+    t.comment(
+      `killed 200 ms into the restore; after it ended: ${(await natChains(world)).filter((c) => !before.has(c)).length} of ${SERVICES * 2} new chains, ${reachable} reachable`,
+    );
+    t.equal(
+      loop.seen.failed,
+      0,
+      `no failed connection (${loop.seen.ok} ok; errors: ${loop.seen.errors.slice(0, 5).join(', ')})`,
+    );
   });
 
   t.test('the restarted proxy repairs every rule on its first sync', async (t) => {
@@ -150,23 +213,40 @@ t.test('proxy SIGKILLed mid-sync: no failed connection, the restarted proxy repa
     t.equal(sync.full, true, 'the first sync is a full one');
     const repaired = normalizeSave(await world.iptablesSave());
     const save = await world.iptablesSave();
-    t.equal(save.split('\n').filter((l) => l.startsWith('-A KUBE-SERVICES') && l.includes('cluster IP"')).length, SERVICES + 1, 'every Service is reachable from KUBE-SERVICES');
-    t.equal(save.split('\n').filter((l) => /^:KUBE-(SVC|SEP)-/.test(l)).length, (SERVICES + 1) * 2 + 1, 'and has its chains, nothing stale');
+    t.equal(
+      save.split('\n').filter((l) => l.startsWith('-A KUBE-SERVICES') && l.includes('cluster IP"')).length,
+      SERVICES + 1,
+      'every Service is reachable from KUBE-SERVICES',
+    );
+    t.equal(
+      save.split('\n').filter((l) => /^:KUBE-(SVC|SEP)-/.test(l)).length,
+      (SERVICES + 1) * 2 + 1,
+      'and has its chains, nothing stale',
+    );
     for (const i of [0, 1999, SERVICES - 1]) {
       const r = await world.http(world.pod('cli').netns, bulkIP(i), 80, 2);
-      t.ok(r.every((x) => x.ok && x.body!.startsWith('a ')), `bulk-${i} (${bulkIP(i)}) answers from pod a`);
+      t.ok(
+        r.every((x) => x.ok && x.body!.startsWith('a ')),
+        `bulk-${i} (${bulkIP(i)}) answers from pod a`,
+      );
     }
     await new Promise((r) => setTimeout(r, 500));
     loop.stop();
     t.equal(loop.seen.failed, 0, `no failed connection through both kills and the repair (${loop.seen.ok} ok)`);
-    t.comment(`figures: ${loop.seen.failed} failed connections of ${loop.seen.failed + loop.seen.ok}; first sync after the kills (repair) took ${Math.round(repairMs)} ms from start, ${SERVICES + 1} Services`);
+    t.comment(
+      `figures: ${loop.seen.failed} failed connections of ${loop.seen.failed + loop.seen.ok}; first sync after the kills (repair) took ${Math.round(repairMs)} ms from start, ${SERVICES + 1} Services`,
+    );
 
     // What a clean proxy writes for the same Services: cleanup, then a fresh start.
     await proxy.stop();
     await run('ip', ['netns', 'exec', world.node, process.execPath, PROXY_BIN, '--cleanup'], { timeoutMs: 120_000 });
     t.notMatch(await world.iptablesSave(), /KUBE-(SVC|SEP)-/, 'the cleanup removed our chains');
     const clean = await startProxy(t, world, [], dir, 120_000);
-    t.equal(repaired, normalizeSave(await world.iptablesSave()), 'the repaired rules are exactly what a clean proxy writes');
+    t.equal(
+      repaired,
+      normalizeSave(await world.iptablesSave()),
+      'the repaired rules are exactly what a clean proxy writes',
+    );
     await clean.stop();
   });
 });
@@ -179,15 +259,22 @@ t.test('nftables mode: proxy SIGKILLed during the nft run of a full sync', async
 
   const proxy = spawnProxy(world, dir, mode);
   // The full sync's nft, not the short probe before it: one still running 50 ms after it was seen.
-  const runs = await eventually('a long nft child of the proxy', async () => {
-    const seen = restoresOf(proxy.pid!, 'nft');
-    if (!seen.length) return false;
-    await new Promise((r) => setTimeout(r, 50));
-    return seen.some(alive) && seen;
-  }, 60_000, 5);
+  const runs = await eventually(
+    'a long nft child of the proxy',
+    async () => {
+      const seen = restoresOf(proxy.pid!, 'nft');
+      if (!seen.length) return false;
+      await new Promise((r) => setTimeout(r, 50));
+      return seen.some(alive) && seen;
+    },
+    60_000,
+    5,
+  );
   await kill(proxy, runs);
   const left = await world.exec(world.node, 'nft', ['list', 'chains', 'ip']);
-  t.comment(`after the kill: ${[...left.matchAll(/^\s*chain service-\S+-default\//gm)].length} Service chains in the table`);
+  t.comment(
+    `after the kill: ${[...left.matchAll(/^\s*chain service-\S+-default\//gm)].length} Service chains in the table`,
+  );
   t.equal(loop.seen.failed, 0, `no failed connection after the kill (${loop.seen.ok} ok)`);
 
   const t0 = performance.now();
@@ -196,14 +283,27 @@ t.test('nftables mode: proxy SIGKILLed during the nft run of a full sync', async
   t.equal(again.logs.find((l) => l.msg === 'synced proxy rules')!.full, true, 'the first sync is a full one');
   const table = await world.exec(world.node, 'nft', ['list', 'table', 'ip', 'kubenode']);
   // Per-Service chains are named service-HASH-namespace/name/protocol/port (proxy/nftables/names.ts).
-  t.equal([...table.matchAll(/^\s*chain service-\S+-default\//gm)].length, SERVICES + 1, 'a Service chain for every Service');
-  t.equal([...table.matchAll(/^\s*chain endpoint-\S+-default\//gm)].length, SERVICES + 1, 'and an endpoint chain, nothing stale');
+  t.equal(
+    [...table.matchAll(/^\s*chain service-\S+-default\//gm)].length,
+    SERVICES + 1,
+    'a Service chain for every Service',
+  );
+  t.equal(
+    [...table.matchAll(/^\s*chain endpoint-\S+-default\//gm)].length,
+    SERVICES + 1,
+    'and an endpoint chain, nothing stale',
+  );
   for (const i of [0, SERVICES - 1]) {
     const r = await world.http(world.pod('cli').netns, bulkIP(i), 80, 2);
-    t.ok(r.every((x) => x.ok && x.body!.startsWith('a ')), `bulk-${i} (${bulkIP(i)}) answers from pod a`);
+    t.ok(
+      r.every((x) => x.ok && x.body!.startsWith('a ')),
+      `bulk-${i} (${bulkIP(i)}) answers from pod a`,
+    );
   }
   loop.stop();
   t.equal(loop.seen.failed, 0, `no failed connection through the kill and the repair (${loop.seen.ok} ok)`);
-  t.comment(`figures (nftables): ${loop.seen.failed} failed connections of ${loop.seen.failed + loop.seen.ok}; repair took ${Math.round(repairMs)} ms from start, ${SERVICES + 1} Services`);
+  t.comment(
+    `figures (nftables): ${loop.seen.failed} failed connections of ${loop.seen.failed + loop.seen.ok}; repair took ${Math.round(repairMs)} ms from start, ${SERVICES + 1} Services`,
+  );
   await again.stop();
 });

@@ -4,10 +4,26 @@
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { run } from '../../lib/exec.js';
-import { BRIDGE_IP, createWorld, endpointSlice, eventually, NODE_IP, PROXY_BIN, service, startProxy, tally, type World } from '../fixtures/proxy/world.js';
+import {
+  BRIDGE_IP,
+  createWorld,
+  endpointSlice,
+  eventually,
+  NODE_IP,
+  PROXY_BIN,
+  service,
+  startProxy,
+  tally,
+  type World,
+} from '../fixtures/proxy/world.js';
 
 /** iptables-save without timestamps and counters, for comparing before and after. */
-const normalize = (save: string) => save.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '[0:0]')).join('\n');
+const normalize = (save: string) =>
+  save
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.replace(/\[\d+:\d+\]/g, '[0:0]'))
+    .join('\n');
 const lines = (save: string, prefix: string) => save.split('\n').filter((l) => l.startsWith(prefix));
 
 // Rules as Docker would have them on a node: they must survive every sync and the cleanup.
@@ -28,7 +44,9 @@ COMMIT
 `;
 
 async function cleanup(world: World, backendArgs: string[] = []) {
-  return run('ip', ['netns', 'exec', world.node, process.execPath, PROXY_BIN, '--cleanup', ...backendArgs], { timeoutMs: 60_000 });
+  return run('ip', ['netns', 'exec', world.node, process.execPath, PROXY_BIN, '--cleanup', ...backendArgs], {
+    timeoutMs: 60_000,
+  });
 }
 
 t.test('nft backend (the default)', async (t) => {
@@ -41,14 +59,20 @@ t.test('nft backend (the default)', async (t) => {
   const B = world.pod('b').ip;
   const synced = proxy.nextSync();
   proxy.write('web.yaml', [
-    service({ name: 'web', clusterIP: '10.96.0.10', type: 'NodePort', ports: [{ name: 'http', port: 80, nodePort: 30080 }] }),
+    service({
+      name: 'web',
+      clusterIP: '10.96.0.10',
+      type: 'NodePort',
+      ports: [{ name: 'http', port: 80, nodePort: 30080 }],
+    }),
     endpointSlice('web', [{ ip: A }, { ip: B }]),
   ]);
   await synced;
 
-  t.test('other programs\' rules are untouched and our jumps are never duplicated', async (t) => {
+  t.test("other programs' rules are untouched and our jumps are never duplicated", async (t) => {
     // Two more periodic syncs, each of which checks and would re-insert missing jumps.
-    const periodicSyncs = () => proxy.logs.filter((l) => l.msg === 'synced proxy rules' && l.kind === 'periodic').length;
+    const periodicSyncs = () =>
+      proxy.logs.filter((l) => l.msg === 'synced proxy rules' && l.kind === 'periodic').length;
     const n = periodicSyncs();
     await proxy.waitForLog(() => periodicSyncs() >= n + 2, 10_000);
     const save = await world.iptablesSave();
@@ -66,15 +90,30 @@ t.test('nft backend (the default)', async (t) => {
     const dnat = lines(save, '-A KUBE-SEP-').find((l) => l.endsWith(`--to-destination ${A}:8080`))!;
     const sep = dnat.split(' ')[1]!;
     await world.exec(world.node, 'iptables', ['-t', 'nat', '-D', sep, '2']);
-    await world.exec(world.node, 'iptables', ['-t', 'nat', '-D', 'PREROUTING', '-m', 'comment', '--comment', 'kubernetes service portals', '-j', 'KUBE-SERVICES']);
+    await world.exec(world.node, 'iptables', [
+      '-t',
+      'nat',
+      '-D',
+      'PREROUTING',
+      '-m',
+      'comment',
+      '--comment',
+      'kubernetes service portals',
+      '-j',
+      'KUBE-SERVICES',
+    ]);
     const broken = await world.http(world.ext, NODE_IP, 30080, 1, 1000);
     t.notOk(broken[0]!.ok, `without the PREROUTING jump the NodePort is dead (${broken[0]!.error})`);
     const deletedAt = Date.now();
     // The missing jump makes the periodic sync a full one, which also restores the SEP rule.
     await proxy.waitForLog((l) => l.msg === 'synced proxy rules' && l.full === true, 5000, proxy.logs.length);
     const repaired = await world.iptablesSave();
-    t.ok(repaired.includes(dnat), 'the endpoint\'s DNAT rule is back');
-    t.equal(lines(repaired, '-A PREROUTING -m comment --comment "kubernetes service portals"').length, 1, 'the jump is back, once');
+    t.ok(repaired.includes(dnat), "the endpoint's DNAT rule is back");
+    t.equal(
+      lines(repaired, '-A PREROUTING -m comment --comment "kubernetes service portals"').length,
+      1,
+      'the jump is back, once',
+    );
     t.ok(Date.now() - deletedAt < 4000, 'within the sync period');
     t.same([...tally(await world.http(world.ext, NODE_IP, 30080, 30)).keys()].sort(), ['a', 'b']);
   });
@@ -83,30 +122,60 @@ t.test('nft backend (the default)', async (t) => {
     const from = proxy.logs.length;
     proxy.write('bad.yaml', [
       service({ name: 'bad-ip', clusterIP: '10.96.0.999' }),
-      { ...service({ name: 'bad-port', clusterIP: '10.96.0.12' }), spec: { clusterIP: '10.96.0.12', ports: [{ name: 'http', port: 0 }] } },
+      {
+        ...service({ name: 'bad-port', clusterIP: '10.96.0.12' }),
+        spec: { clusterIP: '10.96.0.12', ports: [{ name: 'http', port: 0 }] },
+      },
       endpointSlice('ghost', [{ ip: A }]),
     ]);
     writeFileSync(`${proxy.dir}/junk.yaml`, 'this: [is not, {valid yaml');
     const synced = proxy.nextSync();
     proxy.write('good.yaml', [service({ name: 'good', clusterIP: '10.96.0.11' }), endpointSlice('good', [{ ip: B }])]);
     await synced;
-    const rejected = await proxy.waitForLog((l) => l.msg === 'Service rejected' && l.object === 'Service default/bad-ip', 5000, from);
+    const rejected = await proxy.waitForLog(
+      (l) => l.msg === 'Service rejected' && l.object === 'Service default/bad-ip',
+      5000,
+      from,
+    );
     t.match(rejected.errors, [/spec\.clusterIP: "10\.96\.0\.999" is not a valid IPv4 address/]);
-    const port = await proxy.waitForLog((l) => l.msg === 'Service rejected' && l.object === 'Service default/bad-port', 5000, from);
+    const port = await proxy.waitForLog(
+      (l) => l.msg === 'Service rejected' && l.object === 'Service default/bad-port',
+      5000,
+      from,
+    );
     t.match(port.errors, [/spec\.ports\[0\]\.port: 0 is not a port number/]);
-    const orphan = await proxy.waitForLog((l) => String(l.msg).startsWith('EndpointSlice for a Service that does not exist'), 5000, from);
+    const orphan = await proxy.waitForLog(
+      (l) => String(l.msg).startsWith('EndpointSlice for a Service that does not exist'),
+      5000,
+      from,
+    );
     t.match(orphan, { object: 'EndpointSlice default/ghost-abc12', service: 'default/ghost' });
-    const junk = await proxy.waitForLog((l) => l.msg === 'bad manifest skipped' && String(l.reason).includes('junk.yaml'), 5000, from);
+    const junk = await proxy.waitForLog(
+      (l) => l.msg === 'bad manifest skipped' && String(l.reason).includes('junk.yaml'),
+      5000,
+      from,
+    );
     t.match(junk.reason, /not YAML/);
-    t.same([...tally(await world.http(world.pod('cli').netns, '10.96.0.11', 80, 5)).keys()], ['b'], 'the good Service works');
-    t.equal((await world.http(world.pod('cli').netns, '10.96.0.10', 80, 5)).filter((r) => r.ok).length, 5, 'and so does the old one');
+    t.same(
+      [...tally(await world.http(world.pod('cli').netns, '10.96.0.11', 80, 5)).keys()],
+      ['b'],
+      'the good Service works',
+    );
+    t.equal(
+      (await world.http(world.pod('cli').netns, '10.96.0.10', 80, 5)).filter((r) => r.ok).length,
+      5,
+      'and so does the old one',
+    );
     t.notOk((await world.iptablesSave()).includes('bad-ip'), 'nothing of the bad Service was programmed');
   });
 
   t.test('/healthz and /metrics', async (t) => {
-    const raw = await world.exec(world.node, process.execPath, ['-e', `
+    const raw = await world.exec(world.node, process.execPath, [
+      '-e',
+      `
       const get = (p) => fetch('http://127.0.0.1' + p).then(async (r) => ({ status: r.status, body: await r.text() }));
-      Promise.all([get(':10256/healthz'), get(':10249/metrics')]).then((x) => console.log(JSON.stringify(x)));`]);
+      Promise.all([get(':10256/healthz'), get(':10249/metrics')]).then((x) => console.log(JSON.stringify(x)));`,
+    ]);
     const [healthz, metrics] = JSON.parse(raw) as Array<{ status: number; body: string }>;
     t.equal(healthz!.status, 200);
     const hz = JSON.parse(healthz!.body);
@@ -120,17 +189,39 @@ t.test('nft backend (the default)', async (t) => {
     // The rule counts are what is really in the kernel.
     const save = await world.iptablesSave();
     const natTable = save.slice(save.indexOf('*nat'));
-    const filterTable = save.slice(save.indexOf('*filter'), save.indexOf('*nat') > save.indexOf('*filter') ? save.indexOf('*nat') : undefined);
-    t.equal(Number(/^kubeproxy_sync_proxy_rules_iptables_total\{table="nat"\} (\d+)$/m.exec(m)![1]), lines(natTable, '-A KUBE-').length, 'nat rule count');
-    t.equal(Number(/^kubeproxy_sync_proxy_rules_iptables_total\{table="filter"\} (\d+)$/m.exec(m)![1]), lines(filterTable, '-A KUBE-').length, 'filter rule count');
+    const filterTable = save.slice(
+      save.indexOf('*filter'),
+      save.indexOf('*nat') > save.indexOf('*filter') ? save.indexOf('*nat') : undefined,
+    );
+    t.equal(
+      Number(/^kubeproxy_sync_proxy_rules_iptables_total\{table="nat"\} (\d+)$/m.exec(m)![1]),
+      lines(natTable, '-A KUBE-').length,
+      'nat rule count',
+    );
+    t.equal(
+      Number(/^kubeproxy_sync_proxy_rules_iptables_total\{table="filter"\} (\d+)$/m.exec(m)![1]),
+      lines(filterTable, '-A KUBE-').length,
+      'filter rule count',
+    );
   });
 
   t.test('bad flags and a missing services dir fail with a clear message', async (t) => {
-    const bin = (args: string[]) => run('ip', ['netns', 'exec', world.node, process.execPath, PROXY_BIN, ...args], { allowFailure: true, timeoutMs: 30_000 });
+    const bin = (args: string[]) =>
+      run('ip', ['netns', 'exec', world.node, process.execPath, PROXY_BIN, ...args], {
+        allowFailure: true,
+        timeoutMs: 30_000,
+      });
     const badFlag = await bin(['--services-dir', proxy.dir, '--sync-period', 'often']);
     t.equal(badFlag.code, 2);
     t.match(badFlag.stderr, /--sync-period: "often" is not a duration/);
-    const noDir = await bin(['--services-dir', '/nonexistent/kubenode', '--healthz-bind-address', '', '--metrics-bind-address', '']);
+    const noDir = await bin([
+      '--services-dir',
+      '/nonexistent/kubenode',
+      '--healthz-bind-address',
+      '',
+      '--metrics-bind-address',
+      '',
+    ]);
     t.equal(noDir.code, 1);
     t.match(noDir.stderr, /--services-dir \/nonexistent\/kubenode: no such directory/);
   });
@@ -138,7 +229,9 @@ t.test('nft backend (the default)', async (t) => {
   t.test('a restart removes the chains of Services deleted while it was down', async (t) => {
     await proxy.stop();
     t.ok((await world.iptablesSave()).includes('KUBE-SERVICES'), 'stopping keeps the rules (traffic keeps flowing)');
-    const goodChains = lines(await world.iptablesSave(), '-A KUBE-SVC-').filter((l) => l.includes('default/good:http')).map((l) => l.split(' ')[1]);
+    const goodChains = lines(await world.iptablesSave(), '-A KUBE-SVC-')
+      .filter((l) => l.includes('default/good:http'))
+      .map((l) => l.split(' ')[1]);
     t.ok(goodChains.length > 0);
     proxy.remove('good.yaml');
     const again = await startProxy(t, world, [], proxy.dir);
@@ -170,13 +263,28 @@ t.test('legacy backend', async (t) => {
   // NodePorts only on the node's address in 192.0.2.0/24 (read with `ip -j addr`).
   const proxy = await startProxy(t, world, ['--iptables-backend', 'legacy', '--nodeport-addresses', '192.0.2.0/24']);
   const synced = proxy.nextSync();
-  proxy.write('web.yaml', [service({ name: 'web', clusterIP: '10.96.0.10', type: 'NodePort', ports: [{ name: 'http', port: 80, nodePort: 30090 }] }), endpointSlice('web', [{ ip: world.pod('a').ip }])]);
+  proxy.write('web.yaml', [
+    service({
+      name: 'web',
+      clusterIP: '10.96.0.10',
+      type: 'NodePort',
+      ports: [{ name: 'http', port: 80, nodePort: 30090 }],
+    }),
+    endpointSlice('web', [{ ip: world.pod('a').ip }]),
+  ]);
   await synced;
   t.same([...tally(await world.http(world.pod('cli').netns, '10.96.0.10', 80, 5)).keys()], ['a']);
-  t.same([...tally(await world.http(world.ext, NODE_IP, 30090, 3)).keys()], ['a'], 'NodePort on the node address in --nodeport-addresses');
+  t.same(
+    [...tally(await world.http(world.ext, NODE_IP, 30090, 3)).keys()],
+    ['a'],
+    'NodePort on the node address in --nodeport-addresses',
+  );
   const other = await world.http(world.pod('cli').netns, BRIDGE_IP, 30090, 1, 1000);
   t.equal(other[0]!.error, 'ECONNREFUSED', 'but not on its other addresses');
-  t.match(await save(), /-A KUBE-SERVICES -d 192\.0\.2\.1\/32 -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -j KUBE-NODEPORTS/);
+  t.match(
+    await save(),
+    /-A KUBE-SERVICES -d 192\.0\.2\.1\/32 -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -j KUBE-NODEPORTS/,
+  );
   t.match(await save(), /-A KUBE-SERVICES -d 10\.96\.0\.10\/32/);
   t.notMatch(await world.exec(world.node, 'iptables-nft-save', []), /KUBE-/, 'nothing written through nft');
   await proxy.stop();

@@ -6,7 +6,18 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { run } from '../../lib/exec.js';
-import { BRIDGE_IP, createWorld, endpointSlice, eventually, NODE_IP, PROJECT_ROOT, PROXY_BIN, service, startProxy, tally } from '../fixtures/proxy/world.js';
+import {
+  BRIDGE_IP,
+  createWorld,
+  endpointSlice,
+  eventually,
+  NODE_IP,
+  PROJECT_ROOT,
+  PROXY_BIN,
+  service,
+  startProxy,
+  tally,
+} from '../fixtures/proxy/world.js';
 
 const world = await createWorld(t, ['a', 'b', 'c', 'd', 'cli']);
 await world.startBackends(['a', 'b', 'c']);
@@ -22,7 +33,12 @@ async function apply(file: string, docs: object[]) {
   await synced;
 }
 
-const web = service({ name: 'web', clusterIP: '10.96.0.10', type: 'NodePort', ports: [{ name: 'http', port: 80, nodePort: 30080 }] });
+const web = service({
+  name: 'web',
+  clusterIP: '10.96.0.10',
+  type: 'NodePort',
+  ports: [{ name: 'http', port: 80, nodePort: 30080 }],
+});
 await apply('web.yaml', [web, endpointSlice('web', [{ ip: A }, { ip: B }, { ip: C }])]);
 
 t.test('ClusterIP from a pod: strict round-robin over the endpoints; the backend sees the node', async (t) => {
@@ -32,7 +48,10 @@ t.test('ClusterIP from a pod: strict round-robin over the endpoints; the backend
   t.same(Object.fromEntries(tally(r)), { a: 20, b: 20, c: 20 });
   // The proxy opens the connection to the pod itself: the client's address is lost (the
   // course's other reason, beside speed, why iptables mode replaced this one).
-  t.ok(r.every((x) => x.body!.endsWith(` ${BRIDGE_IP}`)), `source seen by the backend: ${r[0]!.body}`);
+  t.ok(
+    r.every((x) => x.body!.endsWith(` ${BRIDGE_IP}`)),
+    `source seen by the backend: ${r[0]!.body}`,
+  );
 });
 
 t.test('ClusterIP from the node itself (DNAT to the host IP)', async (t) => {
@@ -48,11 +67,20 @@ t.test('NodePort from outside the cluster', async (t) => {
 
 t.test('the rules: REDIRECT to the proxy socket, which listens on an ephemeral port', async (t) => {
   const save = await world.iptablesSave();
-  const redirect = /-A KUBE-PORTALS-CONTAINER -d 10\.96\.0\.10\/32 -p tcp -m comment --comment "default\/web:http" -m tcp --dport 80 -j REDIRECT --to-ports (\d+)/.exec(save);
+  const redirect =
+    /-A KUBE-PORTALS-CONTAINER -d 10\.96\.0\.10\/32 -p tcp -m comment --comment "default\/web:http" -m tcp --dport 80 -j REDIRECT --to-ports (\d+)/.exec(
+      save,
+    );
   t.ok(redirect, 'ClusterIP redirect in KUBE-PORTALS-CONTAINER');
   const port = redirect![1]!;
-  t.match(save, `-A KUBE-PORTALS-HOST -d 10.96.0.10/32 -p tcp -m comment --comment "default/web:http" -m tcp --dport 80 -j DNAT --to-destination ${NODE_IP}:${port}`);
-  t.match(save, `-A KUBE-NODEPORT-CONTAINER -p tcp -m comment --comment "default/web:http" -m tcp --dport 30080 -j REDIRECT --to-ports ${port}`);
+  t.match(
+    save,
+    `-A KUBE-PORTALS-HOST -d 10.96.0.10/32 -p tcp -m comment --comment "default/web:http" -m tcp --dport 80 -j DNAT --to-destination ${NODE_IP}:${port}`,
+  );
+  t.match(
+    save,
+    `-A KUBE-NODEPORT-CONTAINER -p tcp -m comment --comment "default/web:http" -m tcp --dport 30080 -j REDIRECT --to-ports ${port}`,
+  );
   const listening = await world.exec(world.node, 'ss', ['-Hltn', `sport = :${port}`]);
   t.match(listening, `0.0.0.0:${port}`, 'the proxy listens there on every address');
   t.ok(Number(port) >= 32768, `an ephemeral port (${port})`);
@@ -88,24 +116,48 @@ t.test('sessionAffinity ClientIP keeps a client on one backend', async (t) => {
 });
 
 t.test('a Service with no endpoints is refused at once', async (t) => {
-  await apply('empty.yaml', [service({ name: 'empty', clusterIP: '10.96.0.50', type: 'NodePort', ports: [{ name: 'http', port: 80, nodePort: 30050 }] })]);
-  for (const [from, host, port] of [[cli, '10.96.0.50', 80], [world.node, '10.96.0.50', 80], [world.ext, NODE_IP, 30050]] as const) {
+  await apply('empty.yaml', [
+    service({
+      name: 'empty',
+      clusterIP: '10.96.0.50',
+      type: 'NodePort',
+      ports: [{ name: 'http', port: 80, nodePort: 30050 }],
+    }),
+  ]);
+  for (const [from, host, port] of [
+    [cli, '10.96.0.50', 80],
+    [world.node, '10.96.0.50', 80],
+    [world.ext, NODE_IP, 30050],
+  ] as const) {
     const r = (await world.http(from, host, port, 1))[0]!;
     t.equal(r.error, 'ECONNREFUSED', `${from} -> ${host}:${port}`);
     t.ok(r.ms < 500, `refused in ${r.ms.toFixed(1)} ms`);
   }
-  await apply('empty.yaml', [service({ name: 'empty', clusterIP: '10.96.0.50', type: 'NodePort', ports: [{ name: 'http', port: 80, nodePort: 30050 }] }), endpointSlice('empty', [{ ip: B }])]);
+  await apply('empty.yaml', [
+    service({
+      name: 'empty',
+      clusterIP: '10.96.0.50',
+      type: 'NodePort',
+      ports: [{ name: 'http', port: 80, nodePort: 30050 }],
+    }),
+    endpointSlice('empty', [{ ip: B }]),
+  ]);
   t.same([...tally(await world.http(cli, '10.96.0.50', 80, 3)).keys()], ['b'], 'endpoints appear: it answers');
 });
 
 /** An HTTP server in pod d that the test can kill; it prints "served" for each request. */
 async function startD(): Promise<{ child: ChildProcess; served: () => number }> {
-  const script = "require('http').createServer((q,s)=>{s.setHeader('Connection','close');s.end('d '+q.socket.remoteAddress+'\\n');console.log('served')}).listen(8080,'0.0.0.0',()=>console.log('ready'));process.on('SIGTERM',()=>process.exit(0))";
-  const child = spawn('ip', ['netns', 'exec', world.pod('d').netns, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const script =
+    "require('http').createServer((q,s)=>{s.setHeader('Connection','close');s.end('d '+q.socket.remoteAddress+'\\n');console.log('served')}).listen(8080,'0.0.0.0',()=>console.log('ready'));process.on('SIGTERM',()=>process.exit(0))";
+  const child = spawn('ip', ['netns', 'exec', world.pod('d').netns, process.execPath, '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   t.teardown(() => child.kill('SIGKILL'));
   let served = 0;
   await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (l) => (l === 'ready' ? resolve() : l === 'served' && served++));
+    createInterface({ input: child.stdout! }).on('line', (l) =>
+      l === 'ready' ? resolve() : l === 'served' && served++,
+    );
     child.once('exit', (code) => reject(new Error(`backend d exited ${code}`)));
   });
   return { child, served: () => served };
@@ -118,7 +170,10 @@ async function startD(): Promise<{ child: ChildProcess; served: () => number }> 
  */
 async function loopWhileBackendDies() {
   const d = await startD();
-  await apply('loop.yaml', [service({ name: 'loop', clusterIP: '10.96.0.80' }), endpointSlice('loop', [{ ip: A }, { ip: B }, { ip: D }])]);
+  await apply('loop.yaml', [
+    service({ name: 'loop', clusterIP: '10.96.0.80' }),
+    endpointSlice('loop', [{ ip: A }, { ip: B }, { ip: D }]),
+  ]);
   const requests = world.http(cli, '10.96.0.80', 80, 400);
   // d dies once the loop is well under way (it has answered a few), whatever the machine's load.
   await eventually('d to serve 3 requests', async () => d.served() >= 3, 30_000, 10);
@@ -137,16 +192,22 @@ async function loopWhileBackendDies() {
 t.test('a backend dies while a client connects in a loop: zero failed connects', async (t) => {
   const from = proxy.logs.length;
   const r = await loopWhileBackendDies();
-  t.comment(`userspace mode: ${r.failedConnects} failed connects of 400 (${r.inFlight} in flight on d when it died); by backend ${JSON.stringify(r.counts)}`);
+  t.comment(
+    `userspace mode: ${r.failedConnects} failed connects of 400 (${r.inFlight} in flight on d when it died); by backend ${JSON.stringify(r.counts)}`,
+  );
   t.equal(r.failedConnects, 0, 'no connect failed');
   t.ok(r.inFlight <= 1, 'at most the one request d was serving when it died');
   t.ok(r.counts.d! >= 3, 'd answered while it was alive');
-  const failovers = proxy.logs.slice(from).filter((l) => l.msg === 'endpoint connect failed; trying the next one' && l.endpoint === `${D}:8080`);
+  const failovers = proxy.logs
+    .slice(from)
+    .filter((l) => l.msg === 'endpoint connect failed; trying the next one' && l.endpoint === `${D}:8080`);
   t.ok(failovers.length > 0, `connects to the dead d fell through to the next endpoint (${failovers.length} times)`);
 });
 
 t.test('a removed Service: its rules go and its socket is closed', async (t) => {
-  const port = /--dport 80 -j REDIRECT --to-ports (\d+)/.exec((await world.iptablesSave()).split('\n').find((l) => l.includes('10.96.0.80/32'))!)![1]!;
+  const port = /--dport 80 -j REDIRECT --to-ports (\d+)/.exec(
+    (await world.iptablesSave()).split('\n').find((l) => l.includes('10.96.0.80/32'))!,
+  )![1]!;
   const synced = proxy.nextSync();
   proxy.remove('loop.yaml');
   await synced;
@@ -154,34 +215,64 @@ t.test('a removed Service: its rules go and its socket is closed', async (t) => 
   t.equal((await world.exec(world.node, 'ss', ['-Hltn', `sport = :${port}`])).trim(), '', `nothing listens on ${port}`);
 });
 
-const chains = async () => (await world.iptablesSave()).split('\n').filter((l) => /^:KUBE-/.test(l)).map((l) => l.split(' ')[0]!.slice(1));
+const chains = async () =>
+  (await world.iptablesSave())
+    .split('\n')
+    .filter((l) => /^:KUBE-/.test(l))
+    .map((l) => l.split(' ')[0]!.slice(1));
 
-t.test('switching modes: each removes the other\'s rules; --cleanup removes ours', async (t) => {
+t.test("switching modes: each removes the other's rules; --cleanup removes ours", async (t) => {
   await proxy.stop();
   proxy = await startProxy(t, world, [], dir);
   let now = await chains();
-  t.notOk(now.some((c) => c.startsWith('KUBE-PORTALS') || c.startsWith('KUBE-NODEPORT-')), `iptables mode removed the userspace chains: ${now.join(' ')}`);
-  t.ok(now.some((c) => c.startsWith('KUBE-SVC-')), 'and has its own');
+  t.notOk(
+    now.some((c) => c.startsWith('KUBE-PORTALS') || c.startsWith('KUBE-NODEPORT-')),
+    `iptables mode removed the userspace chains: ${now.join(' ')}`,
+  );
+  t.ok(
+    now.some((c) => c.startsWith('KUBE-SVC-')),
+    'and has its own',
+  );
   // Random choice in iptables mode: 30 requests miss one of 3 backends with probability 2e-5.
   t.equal(tally(await world.http(cli, '10.96.0.10', 80, 30)).size, 3, 'the Service works in iptables mode');
   // The contrast: iptables mode DNATs to the dead d until the EndpointSlice drops it.
   const r = await loopWhileBackendDies();
-  t.comment(`iptables mode: ${r.failedConnects} failed connects of 400 (${r.inFlight} in flight); by backend ${JSON.stringify(r.counts)}`);
+  t.comment(
+    `iptables mode: ${r.failedConnects} failed connects of 400 (${r.inFlight} in flight); by backend ${JSON.stringify(r.counts)}`,
+  );
   t.ok(r.failedConnects > 0, 'in iptables mode the client sees the dead backend');
   proxy.remove('loop.yaml');
   await proxy.stop();
 
   proxy = await startProxy(t, world, ['--proxy-mode', 'userspace'], dir);
   now = await chains();
-  t.notOk(now.some((c) => c.startsWith('KUBE-SVC-') || c === 'KUBE-SERVICES'), `userspace mode removed the iptables chains: ${now.join(' ')}`);
+  t.notOk(
+    now.some((c) => c.startsWith('KUBE-SVC-') || c === 'KUBE-SERVICES'),
+    `userspace mode removed the iptables chains: ${now.join(' ')}`,
+  );
   t.equal(tally(await world.http(cli, '10.96.0.10', 80, 6)).size, 3, 'the Service works in userspace mode again');
   await proxy.stop();
 
-  await run('ip', ['netns', 'exec', world.node, process.execPath, PROXY_BIN, '--cleanup', '--proxy-mode', 'userspace'], { timeoutMs: 60_000 });
+  await run(
+    'ip',
+    ['netns', 'exec', world.node, process.execPath, PROXY_BIN, '--cleanup', '--proxy-mode', 'userspace'],
+    { timeoutMs: 60_000 },
+  );
   // KUBE-FIREWALL (the iptables mode's guard of localhost NodePorts, with its INPUT/OUTPUT jumps)
   // outlives --cleanup on purpose, as upstream's does: route_localnet stays 1, and without the
   // guard's martian drop, 127.0.0.0/8 would be reachable from outside.
   const firewall = /KUBE-FIREWALL/;
-  t.same((await chains()).filter((c) => !firewall.test(c)), [], 'no chain of ours left (but the iptables mode\'s KUBE-FIREWALL)');
-  t.notMatch((await world.iptablesSave()).split('\n').filter((l) => !firewall.test(l)).join('\n'), 'KUBE-', 'no jump either');
+  t.same(
+    (await chains()).filter((c) => !firewall.test(c)),
+    [],
+    "no chain of ours left (but the iptables mode's KUBE-FIREWALL)",
+  );
+  t.notMatch(
+    (await world.iptablesSave())
+      .split('\n')
+      .filter((l) => !firewall.test(l))
+      .join('\n'),
+    'KUBE-',
+    'no jump either',
+  );
 });

@@ -12,7 +12,12 @@ import type { TraceReport } from '../../trace/report.js';
 
 requireProgram('nft', 'setpriv', 'curl', 'ss');
 
-const ruleChains = (r: TraceReport) => r.hops.flatMap((h) => h.steps.filter((s) => s.kind === 'rule').map((s) => s.chain.replace(/^((service|endpoint|external)-)[A-Z0-9]{8}-.*/, '$1*')));
+const ruleChains = (r: TraceReport) =>
+  r.hops.flatMap((h) =>
+    h.steps
+      .filter((s) => s.kind === 'rule')
+      .map((s) => s.chain.replace(/^((service|endpoint|external)-)[A-Z0-9]{8}-.*/, '$1*')),
+  );
 const capture = process.env.KUBENODE_TRACE_CAPTURE;
 
 for (const mode of ['nftables', 'userspace'] as const) {
@@ -24,7 +29,10 @@ for (const mode of ['nftables', 'userspace'] as const) {
     const synced = proxy.nextSync();
     proxy.write('svc.yaml', [
       service({ name: 'web', clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80 }] }),
-      endpointSlice('web', ['a', 'b'].map((p) => ({ ip: world.pod(p).ip }))),
+      endpointSlice(
+        'web',
+        ['a', 'b'].map((p) => ({ ip: world.pod(p).ip })),
+      ),
       service({ name: 'empty', clusterIP: '10.96.0.50' }),
     ]);
     await synced;
@@ -45,16 +53,47 @@ for (const mode of ['nftables', 'userspace'] as const) {
       const answered = /^([ab]) /m.exec(stderr)?.[1];
       t.ok(answered, `curl's answer (on stderr): ${stderr}`);
       if (mode === 'nftables') {
-        t.same(ruleChains(report).slice(0, 8), ['filter-output', 'filter-output', 'nat-output', 'services', 'service-*', 'mark-for-masquerade', 'service-*', 'endpoint-*'], 'our table: no-endpoint and firewall checks, services vmap, the Service chain, masquerade mark, the endpoint');
-        t.match(report.hops.flatMap((h) => h.steps).find((s) => s.chain === 'services')?.meaning, /verdict map service-ips matched: Service default\/web port http/);
-        t.match(report.hops.flatMap((h) => h.steps).find((s) => s.chain.startsWith('endpoint-') && /dnat/.test(s.nft))?.meaning, /^Service default\/web port http: endpoint 10\.244\.1\.1[12]:8080, pod default\/[ab] on .*DNAT 10\.96\.0\.10:80 ->/);
+        t.same(
+          ruleChains(report).slice(0, 8),
+          [
+            'filter-output',
+            'filter-output',
+            'nat-output',
+            'services',
+            'service-*',
+            'mark-for-masquerade',
+            'service-*',
+            'endpoint-*',
+          ],
+          'our table: no-endpoint and firewall checks, services vmap, the Service chain, masquerade mark, the endpoint',
+        );
+        t.match(
+          report.hops.flatMap((h) => h.steps).find((s) => s.chain === 'services')?.meaning,
+          /verdict map service-ips matched: Service default\/web port http/,
+        );
+        t.match(
+          report.hops.flatMap((h) => h.steps).find((s) => s.chain.startsWith('endpoint-') && /dnat/.test(s.nft))
+            ?.meaning,
+          /^Service default\/web port http: endpoint 10\.244\.1\.1[12]:8080, pod default\/[ab] on .*DNAT 10\.96\.0\.10:80 ->/,
+        );
         t.equal(report.endpoint?.pod?.name, answered, 'the pod in the report is the pod that answered');
       } else {
         t.same(ruleChains(report).slice(0, 2), ['OUTPUT', 'KUBE-PORTALS-HOST'], 'nat OUTPUT to the portal');
         const portal = report.hops.flatMap((h) => h.steps).find((s) => s.chain === 'KUBE-PORTALS-HOST')!;
-        t.match(portal.meaning, /Service default\/web port http: cluster IP 10\.96\.0\.10:80 -> DNAT to the proxy's own port \d+ .*opens a second connection/);
-        t.match(report.userspaceProxy, { port: Number(/port (\d+)/.exec(portal.meaning!)![1]), process: /node|kubenode/ }, 'ss -ltnp names the listening proxy');
-        t.equal(report.endpoint?.address.split(':')[1], String(report.userspaceProxy?.port), 'this packet ends at the proxy');
+        t.match(
+          portal.meaning,
+          /Service default\/web port http: cluster IP 10\.96\.0\.10:80 -> DNAT to the proxy's own port \d+ .*opens a second connection/,
+        );
+        t.match(
+          report.userspaceProxy,
+          { port: Number(/port (\d+)/.exec(portal.meaning!)![1]), process: /node|kubenode/ },
+          'ss -ltnp names the listening proxy',
+        );
+        t.equal(
+          report.endpoint?.address.split(':')[1],
+          String(report.userspaceProxy?.port),
+          'this packet ends at the proxy',
+        );
       }
     });
 
@@ -65,9 +104,16 @@ for (const mode of ['nftables', 'userspace'] as const) {
       if (mode === 'nftables') {
         t.match(ruleChains(report), ['filter-output', 'service-endpoints-check']);
         t.match(report.stoppedBy?.meaning, /the Service at 10\.96\.0\.50:80 has no endpoints: REJECT/);
-        t.match(report.hops.flatMap((h) => h.steps).find((s) => s.chain === 'service-endpoints-check')?.meaning, /verdict map no-endpoint-services matched/);
+        t.match(
+          report.hops.flatMap((h) => h.steps).find((s) => s.chain === 'service-endpoints-check')?.meaning,
+          /verdict map no-endpoint-services matched/,
+        );
       } else {
-        t.match(report.stoppedBy, { table: 'filter', chain: 'KUBE-PORTALS-REJECT', meaning: /Service default\/empty port http has no endpoints: REJECT/ });
+        t.match(report.stoppedBy, {
+          table: 'filter',
+          chain: 'KUBE-PORTALS-REJECT',
+          meaning: /Service default\/empty port http has no endpoints: REJECT/,
+        });
       }
     });
   });

@@ -41,7 +41,11 @@ t.test('IPVS works inside the VM from the project root, and not on this machine'
   t.equal(lines[0], projectRoot, 'COMMAND starts in the project root');
   t.not(lines[1], (await run('uname', ['-r'])).stdout.trim(), 'the guest runs its own kernel');
   t.match(r.stdout, /IP Virtual Server version \d/, 'ipvsadm -Ln answers inside the VM');
-  t.match(r.stdout, /TCP\s+10\.0\.0\.1:80 rr\s*\n\s+-> 10\.0\.0\.2:80\s+Masq\s+1/, 'a virtual server and its real server were created');
+  t.match(
+    r.stdout,
+    /TCP\s+10\.0\.0\.1:80 rr\s*\n\s+-> 10\.0\.0\.2:80\s+Masq\s+1/,
+    'a virtual server and its real server were created',
+  );
   t.match(r.stdout, /node v\d+/, "the host's Node.js runs inside");
   t.equal(existsSync(probe), false, "the guest's write to the project directory stayed in its overlay");
   t.comment(`VM run took ${r.ms} ms`);

@@ -35,44 +35,88 @@ t.test('isMirror', async (t) => {
   t.ok(isMirror(apiPod({ annotations: { 'kubernetes.io/config.mirror': 'h' } })));
 });
 
-t.test('terminalPodStatus (a pod deleted that the agent does not run): Failed, not ready, containers ended', async (t) => {
-  const now = new Date('2026-01-01T00:00:00Z');
-  const s = terminalPodStatus({
-    phase: 'Running', podIP: '10.0.0.2',
-    conditions: [{ type: 'Ready', status: 'True' }, { type: 'ContainersReady', status: 'True' }, { type: 'PodScheduled', status: 'True' }],
-    containerStatuses: [
-      { name: 'c', image: 'i', imageID: '', ready: true, started: true, restartCount: 0, state: { running: {} } },
-      { name: 'd', image: 'i', imageID: '', ready: false, started: false, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed' } } },
-    ],
-  }, now);
-  t.equal(s.phase, 'Failed', 'a running pod whose end is unknown is Failed');
-  t.same(s.conditions, [
-    { type: 'Ready', status: 'False', reason: 'PodCompleted', lastTransitionTime: now },
-    { type: 'ContainersReady', status: 'False', reason: 'PodCompleted', lastTransitionTime: now },
-    { type: 'PodScheduled', status: 'True' },
-  ]);
-  t.same(s.containerStatuses?.map((c) => [c.ready, c.started, c.state?.terminated?.exitCode, c.state?.terminated?.reason]), [[false, false, 137, 'ContainerStatusUnknown'], [false, false, 0, 'Completed']]);
-  t.equal(s.podIP, '10.0.0.2');
-  t.equal(terminalPodStatus({ phase: 'Succeeded' }, now).phase, 'Succeeded', 'a terminal phase is kept');
-  t.same(terminalPodStatus(undefined, now), { phase: 'Failed', conditions: [] }, 'no status at all: Failed');
-});
+t.test(
+  'terminalPodStatus (a pod deleted that the agent does not run): Failed, not ready, containers ended',
+  async (t) => {
+    const now = new Date('2026-01-01T00:00:00Z');
+    const s = terminalPodStatus(
+      {
+        phase: 'Running',
+        podIP: '10.0.0.2',
+        conditions: [
+          { type: 'Ready', status: 'True' },
+          { type: 'ContainersReady', status: 'True' },
+          { type: 'PodScheduled', status: 'True' },
+        ],
+        containerStatuses: [
+          { name: 'c', image: 'i', imageID: '', ready: true, started: true, restartCount: 0, state: { running: {} } },
+          {
+            name: 'd',
+            image: 'i',
+            imageID: '',
+            ready: false,
+            started: false,
+            restartCount: 0,
+            state: { terminated: { exitCode: 0, reason: 'Completed' } },
+          },
+        ],
+      },
+      now,
+    );
+    t.equal(s.phase, 'Failed', 'a running pod whose end is unknown is Failed');
+    t.same(s.conditions, [
+      { type: 'Ready', status: 'False', reason: 'PodCompleted', lastTransitionTime: now },
+      { type: 'ContainersReady', status: 'False', reason: 'PodCompleted', lastTransitionTime: now },
+      { type: 'PodScheduled', status: 'True' },
+    ]);
+    t.same(
+      s.containerStatuses?.map((c) => [c.ready, c.started, c.state?.terminated?.exitCode, c.state?.terminated?.reason]),
+      [
+        [false, false, 137, 'ContainerStatusUnknown'],
+        [false, false, 0, 'Completed'],
+      ],
+    );
+    t.equal(s.podIP, '10.0.0.2');
+    t.equal(terminalPodStatus({ phase: 'Succeeded' }, now).phase, 'Succeeded', 'a terminal phase is kept');
+    t.same(terminalPodStatus(undefined, now), { phase: 'Failed', conditions: [] }, 'no status at all: Failed');
+  },
+);
 
 t.test('mirrorPodFor', async (t) => {
   const staticPod: V1Pod = {
-    metadata: { name: 'web-n1', namespace: 'kube-system', uid: 'hash1', labels: { app: 'x' }, annotations: { 'kubernetes.io/config.hash': 'hash1', 'kubernetes.io/config.seen': 'now', 'kubernetes.io/config.source': 'file' } },
+    metadata: {
+      name: 'web-n1',
+      namespace: 'kube-system',
+      uid: 'hash1',
+      labels: { app: 'x' },
+      annotations: {
+        'kubernetes.io/config.hash': 'hash1',
+        'kubernetes.io/config.seen': 'now',
+        'kubernetes.io/config.source': 'file',
+      },
+    },
     spec: { containers: [{ name: 'c', image: 'i' }] },
   };
   const m = mirrorPodFor(staticPod, { name: 'n1', uid: 'node-uid' });
   t.equal(m.metadata?.uid, undefined, 'the apiserver gives the mirror its own UID');
   t.equal(m.metadata?.annotations?.['kubernetes.io/config.mirror'], 'hash1');
-  t.equal(m.metadata?.annotations?.['kubernetes.io/config.seen'], undefined, 'the seen time is not copied (it would change the mirror on every rescan)');
-  t.same(m.metadata?.ownerReferences, [{ apiVersion: 'v1', kind: 'Node', name: 'n1', uid: 'node-uid', controller: true }]);
+  t.equal(
+    m.metadata?.annotations?.['kubernetes.io/config.seen'],
+    undefined,
+    'the seen time is not copied (it would change the mirror on every rescan)',
+  );
+  t.same(m.metadata?.ownerReferences, [
+    { apiVersion: 'v1', kind: 'Node', name: 'n1', uid: 'node-uid', controller: true },
+  ]);
   t.equal(m.spec?.nodeName, 'n1');
   t.same(m.metadata?.labels, { app: 'x' });
 });
 
 t.test('statusKey: a Date and its ISO string are the same status; key order does not matter', async (t) => {
   const d = new Date('2026-01-01T00:00:00.000Z');
-  t.equal(statusKey({ phase: 'Running', startTime: d }), statusKey({ startTime: '2026-01-01T00:00:00.000Z' as unknown as Date, phase: 'Running' }));
+  t.equal(
+    statusKey({ phase: 'Running', startTime: d }),
+    statusKey({ startTime: '2026-01-01T00:00:00.000Z' as unknown as Date, phase: 'Running' }),
+  );
   t.not(statusKey({ phase: 'Running' }), statusKey({ phase: 'Pending' }));
 });

@@ -2,22 +2,52 @@
 import t from 'tap';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { getPodQOS } from '../../agent/podspec/qos.js';
-import { containerResources, milliCPUToQuota, milliCPUToShares, oomScoreAdj, podResourceConfig, sharesToWeight } from '../../agent/podspec/resources.js';
+import {
+  containerResources,
+  milliCPUToQuota,
+  milliCPUToShares,
+  oomScoreAdj,
+  podResourceConfig,
+  sharesToWeight,
+} from '../../agent/podspec/resources.js';
 import { applyPodDefaults } from '../../agent/podspec/defaults.js';
 import { podCgroupPath, cgroupMounts } from '../../agent/runtime/cgroups.js';
 
-const c = (name: string, requests?: Record<string, string>, limits?: Record<string, string>): V1Container => ({ name, image: 'i', resources: { requests, limits } });
-const pod = (containers: V1Container[], initContainers?: V1Container[]): V1Pod => ({ metadata: { uid: 'u' }, spec: { containers, initContainers } });
+const c = (name: string, requests?: Record<string, string>, limits?: Record<string, string>): V1Container => ({
+  name,
+  image: 'i',
+  resources: { requests, limits },
+});
+const pod = (containers: V1Container[], initContainers?: V1Container[]): V1Pod => ({
+  metadata: { uid: 'u' },
+  spec: { containers, initContainers },
+});
 
 t.test('QoS class', async (t) => {
   t.equal(getPodQOS(pod([c('a')])), 'BestEffort');
-  t.equal(getPodQOS(pod([c('a', undefined, { cpu: '1', memory: '1Gi' })])), 'Guaranteed', 'limits only: requests default to them');
-  t.equal(getPodQOS(pod([c('a', { cpu: '1', memory: '1Gi' }, { cpu: '1000m', memory: '1Gi' })])), 'Guaranteed', 'equal values in other units');
+  t.equal(
+    getPodQOS(pod([c('a', undefined, { cpu: '1', memory: '1Gi' })])),
+    'Guaranteed',
+    'limits only: requests default to them',
+  );
+  t.equal(
+    getPodQOS(pod([c('a', { cpu: '1', memory: '1Gi' }, { cpu: '1000m', memory: '1Gi' })])),
+    'Guaranteed',
+    'equal values in other units',
+  );
   t.equal(getPodQOS(pod([c('a', { cpu: '500m' }, { cpu: '1', memory: '1Gi' })])), 'Burstable', 'request below limit');
   t.equal(getPodQOS(pod([c('a', undefined, { cpu: '1' })])), 'Burstable', 'no memory limit');
-  t.equal(getPodQOS(pod([c('a', undefined, { cpu: '1', memory: '1Gi' }), c('b')])), 'Burstable', 'one container without limits');
+  t.equal(
+    getPodQOS(pod([c('a', undefined, { cpu: '1', memory: '1Gi' }), c('b')])),
+    'Burstable',
+    'one container without limits',
+  );
   t.equal(getPodQOS(pod([c('a', { cpu: '0' })])), 'BestEffort', 'zero requests do not count');
-  t.equal(getPodQOS(pod([c('a', undefined, { cpu: '1', memory: '1Gi' })], [c('init', { memory: '10Mi' })])), 'Burstable', 'init containers count');
+  t.equal(
+    getPodQOS(pod([c('a', undefined, { cpu: '1', memory: '1Gi' })], [c('init', { memory: '10Mi' })])),
+    'Burstable',
+    'init containers count',
+  );
 });
 
 t.test('shares and quota follow kubelet', async (t) => {
@@ -37,18 +67,47 @@ t.test('shares and quota follow kubelet', async (t) => {
 });
 
 t.test('container settings', async (t) => {
-  t.same(containerResources(c('a', { cpu: '250m' }, { cpu: '500m', memory: '64Mi' })), { cpuShares: 256, cpuQuotaUs: 50000, cpuPeriodUs: 100000, memoryLimitBytes: 64 * 2 ** 20 });
-  t.same(containerResources(c('a', undefined, { cpu: '200m' })), { cpuShares: 204, cpuQuotaUs: 20000, cpuPeriodUs: 100000, memoryLimitBytes: 0 }, 'request defaults to the limit');
+  t.same(containerResources(c('a', { cpu: '250m' }, { cpu: '500m', memory: '64Mi' })), {
+    cpuShares: 256,
+    cpuQuotaUs: 50000,
+    cpuPeriodUs: 100000,
+    memoryLimitBytes: 64 * 2 ** 20,
+  });
+  t.same(
+    containerResources(c('a', undefined, { cpu: '200m' })),
+    { cpuShares: 204, cpuQuotaUs: 20000, cpuPeriodUs: 100000, memoryLimitBytes: 0 },
+    'request defaults to the limit',
+  );
   t.same(containerResources(c('a')), { cpuShares: 2, cpuQuotaUs: 0, cpuPeriodUs: 100000, memoryLimitBytes: 0 });
 });
 
 t.test('pod-level cgroup: summed limits, the largest init container counts', async (t) => {
-  const g = pod([c('a', undefined, { cpu: '200m', memory: '64Mi' }), c('b', undefined, { cpu: '300m', memory: '32Mi' })]);
-  t.same(podResourceConfig(g, 'Guaranteed'), { cpuShares: 512, cpuQuotaUs: 50000, cpuPeriodUs: 100000, memoryLimitBytes: 96 * 2 ** 20 });
+  const g = pod([
+    c('a', undefined, { cpu: '200m', memory: '64Mi' }),
+    c('b', undefined, { cpu: '300m', memory: '32Mi' }),
+  ]);
+  t.same(podResourceConfig(g, 'Guaranteed'), {
+    cpuShares: 512,
+    cpuQuotaUs: 50000,
+    cpuPeriodUs: 100000,
+    memoryLimitBytes: 96 * 2 ** 20,
+  });
   const b = pod([c('a', { cpu: '100m' }, { cpu: '200m' }), c('b', { cpu: '100m' })]);
-  t.same(podResourceConfig(b, 'Burstable'), { cpuShares: 204, cpuQuotaUs: undefined, cpuPeriodUs: 100000, memoryLimitBytes: undefined }, 'b has no limits: the pod has none');
-  const i = pod([c('a', undefined, { cpu: '100m', memory: '10Mi' })], [c('init', undefined, { cpu: '1', memory: '100Mi' })]);
-  t.same(podResourceConfig(i, 'Guaranteed'), { cpuShares: 1024, cpuQuotaUs: 100000, cpuPeriodUs: 100000, memoryLimitBytes: 100 * 2 ** 20 });
+  t.same(
+    podResourceConfig(b, 'Burstable'),
+    { cpuShares: 204, cpuQuotaUs: undefined, cpuPeriodUs: 100000, memoryLimitBytes: undefined },
+    'b has no limits: the pod has none',
+  );
+  const i = pod(
+    [c('a', undefined, { cpu: '100m', memory: '10Mi' })],
+    [c('init', undefined, { cpu: '1', memory: '100Mi' })],
+  );
+  t.same(podResourceConfig(i, 'Guaranteed'), {
+    cpuShares: 1024,
+    cpuQuotaUs: 100000,
+    cpuPeriodUs: 100000,
+    memoryLimitBytes: 100 * 2 ** 20,
+  });
   t.same(podResourceConfig(pod([c('a')]), 'BestEffort'), { cpuShares: 2, cpuPeriodUs: 100000 });
 });
 
@@ -83,7 +142,16 @@ t.test('cgroup version from mountinfo', async (t) => {
 });
 
 t.test('API defaults', async (t) => {
-  const p = applyPodDefaults({ metadata: { name: 'x' }, spec: { containers: [{ name: 'a', image: 'busybox', resources: { limits: { cpu: '1' } }, ports: [{ containerPort: 80 }] }, { name: 'b', image: 'busybox:1.36' }], volumes: [{ name: 'v' }] } });
+  const p = applyPodDefaults({
+    metadata: { name: 'x' },
+    spec: {
+      containers: [
+        { name: 'a', image: 'busybox', resources: { limits: { cpu: '1' } }, ports: [{ containerPort: 80 }] },
+        { name: 'b', image: 'busybox:1.36' },
+      ],
+      volumes: [{ name: 'v' }],
+    },
+  });
   t.equal(p.metadata!.namespace, 'default');
   t.equal(p.spec!.restartPolicy, 'Always');
   t.equal(p.spec!.terminationGracePeriodSeconds, 30);

@@ -11,7 +11,10 @@ const pod: V1Pod = {
       { name: 'setup', image: 'i' },
       { name: 'sc2', image: 'i', restartPolicy: 'Always' },
     ],
-    containers: [{ name: 'a', image: 'i' }, { name: 'b', image: 'i' }],
+    containers: [
+      { name: 'a', image: 'i' },
+      { name: 'b', image: 'i' },
+    ],
   },
 };
 

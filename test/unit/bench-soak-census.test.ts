@@ -23,16 +23,42 @@ const SAVE = `*nat
 COMMIT
 `;
 
-t.test('only the run namespace\'s chains count, and rule-less ones whatever their owner', async (t) => {
-  t.same(serviceChains(SAVE, 'kt1a2b'), ['KUBE-SVC-RUNSVC000000000', 'KUBE-SEP-RUNSEP000000000', 'KUBE-EXT-RUNSVC000000000', 'KUBE-SEP-NORULES00000000']);
-  t.same(serviceChains(SAVE, 'default'), ['KUBE-SVC-NPX46M4PTMTKRN6Y', 'KUBE-SEP-KUBERNETES00000', 'KUBE-SEP-NORULES00000000']);
-  t.same(serviceChains('*nat\n:KUBE-SERVICES - [0:0]\nCOMMIT\n', 'kt1a2b'), [], 'KUBE-SERVICES is not a per-Service chain');
+t.test("only the run namespace's chains count, and rule-less ones whatever their owner", async (t) => {
+  t.same(serviceChains(SAVE, 'kt1a2b'), [
+    'KUBE-SVC-RUNSVC000000000',
+    'KUBE-SEP-RUNSEP000000000',
+    'KUBE-EXT-RUNSVC000000000',
+    'KUBE-SEP-NORULES00000000',
+  ]);
+  t.same(serviceChains(SAVE, 'default'), [
+    'KUBE-SVC-NPX46M4PTMTKRN6Y',
+    'KUBE-SEP-KUBERNETES00000',
+    'KUBE-SEP-NORULES00000000',
+  ]);
+  t.same(
+    serviceChains('*nat\n:KUBE-SERVICES - [0:0]\nCOMMIT\n', 'kt1a2b'),
+    [],
+    'KUBE-SERVICES is not a per-Service chain',
+  );
 });
 
 t.test('a leak is what the second count holds beyond the first, kind by kind', async (t) => {
-  const empty: Census = { containers: [], veths: [], addresses: [], podCgroups: [], podDirs: [], mounts: [], chains: [] };
+  const empty: Census = {
+    containers: [],
+    veths: [],
+    addresses: [],
+    podCgroups: [],
+    podDirs: [],
+    mounts: [],
+    chains: [],
+  };
   const before: Census = { ...empty, veths: ['vethaaaa'], chains: ['KUBE-SVC-X'] };
-  const after: Census = { ...empty, veths: ['vethaaaa', 'vethbbbb'], addresses: ['kubenode/10.244.0.7 (c0ffee)'], chains: ['KUBE-SVC-X'] };
+  const after: Census = {
+    ...empty,
+    veths: ['vethaaaa', 'vethbbbb'],
+    addresses: ['kubenode/10.244.0.7 (c0ffee)'],
+    chains: ['KUBE-SVC-X'],
+  };
   const leaks = censusDiff(before, after);
   t.same(leaks.veths, ['vethbbbb']);
   t.same(leaks.addresses, ['kubenode/10.244.0.7 (c0ffee)']);

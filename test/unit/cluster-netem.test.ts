@@ -9,7 +9,7 @@ function packetMsg(id: number): Buffer {
   const nfgen = Buffer.from([2, 0, 0, 0]);
   const attr = Buffer.alloc(12);
   attr.writeUInt16LE(11, 0); // nla_len: 4 + 7 bytes of struct nfqnl_msg_packet_hdr
-  attr.writeUInt16LE(1, 2);  // NFQA_PACKET_HDR
+  attr.writeUInt16LE(1, 2); // NFQA_PACKET_HDR
   attr.writeUInt32BE(id, 4);
   attr.writeUInt16BE(0x0800, 8);
   attr.writeUInt8(0, 10);

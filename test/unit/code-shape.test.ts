@@ -26,7 +26,8 @@ function sources(dir: string): string[] {
   for (const name of names) {
     const path = join(abs, name);
     if (statSync(path).isDirectory()) out.push(...sources(relative(ROOT, path)));
-    else if (name.endsWith('.ts') && !name.endsWith('.d.ts') && !name.endsWith('.test.ts')) out.push(relative(ROOT, path));
+    else if (name.endsWith('.ts') && !name.endsWith('.d.ts') && !name.endsWith('.test.ts'))
+      out.push(relative(ROOT, path));
   }
   return out;
 }

@@ -18,13 +18,17 @@ const REPORT = `<?xml version="1.0" encoding="UTF-8"?>
   </testsuite>
 </testsuites>`;
 
-t.test('decodeXml: named entities and Go\'s numeric references', async (t) => {
+t.test("decodeXml: named entities and Go's numeric references", async (t) => {
   t.equal(decodeXml('a&#xA;b &#34;q&#34; &lt;x&gt; &amp;amp; &#39;'), 'a\nb "q" <x> &amp; \'');
 });
 
 t.test('firstFailureLine: the [FAILED] line without its marker, else the first text', async (t) => {
   t.equal(firstFailureLine('\n  timeline...\n[FAILED] pod never ran\nIn [It] at: x.go:1'), 'pod never ran');
-  t.equal(firstFailureLine('[FAILED] Expected\n    <string>: a\nto equal\n    <string>: b\nIn [It] at: x.go:1\nmore'), 'Expected <string>: a to equal <string>: b', 'a message over several lines, joined up to its location');
+  t.equal(
+    firstFailureLine('[FAILED] Expected\n    <string>: a\nto equal\n    <string>: b\nIn [It] at: x.go:1\nmore'),
+    'Expected <string>: a to equal <string>: b',
+    'a message over several lines, joined up to its location',
+  );
   t.equal(firstFailureLine('[TIMEDOUT] A suite timeout occurred\n'), '[TIMEDOUT] A suite timeout occurred');
   t.equal(firstFailureLine('\n\nsomething broke\nmore'), 'something broke');
   t.equal(firstFailureLine(''), '');
@@ -33,16 +37,36 @@ t.test('firstFailureLine: the [FAILED] line without its marker, else the first t
 t.test('parseJUnit: one outcome per testcase, spec names without the node prefix', async (t) => {
   const out = parseJUnit(REPORT);
   t.equal(out.length, 4);
-  t.same(out[0], { name: '[SynchronizedBeforeSuite]', result: 'passed', seconds: 3.2, firstFailureLine: '', kind: 'suite' });
-  t.same(out[1], { name: '[sig-node] Pods should get a host IP [NodeConformance] [Conformance]', result: 'passed', seconds: 4.25, firstFailureLine: '', kind: 'spec' });
+  t.same(out[0], {
+    name: '[SynchronizedBeforeSuite]',
+    result: 'passed',
+    seconds: 3.2,
+    firstFailureLine: '',
+    kind: 'suite',
+  });
+  t.same(out[1], {
+    name: '[sig-node] Pods should get a host IP [NodeConformance] [Conformance]',
+    result: 'passed',
+    seconds: 4.25,
+    firstFailureLine: '',
+    kind: 'spec',
+  });
   t.equal(out[2]!.result, 'failed');
   t.equal(out[2]!.firstFailureLine, 'Expected <string>: "CPU_LIMIT=2" to contain substring \'CPU_LIMIT=\'');
   t.equal(out[3]!.result, 'skipped');
 });
 
 t.test('parseJUnit: a failure given only as a message attribute, a self-closing testcase', async (t) => {
-  const out = parseJUnit('<testsuites><testsuite><testcase name="[It] a" status="failed" time="1"><failure message="boom&#xA;trace" type="failed"/></testcase><testcase name="[It] b" status="passed" time="2"/></testsuite></testsuites>');
-  t.same(out.map((o) => [o.name, o.result, o.firstFailureLine]), [['a', 'failed', 'boom'], ['b', 'passed', '']]);
+  const out = parseJUnit(
+    '<testsuites><testsuite><testcase name="[It] a" status="failed" time="1"><failure message="boom&#xA;trace" type="failed"/></testcase><testcase name="[It] b" status="passed" time="2"/></testsuite></testsuites>',
+  );
+  t.same(
+    out.map((o) => [o.name, o.result, o.firstFailureLine]),
+    [
+      ['a', 'failed', 'boom'],
+      ['b', 'passed', ''],
+    ],
+  );
 });
 
 t.test('parseJUnit: text that is not a JUnit report is an error, not zero specs', async (t) => {
@@ -63,7 +87,11 @@ t.test('summarize and renderSummary: failures first, skipped only counted, the l
 });
 
 t.test('summarize: a failed suite node (BeforeSuite) is a failure row', async (t) => {
-  const s = summarize(parseJUnit('<testsuites><testcase name="[SynchronizedBeforeSuite]" status="failed" time="1"><failure type="failed">[FAILED] nodes not ready</failure></testcase></testsuites>'));
+  const s = summarize(
+    parseJUnit(
+      '<testsuites><testcase name="[SynchronizedBeforeSuite]" status="failed" time="1"><failure type="failed">[FAILED] nodes not ready</failure></testcase></testsuites>',
+    ),
+  );
   t.equal(s.failed, 1);
   t.equal(s.rows[0]!.firstFailureLine, 'nodes not ready');
 });

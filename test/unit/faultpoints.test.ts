@@ -10,17 +10,23 @@ import { faultPoint, FAULT_POINTS, loadFaultPoints, parseFaultPoints } from '../
 const LIB = resolve(dirname(fileURLToPath(import.meta.url)), '../../lib/faultpoints.js');
 
 t.test('parse: points, actions, counts', async (t) => {
-  t.same([...parseFaultPoints('after-cni-add:exit, before-cni-add:sleep(250),during-pre-stop:2*throw')], [
-    ['after-cni-add', { kind: 'exit' }],
-    ['before-cni-add', { kind: 'sleep', ms: 250 }],
-    ['during-pre-stop', { kind: 'throw', times: 2 }],
-  ]);
+  t.same(
+    [...parseFaultPoints('after-cni-add:exit, before-cni-add:sleep(250),during-pre-stop:2*throw')],
+    [
+      ['after-cni-add', { kind: 'exit' }],
+      ['before-cni-add', { kind: 'sleep', ms: 250 }],
+      ['during-pre-stop', { kind: 'throw', times: 2 }],
+    ],
+  );
   t.same([...parseFaultPoints('')], [], 'empty: nothing armed');
   t.ok(FAULT_POINTS.includes('before-sandbox-teardown'));
 });
 
 t.test('parse: a bad entry is named with what is wrong', async (t) => {
-  t.throws(() => parseFaultPoints('after-cni-ad:exit'), /entry "after-cni-ad:exit": unknown fault point "after-cni-ad" \(known: before-cni-add, /);
+  t.throws(
+    () => parseFaultPoints('after-cni-ad:exit'),
+    /entry "after-cni-ad:exit": unknown fault point "after-cni-ad" \(known: before-cni-add, /,
+  );
   t.throws(() => parseFaultPoints('after-cni-add'), /entry "after-cni-add": expected <point>:<action>/);
   t.throws(() => parseFaultPoints('after-cni-add:kill'), /unknown action "kill"/);
   t.throws(() => parseFaultPoints('after-cni-add:sleep(x)'), /unknown action "sleep\(x\)"/);
@@ -35,9 +41,16 @@ t.test('unset: every point is inert and returns nothing to wait for', async (t) 
 
 t.test('throw, N*, sleep: in this process', async (t) => {
   const lines: string[] = [];
-  t.same(loadFaultPoints({ KUBENODE_FAULTPOINTS: 'during-pre-stop:1*throw,after-cni-add:sleep(120)' }, (l) => lines.push(l)), ['during-pre-stop', 'after-cni-add']);
+  t.same(
+    loadFaultPoints({ KUBENODE_FAULTPOINTS: 'during-pre-stop:1*throw,after-cni-add:sleep(120)' }, (l) => lines.push(l)),
+    ['during-pre-stop', 'after-cni-add'],
+  );
   t.teardown(() => loadFaultPoints({}));
-  await t.rejects(faultPoint('during-pre-stop')!, { name: 'FaultPointError', point: 'during-pre-stop' }, 'the first time it throws');
+  await t.rejects(
+    faultPoint('during-pre-stop')!,
+    { name: 'FaultPointError', point: 'during-pre-stop' },
+    'the first time it throws',
+  );
   t.equal(faultPoint('during-pre-stop'), undefined, 'then it is inert (1*)');
   t.equal(faultPoint('before-cni-add'), undefined, 'a point not named is inert');
   const t0 = Date.now();
@@ -50,7 +63,11 @@ t.test('throw, N*, sleep: in this process', async (t) => {
 // A process armed with one action that reaches the point: how does it end?
 function reach(action: string): ReturnType<typeof spawnSync> {
   const script = `const f = await import(${JSON.stringify(LIB)}); f.loadFaultPoints(); try { await f.faultPoint('after-cni-add'); } catch {} console.log('survived');`;
-  return spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, KUBENODE_FAULTPOINTS: `after-cni-add:${action}` }, encoding: 'utf8', timeout: 20_000 });
+  return spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, KUBENODE_FAULTPOINTS: `after-cni-add:${action}` },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
 }
 
 t.test('exit: the process SIGKILLs itself at the point, after saying so', async (t) => {

@@ -7,7 +7,6 @@ import { readManifests } from '../../agent/sources/manifest.js';
 import { mutate, Rng } from '../fixtures/fuzz/mutator.js';
 import { VALID_PODS } from '../fixtures/fuzz/pods.js';
 
-
 t.test('1,000 mutated Pod manifests: admitted, or refused naming file, field and reason', async (t) => {
   const rng = new Rng(20_2026);
   const escaped: string[] = [];
@@ -22,10 +21,14 @@ t.test('1,000 mutated Pod manifests: admitted, or refused naming file, field and
     const origin = `/etc/kubernetes/manifests/fuzz-${i}.yaml`;
     try {
       const r = readManifests(text, { source: 'file', origin, nodeName: 'node-1' });
-      if (r.errors.length === 0) { admitted += r.pods.length; continue; }
+      if (r.errors.length === 0) {
+        admitted += r.pods.length;
+        continue;
+      }
       refused++;
       for (const e of r.errors) {
-        if (e.origin !== origin || !e.field || !e.reason || !e.object) unclear.push(`case ${i} (${steps.join('; ')}): ${JSON.stringify(e).slice(0, 300)}`);
+        if (e.origin !== origin || !e.field || !e.reason || !e.object)
+          unclear.push(`case ${i} (${steps.join('; ')}): ${JSON.stringify(e).slice(0, 300)}`);
       }
     } catch (e) {
       escaped.push(`case ${i} (${steps.join('; ')}): ${(e as Error).stack?.split('\n').slice(0, 2).join(' ')}`);

@@ -14,7 +14,16 @@ import { ChangeTracker } from '../../proxy/tracker/change-tracker.js';
 import { mutate, Rng } from '../fixtures/fuzz/mutator.js';
 import { VALID_SERVICES, VALID_SLICES } from '../fixtures/fuzz/services.js';
 
-const cfg: PlanConfig = { nodeName: 'node-1', clusterCIDR: '10.244.0.0/16', masqueradeAll: false, masqueradeMark: '0x4000', nodePortIPs: 'all', nodeIPs: ['192.168.1.2'], localhostNodePorts: true, largeCluster: false };
+const cfg: PlanConfig = {
+  nodeName: 'node-1',
+  clusterCIDR: '10.244.0.0/16',
+  masqueradeAll: false,
+  masqueradeMark: '0x4000',
+  nodePortIPs: 'all',
+  nodeIPs: ['192.168.1.2'],
+  localhostNodePorts: true,
+  largeCluster: false,
+};
 
 type Obj = { kind: 'Service'; obj: V1Service } | { kind: 'EndpointSlice'; obj: V1EndpointSlice };
 
@@ -26,9 +35,12 @@ function capture() {
 /** Every planned rule of every Service the tracker holds, in a stable order. */
 function plannedRules(objects: Obj[]): string {
   const tr = new ChangeTracker(capture().log);
-  for (const o of objects) (o.kind === 'Service' ? tr.updateService(o.obj) : tr.updateEndpointSlice(o.obj));
+  for (const o of objects) o.kind === 'Service' ? tr.updateService(o.obj) : tr.updateEndpointSlice(o.obj);
   const state = tr.takeState();
-  return [...state.services.keys()].sort().map((k) => JSON.stringify(planService(k, state.services.get(k)!, state.endpoints, cfg))).join('\n');
+  return [...state.services.keys()]
+    .sort()
+    .map((k) => JSON.stringify(planService(k, state.services.get(k)!, state.endpoints, cfg)))
+    .join('\n');
 }
 
 t.test('1,000 mutated Services and EndpointSlices: named, skipped, good rules unchanged', async (t) => {
@@ -38,7 +50,8 @@ t.test('1,000 mutated Services and EndpointSlices: named, skipped, good rules un
   let accepted = 0;
   for (let i = 0; i < 1000; i++) {
     const isService = i % 2 === 0;
-    const base = structuredClone(isService ? rng.pick(VALID_SERVICES) : rng.pick(VALID_SLICES)) as V1Service & V1EndpointSlice;
+    const base = structuredClone(isService ? rng.pick(VALID_SERVICES) : rng.pick(VALID_SLICES)) as V1Service &
+      V1EndpointSlice;
     // Mutants live in their own namespace, so a mutation that happens to be valid is a different
     // object rather than a legitimate update of a good one (that would rightly change its rules).
     base.metadata!.namespace = 'fuzz';
@@ -46,11 +59,17 @@ t.test('1,000 mutated Services and EndpointSlices: named, skipped, good rules un
     try {
       const text = i % 3 === 0 ? stringify(value, { aliasDuplicateObjects: false }) : JSON.stringify(value);
       const parsed = parseManifest(`/srv/services/fuzz-${i}.yaml`, text);
-      for (const e of parsed.errors) if (!e.startsWith(`/srv/services/fuzz-${i}.yaml`)) escaped.push(`case ${i}: manifest error without the file: ${e.slice(0, 200)}`);
+      for (const e of parsed.errors)
+        if (!e.startsWith(`/srv/services/fuzz-${i}.yaml`))
+          escaped.push(`case ${i}: manifest error without the file: ${e.slice(0, 200)}`);
       for (const o of parsed.objects) {
         const errors = o.kind === 'Service' ? parseService(o.obj).errors : parseEndpointSlice(o.obj).errors;
-        if (errors.length === 0) { accepted++; continue; }
-        for (const e of errors) if (!e.field || !e.reason) escaped.push(`case ${i}: error without field or reason: ${JSON.stringify(e)}`);
+        if (errors.length === 0) {
+          accepted++;
+          continue;
+        }
+        for (const e of errors)
+          if (!e.field || !e.reason) escaped.push(`case ${i}: error without field or reason: ${JSON.stringify(e)}`);
         bad.push(o);
       }
     } catch (e) {
@@ -60,20 +79,39 @@ t.test('1,000 mutated Services and EndpointSlices: named, skipped, good rules un
   t.same(escaped, [], 'nothing throws out of parsing or validation; every error is named');
   t.ok(bad.length > 600, `most mutants are refused (${bad.length} refused, ${accepted} accepted)`);
 
-  const good: Obj[] = [...VALID_SERVICES.map((obj) => ({ kind: 'Service' as const, obj })), ...VALID_SLICES.map((obj) => ({ kind: 'EndpointSlice' as const, obj }))];
+  const good: Obj[] = [
+    ...VALID_SERVICES.map((obj) => ({ kind: 'Service' as const, obj })),
+    ...VALID_SLICES.map((obj) => ({ kind: 'EndpointSlice' as const, obj })),
+  ];
   // The bad objects arrive before, between and after the good ones.
   const mixed: Obj[] = [...bad.slice(0, 300)];
-  good.forEach((g, i) => mixed.push(g, ...bad.slice(300 + i * 50, 350 + i * 50)));
+  good.forEach((g, i) => {
+    mixed.push(g, ...bad.slice(300 + i * 50, 350 + i * 50));
+  });
   mixed.push(...bad.slice(300 + good.length * 50));
   t.equal(mixed.length, good.length + bad.length);
 
   const { log, lines } = capture();
   const tr = new ChangeTracker(log);
-  t.doesNotThrow(() => { for (const o of mixed) (o.kind === 'Service' ? tr.updateService(o.obj) : tr.updateEndpointSlice(o.obj)); }, 'the tracker takes every object');
+  t.doesNotThrow(() => {
+    for (const o of mixed) o.kind === 'Service' ? tr.updateService(o.obj) : tr.updateEndpointSlice(o.obj);
+  }, 'the tracker takes every object');
   const rejected = lines.filter((l) => l.msg === 'Service rejected' || l.msg === 'EndpointSlice rejected');
   t.equal(rejected.length, bad.length, 'one rejection logged per bad object');
-  t.ok(rejected.every((l) => typeof l.object === 'string' && Array.isArray(l.errors) && (l.errors as string[]).every((e) => /^\S.*: \S/.test(e))), 'each rejection names the object and gives field: reason');
-  t.same(tr.counts(), { services: VALID_SERVICES.length, endpointSlices: VALID_SLICES.length }, 'only the good objects are kept');
+  t.ok(
+    rejected.every(
+      (l) =>
+        typeof l.object === 'string' &&
+        Array.isArray(l.errors) &&
+        (l.errors as string[]).every((e) => /^\S.*: \S/.test(e)),
+    ),
+    'each rejection names the object and gives field: reason',
+  );
+  t.same(
+    tr.counts(),
+    { services: VALID_SERVICES.length, endpointSlices: VALID_SLICES.length },
+    'only the good objects are kept',
+  );
 
   const clean = plannedRules(good);
   t.ok(clean.includes('KUBE-SEP-'), 'the good objects plan endpoint rules');

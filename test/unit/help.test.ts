@@ -10,34 +10,60 @@ import { join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 
-interface Answer { code: number | null; stdout: string; stderr: string; timedOut: boolean }
+interface Answer {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
 
 /** Run a program with stdin left open: one that reads stdin would wait, and time out here. */
 function answer(file: string, args: string[], env: NodeJS.ProcessEnv = process.env, input?: string): Promise<Answer> {
   return new Promise((done, fail) => {
     const child = spawn(file, args, { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '', timedOut = false;
+    let stdout = '',
+      stderr = '',
+      timedOut = false;
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, 20_000);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, 20_000);
     child.on('error', fail);
     if (input !== undefined) child.stdin.end(input);
-    child.on('close', (code) => { clearTimeout(timer); child.stdin.destroy(); done({ code, stdout, stderr, timedOut }); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      child.stdin.destroy();
+      done({ code, stdout, stderr, timedOut });
+    });
   });
 }
 
 /** As nobody when the test runs as root: --help must not need root. */
 function unprivileged(file: string, args: string[]): [string, string[]] {
-  return process.getuid?.() === 0 ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', file, ...args]] : [file, args];
+  return process.getuid?.() === 0
+    ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', file, ...args]]
+    : [file, args];
 }
 
 function checkHelp(t: Test, what: string, a: Answer): void {
   t.notOk(a.timedOut, `${what} answers without waiting (for stdin, a lock, a daemon)`);
-  t.equal(a.code, 0, `${what} exits 0${a.code ? `; stderr: ${a.stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
-  t.match(a.stdout, /^usage:/im, `${what} prints a usage line on stdout (got: ${JSON.stringify(a.stdout.slice(0, 120))})`);
+  t.equal(
+    a.code,
+    0,
+    `${what} exits 0${a.code ? `; stderr: ${a.stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`,
+  );
+  t.match(
+    a.stdout,
+    /^usage:/im,
+    `${what} prints a usage line on stdout (got: ${JSON.stringify(a.stdout.slice(0, 120))})`,
+  );
 }
 
-const scripts = readdirSync(join(ROOT, 'scripts')).filter((f) => f.endsWith('.sh')).sort();
+const scripts = readdirSync(join(ROOT, 'scripts'))
+  .filter((f) => f.endsWith('.sh'))
+  .sort();
 const programs = scripts.filter((f) => readFileSync(join(ROOT, 'scripts', f), 'utf8').startsWith('#!'));
 
 t.test('every scripts/*.sh answers --help and -h', async (t) => {
@@ -79,7 +105,11 @@ t.test('the CNI plugins: --help prints usage; without CNI_COMMAND the about text
     t.notOk(bare.timedOut, `${plugin} without CNI_COMMAND does not read stdin`);
     t.equal(bare.code, 0, `${plugin} without CNI_COMMAND exits 0`);
     t.equal(bare.stdout, '', 'and prints nothing a runtime would parse');
-    t.match(bare.stderr, new RegExp(`^${plugin}: .+\\nCNI protocol versions supported: 0\\.3\\.0, .*1\\.1\\.0\\n$`), 'the about text on stderr');
+    t.match(
+      bare.stderr,
+      new RegExp(`^${plugin}: .+\\nCNI protocol versions supported: 0\\.3\\.0, .*1\\.1\\.0\\n$`),
+      'the about text on stderr',
+    );
     // The plugin still does its job for a runtime.
     const version = await answer(process.execPath, [link], { ...env, CNI_COMMAND: 'VERSION' }, '');
     t.match(version.stdout, /"supportedVersions"/, `${plugin} answers CNI_COMMAND=VERSION`);

@@ -33,7 +33,9 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const programs = ['agent', 'proxy', 'cni', 'lib', 'trace', 'approver', 'hostgw'].filter((d) => existsSync(join(root, d)));
+const programs = ['agent', 'proxy', 'cni', 'lib', 'trace', 'approver', 'hostgw'].filter((d) =>
+  existsSync(join(root, d)),
+);
 
 const agentLayers: Array<[string, string[]]> = [
   ['wiring', ['agent.ts', 'pod-context.ts', 'main.ts', 'join.ts']],
@@ -59,13 +61,30 @@ function specifiers(file: string): string[] {
   const src = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
   const out: string[] = [];
   const visit = (node: ts.Node): void => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
+    if (
+      (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) &&
+      node.moduleSpecifier &&
+      ts.isStringLiteral(node.moduleSpecifier)
+    ) {
       out.push(node.moduleSpecifier.text);
-    } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && ts.isStringLiteral(node.moduleReference.expression)) {
+    } else if (
+      ts.isImportEqualsDeclaration(node) &&
+      ts.isExternalModuleReference(node.moduleReference) &&
+      ts.isStringLiteral(node.moduleReference.expression)
+    ) {
       out.push(node.moduleReference.expression.text);
-    } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0] && ts.isStringLiteralLike(node.arguments[0])) {
+    } else if (
+      ts.isCallExpression(node) &&
+      node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+      node.arguments[0] &&
+      ts.isStringLiteralLike(node.arguments[0])
+    ) {
       out.push(node.arguments[0].text);
-    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
+    } else if (
+      ts.isImportTypeNode(node) &&
+      ts.isLiteralTypeNode(node.argument) &&
+      ts.isStringLiteral(node.argument.literal)
+    ) {
       out.push(node.argument.literal.text);
     }
     ts.forEachChild(node, visit);
@@ -92,7 +111,10 @@ for (const program of programs) {
     const edges: string[] = [];
     const pkgs: string[] = [];
     for (const spec of specifiers(abs)) {
-      if (!spec.startsWith('.')) { pkgs.push(spec); continue; }
+      if (!spec.startsWith('.')) {
+        pkgs.push(spec);
+        continue;
+      }
       const target = resolveRelative(abs, spec);
       if (target) edges.push(target);
       else unresolved.push(`${file} -> ${spec}`);
@@ -136,11 +158,21 @@ t.test('the parser sees the graph', async (t) => {
 
 t.test('no import cycle', async (t) => {
   const found = cycles(graph);
-  t.same(found.map((c) => c.join(' -> ')), [], found.length ? `cycles:\n${found.map((c) => c.join(' -> ')).join('\n')}` : 'no cycles');
+  t.same(
+    found.map((c) => c.join(' -> ')),
+    [],
+    found.length ? `cycles:\n${found.map((c) => c.join(' -> ')).join('\n')}` : 'no cycles',
+  );
 });
 
 t.test('every agent/ folder has a layer', async (t) => {
-  const unplaced = [...new Set([...graph.keys()].filter((f) => f.startsWith('agent/') && agentLayer(f) === undefined).map((f) => f.split('/')[1]))];
+  const unplaced = [
+    ...new Set(
+      [...graph.keys()]
+        .filter((f) => f.startsWith('agent/') && agentLayer(f) === undefined)
+        .map((f) => f.split('/')[1]),
+    ),
+  ];
   t.same(unplaced, [], 'place these in the layer table at the top of this file');
 });
 
@@ -151,7 +183,10 @@ t.test('in agent/, imports run down the layers', async (t) => {
     const from = agentLayer(file);
     for (const target of edges) {
       if (target.startsWith('lib/') && !file.startsWith('lib/')) continue;
-      if (!target.startsWith('agent/')) { upward.push(`${file} -> ${target} (outside agent/ and lib/)`); continue; }
+      if (!target.startsWith('agent/')) {
+        upward.push(`${file} -> ${target} (outside agent/ and lib/)`);
+        continue;
+      }
       const to = agentLayer(target);
       if (from !== undefined && to !== undefined && to < from) {
         upward.push(`${file} (${agentLayers[from][0]}) -> ${target} (${agentLayers[to][0]})`);
@@ -162,12 +197,23 @@ t.test('in agent/, imports run down the layers', async (t) => {
 });
 
 t.test('lib/ imports nothing of the programs', async (t) => {
-  const out = [...graph].filter(([f]) => f.startsWith('lib/')).flatMap(([f, edges]) => edges.filter((e) => !e.startsWith('lib/')).map((e) => `${f} -> ${e}`));
+  const out = [...graph]
+    .filter(([f]) => f.startsWith('lib/'))
+    .flatMap(([f, edges]) => edges.filter((e) => !e.startsWith('lib/')).map((e) => `${f} -> ${e}`));
   t.same(out, []);
 });
 
 t.test('only agent/runtime/ imports dockerode', async (t) => {
-  const importers = [...packages].filter(([, pkgs]) => pkgs.some((p) => p === 'dockerode' || p.startsWith('dockerode/'))).map(([f]) => f);
-  t.ok(importers.some((f) => f.startsWith('agent/runtime/')), 'the runtime itself imports dockerode (the check sees it)');
-  t.same(importers.filter((f) => !f.startsWith('agent/runtime/')), [], 'files outside agent/runtime/ that import dockerode');
+  const importers = [...packages]
+    .filter(([, pkgs]) => pkgs.some((p) => p === 'dockerode' || p.startsWith('dockerode/')))
+    .map(([f]) => f);
+  t.ok(
+    importers.some((f) => f.startsWith('agent/runtime/')),
+    'the runtime itself imports dockerode (the check sees it)',
+  );
+  t.same(
+    importers.filter((f) => !f.startsWith('agent/runtime/')),
+    [],
+    'files outside agent/runtime/ that import dockerode',
+  );
 });

@@ -14,7 +14,12 @@ const machine: MachineReadings = {
 };
 
 t.test('capacity is what the machine has', async (t) => {
-  t.same(resourceList(capacityOf(machine, 110)), { cpu: '4', 'ephemeral-storage': '100Gi', memory: '8Gi', pods: '110' });
+  t.same(resourceList(capacityOf(machine, 110)), {
+    cpu: '4',
+    'ephemeral-storage': '100Gi',
+    memory: '8Gi',
+    pods: '110',
+  });
 });
 
 t.test('allocatable = capacity - reserved - hard eviction thresholds', async (t) => {

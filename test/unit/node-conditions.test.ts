@@ -11,7 +11,8 @@ const healthy: MachineReadings = {
   nodefs: { capacityBytes: 1000 * Mi, availableBytes: 500 * Mi, inodes: 10_000, inodesFree: 9_000 },
   pids: { max: 32768, inUse: 400 },
 };
-const by = (r: MachineReadings) => Object.fromEntries(pressureConditions(r, DEFAULT_EVICTION_HARD).map((c) => [c.type, c]));
+const by = (r: MachineReadings) =>
+  Object.fromEntries(pressureConditions(r, DEFAULT_EVICTION_HARD).map((c) => [c.type, c]));
 
 t.test('a healthy machine has no pressure, with kubelet reasons', async (t) => {
   const c = by(healthy);
@@ -21,7 +22,11 @@ t.test('a healthy machine has no pressure, with kubelet reasons', async (t) => {
 });
 
 t.test('memory.available<100Mi', async (t) => {
-  t.equal(by({ ...healthy, memoryAvailableBytes: 100 * Mi }).MemoryPressure!.status, 'False', 'exactly at the threshold is not below it');
+  t.equal(
+    by({ ...healthy, memoryAvailableBytes: 100 * Mi }).MemoryPressure!.status,
+    'False',
+    'exactly at the threshold is not below it',
+  );
   const c = by({ ...healthy, memoryAvailableBytes: 99 * Mi }).MemoryPressure!;
   t.same([c.status, c.reason], ['True', 'KubeletHasInsufficientMemory']);
   t.match(c.message, /memory\.available<100Mi/);
@@ -35,7 +40,11 @@ t.test('nodefs.available<10% and nodefs.inodesFree<5%', async (t) => {
   const inodes = by({ ...healthy, nodefs: { ...healthy.nodefs, inodesFree: 499 } }).DiskPressure!;
   t.equal(inodes.status, 'True');
   t.match(inodes.message, /nodefs\.inodesFree<5%/);
-  t.equal(by({ ...healthy, nodefs: { ...healthy.nodefs, inodes: 0, inodesFree: 0 } }).DiskPressure!.status, 'False', 'a filesystem without inode accounting (inodes 0) is no pressure');
+  t.equal(
+    by({ ...healthy, nodefs: { ...healthy.nodefs, inodes: 0, inodesFree: 0 } }).DiskPressure!.status,
+    'False',
+    'a filesystem without inode accounting (inodes 0) is no pressure',
+  );
 });
 
 t.test('pid.available<10%', async (t) => {
@@ -48,11 +57,26 @@ t.test('messages do not carry readings, so noise is not a status change', async 
 });
 
 t.test('Ready from the readiness check', async (t) => {
-  t.same(readyCondition({ ready: true, reason: '', message: '' }), { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubenode is posting ready status' });
-  t.same(readyCondition({ ready: false, reason: 'NetworkPluginNotReady', message: 'no CNI config in /etc/cni/net.d' }), {
-    type: 'Ready', status: 'False', reason: 'KubeletNotReady', message: 'NetworkPluginNotReady: no CNI config in /etc/cni/net.d',
+  t.same(readyCondition({ ready: true, reason: '', message: '' }), {
+    type: 'Ready',
+    status: 'True',
+    reason: 'KubeletReady',
+    message: 'kubenode is posting ready status',
   });
-  t.equal(readyCondition({ ready: false, reason: 'KubeletNotReady', message: 'x' }).message, 'x', 'the generic reason is not repeated');
+  t.same(
+    readyCondition({ ready: false, reason: 'NetworkPluginNotReady', message: 'no CNI config in /etc/cni/net.d' }),
+    {
+      type: 'Ready',
+      status: 'False',
+      reason: 'KubeletNotReady',
+      message: 'NetworkPluginNotReady: no CNI config in /etc/cni/net.d',
+    },
+  );
+  t.equal(
+    readyCondition({ ready: false, reason: 'KubeletNotReady', message: 'x' }).message,
+    'x',
+    'the generic reason is not repeated',
+  );
 });
 
 t.test('lastTransitionTime moves only when the status does; the heartbeat always', async (t) => {
@@ -62,21 +86,45 @@ t.test('lastTransitionTime moves only when the status does; the heartbeat always
     { type: 'Ready', status: 'True', lastTransitionTime: then, lastHeartbeatTime: then },
     { type: 'MemoryPressure', status: 'False', lastTransitionTime: then },
   ];
-  const out = withTimes([readyCondition({ ready: true, reason: '', message: '' }), pressureConditions(healthy, DEFAULT_EVICTION_HARD)[0]!, pressureConditions(healthy, DEFAULT_EVICTION_HARD)[1]!], current, now);
+  const out = withTimes(
+    [
+      readyCondition({ ready: true, reason: '', message: '' }),
+      pressureConditions(healthy, DEFAULT_EVICTION_HARD)[0]!,
+      pressureConditions(healthy, DEFAULT_EVICTION_HARD)[1]!,
+    ],
+    current,
+    now,
+  );
   t.same(out[0]!.lastTransitionTime, then, 'Ready stayed True');
   t.same(out[0]!.lastHeartbeatTime, now);
   t.same(out[1]!.lastTransitionTime, then);
   t.same(out[2]!.lastTransitionTime, now, 'a condition not there before starts now');
-  const unknown = withTimes([readyCondition({ ready: true, reason: '', message: '' })], [{ type: 'Ready', status: 'Unknown', lastTransitionTime: then }], now);
+  const unknown = withTimes(
+    [readyCondition({ ready: true, reason: '', message: '' })],
+    [{ type: 'Ready', status: 'Unknown', lastTransitionTime: then }],
+    now,
+  );
   t.same(unknown[0]!.lastTransitionTime, now, "from the node controller's Unknown back to True is a transition");
-  const fromWatch = withTimes([readyCondition({ ready: true, reason: '', message: '' })], [{ type: 'Ready', status: 'True', lastTransitionTime: '2025-01-01T00:00:00Z' as unknown as Date }], now);
+  const fromWatch = withTimes(
+    [readyCondition({ ready: true, reason: '', message: '' })],
+    [{ type: 'Ready', status: 'True', lastTransitionTime: '2025-01-01T00:00:00Z' as unknown as Date }],
+    now,
+  );
   t.same(fromWatch[0]!.lastTransitionTime, then, 'times from a raw watch event (strings) are understood');
 });
 
 t.test("the eviction manager's decision wins over the readings where it decides", async (t) => {
   const low = { ...healthy, memoryAvailableBytes: 10 * Mi };
-  const c = Object.fromEntries(pressureConditions(low, DEFAULT_EVICTION_HARD, { MemoryPressure: [], DiskPressure: ['imagefs.available<15%'] }).map((x) => [x.type, x]));
-  t.equal(c.MemoryPressure!.status, 'False', 'not crossed in the manager\'s round: False, whatever this reading says');
-  t.same([c.DiskPressure!.status, c.DiskPressure!.message], ['True', 'the node filesystem is below the hard eviction threshold imagefs.available<15%'], 'True, naming the threshold that was crossed');
+  const c = Object.fromEntries(
+    pressureConditions(low, DEFAULT_EVICTION_HARD, { MemoryPressure: [], DiskPressure: ['imagefs.available<15%'] }).map(
+      (x) => [x.type, x],
+    ),
+  );
+  t.equal(c.MemoryPressure!.status, 'False', "not crossed in the manager's round: False, whatever this reading says");
+  t.same(
+    [c.DiskPressure!.status, c.DiskPressure!.message],
+    ['True', 'the node filesystem is below the hard eviction threshold imagefs.available<15%'],
+    'True, naming the threshold that was crossed',
+  );
   t.equal(c.PIDPressure!.status, 'False', 'a condition the manager does not decide comes from the readings');
 });

@@ -17,7 +17,15 @@ t.test('a new Lease: named after the node, held by it, 40 s, owned by the Node',
 });
 
 t.test('a renewal keeps what the apiserver set and moves renewTime', async (t) => {
-  const current = { metadata: { name: 'node-a', namespace: 'kube-node-lease', resourceVersion: '42', ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: 'uid-1' }] }, spec: { holderIdentity: 'node-a', renewTime: '2024-12-31T23:59:50.000000Z' as unknown as Date } };
+  const current = {
+    metadata: {
+      name: 'node-a',
+      namespace: 'kube-node-lease',
+      resourceVersion: '42',
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: 'uid-1' }],
+    },
+    spec: { holderIdentity: 'node-a', renewTime: '2024-12-31T23:59:50.000000Z' as unknown as Date },
+  };
   const l = renewedLease(current, node, now);
   t.equal(l.metadata?.resourceVersion, '42', 'the update is conditional on the version last seen');
   t.equal(l.metadata?.ownerReferences?.length, 1);
@@ -25,6 +33,11 @@ t.test('a renewal keeps what the apiserver set and moves renewTime', async (t) =
 });
 
 t.test('a Node registered again (new uid) takes over the ownership', async (t) => {
-  const current = { metadata: { name: 'node-a', ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: 'old' }] }, spec: {} };
-  t.same(renewedLease(current, node, now).metadata?.ownerReferences, [{ apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: 'uid-1' }]);
+  const current = {
+    metadata: { name: 'node-a', ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: 'old' }] },
+    spec: {},
+  };
+  t.same(renewedLease(current, node, now).metadata?.ownerReferences, [
+    { apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: 'uid-1' },
+  ]);
 });

@@ -1,18 +1,34 @@
 import t from 'tap';
 import type { V1NodeStatus } from '@kubernetes/client-node';
 import { DEFAULT_EVICTION_HARD } from '../../agent/node/eviction.js';
-import { desiredNodeStatus, nodeAddresses, statusChanges, statusWriteDue, type StatusInputs } from '../../agent/node/node-status.js';
+import {
+  desiredNodeStatus,
+  nodeAddresses,
+  statusChanges,
+  statusWriteDue,
+  type StatusInputs,
+} from '../../agent/node/node-status.js';
 import { KUBELET_VERSION } from '../../agent/node/version.js';
 
 const Mi = 2 ** 20;
 const inputs: StatusInputs = {
   readings: {
-    cpuCores: 2, memoryTotalBytes: 4096 * Mi, memoryAvailableBytes: 3000 * Mi,
+    cpuCores: 2,
+    memoryTotalBytes: 4096 * Mi,
+    memoryAvailableBytes: 3000 * Mi,
     nodefs: { capacityBytes: 10_240 * Mi, availableBytes: 5000 * Mi, inodes: 100, inodesFree: 90 },
     pids: { max: 4096, inUse: 100 },
   },
   readiness: { ready: true, reason: '', message: 'runtime and network ready' },
-  facts: { machineID: 'm', systemUUID: 'u', bootID: 'b', kernelVersion: '6.1.0', osImage: 'Debian GNU/Linux 12 (bookworm)', operatingSystem: 'linux', architecture: 'amd64' },
+  facts: {
+    machineID: 'm',
+    systemUUID: 'u',
+    bootID: 'b',
+    kernelVersion: '6.1.0',
+    osImage: 'Debian GNU/Linux 12 (bookworm)',
+    operatingSystem: 'linux',
+    architecture: 'amd64',
+  },
   runtimeVersion: 'docker://28.2.2',
   nodeIP: '192.0.2.7',
   hostname: 'node-a',
@@ -28,27 +44,44 @@ const roundTrip = (s: V1NodeStatus): V1NodeStatus => JSON.parse(JSON.stringify(s
 
 t.test('the status carries addresses, nodeInfo, endpoints, resources and four conditions', async (t) => {
   const s = desiredNodeStatus(inputs, undefined, t0);
-  t.same(s.addresses, [{ type: 'InternalIP', address: '192.0.2.7' }, { type: 'Hostname', address: 'node-a' }]);
+  t.same(s.addresses, [
+    { type: 'InternalIP', address: '192.0.2.7' },
+    { type: 'Hostname', address: 'node-a' },
+  ]);
   t.same(nodeAddresses(undefined, 'h'), [{ type: 'Hostname', address: 'h' }], 'no node IP: only the hostname');
   t.equal(s.nodeInfo?.kubeletVersion, KUBELET_VERSION);
   t.equal(s.nodeInfo?.containerRuntimeVersion, 'docker://28.2.2');
   t.equal(s.nodeInfo?.kubeProxyVersion, '', 'deprecated: not claimed');
   t.equal(s.daemonEndpoints?.kubeletEndpoint?.Port, 10250);
-  t.same(s.conditions?.map((c) => c.type), ['MemoryPressure', 'DiskPressure', 'PIDPressure', 'Ready']);
+  t.same(
+    s.conditions?.map((c) => c.type),
+    ['MemoryPressure', 'DiskPressure', 'PIDPressure', 'Ready'],
+  );
   t.same(s.capacity, { cpu: '2', 'ephemeral-storage': '10Gi', memory: '4Gi', pods: '110' });
 });
 
 t.test('a heartbeat alone or noisy readings are not a change', async (t) => {
   const written = roundTrip(desiredNodeStatus(inputs, undefined, t0));
-  const next = desiredNodeStatus({ ...inputs, readings: { ...inputs.readings, memoryAvailableBytes: 2500 * Mi } }, written, t1);
+  const next = desiredNodeStatus(
+    { ...inputs, readings: { ...inputs.readings, memoryAvailableBytes: 2500 * Mi } },
+    written,
+    t1,
+  );
   t.same(statusChanges(written, next), []);
 });
 
 t.test('each kind of change is named', async (t) => {
   const written = roundTrip(desiredNodeStatus(inputs, undefined, t0));
-  const change = (over: Partial<StatusInputs>) => statusChanges(written, desiredNodeStatus({ ...inputs, ...over }, written, t1));
-  t.same(change({ readiness: { ready: false, reason: 'NetworkPluginNotReady', message: 'no CNI config' } }), ['condition Ready']);
-  t.same(change({ readiness: { ready: true, reason: '', message: 'another message' } }), ['condition Ready'], 'a new message is a change');
+  const change = (over: Partial<StatusInputs>) =>
+    statusChanges(written, desiredNodeStatus({ ...inputs, ...over }, written, t1));
+  t.same(change({ readiness: { ready: false, reason: 'NetworkPluginNotReady', message: 'no CNI config' } }), [
+    'condition Ready',
+  ]);
+  t.same(
+    change({ readiness: { ready: true, reason: '', message: 'another message' } }),
+    ['condition Ready'],
+    'a new message is a change',
+  );
   t.same(change({ readings: { ...inputs.readings, memoryAvailableBytes: 50 * Mi } }), ['condition MemoryPressure']);
   t.same(change({ runtimeVersion: 'docker://29.0.0' }), ['nodeInfo.containerRuntimeVersion']);
   t.same(change({ nodeIP: '192.0.2.8' }), ['addresses']);
@@ -60,15 +93,35 @@ t.test('each kind of change is named', async (t) => {
 
 t.test("the node controller's Unknown is a change to write over", async (t) => {
   const written = roundTrip(desiredNodeStatus(inputs, undefined, t0));
-  const marked = { ...written, conditions: written.conditions!.map((c) => ({ ...c, status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' })) };
+  const marked = {
+    ...written,
+    conditions: written.conditions!.map((c) => ({
+      ...c,
+      status: 'Unknown',
+      reason: 'NodeStatusUnknown',
+      message: 'Kubelet stopped posting node status.',
+    })),
+  };
   const next = desiredNodeStatus(inputs, marked, t1);
-  t.same(statusChanges(marked, next), ['condition MemoryPressure', 'condition DiskPressure', 'condition PIDPressure', 'condition Ready']);
-  t.same(next.conditions!.map((c) => c.lastTransitionTime), [t1, t1, t1, t1], 'every condition transitions now');
+  t.same(statusChanges(marked, next), [
+    'condition MemoryPressure',
+    'condition DiskPressure',
+    'condition PIDPressure',
+    'condition Ready',
+  ]);
+  t.same(
+    next.conditions!.map((c) => c.lastTransitionTime),
+    [t1, t1, t1, t1],
+    'every condition transitions now',
+  );
 });
 
 t.test('conditions other components own are not ours to compare', async (t) => {
   const written = roundTrip(desiredNodeStatus(inputs, undefined, t0));
-  const withForeign = { ...written, conditions: [...written.conditions!, { type: 'NetworkUnavailable', status: 'False' }] };
+  const withForeign = {
+    ...written,
+    conditions: [...written.conditions!, { type: 'NetworkUnavailable', status: 'False' }],
+  };
   t.same(statusChanges(withForeign, desiredNodeStatus(inputs, withForeign, t1)), []);
 });
 

@@ -5,7 +5,13 @@
 import t from 'tap';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { createLogger } from '../../lib/log.js';
-import { ProbeManager, type ProbeChange, type ProbeTarget, type ProbeTiming, type ProbeType } from '../../agent/prober/manager.js';
+import {
+  ProbeManager,
+  type ProbeChange,
+  type ProbeTarget,
+  type ProbeTiming,
+  type ProbeType,
+} from '../../agent/prober/manager.js';
 import { ManualScheduler, TimerScheduler } from '../../agent/prober/scheduler.js';
 import type { ProbeRunner } from '../../agent/prober/run.js';
 import { initialThresholdState, observeResult } from '../../agent/prober/thresholds.js';
@@ -59,9 +65,17 @@ function target(container: Partial<V1Container>, containerId = 'c1'): ProbeTarge
   const pod: V1Pod = { metadata: { name: 'web', namespace: 'shop', uid: 'u1' }, spec: { containers: [c] } };
   return { pod, container: c, containerId, podIP: () => '10.0.0.1', exec: async () => ({ exitCode: 0, output: '' }) };
 }
-const probe = (type: ProbeType, extra: Record<string, number> = {}) => ({ exec: { command: [type] }, periodSeconds: 1, ...extra });
+const probe = (type: ProbeType, extra: Record<string, number> = {}) => ({
+  exec: { command: [type] },
+  periodSeconds: 1,
+  ...extra,
+});
 
-function setup(t: { teardown(fn: () => unknown): void }, script: Script, opts: { random?: () => number; ageMs?: number } = {}) {
+function setup(
+  t: { teardown(fn: () => unknown): void },
+  script: Script,
+  opts: { random?: () => number; ageMs?: number } = {},
+) {
   const s = new ManualScheduler(1000);
   const r = scripted(s, script);
   const changes: ProbeChange[] = [];
@@ -116,14 +130,24 @@ t.test('readiness: not ready until it passes, failure after failureThreshold, re
   await flush();
   t.equal(r.count('readiness'), 1, 'first probe at once (no initial delay, manager not young)');
   t.ok(m.isReady('u1', 'app'));
-  t.same(changes.map((c) => [c.type, c.result]), [['readiness', 'success']]);
+  t.same(
+    changes.map((c) => [c.type, c.result]),
+    [['readiness', 'success']],
+  );
   healthy = false;
   await advance(s, 2000);
   t.ok(m.isReady('u1', 'app'), 'two failures are not three');
   await advance(s, 1000);
   t.notOk(m.isReady('u1', 'app'), 'three failures: not ready');
   await advance(s, 5000);
-  t.same(changes.map((c) => [c.type, c.result, c.message]), [['readiness', 'success', 'exit code 0'], ['readiness', 'failure', 'exit code 1: boom']], 'one change each way');
+  t.same(
+    changes.map((c) => [c.type, c.result, c.message]),
+    [
+      ['readiness', 'success', 'exit code 0'],
+      ['readiness', 'failure', 'exit code 1: boom'],
+    ],
+    'one change each way',
+  );
   t.equal(changes[1]!.containerId, 'c1');
   t.equal(changes[1]!.podUid, 'u1');
   healthy = true;
@@ -143,7 +167,10 @@ t.test('liveness: failure reported once, then on hold; a new container instance 
   t.same(changes, [], 'liveness success is not news');
   healthy = false;
   await advance(s, 10_000);
-  t.same(changes.map((c) => [c.type, c.result, c.containerId]), [['liveness', 'failure', 'c1']]);
+  t.same(
+    changes.map((c) => [c.type, c.result, c.containerId]),
+    [['liveness', 'failure', 'c1']],
+  );
   const probesAfterFailure = r.count('liveness');
   await advance(s, 5000);
   t.equal(r.count('liveness'), probesAfterFailure, 'no probing while on hold');
@@ -155,17 +182,26 @@ t.test('liveness: failure reported once, then on hold; a new container instance 
   t.equal(r.count('liveness'), probesAfterFailure + 1, 'new instance probed again, at once');
   t.equal(changes.length, 1, 'one failure of c2 is below the threshold');
   await advance(s, 500);
-  t.same(changes.map((c) => [c.type, c.result, c.containerId]), [['liveness', 'failure', 'c1'], ['liveness', 'failure', 'c2']]);
+  t.same(
+    changes.map((c) => [c.type, c.result, c.containerId]),
+    [
+      ['liveness', 'failure', 'c1'],
+      ['liveness', 'failure', 'c2'],
+    ],
+  );
 });
 
 t.test('startup holds liveness and readiness back; success triggers readiness at once', async (t) => {
   let up = false;
   const { s, m, changes, r } = setup(t, (type) => (type === 'liveness' ? bad : up || type === 'readiness' ? ok : bad));
-  m.addContainer('u1', target({
-    startupProbe: probe('startup', { failureThreshold: 10, periodSeconds: 1 }),
-    livenessProbe: probe('liveness', { failureThreshold: 1 }),
-    readinessProbe: probe('readiness', { periodSeconds: 10 }),
-  }));
+  m.addContainer(
+    'u1',
+    target({
+      startupProbe: probe('startup', { failureThreshold: 10, periodSeconds: 1 }),
+      livenessProbe: probe('liveness', { failureThreshold: 1 }),
+      readinessProbe: probe('readiness', { periodSeconds: 10 }),
+    }),
+  );
   await advance(s, 4000);
   t.equal(r.count('liveness'), 0, 'liveness not run before startup succeeds');
   t.equal(r.count('readiness'), 0, 'readiness not run before startup succeeds');
@@ -178,19 +214,35 @@ t.test('startup holds liveness and readiness back; success triggers readiness at
   t.ok(m.isStarted('u1', 'app'));
   t.equal(r.count('readiness'), 1, 'readiness ran right after startup, not a 10 s period later');
   t.ok(m.isReady('u1', 'app'));
-  t.same(changes.map((c) => [c.type, c.result]).slice(0, 2), [['startup', 'success'], ['readiness', 'success']]);
+  t.same(changes.map((c) => [c.type, c.result]).slice(0, 2), [
+    ['startup', 'success'],
+    ['readiness', 'success'],
+  ]);
   const startupRuns = r.count('startup');
   await advance(s, 3000);
   t.equal(r.count('startup'), startupRuns, 'startup probe stops after success');
   t.ok(r.count('liveness') >= 1, 'liveness runs after startup');
-  t.same(changes.map((c) => [c.type, c.result]), [['startup', 'success'], ['readiness', 'success'], ['liveness', 'failure']]);
+  t.same(
+    changes.map((c) => [c.type, c.result]),
+    [
+      ['startup', 'success'],
+      ['readiness', 'success'],
+      ['liveness', 'failure'],
+    ],
+  );
 });
 
 t.test('startup failure after failureThreshold is reported like liveness', async (t) => {
   const { s, m, changes, r } = setup(t, () => bad);
-  m.addContainer('u1', target({ startupProbe: probe('startup', { failureThreshold: 3 }), livenessProbe: probe('liveness') }));
+  m.addContainer(
+    'u1',
+    target({ startupProbe: probe('startup', { failureThreshold: 3 }), livenessProbe: probe('liveness') }),
+  );
   await advance(s, 10_000);
-  t.same(changes.map((c) => [c.type, c.result]), [['startup', 'failure']]);
+  t.same(
+    changes.map((c) => [c.type, c.result]),
+    [['startup', 'failure']],
+  );
   t.equal(r.count('startup'), 3, 'on hold after the failure');
   t.equal(r.count('liveness'), 0);
   t.notOk(m.isStarted('u1', 'app'));
@@ -219,8 +271,15 @@ t.test('initialDelaySeconds, jitter and a schedule that does not drift', async (
   await advance(s, 12_020);
   const starts = timings.map((x) => x.startedAt - t0);
   t.equal(starts[0], 2000, 'first probe at the initial delay');
-  t.same(starts.slice(1, 6), [2500, 3500, 4500, 5500, 6500], 'then on the grid, phase 0.5 s, no drift from 450 ms probes');
-  t.ok(timings.slice(1).every((x) => x.intendedAt !== undefined && x.startedAt - x.intendedAt! === 0), 'never late on a manual clock');
+  t.same(
+    starts.slice(1, 6),
+    [2500, 3500, 4500, 5500, 6500],
+    'then on the grid, phase 0.5 s, no drift from 450 ms probes',
+  );
+  t.ok(
+    timings.slice(1).every((x) => x.intendedAt !== undefined && x.startedAt - x.intendedAt! === 0),
+    'never late on a manual clock',
+  );
 });
 
 t.test('young manager: workers of many containers spread over the period', async (t) => {
@@ -239,9 +298,16 @@ t.test('a hung attempt is never doubled; later slots count as failures; nothing 
   t.equal(r.count('liveness'), 1, 'one attempt in flight');
   await advance(s, 2000);
   t.equal(r.count('liveness'), 1, 'still one: no stacking');
-  t.same(changes.map((c) => [c.type, c.result]), [['liveness', 'failure']], 'the wedged probe still crosses failureThreshold');
+  t.same(
+    changes.map((c) => [c.type, c.result]),
+    [['liveness', 'failure']],
+    'the wedged probe still crosses failureThreshold',
+  );
   t.match(changes[0]!.message, /still running/);
-  t.ok(lines.some((l) => /"msg":"Unhealthy"/.test(l) && /Liveness probe failed: timeout after 1s/.test(l)), 'Unhealthy log line with the reason');
+  t.ok(
+    lines.some((l) => /"msg":"Unhealthy"/.test(l) && /Liveness probe failed: timeout after 1s/.test(l)),
+    'Unhealthy log line with the reason',
+  );
   m.removeContainer('u1', 'app');
   t.equal(s.pending(), 0, 'no timer left after removeContainer');
   t.notOk(m.isReady('u1', 'app'));
@@ -263,8 +329,14 @@ t.test('metrics and removal', async (t) => {
   await advance(s, 3500);
   const text = m.metricsText();
   t.match(text, /# TYPE prober_probe_total counter/);
-  t.match(text, /prober_probe_total\{probe_type="Readiness",result="successful",container="app",pod="web",namespace="shop"\} 2\n/);
-  t.match(text, /prober_probe_total\{probe_type="Readiness",result="failed",container="app",pod="web",namespace="shop"\} 2\n/);
+  t.match(
+    text,
+    /prober_probe_total\{probe_type="Readiness",result="successful",container="app",pod="web",namespace="shop"\} 2\n/,
+  );
+  t.match(
+    text,
+    /prober_probe_total\{probe_type="Readiness",result="failed",container="app",pod="web",namespace="shop"\} 2\n/,
+  );
   m.removePod('u1');
   t.notMatch(m.metricsText(), /container="app"/, 'series go with the pod');
   t.equal(s.pending(), 0);
@@ -279,24 +351,40 @@ t.test('an invalid probe never passes and says so', async (t) => {
   t.ok(lines.some((l) => l.includes('spec.containers[0].readinessProbe.periodSeconds')));
 });
 
-t.test('real timers: stop() and removeContainer() leave no timer behind, even with an exec that never returns', async (t) => {
-  const before = process.getActiveResourcesInfo().filter((x) => x === 'Timeout').length;
-  const changes: ProbeChange[] = [];
-  const m = new ProbeManager({ logger: createLogger('agent', { sink: () => {} }), onChange: (c) => changes.push(c) });
-  let execs = 0;
-  const hang: ProbeTarget = { ...target({ livenessProbe: { exec: { command: ['sleep', '1000'] }, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 2 } }), exec: () => (execs++, new Promise(() => {})) };
-  m.addContainer('u1', hang);
-  m.addContainer('u2', target({ readinessProbe: { exec: { command: ['true'] }, periodSeconds: 1 } }));
-  await new Promise((r) => setTimeout(r, 3300));
-  t.equal(execs, 1, 'the hung exec was started once, never stacked');
-  t.same(changes.filter((c) => c.podUid === 'u1').map((c) => [c.type, c.result]), [['liveness', 'failure']]);
-  t.ok(m.isReady('u2', 'app'));
-  m.removeContainer('u1', 'app');
-  m.stop();
-  await flush();
-  const after = process.getActiveResourcesInfo().filter((x) => x === 'Timeout').length;
-  t.equal(after, before, 'no Timeout handles left');
-});
+t.test(
+  'real timers: stop() and removeContainer() leave no timer behind, even with an exec that never returns',
+  async (t) => {
+    const before = process.getActiveResourcesInfo().filter((x) => x === 'Timeout').length;
+    const changes: ProbeChange[] = [];
+    const m = new ProbeManager({ logger: createLogger('agent', { sink: () => {} }), onChange: (c) => changes.push(c) });
+    let execs = 0;
+    const hang: ProbeTarget = {
+      ...target({
+        livenessProbe: {
+          exec: { command: ['sleep', '1000'] },
+          periodSeconds: 1,
+          timeoutSeconds: 1,
+          failureThreshold: 2,
+        },
+      }),
+      exec: () => (execs++, new Promise(() => {})),
+    };
+    m.addContainer('u1', hang);
+    m.addContainer('u2', target({ readinessProbe: { exec: { command: ['true'] }, periodSeconds: 1 } }));
+    await new Promise((r) => setTimeout(r, 3300));
+    t.equal(execs, 1, 'the hung exec was started once, never stacked');
+    t.same(
+      changes.filter((c) => c.podUid === 'u1').map((c) => [c.type, c.result]),
+      [['liveness', 'failure']],
+    );
+    t.ok(m.isReady('u2', 'app'));
+    m.removeContainer('u1', 'app');
+    m.stop();
+    await flush();
+    const after = process.getActiveResourcesInfo().filter((x) => x === 'Timeout').length;
+    t.equal(after, before, 'no Timeout handles left');
+  },
+);
 
 t.test('TimerScheduler: due order, cancellation, one timer, none left', async (t) => {
   const before = process.getActiveResourcesInfo().filter((x) => x === 'Timeout').length;
@@ -312,11 +400,26 @@ t.test('TimerScheduler: due order, cancellation, one timer, none left', async (t
   cancel();
   t.equal(s.pending(), 3);
   await new Promise((r) => setTimeout(r, 120));
-  t.same(ran.map(([n]) => n), ['a', 'b', 'c'], 'in due order, equal times in the order asked');
-  t.ok(ran.every(([n, at]) => at >= (n === 'c' ? 59 : 29) && at < (n === 'c' ? 60 : 30) + 40), `on time: ${JSON.stringify(ran)}`);
+  t.same(
+    ran.map(([n]) => n),
+    ['a', 'b', 'c'],
+    'in due order, equal times in the order asked',
+  );
+  t.ok(
+    ran.every(([n, at]) => at >= (n === 'c' ? 59 : 29) && at < (n === 'c' ? 60 : 30) + 40),
+    `on time: ${JSON.stringify(ran)}`,
+  );
   t.equal(s.pending(), 0);
-  t.equal(process.getActiveResourcesInfo().filter((x) => x === 'Timeout').length, before, 'no timer left when nothing is due');
+  t.equal(
+    process.getActiveResourcesInfo().filter((x) => x === 'Timeout').length,
+    before,
+    'no timer left when nothing is due',
+  );
   const c2 = s.at(s.now() + 10_000, () => {});
   c2();
-  t.equal(process.getActiveResourcesInfo().filter((x) => x === 'Timeout').length, before, 'cancelling the last entry disarms the timer');
+  t.equal(
+    process.getActiveResourcesInfo().filter((x) => x === 'Timeout').length,
+    before,
+    'cancelling the last entry disarms the timer',
+  );
 });

@@ -12,10 +12,24 @@ import { FlagError, parseFlags } from '../../proxy/flags.js';
 import { addressesInCidrs } from '../../proxy/node-addresses.js';
 import { localhostNodePortsInEffect } from '../../proxy/iptables/localhost.js';
 import { newStats, renderFullSync } from '../../proxy/iptables/restore.js';
-import { LARGE_CLUSTER_ENDPOINTS, largeClusterMode, type PlanConfig, planService } from '../../proxy/iptables/service-rules.js';
+import {
+  LARGE_CLUSTER_ENDPOINTS,
+  largeClusterMode,
+  type PlanConfig,
+  planService,
+} from '../../proxy/iptables/service-rules.js';
 import { jumpRules, jumpSpec, missingJumps, nodePortsJumpRules } from '../../proxy/iptables/static-rules.js';
 
-const cfg: PlanConfig = { nodeName: 'node-1', clusterCIDR: '10.244.0.0/16', masqueradeAll: false, masqueradeMark: '0x4000', nodePortIPs: 'all', nodeIPs: [], localhostNodePorts: true, largeCluster: false };
+const cfg: PlanConfig = {
+  nodeName: 'node-1',
+  clusterCIDR: '10.244.0.0/16',
+  masqueradeAll: false,
+  masqueradeMark: '0x4000',
+  nodePortIPs: 'all',
+  nodeIPs: [],
+  localhostNodePorts: true,
+  largeCluster: false,
+};
 
 /** `services` Services of `perService` endpoints each, as the change tracker would hold them. */
 function cluster(services: number, perService: number, extra = 0) {
@@ -24,11 +38,24 @@ function cluster(services: number, perService: number, extra = 0) {
   for (let i = 0; i < services; i++) {
     const name = `s${i}`;
     const n = perService + (i === 0 ? extra : 0);
-    const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { type: 'NodePort', clusterIP: `10.96.${i >> 8}.${i & 255}`, ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30000 + i }] } } as V1Service;
+    const svc = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: 'default' },
+      spec: {
+        type: 'NodePort',
+        clusterIP: `10.96.${i >> 8}.${i & 255}`,
+        ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30000 + i }],
+      },
+    } as V1Service;
     const slice = {
       metadata: { name: `${name}-x`, namespace: 'default', labels: { 'kubernetes.io/service-name': name } },
       addressType: 'IPv4',
-      endpoints: Array.from({ length: n }, (_, j) => ({ addresses: [`10.244.${j >> 8}.${j & 255}`], nodeName: 'node-1', conditions: { ready: true } })),
+      endpoints: Array.from({ length: n }, (_, j) => ({
+        addresses: [`10.244.${j >> 8}.${j & 255}`],
+        nodeName: 'node-1',
+        conditions: { ready: true },
+      })),
       ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
     } as V1EndpointSlice;
     const parsed = parseService(svc);
@@ -41,7 +68,10 @@ function cluster(services: number, perService: number, extra = 0) {
 /** Every nat line of one planned Service, shared rules and chain bodies. */
 function natLines(c: ReturnType<typeof cluster>, svc: string, pc: PlanConfig): string[] {
   const r = planService(svc, c.services.get(svc)!, c.endpoints, pc);
-  return [...r.shared.filter((s) => s.table === 'nat').map((s) => s.line), ...r.chains.flatMap((ch) => ch.body.trimEnd().split('\n'))];
+  return [
+    ...r.shared.filter((s) => s.table === 'nat').map((s) => s.line),
+    ...r.chains.flatMap((ch) => ch.body.trimEnd().split('\n')),
+  ];
 }
 
 t.test('largeClusterMode: 1,000 endpoints is not large, 1,001 is (upstream: > threshold)', async (t) => {
@@ -52,7 +82,10 @@ t.test('largeClusterMode: 1,000 endpoints is not large, 1,001 is (upstream: > th
 });
 
 t.test('endpoint comments on both sides of the threshold; per-Service comments stay', async (t) => {
-  for (const [services, extra, large] of [[200, 0, false], [200, 1, true]] as const) {
+  for (const [services, extra, large] of [
+    [200, 0, false],
+    [200, 1, true],
+  ] as const) {
     const c = cluster(services, 5, extra);
     const pc = { ...cfg, largeCluster: largeClusterMode(c.services, c.endpoints) };
     t.equal(pc.largeCluster, large);
@@ -67,11 +100,24 @@ t.test('endpoint comments on both sides of the threshold; per-Service comments s
     // What says which Service a rule is for stays: the capture rules and the per-Service chains.
     t.ok(lines.some((l) => l.startsWith('-A KUBE-SERVICES') && l.includes('"default/s7:http cluster IP"')));
     t.ok(lines.some((l) => l.startsWith('-A KUBE-NODEPORTS') && l.includes('"default/s7:http"')));
-    t.ok(lines.some((l) => l.startsWith('-A KUBE-EXT-') && l.includes('masquerade traffic for default/s7:http external destinations')));
-    t.ok(lines.some((l) => l.startsWith('-A KUBE-SVC-') && l.includes('-j KUBE-MARK-MASQ') && l.includes('"default/s7:http cluster IP"')));
+    t.ok(
+      lines.some(
+        (l) =>
+          l.startsWith('-A KUBE-EXT-') && l.includes('masquerade traffic for default/s7:http external destinations'),
+      ),
+    );
+    t.ok(
+      lines.some(
+        (l) =>
+          l.startsWith('-A KUBE-SVC-') && l.includes('-j KUBE-MARK-MASQ') && l.includes('"default/s7:http cluster IP"'),
+      ),
+    );
     // Without comments the rules still say what they do, in iptables-save's order.
     if (large) {
-      t.match(sep, [/^-A KUBE-SEP-\w+ -s 10\.244\.0\.0\/32 -j KUBE-MARK-MASQ$/, /^-A KUBE-SEP-\w+ -p tcp -m tcp -j DNAT --to-destination 10\.244\.0\.0:8080$/]);
+      t.match(sep, [
+        /^-A KUBE-SEP-\w+ -s 10\.244\.0\.0\/32 -j KUBE-MARK-MASQ$/,
+        /^-A KUBE-SEP-\w+ -p tcp -m tcp -j DNAT --to-destination 10\.244\.0\.0:8080$/,
+      ]);
       t.match(svcToSep[0], /^-A KUBE-SVC-\w+ -m statistic --mode random --probability 0\.2000000000 -j KUBE-SEP-\w+$/);
       t.match(svcToSep[4], /^-A KUBE-SVC-\w+ -j KUBE-SEP-\w+$/);
     }
@@ -84,8 +130,14 @@ t.test('session affinity rules drop their comments too, and keep their matches',
   const r = planService('default/s0', ports, c.endpoints, { ...cfg, largeCluster: true });
   const body = r.chains.map((ch) => ch.body).join('');
   t.notMatch(body, /-> 10\.244/, 'no "svc -> endpoint" comments');
-  t.match(body, /-A KUBE-SVC-\w+ -m recent --rcheck --seconds 60 --reap --name KUBE-SEP-\w+ --mask 255\.255\.255\.255 --rsource -j KUBE-SEP-/);
-  t.match(body, /-A KUBE-SEP-\w+ -p tcp -m recent --set --name KUBE-SEP-\w+ --mask 255\.255\.255\.255 --rsource -m tcp -j DNAT/);
+  t.match(
+    body,
+    /-A KUBE-SVC-\w+ -m recent --rcheck --seconds 60 --reap --name KUBE-SEP-\w+ --mask 255\.255\.255\.255 --rsource -j KUBE-SEP-/,
+  );
+  t.match(
+    body,
+    /-A KUBE-SEP-\w+ -p tcp -m recent --set --name KUBE-SEP-\w+ --mask 255\.255\.255\.255 --rsource -m tcp -j DNAT/,
+  );
 });
 
 t.test('--iptables-localhost-nodeports: in effect when 127.0.0.1 is a NodePort address', async (t) => {
@@ -94,7 +146,11 @@ t.test('--iptables-localhost-nodeports: in effect when 127.0.0.1 is a NodePort a
   t.equal(localhostNodePortsInEffect(true, [cidr('127.0.0.0/8')]), true);
   t.equal(localhostNodePortsInEffect(true, [cidr('192.0.2.0/24')]), false, 'loopback not among --nodeport-addresses');
   t.equal(localhostNodePortsInEffect(false, []), false, 'the flag turns it off');
-  t.same(addressesInCidrs(['127.0.0.1', '192.0.2.1'], [cidr('0.0.0.0/0')]), ['192.0.2.1'], 'loopback left out without it');
+  t.same(
+    addressesInCidrs(['127.0.0.1', '192.0.2.1'], [cidr('0.0.0.0/0')]),
+    ['192.0.2.1'],
+    'loopback left out without it',
+  );
   t.same(addressesInCidrs(['127.0.0.1', '192.0.2.1'], [cidr('0.0.0.0/0')], true), ['127.0.0.1', '192.0.2.1']);
 });
 
@@ -103,30 +159,67 @@ t.test('--iptables-localhost-nodeports: true unless =false, as upstream', async 
   t.equal(flags().iptablesLocalhostNodePorts, true);
   t.equal(flags('--iptables-localhost-nodeports=false').iptablesLocalhostNodePorts, false);
   t.equal(flags('--iptables-localhost-nodeports').iptablesLocalhostNodePorts, true);
-  t.throws(() => flags('--iptables-localhost-nodeports=maybe'), new FlagError('--iptables-localhost-nodeports: "maybe" is not true or false'));
+  t.throws(
+    () => flags('--iptables-localhost-nodeports=maybe'),
+    new FlagError('--iptables-localhost-nodeports: "maybe" is not true or false'),
+  );
 });
 
 t.test('localhost NodePorts: the KUBE-SERVICES tail rule, KUBE-FIREWALL and its jumps', async (t) => {
   const tail = '-m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain"';
-  t.same(nodePortsJumpRules(cfg), [`-A KUBE-SERVICES ${tail} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`], 'on: 127.0.0.1 is LOCAL like any node address');
-  t.same(nodePortsJumpRules({ ...cfg, localhostNodePorts: false }), [`-A KUBE-SERVICES ! -d 127.0.0.0/8 ${tail} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`], 'off: loopback excluded');
-  const render = (pc: PlanConfig) => [...renderFullSync({ services: [], cfg: pc, missingJumps: missingJumps(new Map(), jumpRules(pc)), existingChains: new Set(), maxChainsPerRestore: Infinity }, newStats())].join('');
+  t.same(
+    nodePortsJumpRules(cfg),
+    [`-A KUBE-SERVICES ${tail} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`],
+    'on: 127.0.0.1 is LOCAL like any node address',
+  );
+  t.same(
+    nodePortsJumpRules({ ...cfg, localhostNodePorts: false }),
+    [`-A KUBE-SERVICES ! -d 127.0.0.0/8 ${tail} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`],
+    'off: loopback excluded',
+  );
+  const render = (pc: PlanConfig) =>
+    [
+      ...renderFullSync(
+        {
+          services: [],
+          cfg: pc,
+          missingJumps: missingJumps(new Map(), jumpRules(pc)),
+          existingChains: new Set(),
+          maxChainsPerRestore: Infinity,
+        },
+        newStats(),
+      ),
+    ].join('');
   const on = render(cfg);
   const filter = on.slice(on.indexOf('*filter'), on.indexOf('*nat'));
   t.match(filter, /^:KUBE-FIREWALL - \[0:0\]$/m);
-  t.match(filter, /^-A KUBE-FIREWALL ! -s 127\.0\.0\.0\/8 -d 127\.0\.0\.0\/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP$/m);
+  t.match(
+    filter,
+    /^-A KUBE-FIREWALL ! -s 127\.0\.0\.0\/8 -d 127\.0\.0\.0\/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP$/m,
+  );
   t.match(filter, /^-I INPUT 1 -j KUBE-FIREWALL$/m);
   t.match(filter, /^-I OUTPUT 1 -j KUBE-FIREWALL$/m);
-  t.ok(filter.indexOf(':KUBE-FIREWALL') < filter.indexOf('-I INPUT 1 -j KUBE-FIREWALL'), 'the chain exists before anything jumps to it');
+  t.ok(
+    filter.indexOf(':KUBE-FIREWALL') < filter.indexOf('-I INPUT 1 -j KUBE-FIREWALL'),
+    'the chain exists before anything jumps to it',
+  );
   t.notMatch(render({ ...cfg, localhostNodePorts: false }), /KUBE-FIREWALL/, 'off: no firewall chain, no jumps');
   // Present jumps (as iptables -S prints kubelet's or ours) are not inserted again.
-  const builtins = new Map([['filter INPUT', ['-A INPUT -j KUBE-FIREWALL']], ['filter OUTPUT', ['-A OUTPUT -j KUBE-FIREWALL']]]);
+  const builtins = new Map([
+    ['filter INPUT', ['-A INPUT -j KUBE-FIREWALL']],
+    ['filter OUTPUT', ['-A OUTPUT -j KUBE-FIREWALL']],
+  ]);
   t.notOk(missingJumps(builtins, jumpRules(cfg)).some((j) => j.target === 'KUBE-FIREWALL'));
   t.equal(jumpSpec(jumpRules(cfg).find((j) => j.target === 'KUBE-FIREWALL')!), '-j KUBE-FIREWALL');
 });
 
 t.test('every full sync declares the canary chain in nat and filter, and leaves mangle alone', async (t) => {
-  const input = [...renderFullSync({ services: [], cfg, missingJumps: [], existingChains: new Set(), maxChainsPerRestore: Infinity }, newStats())].join('');
+  const input = [
+    ...renderFullSync(
+      { services: [], cfg, missingJumps: [], existingChains: new Set(), maxChainsPerRestore: Infinity },
+      newStats(),
+    ),
+  ].join('');
   t.match(input.slice(input.indexOf('*filter'), input.indexOf('*nat')), /^:KUBE-PROXY-CANARY - \[0:0\]$/m);
   t.match(input.slice(input.indexOf('*nat')), /^:KUBE-PROXY-CANARY - \[0:0\]$/m);
   t.notMatch(input, /\*mangle/);

@@ -16,7 +16,10 @@ import { parseManifest } from '../../proxy/sources/manifest.js';
 import { ChangeTracker } from '../../proxy/tracker/change-tracker.js';
 
 const svc = (name: string, spec: Record<string, unknown> = {}): V1Service =>
-  ({ metadata: { name, namespace: 'default' }, spec: { clusterIP: '10.96.0.10', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }], ...spec } }) as V1Service;
+  ({
+    metadata: { name, namespace: 'default' },
+    spec: { clusterIP: '10.96.0.10', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }], ...spec },
+  }) as V1Service;
 const slice = (name: string, service: string, ips: string[], extra: Record<string, unknown> = {}): V1EndpointSlice =>
   ({
     metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': service } },
@@ -40,7 +43,11 @@ t.test('Service validation names the field and the reason', async (t) => {
     [{ ports: [{ port: 80 }, { port: 81 }] }, 'spec.ports[0].name', /required/],
     [{ ports: [{ name: 'a', port: 80, nodePort: 30000 }] }, 'spec.ports[0].nodePort', /only NodePort/],
     [{ externalIPs: ['1.2.3'] }, 'spec.externalIPs[0]', /not a valid IPv4/],
-    [{ sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 0 } } }, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', /1\.\.86400/],
+    [
+      { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 0 } } },
+      'spec.sessionAffinityConfig.clientIP.timeoutSeconds',
+      /1\.\.86400/,
+    ],
   ];
   for (const [spec, field, reason] of cases) {
     const r = parseService(svc('web', spec));
@@ -49,14 +56,31 @@ t.test('Service validation names the field and the reason', async (t) => {
     t.ok(e, `error on ${field}`);
     t.match(e?.reason, reason);
   }
-  t.match(parseService({ metadata: { name: 'Bad"Name', namespace: 'default' }, spec: { clusterIP: '10.96.0.1', ports: [{ port: 80 }] } }).errors[0], { field: 'metadata.name' }, 'names that could break a rule comment are refused');
+  t.match(
+    parseService({
+      metadata: { name: 'Bad"Name', namespace: 'default' },
+      spec: { clusterIP: '10.96.0.1', ports: [{ port: 80 }] },
+    }).errors[0],
+    { field: 'metadata.name' },
+    'names that could break a rule comment are refused',
+  );
   t.equal(parseService(svc('web', { clusterIP: 'None' })).ignoredReason, 'headless Service (clusterIP None)');
   t.match(parseService(svc('web', { type: 'ExternalName', externalName: 'x.example' })).ignoredReason, /ExternalName/);
-  const ok = parseService(svc('web', { type: 'NodePort', externalTrafficPolicy: 'Local', ports: [{ name: 'dns', port: 53, nodePort: 30053, protocol: 'UDP' }] }));
+  const ok = parseService(
+    svc('web', {
+      type: 'NodePort',
+      externalTrafficPolicy: 'Local',
+      ports: [{ name: 'dns', port: 53, nodePort: 30053, protocol: 'UDP' }],
+    }),
+  );
   t.same(ok.errors, []);
   t.equal(ok.ports[0]!.name, 'default/web:dns');
   t.equal(ok.ports[0]!.externalPolicyLocal, true);
-  t.equal(parseService(svc('web', { externalTrafficPolicy: 'Local' })).ports[0]!.externalPolicyLocal, false, 'ETP means nothing for a ClusterIP-only Service');
+  t.equal(
+    parseService(svc('web', { externalTrafficPolicy: 'Local' })).ports[0]!.externalPolicyLocal,
+    false,
+    'ETP means nothing for a ClusterIP-only Service',
+  );
 });
 
 t.test('EndpointSlice parsing: conditions, ports, and what is refused', async (t) => {
@@ -69,11 +93,19 @@ t.test('EndpointSlice parsing: conditions, ports, and what is refused', async (t
   } as V1EndpointSlice);
   t.same(r.errors, []);
   const eps = r.ports.get(endpointsKey('default/web:dns', 'UDP'))!;
-  t.same(eps.map((e) => [e.ip, e.port, e.ready, e.serving, e.terminating, e.nodeName]), [
-    ['10.244.1.5', 5353, true, true, false, ''],
-    ['10.244.1.6', 5353, false, true, true, 'n2'],
-  ], 'unknown conditions mean ready');
-  const noLabel = parseEndpointSlice({ metadata: { name: 'x', namespace: 'default' }, addressType: 'IPv4', endpoints: [] } as unknown as V1EndpointSlice);
+  t.same(
+    eps.map((e) => [e.ip, e.port, e.ready, e.serving, e.terminating, e.nodeName]),
+    [
+      ['10.244.1.5', 5353, true, true, false, ''],
+      ['10.244.1.6', 5353, false, true, true, 'n2'],
+    ],
+    'unknown conditions mean ready',
+  );
+  const noLabel = parseEndpointSlice({
+    metadata: { name: 'x', namespace: 'default' },
+    addressType: 'IPv4',
+    endpoints: [],
+  } as unknown as V1EndpointSlice);
   t.match(noLabel.errors[0], { field: 'metadata.labels["kubernetes.io/service-name"]', reason: /missing/ });
   const badIp = parseEndpointSlice({ ...slice('x', 'web', ['10.0.0.256']) });
   t.match(badIp.errors[0], { field: 'endpoints[0].addresses[0]' });
@@ -89,7 +121,11 @@ t.test('change tracker: merges slices, ignores no-op updates, keeps the last goo
   tr.updateEndpointSlice(slice('dns-b', 'dns', ['10.244.2.7']));
   let s = tr.takeState();
   t.same([...s.changed], ['default/dns']);
-  t.same(s.endpoints.get('default/dns:dns/UDP')!.map((e) => e.ip), ['10.244.1.5', '10.244.1.6', '10.244.2.7'], 'merged and ordered');
+  t.same(
+    s.endpoints.get('default/dns:dns/UDP')!.map((e) => e.ip),
+    ['10.244.1.5', '10.244.1.6', '10.244.2.7'],
+    'merged and ordered',
+  );
   const before = requests;
   tr.updateService({ ...svc('dns'), metadata: { name: 'dns', namespace: 'default', annotations: { a: 'b' } } });
   tr.updateEndpointSlice(slice('dns-b', 'dns', ['10.244.2.7']));
@@ -107,11 +143,21 @@ t.test('change tracker: merges slices, ignores no-op updates, keeps the last goo
   tr.deleteEndpointSlice(slice('dns-a', 'dns', []));
   s = tr.takeState();
   t.same([...s.changed], ['default/dns']);
-  t.same(s.endpoints.get('default/dns:dns/UDP')!.map((e) => e.ip), ['10.244.2.7']);
+  t.same(
+    s.endpoints.get('default/dns:dns/UDP')!.map((e) => e.ip),
+    ['10.244.2.7'],
+  );
   tr.deleteService(svc('dns'));
   s = tr.takeState();
   t.notOk(s.services.has('default/dns'));
-  t.ok(lines.some((l) => String(l.msg).startsWith('EndpointSlice for a Service that does not exist') && String(l.object).includes('EndpointSlice default/dns-b')), 'orphan slice logged with its name');
+  t.ok(
+    lines.some(
+      (l) =>
+        String(l.msg).startsWith('EndpointSlice for a Service that does not exist') &&
+        String(l.object).includes('EndpointSlice default/dns-b'),
+    ),
+    'orphan slice logged with its name',
+  );
 
   const held = tr.takeState();
   tr.updateService(svc('other'));
@@ -134,7 +180,10 @@ key: [unclosed
 ---
 `;
   const r = parseManifest('svc.yaml', text);
-  t.same(r.objects.map((o) => `${o.kind} ${o.obj.metadata?.name}`), ['Service a', 'EndpointSlice a-1']);
+  t.same(
+    r.objects.map((o) => `${o.kind} ${o.obj.metadata?.name}`),
+    ['Service a', 'EndpointSlice a-1'],
+  );
   t.equal(r.errors.length, 2);
   t.match(r.errors[0], /svc\.yaml \(document 2\) item 1: ConfigMap default\/c .*skipped/);
   t.match(r.errors[1], /svc\.yaml \(document 3\): not YAML/);
@@ -145,19 +194,43 @@ key: [unclosed
 });
 
 t.test('flags: kube-proxy names, durations, and clear errors', async (t) => {
-  const f = parseFlags(['--services-dir', '/tmp/x', '--cluster-cidr=10.244.0.0/16,fd00::/48', '--min-sync-period', '250ms', '--sync-period=1m30s', '--nodeport-addresses', '192.0.2.0/24', '--hostname-override', 'Node-A']);
+  const f = parseFlags([
+    '--services-dir',
+    '/tmp/x',
+    '--cluster-cidr=10.244.0.0/16,fd00::/48',
+    '--min-sync-period',
+    '250ms',
+    '--sync-period=1m30s',
+    '--nodeport-addresses',
+    '192.0.2.0/24',
+    '--hostname-override',
+    'Node-A',
+  ]);
   t.equal(f.proxyMode, 'iptables');
   t.equal(f.clusterCIDR?.text, '10.244.0.0/16');
   t.equal(f.minSyncPeriodMs, 250);
   t.equal(f.syncPeriodMs, 90_000);
   t.equal(f.hostnameOverride, 'node-a');
-  t.same(f.nodePortAddresses.map((c) => c.text), ['192.0.2.0/24']);
+  t.same(
+    f.nodePortAddresses.map((c) => c.text),
+    ['192.0.2.0/24'],
+  );
   t.equal(f.healthzBindAddress, '0.0.0.0:10256');
   t.equal(f.metricsBindAddress, '127.0.0.1:10249');
   t.equal(parseDuration('x', '1.5s'), 1500);
-  t.throws(() => parseFlags(['--services-dir', '/x', '--sync-period', 'soon']), /--sync-period: "soon" is not a duration/);
-  t.throws(() => parseFlags(['--services-dir', '/x', '--proxy-mode', 'kernelspace']), /--proxy-mode: "kernelspace" is not/);
-  t.match(parseFlags(['--services-dir', '/x', '--proxy-mode', 'userspace']), { proxyMode: 'userspace', udpIdleTimeoutMs: 250 }, 'userspace mode, upstream\'s 250ms UDP timeout');
+  t.throws(
+    () => parseFlags(['--services-dir', '/x', '--sync-period', 'soon']),
+    /--sync-period: "soon" is not a duration/,
+  );
+  t.throws(
+    () => parseFlags(['--services-dir', '/x', '--proxy-mode', 'kernelspace']),
+    /--proxy-mode: "kernelspace" is not/,
+  );
+  t.match(
+    parseFlags(['--services-dir', '/x', '--proxy-mode', 'userspace']),
+    { proxyMode: 'userspace', udpIdleTimeoutMs: 250 },
+    "userspace mode, upstream's 250ms UDP timeout",
+  );
   t.equal(parseFlags(['--services-dir', '/x', '--udp-timeout', '2s']).udpIdleTimeoutMs, 2000);
   t.throws(() => parseFlags(['--services-dir', '/x', '--udp-timeout', '0']), /--udp-timeout: must be greater than 0/);
   t.throws(() => parseFlags(['--services-dir', '/x', '--cluster-cidr', '10.244.0.0/33']), /--cluster-cidr/);
@@ -168,11 +241,23 @@ t.test('flags: kube-proxy names, durations, and clear errors', async (t) => {
 
 t.test('stale UDP conntrack entries', async (t) => {
   const tr = new ChangeTracker(capture().log);
-  tr.updateService(svc('dns', { type: 'NodePort', externalIPs: ['198.51.100.7'], ports: [{ name: 'dns', port: 53, nodePort: 30053, protocol: 'UDP' }] }));
+  tr.updateService(
+    svc('dns', {
+      type: 'NodePort',
+      externalIPs: ['198.51.100.7'],
+      ports: [{ name: 'dns', port: 53, nodePort: 30053, protocol: 'UDP' }],
+    }),
+  );
   const empty = tr.takeState();
   tr.updateEndpointSlice(slice('dns-a', 'dns', ['10.244.1.5', '10.244.1.6']));
   const two = tr.takeState();
-  t.same(staleConntrack(empty, two, 'node-1').map((d) => d.kind).sort(), ['nodeport', 'service', 'service'], 'no endpoints -> some: flush the Service IPs and NodePort');
+  t.same(
+    staleConntrack(empty, two, 'node-1')
+      .map((d) => d.kind)
+      .sort(),
+    ['nodeport', 'service', 'service'],
+    'no endpoints -> some: flush the Service IPs and NodePort',
+  );
   tr.updateEndpointSlice(slice('dns-a', 'dns', ['10.244.1.5']));
   const one = tr.takeState();
   const d = staleConntrack(two, one, 'node-1');
@@ -182,22 +267,42 @@ t.test('stale UDP conntrack entries', async (t) => {
     ['-D', '-p', 'udp', '--orig-port-dst', '30053', '--dst-nat', '10.244.1.6'],
   ]);
   tr.updateService(svc('tcp', { clusterIP: '10.96.0.11', ports: [{ name: 'dns', port: 53, protocol: 'TCP' }] }));
-  tr.updateEndpointSlice({ ...slice('tcp-a', 'tcp', ['10.244.1.9']), ports: [{ name: 'dns', port: 53, protocol: 'TCP' }] });
+  tr.updateEndpointSlice({
+    ...slice('tcp-a', 'tcp', ['10.244.1.9']),
+    ports: [{ name: 'dns', port: 53, protocol: 'TCP' }],
+  });
   t.same(staleConntrack(one, tr.takeState(), 'node-1'), [], 'TCP needs no help');
 });
 
 t.test('node addresses and health check targets', async (t) => {
   const json = JSON.stringify([
-    { ifname: 'lo', addr_info: [{ family: 'inet', local: '127.0.0.1' }, { family: 'inet6', local: '::1' }] },
+    {
+      ifname: 'lo',
+      addr_info: [
+        { family: 'inet', local: '127.0.0.1' },
+        { family: 'inet6', local: '::1' },
+      ],
+    },
     { ifname: 'eth1', addr_info: [{ family: 'inet', local: '192.0.2.1' }] },
     { ifname: 'cbr0', addr_info: [{ family: 'inet', local: '10.244.1.1' }] },
   ]);
   const addrs = parseIpAddrJson(json);
   t.same(addrs, ['127.0.0.1', '192.0.2.1', '10.244.1.1']);
-  t.same(addressesInCidrs(addrs, [parseCidr('192.0.2.0/24')!, parseCidr('127.0.0.0/8')!]), ['192.0.2.1'], 'loopback excluded');
+  t.same(
+    addressesInCidrs(addrs, [parseCidr('192.0.2.0/24')!, parseCidr('127.0.0.0/8')!]),
+    ['192.0.2.1'],
+    'loopback excluded',
+  );
 
   const tr = new ChangeTracker(capture().log);
-  tr.updateService(svc('lb', { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32000, ports: [{ name: 'dns', port: 53, nodePort: 30053, protocol: 'UDP' }] }));
+  tr.updateService(
+    svc('lb', {
+      type: 'LoadBalancer',
+      externalTrafficPolicy: 'Local',
+      healthCheckNodePort: 32000,
+      ports: [{ name: 'dns', port: 53, nodePort: 30053, protocol: 'UDP' }],
+    }),
+  );
   tr.updateEndpointSlice({
     ...slice('lb-a', 'lb', []),
     endpoints: [

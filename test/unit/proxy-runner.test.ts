@@ -13,18 +13,30 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 t.test('runner: full sync first, bursts coalesce, min period honoured, periodic full resync', async (t) => {
   const runs: Array<{ kind: SyncKind; at: number }> = [];
   const t0 = Date.now();
-  const r = new SyncRunner({ minIntervalMs: 200, maxIntervalMs: 1000, log: quiet, run: async (kind) => void runs.push({ kind, at: Date.now() - t0 }) });
+  const r = new SyncRunner({
+    minIntervalMs: 200,
+    maxIntervalMs: 1000,
+    log: quiet,
+    run: async (kind) => void runs.push({ kind, at: Date.now() - t0 }),
+  });
   t.teardown(() => r.stop());
   r.start();
   await sleep(50);
-  t.same(runs.map((x) => x.kind), ['full'], 'starts with a full sync at once');
+  t.same(
+    runs.map((x) => x.kind),
+    ['full'],
+    'starts with a full sync at once',
+  );
   for (let i = 0; i < 20; i++) r.request();
   await sleep(300);
   t.equal(runs.length, 2, 'twenty requests in a burst: one sync');
   t.equal(runs[1]!.kind, 'partial');
   t.ok(runs[1]!.at >= 195, `not sooner than min-sync-period after the last (${runs[1]!.at} ms)`);
   await sleep(900);
-  t.ok(runs.some((x) => x.kind === 'periodic'), 'a periodic resync within the sync period');
+  t.ok(
+    runs.some((x) => x.kind === 'periodic'),
+    'a periodic resync within the sync period',
+  );
   const fulls = runs.filter((x) => x.kind !== 'partial').map((x) => x.at);
   t.ok(fulls[1]! - fulls[0]! >= 990 && fulls[1]! - fulls[0]! < 1300, `full resync period ${fulls[1]! - fulls[0]!} ms`);
 });
@@ -32,10 +44,16 @@ t.test('runner: full sync first, bursts coalesce, min period honoured, periodic 
 t.test('runner: a failed sync is retried as a full sync', async (t) => {
   const kinds: SyncKind[] = [];
   let fail = true;
-  const r = new SyncRunner({ minIntervalMs: 50, maxIntervalMs: 60_000, retryMs: 100, log: quiet, run: async (kind) => {
-    kinds.push(kind);
-    if (fail && kinds.length === 2) throw new Error('iptables-restore failed');
-  } });
+  const r = new SyncRunner({
+    minIntervalMs: 50,
+    maxIntervalMs: 60_000,
+    retryMs: 100,
+    log: quiet,
+    run: async (kind) => {
+      kinds.push(kind);
+      if (fail && kinds.length === 2) throw new Error('iptables-restore failed');
+    },
+  });
   t.teardown(() => r.stop());
   r.start();
   await sleep(60);
@@ -49,12 +67,17 @@ t.test('runner: stop waits for the sync in progress and nothing runs after', asy
   let running = 0;
   let after = 0;
   let stopped = false;
-  const r = new SyncRunner({ minIntervalMs: 10, maxIntervalMs: 50, log: quiet, run: async () => {
-    if (stopped) after++;
-    running++;
-    await sleep(100);
-    running--;
-  } });
+  const r = new SyncRunner({
+    minIntervalMs: 10,
+    maxIntervalMs: 50,
+    log: quiet,
+    run: async () => {
+      if (stopped) after++;
+      running++;
+      await sleep(100);
+      running--;
+    },
+  });
   r.start();
   await sleep(20);
   r.request();
@@ -68,13 +91,19 @@ t.test('runner: stop waits for the sync in progress and nothing runs after', asy
 t.test('services dir: initial listing, add, change, delete, a bad file keeps its objects', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kubenode-proxy-unit-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const svc = (name: string, ip: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: default}\nspec: {clusterIP: ${ip}, ports: [{port: 80}]}\n`;
+  const svc = (name: string, ip: string) =>
+    `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: default}\nspec: {clusterIP: ${ip}, ports: [{port: 80}]}\n`;
   writeFileSync(join(dir, 'a.yaml'), svc('a', '10.96.0.1') + '---\n' + svc('b', '10.96.0.2'));
   writeFileSync(join(dir, 'notes.txt'), 'not a manifest');
   const events: string[] = [];
   let synced = false;
   const errors: string[] = [];
-  const log = createLogger('test', { sink: (l) => { const j = JSON.parse(l); if (j.level === 'error' || j.level === 'warn') errors.push(String(j.reason ?? j.msg)); } });
+  const log = createLogger('test', {
+    sink: (l) => {
+      const j = JSON.parse(l);
+      if (j.level === 'error' || j.level === 'warn') errors.push(String(j.reason ?? j.msg));
+    },
+  });
   const src = new DirectorySource(dir, log, 60_000);
   t.teardown(() => src.stop());
   await src.start({
@@ -98,7 +127,10 @@ t.test('services dir: initial listing, add, change, delete, a bad file keeps its
   await until(() => errors.length > 0);
   await sleep(200);
   t.same(events.splice(0), [], 'a file that is not YAML deletes nothing');
-  t.ok(errors.some((e) => /a\.yaml.*not YAML/.test(e)), 'and the reason is logged with the file');
+  t.ok(
+    errors.some((e) => /a\.yaml.*not YAML/.test(e)),
+    'and the reason is logged with the file',
+  );
 
   writeFileSync(join(dir, 'c.yaml'), svc('a', '10.96.0.5'));
   await until(() => errors.some((e) => e.includes('already defined')));
@@ -109,7 +141,11 @@ t.test('services dir: initial listing, add, change, delete, a bad file keeps its
   await until(() => errors.some((e) => e.startsWith('big.yaml: ')));
   await sleep(300);
   t.same(events.splice(0), [], 'a file over the size limit is not read');
-  t.equal(errors.filter((e) => e.startsWith('big.yaml: ') && e.includes('bytes is more than')).length, 1, 'it is named once, with its size');
+  t.equal(
+    errors.filter((e) => e.startsWith('big.yaml: ') && e.includes('bytes is more than')).length,
+    1,
+    'it is named once, with its size',
+  );
   writeFileSync(join(dir, 'big.yaml'), svc('d', '10.96.0.7'));
   await until(() => events.length >= 1);
   t.same(events.splice(0), ['update d 10.96.0.7'], 'back under the limit: read');

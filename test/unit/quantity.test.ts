@@ -1,5 +1,6 @@
 import t from 'tap';
 import { parseQuantity, quantityMilliValue, quantityValue, formatBytes, QuantityError } from '../../lib/quantity.js';
+import { errorMessage } from '../../lib/errors.js';
 
 t.test('CPU quantities become millicores, rounded up as Quantity.MilliValue does', async (t) => {
   t.equal(quantityMilliValue('100m'), 100);
@@ -29,7 +30,7 @@ t.test('invalid quantities are rejected with the reason', async (t) => {
     parseQuantity('1x');
     t.fail('should throw');
   } catch (e) {
-    t.match((e as Error).message, /unknown suffix "x"/);
+    t.match(errorMessage(e), /unknown suffix "x"/);
   }
 });
 

@@ -34,13 +34,20 @@ function gitModes(paths: string[]): Map<string, string> {
 }
 
 t.test('namedPrograms finds scripts and bins, not manifests or prose', async (t) => {
-  t.same(namedPrograms([
-    'sudo scripts/setup.sh && sudo npm test',
-    "vagrant ssh cp -c 'sudo /vagrant/scripts/control-plane.sh kubectl apply -f /vagrant/scripts/demo.yaml'",
-    'see `scripts/cluster.sh --help`.', 'the agent (bin/kubenode-agent.js), scripts/node.sh: the agent',
-    'scripts/ holds shell; dist/bench/failover.js is built', 'scripts/setup.sh again',
-    'k8s=/var/cache/kubenode/bin/k8s-v1.34.4; $k8s/etcdctl put',
-  ].join('\n')), ['scripts/setup.sh', 'scripts/control-plane.sh', 'scripts/cluster.sh', 'bin/kubenode-agent.js', 'scripts/node.sh']);
+  t.same(
+    namedPrograms(
+      [
+        'sudo scripts/setup.sh && sudo npm test',
+        "vagrant ssh cp -c 'sudo /vagrant/scripts/control-plane.sh kubectl apply -f /vagrant/scripts/demo.yaml'",
+        'see `scripts/cluster.sh --help`.',
+        'the agent (bin/kubenode-agent.js), scripts/node.sh: the agent',
+        'scripts/ holds shell; dist/bench/failover.js is built',
+        'scripts/setup.sh again',
+        'k8s=/var/cache/kubenode/bin/k8s-v1.34.4; $k8s/etcdctl put',
+      ].join('\n'),
+    ),
+    ['scripts/setup.sh', 'scripts/control-plane.sh', 'scripts/cluster.sh', 'bin/kubenode-agent.js', 'scripts/node.sh'],
+  );
 });
 
 t.test('every script and program README.md names is committed executable', async (t) => {
@@ -53,6 +60,10 @@ t.test('every script and program README.md names is committed executable', async
       t.fail(`README.md names ${p}, but git has no such file: commit the script or correct the README`);
       continue;
     }
-    t.equal(mode, '100755', `${p} is committed executable (git update-index --chmod=+x ${p}), else the README's "sudo ${p}" answers Permission denied`);
+    t.equal(
+      mode,
+      '100755',
+      `${p} is committed executable (git update-index --chmod=+x ${p}), else the README's "sudo ${p}" answers Permission denied`,
+    );
   }
 });

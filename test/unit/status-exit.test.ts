@@ -22,7 +22,10 @@ function stateDir(t: Test): string {
 }
 
 const controlPlaneStatus = (dir: string) =>
-  run('bash', [join(SCRIPTS, 'control-plane.sh'), 'status'], { env: { ...process.env, KUBENODE_CONTROL_PLANE_DIR: dir }, allowFailure: true });
+  run('bash', [join(SCRIPTS, 'control-plane.sh'), 'status'], {
+    env: { ...process.env, KUBENODE_CONTROL_PLANE_DIR: dir },
+    allowFailure: true,
+  });
 
 t.test('control-plane.sh status: 3 when nothing was started', async (t) => {
   const r = await controlPlaneStatus(stateDir(t));
@@ -48,7 +51,9 @@ t.test('control-plane.sh status: 1 when the apiserver process runs but is not re
   // Live processes under every pid file; none of them answers /readyz.
   for (const c of COMPONENTS) {
     const p = spawn('sleep', ['300'], { stdio: 'ignore' });
-    t.teardown(() => { p.kill('SIGKILL'); });
+    t.teardown(() => {
+      p.kill('SIGKILL');
+    });
     writeFileSync(join(dir, 'run', `${c}.pid`), `${p.pid}\n`);
   }
   const r = await controlPlaneStatus(dir);

@@ -20,13 +20,20 @@ interface Batch {
 function httpOnce(host: string, port: number, timeoutMs: number): Promise<object> {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const req = request({ host, port, path: '/', agent: false, timeout: timeoutMs, headers: { Connection: 'close' } }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ ok: true, status: res.statusCode, body: body.trim(), ms: performance.now() - t0 }));
-    });
+    const req = request(
+      { host, port, path: '/', agent: false, timeout: timeoutMs, headers: { Connection: 'close' } },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () =>
+          resolve({ ok: true, status: res.statusCode, body: body.trim(), ms: performance.now() - t0 }),
+        );
+      },
+    );
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
-    req.on('error', (e: NodeJS.ErrnoException) => resolve({ ok: false, error: e.code ?? e.message, ms: performance.now() - t0 }));
+    req.on('error', (e: NodeJS.ErrnoException) =>
+      resolve({ ok: false, error: e.code ?? e.message, ms: performance.now() - t0 }),
+    );
     req.end();
   });
 }

@@ -63,13 +63,22 @@ export function runInVm(argv: string[], opts: VmOptions = {}): Promise<VmResult>
  * Runs a TAP-printing scenario file (compiled under dist/) inside the VM as a subtest of `t`:
  * tap reads the guest's TAP as that subtest's own assertions.
  */
-export function spawnScenariosInVm(t: { spawn: (cmd: string, args: string[], opts: object, name: string) => unknown }, distFile: string, timeoutSeconds: number): void {
+export function spawnScenariosInVm(
+  t: { spawn: (cmd: string, args: string[], opts: object, name: string) => unknown },
+  distFile: string,
+  timeoutSeconds: number,
+): void {
   requireRoot();
   requireProgram('qemu-system-x86_64');
-  t.spawn('bash', [vmScript, 'run', '--', 'node', distFile], {
-    cwd: projectRoot,
-    // vm.sh's own limit a minute before the subtest's, so its console tail is what is reported.
-    env: { ...process.env, KUBENODE_VM_TIMEOUT: String(timeoutSeconds) },
-    timeout: (timeoutSeconds + 60) * 1000,
-  }, `${distFile.split('/').pop()!.replace(/\.js$/, '')} (in the VM)`);
+  t.spawn(
+    'bash',
+    [vmScript, 'run', '--', 'node', distFile],
+    {
+      cwd: projectRoot,
+      // vm.sh's own limit a minute before the subtest's, so its console tail is what is reported.
+      env: { ...process.env, KUBENODE_VM_TIMEOUT: String(timeoutSeconds) },
+      timeout: (timeoutSeconds + 60) * 1000,
+    },
+    `${distFile.split('/').pop()!.replace(/\.js$/, '')} (in the VM)`,
+  );
 }

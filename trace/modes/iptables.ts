@@ -39,7 +39,11 @@ function explainServiceChain(words: string[], step: RuleStep, ctx: ExplainContex
   const picks = all ? pickRules(all) : [];
   const n = picks.length;
   const prob = optionValue(words, '--probability');
-  const odds = prob ? `; this rule takes ${pct(Number(prob))} of what reaches it` : n > 1 ? '; the last rule takes what is left' : '';
+  const odds = prob
+    ? `; this rule takes ${pct(Number(prob))} of what reaches it`
+    : n > 1
+      ? '; the last rule takes what is left'
+      : '';
   const choice = n > 0 ? `pick one of ${n} endpoint${n === 1 ? '' : 's'}, ${pct(1 / n)}` : 'pick an endpoint';
   return `${svc}: ${choice} -> ${endpoint ?? target}${pod ? ` (${pod})` : ''}${odds}`;
 }
@@ -53,7 +57,8 @@ function explainRule(step: RuleStep, ctx: ExplainContext): string | undefined {
   if (chain.startsWith('KUBE-SVC-') || chain.startsWith('KUBE-SVL-')) return explainServiceChain(words, step, ctx);
   if (chain.startsWith('KUBE-SEP-')) {
     const svc = servicePortName(comment);
-    if (target === 'KUBE-MARK-MASQ') return `${svc}: hairpin: the pod ${optionValue(words, '-s')?.replace('/32', '')} is reaching itself through its Service, so mark it for masquerade (or it would answer itself directly)`;
+    if (target === 'KUBE-MARK-MASQ')
+      return `${svc}: hairpin: the pod ${optionValue(words, '-s')?.replace('/32', '')} is reaching itself through its Service, so mark it for masquerade (or it would answer itself directly)`;
     if (target === 'DNAT') {
       const to = optionValue(words, '--to-destination') ?? '';
       const pod = describePod(ctx.pods(to.split(':')[0]!));
@@ -63,28 +68,43 @@ function explainRule(step: RuleStep, ctx: ExplainContext): string | undefined {
     }
   }
   if (chain.startsWith('KUBE-EXT-')) {
-    if (target === 'KUBE-MARK-MASQ') return `${servicePortName(comment.replace(/^(masquerade|masquerade LOCAL) traffic for /, '').replace(/ external destinations$/, ''))}: external traffic (externalTrafficPolicy Cluster): mark for masquerade, so replies come back through this node`;
+    if (target === 'KUBE-MARK-MASQ')
+      return `${servicePortName(comment.replace(/^(masquerade|masquerade LOCAL) traffic for /, '').replace(/ external destinations$/, ''))}: external traffic (externalTrafficPolicy Cluster): mark for masquerade, so replies come back through this node`;
     return `${servicePortName(comment.split(' ')[0]!)}: external traffic goes on to ${target}`;
   }
-  if (chain.startsWith('KUBE-FW-')) return `${servicePortName(comment.split(' ')[0]!)}: loadBalancerSourceRanges check -> ${target ?? 'drop'}`;
-  if (chain === 'KUBE-SERVICES' || chain === 'KUBE-NODEPORTS' || chain === 'KUBE-EXTERNAL-SERVICES' || chain === 'KUBE-PROXY-FIREWALL') {
+  if (chain.startsWith('KUBE-FW-'))
+    return `${servicePortName(comment.split(' ')[0]!)}: loadBalancerSourceRanges check -> ${target ?? 'drop'}`;
+  if (
+    chain === 'KUBE-SERVICES' ||
+    chain === 'KUBE-NODEPORTS' ||
+    chain === 'KUBE-EXTERNAL-SERVICES' ||
+    chain === 'KUBE-PROXY-FIREWALL'
+  ) {
     const spn = comment.split(' ')[0]!;
     if (target === 'REJECT' || target === 'DROP') {
-      const why = / has no endpoints$/.test(comment) ? 'has no endpoints' : / has no local endpoints$/.test(comment) ? 'has no local endpoints' : comment;
+      const why = / has no endpoints$/.test(comment)
+        ? 'has no endpoints'
+        : / has no local endpoints$/.test(comment)
+          ? 'has no local endpoints'
+          : comment;
       return `${servicePortName(spn)} ${why}: ${target}${target === 'REJECT' ? ` (${optionValue(words, '--reject-with') ?? 'icmp-port-unreachable'}: the client is refused at once)` : ''}`;
     }
     if (target === 'KUBE-NODEPORTS') return 'the destination is a local address: look for a NodePort';
-    if (/ cluster IP$/.test(comment)) return `${servicePortName(spn)}: cluster IP ${optionValue(words, '-d')?.replace('/32', '')}:${optionValue(words, '--dport')}`;
-    if (/ external IP$/.test(comment)) return `${servicePortName(spn)}: external IP ${optionValue(words, '-d')?.replace('/32', '')}`;
-    if (/ loadbalancer IP$/.test(comment)) return `${servicePortName(spn)}: load balancer IP ${optionValue(words, '-d')?.replace('/32', '')}`;
+    if (/ cluster IP$/.test(comment))
+      return `${servicePortName(spn)}: cluster IP ${optionValue(words, '-d')?.replace('/32', '')}:${optionValue(words, '--dport')}`;
+    if (/ external IP$/.test(comment))
+      return `${servicePortName(spn)}: external IP ${optionValue(words, '-d')?.replace('/32', '')}`;
+    if (/ loadbalancer IP$/.test(comment))
+      return `${servicePortName(spn)}: load balancer IP ${optionValue(words, '-d')?.replace('/32', '')}`;
     if (/ health check node port$/.test(comment)) return `${servicePortName(spn)}: health check node port: accept`;
     if (chain === 'KUBE-NODEPORTS') return `${servicePortName(spn)}: NodePort ${optionValue(words, '--dport')}`;
   }
-  if (chain === 'KUBE-MARK-MASQ') return `mark ${optionValue(words, '--set-xmark')?.split('/')[0] ?? ''}: masquerade this connection when it leaves (KUBE-POSTROUTING)`;
+  if (chain === 'KUBE-MARK-MASQ')
+    return `mark ${optionValue(words, '--set-xmark')?.split('/')[0] ?? ''}: masquerade this connection when it leaves (KUBE-POSTROUTING)`;
   if (chain === 'KUBE-POSTROUTING') {
     if (target === 'RETURN') return 'not marked for masquerade: the source address is kept';
     if (target === 'MARK') return 'marked for masquerade: clear the mark (so it is done once)';
-    if (target === 'MASQUERADE') return 'masquerade: the source becomes this node\'s address on the way out (SNAT)';
+    if (target === 'MASQUERADE') return "masquerade: the source becomes this node's address on the way out (SNAT)";
   }
   if (chain === 'KUBE-FORWARD') {
     if (target === 'DROP') return 'conntrack says INVALID: drop';

@@ -29,7 +29,12 @@ export function parseIpvsConnections(text: string): IpvsConnection[] {
 }
 
 /** The connection of the traced flow: its source address and port, and the virtual service. */
-export function findIpvsConnection(conns: readonly IpvsConnection[], src: string, sport: number, virtual: string): IpvsConnection | undefined {
+export function findIpvsConnection(
+  conns: readonly IpvsConnection[],
+  src: string,
+  sport: number,
+  virtual: string,
+): IpvsConnection | undefined {
   return conns.find((c) => c.source === `${src}:${sport}` && c.virtual === virtual);
 }
 

@@ -3,7 +3,17 @@
 // to tie it back to. The meaning comes from our names (proxy/nftables/names.ts): per-Service
 // chains are "KIND-HASH-namespace/name/protocol/port" (endpoints add "__ip/port"), so the chain
 // names the Service port; the fixed chains and the verdict maps say the role.
-import { FAMILY, MARK_MASQ, MASQUERADING, NO_ENDPOINT_NODEPORTS, NO_ENDPOINT_SERVICES, REJECT_CHAIN, SERVICE_IPS, SERVICE_NODEPORTS, TABLE } from '../../proxy/nftables/names.js';
+import {
+  FAMILY,
+  MARK_MASQ,
+  MASQUERADING,
+  NO_ENDPOINT_NODEPORTS,
+  NO_ENDPOINT_SERVICES,
+  REJECT_CHAIN,
+  SERVICE_IPS,
+  SERVICE_NODEPORTS,
+  TABLE,
+} from '../../proxy/nftables/names.js';
 import { describePod, type ExplainContext, type ModeExplainer, type RuleStep } from './types.js';
 
 /** "service-HASH-default/web/tcp/http" -> "Service default/web port http" (undefined for a fixed chain). */
@@ -26,7 +36,8 @@ function explainVmap(map: string, step: RuleStep, ctx: ExplainContext): string {
   const what = MAPS[map] ?? `map ${map}`;
   const target = step.target ?? step.verdict;
   const svc = step.target ? nftServicePort(step.target) : undefined;
-  if (svc) return `verdict map ${map} matched: ${svc}: ${dest} is ${what} -> ${step.target!.startsWith('external-') ? 'external traffic' : 'pick an endpoint'}`;
+  if (svc)
+    return `verdict map ${map} matched: ${svc}: ${dest} is ${what} -> ${step.target!.startsWith('external-') ? 'external traffic' : 'pick an endpoint'}`;
   return `verdict map ${map} matched: ${dest} is ${what} -> ${target === REJECT_CHAIN ? 'reject' : target}`;
 }
 
@@ -35,7 +46,8 @@ function explainServiceRule(svc: string, step: RuleStep, ctx: ExplainContext): s
   const target = step.target ?? '';
   if (target === MARK_MASQ) {
     if (/fib saddr type local/.test(nft)) return `${svc}: from this node itself: mark for masquerade`;
-    if (/ip saddr != (\S+)/.test(nft)) return `${svc}: the source is outside the cluster CIDR ${/ip saddr != (\S+)/.exec(nft)![1]}, so mark it for masquerade (the endpoint may be on another node)`;
+    if (/ip saddr != (\S+)/.test(nft))
+      return `${svc}: the source is outside the cluster CIDR ${/ip saddr != (\S+)/.exec(nft)![1]}, so mark it for masquerade (the endpoint may be on another node)`;
     return `${svc}: mark for masquerade`;
   }
   if (target.startsWith('endpoint-')) {
@@ -43,7 +55,8 @@ function explainServiceRule(svc: string, step: RuleStep, ctx: ExplainContext): s
     const addr = ep ? `${ep[1]}:${ep[2]}` : target;
     const pod = ep ? describePod(ctx.pods(ep[1]!)) : '';
     const who = `${addr}${pod ? ` (${pod})` : ''}`;
-    if (/ip saddr @affinity-/.test(nft)) return `${svc}: session affinity (ClientIP): this client was sent to ${who} before, so it goes there again`;
+    if (/ip saddr @affinity-/.test(nft))
+      return `${svc}: session affinity (ClientIP): this client was sent to ${who} before, so it goes there again`;
     const mod = /numgen random mod (\d+)/.exec(nft);
     if (mod) return `${svc}: pick one of ${mod[1]} endpoints, ${Math.round(100 / Number(mod[1]))}% -> ${who}`;
     return `${svc}: the last (or only) endpoint left -> ${who}`;
@@ -68,12 +81,15 @@ function explain(step: RuleStep, ctx: ExplainContext): string | undefined {
   if (svc) return explainServiceRule(svc, step, ctx);
   if (step.chain === MARK_MASQ) return 'mark: masquerade this connection when it leaves (chain masquerading)';
   if (step.chain === MASQUERADING) {
-    if (/\bmasquerade\b/.test(step.nft)) return 'masquerade: the source becomes this node\'s address on the way out (SNAT)';
+    if (/\bmasquerade\b/.test(step.nft))
+      return "masquerade: the source becomes this node's address on the way out (SNAT)";
     if (step.verdict === 'return') return 'not marked for masquerade: the source address is kept';
     return 'marked for masquerade: clear the mark (so it is done once)';
   }
-  if (step.chain === REJECT_CHAIN) return `the Service at ${ctx.packet.daddr}:${ctx.packet.dport} has no endpoints: REJECT (the client is refused at once)`;
-  if (/reject comment "Reject traffic to invalid ports of ClusterIPs"/.test(step.nft)) return `${ctx.packet.daddr} is a ClusterIP, but port ${ctx.packet.dport} is none of its Service's: REJECT`;
+  if (step.chain === REJECT_CHAIN)
+    return `the Service at ${ctx.packet.daddr}:${ctx.packet.dport} has no endpoints: REJECT (the client is refused at once)`;
+  if (/reject comment "Reject traffic to invalid ports of ClusterIPs"/.test(step.nft))
+    return `${ctx.packet.daddr} is a ClusterIP, but port ${ctx.packet.dport} is none of its Service's: REJECT`;
   if (/^(jump|goto)$/.test(step.verdict) && step.target) return `on to ${step.target}`;
   return undefined;
 }

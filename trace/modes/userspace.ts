@@ -8,7 +8,8 @@ import { optionValue, splitRule } from '../ruleset.js';
 import { servicePortName } from './iptables.js';
 import type { ModeExplainer, RuleStep } from './types.js';
 
-const SECOND_LEG = 'the proxy process accepts the connection and opens a second connection, a new flow from this node, to an endpoint it picks';
+const SECOND_LEG =
+  'the proxy process accepts the connection and opens a second connection, a new flow from this node, to an endpoint it picks';
 
 /** The proxy's port a portal or NodePort rule sends the packet to. */
 export function proxyPortOf(source: string): number | undefined {
@@ -26,12 +27,19 @@ function explain(step: RuleStep): string | undefined {
   const chain = step.chain;
   if (/^KUBE-(PORTALS|NODEPORT)-(CONTAINER|HOST)$/.test(chain) && (target === 'REDIRECT' || target === 'DNAT')) {
     const port = proxyPortOf(step.source);
-    const what = chain.startsWith('KUBE-NODEPORT-') ? `NodePort ${optionValue(words, '--dport')}` : `cluster IP ${optionValue(words, '-d')?.replace('/32', '')}:${optionValue(words, '--dport')}`;
-    const how = target === 'REDIRECT' ? `REDIRECT to the proxy's own port ${port}` : `DNAT to the proxy's own port ${port} on ${optionValue(words, '--to-destination')?.split(':')[0]} (from the node itself)`;
+    const what = chain.startsWith('KUBE-NODEPORT-')
+      ? `NodePort ${optionValue(words, '--dport')}`
+      : `cluster IP ${optionValue(words, '-d')?.replace('/32', '')}:${optionValue(words, '--dport')}`;
+    const how =
+      target === 'REDIRECT'
+        ? `REDIRECT to the proxy's own port ${port}`
+        : `DNAT to the proxy's own port ${port} on ${optionValue(words, '--to-destination')?.split(':')[0]} (from the node itself)`;
     return `${svc}: ${what} -> ${how}; ${SECOND_LEG}`;
   }
-  if (chain === 'KUBE-PORTALS-REJECT' && target === 'REJECT') return `${svc} has no endpoints: REJECT (${optionValue(words, '--reject-with') ?? 'icmp-port-unreachable'}: the client is refused at once)`;
-  if (chain === 'KUBE-NODEPORT-NON-LOCAL') return `${svc}: a new connection to the proxy's port ${optionValue(words, '--dport')}: accept`;
+  if (chain === 'KUBE-PORTALS-REJECT' && target === 'REJECT')
+    return `${svc} has no endpoints: REJECT (${optionValue(words, '--reject-with') ?? 'icmp-port-unreachable'}: the client is refused at once)`;
+  if (chain === 'KUBE-NODEPORT-NON-LOCAL')
+    return `${svc}: a new connection to the proxy's port ${optionValue(words, '--dport')}: accept`;
   if (/^kubernetes /.test(comment)) return `${comment} -> ${target}`;
   return undefined;
 }

@@ -4,10 +4,14 @@
 // it moves no threshold.
 import type { ProbeTarget, ProbeOutcome } from '../types.js';
 import { truncate } from './common.js';
+import { errorMessage } from '../../../lib/errors.js';
 
 /** Thrown by a ProbeTarget.exec whose command outlived its timeout (and was killed). */
 export class ExecTimeoutError extends Error {
-  constructor(readonly timeoutMs: number, detail = '') {
+  constructor(
+    readonly timeoutMs: number,
+    detail = '',
+  ) {
     super(`command timed out after ${timeoutMs / 1000}s${detail ? `: ${detail}` : ''}`);
     this.name = 'ExecTimeoutError';
   }
@@ -19,9 +23,9 @@ export async function execProbe(target: ProbeTarget, command: string[], timeoutM
     r = await target.exec(command, timeoutMs);
   } catch (e) {
     if (e instanceof ExecTimeoutError || (e as Error)?.name === 'ExecTimeoutError') {
-      return { result: 'failure', message: `timeout after ${timeoutMs / 1000}s: ${(e as Error).message}` };
+      return { result: 'failure', message: `timeout after ${timeoutMs / 1000}s: ${errorMessage(e)}` };
     }
-    return { result: 'unknown', message: `exec ${JSON.stringify(command)} could not run: ${(e as Error)?.message ?? e}` };
+    return { result: 'unknown', message: `exec ${JSON.stringify(command)} could not run: ${errorMessage(e)}` };
   }
   if (r.exitCode === 0) return { result: 'success', message: 'exit code 0' };
   const out = truncate(r.output ?? '');

@@ -10,11 +10,18 @@
 // A call that times out drops the connection, so a wedged server is dialled afresh next time.
 import http2 from 'node:http2';
 import {
-  decodeHealthCheckResponse, encodeHealthCheckRequest, frameMessage, GRPC_CODES, grpcTimeout,
-  HEALTH_CHECK_PATH, statusName, unframeMessage,
+  decodeHealthCheckResponse,
+  encodeHealthCheckRequest,
+  frameMessage,
+  GRPC_CODES,
+  grpcTimeout,
+  HEALTH_CHECK_PATH,
+  statusName,
+  unframeMessage,
 } from '../grpc-wire.js';
 import type { ProbeOutcome } from '../types.js';
 import { dialError, hostPort, onAbort, PROBE_USER_AGENT } from './common.js';
+import { errorMessage } from '../../../lib/errors.js';
 
 /** One worker's HTTP/2 connection, kept between its probes; close() when the worker stops. */
 export class GrpcConnection {
@@ -51,7 +58,12 @@ export class GrpcConnection {
 }
 
 export async function grpcProbe(
-  host: string, port: number, service: string, timeoutMs: number, signal: AbortSignal, conn?: GrpcConnection,
+  host: string,
+  port: number,
+  service: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+  conn?: GrpcConnection,
 ): Promise<ProbeOutcome> {
   const c = conn ?? new GrpcConnection();
   try {
@@ -64,7 +76,12 @@ export async function grpcProbe(
 }
 
 function checkOnce(
-  conn: GrpcConnection, host: string, port: number, service: string, timeoutMs: number, signal: AbortSignal,
+  conn: GrpcConnection,
+  host: string,
+  port: number,
+  service: string,
+  timeoutMs: number,
+  signal: AbortSignal,
 ): Promise<{ outcome: ProbeOutcome; retry?: boolean }> {
   return new Promise((resolve) => {
     const authority = hostPort(host, port);
@@ -79,7 +96,10 @@ function checkOnce(
       resolve({ outcome, retry: opts.retry });
     };
     off = onAbort(signal, () =>
-      finish({ result: 'failure', message: `timeout: health rpc did not complete within ${timeoutMs / 1000}s` }, { drop: true }),
+      finish(
+        { result: 'failure', message: `timeout: health rpc did not complete within ${timeoutMs / 1000}s` },
+        { drop: true },
+      ),
     );
 
     let req: http2.ClientHttp2Stream;
@@ -87,19 +107,22 @@ function checkOnce(
       req = requestHealthCheck(session, timeoutMs);
     } catch (e) {
       // The session died between probes (the server closed it): dial again.
-      return finish({ result: 'failure', message: `rpc error: ${(e as Error).message}` }, { drop: true, retry: reused });
+      return finish({ result: 'failure', message: `rpc error: ${errorMessage(e)}` }, { drop: true, retry: reused });
     }
     const answer = collectAnswer(req);
     req.on('error', (err) => {
       // A refused connection surfaces as a cancelled stream whose cause is the socket error.
       const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
-      const message = cause?.syscall === 'connect' ? dialError(host, port, cause) : `rpc error: ${(err as Error).message}`;
+      const message = cause?.syscall === 'connect' ? dialError(host, port, cause) : `rpc error: ${errorMessage(err)}`;
       finish({ result: 'failure', message }, { drop: true, retry: reused && !answer.answered });
     });
     req.once('close', () => {
       if (!answer.answered && !done) {
         // Closed before any answer: the connection went away under us (GOAWAY, reset).
-        return finish({ result: 'failure', message: `rpc error: connection to ${authority} closed before an answer` }, { drop: true, retry: reused });
+        return finish(
+          { result: 'failure', message: `rpc error: connection to ${authority} closed before an answer` },
+          { drop: true, retry: reused },
+        );
       }
       finish(verdict(answer, authority, timeoutMs));
     });
@@ -149,23 +172,31 @@ function collectAnswer(req: http2.ClientHttp2Stream): GrpcAnswer {
 /** The probe result of a completed call: SERVING is success, anything else a failure that says why. */
 function verdict(answer: GrpcAnswer, authority: string, timeoutMs: number): ProbeOutcome {
   const { httpStatus, contentType, grpcStatus, grpcMessage } = answer;
-  if (httpStatus !== 200) return { result: 'failure', message: `rpc error: HTTP status ${httpStatus || 'none'} from ${authority}` };
-  if (!contentType.startsWith('application/grpc')) return { result: 'failure', message: `rpc error: content-type ${JSON.stringify(contentType)} is not gRPC` };
+  if (httpStatus !== 200)
+    return { result: 'failure', message: `rpc error: HTTP status ${httpStatus || 'none'} from ${authority}` };
+  if (!contentType.startsWith('application/grpc'))
+    return { result: 'failure', message: `rpc error: content-type ${JSON.stringify(contentType)} is not gRPC` };
   if (grpcStatus === undefined) return { result: 'failure', message: 'rpc error: the server sent no grpc-status' };
   const code = Number(grpcStatus);
   if (code === 12) {
-    return { result: 'failure', message: `this server does not implement the grpc health protocol (grpc.health.v1.Health): ${grpcMessage || 'Unimplemented'}` };
+    return {
+      result: 'failure',
+      message: `this server does not implement the grpc health protocol (grpc.health.v1.Health): ${grpcMessage || 'Unimplemented'}`,
+    };
   }
-  if (code === 4) return { result: 'failure', message: `timeout: health rpc did not complete within ${timeoutMs / 1000}s` };
-  if (code !== 0) return { result: 'failure', message: `rpc error: code = ${GRPC_CODES[code] ?? code} desc = ${grpcMessage}` };
+  if (code === 4)
+    return { result: 'failure', message: `timeout: health rpc did not complete within ${timeoutMs / 1000}s` };
+  if (code !== 0)
+    return { result: 'failure', message: `rpc error: code = ${GRPC_CODES[code] ?? code} desc = ${grpcMessage}` };
   const msg = unframeMessage(Buffer.concat(answer.chunks));
   if (!msg) return { result: 'failure', message: 'rpc error: the server sent no HealthCheckResponse' };
-  if (msg.compressed) return { result: 'failure', message: 'rpc error: compressed response, but no compression was offered' };
+  if (msg.compressed)
+    return { result: 'failure', message: 'rpc error: compressed response, but no compression was offered' };
   let status: number;
   try {
     status = decodeHealthCheckResponse(msg.message).status;
   } catch (e) {
-    return { result: 'failure', message: `rpc error: bad HealthCheckResponse: ${(e as Error).message}` };
+    return { result: 'failure', message: `rpc error: bad HealthCheckResponse: ${errorMessage(e)}` };
   }
   if (status === 1) return { result: 'success', message: 'gRPC health status: SERVING' };
   return { result: 'failure', message: `service unhealthy (responded with "${statusName(status)}")` };

@@ -9,10 +9,18 @@
 // The request goes over a bare socket (see http-wire.ts for why).
 import net from 'node:net';
 import tls from 'node:tls';
-import { decodeBody, MAX_HEAD_BYTES, mergeHeaders, parseResponseHead, requestHead, type ResponseHead } from '../http-wire.js';
+import {
+  decodeBody,
+  MAX_HEAD_BYTES,
+  mergeHeaders,
+  parseResponseHead,
+  requestHead,
+  type ResponseHead,
+} from '../http-wire.js';
 import type { HttpHeader } from '../../podspec/probe-spec.js';
 import type { ProbeOutcome } from '../types.js';
 import { dialError, MAX_READ_BYTES, onAbort, PROBE_USER_AGENT, truncate } from './common.js';
+import { errorMessage } from '../../../lib/errors.js';
 
 const MAX_REDIRECTS = 10;
 const DEFAULT_HEADERS: HttpHeader[] = [
@@ -40,10 +48,14 @@ export async function httpProbe(req: HttpProbeRequest): Promise<ProbeOutcome> {
       try {
         next = new URL(location, url);
       } catch {
-        return { result: 'failure', message: `Get "${url.href}": invalid redirect location ${JSON.stringify(location)}` };
+        return {
+          result: 'failure',
+          message: `Get "${url.href}": invalid redirect location ${JSON.stringify(location)}`,
+        };
       }
       if (next.hostname === first.hostname && (next.protocol === 'http:' || next.protocol === 'https:')) {
-        if (hop + 1 >= MAX_REDIRECTS) return { result: 'failure', message: `Get "${next.href}": stopped after ${MAX_REDIRECTS} redirects` };
+        if (hop + 1 >= MAX_REDIRECTS)
+          return { result: 'failure', message: `Get "${next.href}": stopped after ${MAX_REDIRECTS} redirects` };
         url = next;
         continue;
       }
@@ -73,7 +85,7 @@ function getOnce(url: URL, headers: [string, string][], signal: AbortSignal): Pr
     try {
       head = requestHead(url, headers);
     } catch (e) {
-      return resolve({ error: (e as Error).message });
+      return resolve({ error: errorMessage(e) });
     }
     const socket = isHttps
       ? tls.connect({ host, port, rejectUnauthorized: false, servername: net.isIP(host) ? undefined : host })
@@ -90,8 +102,16 @@ function getOnce(url: URL, headers: [string, string][], signal: AbortSignal): Pr
       resolve(r);
     };
     const answer = () => {
-      if (!parsed) return finish({ error: buf.length ? 'EOF in the middle of the response head' : 'EOF: the server closed the connection without answering' });
-      const body = decodeBody(parsed.headers, buf.subarray(parsed.bodyStart, parsed.bodyStart + MAX_READ_BYTES)).toString('utf8');
+      if (!parsed)
+        return finish({
+          error: buf.length
+            ? 'EOF in the middle of the response head'
+            : 'EOF: the server closed the connection without answering',
+        });
+      const body = decodeBody(
+        parsed.headers,
+        buf.subarray(parsed.bodyStart, parsed.bodyStart + MAX_READ_BYTES),
+      ).toString('utf8');
       finish({ status: parsed.status, headers: parsed.headers, body });
     };
     off = onAbort(signal, () => finish({ error: 'context deadline exceeded (timeout)' }));
@@ -106,7 +126,8 @@ function getOnce(url: URL, headers: [string, string][], signal: AbortSignal): Pr
       }
       // The status is all a probe needs; a little of the body is kept for messages. A status
       // that needs no body is answered at once rather than waiting for the server to close.
-      if (parsed && (buf.length - parsed.bodyStart >= MAX_READ_BYTES || !(parsed.status >= 300 && parsed.status < 400))) answer();
+      if (parsed && (buf.length - parsed.bodyStart >= MAX_READ_BYTES || !(parsed.status >= 300 && parsed.status < 400)))
+        answer();
       else if (buf.length > MAX_HEAD_BYTES + MAX_READ_BYTES) answer();
     });
     socket.once('end', answer);

@@ -41,7 +41,8 @@ export function splitFrames(buf: Buffer): { frames: Frame[]; rest: Buffer } {
     const length = word2 & 0xffffff;
     if (buf.length - off - 8 < length) break;
     const payload = buf.subarray(off + 8, off + 8 + length);
-    if (first & 0x80000000) frames.push({ kind: 'control', version: (first >>> 16) & 0x7fff, type: first & 0xffff, flags, payload });
+    if (first & 0x80000000)
+      frames.push({ kind: 'control', version: (first >>> 16) & 0x7fff, type: first & 0xffff, flags, payload });
     else frames.push({ kind: 'data', streamId: first & 0x7fffffff, flags, data: payload });
     off += 8 + length;
   }
@@ -67,12 +68,19 @@ export function dataFrame(streamId: number, flags: number, data: Buffer): Buffer
 /** 32-bit words, as the fixed parts of control frames are laid out. */
 export function words(...values: number[]): Buffer {
   const b = Buffer.alloc(values.length * 4);
-  values.forEach((v, i) => b.writeUInt32BE(v >>> 0, i * 4));
+  values.forEach((v, i) => {
+    b.writeUInt32BE(v >>> 0, i * 4);
+  });
   return b;
 }
 
 /** SYN_STREAM payload: stream id, associated stream id, priority/slot, then the header block. */
-export function parseSynStream(payload: Buffer): { streamId: number; associatedTo: number; priority: number; headerBlock: Buffer } {
+export function parseSynStream(payload: Buffer): {
+  streamId: number;
+  associatedTo: number;
+  priority: number;
+  headerBlock: Buffer;
+} {
   if (payload.length < 10) throw new Error(`SYN_STREAM of ${payload.length} bytes is too short`);
   return {
     streamId: payload.readUInt32BE(0) & 0x7fffffff,
@@ -126,14 +134,71 @@ export function encodeHeaderBlock(h: Headers): Buffer {
 // The zlib dictionary of SPDY/3 header compression (draft 3, section 2.6.10.1): common header
 // names and values, each name length-prefixed, then a run of raw strings.
 const DICTIONARY_WORDS = [
-  'options', 'head', 'post', 'put', 'delete', 'trace', 'accept', 'accept-charset', 'accept-encoding', 'accept-language',
-  'accept-ranges', 'age', 'allow', 'authorization', 'cache-control', 'connection', 'content-base', 'content-encoding',
-  'content-language', 'content-length', 'content-location', 'content-md5', 'content-range', 'content-type', 'date', 'etag',
-  'expect', 'expires', 'from', 'host', 'if-match', 'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since',
-  'last-modified', 'location', 'max-forwards', 'pragma', 'proxy-authenticate', 'proxy-authorization', 'range', 'referer',
-  'retry-after', 'server', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'user-agent', 'vary', 'via', 'warning',
-  'www-authenticate', 'method', 'get', 'status', '200 OK', 'version', 'HTTP/1.1', 'url', 'public', 'set-cookie',
-  'keep-alive', 'origin',
+  'options',
+  'head',
+  'post',
+  'put',
+  'delete',
+  'trace',
+  'accept',
+  'accept-charset',
+  'accept-encoding',
+  'accept-language',
+  'accept-ranges',
+  'age',
+  'allow',
+  'authorization',
+  'cache-control',
+  'connection',
+  'content-base',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'date',
+  'etag',
+  'expect',
+  'expires',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'pragma',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'retry-after',
+  'server',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'user-agent',
+  'vary',
+  'via',
+  'warning',
+  'www-authenticate',
+  'method',
+  'get',
+  'status',
+  '200 OK',
+  'version',
+  'HTTP/1.1',
+  'url',
+  'public',
+  'set-cookie',
+  'keep-alive',
+  'origin',
 ];
 const DICTIONARY_TAIL =
   '100101201202205206300302303304305306307402405406407408409410411412413414415416417502504505' +

@@ -8,8 +8,20 @@ import { EventEmitter, once } from 'node:events';
 import { PassThrough, type Duplex } from 'node:stream';
 import { constants, createDeflate, createInflate, type Deflate, type Inflate } from 'node:zlib';
 import {
-  FLAG_FIN, FrameType, HEADER_DICTIONARY, RstStatus, controlFrame, dataFrame, decodeHeaderBlock, encodeHeaderBlock,
-  parseStreamHeaders, parseSynStream, splitFrames, words, type Frame, type Headers,
+  FLAG_FIN,
+  FrameType,
+  HEADER_DICTIONARY,
+  RstStatus,
+  controlFrame,
+  dataFrame,
+  decodeHeaderBlock,
+  encodeHeaderBlock,
+  parseStreamHeaders,
+  parseSynStream,
+  splitFrames,
+  words,
+  type Frame,
+  type Headers,
 } from './frames.js';
 
 /** Data frames are cut to this size, so one stream's burst does not hold the others up for long. */
@@ -46,7 +58,11 @@ export class SpdyStream {
   readonly incoming = new PassThrough();
   private localClosed = false;
 
-  constructor(readonly id: number, readonly headers: Headers, private readonly session: SpdySession) {}
+  constructor(
+    readonly id: number,
+    readonly headers: Headers,
+    private readonly session: SpdySession,
+  ) {}
 
   header(name: string): string | undefined {
     return this.headers.get(name.toLowerCase())?.[0];
@@ -89,13 +105,19 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   private closed = false;
   private tornDown = false;
 
-  constructor(private readonly socket: Duplex, head?: Buffer, private readonly onProtocolError: (e: Error) => void = () => {}) {
+  constructor(
+    private readonly socket: Duplex,
+    head?: Buffer,
+    private readonly onProtocolError: (e: Error) => void = () => {},
+  ) {
     super();
     socket.on('data', (b: Buffer) => this.receive(b));
     socket.on('error', () => this.teardown());
     socket.on('close', () => this.teardown());
     // The peer stopped sending: its streams end, ours may still finish writing.
-    socket.on('end', () => { for (const st of this.streams.values()) st.remoteEnded(); });
+    socket.on('end', () => {
+      for (const st of this.streams.values()) st.remoteEnded();
+    });
     if (head?.length) this.receive(head);
   }
 
@@ -104,10 +126,12 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     const { frames, rest } = splitFrames(this.buffered);
     this.buffered = rest;
     for (const f of frames) {
-      this.incomingWork = this.incomingWork.then(() => this.handle(f)).catch((e: Error) => {
-        this.onProtocolError(e);
-        this.close();
-      });
+      this.incomingWork = this.incomingWork
+        .then(() => this.handle(f))
+        .catch((e: Error) => {
+          this.onProtocolError(e);
+          this.close();
+        });
     }
   }
 

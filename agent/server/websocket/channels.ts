@@ -19,7 +19,12 @@ export interface ChannelProtocol {
   streamClose: boolean;
 }
 
-const protocol = (name: string, base64: boolean, statusAsJson: boolean, streamClose = false): ChannelProtocol => ({ name, base64, statusAsJson, streamClose });
+const protocol = (name: string, base64: boolean, statusAsJson: boolean, streamClose = false): ChannelProtocol => ({
+  name,
+  base64,
+  statusAsJson,
+  streamClose,
+});
 
 /** The remote-command protocols, newest first. Upstream's kubelet stops at v4 (the apiserver translates
  * v5 to SPDY); v5 is served here too so a client that reaches the node directly gets its half-close. */
@@ -37,16 +42,22 @@ export function encodeChannelMessage(p: ChannelProtocol, n: number, data: Buffer
   return p.base64 ? String.fromCharCode(48 + n) + data.toString('base64') : Buffer.concat([Buffer.from([n]), data]);
 }
 
-export type ChannelMessage = { kind: 'data'; channel: number; data: Buffer } | { kind: 'close'; channel: number } | { kind: 'ignore' } | { kind: 'error'; message: string };
+export type ChannelMessage =
+  | { kind: 'data'; channel: number; data: Buffer }
+  | { kind: 'close'; channel: number }
+  | { kind: 'ignore' }
+  | { kind: 'error'; message: string };
 
 /** What a message from the client means. */
 export function decodeChannelMessage(p: ChannelProtocol, msg: Buffer): ChannelMessage {
   if (msg.length === 0) return { kind: 'ignore' };
   if (p.streamClose && msg[0] === STREAM_CLOSE) {
-    if (msg.length !== 2) return { kind: 'error', message: `a close signal names one channel, got ${msg.length - 1} bytes` };
+    if (msg.length !== 2)
+      return { kind: 'error', message: `a close signal names one channel, got ${msg.length - 1} bytes` };
     return { kind: 'close', channel: msg[1]! };
   }
-  if (p.base64) return { kind: 'data', channel: msg[0]! - 48, data: Buffer.from(msg.subarray(1).toString('latin1'), 'base64') };
+  if (p.base64)
+    return { kind: 'data', channel: msg[0]! - 48, data: Buffer.from(msg.subarray(1).toString('latin1'), 'base64') };
   return { kind: 'data', channel: msg[0]!, data: msg.subarray(1) };
 }
 
@@ -58,7 +69,12 @@ export function decodeChannelMessage(p: ChannelProtocol, msg: Buffer): ChannelMe
 export class ChannelConnection {
   readonly incoming = new Map<number, PassThrough>();
 
-  constructor(readonly ws: WebSocketConnection, readonly protocol: ChannelProtocol, readable: number[], onError: (message: string) => void) {
+  constructor(
+    readonly ws: WebSocketConnection,
+    readonly protocol: ChannelProtocol,
+    readable: number[],
+    onError: (message: string) => void,
+  ) {
     for (const n of readable) this.incoming.set(n, new PassThrough());
     ws.on('message', (msg) => {
       const m = decodeChannelMessage(protocol, msg);
@@ -71,7 +87,9 @@ export class ChannelConnection {
         if (s && !s.writableEnded) s.write(m.data);
       }
     });
-    ws.on('close', () => { for (const s of this.incoming.values()) if (!s.writableEnded) s.end(); });
+    ws.on('close', () => {
+      for (const s of this.incoming.values()) if (!s.writableEnded) s.end();
+    });
   }
 
   write(channel: number, data: Buffer): Promise<void> {

@@ -7,7 +7,17 @@ import { EventEmitter, once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { rawResponse } from '../raw-response.js';
-import { CloseCode, FrameError, Opcode, acceptKey, closePayload, decodeText, encodeFrame, isControl, splitFrames } from './frames.js';
+import {
+  CloseCode,
+  FrameError,
+  Opcode,
+  acceptKey,
+  closePayload,
+  decodeText,
+  encodeFrame,
+  isControl,
+  splitFrames,
+} from './frames.js';
 
 /** Data frames are cut to this size, so a burst on one channel does not hold a control frame up for long. */
 const FRAME_CHUNK = 32 * 1024;
@@ -22,7 +32,10 @@ export function isWebSocketRequest(req: IncomingMessage): boolean {
 export function offeredSubprotocols(req: IncomingMessage): string[] {
   const raw = req.headers['sec-websocket-protocol'];
   const lines = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
-  return lines.flatMap((l) => l.split(',')).map((s) => s.trim()).filter(Boolean);
+  return lines
+    .flatMap((l) => l.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** The client's first protocol the server supports ("" stands for "none offered"); undefined when none. */
@@ -44,7 +57,11 @@ export class WebSocketConnection extends EventEmitter<WebSocketEvents> {
   private closeSent = false;
   private closed = false;
 
-  constructor(private readonly socket: Duplex, head?: Buffer, private readonly onProtocolError: (e: Error) => void = () => {}) {
+  constructor(
+    private readonly socket: Duplex,
+    head?: Buffer,
+    private readonly onProtocolError: (e: Error) => void = () => {},
+  ) {
     super();
     socket.on('data', (b: Buffer) => this.receive(b));
     socket.on('error', () => this.teardown());
@@ -77,9 +94,11 @@ export class WebSocketConnection extends EventEmitter<WebSocketEvents> {
       return;
     }
     if (opcode === Opcode.Continuation) {
-      if (!this.fragmentOpcode) throw new FrameError(CloseCode.ProtocolError, 'continuation frame without a message to continue');
+      if (!this.fragmentOpcode)
+        throw new FrameError(CloseCode.ProtocolError, 'continuation frame without a message to continue');
     } else {
-      if (this.fragmentOpcode) throw new FrameError(CloseCode.ProtocolError, 'new message before the previous one ended');
+      if (this.fragmentOpcode)
+        throw new FrameError(CloseCode.ProtocolError, 'new message before the previous one ended');
       this.fragmentOpcode = opcode;
     }
     this.fragments.push(payload);
@@ -91,7 +110,8 @@ export class WebSocketConnection extends EventEmitter<WebSocketEvents> {
     this.fragments = [];
     this.fragmentBytes = 0;
     this.fragmentOpcode = 0;
-    if (!binary && decodeText(data) === undefined) throw new FrameError(CloseCode.InvalidPayload, 'text message is not valid UTF-8');
+    if (!binary && decodeText(data) === undefined)
+      throw new FrameError(CloseCode.InvalidPayload, 'text message is not valid UTF-8');
     this.emit('message', data, binary);
   }
 
@@ -103,7 +123,13 @@ export class WebSocketConnection extends EventEmitter<WebSocketEvents> {
     let p = Promise.resolve();
     for (let off = 0; off < bytes.length; off += FRAME_CHUNK) {
       const last = off + FRAME_CHUNK >= bytes.length;
-      p = this.write(encodeFrame(off === 0 ? (binary ? Opcode.Binary : Opcode.Text) : Opcode.Continuation, bytes.subarray(off, off + FRAME_CHUNK), last));
+      p = this.write(
+        encodeFrame(
+          off === 0 ? (binary ? Opcode.Binary : Opcode.Text) : Opcode.Continuation,
+          bytes.subarray(off, off + FRAME_CHUNK),
+          last,
+        ),
+      );
     }
     return p;
   }
@@ -144,27 +170,53 @@ export class WebSocketConnection extends EventEmitter<WebSocketEvents> {
  * refused, the refusal having been written.
  */
 export function acceptWebSocket(
-  req: IncomingMessage, socket: Duplex, head: Buffer, supported: readonly string[], onProtocolError?: (e: Error) => void,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  supported: readonly string[],
+  onProtocolError?: (e: Error) => void,
 ): { ws: WebSocketConnection; protocol: string } | undefined {
   const key = req.headers['sec-websocket-key'];
-  if (req.method !== 'GET' || !isWebSocketRequest(req) || typeof key !== 'string' || Buffer.from(key, 'base64').length !== 16) {
-    rawResponse(socket, 400, 'Bad Request: not a WebSocket upgrade (GET with Upgrade: websocket and a Sec-WebSocket-Key)');
+  if (
+    req.method !== 'GET' ||
+    !isWebSocketRequest(req) ||
+    typeof key !== 'string' ||
+    Buffer.from(key, 'base64').length !== 16
+  ) {
+    rawResponse(
+      socket,
+      400,
+      'Bad Request: not a WebSocket upgrade (GET with Upgrade: websocket and a Sec-WebSocket-Key)',
+    );
     return undefined;
   }
   if (req.headers['sec-websocket-version'] !== '13') {
     // 4.4: the versions the server speaks go back in the header.
-    socket.end('HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    socket.end(
+      'HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+    );
     return undefined;
   }
   const offered = offeredSubprotocols(req);
   const protocol = negotiateSubprotocol(offered, supported);
   if (protocol === undefined) {
-    rawResponse(socket, 403, `requested protocol(s) are not supported: [${offered.join(' ')}]; supports [${supported.filter(Boolean).join(' ')}]`);
+    rawResponse(
+      socket,
+      403,
+      `requested protocol(s) are not supported: [${offered.join(' ')}]; supports [${supported.filter(Boolean).join(' ')}]`,
+    );
     return undefined;
   }
-  socket.write([
-    'HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${acceptKey(key)}`,
-    ...(protocol ? [`Sec-WebSocket-Protocol: ${protocol}`] : []), '', '',
-  ].join('\r\n'));
+  socket.write(
+    [
+      'HTTP/1.1 101 Switching Protocols',
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      `Sec-WebSocket-Accept: ${acceptKey(key)}`,
+      ...(protocol ? [`Sec-WebSocket-Protocol: ${protocol}`] : []),
+      '',
+      '',
+    ].join('\r\n'),
+  );
   return { ws: new WebSocketConnection(socket, head, onProtocolError), protocol };
 }

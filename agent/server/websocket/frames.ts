@@ -32,7 +32,9 @@ export const MAX_MESSAGE_BYTES = 32 << 20;
 const HANDSHAKE_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 export function acceptKey(clientKey: string): string {
-  return createHash('sha1').update(clientKey + HANDSHAKE_GUID).digest('base64');
+  return createHash('sha1')
+    .update(clientKey + HANDSHAKE_GUID)
+    .digest('base64');
 }
 
 export interface Frame {
@@ -44,7 +46,10 @@ export interface Frame {
 
 /** Why the peer's bytes cannot be read, with the close code to answer it with. */
 export class FrameError extends Error {
-  constructor(readonly code: number, message: string) {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'FrameError';
   }
@@ -58,7 +63,11 @@ export const isControl = (opcode: number) => (opcode & 0x8) !== 0;
  * (none is negotiated), unknown opcodes, fragmented or oversized (> 125) control frames, and, when
  * `requireMask` (a server reading a client), unmasked frames.
  */
-export function splitFrames(buf: Buffer, requireMask = true, maxPayload = MAX_MESSAGE_BYTES): { frames: Frame[]; rest: Buffer } {
+export function splitFrames(
+  buf: Buffer,
+  requireMask = true,
+  maxPayload = MAX_MESSAGE_BYTES,
+): { frames: Frame[]; rest: Buffer } {
   const frames: Frame[] = [];
   let off = 0;
   for (;;) {
@@ -69,7 +78,8 @@ export function splitFrames(buf: Buffer, requireMask = true, maxPayload = MAX_ME
     const opcode = b0 & 0x0f;
     const masked = (b1 & 0x80) !== 0;
     if (b0 & 0x70) throw new FrameError(CloseCode.ProtocolError, 'reserved bits set without a negotiated extension');
-    if (!Object.values(Opcode).includes(opcode as never)) throw new FrameError(CloseCode.ProtocolError, `unknown opcode ${opcode}`);
+    if (!Object.values(Opcode).includes(opcode as never))
+      throw new FrameError(CloseCode.ProtocolError, `unknown opcode ${opcode}`);
     if (requireMask && !masked) throw new FrameError(CloseCode.ProtocolError, 'a client frame is not masked');
     let len = b1 & 0x7f;
     let head = 2;
@@ -80,11 +90,13 @@ export function splitFrames(buf: Buffer, requireMask = true, maxPayload = MAX_ME
     } else if (len === 127) {
       if (buf.length - off < 10) break;
       const big = buf.readBigUInt64BE(off + 2);
-      if (big > BigInt(maxPayload)) throw new FrameError(CloseCode.TooBig, `frame of ${big} bytes exceeds ${maxPayload}`);
+      if (big > BigInt(maxPayload))
+        throw new FrameError(CloseCode.TooBig, `frame of ${big} bytes exceeds ${maxPayload}`);
       len = Number(big);
       head = 10;
     }
-    if (isControl(opcode) && (!fin || len > 125)) throw new FrameError(CloseCode.ProtocolError, 'control frames must be unfragmented and at most 125 bytes');
+    if (isControl(opcode) && (!fin || len > 125))
+      throw new FrameError(CloseCode.ProtocolError, 'control frames must be unfragmented and at most 125 bytes');
     if (len > maxPayload) throw new FrameError(CloseCode.TooBig, `frame of ${len} bytes exceeds ${maxPayload}`);
     const keyLen = masked ? 4 : 0;
     if (buf.length - off < head + keyLen + len) break;

@@ -12,14 +12,23 @@ import { rawResponse } from '../raw-response.js';
 import { openContainerLogs, requestPath, type ReadOnlyApi } from '../routes.js';
 import { acceptWebSocket } from './connection.js';
 import { CloseCode } from './frames.js';
+import { errorMessage } from '../../../lib/errors.js';
 
 export const LOG_PROTOCOLS = ['binary.k8s.io', 'base64.binary.k8s.io', ''] as const;
 
-export async function serveLogsWebSocket(api: Pick<ReadOnlyApi, 'pods' | 'runtime'>, req: IncomingMessage, socket: Duplex, head: Buffer, log: Logger): Promise<void> {
+export async function serveLogsWebSocket(
+  api: Pick<ReadOnlyApi, 'pods' | 'runtime'>,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  log: Logger,
+): Promise<void> {
   const { path, query } = requestPath(req);
   const logs = await openContainerLogs(api, path, query);
   if ('code' in logs) return rawResponse(socket, logs.code, logs.message);
-  const accepted = acceptWebSocket(req, socket, head, LOG_PROTOCOLS, (e) => log.warn('WebSocket protocol error; connection closed', { path: req.url, error: e.message }));
+  const accepted = acceptWebSocket(req, socket, head, LOG_PROTOCOLS, (e) =>
+    log.warn('WebSocket protocol error; connection closed', { path: req.url, error: e.message }),
+  );
   if (!accepted) {
     logs.stream.destroy();
     return;
@@ -29,9 +38,10 @@ export async function serveLogsWebSocket(api: Pick<ReadOnlyApi, 'pods' | 'runtim
   ws.once('close', () => logs.stream.destroy());
   try {
     await ws.send(base64 ? '' : Buffer.alloc(0));
-    for await (const chunk of logs.stream) await ws.send(base64 ? (chunk as Buffer).toString('base64') : (chunk as Buffer));
+    for await (const chunk of logs.stream)
+      await ws.send(base64 ? (chunk as Buffer).toString('base64') : (chunk as Buffer));
   } catch (e) {
-    log.debug('log stream over WebSocket ended early', { path: req.url, error: (e as Error).message });
+    log.debug('log stream over WebSocket ended early', { path: req.url, error: errorMessage(e) });
   }
   await ws.close(CloseCode.Normal);
 }

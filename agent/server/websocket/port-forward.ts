@@ -16,7 +16,9 @@ import { acceptWebSocket } from './connection.js';
 import { CloseCode } from './frames.js';
 
 /** kubelet registers these three for port-forward ("" when the client names none). */
-const PORT_FORWARD_PROTOCOLS: readonly ChannelProtocol[] = REMOTE_COMMAND_PROTOCOLS.filter((p) => ['v4.channel.k8s.io', 'v4.base64.channel.k8s.io', ''].includes(p.name));
+const PORT_FORWARD_PROTOCOLS: readonly ChannelProtocol[] = REMOTE_COMMAND_PROTOCOLS.filter((p) =>
+  ['v4.channel.k8s.io', 'v4.base64.channel.k8s.io', ''].includes(p.name),
+);
 
 /** The `port` query parameters (kubelet's NewV4Options), or its reason for a 400. */
 export function parsePortsQuery(query: URLSearchParams): number[] | string {
@@ -41,13 +43,32 @@ export function portHeader(port: number): Buffer {
   return b;
 }
 
-export async function serveWebSocketPortForward(api: PortForwardApi, req: IncomingMessage, socket: Duplex, head: Buffer, who: string, uid: string, log: Logger): Promise<void> {
+export async function serveWebSocketPortForward(
+  api: PortForwardApi,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  who: string,
+  uid: string,
+  log: Logger,
+): Promise<void> {
   const ports = parsePortsQuery(requestPath(req).query);
   if (typeof ports === 'string') return rawResponse(socket, 400, ports);
-  const accepted = acceptWebSocket(req, socket, head, PORT_FORWARD_PROTOCOLS.map((p) => p.name), (e) => log.warn('WebSocket protocol error; connection closed', { path: req.url, error: e.message }));
+  const accepted = acceptWebSocket(
+    req,
+    socket,
+    head,
+    PORT_FORWARD_PROTOCOLS.map((p) => p.name),
+    (e) => log.warn('WebSocket protocol error; connection closed', { path: req.url, error: e.message }),
+  );
   if (!accepted) return;
   const protocol = PORT_FORWARD_PROTOCOLS.find((p) => p.name === accepted.protocol)!;
-  const ch = new ChannelConnection(accepted.ws, protocol, ports.map((_, i) => 2 * i), (message) => log.warn('WebSocket channel protocol error', { path: req.url, error: message }));
+  const ch = new ChannelConnection(
+    accepted.ws,
+    protocol,
+    ports.map((_, i) => 2 * i),
+    (message) => log.warn('WebSocket channel protocol error', { path: req.url, error: message }),
+  );
   const gone = new AbortController();
   accepted.ws.once('close', () => gone.abort());
   log.info('port-forward', { pod: who, ports, webSocket: true });
@@ -57,6 +78,19 @@ export async function serveWebSocketPortForward(api: PortForwardApi, req: Incomi
     await ch.write(2 * i + 1, portHeader(port));
   }
   const out = (n: number) => ({ write: (b: Buffer) => ch.write(n, b), end: () => Promise.resolve() });
-  await Promise.all(ports.map((port, i) => forward(api, uid, who, port, out(2 * i + 1), { ...out(2 * i), incoming: ch.incoming.get(2 * i)! }, log, gone.signal)));
+  await Promise.all(
+    ports.map((port, i) =>
+      forward(
+        api,
+        uid,
+        who,
+        port,
+        out(2 * i + 1),
+        { ...out(2 * i), incoming: ch.incoming.get(2 * i)! },
+        log,
+        gone.signal,
+      ),
+    ),
+  );
   await accepted.ws.close(CloseCode.Normal);
 }

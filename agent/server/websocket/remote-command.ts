@@ -15,14 +15,30 @@ import { CloseCode } from './frames.js';
 export const Channel = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4 } as const;
 
 /** The channels of an exec or attach over an accepted WebSocket; undefined when the handshake was refused. */
-export async function webSocketCommandStreams(req: IncomingMessage, socket: Duplex, head: Buffer, r: StreamRequest, log: Logger): Promise<CommandStreams | undefined> {
-  const accepted = acceptWebSocket(req, socket, head, REMOTE_COMMAND_PROTOCOLS.map((p) => p.name),
-    (e) => log.warn('WebSocket protocol error; connection closed', { path: req.url, error: e.message }));
+export async function webSocketCommandStreams(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  r: StreamRequest,
+  log: Logger,
+): Promise<CommandStreams | undefined> {
+  const accepted = acceptWebSocket(
+    req,
+    socket,
+    head,
+    REMOTE_COMMAND_PROTOCOLS.map((p) => p.name),
+    (e) => log.warn('WebSocket protocol error; connection closed', { path: req.url, error: e.message }),
+  );
   if (!accepted) return undefined;
   const protocol = REMOTE_COMMAND_PROTOCOLS.find((p) => p.name === accepted.protocol)!;
   const readable = [...(r.stdin ? [Channel.stdin] : []), Channel.resize];
-  const ch = new ChannelConnection(accepted.ws, protocol, readable, (message) => log.warn('WebSocket channel protocol error', { path: req.url, error: message }));
-  const out = (n: number) => ({ write: (b: Buffer) => (b.length ? ch.write(n, b) : Promise.resolve()), end: () => Promise.resolve() });
+  const ch = new ChannelConnection(accepted.ws, protocol, readable, (message) =>
+    log.warn('WebSocket channel protocol error', { path: req.url, error: message }),
+  );
+  const out = (n: number) => ({
+    write: (b: Buffer) => (b.length ? ch.write(n, b) : Promise.resolve()),
+    end: () => Promise.resolve(),
+  });
   await ch.write(r.stdout ? Channel.stdout : r.stderr ? Channel.stderr : Channel.error, Buffer.alloc(0));
   return {
     stdin: ch.incoming.get(Channel.stdin),
