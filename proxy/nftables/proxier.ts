@@ -11,7 +11,7 @@ import type { Applied, ElementOwners } from './applied.js';
 import { deleteTables, type ExistingObjects, listExisting, nftApply, tableExists } from './nft.js';
 import { type NftPlanConfig, planNftService } from './service-plan.js';
 import type { SkeletonConfig } from './skeleton.js';
-import { type Pending, renderFullSync, renderPartialSync, type ServiceChange } from './transactions.js';
+import { noPending, type Pending, renderFullSync, renderPartialSync, type ServiceChange } from './transactions.js';
 
 /**
  * Per-Service chains per transaction in a full sync. One nft transaction costs about the same
@@ -39,8 +39,10 @@ export interface NftablesProxierOptions extends ServiceNatOptions {
 export class NftablesProxier implements Proxier {
   private applied = new Map<string, Applied>();
   private owners: ElementOwners = new Map();
-  /** Chains and sets emptied by partial syncs, deleted later (see transactions.ts). */
-  private pending: Pending = { chains: new Set(), sets: new Map() };
+  /** Chains, endpoint maps and sets left by partial syncs, deleted later (see transactions.ts). */
+  private pending: Pending = noPending();
+  /** The @endpoint-hairpins elements in the kernel (partial syncs only add). */
+  private hairpins = new Set<string>();
   private lastState: ProxyState | undefined;
   private needFull = true;
   /** Whether `applied` is exactly what the kernel holds of ours (the last sync succeeded). */
@@ -87,7 +89,7 @@ export class NftablesProxier implements Proxier {
       const plans = function* () {
         for (const [svc, ports] of state.services) yield planNftService(svc, ports, state.endpoints, cfg);
       };
-      const out = renderFullSync({ plans: plans(), skeleton: cfgs.skeleton, existingChains: existing.chains, existingSets: existing.sets, maxChainsPerTransaction: this.opts.maxChainsPerTransaction ?? CHAINS_PER_TRANSACTION });
+      const out = renderFullSync({ plans: plans(), skeleton: cfgs.skeleton, existingChains: existing.chains, existingSets: existing.sets, existingMaps: existing.maps, maxChainsPerTransaction: this.opts.maxChainsPerTransaction ?? CHAINS_PER_TRANSACTION });
       for (const c of out.conflicts.slice(0, 10)) this.opts.log.warn('two Services claim one address and port; keeping the first', c);
       for (const script of out.scripts) {
         await this.apply(script);
@@ -97,7 +99,8 @@ export class NftablesProxier implements Proxier {
       this.applied = out.applied;
       this.lastRewrite = Date.now();
       this.owners = out.owners;
-      this.pending = { chains: new Set(), sets: new Map() };
+      this.hairpins = out.hairpins;
+      this.pending = noPending();
       this.chainCount = out.counts.chainsWritten;
       this.elementCount = out.counts.elementsWritten;
       objectsWritten = out.counts.chainsWritten;
@@ -108,7 +111,7 @@ export class NftablesProxier implements Proxier {
         const ports = state.services.get(svc);
         changes.push({ service: svc, old: this.applied.get(svc), next: ports ? planNftService(svc, ports, state.endpoints, cfg) : undefined });
       }
-      const { script, applied, counts } = renderPartialSync(changes, this.owners, this.pending);
+      const { script, applied, counts } = renderPartialSync(changes, this.owners, this.pending, this.hairpins);
       if (script) {
         await this.apply(script);
         restores++;
@@ -137,11 +140,13 @@ export class NftablesProxier implements Proxier {
   private async existingFromMemory(): Promise<ExistingObjects> {
     const chains = new Set<string>(this.pending.chains);
     const sets = new Map<string, number | undefined>(this.pending.sets);
+    const maps = new Set<string>(this.pending.maps);
     for (const a of this.applied.values()) {
       for (const c of a.chains.keys()) chains.add(c);
       for (const s of a.sets) sets.set(s.name, s.timeoutSeconds);
+      for (const m of a.maps) maps.add(m);
     }
-    return { chains, sets };
+    return { chains, sets, maps };
   }
 
   async cleanup(): Promise<void> {
@@ -149,7 +154,8 @@ export class NftablesProxier implements Proxier {
     this.opts.log.info('removed the kubenode nftables table');
     this.applied.clear();
     this.owners.clear();
-    this.pending = { chains: new Set(), sets: new Map() };
+    this.hairpins.clear();
+    this.pending = noPending();
     this.needFull = true;
     this.known = false;
   }

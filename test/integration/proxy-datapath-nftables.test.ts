@@ -17,7 +17,9 @@ t.test('nftables mode: only our table, nothing in iptables', async (t) => {
   const table = await world.exec(world.node, 'nft', ['list', 'table', 'ip', 'kubenode']);
   t.match(table, /map service-ips \{/);
   t.match(table, /10\.96\.0\.10 \. tcp \. 80 : goto service-\S+-default\/web\/tcp\/http/, 'the ClusterIP is an element of the service-ips verdict map');
-  t.match(table, /numgen random mod 2 0 goto endpoint-\S+-default\/web\/tcp\/http__10\.244\.1\.\d+\/8080/, 'web (2 ready endpoints): the first endpoint chain takes half');
+  t.match(table, /meta l4proto tcp dnat ip to numgen random mod 2 map @endpoints-\S+-default\/web\/tcp\/http-g[A-Z2-7]{8}/, 'web (2 ready endpoints): one rule picks one of two through the endpoint map');
+  t.match(table, /map endpoints-\S+-default\/web\/tcp\/http-g[A-Z2-7]{8} \{\s+typeof numgen random mod 1 : ip daddr \. tcp dport\s+elements = \{ 0 : 10\.244\.1\.\d+ \. 8080, 1 : 10\.244\.1\.\d+ \. 8080 \}/, 'the map holds both endpoints');
+  t.notMatch(table, /chain endpoint-\S+-default\/web\//, 'no chain per endpoint without session affinity');
 });
 
 t.test('nftables mode: an endpoint change is one small partial sync', async (t) => {
@@ -30,7 +32,7 @@ t.test('nftables mode: an endpoint change is one small partial sync', async (t) 
   const line = await synced;
   t.equal(line.full, false, 'a partial sync');
   t.equal(line.restores, 1, 'one nft transaction');
-  t.ok(Number(line.written) <= 3, `one Service chain rewritten, one endpoint chain deleted: ${String(line.written)} objects`);
+  t.ok(Number(line.written) <= 2, `one Service chain rewritten: ${String(line.written)} objects`);
   t.notOk(proxy.logs.slice(from).some((l) => l.msg === 'deleted stale chains'), 'no full-sync cleanup');
   t.same([...tally(await world.http(world.pod('cli').netns, '10.96.0.10', 80, 10)).keys()], ['a']);
 });

@@ -8,7 +8,7 @@ import { parseService } from '../../proxy/model/service.js';
 import type { Endpoint } from '../../proxy/model/types.js';
 import { parseListing } from '../../proxy/nftables/nft.js';
 import { type NftPlanConfig, planNftService, type ServicePlan } from '../../proxy/nftables/service-plan.js';
-import { type Pending, renderFullSync, renderPartialSync } from '../../proxy/nftables/transactions.js';
+import { noPending, type Pending, PENDING_LIMIT, renderFullSync, renderPartialSync } from '../../proxy/nftables/transactions.js';
 
 const cfg: NftPlanConfig = { nodeName: 'node-1', clusterCIDR: '10.244.0.0/16', masqueradeAll: false, nodeIPs: ['192.0.2.1'] };
 
@@ -34,7 +34,7 @@ function endpoints(eps: Ep[], service = 'web', ports = [{ name: 'http', port: 80
   return parseEndpointSlice(slice).ports;
 }
 
-function plan(s: V1Service, eps: Ep[], c: NftPlanConfig = cfg): ServicePlan & { chain: (prefix: string) => string[]; element: (map: string) => string[] } {
+function plan(s: V1Service, eps: Ep[], c: NftPlanConfig = cfg): ServicePlan & { chain: (prefix: string) => string[]; element: (map: string) => string[]; map: (prefix: string) => string[] } {
   const parsed = parseService(s);
   if (parsed.errors.length) throw new Error(JSON.stringify(parsed.errors));
   const ports = parsed.ports.map((p) => ({ name: p.portName, port: 8080, protocol: p.protocol }));
@@ -43,12 +43,13 @@ function plan(s: V1Service, eps: Ep[], c: NftPlanConfig = cfg): ServicePlan & { 
     ...p,
     chain: (prefix) => p.chains.find((ch) => ch.name.startsWith(prefix))?.rules ?? [],
     element: (map) => p.elements.filter((e) => e.map === map).map((e) => (e.value ? `${e.key} : ${e.value}` : e.key)),
+    map: (prefix) => p.maps.find((m) => m.name.startsWith(prefix))?.elements ?? [],
   };
 }
 
 const SVC = /^service-[A-Z2-7]{8}-default\/web\/tcp\/http$/;
 
-t.test('ClusterIP with three endpoints: one map element, a uniform pick, DNAT with hairpin', async (t) => {
+t.test('ClusterIP with three endpoints: one map element, a uniform pick through an endpoint map, hairpin pairs', async (t) => {
   const p = plan(svc({}), [{ ip: '10.244.1.11' }, { ip: '10.244.1.12' }, { ip: '10.244.1.13' }]);
   const svcChain = p.chains.find((c) => SVC.test(c.name))!;
   t.ok(svcChain, 'the Service port chain is named after it, as upstream names it');
@@ -56,12 +57,18 @@ t.test('ClusterIP with three endpoints: one map element, a uniform pick, DNAT wi
   t.same(p.element('cluster-ips'), ['10.96.0.10'], 'other ports of the ClusterIP are rejected');
   t.same(p.element('no-endpoint-services'), []);
   t.equal(svcChain.rules[0], 'ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade', 'off-cluster sources are masqueraded');
-  t.match(svcChain.rules[1]!, /^numgen random mod 3 0 goto endpoint-[A-Z2-7]{8}-default\/web\/tcp\/http__10\.244\.1\.11\/8080$/, 'the first endpoint takes 1/3');
-  t.match(svcChain.rules[2]!, /^numgen random mod 2 0 goto endpoint-.*__10\.244\.1\.12\/8080$/, 'the second half of the rest');
-  t.match(svcChain.rules[3]!, /^goto endpoint-.*__10\.244\.1\.13\/8080$/, 'the last one what is left');
-  const ep = p.chains.find((c) => c.name.endsWith('__10.244.1.12/8080'))!;
-  t.same(ep.rules, ['ip saddr 10.244.1.12 jump mark-for-masquerade', 'meta l4proto tcp dnat to 10.244.1.12:8080']);
-  t.equal(p.chains.length, 4, 'one Service chain and three endpoint chains');
+  t.equal(p.maps.length, 1);
+  const m = p.maps[0]!;
+  t.match(m.name, /^endpoints-[A-Z2-7]{8}-default\/web\/tcp\/http-g[A-Z2-7]{8}$/, 'the map is named after the Service port and its content');
+  t.equal(m.type, 'numgen random mod 1 : ip daddr . tcp dport');
+  t.same(m.elements, ['0 : 10.244.1.11 . 8080', '1 : 10.244.1.12 . 8080', '2 : 10.244.1.13 . 8080']);
+  t.equal(svcChain.rules[1], `meta l4proto tcp dnat ip to numgen random mod 3 map @${m.name}`, 'one rule picks and DNATs');
+  t.equal(p.chains.length, 1, 'no chain per endpoint');
+  t.same(p.hairpins, ['10.244.1.11 . 10.244.1.11', '10.244.1.12 . 10.244.1.12', '10.244.1.13 . 10.244.1.13'], 'a pod sent to itself is masqueraded');
+  t.same(p.sets, []);
+  const other = plan(svc({}), [{ ip: '10.244.1.11' }, { ip: '10.244.1.12' }]);
+  t.not(other.maps[0]!.name, m.name, 'other endpoints: another generation');
+  t.equal(plan(svc({}), [{ ip: '10.244.1.11' }, { ip: '10.244.1.12' }, { ip: '10.244.1.13' }]).maps[0]!.name, m.name, 'the same endpoints: the same name');
 });
 
 t.test('no endpoints: REJECT through the no-endpoint maps, no chains', async (t) => {
@@ -79,7 +86,9 @@ t.test('NodePort, externalIPs and UDP: external chain masquerades, then the Serv
   t.same(p.element('service-nodeports'), [`udp . 30053 : goto ${ext.name}`]);
   t.same(p.element('service-ips').sort(), [`10.96.0.10 . udp . 53 : goto ${ext.name.replace('external-', 'service-')}`, `203.0.113.5 . udp . 53 : goto ${ext.name}`].sort());
   t.same(ext.rules, ['jump mark-for-masquerade', `goto ${ext.name.replace('external-', 'service-')}`]);
-  t.match(p.chain('endpoint-')[1], /^meta l4proto udp dnat to 10\.244\.1\.11:8080$/);
+  t.match(p.chain('service-')[1], /^meta l4proto udp dnat ip to numgen random mod 1 map @endpoints-\S+\/dns\/udp\/dns-g[A-Z2-7]{8}$/);
+  t.equal(p.maps[0]!.type, 'numgen random mod 1 : ip daddr . udp dport');
+  t.same(p.map('endpoints-'), ['0 : 10.244.1.11 . 8080']);
 });
 
 t.test('externalTrafficPolicy Local: only local endpoints, pods and the node short-circuited, DROP without local ones', async (t) => {
@@ -88,7 +97,9 @@ t.test('externalTrafficPolicy Local: only local endpoints, pods and the node sho
   const p = plan(svc(spec, status), [{ ip: '10.244.1.11' }, { ip: '10.244.2.12', node: 'node-2' }]);
   const local = p.chains.find((c) => c.name.startsWith('local-'))!;
   t.same(local.rules.length, 1);
-  t.match(local.rules[0], /^goto endpoint-.*__10\.244\.1\.11\/8080$/, 'the local chain has only this node\'s endpoint');
+  t.match(local.rules[0], /^meta l4proto tcp dnat ip to numgen random mod 1 map @local-endpoints-\S+$/);
+  t.same(p.map('local-endpoints-'), ['0 : 10.244.1.11 . 8080'], 'the local map has only this node\'s endpoint');
+  t.same(p.map('endpoints-'), ['0 : 10.244.1.11 . 8080', '1 : 10.244.2.12 . 8080'], 'the cluster map both');
   const ext = p.chain('external-');
   t.match(ext[0], /^ip saddr 10\.244\.0\.0\/16 goto service-/, 'pods go to every endpoint');
   t.match(ext[1], /^fib saddr type local jump mark-for-masquerade/);
@@ -105,7 +116,7 @@ t.test('externalTrafficPolicy Local: only local endpoints, pods and the node sho
 t.test('internalTrafficPolicy Local: the ClusterIP goes to the local chain, DROP without local endpoints', async (t) => {
   const p = plan(svc({ internalTrafficPolicy: 'Local' }), [{ ip: '10.244.1.11' }, { ip: '10.244.2.12', node: 'node-2' }]);
   t.match(p.element('service-ips')[0], /^10\.96\.0\.10 \. tcp \. 80 : goto local-/);
-  t.equal(p.chains.filter((c) => c.name.startsWith('endpoint-')).length, 1, 'no chain for the remote endpoint');
+  t.same(p.maps.map((m) => m.elements), [['0 : 10.244.1.11 . 8080']], 'one map, without the remote endpoint');
   const none = plan(svc({ internalTrafficPolicy: 'Local' }), [{ ip: '10.244.2.12', node: 'node-2' }]);
   t.same(none.element('no-endpoint-services'), ['10.96.0.10 . tcp . 80 : drop']);
 });
@@ -117,6 +128,8 @@ t.test('sessionAffinity ClientIP: a set per endpoint, checked before the random 
   t.match(rules[1], /^ip saddr @affinity-[A-Z2-7]{8}-default\/web\/tcp\/http__10\.244\.1\.11\/8080 goto endpoint-.*__10\.244\.1\.11\/8080$/);
   t.match(rules[3], /^numgen random mod 2 0 goto/);
   t.match(p.chain('endpoint-')[1], /^update @affinity-.* \{ ip saddr \}$/);
+  t.same(p.chain('endpoint-'), [p.chain('endpoint-')[0], p.chain('endpoint-')[1], 'meta l4proto tcp dnat to 10.244.1.11:8080'], 'then the DNAT, in the endpoint chain');
+  t.same(p.maps, [], 'affinity Services keep a chain per endpoint, no map');
 });
 
 t.test('loadBalancerSourceRanges: a firewall element before DNAT, the node admitted when its address is in range', async (t) => {
@@ -128,7 +141,7 @@ t.test('loadBalancerSourceRanges: a firewall element before DNAT, the node admit
 
 t.test('terminating endpoints serve only when none is ready', async (t) => {
   const p = plan(svc({}), [{ ip: '10.244.1.11', ready: false, serving: true, terminating: true }, { ip: '10.244.1.12', ready: false, serving: false, terminating: true }]);
-  t.same(p.chains.filter((c) => c.name.startsWith('endpoint-')).map((c) => c.rules[1]), ['meta l4proto tcp dnat to 10.244.1.11:8080']);
+  t.same(p.maps.map((m) => m.elements), [['0 : 10.244.1.11 . 8080']]);
 });
 
 const skeleton = { masqueradeMark: '0x4000', nodePortIPs: 'all' as const };
@@ -136,7 +149,7 @@ const threeEps = [{ ip: '10.244.1.11' }, { ip: '10.244.1.12' }, { ip: '10.244.1.
 
 t.test('a full sync: fixed part, chains as blocks, elements as map blocks, stale chains deleted', async (t) => {
   const a = plan(svc({}), threeEps);
-  const out = renderFullSync({ plans: [a], skeleton, existingChains: new Set(['service-OLD-default/gone/tcp/http']), existingSets: new Map(), maxChainsPerTransaction: Infinity });
+  const out = renderFullSync({ plans: [a], skeleton, existingChains: new Set(['service-OLD-default/gone/tcp/http']), existingSets: new Map(), existingMaps: new Set(), maxChainsPerTransaction: Infinity });
   t.equal(out.scripts.length, 1, 'one transaction');
   const s = out.scripts[0]!;
   t.match(s, /^add chain ip kubenode nat-prerouting \{ type nat hook prerouting priority -100 ; \}$/m);
@@ -145,7 +158,7 @@ t.test('a full sync: fixed part, chains as blocks, elements as map blocks, stale
   t.match(s, /^delete chain ip kubenode service-OLD-default\/gone\/tcp\/http$/m);
   t.notMatch(s, /^(list|add rule|add element) /m, 'nothing that makes nft read the table, but the one deletion');
   t.equal(out.counts.chainsDeleted, 1);
-  const split = renderFullSync({ plans: [a, plan(svc({ clusterIP: '10.96.0.11' }, undefined, 'api'), threeEps)], skeleton, existingChains: new Set(), existingSets: new Map(), maxChainsPerTransaction: 4 });
+  const split = renderFullSync({ plans: [a, plan(svc({ clusterIP: '10.96.0.11' }, undefined, 'api'), threeEps)], skeleton, existingChains: new Set(), existingSets: new Map(), existingMaps: new Set(), maxChainsPerTransaction: 1 });
   t.equal(split.scripts.length, 2, 'split: whole Services per transaction, the maps in the last');
   t.notMatch(split.scripts[0]!, /service-ips/);
 });
@@ -153,39 +166,109 @@ t.test('a full sync: fixed part, chains as blocks, elements as map blocks, stale
 t.test('two Services claiming one address and port: the first keeps it', async (t) => {
   const a = plan(svc({ externalIPs: ['203.0.113.9'] }), threeEps);
   const b = plan(svc({ clusterIP: '10.96.0.11', externalIPs: ['203.0.113.9'] }, undefined, 'other'), threeEps);
-  const out = renderFullSync({ plans: [a, b], skeleton, existingChains: new Set(), existingSets: new Map(), maxChainsPerTransaction: Infinity });
+  const out = renderFullSync({ plans: [a, b], skeleton, existingChains: new Set(), existingSets: new Map(), existingMaps: new Set(), maxChainsPerTransaction: Infinity });
   t.same(out.conflicts.map((c) => [c.service, c.owner, c.key]), [['default/other', 'default/web', '203.0.113.9 . tcp . 80']]);
   t.equal(out.scripts[0]!.match(/203\.0\.113\.9 \. tcp \. 80/g)!.length, 1, 'one element, no failed transaction');
 });
 
-t.test('one endpoint change is one small transaction: flush + refill of one chain, the old endpoint chain emptied', async (t) => {
+/** A name as a regular expression matching it literally. */
+const esc = (name: string) => name.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+const emptyFull = (plans: ServicePlan[]) => renderFullSync({ plans, skeleton, existingChains: new Set(), existingSets: new Map(), existingMaps: new Set(), maxChainsPerTransaction: Infinity });
+
+t.test('one endpoint change: a new map generation and the one chain rewritten, the old generation left for later', async (t) => {
   const before = plan(svc({}), threeEps);
-  const full = renderFullSync({ plans: [before], skeleton, existingChains: new Set(), existingSets: new Map(), maxChainsPerTransaction: Infinity });
-  const pending: Pending = { chains: new Set(), sets: new Map() };
+  const full = emptyFull([before]);
+  t.match(full.scripts[0]!, /^add map ip kubenode endpoints-\S+ \{ typeof numgen random mod 1 : ip daddr \. tcp dport ; elements = \{ 0 : 10\.244\.1\.11 \. 8080, 1 : 10\.244\.1\.12 \. 8080, 2 : 10\.244\.1\.13 \. 8080 \} ; \}$/m);
+  t.ok(full.scripts[0]!.indexOf('add map ip kubenode endpoints-') < full.scripts[0]!.indexOf('add chain ip kubenode service-SUSTUHLJ-default/web/tcp/http {'), 'the map exists before the rule that uses it');
+  t.match(full.scripts[0]!, /^add set ip kubenode endpoint-hairpins \{ type ipv4_addr \. ipv4_addr ; elements = \{ 10\.244\.1\.11 \. 10\.244\.1\.11, /m);
+  const pending: Pending = noPending();
+  const hairpins = new Set(full.hairpins);
   const after = plan(svc({}), threeEps.slice(0, 2));
-  const { script, counts } = renderPartialSync([{ service: 'default/web', old: full.applied.get('default/web'), next: after }], full.owners, pending);
+  const { script, counts, applied } = renderPartialSync([{ service: 'default/web', old: full.applied.get('default/web'), next: after }], full.owners, pending, hairpins);
   const lines = script.trim().split('\n');
-  t.ok(lines.length <= 6, `a few lines:\n${script}`);
-  t.match(script, /^flush chain ip kubenode service-\S+\nadd chain ip kubenode service-\S+ \{ ip daddr 10\.96\.0\.10 .* ; numgen random mod 2 0 goto endpoint-\S+ ; goto endpoint-\S+__10\.244\.1\.12\/8080 ; \}$/m);
-  t.match(script, /^flush chain ip kubenode endpoint-\S+__10\.244\.1\.13\/8080$/m, 'the unused endpoint chain is emptied');
-  t.notMatch(script, /^(list|delete|add rule|add element) /m, 'no listing, no deletion: nothing that makes nft read the table');
-  t.equal(pending.chains.size, 1, 'its deletion waits');
+  t.equal(lines.length, 3, `a new map, a flush and a chain block:\n${script}`);
+  t.equal(lines[0], `add map ip kubenode ${after.maps[0]!.name} { typeof numgen random mod 1 : ip daddr . tcp dport ; elements = { 0 : 10.244.1.11 . 8080, 1 : 10.244.1.12 . 8080 } ; }`);
+  t.match(lines[1], /^flush chain ip kubenode service-\S+$/);
+  t.match(lines[2], new RegExp(`^add chain ip kubenode service-\\S+ \\{ ip daddr 10\\.96\\.0\\.10 .* ; meta l4proto tcp dnat ip to numgen random mod 2 map @${esc(after.maps[0]!.name)} ; \\}$`));
+  t.notMatch(script, /^(list|delete|flush map|add rule|add element) /m, 'no listing, no deletion: nothing that makes nft read the table');
+  t.same([...pending.maps], before.maps.map((m) => m.name), 'the old generation waits for deletion');
   t.same(counts, { chainsWritten: 1, chainsDeleted: 0, elementsWritten: 0 });
 
-  // The endpoint comes back: its emptied chain is filled again, not created.
-  const back = renderPartialSync([{ service: 'default/web', old: full.applied.get('default/web') && { ...full.applied.get('default/web')!, chains: new Map(after.chains.map((c) => [c.name, c.rules.join('\n')])) }, next: before }], full.owners, pending);
-  t.match(back.script, /^flush chain ip kubenode endpoint-\S+__10\.244\.1\.13\/8080\nadd chain ip kubenode endpoint-\S+__10\.244\.1\.13\/8080 \{/m);
-  t.equal(pending.chains.size, 0);
+  // The endpoint comes back: the waiting generation is the right content, used again as it is.
+  const back = renderPartialSync([{ service: 'default/web', old: applied.get('default/web'), next: before }], full.owners, pending, hairpins);
+  t.equal(back.script.split('\n')[0], `add map ip kubenode ${before.maps[0]!.name} { typeof numgen random mod 1 : ip daddr . tcp dport ; }`, 'its elements are not written again, the map only declared (nft must know a map a rule names)');
+  t.match(back.script, new RegExp(`map @${esc(before.maps[0]!.name)} ; \\}$`, 'm'));
+  t.same([...pending.maps], after.maps.map((m) => m.name), 'now the other generation waits');
+
+  // A new endpoint address: its hairpin pair is added, never one removed.
+  const moved = plan(svc({}), [{ ip: '10.244.1.11' }, { ip: '10.244.1.14' }]);
+  const third = renderPartialSync([{ service: 'default/web', old: back.applied.get('default/web'), next: moved }], full.owners, pending, hairpins);
+  t.match(third.script, /^add set ip kubenode endpoint-hairpins \{ type ipv4_addr \. ipv4_addr ; elements = \{ 10\.244\.1\.14 \. 10\.244\.1\.14 \} ; \}$/m);
+  t.ok(hairpins.has('10.244.1.13 . 10.244.1.13'), 'a stale pair stays (harmless, see skeleton.ts)');
 });
 
-t.test('a deleted Service: its elements deleted, and the emptied chains with them', async (t) => {
+t.test('pending generations are deleted in a batch: with a deletion of elements, after the chains stop using them', async (t) => {
+  const web = plan(svc({}), threeEps);
+  const api = plan(svc({ clusterIP: '10.96.0.11' }, undefined, 'api'), threeEps);
+  const full = emptyFull([web, api]);
+  const pending: Pending = noPending();
+  const hairpins = new Set(full.hairpins);
+  const webAfter = plan(svc({}), threeEps.slice(1));
+  renderPartialSync([{ service: 'default/web', old: full.applied.get('default/web'), next: webAfter }], full.owners, pending, hairpins);
+  t.equal(pending.maps.size, 1);
+  const { script, counts } = renderPartialSync([{ service: 'default/api', old: full.applied.get('default/api'), next: undefined }], full.owners, pending, hairpins);
+  t.match(script, /^delete element ip kubenode service-ips \{ 10\.96\.0\.11 \. tcp \. 80 \}$/m);
+  const deleted = [...script.matchAll(/^delete map ip kubenode (\S+)$/gm)].map((m) => m[1]);
+  t.same(deleted.sort(), [web.maps[0]!.name, api.maps[0]!.name].sort(), 'web\'s old generation and api\'s map');
+  t.match(script, /^delete chain ip kubenode service-\S+-default\/api\/tcp\/http$/m);
+  t.ok(script.indexOf('flush chain') < script.indexOf('delete map'), 'the chain that used a map is emptied before the map goes');
+  t.equal(pending.maps.size + pending.chains.size, 0);
+  t.equal(counts.chainsDeleted, 1);
+});
+
+t.test('pending generations are deleted once PENDING_LIMIT have gathered, without other deletions', async (t) => {
+  const pending: Pending = noPending();
+  for (let i = 0; i < PENDING_LIMIT - 1; i++) pending.maps.add(`endpoints-X-default/web/tcp/http-g${i}`);
+  const web = plan(svc({}), threeEps);
+  const full = emptyFull([web]);
+  const first = renderPartialSync([{ service: 'default/web', old: full.applied.get('default/web'), next: plan(svc({}), threeEps.slice(1)) }], full.owners, pending, new Set(full.hairpins));
+  t.equal(first.script.match(/^delete map /gm)?.length, PENDING_LIMIT, 'the limit reached: every waiting generation deleted');
+  t.equal(pending.maps.size, 0);
+});
+
+t.test('a full sync writes every generation in use (again: a no-op) and deletes the others', async (t) => {
+  const web = plan(svc({}), threeEps);
+  const out = renderFullSync({ plans: [web], skeleton, existingChains: new Set(), existingSets: new Map(), existingMaps: new Set([web.maps[0]!.name, 'endpoints-OLD-default/web/tcp/http-gOLD']), maxChainsPerTransaction: Infinity });
+  t.match(out.scripts[0]!, new RegExp(`^add map ip kubenode ${esc(web.maps[0]!.name)} \\{`, 'm'));
+  t.same([...out.scripts[0]!.matchAll(/^delete map ip kubenode (\S+)$/gm)].map((m) => m[1]), ['endpoints-OLD-default/web/tcp/http-gOLD']);
+  t.match(out.scripts[0]!, /^flush set ip kubenode endpoint-hairpins$/m, 'stale hairpin pairs go in a full sync');
+});
+
+t.test('sessionAffinity ClientIP: an endpoint change empties the unused endpoint chain, which waits for deletion', async (t) => {
+  const aff = { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 300 } } };
+  const before = plan(svc(aff), threeEps);
+  const full = emptyFull([before]);
+  const pending: Pending = noPending();
+  const after = plan(svc(aff), threeEps.slice(0, 2));
+  const { script } = renderPartialSync([{ service: 'default/web', old: full.applied.get('default/web'), next: after }], full.owners, pending, new Set(full.hairpins));
+  t.match(script, /^flush chain ip kubenode service-\S+\nadd chain ip kubenode service-\S+ \{ .* ; numgen random mod 2 0 goto endpoint-\S+ ; goto endpoint-\S+__10\.244\.1\.12\/8080 ; \}$/m);
+  t.match(script, /^flush chain ip kubenode endpoint-\S+__10\.244\.1\.13\/8080$/m, 'the unused endpoint chain is emptied');
+  t.equal(script.match(/^add set ip kubenode affinity-\S+ \{ type ipv4_addr ; flags dynamic,timeout ; timeout 300s ; \}$/gm)?.length, 2, 'the sets the rewritten chain names are declared (a no-op), or nft could not evaluate it');
+  t.notMatch(script, /^(list|delete|add rule|add element) /m);
+  t.equal(pending.chains.size, 1, 'its deletion waits');
+  t.equal(pending.sets.size, 1, 'and its affinity set\'s');
+});
+
+t.test('a deleted Service: its elements deleted, and its chains and maps with them', async (t) => {
   const before = plan(svc({}), threeEps);
-  const full = renderFullSync({ plans: [before], skeleton, existingChains: new Set(), existingSets: new Map(), maxChainsPerTransaction: Infinity });
-  const pending: Pending = { chains: new Set(['endpoint-OLD-default/x/tcp/http__10.0.0.1/80']), sets: new Map() };
-  const { script, applied } = renderPartialSync([{ service: 'default/web', old: full.applied.get('default/web'), next: undefined }], full.owners, pending);
+  const full = emptyFull([before]);
+  const pending: Pending = { ...noPending(), chains: new Set(['endpoint-OLD-default/x/tcp/http__10.0.0.1/80']) };
+  const { script, applied } = renderPartialSync([{ service: 'default/web', old: full.applied.get('default/web'), next: undefined }], full.owners, pending, new Set(full.hairpins));
   t.match(script, /^delete element ip kubenode service-ips \{ 10\.96\.0\.10 \. tcp \. 80 \}$/m);
   t.match(script, /^delete element ip kubenode cluster-ips \{ 10\.96\.0\.10 \}$/m);
-  t.equal(script.match(/^delete chain /gm)!.length, 5, 'its four chains and the one pending before');
+  t.equal(script.match(/^delete chain /gm)!.length, 2, 'its chain and the one pending before');
+  t.equal(script.match(/^delete map /gm)!.length, 1, 'its endpoint map');
   t.ok(script.indexOf('delete element') < script.indexOf('delete chain'), 'references go before the chains they point to');
   t.equal(applied.get('default/web'), undefined);
   t.equal(full.owners.size, 0, 'its elements are free for another Service');
@@ -194,7 +277,9 @@ t.test('a deleted Service: its elements deleted, and the emptied chains with the
 t.test('the first sync reads our leftovers from a listing of every table', async (t) => {
   const chains = 'table ip nat {\n\tchain PREROUTING {\n\t}\n}\ntable ip kubenode {\n\tchain services {\n\t}\n\tchain service-AAAA-ns/a/tcp/http {\n\t}\n}\n';
   const sets = 'table ip kubenode {\n\tset affinity-BBBB-ns/a/tcp/http__10.0.0.1/80 {\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t\ttimeout 1h30m\n\t}\n}\ntable ip other {\n\tset affinity-x {\n\t\ttimeout 5m\n\t}\n}\n';
-  const got = parseListing(chains, sets);
+  const maps = 'table ip kubenode {\n\tmap service-ips {\n\t\ttype ipv4_addr . inet_proto . inet_service : verdict\n\t}\n\tmap endpoints-AAAA-ns/a/tcp/http-gCCCC {\n\t\ttypeof numgen random mod 1 : ip daddr . tcp dport\n\t}\n}\n';
+  const got = parseListing(chains, sets, maps);
   t.same([...got.chains], ['service-AAAA-ns/a/tcp/http'], 'per-Service chains of our table only');
+  t.same([...got.maps], ['endpoints-AAAA-ns/a/tcp/http-gCCCC'], 'endpoint maps, not the fixed ones');
   t.same([...got.sets], [['affinity-BBBB-ns/a/tcp/http__10.0.0.1/80', 5400]]);
 });
