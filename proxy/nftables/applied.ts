@@ -1,8 +1,8 @@
 // What the proxier remembers of each Service between syncs: the text of each of its chains (to
-// tell whether a chain changed), the map elements it owns, its endpoint maps and affinity sets. With this, a
+// tell whether a chain changed), the map elements it owns, and its affinity sets. With this, a
 // partial sync knows exactly what to flush, add and delete without asking nft what is there.
 import { T } from './skeleton.js';
-import type { AffinitySet, EndpointMap, NftElement, ServicePlan } from './service-plan.js';
+import type { AffinitySet, NftElement, ServicePlan } from './service-plan.js';
 
 export interface Applied {
   /** Chain name -> its rules joined by "\n". */
@@ -10,22 +10,15 @@ export interface Applied {
   /** The elements this Service owns in the shared maps (another Service may have claimed a key first). */
   elements: NftElement[];
   sets: AffinitySet[];
-  /** Its endpoint maps (a name says its content: see endpointsMap). */
-  maps: string[];
 }
 
 /** "map key" -> the Service that owns that element. */
 export type ElementOwners = Map<string, string>;
 
 export function recordOf(plan: ServicePlan, ownedElements: NftElement[]): Applied {
-  return { chains: new Map(plan.chains.map((c) => [c.name, c.rules.join('\n')])), elements: ownedElements, sets: plan.sets, maps: plan.maps.map((m) => m.name) };
+  return { chains: new Map(plan.chains.map((c) => [c.name, c.rules.join('\n')])), elements: ownedElements, sets: plan.sets };
 }
 
 export function affinitySetLine(s: AffinitySet): string {
   return `add set ${T} ${s.name} { type ipv4_addr ; flags dynamic,timeout ; timeout ${s.timeoutSeconds}s ; }\n`;
-}
-
-/** An endpoint map with its elements, as one block (writing it again is a no-op). */
-export function endpointMapLine(m: EndpointMap): string {
-  return `add map ${T} ${m.name} { typeof ${m.type} ; elements = { ${m.elements.join(', ')} } ; }\n`;
 }

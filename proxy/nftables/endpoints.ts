@@ -1,22 +1,21 @@
-// How a cluster or local chain picks an endpoint and DNATs to it (pure).
+// How a cluster or local chain picks an endpoint and DNATs to it (pure). The i-th of n rules
+// takes 1/(n-i) of what reaches it, the last the rest, as the iptables mode's statistic rules do.
 //
-// Without session affinity: one rule, `dnat ip to numgen random mod N map @endpoints-…`, through
-// a map of the Service port's own (index -> address . port), and no chain per endpoint. Two
-// costs of the kernel's make this the fast layout at 10,000 Services (proxy/nftables/
-// MEASUREMENTS.md): a transaction that adds a rule with a dnat or a verdict re-validates every
-// chain reachable from the base chains, so 10,000 chains instead of 60,000 make each endpoint
-// change cheaper; and adding a map with its elements costs no more than starting nft. An
-// endpoint change therefore writes a new generation of the map and rewrites the one chain to
-// point at it; the old generation is deleted later, in a batch (transactions.ts).
+// Without session affinity the rules DNAT themselves (`numgen random mod 3 0 meta l4proto tcp
+// dnat to a:p`; a dnat ends the chain): no chain per endpoint, no map, no set. Two costs of the
+// kernel's make this the fast layout at 10,000 Services (proxy/nftables/MEASUREMENTS.md): a
+// transaction that adds a rule with a dnat or a verdict re-validates every chain reachable from
+// the base chains, so 10,000 chains instead of 60,000 make each endpoint change cheaper; and the
+// kernel finds a named set or map by walking the table's list of them, so a map per Service
+// (measured: 10,000 of them made a cold start 4x slower) or upstream's anonymous
+// `numgen random mod n vmap { ... }` per Service makes a cold start quadratic. An endpoint change
+// rewrites the one chain.
 //
 // With sessionAffinity ClientIP: upstream's layout, a chain per endpoint, because the client
-// must be recorded in that endpoint's affinity set before the DNAT, and a map cannot do that.
-// A known client goes back to its endpoint first; then the i-th of n rules takes 1/(n-i) of what
-// reaches it, the last the rest, as the iptables mode's statistic rules do. (Upstream writes one
-// `numgen random mod n vmap { ... }` instead: an anonymous set per rule, and the kernel finds
-// sets by walking a list, so 10,000 of them make a cold start quadratic.)
+// must be recorded in that endpoint's affinity set before the DNAT; a known client goes back to
+// its endpoint first.
 import type { Endpoint, ServicePort } from '../model/types.js';
-import { affinitySet, endpointBase, endpointChain, endpointsMap, MARK_MASQ } from './names.js';
+import { affinitySet, endpointBase, endpointChain, MARK_MASQ } from './names.js';
 
 /** A per-endpoint set of client addresses for sessionAffinity ClientIP. */
 export interface AffinitySet {
@@ -24,40 +23,22 @@ export interface AffinitySet {
   timeoutSeconds: number;
 }
 
-/** One generation of a Service port's endpoint map: index -> address . port. */
-export interface EndpointMap {
-  name: string;
-  /** The map's `typeof`, e.g. "numgen random mod 1 : ip daddr . tcp dport". */
-  type: string;
-  /** "0 : 10.244.1.11 . 8080", ... */
-  elements: string[];
-}
-
-/** Where the chains, maps and sets the rules refer to are collected. */
+/** Where the chains and sets the rules refer to are collected. */
 interface PlanOut {
   chains: Array<{ name: string; rules: string[] }>;
   sets: AffinitySet[];
-  maps: EndpointMap[];
 }
 
+/** A uniform pick: the i-th of n actions is taken with 1/(n-i) of what reaches it. */
+const cascade = (actions: readonly string[]) => actions.map((a, i) => `${actions.length - i > 1 ? `numgen random mod ${actions.length - i} 0 ` : ''}${a}`);
+
 /** The rules of a cluster or local chain that send a packet to one of `eps`. */
-export function loadBalancing(sp: ServicePort, chain: string, eps: readonly Endpoint[], out: PlanOut): string[] {
-  const p = sp.protocol.toLowerCase();
-  if (sp.affinityTimeoutSeconds <= 0) {
-    const elements = eps.map((ep, i) => `${i} : ${ep.ip} . ${ep.port}`);
-    const name = endpointsMap(chain, elements);
-    if (!out.maps.some((m) => m.name === name)) out.maps.push({ name, type: `numgen random mod 1 : ip daddr . ${p} dport`, elements });
-    // nft 1.0.6 wants the protocol known before a dnat to a port.
-    return [`meta l4proto ${p} dnat ip to numgen random mod ${eps.length} map @${name}`];
-  }
+export function loadBalancing(sp: ServicePort, eps: readonly Endpoint[], out: PlanOut): string[] {
+  // nft wants the protocol known before a dnat to a port.
+  if (sp.affinityTimeoutSeconds <= 0) return cascade(eps.map((ep) => `meta l4proto ${sp.protocol.toLowerCase()} dnat to ${ep.ip}:${ep.port}`));
   const bases = eps.map((ep) => endpointBase(sp, ep));
   for (const [i, ep] of eps.entries()) addEndpointChain(sp, ep, bases[i]!, out);
-  const rules = bases.map((b) => `ip saddr @${affinitySet(b)} goto ${endpointChain(b)}`);
-  bases.forEach((b, i) => {
-    const remaining = eps.length - i;
-    rules.push(`${remaining > 1 ? `numgen random mod ${remaining} 0 ` : ''}goto ${endpointChain(b)}`);
-  });
-  return rules;
+  return [...bases.map((b) => `ip saddr @${affinitySet(b)} goto ${endpointChain(b)}`), ...cascade(bases.map((b) => `goto ${endpointChain(b)}`))];
 }
 
 /** An endpoint chain of an affinity Service (once, though the cluster and local chains both use it). */

@@ -35,10 +35,8 @@ export const HAIRPINS = 'endpoint-hairpins';
 /** The maps whose elements Services contribute (keyed by address . protocol . port or protocol . port). */
 export type ElementMap = typeof SERVICE_IPS | typeof SERVICE_NODEPORTS | typeof NO_ENDPOINT_SERVICES | typeof NO_ENDPOINT_NODEPORTS | typeof FIREWALL_IPS | typeof CLUSTER_IPS;
 
-const hash8 = (text: string) => base32(createHash('sha256').update(text).digest()).slice(0, 8);
-
 function hashed(name: string): string {
-  return `${hash8(name)}-${name}`;
+  return `${base32(createHash('sha256').update(name).digest()).slice(0, 8)}-${name}`;
 }
 
 /** "namespace/name/protocol/port": the part of a chain name that says which Service port. */
@@ -64,17 +62,6 @@ export function endpointBase(sp: ServicePort, ep: Pick<Endpoint, 'ip' | 'port'>)
 
 export const endpointChain = (base: string) => `endpoint-${base}`;
 
-/**
- * The endpoint map a cluster or local chain DNATs through, one generation of it:
- * "endpoints-HASH-namespace/name/protocol/port-gCONTENT" (local: "local-endpoints-..."). The
- * generation is named after the map's elements, so a name always means the same content: a new
- * endpoint set is a new map (nft 1.0.6 can only add elements without reading the table), writing
- * a map again is a no-op, and a generation waiting for deletion can be used again as it is.
- */
-export function endpointsMap(chain: string, elements: readonly string[]): string {
-  const kind = chain.startsWith('local-') ? 'local-endpoints' : 'endpoints';
-  return `${kind}-${chain.slice(chain.indexOf('-') + 1)}-g${hash8(elements.join(', '))}`;
-}
 export const affinitySet = (base: string) => `affinity-${base}`;
 
 /** Whether a chain is one of the per-Service ones (never a fixed one). */

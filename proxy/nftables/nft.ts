@@ -48,8 +48,6 @@ export interface ExistingObjects {
   chains: Set<string>;
   /** Affinity sets and their timeouts in seconds. */
   sets: Map<string, number | undefined>;
-  /** Endpoint maps (generations of them). */
-  maps: Set<string>;
 }
 
 /** The lines of our table's block in an `nft list ... ip` listing of every table. */
@@ -70,8 +68,8 @@ function durationSeconds(s: string): number {
   return total;
 }
 
-/** Parse `nft list chains ip`, `nft list sets ip` and `nft -t list maps ip` output (pure). */
-export function parseListing(chainsText: string, setsText: string, mapsText: string): ExistingObjects {
+/** Parse `nft list chains ip` and `nft list sets ip` output (pure). */
+export function parseListing(chainsText: string, setsText: string): ExistingObjects {
   const chains = new Set<string>();
   for (const line of ourBlock(chainsText)) {
     const m = /^\s*chain (\S+) \{/.exec(line);
@@ -86,22 +84,14 @@ export function parseListing(chainsText: string, setsText: string, mapsText: str
     if (t && current) sets.set(current, durationSeconds(t[1]!));
     if (/^\s*}/.test(line)) current = undefined;
   }
-  const maps = new Set<string>();
-  for (const line of ourBlock(mapsText)) {
-    const m = /^\s*map (\S+) \{/.exec(line);
-    if (m && isServiceChain(m[1]!)) maps.add(m[1]!);
-  }
-  return { chains, sets, maps };
+  return { chains, sets };
 }
 
-/**
- * Our per-Service chains, affinity sets and endpoint maps, for the first full sync (three nft
- * runs, no rules listed; `-t` leaves the maps' elements out).
- */
+/** Our per-Service chains and affinity sets, for the first full sync (two nft runs, no rules listed). */
 export async function listExisting(): Promise<ExistingObjects> {
-  const list = (...what: string[]) => run('nft', [...what, FAMILY], { timeoutMs: 300_000 });
-  const [chains, sets, maps] = await Promise.all([list('list', 'chains'), list('list', 'sets'), list('-t', 'list', 'maps')]);
-  return parseListing(chains.stdout, sets.stdout, maps.stdout);
+  const list = (what: string) => run('nft', ['list', what, FAMILY], { timeoutMs: 300_000 });
+  const [chains, sets] = await Promise.all([list('chains'), list('sets')]);
+  return parseListing(chains.stdout, sets.stdout);
 }
 
 /** Remove our table (both families), whether or not it exists. */

@@ -39,7 +39,7 @@ export interface NftablesProxierOptions extends ServiceNatOptions {
 export class NftablesProxier implements Proxier {
   private applied = new Map<string, Applied>();
   private owners: ElementOwners = new Map();
-  /** Chains, endpoint maps and sets left by partial syncs, deleted later (see transactions.ts). */
+  /** Chains and sets left by partial syncs, deleted later (see transactions.ts). */
   private pending: Pending = noPending();
   /** The @endpoint-hairpins elements in the kernel (partial syncs only add). */
   private hairpins = new Set<string>();
@@ -89,7 +89,7 @@ export class NftablesProxier implements Proxier {
       const plans = function* () {
         for (const [svc, ports] of state.services) yield planNftService(svc, ports, state.endpoints, cfg);
       };
-      const out = renderFullSync({ plans: plans(), skeleton: cfgs.skeleton, existingChains: existing.chains, existingSets: existing.sets, existingMaps: existing.maps, maxChainsPerTransaction: this.opts.maxChainsPerTransaction ?? CHAINS_PER_TRANSACTION });
+      const out = renderFullSync({ plans: plans(), skeleton: cfgs.skeleton, existingChains: existing.chains, existingSets: existing.sets, maxChainsPerTransaction: this.opts.maxChainsPerTransaction ?? CHAINS_PER_TRANSACTION });
       for (const c of out.conflicts.slice(0, 10)) this.opts.log.warn('two Services claim one address and port; keeping the first', c);
       for (const script of out.scripts) {
         await this.apply(script);
@@ -140,13 +140,11 @@ export class NftablesProxier implements Proxier {
   private async existingFromMemory(): Promise<ExistingObjects> {
     const chains = new Set<string>(this.pending.chains);
     const sets = new Map<string, number | undefined>(this.pending.sets);
-    const maps = new Set<string>(this.pending.maps);
     for (const a of this.applied.values()) {
       for (const c of a.chains.keys()) chains.add(c);
       for (const s of a.sets) sets.set(s.name, s.timeoutSeconds);
-      for (const m of a.maps) maps.add(m);
     }
-    return { chains, sets, maps };
+    return { chains, sets };
   }
 
   async cleanup(): Promise<void> {

@@ -2,8 +2,8 @@
 // chains, endpoint maps, elements in the shared verdict maps, and affinity sets out. The
 // dispatch is upstream kube-proxy's nftables mode (pkg/proxy/nftables): one lookup in @service-ips
 // (address . protocol . port) or @service-nodeports sends a packet to the Service port's
-// chain. Unlike upstream there is no chain per endpoint: the Service chain DNATs through a map
-// of its own (`dnat ip to numgen random mod N map @endpoints-…`), see endpoints.ts. Services without
+// chain. Unlike upstream there is no chain per endpoint (but with session affinity): the Service
+// chain's rules pick an endpoint and DNAT themselves, see endpoints.ts. Services without
 // usable endpoints are elements of @no-endpoint-services / @no-endpoint-nodeports (reject, or
 // drop for traffic policy Local), loadBalancerSourceRanges elements of @firewall-ips. The
 // decisions (which endpoints, which chain, reject or drop) are the iptables planner's, taken
@@ -11,13 +11,13 @@
 import { categorizeEndpoints } from '../model/categorize.js';
 import { type Endpoint, endpointsKey, externallyAccessible, type ServicePort } from '../model/types.js';
 import { cidrContains, parseCidr } from '../model/validation.js';
-import { type AffinitySet, type EndpointMap, loadBalancing } from './endpoints.js';
+import { type AffinitySet, loadBalancing } from './endpoints.js';
 import {
   CLUSTER_IPS, type ElementMap, FIREWALL_IPS, MARK_MASQ, NO_ENDPOINT_NODEPORTS, NO_ENDPOINT_SERVICES, type PortChains, portChains,
   REJECT_CHAIN, SERVICE_IPS, SERVICE_NODEPORTS,
 } from './names.js';
 
-export type { AffinitySet, EndpointMap } from './endpoints.js';
+export type { AffinitySet } from './endpoints.js';
 
 export interface NftPlanConfig {
   /** Endpoints with this nodeName are local. */
@@ -48,14 +48,12 @@ export interface ServicePlan {
   chains: NftChain[];
   elements: NftElement[];
   sets: AffinitySet[];
-  /** Endpoint maps the chains DNAT through (one generation each). */
-  maps: EndpointMap[];
   /** `a . a` elements of @endpoint-hairpins, one per endpoint address. */
   hairpins: string[];
 }
 
 export function planNftService(service: string, ports: readonly ServicePort[], endpoints: ReadonlyMap<string, readonly Endpoint[]>, cfg: NftPlanConfig): ServicePlan {
-  const out: ServicePlan = { service, chains: [], elements: [], sets: [], maps: [], hairpins: [] };
+  const out: ServicePlan = { service, chains: [], elements: [], sets: [], hairpins: [] };
   for (const sp of ports) planPort(sp, endpoints.get(endpointsKey(sp.name, sp.protocol)) ?? [], cfg, out);
   // A ClusterIP is one element however many ports the Service has: traffic to a port it does
   // not serve is rejected (upstream's @cluster-ips).
@@ -86,8 +84,8 @@ function planPort(sp: ServicePort, eps: readonly Endpoint[], cfg: NftPlanConfig,
   // Even with externalTrafficPolicy Local and no local endpoint, pods and the node itself are
   // still sent to the cluster-wide endpoints: the external chain exists whenever any endpoint does.
   if (hasEndpoints && externallyAccessible(sp)) planExternalChain(ctx, hasExternal);
-  if (usesClusterChain) out.chains.push({ name: chains.cluster, rules: [...masqueradeRule(sp, cfg), ...loadBalancing(sp, chains.cluster, cluster, out)] });
-  if (usesLocalChain) out.chains.push({ name: chains.local, rules: loadBalancing(sp, chains.local, local, out) });
+  if (usesClusterChain) out.chains.push({ name: chains.cluster, rules: [...masqueradeRule(sp, cfg), ...loadBalancing(sp, cluster, out)] });
+  if (usesLocalChain) out.chains.push({ name: chains.local, rules: loadBalancing(sp, local, out) });
   for (const ip of new Set(reachable.map((ep) => ep.ip))) if (!out.hairpins.includes(`${ip} . ${ip}`)) out.hairpins.push(`${ip} . ${ip}`);
 }
 

@@ -7,13 +7,12 @@
 // stale chains and sets deleted, all in the last transaction; a large sync may first create
 // the Services' chains in transactions of their own (unreachable until the maps point at them).
 // Partial sync: only the chains of changed Services are rewritten (flush + rules), only their
-// map elements are deleted and added. An endpoint change writes a new generation of the
-// Service port's endpoint map (endpoints.ts) and never deletes an element of it. Chains no
-// longer used are emptied at once (nothing can reach them); they, old map generations and unused
-// affinity sets are deleted later, together, by the next transaction that must make nft read
+// map elements are deleted and added; an endpoint change rewrites the one Service chain
+// (endpoints.ts). Chains no longer used are emptied at once (nothing can reach them); they and
+// unused affinity sets are deleted later, together, by the next transaction that must make nft read
 // its cache anyway (one deleting elements, or a full sync), or once PENDING_LIMIT of them have
 // gathered: deleting is the one thing a block cannot express.
-import { affinitySetLine, type Applied, type ElementOwners, endpointMapLine, recordOf } from './applied.js';
+import { affinitySetLine, type Applied, type ElementOwners, recordOf } from './applied.js';
 import { HAIRPINS } from './names.js';
 import { chainBlock, elementsBlock, FIXED_CHAINS, prelude, skeleton, type SkeletonConfig, T } from './skeleton.js';
 import type { NftElement, ServicePlan } from './service-plan.js';
@@ -24,14 +23,13 @@ export interface SyncCounts {
   elementsWritten: number;
 }
 
-/** Emptied chains, old endpoint map generations and unused affinity sets waiting to be deleted (set name -> timeout). */
+/** Emptied chains and unused affinity sets waiting to be deleted (set name -> timeout). */
 export interface Pending {
   chains: Set<string>;
   sets: Map<string, number | undefined>;
-  maps: Set<string>;
 }
 
-export const noPending = (): Pending => ({ chains: new Set(), sets: new Map(), maps: new Set() });
+export const noPending = (): Pending => ({ chains: new Set(), sets: new Map() });
 
 /** Delete the pending objects once this many have gathered, even without other deletions. */
 export const PENDING_LIMIT = 1000;
@@ -58,8 +56,6 @@ export interface FullSyncInput {
   existingChains: ReadonlySet<string>;
   /** Affinity set name -> its timeout in seconds (undefined: not known). */
   existingSets: ReadonlyMap<string, number | undefined>;
-  /** Endpoint maps of ours that exist now. */
-  existingMaps: ReadonlySet<string>;
   /** Put Services' chains in transactions of their own, this many chains each (Infinity: one transaction). */
   maxChainsPerTransaction: number;
 }
@@ -82,7 +78,6 @@ interface FullState {
   existingSets: ReadonlyMap<string, number | undefined>;
   active: Set<string>;
   activeSets: Set<string>;
-  activeMaps: Set<string>;
   elements: NftElement[];
 }
 
@@ -91,10 +86,6 @@ function writePlan(plan: ServicePlan, chunk: string[], st: FullState): void {
   const { out } = st;
   // Declared and emptied first (a chain may jump to another of the same Service), then refilled.
   for (const c of plan.chains) chunk.push(`add chain ${T} ${c.name}\nflush chain ${T} ${c.name}\n`);
-  for (const m of plan.maps) {
-    st.activeMaps.add(m.name);
-    chunk.push(endpointMapLine(m));
-  }
   for (const s of plan.sets) {
     if (st.activeSets.has(s.name)) continue;
     st.activeSets.add(s.name);
@@ -127,7 +118,7 @@ function writePlan(plan: ServicePlan, chunk: string[], st: FullState): void {
 
 export function renderFullSync(input: FullSyncInput): FullSyncOutput {
   const out: FullSyncOutput = { scripts: [], applied: new Map(), owners: new Map(), hairpins: new Set(), conflicts: [], counts: { chainsWritten: 0, chainsDeleted: 0, elementsWritten: 0 } };
-  const st: FullState = { out, existingSets: input.existingSets, active: new Set(), activeSets: new Set(), activeMaps: new Set(), elements: [] };
+  const st: FullState = { out, existingSets: input.existingSets, active: new Set(), activeSets: new Set(), elements: [] };
   let chunk: string[] = [];
   let chunkChains = 0;
   for (const plan of input.plans) {
@@ -148,7 +139,6 @@ export function renderFullSync(input: FullSyncInput): FullSyncOutput {
     last.push(`delete chain ${T} ${c}\n`);
     out.counts.chainsDeleted++;
   }
-  for (const m of input.existingMaps) if (!st.activeMaps.has(m)) last.push(`delete map ${T} ${m}\n`);
   for (const s of input.existingSets.keys()) if (!st.activeSets.has(s)) last.push(`delete set ${T} ${s}\n`);
   out.scripts.push(last.join(''));
   return out;
@@ -161,7 +151,7 @@ export interface ServiceChange {
 }
 
 interface PartialParts {
-  /** New endpoint map generations and affinity sets: written before the chains that refer to them. */
+  /** Affinity sets: written before the chains that refer to them. */
   addSets: string[];
   newChains: string[];
   bodies: string[];
@@ -195,29 +185,11 @@ function changeChains({ old, next }: ServiceChange, parts: PartialParts, pending
     const had = oldSets.has(s.name) ? oldSets.get(s.name) : pending.sets.get(s.name);
     pending.sets.delete(s.name);
     // Declared again even when unchanged (a no-op): nft must know a set to evaluate a rule that
-    // names it, and reads none it is not told of (see changeMaps).
+    // names it, and reads none it is not told of (a chain block reads no sets).
     if (had !== s.timeoutSeconds && (had !== undefined || oldSets.has(s.name))) parts.addSets.push(`delete set ${T} ${s.name}\n`);
     parts.addSets.push(affinitySetLine(s));
   }
   for (const [name, timeout] of oldSets) if (!nextSets.has(name)) pending.sets.set(name, timeout);
-  changeMaps(old, next, parts, pending);
-}
-
-/**
- * A new generation of an endpoint map is written whole (one block: nft reads nothing); a
- * generation still waiting for deletion is used again as it is (its name says its content). A
- * generation no longer used waits for the batched deletions: never a `delete element` or `flush
- * map`, which would make nft read the table. A map that exists is still declared (its type
- * only): nft must know it to evaluate a rule that names it, and reads no set it is not told of.
- */
-function changeMaps(old: Applied | undefined, next: ServicePlan | undefined, parts: PartialParts, pending: Pending): void {
-  const oldMaps = new Set(old?.maps);
-  const nextMaps = new Set(next?.maps.map((m) => m.name));
-  for (const m of next?.maps ?? []) {
-    const exists = oldMaps.has(m.name) || pending.maps.delete(m.name);
-    parts.addSets.push(exists ? `add map ${T} ${m.name} { typeof ${m.type} ; }\n` : endpointMapLine(m));
-  }
-  for (const name of oldMaps) if (!nextMaps.has(name)) pending.maps.add(name);
 }
 
 /** The elements of one changed Service: what it no longer owns goes, what it wants and nobody owns comes. */
@@ -259,14 +231,12 @@ function newHairpins(changes: readonly ServiceChange[], hairpins: Set<string>): 
 
 /** The batched deletions, when they are due (see the top of this file); `pending` is emptied then. */
 function pendingDeletions(pending: Pending, due: boolean, counts: SyncCounts): string {
-  if (!due && pending.chains.size + pending.sets.size + pending.maps.size < PENDING_LIMIT) return '';
+  if (!due && pending.chains.size + pending.sets.size < PENDING_LIMIT) return '';
   const deletes: string[] = [];
   for (const c of pending.chains) deletes.push(`delete chain ${T} ${c}\n`);
-  for (const m of pending.maps) deletes.push(`delete map ${T} ${m}\n`);
   for (const s of pending.sets.keys()) deletes.push(`delete set ${T} ${s}\n`);
   counts.chainsDeleted = pending.chains.size;
   pending.chains.clear();
-  pending.maps.clear();
   pending.sets.clear();
   return deletes.join('');
 }
@@ -287,8 +257,8 @@ export function renderPartialSync(changes: Iterable<ServiceChange>, owners: Elem
   // Deleting costs nft a read of the table: done when elements must go anyway, or when enough
   // has gathered.
   const deletes = pendingDeletions(pending, parts.delElements.length > 0, parts.counts);
-  // New maps, sets and chains exist before anything refers to them; references go before the
-  // chains, maps and sets they point to are deleted, all within this one transaction.
+  // New sets and chains exist before anything refers to them; references go before the
+  // chains and sets they point to are deleted, all within this one transaction.
   const script = parts.addSets.join('') + parts.newChains.join('') + parts.bodies.join('') + deleteElements(parts.delElements) + addElements(parts.addElements) + newHairpins(list, hairpins) + deletes;
   return { script, applied, counts: parts.counts };
 }

@@ -34,7 +34,7 @@ function endpoints(eps: Ep[], service = 'web', ports = [{ name: 'http', port: 80
   return parseEndpointSlice(slice).ports;
 }
 
-function plan(s: V1Service, eps: Ep[], c: NftPlanConfig = cfg): ServicePlan & { chain: (prefix: string) => string[]; element: (map: string) => string[]; map: (prefix: string) => string[] } {
+function plan(s: V1Service, eps: Ep[], c: NftPlanConfig = cfg): ServicePlan & { chain: (prefix: string) => string[]; element: (map: string) => string[] } {
   const parsed = parseService(s);
   if (parsed.errors.length) throw new Error(JSON.stringify(parsed.errors));
   const ports = parsed.ports.map((p) => ({ name: p.portName, port: 8080, protocol: p.protocol }));
@@ -43,13 +43,12 @@ function plan(s: V1Service, eps: Ep[], c: NftPlanConfig = cfg): ServicePlan & { 
     ...p,
     chain: (prefix) => p.chains.find((ch) => ch.name.startsWith(prefix))?.rules ?? [],
     element: (map) => p.elements.filter((e) => e.map === map).map((e) => (e.value ? `${e.key} : ${e.value}` : e.key)),
-    map: (prefix) => p.maps.find((m) => m.name.startsWith(prefix))?.elements ?? [],
   };
 }
 
 const SVC = /^service-[A-Z2-7]{8}-default\/web\/tcp\/http$/;
 
-t.test('ClusterIP with three endpoints: one map element, a uniform pick through an endpoint map, hairpin pairs', async (t) => {
+t.test('ClusterIP with three endpoints: one map element, a uniform pick whose rules DNAT, hairpin pairs', async (t) => {
   const p = plan(svc({}), [{ ip: '10.244.1.11' }, { ip: '10.244.1.12' }, { ip: '10.244.1.13' }]);
   const svcChain = p.chains.find((c) => SVC.test(c.name))!;
   t.ok(svcChain, 'the Service port chain is named after it, as upstream names it');
@@ -57,18 +56,14 @@ t.test('ClusterIP with three endpoints: one map element, a uniform pick through 
   t.same(p.element('cluster-ips'), ['10.96.0.10'], 'other ports of the ClusterIP are rejected');
   t.same(p.element('no-endpoint-services'), []);
   t.equal(svcChain.rules[0], 'ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade', 'off-cluster sources are masqueraded');
-  t.equal(p.maps.length, 1);
-  const m = p.maps[0]!;
-  t.match(m.name, /^endpoints-[A-Z2-7]{8}-default\/web\/tcp\/http-g[A-Z2-7]{8}$/, 'the map is named after the Service port and its content');
-  t.equal(m.type, 'numgen random mod 1 : ip daddr . tcp dport');
-  t.same(m.elements, ['0 : 10.244.1.11 . 8080', '1 : 10.244.1.12 . 8080', '2 : 10.244.1.13 . 8080']);
-  t.equal(svcChain.rules[1], `meta l4proto tcp dnat ip to numgen random mod 3 map @${m.name}`, 'one rule picks and DNATs');
+  t.same(svcChain.rules.slice(1), [
+    'numgen random mod 3 0 meta l4proto tcp dnat to 10.244.1.11:8080',
+    'numgen random mod 2 0 meta l4proto tcp dnat to 10.244.1.12:8080',
+    'meta l4proto tcp dnat to 10.244.1.13:8080',
+  ], 'the first endpoint takes 1/3, the second half of the rest, the last what is left; a dnat ends the chain');
   t.equal(p.chains.length, 1, 'no chain per endpoint');
   t.same(p.hairpins, ['10.244.1.11 . 10.244.1.11', '10.244.1.12 . 10.244.1.12', '10.244.1.13 . 10.244.1.13'], 'a pod sent to itself is masqueraded');
   t.same(p.sets, []);
-  const other = plan(svc({}), [{ ip: '10.244.1.11' }, { ip: '10.244.1.12' }]);
-  t.not(other.maps[0]!.name, m.name, 'other endpoints: another generation');
-  t.equal(plan(svc({}), [{ ip: '10.244.1.11' }, { ip: '10.244.1.12' }, { ip: '10.244.1.13' }]).maps[0]!.name, m.name, 'the same endpoints: the same name');
 });
 
 t.test('no endpoints: REJECT through the no-endpoint maps, no chains', async (t) => {
@@ -86,9 +81,7 @@ t.test('NodePort, externalIPs and UDP: external chain masquerades, then the Serv
   t.same(p.element('service-nodeports'), [`udp . 30053 : goto ${ext.name}`]);
   t.same(p.element('service-ips').sort(), [`10.96.0.10 . udp . 53 : goto ${ext.name.replace('external-', 'service-')}`, `203.0.113.5 . udp . 53 : goto ${ext.name}`].sort());
   t.same(ext.rules, ['jump mark-for-masquerade', `goto ${ext.name.replace('external-', 'service-')}`]);
-  t.match(p.chain('service-')[1], /^meta l4proto udp dnat ip to numgen random mod 1 map @endpoints-\S+\/dns\/udp\/dns-g[A-Z2-7]{8}$/);
-  t.equal(p.maps[0]!.type, 'numgen random mod 1 : ip daddr . udp dport');
-  t.same(p.map('endpoints-'), ['0 : 10.244.1.11 . 8080']);
+  t.equal(p.chain('service-')[1], 'meta l4proto udp dnat to 10.244.1.11:8080');
 });
 
 t.test('externalTrafficPolicy Local: only local endpoints, pods and the node short-circuited, DROP without local ones', async (t) => {
@@ -97,9 +90,8 @@ t.test('externalTrafficPolicy Local: only local endpoints, pods and the node sho
   const p = plan(svc(spec, status), [{ ip: '10.244.1.11' }, { ip: '10.244.2.12', node: 'node-2' }]);
   const local = p.chains.find((c) => c.name.startsWith('local-'))!;
   t.same(local.rules.length, 1);
-  t.match(local.rules[0], /^meta l4proto tcp dnat ip to numgen random mod 1 map @local-endpoints-\S+$/);
-  t.same(p.map('local-endpoints-'), ['0 : 10.244.1.11 . 8080'], 'the local map has only this node\'s endpoint');
-  t.same(p.map('endpoints-'), ['0 : 10.244.1.11 . 8080', '1 : 10.244.2.12 . 8080'], 'the cluster map both');
+  t.equal(local.rules[0], 'meta l4proto tcp dnat to 10.244.1.11:8080', 'the local chain has only this node\'s endpoint');
+  t.same(p.chain('service-').slice(1), ['numgen random mod 2 0 meta l4proto tcp dnat to 10.244.1.11:8080', 'meta l4proto tcp dnat to 10.244.2.12:8080'], 'the cluster chain both');
   const ext = p.chain('external-');
   t.match(ext[0], /^ip saddr 10\.244\.0\.0\/16 goto service-/, 'pods go to every endpoint');
   t.match(ext[1], /^fib saddr type local jump mark-for-masquerade/);
@@ -116,7 +108,7 @@ t.test('externalTrafficPolicy Local: only local endpoints, pods and the node sho
 t.test('internalTrafficPolicy Local: the ClusterIP goes to the local chain, DROP without local endpoints', async (t) => {
   const p = plan(svc({ internalTrafficPolicy: 'Local' }), [{ ip: '10.244.1.11' }, { ip: '10.244.2.12', node: 'node-2' }]);
   t.match(p.element('service-ips')[0], /^10\.96\.0\.10 \. tcp \. 80 : goto local-/);
-  t.same(p.maps.map((m) => m.elements), [['0 : 10.244.1.11 . 8080']], 'one map, without the remote endpoint');
+  t.same(p.chains.map((c) => c.rules), [['meta l4proto tcp dnat to 10.244.1.11:8080']], 'the local chain only, without the remote endpoint');
   const none = plan(svc({ internalTrafficPolicy: 'Local' }), [{ ip: '10.244.2.12', node: 'node-2' }]);
   t.same(none.element('no-endpoint-services'), ['10.96.0.10 . tcp . 80 : drop']);
 });
@@ -129,7 +121,7 @@ t.test('sessionAffinity ClientIP: a set per endpoint, checked before the random 
   t.match(rules[3], /^numgen random mod 2 0 goto/);
   t.match(p.chain('endpoint-')[1], /^update @affinity-.* \{ ip saddr \}$/);
   t.same(p.chain('endpoint-'), [p.chain('endpoint-')[0], p.chain('endpoint-')[1], 'meta l4proto tcp dnat to 10.244.1.11:8080'], 'then the DNAT, in the endpoint chain');
-  t.same(p.maps, [], 'affinity Services keep a chain per endpoint, no map');
+  t.equal(p.chains.length, 3, 'affinity Services keep a chain per endpoint');
 });
 
 t.test('loadBalancerSourceRanges: a firewall element before DNAT, the node admitted when its address is in range', async (t) => {
@@ -141,7 +133,7 @@ t.test('loadBalancerSourceRanges: a firewall element before DNAT, the node admit
 
 t.test('terminating endpoints serve only when none is ready', async (t) => {
   const p = plan(svc({}), [{ ip: '10.244.1.11', ready: false, serving: true, terminating: true }, { ip: '10.244.1.12', ready: false, serving: false, terminating: true }]);
-  t.same(p.maps.map((m) => m.elements), [['0 : 10.244.1.11 . 8080']]);
+  t.same(p.chain('service-').slice(1), ['meta l4proto tcp dnat to 10.244.1.11:8080']);
 });
 
 const skeleton = { masqueradeMark: '0x4000', nodePortIPs: 'all' as const };
@@ -149,7 +141,7 @@ const threeEps = [{ ip: '10.244.1.11' }, { ip: '10.244.1.12' }, { ip: '10.244.1.
 
 t.test('a full sync: fixed part, chains as blocks, elements as map blocks, stale chains deleted', async (t) => {
   const a = plan(svc({}), threeEps);
-  const out = renderFullSync({ plans: [a], skeleton, existingChains: new Set(['service-OLD-default/gone/tcp/http']), existingSets: new Map(), existingMaps: new Set(), maxChainsPerTransaction: Infinity });
+  const out = renderFullSync({ plans: [a], skeleton, existingChains: new Set(['service-OLD-default/gone/tcp/http']), existingSets: new Map(), maxChainsPerTransaction: Infinity });
   t.equal(out.scripts.length, 1, 'one transaction');
   const s = out.scripts[0]!;
   t.match(s, /^add chain ip kubenode nat-prerouting \{ type nat hook prerouting priority -100 ; \}$/m);
@@ -158,7 +150,7 @@ t.test('a full sync: fixed part, chains as blocks, elements as map blocks, stale
   t.match(s, /^delete chain ip kubenode service-OLD-default\/gone\/tcp\/http$/m);
   t.notMatch(s, /^(list|add rule|add element) /m, 'nothing that makes nft read the table, but the one deletion');
   t.equal(out.counts.chainsDeleted, 1);
-  const split = renderFullSync({ plans: [a, plan(svc({ clusterIP: '10.96.0.11' }, undefined, 'api'), threeEps)], skeleton, existingChains: new Set(), existingSets: new Map(), existingMaps: new Set(), maxChainsPerTransaction: 1 });
+  const split = renderFullSync({ plans: [a, plan(svc({ clusterIP: '10.96.0.11' }, undefined, 'api'), threeEps)], skeleton, existingChains: new Set(), existingSets: new Map(), maxChainsPerTransaction: 1 });
   t.equal(split.scripts.length, 2, 'split: whole Services per transaction, the maps in the last');
   t.notMatch(split.scripts[0]!, /service-ips/);
 });
@@ -166,83 +158,59 @@ t.test('a full sync: fixed part, chains as blocks, elements as map blocks, stale
 t.test('two Services claiming one address and port: the first keeps it', async (t) => {
   const a = plan(svc({ externalIPs: ['203.0.113.9'] }), threeEps);
   const b = plan(svc({ clusterIP: '10.96.0.11', externalIPs: ['203.0.113.9'] }, undefined, 'other'), threeEps);
-  const out = renderFullSync({ plans: [a, b], skeleton, existingChains: new Set(), existingSets: new Map(), existingMaps: new Set(), maxChainsPerTransaction: Infinity });
+  const out = renderFullSync({ plans: [a, b], skeleton, existingChains: new Set(), existingSets: new Map(), maxChainsPerTransaction: Infinity });
   t.same(out.conflicts.map((c) => [c.service, c.owner, c.key]), [['default/other', 'default/web', '203.0.113.9 . tcp . 80']]);
   t.equal(out.scripts[0]!.match(/203\.0\.113\.9 \. tcp \. 80/g)!.length, 1, 'one element, no failed transaction');
 });
 
-/** A name as a regular expression matching it literally. */
-const esc = (name: string) => name.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+const emptyFull = (plans: ServicePlan[]) => renderFullSync({ plans, skeleton, existingChains: new Set(), existingSets: new Map(), maxChainsPerTransaction: Infinity });
 
-const emptyFull = (plans: ServicePlan[]) => renderFullSync({ plans, skeleton, existingChains: new Set(), existingSets: new Map(), existingMaps: new Set(), maxChainsPerTransaction: Infinity });
-
-t.test('one endpoint change: a new map generation and the one chain rewritten, the old generation left for later', async (t) => {
+t.test('one endpoint change: the one chain rewritten, a new hairpin pair added, nothing deleted', async (t) => {
   const before = plan(svc({}), threeEps);
   const full = emptyFull([before]);
-  t.match(full.scripts[0]!, /^add map ip kubenode endpoints-\S+ \{ typeof numgen random mod 1 : ip daddr \. tcp dport ; elements = \{ 0 : 10\.244\.1\.11 \. 8080, 1 : 10\.244\.1\.12 \. 8080, 2 : 10\.244\.1\.13 \. 8080 \} ; \}$/m);
-  t.ok(full.scripts[0]!.indexOf('add map ip kubenode endpoints-') < full.scripts[0]!.indexOf('add chain ip kubenode service-SUSTUHLJ-default/web/tcp/http {'), 'the map exists before the rule that uses it');
   t.match(full.scripts[0]!, /^add set ip kubenode endpoint-hairpins \{ type ipv4_addr \. ipv4_addr ; elements = \{ 10\.244\.1\.11 \. 10\.244\.1\.11, /m);
   const pending: Pending = noPending();
   const hairpins = new Set(full.hairpins);
   const after = plan(svc({}), threeEps.slice(0, 2));
   const { script, counts, applied } = renderPartialSync([{ service: 'default/web', old: full.applied.get('default/web'), next: after }], full.owners, pending, hairpins);
   const lines = script.trim().split('\n');
-  t.equal(lines.length, 3, `a new map, a flush and a chain block:\n${script}`);
-  t.equal(lines[0], `add map ip kubenode ${after.maps[0]!.name} { typeof numgen random mod 1 : ip daddr . tcp dport ; elements = { 0 : 10.244.1.11 . 8080, 1 : 10.244.1.12 . 8080 } ; }`);
-  t.match(lines[1], /^flush chain ip kubenode service-\S+$/);
-  t.match(lines[2], new RegExp(`^add chain ip kubenode service-\\S+ \\{ ip daddr 10\\.96\\.0\\.10 .* ; meta l4proto tcp dnat ip to numgen random mod 2 map @${esc(after.maps[0]!.name)} ; \\}$`));
-  t.notMatch(script, /^(list|delete|flush map|add rule|add element) /m, 'no listing, no deletion: nothing that makes nft read the table');
-  t.same([...pending.maps], before.maps.map((m) => m.name), 'the old generation waits for deletion');
+  t.equal(lines.length, 2, `a flush and a chain block:\n${script}`);
+  t.match(lines[0], /^flush chain ip kubenode service-\S+$/);
+  t.match(lines[1], /^add chain ip kubenode service-\S+ \{ ip daddr 10\.96\.0\.10 .* ; numgen random mod 2 0 meta l4proto tcp dnat to 10\.244\.1\.11:8080 ; meta l4proto tcp dnat to 10\.244\.1\.12:8080 ; \}$/);
+  t.notMatch(script, /^(list|delete|add rule|add element) /m, 'no listing, no deletion: nothing that makes nft read the table');
   t.same(counts, { chainsWritten: 1, chainsDeleted: 0, elementsWritten: 0 });
-
-  // The endpoint comes back: the waiting generation is the right content, used again as it is.
-  const back = renderPartialSync([{ service: 'default/web', old: applied.get('default/web'), next: before }], full.owners, pending, hairpins);
-  t.equal(back.script.split('\n')[0], `add map ip kubenode ${before.maps[0]!.name} { typeof numgen random mod 1 : ip daddr . tcp dport ; }`, 'its elements are not written again, the map only declared (nft must know a map a rule names)');
-  t.match(back.script, new RegExp(`map @${esc(before.maps[0]!.name)} ; \\}$`, 'm'));
-  t.same([...pending.maps], after.maps.map((m) => m.name), 'now the other generation waits');
+  t.equal(pending.chains.size + pending.sets.size, 0, 'nothing left to delete');
 
   // A new endpoint address: its hairpin pair is added, never one removed.
   const moved = plan(svc({}), [{ ip: '10.244.1.11' }, { ip: '10.244.1.14' }]);
-  const third = renderPartialSync([{ service: 'default/web', old: back.applied.get('default/web'), next: moved }], full.owners, pending, hairpins);
-  t.match(third.script, /^add set ip kubenode endpoint-hairpins \{ type ipv4_addr \. ipv4_addr ; elements = \{ 10\.244\.1\.14 \. 10\.244\.1\.14 \} ; \}$/m);
+  const next = renderPartialSync([{ service: 'default/web', old: applied.get('default/web'), next: moved }], full.owners, pending, hairpins);
+  t.match(next.script, /^add set ip kubenode endpoint-hairpins \{ type ipv4_addr \. ipv4_addr ; elements = \{ 10\.244\.1\.14 \. 10\.244\.1\.14 \} ; \}$/m);
   t.ok(hairpins.has('10.244.1.13 . 10.244.1.13'), 'a stale pair stays (harmless, see skeleton.ts)');
+  t.notMatch(next.script, /^(list|delete|add rule|add element) /m);
 });
 
-t.test('pending generations are deleted in a batch: with a deletion of elements, after the chains stop using them', async (t) => {
-  const web = plan(svc({}), threeEps);
+t.test('pending deletions wait for a deletion of elements, or for PENDING_LIMIT of them', async (t) => {
+  const aff = { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 300 } } };
+  const web = plan(svc(aff), threeEps);
   const api = plan(svc({ clusterIP: '10.96.0.11' }, undefined, 'api'), threeEps);
   const full = emptyFull([web, api]);
   const pending: Pending = noPending();
   const hairpins = new Set(full.hairpins);
-  const webAfter = plan(svc({}), threeEps.slice(1));
-  renderPartialSync([{ service: 'default/web', old: full.applied.get('default/web'), next: webAfter }], full.owners, pending, hairpins);
-  t.equal(pending.maps.size, 1);
+  renderPartialSync([{ service: 'default/web', old: full.applied.get('default/web'), next: plan(svc(aff), threeEps.slice(1)) }], full.owners, pending, hairpins);
+  t.equal(pending.chains.size, 1, 'the endpoint chain waits');
   const { script, counts } = renderPartialSync([{ service: 'default/api', old: full.applied.get('default/api'), next: undefined }], full.owners, pending, hairpins);
   t.match(script, /^delete element ip kubenode service-ips \{ 10\.96\.0\.11 \. tcp \. 80 \}$/m);
-  const deleted = [...script.matchAll(/^delete map ip kubenode (\S+)$/gm)].map((m) => m[1]);
-  t.same(deleted.sort(), [web.maps[0]!.name, api.maps[0]!.name].sort(), 'web\'s old generation and api\'s map');
-  t.match(script, /^delete chain ip kubenode service-\S+-default\/api\/tcp\/http$/m);
-  t.ok(script.indexOf('flush chain') < script.indexOf('delete map'), 'the chain that used a map is emptied before the map goes');
-  t.equal(pending.maps.size + pending.chains.size, 0);
-  t.equal(counts.chainsDeleted, 1);
-});
+  t.same([...script.matchAll(/^delete chain ip kubenode (\S+)$/gm)].map((m) => m[1]!.replace(/-[A-Z2-7]{8}-/, '-*-')).sort(), ['endpoint-*-default/web/tcp/http__10.244.1.11/8080', 'service-*-default/api/tcp/http']);
+  t.match(script, /^delete set ip kubenode affinity-\S+__10\.244\.1\.11\/8080$/m);
+  t.ok(script.indexOf('flush chain') < script.indexOf('delete chain'), 'the chain is emptied before it goes');
+  t.equal(pending.chains.size + pending.sets.size, 0);
+  t.equal(counts.chainsDeleted, 2);
 
-t.test('pending generations are deleted once PENDING_LIMIT have gathered, without other deletions', async (t) => {
-  const pending: Pending = noPending();
-  for (let i = 0; i < PENDING_LIMIT - 1; i++) pending.maps.add(`endpoints-X-default/web/tcp/http-g${i}`);
-  const web = plan(svc({}), threeEps);
-  const full = emptyFull([web]);
-  const first = renderPartialSync([{ service: 'default/web', old: full.applied.get('default/web'), next: plan(svc({}), threeEps.slice(1)) }], full.owners, pending, new Set(full.hairpins));
-  t.equal(first.script.match(/^delete map /gm)?.length, PENDING_LIMIT, 'the limit reached: every waiting generation deleted');
-  t.equal(pending.maps.size, 0);
-});
-
-t.test('a full sync writes every generation in use (again: a no-op) and deletes the others', async (t) => {
-  const web = plan(svc({}), threeEps);
-  const out = renderFullSync({ plans: [web], skeleton, existingChains: new Set(), existingSets: new Map(), existingMaps: new Set([web.maps[0]!.name, 'endpoints-OLD-default/web/tcp/http-gOLD']), maxChainsPerTransaction: Infinity });
-  t.match(out.scripts[0]!, new RegExp(`^add map ip kubenode ${esc(web.maps[0]!.name)} \\{`, 'm'));
-  t.same([...out.scripts[0]!.matchAll(/^delete map ip kubenode (\S+)$/gm)].map((m) => m[1]), ['endpoints-OLD-default/web/tcp/http-gOLD']);
-  t.match(out.scripts[0]!, /^flush set ip kubenode endpoint-hairpins$/m, 'stale hairpin pairs go in a full sync');
+  for (let i = 0; i < PENDING_LIMIT - 1; i++) pending.chains.add(`endpoint-X-default/web/tcp/http__10.0.0.${i}/80`);
+  const webNow = plan(svc(aff), threeEps.slice(1));
+  const again = renderPartialSync([{ service: 'default/web', old: full.applied.get('default/web') && { ...full.applied.get('default/web')!, chains: new Map(webNow.chains.map((c) => [c.name, c.rules.join('\n')])), sets: webNow.sets }, next: plan(svc(aff), threeEps.slice(2)) }], full.owners, pending, hairpins);
+  t.equal(again.script.match(/^delete chain /gm)?.length, PENDING_LIMIT, 'the limit reached: every waiting chain deleted');
+  t.equal(pending.chains.size, 0);
 });
 
 t.test('sessionAffinity ClientIP: an endpoint change empties the unused endpoint chain, which waits for deletion', async (t) => {
@@ -260,7 +228,7 @@ t.test('sessionAffinity ClientIP: an endpoint change empties the unused endpoint
   t.equal(pending.sets.size, 1, 'and its affinity set\'s');
 });
 
-t.test('a deleted Service: its elements deleted, and its chains and maps with them', async (t) => {
+t.test('a deleted Service: its elements deleted, and its chains with them', async (t) => {
   const before = plan(svc({}), threeEps);
   const full = emptyFull([before]);
   const pending: Pending = { ...noPending(), chains: new Set(['endpoint-OLD-default/x/tcp/http__10.0.0.1/80']) };
@@ -268,7 +236,6 @@ t.test('a deleted Service: its elements deleted, and its chains and maps with th
   t.match(script, /^delete element ip kubenode service-ips \{ 10\.96\.0\.10 \. tcp \. 80 \}$/m);
   t.match(script, /^delete element ip kubenode cluster-ips \{ 10\.96\.0\.10 \}$/m);
   t.equal(script.match(/^delete chain /gm)!.length, 2, 'its chain and the one pending before');
-  t.equal(script.match(/^delete map /gm)!.length, 1, 'its endpoint map');
   t.ok(script.indexOf('delete element') < script.indexOf('delete chain'), 'references go before the chains they point to');
   t.equal(applied.get('default/web'), undefined);
   t.equal(full.owners.size, 0, 'its elements are free for another Service');
@@ -277,9 +244,7 @@ t.test('a deleted Service: its elements deleted, and its chains and maps with th
 t.test('the first sync reads our leftovers from a listing of every table', async (t) => {
   const chains = 'table ip nat {\n\tchain PREROUTING {\n\t}\n}\ntable ip kubenode {\n\tchain services {\n\t}\n\tchain service-AAAA-ns/a/tcp/http {\n\t}\n}\n';
   const sets = 'table ip kubenode {\n\tset affinity-BBBB-ns/a/tcp/http__10.0.0.1/80 {\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t\ttimeout 1h30m\n\t}\n}\ntable ip other {\n\tset affinity-x {\n\t\ttimeout 5m\n\t}\n}\n';
-  const maps = 'table ip kubenode {\n\tmap service-ips {\n\t\ttype ipv4_addr . inet_proto . inet_service : verdict\n\t}\n\tmap endpoints-AAAA-ns/a/tcp/http-gCCCC {\n\t\ttypeof numgen random mod 1 : ip daddr . tcp dport\n\t}\n}\n';
-  const got = parseListing(chains, sets, maps);
+  const got = parseListing(chains, sets);
   t.same([...got.chains], ['service-AAAA-ns/a/tcp/http'], 'per-Service chains of our table only');
-  t.same([...got.maps], ['endpoints-AAAA-ns/a/tcp/http-gCCCC'], 'endpoint maps, not the fixed ones');
   t.same([...got.sets], [['affinity-BBBB-ns/a/tcp/http__10.0.0.1/80', 5400]]);
 });
