@@ -115,11 +115,9 @@ async function inner(): Promise<void> {
     report(`periodic tick, nothing changed (${n})`, ticks);
 
     // One endpoint goes away and comes back: an even count leaves the table as it was, so the
-    // floor can replay the same scripts in order. The two map generations are both kept after
-    // the first two changes (the old one waits for a batched deletion), so from then on a change
-    // rewrites the Service chain only.
+    // floor can replay the same scripts in order.
     await endpointChanges(`endpoint goes and comes back (${n})`, proxier, tracker, recorded, (i) => benchSlice(321, i % 2 === 0 ? ENDPOINTS - 1 : ENDPOINTS));
-    // One endpoint replaced by a new address each time: a new map generation (and hairpin pair) per change.
+    // One endpoint replaced by a new address each time: a new hairpin pair as well per change.
     await endpointChanges(`endpoint replaced by a new one (${n})`, proxier, tracker, recorded, (i) => {
       const slice = benchSlice(654);
       slice.endpoints[ENDPOINTS - 1]!.addresses = [`10.250.${i >> 8}.${i & 255}`];
