@@ -61,7 +61,6 @@ export function endpointBase(sp: ServicePort, ep: Pick<Endpoint, 'ip' | 'port'>)
 }
 
 export const endpointChain = (base: string) => `endpoint-${base}`;
-
 export const affinitySet = (base: string) => `affinity-${base}`;
 
 /** Whether a chain is one of the per-Service ones (never a fixed one). */

@@ -9,9 +9,9 @@
 // Partial sync: only the chains of changed Services are rewritten (flush + rules), only their
 // map elements are deleted and added; an endpoint change rewrites the one Service chain
 // (endpoints.ts). Chains no longer used are emptied at once (nothing can reach them); they and
-// unused affinity sets are deleted later, together, by the next transaction that must make nft read
-// its cache anyway (one deleting elements, or a full sync), or once PENDING_LIMIT of them have
-// gathered: deleting is the one thing a block cannot express.
+// unused affinity sets are deleted later, together, by the next transaction that must make nft
+// read its cache anyway (one deleting elements, or a full sync), or once PENDING_LIMIT of them
+// have gathered: deleting is the one thing a block cannot express.
 import { affinitySetLine, type Applied, type ElementOwners, recordOf } from './applied.js';
 import { HAIRPINS } from './names.js';
 import { chainBlock, elementsBlock, FIXED_CHAINS, prelude, skeleton, type SkeletonConfig, T } from './skeleton.js';
@@ -81,7 +81,7 @@ interface FullState {
   elements: NftElement[];
 }
 
-/** One Service's maps, sets and chains for a full sync's script, and its elements kept for the last transaction. */
+/** One Service's sets and chains for a full sync's script, and its elements kept for the last transaction. */
 function writePlan(plan: ServicePlan, chunk: string[], st: FullState): void {
   const { out } = st;
   // Declared and emptied first (a chain may jump to another of the same Service), then refilled.
