@@ -150,6 +150,8 @@ t.test('a full sync: fixed part, chains as blocks, elements as map blocks, stale
   t.match(s, /^delete chain ip kubenode service-OLD-default\/gone\/tcp\/http$/m);
   t.notMatch(s, /^(list|add rule|add element) /m, 'nothing that makes nft read the table, but the one deletion');
   t.equal(out.counts.chainsDeleted, 1);
+  const refill = s.indexOf('add set ip kubenode endpoint-hairpins { type ipv4_addr . ipv4_addr ; elements = { 10.244.1.11 . 10.244.1.11, ');
+  t.ok(s.indexOf('flush set ip kubenode endpoint-hairpins\n') < refill && refill > 0, 'a full sync empties the hairpin pairs and writes the current ones');
   const split = renderFullSync({ plans: [a, plan(svc({ clusterIP: '10.96.0.11' }, undefined, 'api'), threeEps)], skeleton, existingChains: new Set(), existingSets: new Map(), maxChainsPerTransaction: 1 });
   t.equal(split.scripts.length, 2, 'split: whole Services per transaction, the maps in the last');
   t.notMatch(split.scripts[0]!, /service-ips/);
