@@ -2,7 +2,8 @@
 // its own, beside its floor: `nft -f` alone loading the very same scripts in the same state.
 //   1. cold start (empty table) at 1,000 and 10,000 Services x 5 endpoints, in one transaction
 //      and split into transactions of 3,000 chains; a periodic full sync with the rules in place;
-//   2. one endpoint change with the rules in place (partial sync), median and p99 of 30;
+//   2. one endpoint change with the rules in place (partial sync), median and p99 of 30, for an
+//      endpoint that goes and comes back and for one replaced by a new address each time;
 //   3. a real kubenode-proxy process holding 10,000 Services: start to first sync, RSS, CPU
 //      while idle (60 s, so periodic full syncs included), file change to rules in place.
 // Usage: sudo npm run bench -- proxy-sync-nft
@@ -13,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
+import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { parseIPv4Network } from '../lib/ip.js';
 import { createLogger } from '../lib/log.js';
 import { deleteTables, nftApply } from '../proxy/nftables/nft.js';
@@ -141,26 +143,46 @@ async function inner(): Promise<void> {
 
     // One endpoint goes away and comes back: an even count leaves the table as it was, so the
     // floor can replay the same scripts in order.
-    const partial: number[] = [];
-    recorded.length = 0;
-    for (let i = 0; i < 30; i++) {
-      const t0 = performance.now();
-      tracker.updateEndpointSlice(benchSlice(321, i % 2 === 0 ? ENDPOINTS - 1 : ENDPOINTS));
-      const r = await proxier.sync(tracker.takeState());
-      partial.push(performance.now() - t0);
-      if (r.full) throw new Error('expected a partial sync');
-    }
-    const scripts = [...recorded];
-    const p = report(`endpoint change -> rules in place (${n})`, partial);
-    const pf: number[] = [];
-    for (const s of scripts) pf.push(await nftAlone([s]));
-    ratio(`endpoint change (${n}) / floor`, p, report('floor: nft -f alone, same scripts', pf));
-    console.log(
-      `# one change is one nft transaction of ${scripts[0]!.split('\n').length - 1} lines (${scripts[0]!.length} bytes); 'list' in any: ${scripts.some((s) => /^list /m.test(s))}`,
+    await endpointChanges(`endpoint goes and comes back (${n})`, proxier, tracker, recorded, (i) =>
+      benchSlice(321, i % 2 === 0 ? ENDPOINTS - 1 : ENDPOINTS),
     );
+    // One endpoint replaced by a new address each time: a new hairpin pair as well per change.
+    await endpointChanges(`endpoint replaced by a new one (${n})`, proxier, tracker, recorded, (i) => {
+      const slice = benchSlice(654);
+      slice.endpoints[ENDPOINTS - 1]!.addresses = [`10.250.${i >> 8}.${i & 255}`];
+      return slice;
+    });
   }
   await deleteTables();
   await realProcess(have);
+}
+
+/** 30 endpoint changes to one Service, each synced partially: change -> rules in place, beside nft -f alone replaying the same scripts. */
+async function endpointChanges(
+  label: string,
+  proxier: NftablesProxier,
+  tracker: ChangeTracker,
+  recorded: string[],
+  slice: (i: number) => V1EndpointSlice,
+): Promise<void> {
+  const partial: number[] = [];
+  recorded.length = 0;
+  for (let i = 0; i < 30; i++) {
+    const t0 = performance.now();
+    tracker.updateEndpointSlice(slice(i));
+    const r = await proxier.sync(tracker.takeState());
+    partial.push(performance.now() - t0);
+    if (r.full) throw new Error('expected a partial sync');
+  }
+  const scripts = [...recorded];
+  const p = report(`${label} -> rules in place`, partial);
+  const pf: number[] = [];
+  for (const s of scripts) pf.push(await nftAlone([s]));
+  ratio(`${label} / floor`, p, report('floor: nft -f alone, same scripts', pf));
+  const lines = scripts.map((s) => s.split('\n').length - 1);
+  console.log(
+    `# one change is one nft transaction of ${Math.min(...lines)}-${Math.max(...lines)} lines (${scripts[0]!.length}-${scripts[1]!.length} bytes); 'list' in any: ${scripts.some((s) => /^list /m.test(s))}`,
+  );
 }
 
 async function realProcess(have: number): Promise<void> {

@@ -42,6 +42,9 @@ export class NftEvents {
         else if (line.startsWith('seen ')) ev.sighted(line.slice(5));
       });
     });
+    // A listener that dies later cannot report anything more: its waiters give up (the caller
+    // polls) instead of waiting out their timeout, an hour for a cold start.
+    proc.once('exit', () => ev.dropped());
     return ev;
   }
 

@@ -29,6 +29,8 @@ export const NO_ENDPOINT_NODEPORTS = 'no-endpoint-nodeports';
 export const FIREWALL_IPS = 'firewall-ips';
 export const CLUSTER_IPS = 'cluster-ips';
 export const NODEPORT_IPS = 'nodeport-ips';
+/** `a . a` for every endpoint address: a pod sent to itself by DNAT is masqueraded (hairpin). */
+export const HAIRPINS = 'endpoint-hairpins';
 
 /** The maps whose elements Services contribute (keyed by address . protocol . port or protocol . port). */
 export type ElementMap =

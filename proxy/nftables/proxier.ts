@@ -11,7 +11,7 @@ import type { Applied, ElementOwners } from './applied.js';
 import { deleteTables, type ExistingObjects, listExisting, nftApply, tableExists } from './nft.js';
 import { type NftPlanConfig, planNftService } from './service-plan.js';
 import type { SkeletonConfig } from './skeleton.js';
-import { type Pending, renderFullSync, renderPartialSync, type ServiceChange } from './transactions.js';
+import { noPending, type Pending, renderFullSync, renderPartialSync, type ServiceChange } from './transactions.js';
 
 /**
  * Per-Service chains per transaction in a full sync. One nft transaction costs about the same
@@ -39,8 +39,10 @@ export interface NftablesProxierOptions extends ServiceNatOptions {
 export class NftablesProxier implements Proxier {
   private applied = new Map<string, Applied>();
   private owners: ElementOwners = new Map();
-  /** Chains and sets emptied by partial syncs, deleted later (see transactions.ts). */
-  private pending: Pending = { chains: new Set(), sets: new Map() };
+  /** Chains and sets left by partial syncs, deleted later (see transactions.ts). */
+  private pending: Pending = noPending();
+  /** The @endpoint-hairpins elements in the kernel (partial syncs only add). */
+  private hairpins = new Set<string>();
   private lastState: ProxyState | undefined;
   private needFull = true;
   /** Whether `applied` is exactly what the kernel holds of ours (the last sync succeeded). */
@@ -117,7 +119,8 @@ export class NftablesProxier implements Proxier {
       this.applied = out.applied;
       this.lastRewrite = Date.now();
       this.owners = out.owners;
-      this.pending = { chains: new Set(), sets: new Map() };
+      this.hairpins = out.hairpins;
+      this.pending = noPending();
       this.chainCount = out.counts.chainsWritten;
       this.elementCount = out.counts.elementsWritten;
       objectsWritten = out.counts.chainsWritten;
@@ -132,7 +135,7 @@ export class NftablesProxier implements Proxier {
           next: ports ? planNftService(svc, ports, state.endpoints, cfg) : undefined,
         });
       }
-      const { script, applied, counts } = renderPartialSync(changes, this.owners, this.pending);
+      const { script, applied, counts } = renderPartialSync(changes, this.owners, this.pending, this.hairpins);
       if (script) {
         await this.apply(script);
         restores++;
@@ -179,7 +182,8 @@ export class NftablesProxier implements Proxier {
     this.opts.log.info('removed the kubenode nftables table');
     this.applied.clear();
     this.owners.clear();
-    this.pending = { chains: new Set(), sets: new Map() };
+    this.hairpins.clear();
+    this.pending = noPending();
     this.needFull = true;
     this.known = false;
   }

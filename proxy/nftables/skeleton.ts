@@ -7,6 +7,7 @@ import {
   FAMILY,
   FIREWALL_CHECK,
   FIREWALL_IPS,
+  HAIRPINS,
   MARK_MASQ,
   MASQUERADING,
   NO_ENDPOINT_NODEPORTS,
@@ -68,6 +69,11 @@ export const MAPS: ReadonlyArray<readonly [string, string, string]> = [
   ],
   [FIREWALL_IPS, `${VIP} : verdict`, 'destinations that are subject to LoadBalancerSourceRanges'],
   [CLUSTER_IPS, 'ipv4_addr', 'Active ClusterIPs'],
+  [
+    HAIRPINS,
+    'ipv4_addr . ipv4_addr',
+    'endpoint addresses, as source . destination: a pod that reached itself through a Service',
+  ],
 ];
 const MAP_TYPES = new Map(MAPS.map(([name, type]) => [name, type]));
 
@@ -126,6 +132,13 @@ export function skeleton(cfg: SkeletonConfig): string {
 
   const m = cfg.masqueradeMark;
   rule(MARK_MASQ, `meta mark set meta mark | ${m}`);
+  // Hairpin: a pod sent to itself by a DNAT must be masqueraded, or it would answer itself
+  // directly and the connection would never match. With no chain per endpoint, the pairs
+  // `a . a` of endpoint addresses say it. Partial syncs only add pairs (removing one makes nft
+  // read the table); a full sync leaves only current ones. A stale pair is harmless: only a DNAT
+  // sends a pod's packet back to the pod's own address, and such a packet needs the masquerade
+  // whichever Service (or other DNAT) did it.
+  rule(MASQUERADING, `ct status dnat ip saddr . ip daddr @${HAIRPINS} meta mark set meta mark | ${m}`);
   rule(MASQUERADING, `meta mark & ${m} == 0 return`);
   // Clear the mark so that a packet re-traversing the stack is not masqueraded twice.
   rule(MASQUERADING, `meta mark set meta mark ^ ${m}`);

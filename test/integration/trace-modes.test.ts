@@ -54,28 +54,21 @@ for (const mode of ['nftables', 'userspace'] as const) {
       t.ok(answered, `curl's answer (on stderr): ${stderr}`);
       if (mode === 'nftables') {
         t.same(
-          ruleChains(report).slice(0, 8),
-          [
-            'filter-output',
-            'filter-output',
-            'nat-output',
-            'services',
-            'service-*',
-            'mark-for-masquerade',
-            'service-*',
-            'endpoint-*',
-          ],
-          'our table: no-endpoint and firewall checks, services vmap, the Service chain, masquerade mark, the endpoint',
+          ruleChains(report).slice(0, 7),
+          ['filter-output', 'filter-output', 'nat-output', 'services', 'service-*', 'mark-for-masquerade', 'service-*'],
+          'our table: no-endpoint and firewall checks, services vmap, the Service chain, masquerade mark, then its DNAT',
         );
+        t.notOk(ruleChains(report).includes('endpoint-*'), 'no endpoint chain without session affinity');
         t.match(
           report.hops.flatMap((h) => h.steps).find((s) => s.chain === 'services')?.meaning,
           /verdict map service-ips matched: Service default\/web port http/,
         );
         t.match(
-          report.hops.flatMap((h) => h.steps).find((s) => s.chain.startsWith('endpoint-') && /dnat/.test(s.nft))
+          report.hops.flatMap((h) => h.steps).find((s) => s.chain.startsWith('service-') && /dnat/.test(s.nft))
             ?.meaning,
-          /^Service default\/web port http: endpoint 10\.244\.1\.1[12]:8080, pod default\/[ab] on .*DNAT 10\.96\.0\.10:80 ->/,
+          /^Service default\/web port http: (pick one of 2 endpoints, 50%|the last \(or only\) endpoint left) -> endpoint 10\.244\.1\.1[12]:8080, pod default\/[ab] on .*: DNAT 10\.96\.0\.10:80 -> 10\.244\.1\.1[12]:8080$/,
         );
+        t.match(report.dnat?.after, /^10\.244\.1\.1[12]:8080$/, 'the address it was sent to');
         t.equal(report.endpoint?.pod?.name, answered, 'the pod in the report is the pod that answered');
       } else {
         t.same(ruleChains(report).slice(0, 2), ['OUTPUT', 'KUBE-PORTALS-HOST'], 'nat OUTPUT to the portal');

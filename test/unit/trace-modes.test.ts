@@ -6,7 +6,8 @@ import { observation, read } from '../fixtures/trace/load.js';
 import { buildReport, type TraceReport } from '../../trace/report.js';
 import { renderText } from '../../trace/render/text.js';
 import { detectMode } from '../../trace/modes/index.js';
-import { nftServicePort } from '../../trace/modes/nftables.js';
+import { nftablesMode, nftServicePort } from '../../trace/modes/nftables.js';
+import type { ExplainContext, RuleStep } from '../../trace/modes/types.js';
 import { listenerOn } from '../../trace/modes/userspace.js';
 
 const steps = (r: TraceReport) => r.hops.flatMap((h) => h.steps);
@@ -61,6 +62,44 @@ t.test('nftables mode, ClusterIP from the node: verdict map, Service chain, endp
   t.equal(r.endpoint?.pod?.name, 'b');
   t.equal(r.snat?.after?.split(':')[0], '10.244.1.1', 'masqueraded to the bridge address (from conntrack)');
 });
+
+t.test(
+  'nftables mode, a Service chain whose rules DNAT themselves (no endpoint chain) and the hairpin mark',
+  async (t) => {
+    const ctx: ExplainContext = {
+      pods: (ip) => (ip === '10.244.1.12' ? { namespace: 'default', name: 'b', node: 'node-1' } : undefined),
+      chainRules: () => undefined,
+      packet: { daddr: '10.96.0.10', dport: 80 },
+    };
+    const step = (chain: string, nft: string): RuleStep => ({
+      family: 'ip',
+      table: 'kubenode',
+      chain,
+      kind: 'rule',
+      nft,
+      verdict: 'accept',
+    });
+    const chain = 'service-SUSTUHLJ-default/web/tcp/http';
+    t.equal(
+      nftablesMode.explain(step(chain, 'numgen random mod 2 0 meta l4proto tcp dnat to 10.244.1.12:8080'), ctx),
+      'Service default/web port http: pick one of 2 endpoints, 50% -> endpoint 10.244.1.12:8080, pod default/b on node-1: DNAT 10.96.0.10:80 -> 10.244.1.12:8080',
+    );
+    t.equal(
+      nftablesMode.explain(step(chain, 'meta l4proto tcp dnat to 10.244.1.13:8080'), ctx),
+      'Service default/web port http: the last (or only) endpoint left -> endpoint 10.244.1.13:8080: DNAT 10.96.0.10:80 -> 10.244.1.13:8080',
+    );
+    t.equal(
+      nftablesMode.explain(
+        step(
+          'masquerading',
+          'ct status dnat ip saddr . ip daddr @endpoint-hairpins meta mark set meta mark | 0x00004000',
+        ),
+        ctx,
+      ),
+      "hairpin: a pod sent to itself by a Service's DNAT: mark for masquerade, or it would answer itself directly",
+    );
+  },
+);
 
 t.test('nftables mode, no endpoints: the no-endpoint-services map sends it to reject-chain', async (t) => {
   const r = buildReport(

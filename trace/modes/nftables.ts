@@ -2,9 +2,12 @@
 // rules in one table, `ip kubenode`, so the trace prints each rule's text itself: no iptables-save
 // to tie it back to. The meaning comes from our names (proxy/nftables/names.ts): per-Service
 // chains are "KIND-HASH-namespace/name/protocol/port" (endpoints add "__ip/port"), so the chain
-// names the Service port; the fixed chains and the verdict maps say the role.
+// names the Service port; the fixed chains and the verdict maps say the role. A Service chain's
+// rules pick an endpoint and DNAT themselves (`numgen random mod N 0 meta l4proto tcp dnat to
+// a:p`); only Services with session affinity have endpoint chains.
 import {
   FAMILY,
+  HAIRPINS,
   MARK_MASQ,
   MASQUERADING,
   NO_ENDPOINT_NODEPORTS,
@@ -61,6 +64,15 @@ function explainServiceRule(svc: string, step: RuleStep, ctx: ExplainContext): s
     if (mod) return `${svc}: pick one of ${mod[1]} endpoints, ${Math.round(100 / Number(mod[1]))}% -> ${who}`;
     return `${svc}: the last (or only) endpoint left -> ${who}`;
   }
+  const dnat = /dnat to (\S+)/.exec(nft);
+  if (dnat && !step.chain.startsWith('endpoint-')) {
+    const pod = describePod(ctx.pods(dnat[1]!.split(':')[0]!));
+    const mod = /numgen random mod (\d+)/.exec(nft);
+    const pick = mod
+      ? `pick one of ${mod[1]} endpoints, ${Math.round(100 / Number(mod[1]))}%`
+      : 'the last (or only) endpoint left';
+    return `${svc}: ${pick} -> endpoint ${dnat[1]}${pod ? `, ${pod}` : ''}: DNAT ${ctx.packet.daddr}:${ctx.packet.dport} -> ${dnat[1]}`;
+  }
   if (step.chain.startsWith('endpoint-')) {
     const dnat = /dnat to (\S+)/.exec(nft);
     if (dnat) {
@@ -80,6 +92,8 @@ function explain(step: RuleStep, ctx: ExplainContext): string | undefined {
   const svc = nftServicePort(step.chain);
   if (svc) return explainServiceRule(svc, step, ctx);
   if (step.chain === MARK_MASQ) return 'mark: masquerade this connection when it leaves (chain masquerading)';
+  if (step.chain === MASQUERADING && step.nft.includes(`@${HAIRPINS}`))
+    return "hairpin: a pod sent to itself by a Service's DNAT: mark for masquerade, or it would answer itself directly";
   if (step.chain === MASQUERADING) {
     if (/\bmasquerade\b/.test(step.nft))
       return "masquerade: the source becomes this node's address on the way out (SNAT)";
