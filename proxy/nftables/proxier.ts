@@ -92,63 +92,7 @@ export class NftablesProxier implements Proxier {
     this.needFull = true;
     const known = this.known;
     this.known = false;
-    let restores = 0;
-    let objectsWritten: number;
-    if (full) {
-      const [cfgs, existing] = await Promise.all([this.configs(), known ? this.existingFromMemory() : listExisting()]);
-      this.cfg = cfgs.plan;
-      this.applied = new Map();
-      const cfg = cfgs.plan;
-      const plans = function* () {
-        for (const [svc, ports] of state.services) yield planNftService(svc, ports, state.endpoints, cfg);
-      };
-      const out = renderFullSync({
-        plans: plans(),
-        skeleton: cfgs.skeleton,
-        existingChains: existing.chains,
-        existingSets: existing.sets,
-        maxChainsPerTransaction: this.opts.maxChainsPerTransaction ?? CHAINS_PER_TRANSACTION,
-      });
-      for (const c of out.conflicts.slice(0, 10))
-        this.opts.log.warn('two Services claim one address and port; keeping the first', c);
-      for (const script of out.scripts) {
-        await this.apply(script);
-        restores++;
-      }
-      if (out.counts.chainsDeleted) this.opts.log.info('deleted stale chains', { count: out.counts.chainsDeleted });
-      this.applied = out.applied;
-      this.lastRewrite = Date.now();
-      this.owners = out.owners;
-      this.hairpins = out.hairpins;
-      this.pending = noPending();
-      this.chainCount = out.counts.chainsWritten;
-      this.elementCount = out.counts.elementsWritten;
-      objectsWritten = out.counts.chainsWritten;
-    } else {
-      const cfg = this.cfg!;
-      const changes: ServiceChange[] = [];
-      for (const svc of state.changed) {
-        const ports = state.services.get(svc);
-        changes.push({
-          service: svc,
-          old: this.applied.get(svc),
-          next: ports ? planNftService(svc, ports, state.endpoints, cfg) : undefined,
-        });
-      }
-      const { script, applied, counts } = renderPartialSync(changes, this.owners, this.pending, this.hairpins);
-      if (script) {
-        await this.apply(script);
-        restores++;
-      }
-      for (const [svc, a] of applied) {
-        const old = this.applied.get(svc);
-        this.chainCount += (a?.chains.size ?? 0) - (old?.chains.size ?? 0);
-        this.elementCount += (a?.elements.length ?? 0) - (old?.elements.length ?? 0);
-        if (a) this.applied.set(svc, a);
-        else this.applied.delete(svc);
-      }
-      objectsWritten = counts.chainsWritten + counts.chainsDeleted;
-    }
+    const { restores, objectsWritten } = full ? await this.fullSync(state, known) : await this.partialSync(state);
     this.needFull = false;
     this.known = true;
 
@@ -164,6 +108,70 @@ export class NftablesProxier implements Proxier {
       objectsWritten,
       restores,
     };
+  }
+
+  /** Every chain and set written from the state (in transactions of a bounded size); stale ones deleted. */
+  private async fullSync(state: ProxyState, known: boolean): Promise<{ restores: number; objectsWritten: number }> {
+    const written = { restores: 0, objectsWritten: 0 };
+    const [cfgs, existing] = await Promise.all([this.configs(), known ? this.existingFromMemory() : listExisting()]);
+    this.cfg = cfgs.plan;
+    this.applied = new Map();
+    const cfg = cfgs.plan;
+    const plans = function* () {
+      for (const [svc, ports] of state.services) yield planNftService(svc, ports, state.endpoints, cfg);
+    };
+    const out = renderFullSync({
+      plans: plans(),
+      skeleton: cfgs.skeleton,
+      existingChains: existing.chains,
+      existingSets: existing.sets,
+      maxChainsPerTransaction: this.opts.maxChainsPerTransaction ?? CHAINS_PER_TRANSACTION,
+    });
+    for (const c of out.conflicts.slice(0, 10))
+      this.opts.log.warn('two Services claim one address and port; keeping the first', c);
+    for (const script of out.scripts) {
+      await this.apply(script);
+      written.restores++;
+    }
+    if (out.counts.chainsDeleted) this.opts.log.info('deleted stale chains', { count: out.counts.chainsDeleted });
+    this.applied = out.applied;
+    this.lastRewrite = Date.now();
+    this.owners = out.owners;
+    this.hairpins = out.hairpins;
+    this.pending = noPending();
+    this.chainCount = out.counts.chainsWritten;
+    this.elementCount = out.counts.elementsWritten;
+    written.objectsWritten = out.counts.chainsWritten;
+    return written;
+  }
+
+  /** Only the changed Services' chains, in one transaction; nothing listed from the kernel. */
+  private async partialSync(state: ProxyState): Promise<{ restores: number; objectsWritten: number }> {
+    const written = { restores: 0, objectsWritten: 0 };
+    const cfg = this.cfg!;
+    const changes: ServiceChange[] = [];
+    for (const svc of state.changed) {
+      const ports = state.services.get(svc);
+      changes.push({
+        service: svc,
+        old: this.applied.get(svc),
+        next: ports ? planNftService(svc, ports, state.endpoints, cfg) : undefined,
+      });
+    }
+    const { script, applied, counts } = renderPartialSync(changes, this.owners, this.pending, this.hairpins);
+    if (script) {
+      await this.apply(script);
+      written.restores++;
+    }
+    for (const [svc, a] of applied) {
+      const old = this.applied.get(svc);
+      this.chainCount += (a?.chains.size ?? 0) - (old?.chains.size ?? 0);
+      this.elementCount += (a?.elements.length ?? 0) - (old?.elements.length ?? 0);
+      if (a) this.applied.set(svc, a);
+      else this.applied.delete(svc);
+    }
+    written.objectsWritten = counts.chainsWritten + counts.chainsDeleted;
+    return written;
   }
 
   /** After a successful sync, the chains and sets that exist are exactly those it left. */
