@@ -210,7 +210,7 @@ export interface IPv4Network extends CIDR {
 /** "192.168.56.11/24" -> 192.168.56.0/24; undefined for anything but an IPv4 CIDR. */
 export function parseIPv4Network(s: string): IPv4Network | undefined {
   const c = parseCIDR(s);
-  if (!c || c.ip.family !== 4) return undefined;
+  if (c?.ip.family !== 4) return undefined;
   return { ip: networkOf(c), prefix: c.prefix, text: canonicalNetwork(c) };
 }
 

@@ -6,7 +6,7 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
-import { createCsrPem, type CsrSubject } from './csr.js';
+import { createCsrPem } from './csr.js';
 import { requestCertificate } from './request.js';
 import { delayUntil, rotationDeadline } from './rotation.js';
 import { isValidAt, loadCurrent, parsePair, storePair, type KeyPair, type PairName } from './store.js';

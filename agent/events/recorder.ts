@@ -4,7 +4,7 @@
 import type { V1ObjectReference } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { EventCorrelator } from './correlator.js';
-import type { Correlated, EventOutcome, EventRecorder, EventSink, EventSource, EventType } from './types.js';
+import type { EventOutcome, EventRecorder, EventSink, EventSource, EventType } from './types.js';
 import { errorMessage } from '../../lib/errors.js';
 
 /**

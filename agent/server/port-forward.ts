@@ -10,7 +10,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
-import { findPod, requestPath, type ReadOnlyApi } from './routes.js';
+import { findPod, requestPath } from './routes.js';
 import type { SpdyStream } from './spdy/session.js';
 import { rawResponse } from './raw-response.js';
 import { acceptSpdy } from './streaming.js';

@@ -104,7 +104,7 @@ export async function writeAtomically(dir: string, payload: Payload, now = new D
   }
   for (const n of plan.addVisible) await symlink(join(DATA_DIR_NAME, n), join(dir, n));
   for (const n of plan.removeVisible) await rm(join(dir, n), { recursive: true, force: true });
-  if (plan.replaceData && oldDataDir && oldDataDir.startsWith('..') && !oldDataDir.includes('/')) {
+  if (plan.replaceData && oldDataDir?.startsWith('..') && !oldDataDir.includes('/')) {
     await rm(join(dir, oldDataDir), { recursive: true, force: true });
   }
   return plan;

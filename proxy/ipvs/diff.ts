@@ -6,7 +6,7 @@
 // have no connection end to wait for, so their real servers go at once, as upstream does.
 import type { Protocol } from '../model/types.js';
 import type { ConnectionCounts, KernelVirtualServer } from './ipvsadm.js';
-import { type IpvsOp, type RealServer, rsKey, type ServiceId, type VirtualServer } from './types.js';
+import { type IpvsOp, rsKey, type VirtualServer } from './types.js';
 
 // The operations are shared with the writers (netlink.ts, ipvsadm.ts, table.ts); they live in types.ts.
 export type { IpvsOp } from './types.js';

@@ -9,7 +9,7 @@ import t from 'tap';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
 import { run } from '../../lib/exec.js';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
 import { createWorld, IMAGES, testPod, type AgentProcess, type World } from '../fixtures/agent/world.js';

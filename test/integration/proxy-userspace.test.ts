@@ -12,7 +12,6 @@ import {
   endpointSlice,
   eventually,
   NODE_IP,
-  PROJECT_ROOT,
   PROXY_BIN,
   service,
   startProxy,
