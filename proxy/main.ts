@@ -7,8 +7,8 @@ import { collectGarbage } from './gc.js';
 import { PROXY_MODES } from './modes.js';
 import { removeOtherModes } from './other-modes.js';
 import { addressesInCidrs, nodeIPv4Addresses } from './node-addresses.js';
-import type { Proxier } from './proxier.js';
-import { SyncRunner } from './runner.js';
+import type { Proxier, SyncResult } from './proxier.js';
+import { type SyncKind, SyncRunner } from './runner.js';
 import { close, listen, parseBindAddress } from './server/bind.js';
 import { ProxyHealth } from './server/healthz.js';
 import { ProxyMetrics } from './server/metrics.js';
@@ -50,21 +50,7 @@ export async function startProxy(flags: ProxyFlags, log: Logger, proxier: Proxie
         if (r.full) collectGarbage();
         health.synced();
         metrics.synced(r, tracker.counts());
-        const mem = process.memoryUsage();
-        // A partial sync that changed a Service is logged at info too (upstream kube-proxy logs
-        // every "SyncProxyRules complete" at V(2)): it is when traffic follows an endpoint change,
-        // which scripts/failover.sh's page draws from this line.
-        (r.full || state.changed.size > 0 ? log.info : log.debug)('synced proxy rules', {
-          kind,
-          full: r.full,
-          ms: Math.round(r.durationMs),
-          changedServices: state.changed.size,
-          rules: r.rules,
-          written: r.objectsWritten,
-          restores: r.restores,
-          rssMiB: Math.round(mem.rss / 2 ** 20),
-          heapMiB: Math.round(mem.heapUsed / 2 ** 20),
-        });
+        logSync(log, kind, r, state.changed.size);
       } catch (e) {
         metrics.failed();
         tracker.requeue(state.changed);
@@ -77,15 +63,7 @@ export async function startProxy(flags: ProxyFlags, log: Logger, proxier: Proxie
     },
   });
 
-  const servers: Server[] = [];
-  if (flags.healthzBindAddress) {
-    const { host, port } = parseBindAddress('healthz-bind-address', flags.healthzBindAddress);
-    servers.push(await listen(health.handler, host, port));
-  }
-  if (flags.metricsBindAddress) {
-    const { host, port } = parseBindAddress('metrics-bind-address', flags.metricsBindAddress);
-    servers.push(await listen(metrics.handler, host, port));
-  }
+  const servers = await listenHealthAndMetrics(flags, health, metrics);
 
   const source: Source = flags.kubeconfig
     ? new ApiserverSource(flags.kubeconfig, log)
@@ -117,6 +95,43 @@ export async function startProxy(flags: ProxyFlags, log: Logger, proxier: Proxie
       await Promise.all(servers.map(close));
     },
   };
+}
+
+/** One line per sync: at info when it was full or changed a Service, else at debug. */
+function logSync(log: Logger, kind: SyncKind, r: SyncResult, changedServices: number): void {
+  const mem = process.memoryUsage();
+  // A partial sync that changed a Service is logged at info too (upstream kube-proxy logs
+  // every "SyncProxyRules complete" at V(2)): it is when traffic follows an endpoint change,
+  // which scripts/failover.sh's page draws from this line.
+  (r.full || changedServices > 0 ? log.info : log.debug)('synced proxy rules', {
+    kind,
+    full: r.full,
+    ms: Math.round(r.durationMs),
+    changedServices,
+    rules: r.rules,
+    written: r.objectsWritten,
+    restores: r.restores,
+    rssMiB: Math.round(mem.rss / 2 ** 20),
+    heapMiB: Math.round(mem.heapUsed / 2 ** 20),
+  });
+}
+
+/** The /healthz and /metrics servers, each only when its bind address is set. */
+async function listenHealthAndMetrics(
+  flags: ProxyFlags,
+  health: ProxyHealth,
+  metrics: ProxyMetrics,
+): Promise<Server[]> {
+  const servers: Server[] = [];
+  if (flags.healthzBindAddress) {
+    const { host, port } = parseBindAddress('healthz-bind-address', flags.healthzBindAddress);
+    servers.push(await listen(health.handler, host, port));
+  }
+  if (flags.metricsBindAddress) {
+    const { host, port } = parseBindAddress('metrics-bind-address', flags.metricsBindAddress);
+    servers.push(await listen(metrics.handler, host, port));
+  }
+  return servers;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

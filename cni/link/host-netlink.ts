@@ -44,76 +44,90 @@ async function linkByName(rt: Rt, name: string) {
   }
 }
 
+/** The bridge, created if missing, promiscuous if asked, with its gateway addresses, up: its index. */
+async function ensureBridge(rt: Rt, p: PortPlan): Promise<number> {
+  let br = await linkByName(rt, p.bridge);
+  if (!br) {
+    try {
+      await rt.newLink(
+        {},
+        {
+          ifname: p.bridge,
+          address: macBytes(p.bridgeMac),
+          ...(p.mtu ? { mtu: p.mtu } : {}),
+          linkinfo: nlattr(IFLA_INFO_KIND, cstr('bridge')),
+        },
+        { flags: NLM_F_CREATE | NLM_F_EXCL },
+      );
+    } catch (e) {
+      if (errno(e) !== 'EEXIST') throw e;
+    }
+    br = await linkByName(rt, p.bridge);
+  }
+  const brIndex = br!.data.index!;
+  if (p.promisc) await rt.setLink({ index: brIndex, flags: { promisc: true }, change: { promisc: true } });
+  for (const g of p.gateways) {
+    const addr = ipBytes(g);
+    await rt.newAddress(
+      {
+        family: g.ip.family === 4 ? AF_INET : AF_INET6,
+        prefixlen: g.prefix,
+        index: brIndex,
+        ...(g.ip.family === 6 ? { flags: { nodad: true } } : {}),
+      },
+      { local: addr, address: addr },
+      { flags: NLM_F_CREATE | NLM_F_REPLACE },
+    );
+  }
+  await rt.setLink({ index: brIndex, flags: { up: true }, change: { up: true } });
+  return brIndex;
+}
+
+/** The host end of the veth up, enslaved to the bridge, in hairpin mode if asked. */
+async function attachToBridge(rt: Rt, p: PortPlan, brIndex: number): Promise<void> {
+  const port = await linkByName(rt, p.port);
+  if (!port)
+    throw new CniError(
+      ErrorCode.Internal,
+      `failed to attach ${p.port} to bridge ${p.bridge}`,
+      `${p.port} does not exist`,
+    );
+  await rt.setLink({ index: port.data.index!, flags: { up: true }, change: { up: true } }, { master: brIndex });
+  if (p.hairpin) {
+    const slave = Buffer.concat([
+      nlattr(IFLA_INFO_SLAVE_KIND, cstr('bridge')),
+      nlattr(IFLA_INFO_SLAVE_DATA, nlattr(IFLA_BRPORT_MODE, Buffer.from([1]))),
+    ]);
+    await rt.newLink({ index: port.data.index! }, { linkinfo: slave });
+  }
+}
+
+/** The bridge's MAC and its global-scope addresses, as the kernel now has them. */
+async function bridgeState(rt: Rt, bridge: string, brIndex: number): Promise<BridgeState> {
+  const fresh = await linkByName(rt, bridge);
+  const addrs = await rt.getAddresses({ index: brIndex });
+  const mac = [...(fresh!.attrs.address ?? Buffer.alloc(6))].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  return {
+    mac,
+    addrs: addrs
+      .filter((a) => a.data.index === brIndex && a.attrs.address && (a.data.scope ?? 0) === 0)
+      .map((a) => {
+        const buf = a.attrs.local ?? a.attrs.address!;
+        let v = 0n;
+        for (const b of buf) v = (v << 8n) | BigInt(b);
+        return { ip: { family: buf.length === 4 ? 4 : 6, value: v }, prefix: a.data.prefixlen! } as CIDR;
+      }),
+  };
+}
+
 export function netlinkHostLinks(): HostLinks {
   return {
     async attachPort(p: PortPlan): Promise<BridgeState> {
       const rt = await open();
       try {
-        let br = await linkByName(rt, p.bridge);
-        if (!br) {
-          try {
-            await rt.newLink(
-              {},
-              {
-                ifname: p.bridge,
-                address: macBytes(p.bridgeMac),
-                ...(p.mtu ? { mtu: p.mtu } : {}),
-                linkinfo: nlattr(IFLA_INFO_KIND, cstr('bridge')),
-              },
-              { flags: NLM_F_CREATE | NLM_F_EXCL },
-            );
-          } catch (e) {
-            if (errno(e) !== 'EEXIST') throw e;
-          }
-          br = await linkByName(rt, p.bridge);
-        }
-        const brIndex = br!.data.index!;
-        if (p.promisc) await rt.setLink({ index: brIndex, flags: { promisc: true }, change: { promisc: true } });
-        for (const g of p.gateways) {
-          const addr = ipBytes(g);
-          await rt.newAddress(
-            {
-              family: g.ip.family === 4 ? AF_INET : AF_INET6,
-              prefixlen: g.prefix,
-              index: brIndex,
-              ...(g.ip.family === 6 ? { flags: { nodad: true } } : {}),
-            },
-            { local: addr, address: addr },
-            { flags: NLM_F_CREATE | NLM_F_REPLACE },
-          );
-        }
-        await rt.setLink({ index: brIndex, flags: { up: true }, change: { up: true } });
-        const port = await linkByName(rt, p.port);
-        if (!port)
-          throw new CniError(
-            ErrorCode.Internal,
-            `failed to attach ${p.port} to bridge ${p.bridge}`,
-            `${p.port} does not exist`,
-          );
-        await rt.setLink({ index: port.data.index!, flags: { up: true }, change: { up: true } }, { master: brIndex });
-        if (p.hairpin) {
-          const slave = Buffer.concat([
-            nlattr(IFLA_INFO_SLAVE_KIND, cstr('bridge')),
-            nlattr(IFLA_INFO_SLAVE_DATA, nlattr(IFLA_BRPORT_MODE, Buffer.from([1]))),
-          ]);
-          await rt.newLink({ index: port.data.index! }, { linkinfo: slave });
-        }
-        const fresh = await linkByName(rt, p.bridge);
-        const addrs = await rt.getAddresses({ index: brIndex });
-        const mac = [...(fresh!.attrs.address ?? Buffer.alloc(6))]
-          .map((b) => b.toString(16).padStart(2, '0'))
-          .join(':');
-        return {
-          mac,
-          addrs: addrs
-            .filter((a) => a.data.index === brIndex && a.attrs.address && (a.data.scope ?? 0) === 0)
-            .map((a) => {
-              const buf = a.attrs.local ?? a.attrs.address!;
-              let v = 0n;
-              for (const b of buf) v = (v << 8n) | BigInt(b);
-              return { ip: { family: buf.length === 4 ? 4 : 6, value: v }, prefix: a.data.prefixlen! } as CIDR;
-            }),
-        };
+        const brIndex = await ensureBridge(rt, p);
+        await attachToBridge(rt, p, brIndex);
+        return await bridgeState(rt, p.bridge, brIndex);
       } catch (e) {
         if (e instanceof CniError) throw e;
         throw new CniError(ErrorCode.Internal, `failed to attach ${p.port} to bridge ${p.bridge}`, errorMessage(e));

@@ -1,5 +1,5 @@
-// Types shared by the iptables planner's files (service-rules.ts, static-rules.ts, restore.ts),
-// kept apart so that those files import each other in one direction only.
+// Types shared by the iptables planner's files (service-rules.ts, service-chains.ts, static-rules.ts,
+// restore.ts), kept apart so that those files import each other in one direction only.
 
 export interface PlanConfig {
   /** This node's name: endpoints with this nodeName are local. */
@@ -21,4 +21,12 @@ export interface PlanConfig {
    * the KUBE-SEP rules go without comments (upstream's largeClusterMode).
    */
   largeCluster: boolean;
+}
+
+/** A nat chain owned by this Service, and its whole content. */
+export interface ChainBody {
+  name: string;
+  /** Restore lines, "-A NAME ..." each ending in "\n". */
+  body: string;
+  rules: number;
 }

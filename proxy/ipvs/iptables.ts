@@ -75,19 +75,30 @@ const c = (text: string) => `-m comment --comment "${text}"`;
 const set = (name: string, dirs: string) => `-m set --match-set ${name} ${dirs}`;
 const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 
+/** Appends one rule ("-A CHAIN spec") to a chain of ours. */
+type AddRule = (table: Table, chain: string, spec: string) => void;
+
 /** The rules of every chain of ours, keyed "table CHAIN" (pure, and the same for any number of Services). */
 export function ipvsChainRules(cfg: IpvsPlanConfig): Map<string, string[]> {
-  const m = cfg.masqueradeMark;
   const rules = new Map<string, string[]>();
-  const add = (table: Table, chain: string, spec: string) => {
+  const add: AddRule = (table, chain, spec) => {
     const k = `${table} ${chain}`;
     if (!rules.has(k)) rules.set(k, []);
     rules.get(k)!.push(`-A ${chain} ${spec}`);
   };
   for (const t of ['nat', 'filter'] as const) for (const ch of IPVS_CHAINS[t]) rules.set(`${t} ${ch}`, []);
+  addServicesRules(add, cfg);
+  addNatMasqueradeRules(add, cfg.masqueradeMark);
+  addFilterRules(add, cfg.masqueradeMark);
+  return rules;
+}
 
-  // nat: decide what to masquerade; IPVS does the DNAT itself after PREROUTING/OUTPUT.
-  add('nat', KUBE_MARK_MASQ, `-j MARK --or-mark ${m}`);
+/**
+ * nat KUBE-MARK-MASQ and KUBE-SERVICES: decide what to masquerade; IPVS does the DNAT itself after
+ * PREROUTING/OUTPUT.
+ */
+function addServicesRules(add: AddRule, cfg: IpvsPlanConfig): void {
+  add('nat', KUBE_MARK_MASQ, `-j MARK --or-mark ${cfg.masqueradeMark}`);
   add(
     'nat',
     KUBE_SERVICES,
@@ -130,6 +141,10 @@ export function ipvsChainRules(cfg: IpvsPlanConfig): Map<string, string[]> {
   );
   add('nat', KUBE_SERVICES, `${set(KUBE_CLUSTER_IP, 'dst,dst')} -j ACCEPT`);
   add('nat', KUBE_SERVICES, `${set(KUBE_LOAD_BALANCER, 'dst,dst')} -j ACCEPT`);
+}
+
+/** nat KUBE-LOAD-BALANCER, KUBE-NODE-PORT, KUBE-POSTROUTING: load balancer, NodePort, hairpin masquerading. */
+function addNatMasqueradeRules(add: AddRule, m: string): void {
   add(
     'nat',
     KUBE_LOAD_BALANCER_CHAIN,
@@ -159,8 +174,10 @@ export function ipvsChainRules(cfg: IpvsPlanConfig): Map<string, string[]> {
   // Clear the mark so that a packet going through the stack again is not masqueraded twice.
   add('nat', KUBE_POSTROUTING, `-j MARK --xor-mark ${m}`);
   add('nat', KUBE_POSTROUTING, `${c('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`);
+}
 
-  // filter.
+/** filter: load balancer source ranges, health check node ports, forwarding, and the Service-address filter. */
+function addFilterRules(add: AddRule, m: string): void {
   add(
     'filter',
     KUBE_PROXY_FIREWALL,
@@ -200,7 +217,6 @@ export function ipvsChainRules(cfg: IpvsPlanConfig): Map<string, string[]> {
     KUBE_IPVS_FILTER,
     `-m conntrack --ctstate NEW ${set(KUBE_IPVS_IPS, 'dst')} -j REJECT --reject-with icmp-port-unreachable`,
   );
-  return rules;
 }
 
 /** One iptables-restore --noflush input: every chain of ours rewritten, missing jumps inserted. */
