@@ -1,6 +1,7 @@
 // Validation of a pod from a local source (file, URL, manifest server), on the fields the agent
 // relies on. Each error names the field by its path ("spec.containers[1].resources.limits.cpu")
 // and why, as the apiserver's field errors do; the caller adds which file or URL it came from.
+// This file checks the pod and its volumes; each container is container-validation.ts's.
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/apis/core/validation/validation.go
 import type { V1Container, V1Pod, V1PodSpec, V1Volume } from '@kubernetes/client-node';
 import { listItems } from '../../lib/list-items.js';
