@@ -6,7 +6,7 @@
 // (`configmap "x" not found`): the pod stays Pending with that waiting reason, not
 // ContainerCreating, because upstream kubelet reports env failures this way, and upstream wins.
 // https://kubernetes.io/docs/tasks/inject-data-application/define-interdependent-environment-variables/
-import type { V1ConfigMap, V1Container, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Container, V1EnvVarSource, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { parseQuantity, quantityMilliValue, quantityValue } from '../../lib/quantity.js';
 
 export interface EnvContext {
@@ -262,40 +262,10 @@ export function resolveContainerEnv(
       );
   });
   for (const [i, e] of (c.env ?? []).entries()) {
-    let value: string;
-    if (e.valueFrom) {
-      const vf = e.valueFrom;
-      const at = `${field}.env[${i}].valueFrom`;
-      if (vf.fieldRef) value = fieldValue(vf.fieldRef.fieldPath, ctx);
-      else if (vf.resourceFieldRef)
-        value = resourceValue(
-          c,
-          vf.resourceFieldRef.resource,
-          vf.resourceFieldRef.divisor as string | number | undefined,
-          ctx,
-        );
-      else if (vf.configMapKeyRef || vf.secretKeyRef) {
-        const ref = (vf.configMapKeyRef ?? vf.secretKeyRef)!;
-        const kind = vf.configMapKeyRef ? 'configmap' : 'secret';
-        const v = sourceData(objects, kind, ref.name ?? '', ref.optional, at)?.[ref.key];
-        if (v === undefined) {
-          if (ref.optional) continue;
-          throw new ContainerConfigError(
-            at,
-            `couldn't find key ${ref.key} in ${vf.configMapKeyRef ? 'ConfigMap' : 'Secret'} ${ns}/${ref.name ?? ''}`,
-            true,
-          );
-        }
-        value = v;
-      } else {
-        throw new ContainerConfigError(
-          at,
-          'no source is set (fieldRef, resourceFieldRef, configMapKeyRef or secretKeyRef)',
-        );
-      }
-    } else {
-      value = expandWith(e.value ?? '', lookup);
-    }
+    const value = e.valueFrom
+      ? envVarSourceValue(c, e.valueFrom, `${field}.env[${i}].valueFrom`, ctx, objects)
+      : expandWith(e.value ?? '', lookup);
+    if (value === undefined) continue;
     vars.set(e.name, value);
     out.push({ name: e.name, value });
   }
@@ -303,6 +273,40 @@ export function resolveContainerEnv(
   const last = new Map(out.map((e) => [e.name, e.value]));
   for (const [name, value] of services) if (!last.has(name)) last.set(name, value);
   return { env: [...last].map(([name, value]) => ({ name, value })), skipped };
+}
+
+/**
+ * An env entry's valueFrom (kubelet's EnvVarSource): the downward API, or a ConfigMap's or Secret's
+ * key; undefined when an optional key is missing, so the variable is left out.
+ */
+function envVarSourceValue(
+  c: V1Container,
+  vf: V1EnvVarSource,
+  at: string,
+  ctx: EnvContext,
+  objects: EnvObjects,
+): string | undefined {
+  if (vf.fieldRef) return fieldValue(vf.fieldRef.fieldPath, ctx);
+  if (vf.resourceFieldRef)
+    return resourceValue(
+      c,
+      vf.resourceFieldRef.resource,
+      vf.resourceFieldRef.divisor as string | number | undefined,
+      ctx,
+    );
+  if (vf.configMapKeyRef || vf.secretKeyRef) {
+    const ref = (vf.configMapKeyRef ?? vf.secretKeyRef)!;
+    const kind = vf.configMapKeyRef ? 'configmap' : 'secret';
+    const v = sourceData(objects, kind, ref.name ?? '', ref.optional, at)?.[ref.key];
+    if (v !== undefined || ref.optional) return v;
+    const ns = ctx.pod.metadata?.namespace ?? '';
+    throw new ContainerConfigError(
+      at,
+      `couldn't find key ${ref.key} in ${vf.configMapKeyRef ? 'ConfigMap' : 'Secret'} ${ns}/${ref.name ?? ''}`,
+      true,
+    );
+  }
+  throw new ContainerConfigError(at, 'no source is set (fieldRef, resourceFieldRef, configMapKeyRef or secretKeyRef)');
 }
 
 /** The environment alone (see resolveContainerEnv). */

@@ -61,7 +61,13 @@ export function validateProbe(
   // As the apiserver does, name the second handler: that is the one to remove.
   for (const h of set.slice(1))
     errs.push({ field: `${path}.${h}`, reason: 'may not specify more than 1 handler type' });
+  validateProbeTiming(probe, type, path, errs);
+  validateProbeHandler(probe, c, path, errs);
+  return errs;
+}
 
+/** The probe's delay, period, timeout, thresholds and grace period. */
+function validateProbeTiming(probe: V1Probe, type: ProbeType, path: string, errs: FieldError[]): void {
   const delay = probe.initialDelaySeconds;
   if (delay !== undefined && !(Number.isInteger(delay) && delay >= 0)) {
     errs.push({
@@ -99,7 +105,10 @@ export function validateProbe(
       });
     }
   }
+}
 
+/** The fields of the probe's handlers (httpGet, tcpSocket, exec, grpc). */
+function validateProbeHandler(probe: V1Probe, c: V1Container, path: string, errs: FieldError[]): void {
   if (probe.httpGet) {
     const h = probe.httpGet;
     validatePort(h.port, c, `${path}.httpGet.port`, errs);
@@ -142,7 +151,6 @@ export function validateProbe(
       errs.push({ field: `${path}.grpc.service`, reason: 'must be a string' });
     }
   }
-  return errs;
 }
 
 function validatePort(port: unknown, c: V1Container, field: string, errs: FieldError[]): void {
