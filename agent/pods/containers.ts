@@ -1,32 +1,25 @@
-// Starting and killing one container of a pod, as kubelet's startContainer and killContainer:
-// back-off check, image, environment, mounts, create, start, postStart hook; and preStop hook,
-// then SIGTERM, then SIGKILL when the grace period runs out.
-import type { V1Container, V1EphemeralContainer, V1LifecycleHandler } from '@kubernetes/client-node';
+// Starting one container of a pod, as kubelet's startContainer: back-off check, image,
+// environment, mounts, create, start, postStart hook (killing is kill-container.ts').
+import type { V1Container, V1EphemeralContainer } from '@kubernetes/client-node';
 import { ContainerConfigError, resolveContainerEnv } from '../podspec/env.js';
 import { fetchEnvObjects } from './env-objects.js';
-import { volumeSubPath } from './subpath.js';
-import { prepareSubPath, SubPathError } from '../volumes/subpath-dir.js';
 import { podServiceEnv } from './service-env.js';
 import { ImageError } from '../runtime/images.js';
-import { buildContainerConfig, type Mount } from '../runtime/container-spec.js';
-import { LABELS } from '../runtime/naming.js';
+import { buildContainerConfig } from '../runtime/container-spec.js';
+import { containerMounts } from './container-mounts.js';
 import { latestContainer, type PodRuntimeStatus, type RuntimeContainer } from '../runtime/types.js';
-import { containerHash } from './actions.js';
+import { containerHash } from './container-hash.js';
 import type { PodContext } from './context.js';
 import { runHandler } from './lifecycle.js';
-import { resolvConfFor, writeHostsFile } from './pod-dns.js';
 import { formatDuration, gracePeriodSeconds, podKey } from '../podspec/pod.js';
 import type { PodState } from './pod-state.js';
 import { getPodQOS } from '../podspec/qos.js';
 import { RuntimeError } from '../runtime/docker.js';
 import { podRef } from '../events/types.js';
-import { formatPod, killingMessage } from '../events/messages.js';
-import { terminationPrerequisites } from './termination-order.js';
+import { formatPod } from '../events/messages.js';
+import { killContainer } from './kill-container.js';
 import { faultPoint } from '../../lib/faultpoints.js';
 import { errorMessage } from '../../lib/errors.js';
-
-/** kubelet's minimum time between SIGTERM and SIGKILL. */
-const MIN_GRACE_SECONDS = 2;
 
 function backoffKey(state: PodState, c: V1Container): string {
   return `${state.uid}/${c.name}/${containerHash(c)}`;
@@ -51,34 +44,6 @@ function targetContainerId(rt: PodRuntimeStatus, ec: V1EphemeralContainer | unde
   if (!target)
     throw new ContainerConfigError('targetContainerName', `unable to find target container ${ec.targetContainerName}`);
   return target.id;
-}
-
-async function mountsFor(
-  state: PodState,
-  c: V1Container,
-  env: { name: string; value: string }[],
-  field: string,
-): Promise<Mount[]> {
-  const out: Mount[] = [];
-  for (const [i, m] of (c.volumeMounts ?? []).entries()) {
-    const v = state.volumes?.get(m.name);
-    if (!v) throw new ContainerConfigError(`volumeMounts ${m.name}`, 'the volume is not set up');
-    let hostPath = v.hostPath;
-    const subPath = volumeSubPath(m, env, `${field}.volumeMounts[${i}]`);
-    if (subPath) {
-      // A key of a configMap or secret volume is a file (a symlink through ..data): bound as it is.
-      try {
-        hostPath = await prepareSubPath(v.hostPath, subPath, !v.readOnly);
-      } catch (e) {
-        if (e instanceof SubPathError)
-          throw new ContainerConfigError(`${field}.volumeMounts[${i}].subPath`, e.message, true);
-        throw e;
-      }
-    }
-    // API-data volumes (configMap, secret, downwardAPI, projected) are always read-only, as kubelet mounts them.
-    out.push({ hostPath, containerPath: m.mountPath, readOnly: (m.readOnly ?? false) || (v.readOnly ?? false) });
-  }
-  return out;
 }
 
 async function checkRunAsNonRoot(ctx: PodContext, state: PodState, c: V1Container, imageId: string): Promise<void> {
@@ -139,23 +104,7 @@ export async function startContainer(
         }),
     );
     step = 'config';
-    // ConfigMaps and Secrets first (through the objects cache), then the pure resolution.
-    const envObjects = await fetchEnvObjects(pod, c, field, ctx.objects);
-    const { env, skipped } = resolveContainerEnv(
-      c,
-      {
-        pod,
-        podIPs: state.podIPs,
-        hostIPs: ctx.hostIPs,
-        nodeCpuMilli: ctx.allocatable.cpuMilli,
-        nodeMemoryBytes: ctx.allocatable.memoryBytes,
-        serviceEnv: podServiceEnv(ctx.services, pod),
-      },
-      field,
-      envObjects,
-    );
-    for (const line of skipped)
-      state.log.warn('invalid environment variable names skipped', { container: c.name, detail: line });
+    const env = await containerEnv(ctx, state, c, field);
     await checkRunAsNonRoot(ctx, state, c, imageId);
     const mounts = await containerMounts(ctx, state, c, env, field, attempt);
     const targetId = targetContainerId(rt, ephemeral);
@@ -186,27 +135,66 @@ export async function startContainer(
     await ctx.runtime.start(id);
     ctx.recorder.event(ref, 'Normal', 'Started', `Started container ${c.name}`);
     ctx.metrics.runtimeOperations.inc({ operation_type: 'start_container' });
-    state.waiting.delete(c.name);
-    if (latest)
-      ctx.metrics.containerRestarts.inc({
-        container: c.name,
-        pod: pod.metadata!.name!,
-        namespace: pod.metadata!.namespace!,
-      });
-    state.log.info(latest ? 'restarted container' : 'started container', {
-      container: c.name,
-      id: id.slice(0, 12),
-      restartCount: attempt,
-      init: isInit || undefined,
-      ephemeral: ephemeral ? true : undefined,
-      target: ephemeral?.targetContainerName,
-    });
+    containerStarted(ctx, state, c, id, { restarted: !!latest, attempt, isInit, ephemeral });
     if (isInit) await faultPoint('after-init-container-start');
     if (c.lifecycle?.postStart) await runPostStart(ctx, state, c, id, ref);
     return undefined;
   } catch (e) {
     return startFailed(ctx, state, c, ref, e as Error, step, field);
   }
+}
+
+/** The container's environment; ConfigMaps and Secrets first (through the objects cache), then the pure resolution. */
+async function containerEnv(
+  ctx: PodContext,
+  state: PodState,
+  c: V1Container,
+  field: string,
+): Promise<{ name: string; value: string }[]> {
+  const pod = state.pod;
+  const envObjects = await fetchEnvObjects(pod, c, field, ctx.objects);
+  const { env, skipped } = resolveContainerEnv(
+    c,
+    {
+      pod,
+      podIPs: state.podIPs,
+      hostIPs: ctx.hostIPs,
+      nodeCpuMilli: ctx.allocatable.cpuMilli,
+      nodeMemoryBytes: ctx.allocatable.memoryBytes,
+      serviceEnv: podServiceEnv(ctx.services, pod),
+    },
+    field,
+    envObjects,
+  );
+  for (const line of skipped)
+    state.log.warn('invalid environment variable names skipped', { container: c.name, detail: line });
+  return env;
+}
+
+/** A container instance started: it waits no more; a restart is counted; the log says which. */
+function containerStarted(
+  ctx: PodContext,
+  state: PodState,
+  c: V1Container,
+  id: string,
+  o: { restarted: boolean; attempt: number; isInit: boolean; ephemeral?: V1EphemeralContainer },
+): void {
+  const pod = state.pod;
+  state.waiting.delete(c.name);
+  if (o.restarted)
+    ctx.metrics.containerRestarts.inc({
+      container: c.name,
+      pod: pod.metadata!.name!,
+      namespace: pod.metadata!.namespace!,
+    });
+  state.log.info(o.restarted ? 'restarted container' : 'started container', {
+    container: c.name,
+    id: id.slice(0, 12),
+    restartCount: o.attempt,
+    init: o.isInit || undefined,
+    ephemeral: o.ephemeral ? true : undefined,
+    target: o.ephemeral?.targetContainerName,
+  });
 }
 
 /** The object a container's Events are about. */
@@ -250,33 +238,6 @@ function restartBackOff(
     ctx.backoff.next(key, ended);
   }
   return undefined;
-}
-
-/** The container's volume mounts, its termination-message file, and the pod's /etc/hosts and /etc/resolv.conf. */
-async function containerMounts(
-  ctx: PodContext,
-  state: PodState,
-  c: V1Container,
-  env: Parameters<typeof mountsFor>[2],
-  field: string,
-  attempt: number,
-): Promise<Mount[]> {
-  const mounts = await mountsFor(state, c, env, field);
-  const termFile = await ctx.volumes.terminationMessageFile(state.uid, c.name, attempt);
-  mounts.push({
-    hostPath: termFile,
-    containerPath: c.terminationMessagePath ?? '/dev/termination-log',
-    readOnly: false,
-  });
-  // kubelet's /etc/hosts (host-network pods get the node's under its own header) and the
-  // runtime's /etc/resolv.conf for the pod's dnsPolicy, unless the container mounts its own there.
-  if (state.podIPs.length > 0 && !mounts.some((m) => m.containerPath === '/etc/hosts')) {
-    mounts.push({ hostPath: await writeHostsFile(ctx, state), containerPath: '/etc/hosts', readOnly: false });
-  }
-  if (!mounts.some((m) => m.containerPath === '/etc/resolv.conf')) {
-    mounts.push({ hostPath: await resolvConfFor(ctx, state), containerPath: '/etc/resolv.conf', readOnly: false });
-  }
-  return mounts;
 }
 
 /** The postStart hook; a container whose hook fails is killed (kubelet's PostStartHookError). */
@@ -351,125 +312,4 @@ function startFailed(
     state.log.debug('unexpected start failure', { error: err.stack });
   }
   return retryMs;
-}
-
-function preStopOf(state: PodState, c: RuntimeContainer): V1LifecycleHandler | undefined {
-  const spec = [...(state.pod.spec?.containers ?? []), ...(state.pod.spec?.initContainers ?? [])].find(
-    (x) => x.name === c.name,
-  );
-  if (spec && !state.orphan) return spec.lifecycle?.preStop;
-  const label = c.labels[LABELS.preStop];
-  if (!label) return undefined;
-  try {
-    return JSON.parse(label) as V1LifecycleHandler;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * preStop hook (within the grace period), then stop: SIGTERM, SIGKILL after what is left of it.
- * `turn`: resolves when this container may be signalled (a sidecar waits for the app containers
- * and the later sidecars); waited for at most what is left of the grace period, as kubelet.
- */
-export async function killContainer(
-  ctx: PodContext,
-  state: PodState,
-  c: RuntimeContainer,
-  message: string,
-  reason?: string,
-  graceOverride?: number,
-  turn?: Promise<void>,
-): Promise<void> {
-  const grace = graceOverride ?? gracePeriodSeconds(state.pod, c.labels);
-  state.killed.set(c.id, { reason, message });
-  ctx.recorder.event(
-    podRef(state.pod, { name: c.name, init: c.isInit }),
-    'Normal',
-    'Killing',
-    killingMessage(c.name, message, reason),
-  );
-  if (state.probed.get(c.name) === c.id) {
-    ctx.prober.removeContainer(state.uid, c.name);
-    state.probed.delete(c.name);
-  }
-  const started = Date.now();
-  const preStop = c.state === 'running' && grace > 0 ? preStopOf(state, c) : undefined; // kubelet: no hook without a grace period
-  if (preStop) {
-    const spec = [...(state.pod.spec?.containers ?? []), ...(state.pod.spec?.initContainers ?? [])].find(
-      (x) => x.name === c.name,
-    );
-    try {
-      const hook = runHandler(preStop, {
-        runtime: ctx.runtime,
-        containerId: c.id,
-        container: spec,
-        podIP: state.podIPs[0],
-        timeoutMs: Math.max(1, grace) * 1000,
-      });
-      hook.catch(() => {}); // awaited below; a fault point's throw must not leave it unhandled
-      await faultPoint('during-pre-stop');
-      await hook;
-      state.log.info('preStop hook done', { container: c.name, ms: Date.now() - started });
-    } catch (e) {
-      state.log.warn('preStop hook failed', { container: c.name, error: errorMessage(e) });
-      ctx.recorder.event(podRef(state.pod, { name: c.name }), 'Warning', 'FailedPreStopHook', 'PreStopHook failed');
-    }
-  }
-  const remainingMs = grace * 1000 - (Date.now() - started);
-  if (turn && remainingMs > 0) {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([turn, new Promise<void>((r) => (timer = setTimeout(r, remainingMs)))]);
-    clearTimeout(timer);
-  }
-  const left = Math.max(MIN_GRACE_SECONDS, grace - (Date.now() - started) / 1000);
-  state.log.info('killing container', {
-    container: c.name,
-    id: c.id.slice(0, 12),
-    gracePeriod: Math.round(left),
-    reason: message,
-  });
-  await ctx.runtime.stop(c.id, left);
-  ctx.metrics.runtimeOperations.inc({ operation_type: 'stop_container' });
-}
-
-/**
- * Kill every running container of the pod, in parallel (app and init), sidecars after the app
- * containers and in reverse order of definition (termination-order.ts).
- */
-export async function killAllContainers(
-  ctx: PodContext,
-  state: PodState,
-  rt: PodRuntimeStatus,
-  message: string,
-  graceOverride?: number,
-): Promise<void> {
-  const running = rt.containers.filter((c) => c.state === 'running');
-  const prereqs = state.orphan
-    ? new Map<string, string[]>()
-    : terminationPrerequisites(state.pod, new Set(running.map((c) => c.name)));
-  const stopped = new Map<string, Promise<void>>();
-  const done = new Map<string, () => void>();
-  for (const c of running) stopped.set(c.name, new Promise<void>((r) => done.set(c.name, r)));
-  await Promise.all(
-    running.map(async (c) => {
-      const waitFor = prereqs
-        .get(c.name)
-        ?.map((n) => stopped.get(n)!)
-        .filter(Boolean);
-      try {
-        await killContainer(
-          ctx,
-          state,
-          c,
-          message,
-          undefined,
-          graceOverride,
-          waitFor?.length ? Promise.all(waitFor).then(() => undefined) : undefined,
-        );
-      } finally {
-        done.get(c.name)?.();
-      }
-    }),
-  );
 }

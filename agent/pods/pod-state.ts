@@ -5,7 +5,7 @@ import type { V1Pod, V1PodCondition } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import type { Waiting } from '../status/status.js';
 import type { PodVolume } from '../volumes/volume-manager.js';
-import type { ProbeFailure } from './actions.js';
+import type { ProbeFailure } from './action-types.js';
 
 export interface PodState {
   readonly uid: string;

@@ -6,7 +6,7 @@
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/pod_workers.go
 import type { V1Pod, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
 import type { ProbeChange } from '../contracts.js';
-import { isRestartableInitContainer } from './actions.js';
+import { isRestartableInitContainer } from './init-container-actions.js';
 import type { PodContext } from './context.js';
 import type { PodState } from './pod-state.js';
 import type { Semaphore } from './semaphore.js';

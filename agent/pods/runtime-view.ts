@@ -4,7 +4,7 @@
 // works on one pod's PodState and is called by sync-pod.ts.
 import { dockerProbeTarget } from '../contracts.js';
 import type { PodRuntimeStatus } from '../runtime/types.js';
-import { isRestartableInitContainer } from './actions.js';
+import { isRestartableInitContainer } from './init-container-actions.js';
 import type { PodContext } from './context.js';
 import type { PodState } from './pod-state.js';
 import { sandboxNetwork } from './sandbox.js';

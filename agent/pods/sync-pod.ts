@@ -6,18 +6,19 @@
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/kuberuntime/kuberuntime_manager.go
 import { performance } from 'node:perf_hooks';
 import type { V1Container, V1EphemeralContainer, V1PodSpec, V1PodStatus } from '@kubernetes/client-node';
-import { generatePodStatus } from '../status/status.js';
 import { podFingerprint, type PodRuntimeStatus } from '../runtime/types.js';
-import { computePodActions, isRestartableInitContainer, type PodActions } from './actions.js';
+import { computePodActions } from './actions.js';
+import type { PodActions } from './action-types.js';
+import { isRestartableInitContainer } from './init-container-actions.js';
 import type { PodContext } from './context.js';
-import { killAllContainers, killContainer, startContainer } from './containers.js';
+import { startContainer } from './containers.js';
+import { killAllContainers, killContainer } from './kill-container.js';
 import type { PodState } from './pod-state.js';
-import { getPodQOS } from '../podspec/qos.js';
 import { createSandbox, stopSandboxes } from './sandbox.js';
 import { activeDeadlineRemainingMs, DEADLINE_EXCEEDED } from './active-deadline.js';
 import { podRef } from '../events/types.js';
 import { faultPoint } from '../../lib/faultpoints.js';
-import { addResizeStatus } from '../status/resize-status.js';
+import { finalPodStatus, syncedPodStatus } from './api-pod-status.js';
 import { actuateResize, prepareResize } from './resize-apply.js';
 import { refreshVolumes, setUpVolumes, waitAll } from './sync-volumes.js';
 import {
@@ -272,32 +273,7 @@ export class PodSyncer {
   publish(): void {
     const { state, ctx } = this;
     if (!this.lastRuntime || state.orphan) return;
-    const messages = new Map([...state.terminationMessages].filter(([, m]) => m));
-    const status = generatePodStatus({
-      pod: state.pod,
-      runtime: this.lastRuntime,
-      waiting: state.waiting,
-      killed: state.killed,
-      terminationMessages: messages,
-      isReady: (n) => ctx.prober.isReady(state.uid, n),
-      isStarted: (n) => ctx.prober.isStarted(state.uid, n),
-      podIPs: state.podIPs,
-      hostIPs: ctx.hostIPs,
-      sandboxReady: state.sandboxReady,
-      qosClass: getPodQOS(state.pod),
-      previous: this.previousStatus,
-      now: new Date(),
-      firstSeen: state.firstSeen,
-      // Terminal once its containers are stopped (until then they show as they are).
-      ...(state.evicted
-        ? { evicted: state.evicted, podIsTerminal: !this.lastRuntime.containers.some((c) => c.state === 'running') }
-        : {}),
-    });
-    addResizeStatus(status, {
-      pod: state.pod,
-      runtime: this.lastRuntime,
-      resizeConditions: ctx.allocation?.conditions(state.uid) ?? [],
-    });
+    const status = syncedPodStatus(ctx, state, this.lastRuntime, this.previousStatus);
     this.previousStatus = status;
     ctx.status.set(state.pod, status);
     if (!this.startObserved && (status.containerStatuses ?? []).every((c) => c.state?.running)) {
@@ -350,25 +326,7 @@ export class PodSyncer {
     if (state.orphan) return undefined;
     const rt = await ctx.runtime.podStatus(state.uid, state.pod.metadata!.name, state.pod.metadata!.namespace);
     await readTerminationMessages(ctx, state, rt);
-    const status = generatePodStatus({
-      pod: state.pod,
-      runtime: rt,
-      waiting: new Map(),
-      killed: new Map(),
-      terminationMessages: new Map([...state.terminationMessages].filter(([, m]) => m)),
-      isReady: () => false,
-      isStarted: () => false,
-      podIPs: state.podIPs,
-      hostIPs: ctx.hostIPs,
-      sandboxReady: false,
-      qosClass: getPodQOS(state.pod),
-      previous: this.previousStatus,
-      now: new Date(),
-      firstSeen: state.firstSeen,
-      podIsTerminal: true,
-      evicted: state.evicted,
-    });
-    return addResizeStatus(status, { pod: state.pod, runtime: rt, resizeConditions: [], podIsTerminal: true });
+    return finalPodStatus(ctx, state, rt, this.previousStatus);
   }
 }
 

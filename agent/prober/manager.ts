@@ -11,7 +11,7 @@ import { ContainerProbes } from './container-probes.js';
 import { ProbeMetrics } from './metrics.js';
 import { runProbe, type ProbeRunner } from './run.js';
 import { TimerScheduler, type Scheduler } from './scheduler.js';
-import type { ProbeChange, ProbeTarget, ProbeTiming, ProbeType } from './types.js';
+import type { ProbeChange, ProbeOutcome, ProbeTarget, ProbeTiming, ProbeType } from './types.js';
 
 export type { ProbeChange, ProbeTarget, ProbeTiming, ProbeType, ProbeOutcome, ProbeResult } from './types.js';
 export { validateProbes, type FieldError } from '../podspec/probe-validation.js';
@@ -77,66 +77,8 @@ export class ProbeManager {
         random: this.opts.random ?? Math.random,
         managerStartedAt: this.startedAt,
         logger: this.logger(podUid, target),
-        attempted: (c, w, o, intendedAt, startedAt, durationMs) => {
-          // The counter is looked up once per worker and result, not built per probe.
-          const byResult = (c.counters[w.type] ??= {});
-          const counter = (byResult[o.result] ??= this.metrics.counter(
-            podUid,
-            c.target.pod.metadata?.namespace ?? 'default',
-            c.target.pod.metadata?.name ?? '',
-            c.containerName,
-            w.type,
-            o.result,
-          ));
-          counter.count++;
-          const log = () => this.logger(podUid, c.target);
-          const onEvent = this.opts.onEvent;
-          if (onEvent && (o.result !== 'success' || o.warning)) {
-            const word = TYPE_WORD[w.type];
-            const [reason, message] =
-              o.result === 'failure'
-                ? (['Unhealthy', `${word} probe failed: ${o.message}`] as const)
-                : o.result === 'unknown'
-                  ? (['Unhealthy', `${word} probe errored: ${o.message}`] as const)
-                  : (['ProbeWarning', `${word} probe warning: ${o.warning}`] as const);
-            onEvent({
-              podUid,
-              pod: c.target.pod,
-              containerName: c.containerName,
-              probe: w.type,
-              type: 'Warning',
-              reason,
-              message,
-            });
-          } else if (o.result === 'failure') {
-            // kubelet records an Unhealthy event for every failed attempt.
-            log().warn('Unhealthy', {
-              reason: 'Unhealthy',
-              probe: w.type,
-              message: `${TYPE_WORD[w.type]} probe failed: ${o.message}`,
-            });
-          } else if (o.result === 'unknown') {
-            log().warn('probe could not run', {
-              probe: w.type,
-              message: `${TYPE_WORD[w.type]} probe errored: ${o.message}`,
-            });
-          } else if (o.warning) {
-            log().warn('ProbeWarning', {
-              reason: 'ProbeWarning',
-              probe: w.type,
-              message: `${TYPE_WORD[w.type]} probe warning: ${o.warning}`,
-            });
-          }
-          this.opts.onProbe?.({
-            podUid,
-            containerName: c.containerName,
-            type: w.type,
-            intendedAt,
-            startedAt,
-            durationMs,
-            result: o.result,
-          });
-        },
+        attempted: (c, w, o, intendedAt, startedAt, durationMs) =>
+          this.probeAttempted(podUid, c, w.type, o, intendedAt, startedAt, durationMs),
         changed: (c, type, result, message) => {
           this.logger(podUid, c.target).info('probe result changed', { probe: type, result, message });
           this.opts.onChange({
@@ -150,6 +92,81 @@ export class ProbeManager {
         },
       }),
     );
+  }
+
+  /** One probe attempt ran: count it (prober_probe_total), report it, and pass its timing on. */
+  private probeAttempted(
+    podUid: string,
+    c: ContainerProbes,
+    type: ProbeType,
+    o: ProbeOutcome,
+    intendedAt: number | undefined,
+    startedAt: number,
+    durationMs: number,
+  ): void {
+    // The counter is looked up once per worker and result, not built per probe.
+    const byResult = (c.counters[type] ??= {});
+    const counter = (byResult[o.result] ??= this.metrics.counter(
+      podUid,
+      c.target.pod.metadata?.namespace ?? 'default',
+      c.target.pod.metadata?.name ?? '',
+      c.containerName,
+      type,
+      o.result,
+    ));
+    counter.count++;
+    this.reportAttempt(podUid, c, type, o);
+    this.opts.onProbe?.({
+      podUid,
+      containerName: c.containerName,
+      type,
+      intendedAt,
+      startedAt,
+      durationMs,
+      result: o.result,
+    });
+  }
+
+  /** A failed, errored or warning attempt: an Event when there is a recorder, else a log line. */
+  private reportAttempt(podUid: string, c: ContainerProbes, type: ProbeType, o: ProbeOutcome): void {
+    const log = () => this.logger(podUid, c.target);
+    const onEvent = this.opts.onEvent;
+    if (onEvent && (o.result !== 'success' || o.warning)) {
+      const word = TYPE_WORD[type];
+      const [reason, message] =
+        o.result === 'failure'
+          ? (['Unhealthy', `${word} probe failed: ${o.message}`] as const)
+          : o.result === 'unknown'
+            ? (['Unhealthy', `${word} probe errored: ${o.message}`] as const)
+            : (['ProbeWarning', `${word} probe warning: ${o.warning}`] as const);
+      onEvent({
+        podUid,
+        pod: c.target.pod,
+        containerName: c.containerName,
+        probe: type,
+        type: 'Warning',
+        reason,
+        message,
+      });
+    } else if (o.result === 'failure') {
+      // kubelet records an Unhealthy event for every failed attempt.
+      log().warn('Unhealthy', {
+        reason: 'Unhealthy',
+        probe: type,
+        message: `${TYPE_WORD[type]} probe failed: ${o.message}`,
+      });
+    } else if (o.result === 'unknown') {
+      log().warn('probe could not run', {
+        probe: type,
+        message: `${TYPE_WORD[type]} probe errored: ${o.message}`,
+      });
+    } else if (o.warning) {
+      log().warn('ProbeWarning', {
+        reason: 'ProbeWarning',
+        probe: type,
+        message: `${TYPE_WORD[type]} probe warning: ${o.warning}`,
+      });
+    }
   }
 
   removeContainer(podUid: string, containerName: string): void {

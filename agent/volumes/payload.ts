@@ -8,6 +8,7 @@ import type {
   V1DownwardAPIVolumeFile,
   V1KeyToPath,
   V1Pod,
+  V1ProjectedVolumeSource,
   V1Secret,
   V1Volume,
 } from '@kubernetes/client-node';
@@ -194,21 +195,25 @@ export function volumePayload(v: V1Volume, objects: FetchedObjects, ctx: Downwar
   return payload;
 }
 
+/** The data of a fetched ConfigMap, undefined when it was not found. */
+function fetchedConfigMapData(objects: FetchedObjects, name: string): Map<string, Buffer> | undefined {
+  const cm = objects.configMaps.get(name);
+  return cm ? configMapData(cm) : undefined;
+}
+
+/** The data of a fetched Secret, undefined when it was not found. */
+function fetchedSecretData(objects: FetchedObjects, name: string): Map<string, Buffer> | undefined {
+  const s = objects.secrets.get(name);
+  return s ? secretData(s) : undefined;
+}
+
 function volumeFiles(v: V1Volume, objects: FetchedObjects, ctx: DownwardContext): Payload {
-  const cmData = (name: string) => {
-    const cm = objects.configMaps.get(name);
-    return cm ? configMapData(cm) : undefined;
-  };
-  const secData = (name: string) => {
-    const s = objects.secrets.get(name);
-    return s ? secretData(s) : undefined;
-  };
   if (v.configMap) {
     const s = v.configMap;
     return projectKeys({
       kind: 'configmap',
       name: s.name ?? '',
-      data: cmData(s.name ?? ''),
+      data: fetchedConfigMapData(objects, s.name ?? ''),
       items: s.items,
       mode: s.defaultMode ?? DEFAULT_MODE,
       optional: s.optional ?? false,
@@ -219,59 +224,62 @@ function volumeFiles(v: V1Volume, objects: FetchedObjects, ctx: DownwardContext)
     return projectKeys({
       kind: 'secret',
       name: s.secretName ?? '',
-      data: secData(s.secretName ?? ''),
+      data: fetchedSecretData(objects, s.secretName ?? ''),
       items: s.items,
       mode: s.defaultMode ?? DEFAULT_MODE,
       optional: s.optional ?? false,
     });
   }
   if (v.downwardAPI) return projectDownwardAPI(v.downwardAPI.items, v.downwardAPI.defaultMode ?? DEFAULT_MODE, ctx);
-  if (v.projected) {
-    const mode = v.projected.defaultMode ?? DEFAULT_MODE;
-    const out: Payload = new Map();
-    (v.projected.sources ?? []).forEach((src, i) => {
-      let part: Payload;
-      if (src.configMap)
-        part = projectKeys({
-          kind: 'configmap',
-          name: src.configMap.name ?? '',
-          data: cmData(src.configMap.name ?? ''),
-          items: src.configMap.items,
-          mode,
-          optional: src.configMap.optional ?? false,
-        });
-      else if (src.secret)
-        part = projectKeys({
-          kind: 'secret',
-          name: src.secret.name ?? '',
-          data: secData(src.secret.name ?? ''),
-          items: src.secret.items,
-          mode,
-          optional: src.secret.optional ?? false,
-        });
-      else if (src.downwardAPI) part = projectDownwardAPI(src.downwardAPI.items, mode, ctx);
-      else if (src.serviceAccountToken) {
-        const token = objects.tokens.get(i);
-        if (token === undefined) throw new ProjectionError(`sources[${i}].serviceAccountToken: no token was fetched`);
-        // As kubelet: the token has the volume's mode, but only its owner may read it once the
-        // pod has an fsGroup or one user for all its containers (the owner, then).
-        const uid = fsUserOf(ctx.pod);
-        const owned = uid !== undefined || fsGroupOf(ctx.pod) !== undefined;
-        part = new Map([
-          [
-            src.serviceAccountToken.path,
-            { data: Buffer.from(token, 'utf8'), mode: owned ? 0o600 : mode, ...(uid !== undefined ? { uid } : {}) },
-          ],
-        ]);
-      } else {
-        const kind = Object.keys(src)[0] ?? 'unknown';
-        throw new ProjectionError(
-          `sources[${i}]: projected source ${kind} is not supported (configMap, secret, downwardAPI and serviceAccountToken are)`,
-        );
-      }
-      for (const [p, c] of part) out.set(p, c);
-    });
-    return out;
-  }
+  if (v.projected) return projectedFiles(v.projected, objects, ctx);
   throw new ProjectionError('not an API-data volume');
+}
+
+/** A projected volume: the files of its sources, merged in order (a later source's path wins). */
+function projectedFiles(projected: V1ProjectedVolumeSource, objects: FetchedObjects, ctx: DownwardContext): Payload {
+  const mode = projected.defaultMode ?? DEFAULT_MODE;
+  const out: Payload = new Map();
+  (projected.sources ?? []).forEach((src, i) => {
+    let part: Payload;
+    if (src.configMap)
+      part = projectKeys({
+        kind: 'configmap',
+        name: src.configMap.name ?? '',
+        data: fetchedConfigMapData(objects, src.configMap.name ?? ''),
+        items: src.configMap.items,
+        mode,
+        optional: src.configMap.optional ?? false,
+      });
+    else if (src.secret)
+      part = projectKeys({
+        kind: 'secret',
+        name: src.secret.name ?? '',
+        data: fetchedSecretData(objects, src.secret.name ?? ''),
+        items: src.secret.items,
+        mode,
+        optional: src.secret.optional ?? false,
+      });
+    else if (src.downwardAPI) part = projectDownwardAPI(src.downwardAPI.items, mode, ctx);
+    else if (src.serviceAccountToken) {
+      const token = objects.tokens.get(i);
+      if (token === undefined) throw new ProjectionError(`sources[${i}].serviceAccountToken: no token was fetched`);
+      // As kubelet: the token has the volume's mode, but only its owner may read it once the
+      // pod has an fsGroup or one user for all its containers (the owner, then).
+      const uid = fsUserOf(ctx.pod);
+      const owned = uid !== undefined || fsGroupOf(ctx.pod) !== undefined;
+      part = new Map([
+        [
+          src.serviceAccountToken.path,
+          { data: Buffer.from(token, 'utf8'), mode: owned ? 0o600 : mode, ...(uid !== undefined ? { uid } : {}) },
+        ],
+      ]);
+    } else {
+      const kind = Object.keys(src)[0] ?? 'unknown';
+      throw new ProjectionError(
+        `sources[${i}]: projected source ${kind} is not supported (configMap, secret, downwardAPI and serviceAccountToken are)`,
+      );
+    }
+    for (const [p, c] of part) out.set(p, c);
+  });
+  return out;
 }

@@ -1,7 +1,9 @@
 // computePodActions: the pure decision of what to create, start and kill, in kubelet's shape.
 import t from 'tap';
 import type { V1Pod } from '@kubernetes/client-node';
-import { computePodActions, containerHash, findNextInitContainerToRun } from '../../agent/pods/actions.js';
+import { computePodActions } from '../../agent/pods/actions.js';
+import { containerHash } from '../../agent/pods/container-hash.js';
+import { findNextInitContainerToRun } from '../../agent/pods/init-container-actions.js';
 import type { PodRuntimeStatus, RuntimeContainer, RuntimeSandbox } from '../../agent/runtime/types.js';
 import { sandboxNetworkProblem } from '../../agent/runtime/network-state.js';
 

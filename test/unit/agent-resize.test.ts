@@ -16,7 +16,8 @@ import {
 } from '../../agent/runtime/resize-plan.js';
 import { podRequests, resizeFits } from '../../agent/allocation/fit.js';
 import { AllocationManager } from '../../agent/allocation/manager.js';
-import { computePodActions, containerHash } from '../../agent/pods/actions.js';
+import { computePodActions } from '../../agent/pods/actions.js';
+import { containerHash } from '../../agent/pods/container-hash.js';
 import { hashObject } from '../../agent/podspec/hash.js';
 import type { PodRuntimeStatus, RuntimeContainer } from '../../agent/runtime/types.js';
 
