@@ -9,8 +9,9 @@ import { validateContainerEnv } from './env-validation.js';
 
 const portName = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-function checkHandler(errs: FieldError[], field: string, h: V1LifecycleHandler | undefined): void {
-  if (h === undefined) return;
+function checkHandler(errs: FieldError[], field: string, h: V1LifecycleHandler | null | undefined): void {
+  // JSON null for a pointer field decodes to nil in the apiserver, the same as leaving it out.
+  if (h === undefined || h === null) return;
   const kinds = (['exec', 'httpGet', 'tcpSocket', 'sleep'] as const).filter(
     (k) => (h as Record<string, unknown>)[k] !== undefined,
   );

@@ -104,6 +104,20 @@ t.test('bad input: each refused with origin, object, field and reason; good docu
   t.match(broken.errors[0], { origin: opts.origin, reason: /not valid YAML or JSON/ });
 });
 
+t.test(
+  'null where an object may be (preStop: null) means unset, as the apiserver decodes it; the file is not lost',
+  async (t) => {
+    const withNullHook =
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: hooks}\nspec:\n  containers: [{name: a, image: x, lifecycle: {preStop: null, postStart: null}}]\n';
+    const { pods, errors } = readManifests([good, withNullHook].join('---\n'), opts);
+    t.same(errors, []);
+    t.same(
+      pods.map((p) => p.metadata!.name),
+      ['web-node-1', 'hooks-node-1'],
+    );
+  },
+);
+
 t.test('validation details', async (t) => {
   const base = (spec: Record<string, unknown>, md: Record<string, unknown> = { name: 'p' }) =>
     validatePod({
