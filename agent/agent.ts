@@ -3,37 +3,23 @@
 // loop (relist, housekeeping) and stops them all in stop(); pods keep running across a restart
 // and are adopted by the next agent through their container labels.
 import { mkdir } from 'node:fs/promises';
-import { hostname, networkInterfaces } from 'node:os';
-import { join } from 'node:path';
-import type { V1Pod } from '@kubernetes/client-node';
+import { hostname } from 'node:os';
 import type { Logger } from '../lib/log.js';
 import type { AgentConfig } from './config/config.js';
-import { CniNetwork, ProbeManager } from './contracts.js';
+import { type CniNetwork, ProbeManager } from './contracts.js';
 import { collectNetworkGarbage, NETWORK_GC_INTERVAL_MS } from './network/network-gc.js';
 import type { PodContext } from './pods/context.js';
 import { buildPodContext } from './pod-context.js';
-import { PodWorkers } from './pods/pod-workers.js';
-import { PodAdmission } from './pods/admission.js';
-import { Relist } from './pods/relist.js';
-import { AllocationManager } from './allocation/manager.js';
-import { CgroupManager } from './runtime/cgroups.js';
-import { DockerRuntime } from './runtime/docker.js';
-import { ContainerGC } from './runtime/gc.js';
-import { Housekeeping, type PodPresence } from './runtime/housekeeping.js';
-import { NetworkStateStore } from './runtime/network-state.js';
-import { minimumOomScoreAdj } from './runtime/oom.js';
+import type { DockerRuntime } from './runtime/docker.js';
+import type { PodPresence } from './runtime/housekeeping.js';
 import { AgentMetrics } from './metrics.js';
-import { ReadOnlyServer } from './server/read-only.js';
-import type { ReadOnlyApi } from './server/routes.js';
-import { startNodeApi } from './server/node-api.js';
-import type { SecureServer } from './server/secure.js';
+import { connectDependencies, type AgentDependencies } from './node/dependencies.js';
+import { NodeApiServers, nodeApiRoutes } from './server/node-api-servers.js';
+import { PodManagement } from './pods/pod-management.js';
 import type { ManifestServer } from './sources/manifest-server.js';
-import { PodConfig, type DesiredChanges } from './sources/merger.js';
-import { ANNOTATIONS, type ManifestError, type PodSource } from './sources/types.js';
+import { PodConfig } from './sources/merger.js';
+import { ANNOTATIONS, type PodSource } from './sources/types.js';
 import { addConfiguredSources } from './sources/setup.js';
-import { readCapacity } from './stats/capacity.js';
-import { nodeThresholds } from './node/eviction.js';
-import { evictionThresholds } from './config/eviction-flags.js';
 import { startEviction, type NodeEviction } from './eviction/setup.js';
 import { StatsProvider } from './stats/summary.js';
 import { StatusManager } from './status/status-manager.js';
@@ -45,31 +31,15 @@ import { createEventRecorder, type Recorder } from './events/recorder.js';
 import { containerRef, nodeRef } from './events/types.js';
 import { errorMessage } from '../lib/errors.js';
 
-/** The node's address for pods' hostIP: --node-ip, else the first global IPv4 of a physical-looking interface. */
-export function defaultHostIP(): string {
-  const skip = /^(lo|docker|veth|br-|cni|kube|virbr|kt)/;
-  for (const [name, addrs] of Object.entries(networkInterfaces()).sort(([a], [b]) => a.localeCompare(b))) {
-    if (skip.test(name)) continue;
-    const a = addrs?.find((x) => x.family === 'IPv4' && !x.internal);
-    if (a) return a.address;
-  }
-  return '127.0.0.1';
-}
-
 export class Agent {
   readonly nodeName: string;
   private readonly metrics = new AgentMetrics();
   private readonly status = new StatusManager();
   private runtime!: DockerRuntime;
   private prober?: ProbeManager;
-  private workers!: PodWorkers;
-  private podConfig!: PodConfig;
   private sources: PodSource[] = [];
   private extraSources: PodSource[] = [];
-  private readOnly?: ReadOnlyServer;
-  private secure?: SecureServer;
   private manifestServer?: ManifestServer;
-  private gc!: ContainerGC;
   private timers: NodeJS.Timeout[] = [];
   private stopEvents?: () => void;
   private ctx!: PodContext;
@@ -77,27 +47,27 @@ export class Agent {
   private clientCertificates?: CertificateManager;
   /** What runs with --kubeconfig: the Node, the apiserver's pods, Services, the serving certificate. */
   private readonly api: ApiserverSide = {};
-  private nodeApi?: ReadOnlyApi;
   private recorder?: Recorder;
   private eviction?: NodeEviction;
-  private relister!: Relist;
-  private admission!: PodAdmission;
-  private housekeeper!: Housekeeping;
+  private podConfig!: PodConfig;
+  private pods!: PodManagement;
+  private readonly servers: NodeApiServers;
 
   constructor(
     private readonly cfg: AgentConfig,
     private readonly logger: Logger,
   ) {
     this.nodeName = (cfg.hostnameOverride ?? hostname()).toLowerCase();
+    this.servers = new NodeApiServers(cfg, this.nodeName, logger);
   }
 
   get readOnlyPort(): number {
-    return this.readOnly?.port ?? 0;
+    return this.servers.readOnlyPort;
   }
 
   /** Port of the authenticated HTTPS node API (--port), 0 when it does not run. */
   get securePort(): number {
-    return this.secure?.port ?? 0;
+    return this.servers.securePort;
   }
 
   get manifestServerPort(): number {
@@ -122,33 +92,9 @@ export class Agent {
     const logger = this.logger;
     await mkdir(cfg.rootDir, { recursive: true });
     await this.bootstrapCredentials();
-    this.runtime = new DockerRuntime({
-      endpoint: cfg.containerRuntimeEndpoint,
-      instance: cfg.instance,
-      logger: logger.with({ component: 'runtime' }),
-    });
-    const dockerVersion = await this.runtime.ping();
-    const cgroups = new CgroupManager({ root: cfg.cgroupRoot, logger });
-    await cgroups.init();
-    const capacity = await readCapacity(cfg.rootDir, cfg.maxPods);
-    const evictionHard = nodeThresholds(evictionThresholds(cfg), {
-      memoryBytes: capacity.memoryBytes,
-      nodefsBytes: capacity.ephemeralStorageBytes,
-    });
-    const hostIPs = [cfg.nodeIp ?? defaultHostIP()];
-    const minOomScoreAdj = minimumOomScoreAdj();
-    if (minOomScoreAdj > -1000)
-      logger.warn(
-        'oom_score_adj cannot be lowered here (no CAP_SYS_RESOURCE): Guaranteed pods and sandboxes get the current score instead of a negative one',
-        { minimum: minOomScoreAdj },
-      );
-    const network = new CniNetwork({
-      confDir: cfg.cniConfDir,
-      binDirs: cfg.cniBinDir,
-      cacheDir: cfg.cniCacheDir!,
-      logger: logger.with({ component: 'cni' }),
-    });
-    const networkState = new NetworkStateStore(join(cfg.rootDir, 'sandboxes'));
+    const deps = await connectDependencies(cfg, logger);
+    const { cgroups, hostIPs, network } = deps;
+    this.runtime = deps.runtime;
     const recorder = (this.recorder = await createEventRecorder({
       nodeName: this.nodeName,
       logger,
@@ -156,77 +102,22 @@ export class Agent {
       count: (o) => this.metrics.events.inc({ result: o }),
     }));
     recorder.event(nodeRef(this.nodeName), 'Normal', 'Starting', 'Starting kubenode agent.');
-    this.prober = new ProbeManager({
+    const prober = (this.prober = new ProbeManager({
       logger: logger.with({ component: 'prober' }),
-      onChange: (c) => this.workers?.onProbeChange(c),
+      onChange: (c) => this.pods?.workers.onProbeChange(c),
       onEvent: (e) => recorder.event(containerRef(e.pod, e.containerName), e.type, e.reason, e.message),
-    });
-    this.ctx = await buildPodContext({
-      cfg,
-      nodeName: this.nodeName,
-      hostIPs,
-      minOomScoreAdj,
-      runtime: this.runtime,
-      network,
-      networkState,
-      prober: this.prober,
-      cgroups,
-      status: this.status,
-      metrics: this.metrics,
-      logger,
-      capacity,
-      evictionHard,
-      recorder,
-    });
-    this.startPodManagement(network, cgroups, recorder);
-    this.eviction = await startEviction({
-      cfg,
-      nodeName: this.nodeName,
-      runtime: this.runtime,
-      cgroups,
-      workers: this.workers,
-      status: this.status,
-      recorder,
-      logger,
-      desired: () => this.podConfig.desired(),
-      deleteDeadContainers: async () => {
-        await this.gc.run((uid) => this.podState(uid));
-      },
-    });
+    }));
+    await this.startPods(deps, recorder, prober);
 
     this.manifestServer = await addConfiguredSources(cfg, this.nodeName, logger, this.sources);
-    if (cfg.kubeconfig) {
-      const { connectApiserver } = await import('./apiserver/setup.js');
-      await connectApiserver(
-        {
-          cfg,
-          kubeconfig: cfg.kubeconfig,
-          nodeName: this.nodeName,
-          hostIPs,
-          evictionHard,
-          ctx: this.ctx,
-          runtime: this.runtime,
-          network,
-          status: this.status,
-          metrics: this.metrics,
-          recorder,
-          logger,
-          pressure: () => this.eviction?.pressure() ?? {},
-          hasPod: (uid) => this.workers.has(uid),
-          desired: () => this.podConfig.desired(),
-          addSource: (src) => this.sources.push(src),
-          onServingRotated: (pair) => this.secure?.setCertificate(pair.certPem, pair.keyPem),
-        },
-        this.api,
-      );
-    }
+    if (cfg.kubeconfig) await this.connectApiserver(cfg.kubeconfig, deps, recorder);
     this.sources.push(...this.extraSources);
     for (const s of this.sources) this.podConfig.register(s.name);
 
     logger.info('agent starting', {
       node: this.nodeName,
       hostIP: hostIPs[0],
-      docker: dockerVersion,
+      docker: deps.dockerVersion,
       cgroupVersion: cgroups.version,
       cgroupRoot: cgroups.root,
       instance: cfg.instance,
@@ -235,13 +126,123 @@ export class Agent {
 
     // Container events wake the pod's worker at once; the relist below is the safety net.
     this.stopEvents = this.runtime.watchEvents((e) => {
-      if (e.podUid && !e.ours) this.workers.requestSync(e.podUid);
+      if (e.podUid && !e.ours) this.pods.workers.requestSync(e.podUid);
     });
-    await this.serveNodeApi(
-      new StatsProvider({ nodeName: this.nodeName, cgroups, status: this.status, capacity, startTime: new Date() }),
-    );
-    if (this.api.servingCertificates) void this.api.registered!.then(() => this.serveWithClusterCertificate());
+    await this.serveNodeApi(deps);
     await this.startLoops(network);
+  }
+
+  /** The pods' context, their management (workers, GC, desired state) and the eviction manager. */
+  private async startPods(deps: AgentDependencies, recorder: Recorder, prober: ProbeManager): Promise<void> {
+    const { cfg, logger } = this;
+    const { cgroups, capacity, evictionHard, hostIPs, network } = deps;
+    this.ctx = await buildPodContext({
+      cfg,
+      nodeName: this.nodeName,
+      hostIPs,
+      minOomScoreAdj: deps.minOomScoreAdj,
+      runtime: this.runtime,
+      network,
+      networkState: deps.networkState,
+      prober,
+      cgroups,
+      status: this.status,
+      metrics: this.metrics,
+      logger,
+      capacity,
+      evictionHard,
+      recorder,
+    });
+    this.podConfig = new PodConfig({ logger, onChange: (c) => this.pods.onDesiredChange(c) });
+    this.pods = new PodManagement({
+      cfg,
+      logger,
+      ctx: this.ctx,
+      runtime: this.runtime,
+      network,
+      cgroups,
+      recorder,
+      status: this.status,
+      metrics: this.metrics,
+      podConfig: this.podConfig,
+      isStaticPod: (p) => p.metadata?.annotations?.[ANNOTATIONS.configSource] !== 'api', // API_SOURCE, not imported without --kubeconfig
+      currentRecorder: () => this.recorder,
+      evictionAdmit: (p) => this.eviction?.manager.admit(p),
+      podTerminated: (p, final) => this.api.apiPods?.podTerminated(p, final),
+      stopped: () => this.stopped,
+    });
+    this.eviction = await startEviction({
+      cfg,
+      nodeName: this.nodeName,
+      runtime: this.runtime,
+      cgroups,
+      workers: this.pods.workers,
+      status: this.status,
+      recorder,
+      logger,
+      desired: () => this.podConfig.desired(),
+      deleteDeadContainers: async () => {
+        await this.pods.gc.run((uid) => this.podState(uid));
+      },
+    });
+  }
+
+  /** With --kubeconfig: the Node, the apiserver's pods, Services, the serving certificate (apiserver/setup.ts). */
+  private async connectApiserver(kubeconfig: string, deps: AgentDependencies, recorder: Recorder): Promise<void> {
+    const { cfg, logger } = this;
+    const { evictionHard, hostIPs, network } = deps;
+    const { connectApiserver } = await import('./apiserver/setup.js');
+    await connectApiserver(
+      {
+        cfg,
+        kubeconfig,
+        nodeName: this.nodeName,
+        hostIPs,
+        evictionHard,
+        ctx: this.ctx,
+        runtime: this.runtime,
+        network,
+        status: this.status,
+        metrics: this.metrics,
+        recorder,
+        logger,
+        pressure: () => this.eviction?.pressure() ?? {},
+        hasPod: (uid) => this.pods.workers.has(uid),
+        desired: () => this.podConfig.desired(),
+        addSource: (src) => this.sources.push(src),
+        onServingRotated: (pair) => this.servers.setCertificate(pair.certPem, pair.keyPem),
+      },
+      this.api,
+    );
+  }
+
+  /** The node API on its listeners; with --rotate-server-certificates HTTPS once the Node is registered. */
+  private async serveNodeApi(deps: AgentDependencies): Promise<void> {
+    const { cgroups, capacity } = deps;
+    const stats = new StatsProvider({
+      nodeName: this.nodeName,
+      cgroups,
+      status: this.status,
+      capacity,
+      startTime: new Date(),
+    });
+    await this.servers.serve(
+      nodeApiRoutes({
+        podConfig: this.podConfig,
+        relister: this.pods.relister,
+        status: this.status,
+        sources: this.sources,
+        metrics: this.metrics,
+        prober: this.prober,
+        runtime: this.runtime,
+        stats,
+      }),
+    );
+    const servingCertificates = this.api.servingCertificates;
+    if (servingCertificates)
+      void this.api.registered!.then(() =>
+        this.servers.serveWithClusterCertificate(servingCertificates, () => this.stopped),
+      );
   }
 
   /**
@@ -263,81 +264,6 @@ export class Agent {
     }
   }
 
-  /** Allocation, the pod workers, garbage collection, desired state and what reads it (relist, admission, housekeeping). */
-  private startPodManagement(network: CniNetwork, cgroups: CgroupManager, recorder: Recorder): void {
-    const { cfg, logger } = this;
-    // What each pod is allocated (checkpointed across restarts) and the decisions on resizes.
-    this.ctx.allocation = new AllocationManager({
-      file: join(cfg.rootDir, 'allocated_pods_state'),
-      capacity: this.ctx.capacity,
-      logger: logger.with({ component: 'allocation' }),
-      recorder,
-      isStaticPod: (p) => p.metadata?.annotations?.[ANNOTATIONS.configSource] !== 'api', // API_SOURCE, not imported without --kubeconfig
-      onChange: (p) => this.workers.update(p),
-    });
-    this.workers = new PodWorkers(this.ctx, cfg.syncConcurrency);
-    this.gc = new ContainerGC({
-      runtime: this.runtime,
-      network,
-      networkState: this.ctx.networkState,
-      logger,
-      policy: {
-        minAgeMs: cfg.minimumContainerTtlMs,
-        maxPerPodContainer: cfg.maximumDeadContainersPerContainer,
-        maxContainers: cfg.maximumDeadContainers,
-      },
-    });
-    this.podConfig = new PodConfig({ logger, onChange: (c) => this.onDesiredChange(c) });
-    this.relister = new Relist({
-      runtime: this.runtime,
-      workers: this.workers,
-      podConfig: this.podConfig,
-      metrics: this.metrics,
-    });
-    this.admission = new PodAdmission({
-      maxPods: cfg.maxPods,
-      workers: () => this.workers,
-      status: this.status,
-      logger,
-      recorder: () => this.recorder,
-      evictionAdmit: (p) => this.eviction?.manager.admit(p),
-      inRuntime: () => this.relister.inRuntime,
-    });
-    this.housekeeper = new Housekeeping({
-      rootDir: cfg.rootDir,
-      runtime: this.runtime,
-      gc: this.gc,
-      volumes: this.ctx.volumes,
-      cgroups,
-      logger,
-      relist: () => this.relist(),
-      podState: (uid) => this.podState(uid),
-      allSourcesReady: () => this.podConfig.allSourcesReady(),
-      removeOrphanAllocations: () =>
-        this.ctx.allocation?.removeOrphans(new Set(this.podConfig.desired().map((p) => p.metadata!.uid!))),
-      stopped: () => this.stopped,
-    });
-  }
-
-  /** One set of routes, two listeners: the plain read-only port and the authenticated HTTPS one. */
-  private async serveNodeApi(stats: StatsProvider): Promise<void> {
-    const { cfg, logger } = this;
-    const nodeApi: ReadOnlyApi = {
-      pods: () => this.podsWithStatus(),
-      manifestErrors: () => this.manifestErrors(),
-      healthy: () => this.relister.healthy(),
-      metrics: () => this.metricsText(),
-      summary: () => stats.summary(),
-      runtime: this.runtime,
-    };
-    if (cfg.readOnlyPort > 0) {
-      this.readOnly = new ReadOnlyServer(nodeApi, logger);
-      await this.readOnly.listen(cfg.address, cfg.readOnlyPort);
-    }
-    this.nodeApi = nodeApi;
-    this.secure = await startNodeApi(cfg, nodeApi, this.nodeName, logger); // throws naming a bad --tls-*/--client-ca-file
-  }
-
   /** The first relist, the sources, and the periodic relist, network GC and housekeeping. */
   private async startLoops(network: CniNetwork): Promise<void> {
     const { cfg, logger } = this;
@@ -349,32 +275,11 @@ export class Agent {
 
     this.every(5000, () => this.relist());
     this.every(NETWORK_GC_INTERVAL_MS, () => networkGc('periodic'));
-    this.every(cfg.housekeepingIntervalMs, () => this.housekeeper.run());
+    this.every(cfg.housekeepingIntervalMs, () => this.pods.housekeeper.run());
     // A first housekeeping pass soon after start: orphans of a previous run, dead sandboxes.
-    const first = setTimeout(() => void this.housekeeper.run(), Math.min(2000, cfg.housekeepingIntervalMs));
+    const first = setTimeout(() => void this.pods.housekeeper.run(), Math.min(2000, cfg.housekeepingIntervalMs));
     first.unref();
     this.timers.push(first);
-  }
-
-  /**
-   * --rotate-server-certificates: once the Node is registered (an approver compares the
-   * certificate's SANs with its addresses), get the serving certificate, then serve the HTTPS
-   * node API with it and keep it renewed; renewals swap it in without a restart.
-   */
-  private async serveWithClusterCertificate(): Promise<void> {
-    if (this.stopped) return;
-    try {
-      const pair = await this.api.servingCertificates!.ensure();
-      if (this.stopped) return;
-      this.secure = await startNodeApi(this.cfg, this.nodeApi!, this.nodeName, this.logger, {
-        cert: pair.certPem,
-        key: pair.keyPem,
-      });
-      this.api.servingCertificates!.startRotation();
-    } catch (e) {
-      if (!this.stopped)
-        this.logger.error('node API (HTTPS) not started: no serving certificate', { error: errorMessage(e) });
-    }
   }
 
   private every(ms: number, fn: () => Promise<void>): void {
@@ -390,61 +295,12 @@ export class Agent {
     this.timers.push(t);
   }
 
-  private onDesiredChange(c: DesiredChanges): void {
-    for (const p of c.removed) {
-      this.admission.forget(p.metadata!.uid!);
-      this.status.delete(p.metadata!.uid!);
-      this.ctx.allocation?.remove(p.metadata!.uid!);
-      void this.workers.remove(p.metadata!.uid!).then((final) => this.api.apiPods?.podTerminated(p, final));
-    }
-    for (const p of [...c.added, ...c.updated]) {
-      const uid = p.metadata!.uid!;
-      if (c.added.includes(p))
-        this.logger.info('pod added', {
-          pod: `${p.metadata!.namespace}/${p.metadata!.name}`,
-          uid,
-          source: p.metadata!.annotations?.['kubernetes.io/config.source'],
-        });
-      if (!this.admission.admit(p)) continue;
-      this.workers.update(this.ctx.allocation!.podToRun(p)); // as allocated: a resize only once it is
-    }
-  }
-
   private relist(): Promise<void> {
-    return this.relister.relist();
+    return this.pods.relister.relist();
   }
 
   private podState(uid: string): PodPresence {
-    if (this.workers.isTerminating(uid)) return 'busy';
-    return this.podConfig.get(uid) || this.workers.has(uid) ? 'active' : 'deleted';
-  }
-
-  podsWithStatus(): V1Pod[] {
-    return this.podConfig
-      .desired()
-      .map(
-        (p) =>
-          this.status.podWithStatus(p.metadata!.uid!) ?? { ...p, status: { phase: 'Pending', qosClass: undefined } },
-      );
-  }
-
-  manifestErrors(): ManifestError[] {
-    return [...this.podConfig.rejected(), ...this.sources.flatMap((s) => (s.fetchError ? [s.fetchError] : []))];
-  }
-
-  private metricsText(): string {
-    const bySource: Record<string, number> = {};
-    for (const p of this.podConfig.desired()) {
-      const s = p.metadata?.annotations?.['kubernetes.io/config.source'] ?? 'unknown';
-      bySource[s] = (bySource[s] ?? 0) + 1;
-    }
-    this.metrics.desiredPods.reset();
-    for (const [source, n] of Object.entries(bySource)) this.metrics.desiredPods.set({ source }, n);
-    this.metrics.manifestErrors.reset();
-    const errs: Record<string, number> = {};
-    for (const e of this.manifestErrors()) errs[e.source] = (errs[e.source] ?? 0) + 1;
-    for (const [source, n] of Object.entries(errs)) this.metrics.manifestErrors.set({ source }, n);
-    return this.metrics.text([this.prober?.metricsText() ?? '']);
+    return this.pods.podPresence(uid);
   }
 
   /** Stop every loop and server; pods keep running (the next agent adopts them). */
@@ -459,11 +315,10 @@ export class Agent {
     await this.api.nodeAgent?.stop();
     this.clientCertificates?.stop();
     this.api.servingCertificates?.stop();
-    this.workers?.stop();
+    this.pods?.workers.stop();
     this.ctx?.allocation?.stop();
     await this.recorder?.stop(); // what is queued gets up to 2 s to reach the apiserver
     this.prober?.stop();
-    await this.readOnly?.close();
-    await this.secure?.close();
+    await this.servers.close();
   }
 }

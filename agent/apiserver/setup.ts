@@ -52,31 +52,13 @@ export interface ApiserverSetup {
 
 /** Fills `side` as each part is made (so that stop() reaches those made before one that throws). */
 export async function connectApiserver(o: ApiserverSetup, side: ApiserverSide): Promise<void> {
-  const { cfg, logger, ctx, recorder, hostIPs } = o;
+  const { cfg, logger, recorder, hostIPs } = o;
   const [{ NodeAgent }, { ApiserverPods }, { parseTaints }] = await Promise.all([
     import('../node/node-agent.js'),
     import('./apiserver.js'),
     import('../node/taints.js'),
   ]);
-  // ConfigMaps, Secrets and service-account tokens for pods, with the node's credentials. Cached
-  // for one sync period (at most kubelet's default TTL, 1 minute): kubelet's cache strategy.
-  const { ApiPodObjects } = await import('../objects/api-objects.js');
-  ctx.objects = new ApiPodObjects({
-    kubeconfig: o.kubeconfig,
-    ttlMs: Math.min(cfg.syncFrequencyMs, 60_000),
-    logger: logger.with({ component: 'objects' }),
-  });
-  // Services for the containers' service environment variables (kubelet's serviceLister).
-  const [{ ApiServiceLister }, { apiClients: clients }] = await Promise.all([
-    import('../objects/service-lister.js'),
-    import('../kube/client.js'),
-  ]);
-  const services = new ApiServiceLister({
-    kubeConfig: clients(o.kubeconfig).kubeConfig,
-    logger: logger.with({ component: 'services' }),
-  });
-  services.start();
-  ctx.services = side.serviceLister = services;
+  await startPodObjects(o, side);
   let nodeConditions = new Map<string, string>();
   side.nodeAgent = new NodeAgent({
     kubeconfig: o.kubeconfig,
@@ -117,20 +99,49 @@ export async function connectApiserver(o: ApiserverSetup, side: ApiserverSide): 
   o.addSource(side.apiPods.source);
   side.apiPods.start();
   side.registered = side.nodeAgent.start(); // registration retries in the background; pods don't wait for the apiserver
-  if (cfg.rotateServerCertificates && cfg.port > 0) {
-    // --port 0: no HTTPS API, no serving certificate
-    const [{ servingCertificateManager }, { apiClients }] = await Promise.all([
-      import('../certificate/serving.js'),
-      import('../kube/client.js'),
-    ]);
-    side.servingCertificates = servingCertificateManager({
-      certDir: cfg.certDir!,
-      nodeName: o.nodeName,
-      hostname: o.nodeName,
-      nodeIPs: hostIPs,
-      requester: () => apiClients(o.kubeconfig).kubeConfig,
-      onRotated: o.onServingRotated,
-      logger,
-    });
-  }
+  await startServingCertificates(o, side);
+}
+
+/** What pods refer to (ConfigMaps, Secrets, tokens) and the Services of their environment variables. */
+async function startPodObjects(o: ApiserverSetup, side: ApiserverSide): Promise<void> {
+  const { cfg, logger, ctx } = o;
+  // ConfigMaps, Secrets and service-account tokens for pods, with the node's credentials. Cached
+  // for one sync period (at most kubelet's default TTL, 1 minute): kubelet's cache strategy.
+  const { ApiPodObjects } = await import('../objects/api-objects.js');
+  ctx.objects = new ApiPodObjects({
+    kubeconfig: o.kubeconfig,
+    ttlMs: Math.min(cfg.syncFrequencyMs, 60_000),
+    logger: logger.with({ component: 'objects' }),
+  });
+  // Services for the containers' service environment variables (kubelet's serviceLister).
+  const [{ ApiServiceLister }, { apiClients: clients }] = await Promise.all([
+    import('../objects/service-lister.js'),
+    import('../kube/client.js'),
+  ]);
+  const services = new ApiServiceLister({
+    kubeConfig: clients(o.kubeconfig).kubeConfig,
+    logger: logger.with({ component: 'services' }),
+  });
+  services.start();
+  ctx.services = side.serviceLister = services;
+}
+
+/** --rotate-server-certificates: the HTTPS node API's certificate from the apiserver (kubelet-serving). */
+async function startServingCertificates(o: ApiserverSetup, side: ApiserverSide): Promise<void> {
+  const { cfg, logger, hostIPs } = o;
+  // --port 0: no HTTPS API, no serving certificate
+  if (!cfg.rotateServerCertificates || cfg.port <= 0) return;
+  const [{ servingCertificateManager }, { apiClients }] = await Promise.all([
+    import('../certificate/serving.js'),
+    import('../kube/client.js'),
+  ]);
+  side.servingCertificates = servingCertificateManager({
+    certDir: cfg.certDir!,
+    nodeName: o.nodeName,
+    hostname: o.nodeName,
+    nodeIPs: hostIPs,
+    requester: () => apiClients(o.kubeconfig).kubeConfig,
+    onRotated: o.onServingRotated,
+    logger,
+  });
 }

@@ -9,6 +9,10 @@ import { parse as parseYaml } from 'yaml';
 import { ETCD_FLAGS, etcdSourceProblem, type EtcdSourceConfig } from './etcd.js';
 import { EVICTION_FLAGS, evictionConfigErrors, evictionDefaults, type EvictionConfig } from './eviction-flags.js';
 import { ConfigError, convert, flattenAuth, type Kind } from './values.js';
+import { CERTIFICATE_FLAGS, NODE_FLAGS, REGISTRATION_FLAGS } from './node-flags.js';
+import { POD_DNS_FLAGS, POD_RUNTIME_FLAGS } from './pod-flags.js';
+import { MANIFEST_SERVER_FLAGS, POD_SOURCE_FLAGS } from './pod-source-flags.js';
+import { READ_ONLY_SERVER_FLAGS, SECURE_SERVER_FLAGS } from './server-flags.js';
 import { errorMessage } from '../../lib/errors.js';
 
 export { ConfigError };
@@ -78,6 +82,8 @@ export interface Flag {
   allowEmpty?: boolean;
 }
 
+// Every flag, in --help order. The tables live by topic beside this file (as kubelet groups its
+// options); this is the one place that assembles them and checks them against Flag.
 export const FLAGS: Flag[] = [
   {
     name: 'config',
@@ -85,265 +91,16 @@ export const FLAGS: Flag[] = [
     kind: 'string',
     help: 'YAML file with these settings (flags given on the command line win)',
   },
-  {
-    name: 'pod-manifest-path',
-    key: 'podManifestPath',
-    kind: 'string',
-    alias: 'staticPodPath',
-    help: 'directory of static pod manifests (YAML/JSON), watched',
-  },
-  {
-    name: 'manifest-url',
-    key: 'manifestUrl',
-    kind: 'string',
-    alias: 'staticPodURL',
-    help: 'URL of a Pod or PodList, polled',
-  },
-  {
-    name: 'manifest-url-header',
-    key: 'manifestUrlHeader',
-    kind: 'headers',
-    alias: 'staticPodURLHeader',
-    help: "HTTP headers for --manifest-url, 'Name:value' (repeatable)",
-  },
-  {
-    name: 'file-check-frequency',
-    key: 'fileCheckFrequencyMs',
-    kind: 'duration',
-    alias: 'fileCheckFrequency',
-    help: 'rescan period of --pod-manifest-path (changes are seen at once anyway) [20s]',
-  },
-  {
-    name: 'http-check-frequency',
-    key: 'httpCheckFrequencyMs',
-    kind: 'duration',
-    alias: 'httpCheckFrequency',
-    help: 'poll period of --manifest-url [20s]',
-  },
-  { name: 'hostname-override', key: 'hostnameOverride', kind: 'string', help: 'node name instead of the hostname' },
-  { name: 'node-ip', key: 'nodeIp', kind: 'string', help: "the node's IP (hostIP of pods) [first non-loopback IPv4]" },
-  {
-    name: 'root-dir',
-    key: 'rootDir',
-    kind: 'string',
-    help: 'state directory: pod volumes, sandbox network records [/var/lib/kubenode]',
-  },
-  { name: 'cni-conf-dir', key: 'cniConfDir', kind: 'string', help: 'CNI configuration directory [/etc/cni/net.d]' },
-  {
-    name: 'cni-bin-dir',
-    key: 'cniBinDir',
-    kind: 'list',
-    help: 'comma-separated CNI plugin directories [/opt/cni/bin,/usr/lib/cni]',
-  },
-  { name: 'cni-cache-dir', key: 'cniCacheDir', kind: 'string', help: 'CNI result cache [<root-dir>/cni-cache]' },
-  {
-    name: 'read-only-port',
-    key: 'readOnlyPort',
-    kind: 'int',
-    alias: 'readOnlyPort',
-    help: 'port of the read-only HTTP API (no authentication); 0 disables it [0 with --kubeconfig, as kubelet; 10255 without]',
-  },
-  {
-    name: 'address',
-    key: 'address',
-    kind: 'string',
-    help: 'address the read-only and HTTPS node APIs listen on [0.0.0.0]',
-  },
-  {
-    name: 'kubeconfig',
-    key: 'kubeconfig',
-    kind: 'string',
-    help: 'kubeconfig of the apiserver (node credentials system:node:NAME): registers the Node, runs the pods bound to it',
-  },
-  {
-    name: 'register-with-taints',
-    key: 'registerWithTaints',
-    kind: 'string',
-    alias: 'registerWithTaints',
-    help: "taints the Node is created with: 'key=value:Effect,...'",
-  },
-  {
-    name: 'pod-cidr-file',
-    key: 'podCidrFile',
-    kind: 'string',
-    help: "file receiving the Node's spec.podCIDR for the CNI IPAM [<root-dir>/pod-cidr]",
-  },
-  {
-    name: 'manifest-server-address',
-    key: 'manifestServerAddress',
-    kind: 'string',
-    help: '[host:]port of the manifest server accepting POST/PUT/DELETE /pods (host defaults to 127.0.0.1)',
-  },
-  {
-    name: 'manifest-server-token-file',
-    key: 'manifestServerTokenFile',
-    kind: 'string',
-    help: 'file holding the bearer token the manifest server requires (mandatory off loopback)',
-  },
+  ...POD_SOURCE_FLAGS,
+  ...NODE_FLAGS,
+  ...READ_ONLY_SERVER_FLAGS,
+  ...REGISTRATION_FLAGS,
+  ...MANIFEST_SERVER_FLAGS,
   ...ETCD_FLAGS,
-  {
-    name: 'container-runtime-endpoint',
-    key: 'containerRuntimeEndpoint',
-    kind: 'string',
-    help: 'Docker Engine socket [unix:///var/run/docker.sock]',
-  },
-  {
-    name: 'pod-infra-container-image',
-    key: 'podInfraContainerImage',
-    kind: 'string',
-    help: 'sandbox image [kubenode/pause:latest]',
-  },
-  {
-    name: 'host-network-container',
-    key: 'hostNetworkContainer',
-    kind: 'string',
-    help: "emulated nodes only: a running container whose network namespace is the node's; hostNetwork pods join it (Docker's container:NAME) instead of the machine's root namespace",
-  },
-  {
-    name: 'cgroup-root',
-    key: 'cgroupRoot',
-    kind: 'string',
-    alias: 'cgroupRoot',
-    help: 'cgroup under which kubepods/ is created [/]',
-  },
-  {
-    name: 'instance',
-    key: 'instance',
-    kind: 'string',
-    help: 'this agent manages, adopts and garbage-collects only containers labelled kubenode.io/instance=<instance> [kubenode]',
-  },
-  {
-    name: 'sync-frequency',
-    key: 'syncFrequencyMs',
-    kind: 'duration',
-    alias: 'syncFrequency',
-    help: 'periodic resync of every pod [1m]',
-  },
-  {
-    name: 'housekeeping-interval',
-    key: 'housekeepingIntervalMs',
-    kind: 'duration',
-    help: 'period of container garbage collection and orphan checks [30s]',
-  },
-  {
-    name: 'minimum-container-ttl-duration',
-    key: 'minimumContainerTtlMs',
-    kind: 'duration',
-    help: 'a dead container younger than this is not collected [0s]',
-  },
-  {
-    name: 'maximum-dead-containers-per-container',
-    key: 'maximumDeadContainersPerContainer',
-    kind: 'int',
-    help: 'dead instances kept per container [1]',
-  },
-  {
-    name: 'maximum-dead-containers',
-    key: 'maximumDeadContainers',
-    kind: 'int',
-    help: 'dead containers kept in total; -1 no limit [-1]',
-  },
-  { name: 'max-pods', key: 'maxPods', kind: 'int', alias: 'maxPods', help: 'pods this node accepts [110]' },
-  { name: 'sync-concurrency', key: 'syncConcurrency', kind: 'int', help: 'pod syncs talking to Docker at once [16]' },
-  {
-    name: 'image-pull-timeout',
-    key: 'imagePullTimeoutMs',
-    kind: 'duration',
-    help: 'give up an image pull after this long [2m]',
-  },
-  {
-    name: 'port',
-    key: 'port',
-    kind: 'int',
-    help: 'port of the authenticated HTTPS node API (logs for the apiserver); 0 disables it [10250]',
-  },
-  {
-    name: 'tls-cert-file',
-    key: 'tlsCertFile',
-    kind: 'string',
-    alias: 'tlsCertFile',
-    help: 'serving certificate (PEM) of the HTTPS node API; without it that API is not started',
-  },
-  {
-    name: 'tls-private-key-file',
-    key: 'tlsPrivateKeyFile',
-    kind: 'string',
-    alias: 'tlsPrivateKeyFile',
-    help: 'private key (PEM) of --tls-cert-file',
-  },
-  {
-    name: 'client-ca-file',
-    key: 'clientCaFile',
-    kind: 'string',
-    alias: 'clientCAFile',
-    help: 'CA bundle client certificates are verified against (user = CN, groups = O)',
-  },
-  {
-    name: 'anonymous-auth',
-    key: 'anonymousAuth',
-    kind: 'bool',
-    help: 'serve unauthenticated requests as system:anonymous [false]',
-  },
-  {
-    name: 'authorization-mode',
-    key: 'authorizationMode',
-    kind: 'string',
-    help: 'Webhook (SubjectAccessReview to the apiserver) or AlwaysAllow [Webhook with --kubeconfig, else AlwaysAllow]',
-  },
-  {
-    name: 'cluster-dns',
-    key: 'clusterDns',
-    kind: 'list',
-    alias: 'clusterDNS',
-    help: 'comma-separated IPs of the cluster DNS Service: the nameservers of ClusterFirst pods (none: they fall back to Default)',
-  },
-  {
-    name: 'cluster-domain',
-    key: 'clusterDomain',
-    kind: 'string',
-    alias: 'clusterDomain',
-    help: "the cluster's DNS domain, e.g. cluster.local: search domains of ClusterFirst pods, pods' FQDNs",
-  },
-  {
-    name: 'resolv-conf',
-    key: 'resolvConf',
-    kind: 'string',
-    alias: 'resolvConf',
-    allowEmpty: true,
-    help: "the node's resolver file, given to Default pods and forwarded to by cluster DNS; '' for none [/etc/resolv.conf]",
-  },
-  {
-    name: 'authentication-token-webhook',
-    key: 'authenticationTokenWebhook',
-    kind: 'bool',
-    help: 'accept bearer tokens the apiserver vouches for (TokenReview) [true with --kubeconfig]',
-  },
-  {
-    name: 'bootstrap-kubeconfig',
-    key: 'bootstrapKubeconfig',
-    kind: 'string',
-    help: 'kubeconfig with a bootstrap token: when --kubeconfig is missing or its client certificate is not valid, a certificate is requested with it and --kubeconfig is written',
-  },
-  {
-    name: 'cert-dir',
-    key: 'certDir',
-    kind: 'string',
-    help: 'where bootstrapped and rotated certificates are kept (kubelet-client-current.pem, kubelet-server-current.pem) [<root-dir>/pki]',
-  },
-  {
-    name: 'rotate-certificates',
-    key: 'rotateCertificates',
-    kind: 'bool',
-    alias: 'rotateCertificates',
-    help: 'renew the client certificate at 70-90% of its lifetime through a CertificateSigningRequest [false]',
-  },
-  {
-    name: 'rotate-server-certificates',
-    key: 'rotateServerCertificates',
-    kind: 'bool',
-    alias: 'serverTLSBootstrap',
-    help: 'get and renew the HTTPS node API serving certificate from signer kubernetes.io/kubelet-serving (instead of --tls-cert-file) [false]',
-  },
+  ...POD_RUNTIME_FLAGS,
+  ...SECURE_SERVER_FLAGS,
+  ...POD_DNS_FLAGS,
+  ...CERTIFICATE_FLAGS,
   ...EVICTION_FLAGS,
 ];
 

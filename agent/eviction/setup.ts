@@ -23,7 +23,7 @@ export interface NodeEviction {
   stop(): void;
 }
 
-export async function startEviction(o: {
+export interface EvictionSetup {
   cfg: EvictionConfig & { rootDir: string; podInfraContainerImage: string };
   nodeName: string;
   runtime: DockerRuntime;
@@ -35,9 +35,13 @@ export async function startEviction(o: {
   deleteDeadContainers(): Promise<void>;
   recorder: EventRecorder;
   logger: Logger;
-}): Promise<NodeEviction> {
-  const log = o.logger.with({ component: 'eviction' });
-  const thresholds = evictionThresholds(o.cfg);
+}
+
+/** The image garbage collector, and where Docker keeps images (undefined: Docker would not say). */
+async function newImageGCManager(
+  o: EvictionSetup,
+  log: Logger,
+): Promise<{ imageGC: ImageGCManager; imagefsDir: string | undefined }> {
   const store = new ImageStore(o.runtime.docker);
   const imagefsDir = await store.dataRoot().catch((e: Error) => {
     log.warn('cannot ask Docker where its data root is: no imagefs signals, no image garbage collection', {
@@ -57,6 +61,13 @@ export async function startEviction(o: {
     pinnedRefs: [o.cfg.podInfraContainerImage],
     onWarning: (reason, message) => o.recorder.event(nodeRef(o.nodeName), 'Warning', reason, message),
   });
+  return { imageGC, imagefsDir };
+}
+
+export async function startEviction(o: EvictionSetup): Promise<NodeEviction> {
+  const log = o.logger.with({ component: 'eviction' });
+  const thresholds = evictionThresholds(o.cfg);
+  const { imageGC, imagefsDir } = await newImageGCManager(o, log);
   const phaseOf = (p: V1Pod) => o.status.get(p.metadata!.uid!)?.status.phase;
   const manager = new EvictionManager({
     thresholds,

@@ -5,7 +5,7 @@
 // is away, and nothing here ever stops pods from running.
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/kubelet_node_status.go (the shape)
 import { hostname as osHostname } from 'node:os';
-import type { CoreV1Api, V1Node, V1NodeCondition, V1Taint } from '@kubernetes/client-node';
+import type { CoreV1Api, V1Node } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
 import { ApiRetryBackoff, sleep } from '../kube/backoff.js';
 import {
@@ -16,11 +16,13 @@ import {
   requestOptions,
   type ApiClients,
 } from '../kube/client.js';
-import type { PressureDecision, Readiness } from './conditions.js';
+import type { Readiness } from './conditions.js';
 import { DEFAULT_EVICTION_HARD, type EvictionThresholds } from './eviction.js';
 import { NodeLease, type NodeRef } from './lease.js';
 import { detectNodeIP } from './node-ip.js';
-import { DEFAULT_ANNOTATIONS, defaultLabels, initialNode, missingEntries } from './node-object.js';
+import { DEFAULT_ANNOTATIONS, defaultLabels, initialNode } from './node-object.js';
+import { NodeOptionsError, type NodeAgentOptions } from './node-options.js';
+import { adoptExistingNode } from './node-registration.js';
 import { desiredNodeStatus, statusChanges, statusWriteDue, type StatusInputs } from './node-status.js';
 import { NodeWatch } from './node-watch.js';
 import { writePodCIDRFile } from './pod-cidr-file.js';
@@ -28,50 +30,6 @@ import { readMachine } from './readings.js';
 import { readSystemFacts, type SystemFacts } from './system-info.js';
 import { validateNodeOptions } from './validation.js';
 import { errorMessage } from '../../lib/errors.js';
-
-export interface NodeAgentOptions {
-  kubeconfig: string;
-  nodeName: string;
-  nodeIP?: string;
-  registerWithTaints?: V1Taint[];
-  labels?: Record<string, string>;
-  /** Subtracted from capacity for allocatable (kube-reserved + system-reserved). */
-  reserved?: { cpu?: string; memory?: string };
-  /** Default 110, as kubelet. */
-  maxPods?: number;
-  /** Where spec.podCIDR is written for the CNI IPAM: one CIDR and a newline. */
-  podCIDRFile?: string;
-  /** daemonEndpoints.kubeletEndpoint.Port; default 10250. */
-  kubeletPort?: number;
-  /** "docker://28.2.2". */
-  runtimeVersion(): Promise<string>;
-  /** e.g. CNI status + Docker ping. */
-  readiness(): Promise<Readiness>;
-  logger: Logger;
-
-  // Options beyond the ones the agent core needs (all optional):
-  /** kubernetes.io/hostname and the Hostname address; default nodeName (kubelet: the hostname override). */
-  hostname?: string;
-  /** The agent's root directory; its filesystem is nodefs (ephemeral-storage, DiskPressure). Default /var/lib/kubenode. */
-  rootDir?: string;
-  /** Hard eviction thresholds the pressure conditions use; kubelet's defaults otherwise. */
-  evictionHard?: Partial<EvictionThresholds>;
-  /** The eviction manager's pressure conditions (kubelet's setters ask it); readings decide the rest. */
-  pressure?: () => PressureDecision;
-  /** Intervals, for tests that cannot wait 5 minutes; kubelet's defaults otherwise. */
-  leaseRenewIntervalMs?: number; // 10 s
-  statusUpdateFrequencyMs?: number; // 10 s: how often the status is computed
-  statusReportFrequencyMs?: number; // 5 min: the longest time between writes of an unchanged status
-  /** The conditions just written to (or found on) the Node, for NodeReady/NodeNotReady... events. */
-  onConditions?: (conditions: V1NodeCondition[]) => void;
-}
-
-export class NodeOptionsError extends Error {
-  constructor(readonly errors: { field: string; reason: string }[]) {
-    super(`invalid node options: ${errors.map((e) => `${e.field}: ${e.reason}`).join('; ')}`);
-    this.name = 'NodeOptionsError';
-  }
-}
 
 /** Requests time out after this long, so a dead connection cannot stall the Lease (kubelet bounds it too). */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -235,31 +193,15 @@ export class NodeAgent {
       this.log.info('registered the Node', { uid: node.metadata?.uid, taints: body.spec?.taints?.length ?? 0 });
     } catch (err) {
       if (httpStatus(err) !== 409) throw err;
-      // It exists (this node ran before): adopt it. Labels and annotations kubenode sets are
-      // brought up to date; taints are not (kubelet only sets them at creation, and
-      // NodeRestriction forbids a node changing its own).
-      node = await this.core.readNode({ name: this.o.nodeName }, opts);
-      const labels = missingEntries(node.metadata?.labels, this.desiredLabels());
-      const annotations = missingEntries(node.metadata?.annotations, DEFAULT_ANNOTATIONS);
-      if (labels || annotations) {
-        node = await this.core.patchNode(
-          { name: this.o.nodeName, body: { metadata: { labels, annotations } } },
-          requestOptions({ timeoutMs: REQUEST_TIMEOUT_MS, patch: 'StrategicMergePatch' }),
-        );
-      }
-      this.log.info('the Node already exists; adopted it', {
-        uid: node.metadata?.uid,
-        updatedLabels: Object.keys(labels ?? {}),
+      // It exists (this node ran before): adopt it.
+      node = await adoptExistingNode({
+        core: this.core,
+        nodeName: this.o.nodeName,
+        labels: this.desiredLabels(),
+        registerWithTaints: this.o.registerWithTaints ?? [],
+        timeoutMs: REQUEST_TIMEOUT_MS,
+        log: this.log,
       });
-      const has = node.spec?.taints ?? [];
-      const absent = (this.o.registerWithTaints ?? []).filter(
-        (w) => !has.some((h) => h.key === w.key && (h.value ?? '') === (w.value ?? '') && h.effect === w.effect),
-      );
-      if (absent.length)
-        this.log.warn(
-          'registerWithTaints applies when the Node is created; the existing Node lacks these taints (add them with kubectl taint)',
-          { taints: absent.map((x) => `${x.key}${x.value ? `=${x.value}` : ''}:${x.effect}`) },
-        );
     }
     this.node = { name: this.o.nodeName, uid: node.metadata!.uid! };
     this.observe(node);

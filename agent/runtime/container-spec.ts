@@ -53,21 +53,10 @@ function caps(list: string[] | undefined): string[] | undefined {
   return list?.length ? list.map((c) => (c === 'ALL' || c.startsWith('CAP_') ? c : `CAP_${c}`)) : undefined;
 }
 
-export function buildContainerConfig(i: ContainerConfigInput): Docker.ContainerCreateOptions {
+/** The labels a container is found and judged by: its pod's, its own name, attempt and hash, and what
+ * a restarted agent needs (termination message path, memory request, preStop hook). */
+function containerLabels(i: ContainerConfigInput): Record<string, string> {
   const { pod, container: c } = i;
-  const md = pod.metadata!;
-  const podSc = pod.spec?.securityContext ?? {};
-  const sc = c.securityContext ?? {};
-  const runAsUser = sc.runAsUser ?? podSc.runAsUser;
-  const runAsGroup = sc.runAsGroup ?? podSc.runAsGroup;
-  const res = containerResources(c);
-  const groups = [...(podSc.supplementalGroups ?? []), ...(podSc.fsGroup !== undefined ? [podSc.fsGroup] : [])].map(
-    String,
-  );
-  const securityOpt: string[] = [];
-  if (sc.allowPrivilegeEscalation === false) securityOpt.push('no-new-privileges');
-  const spec = pod.spec!;
-
   const labels: Record<string, string> = {
     ...podLabels(pod, i.instance),
     [LABELS.containerName]: c.name,
@@ -84,6 +73,25 @@ export function buildContainerConfig(i: ContainerConfigInput): Docker.ContainerC
   if (i.ephemeral) labels[LABELS.ephemeralContainer] = 'true';
   // Kept on the container so a restarted agent can still run the hook for a pod no source wants.
   if (c.lifecycle?.preStop) labels[LABELS.preStop] = JSON.stringify(c.lifecycle.preStop);
+  return labels;
+}
+
+export function buildContainerConfig(i: ContainerConfigInput): Docker.ContainerCreateOptions {
+  const { pod, container: c } = i;
+  const md = pod.metadata!;
+  const podSc = pod.spec?.securityContext ?? {};
+  const sc = c.securityContext ?? {};
+  const runAsUser = sc.runAsUser ?? podSc.runAsUser;
+  const runAsGroup = sc.runAsGroup ?? podSc.runAsGroup;
+  const res = containerResources(c);
+  const groups = [...(podSc.supplementalGroups ?? []), ...(podSc.fsGroup !== undefined ? [podSc.fsGroup] : [])].map(
+    String,
+  );
+  const securityOpt: string[] = [];
+  if (sc.allowPrivilegeEscalation === false) securityOpt.push('no-new-privileges');
+  const spec = pod.spec!;
+
+  const labels = containerLabels(i);
 
   return {
     name: containerName(c.name, md.name!, md.namespace!, md.uid!, i.attempt),

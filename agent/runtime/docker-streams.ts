@@ -54,3 +54,81 @@ export function demuxBuffer(buf: Buffer): Buffer {
   }
   return Buffer.concat(parts);
 }
+
+/**
+ * A command in a running container with its streams attached (`kubectl exec`). Without a TTY
+ * Docker multiplexes stdout and stderr on one connection; they come apart here.
+ */
+export async function execInteractive(
+  docker: Docker,
+  id: string,
+  cmd: string[],
+  o: StreamOptions,
+): Promise<InteractiveSession> {
+  const exec = await docker
+    .getContainer(id)
+    .exec({ Cmd: cmd, AttachStdin: o.stdin, AttachStdout: o.stdout, AttachStderr: o.stderr, Tty: o.tty });
+  const conn = (await exec.start({ hijack: true, stdin: o.stdin, Tty: o.tty })) as unknown as Duplex;
+  return interactiveSession(docker.modem, conn, o, {
+    resize: (w, h) => exec.resize({ w, h }).then(() => undefined),
+    exitCode: async () => {
+      // The output ends a moment before Docker records the exit code.
+      for (let i = 0; i < 50; i++) {
+        const info = await exec.inspect();
+        if (!info.Running) return info.ExitCode ?? undefined;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return undefined;
+    },
+  });
+}
+
+/** The streams of a container's main process (`kubectl attach`); stdin only if the container keeps it open. */
+export async function attachInteractive(docker: Docker, id: string, o: StreamOptions): Promise<InteractiveSession> {
+  const c = docker.getContainer(id);
+  const conn = (await c.attach({
+    stream: true,
+    hijack: true,
+    stdin: o.stdin,
+    stdout: o.stdout,
+    stderr: o.stderr,
+  })) as unknown as Duplex;
+  return interactiveSession(docker.modem, conn, o, {
+    resize: (w, h) => c.resize({ w, h }).then(() => undefined),
+    // Attaching ends when the process does or when the client leaves; no exit code is reported.
+    exitCode: async () => undefined,
+  });
+}
+
+/** The container's log as one demultiplexed stream (stdout and stderr interleaved, as kubectl logs). */
+export async function containerLogs(
+  docker: Docker,
+  id: string,
+  opts: { follow: boolean; tail?: number; timestamps: boolean; sinceMs?: number },
+): Promise<Readable> {
+  const c = docker.getContainer(id);
+  const params = {
+    stdout: true,
+    stderr: true,
+    timestamps: opts.timestamps,
+    since: dockerSince(opts.sinceMs),
+    ...(opts.tail !== undefined ? { tail: opts.tail } : {}),
+  };
+  const out = new PassThrough();
+  // A TTY container's log is the terminal's bytes, not Docker's multiplexed frames. Decide by
+  // the container's Config.Tty, as kubelet's runtime knows it, never by guessing from the
+  // bytes: a log shorter than one 8-byte frame header (a first "polo\r\n") cannot be told apart.
+  const tty = (await c.inspect()).Config.Tty === true;
+  if (opts.follow) {
+    const raw = await c.logs({ ...params, follow: true });
+    if (tty) (raw as unknown as Readable).pipe(out, { end: false });
+    else docker.modem.demuxStream(raw, out, out);
+    raw.on('end', () => out.end());
+    raw.on('error', (e) => out.destroy(e));
+    out.on('close', () => (raw as unknown as Readable).destroy());
+  } else {
+    const buf = (await c.logs({ ...params, follow: false })) as unknown as Buffer;
+    out.end(tty ? (Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf ?? ''))) : demuxBuffer(buf));
+  }
+  return out;
+}

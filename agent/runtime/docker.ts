@@ -3,14 +3,14 @@
 // them, pulls images, runs commands in containers and follows the event stream. No decisions are
 // made here: the pod worker decides, this file does.
 import Docker from 'dockerode';
-import { PassThrough, type Duplex, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
 import { dockerExec } from '../contracts.js';
 import { LABELS, SANDBOX_CONTAINER_NAME } from './naming.js';
 import { byNewest, type PodRuntimeStatus } from './types.js';
 import { toContainer, toSandbox, zeroTime } from './docker-inspect.js';
 import { followContainerEvents } from './docker-events.js';
-import { demuxBuffer, dockerSince, interactiveSession } from './docker-streams.js';
+import { attachInteractive, containerLogs, demuxBuffer, dockerSince, execInteractive } from './docker-streams.js';
 import type { InteractiveSession, StreamOptions } from './types.js';
 import { errorMessage } from '../../lib/errors.js';
 
@@ -281,44 +281,14 @@ export class DockerRuntime {
     return dockerExec(this.docker, id, cmd, timeoutMs);
   }
 
-  /**
-   * A command in a running container with its streams attached (`kubectl exec`). Without a TTY
-   * Docker multiplexes stdout and stderr on one connection; they come apart here.
-   */
+  /** A command in a running container with its streams attached (`kubectl exec`), see docker-streams.ts. */
   async execInteractive(id: string, cmd: string[], o: StreamOptions): Promise<InteractiveSession> {
-    const exec = await this.docker
-      .getContainer(id)
-      .exec({ Cmd: cmd, AttachStdin: o.stdin, AttachStdout: o.stdout, AttachStderr: o.stderr, Tty: o.tty });
-    const conn = (await exec.start({ hijack: true, stdin: o.stdin, Tty: o.tty })) as unknown as Duplex;
-    return interactiveSession(this.docker.modem, conn, o, {
-      resize: (w, h) => exec.resize({ w, h }).then(() => undefined),
-      exitCode: async () => {
-        // The output ends a moment before Docker records the exit code.
-        for (let i = 0; i < 50; i++) {
-          const info = await exec.inspect();
-          if (!info.Running) return info.ExitCode ?? undefined;
-          await new Promise((r) => setTimeout(r, 20));
-        }
-        return undefined;
-      },
-    });
+    return execInteractive(this.docker, id, cmd, o);
   }
 
   /** The streams of a container's main process (`kubectl attach`); stdin only if the container keeps it open. */
   async attachInteractive(id: string, o: StreamOptions): Promise<InteractiveSession> {
-    const c = this.docker.getContainer(id);
-    const conn = (await c.attach({
-      stream: true,
-      hijack: true,
-      stdin: o.stdin,
-      stdout: o.stdout,
-      stderr: o.stderr,
-    })) as unknown as Duplex;
-    return interactiveSession(this.docker.modem, conn, o, {
-      resize: (w, h) => c.resize({ w, h }).then(() => undefined),
-      // Attaching ends when the process does or when the client leaves; no exit code is reported.
-      exitCode: async () => undefined,
-    });
+    return attachInteractive(this.docker, id, o);
   }
 
   /** The container's log as one demultiplexed stream (stdout and stderr interleaved, as kubectl logs). */
@@ -326,31 +296,7 @@ export class DockerRuntime {
     id: string,
     opts: { follow: boolean; tail?: number; timestamps: boolean; sinceMs?: number },
   ): Promise<Readable> {
-    const c = this.docker.getContainer(id);
-    const params = {
-      stdout: true,
-      stderr: true,
-      timestamps: opts.timestamps,
-      since: dockerSince(opts.sinceMs),
-      ...(opts.tail !== undefined ? { tail: opts.tail } : {}),
-    };
-    const out = new PassThrough();
-    // A TTY container's log is the terminal's bytes, not Docker's multiplexed frames. Decide by
-    // the container's Config.Tty, as kubelet's runtime knows it, never by guessing from the
-    // bytes: a log shorter than one 8-byte frame header (a first "polo\r\n") cannot be told apart.
-    const tty = (await this.inspect(id)).Config.Tty === true;
-    if (opts.follow) {
-      const raw = await c.logs({ ...params, follow: true });
-      if (tty) (raw as unknown as Readable).pipe(out, { end: false });
-      else this.docker.modem.demuxStream(raw, out, out);
-      raw.on('end', () => out.end());
-      raw.on('error', (e) => out.destroy(e));
-      out.on('close', () => (raw as unknown as Readable).destroy());
-    } else {
-      const buf = (await c.logs({ ...params, follow: false })) as unknown as Buffer;
-      out.end(tty ? (Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf ?? ''))) : demuxBuffer(buf));
-    }
-    return out;
+    return containerLogs(this.docker, id, opts);
   }
 
   /**
