@@ -1,7 +1,7 @@
 // The streams of `kubectl exec`, `attach` and `logs` as Docker gives them: one hijacked
 // connection, multiplexed in 8-byte frames unless the container has a TTY.
 import type Docker from 'dockerode';
-import { PassThrough, type Duplex } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import type { InteractiveSession, StreamOptions } from './types.js';
 
 /** stdout and stderr apart (demultiplexed without a TTY), stdin on the connection itself. */
