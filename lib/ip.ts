@@ -194,6 +194,16 @@ export function parseIPv4(s: string): IP | undefined {
 
 export const isIPv4 = (s: unknown): s is string => typeof s === 'string' && parseIPv4(s) !== undefined;
 
+/** An IPv4 or IPv6 address literal. */
+export const isIP = (s: unknown): s is string => typeof s === 'string' && parseIP(s) !== undefined;
+
+/** 127.0.0.0/8 or ::1: an address that never leaves this machine. */
+export function isLoopbackAddress(s: string): boolean {
+  const ip = parseIP(s);
+  if (!ip) return false;
+  return ip.family === 4 ? ip.value >> 24n === 127n : ip.value === 1n;
+}
+
 /**
  * Written like an IPv6 address (a colon; only hex digits, colons and dots), valid or not. Enough
  * to answer "IPv6 is not supported" rather than "not an IPv4 address" to an IPv6 value.

@@ -1,5 +1,6 @@
 // This node's IPv4 addresses, for --nodeport-addresses: one `ip -j addr` process.
 import { run } from '../lib/exec.js';
+import { isLoopbackAddress } from '../lib/ip.js';
 import { cidrContains, type Cidr, isIPv4 } from './model/validation.js';
 
 interface IpAddrJson {
@@ -26,5 +27,5 @@ export async function nodeIPv4Addresses(): Promise<string[]> {
  * need route_localnet (iptables mode's --iptables-localhost-nodeports).
  */
 export function addressesInCidrs(addrs: readonly string[], cidrs: readonly Cidr[], loopback = false): string[] {
-  return addrs.filter((ip) => (loopback || !ip.startsWith('127.')) && cidrs.some((c) => cidrContains(c, ip)));
+  return addrs.filter((ip) => (loopback || !isLoopbackAddress(ip)) && cidrs.some((c) => cidrContains(c, ip)));
 }

@@ -1,6 +1,6 @@
 // Command-line parsing for kubenode-trace: pure (argv in, options or a UsageError out), so every
 // usage mistake is caught before anything touches the kernel. Usage errors exit 2.
-import { isIPv4 } from 'node:net';
+import { isIPv4 } from '../lib/ip.js';
 
 export const USAGE = `usage: kubenode-trace [--node NODE] -- COMMAND [ARG...]
        kubenode-trace [--node NODE] [--from POD|ADDR] --to ADDR:PORT [--proto tcp|udp]

@@ -3,7 +3,7 @@
 // KubeletConfiguration names such as staticPodPath and staticPodURL are accepted too). Flags given
 // on the command line win over the file, as in kubelet.
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { isIP } from '../../lib/ip.js';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ETCD_FLAGS, etcdSourceProblem, type EtcdSourceConfig } from './etcd.js';

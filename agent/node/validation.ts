@@ -1,6 +1,6 @@
 // Checks the NodeAgent's options before anything talks to the apiserver, so a bad flag is one
 // clear error naming the field, not a 422 or 403 repeated with back-off forever (pure).
-import { isIP } from 'node:net';
+import { isIP } from '../../lib/ip.js';
 import type { V1Taint } from '@kubernetes/client-node';
 import { parseQuantity, quantityValue } from '../../lib/quantity.js';
 import { TAINT_EFFECTS } from './taints.js';
@@ -62,7 +62,7 @@ export function validateNodeOptions(o: ValidatedOptions): FieldError[] {
       field: 'hostname',
       reason: `${JSON.stringify(o.hostname)} is not a valid label value (it becomes kubernetes.io/hostname)`,
     });
-  if (o.nodeIP !== undefined && isIP(o.nodeIP) === 0)
+  if (o.nodeIP !== undefined && !isIP(o.nodeIP))
     errs.push({ field: 'nodeIP', reason: `${JSON.stringify(o.nodeIP)} is not an IP address` });
   (o.registerWithTaints ?? []).forEach((t, i) => {
     const f = `registerWithTaints[${i}]`;

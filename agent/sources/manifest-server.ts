@@ -8,7 +8,7 @@
 // bearer token file is required and every request must carry "Authorization: Bearer <token>".
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
-import { isIP } from 'node:net';
+import { isLoopbackAddress } from '../../lib/ip.js';
 import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -35,9 +35,7 @@ export interface ManifestServerOptions {
  */
 export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
-  const v = isIP(host);
-  // The URL parser writes an IPv6 address in its shortest form (0:0:0:0:0:0:0:1 is [::1]).
-  return (v === 4 && host.startsWith('127.')) || (v === 6 && new URL(`http://[${host}]/`).hostname === '[::1]');
+  return isLoopbackAddress(host);
 }
 
 export class ManifestServer implements PodSource {

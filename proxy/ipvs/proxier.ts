@@ -13,6 +13,7 @@ import type { IptablesBackend } from '../iptables/backend.js';
 import { cleanupRules as cleanupIptablesMode } from '../iptables/cleanup.js';
 import { isServiceChain } from '../iptables/names.js';
 import type { ProxyState } from '../model/types.js';
+import { isLoopbackAddress } from '../../lib/ip.js';
 import { cidrContains, type Cidr } from '../model/validation.js';
 import type { Proxier, SyncOptions, SyncResult } from '../proxier.js';
 import type { JumpRule } from '../iptables/static-rules.js';
@@ -98,7 +99,7 @@ export class IpvsProxier implements Proxier {
   private config(nodeAddresses: readonly string[]): IpvsPlanConfig {
     const o = this.opts;
     // Loopback NodePorts would need route_localnet; upstream's IPVS mode does not serve them either.
-    const candidates = nodeAddresses.filter((a) => !a.startsWith('127.'));
+    const candidates = nodeAddresses.filter((a) => !isLoopbackAddress(a));
     return {
       nodeName: o.nodeName,
       scheduler: o.scheduler,

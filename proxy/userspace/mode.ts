@@ -1,6 +1,7 @@
 // --proxy-mode userspace: build the userspace proxier from the flags (the hook proxy/modes.ts calls).
 import type { Logger } from '../../lib/log.js';
 import { run } from '../../lib/exec.js';
+import { isLoopbackAddress } from '../../lib/ip.js';
 import type { ProxyFlags } from '../flags.js';
 import { IptablesBackend } from '../iptables/backend.js';
 import { nodeIPv4Addresses } from '../node-addresses.js';
@@ -32,8 +33,8 @@ export async function chooseHostIP(): Promise<string | undefined> {
     const onDev = JSON.parse(
       (await run('ip', ['-j', '-4', 'addr', 'show', 'dev', route.dev], { timeoutMs: 10_000 })).stdout || '[]',
     ) as Array<{ addr_info?: Array<{ local?: string }> }>;
-    const a = onDev[0]?.addr_info?.find((x) => x.local && !x.local.startsWith('127.'))?.local;
+    const a = onDev[0]?.addr_info?.find((x) => x.local && !isLoopbackAddress(x.local))?.local;
     if (a) return a;
   }
-  return (await nodeIPv4Addresses()).find((a) => !a.startsWith('127.'));
+  return (await nodeIPv4Addresses()).find((a) => !isLoopbackAddress(a));
 }

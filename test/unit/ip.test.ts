@@ -11,7 +11,9 @@ import {
   hasHostBits,
   ipFromBytes,
   ipToBytes,
+  isIP,
   isIPv4,
+  isLoopbackAddress,
   lastOf,
   looksLikeIPv6,
   networkOf,
@@ -128,4 +130,13 @@ t.test('compareAddresses orders numerically, not as text', async (t) => {
   ]);
   t.same(['b', '10.0.0.1', 'a'].sort(compareAddresses), ['10.0.0.1', 'a', 'b'], 'non-addresses last, in text order');
   t.equal(compareAddresses('10.0.0.1', '10.0.0.1'), 0);
+});
+
+t.test('isIP and isLoopbackAddress: literals of both families, nothing else', async (t) => {
+  for (const s of ['10.0.0.1', '::1', 'fe80::1', '2001:db8::8']) t.ok(isIP(s), s);
+  for (const s of ['', 'localhost', '10.0.0', '10.0.0.256', '::g', 'example.org', '127.example.org'])
+    t.notOk(isIP(s), s);
+  for (const s of ['127.0.0.1', '127.255.0.9', '::1', '0:0:0:0:0:0:0:1']) t.ok(isLoopbackAddress(s), s);
+  for (const s of ['128.0.0.1', '10.0.0.1', '::2', '::', 'localhost', '127.example.org', '::ffff:127.0.0.1'])
+    t.notOk(isLoopbackAddress(s), s);
 });

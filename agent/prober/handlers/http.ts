@@ -8,6 +8,7 @@
 // - User-Agent kube-probe/<version> and Accept */* unless the probe's httpHeaders say otherwise.
 // The request goes over a bare socket (see http-wire.ts for why).
 import net from 'node:net';
+import { isIP } from '../../../lib/ip.js';
 import tls from 'node:tls';
 import {
   decodeBody,
@@ -88,7 +89,7 @@ function getOnce(url: URL, headers: [string, string][], signal: AbortSignal): Pr
       return resolve({ error: errorMessage(e) });
     }
     const socket = isHttps
-      ? tls.connect({ host, port, rejectUnauthorized: false, servername: net.isIP(host) ? undefined : host })
+      ? tls.connect({ host, port, rejectUnauthorized: false, servername: isIP(host) ? undefined : host })
       : net.connect({ host, port });
     let done = false;
     let off = () => {};
