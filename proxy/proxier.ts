@@ -2,7 +2,7 @@
 // IPVS proxier (proxy/ipvs/) implements the same, from the same ProxyState.
 import type { Logger } from '../lib/log.js';
 import type { ProxyFlags } from './flags.js';
-import type { ProxyState } from './model/types.js';
+import type { ProxyState, ServicePort } from './model/types.js';
 import type { Cidr } from './model/validation.js';
 
 /** What the NAT-programming modes (iptables, nftables) take from the flags alike. */
@@ -30,6 +30,22 @@ export function serviceNatOptions(flags: ProxyFlags, log: Logger): ServiceNatOpt
     masqueradeAll: flags.masqueradeAll,
     masqueradeBit: flags.masqueradeBit,
   };
+}
+
+/**
+ * The Services a partial sync rewrites: for each changed one, what the last sync applied (`old`)
+ * and the new plan (`next`; none when the Service is gone). Shared by the iptables and nftables
+ * modes, whose plans differ but whose partial syncs start alike.
+ */
+export function changedServices<Applied, Plan>(
+  state: ProxyState,
+  applied: ReadonlyMap<string, Applied>,
+  plan: (service: string, ports: readonly ServicePort[]) => Plan,
+): Array<{ service: string; old: Applied | undefined; next: Plan | undefined }> {
+  return [...state.changed].map((service) => {
+    const ports = state.services.get(service);
+    return { service, old: applied.get(service), next: ports ? plan(service, ports) : undefined };
+  });
 }
 
 export interface SyncResult {

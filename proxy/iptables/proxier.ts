@@ -14,7 +14,13 @@ import { staleConntrack } from '../conntrack/plan.js';
 import type { ProxyState } from '../model/types.js';
 import { addressesInCidrs, nodeIPv4Addresses } from '../node-addresses.js';
 import { enableRouteLocalnet, localhostNodePortsInEffect } from './localhost.js';
-import type { Proxier, SyncOptions, SyncResult, ServiceNatOptions } from '../proxier.js';
+import {
+  changedServices,
+  type Proxier,
+  type SyncOptions,
+  type SyncResult,
+  type ServiceNatOptions,
+} from '../proxier.js';
 import type { IptablesBackend } from './backend.js';
 import { type AppliedRules, chainNames, compactRules } from './applied.js';
 import { cleanupRules } from './cleanup.js';
@@ -194,15 +200,9 @@ export class IptablesProxier implements Proxier {
     // Upstream recomputes largeClusterMode on every sync; chains of unchanged Services keep
     // the form they were written in until the next full sync.
     const cfg: PlanConfig = { ...this.cfg!, largeCluster };
-    const changes: ServiceChange[] = [];
-    for (const svc of state.changed) {
-      const ports = state.services.get(svc);
-      changes.push({
-        service: svc,
-        old: this.applied.get(svc),
-        next: ports ? planService(svc, ports, state.endpoints, cfg) : undefined,
-      });
-    }
+    const changes: ServiceChange[] = changedServices(state, this.applied, (svc, ports) =>
+      planService(svc, ports, state.endpoints, cfg),
+    );
     const { input, chainsWritten } = renderPartialSync(changes);
     if (input) await this.opts.backend.restore(input);
     for (const c of changes) {

@@ -6,7 +6,13 @@ import { clearConntrack } from '../conntrack/clear.js';
 import { staleConntrack } from '../conntrack/plan.js';
 import type { ProxyState } from '../model/types.js';
 import { addressesInCidrs, nodeIPv4Addresses } from '../node-addresses.js';
-import type { Proxier, SyncOptions, SyncResult, ServiceNatOptions } from '../proxier.js';
+import {
+  changedServices,
+  type Proxier,
+  type SyncOptions,
+  type SyncResult,
+  type ServiceNatOptions,
+} from '../proxier.js';
 import type { Applied, ElementOwners } from './applied.js';
 import { deleteTables, type ExistingObjects, listExisting, nftApply, tableExists } from './nft.js';
 import { type NftPlanConfig, planNftService } from './service-plan.js';
@@ -149,15 +155,9 @@ export class NftablesProxier implements Proxier {
   private async partialSync(state: ProxyState): Promise<{ restores: number; objectsWritten: number }> {
     const written = { restores: 0, objectsWritten: 0 };
     const cfg = this.cfg!;
-    const changes: ServiceChange[] = [];
-    for (const svc of state.changed) {
-      const ports = state.services.get(svc);
-      changes.push({
-        service: svc,
-        old: this.applied.get(svc),
-        next: ports ? planNftService(svc, ports, state.endpoints, cfg) : undefined,
-      });
-    }
+    const changes: ServiceChange[] = changedServices(state, this.applied, (svc, ports) =>
+      planNftService(svc, ports, state.endpoints, cfg),
+    );
     const { script, applied, counts } = renderPartialSync(changes, this.owners, this.pending, this.hairpins);
     if (script) {
       await this.apply(script);
