@@ -234,7 +234,13 @@ t.test('two worker VMs under emulation, control plane on the host', async (t) =>
     for (let i = 1; i <= WORKERS; i++) {
       const url = `http://${workerIP(i)}:${DEMO_NODE_PORT}/`;
       const seen: Record<string, number> = {};
-      for (let n = 0; n < 60 && Object.keys(seen).length < DEMO_REPLICAS; n++) {
+      // Ready in the apiserver is not yet an endpoint in every node's rules: the EndpointSlice
+      // still has to reach each proxy and be synced, which under software emulation has taken
+      // longer than 60 quick requests (one CI run saw a worker answer from 2 of 3 replicas only).
+      // So ask until every replica has answered or 2 minutes have passed, as upstream's e2e
+      // reachability checks poll; a replica that never answers still fails.
+      const deadline = Date.now() + 2 * MINUTE;
+      while (Object.keys(seen).length < DEMO_REPLICAS && Date.now() < deadline) {
         const r = await getOnce(url, 3000).catch(() => undefined);
         const pod = r?.status === 200 ? parseAnswer(r.body)?.pod : undefined;
         if (pod) seen[pod] = (seen[pod] ?? 0) + 1;
