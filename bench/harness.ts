@@ -4,6 +4,8 @@ import { performance } from 'node:perf_hooks';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { run } from '../lib/exec.js';
 
 export interface Stats {
@@ -109,4 +111,31 @@ export async function runInnerInNetns(ns: string, file: string): Promise<void> {
   } finally {
     await run('ip', ['netns', 'delete', ns], { allowFailure: true });
   }
+}
+
+/**
+ * Waits on a program's JSON log lines (kubenode's structured logs on stderr): the returned
+ * function resolves with the first line from now on that `pred` accepts. Lines that are not
+ * JSON are passed over.
+ */
+export function jsonLogWaiter(
+  stream: Readable,
+): (pred: (line: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>> {
+  const lines = createInterface({ input: stream });
+  return (pred) =>
+    new Promise((resolve) => {
+      const on = (text: string) => {
+        let line: Record<string, unknown>;
+        try {
+          line = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          return;
+        }
+        if (pred(line)) {
+          lines.off('line', on);
+          resolve(line);
+        }
+      };
+      lines.on('line', on);
+    });
 }

@@ -12,7 +12,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { parseIPv4Network } from '../lib/ip.js';
@@ -20,7 +19,7 @@ import { createLogger } from '../lib/log.js';
 import { deleteTables, nftApply } from '../proxy/nftables/nft.js';
 import { NftablesProxier } from '../proxy/nftables/proxier.js';
 import { ChangeTracker } from '../proxy/tracker/change-tracker.js';
-import { printMachine, ratio, report, rssMiB, runInnerInNetns, stats } from './harness.js';
+import { jsonLogWaiter, printMachine, ratio, report, rssMiB, runInnerInNetns, stats } from './harness.js';
 import { benchService, benchSlice, ENDPOINTS } from './lib/proxy-objects.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -217,22 +216,7 @@ async function realProcess(have: number): Promise<void> {
       ],
       { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KUBENODE_LOG_LEVEL: 'debug' } },
     );
-    const logs = createInterface({ input: child.stderr! });
-    const waitFor = (pred: (l: Record<string, unknown>) => boolean) =>
-      new Promise<Record<string, unknown>>((res) => {
-        const on = (line: string) => {
-          try {
-            const l = JSON.parse(line) as Record<string, unknown>;
-            if (pred(l)) {
-              logs.off('line', on);
-              res(l);
-            }
-          } catch {
-            /* not JSON */
-          }
-        };
-        logs.on('line', on);
-      });
+    const waitFor = jsonLogWaiter(child.stderr!);
     const first = await waitFor((l) => l.msg === 'synced proxy rules' && l.full === true);
     console.log(`# CPU until then (proxy + its nft runs): ${cpuWithChildren(child.pid!).toFixed(1)} s`);
     console.log(

@@ -11,14 +11,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
 import { parseIPv4Network } from '../lib/ip.js';
 import { createLogger } from '../lib/log.js';
 import { IptablesBackend } from '../proxy/iptables/backend.js';
 import { IptablesProxier } from '../proxy/iptables/proxier.js';
 import { ChangeTracker } from '../proxy/tracker/change-tracker.js';
-import { printMachine, ratio, report, rssMiB, runInnerInNetns, stats } from './harness.js';
+import { jsonLogWaiter, printMachine, ratio, report, rssMiB, runInnerInNetns, stats } from './harness.js';
 import { benchService as serviceObj, benchSlice as sliceObj, ENDPOINTS } from './lib/proxy-objects.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -189,22 +188,7 @@ async function inner(): Promise<void> {
       ],
       { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KUBENODE_LOG_LEVEL: 'debug' } },
     );
-    const logs = createInterface({ input: child.stderr! });
-    const waitFor = (pred: (l: Record<string, unknown>) => boolean) =>
-      new Promise<Record<string, unknown>>((res) => {
-        const on = (line: string) => {
-          try {
-            const l = JSON.parse(line) as Record<string, unknown>;
-            if (pred(l)) {
-              logs.off('line', on);
-              res(l);
-            }
-          } catch {
-            /* not JSON */
-          }
-        };
-        logs.on('line', on);
-      });
+    const waitFor = jsonLogWaiter(child.stderr!);
     await waitFor((l) => l.msg === 'synced proxy rules' && l.full === true);
     console.log(
       `# started, read ${have} Services + ${have} EndpointSlices and synced in ${((performance.now() - t0) / 1000).toFixed(1)} s`,

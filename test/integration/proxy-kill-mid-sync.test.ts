@@ -23,12 +23,11 @@ import type { Teardownable } from '../harness/netns.js';
 import { clientLoop, normalizeSave } from '../fixtures/proxy/observe.js';
 import { requireProgram } from '../harness/require.js';
 import {
-  CLUSTER_CIDR,
   createWorld,
   endpointSlice,
   eventually,
-  NODE_NAME,
   PROXY_BIN,
+  proxyArgs,
   service,
   startProxy,
   type World,
@@ -66,24 +65,7 @@ const alive = (pid: number) => {
 
 /** The proxy spawned by hand (startProxy waits for a sync; these are killed before one). */
 function spawnProxy(world: World, dir: string, extraArgs: string[] = []): ChildProcess {
-  const args = [
-    PROXY_BIN,
-    ...extraArgs,
-    '--services-dir',
-    dir,
-    '--hostname-override',
-    NODE_NAME,
-    '--cluster-cidr',
-    CLUSTER_CIDR,
-    '--min-sync-period',
-    '100ms',
-    '--sync-period',
-    '30s',
-    '--healthz-bind-address',
-    '',
-    '--metrics-bind-address',
-    '',
-  ];
+  const args = proxyArgs(dir, { healthz: '', metrics: '' }, extraArgs);
   return spawn('ip', ['netns', 'exec', world.node, process.execPath, ...args], { stdio: 'ignore' });
 }
 
