@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { parseIPv4Network } from '../lib/ip.js';
 import { createLogger } from '../lib/log.js';
 import { run } from '../lib/exec.js';
@@ -18,11 +18,11 @@ import { IpvsProxier } from '../proxy/ipvs/proxier.js';
 import type { Proxier } from '../proxy/proxier.js';
 import { ChangeTracker } from '../proxy/tracker/change-tracker.js';
 import { printMachine, report, type Stats } from './harness.js';
+import { benchService, benchSlice, ENDPOINTS } from './lib/proxy-objects.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SELF = resolve(import.meta.dirname, 'proxy-ipvs.js');
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 1000);
-const ENDPOINTS = 5;
 // Few runs: under emulation one full sync of 1,000 Services takes seconds to tens of seconds.
 const RUNS = {
   first: Number(process.env.BENCH_RUNS ?? 2),
@@ -33,42 +33,11 @@ const quiet = createLogger('bench', { level: 'error' });
 type Mode = 'iptables' | 'ipvs' | 'ipvs-ipvsadm';
 const MODES: readonly Mode[] = ['iptables', 'ipvs', 'ipvs-ipvsadm'];
 
-function serviceObj(i: number): V1Service {
-  const nodePort = i % 10 === 0;
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name: `svc-${i}`, namespace: 'bench' },
-    spec: {
-      type: nodePort ? 'NodePort' : 'ClusterIP',
-      clusterIP: `10.96.${i >> 8}.${i & 255}`,
-      ports: [
-        {
-          name: 'http',
-          port: 80,
-          targetPort: 8080,
-          protocol: 'TCP',
-          ...(nodePort ? { nodePort: 30000 + i / 10 } : {}),
-        },
-      ],
-    },
-  };
-}
-
 /** Service i's slice; with moved, its first endpoint has a new address (a pod replaced). */
 function sliceObj(i: number, moved = false): V1EndpointSlice {
-  return {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { name: `svc-${i}-x`, namespace: 'bench', labels: { 'kubernetes.io/service-name': `svc-${i}` } },
-    addressType: 'IPv4',
-    endpoints: Array.from({ length: ENDPOINTS }, (_, e) => {
-      const idx = i * ENDPOINTS + e;
-      const ip = moved && e === 0 ? `10.250.${i >> 8}.${i & 255}` : `10.244.${idx >> 8}.${idx & 255}`;
-      return { addresses: [ip], nodeName: 'bench-node', conditions: { ready: true } };
-    }),
-    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-  };
+  const slice = benchSlice(i);
+  if (moved) slice.endpoints[0]!.addresses = [`10.250.${i >> 8}.${i & 255}`];
+  return slice;
 }
 
 /** In one namespace: time the syncs of one mode, print the samples as one JSON line. */
@@ -96,7 +65,7 @@ async function worker(mode: Mode): Promise<void> {
   });
   const tracker = new ChangeTracker(quiet);
   for (let i = 0; i < SERVICES; i++) {
-    tracker.updateService(serviceObj(i));
+    tracker.updateService(benchService(i));
     tracker.updateEndpointSlice(sliceObj(i));
   }
   const state = tracker.takeState();
