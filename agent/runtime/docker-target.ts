@@ -1,31 +1,30 @@
 // A ProbeTarget for a container run by Docker: what the agent's pod workers hand to
 // ProbeManager.addContainer (and what the integration tests use against real containers).
-// The prober runs commands through an exec function: the pod workers pass the runtime's
-// (ContainerRuntime.exec), tests that run containers themselves pass a dockerode client.
+// The prober runs commands through an exec function, the runtime's (ContainerRuntime.exec): it
+// never sees a Docker client.
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import type Docker from 'dockerode';
-import { dockerExec, type DockerExecResult } from './docker-exec.js';
+import type { DockerExecResult } from './docker-exec.js';
 import type { ProbeTarget } from '../prober/types.js';
 
 export type ExecInContainer = (containerId: string, cmd: string[], timeoutMs: number) => Promise<DockerExecResult>;
 
-export type DockerProbeTargetOptions = ({ exec: ExecInContainer } | { docker: Docker }) & {
+export interface DockerProbeTargetOptions {
+  exec: ExecInContainer;
   pod: V1Pod;
   container: V1Container;
   /** The Docker container id of this instance. */
   containerId: string;
   podIP(): string | undefined;
   startedAt?: Date;
-};
+}
 
 export function dockerProbeTarget(o: DockerProbeTargetOptions): ProbeTarget {
-  const exec: ExecInContainer = 'exec' in o ? o.exec : (id, cmd, timeoutMs) => dockerExec(o.docker, id, cmd, timeoutMs);
   return {
     pod: o.pod,
     container: o.container,
     containerId: o.containerId,
     podIP: o.podIP,
     startedAt: o.startedAt,
-    exec: (cmd, timeoutMs) => exec(o.containerId, cmd, timeoutMs),
+    exec: (cmd, timeoutMs) => o.exec(o.containerId, cmd, timeoutMs),
   };
 }

@@ -11,6 +11,7 @@ import { run } from '../../lib/exec.js';
 import { runPrefix } from '../harness/prefix.js';
 import { requireProgram, requireRoot } from '../harness/require.js';
 import { IMAGES, removeContainersAtTeardown, requireDocker, requireImage, TEST_LABEL } from '../harness/docker.js';
+import { dockerExec } from '../../agent/runtime/docker-exec.js';
 import { dockerProbeTarget } from '../../agent/runtime/docker-target.js';
 import { runProbe } from '../../agent/prober/run.js';
 import { ProbeManager, type ProbeChange } from '../../agent/prober/manager.js';
@@ -22,6 +23,8 @@ import type { ProbeTarget } from '../../agent/prober/types.js';
 requireRoot();
 requireProgram('nsenter', 'iptables');
 const docker = await requireDocker();
+/** What the agent's runtime gives the prober (ContainerRuntime.exec), on this test's Docker client. */
+const exec = (id: string, cmd: string[], timeoutMs: number) => dockerExec(docker, id, cmd, timeoutMs);
 await requireImage(docker, IMAGES.busybox);
 const prefix = runPrefix();
 removeContainersAtTeardown(t, docker, prefix);
@@ -119,7 +122,7 @@ const pod: V1Pod = {
   metadata: { name: 'handlers', namespace: 'default', uid: `${prefix}-uid` },
   spec: { containers: [spec] },
 };
-const target: ProbeTarget = dockerProbeTarget({ docker, pod, container: spec, containerId: info.Id, podIP: () => ip });
+const target: ProbeTarget = dockerProbeTarget({ exec, pod, container: spec, containerId: info.Id, podIP: () => ip });
 
 for (let i = 0; ; i++) {
   const up = await tcpProbe(ip, 8080, new AbortController().signal);
@@ -260,7 +263,7 @@ t.test('a hung exec liveness probe through the manager: failures counted, never 
   let execs = 0;
   let maxConcurrent = 0;
   let running = 0;
-  const base = dockerProbeTarget({ docker, pod, container: hung, containerId: info.Id, podIP: () => ip });
+  const base = dockerProbeTarget({ exec, pod, container: hung, containerId: info.Id, podIP: () => ip });
   m.addContainer(pod.metadata!.uid!, {
     ...base,
     exec: async (cmd, ms) => {

@@ -15,6 +15,8 @@ import { dockerExec } from '../../agent/runtime/docker-exec.js';
 
 requireRoot();
 const docker = await requireDocker();
+/** What the agent's runtime gives the prober (ContainerRuntime.exec), on this test's Docker client. */
+const exec = (id: string, cmd: string[], timeoutMs: number) => dockerExec(docker, id, cmd, timeoutMs);
 await requireImage(docker, IMAGES.demo);
 await requireImage(docker, IMAGES.busybox);
 const prefix = runPrefix();
@@ -78,10 +80,7 @@ t.test(
     const uid = pod.metadata!.uid!;
 
     const first = await start(web);
-    m.addContainer(
-      uid,
-      dockerProbeTarget({ docker, pod, container: web, containerId: first.id, podIP: () => first.ip }),
-    );
+    m.addContainer(uid, dockerProbeTarget({ exec, pod, container: web, containerId: first.id, podIP: () => first.ip }));
     await sleep(3000);
     t.same(changes, [], 'healthy: nothing to report');
     t.match(
@@ -119,7 +118,7 @@ t.test(
     const second = await start(web);
     m.addContainer(
       uid,
-      dockerProbeTarget({ docker, pod, container: web, containerId: second.id, podIP: () => second.ip }),
+      dockerProbeTarget({ exec, pod, container: web, containerId: second.id, podIP: () => second.ip }),
     );
     await sleep(3500);
     t.equal(changes.length, 1, 'the new instance is healthy: no report');
@@ -173,8 +172,8 @@ t.test('a slow starter: liveness is held back until the startup probe succeeds',
   const uid = pod.metadata!.uid!;
   const [a, b] = await Promise.all([start(slow, boot), start(hasty, boot)]);
   const t0 = Date.now();
-  m.addContainer(uid, dockerProbeTarget({ docker, pod, container: slow, containerId: a.id, podIP: () => a.ip }));
-  m.addContainer(uid, dockerProbeTarget({ docker, pod, container: hasty, containerId: b.id, podIP: () => b.ip }));
+  m.addContainer(uid, dockerProbeTarget({ exec, pod, container: slow, containerId: a.id, podIP: () => a.ip }));
+  m.addContainer(uid, dockerProbeTarget({ exec, pod, container: hasty, containerId: b.id, podIP: () => b.ip }));
   t.notOk(m.isStarted(uid, 'slow'), 'not started');
   t.notOk(m.isReady(uid, 'slow'), 'a container not yet started is not ready');
 

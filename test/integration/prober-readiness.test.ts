@@ -14,6 +14,8 @@ import { dockerExec } from '../../agent/runtime/docker-exec.js';
 
 requireRoot();
 const docker = await requireDocker();
+/** What the agent's runtime gives the prober (ContainerRuntime.exec), on this test's Docker client. */
+const exec = (id: string, cmd: string[], timeoutMs: number) => dockerExec(docker, id, cmd, timeoutMs);
 await requireImage(docker, IMAGES.demo);
 await requireImage(docker, IMAGES.busybox);
 const prefix = runPrefix();
@@ -89,11 +91,11 @@ t.test('readiness follows the readiness file, within period x failureThreshold (
   const readyWorker = next('worker', 'success', 5000);
   m.addContainer(
     pod.metadata!.uid!,
-    dockerProbeTarget({ docker, pod, container: web, containerId: w.id, podIP: () => w.ip }),
+    dockerProbeTarget({ exec, pod, container: web, containerId: w.id, podIP: () => w.ip }),
   );
   m.addContainer(
     pod.metadata!.uid!,
-    dockerProbeTarget({ docker, pod, container: worker, containerId: k.id, podIP: () => k.ip }),
+    dockerProbeTarget({ exec, pod, container: worker, containerId: k.id, podIP: () => k.ip }),
   );
   t.notOk(m.isReady(pod.metadata!.uid!, 'web'), 'not ready before the first probe');
   // httpd may need a moment to listen: the first probes may fail; still ready within the bound.
