@@ -1,15 +1,15 @@
 // kube-proxy's flags (same names, same defaults where kube-proxy has them), plus --services-dir
 // for the standalone source and --iptables-backend to pick iptables-nft or iptables-legacy.
 import { hostname } from 'node:os';
-import { looksLikeIPv6, parseIPv4Network as parseCidr, type IPv4Network as Cidr } from '../lib/ip.js';
+import { looksLikeIPv6, parseIPv4Network, type IPv4Network } from '../lib/ip.js';
 
 export interface ProxyFlags {
   proxyMode: 'iptables' | 'ipvs' | 'nftables' | 'userspace';
   kubeconfig?: string;
   servicesDir?: string;
   hostnameOverride: string;
-  clusterCIDR?: Cidr;
-  nodePortAddresses: Cidr[];
+  clusterCIDR?: IPv4Network;
+  nodePortAddresses: IPv4Network[];
   minSyncPeriodMs: number;
   syncPeriodMs: number;
   /** "" disables the server. */
@@ -115,16 +115,16 @@ export function parseFlags(argv: readonly string[]): ProxyFlags {
   if (backend !== 'auto' && backend !== 'nft' && backend !== 'legacy')
     throw new FlagError(`--iptables-backend: ${JSON.stringify(backend)} is not auto, nft or legacy`);
 
-  let clusterCIDR: Cidr | undefined;
+  let clusterCIDR: IPv4Network | undefined;
   for (const c of splitList(raw.get('cluster-cidr'))) {
     if (looksLikeIPv6(c.split('/')[0])) continue; // dual-stack lists: the IPv6 half is not used (IPv4 only)
-    const parsed = parseCidr(c);
+    const parsed = parseIPv4Network(c);
     if (!parsed) throw new FlagError(`--cluster-cidr: ${JSON.stringify(c)} is not an IPv4 CIDR`);
     if (clusterCIDR) throw new FlagError('--cluster-cidr: only one IPv4 CIDR is supported');
     clusterCIDR = parsed;
   }
   const nodePortAddresses = splitList(raw.get('nodeport-addresses')).map((c) => {
-    const parsed = parseCidr(c);
+    const parsed = parseIPv4Network(c);
     if (!parsed) throw new FlagError(`--nodeport-addresses: ${JSON.stringify(c)} is not an IPv4 CIDR`);
     return parsed;
   });

@@ -1,7 +1,6 @@
 // This node's IPv4 addresses, for --nodeport-addresses: one `ip -j addr` process.
 import { run } from '../lib/exec.js';
-import { isLoopbackAddress } from '../lib/ip.js';
-import { cidrContains, type Cidr, isIPv4 } from './model/validation.js';
+import { isLoopbackAddress, containsAddress, type IPv4Network, isIPv4 } from '../lib/ip.js';
 
 interface IpAddrJson {
   ifname?: string;
@@ -26,6 +25,6 @@ export async function nodeIPv4Addresses(): Promise<string[]> {
  * Addresses inside any of the CIDRs (pure). Loopback addresses only when asked: NodePorts on them
  * need route_localnet (iptables mode's --iptables-localhost-nodeports).
  */
-export function addressesInCidrs(addrs: readonly string[], cidrs: readonly Cidr[], loopback = false): string[] {
-  return addrs.filter((ip) => (loopback || !isLoopbackAddress(ip)) && cidrs.some((c) => cidrContains(c, ip)));
+export function addressesInCidrs(addrs: readonly string[], cidrs: readonly IPv4Network[], loopback = false): string[] {
+  return addrs.filter((ip) => (loopback || !isLoopbackAddress(ip)) && cidrs.some((c) => containsAddress(c, ip)));
 }

@@ -1,17 +1,17 @@
 // What the main program needs from a proxy mode. The iptables proxier implements it here; the
 // IPVS proxier (proxy/ipvs/) implements the same, from the same ProxyState.
+import type { IPv4Network } from '../lib/ip.js';
 import type { Logger } from '../lib/log.js';
 import type { ProxyFlags } from './flags.js';
 import type { ProxyState, ServicePort } from './model/types.js';
-import type { Cidr } from './model/validation.js';
 
 /** What the NAT-programming modes (iptables, nftables) take from the flags alike. */
 export interface ServiceNatOptions {
   log: Logger;
   nodeName: string;
-  clusterCIDR?: Cidr;
+  clusterCIDR?: IPv4Network;
   /** --nodeport-addresses; empty: every local address. */
-  nodePortCIDRs: readonly Cidr[];
+  nodePortCIDRs: readonly IPv4Network[];
   masqueradeAll?: boolean;
   /** --iptables-masquerade-bit (default 14 -> 0x4000). */
   masqueradeBit?: number;

@@ -2,9 +2,8 @@
 // answer on 127.0.0.1 too. That takes route_localnet=1, so that a packet from 127.0.0.1 DNATed to
 // a pod may leave the loopback interface, and the KUBE-FIREWALL rule that makes route_localnet
 // safe (static-rules.ts).
+import { containsAddress, type IPv4Network } from '../../lib/ip.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { Cidr } from '../model/validation.js';
-import { cidrContains } from '../model/validation.js';
 import { errorMessage } from '../../lib/errors.js';
 
 export const ROUTE_LOCALNET = '/proc/sys/net/ipv4/conf/all/route_localnet';
@@ -13,8 +12,8 @@ export const ROUTE_LOCALNET = '/proc/sys/net/ipv4/conf/all/route_localnet';
  * Whether localhost NodePorts are in effect: the flag, and 127.0.0.1 among the addresses NodePorts
  * answer on (every address when --nodeport-addresses is empty), as upstream's NewProxier decides.
  */
-export function localhostNodePortsInEffect(flag: boolean, nodePortCIDRs: readonly Cidr[]): boolean {
-  return flag && (nodePortCIDRs.length === 0 || nodePortCIDRs.some((c) => cidrContains(c, '127.0.0.1')));
+export function localhostNodePortsInEffect(flag: boolean, nodePortCIDRs: readonly IPv4Network[]): boolean {
+  return flag && (nodePortCIDRs.length === 0 || nodePortCIDRs.some((c) => containsAddress(c, '127.0.0.1')));
 }
 
 /**

@@ -1,8 +1,8 @@
 // The nat chains one Service port owns (pure): KUBE-EXT, KUBE-FW, KUBE-SVC, KUBE-SVL and one
 // KUBE-SEP per endpoint, each as its whole restore text (upstream: the per-port part of
 // syncProxyRules in pkg/proxy/iptables/proxier.go).
+import { containsAddress, parseIPv4Network } from '../../lib/ip.js';
 import { type Endpoint, endpointString, type ServicePort } from '../model/types.js';
-import { cidrContains, parseCidr } from '../model/validation.js';
 import { comment, dport, endpointComment, type PortPlan } from './service-port-plan.js';
 import { KUBE_MARK_MASQ, KUBE_PROXY_FIREWALL } from './static-rules.js';
 import type { ChainBody, PlanConfig } from './types.js';
@@ -72,8 +72,8 @@ function firewallChainBody(pp: PortPlan, cfg: PlanConfig): ChainBody {
   let allowFromNode = false;
   for (const src of sp.loadBalancerSourceRanges) {
     fw.add(`-s ${src} ${c} -j ${externalChain}`);
-    const cidr = parseCidr(src);
-    if (cidr && cfg.nodeIPs.some((ip) => cidrContains(cidr, ip))) allowFromNode = true;
+    const cidr = parseIPv4Network(src);
+    if (cidr && cfg.nodeIPs.some((ip) => containsAddress(cidr, ip))) allowFromNode = true;
   }
   // Requests from the node to a VIP it holds loop back with the VIP as source.
   if (allowFromNode) for (const ip of sp.loadBalancerIPs) fw.add(`-s ${ip}/32 ${c} -j ${externalChain}`);

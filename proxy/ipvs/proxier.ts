@@ -13,8 +13,7 @@ import type { IptablesBackend } from '../iptables/backend.js';
 import { cleanupRules as cleanupIptablesMode } from '../iptables/cleanup.js';
 import { isServiceChain } from '../iptables/names.js';
 import type { ProxyState } from '../model/types.js';
-import { isLoopbackAddress } from '../../lib/ip.js';
-import { cidrContains, type Cidr } from '../model/validation.js';
+import { isLoopbackAddress, containsAddress, type IPv4Network } from '../../lib/ip.js';
 import type { Proxier, SyncOptions, SyncResult } from '../proxier.js';
 import type { JumpRule } from '../iptables/static-rules.js';
 import { planDummyAddresses } from './addresses.js';
@@ -44,9 +43,9 @@ export interface IpvsProxierOptions {
   nodeName: string;
   /** --ipvs-scheduler (validated). */
   scheduler: string;
-  clusterCIDR?: Cidr;
+  clusterCIDR?: IPv4Network;
   /** --nodeport-addresses; empty: every address of the node. */
-  nodePortCIDRs: readonly Cidr[];
+  nodePortCIDRs: readonly IPv4Network[];
   masqueradeAll?: boolean;
   masqueradeBit?: number;
   /** Delete stale UDP conntrack entries (needs conntrack(8)). */
@@ -104,7 +103,7 @@ export class IpvsProxier implements Proxier {
       nodeName: o.nodeName,
       scheduler: o.scheduler,
       nodePortIPs: o.nodePortCIDRs.length
-        ? candidates.filter((a) => o.nodePortCIDRs.some((c) => cidrContains(c, a)))
+        ? candidates.filter((a) => o.nodePortCIDRs.some((c) => containsAddress(c, a)))
         : candidates,
       clusterCIDR: o.clusterCIDR?.text,
       masqueradeAll: o.masqueradeAll ?? false,

@@ -1,10 +1,11 @@
 // V1EndpointSlice -> endpoints per Service port (upstream: pkg/proxy/endpointslicecache.go).
 // A slice belongs to the Service named by its kubernetes.io/service-name label; each of its ports
 // (matched to Service ports by name and protocol) gets every endpoint's first address.
+import { isIPv4 } from '../../lib/ip.js';
 import type { DiscoveryV1EndpointPort, V1Endpoint, V1EndpointSlice } from '@kubernetes/client-node';
 import { listItems } from '../../lib/list-items.js';
 import { type Endpoint, endpointsKey, type FieldError, PROTOCOLS, type Protocol, servicePortName } from './types.js';
-import { isDNS1123Label, isDNS1123Subdomain, isIPv4, isPort, isPortName } from './validation.js';
+import { isDNS1123Label, isDNS1123Subdomain, isPort, isPortName } from './validation.js';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 

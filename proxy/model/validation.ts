@@ -1,15 +1,7 @@
 // Small validators for what ends up inside iptables-restore input. Everything interpolated into
 // a rule (names in comments, addresses, ports) passes through here first, so a hostile or
-// mistyped manifest can never inject a line into the restore input.
-
-// Addresses and CIDRs are parsed by lib/ip.ts. These names stay exported for the proxy's modules
-// that import them from here (nftables/, tests).
-export {
-  containsAddress as cidrContains,
-  isIPv4,
-  parseIPv4Network as parseCidr,
-  type IPv4Network as Cidr,
-} from '../../lib/ip.js';
+// mistyped manifest can never inject a line into the restore input. Addresses and CIDRs are
+// checked by lib/ip.ts.
 
 export function isPort(n: unknown): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 65535;

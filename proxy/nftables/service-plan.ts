@@ -8,9 +8,9 @@
 // drop for traffic policy Local), loadBalancerSourceRanges elements of @firewall-ips. The
 // decisions (which endpoints, which chain, reject or drop) are the iptables planner's, taken
 // from the same categorizeEndpoints, so both modes steer every packet alike.
+import { containsAddress, parseIPv4Network } from '../../lib/ip.js';
 import { categorizeEndpoints } from '../model/categorize.js';
 import { type Endpoint, endpointsKey, externallyAccessible, type ServicePort } from '../model/types.js';
-import { cidrContains, parseCidr } from '../model/validation.js';
 import { type AffinitySet, loadBalancing } from './endpoints.js';
 import {
   CLUSTER_IPS,
@@ -136,8 +136,8 @@ function planElements({ sp, p, chains, cfg, out }: PortContext, r: Reach): void 
   const sources = [...sp.loadBalancerSourceRanges];
   // Requests from the node to a VIP it holds loop back with the VIP as source.
   const fromNode = sp.loadBalancerSourceRanges.some((range) => {
-    const c = parseCidr(range);
-    return c !== undefined && cfg.nodeIPs.some((ip) => cidrContains(c, ip));
+    const c = parseIPv4Network(range);
+    return c !== undefined && cfg.nodeIPs.some((ip) => containsAddress(c, ip));
   });
   if (fromNode) sources.push(...sp.loadBalancerIPs);
   out.chains.push({ name: chains.firewall, rules: [`ip saddr != { ${sources.join(', ')} } drop`] });

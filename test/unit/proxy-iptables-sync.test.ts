@@ -7,7 +7,7 @@ import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { parseEndpointSlice } from '../../proxy/model/endpoint-slice.js';
 import { parseService } from '../../proxy/model/service.js';
 import type { Endpoint, ServicePort } from '../../proxy/model/types.js';
-import { parseCidr } from '../../proxy/model/validation.js';
+import { parseIPv4Network } from '../../lib/ip.js';
 import { FlagError, parseFlags } from '../../proxy/flags.js';
 import { addressesInCidrs } from '../../proxy/node-addresses.js';
 import { localhostNodePortsInEffect } from '../../proxy/iptables/localhost.js';
@@ -141,7 +141,7 @@ t.test('session affinity rules drop their comments too, and keep their matches',
 });
 
 t.test('--iptables-localhost-nodeports: in effect when 127.0.0.1 is a NodePort address', async (t) => {
-  const cidr = (s: string) => parseCidr(s)!;
+  const cidr = (s: string) => parseIPv4Network(s)!;
   t.equal(localhostNodePortsInEffect(true, []), true, 'every address (the default)');
   t.equal(localhostNodePortsInEffect(true, [cidr('127.0.0.0/8')]), true);
   t.equal(localhostNodePortsInEffect(true, [cidr('192.0.2.0/24')]), false, 'loopback not among --nodeport-addresses');

@@ -10,7 +10,7 @@ import { parseEndpointSlice } from '../../proxy/model/endpoint-slice.js';
 import { parseService } from '../../proxy/model/service.js';
 import { endpointsKey } from '../../proxy/model/types.js';
 import { parseIpAddrJson, addressesInCidrs } from '../../proxy/node-addresses.js';
-import { parseCidr } from '../../proxy/model/validation.js';
+import { parseIPv4Network } from '../../lib/ip.js';
 import { serviceHealthTargets } from '../../proxy/server/service-health.js';
 import { parseManifest } from '../../proxy/sources/manifest.js';
 import { ChangeTracker } from '../../proxy/tracker/change-tracker.js';
@@ -289,7 +289,7 @@ t.test('node addresses and health check targets', async (t) => {
   const addrs = parseIpAddrJson(json);
   t.same(addrs, ['127.0.0.1', '192.0.2.1', '10.244.1.1']);
   t.same(
-    addressesInCidrs(addrs, [parseCidr('192.0.2.0/24')!, parseCidr('127.0.0.0/8')!]),
+    addressesInCidrs(addrs, [parseIPv4Network('192.0.2.0/24')!, parseIPv4Network('127.0.0.0/8')!]),
     ['192.0.2.1'],
     'loopback excluded',
   );
