@@ -4,6 +4,6 @@
 export { CniNetwork } from './network/cni.js';
 export type { PodNetworkRequest, PodNetworkStatus } from './network/cni.js';
 export { ProbeManager, validateProbes } from './prober/manager.js';
-export type { ProbeChange, ProbeTarget, ProbeType, FieldError } from './prober/manager.js';
+export type { ProbeChange, ProbeTarget, FieldError } from './prober/manager.js';
 export { dockerProbeTarget } from './runtime/docker-target.js';
 export { dockerExec } from './runtime/docker-exec.js';

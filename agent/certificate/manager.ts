@@ -13,8 +13,6 @@ import { isValidAt, loadCurrent, parsePair, storePair, type KeyPair, type PairNa
 import { templateMismatch, type CertificateTemplate } from './template.js';
 import { errorMessage } from '../../lib/errors.js';
 
-export type { CertificateTemplate };
-
 export interface CertificateManagerOptions {
   pair: PairName;
   certDir: string;

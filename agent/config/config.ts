@@ -15,8 +15,6 @@ import { MANIFEST_SERVER_FLAGS, POD_SOURCE_FLAGS } from './pod-source-flags.js';
 import { READ_ONLY_SERVER_FLAGS, SECURE_SERVER_FLAGS } from './server-flags.js';
 import { errorMessage } from '../../lib/errors.js';
 
-export { ConfigError };
-
 export interface AgentConfig extends EtcdSourceConfig, EvictionConfig {
   podManifestPath?: string;
   manifestUrl?: string;

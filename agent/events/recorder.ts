@@ -18,7 +18,6 @@ export const EVENT_COMPONENT = 'kubelet';
 export const MAX_MESSAGE = 1024;
 
 // The sink's side of the contract lives in types.ts, beside the events it carries.
-export type { EventOutcome, EventSink, SinkItem } from './types.js';
 
 export interface RecorderOptions {
   nodeName: string;

@@ -4,7 +4,7 @@
 // runtime writes resolv.conf from the sandbox's DNS config. Here the agent does both.
 import { readFile } from 'node:fs/promises';
 import type { V1Pod } from '@kubernetes/client-node';
-import { parseResolvConf, planPodDNS, renderResolvConf, type NodeDNSConfig, type ResolvConf } from '../network/dns.js';
+import { parseResolvConf, planPodDNS, renderResolvConf, type ResolvConf } from '../network/dns.js';
 import {
   hostNetworkHostsFile,
   managedHostsFile,
@@ -18,8 +18,6 @@ import { errorMessage } from '../../lib/errors.js';
 
 /** Where the node's own hosts file is (what host-network pods see, under kubelet's header). */
 const NODE_HOSTS_FILE = '/etc/hosts';
-
-export type { NodeDNSConfig };
 
 async function readNodeResolvConf(path: string): Promise<ResolvConf | undefined> {
   if (path === '') return undefined;

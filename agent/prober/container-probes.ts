@@ -4,7 +4,8 @@ import type { Logger } from '../../lib/log.js';
 import type { ProbeRunner } from './run.js';
 import type { Scheduler } from './scheduler.js';
 import { containerProbes, probeField, probeSpec, type ProbeSpec } from '../podspec/probe-spec.js';
-import type { ProbeOutcome, ProbeResult, ProbeTarget, ProbeType } from './types.js';
+import type { ProbeType } from '../podspec/probe-spec.js';
+import type { ProbeOutcome, ProbeResult, ProbeTarget } from './types.js';
 import { validateProbe } from '../podspec/probe-validation.js';
 import { ProbeWorker, type WorkerTiming } from './worker.js';
 

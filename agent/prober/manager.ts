@@ -11,9 +11,10 @@ import { ContainerProbes } from './container-probes.js';
 import { ProbeMetrics } from './metrics.js';
 import { runProbe, type ProbeRunner } from './run.js';
 import { TimerScheduler, type Scheduler } from './scheduler.js';
-import type { ProbeChange, ProbeOutcome, ProbeTarget, ProbeTiming, ProbeType } from './types.js';
+import type { ProbeType } from '../podspec/probe-spec.js';
+import type { ProbeChange, ProbeOutcome, ProbeTarget, ProbeTiming } from './types.js';
 
-export type { ProbeChange, ProbeTarget, ProbeTiming, ProbeType, ProbeOutcome, ProbeResult } from './types.js';
+export type { ProbeChange, ProbeTarget, ProbeTiming, ProbeOutcome, ProbeResult } from './types.js';
 export { validateProbes, type FieldError } from '../podspec/probe-validation.js';
 
 /** One probe attempt worth an Event: kubelet records one for every failed (or errored) attempt. */

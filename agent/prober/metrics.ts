@@ -1,7 +1,8 @@
 // prober_probe_total, as kubelet exposes it: one counter per container, probe type and result,
 // with kubelet's label values (probe_type "Liveness"/"Readiness"/"Startup", result
 // "successful"/"failed"/"unknown"). Series live as long as the pod does.
-import type { ProbeResult, ProbeType } from './types.js';
+import type { ProbeType } from '../podspec/probe-spec.js';
+import type { ProbeResult } from './types.js';
 
 const TYPE_LABEL: Record<ProbeType, string> = { liveness: 'Liveness', readiness: 'Readiness', startup: 'Startup' };
 const RESULT_LABEL: Record<ProbeResult, string> = { success: 'successful', failure: 'failed', unknown: 'unknown' };

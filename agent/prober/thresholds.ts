@@ -2,7 +2,7 @@
 // a result must repeat successThreshold (or failureThreshold) times in a row before it replaces
 // the reported one, and only a change of the reported result is news.
 // https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/prober/worker.go
-import type { ProbeType } from './types.js';
+import type { ProbeType } from '../podspec/probe-spec.js';
 
 export type Reported = 'success' | 'failure' | 'unknown';
 

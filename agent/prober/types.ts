@@ -1,10 +1,9 @@
 // The prober's vocabulary, shared by the manager, its workers and the handlers. The public
-// contract (ProbeTarget, ProbeChange, ProbeType) is re-exported by manager.ts.
+// contract (ProbeTarget, ProbeChange) is re-exported by manager.ts.
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 
 // The probe types are part of the pod spec (podspec/), which validates them.
 import type { ProbeType } from '../podspec/probe-spec.js';
-export type { ProbeType };
 
 export interface ProbeTarget {
   /** The pod spec: named ports, namespace and name for logs and metrics. */

@@ -12,9 +12,9 @@
 // one, so a wedged container still crosses failureThreshold.
 import type { Cancel, Scheduler } from './scheduler.js';
 import { ProbeConnections, type ProbeRunner } from './run.js';
-import type { ProbeSpec } from '../podspec/probe-spec.js';
+import type { ProbeSpec, ProbeType } from '../podspec/probe-spec.js';
 import { initialThresholdState, observeResult, type ThresholdState } from './thresholds.js';
-import type { ProbeOutcome, ProbeTarget, ProbeType } from './types.js';
+import type { ProbeOutcome, ProbeTarget } from './types.js';
 
 export interface WorkerHooks {
   /** False while a startup probe holds this worker back: the slot passes without a probe. */

@@ -5,12 +5,12 @@
 import Docker from 'dockerode';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
-import { dockerExec } from '../contracts.js';
-import { LABELS, SANDBOX_CONTAINER_NAME } from './naming.js';
+import { dockerExec } from './docker-exec.js';
+import { LABELS } from './naming.js';
 import { byNewest, type PodRuntimeStatus } from './types.js';
-import { toContainer, toSandbox, zeroTime } from './docker-inspect.js';
+import { toContainer, toSandbox } from './docker-inspect.js';
 import { followContainerEvents } from './docker-events.js';
-import { attachInteractive, containerLogs, demuxBuffer, dockerSince, execInteractive } from './docker-streams.js';
+import { attachInteractive, containerLogs, execInteractive } from './docker-streams.js';
 import type { InteractiveSession, StreamOptions } from './types.js';
 import { errorMessage } from '../../lib/errors.js';
 
@@ -311,7 +311,3 @@ export class DockerRuntime {
     });
   }
 }
-
-// Kept where they have always been imported from.
-export { zeroTime, SANDBOX_CONTAINER_NAME, dockerSince, demuxBuffer };
-export type { StreamOptions, InteractiveSession };

@@ -19,8 +19,6 @@ import { failForward, forward, type PortForwardApi } from './forward.js';
 import { isWebSocketRequest } from './websocket/connection.js';
 import { serveWebSocketPortForward } from './websocket/port-forward.js';
 
-export type { ForwardStream, PortForwardApi } from './forward.js';
-
 export const PORT_FORWARD_V1 = 'portforward.k8s.io';
 /** How long the second stream of a pair may lag behind the first (kubelet's stream creation timeout). */
 const PAIR_TIMEOUT_MS = 30_000;

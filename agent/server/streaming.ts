@@ -21,8 +21,6 @@ import { webSocketCommandStreams } from './websocket/remote-command.js';
 import type { CommandStreams, HttpError, OutputStream, StreamRequest } from './stream-types.js';
 import { errorMessage } from '../../lib/errors.js';
 
-export type { CommandStreams, HttpError, OutputStream, StreamRequest };
-
 export const REMOTE_COMMAND_V4 = 'v4.channel.k8s.io';
 /** How long the apiserver has to open every stream it asked for (kubelet's default). */
 const STREAM_CREATION_TIMEOUT_MS = 30_000;

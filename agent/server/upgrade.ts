@@ -4,7 +4,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
-import { servePortForward, type PortForwardApi } from './port-forward.js';
+import type { PortForwardApi } from './forward.js';
+import { servePortForward } from './port-forward.js';
 import { requestPath, type ReadOnlyApi } from './routes.js';
 import { serveStreaming } from './streaming.js';
 import { isWebSocketRequest } from './websocket/connection.js';

@@ -9,7 +9,8 @@
 // plugin's cmdAdd does, so a failed ADD leaves nothing behind.
 import { writeSync } from 'node:fs';
 import { formatCIDR, type Family } from '../../lib/ip.js';
-import { type BridgeState, type HostLinks, hostLinks } from '../link/host.js';
+import type { BridgeState, HostLinks } from '../link/types.js';
+import { hostLinks } from '../link/host.js';
 import { ipBatch, isExists } from '../link/iproute.js';
 import { requireNetns } from '../link/netns.js';
 import { enableForwarding } from '../link/sysctl.js';

@@ -15,7 +15,7 @@ import {
 } from '../../lib/ip.js';
 import type { CniDNS, CniInterface, CniIPConfig, CniResult, CniRoute } from '../spec/result.js';
 import type { BridgeConf } from './config.js';
-import type { PortPlan } from '../link/host.js';
+import type { PortPlan } from '../link/types.js';
 import type { AttachmentNames } from './names.js';
 
 export interface PodAddress {

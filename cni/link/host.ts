@@ -9,8 +9,6 @@ import { ipBatch, isExists, isNoDevice } from './iproute.js';
 import { runSync } from './exec.js';
 import type { BridgeState, HostLinks, PortPlan } from './types.js';
 
-export type { BridgeState, HostLinks, PortPlan };
-
 /** The iproute2 batch for attachPort. Pure. Line 1 may fail with "File exists". */
 export function attachBatch(p: PortPlan): string[] {
   const mtu = p.mtu ? ` mtu ${p.mtu}` : '';

@@ -25,7 +25,8 @@ import type { IptablesBackend } from './backend.js';
 import { type AppliedRules, chainNames, compactRules } from './applied.js';
 import { cleanupRules } from './cleanup.js';
 import { newStats, renderFullSync, renderPartialSync, type ServiceChange } from './restore.js';
-import { largeClusterMode, type PlanConfig, planService, type ServiceRules } from './service-rules.js';
+import type { PlanConfig } from './types.js';
+import { largeClusterMode, planService, type ServiceRules } from './service-rules.js';
 import { FIREWALL_JUMP_RULES, JUMP_RULES, jumpRules, KUBE_PROXY_CANARY, missingJumps } from './static-rules.js';
 
 /**

@@ -10,7 +10,8 @@
 // lines at 10 Services as at 10,000 (the kernel's validation of the table still grows with it).
 import { type AppliedRules, bodyDigest, chainDigests, sharedRules } from './applied.js';
 import { isServiceChain } from './names.js';
-import type { PlanConfig, ServiceRules, SharedRule } from './service-rules.js';
+import type { PlanConfig } from './types.js';
+import type { ServiceRules, SharedRule } from './service-rules.js';
 import {
   forwardRules,
   type JumpRule,

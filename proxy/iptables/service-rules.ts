@@ -18,7 +18,6 @@ import {
 import type { ChainBody, PlanConfig } from './types.js';
 
 // The configuration is shared with static-rules.ts and restore.ts; it lives in types.ts.
-export type { PlanConfig };
 
 /**
  * Upstream's largeClusterEndpointsThreshold: above it, per-endpoint comments are a third of the

@@ -6,7 +6,7 @@ import { run } from '../../lib/exec.js';
 import type { IptablesBackend } from '../iptables/backend.js';
 import { IPVS_JUMP_RULES, renderIpvsIptablesCleanup } from './iptables.js';
 import { destroyIpsets, parseIpsetSave } from './ipset-restore.js';
-import type { IpvsOp } from './diff.js';
+import type { IpvsOp } from './types.js';
 import { DUMMY_INTERFACE, ipsetRestore, ipsetSave, readAddresses } from './kernel.js';
 import { ownership, parseAddresses } from './ownership.js';
 import type { IpvsTable } from './table.js';

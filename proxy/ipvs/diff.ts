@@ -8,9 +8,6 @@ import type { Protocol } from '../model/types.js';
 import type { ConnectionCounts, KernelVirtualServer } from './ipvsadm.js';
 import { type IpvsOp, rsKey, type VirtualServer } from './types.js';
 
-// The operations are shared with the writers (netlink.ts, ipvsadm.ts, table.ts); they live in types.ts.
-export type { IpvsOp } from './types.js';
-
 export interface IpvsDiffInput {
   desired: ReadonlyMap<string, VirtualServer>;
   current: ReadonlyMap<string, KernelVirtualServer>;

@@ -24,7 +24,7 @@ import {
   serviceAttr,
 } from './genl-codec.js';
 import { vsKey } from './types.js';
-import type { IpvsOp } from './diff.js';
+import type { IpvsOp } from './types.js';
 import { type ConnectionCounts, type KernelVirtualServer, parseIpvsadmSave, parseProcIpVs } from './ipvsadm.js';
 import { ipvsSave } from './kernel.js';
 

@@ -2,7 +2,7 @@
 // netlink on a socket of our own (the default: one round trip per change, no process), or
 // ipvsadm (`-Sn` to read, one `-R` batch to write) when the netlink binding cannot be loaded.
 import type { Logger } from '../../lib/log.js';
-import type { IpvsOp } from './diff.js';
+import type { IpvsOp } from './types.js';
 import {
   type ConnectionCounts,
   type KernelVirtualServer,

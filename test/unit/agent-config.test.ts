@@ -3,7 +3,8 @@ import t from 'tap';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs, parseHostPort, ConfigError } from '../../agent/config/config.js';
+import { ConfigError } from '../../agent/config/values.js';
+import { parseArgs, parseHostPort } from '../../agent/config/config.js';
 import { parseDuration } from '../../agent/config/duration.js';
 import { isLoopback } from '../../agent/sources/manifest-server.js';
 

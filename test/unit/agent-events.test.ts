@@ -8,17 +8,10 @@ import { createServer } from 'node:net';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { createLogger } from '../../lib/log.js';
 import { AGGREGATE_PREFIX, EventCorrelator, rfc3339 } from '../../agent/events/correlator.js';
-import { containerRef, nodeRef, podRef } from '../../agent/events/types.js';
+import { containerRef, nodeRef, podRef, type EventSink, type SinkItem } from '../../agent/events/types.js';
 import { nodeConditionEvents } from '../../agent/events/node-events.js';
 import { formatPod, killingMessage } from '../../agent/events/messages.js';
-import {
-  Recorder,
-  RepeatFilter,
-  truncateMessage,
-  MAX_MESSAGE,
-  type EventSink,
-  type SinkItem,
-} from '../../agent/events/recorder.js';
+import { Recorder, RepeatFilter, truncateMessage, MAX_MESSAGE } from '../../agent/events/recorder.js';
 import { ApiEventSink } from '../../agent/events/api-sink.js';
 import { ProbeManager, type ProbeEvent } from '../../agent/prober/manager.js';
 import { ManualScheduler } from '../../agent/prober/scheduler.js';

@@ -14,7 +14,7 @@ import {
   verbFor,
 } from '../../agent/server/auth-attributes.js';
 import { isLogOptionsError, parseLogOptions } from '../../agent/server/log-options.js';
-import { dockerSince } from '../../agent/runtime/docker.js';
+import { dockerSince } from '../../agent/runtime/docker-streams.js';
 import { limitBytes } from '../../agent/server/routes.js';
 import { parseArgs, readConfigFile } from '../../agent/config/config.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

@@ -5,13 +5,8 @@
 import t from 'tap';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { createLogger } from '../../lib/log.js';
-import {
-  ProbeManager,
-  type ProbeChange,
-  type ProbeTarget,
-  type ProbeTiming,
-  type ProbeType,
-} from '../../agent/prober/manager.js';
+import { ProbeManager, type ProbeChange, type ProbeTarget, type ProbeTiming } from '../../agent/prober/manager.js';
+import type { ProbeType } from '../../agent/podspec/probe-spec.js';
 import { ManualScheduler, TimerScheduler } from '../../agent/prober/scheduler.js';
 import type { ProbeRunner } from '../../agent/prober/run.js';
 import { initialThresholdState, observeResult } from '../../agent/prober/thresholds.js';

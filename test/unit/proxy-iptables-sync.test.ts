@@ -12,12 +12,8 @@ import { FlagError, parseFlags } from '../../proxy/flags.js';
 import { addressesInCidrs } from '../../proxy/node-addresses.js';
 import { localhostNodePortsInEffect } from '../../proxy/iptables/localhost.js';
 import { newStats, renderFullSync } from '../../proxy/iptables/restore.js';
-import {
-  LARGE_CLUSTER_ENDPOINTS,
-  largeClusterMode,
-  type PlanConfig,
-  planService,
-} from '../../proxy/iptables/service-rules.js';
+import type { PlanConfig } from '../../proxy/iptables/types.js';
+import { LARGE_CLUSTER_ENDPOINTS, largeClusterMode, planService } from '../../proxy/iptables/service-rules.js';
 import { jumpRules, jumpSpec, missingJumps, nodePortsJumpRules } from '../../proxy/iptables/static-rules.js';
 
 const cfg: PlanConfig = {

@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { base32, portProtoHash, sepChain, svcChain, svlChain, extChain } from '../../proxy/iptables/names.js';
 import { compactRules } from '../../proxy/iptables/applied.js';
 import { newStats, renderFullSync, renderPartialSync } from '../../proxy/iptables/restore.js';
-import { type PlanConfig, planService, type ServiceRules } from '../../proxy/iptables/service-rules.js';
+import type { PlanConfig } from '../../proxy/iptables/types.js';
+import { planService, type ServiceRules } from '../../proxy/iptables/service-rules.js';
 import { JUMP_RULES, missingJumps, nodePortsJumpRules } from '../../proxy/iptables/static-rules.js';
 
 const cfg: PlanConfig = {
