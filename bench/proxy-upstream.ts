@@ -8,6 +8,7 @@
 //   - idle CPU over 60 s; kubenode/upstream ratios. The floor of a change is `kubectl patch` alone.
 // Usage: bash scripts/bench.sh proxy-upstream      (iptables mode, 1,000 and 10,000 Services)
 //        node dist/bench/proxy-upstream.js --mode iptables|nftables --services 1000[,10000] --changes 10
+//        (--proxies kubenode: kubenode alone, to iterate on it; a claim needs both, the default)
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,8 +36,12 @@ const { values: args } = parseArgs({
     services: { type: 'string', default: '1000,10000' },
     changes: { type: 'string', default: '10' },
     idle: { type: 'string', default: '60' },
+    proxies: { type: 'string', default: 'kubenode,upstream' },
   },
 });
+const PROXIES = args.proxies!.split(',') as ProxyKind[];
+if (!PROXIES.length || PROXIES.some((p) => p !== 'kubenode' && p !== 'upstream'))
+  throw new Error(`--proxies: ${JSON.stringify(args.proxies)} is not a list of kubenode and upstream`);
 const MODE = args.mode!;
 if (MODE !== 'iptables' && MODE !== 'nftables')
   throw new Error(`--mode: ${JSON.stringify(MODE)} is not iptables or nftables`);
@@ -279,23 +284,33 @@ async function measureChanges(
 }
 
 function printFigures(n: number, fig: Map<ProxyKind, Figures>, floor: number[]): void {
-  const k = fig.get('kubenode')!;
-  const u = fig.get('upstream')!;
-  const line = (label: string, a: number, b: number, unit: string, digits = 1) =>
-    console.log(
-      `${label.padEnd(44)} kubenode ${a.toFixed(digits).padStart(8)} ${unit}  upstream ${b.toFixed(digits).padStart(8)} ${unit}  kubenode/upstream ${(a / b).toFixed(2)}x`,
-    );
+  const k = fig.get('kubenode');
+  const u = fig.get('upstream');
+  // One column per proxy that ran, and the ratio when both did.
+  const line = (
+    label: string,
+    get: (f: Figures | Stats) => number,
+    of: [Figures | Stats | undefined, Figures | Stats | undefined],
+    unit: string,
+    digits = 1,
+  ) => {
+    const [a, b] = of.map((f) => (f ? get(f) : undefined));
+    const cell = (who: string, v: number | undefined) =>
+      v === undefined ? '' : `${who} ${v.toFixed(digits).padStart(8)} ${unit}  `;
+    const ratio = a !== undefined && b !== undefined ? `kubenode/upstream ${(a / b).toFixed(2)}x` : '';
+    console.log(`${label.padEnd(44)} ${cell('kubenode', a)}${cell('upstream', b)}${ratio}`);
+  };
   console.log(`\n## ${MODE} mode, ${n} Services x ${ENDPOINTS} endpoints`);
-  line('cold start: every rule in place', k.coldS, u.coldS, 's');
-  line('CPU from start to 2 s after cold start', k.coldCpuS, u.coldCpuS, 's');
-  const ks: Stats = report('endpoint change -> kernel (kubenode)', k.changes);
-  const us: Stats = report('endpoint change -> kernel (upstream)', u.changes);
+  line('cold start: every rule in place', (f) => (f as Figures).coldS, [k, u], 's');
+  line('CPU from start to 2 s after cold start', (f) => (f as Figures).coldCpuS, [k, u], 's');
+  const ks = k && report('endpoint change -> kernel (kubenode)', k.changes);
+  const us = u && report('endpoint change -> kernel (upstream)', u.changes);
   report('floor: kubectl patch alone', floor);
-  line('endpoint change, median', ks.median, us.median, 'ms', 0);
-  line('endpoint change, p99', ks.p99, us.p99, 'ms', 0);
-  line('CPU seconds, start to end of changes', k.cpuS, u.cpuS, 's');
-  line(`idle CPU over ${IDLE_S} s`, k.idleCpuS, u.idleCpuS, 's', 2);
-  line('peak RSS', k.peakRss, u.peakRss, 'MiB', 0);
+  line('endpoint change, median', (s) => (s as Stats).median, [ks, us], 'ms', 0);
+  line('endpoint change, p99', (s) => (s as Stats).p99, [ks, us], 'ms', 0);
+  line('CPU seconds, start to end of changes', (f) => (f as Figures).cpuS, [k, u], 's');
+  line(`idle CPU over ${IDLE_S} s`, (f) => (f as Figures).idleCpuS, [k, u], 's', 2);
+  line('peak RSS', (f) => (f as Figures).peakRss, [k, u], 'MiB', 0);
 }
 
 async function main(): Promise<void> {
@@ -305,7 +320,10 @@ async function main(): Promise<void> {
     throw new Error(
       'proxy-upstream needs root (network namespaces, a control plane): sudo node dist/bench/proxy-upstream.js',
     );
-  if ((await run(UPSTREAM_BIN, ['--version'], { allowFailure: true }).catch(() => ({ code: 1 }))).code !== 0)
+  if (
+    PROXIES.includes('upstream') &&
+    (await run(UPSTREAM_BIN, ['--version'], { allowFailure: true }).catch(() => ({ code: 1 }))).code !== 0
+  )
     throw new Error(`${UPSTREAM_BIN} is missing: run scripts/build-kube-proxy.sh`);
   const teardowns: Array<() => unknown> = [];
   let tornDown: Promise<void> | undefined;
@@ -338,10 +356,8 @@ async function main(): Promise<void> {
         for (const node of nodes.splice(0)) await deleteBenchNode(cp, node);
       };
       teardowns.push(removeNodes);
-      nodes.push(
-        await createBenchNode(cp, 'kubenode', names.kubenode, 1),
-        await createBenchNode(cp, 'upstream', names.upstream, 2),
-      );
+      if (PROXIES.includes('kubenode')) nodes.push(await createBenchNode(cp, 'kubenode', names.kubenode, 1));
+      if (PROXIES.includes('upstream')) nodes.push(await createBenchNode(cp, 'upstream', names.upstream, 2));
       await measureSize(cp, nodes, n, dir, kubeconfigs);
       await removeNodes();
     }
