@@ -8,6 +8,7 @@
 // there; the kernel's notifications need no reading at all and arrive when the transaction
 // commits, i.e. when the rule is in the kernel. The search is for the address's 4 bytes anywhere
 // in a message: enough for the bench's unique addresses, no parsing of nftables attributes.
+import { writeSync } from 'node:fs';
 import { RawNetlinkSocket } from 'netlink';
 
 const NETLINK_NETFILTER = 12;
@@ -25,11 +26,15 @@ socket.on('message', (msg) => {
   }
 });
 // ENOBUFS (notifications dropped) or any other receive error: the bench stops trusting this
-// listener and polls. Throwing here would kill the process from inside the native callback
-// ("terminate called after throwing an instance of 'Napi::Error'", seen in a 10,000-Service run).
+// listener and polls, so the listener ends here, at once. It must: netlink's native binding
+// aborts the process when a socket that reported a receive error stays open ("terminate called
+// after throwing an instance of 'Napi::Error'", seen in 10,000-Service runs and reproduced with
+// a 4 KiB receive buffer and a 100,000-chain transaction, also when the exit was deferred).
 socket.on('error', (err) => {
   if (err.code !== 'ENOBUFS') process.stderr.write(`nft-events-listen: ${String(err.message ?? err)}\n`);
-  process.stdout.write('overrun\n');
+  // Synchronously, before the callback returns to the binding.
+  writeSync(1, 'overrun\n');
+  process.exit(0);
 });
 process.on('SIGTERM', () => {
   socket.close();

@@ -1,25 +1,20 @@
-// The apiserver source: list and watch Services and discovery.k8s.io/v1 EndpointSlices with
-// @kubernetes/client-node informers (ListWatch relists on 410 Gone by itself). Services and
-// slices labelled service.kubernetes.io/service-proxy-name belong to another proxy and are not
-// ours to program, as upstream kube-proxy's label selector says.
+// The apiserver source: list and watch Services and discovery.k8s.io/v1 EndpointSlices, one
+// Reflector each (reflector.ts: why not client-node's ListWatch). Services and slices labelled
+// service.kubernetes.io/service-proxy-name belong to another proxy and are not ours to
+// program, as upstream kube-proxy's label selector says.
 import type { KubernetesObject, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.js';
+import { Reflector } from './reflector.js';
 import type { Source, SourceHandler } from './source.js';
 
 const LABEL_SELECTOR = '!service.kubernetes.io/service-proxy-name';
-
-interface InformerLike<T> {
-  latestResourceVersion?(): string;
-  on(verb: 'add' | 'update' | 'delete', cb: (obj: T) => void): void;
-  on(verb: 'error' | 'connect', cb: (err?: unknown) => void): void;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
+const FIRST_RETRY_MS = 1000;
+const MAX_RETRY_MS = 30_000;
 
 export class ApiserverSource implements Source {
-  private informers: InformerLike<KubernetesObject>[] = [];
+  private reflectors: Reflector<KubernetesObject>[] = [];
   private stopped = false;
-  private timers = new Set<NodeJS.Timeout>();
+  private wake = new Set<() => void>();
 
   constructor(
     private readonly kubeconfigPath: string,
@@ -31,111 +26,69 @@ export class ApiserverSource implements Source {
     const k8s = await import('@kubernetes/client-node');
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(this.kubeconfigPath);
-    const core = kc.makeApiClient(k8s.CoreV1Api);
-    const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
-
-    const watch = new k8s.Watch(kc);
-    // ListWatch is what makeInformer builds; made directly (autoStart false) so that start()
-    // is ours to call and the resource version tells whether the first list succeeded.
-    const services = new k8s.ListWatch<V1Service>(
-      '/api/v1/services',
-      watch,
-      () => core.listServiceForAllNamespaces({ labelSelector: LABEL_SELECTOR }),
-      false,
-      LABEL_SELECTOR,
-    );
-    services.on('add', (o) => h.serviceUpdated(o));
-    services.on('update', (o) => h.serviceUpdated(o));
-    services.on('delete', (o) => h.serviceDeleted(o));
-    const slices = new k8s.ListWatch<V1EndpointSlice>(
-      '/apis/discovery.k8s.io/v1/endpointslices',
-      watch,
-      () => discovery.listEndpointSliceForAllNamespaces({ labelSelector: LABEL_SELECTOR }),
-      false,
-      LABEL_SELECTOR,
-    );
-    slices.on('add', (o) => h.endpointSliceUpdated(o));
-    slices.on('update', (o) => h.endpointSliceUpdated(o));
-    slices.on('delete', (o) => h.endpointSliceDeleted(o));
-    this.informers = [services as InformerLike<KubernetesObject>, slices as InformerLike<KubernetesObject>];
-
-    // An informer stops on an error (apiserver away, watch broken): restart it with back-off.
-    // Rules stay as they are meanwhile.
-    const listed = new Set<string>();
-    const lastError = new Map<string, string>();
-    for (const [inf, what] of [
-      [services, 'Services'],
-      [slices, 'EndpointSlices'],
-    ] as const) {
-      let delay = 1000;
-      (inf as InformerLike<KubernetesObject>).on('connect', () => {
-        delay = 1000;
-      });
-      (inf as InformerLike<KubernetesObject>).on('error', (err) => {
-        lastError.set(what, describe(err));
-        // Before the first successful list, startWithRetry below owns the retries.
-        if (this.stopped || !listed.has(what)) return;
-        this.log.warn('watch failed; restarting', { resource: what, error: describe(err), retryInMs: delay });
-        const t = setTimeout(() => {
-          this.timers.delete(t);
-          if (!this.stopped) inf.start().catch(() => {});
-        }, delay);
-        this.timers.add(t);
-        delay = Math.min(delay * 2, 30_000);
-      });
-    }
-    // start() resolves once the initial list has been delivered.
-    await Promise.all([
-      startWithRetry(
-        services,
-        'Services',
-        this.log,
-        () => this.stopped,
-        () => lastError.get('Services'),
-      ).then(() => listed.add('Services')),
-      startWithRetry(
-        slices,
-        'EndpointSlices',
-        this.log,
-        () => this.stopped,
-        () => lastError.get('EndpointSlices'),
-      ).then(() => listed.add('EndpointSlices')),
-    ]);
+    const services = new Reflector<V1Service>(kc, '/api/v1/services', LABEL_SELECTOR, {
+      updated: (o) => h.serviceUpdated(o),
+      deleted: (o) => h.serviceDeleted(o),
+    });
+    const slices = new Reflector<V1EndpointSlice>(kc, '/apis/discovery.k8s.io/v1/endpointslices', LABEL_SELECTOR, {
+      updated: (o) => h.endpointSliceUpdated(o),
+      deleted: (o) => h.endpointSliceDeleted(o),
+    });
+    this.reflectors = [services, slices];
+    // start() resolves once both initial lists have been delivered; the loops go on after.
+    await Promise.all([this.keepRunning(services, 'Services'), this.keepRunning(slices, 'EndpointSlices')]);
     if (this.stopped) return;
     h.synced();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers) clearTimeout(t);
-    await Promise.all(this.informers.map((i) => i.stop().catch(() => {})));
+    for (const r of this.reflectors) r.stop();
+    for (const w of this.wake) w();
   }
-}
 
-/**
- * Start an informer and wait until its first list succeeded (ListWatch reports a failed list to
- * its error callbacks and resolves anyway; a resource version is only set by a successful one).
- * Until then the proxy must not sync: an empty picture would remove every Service's rules.
- */
-async function startWithRetry(
-  inf: { start(): Promise<void>; latestResourceVersion(): string },
-  what: string,
-  log: Logger,
-  stopped: () => boolean,
-  lastError: () => string | undefined,
-): Promise<void> {
-  for (let delay = 1000; !stopped(); delay = Math.min(delay * 2, 30_000)) {
-    const error = await inf.start().then(
-      () => undefined,
-      (e: unknown) => describe(e),
-    );
-    if (!error && inf.latestResourceVersion() !== '') return;
-    log.warn('initial list failed; retrying', {
-      resource: what,
-      error: error ?? lastError() ?? 'list failed',
-      retryInMs: delay,
+  /**
+   * Runs a reflector for as long as the proxy runs, and resolves after its first list. A failed
+   * list or a broken watch (apiserver away, RBAC) is retried with back-off from 1 s to 30 s;
+   * rules stay as they are meanwhile. Until the first list succeeds the proxy must not sync: an
+   * empty picture would remove every Service's rules.
+   */
+  private keepRunning(r: Reflector<KubernetesObject>, what: string): Promise<void> {
+    return new Promise<void>((firstListed) => {
+      void (async () => {
+        let delay = FIRST_RETRY_MS;
+        while (!this.stopped) {
+          const began = Date.now();
+          try {
+            await r.run(firstListed);
+            delay = FIRST_RETRY_MS; // the apiserver ended the watch (its timeout): resume at once
+            continue;
+          } catch (err) {
+            if (this.stopped) break;
+            // A watch that ran for a while before it broke starts the back-off over.
+            if (Date.now() - began > MAX_RETRY_MS) delay = FIRST_RETRY_MS;
+            const message = r.listed ? 'watch failed; restarting' : 'list failed; retrying';
+            this.log.warn(message, { resource: what, error: describe(err), retryInMs: delay });
+          }
+          await this.sleep(delay);
+          delay = Math.min(delay * 2, MAX_RETRY_MS);
+        }
+        firstListed();
+      })();
     });
-    await new Promise((r) => setTimeout(r, delay));
+  }
+
+  /** A wait that stop() cuts short. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake.add(done);
+    });
   }
 }
 

@@ -1,0 +1,93 @@
+// The proxy's list and watch (proxy/sources/reflector.ts) against the real apiserver: a list in
+// pages delivers every object (pages of 2 for 5 Services: a reflector that dropped the continue
+// token would deliver 2), the watch delivers additions, changes and deletions after it, the
+// label selector keeps other objects out, and a refused list is an error naming the
+// apiserver's reason.
+import t from 'tap';
+import { KubeConfig, type V1Service } from '@kubernetes/client-node';
+import { join } from 'node:path';
+import { ApiStatusError, Reflector } from '../../proxy/sources/reflector.js';
+import { startControlPlane } from '../harness/control-plane.js';
+import { runPrefix } from '../harness/prefix.js';
+import { until } from '../harness/until.js';
+
+const service = (ns: string, name: string, labels: Record<string, string>) => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { name, namespace: ns, labels },
+  spec: { ports: [{ port: 80, protocol: 'TCP' }] },
+});
+
+t.test('a paged list, then the watch, through one reflector', async (t) => {
+  const cp = await startControlPlane(t);
+  const prefix = runPrefix();
+  const ns = `${prefix}-reflector`;
+  await cp.kubectl(['create', 'namespace', ns]);
+  const ours = { 'kubenode-test': prefix };
+  const items = [0, 1, 2, 3, 4].map((i) => service(ns, `svc-${i}`, ours));
+  // One that the label selector leaves out.
+  items.push(service(ns, 'other', { 'kubenode-test': 'someone-else' }));
+  await cp.kubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }) });
+
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.kubeconfig);
+  const updated: V1Service[] = [];
+  const deleted: string[] = [];
+  const r = new Reflector<V1Service>(
+    kc,
+    `/api/v1/namespaces/${ns}/services`,
+    `kubenode-test=${prefix}`,
+    { updated: (o) => updated.push(o), deleted: (o) => deleted.push(o.metadata!.name!) },
+    2,
+  );
+  let lists = 0;
+  const running = r.run(() => lists++);
+  t.teardown(() => r.stop());
+  await until('the first list', 30_000, async () => lists === 1);
+  t.same(
+    updated.map((o) => o.metadata!.name).sort(),
+    ['svc-0', 'svc-1', 'svc-2', 'svc-3', 'svc-4'],
+    'every selected Service, over 3 pages of 2',
+  );
+  t.ok(r.listed, 'the reflector says it has listed');
+
+  updated.length = 0;
+  await cp.kubectl(['-n', ns, 'label', 'service', 'svc-1', 'changed=yes']);
+  await cp.kubectl(['-n', ns, 'delete', 'service', 'svc-2']);
+  await cp.kubectl(['create', '-f', '-'], { input: JSON.stringify(service(ns, 'svc-5', ours)) });
+  await cp.kubectl(['create', '-f', '-'], {
+    input: JSON.stringify(service(ns, 'other-2', { 'kubenode-test': 'someone-else' })),
+  });
+  await until('the watch to deliver svc-5', 30_000, async () => updated.some((o) => o.metadata!.name === 'svc-5'));
+  const changed = updated.find((o) => o.metadata!.name === 'svc-1');
+  t.equal(changed?.metadata?.labels?.changed, 'yes', 'a change arrives with the new object');
+  t.same(deleted, ['svc-2'], 'a deletion arrives');
+  t.notOk(
+    updated.some((o) => o.metadata!.name!.startsWith('other')),
+    'objects outside the selector never arrive',
+  );
+  t.equal(lists, 1, 'no second list while the watch runs');
+
+  r.stop();
+  await running;
+  t.pass('run() ends when stopped');
+});
+
+t.test('a refused list names the apiserver reason', async (t) => {
+  const cp = await startControlPlane(t);
+  // A node's credentials: the Node authorizer and RBAC let nodes read Services, not Secrets.
+  const dir = await cp.nodeCredentials(`${runPrefix()}-node`);
+  const kc = new KubeConfig();
+  kc.loadFromFile(join(dir, 'kubeconfig'));
+  const r = new Reflector(kc, '/api/v1/secrets', '', { updated: () => {}, deleted: () => {} });
+  const err = await r
+    .run(() => {})
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  t.ok(err instanceof ApiStatusError, 'an ApiStatusError');
+  t.equal((err as ApiStatusError).statusCode, 403);
+  t.match((err as Error).message, /forbidden.*secrets/i, `the apiserver's reason: ${(err as Error).message}`);
+  t.notOk(r.listed, 'not listed');
+});
