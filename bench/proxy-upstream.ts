@@ -238,7 +238,7 @@ async function measureSize(
     }
     // Let start-up work settle (upstream's first syncs after the informers' resync).
     await sleep(5000);
-    floor = await measureChanges(cp, nodes, n, fig, events, poll);
+    floor = await measureChanges(nodes, n, fig, events, poll);
   } finally {
     for (const ev of events.values()) ev.stop();
   }
@@ -255,7 +255,6 @@ async function measureSize(
 
 /** CHANGES endpoint changes, one at a time: each an EndpointSlice patched, timed until both kernels have it. */
 async function measureChanges(
-  cp: ControlPlane,
   nodes: BenchNode[],
   n: number,
   fig: Map<ProxyKind, Figures>,
