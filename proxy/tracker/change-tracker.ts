@@ -10,6 +10,9 @@ import { parseEndpointSlice } from '../model/endpoint-slice.js';
 import { parseService, serviceKey } from '../model/service.js';
 import type { Endpoint, ProxyState, ServicePort } from '../model/types.js';
 
+/** How long a deleted Service's EndpointSlices may outlive it before that is worth a warning. */
+const ORPHAN_GRACE_MS = 60_000;
+
 interface SliceEntry {
   service: string;
   ports: Map<string, Endpoint[]>;
@@ -24,6 +27,13 @@ export class ChangeTracker {
   private readonly endpoints = new Map<string, readonly Endpoint[]>();
   private readonly endpointKeysByService = new Map<string, string[]>();
   private changed = new Set<string>();
+  /** Services that exist but are not proxied (headless, ExternalName): their slices are normal. */
+  private readonly notProxied = new Set<string>();
+  /**
+   * When each Service was deleted. Its EndpointSlices go a moment later (the garbage collector
+   * follows their owner reference), so until then they are not worth a warning.
+   */
+  private readonly deletedAt = new Map<string, number>();
 
   /** onChange is called after every event that changed the proxy's picture (to request a sync). */
   constructor(
@@ -43,11 +53,14 @@ export class ChangeTracker {
       return;
     }
     const key = parsed.key!;
+    this.deletedAt.delete(key);
     if (parsed.ignoredReason) {
       this.log.debug('Service ignored', { object: `Service ${key}`, reason: parsed.ignoredReason });
+      this.notProxied.add(key);
       this.removeService(key);
       return;
     }
+    this.notProxied.delete(key);
     const digest = createHash('sha1').update(JSON.stringify(parsed.ports)).digest('base64');
     if (this.serviceDigest.get(key) === digest) return;
     this.services.set(key, parsed.ports);
@@ -57,7 +70,10 @@ export class ChangeTracker {
 
   deleteService(obj: V1Service | string): void {
     const key = typeof obj === 'string' ? obj : serviceKey(obj);
-    if (key) this.removeService(key);
+    if (!key) return;
+    this.notProxied.delete(key);
+    this.deletedAt.set(key, Date.now());
+    this.removeService(key);
   }
 
   private removeService(key: string): void {
@@ -177,9 +193,12 @@ export class ChangeTracker {
   takeState(): ProxyState {
     const changed = this.changed;
     this.changed = new Set();
+    const now = Date.now();
+    for (const [svc, at] of this.deletedAt) if (now - at > ORPHAN_GRACE_MS) this.deletedAt.delete(svc);
     for (const svc of changed) {
       const slices = this.slicesByService.get(svc);
-      if (!this.services.has(svc) && slices && slices.size > 0) {
+      const expected = this.services.has(svc) || this.notProxied.has(svc) || this.deletedAt.has(svc);
+      if (!expected && slices && slices.size > 0) {
         this.log.warn(
           'EndpointSlice for a Service that does not exist; its endpoints are ignored until the Service appears',
           { object: [...slices].map((s) => `EndpointSlice ${s}`).join(', '), service: svc },

@@ -147,17 +147,27 @@ t.test('change tracker: merges slices, ignores no-op updates, keeps the last goo
     s.endpoints.get('default/dns:dns/UDP')!.map((e) => e.ip),
     ['10.244.2.7'],
   );
+  const orphanWarnings = () =>
+    lines.filter((l) => String(l.msg).startsWith('EndpointSlice for a Service that does not exist'));
   tr.deleteService(svc('dns'));
   s = tr.takeState();
   t.notOk(s.services.has('default/dns'));
-  t.ok(
-    lines.some(
-      (l) =>
-        String(l.msg).startsWith('EndpointSlice for a Service that does not exist') &&
-        String(l.object).includes('EndpointSlice default/dns-b'),
-    ),
-    'orphan slice logged with its name',
+  t.same(
+    orphanWarnings(),
+    [],
+    "a deleted Service's slices, which the garbage collector removes next, are not warned about",
   );
+  tr.updateEndpointSlice(slice('typo-a', 'dnss', ['10.244.3.1']));
+  tr.takeState();
+  t.match(
+    orphanWarnings(),
+    [{ object: 'EndpointSlice default/typo-a', service: 'default/dnss' }],
+    'a slice naming a Service that never existed is logged with its name',
+  );
+  tr.updateService(svc('headless', { clusterIP: 'None' }));
+  tr.updateEndpointSlice(slice('headless-a', 'headless', ['10.244.3.2']));
+  tr.takeState();
+  t.equal(orphanWarnings().length, 1, "a headless Service's slices (not proxied, but normal) are not warned about");
 
   const held = tr.takeState();
   tr.updateService(svc('other'));
