@@ -14,6 +14,7 @@ import { ResultCache, type CachedAttachment } from './cache.js';
 import {
   compareVersions,
   loadNetwork,
+  NoNetworkConfigError,
   noNetworkMessage,
   parseConfig,
   type NetworkConfigList,
@@ -109,7 +110,10 @@ export class CniNetwork {
   private async network(): Promise<NetworkConfigList> {
     const { network, skipped } = await loadNetwork(this.opts.confDir);
     for (const s of skipped) this.log.warn('skipping CNI configuration file', { file: s.file, reason: s.reason });
-    if (!network) throw new Error(noNetworkMessage(this.opts.confDir, skipped));
+    if (!network) {
+      const message = noNetworkMessage(this.opts.confDir, skipped);
+      throw skipped.length ? new Error(message) : new NoNetworkConfigError(message);
+    }
     return network;
   }
 

@@ -107,6 +107,12 @@ export async function loadNetwork(confDir: string): Promise<{ network?: NetworkC
   return { skipped };
 }
 
+/**
+ * No CNI configuration file at all (not an invalid one): a node whose pod network is not set up
+ * (yet). Pods that need the network fail with it; a GC pass has nothing to collect.
+ */
+export class NoNetworkConfigError extends Error {}
+
 /** What to tell a person when there is no usable configuration. */
 export function noNetworkMessage(confDir: string, skipped: SkippedFile[]): string {
   if (!skipped.length) return `no CNI network configuration (*.conflist, *.conf, *.json) in ${confDir}`;

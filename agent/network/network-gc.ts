@@ -9,6 +9,7 @@
 import type { Logger } from '../../lib/log.js';
 import type { PodRuntimeStatus } from '../runtime/types.js';
 import type { CniNetwork, ValidAttachment } from './cni.js';
+import { NoNetworkConfigError } from './conflist.js';
 import { errorMessage } from '../../lib/errors.js';
 
 /** A modest period: GC is a safety net for what DEL missed, not the normal way addresses go. */
@@ -47,6 +48,9 @@ export async function collectNetworkGarbage(
     });
     logger.info('CNI GC done', { when, validSandboxes: sandboxes, cachedResultsDropped: dropped });
   } catch (e) {
-    logger.warn('CNI GC failed', { when, error: errorMessage(e) });
+    // A node without any CNI configuration (host-network pods only, or the network add-on not
+    // installed yet) has nothing to collect: not worth a warning every pass.
+    if (e instanceof NoNetworkConfigError) logger.debug('CNI GC: nothing to collect', { when, reason: e.message });
+    else logger.warn('CNI GC failed', { when, error: errorMessage(e) });
   }
 }

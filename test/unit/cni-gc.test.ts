@@ -110,3 +110,24 @@ t.test('GcGate: a GC waits for ADDs in flight and holds back new ones', async (t
   t.same(order.slice(0, 4), ['add1 start', 'add1 end', 'gc start', 'gc end'], 'GC ran alone after the ADD');
   t.same(order.slice(4).sort(), ['add2', 'gc2'], 'then the rest, one GC at a time');
 });
+
+t.test('no CNI configuration at all: nothing to collect, and no warning; an invalid one is warned about', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kubenode-cni-gc-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'conf'));
+  const lines: string[] = [];
+  const logger = createLogger('t', { sink: (l) => lines.push(l), level: 'debug' });
+  const cni = new CniNetwork({ confDir: join(dir, 'conf'), binDirs: [], cacheDir: join(dir, 'cache'), logger });
+  const sandboxes = { podStatuses: async () => pods(['a', [sandbox('s1')]]) };
+  await collectNetworkGarbage(cni, sandboxes, logger, 'test');
+  t.notMatch(lines.join('\n'), /"level":"warn"/, 'no warning');
+  t.match(lines.at(-1), /CNI GC: nothing to collect.*no CNI network configuration/, 'a debug line says why');
+
+  writeFileSync(join(dir, 'conf', '10.conflist'), '{ not json');
+  await collectNetworkGarbage(cni, sandboxes, logger, 'test');
+  t.match(
+    lines.at(-1),
+    /"level":"warn".*CNI GC failed.*10\.conflist/,
+    'a broken configuration file is a warning naming it',
+  );
+});
