@@ -1,15 +1,18 @@
 // The proxy's list and watch (proxy/sources/reflector.ts) against the real apiserver: a list in
 // pages delivers every object (pages of 2 for 5 Services: a reflector that dropped the continue
 // token would deliver 2), the watch delivers additions, changes and deletions after it, the
-// label selector keeps other objects out, and a refused list is an error naming the
-// apiserver's reason.
+// label selector keeps other objects out, a Service that vanished while the apiserver was away
+// is reported deleted by the relist that follows the watch's 410, and a refused list is an error
+// naming the apiserver's reason.
 import t from 'tap';
 import { KubeConfig, type V1Service } from '@kubernetes/client-node';
 import { join } from 'node:path';
+import { run } from '../../lib/exec.js';
+import { ETCD_BIN_DIR } from '../harness/etcd.js';
 import { ApiStatusError, Reflector } from '../../proxy/sources/reflector.js';
 import { startControlPlane } from '../harness/control-plane.js';
 import { runPrefix } from '../harness/prefix.js';
-import { until } from '../harness/until.js';
+import { sleep, until } from '../harness/until.js';
 
 const service = (ns: string, name: string, labels: Record<string, string>) => ({
   apiVersion: 'v1',
@@ -71,6 +74,59 @@ t.test('a paged list, then the watch, through one reflector', async (t) => {
   r.stop();
   await running;
   t.pass('run() ends when stopped');
+});
+
+t.test('what vanished while the apiserver was away is reported by the relist', async (t) => {
+  const cp = await startControlPlane(t);
+  const prefix = runPrefix();
+  const ns = `${prefix}-relist`;
+  await cp.kubectl(['create', 'namespace', ns]);
+  const ours = { 'kubenode-test': prefix };
+  await cp.kubectl(['create', '-f', '-'], {
+    input: JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [0, 1, 2].map((i) => service(ns, `svc-${i}`, ours)),
+    }),
+  });
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.kubeconfig);
+  const names = new Set<string>();
+  const deleted: string[] = [];
+  const r = new Reflector<V1Service>(kc, `/api/v1/namespaces/${ns}/services`, `kubenode-test=${prefix}`, {
+    updated: (o) => names.add(o.metadata!.name!),
+    deleted: (o) => {
+      names.delete(o.metadata!.name!);
+      deleted.push(o.metadata!.name!);
+    },
+  });
+  // What ApiserverSource does: run again after an error, a little later.
+  let lists = 0;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) await r.run(() => lists++).catch(() => sleep(300));
+  })();
+  t.teardown(async () => {
+    stopped = true;
+    r.stop();
+    await loop;
+  });
+  await until('the first list', 30_000, async () => lists === 1);
+  t.same([...names].sort(), ['svc-0', 'svc-1', 'svc-2']);
+
+  // The apiserver goes away; meanwhile svc-1 is removed from etcd directly, so no watch ever
+  // carries its deletion. The restarted apiserver's watch cache starts after the reflector's
+  // resourceVersion: the watch gets 410 Gone, and the relist must find svc-1 missing.
+  await cp.script(['stop', 'apiserver']);
+  const etcdctl = join(ETCD_BIN_DIR, 'etcdctl');
+  const endpoint = `http://127.0.0.1:${cp.env.ETCD_CLIENT_PORT}`;
+  const del = await run(etcdctl, ['--endpoints', endpoint, 'del', `/registry/services/specs/${ns}/svc-1`]);
+  t.equal(del.stdout.trim(), '1', 'etcd held svc-1 and removed it');
+  await cp.script(['start', 'apiserver']);
+  await until('the relist after the apiserver came back', 60_000, async () => lists >= 2);
+  await until('svc-1 reported deleted', 10_000, async () => deleted.includes('svc-1'));
+  t.same([...names].sort(), ['svc-0', 'svc-2'], 'the picture matches the apiserver again');
+  t.same(deleted, ['svc-1'], 'only the vanished Service is reported deleted');
 });
 
 t.test('a refused list names the apiserver reason', async (t) => {
