@@ -26,14 +26,21 @@ export class ApiserverSource implements Source {
     const k8s = await import('@kubernetes/client-node');
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(this.kubeconfigPath);
-    const services = new Reflector<V1Service>(kc, '/api/v1/services', LABEL_SELECTOR, {
+    const watch = new k8s.Watch(kc);
+    const services = new Reflector<V1Service>(kc, watch, '/api/v1/services', LABEL_SELECTOR, {
       updated: (o) => h.serviceUpdated(o),
       deleted: (o) => h.serviceDeleted(o),
     });
-    const slices = new Reflector<V1EndpointSlice>(kc, '/apis/discovery.k8s.io/v1/endpointslices', LABEL_SELECTOR, {
-      updated: (o) => h.endpointSliceUpdated(o),
-      deleted: (o) => h.endpointSliceDeleted(o),
-    });
+    const slices = new Reflector<V1EndpointSlice>(
+      kc,
+      watch,
+      '/apis/discovery.k8s.io/v1/endpointslices',
+      LABEL_SELECTOR,
+      {
+        updated: (o) => h.endpointSliceUpdated(o),
+        deleted: (o) => h.endpointSliceDeleted(o),
+      },
+    );
     this.reflectors = [services, slices];
     // start() resolves once both initial lists have been delivered; the loops go on after.
     await Promise.all([this.keepRunning(services, 'Services'), this.keepRunning(slices, 'EndpointSlices')]);

@@ -12,8 +12,9 @@
 // resourceVersion, which is all a relist needs to find deletions.
 import { request } from 'node:https';
 import { type ClientRequest, request as httpRequest } from 'node:http';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
-import { Watch } from '@kubernetes/client-node';
+// Types only: the client is loaded by whoever makes a reflector (apiserver.ts, in apiserver mode
+// only), so that the --services-dir mode never loads it (it takes seconds under emulation).
+import type { KubeConfig, KubernetesObject, Watch } from '@kubernetes/client-node';
 
 /** Where the objects go; `deleted` gets at least metadata.name and metadata.namespace. */
 export interface ReflectorHandler<T extends KubernetesObject> {
@@ -43,6 +44,8 @@ export class Reflector<T extends KubernetesObject> {
 
   constructor(
     private readonly kc: KubeConfig,
+    /** client-node's Watch on the same kubeconfig: the watch stream. */
+    private readonly watcher: Watch,
     /** The collection, e.g. /api/v1/services. */
     private readonly path: string,
     private readonly labelSelector: string,
@@ -146,7 +149,7 @@ export class Reflector<T extends KubernetesObject> {
         if (!err || status === 410 || this.stopped) resolve();
         else reject(err);
       };
-      new Watch(this.kc).watch(this.path, query, onEvent, done).then((controller) => {
+      this.watcher.watch(this.path, query, onEvent, done).then((controller) => {
         this.abort = controller;
         if (this.stopped) controller.abort();
       }, reject);

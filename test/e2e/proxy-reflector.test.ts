@@ -5,7 +5,7 @@
 // is reported deleted by the relist that follows the watch's 410, and a refused list is an error
 // naming the apiserver's reason.
 import t from 'tap';
-import { KubeConfig, type V1Service } from '@kubernetes/client-node';
+import { KubeConfig, type V1Service, Watch } from '@kubernetes/client-node';
 import { join } from 'node:path';
 import { run } from '../../lib/exec.js';
 import { ETCD_BIN_DIR } from '../harness/etcd.js';
@@ -38,6 +38,7 @@ t.test('a paged list, then the watch, through one reflector', async (t) => {
   const deleted: string[] = [];
   const r = new Reflector<V1Service>(
     kc,
+    new Watch(kc),
     `/api/v1/namespaces/${ns}/services`,
     `kubenode-test=${prefix}`,
     { updated: (o) => updated.push(o), deleted: (o) => deleted.push(o.metadata!.name!) },
@@ -93,13 +94,19 @@ t.test('what vanished while the apiserver was away is reported by the relist', a
   kc.loadFromFile(cp.kubeconfig);
   const names = new Set<string>();
   const deleted: string[] = [];
-  const r = new Reflector<V1Service>(kc, `/api/v1/namespaces/${ns}/services`, `kubenode-test=${prefix}`, {
-    updated: (o) => names.add(o.metadata!.name!),
-    deleted: (o) => {
-      names.delete(o.metadata!.name!);
-      deleted.push(o.metadata!.name!);
+  const r = new Reflector<V1Service>(
+    kc,
+    new Watch(kc),
+    `/api/v1/namespaces/${ns}/services`,
+    `kubenode-test=${prefix}`,
+    {
+      updated: (o) => names.add(o.metadata!.name!),
+      deleted: (o) => {
+        names.delete(o.metadata!.name!);
+        deleted.push(o.metadata!.name!);
+      },
     },
-  });
+  );
   // What ApiserverSource does: run again after an error, a little later.
   let lists = 0;
   let stopped = false;
@@ -135,7 +142,7 @@ t.test('a refused list names the apiserver reason', async (t) => {
   const dir = await cp.nodeCredentials(`${runPrefix()}-node`);
   const kc = new KubeConfig();
   kc.loadFromFile(join(dir, 'kubeconfig'));
-  const r = new Reflector(kc, '/api/v1/secrets', '', { updated: () => {}, deleted: () => {} });
+  const r = new Reflector(kc, new Watch(kc), '/api/v1/secrets', '', { updated: () => {}, deleted: () => {} });
   const err = await r
     .run(() => {})
     .then(

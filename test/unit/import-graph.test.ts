@@ -217,3 +217,33 @@ t.test('only agent/runtime/ imports dockerode', async (t) => {
     'files outside agent/runtime/ that import dockerode',
   );
 });
+
+/** Whether `file` imports `pkg` statically for a value (not `import type`, not a dynamic import()). */
+function staticValueImport(file: string, pkg: string): boolean {
+  const src = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+  return src.statements.some((s) => {
+    if (!ts.isImportDeclaration(s) || !ts.isStringLiteral(s.moduleSpecifier) || s.moduleSpecifier.text !== pkg)
+      return false;
+    const clause = s.importClause;
+    if (!clause) return true; // a side-effect import loads the module
+    if (clause.isTypeOnly) return false;
+    if (clause.name) return true;
+    const named = clause.namedBindings;
+    if (!named || ts.isNamespaceImport(named)) return true;
+    return named.elements.some((e) => !e.isTypeOnly);
+  });
+}
+
+// The proxy loads the Kubernetes client only in apiserver mode (proxy/sources/apiserver.ts
+// imports it dynamically): it takes 0.3 s to load here and seconds under emulation, where the
+// --services-dir mode of the IPVS tests runs (a static import once made their proxy miss its
+// 20 s start-up window).
+t.test('no proxy file loads @kubernetes/client-node at start-up', async (t) => {
+  const files = [...packages.keys()].filter((f) => f.startsWith('proxy/'));
+  t.ok(files.includes('proxy/sources/apiserver.ts'), 'the check sees the proxy');
+  t.same(
+    files.filter((f) => staticValueImport(join(root, f), '@kubernetes/client-node')),
+    [],
+    'proxy files with a static value import of @kubernetes/client-node',
+  );
+});
