@@ -8,8 +8,8 @@
 // a cache of its own, and its list call turns each object into typed model classes. The proxy's
 // change tracker already keeps what it needs of each Service and EndpointSlice, so at 10,000
 // Services that cache was a second copy of 20,000 full objects (managedFields included) and the
-// typed conversion a large part of the cold start. This keeps only each object's name and
-// resourceVersion, which is all a relist needs to find deletions.
+// typed conversion a large part of the cold start. This keeps only each object's namespace and
+// name, which is all a relist needs to find deletions.
 import { request } from 'node:https';
 import { type ClientRequest, request as httpRequest } from 'node:http';
 // Types only: the client is loaded by whoever makes a reflector (apiserver.ts, in apiserver mode
@@ -35,8 +35,8 @@ export class ApiStatusError extends Error {
 const PAGE_SIZE = 500;
 
 export class Reflector<T extends KubernetesObject> {
-  /** namespace/name -> resourceVersion of every object the handler has been given. */
-  private readonly known = new Map<string, string>();
+  /** namespace/name of every object the handler has been given and not seen deleted. */
+  private readonly known = new Set<string>();
   private resourceVersion = '';
   private abort: AbortController | undefined;
   private listRequest: ClientRequest | undefined;
@@ -100,7 +100,7 @@ export class Reflector<T extends KubernetesObject> {
       for (const obj of page.items ?? []) {
         const key = objectKey(obj);
         seen.add(key);
-        this.known.set(key, obj.metadata?.resourceVersion ?? '');
+        this.known.add(key);
         this.handler.updated(obj);
       }
       rv = page.metadata?.resourceVersion ?? '';
@@ -108,7 +108,7 @@ export class Reflector<T extends KubernetesObject> {
     } while (cont && !this.stopped);
     // Stopped mid-way: what was not listed is unknown, not deleted.
     if (this.stopped) return;
-    for (const key of [...this.known.keys()]) {
+    for (const key of [...this.known]) {
       if (seen.has(key)) continue;
       this.known.delete(key);
       this.handler.deleted(stub<T>(key));
@@ -127,7 +127,7 @@ export class Reflector<T extends KubernetesObject> {
         switch (type) {
           case 'ADDED':
           case 'MODIFIED':
-            this.known.set(objectKey(obj), obj.metadata?.resourceVersion ?? '');
+            this.known.add(objectKey(obj));
             this.handler.updated(obj);
             break;
           case 'DELETED':
