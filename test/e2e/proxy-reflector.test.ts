@@ -4,7 +4,7 @@
 // label selector keeps other objects out, a Service that vanished while the apiserver was away
 // is reported deleted by the relist that follows the watch's 410, and a refused list is an error
 // naming the apiserver's reason.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { KubeConfig, type V1Service, Watch } from '@kubernetes/client-node';
 import { join } from 'node:path';
 import { run } from '../../lib/exec.js';
@@ -21,26 +21,34 @@ const service = (ns: string, name: string, labels: Record<string, string>) => ({
   spec: { ports: [{ port: 80, protocol: 'TCP' }] },
 });
 
-t.test('a paged list, then the watch, through one reflector', async (t) => {
+/**
+ * A control plane, a namespace of this run, `count` Services labelled for this run (svc-0...)
+ * and `others` labelled for someone else; the admin's kubeconfig, and the selector for ours.
+ */
+async function servicesInNamespace(t: Test, suffix: string, count: number, others: string[] = []) {
   const cp = await startControlPlane(t);
   const prefix = runPrefix();
-  const ns = `${prefix}-reflector`;
+  const ns = `${prefix}-${suffix}`;
   await cp.kubectl(['create', 'namespace', ns]);
   const ours = { 'kubenode-test': prefix };
-  const items = [0, 1, 2, 3, 4].map((i) => service(ns, `svc-${i}`, ours));
-  // One that the label selector leaves out.
-  items.push(service(ns, 'other', { 'kubenode-test': 'someone-else' }));
+  const items = Array.from({ length: count }, (_, i) => service(ns, `svc-${i}`, ours));
+  for (const name of others) items.push(service(ns, name, { 'kubenode-test': 'someone-else' }));
   await cp.kubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }) });
-
   const kc = new KubeConfig();
   kc.loadFromFile(cp.kubeconfig);
+  return { cp, ns, ours, kc, selector: `kubenode-test=${prefix}` };
+}
+
+t.test('a paged list, then the watch, through one reflector', async (t) => {
+  // 'other' is one that the label selector leaves out.
+  const { cp, ns, ours, kc, selector } = await servicesInNamespace(t, 'reflector', 5, ['other']);
   const updated: V1Service[] = [];
   const deleted: string[] = [];
   const r = new Reflector<V1Service>(
     kc,
     new Watch(kc),
     `/api/v1/namespaces/${ns}/services`,
-    `kubenode-test=${prefix}`,
+    selector,
     { updated: (o) => updated.push(o), deleted: (o) => deleted.push(o.metadata!.name!) },
     2,
   );
@@ -78,35 +86,16 @@ t.test('a paged list, then the watch, through one reflector', async (t) => {
 });
 
 t.test('what vanished while the apiserver was away is reported by the relist', async (t) => {
-  const cp = await startControlPlane(t);
-  const prefix = runPrefix();
-  const ns = `${prefix}-relist`;
-  await cp.kubectl(['create', 'namespace', ns]);
-  const ours = { 'kubenode-test': prefix };
-  await cp.kubectl(['create', '-f', '-'], {
-    input: JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'List',
-      items: [0, 1, 2].map((i) => service(ns, `svc-${i}`, ours)),
-    }),
-  });
-  const kc = new KubeConfig();
-  kc.loadFromFile(cp.kubeconfig);
+  const { cp, ns, kc, selector } = await servicesInNamespace(t, 'relist', 3);
   const names = new Set<string>();
   const deleted: string[] = [];
-  const r = new Reflector<V1Service>(
-    kc,
-    new Watch(kc),
-    `/api/v1/namespaces/${ns}/services`,
-    `kubenode-test=${prefix}`,
-    {
-      updated: (o) => names.add(o.metadata!.name!),
-      deleted: (o) => {
-        names.delete(o.metadata!.name!);
-        deleted.push(o.metadata!.name!);
-      },
+  const r = new Reflector<V1Service>(kc, new Watch(kc), `/api/v1/namespaces/${ns}/services`, selector, {
+    updated: (o) => names.add(o.metadata!.name!),
+    deleted: (o) => {
+      names.delete(o.metadata!.name!);
+      deleted.push(o.metadata!.name!);
     },
-  );
+  });
   // What ApiserverSource does: run again after an error, a little later.
   let lists = 0;
   let stopped = false;
